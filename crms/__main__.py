@@ -1,0 +1,3 @@
+from crms.cli.main import main
+
+main()

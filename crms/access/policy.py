@@ -1,0 +1,93 @@
+"""Who may do what: roles, permissions and jurisdiction, declared in this one place and enforced by the
+services (so the API, web pages, SMS and CLI cannot drift apart)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from crms.access.principal import Principal
+from crms.errors import PermissionDenied
+
+
+class Role(StrEnum):
+    ADMINISTRATOR = "administrator"
+    OPERATOR = "cro_operator"
+    EXAMINER = "fingerprint_examiner"
+    INVESTIGATOR = "investigating_officer"
+    SHO = "sho"
+    SUPERVISOR = "supervisor"
+    AUDITOR = "auditor"
+    SMS_OFFICER = "sms_officer"
+    SYSTEM = "system"  # internal jobs (migrations, demo loader); never a login
+
+
+class Permission(StrEnum):
+    PERSON_READ = "person:read"
+    PERSON_WRITE = "person:write"
+    PERSON_MERGE = "person:merge"
+    CASE_READ = "case:read"
+    CASE_WRITE = "case:write"
+    STATUS_WRITE = "status:write"  # case and person-in-case statuses, arrests, convictions
+    SEARCH_CNIC = "search:cnic"
+    SEARCH_NAME = "search:name"
+    SEARCH_BIOMETRIC = "search:biometric"
+    BIOMETRIC_ENROL = "biometric:enrol"
+    BIOMETRIC_CONFIRM = "biometric:confirm"
+    IMPORT = "records:import"
+    EXPORT = "records:export"
+    REFERENCE_EDIT = "reference:edit"
+    USER_ADMIN = "user:admin"
+    AUDIT_READ = "audit:read"
+    SMS_QUERY = "sms:query"
+
+
+P = Permission
+_READ = {P.PERSON_READ, P.CASE_READ, P.SEARCH_CNIC, P.SEARCH_NAME}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ADMINISTRATOR: frozenset(
+        {P.USER_ADMIN, P.REFERENCE_EDIT, P.PERSON_READ, P.CASE_READ, P.SEARCH_CNIC}
+    ),
+    Role.OPERATOR: frozenset(
+        _READ
+        | {P.PERSON_WRITE, P.CASE_WRITE, P.STATUS_WRITE, P.BIOMETRIC_ENROL, P.IMPORT, P.SEARCH_BIOMETRIC}
+    ),
+    Role.EXAMINER: frozenset(_READ | {P.SEARCH_BIOMETRIC, P.BIOMETRIC_ENROL, P.BIOMETRIC_CONFIRM}),
+    Role.INVESTIGATOR: frozenset(_READ | {P.CASE_WRITE, P.STATUS_WRITE, P.SEARCH_BIOMETRIC, P.PERSON_WRITE}),
+    Role.SHO: frozenset(_READ | {P.PERSON_WRITE, P.CASE_WRITE, P.STATUS_WRITE, P.SEARCH_BIOMETRIC, P.EXPORT}),
+    Role.SUPERVISOR: frozenset(
+        _READ | {P.PERSON_WRITE, P.PERSON_MERGE, P.CASE_WRITE, P.STATUS_WRITE, P.SEARCH_BIOMETRIC, P.EXPORT}
+    ),
+    Role.AUDITOR: frozenset({P.AUDIT_READ}),
+    Role.SMS_OFFICER: frozenset({P.SMS_QUERY, P.SEARCH_CNIC}),
+    Role.SYSTEM: frozenset(Permission),
+}
+
+# Writes are limited to the user's unit and below; these permissions are writes.
+WRITE_PERMISSIONS = frozenset(
+    {P.PERSON_WRITE, P.PERSON_MERGE, P.CASE_WRITE, P.STATUS_WRITE, P.BIOMETRIC_ENROL, P.IMPORT}
+)
+
+
+def unit_contains(outer: str, inner: str | None) -> bool:
+    """Unit codes are paths, province first: 'BA', 'BA/QTA', 'BA/QTA/QUETTA', 'BA/QTA/QUETTA/CANTT'."""
+    if inner is None:
+        return True
+    outer = outer.strip("/")
+    inner = inner.strip("/")
+    return inner == outer or inner.startswith(outer + "/")
+
+
+def has_permission(principal: Principal, permission: Permission) -> bool:
+    if principal.scopes is not None and permission.value not in principal.scopes:
+        return False
+    return permission in ROLE_PERMISSIONS.get(Role(principal.role), frozenset())
+
+
+def authorize(principal: Principal, permission: Permission, *, unit: str | None = None) -> None:
+    """Raise PermissionDenied unless the principal holds ``permission`` (and, for writes, the record's
+    ``unit`` lies within the principal's unit)."""
+    if not has_permission(principal, permission):
+        raise PermissionDenied(f"role '{principal.role}' may not {permission.value}")
+    if permission in WRITE_PERMISSIONS and unit is not None and not unit_contains(principal.unit, unit):
+        raise PermissionDenied(f"record of unit {unit} is outside your jurisdiction ({principal.unit})")

@@ -1,0 +1,52 @@
+"""The FastAPI application: versioned under /api/v1, OpenAPI at /api/docs. Each area adds a router module
+to ROUTERS; routes stay thin and call services."""
+
+from __future__ import annotations
+
+import importlib
+
+from fastapi import FastAPI
+
+from crms.api.problems import install_problem_handlers
+from crms.config import Settings, get_settings
+from crms.db import Database
+
+# Modules that define `router: fastapi.APIRouter` (mounted under /api/v1).
+ROUTERS = [
+    "crms.api.routes.auth",
+    "crms.api.routes.records",
+    "crms.api.routes.reference",
+    "crms.api.routes.access",
+    "crms.api.routes.audit",
+]
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="CRMS",
+        version="1",
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.db = database or Database(settings.database_url)
+    install_problem_handlers(app)
+    for name in ROUTERS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        app.include_router(module.router, prefix="/api/v1")
+    # Browser pages (web adapter), if present.
+    try:
+        web = importlib.import_module("crms.web.app")
+    except ModuleNotFoundError as exc:
+        if exc.name != "crms.web.app":
+            raise
+    else:
+        web.install(app)
+    return app

@@ -1,0 +1,42 @@
+"""The ``crms`` command. Each area adds its commands from its own module in this package through a
+``register(app)`` function; this file only assembles them. Commands import heavy code lazily."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="crms",
+    help="Criminal Record Management System with AFIS.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+# One module per area; each defines register(app: typer.Typer) -> None.
+COMMAND_MODULES = [
+    "crms.cli.system",  # serve, db upgrade
+    "crms.cli.records",  # lookup, import
+    "crms.cli.access",  # user, audit
+    "crms.cli.fp",  # fp extract|score|eval
+    "crms.cli.synth",  # synth fingers
+    "crms.cli.demo",  # demo
+]
+
+for _name in COMMAND_MODULES:
+    try:
+        _mod = importlib.import_module(_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != _name:
+            raise
+        continue
+    _mod.register(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

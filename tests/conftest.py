@@ -1,0 +1,160 @@
+"""Shared fixtures. Every storage test runs on SQLite and on PostgreSQL: the ``db`` fixture is parametrised
+over both. PostgreSQL tests skip when no server answers, except when CRMS_REQUIRE_POSTGRES=1 (set by .ci/run),
+where an unreachable server fails the run instead.
+
+Each test gets a fresh, fully migrated database: a copy of a template (SQLite: a file copy; PostgreSQL:
+CREATE DATABASE ... TEMPLATE), so services commit for real and tests stay independent.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from crms.db import Database
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+PG_ADMIN_URL = os.environ.get("CRMS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+def shared_data(*parts: str) -> Path:
+    """Path under ../shared/data; skips the test with a clear message when absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared data set not available: {path} (needs ../shared/data beside the project)")
+    return path
+
+
+def _pg_available() -> str | None:
+    import psycopg
+
+    try:
+        with psycopg.connect(PG_ADMIN_URL.replace("postgresql+psycopg", "postgresql"), connect_timeout=3):
+            return None
+    except Exception as exc:  # noqa: BLE001
+        return str(exc)
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("tpl") / "template.sqlite3"
+    db = Database(f"sqlite:///{path}")
+    db.upgrade()
+    _after_migrate(db)
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def _pg_template() -> Iterator[str]:
+    err = _pg_available()
+    if err:
+        if os.environ.get("CRMS_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL required but unreachable at {PG_ADMIN_URL}: {err}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {err}")
+    import psycopg
+
+    name = f"crms_tpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = PG_ADMIN_URL.replace("postgresql+psycopg", "postgresql")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    db = Database(url)
+    db.upgrade()
+    _after_migrate(db)
+    db.dispose()
+    yield name
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _after_migrate(db: Database) -> None:
+    """Load reference data into the template once (the records area provides the loader)."""
+    try:
+        from crms.records.reference import load_reference_data
+    except ImportError:
+        return
+    with db.transaction() as session:
+        load_reference_data(session)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db(request, tmp_path) -> Iterator[Database]:
+    """A fresh migrated database with reference data, on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        template = request.getfixturevalue("_sqlite_template")
+        path = tmp_path / "crms.sqlite3"
+        shutil.copyfile(template, path)
+        database = Database(f"sqlite:///{path}")
+        yield database
+        database.dispose()
+        return
+    template = request.getfixturevalue("_pg_template")
+    import psycopg
+
+    admin = PG_ADMIN_URL.replace("postgresql+psycopg", "postgresql")
+    name = f"crms_t_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    database = Database(PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name)
+    yield database
+    database.dispose()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sqlite_db(tmp_path, _sqlite_template) -> Iterator[Database]:
+    """SQLite only, for tests that are not about storage."""
+    path = tmp_path / "crms.sqlite3"
+    shutil.copyfile(_sqlite_template, path)
+    database = Database(f"sqlite:///{path}")
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def app(db, tmp_path):
+    from crms.api.app import create_app
+    from crms.config import Settings
+
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=db.url,
+        data_key=None,
+        secret_key="test-secret",
+        environment="test",
+    )
+    return create_app(settings=settings, database=db)
+
+
+@pytest.fixture
+def client(app):
+    from fastapi.testclient import TestClient
+
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture
+def make_user(db):
+    """make_user(role, unit='BA', username=None) -> (User, auth headers with a fresh API token)."""
+    from crms.access.tokens import issue_token
+    from crms.access.users import create_user
+
+    def _make(role: str, unit: str = "BA", username: str | None = None, password: str | None = None):
+        with db.transaction() as session:
+            user = create_user(
+                session, username or f"{role}_{uuid.uuid4().hex[:6]}", role, unit=unit, password=password
+            )
+            token = issue_token(session, user)
+        return user, {"Authorization": f"Bearer {token}"}
+
+    return _make
