@@ -99,7 +99,12 @@ def import_all_models() -> None:
     """Import every area's models so that Base.metadata knows all tables."""
     import importlib
 
-    for mod in ("crms.access.models", "crms.records.models", "crms.biometrics.models"):
+    for mod in (
+        "crms.access.models",
+        "crms.records.reference.models",
+        "crms.records.models",
+        "crms.biometrics.models",
+    ):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as exc:  # an area that has no tables yet

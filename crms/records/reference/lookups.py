@@ -1,0 +1,159 @@
+"""Find districts and police stations by code, English name or a known alias (case-insensitive).
+
+``get_district`` / ``get_police_station`` query the session; ``ReferenceIndex`` holds the (small) tables in
+memory for bulk work such as imports."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crms.errors import ValidationError
+from crms.records.reference.models import District, PoliceStation
+
+_PS_WORDS = re.compile(
+    r"^(?:p\.?\s*s\.?|police\s+station|thana|levies\s+thana)\s+|\s+(?:p\.?\s*s\.?|police\s+station)$"
+)
+
+
+def _key(text: str) -> str:
+    """'  Satellite-Town ' -> 'satellite town'."""
+    return " ".join(re.split(r"[\s\-_]+", text.strip().casefold())).strip()
+
+
+def _station_key(text: str) -> str:
+    return _PS_WORDS.sub("", _key(text)).strip()
+
+
+def _code(text: str) -> str:
+    return "-".join(re.split(r"[\s\-_]+", text.strip().upper())).strip("-")
+
+
+@dataclass
+class ReferenceIndex:
+    """In-memory lookup over districts and police stations (build once per bulk job)."""
+
+    districts: dict[str, District] = field(default_factory=dict)
+    district_names: dict[str, list[District]] = field(default_factory=lambda: defaultdict(list))
+    stations: dict[str, PoliceStation] = field(default_factory=dict)
+    station_names: dict[str, list[PoliceStation]] = field(default_factory=lambda: defaultdict(list))
+
+    @classmethod
+    def from_session(cls, session: Session) -> ReferenceIndex:
+        index = cls()
+        for d in session.scalars(select(District)):
+            index.add_district(d)
+        for s in session.scalars(select(PoliceStation)):
+            index.add_station(s)
+        return index
+
+    def add_district(self, d: District) -> None:
+        self.districts[d.code] = d
+        for name in [d.name_en, d.name_ur, *(d.aliases or "").split("|")]:
+            if name and name.strip():
+                bucket = self.district_names[_key(name)]
+                if d not in bucket:
+                    bucket.append(d)
+
+    def add_station(self, s: PoliceStation) -> None:
+        self.stations[s.code] = s
+        for name in [s.name_en, s.name_ur, *(s.aliases or "").split("|")]:
+            if name and name.strip():
+                bucket = self.station_names[_station_key(name)]
+                if s not in bucket:
+                    bucket.append(s)
+
+    def district(self, code_or_name: str | District) -> District:
+        if isinstance(code_or_name, District):
+            return code_or_name
+        text = (code_or_name or "").strip()
+        if not text:
+            raise ValidationError("district is required", field="district")
+        found = self.districts.get(_code(text))
+        if found is not None:
+            return found
+        matches = self.district_names.get(_key(text), [])
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            codes = ", ".join(sorted(m.code for m in matches))
+            raise ValidationError(f"district '{text}' is ambiguous ({codes}); use the code", field="district")
+        raise ValidationError(f"unknown district '{text}'", field="district")
+
+    def police_station(
+        self, code_or_name: str | PoliceStation, district: str | District | None = None
+    ) -> PoliceStation:
+        d = self.district(district) if district is not None else None
+        if isinstance(code_or_name, PoliceStation):
+            station = code_or_name
+        else:
+            text = (code_or_name or "").strip()
+            if not text:
+                raise ValidationError("police station is required", field="police_station")
+            station = self.stations.get(_code(text))
+            if station is None and d is not None:
+                station = self.stations.get(f"{d.code}-{_code(text)}")
+            if station is None:
+                matches = self.station_names.get(_station_key(text), [])
+                if d is not None:
+                    matches = [m for m in matches if m.district_code == d.code]
+                if len(matches) > 1:
+                    current = [m for m in matches if m.is_current()]
+                    matches = current if len(current) == 1 else matches
+                if len(matches) > 1:
+                    codes = ", ".join(sorted(m.code for m in matches))
+                    hint = "give the district or the code" if d is None else "use the code"
+                    raise ValidationError(
+                        f"police station '{text}' is ambiguous ({codes}); {hint}", field="police_station"
+                    )
+                if not matches:
+                    where = f" in district {d.code}" if d is not None else ""
+                    raise ValidationError(f"unknown police station '{text}'{where}", field="police_station")
+                station = matches[0]
+        if d is not None and station.district_code != d.code:
+            raise ValidationError(
+                f"police station {station.code} is in district {station.district_code}, not {d.code}",
+                field="police_station",
+            )
+        return station
+
+
+def get_district(session: Session, code_or_name: str) -> District:
+    """The district with this code, English/Urdu name or alias; ValidationError(field='district')
+    if unknown or ambiguous."""
+    text = (code_or_name or "").strip()
+    if text:
+        found = session.get(District, _code(text))
+        if found is not None:
+            return found
+    index = ReferenceIndex()
+    for d in session.scalars(select(District)):
+        index.add_district(d)
+    return index.district(text)
+
+
+def get_police_station(
+    session: Session, code_or_name: str, district: str | District | None = None
+) -> PoliceStation:
+    """The police station with this code, name or alias (within ``district`` when given);
+    ValidationError(field='police_station') if unknown, ambiguous or in another district."""
+    d = get_district(session, district) if isinstance(district, str) else district
+    text = (code_or_name or "").strip()
+    station = session.get(PoliceStation, _code(text)) if text else None
+    if station is None and text and d is not None:
+        station = session.get(PoliceStation, f"{d.code}-{_code(text)}")
+    index = ReferenceIndex()
+    if d is not None:
+        index.add_district(d)
+    if station is not None:
+        return index.police_station(station, d)
+    query = select(PoliceStation)
+    if d is not None:
+        query = query.where(PoliceStation.district_code == d.code)
+    for s in session.scalars(query):
+        index.add_station(s)
+    return index.police_station(text, d)
