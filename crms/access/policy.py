@@ -37,7 +37,8 @@ class Permission(StrEnum):
     EXPORT = "records:export"
     REFERENCE_EDIT = "reference:edit"
     USER_ADMIN = "user:admin"
-    AUDIT_READ = "audit:read"
+    AUDIT_READ = "audit:read"  # query the audit trail
+    AUDIT_VERIFY = "audit:verify"  # check the hash chain (no record contents)
     SMS_QUERY = "sms:query"
 
 
@@ -45,8 +46,10 @@ P = Permission
 _READ = {P.PERSON_READ, P.CASE_READ, P.SEARCH_CNIC, P.SEARCH_NAME}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    # Administrators run the system (accounts, reference data) but do not browse records by name or
+    # read the audit trail of their own actions (separation of duties, CJIS 5.5.2.2).
     Role.ADMINISTRATOR: frozenset(
-        {P.USER_ADMIN, P.REFERENCE_EDIT, P.PERSON_READ, P.CASE_READ, P.SEARCH_CNIC}
+        {P.USER_ADMIN, P.REFERENCE_EDIT, P.PERSON_READ, P.CASE_READ, P.SEARCH_CNIC, P.AUDIT_VERIFY}
     ),
     Role.OPERATOR: frozenset(
         _READ
@@ -58,10 +61,15 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.SUPERVISOR: frozenset(
         _READ | {P.PERSON_WRITE, P.PERSON_MERGE, P.CASE_WRITE, P.STATUS_WRITE, P.SEARCH_BIOMETRIC, P.EXPORT}
     ),
-    Role.AUDITOR: frozenset({P.AUDIT_READ}),
+    Role.AUDITOR: frozenset({P.AUDIT_READ, P.AUDIT_VERIFY}),
     Role.SMS_OFFICER: frozenset({P.SMS_QUERY, P.SEARCH_CNIC}),
     Role.SYSTEM: frozenset(Permission),
 }
+
+# TOTP is mandatory for these roles (optional for the others).
+MFA_REQUIRED_ROLES = frozenset({Role.ADMINISTRATOR, Role.EXAMINER})
+# Roles that may log in with a password (web, API, CLI); SMS officers use phone + PIN; SYSTEM never logs in.
+PASSWORD_ROLES = frozenset(Role) - {Role.SYSTEM, Role.SMS_OFFICER}
 
 # Writes are limited to the user's unit and below; these permissions are writes.
 WRITE_PERMISSIONS = frozenset(
@@ -70,18 +78,43 @@ WRITE_PERMISSIONS = frozenset(
 
 
 def unit_contains(outer: str, inner: str | None) -> bool:
-    """Unit codes are paths, province first: 'BA', 'BA/QTA', 'BA/QTA/QUETTA', 'BA/QTA/QUETTA/CANTT'."""
+    """Unit codes are paths, province first: 'BA', 'BA/QTA', 'BA/QTA/QUETTA', 'BA/QTA/QUETTA/CANTT'
+    (province ▸ division/range ▸ district ▸ [sub-division ▸] police station). Case-insensitive."""
     if inner is None:
         return True
-    outer = outer.strip("/")
-    inner = inner.strip("/")
+    outer = outer.strip("/").upper()
+    inner = inner.strip("/").upper()
     return inner == outer or inner.startswith(outer + "/")
+
+
+def mfa_required(role: str) -> bool:
+    return role in {r.value for r in MFA_REQUIRED_ROLES}
+
+
+def role_permissions(role: str) -> frozenset[Permission]:
+    try:
+        return ROLE_PERMISSIONS[Role(role)]
+    except ValueError:
+        return frozenset()
+
+
+def check_scopes(role: str, scopes: list[str] | None) -> list[str] | None:
+    """Validate API-token scopes: each must be a permission the role holds (a token never widens a role)."""
+    from crms.errors import ValidationError
+
+    if scopes is None:
+        return None
+    allowed = {p.value for p in role_permissions(role)}
+    bad = [s for s in scopes if s not in allowed]
+    if bad:
+        raise ValidationError(f"scopes not held by role '{role}': {', '.join(bad)}", field="scopes")
+    return sorted(set(scopes))
 
 
 def has_permission(principal: Principal, permission: Permission) -> bool:
     if principal.scopes is not None and permission.value not in principal.scopes:
         return False
-    return permission in ROLE_PERMISSIONS.get(Role(principal.role), frozenset())
+    return permission in role_permissions(principal.role)
 
 
 def authorize(principal: Principal, permission: Permission, *, unit: str | None = None) -> None:

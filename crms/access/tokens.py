@@ -9,12 +9,15 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crms.access import audit
 from crms.access.models import ApiToken, User
+from crms.access.policy import Permission, check_scopes, has_permission
 from crms.access.principal import Principal
-from crms.errors import AuthenticationError
+from crms.errors import AuthenticationError, NotFound, PermissionDenied, ValidationError
 from crms.timeutil import as_utc, utcnow
 
 TOKEN_PREFIX = "crms_"
+MAX_TTL_DAYS = 365
 
 
 def _hash(token: str) -> str:
@@ -24,6 +27,12 @@ def _hash(token: str) -> str:
 def issue_token(
     session: Session, user: User, *, name: str = "", scopes: list[str] | None = None, ttl_days: float = 30
 ) -> str:
+    """Create a token for ``user`` (no permission check: callers authenticate the user first)."""
+    if not 0 < ttl_days <= MAX_TTL_DAYS:
+        raise ValidationError(f"ttl_days must be in (0, {MAX_TTL_DAYS}]", field="ttl_days")
+    if len(name) > 100:
+        raise ValidationError("token name must be at most 100 characters", field="name")
+    scopes = check_scopes(user.role, scopes)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     session.add(
         ApiToken(
@@ -39,6 +48,8 @@ def issue_token(
 
 
 def principal_from_token(session: Session, token: str, *, address: str | None = None) -> Principal:
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        raise AuthenticationError("malformed API token")
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash(token)))
     if row is None:
         raise AuthenticationError("unknown API token")
@@ -64,3 +75,39 @@ def revoke_token(session: Session, token_id: int) -> None:
     row = session.get(ApiToken, token_id)
     if row is not None and row.revoked_at is None:
         row.revoked_at = utcnow()
+
+
+def token_dict(row: ApiToken) -> dict:
+    return {
+        "id": row.id,
+        "user_id": row.user_id,
+        "name": row.name,
+        "scopes": row.scopes,
+        "created_at": row.created_at.isoformat() if row.created_at else None,
+        "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+        "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+    }
+
+
+def list_tokens(session: Session, principal: Principal, *, user_id: int | None = None) -> list[ApiToken]:
+    """Your own tokens; an administrator may list another user's."""
+    if principal.user_id is None:
+        raise PermissionDenied("no user")
+    target = principal.user_id if user_id is None else user_id
+    if target != principal.user_id and not has_permission(principal, Permission.USER_ADMIN):
+        raise PermissionDenied("only an administrator may list another user's tokens")
+    rows = list(session.scalars(select(ApiToken).where(ApiToken.user_id == target).order_by(ApiToken.id)))
+    return rows
+
+
+def revoke(session: Session, principal: Principal, token_id: int) -> ApiToken:
+    """Revoke one of your own tokens (an administrator: anyone's). Audited."""
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        raise NotFound(f"no token {token_id}", field="token_id")
+    if row.user_id != principal.user_id and not has_permission(principal, Permission.USER_ADMIN):
+        raise PermissionDenied("you may only revoke your own tokens")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    audit.record(session, principal, "auth.token.revoke", target_type="api_token", target_id=row.id)
+    return row

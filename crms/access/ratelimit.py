@@ -1,0 +1,79 @@
+"""Per-user rate limits: token buckets kept in the database (so they hold across worker processes and the CLI).
+
+Limits are "CAPACITY/SECONDS" strings (burst CAPACITY, refilled evenly over SECONDS), overridable by environment:
+``CRMS_RATE_LOGIN`` (per username, default 10/60), ``CRMS_RATE_LOGIN_ADDRESS`` (per client address, default
+30/60) and ``CRMS_RATE_SEARCH`` (per user, default 60/60). ``off`` disables a limit (e.g. for a benchmark).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crms.access.models import RateBucket
+from crms.access.principal import Principal
+from crms.errors import RateLimited
+from crms.timeutil import as_utc, utcnow
+
+DEFAULTS = {"login": "10/60", "login_address": "30/60", "search": "60/60"}
+
+
+@dataclass(frozen=True)
+class Limit:
+    capacity: float
+    per_seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.capacity / self.per_seconds
+
+
+def limit_for(kind: str) -> Limit | None:
+    text = os.environ.get(f"CRMS_RATE_{kind.upper()}", DEFAULTS[kind]).strip().lower()
+    if text in ("off", "0", "none", ""):
+        return None
+    try:
+        cap, _, per = text.partition("/")
+        limit = Limit(float(cap), float(per or 60))
+    except ValueError:
+        raise ValueError(f"CRMS_RATE_{kind.upper()} must look like 60/60 or 'off', not {text!r}") from None
+    if limit.capacity <= 0 or limit.per_seconds <= 0:
+        raise ValueError(f"CRMS_RATE_{kind.upper()} must be positive")
+    return limit
+
+
+def take(session: Session, key: str, limit: Limit | None, *, what: str = "requests") -> None:
+    """Take one token from bucket ``key`` or raise RateLimited. Runs in the caller's transaction."""
+    if limit is None:
+        return
+    now = utcnow()
+    stmt = select(RateBucket).where(RateBucket.key == key)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    row = session.scalar(stmt)
+    if row is None:
+        row = RateBucket(key=key[:160], tokens=limit.capacity, updated_at=now)
+        session.add(row)
+    elapsed = max(0.0, (now - as_utc(row.updated_at)).total_seconds())
+    tokens = min(limit.capacity, row.tokens + elapsed * limit.rate)
+    if tokens < 1.0:
+        wait = (1.0 - tokens) / limit.rate
+        raise RateLimited(f"too many {what}: try again in {wait:.0f} s", field="rate")
+    row.tokens = tokens - 1.0
+    row.updated_at = now
+    session.flush()
+
+
+def check_search_rate(session: Session, principal: Principal) -> None:
+    if principal.user_id is None:  # internal jobs
+        return
+    take(session, f"search:{principal.user_id}", limit_for("search"), what="searches")
+
+
+def check_login_rate(session: Session, username: str, address: str | None) -> None:
+    take(session, f"login:{username.lower()}", limit_for("login"), what="login attempts")
+    if address:
+        take(session, f"login-addr:{address}", limit_for("login_address"), what="login attempts")

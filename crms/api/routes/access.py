@@ -1,0 +1,63 @@
+"""User administration (``/api/v1/users``): administrators only, within their unit. Thin: the rules live in
+crms.access.users."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from crms.access import users as svc
+from crms.api.deps import PrincipalDep, SessionDep
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+
+class UserIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    role: str = Field(max_length=32)
+    unit: str = Field(default="BA", max_length=200)
+    full_name: str = Field(default="", max_length=200)
+    password: str | None = Field(default=None, max_length=256)
+    phone: str | None = Field(default=None, max_length=32)
+    pin: str | None = Field(default=None, max_length=8)
+    totp: bool | None = None
+
+
+class UserPatch(BaseModel):
+    role: str | None = Field(default=None, max_length=32)
+    unit: str | None = Field(default=None, max_length=200)
+    is_active: bool | None = None
+
+
+@router.get("")
+def list_users(principal: PrincipalDep, session: SessionDep) -> list[dict]:
+    return [svc.user_dict(u) for u in svc.list_users(session, principal)]
+
+
+@router.post("", status_code=201)
+def add_user(body: UserIn, principal: PrincipalDep, session: SessionDep) -> dict:
+    user = svc.add_user(
+        session, principal, body.username, body.role, **body.model_dump(exclude={"username", "role"})
+    )
+    return {**svc.user_dict(user), "totp_uri": svc.totp_uri(user)}
+
+
+@router.get("/{user_id}")
+def get_user(user_id: int, principal: PrincipalDep, session: SessionDep) -> dict:
+    return svc.user_dict(svc.get_user(session, principal, user_id))
+
+
+@router.patch("/{user_id}")
+def patch_user(user_id: int, body: UserPatch, principal: PrincipalDep, session: SessionDep) -> dict:
+    user = svc.get_user(session, principal, user_id)
+    if body.role is not None or body.unit is not None:
+        user = svc.set_role(session, principal, user_id, body.role or user.role, body.unit)
+    if body.is_active is not None:
+        user = svc.set_active(session, principal, user_id, body.is_active)
+    return svc.user_dict(user)
+
+
+@router.post("/{user_id}/reset-mfa")
+def reset_mfa(user_id: int, principal: PrincipalDep, session: SessionDep) -> dict:
+    user = svc.reset_mfa(session, principal, user_id)
+    return {**svc.user_dict(user), "totp_uri": svc.totp_uri(user)}

@@ -1,0 +1,63 @@
+"""The audit trail for auditors (``/api/v1/audit``): query by user, record and time range; verify the chain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Query, Request
+
+from crms.access import audit as svc
+from crms.access.policy import Permission, authorize
+from crms.api.deps import PrincipalDep, SessionDep
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+
+
+@router.get("")
+def query_audit(
+    principal: PrincipalDep,
+    session: SessionDep,
+    username: str | None = Query(None, max_length=64),
+    user_id: int | None = None,
+    target_type: str | None = Query(None, max_length=32),
+    target_id: str | None = Query(None, max_length=64),
+    action: str | None = Query(None, max_length=64),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> dict:
+    total, rows = svc.query(
+        session,
+        principal,
+        username=username,
+        user_id=user_id,
+        target_type=target_type,
+        target_id=target_id,
+        action=action,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+    )
+    return {"total": total, "limit": limit, "offset": offset, "items": [svc.as_dict(e) for e in rows]}
+
+
+@router.get("/verify")
+def verify_audit(request: Request, principal: PrincipalDep, session: SessionDep) -> dict:
+    authorize(principal, Permission.AUDIT_VERIFY)
+    report = svc.verify(session, data_dir=request.app.state.settings.data_dir)
+    svc.record(
+        session,
+        principal,
+        "audit.verify",
+        outcome="ok" if report.ok else "failed",
+        detail="; ".join(report.problems)[:2000] or None,
+    )
+    return {
+        "ok": report.ok,
+        "entries": report.entries,
+        "last_seq": report.last_seq,
+        "problems": report.problems,
+        "warnings": report.warnings,
+    }
