@@ -1,0 +1,58 @@
+"""Extract templates for the 8 FVC B sets (true resolutions) into a cache folder, for matcher work.
+
+.venv/bin/python bench/fp_cache_templates.py [/work/cache/templates] [--config leader]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from crms.biometrics.images import list_images  # noqa: E402
+from crms.biometrics.workers import ExtractorPool  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "fingerprints"
+SETS = {
+    ("fvc2002", "DB1_B"): 500,
+    ("fvc2002", "DB2_B"): 569,
+    ("fvc2002", "DB3_B"): 500,
+    ("fvc2002", "DB4_B"): 500,
+    ("fvc2004", "DB1_B"): 500,
+    ("fvc2004", "DB2_B"): 500,
+    ("fvc2004", "DB3_B"): 512,
+    ("fvc2004", "DB4_B"): 500,
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out", nargs="?", default="/work/cache/templates")
+    ap.add_argument("--config", default="leader")
+    ap.add_argument("--processes", type=int, default=2)
+    a = ap.parse_args()
+    out = Path(a.out)
+    t0 = time.time()
+    with ExtractorPool(a.processes, config=a.config) as pool:
+        for (year, db), dpi in SETS.items():
+            files = list_images(DATA / year / db)
+            res = pool.map(files, dpi)
+            d = out / year / db
+            d.mkdir(parents=True, exist_ok=True)
+            for f, r in zip(files, res, strict=True):
+                if r.error:
+                    print(f"{f}: {r.error}", file=sys.stderr)
+                    continue
+                (d / (f.stem + ".tpl")).write_bytes(r.template)
+            ms = sum(r.ms for r in res) / len(res)
+            nm = sum(r.minutiae for r in res) / len(res)
+            print(f"{year}/{db}: {len(res)} templates, {ms:.0f} ms/image, {nm:.1f} minutiae", flush=True)
+    print(f"total {time.time() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

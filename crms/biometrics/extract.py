@@ -1,0 +1,263 @@
+"""Minutia extraction: a pipeline of named steps, each a plain function over a context dict.
+
+The heavy stack (Keras + pyfing) is imported only inside the steps that need it. Keras runs on the
+PyTorch backend (``KERAS_BACKEND=torch`` is set before the first import unless already set).
+
+Configurations (``CONFIGS``):
+  - ``leader``: GMFS segmentation (mask and quality) + LEADER end-to-end minutiae (the default).
+  - ``classic``: GMFS + GBFOE orientation + XSFFE frequency + GBFEN enhancement + SBMEX minutiae.
+Intermediate results (mask, quality map, enhanced image, minutiae overlay) are written to a folder
+when one is given, for inspection.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from crms.biometrics import quality as q
+from crms.biometrics.images import FingerImage
+from crms.biometrics.template import (
+    MINUTIA_BIFURCATION,
+    MINUTIA_ENDING,
+    MINUTIA_OTHER,
+    Template,
+)
+
+DEFAULT_CONFIG = "leader"
+LEADER_THRESHOLD = 0.6  # pyfing's default; see docs/BENCHMARKS.md
+BORDER_PX = 6  # minutiae this close to the segmentation border are dropped (pixels at 500 ppi)
+MAX_MINUTIAE = 150
+
+_state: dict[str, object] = {}
+
+
+def _pyfing():
+    """Import pyfing (and Keras on the torch backend) once per process, gradients off."""
+    if "pf" not in _state:
+        os.environ.setdefault("KERAS_BACKEND", "torch")
+        if os.environ["KERAS_BACKEND"] == "torch":
+            import torch
+
+            torch.set_grad_enabled(False)
+        import pyfing
+
+        _state["pf"] = pyfing
+    return _state["pf"]
+
+
+def set_threads(n: int) -> None:
+    """Limit the deep-learning backend to ``n`` threads (1 in pool workers and benchmarks)."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    try:
+        import torch
+
+        torch.set_num_threads(max(1, n))
+    except ImportError:  # pragma: no cover
+        pass
+    import cv2
+
+    cv2.setNumThreads(max(1, n))
+
+
+def _alg(name: str):
+    key = "alg_" + name
+    if key not in _state:
+        pf = _pyfing()
+        if name == "GMFS":
+            _state[key] = pf.Gmfs()
+        elif name == "GBFOE":
+            _state[key] = pf.Gbfoe()
+        elif name == "XSFFE":
+            _state[key] = pf.Xsffe()
+        elif name == "GBFEN":
+            _state[key] = pf.Gbfen()
+        elif name == "SBMEX":
+            _state[key] = pf.Sbmex()
+        elif name == "LEADER":
+            _state[key] = pf.Leader(pf.LeaderParameters(minutia_quality_threshold=LEADER_THRESHOLD))
+        else:  # pragma: no cover
+            raise ValueError(name)
+    return _state[key]
+
+
+# ------------------------------------------------------------------------------------------ steps
+Ctx = dict
+
+
+def step_segment(ctx: Ctx) -> None:
+    alg = _alg("GMFS")
+    alg.parameters.image_dpi = 500
+    ctx["mask"] = alg.run(ctx["image"])
+
+
+def step_quality(ctx: Ctx) -> None:
+    ctx["quality"] = q.assess(ctx["image"], ctx.get("mask"))
+
+
+def step_leader(ctx: Ctx) -> None:
+    ctx["raw_minutiae"] = _alg("LEADER").run(ctx["image"], 500)
+
+
+def step_orientation(ctx: Ctx) -> None:
+    ctx["orientation"] = _alg("GBFOE").run(ctx["image"], ctx["mask"], 500)[0]
+
+
+def step_frequency(ctx: Ctx) -> None:
+    ctx["period"] = _alg("XSFFE").run(ctx["image"], ctx["mask"], ctx["orientation"], 500)
+
+
+def step_enhance(ctx: Ctx) -> None:
+    ctx["enhanced"] = _alg("GBFEN").run(ctx["image"], ctx["mask"], ctx["orientation"], ctx["period"], 500)
+
+
+def step_sbmex(ctx: Ctx) -> None:
+    ctx["raw_minutiae"] = _alg("SBMEX").run(ctx["enhanced"], ctx["mask"], 500)
+
+
+_TYPES = {"E": MINUTIA_ENDING, "B": MINUTIA_BIFURCATION}
+
+
+def step_to_template(ctx: Ctx) -> None:
+    """pyfing minutiae -> (N, 5) array; drop those at the segmentation border; keep the best."""
+    import cv2
+
+    raw = ctx["raw_minutiae"]
+    m = np.array(
+        [
+            (x, y, math.fmod(d, 2 * math.pi) % (2 * math.pi), _TYPES.get(t, MINUTIA_OTHER), qq * 100)
+            for x, y, d, t, qq in raw
+        ],
+        dtype=np.float32,
+    ).reshape(-1, 5)
+    mask = ctx.get("mask")
+    if mask is not None and m.shape[0]:
+        inner = cv2.erode((mask > 0).astype(np.uint8), np.ones((2 * BORDER_PX + 1,) * 2, np.uint8))
+        h, w = inner.shape
+        xi = np.clip(m[:, 0].astype(int), 0, w - 1)
+        yi = np.clip(m[:, 1].astype(int), 0, h - 1)
+        m = m[inner[yi, xi] > 0]
+    if m.shape[0] > MAX_MINUTIAE:
+        keep = np.sort(np.argsort(-m[:, 4], kind="stable")[:MAX_MINUTIAE])
+        m = m[keep]
+    ctx["minutiae"] = m
+
+
+@dataclass
+class Pipeline:
+    name: str
+    steps: list[tuple[str, Callable[[Ctx], None]]] = field(default_factory=list)
+
+
+CONFIGS: dict[str, Pipeline] = {
+    "leader": Pipeline(
+        "GMFS + LEADER",
+        [
+            ("segment", step_segment),
+            ("quality", step_quality),
+            ("minutiae", step_leader),
+            ("template", step_to_template),
+        ],
+    ),
+    "classic": Pipeline(
+        "GMFS + GBFOE + XSFFE + GBFEN + SBMEX",
+        [
+            ("segment", step_segment),
+            ("quality", step_quality),
+            ("orientation", step_orientation),
+            ("frequency", step_frequency),
+            ("enhance", step_enhance),
+            ("minutiae", step_sbmex),
+            ("template", step_to_template),
+        ],
+    ),
+}
+
+
+@dataclass
+class Extraction:
+    template: Template
+    ms: float
+    timings: dict[str, float]
+    quality: q.QualityResult
+
+
+def extract(
+    img: FingerImage, config: str = DEFAULT_CONFIG, debug_dir: str | Path | None = None
+) -> Extraction:
+    """Run a pipeline on a 500 ppi image and return the template (with timings per step)."""
+    if config not in CONFIGS:
+        raise ValueError(f"unknown extractor configuration {config!r}; choose from {sorted(CONFIGS)}")
+    ctx: Ctx = {"image": img.pixels}
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    for name, fn in CONFIGS[config].steps:
+        t = time.perf_counter()
+        fn(ctx)
+        timings[name] = (time.perf_counter() - t) * 1000
+    ms = (time.perf_counter() - t0) * 1000
+    qual: q.QualityResult = ctx["quality"]
+    tpl = Template(
+        width=img.width,
+        height=img.height,
+        minutiae=ctx["minutiae"],
+        quality=qual.score,
+        dpi=int(round(img.dpi)),
+    )
+    if debug_dir is not None:
+        write_intermediates(ctx, Path(debug_dir))
+    return Extraction(tpl, ms, timings, qual)
+
+
+def write_intermediates(ctx: Ctx, folder: Path) -> None:
+    """Write each intermediate result of a pipeline run as PNG/NPY files for inspection."""
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(folder / "0_image.png"), ctx["image"])
+    if "mask" in ctx:
+        cv2.imwrite(str(folder / "1_mask.png"), ctx["mask"])
+    if "quality" in ctx:
+        loc = ctx["quality"].local
+        cv2.imwrite(
+            str(folder / "2_quality.png"),
+            cv2.resize(
+                (loc * 255).astype(np.uint8), None, fx=q.BLOCK, fy=q.BLOCK, interpolation=cv2.INTER_NEAREST
+            ),
+        )
+    if "orientation" in ctx:
+        np.save(folder / "3_orientation.npy", ctx["orientation"])
+    if "period" in ctx:
+        np.save(folder / "4_period.npy", ctx["period"])
+    if "enhanced" in ctx:
+        cv2.imwrite(str(folder / "5_enhanced.png"), ctx["enhanced"])
+    if "minutiae" in ctx:
+        cv2.imwrite(str(folder / "6_minutiae.png"), draw_minutiae(ctx["image"], ctx["minutiae"]))
+
+
+def draw_minutiae(pixels: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Overlay: endings red, bifurcations blue; a tick shows the direction (counter-clockwise, y down)."""
+    import cv2
+
+    out = cv2.cvtColor(pixels, cv2.COLOR_GRAY2BGR)
+    for x, y, d, t, _ in m:
+        color = (
+            (0, 0, 255) if t == MINUTIA_ENDING else (255, 0, 0) if t == MINUTIA_BIFURCATION else (0, 200, 0)
+        )
+        p = (int(round(x)), int(round(y)))
+        cv2.circle(out, p, 4, color, 1, cv2.LINE_AA)
+        cv2.line(
+            out,
+            p,
+            (int(round(x + 10 * math.cos(d))), int(round(y - 10 * math.sin(d)))),
+            color,
+            1,
+            cv2.LINE_AA,
+        )
+    return out

@@ -1,0 +1,270 @@
+"""Fingerprint image intake: decode, guard against hostile files, gray-scale, normalise to 500 ppi.
+
+Formats: PNG, JPEG, TIFF, BMP, WSQ (through the ``wsq`` Pillow plugin) and JPEG 2000 where Pillow
+was built with OpenJPEG. Every failure is an :class:`ImageError` naming the file and what is wrong;
+nothing here may crash or hang on a hostile file: the byte size is checked before decoding, the pixel
+count from the header before the pixels are decoded (Pillow's decompression-bomb guard is set to the
+same limit), and truncated data raises instead of being padded with gray.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from crms.errors import ValidationError
+
+TARGET_DPI = 500
+MAX_BYTES = 50 * 1024 * 1024  # a 1000 ppi rolled ten-print card scan fits easily
+MAX_PIXELS = 40_000_000  # width * height before decoding
+MIN_SIDE = 32  # pixels at the source resolution
+MIN_DPI, MAX_DPI = 100, 2000
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".wsq", ".jp2", ".j2k", ".jpx"}
+
+# Magic numbers of the formats we accept: the content decides, never the file name.
+_MAGIC = [
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"BM", "BMP"),
+    (b"\xff\xa0\xff\xa8", "WSQ"),
+    (b"\xff\xa0", "WSQ"),
+    (b"\x00\x00\x00\x0cjP  \r\n\x87\n", "JPEG2000"),
+    (b"\xff\x4f\xff\x51", "JPEG2000"),
+]
+
+
+class ImageError(ValidationError):
+    """An image that cannot be used: unreadable, hostile, too big, too small, or of unknown resolution."""
+
+    def __init__(self, message: str, *, field: str | None = "image"):
+        super().__init__(message, field=field)
+
+
+@dataclass
+class FingerImage:
+    """A gray-scale fingerprint at 500 ppi (uint8, dark ridges on a light background)."""
+
+    pixels: np.ndarray  # uint8 (H, W) at TARGET_DPI
+    dpi: float  # the source resolution that was used
+    dpi_source: str  # "caller", "file", "default" or "estimated"
+    source_size: tuple[int, int]  # (width, height) before resampling
+    format: str
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+
+def sniff_format(data: bytes) -> str | None:
+    for magic, name in _MAGIC:
+        if data.startswith(magic):
+            return name
+    return None
+
+
+def _pil():
+    from PIL import Image
+
+    try:
+        import wsq  # noqa: F401  (registers the WSQ plugin with Pillow)
+    except ImportError:  # pragma: no cover - wsq is a declared dependency
+        pass
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    return Image
+
+
+def decode(data: bytes, name: str = "image") -> tuple[np.ndarray, float | None, str]:
+    """Decode bytes to a uint8 gray-scale array. Returns (pixels, dpi from the file or None, format)."""
+    if len(data) == 0:
+        raise ImageError(f"{name}: the file is empty")
+    if len(data) > MAX_BYTES:
+        raise ImageError(f"{name}: {len(data)} bytes is over the limit of {MAX_BYTES} bytes")
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise ImageError(
+            f"{name}: not a supported image (PNG, JPEG, TIFF, BMP, WSQ, JPEG 2000): unrecognised content"
+        )
+    Image = _pil()
+    from PIL import ImageFile, UnidentifiedImageError
+
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            w, h = im.size
+            if w <= 0 or h <= 0 or w * h > MAX_PIXELS:
+                raise ImageError(f"{name}: {w}x{h} pixels is over the limit of {MAX_PIXELS} pixels")
+            if min(w, h) < MIN_SIDE:
+                raise ImageError(f"{name}: {w}x{h} pixels is too small (each side at least {MIN_SIDE})")
+            im.load()
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{name}: rejected as a decompression bomb ({exc})") from None
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: content looks like {fmt} but cannot be decoded") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, MemoryError) as exc:
+        raise ImageError(f"{name}: damaged or truncated {fmt} file ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - a decoder bug on hostile input must not escape as a crash
+        raise ImageError(f"{name}: cannot decode {fmt} file ({type(exc).__name__}: {exc})") from None
+    dpi = _file_dpi(im)
+    try:
+        if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+            arr = np.asarray(im, dtype=np.float64)
+            lo, hi = float(arr.min()), float(arr.max())
+            arr = ((arr - lo) * (255.0 / max(hi - lo, 1.0))).astype(np.uint8)
+        else:
+            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                # Transparent pixels become white paper, not black ridges.
+                bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(bg, im.convert("RGBA"))
+            arr = np.asarray(im.convert("L"), dtype=np.uint8)
+    except Exception as exc:  # noqa: BLE001
+        raise ImageError(f"{name}: cannot convert {fmt} pixels to gray ({exc})") from None
+    return np.ascontiguousarray(arr), dpi, fmt
+
+
+def _file_dpi(im) -> float | None:
+    """The resolution recorded in the file, if it is plausible (many files say 72 or 96: screen defaults)."""
+    dpi = im.info.get("dpi")
+    val: float | None = None
+    if isinstance(dpi, tuple) and dpi:
+        try:
+            val = float(dpi[0])
+        except (TypeError, ValueError):
+            val = None
+    elif isinstance(dpi, (int, float)):
+        val = float(dpi)
+    if val is None or not math.isfinite(val):
+        return None
+    val = round(val, 1)
+    if val in (72.0, 96.0, 120.0) or not (MIN_DPI <= val <= MAX_DPI):
+        return None
+    return val
+
+
+def resample(pixels: np.ndarray, dpi: float, target: int = TARGET_DPI) -> np.ndarray:
+    """Resample an image from ``dpi`` to ``target`` ppi (area when shrinking, cubic when enlarging)."""
+    import cv2
+
+    if abs(dpi - target) < 0.5:
+        return pixels
+    scale = target / dpi
+    h, w = pixels.shape
+    nw, nh = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    return cv2.resize(pixels, (nw, nh), interpolation=interp)
+
+
+def estimate_ridge_period(pixels: np.ndarray) -> float:
+    """Dominant ridge period in pixels, from the radial peak of the power spectrum of the central part."""
+    h, w = pixels.shape
+    side = int(min(h, w) * 0.8)
+    side = max(16, min(side, 256))
+    y0, x0 = (h - side) // 2, (w - side) // 2
+    patch = pixels[y0 : y0 + side, x0 : x0 + side].astype(np.float64)
+    patch = patch - patch.mean()
+    win = np.outer(np.hanning(side), np.hanning(side))
+    spec = np.abs(np.fft.fftshift(np.fft.fft2(patch * win))) ** 2
+    cy, cx = side // 2, side // 2
+    yy, xx = np.indices(spec.shape)
+    r = np.hypot(yy - cy, xx - cx)
+    # Ridge periods between 2.2 and 25 pixels: radii side/25 .. side/2.2.
+    rmin, rmax = side / 25.0, side / 2.2
+    rb = np.round(r).astype(int)
+    sel = (r >= rmin) & (r <= rmax)
+    prof = np.bincount(rb[sel], weights=spec[sel], minlength=side)
+    cnt = np.bincount(rb[sel], minlength=side)
+    prof = np.where(cnt > 0, prof / np.maximum(cnt, 1), 0.0) * np.arange(side) ** 2  # undo the 1/f^2 fall-off
+    prof = np.convolve(prof, np.ones(3) / 3, mode="same")
+    k = int(np.argmax(prof))
+    if k <= 0:
+        raise ImageError("cannot estimate the ridge period: no ridge pattern found", field="dpi")
+    return side / k
+
+
+# The typical ridge period of adult fingerprints at 500 ppi (about 0.46 mm).
+TYPICAL_PERIOD_500 = 9.0
+
+
+def estimate_dpi(pixels: np.ndarray) -> float:
+    """Estimate the resolution from the ridge frequency, assuming a typical adult ridge period."""
+    period = estimate_ridge_period(pixels)
+    dpi = period / TYPICAL_PERIOD_500 * TARGET_DPI
+    return float(min(max(dpi, MIN_DPI), MAX_DPI))
+
+
+def parse_dpi(value: str | int | float | None) -> float | str | None:
+    """CLI/API helper: None, "auto" or a number of ppi (validated)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        v = value.strip().lower()
+        if v == "auto":
+            return "auto"
+        try:
+            value = float(v)
+        except ValueError:
+            raise ImageError(f"dpi must be a number or 'auto', got {value!r}", field="dpi") from None
+    if not math.isfinite(float(value)) or not (MIN_DPI <= float(value) <= MAX_DPI):
+        raise ImageError(f"dpi must be between {MIN_DPI} and {MAX_DPI}, got {value}", field="dpi")
+    return float(value)
+
+
+def load_image(
+    source: str | Path | bytes, dpi: float | str | None = None, name: str | None = None
+) -> FingerImage:
+    """Read a fingerprint image and normalise it to 500 ppi.
+
+    ``dpi``: None → the file's resolution if plausible, else 500; a number → the caller's value wins;
+    "auto" → estimated from the ridge frequency. ``FingerImage.dpi_source`` says which was used.
+    """
+    if isinstance(source, (bytes, bytearray)):
+        data = bytes(source)
+        label = name or "image"
+    else:
+        path = Path(source)
+        label = name or str(path)
+        try:
+            size = path.stat().st_size
+        except OSError as exc:
+            raise ImageError(f"{label}: cannot read ({exc.strerror or exc})") from None
+        if size > MAX_BYTES:
+            raise ImageError(f"{label}: {size} bytes is over the limit of {MAX_BYTES} bytes")
+        if not path.is_file():
+            raise ImageError(f"{label}: not a regular file")
+        data = path.read_bytes()
+    pixels, file_dpi, fmt = decode(data, label)
+    parsed = parse_dpi(dpi) if not isinstance(dpi, float) else dpi
+    if parsed == "auto":
+        used, how = estimate_dpi(pixels), "estimated"
+    elif parsed is not None:
+        used, how = float(parsed), "caller"
+    elif file_dpi is not None:
+        used, how = file_dpi, "file"
+    else:
+        used, how = float(TARGET_DPI), "default"
+    out = resample(pixels, used)
+    if min(out.shape) < MIN_SIDE:
+        raise ImageError(f"{label}: only {out.shape[1]}x{out.shape[0]} pixels at 500 ppi: too small")
+    return FingerImage(
+        np.ascontiguousarray(out), round(used, 1), how, (pixels.shape[1], pixels.shape[0]), fmt
+    )
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files of a folder (not recursive), sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
