@@ -75,6 +75,7 @@ _SECTION_RE = (
     r"(?:\s*-\s*(?P<s1>[a-z]{1,2})(?![a-z])|(?P<s2>[a-z]{1,2})(?![a-z])|\s+(?P<s3>[a-z])(?!\w))?"
     r"(?P<clauses>(?:\s*\(\s*[0-9a-z]{1,5}\s*\)|(?<=\))\d{1,3})*)"
 )
+_STRONG = re.compile(r"&|and|;|\+|\||r\s*/\s*w|read\s+with|with|و|؛", re.IGNORECASE)
 _AO_CITE = r"(?P<ao>(?P<ao_num>\d{1,3})(?:\s*-\s*(?P<ao_suf>[a-z]{1,2}))?\s*[/\-]\s*20\s*[/\-]\s*65)(?!\d)"
 _CONNECTORS = (
     r"u\s*/\s*s{1,2}|under\s+sections?|sections?|secs?|ss|s|r\s*/\s*w|read\s+with|with|and|or|of|the|"
@@ -176,7 +177,9 @@ class OffenceParser:
         norm = original.translate(_DIGITS)
         norm = re.sub(r"(?<=[^\W\d_])[.۔]", "", norm)  # Cr.P.C. -> CrPC, ت۔پ -> تپ
         norm = re.sub(r"[.۔]", " ", norm)
-        items: list[tuple[str, object]] = []
+        # Elements: ("stat", code) | ("run", [section matches]) | ("ao", match). A run is a list of sections
+        # separated by ',' or '/'; '&', 'and', 'r/w', ';' end it.
+        elements: list[list] = []
         pos = 0
         while pos < len(norm):
             m = self._token.match(norm, pos)
@@ -189,52 +192,52 @@ class OffenceParser:
                 )
             pos = m.end()
             if m.group("ao"):
-                suffix = m.group("ao_suf")
-                section = f"{m.group('ao_num')}-{suffix.upper()}" if suffix else m.group("ao_num")
-                items.append(("ao", section))
+                elements.append(["ao", {"num": m.group("ao_num"), "s1": m.group("ao_suf")}])
             elif m.group("stat"):
-                items.append(("stat", self._statute_code(m.group("stat"))))
+                elements.append(["stat", self._statute_code(m.group("stat"))])
             elif m.group("sec"):
-                items.append(("sec", m.groupdict()))
-        if not items:
-            raise ValidationError(f"no offence sections in '{original.strip()}'", field="sections")
+                if elements and elements[-1][0] == "run" and not elements[-1][2]:
+                    elements[-1][1].append(m.groupdict())
+                else:
+                    elements.append(["run", [m.groupdict()], False])  # [kind, sections, closed]
+            elif m.group("conn") and _STRONG.fullmatch(m.group("conn").strip()):
+                if elements and elements[-1][0] == "run":
+                    elements[-1][2] = True
+        if not any(e[0] in ("run", "ao") for e in elements):
+            raise ValidationError(f"sections: no section numbers in '{original.strip()}'", field="sections")
+        if "AO1965" not in self.sections and any(e[0] == "ao" for e in elements):
+            raise ValidationError(
+                "sections: the Arms Ordinance 1965 is not in the statute table", field="sections"
+            )
 
+        # Each statute takes the unclaimed run just before it ("302/34 PPC"), else the run just after it
+        # ("PPC 302/34"). A run left over goes to the nearest statute before it (else after it).
+        owner: dict[int, str] = {}
+        for k, e in enumerate(elements):
+            if e[0] != "stat":
+                continue
+            if k > 0 and elements[k - 1][0] == "run" and k - 1 not in owner:
+                owner[k - 1] = e[1]
+            elif k + 1 < len(elements) and elements[k + 1][0] == "run":
+                owner[k + 1] = e[1]
+        statutes = [(k, e[1]) for k, e in enumerate(elements) if e[0] == "stat"]
         result: list[Offence] = []
-        statute_first = items[0][0] == "stat"
-        pending: list[dict] = []
-        last: str | None = None
-        lead: str | None = None
-        for kind, value in items:
-            if kind == "ao":
-                if "AO1965" not in self.sections:
+        for k, e in enumerate(elements):
+            if e[0] == "ao":
+                result.append(self._section("AO1965", e[1]))
+            elif e[0] == "run":
+                statute = owner.get(k)
+                if statute is None:
+                    before = [code for j, code in statutes if j < k]
+                    after = [code for j, code in statutes if j > k]
+                    statute = before[-1] if before else (after[0] if after else None)
+                if statute is None:
+                    nums = ", ".join(p["sec"].strip() for p in e[1])
                     raise ValidationError(
-                        "sections: the Arms Ordinance 1965 is not in the statute table", field="sections"
+                        f"sections: no statute given for {nums} in '{original.strip()}' (e.g. '302 PPC')",
+                        field="sections",
                     )
-                result.append(
-                    self._section("AO1965", {"num": value.split("-")[0], "s1": (value.split("-") + [""])[1]})
-                )
-            elif kind == "stat":
-                if statute_first:
-                    last = value
-                elif pending:
-                    result.extend(self._section(value, p) for p in pending)
-                    pending, last = [], value
-                else:
-                    lead = value
-            else:
-                if statute_first:
-                    result.append(self._section(last, value))  # type: ignore[arg-type]
-                else:
-                    pending.append(value)  # type: ignore[arg-type]
-        if pending:
-            target = lead or last
-            if target is None:
-                nums = ", ".join(p["sec"].strip() for p in pending)
-                raise ValidationError(
-                    f"sections: no statute given for {nums} in '{original.strip()}' (e.g. '302 PPC')",
-                    field="sections",
-                )
-            result.extend(self._section(target, p) for p in pending)
+                result.extend(self._section(statute, p) for p in e[1])
         seen: set[Offence] = set()
         unique = [o for o in result if not (o in seen or seen.add(o))]
         if self.validate:
