@@ -1,0 +1,315 @@
+"""Input schemas of the records services (Pydantic 2, with field limits). The API uses them as request
+bodies; the CLI, importer and demo build them too. :func:`coerce` turns a dict into a schema and Pydantic's
+errors into a :class:`crms.errors.ValidationError` naming the failing field."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import ValidationError as PydanticValidationError
+
+from crms.errors import ValidationError
+from crms.records.models import (
+    AddressKind,
+    CaseStatus,
+    DocumentType,
+    FlagKind,
+    MarkKind,
+    PartyRole,
+    PartyStatus,
+    Script,
+)
+from crms.timeutil import today
+
+_LATIN_LETTER = re.compile(r"[A-Za-z]")
+_ARABIC_LETTER = re.compile(r"[\u0600-\u06FF\u0750-\u077F\uFB50-\uFDFF\uFE70-\uFEFF]")
+
+
+def _text(max_length: int, min_length: int = 1):
+    return Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)
+    ]
+
+
+Name = _text(100)
+LongName = _text(200)
+Short = _text(50)
+Text500 = _text(500)
+Text1000 = _text(1000)
+Notes = _text(5000)
+Country = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Z]{2}$")]
+
+
+def _not_future(value: date | None, what: str) -> date | None:
+    if value is not None and value > today():
+        raise ValueError(f"{what} is in the future")
+    return value
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class AliasIn(Strict):
+    script: Script = Script.LATIN
+    name: LongName
+
+    @field_validator("name")
+    @classmethod
+    def _script_matches(cls, v: str, info: ValidationInfo) -> str:
+        script = info.data.get("script", Script.LATIN)
+        if script == Script.URDU and _LATIN_LETTER.search(v):
+            raise ValueError("an Urdu-script alias may not contain Latin letters")
+        if script == Script.LATIN and _ARABIC_LETTER.search(v):
+            raise ValueError("a Latin-script alias may not contain Arabic-script letters; use script 'urdu'")
+        return v
+
+
+class DocumentIn(Strict):
+    doc_type: DocumentType
+    number: _text(40)
+    issuing_country: Country = "PK"
+    notes: Text500 | None = None
+
+
+class AddressIn(Strict):
+    kind: AddressKind
+    district: _text(100) | None = None
+    police_station: _text(150) | None = None
+    text: Text500 | None = None
+
+
+class MarkIn(Strict):
+    kind: MarkKind
+    body_location: _text(100)
+    text: Text500 | None = None
+
+
+class DescriptionIn(Strict):
+    observed_on: date
+    height_cm: int | None = Field(default=None, ge=50, le=250)
+    build: Short | None = None
+    complexion: Short | None = None
+    eye_colour: Short | None = None
+    hair: _text(100) | None = None
+    beard: _text(100) | None = None
+    languages: list[Short] = Field(default_factory=list, max_length=20)
+    marks: list[MarkIn] = Field(default_factory=list, max_length=50)
+
+    @field_validator("observed_on")
+    @classmethod
+    def _observed(cls, v: date) -> date:
+        return _not_future(v, "observed_on")
+
+
+class _PersonFields(Strict):
+    given_name_en: Name | None = None
+    family_name_en: Name | None = None
+    given_name_ur: Name | None = None
+    family_name_ur: Name | None = None
+    parentage_relation: Literal["s/o", "d/o", "w/o"] | None = None
+    parentage_name_en: LongName | None = None
+    parentage_name_ur: LongName | None = None
+    caste: Name | None = None
+    date_of_birth: date | None = None
+    birth_year: int | None = Field(default=None, ge=1900)
+    birth_year_estimated: bool | None = None
+    gender: Literal["M", "F", "X"] | None = None
+    nationality: Country | None = None
+    notes: Notes | None = None
+
+    @field_validator("given_name_en", "family_name_en", "parentage_name_en")
+    @classmethod
+    def _latin(cls, v: str | None) -> str | None:
+        if v is not None and _ARABIC_LETTER.search(v):
+            raise ValueError("English-script name may not contain Arabic-script letters (use the _ur field)")
+        return v
+
+    @field_validator("given_name_ur", "family_name_ur", "parentage_name_ur")
+    @classmethod
+    def _urdu(cls, v: str | None) -> str | None:
+        if v is not None and _LATIN_LETTER.search(v):
+            raise ValueError("Urdu-script name may not contain Latin letters (use the _en field)")
+        return v
+
+    @field_validator("date_of_birth")
+    @classmethod
+    def _dob(cls, v: date | None) -> date | None:
+        if v is not None and v.year < 1900:
+            raise ValueError("date_of_birth before 1900")
+        return _not_future(v, "date_of_birth")
+
+    @field_validator("birth_year")
+    @classmethod
+    def _by(cls, v: int | None) -> int | None:
+        if v is not None and v > today().year:
+            raise ValueError("birth_year is in the future")
+        return v
+
+
+class PersonCreate(_PersonFields):
+    """A new person. At least one given name (English or Urdu script); documents are optional."""
+
+    gender: Literal["M", "F", "X"] = "X"
+    nationality: Country = "PK"
+    birth_year_estimated: bool = False
+    aliases: list[AliasIn] = Field(default_factory=list, max_length=50)
+    documents: list[DocumentIn] = Field(default_factory=list, max_length=10)
+    addresses: list[AddressIn] = Field(default_factory=list, max_length=10)
+    phones: list[_text(40)] = Field(default_factory=list, max_length=10)
+    descriptions: list[DescriptionIn] = Field(default_factory=list, max_length=10)
+    unit: _text(200) | None = None  # jurisdiction of the record; default: the registering user's unit
+
+
+class PersonUpdate(_PersonFields):
+    """Partial update: only the fields sent change (send null to clear an optional field)."""
+
+
+class CaseCreate(Strict):
+    police_station: _text(150)
+    district: _text(100) | None = None
+    fir_number: int = Field(ge=1, le=999_999)
+    registered_on: date
+    year: int = Field(ge=1947)
+    occurred_on: date | None = None
+    place: Text500 | None = None
+    sections: _text(300)
+    notes: Notes | None = None
+
+    @field_validator("registered_on")
+    @classmethod
+    def _reg(cls, v: date) -> date:
+        return _not_future(v, "registered_on")
+
+    @field_validator("year")
+    @classmethod
+    def _year(cls, v: int, info: ValidationInfo) -> int:
+        registered = info.data.get("registered_on")
+        if registered is not None and v != registered.year:
+            raise ValueError("year must be the year of registered_on (FIR numbers restart each year)")
+        return v
+
+    @field_validator("occurred_on")
+    @classmethod
+    def _occ(cls, v: date | None, info: ValidationInfo) -> date | None:
+        registered = info.data.get("registered_on")
+        if v is not None and registered is not None and v > registered:
+            raise ValueError("occurred_on is after registered_on")
+        return _not_future(v, "occurred_on")
+
+
+class CaseUpdate(Strict):
+    occurred_on: date | None = None
+    place: Text500 | None = None
+    sections: _text(300) | None = None
+    notes: Notes | None = None
+
+    @field_validator("occurred_on")
+    @classmethod
+    def _occ(cls, v: date | None) -> date | None:
+        return _not_future(v, "occurred_on")
+
+
+class CaseStatusIn(Strict):
+    status: CaseStatus
+    effective_on: date | None = None
+    note: Text500 | None = None
+
+    @field_validator("effective_on")
+    @classmethod
+    def _eff(cls, v: date | None) -> date | None:
+        return _not_future(v, "effective_on")
+
+
+class PartyStatusIn(Strict):
+    status: PartyStatus
+    effective_on: date | None = None
+    note: Text500 | None = None
+
+    @field_validator("effective_on")
+    @classmethod
+    def _eff(cls, v: date | None) -> date | None:
+        return _not_future(v, "effective_on")
+
+
+class LinkCreate(Strict):
+    person_id: int = Field(ge=1)
+    role: PartyRole
+    status: PartyStatus = PartyStatus.NAMED
+    modus_operandi: Text1000 | None = None
+    gang: _text(200) | None = None
+
+
+class LinkUpdate(Strict):
+    modus_operandi: Text1000 | None = None
+    gang: _text(200) | None = None
+
+
+class ArrestIn(Strict):
+    arrested_on: date
+    place: Text500 | None = None
+    arrested_by: _text(200) | None = None
+    notes: Text1000 | None = None
+
+    @field_validator("arrested_on")
+    @classmethod
+    def _on(cls, v: date) -> date:
+        return _not_future(v, "arrested_on")
+
+
+class ConvictionIn(Strict):
+    court: _text(200)
+    convicted_on: date
+    sentence: Text1000
+    notes: Text1000 | None = None
+
+    @field_validator("convicted_on")
+    @classmethod
+    def _on(cls, v: date) -> date:
+        return _not_future(v, "convicted_on")
+
+
+class FlagIn(Strict):
+    kind: FlagKind
+    case_id: int = Field(ge=1)
+    action: Literal["raise", "clear"] = "raise"
+    reason: Text500
+
+
+class MergeIn(Strict):
+    survivor_id: int = Field(ge=1)
+    merged_id: int = Field(ge=1)
+    reason: Text500
+
+
+# ------------------------------------------------------------------------------------------ coercion
+
+S = TypeVar("S", bound=BaseModel)
+
+
+def errors_of(exc: PydanticValidationError, prefix: str = "") -> list[dict]:
+    out = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ())]
+        name = ".".join(([prefix] if prefix else []) + loc) or prefix or None
+        msg = err.get("msg", "invalid")
+        out.append({"field": name, "message": msg.removeprefix("Value error, ")})
+    return out
+
+
+def coerce(schema: type[S], data: Any, *, prefix: str = "") -> S:
+    """``data`` as ``schema`` (a dict, or already the schema); invalid → ValidationError naming the field."""
+    if isinstance(data, schema):
+        return data
+    if isinstance(data, BaseModel):
+        data = data.model_dump(exclude_unset=True)
+    try:
+        return schema.model_validate(data)
+    except PydanticValidationError as exc:
+        details = errors_of(exc, prefix)
+        first = details[0]
+        where = first["field"] or schema.__name__
+        raise ValidationError(f"{where}: {first['message']}", field=first["field"], details=details) from None

@@ -1,0 +1,913 @@
+"""Person services: register (duplicate refusal + likely-duplicate report), read the full record, update, add
+documents/aliases/addresses/phones/descriptions, merge two records, list, and the instant CNIC lookup.
+
+Every function takes (session, principal, ...), checks the permission with
+:func:`crms.access.policy.authorize` (writes against the record's unit) and writes an audit entry with
+:func:`crms.access.audit.record` for every read, search and change. Errors are raised before anything is
+flushed where possible; the caller's transaction rolls back on any error, so nothing is half-written.
+Case services (FIRs, links, statuses, arrests, convictions, flags) are in :mod:`crms.records.services_cases`.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from crms.access import audit
+from crms.access.policy import Permission, authorize, unit_contains
+from crms.access.principal import Principal
+from crms.errors import Conflict, NotFound, ValidationError
+from crms.records.cnic import ascii_digits, format_cnic, parse_cnic
+from crms.records.models import (
+    Address,
+    BodyMark,
+    Case,
+    CaseParty,
+    IdentityDocument,
+    Person,
+    PersonAlias,
+    PersonFlag,
+    PersonMerge,
+    PhoneNumber,
+    PhysicalDescription,
+)
+from crms.records.schemas import (
+    AddressIn,
+    AliasIn,
+    DescriptionIn,
+    DocumentIn,
+    MergeIn,
+    PersonCreate,
+    PersonUpdate,
+    coerce,
+)
+from crms.timeutil import as_utc, utcnow
+
+CNIC_LIKE = {"CNIC", "NICOP"}  # numbers in the CNIC format (NICOP carries the holder's CNIC number)
+MAX_PAGE = 500
+DUPLICATE_NAME_SCORE = 85.0
+DUPLICATE_PARENTAGE_SCORE = 80.0
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+
+def touch(obj: Any, principal: Principal, *, new: bool = False) -> None:
+    """Stamp who/when on a tracked row."""
+    now = utcnow()
+    if new:
+        obj.created_at = now
+        obj.created_by = principal.user_id
+    obj.updated_at = now
+    obj.updated_by = principal.user_id
+
+
+def _get_person_row(session: Session, person_id: int, *, follow: bool = True) -> tuple[Person, int | None]:
+    """The person (following merge redirects when ``follow``) and the id it was redirected from."""
+    person = session.get(Person, person_id)
+    if person is None:
+        raise NotFound(f"person {person_id} not found", field="person_id")
+    redirected_from = None
+    seen = set()
+    while follow and person.merged_into_id is not None and person.id not in seen:
+        seen.add(person.id)
+        redirected_from = redirected_from or person.id
+        person = session.get(Person, person.merged_into_id)
+    return person, redirected_from
+
+
+def get_writable_person(session: Session, principal: Principal, person_id: int, permission=None) -> Person:
+    person, _ = _get_person_row(session, person_id, follow=False)
+    if person.merged_into_id is not None:
+        raise Conflict(
+            f"person {person_id} was merged into person {person.merged_into_id}; change that record",
+            field="person_id",
+        )
+    authorize(principal, permission or Permission.PERSON_WRITE, unit=person.unit_path)
+    return person
+
+
+# ------------------------------------------------------------------------------------------ names
+
+_MUHAMMAD = re.compile(r"\b(?:muhammad|mohammad|mohammed|muhammed|mohamed|mohamad|muhamad|mohd|muhd|md)\b")
+_NON_LETTER = re.compile(r"[^\w\s]|\d|_")
+
+
+def normalise_name(text: str | None) -> str:
+    """Casefolded, accents and punctuation removed, common spelling variants unified, spaces collapsed."""
+    if not text:
+        return ""
+    value = unicodedata.normalize("NFKD", text)
+    value = "".join(c for c in value if not unicodedata.combining(c)).casefold()
+    value = _NON_LETTER.sub(" ", value)
+    value = _MUHAMMAD.sub("muhammad", value)
+    for a, b in (("ee", "i"), ("oo", "u"), ("ph", "f"), ("q", "k"), ("w", "v"), ("y", "i")):
+        value = value.replace(a, b)
+    return " ".join(value.split())
+
+
+def _skeleton(token: str) -> str:
+    if not token:
+        return ""
+    if not token.isascii():
+        return token[:8]
+    rest = re.sub(r"[aeiouhy]", "", token[1:])
+    out = token[0]
+    for ch in rest:
+        if ch != out[-1]:
+            out += ch
+    return out[:6]
+
+
+def name_sound(given: str | None, family: str | None = None) -> str:
+    """A coarse phonetic key of the first distinctive name (skipping 'Muhammad'), for candidate search."""
+    tokens = normalise_name(" ".join(p for p in (given, family) if p)).split()
+    significant = [t for t in tokens if t != "muhammad"] or tokens
+    return _skeleton(significant[0]) if significant else ""
+
+
+def _full_name_en(p: Person | PersonCreate) -> str:
+    return " ".join(x for x in (p.given_name_en, p.family_name_en) if x)
+
+
+def _full_name_ur(p: Person | PersonCreate) -> str:
+    return " ".join(x for x in (p.given_name_ur, p.family_name_ur) if x)
+
+
+def _refresh_name_keys(person: Person) -> None:
+    en, ur = _full_name_en(person), _full_name_ur(person)
+    parent = person.parentage_name_en or person.parentage_name_ur or ""
+    person.name_key = (normalise_name(en or ur) + "|" + normalise_name(parent))[:300]
+    person.name_sound = name_sound(person.given_name_en, person.family_name_en) if en else name_sound(ur)
+
+
+def likely_duplicates(session: Session, person: Person, *, limit: int = 10) -> list[dict]:
+    """Persons with a similar name and parentage and a close birth year (rapidfuzz on normalised names)."""
+    from rapidfuzz import fuzz
+
+    if not person.name_sound:
+        return []
+    q = select(Person).where(
+        Person.name_sound == person.name_sound, Person.merged_into_id.is_(None), Person.id != person.id
+    )
+    if person.birth_year:
+        q = q.where(
+            (Person.birth_year.between(person.birth_year - 2, person.birth_year + 2))
+            | Person.birth_year.is_(None)
+        )
+    name, _, parent = person.name_key.partition("|")
+    out = []
+    for other in session.scalars(q.limit(2000)):
+        oname, _, oparent = other.name_key.partition("|")
+        name_score = fuzz.token_sort_ratio(name, oname)
+        if name_score < DUPLICATE_NAME_SCORE:
+            continue
+        parent_score = fuzz.token_sort_ratio(parent, oparent) if parent and oparent else None
+        if parent_score is not None and parent_score < DUPLICATE_PARENTAGE_SCORE:
+            continue
+        score = name_score if parent_score is None else (name_score + parent_score) / 2
+        out.append(
+            {
+                "person_id": other.id,
+                "name": other.display_name,
+                "parentage": other.parentage_name_en or other.parentage_name_ur,
+                "birth_year": other.birth_year,
+                "score": round(score, 1),
+            }
+        )
+    out.sort(key=lambda d: -d["score"])
+    return out[:limit]
+
+
+# ------------------------------------------------------------------------------------------ documents
+
+_DOC_NUMBER = re.compile(r"^[A-Z0-9]{3,40}$")
+
+
+def normalise_document(doc_type: str, number: str, *, field_name: str = "number") -> tuple[str, list[str]]:
+    """Normalised number + warnings. CNIC/NICOP: 13 digits (see crms.records.cnic); others: upper-case letters
+    and digits without separators."""
+    if doc_type in CNIC_LIKE:
+        cnic = parse_cnic(number, field_name=field_name)
+        return cnic.digits, list(cnic.warnings)
+    value = re.sub(r"[\s\-./]+", "", ascii_digits(number)).upper()
+    if not _DOC_NUMBER.match(value):
+        raise ValidationError(
+            f"{doc_type} number must be 3-40 letters or digits (found {number!r})", field=field_name
+        )
+    return value, []
+
+
+def _check_document_free(session: Session, doc_type: str, number: str, field_name: str) -> None:
+    existing = session.scalar(
+        select(IdentityDocument).where(
+            IdentityDocument.doc_type == doc_type, IdentityDocument.number == number
+        )
+    )
+    if existing is not None:
+        shown = format_cnic(number) if doc_type in CNIC_LIKE else number
+        raise Conflict(
+            f"{doc_type} {shown} is already recorded for person {existing.person_id}", field=field_name
+        )
+
+
+def _add_documents(
+    session: Session, principal: Principal, person: Person, docs: list[DocumentIn], prefix: str
+) -> list[str]:
+    warnings: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for i, d in enumerate(docs):
+        fname = f"{prefix}.{i}.number" if prefix else "number"
+        number, w = normalise_document(d.doc_type.value, d.number, field_name=fname)
+        warnings += [f"{fname}: {x}" for x in w]
+        key = (d.doc_type.value, number)
+        if key in seen:
+            raise ValidationError(f"{d.doc_type.value} {d.number} is given twice", field=fname)
+        seen.add(key)
+        _check_document_free(session, d.doc_type.value, number, fname)
+        doc = IdentityDocument(
+            doc_type=d.doc_type.value, number=number, issuing_country=d.issuing_country, notes=d.notes
+        )
+        touch(doc, principal, new=True)
+        person.documents.append(doc)
+    return warnings
+
+
+def _resolve_address(session: Session, a: AddressIn, fname: str) -> tuple[str | None, str | None]:
+    from crms.records.reference import get_district, get_police_station
+
+    if not (a.district or a.police_station or a.text):
+        raise ValidationError("an address needs a district, a police station or a text", field=fname)
+    district = station = None
+    try:
+        if a.district:
+            district = get_district(session, a.district)
+        if a.police_station:
+            station = get_police_station(session, a.police_station, district)
+    except ValidationError as exc:
+        raise ValidationError(exc.message, field=f"{fname}.{exc.field or 'district'}") from None
+    district_code = district.code if district else (station.district_code if station else None)
+    return district_code, station.code if station else None
+
+
+def _add_addresses(session, principal, person: Person, items: list[AddressIn], prefix: str) -> None:
+    for i, a in enumerate(items):
+        fname = f"{prefix}.{i}" if prefix else "address"
+        district_code, station_code = _resolve_address(session, a, fname)
+        row = Address(
+            kind=a.kind.value, district_code=district_code, police_station_code=station_code, text=a.text
+        )
+        touch(row, principal, new=True)
+        person.addresses.append(row)
+
+
+def _add_phones(principal, person: Person, items: list[str], prefix: str) -> list[str]:
+    from crms.records.phones import parse_phone
+
+    warnings = []
+    have = {p.e164 for p in person.phones}
+    for i, text in enumerate(items):
+        fname = f"{prefix}.{i}" if prefix else "phone"
+        phone = parse_phone(text, field_name=fname)
+        warnings += [f"{fname}: {w}" for w in phone.warnings]
+        if phone.e164 in have:
+            continue
+        have.add(phone.e164)
+        row = PhoneNumber(e164=phone.e164, kind=phone.kind)
+        touch(row, principal, new=True)
+        person.phones.append(row)
+    return warnings
+
+
+def _add_descriptions(principal, person: Person, items: list[DescriptionIn]) -> None:
+    for d in items:
+        row = PhysicalDescription(
+            observed_on=d.observed_on,
+            height_cm=d.height_cm,
+            build=d.build,
+            complexion=d.complexion,
+            eye_colour=d.eye_colour,
+            hair=d.hair,
+            beard=d.beard,
+            languages=list(d.languages),
+            marks=[BodyMark(kind=m.kind.value, body_location=m.body_location, text=m.text) for m in d.marks],
+        )
+        touch(row, principal, new=True)
+        person.descriptions.append(row)
+
+
+def _add_aliases(principal, person: Person, items: list[AliasIn]) -> None:
+    have = {(a.name.casefold(), a.script) for a in person.aliases}
+    for a in items:
+        key = (a.name.casefold(), a.script.value)
+        if key in have:
+            continue
+        have.add(key)
+        row = PersonAlias(name=a.name, script=a.script.value)
+        touch(row, principal, new=True)
+        person.aliases.append(row)
+
+
+def _check_person_fields(person: Person) -> None:
+    if not (person.given_name_en or person.given_name_ur):
+        raise ValidationError(
+            "a given name is required (given_name_en or given_name_ur)", field="given_name_en"
+        )
+    if person.date_of_birth is not None:
+        if person.birth_year not in (None, person.date_of_birth.year):
+            raise ValidationError("birth_year does not match date_of_birth", field="birth_year")
+        person.birth_year = person.date_of_birth.year
+    if (person.parentage_name_en or person.parentage_name_ur) and not person.parentage_relation:
+        raise ValidationError(
+            "parentage_relation (s/o, d/o or w/o) is required with a parentage name",
+            field="parentage_relation",
+        )
+
+
+# ------------------------------------------------------------------------------------------ register
+
+
+@dataclass
+class RegisterResult:
+    person: Person
+    warnings: list[str] = field(default_factory=list)
+    possible_duplicates: list[dict] = field(default_factory=list)
+
+
+_SCALAR_FIELDS = (
+    "given_name_en",
+    "family_name_en",
+    "given_name_ur",
+    "family_name_ur",
+    "parentage_relation",
+    "parentage_name_en",
+    "parentage_name_ur",
+    "caste",
+    "date_of_birth",
+    "birth_year",
+    "birth_year_estimated",
+    "gender",
+    "nationality",
+    "notes",
+)
+
+
+def register_person(session: Session, principal: Principal, data: PersonCreate | dict) -> RegisterResult:
+    """Create a person with documents, aliases, addresses, phones and descriptions.
+
+    A document already recorded (same type and number) → Conflict naming the field; likely duplicates by
+    name + parentage + birth year are reported in the result (not refused: namesakes are common)."""
+    data = coerce(PersonCreate, data)
+    unit = principal.unit
+    if data.unit:
+        from crms.access.users import normalise_unit
+
+        unit = normalise_unit(data.unit)
+        if not unit_contains(principal.unit, unit):
+            raise ValidationError(f"unit {unit} is outside your unit {principal.unit}", field="unit")
+    authorize(principal, Permission.PERSON_WRITE, unit=unit)
+    person = Person(unit_path=unit, **{k: getattr(data, k) for k in _SCALAR_FIELDS})
+    _check_person_fields(person)
+    _refresh_name_keys(person)
+    touch(person, principal, new=True)
+    warnings = _add_documents(session, principal, person, data.documents, "documents")
+    _add_aliases(principal, person, data.aliases)
+    _add_addresses(session, principal, person, data.addresses, "addresses")
+    warnings += _add_phones(principal, person, data.phones, "phones")
+    _add_descriptions(principal, person, data.descriptions)
+    for d in person.documents:
+        if d.doc_type == "CNIC" and person.gender in ("M", "F"):
+            hint = "M" if int(d.number[-1]) % 2 else "F"
+            if hint != person.gender:
+                warnings.append(
+                    f"CNIC {format_cnic(d.number)} ends in an {'odd' if hint == 'M' else 'even'} digit, "
+                    f"usual for {'men' if hint == 'M' else 'women'}, but gender is {person.gender}"
+                )
+    session.add(person)
+    session.flush()
+    dups = likely_duplicates(session, person)
+    for d in dups:
+        warnings.append(
+            f"possible duplicate of person {d['person_id']} ({d['name']}, parentage {d['parentage']}, "
+            f"born {d['birth_year']}; score {d['score']})"
+        )
+    audit.record(
+        session,
+        principal,
+        "person.create",
+        target_type="person",
+        target_id=person.id,
+        detail=f"possible duplicates: {[d['person_id'] for d in dups]}" if dups else None,
+    )
+    return RegisterResult(person=person, warnings=warnings, possible_duplicates=dups)
+
+
+def update_person(
+    session: Session, principal: Principal, person_id: int, data: PersonUpdate | dict
+) -> Person:
+    data = coerce(PersonUpdate, data)
+    person = get_writable_person(session, principal, person_id)
+    changes = data.model_dump(exclude_unset=True)
+    for key in ("gender", "nationality", "birth_year_estimated"):
+        if key in changes and changes[key] is None:
+            raise ValidationError(f"{key} cannot be cleared", field=key)
+    if "date_of_birth" in changes and "birth_year" not in changes and changes["date_of_birth"] is None:
+        changes["birth_year"] = person.birth_year
+    if changes.get("date_of_birth") is not None and "birth_year" not in changes:
+        changes["birth_year"] = None
+    for key, value in changes.items():
+        setattr(person, key, value)
+    _check_person_fields(person)
+    _refresh_name_keys(person)
+    touch(person, principal)
+    session.flush()
+    audit.record(
+        session,
+        principal,
+        "person.update",
+        target_type="person",
+        target_id=person.id,
+        query={"fields": sorted(changes)},
+    )
+    return person
+
+
+def add_document(session: Session, principal: Principal, person_id: int, data: DocumentIn | dict):
+    data = coerce(DocumentIn, data)
+    person = get_writable_person(session, principal, person_id)
+    warnings = _add_documents(session, principal, person, [data], "")
+    touch(person, principal)
+    session.flush()
+    doc = person.documents[-1]
+    audit.record(session, principal, "person.document.add", target_type="person", target_id=person.id)
+    return doc, warnings
+
+
+def remove_document(session: Session, principal: Principal, person_id: int, document_id: int) -> None:
+    person = get_writable_person(session, principal, person_id)
+    doc = session.get(IdentityDocument, document_id)
+    if doc is None or doc.person_id != person.id:
+        raise NotFound(f"document {document_id} not found for person {person_id}", field="document_id")
+    session.delete(doc)
+    touch(person, principal)
+    session.flush()
+    audit.record(
+        session,
+        principal,
+        "person.document.remove",
+        target_type="person",
+        target_id=person.id,
+        detail=f"{doc.doc_type} {doc.number}",
+    )
+
+
+def add_alias(session: Session, principal: Principal, person_id: int, data: AliasIn | dict) -> Person:
+    data = coerce(AliasIn, data)
+    person = get_writable_person(session, principal, person_id)
+    _add_aliases(principal, person, [data])
+    touch(person, principal)
+    session.flush()
+    audit.record(session, principal, "person.alias.add", target_type="person", target_id=person.id)
+    return person
+
+
+def add_address(session: Session, principal: Principal, person_id: int, data: AddressIn | dict) -> Address:
+    data = coerce(AddressIn, data)
+    person = get_writable_person(session, principal, person_id)
+    _add_addresses(session, principal, person, [data], "")
+    touch(person, principal)
+    session.flush()
+    audit.record(session, principal, "person.address.add", target_type="person", target_id=person.id)
+    return person.addresses[-1]
+
+
+def add_phone(
+    session: Session, principal: Principal, person_id: int, number: str
+) -> tuple[Person, list[str]]:
+    person = get_writable_person(session, principal, person_id)
+    warnings = _add_phones(principal, person, [number], "")
+    touch(person, principal)
+    session.flush()
+    audit.record(session, principal, "person.phone.add", target_type="person", target_id=person.id)
+    return person, warnings
+
+
+def add_description(
+    session: Session, principal: Principal, person_id: int, data: DescriptionIn | dict
+) -> PhysicalDescription:
+    data = coerce(DescriptionIn, data)
+    person = get_writable_person(session, principal, person_id)
+    _add_descriptions(principal, person, [data])
+    touch(person, principal)
+    session.flush()
+    audit.record(session, principal, "person.description.add", target_type="person", target_id=person.id)
+    return person.descriptions[-1]
+
+
+# ------------------------------------------------------------------------------------------ merge
+
+
+def merge_persons(session: Session, principal: Principal, data: MergeIn | dict) -> Person:
+    """Fold ``merged_id`` into ``survivor_id``: documents, aliases, addresses, phones, descriptions, case
+    links and flags move; the merged record's names become aliases; blanks of the survivor are filled; the
+    merged record stays as a redirect and a PersonMerge row keeps what moved."""
+    data = coerce(MergeIn, data)
+    if data.survivor_id == data.merged_id:
+        raise ValidationError("a person cannot be merged into itself", field="merged_id")
+    survivor = get_writable_person(session, principal, data.survivor_id, Permission.PERSON_MERGE)
+    try:
+        merged = get_writable_person(session, principal, data.merged_id, Permission.PERSON_MERGE)
+    except NotFound as exc:
+        raise NotFound(exc.message, field="merged_id") from None
+    except Conflict as exc:
+        raise Conflict(exc.message, field="merged_id") from None
+    survivor_links = {(p.case_id, p.role) for p in survivor.parties}
+    for p in merged.parties:
+        if (p.case_id, p.role) in survivor_links:
+            raise Conflict(
+                f"both persons are linked to case {p.case_id} as {p.role}; unlink one before merging",
+                field="merged_id",
+            )
+    moved: dict[str, list[int]] = {}
+    for attr in ("documents", "aliases", "addresses", "phones", "descriptions", "parties", "flags"):
+        rows = list(getattr(merged, attr))
+        moved[attr] = [r.id for r in rows]
+        for r in rows:
+            r.person_id = survivor.id
+            getattr(merged, attr).remove(r)
+            getattr(survivor, attr).append(r)
+    names = []
+    if _full_name_en(merged) and _full_name_en(merged).casefold() != _full_name_en(survivor).casefold():
+        names.append(AliasIn(name=_full_name_en(merged)[:200], script="latin"))
+    if _full_name_ur(merged) and _full_name_ur(merged) != _full_name_ur(survivor):
+        names.append(AliasIn(name=_full_name_ur(merged)[:200], script="urdu"))
+    _add_aliases(principal, survivor, names)
+    filled = []
+    for key in _SCALAR_FIELDS:
+        if getattr(survivor, key) in (None, "", "X") and getattr(merged, key) not in (None, "", "X"):
+            setattr(survivor, key, getattr(merged, key))
+            filled.append(key)
+    moved["filled"] = filled  # type: ignore[assignment]
+    _check_person_fields(survivor)
+    _refresh_name_keys(survivor)
+    now = utcnow()
+    merged.merged_into_id = survivor.id
+    merged.merged_at = now
+    touch(merged, principal)
+    touch(survivor, principal)
+    for older in session.scalars(select(Person).where(Person.merged_into_id == merged.id)):
+        older.merged_into_id = survivor.id
+    session.add(
+        PersonMerge(
+            survivor_id=survivor.id,
+            merged_id=merged.id,
+            reason=data.reason,
+            moved=moved,
+            merged_at=now,
+            merged_by=principal.user_id,
+        )
+    )
+    session.flush()
+    audit.record(
+        session,
+        principal,
+        "person.merge",
+        target_type="person",
+        target_id=survivor.id,
+        query={"survivor_id": survivor.id, "merged_id": merged.id},
+        reason=data.reason,
+    )
+    return survivor
+
+
+# ------------------------------------------------------------------------------------------ read
+
+
+def _ts(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return as_utc(value).isoformat()
+    return value.isoformat()
+
+
+def document_dict(d: IdentityDocument) -> dict:
+    return {
+        "id": d.id,
+        "doc_type": d.doc_type,
+        "number": d.number,
+        "formatted": format_cnic(d.number) if d.doc_type in CNIC_LIKE else d.number,
+        "issuing_country": d.issuing_country,
+        "notes": d.notes,
+    }
+
+
+def flag_dict(f: PersonFlag) -> dict:
+    return {
+        "id": f.id,
+        "kind": f.kind,
+        "active": f.cleared_at is None,
+        "case_id": f.case_id,
+        "fir": f.case.fir_key if f.case is not None else None,
+        "raised_at": _ts(f.raised_at),
+        "raised_by": f.raised_by,
+        "raise_reason": f.raise_reason,
+        "cleared_at": _ts(f.cleared_at),
+        "cleared_by": f.cleared_by,
+        "clear_reason": f.clear_reason,
+    }
+
+
+def person_core_dict(p: Person) -> dict:
+    return {
+        "id": p.id,
+        "name": p.display_name,
+        "given_name_en": p.given_name_en,
+        "family_name_en": p.family_name_en,
+        "given_name_ur": p.given_name_ur,
+        "family_name_ur": p.family_name_ur,
+        "parentage_relation": p.parentage_relation,
+        "parentage_name_en": p.parentage_name_en,
+        "parentage_name_ur": p.parentage_name_ur,
+        "caste": p.caste,
+        "date_of_birth": _ts(p.date_of_birth),
+        "birth_year": p.birth_year,
+        "birth_year_estimated": p.birth_year_estimated,
+        "gender": p.gender,
+        "nationality": p.nationality,
+        "notes": p.notes,
+        "unit": p.unit_path,
+        "merged_into_id": p.merged_into_id,
+        "created_at": _ts(p.created_at),
+        "created_by": p.created_by,
+        "updated_at": _ts(p.updated_at),
+        "updated_by": p.updated_by,
+    }
+
+
+def _status_history(rows) -> list[dict]:
+    return [
+        {
+            "from": r.from_status,
+            "to": r.status,
+            "effective_on": _ts(r.effective_on),
+            "note": r.note,
+            "changed_at": _ts(r.changed_at),
+            "changed_by": r.changed_by,
+        }
+        for r in rows
+    ]
+
+
+def party_dict(link: CaseParty, *, history: bool = True) -> dict:
+    c = link.case
+    out = {
+        "link_id": link.id,
+        "case_id": c.id,
+        "fir": c.fir_key,
+        "police_station": c.police_station_code,
+        "district": c.district_code,
+        "fir_number": c.fir_number,
+        "year": c.year,
+        "registered_on": _ts(c.registered_on),
+        "sections": c.sections_text,
+        "case_status": c.status,
+        "role": link.role,
+        "status": link.status,
+        "modus_operandi": link.modus_operandi,
+        "gang": link.gang,
+    }
+    if history:
+        out["status_history"] = _status_history(link.status_history)
+        out["arrests"] = [
+            {
+                "id": a.id,
+                "arrested_on": _ts(a.arrested_on),
+                "place": a.place,
+                "arrested_by": a.arrested_by,
+                "notes": a.notes,
+            }
+            for a in link.arrests
+        ]
+        out["convictions"] = [
+            {
+                "id": v.id,
+                "court": v.court,
+                "convicted_on": _ts(v.convicted_on),
+                "sentence": v.sentence,
+                "notes": v.notes,
+            }
+            for v in link.convictions
+        ]
+    return out
+
+
+def history_summary(person: Person) -> dict:
+    accused = [p for p in person.parties if p.role == "accused"]
+    return {
+        "cases": len(person.parties),
+        "cases_as_accused": len(accused),
+        "convictions": sum(1 for p in accused if p.status == "convicted"),
+        "pending": sum(1 for p in accused if p.status not in ("convicted", "acquitted", "discharged")),
+        "active_flags": sorted({f.kind for f in person.flags if f.cleared_at is None}),
+    }
+
+
+def full_record(session: Session, person: Person) -> dict:
+    out = person_core_dict(person)
+    out["aliases"] = [{"id": a.id, "name": a.name, "script": a.script} for a in person.aliases]
+    out["documents"] = [document_dict(d) for d in person.documents]
+    out["addresses"] = [
+        {
+            "id": a.id,
+            "kind": a.kind,
+            "district": a.district_code,
+            "police_station": a.police_station_code,
+            "text": a.text,
+        }
+        for a in person.addresses
+    ]
+    out["phones"] = [{"id": p.id, "e164": p.e164, "kind": p.kind} for p in person.phones]
+    out["descriptions"] = [
+        {
+            "id": d.id,
+            "observed_on": _ts(d.observed_on),
+            "height_cm": d.height_cm,
+            "build": d.build,
+            "complexion": d.complexion,
+            "eye_colour": d.eye_colour,
+            "hair": d.hair,
+            "beard": d.beard,
+            "languages": list(d.languages or []),
+            "marks": [{"kind": m.kind, "body_location": m.body_location, "text": m.text} for m in d.marks],
+        }
+        for d in person.descriptions
+    ]
+    out["cases"] = [party_dict(p) for p in person.parties]
+    out["flags"] = [flag_dict(f) for f in person.flags]
+    out["active_flags"] = sorted({f.kind for f in person.flags if f.cleared_at is None})
+    out["summary"] = history_summary(person)
+    merges = session.scalars(
+        select(PersonMerge).where(PersonMerge.survivor_id == person.id).order_by(PersonMerge.id)
+    ).all()
+    out["merged_from"] = [
+        {
+            "person_id": m.merged_id,
+            "merged_at": _ts(m.merged_at),
+            "merged_by": m.merged_by,
+            "reason": m.reason,
+            "moved": m.moved,
+        }
+        for m in merges
+    ]
+    return out
+
+
+_FULL_LOAD = (
+    selectinload(Person.aliases),
+    selectinload(Person.documents),
+    selectinload(Person.addresses),
+    selectinload(Person.phones),
+    selectinload(Person.descriptions).selectinload(PhysicalDescription.marks),
+    selectinload(Person.parties).selectinload(CaseParty.case),
+    selectinload(Person.parties).selectinload(CaseParty.status_history),
+    selectinload(Person.parties).selectinload(CaseParty.arrests),
+    selectinload(Person.parties).selectinload(CaseParty.convictions),
+    selectinload(Person.flags).selectinload(PersonFlag.case),
+)
+
+
+def get_person(session: Session, principal: Principal, person_id: int, *, reason: str | None = None) -> dict:
+    """The full person record with history. A merged id answers with the surviving record
+    (``redirected_from`` says so)."""
+    authorize(principal, Permission.PERSON_READ)
+    person, redirected_from = _get_person_row(session, person_id)
+    person = session.scalars(
+        select(Person)
+        .where(Person.id == person.id)
+        .options(*_FULL_LOAD)
+        .execution_options(populate_existing=True)
+    ).one()
+    out = full_record(session, person)
+    out["redirected_from"] = redirected_from
+    audit.record(session, principal, "person.read", target_type="person", target_id=person.id, reason=reason)
+    return out
+
+
+def list_persons(
+    session: Session, principal: Principal, *, limit: int = 50, offset: int = 0, unit: str | None = None
+) -> dict:
+    """A page of persons (merged redirects excluded), newest first, with the total."""
+    authorize(principal, Permission.PERSON_READ)
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValidationError(f"limit must be between 1 and {MAX_PAGE}", field="limit")
+    if offset < 0:
+        raise ValidationError("offset must be 0 or more", field="offset")
+    q = select(Person).where(Person.merged_into_id.is_(None))
+    if unit:
+        u = unit.strip("/").upper()
+        q = q.where((Person.unit_path == u) | Person.unit_path.startswith(u + "/"))
+    total = session.scalar(select(func.count()).select_from(q.subquery()))
+    rows = session.scalars(
+        q.order_by(Person.id.desc()).limit(limit).offset(offset).options(selectinload(Person.documents))
+    ).all()
+    audit.record(
+        session,
+        principal,
+        "person.list",
+        target_type="person",
+        query={"limit": limit, "offset": offset, "unit": unit},
+        detail=f"{len(rows)} of {total}",
+    )
+    items = []
+    for p in rows:
+        d = person_core_dict(p)
+        d["documents"] = [document_dict(x) for x in p.documents]
+        items.append(d)
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+# ------------------------------------------------------------------------------------------ CNIC lookup
+
+
+def lookup_cnic(session: Session, principal: Principal, cnic: str, reason: str | None = None) -> dict | None:
+    """Instant CNIC lookup: the person, documents, flags and a criminal-history summary, or None when no
+    person holds this CNIC (the search is audited either way; adapters answer 404 / exit 1 for None).
+
+    Malformed CNIC → ValidationError(field='cnic'). A reason is required (searches, CJIS 5.4.1.1)."""
+    authorize(principal, Permission.SEARCH_CNIC)
+    reason = audit.require_reason(reason)
+    parsed = parse_cnic(cnic)
+    doc = session.execute(
+        select(IdentityDocument.person_id, IdentityDocument.doc_type)
+        .where(IdentityDocument.number == parsed.digits, IdentityDocument.doc_type.in_(CNIC_LIKE))
+        .order_by(IdentityDocument.doc_type)  # CNIC before NICOP
+        .limit(1)
+    ).first()
+    if doc is None:
+        audit.record(
+            session,
+            principal,
+            "search.cnic",
+            query={"cnic": parsed.digits},
+            reason=reason,
+            detail="not found",
+        )
+        return None
+    person_id = doc.person_id
+    person = session.scalars(
+        select(Person)
+        .where(Person.id == person_id)
+        .options(
+            selectinload(Person.documents),
+            selectinload(Person.aliases),
+            selectinload(Person.parties).selectinload(CaseParty.case),
+            selectinload(Person.flags).selectinload(PersonFlag.case),
+        )
+    ).one()
+    out = person_core_dict(person)
+    out["aliases"] = [{"name": a.name, "script": a.script} for a in person.aliases]
+    out["documents"] = [document_dict(d) for d in person.documents]
+    out["flags"] = [flag_dict(f) for f in person.flags if f.cleared_at is None]
+    out["summary"] = history_summary(person)
+    out["cases"] = [party_dict(p, history=False) for p in person.parties]
+    out["cnic"] = parsed.as_dict()
+    audit.record(
+        session,
+        principal,
+        "search.cnic",
+        target_type="person",
+        target_id=person.id,
+        query={"cnic": parsed.digits},
+        reason=reason,
+    )
+    return out
+
+
+def count_cases_of(session: Session, person_id: int) -> int:
+    return session.scalar(select(func.count(CaseParty.id)).where(CaseParty.person_id == person_id)) or 0
+
+
+__all__ = [
+    "Case",
+    "RegisterResult",
+    "add_address",
+    "add_alias",
+    "add_description",
+    "add_document",
+    "add_phone",
+    "get_person",
+    "likely_duplicates",
+    "list_persons",
+    "lookup_cnic",
+    "merge_persons",
+    "normalise_name",
+    "register_person",
+    "update_person",
+]
