@@ -14,6 +14,29 @@ audit_app = typer.Typer(help="The audit trail (auditors).", no_args_is_help=True
 def register(app: typer.Typer) -> None:
     app.add_typer(user_app, name="user")
     app.add_typer(audit_app, name="audit")
+    app.command("login")(login)
+
+
+def login(
+    hours: float = typer.Option(8.0, min=0.05, max=24.0, help="How long the token lives."),
+    scopes: list[str] = typer.Option(None, "--scope", help="Limit the token to these permissions."),
+) -> None:
+    """Log in once (CRMS_USER, CRMS_PASSWORD, CRMS_TOTP) and print a short-lived API token for CRMS_TOKEN,
+    so that later commands do not need a fresh one-time code each."""
+    from crms.access import audit
+    from crms.access.models import User
+    from crms.access.tokens import issue_token
+    from crms.cli.auth import cli_errors, cli_principal, open_db
+
+    with cli_errors():
+        db = open_db()
+        principal = cli_principal()
+        with db.transaction() as session:
+            user = session.get(User, principal.user_id)
+            token = issue_token(session, user, name="cli login", scopes=scopes or None, ttl_days=hours / 24)
+            audit.record(session, principal, "auth.token.issue", target_type="user", target_id=user.id,
+                         query={"name": "cli login", "hours": hours, "scopes": scopes or None})
+    typer.echo(f"export CRMS_TOKEN={token}")
 
 
 def _show_secret(user) -> None:
