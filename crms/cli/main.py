@@ -18,6 +18,7 @@ app = typer.Typer(
 COMMAND_MODULES = [
     "crms.cli.system",  # serve, db upgrade
     "crms.cli.records",  # lookup, import
+    "crms.cli.reference",  # reference load|districts|stations|sections|parse
     "crms.cli.access",  # user, audit
     "crms.cli.fp",  # fp extract|score|eval
     "crms.cli.synth",  # synth fingers

@@ -33,3 +33,7 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
     settings = get_settings()
     upgrade(settings.database_url, revision)
     typer.echo(f"database at {revision}: {settings.database_url.split('@')[-1]}")
+    if revision == "head":  # reference data (districts, police stations, statutes) is part of a usable schema
+        from crms.cli.reference import load_into
+
+        load_into(settings.database_url)
