@@ -1,0 +1,193 @@
+"""Walk EVERY route of the application (app.routes, whoever added it) and check that an anonymous caller and
+under-privileged callers are refused, so that no route can be forgotten. Runs on both backends.
+
+- Anonymous: every route except the explicit PUBLIC allow-list answers 401 (API) or redirects to /login (pages).
+- A caller whose token holds no permission at all (scopes=[]): every route except PUBLIC and the
+  AUTHENTICATED_ONLY list answers 403 — or 404 for a route addressing a record by id that does not exist (the
+  services look the record up to learn its unit before the jurisdiction check; nothing is read or written).
+- An auditor (who may only read the audit trail): every record/user route is refused the same way.
+Request bodies are built from the OpenAPI schema so that validation passes and the permission check is
+reached (a 422 would prove nothing and fails the test).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.routing import APIRoute
+from starlette.routing import Route
+
+from .conftest import last_entry
+
+# Reachable without logging in.
+PUBLIC = {
+    ("GET", "/api/openapi.json"),
+    ("GET", "/api/docs"),
+    ("GET", "/api/docs/oauth2-redirect"),
+    ("GET", "/docs/oauth2-redirect"),
+    ("GET", "/login"),
+    ("POST", "/login"),  # the login form itself (CSRF-protected)
+    ("POST", "/api/v1/auth/login"),  # credential check
+    ("POST", "/api/v1/auth/tokens"),  # credential exchange for a token
+    ("GET", "/api/v1/health"),
+    ("GET", "/health"),
+}
+# Any logged-in user, whatever the role: their own session/tokens, and non-sensitive reference geography.
+AUTHENTICATED_ONLY = {
+    ("GET", "/api/v1/auth/me"),
+    ("POST", "/api/v1/auth/logout"),
+    ("GET", "/api/v1/auth/tokens"),
+    ("DELETE", "/api/v1/auth/tokens/{token_id}"),
+    ("GET", "/"),
+    ("POST", "/logout"),
+}
+AUTHENTICATED_ONLY_PREFIXES = ("GET /api/v1/reference/",)
+# Cross-field rules the schema cannot express: fields merged into the generated body.
+BODY_PATCHES = {
+    ("POST", "/api/v1/persons/merge"): {"survivor_id": 1, "merged_id": 2},
+    ("POST", "/api/v1/cases"): {"year": 2020, "registered_on": "2020-01-01"},
+}
+# Routes an auditor may use.
+AUDITOR_ROUTES_PREFIX = "/api/v1/audit"
+
+
+def _routes(app):
+    """(method, path) of every route, including those of included routers (FastAPI >= 0.16x mounts them
+    lazily as _IncludedRouter entries)."""
+    out = []
+
+    def visit(routes):
+        for r in routes:
+            if hasattr(r, "effective_route_contexts"):
+                for ctx in r.effective_route_contexts():
+                    for m in sorted((getattr(ctx.original_route, "methods", None) or set()) - {"HEAD", "OPTIONS"}):
+                        out.append((m, ctx.path))
+            elif isinstance(r, APIRoute | Route):
+                for m in sorted((r.methods or set()) - {"HEAD", "OPTIONS"}):
+                    out.append((m, r.path))
+
+    visit(app.routes)
+    return out
+
+
+def _auth_only(method, path):
+    return (method, path) in AUTHENTICATED_ONLY or any(
+        f"{method} {path}".startswith(p) for p in AUTHENTICATED_ONLY_PREFIXES
+    )
+
+
+def _example(schema, spec, depth=0):
+    if depth > 8:
+        return None
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        return _example(spec["components"]["schemas"][name], spec, depth + 1)
+    if "const" in schema:
+        return schema["const"]
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "default" in schema and schema["default"] is not None:
+        return schema["default"]
+    for key in ("anyOf", "oneOf", "allOf"):
+        if key in schema:
+            options = [s for s in schema[key] if s.get("type") != "null"]
+            return _example(options[0], spec, depth + 1) if options else None
+    t = schema.get("type")
+    if t == "object" or "properties" in schema:
+        props = schema.get("properties", {})
+        return {k: _example(v, spec, depth + 1) for k, v in props.items() if k in schema.get("required", [])}
+    if t == "array":
+        return [_example(schema.get("items", {}), spec, depth + 1) for _ in range(schema.get("minItems", 0))]
+    if t == "integer":
+        return max(1, schema.get("minimum", 1))
+    if t == "number":
+        return max(1, schema.get("minimum", 1))
+    if t == "boolean":
+        return False
+    if t == "string":
+        fmt = schema.get("format")
+        if fmt == "date":
+            return "2020-01-01"
+        if fmt == "date-time":
+            return "2020-01-01T00:00:00Z"
+        return "x" * max(1, schema.get("minLength", 1))
+    return None
+
+
+def _request_args(app, method, path):
+    spec = app.openapi()
+    op = spec["paths"].get(path, {}).get(method.lower(), {})
+    params, body = {}, None
+    url = path
+    for p in op.get("parameters", []):
+        value = _example(p.get("schema", {}), spec)
+        if p["in"] == "path":
+            url = url.replace("{" + p["name"] + "}", str(value if value not in (None, "x") else 1))
+        elif p["in"] == "query" and p.get("required"):
+            params[p["name"]] = value
+    url = re.sub(r"\{[^}]+\}", "1", url)
+    content = op.get("requestBody", {}).get("content", {})
+    if "application/json" in content:
+        body = _example(content["application/json"]["schema"], spec)
+    if isinstance(body, dict):
+        body.update(BODY_PATCHES.get((method, path), {}))
+    return url, params, body
+
+
+def _call(client, app, method, path, headers=None):
+    url, params, body = _request_args(app, method, path)
+    return client.request(method, url, params=params, json=body, headers=headers or {}, follow_redirects=False)
+
+
+def test_every_route_refuses_anonymous(app, sclient, db):
+    routes = _routes(app)
+    assert len(routes) >= 10
+    failures = []
+    for method, path in routes:
+        if (method, path) in PUBLIC:
+            continue
+        r = _call(sclient, app, method, path)
+        page = not path.startswith("/api/")
+        ok = r.status_code == 401 or (page and r.status_code in (303, 302) and "/login" in r.headers["location"])
+        if not ok:
+            failures.append(f"{method} {path}: {r.status_code} {r.text[:120]}")
+        elif not page:
+            e = last_entry(db)
+            if not (e and e.outcome == "refused" and e.username == "anonymous"):
+                failures.append(f"{method} {path}: refused but not audited")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("who", ["no_scopes", "auditor"])
+def test_every_route_refuses_under_privileged(app, sclient, db, make_user, who):
+    from crms.access.models import User
+    from crms.access.tokens import issue_token
+
+    if who == "no_scopes":
+        user, _ = make_user("supervisor", username="nobody_scoped")
+        with db.transaction() as s:
+            token = issue_token(s, s.get(User, user.id), scopes=[])
+        headers = {"Authorization": f"Bearer {token}"}
+    else:
+        user, headers = make_user("auditor", username="the_auditor")
+    failures = []
+    checked = 0
+    for method, path in _routes(app):
+        if (method, path) in PUBLIC or _auth_only(method, path):
+            continue
+        if who == "auditor" and path.startswith(AUDITOR_ROUTES_PREFIX):
+            continue
+        if not path.startswith("/api/"):
+            continue
+        checked += 1
+        r = _call(sclient, app, method, path, headers)
+        allowed = {403, 404} if "{" in path else {403}
+        if r.status_code not in allowed:
+            failures.append(f"{method} {path}: {r.status_code} {r.text[:160]}")
+        elif r.status_code == 403:
+            e = last_entry(db)
+            if not (e and e.outcome == "refused" and e.user_id == user.id):
+                failures.append(f"{method} {path}: refused but not audited")
+    assert checked >= 5
+    assert not failures, "\n".join(failures)
