@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "crms.cli.system",  # serve, db upgrade
     "crms.cli.records",  # lookup, import
     "crms.cli.reference",  # reference load|districts|stations|sections|parse
+    "crms.cli.importer",  # import persons
     "crms.cli.access",  # user, audit
     "crms.cli.fp",  # fp extract|score|eval
     "crms.cli.synth",  # synth fingers

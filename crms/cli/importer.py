@@ -1,0 +1,97 @@
+"""``crms import persons FILE.csv|FILE.xlsx [--dry-run] [--skip-invalid] [--reject-file PATH] [--json]``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+import_app = typer.Typer(
+    help="Bulk import of digitised registers (template: docs/IMPORT.md).", no_args_is_help=True
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(import_app, name="import")
+
+
+@import_app.command("persons")
+def import_persons_cmd(
+    file: Path = typer.Argument(..., help="A .csv (UTF-8) or .xlsx file in the template of docs/IMPORT.md."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate everything, write nothing."),
+    skip_invalid: bool = typer.Option(
+        False, "--skip-invalid", help="Import the valid rows; write the rejected ones to the reject file."
+    ),
+    reject_file: Path = typer.Option(
+        None, "--reject-file", help="Where rejected rows go (default: FILE.rejects.csv beside FILE)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    max_errors: int = typer.Option(50, "--max-errors", help="Errors to print (the JSON report has all)."),
+) -> None:
+    """Import persons. All-or-nothing unless --skip-invalid; re-running the same file adds nothing.
+
+    Exit codes: 0 done, 2 invalid rows (nothing written) or unreadable file, 3 not logged in / not allowed."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+    from crms.records.importer import import_persons
+
+    err = Console(stderr=True)
+    with cli_errors():
+        db = open_db()
+        principal = cli_principal()
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=as_json,
+        ) as bar:
+            tasks: dict[str, int] = {}
+
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stage, total=total)
+                bar.update(tasks[stage], completed=done)
+
+            with unit_of_work(db, principal, f"crms import persons {file.name}") as session:
+                report = import_persons(
+                    session,
+                    principal,
+                    file,
+                    dry_run=dry_run,
+                    skip_invalid=skip_invalid,
+                    reject_file=reject_file,
+                    progress=progress,
+                )
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        out = Console()
+        for e in report.errors[:max_errors]:
+            out.print(f"[red]error[/red] {e}", highlight=False)
+        if len(report.errors) > max_errors:
+            out.print(f"... and {len(report.errors) - max_errors} more errors (use --json for all)")
+        for w in report.warnings[:max_errors]:
+            out.print(f"[yellow]warning[/yellow] {w}", highlight=False)
+        if len(report.warnings) > max_errors:
+            out.print(f"... and {len(report.warnings) - max_errors} more warnings")
+        if report.errors and not skip_invalid:
+            verdict = "nothing written: fix the rows above or use --skip-invalid"
+        elif dry_run:
+            verdict = "dry run: nothing written"
+        else:
+            verdict = f"imported {report.imported}"
+        out.print(
+            f"{report.file}: {report.rows} rows, {report.valid} valid, "
+            f"{report.already_present} already present, {report.rejected} rejected; {verdict}",
+            highlight=False,
+        )
+        if report.reject_file:
+            out.print(f"rejected rows written to {report.reject_file}", highlight=False)
+    if not report.ok:
+        raise typer.Exit(2)

@@ -1,0 +1,739 @@
+"""Bulk import of digitised legacy registers: ``crms import persons FILE.csv|FILE.xlsx``.
+
+The template (columns, formats, the duplicate key) is documented in ``docs/IMPORT.md``. Rules:
+
+* **All or nothing** by default: every row is validated first (file format, columns, values, reference data,
+  identity documents already in the database); any invalid row → nothing is written and the report lists every
+  bad row with its row number, column and reason. ``skip_invalid`` imports the valid rows and writes the
+  rejected ones, with reasons, to a reject file.
+* **Idempotent**: a row whose person is already in the database is skipped. The key is the CNIC; for a row
+  without CNIC it is normalised name + parentage + date of birth (or birth year) + district. A CNIC already
+  recorded for a person with another name and parentage is an error (the registration rule of
+  :func:`crms.records.services.register_person`: an identity document belongs to one person only).
+* **Same rules as a single registration**: each row becomes a :class:`crms.records.schemas.PersonCreate`
+  (field limits, scripts, dates not in the future), CNICs go through :mod:`crms.records.cnic`, phones
+  through :mod:`crms.records.phones`, districts and stations through
+  :class:`crms.records.reference.ReferenceIndex`, name keys through the records services. Only the writing
+  differs: Core bulk inserts in the caller's transaction, one audit entry for the whole import.
+
+Row numbers are spreadsheet row numbers: the header is row 1, the first person row 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from crms.access import audit
+from crms.access.policy import Permission, authorize, unit_contains
+from crms.access.principal import Principal
+from crms.errors import ValidationError
+
+REQUIRED_COLUMNS = (
+    "cnic",
+    "name",
+    "father_name",
+    "name_urdu",
+    "father_name_urdu",
+    "gender",
+    "date_of_birth",
+    "district",
+    "police_station",
+    "caste",
+)
+OPTIONAL_COLUMNS = (
+    "relation",
+    "family_name",
+    "family_name_urdu",
+    "alias",
+    "alias_urdu",
+    "phone",
+    "address",
+    "nationality",
+    "notes",
+)
+ALL_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+# Added by the reject file; ignored on input, so a corrected reject file can be imported as it is.
+IGNORED_COLUMNS = ("row", "errors")
+LIST_SEPARATOR = ";"  # several aliases / phones in one cell
+MAX_CELL = 5000  # longer cells are refused before any other check
+BATCH = 500  # rows per "already in the database?" query
+
+# PersonCreate field (as Pydantic reports it) -> template column.
+_FIELD_TO_COLUMN = {
+    "given_name_en": "name",
+    "family_name_en": "family_name",
+    "given_name_ur": "name_urdu",
+    "family_name_ur": "family_name_urdu",
+    "parentage_relation": "relation",
+    "parentage_name_en": "father_name",
+    "parentage_name_ur": "father_name_urdu",
+    "caste": "caste",
+    "date_of_birth": "date_of_birth",
+    "birth_year": "date_of_birth",
+    "gender": "gender",
+    "nationality": "nationality",
+    "notes": "notes",
+    "documents": "cnic",
+    "addresses": "address",
+    "phones": "phone",
+}
+
+
+# ------------------------------------------------------------------------------------------ report
+
+
+@dataclass
+class RowError:
+    row: int
+    column: str | None
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"row": self.row, "column": self.column, "message": self.message}
+
+    def __str__(self) -> str:
+        where = f"row {self.row}" + (f", column {self.column}" if self.column else "")
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class ImportReport:
+    file: str
+    rows: int = 0
+    valid: int = 0
+    imported: int = 0
+    already_present: int = 0
+    rejected: int = 0
+    dry_run: bool = False
+    skip_invalid: bool = False
+    written: bool = False
+    errors: list[RowError] = field(default_factory=list)
+    warnings: list[RowError] = field(default_factory=list)
+    reject_file: str | None = None
+    person_ids: list[int] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when the import did what was asked: no errors, or errors with skip_invalid."""
+        return not self.errors or self.skip_invalid
+
+    def as_dict(self) -> dict:
+        return {
+            "file": self.file,
+            "ok": self.ok,
+            "rows": self.rows,
+            "valid": self.valid,
+            "imported": self.imported,
+            "already_present": self.already_present,
+            "rejected": self.rejected,
+            "dry_run": self.dry_run,
+            "skip_invalid": self.skip_invalid,
+            "written": self.written,
+            "reject_file": self.reject_file,
+            "errors": [e.as_dict() for e in self.errors],
+            "warnings": [w.as_dict() for w in self.warnings],
+        }
+
+
+class ImportFileError(ValidationError):
+    """The file as a whole cannot be read (format, encoding, columns, empty)."""
+
+
+# ------------------------------------------------------------------------------------------ reading
+
+
+@dataclass
+class Table:
+    columns: list[str]  # normalised names, in file order
+    raw_columns: list[str]
+    rows: list[tuple[int, dict[str, str]]]  # (spreadsheet row number, column -> text)
+
+
+def _norm_column(name: Any) -> str:
+    text = "" if name is None else str(name)
+    return "_".join(text.strip().casefold().replace("-", " ").split())
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def read_table(path: Path | str, data: bytes | None = None) -> Table:
+    """Read a .csv (UTF-8, with or without BOM) or .xlsx file; ImportFileError(field='file') saying what is
+    wrong with it."""
+    path = Path(path)
+    suffix = path.suffix.casefold()
+    if suffix not in (".csv", ".xlsx"):
+        raise ImportFileError(
+            f"{path.name}: unsupported file type '{path.suffix}' (use .csv or .xlsx)", field="file"
+        )
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ImportFileError(f"{path}: no such file", field="file") from None
+        except OSError as exc:
+            raise ImportFileError(f"{path}: cannot read ({exc.strerror})", field="file") from None
+    if not data.strip(b" \t\r\n\xef\xbb\xbf"):
+        raise ImportFileError(f"{path.name}: the file is empty", field="file")
+    if suffix == ".xlsx":
+        raw_rows = _xlsx_rows(path, data)
+    else:
+        raw_rows = _csv_rows(path, data)
+    try:
+        first_no, header = next(raw_rows)
+    except StopIteration:
+        raise ImportFileError(f"{path.name}: the file is empty", field="file") from None
+    columns = [_norm_column(c) for c in header]
+    while columns and not columns[-1]:  # trailing empty header cells (spreadsheets)
+        columns.pop()
+    _check_columns(path, columns, header)
+    rows = []
+    width = len(columns)
+    for number, values in raw_rows:
+        cells = [_cell_text(v) for v in values]
+        if not any(cells):
+            continue  # blank line
+        if len(cells) > width and any(cells[width:]):
+            raise ImportFileError(
+                f"{path.name}: row {number} has {len(cells)} cells but the header has {width} columns",
+                field="file",
+                details=[{"row": number, "field": None, "message": "more cells than header columns"}],
+            )
+        cells += [""] * (width - len(cells))
+        rows.append((number, dict(zip(columns, cells[:width], strict=True))))
+    if not rows:
+        raise ImportFileError(f"{path.name}: the file has a header but no person rows", field="file")
+    return Table(columns=columns, raw_columns=[_cell_text(c) for c in header[: len(columns)]], rows=rows)
+
+
+def _check_columns(path: Path, columns: list[str], header: list[Any]) -> None:
+    seen: dict[str, int] = {}
+    for i, c in enumerate(columns):
+        if not c:
+            raise ImportFileError(f"{path.name}: column {i + 1} of the header has no name", field="file")
+        if c in seen:
+            raise ImportFileError(f"{path.name}: column '{c}' appears twice in the header", field=c)
+        seen[c] = i
+    unknown = [c for c in columns if c not in ALL_COLUMNS and c not in IGNORED_COLUMNS]
+    if unknown:
+        raise ImportFileError(
+            f"{path.name}: unknown column(s) {', '.join(unknown)}; "
+            f"the template has: {', '.join(ALL_COLUMNS)}",
+            field=unknown[0],
+        )
+    missing = [c for c in REQUIRED_COLUMNS if c not in seen]
+    if missing:
+        raise ImportFileError(
+            f"{path.name}: missing required column(s) {', '.join(missing)} (see docs/IMPORT.md)",
+            field=missing[0],
+        )
+
+
+def _csv_rows(path: Path, data: bytes) -> Iterator[tuple[int, list[str]]]:
+    if data[:4] == b"PK\x03\x04":
+        raise ImportFileError(
+            f"{path.name}: this is a zip/Excel file, not CSV text; name it .xlsx or save it as CSV UTF-8",
+            field="file",
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        offset = exc.start
+        line = data.count(b"\n", 0, offset) + 1
+        bad = data[offset : offset + 1].hex()
+        raise ImportFileError(
+            f"{path.name}: not UTF-8 text: byte 0x{bad} at byte offset {offset} (line {line}); "
+            "save the file as 'CSV UTF-8'",
+            field="file",
+            details=[{"row": line, "field": None, "message": f"invalid UTF-8 at byte offset {offset}"}],
+        ) from None
+    if "\x00" in text:
+        raise ImportFileError(f"{path.name}: contains NUL characters; not a text CSV file", field="file")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    number = 0
+    try:
+        for values in reader:
+            number += 1
+            yield number, values
+    except csv.Error as exc:
+        raise ImportFileError(
+            f"{path.name}: malformed CSV near line {reader.line_num}: {exc}", field="file"
+        ) from None
+
+
+def _xlsx_rows(path: Path, data: bytes) -> Iterator[tuple[int, list[Any]]]:
+    import openpyxl
+
+    if data[:4] != b"PK\x03\x04":
+        raise ImportFileError(
+            f"{path.name}: not an Excel .xlsx workbook (the file content is not a zip archive"
+            + ("; it looks like CSV text, name it .csv)" if b"," in data[:2000] else ")"),
+            field="file",
+        )
+    try:
+        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
+        raise ImportFileError(f"{path.name}: not a readable .xlsx workbook ({exc})", field="file") from None
+    try:
+        ws = wb.worksheets[0]
+        for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
+            yield number, list(values)
+    finally:
+        wb.close()
+
+
+# ------------------------------------------------------------------------------------------ validation
+
+
+@dataclass
+class Prepared:
+    """A valid row, ready to insert."""
+
+    row: int
+    person: dict[str, Any]
+    cnic: str | None
+    key: tuple  # the duplicate key: ("cnic", digits) or ("name", name_key, dob/birth year, district)
+    address: dict[str, Any] | None
+    phones: list[tuple[str, str]]
+    aliases: list[tuple[str, str]]
+    raw: dict[str, str]
+
+
+def _split(text: str) -> list[str]:
+    return [p.strip() for p in text.split(LIST_SEPARATOR) if p.strip()]
+
+
+def _parse_dob(text: str) -> tuple[date | None, int | None]:
+    if not text:
+        return None, None
+    from crms.records.cnic import ascii_digits
+
+    value = ascii_digits(text.strip())
+    if len(value) == 4 and value.isdigit():
+        return None, int(value)
+    if "T" in value and value.endswith("00:00:00"):
+        value = value.split("T", 1)[0]
+    try:
+        return date.fromisoformat(value), None
+    except ValueError:
+        raise ValueError(
+            f"'{text}' is not a date (use YYYY-MM-DD, or YYYY when only the year is known)"
+        ) from None
+
+
+class _Validator:
+    def __init__(self, session: Session, principal: Principal):
+        from crms.records.reference import ReferenceIndex
+
+        self.session = session
+        self.principal = principal
+        self.index = ReferenceIndex.from_session(session)
+
+    def row(self, number: int, raw: dict[str, str]) -> tuple[Prepared | None, list[RowError], list[RowError]]:
+        from crms.records import services
+        from crms.records.phones import parse_phone
+        from crms.records.schemas import PersonCreate, errors_of
+
+        errors: list[RowError] = []
+        warnings: list[RowError] = []
+
+        def err(column: str | None, message: str) -> None:
+            errors.append(RowError(number, column, message))
+
+        for column, text in raw.items():
+            if len(text) > MAX_CELL:
+                err(column, f"text is too long ({len(text)} characters; at most {MAX_CELL})")
+        if errors:
+            return None, errors, warnings
+        g = lambda c: raw.get(c, "")  # noqa: E731
+
+        # --- identity document
+        cnic = None
+        if g("cnic"):
+            try:
+                number_, w = services.normalise_document("CNIC", g("cnic"), field_name="cnic")
+                cnic = number_
+                warnings += [RowError(number, "cnic", x) for x in w]
+            except ValidationError as exc:
+                err("cnic", exc.message)
+
+        # --- gender, relation, date of birth
+        gender = g("gender").upper() or "X"
+        gender = {"MALE": "M", "FEMALE": "F"}.get(gender, gender)
+        if gender not in ("M", "F", "X"):
+            err("gender", f"'{g('gender')}' is not a gender (use M, F or X)")
+        relation = g("relation").casefold().replace(" ", "") or None
+        if relation is not None:
+            relation = {"so": "s/o", "do": "d/o", "wo": "w/o"}.get(relation.replace("/", ""), relation)
+            if relation not in ("s/o", "d/o", "w/o"):
+                err("relation", f"'{g('relation')}' is not a relation (use s/o, d/o or w/o)")
+        elif g("father_name") or g("father_name_urdu"):
+            relation = "d/o" if gender == "F" else "s/o"
+        dob = birth_year = None
+        try:
+            dob, birth_year = _parse_dob(g("date_of_birth"))
+        except ValueError as exc:
+            err("date_of_birth", str(exc))
+
+        # --- district and police station (reference data)
+        district = station = None
+        if g("district"):
+            try:
+                district = self.index.district(g("district"))
+            except ValidationError as exc:
+                err("district", exc.message)
+        if g("police_station"):
+            try:
+                station = self.index.police_station(g("police_station"), district)
+            except ValidationError as exc:
+                err("police_station", exc.message)
+        if station is not None and district is None and not g("district"):
+            district = self.index.district(station.district_code)
+        unit = self.principal.unit
+        if station is not None:
+            unit = station.unit_path
+        elif district is not None:
+            from crms.records.reference import unit_path
+
+            unit = unit_path(district)
+        if (district or station) and not unit_contains(self.principal.unit, unit):
+            err(
+                "police_station" if station is not None else "district",
+                f"{unit} is outside your jurisdiction ({self.principal.unit})",
+            )
+
+        # --- everything else through the registration schema (limits, scripts, future dates)
+        payload: dict[str, Any] = {
+            "given_name_en": g("name") or None,
+            "family_name_en": g("family_name") or None,
+            "given_name_ur": g("name_urdu") or None,
+            "family_name_ur": g("family_name_urdu") or None,
+            "parentage_relation": relation if relation in ("s/o", "d/o", "w/o") else None,
+            "parentage_name_en": g("father_name") or None,
+            "parentage_name_ur": g("father_name_urdu") or None,
+            "caste": g("caste") or None,
+            "date_of_birth": dob,
+            "birth_year": birth_year,
+            "gender": gender if gender in ("M", "F", "X") else "X",
+            "nationality": g("nationality") or "PK",
+            "notes": g("notes") or None,
+            "aliases": [{"name": a, "script": "latin"} for a in _split(g("alias"))]
+            + [{"name": a, "script": "urdu"} for a in _split(g("alias_urdu"))],
+            "phones": _split(g("phone")),
+        }
+        if g("address"):
+            payload["addresses"] = [{"kind": "permanent", "text": g("address")}]
+        try:
+            data = PersonCreate.model_validate(payload)
+        except PydanticValidationError as exc:
+            data = None
+            for d in errors_of(exc):
+                top = (d["field"] or "").split(".")[0]
+                column = _FIELD_TO_COLUMN.get(top, top or None)
+                if top == "aliases":
+                    idx = int(d["field"].split(".")[1]) if d["field"].count(".") >= 1 else 0
+                    column = "alias" if idx < len(_split(g("alias"))) else "alias_urdu"
+                err(column, d["message"])
+        phones: list[tuple[str, str]] = []
+        for i, text in enumerate(_split(g("phone"))):
+            try:
+                phone = parse_phone(text, field_name="phone")
+            except ValidationError as exc:
+                err("phone", exc.message if len(_split(g("phone"))) == 1 else f"#{i + 1}: {exc.message}")
+                continue
+            warnings += [RowError(number, "phone", w) for w in phone.warnings]
+            if phone.e164 not in {p for p, _ in phones}:
+                phones.append((phone.e164, phone.kind))
+        if data is None or errors:
+            return None, errors, warnings
+
+        person = SimpleNamespace(**{k: getattr(data, k) for k in services._SCALAR_FIELDS})
+        try:
+            services._check_person_fields(person)
+        except ValidationError as exc:
+            err(_FIELD_TO_COLUMN.get(exc.field or "", exc.field), exc.message)
+            return None, errors, warnings
+        services._refresh_name_keys(person)
+        if cnic and gender in ("M", "F"):
+            hint = "M" if int(cnic[-1]) % 2 else "F"
+            if hint != gender:
+                warnings.append(
+                    RowError(number, "cnic", f"last digit is usual for {hint}, but gender is {gender}")
+                )
+        record = {k: getattr(person, k) for k in services._SCALAR_FIELDS}
+        record.update(unit_path=unit, name_key=person.name_key, name_sound=person.name_sound)
+        district_code = district.code if district is not None else None
+        address = None
+        if district is not None or station is not None or g("address"):
+            address = {
+                "kind": "permanent",
+                "district_code": district_code,
+                "police_station_code": station.code if station is not None else None,
+                "text": data.addresses[0].text if data.addresses else None,
+            }
+        if cnic:
+            key: tuple = ("cnic", cnic)
+        else:
+            when = person.date_of_birth.isoformat() if person.date_of_birth else person.birth_year
+            key = ("name", person.name_key, when, district_code)
+        aliases = [(a.name, a.script.value) for a in data.aliases]
+        prepared = Prepared(number, record, cnic, key, address, phones, aliases, raw)
+        return prepared, errors, warnings
+
+
+def _key_text(key: tuple) -> str:
+    if key[0] == "cnic":
+        from crms.records.cnic import format_cnic
+
+        return f"CNIC {format_cnic(key[1])}"
+    return "the same name, parentage, date of birth and district"
+
+
+def _existing(session: Session, rows: list[Prepared]) -> dict[int, tuple[str, int, str]]:
+    """row number -> ('same' | 'conflict', person id, what) for rows whose key is already in the database."""
+    from crms.records.models import Address, IdentityDocument, Person
+    from crms.records.services import CNIC_LIKE
+
+    out: dict[int, tuple[str, int, str]] = {}
+    by_cnic = [r for r in rows if r.cnic]
+    for start in range(0, len(by_cnic), BATCH):
+        chunk = by_cnic[start : start + BATCH]
+        found = {
+            number: (pid, name_key, name)
+            for number, pid, name_key, name in session.execute(
+                select(IdentityDocument.number, Person.id, Person.name_key, Person.given_name_en)
+                .join(Person, Person.id == IdentityDocument.person_id)
+                .where(
+                    IdentityDocument.doc_type.in_(CNIC_LIKE),
+                    IdentityDocument.number.in_([r.cnic for r in chunk]),
+                )
+            )
+        }
+        for r in chunk:
+            hit = found.get(r.cnic)
+            if hit is None:
+                continue
+            pid, name_key, name = hit
+            if name_key == r.person["name_key"]:
+                out[r.row] = ("same", pid, "")
+            else:
+                out[r.row] = ("conflict", pid, name or "")
+    by_name = [r for r in rows if not r.cnic]
+    for start in range(0, len(by_name), BATCH):
+        chunk = by_name[start : start + BATCH]
+        keys = {r.person["name_key"] for r in chunk}
+        have: dict[tuple, int] = {}
+        q = (
+            select(Person.id, Person.name_key, Person.date_of_birth, Person.birth_year, Address.district_code)
+            .outerjoin(Address, Address.person_id == Person.id)
+            .where(Person.name_key.in_(keys), Person.merged_into_id.is_(None))
+        )
+        for pid, name_key, dob, by, district in session.execute(q):
+            when = dob.isoformat() if dob else by
+            have.setdefault(("name", name_key, when, district), pid)  # any of the person's addresses
+        for r in chunk:
+            pid = have.get(r.key)
+            if pid is not None:
+                out[r.row] = ("same", pid, "")
+    return out
+
+
+# ------------------------------------------------------------------------------------------ the service
+
+
+def import_persons(
+    session: Session,
+    principal: Principal,
+    path: Path | str,
+    *,
+    dry_run: bool = False,
+    skip_invalid: bool = False,
+    reject_file: Path | str | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> ImportReport:
+    """Validate and import the persons of a CSV/XLSX file into the caller's transaction.
+
+    Returns the report. When a row is invalid and ``skip_invalid`` is false nothing is written (the report
+    has ``ok == False``; only the audit entry of the refused import is added). A file that cannot be read at
+    all raises :class:`ImportFileError`. ``progress(stage, done, total)`` is called as rows are processed."""
+    authorize(principal, Permission.IMPORT, unit=principal.unit)
+    path = Path(path)
+    report = ImportReport(file=path.name, dry_run=dry_run, skip_invalid=skip_invalid)
+    try:
+        table = read_table(path)
+    except ImportFileError as exc:
+        audit.record(
+            session,
+            principal,
+            "records.import",
+            target_type="file",
+            target_id=path.name,
+            outcome="refused",
+            detail=exc.message[:1000],
+        )
+        raise
+    report.rows = len(table.rows)
+    validator = _Validator(session, principal)
+    prepared: list[Prepared] = []
+    rejected: dict[int, list[RowError]] = {}
+    seen: dict[tuple, int] = {}
+    total = len(table.rows)
+    for i, (number, raw) in enumerate(table.rows):
+        item, errors, warnings = validator.row(number, raw)
+        report.warnings += warnings
+        if item is not None:
+            first = seen.get(item.key)
+            if first is not None:
+                column = "cnic" if item.key[0] == "cnic" else "name"
+                errors.append(RowError(number, column, f"{_key_text(item.key)} is also in row {first}"))
+                item = None
+            else:
+                seen[item.key] = number
+        if errors:
+            rejected[number] = errors
+        else:
+            prepared.append(item)
+        if progress is not None and (i % 1000 == 999 or i == total - 1):
+            progress("validate", i + 1, total)
+    existing = _existing(session, prepared)
+    fresh: list[Prepared] = []
+    for item in prepared:
+        hit = existing.get(item.row)
+        if hit is None:
+            fresh.append(item)
+        elif hit[0] == "same":
+            report.already_present += 1
+        else:
+            rejected[item.row] = [
+                RowError(
+                    item.row,
+                    "cnic",
+                    f"{_key_text(item.key)} is already recorded for person {hit[1]} "
+                    f"({hit[2] or 'another name'}) with a different name or parentage",
+                )
+            ]
+    report.errors = [e for number in sorted(rejected) for e in rejected[number]]
+    report.rejected = len(rejected)
+    report.valid = report.rows - report.rejected
+    if rejected and skip_invalid:
+        report.reject_file = str(write_reject_file(path, table, rejected, reject_file))
+    outcome = "ok"
+    if rejected and not skip_invalid:
+        outcome = "refused"
+    elif not dry_run:
+        report.person_ids = _insert(session, principal, fresh, progress)
+        report.imported = len(fresh)
+        report.written = bool(fresh)
+    audit.record(
+        session,
+        principal,
+        "records.import.dry_run" if dry_run else "records.import",
+        target_type="file",
+        target_id=path.name[:64],
+        outcome=outcome,
+        query={"file": path.name, "skip_invalid": skip_invalid, "dry_run": dry_run},
+        detail=(
+            f"rows {report.rows}, imported {report.imported}, already present {report.already_present}, "
+            f"rejected {report.rejected}"
+        ),
+    )
+    return report
+
+
+def _insert(
+    session: Session,
+    principal: Principal,
+    rows: list[Prepared],
+    progress: Callable[[str, int, int], None] | None = None,
+) -> list[int]:
+    """Core bulk inserts (executemany, RETURNING ids in parameter order) in the caller's transaction."""
+    from crms.records.models import Address, IdentityDocument, Person, PersonAlias, PhoneNumber
+    from crms.timeutil import utcnow
+
+    if not rows:
+        return []
+    now = utcnow()
+    stamp = {
+        "created_at": now,
+        "created_by": principal.user_id,
+        "updated_at": now,
+        "updated_by": principal.user_id,
+    }
+    ids: list[int] = []
+    step = 5000
+    for start in range(0, len(rows), step):
+        chunk = rows[start : start + step]
+        params = [{**r.person, **stamp} for r in chunk]
+        result = session.execute(
+            insert(Person.__table__).returning(Person.__table__.c.id, sort_by_parameter_order=True), params
+        )
+        chunk_ids = [row[0] for row in result]
+        ids += chunk_ids
+        docs, addresses, phones, aliases = [], [], [], []
+        for pid, r in zip(chunk_ids, chunk, strict=True):
+            if r.cnic:
+                docs.append(
+                    {"person_id": pid, "doc_type": "CNIC", "number": r.cnic, "issuing_country": "PK", **stamp}
+                )
+            if r.address:
+                addresses.append({"person_id": pid, **r.address, **stamp})
+            phones += [{"person_id": pid, "e164": e, "kind": k, **stamp} for e, k in r.phones]
+            aliases += [{"person_id": pid, "name": n, "script": s, **stamp} for n, s in r.aliases]
+        for table, values in (
+            (IdentityDocument.__table__, docs),
+            (Address.__table__, addresses),
+            (PhoneNumber.__table__, phones),
+            (PersonAlias.__table__, aliases),
+        ):
+            if values:
+                session.execute(insert(table), values)
+        if progress is not None:
+            progress("write", min(start + step, len(rows)), len(rows))
+    return ids
+
+
+def write_reject_file(
+    source: Path, table: Table, rejected: dict[int, list[RowError]], target: Path | str | None = None
+) -> Path:
+    """The rejected rows as CSV (UTF-8 with BOM, opens in Excel): the original cells, then ``row`` (row number
+    in the source file) and ``errors`` (column: reason; several separated by ' | ')."""
+    target = Path(target) if target else source.with_name(source.stem + ".rejects.csv")
+    rows = {number: raw for number, raw in table.rows}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([*table.columns, "row", "errors"])
+        for number in sorted(rejected):
+            raw = rows.get(number, {})
+            reasons = " | ".join(
+                f"{e.column}: {e.message}" if e.column else e.message for e in rejected[number]
+            )
+            writer.writerow([*(raw.get(c, "") for c in table.columns), number, reasons])
+    return target
+
+
+def iter_template_rows(rows: Iterable[dict[str, Any]]) -> Iterator[list[str]]:
+    """Rows as lists in template column order (for writing test and benchmark files)."""
+    for r in rows:
+        yield [_cell_text(r.get(c)) for c in ALL_COLUMNS]

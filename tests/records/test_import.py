@@ -1,0 +1,345 @@
+"""Bulk import (``crms import persons``) on SQLite and PostgreSQL: the template, all-or-nothing,
+--skip-invalid with a reject file, idempotent re-runs (by CNIC and by name key), bad files and bad fields
+each named by row and column, the registration rules shared with the person service, permissions, audit."""
+
+# ruff: noqa: F811  (pytest fixtures imported from ._support are used as parameters)
+from __future__ import annotations
+
+import csv
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from crms.errors import PermissionDenied
+from crms.records import services as svc
+from crms.records.importer import ALL_COLUMNS, ImportFileError, import_persons
+from crms.records.models import Address, IdentityDocument, Person, PersonAlias, PhoneNumber
+
+from ._support import audit_entries, person_data, principal, rdb  # noqa: F401
+
+HEADER = list(ALL_COLUMNS)
+
+
+def row(**kw) -> dict:
+    base = {
+        "cnic": "54400-1234567-1",
+        "name": "Abdul Ghani",
+        "father_name": "Muhammad Akbar",
+        "name_urdu": "عبدالغنی",
+        "father_name_urdu": "محمد اکبر",
+        "gender": "M",
+        "date_of_birth": "1985-03-02",
+        "district": "Quetta",
+        "police_station": "Cantt",
+        "caste": "Kakar",
+    }
+    base.update(kw)
+    return base
+
+
+def people(n: int, start: int = 0) -> list[dict]:
+    out = []
+    for i in range(start, start + n):
+        out.append(
+            row(
+                cnic=f"54400{i:07d}{(i % 4) * 2 + 1}",
+                name=f"Person {chr(65 + i % 26)}{chr(65 + (i // 26) % 26)} Number",
+                father_name=f"Father {chr(65 + i % 26)}{chr(66 + (i // 26) % 20)}",
+                date_of_birth=str(1960 + i % 40),
+            )
+        )
+    return out
+
+
+def write_csv(path: Path, rows: list[dict], header: list[str] | None = None, encoding="utf-8") -> Path:
+    header = header or HEADER
+    with open(path, "w", encoding=encoding, newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        for r in rows:
+            w.writerow([r.get(c, "") for c in header])
+    return path
+
+
+def write_xlsx(path: Path, rows: list[dict]) -> Path:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(HEADER)
+    for r in rows:
+        ws.append([r.get(c) for c in HEADER])
+    wb.save(path)
+    return path
+
+
+def run(db, who, path, **kw):
+    with db.transaction() as session:
+        return import_persons(session, who, path, **kw)
+
+
+def count(db, model) -> int:
+    with db.transaction() as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+# ------------------------------------------------------------------------------------------ happy path
+
+
+def test_import_csv_writes_everything_and_rerun_adds_nothing(rdb, principal, tmp_path):
+    op = principal("cro_operator", "BA/QTA")
+    rows = [
+        row(
+            phone="0300-1234567; +92 81 2834567", alias="Ghani Kakar", alias_urdu="غنی", address="Killi Shabo"
+        ),
+        row(
+            cnic="۵۴۴۰۰۔۷۶۵۴۳۲۱۔۲".replace("۔", "-"),  # Urdu digits
+            name="Bibi Noor",
+            father_name="Juma Khan",
+            name_urdu="بی بی نور",
+            father_name_urdu="جمعہ خان",
+            gender="F",
+            date_of_birth="1990",
+            police_station="QUETTA-CITY",
+        ),
+        row(
+            cnic="",
+            name="Gul Khan",
+            father_name="Sher Khan",
+            name_urdu="گل خان",
+            father_name_urdu="شیر خان",
+            district="Quetta",
+            police_station="",
+            date_of_birth="1979",
+        ),
+    ]
+    path = write_csv(tmp_path / "reg.csv", rows)
+    report = run(rdb, op, path)
+    assert report.ok and report.errors == []
+    assert (report.rows, report.imported, report.already_present) == (3, 3, 0)
+    with rdb.transaction() as s:
+        ghani = s.scalars(select(Person).where(Person.given_name_en == "Abdul Ghani")).one()
+        assert ghani.parentage_relation == "s/o" and ghani.parentage_name_ur == "محمد اکبر"
+        assert ghani.date_of_birth == date(1985, 3, 2) and ghani.birth_year == 1985
+        assert ghani.unit_path == "BA/QTA/QUETTA/QUETTA-CANTT" and ghani.created_by == op.user_id
+        assert ghani.name_key and ghani.name_sound
+        assert [d.number for d in ghani.documents] == ["5440012345671"]
+        assert sorted(p.e164 for p in ghani.phones) == ["+923001234567", "+92812834567"]
+        assert {(a.name, a.script) for a in ghani.aliases} == {("Ghani Kakar", "latin"), ("غنی", "urdu")}
+        (addr,) = ghani.addresses
+        assert (addr.district_code, addr.police_station_code, addr.text) == (
+            "QUETTA",
+            "QUETTA-CANTT",
+            "Killi Shabo",
+        )
+        noor = s.scalars(select(Person).where(Person.given_name_en == "Bibi Noor")).one()
+        assert noor.parentage_relation == "d/o" and noor.birth_year == 1990 and noor.date_of_birth is None
+        assert noor.documents[0].number == "5440076543212"
+        gul = s.scalars(select(Person).where(Person.given_name_en == "Gul Khan")).one()
+        assert gul.documents == [] and gul.unit_path == "BA/QTA/QUETTA"
+    # The imported person is found by the service's CNIC lookup.
+    with rdb.transaction() as s:
+        found = svc.lookup_cnic(s, op, "54400-1234567-1", reason="import check")
+        assert found is not None and found["given_name_en"] == "Abdul Ghani"
+    # Same file again: nothing new (CNIC key for two rows, name+parentage+dob+district for Gul Khan).
+    before = [count(rdb, m) for m in (Person, IdentityDocument, Address, PhoneNumber, PersonAlias)]
+    again = run(rdb, op, path)
+    assert again.ok and (again.imported, again.already_present) == (0, 3)
+    assert [count(rdb, m) for m in (Person, IdentityDocument, Address, PhoneNumber, PersonAlias)] == before
+    actions = [e.action for e in audit_entries(rdb, action="records.import")]
+    assert len(actions) == 2
+
+
+def test_import_xlsx(rdb, principal, tmp_path):
+    op = principal()
+    rows = people(5)
+    rows[0]["date_of_birth"] = "1970-05-06"
+    path = write_xlsx(tmp_path / "reg.xlsx", rows)
+    report = run(rdb, op, path)
+    assert report.ok and report.imported == 5
+    with rdb.transaction() as s:
+        p = s.scalars(select(Person).where(Person.name_key != "").order_by(Person.id)).first()
+        assert p.date_of_birth == date(1970, 5, 6)
+
+
+def test_utf8_bom_accepted(rdb, principal, tmp_path):
+    path = write_csv(tmp_path / "bom.csv", people(2), encoding="utf-8-sig")
+    assert path.read_bytes()[:3] == b"\xef\xbb\xbf"
+    report = run(rdb, principal(), path)
+    assert report.ok and report.imported == 2
+
+
+# ------------------------------------------------------------------------------------------ all or nothing
+
+
+def test_one_bad_row_writes_nothing_and_lists_every_bad_row(rdb, principal, tmp_path):
+    op = principal()
+    rows = people(6)
+    future = (date.today() + timedelta(days=3)).isoformat()
+    rows[1]["cnic"] = "94400-1234567-1"  # province 9
+    rows[2]["district"] = "Atlantis"
+    rows[3]["date_of_birth"] = future
+    rows[4]["name"] = "X" * 101
+    rows[5]["police_station"] = "No Such Thana"
+    path = write_csv(tmp_path / "bad.csv", rows)
+    report = run(rdb, op, path)
+    assert not report.ok and not report.written
+    assert report.rejected == 5 and report.imported == 0
+    got = {(e.row, e.column) for e in report.errors}
+    assert {(3, "cnic"), (4, "district"), (5, "date_of_birth"), (6, "name"), (7, "police_station")} <= got
+    msgs = {e.row: e.message for e in report.errors}
+    assert "province" in msgs[3] and "Atlantis" in msgs[4] and "future" in msgs[5]
+    assert "100" in msgs[6]
+    assert count(rdb, Person) == 0 and count(rdb, IdentityDocument) == 0
+    (entry,) = audit_entries(rdb, action="records.import")
+    assert entry.outcome == "refused"
+
+
+def test_skip_invalid_imports_valid_rows_and_writes_reject_file(rdb, principal, tmp_path):
+    op = principal()
+    rows = people(4)
+    rows[2]["gender"] = "Q"
+    rows[3]["cnic"] = "5440012345"
+    path = write_csv(tmp_path / "mixed.csv", rows)
+    rejects = tmp_path / "out" / "rejects.csv"
+    report = run(rdb, op, path, skip_invalid=True, reject_file=rejects)
+    assert report.ok and report.imported == 2 and report.rejected == 2
+    assert count(rdb, Person) == 2
+    with open(rejects, encoding="utf-8-sig", newline="") as fh:
+        back = list(csv.DictReader(fh))
+    assert [r["row"] for r in back] == ["4", "5"]
+    assert back[0]["errors"].startswith("gender:") and back[0]["gender"] == "Q"
+    assert "13 digits" in back[1]["errors"]
+    # The reject file, corrected, imports as it is (row/errors columns are ignored).
+    back[0]["gender"] = "M"
+    back[1]["cnic"] = "54400-9999999-1"
+    fixed = write_csv(tmp_path / "fixed.csv", back, header=[*HEADER, "row", "errors"])
+    again = run(rdb, op, fixed)
+    assert again.ok and again.imported == 2 and count(rdb, Person) == 4
+
+
+def test_dry_run_validates_but_writes_nothing(rdb, principal, tmp_path):
+    path = write_csv(tmp_path / "dry.csv", people(3))
+    report = run(rdb, principal(), path, dry_run=True)
+    assert report.ok and report.valid == 3 and report.imported == 0 and not report.written
+    assert count(rdb, Person) == 0
+
+
+# ------------------------------------------------------------------------------------------ duplicates
+
+
+def test_duplicate_cnic_in_file_and_in_database(rdb, principal, tmp_path):
+    op = principal()
+    with rdb.transaction() as s:
+        existing = svc.register_person(
+            s, op, person_data(documents=[{"doc_type": "CNIC", "number": "54400-5555555-1"}])
+        ).person
+    rows = people(3)
+    rows[1]["cnic"] = rows[0]["cnic"]  # twice in the file
+    rows[2]["cnic"] = "5440055555551"  # held by another person in the database
+    report = run(rdb, op, write_csv(tmp_path / "dup.csv", rows))
+    assert not report.ok and count(rdb, Person) == 1
+    by_row = {e.row: e for e in report.errors}
+    assert by_row[3].column == "cnic" and "row 2" in by_row[3].message
+    assert by_row[4].column == "cnic" and f"person {existing.id}" in by_row[4].message
+
+
+def test_name_key_idempotency_without_cnic(rdb, principal, tmp_path):
+    op = principal()
+    rows = [row(cnic="", date_of_birth="1980"), row(cnic="", date_of_birth="1981")]  # namesakes, other years
+    path = write_csv(tmp_path / "nocnic.csv", rows)
+    assert run(rdb, op, path).imported == 2
+    again = run(rdb, op, path)
+    assert again.imported == 0 and again.already_present == 2 and count(rdb, Person) == 2
+    # The same person twice in one file is refused on the second row.
+    twice = write_csv(
+        tmp_path / "twice.csv",
+        [
+            row(cnic="", district="Pishin", police_station=""),
+            row(cnic="", district="Pishin", police_station=""),
+        ],
+    )
+    report = run(rdb, op, twice)
+    assert [(e.row, e.column) for e in report.errors] == [(3, "name")]
+
+
+# ------------------------------------------------------------------------------------------ bad files
+
+
+@pytest.mark.parametrize(
+    "name, content, expect",
+    [
+        ("latin1.csv", ",".join(HEADER).encode() + b"\n5440012345671,Jos\xe9", "byte offset"),
+        ("fake.xlsx", (",".join(HEADER) + "\n").encode(), "not an Excel .xlsx workbook"),
+        ("empty.csv", b"", "empty"),
+        ("blank.xlsx", b"   \n", "empty"),
+        ("header.csv", (",".join(HEADER) + "\n").encode(), "no person rows"),
+        ("missing.csv", b"cnic,name\n5440012345671,Ali\n", "missing required column(s) father_name"),
+        ("typo.csv", (",".join(HEADER) + ",fathers_name\n").encode(), "unknown column(s) fathers_name"),
+        ("zip.xlsx", b"PK\x03\x04garbage-not-a-workbook", "not a readable .xlsx"),
+        ("people.txt", b"a,b\n", "unsupported file type"),
+    ],
+)
+def test_bad_files_are_refused_clearly(rdb, principal, tmp_path, name, content, expect):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ImportFileError) as exc:
+        run(rdb, principal(), path)
+    assert expect in exc.value.message
+    assert count(rdb, Person) == 0
+
+
+def test_non_utf8_reports_offset_and_line(rdb, principal, tmp_path):
+    path = tmp_path / "cp1252.csv"
+    good = write_csv(tmp_path / "g.csv", people(2)).read_bytes()
+    path.write_bytes(good + b"5440000000991,Jos\xe9,F,,,M,1980,Quetta,,Rind\n")
+    with pytest.raises(ImportFileError) as exc:
+        run(rdb, principal(), path)
+    assert f"byte offset {len(good) + 17}" in exc.value.message and "line 4" in exc.value.message
+
+
+# ------------------------------------------------------------------------------------------ access
+
+
+def test_permission_and_jurisdiction(rdb, principal, tmp_path):
+    path = write_csv(tmp_path / "p.csv", people(2))
+    with pytest.raises(PermissionDenied):
+        run(rdb, principal("fingerprint_examiner"), path)
+    # An operator of another district cannot import persons of Quetta.
+    report = run(rdb, principal("cro_operator", "BA/QTA/PISHIN"), path)
+    assert not report.ok and {e.column for e in report.errors} == {"police_station"}
+    assert "outside your jurisdiction" in report.errors[0].message
+    assert count(rdb, Person) == 0
+
+
+# ------------------------------------------------------------------------------------------ CLI
+
+
+def test_cli_import(rdb, tmp_path, monkeypatch):
+    from crms.access.tokens import issue_token
+    from crms.access.users import create_user
+    from crms.cli.main import app
+
+    with rdb.transaction() as s:
+        token = issue_token(s, create_user(s, "importer1", "cro_operator", unit="BA"))
+    monkeypatch.setenv("CRMS_DATABASE_URL", rdb.url)
+    monkeypatch.setenv("CRMS_DATA_DIR", str(tmp_path / "data"))
+    env = {"CRMS_TOKEN": token}
+    runner = CliRunner()
+    rows = people(3)
+    rows[1]["district"] = "Nowhere"
+    path = write_csv(tmp_path / "cli.csv", rows)
+    r = runner.invoke(app, ["import", "persons", str(path)], env=env)
+    assert r.exit_code == 2, r.output
+    assert "row 3, column district" in r.output and "nothing written" in r.output
+    r = runner.invoke(app, ["import", "persons", str(path), "--skip-invalid", "--json"], env=env)
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["imported"] == 2 and out["rejected"] == 1 and Path(out["reject_file"]).exists()
+    r = runner.invoke(app, ["import", "persons", str(tmp_path / "none.csv")], env=env)
+    assert r.exit_code == 2 and "no such file" in r.output
+    assert count(rdb, Person) == 2
