@@ -517,6 +517,7 @@ def merge_persons(session: Session, principal: Principal, data: MergeIn | dict) 
     """Fold ``merged_id`` into ``survivor_id``: documents, aliases, addresses, phones, descriptions, case
     links and flags move; the merged record's names become aliases; blanks of the survivor are filled; the
     merged record stays as a redirect and a PersonMerge row keeps what moved."""
+    authorize(principal, Permission.PERSON_MERGE)  # the role first; the units of both records below
     data = coerce(MergeIn, data)
     if data.survivor_id == data.merged_id:
         raise ValidationError("a person cannot be merged into itself", field="merged_id")
@@ -535,13 +536,12 @@ def merge_persons(session: Session, principal: Principal, data: MergeIn | dict) 
                 field="merged_id",
             )
     moved: dict[str, list[int]] = {}
-    for attr in ("documents", "aliases", "addresses", "phones", "descriptions", "parties", "flags"):
-        rows = list(getattr(merged, attr))
-        moved[attr] = [r.id for r in rows]
-        for r in rows:
-            r.person_id = survivor.id
-            getattr(merged, attr).remove(r)
-            getattr(survivor, attr).append(r)
+    with session.no_autoflush:
+        for attr in ("documents", "aliases", "addresses", "phones", "descriptions", "parties", "flags"):
+            rows = list(getattr(merged, attr))
+            moved[attr] = [r.id for r in rows]
+            for r in rows:
+                r.person = survivor  # back_populates moves it between the two collections
     names = []
     if _full_name_en(merged) and _full_name_en(merged).casefold() != _full_name_en(survivor).casefold():
         names.append(AliasIn(name=_full_name_en(merged)[:200], script="latin"))

@@ -1,0 +1,235 @@
+"""Records API (``/api/v1``): persons (documents, aliases, addresses, phones, descriptions, flags, merge),
+cases (FIRs) with statuses, person-in-case links, arrests and convictions, and the CNIC lookup
+``GET /persons?cnic=...``. Thin: every rule lives in crms.records.services / services_cases; errors become
+problem+json naming the field; one transaction per request, so a failed request writes nothing."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from crms.api.deps import PrincipalDep, SessionDep
+from crms.api.problems import problem
+from crms.records import services as svc
+from crms.records import services_cases as cases
+from crms.records.schemas import (
+    AddressIn,
+    AliasIn,
+    ArrestIn,
+    CaseCreate,
+    CaseStatusIn,
+    CaseUpdate,
+    ConvictionIn,
+    DescriptionIn,
+    DocumentIn,
+    FlagIn,
+    LinkCreate,
+    LinkUpdate,
+    MergeIn,
+    PartyStatusIn,
+    PersonCreate,
+    PersonUpdate,
+)
+
+router = APIRouter(tags=["records"])
+
+Limit = Annotated[int, Query(ge=1, le=svc.MAX_PAGE)]
+Offset = Annotated[int, Query(ge=0)]
+Reason = Annotated[str | None, Query(max_length=500, description="why (required for searches)")]
+
+
+class PhoneIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    number: str = Field(min_length=1, max_length=40)
+
+
+# ------------------------------------------------------------------------------------------ persons
+
+
+@router.get("/persons", summary="CNIC lookup (with ?cnic=) or a page of persons")
+def list_or_lookup(
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    cnic: Annotated[str | None, Query(max_length=40, description="CNIC in any accepted form")] = None,
+    reason: Reason = None,
+    unit: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+):
+    if cnic is not None:
+        found = svc.lookup_cnic(session, principal, cnic, reason=reason)
+        if found is None:
+            # Returned, not raised: the audited search commits with the 404.
+            return problem(
+                404, "Not found", "no person with this CNIC", instance=request.url.path, field="cnic"
+            )
+        return found
+    return svc.list_persons(session, principal, limit=limit, offset=offset, unit=unit)
+
+
+@router.post("/persons", status_code=201, summary="Register a person")
+def register_person(body: PersonCreate, session: SessionDep, principal: PrincipalDep):
+    result = svc.register_person(session, principal, body)
+    out = svc.full_record(session, result.person)
+    return {"person": out, "warnings": result.warnings, "possible_duplicates": result.possible_duplicates}
+
+
+@router.post("/persons/merge", summary="Merge two person records (the merged one becomes a redirect)")
+def merge_persons(body: MergeIn, session: SessionDep, principal: PrincipalDep):
+    survivor = svc.merge_persons(session, principal, body)
+    return svc.full_record(session, survivor)
+
+
+@router.get("/persons/{person_id}", summary="Full person record with history")
+def get_person(person_id: int, session: SessionDep, principal: PrincipalDep, reason: Reason = None):
+    return svc.get_person(session, principal, person_id, reason=reason)
+
+
+@router.patch("/persons/{person_id}", summary="Update a person (only the fields sent)")
+def update_person(person_id: int, body: PersonUpdate, session: SessionDep, principal: PrincipalDep):
+    return svc.person_core_dict(svc.update_person(session, principal, person_id, body))
+
+
+@router.post("/persons/{person_id}/documents", status_code=201, summary="Add an identity document")
+def add_document(person_id: int, body: DocumentIn, session: SessionDep, principal: PrincipalDep):
+    doc, warnings = svc.add_document(session, principal, person_id, body)
+    return {"document": svc.document_dict(doc), "warnings": warnings}
+
+
+@router.delete("/persons/{person_id}/documents/{document_id}", status_code=204)
+def remove_document(person_id: int, document_id: int, session: SessionDep, principal: PrincipalDep):
+    svc.remove_document(session, principal, person_id, document_id)
+    return Response(status_code=204)
+
+
+@router.post("/persons/{person_id}/aliases", status_code=201)
+def add_alias(person_id: int, body: AliasIn, session: SessionDep, principal: PrincipalDep):
+    person = svc.add_alias(session, principal, person_id, body)
+    return {"aliases": [{"id": a.id, "name": a.name, "script": a.script} for a in person.aliases]}
+
+
+@router.post("/persons/{person_id}/addresses", status_code=201)
+def add_address(person_id: int, body: AddressIn, session: SessionDep, principal: PrincipalDep):
+    a = svc.add_address(session, principal, person_id, body)
+    return {
+        "id": a.id,
+        "kind": a.kind,
+        "district": a.district_code,
+        "police_station": a.police_station_code,
+        "text": a.text,
+    }
+
+
+@router.post("/persons/{person_id}/phones", status_code=201)
+def add_phone(person_id: int, body: PhoneIn, session: SessionDep, principal: PrincipalDep):
+    person, warnings = svc.add_phone(session, principal, person_id, body.number)
+    return {
+        "phones": [{"id": p.id, "e164": p.e164, "kind": p.kind} for p in person.phones],
+        "warnings": warnings,
+    }
+
+
+@router.post("/persons/{person_id}/descriptions", status_code=201, summary="Add a dated physical description")
+def add_description(person_id: int, body: DescriptionIn, session: SessionDep, principal: PrincipalDep):
+    d = svc.add_description(session, principal, person_id, body)
+    return {"id": d.id, "observed_on": d.observed_on.isoformat(), "marks": len(d.marks)}
+
+
+@router.get("/persons/{person_id}/flags", summary="Flags with their history")
+def person_flags(person_id: int, session: SessionDep, principal: PrincipalDep):
+    return {"items": cases.flag_history(session, principal, person_id)}
+
+
+@router.post("/persons/{person_id}/flags", summary="Raise or clear a flag by hand")
+def set_flag(person_id: int, body: FlagIn, session: SessionDep, principal: PrincipalDep):
+    flag = cases.set_flag(session, principal, person_id, body)
+    return svc.flag_dict(flag)
+
+
+# ------------------------------------------------------------------------------------------ cases
+
+
+@router.post("/cases", status_code=201, summary="Register an FIR")
+def add_case(body: CaseCreate, session: SessionDep, principal: PrincipalDep):
+    case = cases.add_case(session, principal, body)
+    return cases.case_dict(case, parties=False)
+
+
+@router.get("/cases", summary="A page of cases, filtered")
+def list_cases(
+    session: SessionDep,
+    principal: PrincipalDep,
+    district: Annotated[str | None, Query(max_length=100)] = None,
+    police_station: Annotated[str | None, Query(max_length=150)] = None,
+    year: Annotated[int | None, Query(ge=1947, le=9999)] = None,
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+):
+    return cases.list_cases(
+        session,
+        principal,
+        limit=limit,
+        offset=offset,
+        district=district,
+        police_station=police_station,
+        year=year,
+        status=status,
+    )
+
+
+@router.get("/cases/by-fir", summary="A case by its natural key (police station, FIR number, year)")
+def case_by_fir(
+    session: SessionDep,
+    principal: PrincipalDep,
+    police_station: Annotated[str, Query(max_length=150)],
+    fir_number: Annotated[int, Query(ge=1)],
+    year: Annotated[int, Query(ge=1947, le=9999)],
+    district: Annotated[str | None, Query(max_length=100)] = None,
+):
+    return cases.find_case(session, principal, police_station, fir_number, year, district)
+
+
+@router.get("/cases/{case_id}", summary="A case with offences, status history and persons")
+def get_case(case_id: int, session: SessionDep, principal: PrincipalDep):
+    return cases.get_case(session, principal, case_id)
+
+
+@router.patch("/cases/{case_id}")
+def update_case(case_id: int, body: CaseUpdate, session: SessionDep, principal: PrincipalDep):
+    return cases.case_dict(cases.update_case(session, principal, case_id, body), parties=False)
+
+
+@router.post("/cases/{case_id}/status", summary="Change the case status (validated transition)")
+def case_status(case_id: int, body: CaseStatusIn, session: SessionDep, principal: PrincipalDep):
+    return cases.case_dict(cases.change_case_status(session, principal, case_id, body), parties=False)
+
+
+@router.post("/cases/{case_id}/links", status_code=201, summary="Link a person to the case")
+def link_person(case_id: int, body: LinkCreate, session: SessionDep, principal: PrincipalDep):
+    return cases.link_dict(cases.link_person(session, principal, case_id, body))
+
+
+@router.patch("/links/{link_id}")
+def update_link(link_id: int, body: LinkUpdate, session: SessionDep, principal: PrincipalDep):
+    return cases.link_dict(cases.update_link(session, principal, link_id, body))
+
+
+@router.post("/links/{link_id}/status", summary="Change a person-in-case status (validated transition)")
+def link_status(link_id: int, body: PartyStatusIn, session: SessionDep, principal: PrincipalDep):
+    return cases.link_dict(cases.change_party_status(session, principal, link_id, body))
+
+
+@router.post("/links/{link_id}/arrests", status_code=201)
+def record_arrest(link_id: int, body: ArrestIn, session: SessionDep, principal: PrincipalDep):
+    a = cases.record_arrest(session, principal, link_id, body)
+    return {"id": a.id, "link_id": link_id, "arrested_on": a.arrested_on.isoformat()}
+
+
+@router.post("/links/{link_id}/convictions", status_code=201)
+def record_conviction(link_id: int, body: ConvictionIn, session: SessionDep, principal: PrincipalDep):
+    v = cases.record_conviction(session, principal, link_id, body)
+    return {"id": v.id, "link_id": link_id, "convicted_on": v.convicted_on.isoformat()}

@@ -1,0 +1,307 @@
+"""Person services on SQLite and PostgreSQL: registration, duplicate refusal and report, full record, update,
+merge (redirect, history), permissions and jurisdiction, audit, rollback."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from crms.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from crms.records import services as svc
+from crms.records.models import IdentityDocument, Person
+
+from ._support import audit_entries, person_data
+
+CNIC = "54400-1234567-3"
+
+
+def _register(db, who, **kw):
+    with db.transaction() as session:
+        return svc.register_person(session, who, person_data(**kw))
+
+
+def _count(db, model) -> int:
+    with db.transaction() as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+def test_register_person_with_everything(rdb, principal):
+    op = principal("cro_operator", "BA/QTA/QUETTA")
+    result = _register(
+        rdb,
+        op,
+        documents=[
+            {"doc_type": "CNIC", "number": "۵۴۴۰۰-۱۲۳۴۵۶۷-۳"},
+            {"doc_type": "PASSPORT", "number": "ab 123456"},
+        ],
+        aliases=[{"name": "Raufa", "script": "latin"}, {"name": "رؤفا", "script": "urdu"}],
+        addresses=[
+            {"kind": "permanent", "district": "Pishin", "text": "Village Khanozai"},
+            {"kind": "present", "district": "Quetta", "police_station": "Cantt", "text": "House 4, Street 9"},
+        ],
+        phones=["0300 1234567", "0300-1234567"],
+        descriptions=[
+            {
+                "observed_on": "2023-06-01",
+                "height_cm": 172,
+                "build": "medium",
+                "complexion": "wheatish",
+                "languages": ["Pashto", "Urdu"],
+                "marks": [{"kind": "scar", "body_location": "left forearm", "text": "3 cm cut"}],
+            }
+        ],
+    )
+    assert result.warnings == [] and result.possible_duplicates == []
+    pid = result.person.id
+    with rdb.transaction() as session:
+        record = svc.get_person(session, op, pid)
+    assert record["given_name_ur"] == "عبدالرؤف" and record["parentage_relation"] == "s/o"
+    assert record["unit"] == "BA/QTA/QUETTA" and record["created_by"] == op.user_id
+    assert [(d["doc_type"], d["number"]) for d in record["documents"]] == [
+        ("CNIC", "5440012345673"),
+        ("PASSPORT", "AB123456"),
+    ]
+    assert record["documents"][0]["formatted"] == CNIC
+    assert [a["script"] for a in record["aliases"]] == ["latin", "urdu"]
+    assert record["addresses"][1] == {
+        "id": record["addresses"][1]["id"],
+        "kind": "present",
+        "district": "QUETTA",
+        "police_station": "QUETTA-CANTT",
+        "text": "House 4, Street 9",
+    }
+    assert [p["e164"] for p in record["phones"]] == ["+923001234567"]  # the same number once
+    assert record["descriptions"][0]["marks"][0]["body_location"] == "left forearm"
+    assert record["descriptions"][0]["languages"] == ["Pashto", "Urdu"]
+    actions = [e.action for e in audit_entries(rdb, target_id=str(pid))]
+    assert actions == ["person.create", "person.read"]
+
+
+def test_a_person_may_have_no_document_and_only_an_urdu_name(rdb, principal):
+    op = principal()
+    result = _register(rdb, op, given_name_en=None, family_name_en=None, parentage_name_en=None)
+    assert result.person.display_name == "عبدالرؤف کاکڑ"
+
+
+def test_duplicate_identity_document_is_refused_naming_the_field(rdb, principal):
+    op = principal()
+    first = _register(rdb, op, documents=[{"doc_type": "CNIC", "number": CNIC}])
+    with pytest.raises(Conflict) as err:
+        _register(
+            rdb,
+            op,
+            given_name_en="Someone",
+            documents=[
+                {"doc_type": "PASSPORT", "number": "X1234567"},
+                {"doc_type": "CNIC", "number": "5440012345673"},
+            ],
+        )
+    assert err.value.field == "documents.1.number"
+    assert f"person {first.person.id}" in err.value.message
+    assert _count(rdb, Person) == 1 and _count(rdb, IdentityDocument) == 1  # nothing half-written
+    # Same number under another type is a different document.
+    _register(rdb, op, given_name_en="Other", documents=[{"doc_type": "NICOP", "number": CNIC}])
+    assert _count(rdb, IdentityDocument) == 2
+
+
+def test_likely_duplicates_are_reported_not_refused(rdb, principal):
+    op = principal()
+    first = _register(
+        rdb,
+        op,
+        given_name_en="Muhammad Akram",
+        family_name_en="Khan",
+        parentage_name_en="Gul Khan",
+        birth_year=1985,
+    )
+    similar = _register(
+        rdb,
+        op,
+        given_name_en="Mohammad Akram",
+        family_name_en="Khan",
+        parentage_name_en="Gul Khaan",
+        birth_year=1986,
+    )
+    assert [d["person_id"] for d in similar.possible_duplicates] == [first.person.id]
+    assert "possible duplicate of person" in similar.warnings[0]
+    # Different father, or far-off birth year, or another name: not reported.
+    other_father = _register(
+        rdb,
+        op,
+        given_name_en="Muhammad Akram",
+        family_name_en="Khan",
+        parentage_name_en="Sher Ali",
+        birth_year=1985,
+    )
+    assert other_father.possible_duplicates == []
+    older = _register(
+        rdb,
+        op,
+        given_name_en="Muhammad Akram",
+        family_name_en="Khan",
+        parentage_name_en="Gul Khan",
+        birth_year=1960,
+    )
+    assert older.possible_duplicates == []
+    assert (
+        _register(
+            rdb, op, given_name_en="Naseebullah", parentage_name_en="Gul Khan", birth_year=1985
+        ).possible_duplicates
+        == []
+    )
+
+
+def test_cnic_gender_mismatch_and_final_zero_are_warnings(rdb, principal):
+    result = _register(
+        rdb, principal(), gender="F", documents=[{"doc_type": "CNIC", "number": "54400-1234567-0"}]
+    )
+    assert any("last digit is 0" in w for w in result.warnings)
+    result = _register(
+        rdb,
+        principal(),
+        given_name_en="Bibi",
+        gender="F",
+        documents=[{"doc_type": "CNIC", "number": "54400-1234567-1"}],
+    )
+    assert any("odd digit" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"given_name_en": None, "given_name_ur": None}, "given_name_en"),
+        ({"date_of_birth": "2999-01-01"}, "date_of_birth"),
+        ({"birth_year": 1990, "date_of_birth": "1991-02-03"}, "birth_year"),
+        ({"given_name_en": "x" * 101}, "given_name_en"),
+        ({"given_name_ur": "Abdul"}, "given_name_ur"),
+        ({"given_name_en": "عبد"}, "given_name_en"),
+        ({"gender": "male"}, "gender"),
+        ({"parentage_relation": None}, "parentage_relation"),
+        ({"documents": [{"doc_type": "CNIC", "number": "12345"}]}, "documents.0.number"),
+        ({"documents": [{"doc_type": "DRIVING", "number": "12345"}]}, "documents.0.doc_type"),
+        ({"addresses": [{"kind": "present", "district": "Atlantis"}]}, "addresses.0.district"),
+        (
+            {"addresses": [{"kind": "present", "district": "Quetta", "police_station": "Turbat"}]},
+            "addresses.0.police_station",
+        ),
+        ({"phones": ["12"]}, "phones.0"),
+        ({"descriptions": [{"observed_on": "2024-01-01", "height_cm": 20}]}, "descriptions.0.height_cm"),
+        ({"unexpected": 1}, "unexpected"),
+    ],
+)
+def test_bad_input_names_the_field_and_writes_nothing(rdb, principal, changes, field):
+    with pytest.raises(ValidationError) as err:
+        _register(rdb, principal(), **changes)
+    assert err.value.field == field, err.value.message
+    assert _count(rdb, Person) == 0
+
+
+def test_permissions_and_jurisdiction(rdb, principal):
+    quetta = principal("cro_operator", "BA/QTA/QUETTA")
+    with pytest.raises(PermissionDenied):
+        _register(rdb, principal("auditor"))
+    with pytest.raises(ValidationError) as err:
+        _register(rdb, quetta, unit="BA/MKN/KECH")
+    assert err.value.field == "unit"
+    pid = _register(rdb, quetta).person.id
+    kech = principal("cro_operator", "BA/MKN/KECH")
+    with rdb.transaction() as session, pytest.raises(PermissionDenied):
+        svc.update_person(session, kech, pid, {"caste": "Baloch"})
+    with rdb.transaction() as session:  # reads are province-wide for the role
+        assert svc.get_person(session, kech, pid)["id"] == pid
+    with rdb.transaction() as session, pytest.raises(PermissionDenied):
+        svc.get_person(session, principal("auditor"), pid)
+
+
+def test_update_person_records_who_and_when(rdb, principal):
+    op = principal()
+    pid = _register(rdb, op).person.id
+    other = principal("supervisor")
+    with rdb.transaction() as session:
+        person = svc.update_person(session, other, pid, {"caste": "Achakzai", "date_of_birth": "1988-05-02"})
+        assert (
+            person.birth_year == 1988
+            and person.updated_by == other.user_id
+            and person.created_by == op.user_id
+        )
+    with rdb.transaction() as session:
+        svc.update_person(session, other, pid, {"notes": None})
+    with rdb.transaction() as session, pytest.raises(ValidationError) as err:
+        svc.update_person(session, other, pid, {"gender": None})
+    assert err.value.field == "gender"
+    assert [e.action for e in audit_entries(rdb, target_id=str(pid))].count("person.update") == 2
+
+
+def test_add_document_alias_address_phone_description(rdb, principal):
+    op = principal()
+    pid = _register(rdb, op).person.id
+    with rdb.transaction() as session:
+        doc, warnings = svc.add_document(session, op, pid, {"doc_type": "CNIC", "number": CNIC})
+        assert doc.number == "5440012345673" and warnings == []
+        svc.add_alias(session, op, pid, {"name": "Rauf Jan"})
+        svc.add_address(session, op, pid, {"kind": "present", "district": "Kech"})
+        svc.add_phone(session, op, pid, "0333 7654321")
+        svc.add_description(session, op, pid, {"observed_on": "2024-02-02", "beard": "full"})
+    with rdb.transaction() as session, pytest.raises(Conflict) as err:
+        svc.add_document(session, op, pid, {"doc_type": "CNIC", "number": "5440012345673"})
+    assert err.value.field == "number"
+    with rdb.transaction() as session:
+        record = svc.get_person(session, op, pid)
+    assert len(record["documents"]) == 1 and record["aliases"][0]["name"] == "Rauf Jan"
+    assert record["addresses"][0]["district"] == "KECH" and record["phones"][0]["e164"] == "+923337654321"
+
+
+def test_merge_keeps_history_and_redirects(rdb, principal):
+    op = principal()
+    keep = _register(rdb, op, documents=[{"doc_type": "CNIC", "number": CNIC}]).person.id
+    dup = _register(
+        rdb,
+        op,
+        given_name_en="Abdur Rauf",
+        caste=None,
+        date_of_birth="1988-01-09",
+        documents=[{"doc_type": "PASSPORT", "number": "AB9999999"}],
+        phones=["03001112223"],
+    ).person.id
+    with rdb.transaction() as session, pytest.raises(PermissionDenied):
+        svc.merge_persons(session, op, {"survivor_id": keep, "merged_id": dup, "reason": "same man"})
+    sup = principal("supervisor")
+    with rdb.transaction() as session:
+        svc.merge_persons(session, sup, {"survivor_id": keep, "merged_id": dup, "reason": "same CNIC photo"})
+    with rdb.transaction() as session:
+        record = svc.get_person(session, op, dup)  # the merged id redirects
+        merged = session.get(Person, dup)
+        assert merged.merged_into_id == keep and merged.merged_at is not None
+    assert record["id"] == keep and record["redirected_from"] == dup
+    assert {d["doc_type"] for d in record["documents"]} == {"CNIC", "PASSPORT"}
+    assert record["phones"][0]["e164"] == "+923001112223"
+    assert "Abdur Rauf Kakar" in [a["name"] for a in record["aliases"]]
+    assert record["date_of_birth"] == "1988-01-09"  # blank filled from the merged record
+    assert (
+        record["merged_from"][0]["person_id"] == dup
+        and record["merged_from"][0]["reason"] == "same CNIC photo"
+    )
+    with rdb.transaction() as session:
+        assert svc.list_persons(session, op)["total"] == 1
+    with rdb.transaction() as session, pytest.raises(Conflict) as err:
+        svc.update_person(session, op, dup, {"caste": "x"})
+    assert err.value.field == "person_id"
+    with rdb.transaction() as session, pytest.raises(ValidationError):
+        svc.merge_persons(session, sup, {"survivor_id": keep, "merged_id": keep, "reason": "self"})
+    with rdb.transaction() as session, pytest.raises(Conflict) as err:
+        svc.merge_persons(session, sup, {"survivor_id": keep, "merged_id": dup, "reason": "again"})
+    assert err.value.field == "merged_id"
+
+
+def test_list_pagination(rdb, principal):
+    op = principal()
+    for i in range(5):
+        _register(rdb, op, given_name_en=f"Person{chr(65 + i)}")
+    with rdb.transaction() as session:
+        page = svc.list_persons(session, op, limit=2, offset=2)
+        assert page["total"] == 5 and len(page["items"]) == 2
+        with pytest.raises(ValidationError) as err:
+            svc.list_persons(session, op, limit=0)
+        assert err.value.field == "limit"
+        with pytest.raises(NotFound):
+            svc.get_person(session, op, 999999)
