@@ -69,8 +69,8 @@ def test_coverage_of_the_data():
     }
     quetta = {s["code"] for s in data.police_stations if s["district_code"] == "QUETTA"}
     assert len(quetta) >= 15
-    every = {s["district_code"] for s in data.police_stations}
-    assert every == {d["code"] for d in data.districts}  # each district has a station
+    every = {s["district_code"] for s in data.police_stations if not s["valid_to"]}
+    assert every == {d["code"] for d in data.districts if not d["valid_to"]}  # each district has a station
     ppc = {s["section"] for s in data.statute_sections if s["statute_code"] == "PPC"}
     assert {"34", "120-B", "302", "337-A", "365-A", "381-A", "392", "489-F", "496-A", "511"} <= ppc
     for row in data.districts + data.police_stations:  # Urdu names in Urdu script
@@ -243,6 +243,23 @@ def test_validity_dates_and_merged_levies(db):
         assert "QUETTA-LEVIES-KUCHLAK" not in current
         assert "QUETTA-LEVIES-KUCHLAK" in everything
         assert current < everything
+        # Every Levies thana has been merged into the police (2025); each points at its police station.
+        levies = svc.list_police_stations(session, kind="levies", include_historical=True)
+        assert len(levies) >= 5 and svc.list_police_stations(session, kind="levies") == []
+        for thana in levies:
+            if thana.merged_into_code:
+                assert session.get(PoliceStation, thana.merged_into_code).kind == "police"
+                assert session.get(PoliceStation, thana.merged_into_code).is_current()
+        # A district abolished and merged back: historical, with its successor.
+        lehri = session.get(District, "LEHRI")
+        assert (
+            lehri.successor_code == "SIBI" and not lehri.is_current() and lehri.is_current(date(2015, 1, 1))
+        )
+        sibi_division = {d.code for d in svc.list_districts(session, division="SBI")}
+        assert "LEHRI" not in sibi_division
+        assert "LEHRI" in {
+            d.code for d in svc.list_districts(session, division="SBI", include_historical=True)
+        }
         chaman = session.get(District, "CHAMAN")
         assert not chaman.is_current(date(2020, 6, 1)) and chaman.is_current()
         assert {d.code for d in svc.list_districts(session, division="LRL")} == {

@@ -19,9 +19,9 @@ def test_lists(client, make_user):
     divisions = client.get("/api/v1/reference/divisions", headers=headers).json()
     assert {d["code"] for d in divisions["items"]} >= {"QTA", "LRL", "RKN"}
     districts = client.get("/api/v1/reference/districts?division=QTA", headers=headers).json()["items"]
-    assert {d["code"] for d in districts} == {"QUETTA", "PISHIN", "KILLA-ABDULLAH", "CHAMAN"}
+    assert {d["code"] for d in districts} == {"QUETTA", "PISHIN", "KAREZAT", "KILLA-ABDULLAH", "CHAMAN"}
     chaman = next(d for d in districts if d["code"] == "CHAMAN")
-    assert chaman["name_ur"] == "چمن" and chaman["valid_from"] == "2021-01-01" and chaman["current"] is True
+    assert chaman["name_ur"] == "چمن" and chaman["valid_from"] == "2021-06-29" and chaman["current"] is True
 
     url = "/api/v1/reference/police-stations?district=Quetta"
     current = client.get(url, headers=headers).json()["items"]
