@@ -188,9 +188,13 @@ def test_get_police_station(db):
         assert get_police_station(session, "cantt", district="QUETTA").code == "QUETTA-CANTT"
         assert get_police_station(session, "City", district="Kech").code == "KECH-CITY"
         assert get_police_station(session, "سیٹلائٹ ٹاؤن").code == "QUETTA-SATELLITE-TOWN"
-        # "Kuchlak" names the police station and the merged Levies thana: the current one wins.
+        # "Kuchlak" names the police station and the merged Levies thana: the one existing on the date wins.
         assert get_police_station(session, "Kuchlak").code == "QUETTA-KUCHLAK"
-        assert get_police_station(session, "Levies Thana Kuchlak").code == "QUETTA-KUCHLAK"
+        assert get_police_station(session, "Levies Thana Kuchlak").code == "QUETTA-LEVIES-KUCHLAK"
+        assert get_police_station(session, "Panjpai").code == "QUETTA-PANJPAI"
+        assert get_police_station(session, "Panjpai", on=date(2020, 3, 1)).code == "QUETTA-LEVIES-PANJPAI"
+        assert get_police_station(session, "Kuchlak", on=date(2020, 3, 1)).code == "QUETTA-KUCHLAK"
+        assert get_police_station(session, "Thana Panjpai").code == "QUETTA-PANJPAI"
         assert get_police_station(session, "QUETTA-LEVIES-KUCHLAK").kind == "levies"
         for bad, district in [
             ("Nowhere", None),

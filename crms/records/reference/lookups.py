@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -41,6 +42,7 @@ class ReferenceIndex:
     district_names: dict[str, list[District]] = field(default_factory=lambda: defaultdict(list))
     stations: dict[str, PoliceStation] = field(default_factory=dict)
     station_names: dict[str, list[PoliceStation]] = field(default_factory=lambda: defaultdict(list))
+    station_exact: dict[str, list[PoliceStation]] = field(default_factory=lambda: defaultdict(list))
 
     @classmethod
     def from_session(cls, session: Session) -> ReferenceIndex:
@@ -63,9 +65,9 @@ class ReferenceIndex:
         self.stations[s.code] = s
         for name in [s.name_en, s.name_ur, *(s.aliases or "").split("|")]:
             if name and name.strip():
-                bucket = self.station_names[_station_key(name)]
-                if s not in bucket:
-                    bucket.append(s)
+                for bucket in (self.station_names[_station_key(name)], self.station_exact[_key(name)]):
+                    if s not in bucket:
+                        bucket.append(s)
 
     def district(self, code_or_name: str | District) -> District:
         if isinstance(code_or_name, District):
@@ -85,8 +87,14 @@ class ReferenceIndex:
         raise ValidationError(f"unknown district '{text}'", field="district")
 
     def police_station(
-        self, code_or_name: str | PoliceStation, district: str | District | None = None
+        self,
+        code_or_name: str | PoliceStation,
+        district: str | District | None = None,
+        *,
+        on: date | None = None,
     ) -> PoliceStation:
+        """By code, name or alias ("PS"/"Police Station"/"Thana" prefixes ignored unless they decide);
+        when several stations share the name, the one existing ``on`` that date (default today) wins."""
         d = self.district(district) if district is not None else None
         if isinstance(code_or_name, PoliceStation):
             station = code_or_name
@@ -98,11 +106,22 @@ class ReferenceIndex:
             if station is None and d is not None:
                 station = self.stations.get(f"{d.code}-{_code(text)}")
             if station is None:
-                matches = self.station_names.get(_station_key(text), [])
-                if d is not None:
-                    matches = [m for m in matches if m.district_code == d.code]
+
+                def within(found: list[PoliceStation]) -> list[PoliceStation]:
+                    return [m for m in found if d is None or m.district_code == d.code]
+
+                # The name as written ("Levies Thana Kuchlak", "Panjpai") wins when it was designated with
+                # PS/Thana words or names a station existing on the date; otherwise the name without those
+                # words ("Panjpai" in 2020 = the Levies thana of that name).
+                exact = within(self.station_exact.get(_key(text), []))
+                loose = within(self.station_names.get(_station_key(text), []))
+                designated = _station_key(text) != _key(text)
+                if exact and (designated or any(m.is_current(on) for m in exact)):
+                    matches = exact
+                else:
+                    matches = loose or exact
                 if len(matches) > 1:
-                    current = [m for m in matches if m.is_current()]
+                    current = [m for m in matches if m.is_current(on)]
                     matches = current if len(current) == 1 else matches
                 if len(matches) > 1:
                     codes = ", ".join(sorted(m.code for m in matches))
@@ -137,7 +156,7 @@ def get_district(session: Session, code_or_name: str) -> District:
 
 
 def get_police_station(
-    session: Session, code_or_name: str, district: str | District | None = None
+    session: Session, code_or_name: str, district: str | District | None = None, *, on: date | None = None
 ) -> PoliceStation:
     """The police station with this code, name or alias (within ``district`` when given);
     ValidationError(field='police_station') if unknown, ambiguous or in another district."""
@@ -150,10 +169,10 @@ def get_police_station(
     if d is not None:
         index.add_district(d)
     if station is not None:
-        return index.police_station(station, d)
+        return index.police_station(station, d, on=on)
     query = select(PoliceStation)
     if d is not None:
         query = query.where(PoliceStation.district_code == d.code)
     for s in session.scalars(query):
         index.add_station(s)
-    return index.police_station(text, d)
+    return index.police_station(text, d, on=on)
