@@ -1,0 +1,340 @@
+"""Case services on SQLite and PostgreSQL: FIR key uniqueness, parsed offences, status transitions with
+history, person-in-case statuses, arrests and convictions, flags raised and cleared (history kept),
+jurisdiction, and rollback of a failed action."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from crms.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from crms.records import services as svc
+from crms.records import services_cases as cases
+from crms.records.models import Case, CaseStatusChange, PersonFlag
+
+from ._support import audit_entries, case_data, person_data
+
+QUETTA = "BA/QTA/QUETTA"
+
+
+def _case(db, who, **kw) -> int:
+    with db.transaction() as session:
+        return cases.add_case(session, who, case_data(**kw)).id
+
+
+def _person(db, who, **kw) -> int:
+    with db.transaction() as session:
+        return svc.register_person(session, who, person_data(**kw)).person.id
+
+
+def _link(db, who, case_id, person_id, role="accused", **kw) -> int:
+    with db.transaction() as session:
+        return cases.link_person(session, who, case_id, {"person_id": person_id, "role": role, **kw}).id
+
+
+def _status(db, who, link_id, status, **kw):
+    with db.transaction() as session:
+        return cases.change_party_status(session, who, link_id, {"status": status, **kw})
+
+
+def _flags(db, person_id):
+    with db.transaction() as session:
+        return [
+            (f.kind, f.case_id, f.cleared_at is None)
+            for f in session.scalars(
+                select(PersonFlag).where(PersonFlag.person_id == person_id).order_by(PersonFlag.id)
+            )
+        ]
+
+
+def test_add_case_parses_offences_and_starts_history(rdb, principal):
+    op = principal("cro_operator", QUETTA)
+    case_id = _case(rdb, op, police_station="Cantt", district="Quetta")
+    with rdb.transaction() as session:
+        case = cases.get_case(session, op, case_id)
+    assert case["police_station"] == "QUETTA-CANTT" and case["district"] == "QUETTA"
+    assert case["unit"] == "BA/QTA/QUETTA/QUETTA-CANTT"
+    assert case["fir"] == "FIR 112/2024 PS QUETTA-CANTT"
+    assert [(o["statute"], o["section"]) for o in case["offences"]] == [
+        ("PPC", "392"),
+        ("PPC", "411"),
+        ("PPC", "34"),
+    ]
+    assert case["status"] == "registered"
+    assert [(h["from"], h["to"]) for h in case["status_history"]] == [(None, "registered")]
+    assert case["created_by"] == op.user_id
+    assert [e.action for e in audit_entries(rdb, target_type="case")] == ["case.create", "case.read"]
+
+
+def test_fir_key_is_unique_per_station_and_year(rdb, principal):
+    op = principal()
+    first = _case(rdb, op)
+    with pytest.raises(Conflict) as err:
+        _case(rdb, op, police_station="QUETTA-CANTT", sections="302 PPC")
+    assert err.value.field == "fir_number" and f"case {first}" in err.value.message
+    _case(rdb, op, police_station="QUETTA-CITY")  # same number, other station
+    _case(rdb, op, year=2023, registered_on="2023-12-30", occurred_on=None)  # same number, other year
+    with rdb.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Case)) == 3
+        found = cases.find_case(session, op, "Cantt", 112, 2023)
+        assert found["year"] == 2023
+        with pytest.raises(NotFound):
+            cases.find_case(session, op, "Cantt", 999, 2023)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"police_station": "Atlantis"}, "police_station"),
+        ({"police_station": "City", "district": "Narnia"}, "district"),
+        ({"police_station": "KECH-CITY", "district": "Quetta"}, "police_station"),
+        (
+            {
+                "police_station": "QUETTA-LEVIES-KUCHLAK",
+                "registered_on": "2025-02-01",
+                "year": 2025,
+                "occurred_on": None,
+            },
+            "police_station",
+        ),
+        ({"sections": "999999 PPC"}, "sections"),
+        ({"sections": "nothing here"}, "sections"),
+        ({"registered_on": "2999-01-01", "year": 2999}, "registered_on"),
+        ({"year": 2023}, "year"),
+        ({"occurred_on": "2024-03-20"}, "occurred_on"),
+        ({"fir_number": 0}, "fir_number"),
+        ({"place": "x" * 501}, "place"),
+    ],
+)
+def test_bad_case_input_names_the_field(rdb, principal, changes, field):
+    with pytest.raises(ValidationError) as err:
+        _case(rdb, principal(), **changes)
+    assert err.value.field == field, err.value.message
+    with rdb.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Case)) == 0
+
+
+def test_levies_station_before_its_merger_is_fine(rdb, principal):
+    _case(rdb, principal(), police_station="QUETTA-LEVIES-KUCHLAK", registered_on="2024-03-14")
+
+
+def test_case_status_transitions_and_history(rdb, principal):
+    op = principal("sho", QUETTA)
+    case_id = _case(rdb, op)
+    with rdb.transaction() as session:
+        with pytest.raises(ValidationError) as err:
+            cases.change_case_status(session, op, case_id, {"status": "convicted"})
+        assert err.value.field == "status" and "registered to convicted" in err.value.message
+    for status in ("under_investigation", "challan_complete", "under_trial", "convicted"):
+        with rdb.transaction() as session:
+            cases.change_case_status(session, op, case_id, {"status": status, "note": f"-> {status}"})
+    with rdb.transaction() as session:
+        with pytest.raises(ValidationError):
+            cases.change_case_status(session, op, case_id, {"status": "bogus"})
+        case = cases.get_case(session, op, case_id)
+    assert case["status"] == "convicted"
+    assert [(h["from"], h["to"]) for h in case["status_history"]] == [
+        (None, "registered"),
+        ("registered", "under_investigation"),
+        ("under_investigation", "challan_complete"),
+        ("challan_complete", "under_trial"),
+        ("under_trial", "convicted"),
+    ]
+    assert all(h["changed_by"] == op.user_id for h in case["status_history"])
+
+
+def test_jurisdiction_district_a_cannot_write_district_b(rdb, principal):
+    kech_op = principal("cro_operator", "BA/MKN/KECH")
+    quetta_op = principal("cro_operator", QUETTA)
+    with pytest.raises(PermissionDenied):
+        _case(rdb, kech_op)
+    case_id = _case(rdb, quetta_op)
+    pid = _person(rdb, kech_op)
+    with pytest.raises(PermissionDenied):
+        _link(rdb, kech_op, case_id, pid)
+    link = _link(rdb, quetta_op, case_id, pid)  # a Quetta case may name a person registered in Kech
+    with pytest.raises(PermissionDenied):
+        _status(rdb, kech_op, link, "arrested")
+    with rdb.transaction() as session, pytest.raises(PermissionDenied):
+        cases.change_case_status(session, kech_op, case_id, {"status": "under_investigation"})
+    with pytest.raises(PermissionDenied):
+        _case(rdb, principal("auditor"))
+    with pytest.raises(PermissionDenied):  # examiners enrol fingerprints, not FIRs
+        _case(rdb, principal("fingerprint_examiner"))
+    with rdb.transaction() as session:  # reads are province-wide
+        assert cases.get_case(session, kech_op, case_id)["id"] == case_id
+
+
+def test_flags_raised_by_absconding_and_cleared_on_acquittal_with_history(rdb, principal):
+    op = principal("cro_operator", QUETTA)
+    pid = _person(rdb, op)
+    case_id = _case(rdb, op)
+    link = _link(rdb, op, case_id, pid)
+    assert _flags(rdb, pid) == []
+    _status(rdb, op, link, "absconder", note="not found at home")
+    assert sorted(_flags(rdb, pid)) == [("absconder", case_id, True), ("wanted", case_id, True)]
+    _status(rdb, op, link, "proclaimed_offender_a", effective_on="2024-06-01")
+    assert sorted(k for k, _, active in _flags(rdb, pid) if active) == [
+        "absconder",
+        "proclaimed_offender",
+        "wanted",
+    ]
+    with rdb.transaction() as session:
+        summary = svc.get_person(session, op, pid)
+    assert summary["active_flags"] == ["absconder", "proclaimed_offender", "wanted"]
+    assert summary["flags"][0]["fir"] == "FIR 112/2024 PS QUETTA-CANTT"
+    _status(rdb, op, link, "acquitted", note="acquitted in absentia set aside; acquitted")
+    flags = _flags(rdb, pid)
+    assert len(flags) == 3 and not any(active for _, _, active in flags)  # history kept, nothing active
+    with rdb.transaction() as session:
+        rows = session.scalars(select(PersonFlag).where(PersonFlag.person_id == pid)).all()
+        assert all(r.cleared_by == op.user_id and "acquitted" in r.clear_reason for r in rows)
+        assert all(r.raised_at <= r.cleared_at for r in rows)
+        record = svc.get_person(session, op, pid)
+    assert record["active_flags"] == [] and len(record["flags"]) == 3
+    assert [(h["from"], h["to"]) for h in record["cases"][0]["status_history"]] == [
+        (None, "named"),
+        ("named", "absconder"),
+        ("absconder", "proclaimed_offender_a"),
+        ("proclaimed_offender_a", "acquitted"),
+    ]
+
+
+def test_flags_of_one_case_do_not_touch_another(rdb, principal):
+    op = principal()
+    pid = _person(rdb, op)
+    a, b = _case(rdb, op, fir_number=1), _case(rdb, op, fir_number=2)
+    la, lb = _link(rdb, op, a, pid), _link(rdb, op, b, pid)
+    _status(rdb, op, la, "absconder")
+    _status(rdb, op, lb, "absconder")
+    _status(rdb, op, la, "discharged")
+    active = sorted((k, c) for k, c, on in _flags(rdb, pid) if on)
+    assert active == [("absconder", b), ("wanted", b)]
+
+
+def test_case_acquittal_clears_flags_it_raised(rdb, principal):
+    op = principal("sho")
+    pid = _person(rdb, op)
+    case_id = _case(rdb, op)
+    link = _link(rdb, op, case_id, pid)
+    _status(rdb, op, link, "absconder")
+    for status in ("under_investigation", "challan_512", "under_trial", "acquitted"):
+        with rdb.transaction() as session:
+            cases.change_case_status(session, op, case_id, {"status": status})
+    assert [on for _, _, on in _flags(rdb, pid)] == [False, False]
+
+
+def test_arrest_and_conviction(rdb, principal):
+    op = principal()
+    pid = _person(rdb, op)
+    case_id = _case(rdb, op)
+    link = _link(rdb, op, case_id, pid, modus_operandi="snatching on motorbike", gang="Zarghoon gang")
+    _status(rdb, op, link, "absconder")
+    with rdb.transaction() as session:
+        cases.record_arrest(
+            session, op, link, {"arrested_on": "2024-04-02", "place": "Sariab", "arrested_by": "SI Khan"}
+        )
+    assert [on for _, _, on in _flags(rdb, pid)] == [False, False]  # arrest clears wanted/absconder
+    with rdb.transaction() as session:
+        with pytest.raises(ValidationError) as err:
+            cases.record_arrest(session, op, link, {"arrested_on": "2020-01-01"})
+        assert err.value.field == "arrested_on"
+    _status(rdb, op, link, "on_bail")
+    with rdb.transaction() as session:
+        cases.record_conviction(
+            session,
+            op,
+            link,
+            {"court": "ATC-I Quetta", "convicted_on": "2025-01-15", "sentence": "7 years RI"},
+        )
+    with rdb.transaction() as session:
+        record = svc.get_person(session, op, pid)
+    c = record["cases"][0]
+    assert c["status"] == "convicted" and c["gang"] == "Zarghoon gang"
+    assert c["arrests"][0]["place"] == "Sariab" and c["convictions"][0]["sentence"] == "7 years RI"
+    assert [h["to"] for h in c["status_history"]] == [
+        "named",
+        "absconder",
+        "arrested",
+        "on_bail",
+        "convicted",
+    ]
+    assert record["summary"]["convictions"] == 1 and record["summary"]["pending"] == 0
+
+
+def test_party_rules(rdb, principal):
+    op = principal()
+    pid = _person(rdb, op)
+    case_id = _case(rdb, op)
+    complainant = _link(rdb, op, case_id, pid, role="complainant")
+    with pytest.raises(ValidationError) as err:
+        _status(rdb, op, complainant, "arrested")
+    assert err.value.field == "status"
+    with pytest.raises(Conflict):
+        _link(rdb, op, case_id, pid, role="complainant")
+    with pytest.raises(NotFound) as err:
+        _link(rdb, op, case_id, 999999)
+    assert err.value.field == "person_id"
+    accused = _link(rdb, op, case_id, pid)
+    with pytest.raises(ValidationError) as err:
+        _status(rdb, op, accused, "proclaimed_offender_a")  # must abscond first
+    assert "named to proclaimed_offender_a" in err.value.message
+
+
+def test_manual_flag(rdb, principal):
+    op = principal()
+    pid = _person(rdb, op)
+    case_id = _case(rdb, op)
+    _link(rdb, op, case_id, pid)
+    with rdb.transaction() as session:
+        cases.set_flag(session, op, pid, {"kind": "wanted", "case_id": case_id, "reason": "named in FIR"})
+    with rdb.transaction() as session, pytest.raises(Conflict):
+        cases.set_flag(session, op, pid, {"kind": "wanted", "case_id": case_id, "reason": "again"})
+    with rdb.transaction() as session:
+        cases.set_flag(
+            session,
+            op,
+            pid,
+            {"kind": "wanted", "case_id": case_id, "action": "clear", "reason": "surrendered"},
+        )
+        history = cases.flag_history(session, op, pid)
+    assert [(f["kind"], f["active"], f["clear_reason"]) for f in history] == [
+        ("wanted", False, "surrendered")
+    ]
+    other = _person(rdb, op, given_name_en="Stranger")
+    with rdb.transaction() as session, pytest.raises(ValidationError) as err:
+        cases.set_flag(session, op, other, {"kind": "wanted", "case_id": case_id, "reason": "no link"})
+    assert err.value.field == "case_id"
+
+
+def test_failed_action_writes_nothing(rdb, principal):
+    """An error after earlier writes in the same unit of work rolls all of them back."""
+    op = principal()
+    pid = _person(rdb, op)
+    case_id = _case(rdb, op)
+    link = _link(rdb, op, case_id, pid)
+    with pytest.raises(ValidationError), rdb.transaction() as session:
+        cases.change_case_status(session, op, case_id, {"status": "under_investigation"})
+        cases.change_party_status(session, op, link, {"status": "absconder"})
+        cases.change_party_status(
+            session, op, link, {"status": "named"}
+        )  # not allowed -> everything rolls back
+    with rdb.transaction() as session:
+        assert session.get(Case, case_id).status == "registered"
+        assert session.scalar(select(func.count()).select_from(CaseStatusChange)) == 1
+    assert _flags(rdb, pid) == []
+
+
+def test_list_cases_filters(rdb, principal):
+    op = principal()
+    for n in range(1, 4):
+        _case(rdb, op, fir_number=n)
+    _case(rdb, op, fir_number=1, police_station="KECH-CITY", place=None)
+    with rdb.transaction() as session:
+        assert cases.list_cases(session, op)["total"] == 4
+        assert cases.list_cases(session, op, district="Kech")["total"] == 1
+        page = cases.list_cases(session, op, police_station="QUETTA-CANTT", limit=2)
+        assert page["total"] == 3 and len(page["items"]) == 2
+        with pytest.raises(ValidationError) as err:
+            cases.list_cases(session, op, status="nonsense")
+        assert err.value.field == "status"
