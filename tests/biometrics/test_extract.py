@@ -1,0 +1,99 @@
+"""Extraction (pyfing GMFS + LEADER) and quality: direction convention, rotation, intermediates."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from crms.biometrics import quality
+from crms.biometrics.images import load_image
+
+from .fpdata import encode, fvc, synthetic_print
+
+
+@pytest.fixture(scope="module")
+def ex():
+    from crms.biometrics import extract
+
+    try:
+        extract._pyfing()
+    except ImportError as exc:
+        pytest.skip(f"pyfing is not installed (the 'fingerprint' extra): {exc}")
+    extract.set_threads(1)
+    return extract
+
+
+def test_direction_points_along_the_ridge(ex):
+    """For ridge endings, the direction points into the ridge (dark), away from the end (light)."""
+    img = load_image(fvc("fvc2002", "DB1_B", "101_1.png"))
+    m = ex.extract(img).template.minutiae
+    endings = m[m[:, 3] == 1]
+    assert len(endings) >= 8
+    px = img.pixels.astype(float)
+    ahead, behind = [], []
+    for x, y, d, _, _ in endings:
+        for dist, out in ((6, ahead), (-6, behind)):
+            xx, yy = int(round(x + dist * math.cos(d))), int(round(y - dist * math.sin(d)))
+            if 0 <= xx < px.shape[1] and 0 <= yy < px.shape[0]:
+                out.append(px[yy, xx])
+    assert np.mean(ahead) + 40 < np.mean(behind)
+
+
+def test_rotating_the_image_rotates_minutiae_and_directions(ex):
+    img = load_image(fvc("fvc2002", "DB1_B", "102_3.png"))
+    rot = load_image(encode(np.ascontiguousarray(np.rot90(img.pixels)), "PNG"))  # 90° counter-clockwise
+    a = ex.extract(img).template.minutiae
+    b = ex.extract(rot).template.minutiae
+    w = img.width
+    # (x, y) -> (y, w - 1 - x); direction + 90°.
+    ax, ay = a[:, 1], (w - 1) - a[:, 0]
+    d2 = (b[:, 0, None] - ax[None]) ** 2 + (b[:, 1, None] - ay[None]) ** 2
+    j = d2.argmin(axis=1)
+    close = d2[np.arange(len(b)), j] <= 4**2
+    assert close.sum() >= 0.6 * min(len(a), len(b))
+    diff = (b[close, 2] - a[j[close], 2]) % (2 * math.pi)
+    mean_dir = math.atan2(np.sin(diff).mean(), np.cos(diff).mean())
+    assert abs(mean_dir - math.pi / 2) < math.radians(10)
+
+
+def test_pipeline_writes_intermediates_and_classic_config(ex, tmp_path):
+    img = load_image(encode(synthetic_print(300, 360), "PNG"))
+    r = ex.extract(img, debug_dir=tmp_path / "dbg")
+    for name in ("0_image.png", "1_mask.png", "2_quality.png", "6_minutiae.png"):
+        assert (tmp_path / "dbg" / name).stat().st_size > 0
+    assert set(r.timings) == {"segment", "quality", "minutiae", "template"}
+    c = ex.extract(img, config="classic", debug_dir=tmp_path / "c")
+    assert (tmp_path / "c" / "5_enhanced.png").exists()
+    assert c.template.width == 300
+    with pytest.raises(ValueError, match="unknown extractor"):
+        ex.extract(img, config="nope")
+
+
+def test_quality_orders_clean_noisy_and_partial_prints():
+    clean = synthetic_print(300, 360, seed=1)
+    rng = np.random.default_rng(0)
+    noisy = np.clip(clean.astype(float) * 0.3 + rng.normal(128, 60, clean.shape), 0, 255).astype(np.uint8)
+    partial = np.full_like(clean, 255)
+    partial[150:230, 110:190] = clean[150:230, 110:190]
+    qc, qn, qp = (quality.assess(x) for x in (clean, noisy, partial))
+    assert qc.score > 50
+    assert qn.score < qc.score - 20
+    assert qp.score < qc.score - 20
+    assert qc.local.shape == (360 // quality.BLOCK, 300 // quality.BLOCK)
+    assert 0 <= qn.local.min() and qc.local.max() <= 1
+
+
+def test_enrolment_threshold_gives_reasons():
+    clean = synthetic_print(300, 360, seed=2)
+    partial = np.full_like(clean, 255)
+    partial[150:214, 110:174] = clean[150:214, 110:174]
+    ok, why = quality.check_enrolment(quality.assess(clean), threshold=30)
+    assert ok, why
+    ok, why = quality.check_enrolment(quality.assess(partial), threshold=30)
+    assert not ok and "below the enrolment threshold 30" in why and "small fingerprint area" in why
+    blank = np.full_like(clean, 200)
+    q = quality.assess(blank)
+    assert q.score == 0
+    assert not quality.check_enrolment(q, threshold=1)[0]
