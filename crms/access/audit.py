@@ -1,21 +1,21 @@
 """The audit trail: every read of a person record, every search, every change, login and export.
 
-``record`` writes an entry inside the caller's transaction (so a change and its audit entry commit or roll back
-together); ``record_refusal`` writes in a transaction of its own, so refused actions leave a trace even though the
-action's transaction rolls back.
+``record`` writes an entry inside the caller's transaction (so a change and its audit entry commit or roll
+back together); ``record_refusal`` writes in a transaction of its own, so refused actions leave a trace even
+though the action's transaction rolls back.
 
 Tamper evidence: entries form a hash chain. Each entry has a gap-free sequence number ``seq`` and
-``entry_hash = SHA-256(prev_hash || canonical JSON of its fields)``. Appends are serialised by updating the single
-``audit_head`` row first (a row lock on PostgreSQL, the database write lock on SQLite), so two writers can never
-take the same position. After each commit the chain head is also written to ``<data dir>/audit-head``, outside the
-database: :func:`verify` then detects an altered entry (its hash no longer matches), a deleted one (a gap in
-``seq`` and a broken link), a reordered one (seq/at are hashed, links break) and a rewritten or truncated tail
-(the chain no longer reaches the head recorded in the file).
+``entry_hash = SHA-256(prev_hash || canonical JSON of its fields)``. Appends are serialised by updating the
+single ``audit_head`` row first (a row lock on PostgreSQL, the database write lock on SQLite), so two
+writers can never take the same position. After each commit the chain head is also written to
+``<data dir>/audit-head``, outside the database: :func:`verify` then detects an altered entry (its hash no
+longer matches), a deleted one (a gap in ``seq`` and a broken link), a reordered one (seq/at are hashed,
+links break) and a rewritten or truncated tail (the chain no longer reaches the head recorded in the file).
 
 Naming of actions (used by the auditors' queries): ``auth.*`` (login, logout, token), ``person.read``,
 ``person.create``/``update``..., ``search.cnic``/``search.name``/``search.biometric`` (a reason is required:
-:func:`require_reason`; searches are rate limited per user here, in :func:`record`), ``export.*``, ``sms.query``,
-``audit.query``, ``user.*``, ``access.refused``.
+:func:`require_reason`; searches are rate limited per user here, in :func:`record`), ``export.*``,
+``sms.query``, ``audit.query``, ``user.*``, ``access.refused``.
 """
 
 from __future__ import annotations
@@ -112,7 +112,8 @@ def record(
         from crms.access.ratelimit import check_search_rate
 
         check_search_rate(session, principal)
-    # Take the chain position: this UPDATE locks the head row (PostgreSQL) / the database (SQLite) until commit.
+    # Take the chain position: this UPDATE locks the head row (PostgreSQL) / the database (SQLite) until
+    # commit.
     head = AuditHead.__table__
     seq, prev_hash = session.execute(
         update(head).where(head.c.id == 1).values(seq=head.c.seq + 1).returning(head.c.seq, head.c.hash)
@@ -293,7 +294,8 @@ def verify(session: Session, *, data_dir: Path | None = None) -> VerifyReport:
         report.problems.append(f"{HEAD_FILE} file records another database ({head_file.get('database')})")
     elif file_seq > report.last_seq:
         report.problems.append(
-            f"entries #{report.last_seq + 1}..#{file_seq} missing: {HEAD_FILE} file records #{file_seq} but the "
+            f"entries #{report.last_seq + 1}..#{file_seq} missing: {HEAD_FILE} file records #{file_seq} "
+            "but the "
             f"chain ends at #{report.last_seq}"
         )
     elif hashes_to_check.get(file_seq) != head_file.get("hash"):

@@ -2,11 +2,11 @@
 identity data, and watermarks for exports.
 
 ``EncryptedStore(data_dir)`` writes each object as one AES-256-GCM file under ``<data dir>/biometrics``:
-``put(kind, data) -> ref`` and ``get(ref) -> bytes``. A ref is ``<kind>/<32 hex chars>`` (random, never derived
-from user input); refs are validated against a strict pattern, so no ref can name a path outside the store
-(path traversal is impossible). The kind and ref are bound into the ciphertext as associated data, so a file
-moved or renamed inside the store fails to decrypt. The key is CRMS_DATA_KEY (base64 of 32 bytes) or, when not
-configured, generated once into ``<data dir>/keys/data.key`` with 0600 permissions.
+``put(kind, data) -> ref`` and ``get(ref) -> bytes``. A ref is ``<kind>/<32 hex chars>`` (random, never
+derived from user input); refs are validated against a strict pattern, so no ref can name a path outside the
+store (path traversal is impossible). The kind and ref are bound into the ciphertext as associated data, so a
+file moved or renamed inside the store fails to decrypt. The key is CRMS_DATA_KEY (base64 of 32 bytes) or,
+when not configured, generated once into ``<data dir>/keys/data.key`` with 0600 permissions.
 """
 
 from __future__ import annotations

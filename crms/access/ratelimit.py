@@ -1,8 +1,10 @@
-"""Per-user rate limits: token buckets kept in the database (so they hold across worker processes and the CLI).
+"""Per-user rate limits: token buckets kept in the database (so they hold across worker processes and
+the CLI).
 
-Limits are "CAPACITY/SECONDS" strings (burst CAPACITY, refilled evenly over SECONDS), overridable by environment:
-``CRMS_RATE_LOGIN`` (per username, default 10/60), ``CRMS_RATE_LOGIN_ADDRESS`` (per client address, default
-30/60) and ``CRMS_RATE_SEARCH`` (per user, default 60/60). ``off`` disables a limit (e.g. for a benchmark).
+Limits are "CAPACITY/SECONDS" strings (burst CAPACITY, refilled evenly over SECONDS), overridable by
+environment: ``CRMS_RATE_LOGIN`` (per username, default 10/60), ``CRMS_RATE_LOGIN_ADDRESS`` (per client
+address, default 30/60) and ``CRMS_RATE_SEARCH`` (per user, default 60/60). ``off`` disables a limit (e.g. for
+a benchmark).
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@
 - Idle timeout 30 minutes, absolute lifetime 12 hours; logout, disabling the user or changing the role
   revokes it.
 - CSRF: a synchroniser token bound to the session, ``HMAC-SHA256(secret, "csrf:" + session id)``, required on
-  every state-changing request made with the cookie (form field ``csrf_token`` or header ``X-CSRF-Token``). Before
-  login (the login form itself) a double-submit token: cookie ``crms_csrf`` = random nonce, form field =
-  nonce + "." + HMAC(secret, "login:" + nonce).
+  every state-changing request made with the cookie (form field ``csrf_token`` or header ``X-CSRF-Token``).
+  Before login (the login form itself) a double-submit token: cookie ``crms_csrf`` = random nonce, form field
+  = nonce + "." + HMAC(secret, "login:" + nonce).
 - The secret is CRMS_SECRET_KEY, or a random key generated once into <data dir>/keys/secret.key (0600).
 """
 

@@ -4,9 +4,9 @@ transaction (one unit of work per request).
 Authentication: ``Authorization: Bearer <API token>`` (machine clients) or the browser session cookie; a
 state-changing request (POST/PUT/PATCH/DELETE) authenticated by the cookie must carry the session's CSRF token
 (header ``X-CSRF-Token`` or form field ``csrf_token``). Failures raise AuthenticationError (401) or
-PermissionDenied (403) and are audited in their own transaction. Refusals raised by services inside the request
-transaction (PermissionDenied, RateLimited, a missing search reason) are audited by ``get_session`` after the
-rollback.
+PermissionDenied (403) and are audited in their own transaction. Refusals raised by services inside the
+request transaction (PermissionDenied, RateLimited, a missing search reason) are audited by ``get_session``
+after the rollback.
 """
 
 from __future__ import annotations

@@ -34,8 +34,14 @@ def login(
         with db.transaction() as session:
             user = session.get(User, principal.user_id)
             token = issue_token(session, user, name="cli login", scopes=scopes or None, ttl_days=hours / 24)
-            audit.record(session, principal, "auth.token.issue", target_type="user", target_id=user.id,
-                         query={"name": "cli login", "hours": hours, "scopes": scopes or None})
+            audit.record(
+                session,
+                principal,
+                "auth.token.issue",
+                target_type="user",
+                target_id=user.id,
+                query={"name": "cli login", "hours": hours, "scopes": scopes or None},
+            )
     typer.echo(f"export CRMS_TOKEN={token}")
 
 

@@ -78,7 +78,8 @@ def cli_principal(permission_hint=None, db=None) -> Principal:
     password = os.environ.get("CRMS_PASSWORD")
     if not username or password is None:
         raise AuthenticationError(
-            "log in first: set CRMS_USER and CRMS_PASSWORD (and CRMS_TOTP if your role needs it), or CRMS_TOKEN",
+            "log in first: set CRMS_USER and CRMS_PASSWORD (and CRMS_TOTP if your role needs it), "
+            "or CRMS_TOKEN",
             field="CRMS_USER",
         )
     return login(

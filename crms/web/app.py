@@ -99,7 +99,7 @@ def install(app: FastAPI) -> None:
     def logout_post(request: Request, csrf_token: str = Form("", max_length=200)):
         from crms.access import audit
         from crms.access.sessions import COOKIE, check_csrf_for_session, end_session, principal_from_session
-        from crms.api.deps import anonymous, app_secret, client_address, get_db
+        from crms.api.deps import app_secret, client_address, get_db
 
         db = get_db(request)
         cookie = request.cookies.get(COOKIE)
@@ -138,7 +138,8 @@ def install(app: FastAPI) -> None:
             except AuthenticationError:
                 return RedirectResponse("/login", status_code=303)
             csrf = csrf_for_session(app_secret(request), cookie)
-            body = f"""<p>Logged in as <strong>{escape(p.username)}</strong> ({escape(p.role)}, {escape(p.unit)}).</p>
+            who = f"<strong>{escape(p.username)}</strong> ({escape(p.role)}, {escape(p.unit)})"
+            body = f"""<p>Logged in as {who}.</p>
 <form method="post" action="/logout"><input type="hidden" name="{CSRF_FIELD}" value="{escape(csrf)}">
 <button type="submit">Log out</button></form>
 <p><a href="/api/docs">API documentation</a></p>"""

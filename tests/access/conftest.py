@@ -27,14 +27,19 @@ def data_dir(app):
 
 @pytest.fixture
 def make_account(db):
-    """make_account(role, unit='BA', **kw) -> User with PASSWORD (and a TOTP secret where the role needs one)."""
+    """make_account(role, unit='BA', **kw) -> User with PASSWORD (and a TOTP secret where the role
+    needs one)."""
     from crms.access.users import create_user
 
     def _make(role: str, unit: str = "BA", username: str | None = None, **kw):
         with db.transaction() as session:
             return create_user(
-                session, username or f"{role[:10]}_{uuid.uuid4().hex[:6]}", role, unit=unit,
-                password=kw.pop("password", PASSWORD), **kw
+                session,
+                username or f"{role[:10]}_{uuid.uuid4().hex[:6]}",
+                role,
+                unit=unit,
+                password=kw.pop("password", PASSWORD),
+                **kw,
             )
 
     return _make

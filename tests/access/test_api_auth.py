@@ -26,7 +26,9 @@ def _refused_entry(db, path_part):
 
 def test_token_issue_use_and_revoke(db, sclient, make_account):
     user = make_account("cro_operator")
-    r = sclient.post("/api/v1/auth/tokens", json={"username": user.username, "password": PASSWORD, "name": "bot"})
+    r = sclient.post(
+        "/api/v1/auth/tokens", json={"username": user.username, "password": PASSWORD, "name": "bot"}
+    )
     assert r.status_code == 201, r.text
     token, token_id = r.json()["token"], r.json()["id"]
     with db.transaction() as s:
@@ -53,7 +55,11 @@ def test_forged_token_refused_and_audited(sclient, db):
 def test_expired_token_refused_and_audited(db, sclient, make_user):
     user, headers = make_user("sho")
     with db.transaction() as s:
-        s.execute(update(ApiToken).where(ApiToken.user_id == user.id).values(expires_at=utcnow() - timedelta(seconds=1)))
+        s.execute(
+            update(ApiToken)
+            .where(ApiToken.user_id == user.id)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
     r = sclient.get("/api/v1/auth/me", headers=headers)
     assert r.status_code == 401 and "expired" in r.json()["detail"]
     _refused_entry(db, "/api/v1/auth/me")
@@ -62,7 +68,10 @@ def test_expired_token_refused_and_audited(db, sclient, make_user):
 def test_token_of_disabled_user_refused(db, sclient, make_user):
     admin, admin_h = make_user("administrator")
     user, headers = make_user("sho")
-    assert sclient.patch(f"/api/v1/users/{user.id}", json={"is_active": False}, headers=admin_h).status_code == 200
+    assert (
+        sclient.patch(f"/api/v1/users/{user.id}", json={"is_active": False}, headers=admin_h).status_code
+        == 200
+    )
     assert sclient.get("/api/v1/auth/me", headers=headers).status_code == 401
 
 
@@ -127,7 +136,9 @@ def test_login_form_without_csrf_token_refused_and_audited(db, sclient, make_acc
 def test_login_form_with_forged_csrf_token_refused(db, sclient, make_account):
     user = make_account("cro_operator")
     sclient.get("/login")
-    r = sclient.post("/login", data={"username": user.username, "password": PASSWORD, "csrf_token": "abc.def"})
+    r = sclient.post(
+        "/login", data={"username": user.username, "password": PASSWORD, "csrf_token": "abc.def"}
+    )
     assert r.status_code == 403
 
 

@@ -11,7 +11,9 @@ from sqlalchemy import text
 from crms.access import audit
 from crms.access.principal import Principal
 
-ALICE = Principal(user_id=7, username="alice", role="cro_operator", unit="BA/QTA", channel="api", address="10.0.0.1")
+ALICE = Principal(
+    user_id=7, username="alice", role="cro_operator", unit="BA/QTA", channel="api", address="10.0.0.1"
+)
 
 
 def _fill(db, data_dir, n=5):

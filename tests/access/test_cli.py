@@ -55,7 +55,18 @@ def test_bootstrap_first_admin_then_login_required(db, cli):
     r = cli("login", env=env)
     assert r.exit_code == 0, r.output
     token_env = {"CRMS_TOKEN": r.output.strip().split("=", 1)[1]}
-    r = cli("user", "add", "op1", "--role", "cro_operator", "--unit", "BA/QTA", "--password", PASSWORD, env=token_env)
+    r = cli(
+        "user",
+        "add",
+        "op1",
+        "--role",
+        "cro_operator",
+        "--unit",
+        "BA/QTA",
+        "--password",
+        PASSWORD,
+        env=token_env,
+    )
     assert r.exit_code == 0, r.output
     r = cli("user", "list", "--json", env=token_env)
     assert {u["username"] for u in json.loads(r.output)} == {"root", "op1"}
@@ -64,12 +75,22 @@ def test_bootstrap_first_admin_then_login_required(db, cli):
 def test_operator_refused_admin_commands_and_audited(db, cli, make_account):
     op = make_account("cro_operator")
     env = {"CRMS_USER": op.username, "CRMS_PASSWORD": PASSWORD}
-    for args in (("user", "list"), ("user", "disable", op.username), ("user", "role", op.username, "administrator"),
-                 ("user", "reset-mfa", op.username), ("audit", "show")):
+    for args in (
+        ("user", "list"),
+        ("user", "disable", op.username),
+        ("user", "role", op.username, "administrator"),
+        ("user", "reset-mfa", op.username),
+        ("audit", "show"),
+    ):
         r = cli(*args, env=env)
         assert r.exit_code == 3, (args, r.output)
         e = last_entry(db)
-        assert (e.action, e.outcome, e.username, e.channel) == ("access.refused", "refused", op.username, "cli")
+        assert (e.action, e.outcome, e.username, e.channel) == (
+            "access.refused",
+            "refused",
+            op.username,
+            "cli",
+        )
     with db.transaction() as s:
         from crms.access.models import User
 

@@ -1,4 +1,5 @@
-"""Biometric files encrypted at rest (AES-256-GCM), refs that cannot traverse paths, key handling, watermarks."""
+"""Biometric files encrypted at rest (AES-256-GCM), refs that cannot traverse paths, key handling,
+watermarks."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Walk EVERY route of the application (app.routes, whoever added it) and check that an anonymous caller and
 under-privileged callers are refused, so that no route can be forgotten. Runs on both backends.
 
-- Anonymous: every route except the explicit PUBLIC allow-list answers 401 (API) or redirects to /login (pages).
+- Anonymous: every route except the explicit PUBLIC allow-list answers 401 (API) or redirects to /login
+  (pages).
 - A caller whose token holds no permission at all (scopes=[]): every route except PUBLIC and the
   AUTHENTICATED_ONLY list answers 403 — or 404 for a route addressing a record by id that does not exist (the
   services look the record up to learn its unit before the jurisdiction check; nothing is read or written).
@@ -61,7 +62,9 @@ def _routes(app):
         for r in routes:
             if hasattr(r, "effective_route_contexts"):
                 for ctx in r.effective_route_contexts():
-                    for m in sorted((getattr(ctx.original_route, "methods", None) or set()) - {"HEAD", "OPTIONS"}):
+                    for m in sorted(
+                        (getattr(ctx.original_route, "methods", None) or set()) - {"HEAD", "OPTIONS"}
+                    ):
                         out.append((m, ctx.path))
             elif isinstance(r, APIRoute | Route):
                 for m in sorted((r.methods or set()) - {"HEAD", "OPTIONS"}):
@@ -137,7 +140,9 @@ def _request_args(app, method, path):
 
 def _call(client, app, method, path, headers=None):
     url, params, body = _request_args(app, method, path)
-    return client.request(method, url, params=params, json=body, headers=headers or {}, follow_redirects=False)
+    return client.request(
+        method, url, params=params, json=body, headers=headers or {}, follow_redirects=False
+    )
 
 
 def test_every_route_refuses_anonymous(app, sclient, db):
@@ -149,7 +154,9 @@ def test_every_route_refuses_anonymous(app, sclient, db):
             continue
         r = _call(sclient, app, method, path)
         page = not path.startswith("/api/")
-        ok = r.status_code == 401 or (page and r.status_code in (303, 302) and "/login" in r.headers["location"])
+        ok = r.status_code == 401 or (
+            page and r.status_code in (303, 302) and "/login" in r.headers["location"]
+        )
         if not ok:
             failures.append(f"{method} {path}: {r.status_code} {r.text[:120]}")
         elif not page:

@@ -1,4 +1,5 @@
-"""The audit trail for auditors (``/api/v1/audit``): query by user, record and time range; verify the chain."""
+"""The audit trail for auditors (``/api/v1/audit``): query by user, record and time range; verify the
+chain."""
 
 from __future__ import annotations
 
