@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -141,12 +142,19 @@ class OffenceParser:
 
     @classmethod
     def from_session(cls, session: Session) -> OffenceParser:
+        """A validating parser for the session's statute tables (parsers are cached by table content, so
+        an administrator's edit takes effect at once and unchanged tables cost one query)."""
+        from sqlalchemy import literal, union_all
+
         from crms.records.reference.models import Statute, StatuteSection
 
-        sections: dict[str, set[str]] = {code: set() for code in session.scalars(select(Statute.code))}
-        for statute, section in session.execute(select(StatuteSection.statute_code, StatuteSection.section)):
-            sections.setdefault(statute, set()).add(section)
-        return cls(sections, validate=True)
+        rows = session.execute(
+            union_all(
+                select(Statute.code, literal("")),
+                select(StatuteSection.statute_code, StatuteSection.section),
+            )
+        ).all()
+        return _cached_parser(frozenset((str(a), str(b)) for a, b in rows))
 
     def _statute_code(self, text: str) -> str:
         key = re.sub(r"[\s\-]+", " ", text.strip().casefold())
@@ -256,6 +264,16 @@ class OffenceParser:
 
 
 _PACKAGED: OffenceParser | None = None
+
+
+@lru_cache(maxsize=16)
+def _cached_parser(rows: frozenset[tuple[str, str]]) -> OffenceParser:
+    sections: dict[str, set[str]] = {}
+    for statute, section in rows:
+        bucket = sections.setdefault(statute, set())
+        if section:
+            bucket.add(section)
+    return OffenceParser(sections, validate=True)
 
 
 def parse_offences(text: str, session: Session | None = None) -> list[Offence]:
