@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from crms.access import audit
@@ -211,7 +212,7 @@ def read_table(path: Path | str, data: bytes | None = None) -> Table:
     rows = []
     width = len(columns)
     for number, values in raw_rows:
-        cells = [_cell_text(v) for v in values]
+        cells = [v.strip() if type(v) is str else _cell_text(v) for v in values]
         if not any(cells):
             continue  # blank line
         if len(cells) > width and any(cells[width:]):
@@ -342,6 +343,26 @@ def _parse_dob(text: str) -> tuple[date | None, int | None]:
         ) from None
 
 
+class _Cells(dict):
+    """The row's cells; a column absent from the file reads as ''."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+_PHONE_SEP = re.compile(r"[\s\-().]+")
+
+
+def _pk_mobile_pattern():
+    try:
+        import phonenumbers
+
+        meta = phonenumbers.PhoneMetadata.metadata_for_region("PK")
+        return re.compile(meta.mobile.national_number_pattern, re.ASCII)
+    except Exception:  # noqa: BLE001 - no fast path then
+        return None
+
+
 class _Validator:
     def __init__(self, session: Session, principal: Principal):
         from crms.records.reference import ReferenceIndex
@@ -349,10 +370,89 @@ class _Validator:
         self.session = session
         self.principal = principal
         self.index = ReferenceIndex.from_session(session)
+        # Registers repeat the same districts, stations and (common) names on many rows: cache the answers.
+        self._places: dict[tuple[str, str], tuple] = {}
+        self._names: dict[tuple, tuple[str, str]] = {}
+        self._mobile = _pk_mobile_pattern()
+
+    def place(self, district_text: str, station_text: str) -> tuple:
+        """(district, station, unit, [(column, error)]) for the row's district and police station cells."""
+        key = (district_text, station_text)
+        hit = self._places.get(key)
+        if hit is not None:
+            return hit
+        from crms.records.reference import unit_path
+
+        problems: list[tuple[str, str]] = []
+        district = station = None
+        if district_text:
+            try:
+                district = self.index.district(district_text)
+            except ValidationError as exc:
+                problems.append(("district", exc.message))
+        if station_text:
+            try:
+                station = self.index.police_station(station_text, district)
+            except ValidationError as exc:
+                problems.append(("police_station", exc.message))
+        if station is not None and district is None and not district_text:
+            district = self.index.district(station.district_code)
+        unit = self.principal.unit
+        if station is not None:
+            unit = station.unit_path
+        elif district is not None:
+            unit = unit_path(district)
+        if (district or station) and not unit_contains(self.principal.unit, unit):
+            problems.append(
+                (
+                    "police_station" if station is not None else "district",
+                    f"{unit} is outside your jurisdiction ({self.principal.unit})",
+                )
+            )
+        hit = (district, station, unit, problems)
+        self._places[key] = hit
+        return hit
+
+    def phone(self, text: str):
+        """(e164, kind, warnings); Pakistani mobile numbers in the common forms take a fast path that gives
+        exactly what :func:`crms.records.phones.parse_phone` gives for them (same phonenumbers metadata)."""
+        from crms.records.cnic import ascii_digits
+        from crms.records.phones import parse_phone
+
+        digits = _PHONE_SEP.sub("", ascii_digits(text))
+        national = None
+        if digits.startswith("+92"):
+            national = digits[3:]
+        elif digits.startswith("0092"):
+            national = digits[4:]
+        elif digits.startswith("03"):
+            national = digits[1:]
+        if national is not None and self._mobile is not None and self._mobile.fullmatch(national):
+            return "+92" + national, "mobile", []
+        phone = parse_phone(text, field_name="phone")
+        return phone.e164, phone.kind, phone.warnings
+
+    def name_keys(self, person) -> tuple[str, str]:
+        from crms.records import services
+
+        key = (
+            person.given_name_en,
+            person.family_name_en,
+            person.given_name_ur,
+            person.family_name_ur,
+            person.parentage_name_en,
+            person.parentage_name_ur,
+        )
+        hit = self._names.get(key)
+        if hit is None:
+            services._refresh_name_keys(person)
+            hit = self._names[key] = (person.name_key, person.name_sound)
+            if len(self._names) > 200_000:
+                self._names.clear()
+        return hit
 
     def row(self, number: int, raw: dict[str, str]) -> tuple[Prepared | None, list[RowError], list[RowError]]:
         from crms.records import services
-        from crms.records.phones import parse_phone
         from crms.records.schemas import PersonCreate, errors_of
 
         errors: list[RowError] = []
@@ -366,84 +466,62 @@ class _Validator:
                 err(column, f"text is too long ({len(text)} characters; at most {MAX_CELL})")
         if errors:
             return None, errors, warnings
-        g = lambda c: raw.get(c, "")  # noqa: E731
+        g = _Cells(raw)
 
         # --- identity document
         cnic = None
-        if g("cnic"):
+        if g["cnic"]:
             try:
-                number_, w = services.normalise_document("CNIC", g("cnic"), field_name="cnic")
+                number_, w = services.normalise_document("CNIC", g["cnic"], field_name="cnic")
                 cnic = number_
                 warnings += [RowError(number, "cnic", x) for x in w]
             except ValidationError as exc:
                 err("cnic", exc.message)
 
         # --- gender, relation, date of birth
-        gender = g("gender").upper() or "X"
+        gender = g["gender"].upper() or "X"
         gender = {"MALE": "M", "FEMALE": "F"}.get(gender, gender)
         if gender not in ("M", "F", "X"):
-            err("gender", f"'{g('gender')}' is not a gender (use M, F or X)")
-        relation = g("relation").casefold().replace(" ", "") or None
+            err("gender", f"'{g['gender']}' is not a gender (use M, F or X)")
+        relation = g["relation"].casefold().replace(" ", "") or None
         if relation is not None:
             relation = {"so": "s/o", "do": "d/o", "wo": "w/o"}.get(relation.replace("/", ""), relation)
             if relation not in ("s/o", "d/o", "w/o"):
-                err("relation", f"'{g('relation')}' is not a relation (use s/o, d/o or w/o)")
-        elif g("father_name") or g("father_name_urdu"):
+                err("relation", f"'{g['relation']}' is not a relation (use s/o, d/o or w/o)")
+        elif g["father_name"] or g["father_name_urdu"]:
             relation = "d/o" if gender == "F" else "s/o"
         dob = birth_year = None
         try:
-            dob, birth_year = _parse_dob(g("date_of_birth"))
+            dob, birth_year = _parse_dob(g["date_of_birth"])
         except ValueError as exc:
             err("date_of_birth", str(exc))
 
         # --- district and police station (reference data)
-        district = station = None
-        if g("district"):
-            try:
-                district = self.index.district(g("district"))
-            except ValidationError as exc:
-                err("district", exc.message)
-        if g("police_station"):
-            try:
-                station = self.index.police_station(g("police_station"), district)
-            except ValidationError as exc:
-                err("police_station", exc.message)
-        if station is not None and district is None and not g("district"):
-            district = self.index.district(station.district_code)
-        unit = self.principal.unit
-        if station is not None:
-            unit = station.unit_path
-        elif district is not None:
-            from crms.records.reference import unit_path
-
-            unit = unit_path(district)
-        if (district or station) and not unit_contains(self.principal.unit, unit):
-            err(
-                "police_station" if station is not None else "district",
-                f"{unit} is outside your jurisdiction ({self.principal.unit})",
-            )
+        district, station, unit, problems = self.place(g["district"], g["police_station"])
+        for column, message in problems:
+            err(column, message)
 
         # --- everything else through the registration schema (limits, scripts, future dates)
         payload: dict[str, Any] = {
-            "given_name_en": g("name") or None,
-            "family_name_en": g("family_name") or None,
-            "given_name_ur": g("name_urdu") or None,
-            "family_name_ur": g("family_name_urdu") or None,
+            "given_name_en": g["name"] or None,
+            "family_name_en": g["family_name"] or None,
+            "given_name_ur": g["name_urdu"] or None,
+            "family_name_ur": g["family_name_urdu"] or None,
             "parentage_relation": relation if relation in ("s/o", "d/o", "w/o") else None,
-            "parentage_name_en": g("father_name") or None,
-            "parentage_name_ur": g("father_name_urdu") or None,
-            "caste": g("caste") or None,
+            "parentage_name_en": g["father_name"] or None,
+            "parentage_name_ur": g["father_name_urdu"] or None,
+            "caste": g["caste"] or None,
             "date_of_birth": dob,
             "birth_year": birth_year,
             "gender": gender if gender in ("M", "F", "X") else "X",
-            "nationality": g("nationality") or "PK",
-            "notes": g("notes") or None,
-            "aliases": [{"name": a, "script": "latin"} for a in _split(g("alias"))]
-            + [{"name": a, "script": "urdu"} for a in _split(g("alias_urdu"))],
-            "phones": _split(g("phone")),
+            "nationality": g["nationality"] or "PK",
+            "notes": g["notes"] or None,
+            "aliases": [{"name": a, "script": "latin"} for a in _split(g["alias"])]
+            + [{"name": a, "script": "urdu"} for a in _split(g["alias_urdu"])],
+            "phones": _split(g["phone"]),
         }
-        if g("address"):
-            payload["addresses"] = [{"kind": "permanent", "text": g("address")}]
+        if g["address"]:
+            payload["addresses"] = [{"kind": "permanent", "text": g["address"]}]
         try:
             data = PersonCreate.model_validate(payload)
         except PydanticValidationError as exc:
@@ -453,18 +531,18 @@ class _Validator:
                 column = _FIELD_TO_COLUMN.get(top, top or None)
                 if top == "aliases":
                     idx = int(d["field"].split(".")[1]) if d["field"].count(".") >= 1 else 0
-                    column = "alias" if idx < len(_split(g("alias"))) else "alias_urdu"
+                    column = "alias" if idx < len(_split(g["alias"])) else "alias_urdu"
                 err(column, d["message"])
         phones: list[tuple[str, str]] = []
-        for i, text in enumerate(_split(g("phone"))):
+        for i, text in enumerate(_split(g["phone"])):
             try:
-                phone = parse_phone(text, field_name="phone")
+                e164, kind, phone_warnings = self.phone(text)
             except ValidationError as exc:
-                err("phone", exc.message if len(_split(g("phone"))) == 1 else f"#{i + 1}: {exc.message}")
+                err("phone", exc.message if len(_split(g["phone"])) == 1 else f"#{i + 1}: {exc.message}")
                 continue
-            warnings += [RowError(number, "phone", w) for w in phone.warnings]
-            if phone.e164 not in {p for p, _ in phones}:
-                phones.append((phone.e164, phone.kind))
+            warnings += [RowError(number, "phone", w) for w in phone_warnings]
+            if e164 not in {p for p, _ in phones}:
+                phones.append((e164, kind))
         if data is None or errors:
             return None, errors, warnings
 
@@ -474,7 +552,7 @@ class _Validator:
         except ValidationError as exc:
             err(_FIELD_TO_COLUMN.get(exc.field or "", exc.field), exc.message)
             return None, errors, warnings
-        services._refresh_name_keys(person)
+        person.name_key, person.name_sound = self.name_keys(person)
         if cnic and gender in ("M", "F"):
             hint = "M" if int(cnic[-1]) % 2 else "F"
             if hint != gender:
@@ -485,7 +563,7 @@ class _Validator:
         record.update(unit_path=unit, name_key=person.name_key, name_sound=person.name_sound)
         district_code = district.code if district is not None else None
         address = None
-        if district is not None or station is not None or g("address"):
+        if district is not None or station is not None or g["address"]:
             address = {
                 "kind": "permanent",
                 "district_code": district_code,
@@ -661,13 +739,36 @@ def import_persons(
     return report
 
 
+def reserve_ids(session: Session, table, n: int, first_row: dict | None = None) -> list[int]:
+    """``n`` primary keys for ``table`` that no other writer can take, for bulk inserts without RETURNING.
+
+    PostgreSQL: ``nextval`` of the column's sequence, n times (concurrency-safe). SQLite: ``first_row`` is
+    inserted normally (its RETURNING id is the first id) which takes the database write lock until commit, so
+    the following ids are free; the caller inserts the other rows with ids[1:]."""
+    from sqlalchemy import text
+
+    if n <= 0:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        seq = session.scalar(text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name})
+        rows = session.execute(text("SELECT nextval(:s) FROM generate_series(1, :n)"), {"s": seq, "n": n})
+        return sorted(r[0] for r in rows)
+    if first_row is None:
+        raise ValueError("SQLite needs the first row to take the write lock")
+    first = session.execute(insert(table).returning(table.c.id), first_row).scalar_one()
+    top = session.scalar(select(func.max(table.c.id)))
+    if top != first:  # pragma: no cover - cannot happen while we hold the write lock
+        raise RuntimeError("id allocation raced with another writer")
+    return [first + i for i in range(n)]
+
+
 def _insert(
     session: Session,
     principal: Principal,
     rows: list[Prepared],
     progress: Callable[[str, int, int], None] | None = None,
 ) -> list[int]:
-    """Core bulk inserts (executemany, RETURNING ids in parameter order) in the caller's transaction."""
+    """Core bulk inserts (executemany) in the caller's transaction, ids reserved up front."""
     from crms.records.models import Address, IdentityDocument, Person, PersonAlias, PhoneNumber
     from crms.timeutil import utcnow
 
@@ -680,16 +781,22 @@ def _insert(
         "updated_at": now,
         "updated_by": principal.user_id,
     }
-    ids: list[int] = []
-    step = 5000
+    persons = Person.__table__
+    is_pg = session.get_bind().dialect.name == "postgresql"
+    first_params = {**rows[0].person, **stamp}
+    ids = reserve_ids(session, persons, len(rows), None if is_pg else first_params)
+    skip_first = not is_pg  # SQLite: the first person is already inserted by reserve_ids
+    step = 10_000
     for start in range(0, len(rows), step):
         chunk = rows[start : start + step]
-        params = [{**r.person, **stamp} for r in chunk]
-        result = session.execute(
-            insert(Person.__table__).returning(Person.__table__.c.id, sort_by_parameter_order=True), params
-        )
-        chunk_ids = [row[0] for row in result]
-        ids += chunk_ids
+        chunk_ids = ids[start : start + step]
+        params = [
+            {**r.person, **stamp, "id": pid}
+            for pid, r in zip(chunk_ids, chunk, strict=True)
+            if not (skip_first and pid == ids[0])
+        ]
+        if params:
+            session.execute(insert(persons), params)
         docs, addresses, phones, aliases = [], [], [], []
         for pid, r in zip(chunk_ids, chunk, strict=True):
             if r.cnic:

@@ -343,3 +343,24 @@ def test_cli_import(rdb, tmp_path, monkeypatch):
     r = runner.invoke(app, ["import", "persons", str(tmp_path / "none.csv")], env=env)
     assert r.exit_code == 2 and "no such file" in r.output
     assert count(rdb, Person) == 2
+
+
+def test_phone_fast_path_agrees_with_phone_service(sqlite_db):
+    from crms.access.principal import system_principal
+    from crms.records.importer import _Validator
+    from crms.records.phones import parse_phone
+
+    with sqlite_db.transaction() as s:
+        v = _Validator(s, system_principal())
+        for text in (
+            "0300-1234567",
+            "+92 333 1234567",
+            "0092-345-1234567",
+            "۰۳۰۰۱۲۳۴۵۶۷",
+            "0399 1234567",
+            "081-2834567",
+            "+1 202 555 0143",
+            "0312 345678",
+        ):
+            phone = parse_phone(text)
+            assert v.phone(text) == (phone.e164, phone.kind, phone.warnings), text
