@@ -343,6 +343,14 @@ def test_admin_edits_reference_data(db):
         assert session.get(District, "QUETTA").aliases == "Shal|Shaal|Kwatah"
 
 
+def test_moving_a_district_to_another_division_moves_its_stations(db):
+    with db.transaction() as session:
+        svc.update_reference(session, ADMIN, "district", "DUKI", {"division_code": "ZHB"})
+    with db.transaction() as session:
+        assert unit_path(session.get(District, "DUKI")) == "BA/ZHB/DUKI"
+        assert session.get(PoliceStation, "DUKI-CITY").unit_path == "BA/ZHB/DUKI/DUKI-CITY"
+
+
 @pytest.mark.parametrize(
     ("kind", "code", "changes", "field"),
     [

@@ -38,6 +38,15 @@ CASES = [
     ("14 Foreigners Act", [Of("FA1946", "14")]),
     ("9(1)(3)(c) CNSA", [Of("CNSA", "9", "1)(3)(c")]),
     ("392 PPC, 392 PPC", [Of("PPC", "392")]),  # duplicates collapse
+    ("S.302 PPC", [Of("PPC", "302")]),
+    ("u/s.302 P.P.C.", [Of("PPC", "302")]),
+    ("302/34-PPC", [Of("PPC", "302"), Of("PPC", "34")]),
+    ("365A PPC", [Of("PPC", "365-A")]),
+    ("489 F PPC", [Of("PPC", "489-F")]),
+    ("302 P P C", [Of("PPC", "302")]),
+    ("13 E/20/65", [Of("AO1965", "13-E")]),
+    ("11-EE ATA", [Of("ATA", "11-EE")]),
+    ("302/324/148/149 PPC", [Of("PPC", "302"), Of("PPC", "324"), Of("PPC", "148"), Of("PPC", "149")]),
     ("زیر دفعہ 302 ت پ", [Of("PPC", "302")]),
     ("زیر دفعہ ۳۰۲/۳۴ ت۔پ", [Of("PPC", "302"), Of("PPC", "34")]),  # Urdu digits, Urdu full stop
     ("٣٩٢ تعزیرات پاکستان", [Of("PPC", "392")]),  # Arabic-Indic digits

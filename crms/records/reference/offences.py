@@ -73,11 +73,11 @@ ALIASES: dict[str, tuple[str, ...]] = {
 _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 _SECTION_RE = (
     r"(?P<num>\d{1,4})"
-    r"(?:\s*-\s*(?P<s1>[a-z]{1,2})(?![a-z])|(?P<s2>[a-z]{1,2})(?![a-z])|\s+(?P<s3>[a-z])(?!\w))?"
+    r"(?:\s*-\s*(?P<s1>[a-z]{1,2})(?![a-z])|(?P<s2>[a-z]{1,2})(?![a-z])|\s+(?P<s3>[a-z])(?=\s*(?:[/,&;]|$)|\s+[a-z]{2}))?"
     r"(?P<clauses>(?:\s*\(\s*[0-9a-z]{1,5}\s*\)|(?<=\))\d{1,3})*)"
 )
 _STRONG = re.compile(r"&|and|;|\+|\||r\s*/\s*w|read\s+with|with|و|؛", re.IGNORECASE)
-_AO_CITE = r"(?P<ao>(?P<ao_num>\d{1,3})(?:\s*-\s*(?P<ao_suf>[a-z]{1,2}))?\s*[/\-]\s*20\s*[/\-]\s*65)(?!\d)"
+_AO_CITE = r"(?P<ao>(?P<ao_num>\d{1,3})(?:\s*-?\s*(?P<ao_suf>[a-z]{1,2}))?\s*[/\-]\s*20\s*[/\-]\s*65)(?!\d)"
 _CONNECTORS = (
     r"u\s*/\s*s{1,2}|under\s+sections?|sections?|secs?|ss|s|r\s*/\s*w|read\s+with|with|and|or|of|the|"
     r"&|,|/|;|\+|-|\||:|زیر\s*دفعات|زیر\s*دفعہ|زیردفعہ|دفعات|دفعہ|تحت|و|،|؛"
@@ -183,7 +183,7 @@ class OffenceParser:
             raise ValidationError("no offence sections given", field="sections")
         original = str(text)
         norm = original.translate(_DIGITS)
-        norm = re.sub(r"(?<=[^\W\d_])[.۔]", "", norm)  # Cr.P.C. -> CrPC, ت۔پ -> تپ
+        norm = re.sub(r"(?<=[^\W\d_])[.۔](?=\s*[^\W\d_])", "", norm)  # Cr.P.C. -> CrPC, ت۔پ -> تپ
         norm = re.sub(r"[.۔]", " ", norm)
         # Elements: ("stat", code) | ("run", [section matches]) | ("ao", match). A run is a list of sections
         # separated by ',' or '/'; '&', 'and', 'r/w', ';' end it.
