@@ -8,6 +8,7 @@ historical units). Every file is validated completely before anything is written
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from dataclasses import dataclass
@@ -103,7 +104,7 @@ def _read_csv(path: Path, kind: str) -> list[dict]:
         raise _fail(name, None, None, "file is missing") from None
     except UnicodeDecodeError as exc:
         raise _fail(name, None, None, f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
-    reader = csv.DictReader(text.splitlines())
+    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
     header = tuple(reader.fieldnames or ())
     if header != COLUMNS[kind]:
         raise _fail(name, 1, None, f"header must be {','.join(COLUMNS[kind])}; found {','.join(header)}")
