@@ -1,0 +1,334 @@
+"""Numba kernels of the 1:1 matcher: MCC bit cylinders, local similarities, geometric consolidation.
+
+All hot loops live here (``@njit(cache=True)``); ``crms.biometrics.matcher`` holds the API around them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, types
+from numba.extending import intrinsic
+
+# ---- Minutia Cylinder-Code parameters (Cappelli, Ferrara, Maltoni 2010, bit version) ----
+R = 70.0  # cylinder radius, pixels at 500 ppi
+NS = 16  # cells along each side of the cylinder base
+ND = 6  # angular layers
+SIGMA_S = 28.0 / 3.0
+SIGMA_D = 2.0 * math.pi / 9.0
+MU_PSI = 0.01  # bit threshold of a cell's contribution
+OMEGA = 50.0  # convex hull offset for cell validity
+MIN_VC = 0.75  # a cylinder needs this fraction of its cells valid
+MIN_M = 2  # ... and this many neighbours
+MIN_ME = 0.6  # two cylinders compare only if this fraction of cells is valid in both
+DELTA_THETA = math.pi / 2  # largest direction difference of two comparable minutiae
+NBITS = NS * NS * ND
+NWORDS = (NBITS + 63) // 64
+
+
+@intrinsic
+def _popc(typingctx, x):
+    sig = types.uint64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return sig, codegen
+
+
+@njit(cache=True)
+def _angle_diff(a, b):
+    """a - b wrapped into [-pi, pi)."""
+    d = a - b
+    while d < -math.pi:
+        d += 2.0 * math.pi
+    while d >= math.pi:
+        d -= 2.0 * math.pi
+    return d
+
+
+@njit(cache=True)
+def _inside_dilated_hull(px, py, hull, omega):
+    """True when (px, py) lies inside the convex polygon ``hull`` (counter-clockwise or clockwise)
+    or within ``omega`` pixels of it."""
+    h = hull.shape[0]
+    if h == 0:
+        return False
+    if h == 1:
+        return (px - hull[0, 0]) ** 2 + (py - hull[0, 1]) ** 2 <= omega * omega
+    inside = h >= 3
+    sign = 0.0
+    best = 1e30
+    for e in range(h):
+        x0, y0 = hull[e, 0], hull[e, 1]
+        x1, y1 = hull[(e + 1) % h, 0], hull[(e + 1) % h, 1]
+        ex, ey = x1 - x0, y1 - y0
+        cr = ex * (py - y0) - ey * (px - x0)
+        if inside:
+            if sign == 0.0:
+                sign = cr
+            elif cr * sign < 0.0:
+                inside = False
+        ll = ex * ex + ey * ey
+        t = 0.0
+        if ll > 0.0:
+            t = ((px - x0) * ex + (py - y0) * ey) / ll
+            t = min(1.0, max(0.0, t))
+        dx, dy = x0 + t * ex - px, y0 + t * ey - py
+        best = min(best, dx * dx + dy * dy)
+    return inside or best <= omega * omega
+
+
+@njit(cache=True)
+def cylinders(x, y, theta, hull):
+    """Bit cylinders, cell validity masks and cylinder validity for N minutiae.
+
+    Bit index of cell (i, j, k) is (i * NS + j) * ND + k, packed little-endian into NWORDS uint64 words.
+    """
+    n = x.shape[0]
+    bits = np.zeros((n, NWORDS), dtype=np.uint64)
+    mask = np.zeros((n, NWORDS), dtype=np.uint64)
+    ok = np.zeros(n, dtype=np.bool_)
+    ds = 2.0 * R / NS
+    dd = 2.0 * math.pi / ND
+    reach = R + 3.0 * SIGMA_S
+    gs_norm = 1.0 / (SIGMA_S * math.sqrt(2.0 * math.pi))
+    sq = math.sqrt(2.0) * SIGMA_D
+    incircle = 0
+    for i in range(NS):
+        for j in range(NS):
+            ci = i - (NS - 1) / 2.0
+            cj = j - (NS - 1) / 2.0
+            if (ci * ci + cj * cj) * ds * ds <= R * R:
+                incircle += 1
+    contrib = np.zeros(ND)
+    nb = np.empty(n, dtype=np.int64)
+    for m in range(n):
+        c, s = math.cos(theta[m]), math.sin(theta[m])
+        nn = 0
+        for t in range(n):
+            if t != m and (x[t] - x[m]) ** 2 + (y[t] - y[m]) ** 2 <= reach * reach:
+                nb[nn] = t
+                nn += 1
+        valid = 0
+        for i in range(NS):
+            for j in range(NS):
+                ci = (i - (NS - 1) / 2.0) * ds
+                cj = (j - (NS - 1) / 2.0) * ds
+                if ci * ci + cj * cj > R * R:
+                    continue
+                px = x[m] + c * ci - s * cj
+                py = y[m] + s * ci + c * cj
+                if not _inside_dilated_hull(px, py, hull, OMEGA):
+                    continue
+                valid += 1
+                for k in range(ND):
+                    contrib[k] = 0.0
+                for q in range(nn):
+                    t = nb[q]
+                    d2 = (x[t] - px) ** 2 + (y[t] - py) ** 2
+                    if d2 > 9.0 * SIGMA_S * SIGMA_S:
+                        continue
+                    gs = gs_norm * math.exp(-d2 / (2.0 * SIGMA_S * SIGMA_S))
+                    dth = _angle_diff(theta[m], theta[t])
+                    for k in range(ND):
+                        phi = -math.pi + (k + 0.5) * dd
+                        a = _angle_diff(phi, dth)
+                        gd = 0.5 * (math.erf((a + dd / 2) / sq) - math.erf((a - dd / 2) / sq))
+                        contrib[k] += gs * gd
+                for k in range(ND):
+                    b = (i * NS + j) * ND + k
+                    w, o = b >> 6, b & 63
+                    mask[m, w] |= np.uint64(1) << np.uint64(o)
+                    if contrib[k] > MU_PSI:
+                        bits[m, w] |= np.uint64(1) << np.uint64(o)
+        ok[m] = valid >= MIN_VC * incircle and nn >= MIN_M
+    return bits, mask, ok, incircle * ND
+
+
+@njit(cache=True)
+def local_similarity(bits_a, mask_a, ok_a, th_a, bits_b, mask_b, ok_b, th_b, cells):
+    """MCC bit similarity of every minutia pair (0 where not comparable). Symmetric by construction."""
+    na, nb = bits_a.shape[0], bits_b.shape[0]
+    w = bits_a.shape[1]
+    out = np.zeros((na, nb), dtype=np.float32)
+    min_common = MIN_ME * cells
+    for a in range(na):
+        if not ok_a[a]:
+            continue
+        for b in range(nb):
+            if not ok_b[b]:
+                continue
+            if abs(_angle_diff(th_a[a], th_b[b])) > DELTA_THETA:
+                continue
+            common = 0
+            pa = 0
+            pb = 0
+            px = 0
+            for k in range(w):
+                mab = mask_a[a, k] & mask_b[b, k]
+                ca = bits_a[a, k] & mab
+                cb = bits_b[b, k] & mab
+                common += _popc(mab)
+                pa += _popc(ca)
+                pb += _popc(cb)
+                px += _popc(ca ^ cb)
+            if common < min_common or pa + pb == 0:
+                continue
+            out[a, b] = 1.0 - math.sqrt(px) / (math.sqrt(pa) + math.sqrt(pb))
+    return out
+
+
+# ---- geometric consolidation ----
+POS_TOL = 12.0  # pixels: base position tolerance of a paired minutia after alignment
+POS_TOL_SLOPE = 0.08  # ... plus this fraction of its distance to the alignment centre (skin distortion)
+DIR_TOL = math.pi / 6  # direction tolerance after alignment
+HULL_MARGIN = 8.0  # pixels: a minutia counts as in the overlap within this distance of the other's hull
+
+
+@njit(cache=True)
+def _pair_up(xa, ya, ta, xb, yb, tb, rot, tx, ty, cax, cay, cbx, cby, ia, ib, cost_a, cost_b):
+    """Mutual-nearest pairing of A (moved by rotation ``rot`` and translation) with B.
+
+    Tolerance grows with the distance to the alignment centres (cax, cay) in A and (cbx, cby) in B.
+    Fills ia[k] = j2 (or -1); returns the number of pairs.
+    """
+    na, nb = xa.shape[0], xb.shape[0]
+    c, s = math.cos(rot), math.sin(rot)
+    for k in range(na):
+        ia[k] = -1
+        cost_a[k] = 1e30
+    for j2 in range(nb):
+        ib[j2] = -1
+        cost_b[j2] = 1e30
+    for k in range(na):
+        u = c * xa[k] - s * ya[k] + tx
+        v = s * xa[k] + c * ya[k] + ty
+        ra = math.sqrt((xa[k] - cax) ** 2 + (ya[k] - cay) ** 2)
+        for j2 in range(nb):
+            d2 = (u - xb[j2]) ** 2 + (v - yb[j2]) ** 2
+            rb = math.sqrt((xb[j2] - cbx) ** 2 + (yb[j2] - cby) ** 2)
+            tol = POS_TOL + POS_TOL_SLOPE * 0.5 * (ra + rb)
+            if d2 > tol * tol:
+                continue
+            if abs(_angle_diff(ta[k] + rot, tb[j2])) > DIR_TOL:
+                continue
+            cost = d2 / (tol * tol)
+            if cost < cost_a[k]:
+                cost_a[k] = cost
+                ia[k] = j2
+            if cost < cost_b[j2]:
+                cost_b[j2] = cost
+                ib[j2] = k
+    n = 0
+    for k in range(na):
+        j2 = ia[k]
+        if j2 >= 0 and ib[j2] == k:
+            n += 1
+        else:
+            ia[k] = -1
+    return n
+
+
+@njit(cache=True)
+def _count_inside(xa, ya, rot, tx, ty, hull):
+    c, s = math.cos(rot), math.sin(rot)
+    n = 0
+    for k in range(xa.shape[0]):
+        u = c * xa[k] - s * ya[k] + tx
+        v = s * xa[k] + c * ya[k] + ty
+        if _inside_dilated_hull(u, v, hull, HULL_MARGIN):
+            n += 1
+    return n
+
+
+@njit(cache=True)
+def consolidate(xa, ya, ta, hull_a, xb, yb, tb, hull_b, sim, n_anchors, out):
+    """Geometric verification of the best local pairs.
+
+    For each of the ``n_anchors`` most similar minutia pairs: align A onto B by that pair, pair up
+    minutiae, refit the rigid transform to the pairs (least squares), pair up again. The anchor with the
+    most support wins. ``out`` receives: pairs, sum of local similarity of the pairs, minutiae of A inside
+    B's hull, minutiae of B inside A's hull (all under the winning alignment).
+    """
+    na, nb = xa.shape[0], xb.shape[0]
+    for q in range(4):
+        out[q] = 0.0
+    if na == 0 or nb == 0:
+        return
+    # top anchors by local similarity (insertion into a short sorted list)
+    top_v = np.full(n_anchors, -1.0)
+    top_a = np.full(n_anchors, -1, dtype=np.int64)
+    top_b = np.full(n_anchors, -1, dtype=np.int64)
+    for a in range(na):
+        for b in range(nb):
+            v = sim[a, b]
+            if v <= 0.0 or v <= top_v[n_anchors - 1]:
+                continue
+            p = n_anchors - 1
+            while p > 0 and top_v[p - 1] < v:
+                top_v[p] = top_v[p - 1]
+                top_a[p] = top_a[p - 1]
+                top_b[p] = top_b[p - 1]
+                p -= 1
+            top_v[p] = v
+            top_a[p] = a
+            top_b[p] = b
+    ia = np.empty(na, dtype=np.int64)
+    ib = np.empty(nb, dtype=np.int64)
+    cost_a = np.empty(na)
+    cost_b = np.empty(nb)
+    best = -1.0
+    for q in range(n_anchors):
+        i, j = top_a[q], top_b[q]
+        if i < 0:
+            break
+        rot = tb[j] - ta[i]
+        c, s = math.cos(rot), math.sin(rot)
+        tx = xb[j] - (c * xa[i] - s * ya[i])
+        ty = yb[j] - (s * xa[i] + c * ya[i])
+        cax, cay, cbx, cby = xa[i], ya[i], xb[j], yb[j]
+        n = _pair_up(xa, ya, ta, xb, yb, tb, rot, tx, ty, cax, cay, cbx, cby, ia, ib, cost_a, cost_b)
+        for _it in range(2):
+            if n < 3:
+                break
+            # least-squares rigid refit on the pairs
+            sax = 0.0
+            say = 0.0
+            sbx = 0.0
+            sby = 0.0
+            for k in range(na):
+                if ia[k] >= 0:
+                    sax += xa[k]
+                    say += ya[k]
+                    sbx += xb[ia[k]]
+                    sby += yb[ia[k]]
+            cax, cay, cbx, cby = sax / n, say / n, sbx / n, sby / n
+            dot = 0.0
+            crs = 0.0
+            for k in range(na):
+                j2 = ia[k]
+                if j2 >= 0:
+                    ux, uy = xa[k] - cax, ya[k] - cay
+                    vx, vy = xb[j2] - cbx, yb[j2] - cby
+                    dot += ux * vx + uy * vy
+                    crs += ux * vy - uy * vx
+            rot = math.atan2(crs, dot)
+            c, s = math.cos(rot), math.sin(rot)
+            tx = cbx - (c * cax - s * cay)
+            ty = cby - (s * cax + c * cay)
+            n = _pair_up(xa, ya, ta, xb, yb, tb, rot, tx, ty, cax, cay, cbx, cby, ia, ib, cost_a, cost_b)
+        ssum = 0.0
+        for k in range(na):
+            if ia[k] >= 0:
+                ssum += sim[k, ia[k]]
+        support = n + ssum
+        if support > best:
+            best = support
+            out[0] = n
+            out[1] = ssum
+            out[2] = _count_inside(xa, ya, rot, tx, ty, hull_b)
+            # B into A: the inverse transform
+            ci, si = math.cos(-rot), math.sin(-rot)
+            out[3] = _count_inside(xb, yb, -rot, -(ci * tx - si * ty), -(si * tx + ci * ty), hull_a)
