@@ -30,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import bindparam, event, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from crms.access.models import AuditEntry, AuditHead
@@ -72,22 +72,40 @@ def _iso(at: datetime) -> str:
     return as_utc(at).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+HASHED_FIELDS = (
+    "seq",
+    "at",
+    "user_id",
+    "username",
+    "channel",
+    "address",
+    "action",
+    "target_type",
+    "target_id",
+    "query",
+    "reason",
+    "outcome",
+    "detail",
+)
+
+
+def _fields_of(values: dict[str, Any]) -> dict[str, Any]:
+    out = {k: values[k] for k in HASHED_FIELDS}
+    out["seq"] = int(out["seq"])
+    out["at"] = _iso(out["at"])
+    return out
+
+
 def entry_fields(e: AuditEntry) -> dict[str, Any]:
-    return {
-        "seq": int(e.seq),
-        "at": _iso(e.at),
-        "user_id": e.user_id,
-        "username": e.username,
-        "channel": e.channel,
-        "address": e.address,
-        "action": e.action,
-        "target_type": e.target_type,
-        "target_id": e.target_id,
-        "query": e.query,
-        "reason": e.reason,
-        "outcome": e.outcome,
-        "detail": e.detail,
-    }
+    return _fields_of({k: getattr(e, k) for k in HASHED_FIELDS})
+
+
+_HEAD = AuditHead.__table__
+_BUMP_HEAD = (
+    update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq + 1).returning(_HEAD.c.seq, _HEAD.c.hash)
+)
+_SET_HEAD_HASH = update(_HEAD).where(_HEAD.c.id == 1).values(hash=bindparam("head_hash"))
+_INSERT_ENTRY = insert(AuditEntry.__table__)
 
 
 def compute_hash(prev_hash: str, fields: dict[str, Any]) -> str:
@@ -113,31 +131,28 @@ def record(
 
         check_search_rate(session, principal)
     # Take the chain position: this UPDATE locks the head row (PostgreSQL) / the database (SQLite) until
-    # commit.
-    head = AuditHead.__table__
-    seq, prev_hash = session.execute(
-        update(head).where(head.c.id == 1).values(seq=head.c.seq + 1).returning(head.c.seq, head.c.hash)
-    ).one()
-    entry = AuditEntry(
-        seq=int(seq),
-        at=utcnow(),
-        user_id=principal.user_id,
-        username=principal.username[:64],
-        channel=principal.channel[:16],
-        address=None if principal.address is None else str(principal.address)[:64],
-        action=action[:64],
-        target_type=target_type,
-        target_id=None if target_id is None else str(target_id)[:64],
-        query=query,
-        reason=reason,
-        outcome=outcome,
-        detail=detail,
-        prev_hash=prev_hash,
-    )
-    entry.entry_hash = compute_hash(prev_hash, entry_fields(entry))
-    session.execute(update(head).where(head.c.id == 1).values(hash=entry.entry_hash))
-    session.add(entry)
-    session.flush()
+    # commit. Statements are built once (this runs on every read and search).
+    seq, prev_hash = session.execute(_BUMP_HEAD).one()
+    values = {
+        "seq": int(seq),
+        "at": utcnow(),
+        "user_id": principal.user_id,
+        "username": principal.username[:64],
+        "channel": principal.channel[:16],
+        "address": None if principal.address is None else str(principal.address)[:64],
+        "action": action[:64],
+        "target_type": None if target_type is None else str(target_type)[:32],
+        "target_id": None if target_id is None else str(target_id)[:64],
+        "query": query,
+        "reason": reason,
+        "outcome": outcome,
+        "detail": detail,
+        "prev_hash": prev_hash,
+    }
+    values["entry_hash"] = compute_hash(prev_hash, _fields_of(values))
+    session.execute(_SET_HEAD_HASH, {"head_hash": values["entry_hash"]})
+    new_id = session.execute(_INSERT_ENTRY, values).inserted_primary_key[0]
+    entry = AuditEntry(id=new_id, **values)  # a detached copy of what was written
     session.info[_PENDING_KEY] = (int(seq), entry.entry_hash)
     return entry
 
@@ -181,19 +196,27 @@ def read_head_file(path: Path) -> dict | None:
 
 
 def write_head_file(data_dir: Path, database: str, seq: int, hash_: str) -> None:
-    """Record the chain head outside the database; never moves backwards for the same database."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    """Record the chain head outside the database; never moves backwards for the same database. The file is
+    rewritten in place under an exclusive lock (cheaper than write-and-rename on every audited action)."""
     path = data_dir / HEAD_FILE
-    with open(data_dir / (HEAD_FILE + ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        current = read_head_file(path)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except FileNotFoundError:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "r+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        raw = fh.read()
+        try:
+            current = json.loads(raw) if raw.strip() else None
+        except ValueError:
+            current = None
         if current and current.get("database") == database and int(current.get("seq", 0)) >= seq:
             return
-        tmp = path.with_name(HEAD_FILE + f".{os.getpid()}.tmp")
         body = {"database": database, "seq": seq, "hash": hash_, "written_at": _iso(utcnow())}
-        tmp.write_text(json.dumps(body, sort_keys=True) + "\n")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+        fh.seek(0)
+        fh.write((json.dumps(body, sort_keys=True) + "\n").encode())
+        fh.truncate()
 
 
 @event.listens_for(Session, "after_commit")
@@ -360,7 +383,7 @@ def query(
     filters = {
         "username": username,
         "user_id": user_id,
-        "target_type": target_type,
+        "target_type": None if target_type is None else str(target_type)[:32],
         "target_id": target_id,
         "action": action,
         "since": since,
