@@ -34,11 +34,14 @@ def main() -> None:
     ap.add_argument("out", nargs="?", default="/work/cache/templates")
     ap.add_argument("--config", default="leader")
     ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--only", default="", help="only sets whose year/db contains this text")
     a = ap.parse_args()
     out = Path(a.out)
     t0 = time.time()
     with ExtractorPool(a.processes, config=a.config) as pool:
         for (year, db), dpi in SETS.items():
+            if a.only not in f"{year}/{db}":
+                continue
             files = list_images(DATA / year / db)
             res = pool.map(files, dpi)
             d = out / year / db

@@ -1,7 +1,9 @@
 """Minutia extraction: a pipeline of named steps, each a plain function over a context dict.
 
 The heavy stack (Keras + pyfing) is imported only inside the steps that need it. Keras runs on the
-PyTorch backend (``KERAS_BACKEND=torch`` is set before the first import unless already set).
+PyTorch backend (``KERAS_BACKEND=torch`` is set before the first import unless already set); LEADER's
+network then runs through :mod:`crms.biometrics.leader_torch` (the same weights in plain NCHW PyTorch,
+about 2.5x faster than Keras on a CPU; ``CRMS_LEADER_KERAS=1`` runs the Keras model instead).
 
 Configurations (``CONFIGS``):
   - ``leader``: GMFS segmentation (mask and quality) + LEADER end-to-end minutiae (the default).
@@ -81,7 +83,12 @@ def _alg(name: str):
         elif name == "SBMEX":
             _state[key] = pf.Sbmex()
         elif name == "LEADER":
-            _state[key] = pf.Leader(pf.LeaderParameters(minutia_quality_threshold=LEADER_THRESHOLD))
+            leader = pf.Leader(pf.LeaderParameters(minutia_quality_threshold=LEADER_THRESHOLD))
+            if os.environ.get("KERAS_BACKEND") == "torch" and os.environ.get("CRMS_LEADER_KERAS") != "1":
+                from crms.biometrics.leader_torch import LeaderFast
+
+                leader = LeaderFast(leader)  # same network in NCHW PyTorch: ~2.5x faster on a CPU
+            _state[key] = leader
         else:  # pragma: no cover
             raise ValueError(name)
     return _state[key]
