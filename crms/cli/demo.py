@@ -1,0 +1,90 @@
+"""``crms demo [--people N] [--seed S] [--no-fingerprints] [--fingerprint-people K] [--templates]``."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)
+
+
+def demo(
+    people: int = typer.Option(500, "--people", min=0, help="Synthetic offenders to create."),
+    seed: int = typer.Option(1, "--seed", help="Same seed, same people (re-runs add nothing)."),
+    fingerprints: bool = typer.Option(
+        True, "--fingerprints/--no-fingerprints", help="Synthetic fingerprints."
+    ),
+    fingerprint_people: int = typer.Option(
+        20, "--fingerprint-people", min=0, help="How many persons get ten fingers (about 1 s per finger)."
+    ),
+    mugshots: bool = typer.Option(True, "--mugshots/--no-mugshots", help="Placeholder mugshots."),
+    templates: bool = typer.Option(False, "--templates", help="Also extract templates (needs pyfing; slow)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Load the demo database: synthetic offenders with FIRs, statuses, descriptions, fingerprints, mugshots,
+    and one demo user per role (passwords are printed once, when the user is created)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from crms.cli.auth import cli_errors, open_db
+    from crms.config import get_settings
+    from crms.demo.builder import build_demo
+
+    settings = get_settings()
+    with cli_errors():
+        db = open_db()
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+            disable=as_json,
+        ) as bar:
+            tasks: dict[str, int] = {}
+
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stage, total=total)
+                bar.update(tasks[stage], completed=done)
+
+            report = build_demo(
+                db,
+                settings,
+                people=people,
+                seed=seed,
+                fingerprints=fingerprints,
+                fingerprint_people=fingerprint_people,
+                mugshots=mugshots,
+                templates=templates,
+                progress=progress,
+            )
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+        return
+    out = Console()
+    out.print(
+        f"demo: {report.created} persons created, {report.skipped} already present; {report.cases} cases; "
+        f"{report.fingerprints} fingerprints, {report.mugshots} mugshots stored encrypted",
+        highlight=False,
+    )
+    if report.flags:
+        out.print("flags: " + ", ".join(f"{k} {v}" for k, v in sorted(report.flags.items())), highlight=False)
+    out.print("demo users (unit BA):", highlight=False)
+    for u in report.users:
+        if not u["created"]:
+            out.print(f"  {u['username']:<18} {u['role']:<22} exists; password unchanged", highlight=False)
+            continue
+        secret = f"password {u['password']}" if u.get("password") else f"phone {u['phone']}  PIN {u['pin']}"
+        line = f"  {u['username']:<18} {u['role']:<22} {secret}"
+        if u.get("totp_secret"):
+            line += f"  TOTP secret {u['totp_secret']}"
+        out.print(line, highlight=False, soft_wrap=True)
+    if any(u["created"] for u in report.users):
+        out.print("Write these down now: passwords are stored only as hashes and are not shown again.")
+    for note in report.notes[:10]:
+        out.print(f"note: {note}", highlight=False)

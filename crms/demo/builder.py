@@ -1,0 +1,606 @@
+"""The demo database (issue 4): synthetic offenders of Balochistan with cases, statuses, descriptions,
+fingerprints and mugshots, and one demo user per role.
+
+Everything goes through the real services (person registration, FIRs, links, status changes, arrests,
+convictions, users), so the demo data obeys the same rules and leaves the same audit trail as real work.
+Deterministic from the seed: person ``i`` of seed ``s`` is always the same person. Idempotent: a person whose
+identity document is already recorded is skipped (with their cases), a user that exists is kept (its password
+is not changed or shown again), stored images are reused.
+
+Fingerprints: ten synthetic fingers per person (crms.biometrics.synthesis), stored encrypted in the biometric
+store (crms.access.crypto.EncryptedStore). Generating a finger takes about a second on this 2-core machine,
+so by default only the first ``fingerprint_people`` persons get them (``--fingerprint-people``,
+``--no-fingerprints``); the references are listed in ``<data dir>/demo/biometrics.json``. Templates are
+extracted when asked (``templates=True``) and the fingerprint engine (pyfing) is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crms.demo.names import draw_name, synthetic_cnic
+
+FINGERS = [
+    "right_thumb",
+    "right_index",
+    "right_middle",
+    "right_ring",
+    "right_little",
+    "left_thumb",
+    "left_index",
+    "left_middle",
+    "left_ring",
+    "left_little",
+]
+
+# Offence patterns as written on FIRs (parsed against the statute table by the case service).
+OFFENCES = [
+    ("392/411/34 PPC", "robbery at gunpoint on the highway; snatched mobile phones and cash"),
+    ("302/34 PPC", "murder over a land dispute; fired with a Kalashnikov"),
+    ("324/34 PPC", "attempted murder; fired at the complainant's vehicle"),
+    ("365-A PPC", "kidnapping for ransom; victim kept in the mountains"),
+    ("379 PPC", "theft of a motorcycle from the bazaar"),
+    ("457/380 PPC", "house-breaking by night and theft"),
+    ("395/412 PPC", "dacoity by an armed gang on a passenger coach"),
+    ("489-F PPC", "dishonoured cheque given for a vehicle purchase"),
+    ("420/468/471 PPC", "fraud with forged land documents"),
+    ("9(c) CNSA", "recovery of charas from a vehicle at a check post"),
+    ("9(c) CNSA", "recovery of heroin hidden in a fuel tank"),
+    ("13-20-65 Arms Ordinance", "unlicensed pistol with ammunition recovered"),
+    ("3/4 PO", "liquor recovered during a raid"),
+    ("14 Foreigners Act", "foreign national without valid documents"),
+    ("7 ATA", "terrorism; attack on a Levies post"),
+    ("148/149/324 PPC", "rioting armed with deadly weapons; tribal clash"),
+    ("337-A(i)/34 PPC", "causing shajjah-i-khafifah in a quarrel"),
+    ("506/34 PPC", "criminal intimidation with threats to kill"),
+]
+
+GANGS = ["Zarghoon gang", "Coastal highway gang", "Bolan pass gang", "Chaman border gang", None, None, None]
+BUILDS = ["slim", "medium", "heavy", "athletic"]
+COMPLEXIONS = ["fair", "wheatish", "brown", "dark"]
+EYES = ["brown", "dark brown", "black", "hazel", "green"]
+HAIR = ["black", "black, short", "black, long", "grey", "brown, curly", "henna-dyed"]
+BEARDS = ["full black beard", "trimmed beard", "clean shaven", "grey beard", "moustache only"]
+LANGUAGES = {
+    "baloch": ["Balochi", "Urdu"],
+    "brahui": ["Brahui", "Balochi", "Urdu"],
+    "pashtun": ["Pashto", "Urdu"],
+    "hazara": ["Hazaragi", "Dari", "Urdu"],
+    "settler": ["Punjabi", "Urdu", "Sindhi"],
+}
+MARKS = [
+    ("scar", "left cheek", "old knife cut, 3 cm"),
+    ("scar", "forehead", "small round scar above the right eyebrow"),
+    ("scar", "right forearm", "burn scar"),
+    ("mark", "neck", "black mole"),
+    ("mark", "right hand", "missing tip of the little finger"),
+    ("tattoo", "left forearm", "name 'Shabana' in Urdu script"),
+    ("tattoo", "right hand", "dots between thumb and index finger"),
+    ("scar", "abdomen", "bullet wound, healed"),
+]
+ROLES = [
+    ("administrator", "admin"),
+    ("cro_operator", "operator"),
+    ("fingerprint_examiner", "examiner"),
+    ("investigating_officer", "investigator"),
+    ("sho", "sho"),
+    ("supervisor", "supervisor"),
+    ("auditor", "auditor"),
+    ("sms_officer", "sms"),
+]
+
+
+@dataclass
+class DemoReport:
+    people: int = 0
+    created: int = 0
+    skipped: int = 0
+    cases: int = 0
+    fingerprints: int = 0
+    mugshots: int = 0
+    templates: int = 0
+    users: list[dict] = field(default_factory=list)
+    flags: dict[str, int] = field(default_factory=dict)
+    statuses: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+# ------------------------------------------------------------------------------------------ one person
+
+
+@dataclass
+class CasePlan:
+    station: Any
+    fir_number: int
+    registered_on: date
+    sections: str
+    place: str
+    mo: str
+    gang: str | None
+    path: list[str]  # case statuses after 'registered'
+    party_path: list[str]  # person-in-case statuses after 'named'
+
+
+@dataclass
+class PersonPlan:
+    index: int
+    data: dict
+    doc_key: tuple[str, str]
+    cases: list[CasePlan]
+    community: str
+    name_en: str
+
+
+# (case path, party path) — legal sequences of crms.records.services_cases transitions.
+UI, CC, UT = "under_investigation", "challan_complete", "under_trial"
+STORIES = [
+    ([UI], ["arrested"], 0.10),
+    ([UI, CC, UT], ["arrested", "on_bail"], 0.16),
+    ([UI, CC, UT, "convicted"], ["arrested", "convicted"], 0.16),
+    ([UI, CC, UT, "acquitted"], ["arrested", "on_bail", "acquitted"], 0.10),
+    (["challan_512"], ["absconder"], 0.08),
+    (["challan_512"], ["absconder", "proclaimed_offender_a"], 0.07),
+    ([UI, "challan_512"], ["absconder", "proclaimed_offender_b"], 0.05),
+    # absconded, later arrested and acquitted: flags raised, then cleared (history keeps them)
+    (["challan_512", "under_trial", "acquitted"], ["absconder", "arrested", "on_bail", "acquitted"], 0.06),
+    ([UI, "untraced"], [], 0.05),
+    (["cancelled"], ["discharged"], 0.04),
+    ([UI, CC, UT, "compromised"], ["arrested", "on_bail"], 0.04),
+    ([UI, "challan_interim"], ["on_bail"], 0.05),
+    ([], [], 0.04),
+]  # fmt: skip
+
+
+def plan_person(seed: int, index: int, stations: list, today: date) -> PersonPlan:
+    """Person ``index`` of ``seed``: the same every time."""
+    rng = random.Random(f"crms-demo/{seed}/{index}")
+    n = draw_name(rng)
+    station = rng.choice(stations)
+    age = rng.randint(18, 65)
+    born = date(today.year - age, rng.randint(1, 12), rng.randint(1, 28))
+    exact_dob = rng.random() < 0.7
+    afghan = n.community == "pashtun" and rng.random() < 0.06
+    if afghan:
+        doc = {
+            "doc_type": "AFGHAN_POR",
+            "number": f"PK{rng.randrange(10**8, 10**9)}",
+            "issuing_country": "PK",
+        }
+        nationality = "AF"
+    else:
+        province = "5" if rng.random() < 0.92 else rng.choice("1346")
+        number = synthetic_cnic(rng, n.gender, province=province, serial=(seed * 1_000_003 + index) % 10**7)
+        doc = {"doc_type": "CNIC", "number": f"{number[:5]}-{number[5:12]}-{number[12]}"}
+        nationality = "PK"
+    languages = LANGUAGES[n.community]
+    marks = [
+        dict(zip(("kind", "body_location", "text"), m, strict=True))
+        for m in rng.sample(MARKS, rng.randint(0, 2))
+    ]
+    observed = today - timedelta(days=rng.randint(30, 2000))
+    phone = f"03{rng.randint(0, 4)}{rng.randint(0, 9)}{rng.randrange(10**6, 10**7)}"
+    alias = n.given_en.split()[-1] + " " + rng.choice(["Lala", "Baba", "Kaka", "Mama"])
+    data = {
+        "given_name_en": n.given_en,
+        "family_name_en": n.caste_en if rng.random() < 0.5 else None,
+        "given_name_ur": n.given_ur,
+        "family_name_ur": None,
+        "parentage_relation": n.relation,
+        "parentage_name_en": n.father_en,
+        "parentage_name_ur": n.father_ur,
+        "caste": n.caste_en,
+        "date_of_birth": born.isoformat() if exact_dob else None,
+        "birth_year": None if exact_dob else born.year,
+        "birth_year_estimated": not exact_dob,
+        "gender": n.gender,
+        "nationality": nationality,
+        "documents": [doc],
+        "addresses": [
+            {
+                "kind": "permanent",
+                "district": station.district_code,
+                "police_station": station.code,
+                "text": f"{rng.choice(['Killi', 'Mohallah', 'Ward'])} {rng.randint(1, 40)}, near the mosque",
+            }
+        ],
+        "phones": [phone] if rng.random() < 0.6 else [],
+        "aliases": [{"name": alias, "script": "latin"}] if rng.random() < 0.3 else [],
+        "descriptions": [
+            {
+                "observed_on": observed.isoformat(),
+                "height_cm": rng.randint(150, 190) if n.gender == "M" else rng.randint(145, 175),
+                "build": rng.choice(BUILDS),
+                "complexion": rng.choice(COMPLEXIONS),
+                "eye_colour": rng.choice(EYES),
+                "hair": rng.choice(HAIR),
+                "beard": rng.choice(BEARDS) if n.gender == "M" else None,
+                "languages": languages,
+                "marks": marks,
+            }
+        ],
+        "unit": station.unit_path,
+    }  # fmt: skip
+    cases = []
+    for j in range(rng.choices([1, 2, 3], weights=[0.6, 0.3, 0.1])[0]):
+        case_station = station if rng.random() < 0.7 else rng.choice(stations)
+        registered = today - timedelta(days=rng.randint(60, 3650))
+        if case_station.valid_from and registered <= case_station.valid_from:  # a newer station
+            registered = min(case_station.valid_from + timedelta(days=rng.randint(1, 60)), today)
+        path, party_path, _ = rng.choices(STORIES, weights=[s[2] for s in STORIES])[0]
+        sections, mo = rng.choice(OFFENCES)
+        cases.append(
+            CasePlan(
+                station=case_station,
+                fir_number=100_000 + (seed % 100) * 5000 + (index * 3 + j) % 5000,
+                registered_on=registered,
+                sections=sections,
+                place=f"{rng.choice(['near', 'at', 'on the road to'])} {case_station.name_en}",
+                mo=mo,
+                gang=rng.choice(GANGS),
+                path=path,
+                party_path=party_path,
+            )
+        )
+    return PersonPlan(index, data, (doc["doc_type"], doc["number"]), cases, n.community, n.given_en)
+
+
+# ------------------------------------------------------------------------------------------ writing
+
+
+def _doc_exists(session: Session, doc_type: str, number: str) -> bool:
+    from crms.records.models import IdentityDocument
+    from crms.records.services import normalise_document
+
+    value, _ = normalise_document(doc_type, number)
+    return (
+        session.scalar(
+            select(IdentityDocument.id).where(
+                IdentityDocument.doc_type == doc_type, IdentityDocument.number == value
+            )
+        )
+        is not None
+    )
+
+
+def _write_person(
+    session: Session, principal, plan: PersonPlan, today: date, report: DemoReport
+) -> int | None:
+    from crms.errors import Conflict
+    from crms.records import services, services_cases
+
+    if _doc_exists(session, *plan.doc_key):
+        report.skipped += 1
+        return None
+    person = services.register_person(session, principal, plan.data).person
+    report.created += 1
+    for c in plan.cases:
+        try:
+            with session.begin_nested():
+                case = services_cases.add_case(
+                    session,
+                    principal,
+                    {
+                        "police_station": c.station.code,
+                        "fir_number": c.fir_number,
+                        "registered_on": c.registered_on.isoformat(),
+                        "year": c.registered_on.year,
+                        "occurred_on": (c.registered_on - timedelta(days=1)).isoformat(),
+                        "place": c.place,
+                        "sections": c.sections,
+                    },
+                )
+                link = services_cases.link_person(
+                    session,
+                    principal,
+                    case.id,
+                    {"person_id": person.id, "role": "accused", "modus_operandi": c.mo, "gang": c.gang},
+                )
+                _play_story(session, principal, case, link, c, today)
+        except Conflict:  # an FIR with this key already exists (entered by someone else): leave it
+            report.notes.append(f"FIR {c.fir_number}/{c.registered_on.year} {c.station.code} exists; skipped")
+            continue
+        report.cases += 1
+        report.statuses[c.path[-1] if c.path else "registered"] = (
+            report.statuses.get(c.path[-1] if c.path else "registered", 0) + 1
+        )
+    return person.id
+
+
+def _play_story(session, principal, case, link, c: CasePlan, today: date) -> None:
+    from crms.records import services_cases
+
+    step = 0
+
+    def when() -> str:
+        nonlocal step
+        step += 1
+        return min(c.registered_on + timedelta(days=20 * step), today).isoformat()
+
+    party = list(c.party_path)
+    # the accused's first moves happen during investigation, the verdict with the case's verdict
+    verdict = {"convicted", "acquitted", "discharged"}
+    early = [s for s in party if s not in verdict]
+    late = [s for s in party if s in verdict]
+    for s in early:
+        on = when()
+        services_cases.change_party_status(session, principal, link.id, {"status": s, "effective_on": on})
+        if s == "arrested":
+            services_cases.record_arrest(
+                session,
+                principal,
+                link.id,
+                {"arrested_on": on, "place": f"PS {c.station.name_en}", "arrested_by": "SHO and party"},
+            )
+    for s in c.path:
+        services_cases.change_case_status(session, principal, case.id, {"status": s, "effective_on": when()})
+    for s in late:
+        on = when()
+        if s == "convicted":
+            services_cases.record_conviction(
+                session,
+                principal,
+                link.id,
+                {
+                    "court": f"Sessions Court {c.station.district_code.title()}",
+                    "convicted_on": on,
+                    "sentence": random.Random(c.fir_number).choice(
+                        ["7 years RI and fine Rs. 50,000", "life imprisonment", "3 years RI", "10 years RI"]
+                    ),
+                },
+            )
+            if link.status != "convicted":
+                services_cases.change_party_status(
+                    session, principal, link.id, {"status": s, "effective_on": on}
+                )
+        else:
+            services_cases.change_party_status(session, principal, link.id, {"status": s, "effective_on": on})
+
+
+# ------------------------------------------------------------------------------------------ users
+
+
+def _password() -> str:
+    return "Demo-" + secrets.token_urlsafe(12)
+
+
+def ensure_users(session: Session, report: DemoReport) -> None:
+    """One user per role, unit BA (the province); a new user's password (and TOTP secret) is reported once."""
+    from crms.access import audit
+    from crms.access.models import User
+    from crms.access.principal import system_principal
+    from crms.access.users import create_user, totp_uri
+
+    for i, (role, name) in enumerate(ROLES):
+        username = f"demo_{name}"
+        if session.scalar(select(User.id).where(User.username == username)) is not None:
+            report.users.append({"username": username, "role": role, "created": False})
+            continue
+        kw: dict[str, Any] = {"unit": "BA", "full_name": f"Demo {name.title()}"}
+        entry: dict[str, Any] = {"username": username, "role": role, "created": True}
+        if role == "sms_officer":
+            kw.update(phone=f"+92300555{1000 + i:04d}", pin=f"{secrets.randbelow(10**6):06d}")
+            entry.update(phone=kw["phone"], pin=kw["pin"])
+        else:
+            kw["password"] = entry["password"] = _password()
+        user = create_user(session, username, role, **kw)
+        if user.totp_secret:
+            entry["totp_secret"] = user.totp_secret
+            entry["totp_uri"] = totp_uri(user)
+        audit.record(
+            session, system_principal("cli"), "user.create", target_type="user", target_id=user.id,
+            query={"username": username, "role": role, "demo": True},
+        )  # fmt: skip
+        report.users.append(entry)
+
+
+# ------------------------------------------------------------------------------------------ images
+
+
+def _finger_png(args: tuple[int, int, int]) -> tuple[int, int, bytes]:
+    """(person index, finger position, PNG of the first impression) — runs in worker processes."""
+    seed, index, finger = args
+    from crms.biometrics.synthesis import generate_master, png_bytes, render_impression
+
+    master = generate_master(seed=seed * 1_000_000 + index, finger_index=finger)
+    return index, finger, png_bytes(render_impression(master, 0))
+
+
+def mugshot_png(name: str, plate: str, seed: int) -> bytes:
+    """A placeholder mugshot: a grey head-and-shoulders silhouette with a height chart and a name plate."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    rng = random.Random(seed)
+    w, h = 300, 400
+    img = Image.new("L", (w, h), 225)
+    d = ImageDraw.Draw(img)
+    for y in range(40, 300, 20):  # height chart
+        d.line([(0, y), (18 if y % 100 else 30, y)], fill=120, width=1)
+    tone = rng.randint(70, 110)
+    d.ellipse([95, 55, 205, 185], fill=tone)  # head
+    d.rectangle([135, 175, 165, 215], fill=tone)  # neck
+    d.chord([40, 200, 260, 420], 180, 360, fill=tone)  # shoulders
+    d.rectangle([35, 300, 265, 385], fill=20)  # plate
+    d.text((45, 310), name[:32], fill=235)
+    d.text((45, 335), plate[:32], fill=235)
+    d.text((45, 360), "CRO BALOCHISTAN - DEMO", fill=180)
+    out = io.BytesIO()
+    img.save(out, format="PNG", dpi=(96, 96))
+    return out.getvalue()
+
+
+def _store(settings):
+    from crms.access.crypto import EncryptedStore
+
+    return EncryptedStore.from_settings(settings)
+
+
+def _load_manifest(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return {"persons": {}}
+
+
+# ------------------------------------------------------------------------------------------ the builder
+
+
+def build_demo(
+    db,
+    settings,
+    *,
+    people: int = 500,
+    seed: int = 1,
+    fingerprints: bool = True,
+    fingerprint_people: int = 20,
+    mugshots: bool = True,
+    templates: bool = False,
+    workers: int = 2,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> DemoReport:
+    """Build (or complete) the demo database. One transaction per person, so an interruption keeps what was
+    done and a re-run finishes the rest."""
+    from crms.access.principal import system_principal
+    from crms.records.models import IdentityDocument, PersonFlag
+    from crms.records.reference import PoliceStation, load_reference_data
+    from crms.records.services import normalise_document
+    from crms.timeutil import today as today_fn
+
+    if people < 0:
+        from crms.errors import ValidationError
+
+        raise ValidationError("--people must be 0 or more", field="people")
+    report = DemoReport(people=people)
+    principal = system_principal("cli")
+    today = today_fn()
+    with db.transaction() as s:
+        load_reference_data(s)
+        stations = [
+            p
+            for p in s.scalars(select(PoliceStation).order_by(PoliceStation.code))
+            if p.valid_to is None and p.kind == "police"
+        ]
+        for p in stations:
+            s.expunge(p)
+    plans = [plan_person(seed, i, stations, today) for i in range(people)]
+    person_ids: dict[int, int] = {}
+    for k, plan in enumerate(plans):
+        with db.transaction() as s:
+            pid = _write_person(s, principal, plan, today, report)
+            if pid is None:
+                value, _ = normalise_document(*plan.doc_key)
+                pid = s.scalar(
+                    select(IdentityDocument.person_id).where(
+                        IdentityDocument.doc_type == plan.doc_key[0], IdentityDocument.number == value
+                    )
+                )
+            person_ids[plan.index] = pid
+        if progress is not None:
+            progress("persons", k + 1, len(plans))
+    with db.transaction() as s:
+        for kind, active in s.execute(select(PersonFlag.kind, PersonFlag.cleared_at.is_(None))):
+            key = kind + ("" if active else " (cleared)")
+            report.flags[key] = report.flags.get(key, 0) + 1
+
+    # images: encrypted store + manifest
+    manifest_path = settings.data_dir / "demo" / "biometrics.json"
+    manifest = _load_manifest(manifest_path)
+    store = _store(settings) if (mugshots or fingerprints) else None
+    if mugshots and store is not None:
+        for plan in plans:
+            entry = manifest["persons"].setdefault(str(person_ids[plan.index]), {})
+            if entry.get("mugshot") and store.exists(entry["mugshot"]):
+                continue
+            doc = plan.data["documents"][0]["number"]
+            entry["mugshot"] = store.put("photo", mugshot_png(plan.name_en, doc, seed * 100_003 + plan.index))
+            report.mugshots += 1
+    if fingerprints and store is not None and fingerprint_people > 0:
+        todo = []
+        for plan in plans[:fingerprint_people]:
+            entry = manifest["persons"].setdefault(str(person_ids[plan.index]), {})
+            have = entry.setdefault("fingers", {})
+            todo += [
+                (seed, plan.index, f)
+                for f in range(10)
+                if not (have.get(FINGERS[f]) and store.exists(have[FINGERS[f]]))
+            ]
+        done = 0
+        by_index = {plan.index: plan for plan in plans}
+        for index, finger, png in _run_pool(_finger_png, todo, workers):
+            entry = manifest["persons"][str(person_ids[by_index[index].index])]
+            entry["fingers"][FINGERS[finger]] = store.put("fingerprint", png)
+            report.fingerprints += 1
+            done += 1
+            if progress is not None:
+                progress("fingerprints", done, len(todo))
+            if done % 20 == 0:
+                _save_manifest(manifest_path, manifest)
+        if templates:
+            report.templates = _templates(store, manifest, report)
+    # Users last, so that their one-time passwords are shown by a run that completes.
+    with db.transaction() as s:
+        ensure_users(s, report)
+    if store is not None:
+        manifest["seed"] = seed
+        manifest["note"] = "demo images: references into the encrypted biometric store (crms.access.crypto)"
+        _save_manifest(manifest_path, manifest)
+    return report
+
+
+def _save_manifest(path: Path, manifest: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    tmp.replace(path)
+
+
+def _run_pool(fn, items: list, workers: int):
+    if not items:
+        return
+    if workers <= 1 or len(items) < 4:
+        for it in items:
+            yield fn(it)
+        return
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(min(workers, 2)) as pool:
+        yield from pool.imap(fn, items, chunksize=2)
+
+
+def _templates(store, manifest: dict, report: DemoReport) -> int:
+    """Extract and store a template per stored finger when the fingerprint engine is installed."""
+    try:
+        from crms.biometrics.extract import extract
+        from crms.biometrics.images import load_image
+        from crms.biometrics.serialise import dumps
+    except Exception as exc:  # noqa: BLE001 - the engine is optional
+        report.notes.append(f"templates not extracted: fingerprint engine unavailable ({exc})")
+        return 0
+    count = 0
+    for entry in manifest["persons"].values():
+        templates = entry.setdefault("templates", {})
+        for finger, ref in entry.get("fingers", {}).items():
+            if templates.get(finger) and store.exists(templates[finger]):
+                continue
+            try:
+                result = extract(load_image(store.get(ref), dpi=500, name=ref))
+                templates[finger] = store.put("template", dumps(result.template))
+                count += 1
+            except Exception as exc:  # noqa: BLE001
+                report.notes.append(f"template of {ref} failed: {exc}")
+                return count
+    return count
