@@ -23,6 +23,7 @@ MIN_VC = 0.75  # a cylinder needs this fraction of its cells valid
 MIN_M = 2  # ... and this many neighbours
 MIN_ME = 0.6  # two cylinders compare only if this fraction of cells is valid in both
 DELTA_THETA = math.pi / 2  # largest direction difference of two comparable minutiae
+COS_DELTA_THETA = math.cos(DELTA_THETA) - 1e-9
 NBITS = NS * NS * ND
 NWORDS = (NBITS + 63) // 64
 
@@ -160,7 +161,7 @@ def local_similarity(bits_a, mask_a, ok_a, th_a, bits_b, mask_b, ok_b, th_b, cel
         for b in range(nb):
             if not ok_b[b]:
                 continue
-            if abs(_angle_diff(th_a[a], th_b[b])) > DELTA_THETA:
+            if math.cos(th_a[a] - th_b[b]) < COS_DELTA_THETA:
                 continue
             common = 0
             pa = 0
@@ -181,20 +182,22 @@ def local_similarity(bits_a, mask_a, ok_a, th_a, bits_b, mask_b, ok_b, th_b, cel
 
 
 # ---- geometric consolidation ----
-POS_TOL = 12.0  # pixels: base position tolerance of a paired minutia after alignment
-POS_TOL_SLOPE = 0.08  # ... plus this fraction of its distance to the alignment centre (skin distortion)
-DIR_TOL = math.pi / 6  # direction tolerance after alignment
-HULL_MARGIN = 8.0  # pixels: a minutia counts as in the overlap within this distance of the other's hull
+# params: position tolerance (px), its growth per px of distance to the alignment centre (skin distortion),
+# cos of the direction tolerance, hull margin (px), least local similarity of a pair, anchors, anchors refined
+DEFAULT_PARAMS = np.array([6.0, 0.05, math.cos(math.pi / 6), 8.0, 0.0, 12.0, 4.0])
 
 
 @njit(cache=True)
-def _pair_up(xa, ya, ta, xb, yb, tb, rot, tx, ty, cax, cay, cbx, cby, ia, ib, cost_a, cost_b):
+def _pair_up(
+    xa, ya, ca, sa, xb, yb, cb, sb, sim, rot, tx, ty, cax, cay, cbx, cby, params, ia, ib, cost_a, cost_b, rb
+):
     """Mutual-nearest pairing of A (moved by rotation ``rot`` and translation) with B.
 
     Tolerance grows with the distance to the alignment centres (cax, cay) in A and (cbx, cby) in B.
-    Fills ia[k] = j2 (or -1); returns the number of pairs.
+    Fills ia[k] = index in B (or -1); returns the number of pairs.
     """
     na, nb = xa.shape[0], xb.shape[0]
+    tol0, slope, dcos, min_sim = params[0], params[1], params[2], params[4]
     c, s = math.cos(rot), math.sin(rot)
     for k in range(na):
         ia[k] = -1
@@ -202,17 +205,21 @@ def _pair_up(xa, ya, ta, xb, yb, tb, rot, tx, ty, cax, cay, cbx, cby, ia, ib, co
     for j2 in range(nb):
         ib[j2] = -1
         cost_b[j2] = 1e30
+        rb[j2] = math.sqrt((xb[j2] - cbx) ** 2 + (yb[j2] - cby) ** 2)
     for k in range(na):
         u = c * xa[k] - s * ya[k] + tx
         v = s * xa[k] + c * ya[k] + ty
         ra = math.sqrt((xa[k] - cax) ** 2 + (ya[k] - cay) ** 2)
+        cu = c * ca[k] - s * sa[k]  # direction of k after rotation
+        su = s * ca[k] + c * sa[k]
         for j2 in range(nb):
             d2 = (u - xb[j2]) ** 2 + (v - yb[j2]) ** 2
-            rb = math.sqrt((xb[j2] - cbx) ** 2 + (yb[j2] - cby) ** 2)
-            tol = POS_TOL + POS_TOL_SLOPE * 0.5 * (ra + rb)
+            tol = tol0 + slope * 0.5 * (ra + rb[j2])
             if d2 > tol * tol:
                 continue
-            if abs(_angle_diff(ta[k] + rot, tb[j2])) > DIR_TOL:
+            if cu * cb[j2] + su * sb[j2] < dcos:
+                continue
+            if sim[k, j2] < min_sim:
                 continue
             cost = d2 / (tol * tol)
             if cost < cost_a[k]:
@@ -232,32 +239,64 @@ def _pair_up(xa, ya, ta, xb, yb, tb, rot, tx, ty, cax, cay, cbx, cby, ia, ib, co
 
 
 @njit(cache=True)
-def _count_inside(xa, ya, rot, tx, ty, hull):
+def _count_inside(xa, ya, rot, tx, ty, hull, margin):
     c, s = math.cos(rot), math.sin(rot)
     n = 0
     for k in range(xa.shape[0]):
         u = c * xa[k] - s * ya[k] + tx
         v = s * xa[k] + c * ya[k] + ty
-        if _inside_dilated_hull(u, v, hull, HULL_MARGIN):
+        if _inside_dilated_hull(u, v, hull, margin):
             n += 1
     return n
 
 
 @njit(cache=True)
-def consolidate(xa, ya, ta, hull_a, xb, yb, tb, hull_b, sim, n_anchors, out):
+def _refit(xa, ya, xb, yb, ia, n):
+    """Least-squares rigid transform of the pairs: rotation, translation, centroids in A and B."""
+    sax = 0.0
+    say = 0.0
+    sbx = 0.0
+    sby = 0.0
+    for k in range(xa.shape[0]):
+        if ia[k] >= 0:
+            sax += xa[k]
+            say += ya[k]
+            sbx += xb[ia[k]]
+            sby += yb[ia[k]]
+    cax, cay, cbx, cby = sax / n, say / n, sbx / n, sby / n
+    dot = 0.0
+    crs = 0.0
+    for k in range(xa.shape[0]):
+        j2 = ia[k]
+        if j2 >= 0:
+            ux, uy = xa[k] - cax, ya[k] - cay
+            vx, vy = xb[j2] - cbx, yb[j2] - cby
+            dot += ux * vx + uy * vy
+            crs += ux * vy - uy * vx
+    rot = math.atan2(crs, dot)
+    c, s = math.cos(rot), math.sin(rot)
+    return rot, cbx - (c * cax - s * cay), cby - (s * cax + c * cay), cax, cay, cbx, cby
+
+
+@njit(cache=True)
+def consolidate(xa, ya, ta, hull_a, xb, yb, tb, hull_b, sim, params, out):
     """Geometric verification of the best local pairs.
 
-    For each of the ``n_anchors`` most similar minutia pairs: align A onto B by that pair, pair up
-    minutiae, refit the rigid transform to the pairs (least squares), pair up again. The anchor with the
-    most support wins. ``out`` receives: pairs, sum of local similarity of the pairs, minutiae of A inside
-    B's hull, minutiae of B inside A's hull (all under the winning alignment).
+    Each of the most similar minutia pairs in turn anchors a rigid alignment of A onto B; minutiae are
+    paired up (mutual nearest). The anchors with the most local similarity in their pairs are refined:
+    the rigid transform is refitted to the pairs (least squares) and the pairing repeated, twice.
+    The refined alignment with the best support (similarity sum x pairs / overlap) wins; ``out``
+    receives its pairs, sum of local similarity of the pairs, minutiae of A inside B's hull and of B
+    inside A's hull.
     """
     na, nb = xa.shape[0], xb.shape[0]
     for q in range(4):
         out[q] = 0.0
     if na == 0 or nb == 0:
         return
-    # top anchors by local similarity (insertion into a short sorted list)
+    n_anchors = int(params[5])
+    n_refine = int(params[6])
+    margin = params[3]
     top_v = np.full(n_anchors, -1.0)
     top_a = np.full(n_anchors, -1, dtype=np.int64)
     top_b = np.full(n_anchors, -1, dtype=np.int64)
@@ -275,11 +314,14 @@ def consolidate(xa, ya, ta, hull_a, xb, yb, tb, hull_b, sim, n_anchors, out):
             top_v[p] = v
             top_a[p] = a
             top_b[p] = b
+    ca, sa = np.cos(ta), np.sin(ta)
+    cb, sb = np.cos(tb), np.sin(tb)
     ia = np.empty(na, dtype=np.int64)
     ib = np.empty(nb, dtype=np.int64)
     cost_a = np.empty(na)
     cost_b = np.empty(nb)
-    best = -1.0
+    rb = np.empty(nb)
+    first = np.full(n_anchors, -1.0)
     for q in range(n_anchors):
         i, j = top_a[q], top_b[q]
         if i < 0:
@@ -288,47 +330,110 @@ def consolidate(xa, ya, ta, hull_a, xb, yb, tb, hull_b, sim, n_anchors, out):
         c, s = math.cos(rot), math.sin(rot)
         tx = xb[j] - (c * xa[i] - s * ya[i])
         ty = yb[j] - (s * xa[i] + c * ya[i])
-        cax, cay, cbx, cby = xa[i], ya[i], xb[j], yb[j]
-        n = _pair_up(xa, ya, ta, xb, yb, tb, rot, tx, ty, cax, cay, cbx, cby, ia, ib, cost_a, cost_b)
-        for _it in range(2):
-            if n < 3:
-                break
-            # least-squares rigid refit on the pairs
-            sax = 0.0
-            say = 0.0
-            sbx = 0.0
-            sby = 0.0
-            for k in range(na):
-                if ia[k] >= 0:
-                    sax += xa[k]
-                    say += ya[k]
-                    sbx += xb[ia[k]]
-                    sby += yb[ia[k]]
-            cax, cay, cbx, cby = sax / n, say / n, sbx / n, sby / n
-            dot = 0.0
-            crs = 0.0
-            for k in range(na):
-                j2 = ia[k]
-                if j2 >= 0:
-                    ux, uy = xa[k] - cax, ya[k] - cay
-                    vx, vy = xb[j2] - cbx, yb[j2] - cby
-                    dot += ux * vx + uy * vy
-                    crs += ux * vy - uy * vx
-            rot = math.atan2(crs, dot)
-            c, s = math.cos(rot), math.sin(rot)
-            tx = cbx - (c * cax - s * cay)
-            ty = cby - (s * cax + c * cay)
-            n = _pair_up(xa, ya, ta, xb, yb, tb, rot, tx, ty, cax, cay, cbx, cby, ia, ib, cost_a, cost_b)
+        _pair_up(
+            xa,
+            ya,
+            ca,
+            sa,
+            xb,
+            yb,
+            cb,
+            sb,
+            sim,
+            rot,
+            tx,
+            ty,
+            xa[i],
+            ya[i],
+            xb[j],
+            yb[j],
+            params,
+            ia,
+            ib,
+            cost_a,
+            cost_b,
+            rb,
+        )
         ssum = 0.0
         for k in range(na):
             if ia[k] >= 0:
                 ssum += sim[k, ia[k]]
-        support = n + ssum
-        if support > best:
-            best = support
+        first[q] = ssum
+    order = np.argsort(-first)
+    best = -1.0
+    for r in range(min(n_refine, n_anchors)):
+        q = order[r]
+        if first[q] < 0.0:
+            break
+        i, j = top_a[q], top_b[q]
+        rot = tb[j] - ta[i]
+        c, s = math.cos(rot), math.sin(rot)
+        tx = xb[j] - (c * xa[i] - s * ya[i])
+        ty = yb[j] - (s * xa[i] + c * ya[i])
+        cax, cay, cbx, cby = xa[i], ya[i], xb[j], yb[j]
+        n = _pair_up(
+            xa,
+            ya,
+            ca,
+            sa,
+            xb,
+            yb,
+            cb,
+            sb,
+            sim,
+            rot,
+            tx,
+            ty,
+            cax,
+            cay,
+            cbx,
+            cby,
+            params,
+            ia,
+            ib,
+            cost_a,
+            cost_b,
+            rb,
+        )
+        for _it in range(2):
+            if n < 3:
+                break
+            rot, tx, ty, cax, cay, cbx, cby = _refit(xa, ya, xb, yb, ia, n)
+            n = _pair_up(
+                xa,
+                ya,
+                ca,
+                sa,
+                xb,
+                yb,
+                cb,
+                sb,
+                sim,
+                rot,
+                tx,
+                ty,
+                cax,
+                cay,
+                cbx,
+                cby,
+                params,
+                ia,
+                ib,
+                cost_a,
+                cost_b,
+                rb,
+            )
+        ssum = 0.0
+        for k in range(na):
+            if ia[k] >= 0:
+                ssum += sim[k, ia[k]]
+        ova = _count_inside(xa, ya, rot, tx, ty, hull_b, margin)
+        ci, si = math.cos(-rot), math.sin(-rot)
+        ovb = _count_inside(xb, yb, -rot, -(ci * tx - si * ty), -(si * tx + ci * ty), hull_a, margin)
+        crit = ssum * n / max(0.5 * (ova + ovb), n, 1.0)
+        if crit > best:
+            best = crit
             out[0] = n
             out[1] = ssum
-            out[2] = _count_inside(xa, ya, rot, tx, ty, hull_b)
-            # B into A: the inverse transform
-            ci, si = math.cos(-rot), math.sin(-rot)
-            out[3] = _count_inside(xb, yb, -rot, -(ci * tx - si * ty), -(si * tx + ci * ty), hull_a)
+            out[2] = ova
+            out[3] = ovb

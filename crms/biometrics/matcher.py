@@ -27,7 +27,7 @@ import numpy as np
 from crms.biometrics import _kernels as K
 from crms.biometrics.template import Template
 
-N_ANCHORS = 12
+PARAMS = K.DEFAULT_PARAMS.copy()
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def features(a: PreparedTemplate, b: PreparedTemplate) -> np.ndarray:
     if a.count == 0 or b.count == 0:
         return out
     sim = K.local_similarity(a.bits, a.mask, a.valid, a.theta, b.bits, b.mask, b.valid, b.theta, a.cells)
-    K.consolidate(a.x, a.y, a.theta, a.hull, b.x, b.y, b.theta, b.hull, sim, N_ANCHORS, out)
+    K.consolidate(a.x, a.y, a.theta, a.hull, b.x, b.y, b.theta, b.hull, sim, PARAMS, out)
     return out
 
 
@@ -111,20 +111,25 @@ def raw_similarity(f: np.ndarray) -> np.ndarray:
     f = np.atleast_2d(f)
     n, ssum, ova, ovb = f[:, 0], f[:, 1], f[:, 2], f[:, 3]
     overlap = np.maximum(np.maximum(0.5 * (ova + ovb), n), 1.0)
-    return (n + ssum) * np.sqrt(n / overlap)
+    return ssum * n / overlap
 
 
-# Calibration: raw similarity -> 10*log10(1/FMR). Knots fitted on a pooled impostor distribution.
-_CAL_RAW = np.array([0.0, 1.0])
-_CAL_SCORE = np.array([0.0, 1.0])
+# Calibration: raw similarity -> 10*log10(1/FMR), fitted by bench/matcher_calibrate.py on pooled impostors
+# (every pair of different fingers within and across the cached FVC B sets, CALIBRATION_SETS below):
+# knots at the empirical impostor quantiles, an exponential tail (linear in score) beyond the last knot.
+CALIBRATION_SETS = "FVC2002 DB1-4 B (49,920 impostor pairs)"
+_CAL_RAW = np.array(
+    [0.0000, 0.4663, 0.6257, 0.7711, 0.9157, 1.0605, 1.1961, 1.3393, 1.4807, 1.6204, 1.7957, 1.9102]
+)
+_CAL_SCORE = np.array([0.0, 2.5, 5.0, 7.5, 10.0, 12.5, 15.0, 17.5, 20.0, 22.5, 25.0, 27.5])
+_CAL_TAIL_SLOPE = 13.2000  # score per raw unit beyond the last knot
 
 
 def calibrate(raw: np.ndarray) -> np.ndarray:
+    """Map raw similarities to scores ~ 10*log10(1/FMR) (monotonic non-decreasing, 0 at raw <= 0)."""
     raw = np.asarray(raw, dtype=np.float64)
     s = np.interp(raw, _CAL_RAW, _CAL_SCORE)
-    slope = (_CAL_SCORE[-1] - _CAL_SCORE[-2]) / (_CAL_RAW[-1] - _CAL_RAW[-2])
-    hi = raw > _CAL_RAW[-1]
-    s = np.where(hi, _CAL_SCORE[-1] + (raw - _CAL_RAW[-1]) * slope, s)
+    s = np.where(raw > _CAL_RAW[-1], _CAL_SCORE[-1] + (raw - _CAL_RAW[-1]) * _CAL_TAIL_SLOPE, s)
     return np.maximum(s, 0.0)
 
 
