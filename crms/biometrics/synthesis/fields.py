@@ -43,9 +43,9 @@ def draw_class(rng: np.random.Generator) -> str:
 
 
 def draw_shape(rng: np.random.Generator, width: int, height: int) -> Shape:
-    half_width = rng.uniform(108.0, 132.0)
-    top = rng.uniform(120.0, 150.0)
-    bottom = rng.uniform(150.0, 190.0)
+    half_width = rng.uniform(115.0, 140.0)
+    top = rng.uniform(130.0, 160.0)
+    bottom = rng.uniform(170.0, 210.0)
     cx = width / 2.0 + rng.uniform(-6.0, 6.0)
     cy = (height - (top + bottom)) / 2.0 + top + rng.uniform(-6.0, 6.0)
     return Shape(cx, cy, half_width, top, bottom)

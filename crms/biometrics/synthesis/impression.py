@@ -66,7 +66,7 @@ def _source_coordinates(
     qy = yy - height / 2.0
     c, s = np.cos(phi), np.sin(phi)
     mcx = sh.cx + shift[0]
-    mcy = sh.cy - 0.15 * sh.top + shift[1]  # sensors see the upper part of the fingertip best
+    mcy = sh.cy - 0.25 * sh.top + shift[1]  # sensors see the upper part of the fingertip best
     vx = c * qx + s * qy + mcx
     vy = -s * qx + c * qy + mcy
     # Plastic distortion: the contact core stays put, the outside moves by a small rigid transform.
@@ -102,21 +102,21 @@ def _ink(
     """
     r = ridges
     if moisture > 0:  # wet: ridges spread and merge
-        r = cv2.GaussianBlur(r, (0, 0), 0.5 + 1.0 * moisture)
+        r = cv2.GaussianBlur(r, (0, 0), 0.5 + 0.7 * moisture)
     dry = max(0.0, -moisture)
     fine = _smooth_noise(rng, width, height, rng.uniform(2.5, 4.0))  # skin texture: breaks ridges into dots
     coarse = _smooth_noise(rng, width, height, 14.0)
     level = (
         r
         + 0.35 * moisture
-        + 0.8 * (pressure - 0.8)
+        + 0.8 * (pressure - 0.85)
         - (0.45 + 0.6 * dry + 0.5 * (1.0 - pressure)) * np.maximum(fine, 0.0)
         - 0.15 * np.maximum(coarse, 0.0)
     )
     ink = np.clip(0.5 + level / 0.5, 0.0, 1.0)
-    if moisture > 0.6:
+    if moisture > 0.75:
         ink = cv2.dilate(ink, np.ones((2, 2), np.uint8))
-    elif moisture < -0.6:
+    elif moisture < -0.75:
         ink = cv2.erode(ink, np.ones((2, 2), np.uint8))
     # sweat pores: small light dots on the ridges
     pores = rng.random((height, width)) < 0.01
@@ -144,8 +144,8 @@ def render_impression(
     # Contact area: an ellipse around the pressing point, larger under a firm press; pressure falls off
     # towards its ragged edge, where ridges thin out and break up.
     force = rng.uniform(0.0, 1.0)
-    ax = sh.half_width * rng.uniform(0.85, 1.1) * (0.85 + 0.2 * force)
-    ay = 0.5 * (sh.top + sh.bottom) * rng.uniform(0.85, 1.1) * (0.85 + 0.2 * force)
+    ax = sh.half_width * rng.uniform(0.95, 1.2) * (0.85 + 0.2 * force)
+    ay = 0.5 * (sh.top + sh.bottom) * rng.uniform(1.0, 1.25) * (0.85 + 0.2 * force)
     ecx = ccx + rng.normal(0.0, 8.0)
     ecy = ccy + rng.normal(0.0, 10.0)
     rho2 = ((map_x - ecx) / ax) ** 2 + ((map_y - ecy) / ay) ** 2
@@ -154,7 +154,7 @@ def render_impression(
     pressure = np.clip(
         0.35 + 0.35 * force + 0.6 * (1.0 - rho2) + 0.15 * _smooth_noise(rng, width, height, 40.0), 0.0, 1.0
     )
-    moisture = float(np.clip(rng.normal(0.0, 0.45), -1.0, 1.0))
+    moisture = float(np.clip(rng.normal(0.0, 0.35), -1.0, 1.0))
     ink = _ink(rng, ridges, pressure * contact, moisture, width, height) * contact
     background = rng.uniform(175.0, 220.0) + 5.0 * _smooth_noise(rng, width, height, 60.0)
     contrast = rng.uniform(130.0, 175.0) * (0.85 + 0.15 * pressure)

@@ -13,7 +13,7 @@ from crms.biometrics.synthesis.ridges import grow_ridges
 MASTER_WIDTH = 352
 MASTER_HEIGHT = 448
 GROWTH_ITERATIONS = 14
-SEEDS_PER_KPIXEL = 0.55  # seeds per 1000 pixels of finger area; sets how many minutiae arise
+SEEDS_PER_KPIXEL = 0.8  # seeds per 1000 pixels of finger area; sets how many minutiae arise
 SEED_RADIUS = 6
 
 
