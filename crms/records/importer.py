@@ -621,11 +621,16 @@ def _existing(session: Session, rows: list[Prepared]) -> dict[int, tuple[str, in
     for start in range(0, len(by_name), BATCH):
         chunk = by_name[start : start + BATCH]
         keys = {r.person["name_key"] for r in chunk}
+        sounds = {r.person["name_sound"] for r in chunk}  # indexed (name_sound, birth_year): no table scan
         have: dict[tuple, int] = {}
         q = (
             select(Person.id, Person.name_key, Person.date_of_birth, Person.birth_year, Address.district_code)
             .outerjoin(Address, Address.person_id == Person.id)
-            .where(Person.name_key.in_(keys), Person.merged_into_id.is_(None))
+            .where(
+                Person.name_sound.in_(sounds),
+                Person.name_key.in_(keys),
+                Person.merged_into_id.is_(None),
+            )
         )
         for pid, name_key, dob, by, district in session.execute(q):
             when = dob.isoformat() if dob else by
