@@ -13,6 +13,7 @@ radius 70 px at 500 ppi) with their cell-validity masks, and the convex hull of 
 4. the raw similarity is mapped to ``10 * log10(1 / FMR)`` through a calibration table fitted on a pooled
    impostor distribution (see ``_CALIBRATION`` below), so 40 is about a 1 in 10,000 false-match rate.
 
+Rotation tolerance: up to ``MAX_ROTATION_DEG`` (90 degrees) between the two impressions.
 Everything is symmetric by construction (``score(a, b) == score(b, a)`` up to float rounding).
 The bit cylinders stay accessible on ``PreparedTemplate`` for a future 1:N first stage.
 """
@@ -28,6 +29,10 @@ from crms.biometrics import _kernels as K
 from crms.biometrics.template import Template
 
 PARAMS = K.DEFAULT_PARAMS.copy()
+# Two minutiae are compared only if their directions differ by at most this (MCC's delta-theta): prints
+# rotated by more than this against each other do not match. Upright captures (live scan, ten-print
+# cards) stay well inside it.
+MAX_ROTATION_DEG = 90
 
 
 @dataclass(frozen=True)

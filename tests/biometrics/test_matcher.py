@@ -1,0 +1,192 @@
+"""Tests of the 1:1 matcher (crms.biometrics.matcher) on synthetic minutiae made here, and on FVC templates
+from the shared cache when present."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crms.biometrics import matcher
+from crms.biometrics.template import Template
+
+TEMPLATE_CACHE = Path("/work/cache/templates")
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def random_template(rng: np.random.Generator, n: int = 40, w: int = 300, h: int = 400) -> Template:
+    """n minutiae at least 12 px apart, random directions and types."""
+    pts: list[tuple[float, float]] = []
+    while len(pts) < n:
+        p = (rng.uniform(20, w - 20), rng.uniform(20, h - 20))
+        if all((p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2 >= 144 for q in pts):
+            pts.append(p)
+    xy = np.array(pts)
+    m = np.column_stack(
+        [xy, rng.uniform(0, 2 * np.pi, n), rng.integers(1, 3, n), rng.integers(40, 100, n)]
+    ).astype(np.float32)
+    return Template(width=w, height=h, minutiae=m)
+
+
+def transformed(
+    t: Template,
+    angle_deg: float,
+    dx: float,
+    dy: float,
+    rng=None,
+    jitter: float = 0.0,
+    dir_jitter: float = 0.0,
+) -> Template:
+    """The print rotated counter-clockwise on the image by angle (ISO directions: counter-clockwise with
+    y pointing down, so the rotation acts on (x, -y)) and shifted, with optional noise."""
+    m = t.minutiae.astype(np.float64).copy()
+    a = np.deg2rad(angle_deg)
+    cx, cy = t.width / 2, t.height / 2
+    x, yu = m[:, 0] - cx, -(m[:, 1] - cy)
+    xr = np.cos(a) * x - np.sin(a) * yu
+    yr = np.sin(a) * x + np.cos(a) * yu
+    m[:, 0] = xr + cx + dx
+    m[:, 1] = -yr + cy + dy
+    m[:, 2] = np.mod(m[:, 2] + a, 2 * np.pi)
+    if rng is not None:
+        m[:, :2] += rng.normal(0, jitter, (len(m), 2))
+        m[:, 2] = np.mod(m[:, 2] + rng.normal(0, dir_jitter, len(m)), 2 * np.pi)
+    return Template(width=t.width + 200, height=t.height + 200, minutiae=m.astype(np.float32))
+
+
+@pytest.fixture(scope="module")
+def rng():
+    return np.random.default_rng(1234)
+
+
+def test_identity_scores_high(rng):
+    t = random_template(rng)
+    assert matcher.score(t, t) > 40
+
+
+def test_rotated_translated_noisy_copy_scores_high(rng):
+    t = random_template(rng)
+    for angle in (-80, -30, 15, 60, 80):
+        c = transformed(t, angle, 37, -21, rng, jitter=2.0, dir_jitter=0.08)
+        assert matcher.score(t, c) > 40, angle
+
+
+def test_rotation_beyond_limit_is_not_matched(rng):
+    """Minutiae whose directions differ by more than MAX_ROTATION are never paired (as in MCC): an
+    upside-down print does not match, which keeps impostor scores down on upright captures."""
+    t = random_template(rng)
+    assert np.isclose(np.deg2rad(matcher.MAX_ROTATION_DEG), matcher.K.DELTA_THETA)
+    assert matcher.score(t, transformed(t, 180, 0, 0)) < 15
+
+
+def test_direction_convention_matters(rng):
+    """Rotating positions but turning directions the wrong way must break the match: the matcher
+    really uses the ISO counter-clockwise (y down) convention."""
+    t = random_template(rng)
+    good = transformed(t, 40, 0, 0)
+    bad = Template(t.width, t.height, good.minutiae.copy())
+    bad.minutiae[:, 2] = np.mod(t.minutiae[:, 2] - np.deg2rad(40), 2 * np.pi)
+    assert matcher.score(t, good) > 40
+    assert matcher.score(t, bad) < 15
+
+
+def test_unrelated_sets_score_low(rng):
+    ts = [random_template(rng) for _ in range(12)]
+    s = np.array([matcher.score(ts[i], ts[j]) for i in range(len(ts)) for j in range(i + 1, len(ts))])
+    assert s.max() < 20
+    assert np.median(s) < 10
+
+
+def test_partial_overlap_and_distortion(rng):
+    t = random_template(rng, n=60, w=320, h=440)
+    m = t.minutiae.astype(np.float64)
+    keep = m[:, 1] < 280  # the upper part only: about 60 % overlap
+    part = m[keep].copy()
+    # smooth plastic distortion: displacement growing away from a centre, up to ~ 8 px
+    cx, cy = 160.0, 150.0
+    r = np.hypot(part[:, 0] - cx, part[:, 1] - cy)
+    part[:, 0] += 0.03 * (part[:, 0] - cx) * (r / 200)
+    part[:, 1] += 0.03 * (part[:, 1] - cy) * (r / 200)
+    p = transformed(Template(320, 440, part.astype(np.float32)), 10, 15, 5)
+    other = random_template(rng, n=60, w=320, h=440)
+    s_gen = matcher.score(t, p)
+    assert s_gen > 30
+    assert s_gen > matcher.score(other, p) + 15
+
+
+def test_symmetry(rng):
+    for _ in range(5):
+        a = random_template(rng, n=int(rng.integers(15, 60)))
+        b = transformed(a, 25, 10, 10, rng, jitter=3, dir_jitter=0.1)
+        b.minutiae = b.minutiae[rng.permutation(b.count)[: max(5, b.count - 10)]]
+        c = random_template(rng)
+        assert abs(matcher.score(a, b) - matcher.score(b, a)) < 1e-6
+        assert abs(matcher.score(a, c) - matcher.score(c, a)) < 1e-6
+
+
+def test_calibration_monotonic():
+    raw = np.linspace(-1, 10, 2001)
+    s = matcher.calibrate(raw)
+    assert np.all(np.diff(s) >= 0)
+    assert s[0] == 0 and matcher.calibrate(np.array([0.0]))[0] == 0
+    assert s[-1] > 60  # keeps growing beyond the last knot (exponential tail)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3])
+def test_empty_and_tiny_templates(rng, n):
+    t = random_template(rng, n=n) if n else Template(300, 400, np.zeros((0, 5), np.float32))
+    full = random_template(rng)
+    assert matcher.score(t, full) == 0.0 or n >= 3
+    assert matcher.score(t, t) >= 0.0
+    assert np.all(np.isfinite(matcher.score_many(t, [full, t])))
+    if n < 3:
+        assert matcher.score(t, full) == 0.0
+
+
+def test_nan_minutiae_are_dropped(rng):
+    t = random_template(rng)
+    bad = Template(t.width, t.height, t.minutiae.copy())
+    bad.minutiae[0, 0] = np.nan
+    assert np.isfinite(matcher.score(bad, t))
+
+
+def test_score_many_matches_score(rng):
+    probe = random_template(rng)
+    gallery = [transformed(probe, 5, 3, 3, rng, 2, 0.05)] + [random_template(rng) for _ in range(4)]
+    gallery.append(matcher.prepare(gallery[1]))
+    many = matcher.score_many(probe, gallery)
+    assert many.shape == (6,)
+    one = np.array([matcher.score(probe, g) for g in gallery])
+    np.testing.assert_allclose(many, one, atol=1e-9)
+    assert many[0] == many.max()
+    assert matcher.score_many(probe, []).shape == (0,)
+
+
+def test_prepare_is_cached_and_exposes_cylinders(rng):
+    t = random_template(rng)
+    p = matcher.prepare(t)
+    assert matcher.prepare(t) is p and matcher.prepare(p) is p
+    assert p.bits.dtype == np.uint64 and p.bits.shape == p.mask.shape == (t.count, matcher.K.NWORDS)
+    assert np.all(p.bits & ~p.mask == 0)  # no bit set outside a valid cell
+    assert p.valid.any()
+
+
+@pytest.mark.skipif(
+    not SHARED.exists() or not (TEMPLATE_CACHE / "fvc2002" / "DB1_B").is_dir(),
+    reason="needs ../shared/data and FVC templates cached by bench/fp_cache_templates.py",
+)
+def test_fvc2002_db1_fingers_101_to_104():
+    from crms.biometrics import evaluation as ev
+    from crms.biometrics.serialise import load_template
+
+    files = sorted((TEMPLATE_CACHE / "fvc2002" / "DB1_B").glob("10[1-4]_*.tpl"))
+    if len(files) != 32:
+        pytest.skip("FVC2002 DB1_B template cache incomplete")
+    prep = [matcher.prepare(load_template(f)) for f in files]
+    ii, jj, gen = ev.fvc_pairs([ev.finger_of(f.stem) for f in files])
+    s = np.concatenate([matcher.score_many(prep[i], [prep[j]]) for i, j in zip(ii, jj, strict=True)])
+    g, imp = s[gen], s[~gen]
+    assert np.median(g) > 40
+    assert np.mean(g > 25) > 0.9
+    assert np.mean(imp > 25) < 0.02
