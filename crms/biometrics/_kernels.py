@@ -184,12 +184,35 @@ def local_similarity(bits_a, mask_a, ok_a, th_a, bits_b, mask_b, ok_b, th_b, cel
 # ---- geometric consolidation ----
 # params: position tolerance (px), its growth per px of distance to the alignment centre (skin distortion),
 # cos of the direction tolerance, hull margin (px), least local similarity of a pair, anchors, anchors refined
-DEFAULT_PARAMS = np.array([6.0, 0.05, math.cos(math.pi / 6), 8.0, 0.0, 12.0, 4.0])
+DEFAULT_PARAMS = np.array([6.0, 0.05, math.cos(math.pi / 6), 8.0, 0.0, 8.0, 3.0])
 
 
 @njit(cache=True)
 def _pair_up(
-    xa, ya, ca, sa, xb, yb, cb, sb, sim, rot, tx, ty, cax, cay, cbx, cby, params, ia, ib, cost_a, cost_b, rb
+    xa,
+    ya,
+    ca,
+    sa,
+    xb,
+    yb,
+    cb,
+    sb,
+    sim,
+    rot,
+    tx,
+    ty,
+    cax,
+    cay,
+    cbx,
+    cby,
+    params,
+    ia,
+    ib,
+    cost_a,
+    cost_b,
+    rb,
+    xorder,
+    xsorted,
 ):
     """Mutual-nearest pairing of A (moved by rotation ``rot`` and translation) with B.
 
@@ -202,17 +225,23 @@ def _pair_up(
     for k in range(na):
         ia[k] = -1
         cost_a[k] = 1e30
+    rbmax = 0.0
     for j2 in range(nb):
         ib[j2] = -1
         cost_b[j2] = 1e30
         rb[j2] = math.sqrt((xb[j2] - cbx) ** 2 + (yb[j2] - cby) ** 2)
+        rbmax = max(rbmax, rb[j2])
     for k in range(na):
         u = c * xa[k] - s * ya[k] + tx
         v = s * xa[k] + c * ya[k] + ty
         ra = math.sqrt((xa[k] - cax) ** 2 + (ya[k] - cay) ** 2)
         cu = c * ca[k] - s * sa[k]  # direction of k after rotation
         su = s * ca[k] + c * sa[k]
-        for j2 in range(nb):
+        tmax = tol0 + slope * 0.5 * (ra + rbmax)  # no B minutia outside u +- tmax can pair with k
+        lo = np.searchsorted(xsorted, u - tmax)
+        hi = np.searchsorted(xsorted, u + tmax, side="right")
+        for q in range(lo, hi):
+            j2 = xorder[q]
             d2 = (u - xb[j2]) ** 2 + (v - yb[j2]) ** 2
             tol = tol0 + slope * 0.5 * (ra + rb[j2])
             if d2 > tol * tol:
@@ -321,6 +350,8 @@ def consolidate(xa, ya, ta, hull_a, xb, yb, tb, hull_b, sim, params, out):
     cost_a = np.empty(na)
     cost_b = np.empty(nb)
     rb = np.empty(nb)
+    xorder = np.argsort(xb)
+    xsorted = xb[xorder]
     first = np.full(n_anchors, -1.0)
     for q in range(n_anchors):
         i, j = top_a[q], top_b[q]
@@ -353,6 +384,8 @@ def consolidate(xa, ya, ta, hull_a, xb, yb, tb, hull_b, sim, params, out):
             cost_a,
             cost_b,
             rb,
+            xorder,
+            xsorted,
         )
         ssum = 0.0
         for k in range(na):
@@ -394,6 +427,8 @@ def consolidate(xa, ya, ta, hull_a, xb, yb, tb, hull_b, sim, params, out):
             cost_a,
             cost_b,
             rb,
+            xorder,
+            xsorted,
         )
         for _it in range(2):
             if n < 3:
@@ -422,6 +457,8 @@ def consolidate(xa, ya, ta, hull_a, xb, yb, tb, hull_b, sim, params, out):
                 cost_a,
                 cost_b,
                 rb,
+                xorder,
+                xsorted,
             )
         ssum = 0.0
         for k in range(na):
@@ -437,3 +474,35 @@ def consolidate(xa, ya, ta, hull_a, xb, yb, tb, hull_b, sim, params, out):
             out[1] = ssum
             out[2] = ova
             out[3] = ovb
+
+
+@njit(cache=True)
+def compare(
+    xa, ya, ta, bits_a, mask_a, ok_a, hull_a, xb, yb, tb, bits_b, mask_b, ok_b, hull_b, cells, params, out
+):
+    """Features of one comparison (see ``consolidate``); all zero when either side has no minutiae."""
+    for q in range(4):
+        out[q] = 0.0
+    if xa.shape[0] == 0 or xb.shape[0] == 0:
+        return
+    sim = local_similarity(bits_a, mask_a, ok_a, ta, bits_b, mask_b, ok_b, tb, cells)
+    consolidate(xa, ya, ta, hull_a, xb, yb, tb, hull_b, sim, params, out)
+
+
+@njit(cache=True)
+def compare_many(
+    xa, ya, ta, bits_a, mask_a, ok_a, hull_a, x, y, t, bits, mask, ok, off, hulls, hoff, cells, params
+):
+    """Features of one probe against a packed gallery: item g owns rows off[g]:off[g+1] of the minutia
+    arrays and rows hoff[g]:hoff[g+1] of ``hulls``."""
+    g_n = off.shape[0] - 1
+    feats = np.zeros((g_n, 4))
+    for g in range(g_n):
+        s, e = off[g], off[g + 1]
+        hs, he = hoff[g], hoff[g + 1]
+        compare(
+            xa, ya, ta, bits_a, mask_a, ok_a, hull_a,
+            x[s:e], y[s:e], t[s:e], bits[s:e], mask[s:e], ok[s:e], hulls[hs:he],
+            cells, params, feats[g],
+        )  # fmt: skip
+    return feats

@@ -104,11 +104,56 @@ def prepare(t: Template | PreparedTemplate) -> PreparedTemplate:
 def features(a: PreparedTemplate, b: PreparedTemplate) -> np.ndarray:
     """Raw comparison features: pairs, sum of local similarity, A-in-B overlap, B-in-A overlap."""
     out = np.zeros(4)
-    if a.count == 0 or b.count == 0:
-        return out
-    sim = K.local_similarity(a.bits, a.mask, a.valid, a.theta, b.bits, b.mask, b.valid, b.theta, a.cells)
-    K.consolidate(a.x, a.y, a.theta, a.hull, b.x, b.y, b.theta, b.hull, sim, PARAMS, out)
+    K.compare(
+        a.x, a.y, a.theta, a.bits, a.mask, a.valid, a.hull,
+        b.x, b.y, b.theta, b.bits, b.mask, b.valid, b.hull,
+        a.cells, PARAMS, out,
+    )  # fmt: skip
     return out
+
+
+@dataclass(frozen=True)
+class PackedGallery:
+    """Prepared templates packed into flat arrays, for ``score_many`` and a 1:N first stage: item g owns
+    rows ``offsets[g]:offsets[g + 1]`` of the minutia and cylinder arrays."""
+
+    x: np.ndarray
+    y: np.ndarray
+    theta: np.ndarray
+    bits: np.ndarray
+    mask: np.ndarray
+    valid: np.ndarray
+    offsets: np.ndarray  # int64 (G + 1,)
+    hulls: np.ndarray
+    hull_offsets: np.ndarray  # int64 (G + 1,)
+
+    def __len__(self) -> int:
+        return int(self.offsets.shape[0] - 1)
+
+
+def pack(gallery: Sequence) -> PackedGallery:
+    """Pack templates (Template or PreparedTemplate) for repeated ``score_many`` calls."""
+    ps = [prepare(g) for g in gallery]
+    off = np.zeros(len(ps) + 1, dtype=np.int64)
+    off[1:] = np.cumsum([p.count for p in ps])
+    hoff = np.zeros(len(ps) + 1, dtype=np.int64)
+    hoff[1:] = np.cumsum([p.hull.shape[0] for p in ps])
+
+    def cat(name, shape, dtype):
+        parts = [getattr(p, name) for p in ps]
+        return np.ascontiguousarray(np.concatenate(parts)) if parts else np.zeros(shape, dtype)
+
+    return PackedGallery(
+        cat("x", (0,), np.float64),
+        cat("y", (0,), np.float64),
+        cat("theta", (0,), np.float64),
+        cat("bits", (0, K.NWORDS), np.uint64),
+        cat("mask", (0, K.NWORDS), np.uint64),
+        cat("valid", (0,), np.bool_),
+        off,
+        cat("hull", (0, 2), np.float64),
+        hoff,
+    )
 
 
 def raw_similarity(f: np.ndarray) -> np.ndarray:
@@ -143,10 +188,15 @@ def score(a: Template | PreparedTemplate, b: Template | PreparedTemplate) -> flo
     return float(calibrate(raw_similarity(features(prepare(a), prepare(b))))[0])
 
 
-def score_many(probe: Template | PreparedTemplate, gallery: Sequence) -> np.ndarray:
-    """Scores of ``probe`` against every gallery item, in order (float64 array)."""
+def score_many(probe: Template | PreparedTemplate, gallery: Sequence | PackedGallery) -> np.ndarray:
+    """Scores of ``probe`` against every gallery item, in order (float64 array); one compiled loop."""
     p = prepare(probe)
-    if len(gallery) == 0:
+    g = gallery if isinstance(gallery, PackedGallery) else pack(gallery)
+    if len(g) == 0:
         return np.zeros(0)
-    f = np.stack([features(p, prepare(g)) for g in gallery])
+    f = K.compare_many(
+        p.x, p.y, p.theta, p.bits, p.mask, p.valid, p.hull,
+        g.x, g.y, g.theta, g.bits, g.mask, g.valid, g.offsets, g.hulls, g.hull_offsets,
+        p.cells, PARAMS,
+    )  # fmt: skip
     return calibrate(raw_similarity(f))
