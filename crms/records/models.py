@@ -148,7 +148,7 @@ class Person(Tracked, Base):
     # Jurisdiction of the record (unit path of the registering district/station); writes are limited to it.
     unit_path: Mapped[str] = mapped_column(String(200), default="BA", index=True)
     # Normalised full name (for duplicate reports) and a coarse phonetic key of the given name (indexed).
-    name_key: Mapped[str] = mapped_column(String(300), default="")
+    name_key: Mapped[str] = mapped_column(String(300), default="", index=True)
     name_sound: Mapped[str] = mapped_column(String(16), default="")
     # A merged person stays as a redirect to the surviving record.
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("persons.id"), nullable=True, index=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from crms.access import audit
@@ -363,6 +363,7 @@ def register_person(session: Session, principal: Principal, data: PersonCreate |
 
     A document already recorded (same type and number) → Conflict naming the field; likely duplicates by
     name + parentage + birth year are reported in the result (not refused: namesakes are common)."""
+    authorize(principal, Permission.PERSON_WRITE)  # the role first; the record's unit below
     data = coerce(PersonCreate, data)
     unit = principal.unit
     if data.unit:
@@ -597,7 +598,7 @@ def _ts(value) -> str | None:
     return value.isoformat()
 
 
-def document_dict(d: IdentityDocument) -> dict:
+def document_dict(d) -> dict:
     return {
         "id": d.id,
         "doc_type": d.doc_type,
@@ -624,10 +625,16 @@ def flag_dict(f: PersonFlag) -> dict:
     }
 
 
-def person_core_dict(p: Person) -> dict:
+def display_name(p) -> str:
+    """English-script full name, else the Urdu one (works on Person rows and Core rows)."""
+    en = " ".join(x for x in (p.given_name_en, p.family_name_en) if x)
+    return en or " ".join(x for x in (p.given_name_ur, p.family_name_ur) if x)
+
+
+def person_core_dict(p) -> dict:
     return {
         "id": p.id,
-        "name": p.display_name,
+        "name": display_name(p),
         "given_name_en": p.given_name_en,
         "family_name_en": p.family_name_en,
         "given_name_ur": p.given_name_ur,
@@ -708,21 +715,137 @@ def party_dict(link: CaseParty, *, history: bool = True) -> dict:
     return out
 
 
-def history_summary(person: Person) -> dict:
-    accused = [p for p in person.parties if p.role == "accused"]
+def _summary(parties, active_kinds: set[str]) -> dict:
+    accused = [p for p in parties if p.role == "accused"]
     return {
-        "cases": len(person.parties),
+        "cases": len(parties),
         "cases_as_accused": len(accused),
         "convictions": sum(1 for p in accused if p.status == "convicted"),
         "pending": sum(1 for p in accused if p.status not in ("convicted", "acquitted", "discharged")),
-        "active_flags": sorted({f.kind for f in person.flags if f.cleared_at is None}),
+        "active_flags": sorted(active_kinds),
     }
 
 
-def full_record(session: Session, person: Person) -> dict:
-    out = person_core_dict(person)
-    out["aliases"] = [{"id": a.id, "name": a.name, "script": a.script} for a in person.aliases]
-    out["documents"] = [document_dict(d) for d in person.documents]
+def history_summary(person: Person) -> dict:
+    return _summary(list(person.parties), {f.kind for f in person.flags if f.cleared_at is None})
+
+
+_FULL: dict = {}
+
+
+def _full_statements() -> dict:
+    """The full record's statements, built once: one indexed query per table, no ORM object loading."""
+    if _FULL:
+        return _FULL
+    pid = bindparam("pid")
+    P, A, D = Person.__table__, PersonAlias.__table__, IdentityDocument.__table__
+    AD, PH, DS, BM = (
+        Address.__table__,
+        PhoneNumber.__table__,
+        PhysicalDescription.__table__,
+        BodyMark.__table__,
+    )
+    CP, C, F, M = CaseParty.__table__, Case.__table__, PersonFlag.__table__, PersonMerge.__table__
+    from crms.records.models import Arrest, Conviction, PartyStatusChange
+
+    H, AR, CV = PartyStatusChange.__table__, Arrest.__table__, Conviction.__table__
+    _FULL["person"] = select(P).where(P.c.id == pid)
+    _FULL["aliases"] = select(A.c.id, A.c.name, A.c.script).where(A.c.person_id == pid).order_by(A.c.id)
+    _FULL["documents"] = select(D).where(D.c.person_id == pid).order_by(D.c.id)
+    _FULL["addresses"] = select(AD).where(AD.c.person_id == pid).order_by(AD.c.id)
+    _FULL["phones"] = select(PH.c.id, PH.c.e164, PH.c.kind).where(PH.c.person_id == pid).order_by(PH.c.id)
+    _FULL["descriptions"] = select(DS).where(DS.c.person_id == pid).order_by(DS.c.observed_on, DS.c.id)
+    _FULL["marks"] = (
+        select(BM).join(DS, DS.c.id == BM.c.description_id).where(DS.c.person_id == pid).order_by(BM.c.id)
+    )
+    _FULL["parties"] = (
+        select(
+            CP.c.id.label("link_id"),
+            CP.c.role,
+            CP.c.status,
+            CP.c.modus_operandi,
+            CP.c.gang,
+            C.c.id.label("case_id"),
+            C.c.police_station_code,
+            C.c.district_code,
+            C.c.fir_number,
+            C.c.year,
+            C.c.registered_on,
+            C.c.sections_text,
+            C.c.status.label("case_status"),
+        )
+        .join(C, C.c.id == CP.c.case_id)
+        .where(CP.c.person_id == pid)
+        .order_by(CP.c.id)
+    )
+    _FULL["history"] = (
+        select(H).join(CP, CP.c.id == H.c.party_id).where(CP.c.person_id == pid).order_by(H.c.id)
+    )
+    _FULL["arrests"] = (
+        select(AR).join(CP, CP.c.id == AR.c.party_id).where(CP.c.person_id == pid).order_by(AR.c.id)
+    )
+    _FULL["convictions"] = (
+        select(CV).join(CP, CP.c.id == CV.c.party_id).where(CP.c.person_id == pid).order_by(CV.c.id)
+    )
+    _FULL["flags"] = (
+        select(F, C.c.police_station_code, C.c.fir_number, C.c.year)
+        .outerjoin(C, C.c.id == F.c.case_id)
+        .where(F.c.person_id == pid)
+        .order_by(F.c.id)
+    )
+    _FULL["merges"] = select(M).where(M.c.survivor_id == pid).order_by(M.c.id)
+    return _FULL
+
+
+def _flag_row_dict(f) -> dict:
+    return {
+        "id": f.id,
+        "kind": f.kind,
+        "active": f.cleared_at is None,
+        "case_id": f.case_id,
+        "fir": _fir_key(f.police_station_code, f.fir_number, f.year) if f.case_id else None,
+        "raised_at": _ts(f.raised_at),
+        "raised_by": f.raised_by,
+        "raise_reason": f.raise_reason,
+        "cleared_at": _ts(f.cleared_at),
+        "cleared_by": f.cleared_by,
+        "clear_reason": f.clear_reason,
+    }
+
+
+def _party_row_dict(r) -> dict:
+    return {
+        "link_id": r.link_id,
+        "case_id": r.case_id,
+        "fir": _fir_key(r.police_station_code, r.fir_number, r.year),
+        "police_station": r.police_station_code,
+        "district": r.district_code,
+        "fir_number": r.fir_number,
+        "year": r.year,
+        "registered_on": _ts(r.registered_on),
+        "sections": r.sections_text,
+        "case_status": r.case_status,
+        "role": r.role,
+        "status": r.status,
+        "modus_operandi": r.modus_operandi,
+        "gang": r.gang,
+    }
+
+
+def full_record(session: Session, person: Person | int) -> dict:
+    """The full record of a person (an id or a flushed Person) with all history, as plain data."""
+    q = _full_statements()
+    conn = session.connection()
+    pid = person if isinstance(person, int) else person.id
+    args = {"pid": pid}
+    row = conn.execute(q["person"], args).first()
+    if row is None:
+        raise NotFound(f"person {pid} not found", field="person_id")
+    out = person_core_dict(row)
+    out["aliases"] = [
+        {"id": a.id, "name": a.name, "script": a.script} for a in conn.execute(q["aliases"], args)
+    ]
+    out["documents"] = [document_dict(d) for d in conn.execute(q["documents"], args)]
     out["addresses"] = [
         {
             "id": a.id,
@@ -731,9 +854,16 @@ def full_record(session: Session, person: Person) -> dict:
             "police_station": a.police_station_code,
             "text": a.text,
         }
-        for a in person.addresses
+        for a in conn.execute(q["addresses"], args)
     ]
-    out["phones"] = [{"id": p.id, "e164": p.e164, "kind": p.kind} for p in person.phones]
+    out["phones"] = [{"id": p.id, "e164": p.e164, "kind": p.kind} for p in conn.execute(q["phones"], args)]
+    marks: dict[int, list[dict]] = {}
+    descriptions = conn.execute(q["descriptions"], args).all()
+    if descriptions:
+        for m in conn.execute(q["marks"], args):
+            marks.setdefault(m.description_id, []).append(
+                {"kind": m.kind, "body_location": m.body_location, "text": m.text}
+            )
     out["descriptions"] = [
         {
             "id": d.id,
@@ -745,17 +875,50 @@ def full_record(session: Session, person: Person) -> dict:
             "hair": d.hair,
             "beard": d.beard,
             "languages": list(d.languages or []),
-            "marks": [{"kind": m.kind, "body_location": m.body_location, "text": m.text} for m in d.marks],
+            "marks": marks.get(d.id, []),
         }
-        for d in person.descriptions
+        for d in descriptions
     ]
-    out["cases"] = [party_dict(p) for p in person.parties]
-    out["flags"] = [flag_dict(f) for f in person.flags]
-    out["active_flags"] = sorted({f.kind for f in person.flags if f.cleared_at is None})
-    out["summary"] = history_summary(person)
-    merges = session.scalars(
-        select(PersonMerge).where(PersonMerge.survivor_id == person.id).order_by(PersonMerge.id)
-    ).all()
+    parties = conn.execute(q["parties"], args).all()
+    cases = []
+    if parties:
+        history: dict[int, list] = {}
+        for h in conn.execute(q["history"], args):
+            history.setdefault(h.party_id, []).append(h)
+        arrests: dict[int, list[dict]] = {}
+        for a in conn.execute(q["arrests"], args):
+            arrests.setdefault(a.party_id, []).append(
+                {
+                    "id": a.id,
+                    "arrested_on": _ts(a.arrested_on),
+                    "place": a.place,
+                    "arrested_by": a.arrested_by,
+                    "notes": a.notes,
+                }
+            )
+        convictions: dict[int, list[dict]] = {}
+        for v in conn.execute(q["convictions"], args):
+            convictions.setdefault(v.party_id, []).append(
+                {
+                    "id": v.id,
+                    "court": v.court,
+                    "convicted_on": _ts(v.convicted_on),
+                    "sentence": v.sentence,
+                    "notes": v.notes,
+                }
+            )
+        for r in parties:
+            d = _party_row_dict(r)
+            d["status_history"] = _status_history(history.get(r.link_id, []))
+            d["arrests"] = arrests.get(r.link_id, [])
+            d["convictions"] = convictions.get(r.link_id, [])
+            cases.append(d)
+    out["cases"] = cases
+    flags = conn.execute(q["flags"], args).all()
+    out["flags"] = [_flag_row_dict(f) for f in flags]
+    active = {f.kind for f in flags if f.cleared_at is None}
+    out["active_flags"] = sorted(active)
+    out["summary"] = _summary(parties, active)
     out["merged_from"] = [
         {
             "person_id": m.merged_id,
@@ -764,39 +927,30 @@ def full_record(session: Session, person: Person) -> dict:
             "reason": m.reason,
             "moved": m.moved,
         }
-        for m in merges
+        for m in conn.execute(q["merges"], args)
     ]
     return out
-
-
-_FULL_LOAD = (
-    selectinload(Person.aliases),
-    selectinload(Person.documents),
-    selectinload(Person.addresses),
-    selectinload(Person.phones),
-    selectinload(Person.descriptions).selectinload(PhysicalDescription.marks),
-    selectinload(Person.parties).selectinload(CaseParty.case),
-    selectinload(Person.parties).selectinload(CaseParty.status_history),
-    selectinload(Person.parties).selectinload(CaseParty.arrests),
-    selectinload(Person.parties).selectinload(CaseParty.convictions),
-    selectinload(Person.flags).selectinload(PersonFlag.case),
-)
 
 
 def get_person(session: Session, principal: Principal, person_id: int, *, reason: str | None = None) -> dict:
     """The full person record with history. A merged id answers with the surviving record
     (``redirected_from`` says so)."""
     authorize(principal, Permission.PERSON_READ)
-    person, redirected_from = _get_person_row(session, person_id)
-    person = session.scalars(
-        select(Person)
-        .where(Person.id == person.id)
-        .options(*_FULL_LOAD)
-        .execution_options(populate_existing=True)
-    ).one()
-    out = full_record(session, person)
+    P = Person.__table__
+    conn = session.connection()
+    target, redirected_from, seen = person_id, None, set()
+    while True:
+        merged_into = conn.execute(select(P.c.merged_into_id).where(P.c.id == target)).first()
+        if merged_into is None:
+            raise NotFound(f"person {target} not found", field="person_id")
+        if merged_into[0] is None or target in seen:
+            break
+        seen.add(target)
+        redirected_from = redirected_from or person_id
+        target = merged_into[0]
+    out = full_record(session, target)
     out["redirected_from"] = redirected_from
-    audit.record(session, principal, "person.read", target_type="person", target_id=person.id, reason=reason)
+    audit.record(session, principal, "person.read", target_type="person", target_id=target, reason=reason)
     return out
 
 
@@ -836,21 +990,71 @@ def list_persons(
 # ------------------------------------------------------------------------------------------ CNIC lookup
 
 
+def _fir_key(police_station_code: str, fir_number: int, year: int) -> str:
+    return f"FIR {fir_number}/{year} PS {police_station_code}"
+
+
+_LOOKUP: dict = {}
+
+
+def _lookup_statements() -> dict:
+    """The CNIC lookup's statements, built once (building a statement costs more than running it)."""
+    if _LOOKUP:
+        return _LOOKUP
+    P, D = Person.__table__, IdentityDocument.__table__
+    A, CP, C, F = PersonAlias.__table__, CaseParty.__table__, Case.__table__, PersonFlag.__table__
+    pid = bindparam("pid")
+    _LOOKUP["person"] = (
+        select(P)
+        .join(D, D.c.person_id == P.c.id)
+        .where(D.c.number == bindparam("number"), D.c.doc_type.in_(sorted(CNIC_LIKE)))
+        .order_by(D.c.doc_type)  # CNIC before NICOP
+        .limit(1)
+    )
+    _LOOKUP["aliases"] = select(A.c.name, A.c.script).where(A.c.person_id == pid).order_by(A.c.id)
+    _LOOKUP["documents"] = select(D).where(D.c.person_id == pid).order_by(D.c.id)
+    _LOOKUP["parties"] = (
+        select(
+            CP.c.id.label("link_id"),
+            CP.c.role,
+            CP.c.status,
+            CP.c.modus_operandi,
+            CP.c.gang,
+            C.c.id.label("case_id"),
+            C.c.police_station_code,
+            C.c.district_code,
+            C.c.fir_number,
+            C.c.year,
+            C.c.registered_on,
+            C.c.sections_text,
+            C.c.status.label("case_status"),
+        )
+        .join(C, C.c.id == CP.c.case_id)
+        .where(CP.c.person_id == pid)
+        .order_by(CP.c.id)
+    )
+    _LOOKUP["flags"] = (
+        select(F, C.c.police_station_code, C.c.fir_number, C.c.year)
+        .outerjoin(C, C.c.id == F.c.case_id)
+        .where(F.c.person_id == pid, F.c.cleared_at.is_(None))
+        .order_by(F.c.id)
+    )
+    return _LOOKUP
+
+
 def lookup_cnic(session: Session, principal: Principal, cnic: str, reason: str | None = None) -> dict | None:
     """Instant CNIC lookup: the person, documents, flags and a criminal-history summary, or None when no
     person holds this CNIC (the search is audited either way; adapters answer 404 / exit 1 for None).
 
-    Malformed CNIC → ValidationError(field='cnic'). A reason is required (searches, CJIS 5.4.1.1)."""
+    Malformed CNIC → ValidationError(field='cnic'). A reason is required (searches, CJIS 5.4.1.1).
+    Hot path: five indexed Core queries on the session's connection (no ORM object loading)."""
     authorize(principal, Permission.SEARCH_CNIC)
     reason = audit.require_reason(reason)
     parsed = parse_cnic(cnic)
-    doc = session.execute(
-        select(IdentityDocument.person_id, IdentityDocument.doc_type)
-        .where(IdentityDocument.number == parsed.digits, IdentityDocument.doc_type.in_(CNIC_LIKE))
-        .order_by(IdentityDocument.doc_type)  # CNIC before NICOP
-        .limit(1)
-    ).first()
-    if doc is None:
+    q = _lookup_statements()
+    conn = session.connection()
+    person = conn.execute(q["person"], {"number": parsed.digits}).first()
+    if person is None:
         audit.record(
             session,
             principal,
@@ -860,30 +1064,22 @@ def lookup_cnic(session: Session, principal: Principal, cnic: str, reason: str |
             detail="not found",
         )
         return None
-    person_id = doc.person_id
-    person = session.scalars(
-        select(Person)
-        .where(Person.id == person_id)
-        .options(
-            selectinload(Person.documents),
-            selectinload(Person.aliases),
-            selectinload(Person.parties).selectinload(CaseParty.case),
-            selectinload(Person.flags).selectinload(PersonFlag.case),
-        )
-    ).one()
+    pid = person.id
     out = person_core_dict(person)
-    out["aliases"] = [{"name": a.name, "script": a.script} for a in person.aliases]
-    out["documents"] = [document_dict(d) for d in person.documents]
-    out["flags"] = [flag_dict(f) for f in person.flags if f.cleared_at is None]
-    out["summary"] = history_summary(person)
-    out["cases"] = [party_dict(p, history=False) for p in person.parties]
+    out["aliases"] = [{"name": a.name, "script": a.script} for a in conn.execute(q["aliases"], {"pid": pid})]
+    out["documents"] = [document_dict(d) for d in conn.execute(q["documents"], {"pid": pid})]
+    parties = conn.execute(q["parties"], {"pid": pid}).all()
+    out["cases"] = [_party_row_dict(r) for r in parties]
+    flags = conn.execute(q["flags"], {"pid": pid}).all()
+    out["flags"] = [_flag_row_dict(f) for f in flags]
+    out["summary"] = _summary(parties, {f.kind for f in flags})
     out["cnic"] = parsed.as_dict()
     audit.record(
         session,
         principal,
         "search.cnic",
         target_type="person",
-        target_id=person.id,
+        target_id=pid,
         query={"cnic": parsed.digits},
         reason=reason,
     )

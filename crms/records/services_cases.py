@@ -217,6 +217,7 @@ def add_case(session: Session, principal: Principal, data: CaseCreate | dict) ->
     """Register an FIR. Duplicate (police station, FIR number, year) → Conflict(field='fir_number')."""
     from crms.records.reference import get_police_station
 
+    authorize(principal, Permission.CASE_WRITE)  # the role first; the station's unit below
     data = coerce(CaseCreate, data)
     station = get_police_station(session, data.police_station, data.district)
     if station.valid_from and data.registered_on < station.valid_from:

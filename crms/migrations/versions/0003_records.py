@@ -51,6 +51,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("persons", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_persons_merged_into_id"), ["merged_into_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_persons_name_key"), ["name_key"], unique=False)
         batch_op.create_index("ix_persons_name_sound_birth_year", ["name_sound", "birth_year"], unique=False)
         batch_op.create_index(batch_op.f("ix_persons_unit_path"), ["unit_path"], unique=False)
 
@@ -492,6 +493,7 @@ def downgrade() -> None:
     with op.batch_alter_table("persons", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_persons_unit_path"))
         batch_op.drop_index("ix_persons_name_sound_birth_year")
+        batch_op.drop_index(batch_op.f("ix_persons_name_key"))
         batch_op.drop_index(batch_op.f("ix_persons_merged_into_id"))
 
     op.drop_table("persons")
