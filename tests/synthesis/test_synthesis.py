@@ -117,6 +117,13 @@ def test_ridges_fill_the_finger_at_the_requested_period(masters):
         assert abs(measured - m.period[cy, cx]) < 2.5, (cls, measured, m.period[cy, cx])
 
 
+def test_fast_master_is_nearly_as_complete():
+    full, fast = generate_master(4, 1), generate_master(4, 1, iterations=10)
+    inside = full.mask > 0.9
+    assert (np.abs(fast.ridges[inside]) > 0.5).mean() > 0.88
+    assert full.fp_class == fast.fp_class and not np.array_equal(full.ridges, fast.ridges)
+
+
 def test_minutiae_arise_in_realistic_numbers():
     counts = [_minutiae_count(m.ridges, m.mask) for m in (generate_master(21, i) for i in range(6))]
     assert 15 <= np.mean(counts) <= 90, counts
@@ -169,6 +176,8 @@ def test_bad_arguments_are_named():
         generate_master(1, 0, "loop")
     with pytest.raises(ValueError, match="non-negative"):
         generate_master(-1, 0)
+    with pytest.raises(ValueError, match="iterations"):
+        generate_master(1, 0, iterations=2)
     assert isinstance(master_rng(1, 2), np.random.Generator)
 
 

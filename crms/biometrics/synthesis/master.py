@@ -45,12 +45,18 @@ def master_rng(seed: int, finger_index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), int(finger_index), 0]))
 
 
-def generate_master(seed: int, finger_index: int, fp_class: str | None = None) -> Master:
+def generate_master(
+    seed: int, finger_index: int, fp_class: str | None = None, *, iterations: int = GROWTH_ITERATIONS
+) -> Master:
     """Generate master fingerprint number ``finger_index`` of the set seeded by ``seed``.
 
     ``fp_class`` forces a class (one of :data:`fields.CLASSES`); by default it is drawn with natural
-    frequencies. Same arguments, same master, bit for bit.
+    frequencies. ``iterations`` of ridge growth trade time for finish: 10 costs about 30 % less and
+    leaves the pattern nearly as complete (for bulk demo data); the default is what the benchmarks use.
+    Same arguments, same master, bit for bit.
     """
+    if not 4 <= iterations <= 50:
+        raise ValueError("iterations must be between 4 and 50")
     if fp_class is not None and fp_class not in fields.CLASSES:
         raise ValueError(f"fp_class must be one of {', '.join(fields.CLASSES)}, not {fp_class!r}")
     if seed < 0 or finger_index < 0:
@@ -86,5 +92,5 @@ def generate_master(seed: int, finger_index: int, fp_class: str | None = None) -
         omega = 2.0 * np.pi / float(period[y, x])
         wave = np.cos(omega * (-np.sin(th) * px + np.cos(th) * py) + phases[k]) * env
         seeds[y - r : y + r + 1, x - r : x + r + 1] = wave
-    ridges = grow_ridges(seeds, orientation, period, region, GROWTH_ITERATIONS)
+    ridges = grow_ridges(seeds, orientation, period, region, iterations)
     return Master(seed, finger_index, cls, ridges, mask, orientation, period, sp, shape)
