@@ -34,12 +34,21 @@ from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import func, insert, select
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
 from crms.access import audit
 from crms.access.policy import Permission, authorize, unit_contains
 from crms.access.principal import Principal
 from crms.errors import ValidationError
+from crms.records import services
+from crms.records.cnic import ascii_digits, format_cnic
+from crms.records.models import Address, IdentityDocument, Person, PersonAlias, PhoneNumber
+from crms.records.phones import parse_phone
+from crms.records.reference import ReferenceIndex, unit_path
+from crms.records.schemas import PersonCreate, errors_of
+from crms.records.services import CNIC_LIKE
+from crms.timeutil import utcnow
 
 REQUIRED_COLUMNS = (
     "cnic",
@@ -328,8 +337,6 @@ def _split(text: str) -> list[str]:
 def _parse_dob(text: str) -> tuple[date | None, int | None]:
     if not text:
         return None, None
-    from crms.records.cnic import ascii_digits
-
     value = ascii_digits(text.strip())
     if len(value) == 4 and value.isdigit():
         return None, int(value)
@@ -365,14 +372,13 @@ def _pk_mobile_pattern():
 
 class _Validator:
     def __init__(self, session: Session, principal: Principal):
-        from crms.records.reference import ReferenceIndex
-
         self.session = session
         self.principal = principal
         self.index = ReferenceIndex.from_session(session)
         # Registers repeat the same districts, stations and (common) names on many rows: cache the answers.
         self._places: dict[tuple[str, str], tuple] = {}
-        self._names: dict[tuple, tuple[str, str]] = {}
+        self._normal: dict[str, str] = {}
+        self._sounds: dict[tuple, str] = {}
         self._mobile = _pk_mobile_pattern()
 
     def place(self, district_text: str, station_text: str) -> tuple:
@@ -381,8 +387,6 @@ class _Validator:
         hit = self._places.get(key)
         if hit is not None:
             return hit
-        from crms.records.reference import unit_path
-
         problems: list[tuple[str, str]] = []
         district = station = None
         if district_text:
@@ -416,9 +420,6 @@ class _Validator:
     def phone(self, text: str):
         """(e164, kind, warnings); Pakistani mobile numbers in the common forms take a fast path that gives
         exactly what :func:`crms.records.phones.parse_phone` gives for them (same phonenumbers metadata)."""
-        from crms.records.cnic import ascii_digits
-        from crms.records.phones import parse_phone
-
         digits = _PHONE_SEP.sub("", ascii_digits(text))
         national = None
         if digits.startswith("+92"):
@@ -433,38 +434,38 @@ class _Validator:
         return phone.e164, phone.kind, phone.warnings
 
     def name_keys(self, person) -> tuple[str, str]:
-        from crms.records import services
+        """(name_key, name_sound) exactly as :func:`crms.records.services._refresh_name_keys` computes them
+        (a test checks they agree), with the normalisation of each name part cached: registers repeat the
+        same given and father names on many rows."""
+        en = " ".join(x for x in (person.given_name_en, person.family_name_en) if x)
+        ur = " ".join(x for x in (person.given_name_ur, person.family_name_ur) if x)
+        parent = person.parentage_name_en or person.parentage_name_ur or ""
+        name_key = (self._norm(en or ur) + "|" + self._norm(parent))[:300]
+        sound_key = (person.given_name_en, person.family_name_en) if en else (ur, None)
+        sound = self._sounds.get(sound_key)
+        if sound is None:
+            sound = self._sounds[sound_key] = services.name_sound(*sound_key)
+        return name_key, sound
 
-        key = (
-            person.given_name_en,
-            person.family_name_en,
-            person.given_name_ur,
-            person.family_name_ur,
-            person.parentage_name_en,
-            person.parentage_name_ur,
-        )
-        hit = self._names.get(key)
+    def _norm(self, text: str) -> str:
+        hit = self._normal.get(text)
         if hit is None:
-            services._refresh_name_keys(person)
-            hit = self._names[key] = (person.name_key, person.name_sound)
-            if len(self._names) > 200_000:
-                self._names.clear()
+            hit = self._normal[text] = services.normalise_name(text)
+            if len(self._normal) > 500_000:
+                self._normal.clear()
         return hit
 
     def row(self, number: int, raw: dict[str, str]) -> tuple[Prepared | None, list[RowError], list[RowError]]:
-        from crms.records import services
-        from crms.records.schemas import PersonCreate, errors_of
-
         errors: list[RowError] = []
         warnings: list[RowError] = []
 
         def err(column: str | None, message: str) -> None:
             errors.append(RowError(number, column, message))
 
-        for column, text in raw.items():
-            if len(text) > MAX_CELL:
-                err(column, f"text is too long ({len(text)} characters; at most {MAX_CELL})")
-        if errors:
+        if max(map(len, raw.values()), default=0) > MAX_CELL:
+            for column, cell in raw.items():
+                if len(cell) > MAX_CELL:
+                    err(column, f"text is too long ({len(cell)} characters; at most {MAX_CELL})")
             return None, errors, warnings
         g = _Cells(raw)
 
@@ -582,17 +583,12 @@ class _Validator:
 
 def _key_text(key: tuple) -> str:
     if key[0] == "cnic":
-        from crms.records.cnic import format_cnic
-
         return f"CNIC {format_cnic(key[1])}"
     return "the same name, parentage, date of birth and district"
 
 
 def _existing(session: Session, rows: list[Prepared]) -> dict[int, tuple[str, int, str]]:
     """row number -> ('same' | 'conflict', person id, what) for rows whose key is already in the database."""
-    from crms.records.models import Address, IdentityDocument, Person
-    from crms.records.services import CNIC_LIKE
-
     out: dict[int, tuple[str, int, str]] = {}
     by_cnic = [r for r in rows if r.cnic]
     for start in range(0, len(by_cnic), BATCH):
@@ -750,13 +746,11 @@ def reserve_ids(session: Session, table, n: int, first_row: dict | None = None) 
     PostgreSQL: ``nextval`` of the column's sequence, n times (concurrency-safe). SQLite: ``first_row`` is
     inserted normally (its RETURNING id is the first id) which takes the database write lock until commit, so
     the following ids are free; the caller inserts the other rows with ids[1:]."""
-    from sqlalchemy import text
-
     if n <= 0:
         return []
     if session.get_bind().dialect.name == "postgresql":
-        seq = session.scalar(text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name})
-        rows = session.execute(text("SELECT nextval(:s) FROM generate_series(1, :n)"), {"s": seq, "n": n})
+        seq = session.scalar(sql_text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": table.name})
+        rows = session.execute(sql_text("SELECT nextval(:s) FROM generate_series(1, :n)"), {"s": seq, "n": n})
         return sorted(r[0] for r in rows)
     if first_row is None:
         raise ValueError("SQLite needs the first row to take the write lock")
@@ -774,9 +768,6 @@ def _insert(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> list[int]:
     """Core bulk inserts (executemany) in the caller's transaction, ids reserved up front."""
-    from crms.records.models import Address, IdentityDocument, Person, PersonAlias, PhoneNumber
-    from crms.timeutil import utcnow
-
     if not rows:
         return []
     now = utcnow()

@@ -364,3 +364,28 @@ def test_phone_fast_path_agrees_with_phone_service(sqlite_db):
         ):
             phone = parse_phone(text)
             assert v.phone(text) == (phone.e164, phone.kind, phone.warnings), text
+
+
+def test_cached_name_keys_agree_with_person_service(sqlite_db):
+    from types import SimpleNamespace
+
+    from crms.access.principal import system_principal
+    from crms.records.importer import _Validator
+
+    samples = [
+        ("Muhammad Akbar", None, "محمد اکبر", None, "Haji Gul", None),
+        ("Mohammad  Akbar", "Kakar", None, None, None, "حاجی گل"),
+        (None, None, "عبدالغنی", "کاکڑ", None, "محمد اکبر"),
+        ("Bibi Noor", None, None, None, "Juma Khan", None),
+        ("Zahoor-Ahmed", "Rind", "ظہور احمد", None, "Sher Ali", "شیر علی"),
+    ]
+    with sqlite_db.transaction() as s:
+        v = _Validator(s, system_principal())
+        for _ in range(2):  # second pass from the cache
+            for g_en, f_en, g_ur, f_ur, p_en, p_ur in samples:
+                ns = SimpleNamespace(
+                    given_name_en=g_en, family_name_en=f_en, given_name_ur=g_ur, family_name_ur=f_ur,
+                    parentage_name_en=p_en, parentage_name_ur=p_ur,
+                )  # fmt: skip
+                svc._refresh_name_keys(ns)
+                assert v.name_keys(ns) == (ns.name_key, ns.name_sound)
