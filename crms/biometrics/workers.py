@@ -63,8 +63,7 @@ def extract_one(
 def _warm() -> bool:
     from crms.biometrics import extract
 
-    extract._alg("GMFS")
-    extract._alg("LEADER")
+    extract.warm(str(extract._state.get("config", extract.DEFAULT_CONFIG)))
     return True
 
 
