@@ -83,6 +83,7 @@ def _get_person_row(session: Session, person_id: int, *, follow: bool = True) ->
 
 
 def get_writable_person(session: Session, principal: Principal, person_id: int, permission=None) -> Person:
+    authorize(principal, permission or Permission.PERSON_WRITE)  # the role first (403 before 404)
     person, _ = _get_person_row(session, person_id, follow=False)
     if person.merged_into_id is not None:
         raise Conflict(
@@ -519,6 +520,7 @@ def merge_persons(session: Session, principal: Principal, data: MergeIn | dict) 
     links and flags move; the merged record's names become aliases; blanks of the survivor are filled; the
     merged record stays as a redirect and a PersonMerge row keeps what moved."""
     authorize(principal, Permission.PERSON_MERGE)  # the role first; the units of both records below
+    authorize(principal, Permission.PERSON_MERGE)
     data = coerce(MergeIn, data)
     if data.survivor_id == data.merged_id:
         raise ValidationError("a person cannot be merged into itself", field="merged_id")

@@ -274,6 +274,7 @@ def add_case(session: Session, principal: Principal, data: CaseCreate | dict) ->
 
 
 def update_case(session: Session, principal: Principal, case_id: int, data: CaseUpdate | dict) -> Case:
+    authorize(principal, Permission.CASE_WRITE)  # the role first (403 before 404)
     data = coerce(CaseUpdate, data)
     case = _get_case(session, case_id)
     authorize(principal, Permission.CASE_WRITE, unit=case.unit_path)
@@ -396,6 +397,7 @@ def list_cases(
 def change_case_status(
     session: Session, principal: Principal, case_id: int, data: CaseStatusIn | dict
 ) -> Case:
+    authorize(principal, Permission.STATUS_WRITE)  # the role first (403 before 404)
     data = coerce(CaseStatusIn, data)
     case = _get_case(session, case_id)
     authorize(principal, Permission.STATUS_WRITE, unit=case.unit_path)
@@ -444,6 +446,7 @@ def change_case_status(
 
 
 def link_person(session: Session, principal: Principal, case_id: int, data: LinkCreate | dict) -> CaseParty:
+    authorize(principal, Permission.CASE_WRITE)  # the role first (403 before 404)
     data = coerce(LinkCreate, data)
     case = _get_case(session, case_id)
     authorize(principal, Permission.CASE_WRITE, unit=case.unit_path)
@@ -496,6 +499,7 @@ def link_person(session: Session, principal: Principal, case_id: int, data: Link
 
 
 def update_link(session: Session, principal: Principal, link_id: int, data: LinkUpdate | dict) -> CaseParty:
+    authorize(principal, Permission.CASE_WRITE)  # the role first (403 before 404)
     data = coerce(LinkUpdate, data)
     link = _get_link(session, link_id)
     authorize(principal, Permission.CASE_WRITE, unit=link.case.unit_path)
@@ -557,6 +561,7 @@ def _apply_party_status(session, principal, link: CaseParty, new: str, effective
 def change_party_status(
     session: Session, principal: Principal, link_id: int, data: PartyStatusIn | dict
 ) -> CaseParty:
+    authorize(principal, Permission.STATUS_WRITE)  # the role first (403 before 404)
     data = coerce(PartyStatusIn, data)
     link = _get_link(session, link_id)
     authorize(principal, Permission.STATUS_WRITE, unit=link.case.unit_path)
@@ -566,6 +571,7 @@ def change_party_status(
 
 def record_arrest(session: Session, principal: Principal, link_id: int, data: ArrestIn | dict) -> Arrest:
     """Record an arrest of an accused; the status becomes 'arrested' (if it is not already)."""
+    authorize(principal, Permission.STATUS_WRITE)  # the role first (403 before 404)
     data = coerce(ArrestIn, data)
     link = _get_link(session, link_id)
     authorize(principal, Permission.STATUS_WRITE, unit=link.case.unit_path)
@@ -604,6 +610,7 @@ def record_conviction(
     session: Session, principal: Principal, link_id: int, data: ConvictionIn | dict
 ) -> Conviction:
     """Record a conviction of an accused; the status becomes 'convicted'."""
+    authorize(principal, Permission.STATUS_WRITE)  # the role first (403 before 404)
     data = coerce(ConvictionIn, data)
     link = _get_link(session, link_id)
     authorize(principal, Permission.STATUS_WRITE, unit=link.case.unit_path)
@@ -676,6 +683,7 @@ def _sync_flags(session: Session, principal: Principal, link: CaseParty, reason:
 
 def set_flag(session: Session, principal: Principal, person_id: int, data: FlagIn | dict) -> PersonFlag:
     """Raise or clear a flag by hand; it must point at a case where the person is an accused."""
+    authorize(principal, Permission.STATUS_WRITE)  # the role first (403 before 404)
     data = coerce(FlagIn, data)
     case = _get_case(session, data.case_id)
     authorize(principal, Permission.STATUS_WRITE, unit=case.unit_path)

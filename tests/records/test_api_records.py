@@ -203,3 +203,28 @@ def test_merge_endpoint(client, make_user):
     assert r.status_code == 200 and r.json()["merged_from"][0]["person_id"] == b
     assert client.get(f"/api/v1/persons/{b}", headers=sup).json()["redirected_from"] == b
     assert client.get("/api/v1/persons/999999", headers=sup).status_code == 404
+
+
+def test_role_is_checked_before_the_record_is_looked_up(client, make_user):
+    """An under-privileged caller learns nothing about which ids exist: 403 even for an unknown id."""
+    _, auditor = make_user("auditor")
+    calls = [
+        ("patch", "/api/v1/persons/999999", {"caste": "x"}),
+        ("post", "/api/v1/persons/999999/documents", {"doc_type": "PASSPORT", "number": "AB123456"}),
+        ("post", "/api/v1/persons/merge", {"survivor_id": 999998, "merged_id": 999999, "reason": "test"}),
+        ("get", "/api/v1/persons/999999", None),
+        ("get", "/api/v1/cases/999999", None),
+        ("post", "/api/v1/cases/999999/status", {"status": "under_investigation"}),
+        ("post", "/api/v1/cases/999999/links", {"person_id": 1, "role": "accused"}),
+        ("post", "/api/v1/links/999999/status", {"status": "arrested"}),
+        ("post", "/api/v1/links/999999/arrests", {"arrested_on": "2024-01-01"}),
+        (
+            "post",
+            "/api/v1/links/999999/convictions",
+            {"court": "x", "convicted_on": "2024-01-01", "sentence": "x"},
+        ),
+        ("post", "/api/v1/persons/999999/flags", {"kind": "wanted", "case_id": 1, "reason": "test"}),
+    ]
+    for method, url, body in calls:
+        r = client.request(method.upper(), url, json=body, headers=auditor)
+        assert r.status_code == 403, (url, r.status_code, r.text)
