@@ -74,7 +74,7 @@ def assess(pixels: np.ndarray, mask: np.ndarray | None = None, dpi: float = 500.
     clarity = float(local[fg].mean()) if fg.any() else 0.0
     # Clarity dominates; a small area caps the score (partial prints carry fewer minutiae).
     area_factor = min(1.0, area / FULL_AREA_MM2) ** 0.5
-    score = int(round(100 * min(1.0, clarity / 0.75) * area_factor))
+    score = int(round(100 * min(1.0, clarity / 0.9) * area_factor))
     return QualityResult(score=max(0, min(100, score)), local=local, area_mm2=area, clarity=clarity)
 
 
