@@ -512,6 +512,49 @@ def add_description(
     return person.descriptions[-1]
 
 
+def update_description(
+    session: Session, principal: Principal, person_id: int, description_id: int, data: DescriptionIn | dict
+) -> PhysicalDescription:
+    """Correct a recorded observation (all its fields and marks are replaced by ``data``)."""
+    authorize(principal, Permission.PERSON_WRITE)
+    data = coerce(DescriptionIn, data)
+    person = get_writable_person(session, principal, person_id)
+    row = session.get(PhysicalDescription, description_id)
+    if row is None or row.person_id != person.id:
+        raise NotFound(
+            f"description {description_id} not found for person {person_id}", field="description_id"
+        )
+    for key in ("observed_on", "height_cm", "build", "complexion", "eye_colour", "hair", "beard"):
+        setattr(row, key, getattr(data, key))
+    row.languages = list(data.languages)
+    row.marks = [BodyMark(kind=m.kind.value, body_location=m.body_location, text=m.text) for m in data.marks]
+    touch(row, principal)
+    touch(person, principal)
+    session.flush()
+    audit.record(
+        session,
+        principal,
+        "person.description.update",
+        target_type="person",
+        target_id=person.id,
+        query={"description_id": description_id},
+    )
+    return row
+
+
+def person_part(session: Session, principal: Principal, person_id: int, part: str) -> list[dict]:
+    """One part of a person's record: 'documents', 'aliases', 'addresses', 'phones', 'descriptions',
+    'cases' or 'flags' (audited as a read of the person)."""
+    authorize(principal, Permission.PERSON_READ)
+    if part not in ("documents", "aliases", "addresses", "phones", "descriptions", "cases", "flags"):
+        raise ValidationError(f"unknown part '{part}'", field="part")
+    if session.get(Person, person_id) is None:
+        raise NotFound(f"person {person_id} not found", field="person_id")
+    items = full_record(session, person_id)[part]
+    audit.record(session, principal, "person.read", target_type="person", target_id=person_id, detail=part)
+    return items
+
+
 # ------------------------------------------------------------------------------------------ merge
 
 

@@ -518,6 +518,21 @@ def update_link(session: Session, principal: Principal, link_id: int, data: Link
     return link
 
 
+def get_link(session: Session, principal: Principal, link_id: int) -> dict:
+    """A person-in-case link with its status history, arrests and convictions."""
+    authorize(principal, Permission.CASE_READ)
+    link = _get_link(session, link_id)
+    audit.record(
+        session,
+        principal,
+        "person.read",
+        target_type="person",
+        target_id=link.person_id,
+        query={"link_id": link.id, "case_id": link.case_id},
+    )
+    return link_dict(link)
+
+
 def _apply_party_status(session, principal, link: CaseParty, new: str, effective_on=None, note=None) -> None:
     if link.role != PartyRole.ACCUSED and new != PS.NAMED:
         raise ValidationError(

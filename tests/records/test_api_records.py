@@ -228,3 +228,65 @@ def test_role_is_checked_before_the_record_is_looked_up(client, make_user):
     for method, url, body in calls:
         r = client.request(method.upper(), url, json=body, headers=auditor)
         assert r.status_code == 403, (url, r.status_code, r.text)
+
+
+def test_parts_links_and_description_correction(client, make_user, db):
+    _, op = make_user("cro_operator")
+    pid = _register(
+        client,
+        op,
+        documents=[{"doc_type": "CNIC", "number": CNIC}],
+        descriptions=[
+            {
+                "observed_on": "2023-01-01",
+                "height_cm": 170,
+                "marks": [{"kind": "mark", "body_location": "neck"}],
+            }
+        ],
+    )["person"]["id"]
+    docs = client.get(f"/api/v1/persons/{pid}/documents", headers=op).json()["items"]
+    assert [d["formatted"] for d in docs] == [CNIC]
+    desc = client.get(f"/api/v1/persons/{pid}/descriptions", headers=op).json()["items"]
+    did = desc[0]["id"]
+    r = client.put(
+        f"/api/v1/persons/{pid}/descriptions/{did}",
+        json={
+            "observed_on": "2023-01-01",
+            "height_cm": 175,
+            "marks": [{"kind": "scar", "body_location": "chin"}],
+        },
+        headers=op,
+    )
+    assert r.status_code == 200, r.text
+    desc = client.get(f"/api/v1/persons/{pid}/descriptions", headers=op).json()["items"]
+    assert desc[0]["height_cm"] == 175 and desc[0]["marks"] == [
+        {"kind": "scar", "body_location": "chin", "text": None}
+    ]
+    r = client.put(
+        f"/api/v1/persons/{pid}/descriptions/{did}",
+        json={"observed_on": "2023-01-01", "height_cm": 900},
+        headers=op,
+    )
+    assert r.status_code == 422 and r.json()["field"] == "height_cm"
+    assert (
+        client.put(
+            f"/api/v1/persons/{pid}/descriptions/999999", json={"observed_on": "2023-01-01"}, headers=op
+        ).status_code
+        == 404
+    )
+
+    case_id = client.post("/api/v1/cases", json=case_data(), headers=op).json()["id"]
+    link_id = client.post(
+        f"/api/v1/cases/{case_id}/links", json={"person_id": pid, "role": "accused"}, headers=op
+    ).json()["link_id"]
+    client.post(
+        f"/api/v1/links/{link_id}/status", json={"status": "on_bail", "note": "pre-arrest bail"}, headers=op
+    )
+    link = client.get(f"/api/v1/links/{link_id}", headers=op).json()
+    assert link["person_id"] == pid and [h["to"] for h in link["status_history"]] == ["named", "on_bail"]
+    assert link["status_history"][1]["note"] == "pre-arrest bail"
+    person_cases = client.get(f"/api/v1/persons/{pid}/cases", headers=op).json()["items"]
+    assert person_cases[0]["status"] == "on_bail" and person_cases[0]["case_id"] == case_id
+    assert client.get("/api/v1/links/999999", headers=op).status_code == 404
+    reads = [e.detail for e in audit_entries(db, action="person.read", target_id=str(pid))]
+    assert "documents" in reads and "descriptions" in reads and "cases" in reads

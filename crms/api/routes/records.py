@@ -138,6 +138,29 @@ def add_description(person_id: int, body: DescriptionIn, session: SessionDep, pr
     return {"id": d.id, "observed_on": d.observed_on.isoformat(), "marks": len(d.marks)}
 
 
+@router.put("/persons/{person_id}/descriptions/{description_id}", summary="Correct a physical description")
+def update_description(
+    person_id: int, description_id: int, body: DescriptionIn, session: SessionDep, principal: PrincipalDep
+):
+    d = svc.update_description(session, principal, person_id, description_id, body)
+    return {"id": d.id, "observed_on": d.observed_on.isoformat(), "marks": len(d.marks)}
+
+
+@router.get("/persons/{person_id}/documents", summary="Identity documents of a person")
+def list_documents(person_id: int, session: SessionDep, principal: PrincipalDep):
+    return {"items": svc.person_part(session, principal, person_id, "documents")}
+
+
+@router.get("/persons/{person_id}/descriptions", summary="Dated physical descriptions of a person")
+def list_descriptions(person_id: int, session: SessionDep, principal: PrincipalDep):
+    return {"items": svc.person_part(session, principal, person_id, "descriptions")}
+
+
+@router.get("/persons/{person_id}/cases", summary="Cases of a person with statuses and their history")
+def list_person_cases(person_id: int, session: SessionDep, principal: PrincipalDep):
+    return {"items": svc.person_part(session, principal, person_id, "cases")}
+
+
 @router.get("/persons/{person_id}/flags", summary="Flags with their history")
 def person_flags(person_id: int, session: SessionDep, principal: PrincipalDep):
     return {"items": cases.flag_history(session, principal, person_id)}
@@ -211,6 +234,11 @@ def case_status(case_id: int, body: CaseStatusIn, session: SessionDep, principal
 @router.post("/cases/{case_id}/links", status_code=201, summary="Link a person to the case")
 def link_person(case_id: int, body: LinkCreate, session: SessionDep, principal: PrincipalDep):
     return cases.link_dict(cases.link_person(session, principal, case_id, body))
+
+
+@router.get("/links/{link_id}", summary="A person-in-case link with status history, arrests, convictions")
+def get_link(link_id: int, session: SessionDep, principal: PrincipalDep):
+    return cases.get_link(session, principal, link_id)
 
 
 @router.patch("/links/{link_id}")
