@@ -74,8 +74,8 @@ def _source_coordinates(
     ccy = sh.cy + rng.normal(0.0, 10.0)
     r_in = rng.uniform(50.0, 80.0)
     k = rng.uniform(60.0, 110.0)
-    psi = np.deg2rad(rng.normal(0.0, 2.0))
-    tau = rng.normal(0.0, 4.0, 2)
+    psi = np.deg2rad(rng.normal(0.0, 3.5))
+    tau = rng.normal(0.0, 7.0, 2)
     dx, dy = vx - ccx, vy - ccy
     dist = np.sqrt(dx * dx + dy * dy)
     b = _brake(dist - r_in, k)
@@ -137,7 +137,7 @@ def render_impression(
     ``numpy.random.Generator``. Impressions of the same master are mates of each other.
     """
     rng = _as_rng(master, impression, _IMPRESSION_STREAM)
-    map_x, map_y, ccx, ccy = _source_coordinates(rng, master, width, height, 15.0, 18.0)
+    map_x, map_y, ccx, ccy = _source_coordinates(rng, master, width, height, 20.0, 30.0)
     ridges = cv2.remap(master.ridges, map_x, map_y, cv2.INTER_LINEAR, borderValue=0.0)
     finger = cv2.remap(master.mask, map_x, map_y, cv2.INTER_LINEAR, borderValue=0.0)
     sh = master.shape
@@ -154,13 +154,18 @@ def render_impression(
     pressure = np.clip(
         0.35 + 0.35 * force + 0.6 * (1.0 - rho2) + 0.15 * _smooth_noise(rng, width, height, 40.0), 0.0, 1.0
     )
-    moisture = float(np.clip(rng.normal(0.0, 0.35), -1.0, 1.0))
+    moisture = float(np.clip(rng.normal(0.0, 0.45), -1.0, 1.0))
     ink = _ink(rng, ridges, pressure * contact, moisture, width, height) * contact
+    # Residue and dirt on the platen: blotches where the print is washed out, a few dark specks.
+    blotch = np.clip(_smooth_noise(rng, width, height, 28.0) - rng.uniform(0.6, 1.6), 0.0, 1.0)
+    ink *= 1.0 - 0.9 * blotch
+    specks = cv2.GaussianBlur((rng.random((height, width)) < 0.0002).astype(np.float32), (0, 0), 1.0) * 5.0
+    ink = np.maximum(ink, np.clip(specks, 0.0, 0.8))
     background = rng.uniform(175.0, 220.0) + 5.0 * _smooth_noise(rng, width, height, 60.0)
     contrast = rng.uniform(130.0, 175.0) * (0.85 + 0.15 * pressure)
     img = background - contrast * ink
     img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), rng.uniform(0.5, 0.8))
-    img += rng.normal(0.0, rng.uniform(2.0, 5.0), img.shape).astype(np.float32)
+    img += rng.normal(0.0, rng.uniform(3.0, 9.0), img.shape).astype(np.float32)
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
