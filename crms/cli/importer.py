@@ -35,8 +35,9 @@ def import_persons_cmd(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from crms.access import audit
     from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
-    from crms.records.importer import import_persons
+    from crms.records.importer import ImportFileError, import_persons
 
     err = Console(stderr=True)
     with cli_errors():
@@ -58,16 +59,27 @@ def import_persons_cmd(
                     tasks[stage] = bar.add_task(stage, total=total)
                 bar.update(tasks[stage], completed=done)
 
-            with unit_of_work(db, principal, f"crms import persons {file.name}") as session:
-                report = import_persons(
-                    session,
+            try:
+                with unit_of_work(db, principal, f"crms import persons {file.name}") as session:
+                    report = import_persons(
+                        session,
+                        principal,
+                        file,
+                        dry_run=dry_run,
+                        skip_invalid=skip_invalid,
+                        reject_file=reject_file,
+                        progress=progress,
+                    )
+            except ImportFileError as exc:  # the file could not be read: nothing written, the attempt audited
+                audit.record_refusal(
+                    db,
                     principal,
-                    file,
-                    dry_run=dry_run,
-                    skip_invalid=skip_invalid,
-                    reject_file=reject_file,
-                    progress=progress,
+                    "records.import",
+                    exc.message[:1000],
+                    target_type="file",
+                    target_id=file.name[:64],
                 )
+                raise
     if as_json:
         typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     else:

@@ -659,19 +659,7 @@ def import_persons(
     authorize(principal, Permission.IMPORT, unit=principal.unit)
     path = Path(path)
     report = ImportReport(file=path.name, dry_run=dry_run, skip_invalid=skip_invalid)
-    try:
-        table = read_table(path)
-    except ImportFileError as exc:
-        audit.record(
-            session,
-            principal,
-            "records.import",
-            target_type="file",
-            target_id=path.name,
-            outcome="refused",
-            detail=exc.message[:1000],
-        )
-        raise
+    table = read_table(path)  # ImportFileError: the caller's transaction rolls back (the CLI audits it)
     report.rows = len(table.rows)
     validator = _Validator(session, principal)
     prepared: list[Prepared] = []

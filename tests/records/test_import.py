@@ -342,6 +342,8 @@ def test_cli_import(rdb, tmp_path, monkeypatch):
     assert out["imported"] == 2 and out["rejected"] == 1 and Path(out["reject_file"]).exists()
     r = runner.invoke(app, ["import", "persons", str(tmp_path / "none.csv")], env=env)
     assert r.exit_code == 2 and "no such file" in r.output
+    refused = [e for e in audit_entries(rdb, action="records.import") if e.outcome == "refused"]
+    assert [e.target_id for e in refused] == ["cli.csv", "none.csv"]  # invalid rows; unreadable file
     assert count(rdb, Person) == 2
 
 
