@@ -1,7 +1,8 @@
 """Records benchmark: load N synthetic persons and M cases (FIRs) with Core/DBAPI bulk inserts (SQLite:
 executemany; PostgreSQL: COPY), then measure through the real API (FastAPI app in-process, TestClient, audit
 trail on, rate limit off) the CNIC lookup ``GET /api/v1/persons?cnic=...`` and the full person record with
-history ``GET /api/v1/persons/{id}``: p50/p95/p99 latency.
+history ``GET /api/v1/persons/{id}``: p50/p95/p99 latency (wall clock), and the CPU time the process spent per
+request (client and app threads; on a shared, loaded machine wall time also contains waiting for a core).
 
 Data shape per person: one CNIC (province 5), one permanent address (real district and station), names in
 both scripts (crms.demo.names). Per case: a real police station, FIR number unique per station and year, 1-2
@@ -360,14 +361,16 @@ def measure(db, data_dir: Path, n_persons: int, requests: int, seed: int) -> dic
         def run(label: str, urls: list[str], expect: int = 200) -> None:
             for u in urls[:50]:  # warm-up
                 client.get(u, headers=headers)
-            times = []
+            times, cpu = [], []
             for u in urls:
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 r = client.get(u, headers=headers)
                 times.append(time.perf_counter() - t)
+                cpu.append(time.process_time() - c)  # CPU of this process (client + app threads)
                 if r.status_code != expect:
                     raise SystemExit(f"{label}: {u} -> {r.status_code} {r.text[:300]}")
             out[label] = percentiles(times)
+            out[label]["cpu"] = percentiles(cpu)
             log(f"{label}: {out[label]}")
 
         fmt = [f"{n[:5]}-{n[5:12]}-{n[12]}" for n in numbers]
