@@ -373,6 +373,8 @@ def measure(db, data_dir: Path, n_persons: int, requests: int, seed: int) -> dic
             out[label]["cpu"] = percentiles(cpu)
             log(f"{label}: {out[label]}")
 
+        # baseline: an authenticated request that reads no record (framework + token check)
+        run("baseline_auth_me", ["/api/v1/auth/me"] * (requests // 4))
         fmt = [f"{n[:5]}-{n[5:12]}-{n[12]}" for n in numbers]
         run("cnic_lookup", [f"/api/v1/persons?cnic={c}&reason=benchmark+lookup" for c in fmt])
         run(
