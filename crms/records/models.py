@@ -265,6 +265,19 @@ class PersonMerge(Base):
     merged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
 
 
+class PersonChange(Base):
+    """Field-level history of a person's own fields: ``changes`` maps field -> [old, new] (ISO dates)."""
+
+    __tablename__ = "person_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    action: Mapped[str] = mapped_column(String(16), default="update")  # update | merge
+    changes: Mapped[dict] = mapped_column(JSON, default=dict)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    changed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+
+
 # ----------------------------------------------------------------------------------------- cases
 
 

@@ -32,6 +32,7 @@ from crms.records.models import (
     IdentityDocument,
     Person,
     PersonAlias,
+    PersonChange,
     PersonFlag,
     PersonMerge,
     PhoneNumber,
@@ -331,6 +332,37 @@ def _check_person_fields(person: Person) -> None:
         )
 
 
+def _jsonable(value):
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _record_change(
+    session: Session,
+    principal: Principal,
+    person: Person,
+    before: dict,
+    action: str,
+    extra: dict | None = None,
+) -> None:
+    """Keep the old and new values of the person's own fields (field-level history)."""
+    changes = {
+        key: [_jsonable(old), _jsonable(getattr(person, key))]
+        for key, old in before.items()
+        if old != getattr(person, key)
+    }
+    changes.update(extra or {})
+    if changes:
+        session.add(
+            PersonChange(
+                person_id=person.id,
+                action=action,
+                changes=changes,
+                changed_at=utcnow(),
+                changed_by=principal.user_id,
+            )
+        )
+
+
 # ------------------------------------------------------------------------------------------ register
 
 
@@ -423,11 +455,13 @@ def update_person(
         changes["birth_year"] = person.birth_year
     if changes.get("date_of_birth") is not None and "birth_year" not in changes:
         changes["birth_year"] = None
+    before = {key: getattr(person, key) for key in _SCALAR_FIELDS}
     for key, value in changes.items():
         setattr(person, key, value)
     _check_person_fields(person)
     _refresh_name_keys(person)
     touch(person, principal)
+    _record_change(session, principal, person, before, "update")
     session.flush()
     audit.record(
         session,
@@ -595,6 +629,7 @@ def merge_persons(session: Session, principal: Principal, data: MergeIn | dict) 
         names.append(AliasIn(name=_full_name_ur(merged)[:200], script="urdu"))
     _add_aliases(principal, survivor, names)
     filled = []
+    before = {key: getattr(survivor, key) for key in _SCALAR_FIELDS}
     for key in _SCALAR_FIELDS:
         if getattr(survivor, key) in (None, "", "X") and getattr(merged, key) not in (None, "", "X"):
             setattr(survivor, key, getattr(merged, key))
@@ -602,6 +637,7 @@ def merge_persons(session: Session, principal: Principal, data: MergeIn | dict) 
     moved["filled"] = filled  # type: ignore[assignment]
     _check_person_fields(survivor)
     _refresh_name_keys(survivor)
+    _record_change(session, principal, survivor, before, "merge", extra={"merged_id": [None, merged.id]})
     now = utcnow()
     merged.merged_into_id = survivor.id
     merged.merged_at = now
@@ -839,6 +875,8 @@ def _full_statements() -> dict:
         .order_by(F.c.id)
     )
     _FULL["merges"] = select(M).where(M.c.survivor_id == pid).order_by(M.c.id)
+    PC = PersonChange.__table__
+    _FULL["changes"] = select(PC).where(PC.c.person_id == pid).order_by(PC.c.id)
     return _FULL
 
 
@@ -973,6 +1011,15 @@ def full_record(session: Session, person: Person | int) -> dict:
             "moved": m.moved,
         }
         for m in conn.execute(q["merges"], args)
+    ]
+    out["changes"] = [
+        {
+            "action": c.action,
+            "changes": c.changes,
+            "changed_at": _ts(c.changed_at),
+            "changed_by": c.changed_by,
+        }
+        for c in conn.execute(q["changes"], args)
     ]
     return out
 

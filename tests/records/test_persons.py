@@ -230,6 +230,14 @@ def test_update_person_records_who_and_when(rdb, principal):
         svc.update_person(session, other, pid, {"gender": None})
     assert err.value.field == "gender"
     assert [e.action for e in audit_entries(rdb, target_id=str(pid))].count("person.update") == 2
+    with rdb.transaction() as session:
+        history = svc.get_person(session, op, pid)["changes"]
+    assert [c["action"] for c in history] == ["update"]  # the second update changed nothing (notes was empty)
+    assert history[0]["changes"] == {
+        "caste": ["Kakar", "Achakzai"],
+        "date_of_birth": [None, "1988-05-02"],
+    }
+    assert history[0]["changed_by"] == other.user_id
 
 
 def test_add_document_alias_address_phone_description(rdb, principal):
@@ -277,6 +285,9 @@ def test_merge_keeps_history_and_redirects(rdb, principal):
     assert record["phones"][0]["e164"] == "+923001112223"
     assert "Abdur Rauf Kakar" in [a["name"] for a in record["aliases"]]
     assert record["date_of_birth"] == "1988-01-09"  # blank filled from the merged record
+    assert record["changes"][-1]["action"] == "merge"
+    assert record["changes"][-1]["changes"]["date_of_birth"] == [None, "1988-01-09"]
+    assert record["changes"][-1]["changes"]["merged_id"] == [None, dup]
     assert (
         record["merged_from"][0]["person_id"] == dup
         and record["merged_from"][0]["reason"] == "same CNIC photo"

@@ -130,6 +130,25 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_person_merges_survivor_id"), ["survivor_id"], unique=False)
 
     op.create_table(
+        "person_changes",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("action", sa.String(length=16), nullable=False),
+        sa.Column("changes", sa.JSON(), nullable=False),
+        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("changed_by", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["changed_by"], ["users.id"], name=op.f("fk_person_changes_changed_by_users")
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["persons.id"], name=op.f("fk_person_changes_person_id_persons")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_person_changes")),
+    )
+    with op.batch_alter_table("person_changes", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_person_changes_person_id"), ["person_id"], unique=False)
+
+    op.create_table(
         "phone_numbers",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("person_id", sa.Integer(), nullable=False),
@@ -471,6 +490,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_physical_descriptions_person_id"))
 
     op.drop_table("physical_descriptions")
+    with op.batch_alter_table("person_changes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_person_changes_person_id"))
+
+    op.drop_table("person_changes")
     with op.batch_alter_table("phone_numbers", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_phone_numbers_person_id"))
         batch_op.drop_index(batch_op.f("ix_phone_numbers_e164"))
