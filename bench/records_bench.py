@@ -314,6 +314,7 @@ def percentiles(values: list[float]) -> dict:
 
 
 def measure(db, data_dir: Path, n_persons: int, requests: int, seed: int) -> dict:
+    from fastapi import FastAPI
     from fastapi.testclient import TestClient
     from sqlalchemy import func, select
 
@@ -347,6 +348,21 @@ def measure(db, data_dir: Path, n_persons: int, requests: int, seed: int) -> dic
     headers = {"Authorization": f"Bearer {token}"}
     rng = random.Random(seed)
     out = {}
+    # floor of the harness: an empty FastAPI route through TestClient (no CRMS code at all)
+    floor_app = FastAPI()
+    floor_app.get("/x")(lambda: {"ok": True})
+    with TestClient(floor_app) as floor:
+        for _ in range(50):
+            floor.get("/x")
+        times, cpu = [], []
+        for _ in range(requests // 2):
+            t, c = time.perf_counter(), time.process_time()
+            floor.get("/x")
+            times.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
+        out["harness_floor_empty_route"] = percentiles(times)
+        out["harness_floor_empty_route"]["cpu"] = percentiles(cpu)
+        log(f"harness floor: {out['harness_floor_empty_route']}")
     with TestClient(app) as client:
         with db.transaction() as s:
             numbers = [
