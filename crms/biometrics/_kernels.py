@@ -183,8 +183,9 @@ def local_similarity(bits_a, mask_a, ok_a, th_a, bits_b, mask_b, ok_b, th_b, cel
 
 # ---- geometric consolidation ----
 # params: position tolerance (px), its growth per px of distance to the alignment centre (skin distortion),
-# cos of the direction tolerance, hull margin (px), least local similarity of a pair, anchors, anchors refined
-DEFAULT_PARAMS = np.array([6.0, 0.05, math.cos(math.pi / 6), 8.0, 0.0, 8.0, 3.0])
+# cos of the direction tolerance, hull margin (px), least local similarity of a pair, anchors,
+# anchors refined, 1 = choose the refined alignment by support alone (overlap counted for the winner only)
+DEFAULT_PARAMS = np.array([6.0, 0.05, math.cos(math.pi / 6), 8.0, 0.0, 8.0, 3.0, 1.0])
 
 
 @njit(cache=True)
@@ -394,6 +395,7 @@ def consolidate(xa, ya, ta, hull_a, xb, yb, tb, hull_b, sim, params, out):
         first[q] = ssum
     order = np.argsort(-first)
     best = -1.0
+    b_rot, b_tx, b_ty = 0.0, 0.0, 0.0
     for r in range(min(n_refine, n_anchors)):
         q = order[r]
         if first[q] < 0.0:
@@ -464,6 +466,14 @@ def consolidate(xa, ya, ta, hull_a, xb, yb, tb, hull_b, sim, params, out):
         for k in range(na):
             if ia[k] >= 0:
                 ssum += sim[k, ia[k]]
+        if params[7] > 0.0:  # select by support alone; overlap of the winner only
+            crit = ssum * n
+            if crit > best:
+                best = crit
+                out[0] = n
+                out[1] = ssum
+                b_rot, b_tx, b_ty = rot, tx, ty
+            continue
         ova = _count_inside(xa, ya, rot, tx, ty, hull_b, margin)
         ci, si = math.cos(-rot), math.sin(-rot)
         ovb = _count_inside(xb, yb, -rot, -(ci * tx - si * ty), -(si * tx + ci * ty), hull_a, margin)
@@ -474,6 +484,12 @@ def consolidate(xa, ya, ta, hull_a, xb, yb, tb, hull_b, sim, params, out):
             out[1] = ssum
             out[2] = ova
             out[3] = ovb
+    if params[7] > 0.0 and best >= 0.0:
+        out[2] = _count_inside(xa, ya, b_rot, b_tx, b_ty, hull_b, margin)
+        ci, si = math.cos(-b_rot), math.sin(-b_rot)
+        out[3] = _count_inside(
+            xb, yb, -b_rot, -(ci * b_tx - si * b_ty), -(si * b_tx + ci * b_ty), hull_a, margin
+        )
 
 
 @njit(cache=True)
