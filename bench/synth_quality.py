@@ -6,6 +6,7 @@ the EER / FMR100 / FMR1000 of the project's matcher under the FVC protocol (all 
 set beside FVC2002 DB4_B and FVC2004 DB4_B (made with SFinGe), extracted the same way.
 
   .venv/bin/python bench/synth_quality.py [--work /work/cache/synth_quality] [--fingers 100] [--impressions 8]
+      [--difficulty D] [--no-reference]
 """
 
 from __future__ import annotations
@@ -87,19 +88,23 @@ def main() -> None:
     ap.add_argument("--impressions", type=int, default=8)
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--difficulty", type=float, default=0.0)
+    ap.add_argument("--no-reference", action="store_true", help="skip the FVC DB4_B sets")
     a = ap.parse_args()
-    synth = a.work / f"synth_{a.fingers}x{a.impressions}_seed{a.seed}"
+    tag = f"synth_{a.fingers}x{a.impressions}_seed{a.seed}" + (f"_d{a.difficulty:g}" if a.difficulty else "")
+    synth = a.work / tag
     if not (synth / "manifest.csv").exists():
         t0 = time.time()
         subprocess.run(
             [str(ROOT / ".venv" / "bin" / "crms"), "synth", "fingers", "--count", str(a.fingers),
              "--impressions", str(a.impressions), "--seed", str(a.seed), "--out", str(synth),
-             "--jobs", str(a.processes)],
+             "--jobs", str(a.processes), "--difficulty", str(a.difficulty)],
             check=True,
         )  # fmt: skip
         print(f"generated {a.fingers * a.impressions} impressions in {time.time() - t0:.0f} s")
-    sets = {f"synthetic {a.fingers}x{a.impressions} (seed {a.seed})": synth}
-    sets.update({k: v for k, v in REFERENCE_SETS.items() if v.is_dir()})
+    sets = {f"synthetic {a.fingers}x{a.impressions} (seed {a.seed}, difficulty {a.difficulty:g})": synth}
+    if not a.no_reference:
+        sets.update({k: v for k, v in REFERENCE_SETS.items() if v.is_dir()})
     report = {}
     for name, folder in sets.items():
         cache = a.work / "templates" / f"{folder.parent.name}_{folder.name}"
@@ -119,7 +124,7 @@ def main() -> None:
         row["metrics"] = evaluate(tpls)
         report[name] = row
         print(name, json.dumps(row), flush=True)
-    (a.work / "report.json").write_text(json.dumps(report, indent=1))
+    (a.work / f"report_{tag}.json").write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
 
 

@@ -1,6 +1,6 @@
 """``crms synth fingers``: a synthetic fingerprint set with known mates, FVC naming, 500 ppi PNG.
 
-  crms synth fingers --count N --impressions K --out DIR [--seed S] [--latent] [--jobs J]
+  crms synth fingers --count N --impressions K --out DIR [--seed S] [--latent] [--jobs J] [--difficulty D]
 
 Finger i (from 1) impression k (from 1) is written as ``DIR/i_k.png``. Finger i is the same for a given seed
 whatever --count or --jobs, so a plain set and a --latent set made with the same seed are mates. A
@@ -26,7 +26,7 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)
 
 
-def _make_finger(args: tuple[int, int, int, bool, str]) -> tuple[int, str]:
+def _make_finger(args: tuple[int, int, int, bool, str, float]) -> tuple[int, str]:
     """Worker: generate finger ``index`` (0-based) and write its impressions. Returns (index, class)."""
     from crms.biometrics.synthesis import (
         fvc_name,
@@ -36,11 +36,11 @@ def _make_finger(args: tuple[int, int, int, bool, str]) -> tuple[int, str]:
         write_png,
     )
 
-    seed, index, impressions, latent, out = args
+    seed, index, impressions, latent, out, difficulty = args
     master = generate_master(seed, index)
-    render = render_latent if latent else render_impression
     for k in range(impressions):
-        write_png(Path(out) / fvc_name(index + 1, k + 1), render(master, k))
+        img = render_latent(master, k) if latent else render_impression(master, k, difficulty=difficulty)
+        write_png(Path(out) / fvc_name(index + 1, k + 1), img)
     return index, master.fp_class
 
 
@@ -54,6 +54,9 @@ def fingers(
         False, "--latent", help="Latent-like impressions (partial, smudged, textured)."
     ),
     jobs: int = typer.Option(1, "--jobs", min=1, max=64, help="Worker processes (output is the same)."),
+    difficulty: float = typer.Option(
+        0.0, "--difficulty", min=0.0, max=1.0, help="Plain impressions: 0 clean .. 1 about FVC DB4-hard."
+    ),
 ) -> None:
     """Generate COUNT synthetic fingers with IMPRESSIONS mated impressions each, at 500 ppi."""
     import csv
@@ -65,7 +68,7 @@ def fingers(
         typer.echo(f"error: --out {out}: exists and is not a folder", err=True)
         raise typer.Exit(2)
     out.mkdir(parents=True, exist_ok=True)
-    tasks = [(seed, i, impressions, latent, str(out)) for i in range(count)]
+    tasks = [(seed, i, impressions, latent, str(out), difficulty) for i in range(count)]
     classes: dict[int, str] = {}
     kind = "latent" if latent else "plain"
     with Progress(
@@ -89,7 +92,7 @@ def fingers(
                     progress.advance(bar)
     with (out / "manifest.csv").open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["finger", "class", "seed", "impressions", "kind"])
+        w.writerow(["finger", "class", "seed", "impressions", "kind", "difficulty"])
         for i in range(count):
-            w.writerow([i + 1, classes[i], seed, impressions, kind])
+            w.writerow([i + 1, classes[i], seed, impressions, kind, difficulty])
     typer.echo(f"{count * impressions} {kind} impressions of {count} fingers written to {out}")

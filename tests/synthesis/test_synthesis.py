@@ -142,6 +142,26 @@ def test_impressions_are_distinct_reproducible_mates(masters):
     assert (a < np.median(a) - 40).mean() > 0.08
 
 
+def test_difficulty_degrades_reproducibly(masters):
+    m = masters["left_loop"]
+    easy, hard = render_impression(m, 2), render_impression(m, 2, difficulty=1.0)
+    assert np.array_equal(easy, render_impression(m, 2, difficulty=0.0))
+    assert np.array_equal(hard, render_impression(m, 2, difficulty=1.0))
+
+    # lower ridge contrast and more noise: less ridge-band signal relative to the high-frequency noise
+    def band(x):
+        f = x.astype(np.float32)
+        return cv2.GaussianBlur(f, (0, 0), 1.5) - cv2.GaussianBlur(f, (0, 0), 5)
+
+    def noise(x):
+        f = x.astype(np.float32)
+        return f - cv2.GaussianBlur(f, (0, 0), 1.0)
+
+    assert band(hard).std() / noise(hard).std() < band(easy).std() / noise(easy).std()
+    with pytest.raises(ValueError, match="difficulty"):
+        render_impression(m, 0, difficulty=1.5)
+
+
 def test_latent_shows_a_small_part_with_low_contrast(masters):
     m = masters["whorl"]
     finger_area = float((m.mask > 0.5).sum())
@@ -213,6 +233,12 @@ def test_cli_same_seed_same_bytes(tmp_path):
     )
     assert r3.exit_code == 0, r3.output
     assert (tmp_path / "c" / "2_1.png").read_bytes() == a["2_1.png"]
+    # a harder set is another set of bytes, reproducibly
+    hard = ["synth", "fingers", "--count", "1", "--impressions", "1", "--seed", "7", "--difficulty", "0.7"]
+    assert runner.invoke(app, [*hard, "--out", str(tmp_path / "h1")]).exit_code == 0
+    assert runner.invoke(app, [*hard, "--out", str(tmp_path / "h2")]).exit_code == 0
+    assert (tmp_path / "h1" / "1_1.png").read_bytes() == (tmp_path / "h2" / "1_1.png").read_bytes()
+    assert (tmp_path / "h1" / "1_1.png").read_bytes() != a["1_1.png"]
     # another seed, other bytes
     r4 = runner.invoke(
         app,

@@ -55,7 +55,13 @@ def _brake(x: np.ndarray, k: float) -> np.ndarray:
 
 
 def _source_coordinates(
-    rng: np.random.Generator, master: Master, width: int, height: int, max_rotation: float, max_shift: float
+    rng: np.random.Generator,
+    master: Master,
+    width: int,
+    height: int,
+    max_rotation: float,
+    max_shift: float,
+    distortion: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Where each output pixel comes from in the master (map_x, map_y), and the contact-centre distance."""
     sh = master.shape
@@ -74,8 +80,8 @@ def _source_coordinates(
     ccy = sh.cy + rng.normal(0.0, 10.0)
     r_in = rng.uniform(50.0, 80.0)
     k = rng.uniform(60.0, 110.0)
-    psi = np.deg2rad(rng.normal(0.0, 3.5))
-    tau = rng.normal(0.0, 7.0, 2)
+    psi = np.deg2rad(rng.normal(0.0, 3.5 * distortion))
+    tau = rng.normal(0.0, 7.0 * distortion, 2)
     dx, dy = vx - ccx, vy - ccy
     dist = np.sqrt(dx * dx + dy * dy)
     b = _brake(dist - r_in, k)
@@ -94,6 +100,7 @@ def _ink(
     moisture: float,
     width: int,
     height: int,
+    harsh: float = 0.0,
 ) -> np.ndarray:
     """Ridge ink coverage 0..1 from the ridge field, skin moisture (-1 dry .. +1 wet) and local pressure 0..1.
 
@@ -110,8 +117,8 @@ def _ink(
         r
         + 0.35 * moisture
         + 0.8 * (pressure - 0.85)
-        - (0.45 + 0.6 * dry + 0.5 * (1.0 - pressure)) * np.maximum(fine, 0.0)
-        - 0.15 * np.maximum(coarse, 0.0)
+        - (0.45 + 0.6 * dry + 0.5 * (1.0 - pressure)) * (1.0 + harsh) * np.maximum(fine, 0.0)
+        - 0.15 * (1.0 + 2.0 * harsh) * np.maximum(coarse, 0.0)
     )
     ink = np.clip(0.5 + level / 0.5, 0.0, 1.0)
     if moisture > 0.75:
@@ -130,22 +137,34 @@ def render_impression(
     *,
     width: int = IMPRESSION_WIDTH,
     height: int = IMPRESSION_HEIGHT,
+    difficulty: float = 0.0,
 ) -> np.ndarray:
     """Render one plain impression of ``master`` (uint8, height x width, dark ridges on light, 500 ppi).
 
     ``impression`` is the impression number (each number gives its own, reproducible impression) or a
-    ``numpy.random.Generator``. Impressions of the same master are mates of each other.
+    ``numpy.random.Generator``. Impressions of the same master are mates of each other. ``difficulty``
+    (0 to 1) makes them harder to match: wider placement, stronger distortion, smaller contact, more extreme
+    skin, more breaks and noise, lower contrast; 1 is about as hard as FVC2002/2004 DB4 for this project's
+    matcher (see docs/BENCHMARKS.md).
     """
+    if not 0.0 <= difficulty <= 1.0:
+        raise ValueError("difficulty must be between 0 and 1")
+    d = float(difficulty)
     rng = _as_rng(master, impression, _IMPRESSION_STREAM)
-    map_x, map_y, ccx, ccy = _source_coordinates(rng, master, width, height, 20.0, 30.0)
+    map_x, map_y, ccx, ccy = _source_coordinates(
+        rng, master, width, height, 20.0 + 10.0 * d, 30.0 + 25.0 * d, 1.0 + 1.2 * d
+    )
+    if d > 0:  # extra smooth, non-rigid skin stretch
+        map_x += 5.0 * d * _smooth_noise(rng, width, height, 70.0)
+        map_y += 5.0 * d * _smooth_noise(rng, width, height, 70.0)
     ridges = cv2.remap(master.ridges, map_x, map_y, cv2.INTER_LINEAR, borderValue=0.0)
     finger = cv2.remap(master.mask, map_x, map_y, cv2.INTER_LINEAR, borderValue=0.0)
     sh = master.shape
     # Contact area: an ellipse around the pressing point, larger under a firm press; pressure falls off
     # towards its ragged edge, where ridges thin out and break up.
     force = rng.uniform(0.0, 1.0)
-    ax = sh.half_width * rng.uniform(0.95, 1.2) * (0.85 + 0.2 * force)
-    ay = 0.5 * (sh.top + sh.bottom) * rng.uniform(1.0, 1.25) * (0.85 + 0.2 * force)
+    ax = sh.half_width * rng.uniform(0.95, 1.2) * (0.85 + 0.2 * force) * (1.0 - 0.25 * d)
+    ay = 0.5 * (sh.top + sh.bottom) * rng.uniform(1.0, 1.25) * (0.85 + 0.2 * force) * (1.0 - 0.2 * d)
     ecx = ccx + rng.normal(0.0, 8.0)
     ecy = ccy + rng.normal(0.0, 10.0)
     rho2 = ((map_x - ecx) / ax) ** 2 + ((map_y - ecy) / ay) ** 2
@@ -154,18 +173,18 @@ def render_impression(
     pressure = np.clip(
         0.35 + 0.35 * force + 0.6 * (1.0 - rho2) + 0.15 * _smooth_noise(rng, width, height, 40.0), 0.0, 1.0
     )
-    moisture = float(np.clip(rng.normal(0.0, 0.45), -1.0, 1.0))
-    ink = _ink(rng, ridges, pressure * contact, moisture, width, height) * contact
+    moisture = float(np.clip(rng.normal(0.0, 0.45 + 0.35 * d), -1.0, 1.0))
+    ink = _ink(rng, ridges, pressure * contact, moisture, width, height, d) * contact
     # Residue and dirt on the platen: blotches where the print is washed out, a few dark specks.
-    blotch = np.clip(_smooth_noise(rng, width, height, 28.0) - rng.uniform(0.6, 1.6), 0.0, 1.0)
+    blotch = np.clip(_smooth_noise(rng, width, height, 28.0) - rng.uniform(0.6, 1.6) + 0.5 * d, 0.0, 1.0)
     ink *= 1.0 - 0.9 * blotch
     specks = cv2.GaussianBlur((rng.random((height, width)) < 0.0002).astype(np.float32), (0, 0), 1.0) * 5.0
     ink = np.maximum(ink, np.clip(specks, 0.0, 0.8))
     background = rng.uniform(175.0, 220.0) + 5.0 * _smooth_noise(rng, width, height, 60.0)
-    contrast = rng.uniform(130.0, 175.0) * (0.85 + 0.15 * pressure)
+    contrast = rng.uniform(130.0, 175.0) * (0.85 + 0.15 * pressure) * (1.0 - 0.3 * d)
     img = background - contrast * ink
-    img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), rng.uniform(0.5, 0.8))
-    img += rng.normal(0.0, rng.uniform(3.0, 9.0), img.shape).astype(np.float32)
+    img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), rng.uniform(0.5, 0.8) * (1.0 + 0.5 * d))
+    img += rng.normal(0.0, rng.uniform(3.0, 9.0) * (1.0 + d), img.shape).astype(np.float32)
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
