@@ -27,7 +27,7 @@ import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -749,13 +749,42 @@ def reserve_ids(session: Session, table, n: int, first_row: dict | None = None) 
     return [first + i for i in range(n)]
 
 
+def _bulk(session: Session, table, rows: list[dict]) -> None:
+    """executemany of ``rows`` (dicts with the same keys) straight on the DBAPI cursor: SQLAlchemy's per-row
+    parameter processing costs as much as SQLite itself here. Values are given as SQLAlchemy stores them:
+    on SQLite dates as ISO text, timestamps as 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC), booleans as 0/1;
+    PostgreSQL (psycopg) takes the Python values."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    names = ", ".join(table.c[c].name for c in columns)
+    marks = ", ".join(["?" if sqlite else "%s"] * len(columns))
+    sql = f"INSERT INTO {table.name} ({names}) VALUES ({marks})"
+    if sqlite:
+        data = [tuple(_sqlite_value(r[c]) for c in columns) for r in rows]
+    else:
+        data = [tuple(r[c] for c in columns) for r in rows]
+    session.connection().exec_driver_sql(sql, data)
+
+
+def _sqlite_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") if value.tzinfo else str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
 def _insert(
     session: Session,
     principal: Principal,
     rows: list[Prepared],
     progress: Callable[[str, int, int], None] | None = None,
 ) -> list[int]:
-    """Core bulk inserts (executemany) in the caller's transaction, ids reserved up front."""
+    """Bulk inserts (executemany) in the caller's transaction, ids reserved up front."""
     if not rows:
         return []
     now = utcnow()
@@ -779,8 +808,7 @@ def _insert(
             for pid, r in zip(chunk_ids, chunk, strict=True)
             if not (skip_first and pid == ids[0])
         ]
-        if params:
-            session.execute(insert(persons), params)
+        _bulk(session, persons, params)
         docs, addresses, phones, aliases = [], [], [], []
         for pid, r in zip(chunk_ids, chunk, strict=True):
             if r.cnic:
@@ -791,14 +819,10 @@ def _insert(
                 addresses.append({"person_id": pid, **r.address, **stamp})
             phones += [{"person_id": pid, "e164": e, "kind": k, **stamp} for e, k in r.phones]
             aliases += [{"person_id": pid, "name": n, "script": s, **stamp} for n, s in r.aliases]
-        for table, values in (
-            (IdentityDocument.__table__, docs),
-            (Address.__table__, addresses),
-            (PhoneNumber.__table__, phones),
-            (PersonAlias.__table__, aliases),
-        ):
-            if values:
-                session.execute(insert(table), values)
+        _bulk(session, IdentityDocument.__table__, docs)
+        _bulk(session, Address.__table__, addresses)
+        _bulk(session, PhoneNumber.__table__, phones)
+        _bulk(session, PersonAlias.__table__, aliases)
         if progress is not None:
             progress("write", min(start + step, len(rows)), len(rows))
     return ids
