@@ -769,6 +769,8 @@ def _bulk(session: Session, table, rows: list[dict]) -> None:
 
 
 def _sqlite_value(value: Any) -> Any:
+    if value is None or type(value) is str or type(value) is int:
+        return value
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") if value.tzinfo else str(value)
     if isinstance(value, date):
@@ -798,6 +800,8 @@ def _insert(
     is_pg = session.get_bind().dialect.name == "postgresql"
     first_params = {**rows[0].person, **stamp}
     ids = reserve_ids(session, persons, len(rows), None if is_pg else first_params)
+    if not is_pg:  # convert the shared timestamps once, not per row
+        stamp = {k: _sqlite_value(v) for k, v in stamp.items()}
     skip_first = not is_pg  # SQLite: the first person is already inserted by reserve_ids
     step = 10_000
     for start in range(0, len(rows), step):
