@@ -40,6 +40,7 @@ def main() -> None:
         sys.exit(f"no complete template sets under {base}")
     saved = {}
     rows = []
+    all_imp = []
     t_cmp = []
     for folder in sets:
         stems, temps = load_set(folder)
@@ -53,6 +54,7 @@ def main() -> None:
         t_cmp.append((time.perf_counter() - t0) / len(ii))
         scores = matcher.calibrate(matcher.raw_similarity(feats))
         m = ev.compute_metrics(scores[genuine], scores[~genuine])
+        all_imp.append(scores[~genuine])
         name = f"{folder.parent.name}/{folder.name}"
         saved[name.replace("/", "_") + "_f"] = feats
         saved[name.replace("/", "_") + "_g"] = genuine
@@ -72,6 +74,11 @@ def main() -> None:
                 f"FMR1000 {100 * np.mean([m.fmr1000 for m in ms]):.2f}  "
                 f"ZeroFMR {100 * np.mean([m.zerofmr for m in ms]):.2f}"
             )
+    imp = np.concatenate(all_imp)
+    for s in (10, 20, 30, 40):
+        print(
+            f"within-set impostors scoring >= {s}: {100 * np.mean(imp >= s):.3f} % (calibration: {10 ** (2 - s / 10):.3f} %)"
+        )
     if a.features:
         np.savez(a.features, **saved)
 

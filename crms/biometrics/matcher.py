@@ -167,12 +167,16 @@ def raw_similarity(f: np.ndarray) -> np.ndarray:
 # Calibration: raw similarity -> 10*log10(1/FMR), fitted by bench/matcher_calibrate.py on pooled impostors
 # (every pair of different fingers within and across the cached FVC B sets, CALIBRATION_SETS below):
 # knots at the empirical impostor quantiles, an exponential tail (linear in score) beyond the last knot.
-CALIBRATION_SETS = "FVC2002 DB1-4 B (49,920 impostor pairs)"
-_CAL_RAW = np.array(
-    [0.0000, 0.4663, 0.6257, 0.7711, 0.9157, 1.0605, 1.1961, 1.3393, 1.4807, 1.6204, 1.7957, 1.9102]
+CALIBRATION_SETS = (
+    "FVC2002 + FVC2004 DB1-4 B: 202,176 impostor pairs within and across sets "
+    "(less FVC2002 DB3 108 x FVC2004 DB3 102, one finger in both)"
 )
-_CAL_SCORE = np.array([0.0, 2.5, 5.0, 7.5, 10.0, 12.5, 15.0, 17.5, 20.0, 22.5, 25.0, 27.5])
-_CAL_TAIL_SLOPE = 13.2000  # score per raw unit beyond the last knot
+_CAL_RAW = np.array(
+    [0.0, 0.3839, 0.5452, 0.6932, 0.8371, 0.9819, 1.1245, 1.2714, 1.4150, 1.5574, 1.7206, 1.8879]
+    + [2.0322, 2.2051, 2.3911]
+)
+_CAL_SCORE = np.arange(15) * 2.5  # 0, 2.5, ..., 35
+_CAL_TAIL_SLOPE = 14.55  # score per raw unit beyond the last knot
 
 
 def calibrate(raw: np.ndarray) -> np.ndarray:
