@@ -248,7 +248,7 @@ def load_image(
             raise ImageError(f"{label}: not a regular file")
         data = path.read_bytes()
     pixels, file_dpi, fmt = decode(data, label)
-    parsed = parse_dpi(dpi) if not isinstance(dpi, float) else dpi
+    parsed = parse_dpi(dpi)
     if parsed == "auto":
         used, how = estimate_dpi(pixels), "estimated"
     elif parsed is not None:

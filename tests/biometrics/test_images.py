@@ -85,7 +85,7 @@ def test_dpi_auto_estimates_from_ridge_period(true_dpi):
     assert abs(estimate_dpi(px) - true_dpi) / true_dpi < 0.15
 
 
-@pytest.mark.parametrize("bad", ["0", "-3", "abc", "5000", "nan"])
+@pytest.mark.parametrize("bad", ["0", "-3", "abc", "5000", "nan", 5000.0, float("inf"), 12])
 def test_bad_dpi_values_are_rejected(bad):
     with pytest.raises(ImageError) as e:
         load_image(encode(synthetic_print(100, 100), "PNG"), dpi=bad)
