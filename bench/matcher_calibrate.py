@@ -2,13 +2,13 @@
 
 .venv/bin/python bench/matcher_calibrate.py [--templates /work/cache/templates]
 
-Impostors: every pair of templates of different fingers among all complete cached FVC B sets, within a set
-and across sets (cross-set pairs are different fingers, except SAME_FINGER below), so no single set
-decides the table. Knots
-are the empirical impostor quantiles at FMR = 10^(-s/10) for s = 0, 2.5, 5, ... while at least 50
-impostors lie above; beyond the last knot the tail is exponential (maximum-likelihood scale of the
-excesses over it), which makes the score linear in the raw similarity there. Prints the constants to
-paste into crms/biometrics/matcher.py and checks the fit against the deepest empirical points.
+Impostors: every pair of templates of different fingers within each complete cached FVC B set, all sets
+pooled, so no single set decides the table (same-sensor impostors are the hard case; with --cross, pairs
+across sets are added too: they score lower, so they would make the table over-confident). Knots are the
+empirical impostor quantiles at FMR = 10^(-s/10) for s = 0, 2.5, 5, ... while at least 50
+impostors lie above; beyond the last knot the tail is exponential (the flatter of the maximum-likelihood
+and least-squares fits to the excesses over it), which makes the score linear in the raw similarity
+there. Prints the constants to paste into crms/biometrics/matcher.py and checks the fit against the deepest empirical points.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ def main() -> None:
     ap.add_argument("--templates", default="/work/cache/templates")
     ap.add_argument("--step", type=float, default=2.5)
     ap.add_argument("--min-above", type=int, default=50)
+    ap.add_argument("--cross", action="store_true", help="add impostor pairs across sets")
     a = ap.parse_args()
     sets = sorted(p for p in Path(a.templates).glob("*/DB*_B") if len(list(p.glob("*.tpl"))) == 80)
     if not sets:
@@ -54,7 +55,9 @@ def main() -> None:
         others = [
             j
             for j in range(i + 1, len(prep))
-            if finger[j] != finger[i] and {finger[i], finger[j]} not in SAME_FINGER
+            if finger[j] != finger[i]
+            and {finger[i], finger[j]} not in SAME_FINGER
+            and (a.cross or finger[j].rsplit("/", 1)[0] == finger[i].rsplit("/", 1)[0])
         ]
         if not others:
             continue
@@ -74,7 +77,14 @@ def main() -> None:
     u, su = knots_r[-1], knots_s[-1]
     exc = imp[imp > u] - u
     beta = float(exc.mean())
-    slope = 10 / np.log(10) / beta
+    slope_mle = 10 / np.log(10) / beta
+    # the highest few impostors lie above an exponential tail; a least-squares line through the empirical
+    # log-survival of all excesses weighs them in, and the flatter (more cautious) of the two slopes is kept
+    ex = np.sort(exc)
+    surv_db = su + 10 * np.log10(ex.size / (ex.size - np.arange(ex.size)))
+    slope_ls = float(np.sum(ex * (surv_db - su)) / np.sum(ex * ex))
+    slope = min(slope_mle, slope_ls)
+    print(f"tail slope: exponential MLE {slope_mle:.3f}, least squares {slope_ls:.3f}; kept {slope:.3f}")
     print("_CAL_RAW = np.array([" + ", ".join(f"{r:.4f}" for r in knots_r) + "])")
     print("_CAL_SCORE = np.array([" + ", ".join(f"{v:.1f}" for v in knots_s) + "])")
     print(f"_CAL_TAIL_SLOPE = {slope:.4f}  # score per raw unit beyond the last knot ({exc.size} excesses)")

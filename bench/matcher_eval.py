@@ -77,7 +77,8 @@ def main() -> None:
     imp = np.concatenate(all_imp)
     for s in (10, 20, 30, 40):
         print(
-            f"within-set impostors scoring >= {s}: {100 * np.mean(imp >= s):.3f} % (calibration: {10 ** (2 - s / 10):.3f} %)"
+            f"within-set impostors scoring >= {s}: {100 * np.mean(imp >= s):.3f} %"
+            f" (calibration: {10 ** (2 - s / 10):.3f} %)"
         )
     if a.features:
         np.savez(a.features, **saved)
