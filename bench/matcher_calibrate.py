@@ -8,7 +8,8 @@ across sets are added too: they score lower, so they would make the table over-c
 empirical impostor quantiles at FMR = 10^(-s/10) for s = 0, 2.5, 5, ... while at least 50
 impostors lie above; beyond the last knot the tail is exponential (the flatter of the maximum-likelihood
 and least-squares fits to the excesses over it), which makes the score linear in the raw similarity
-there. Prints the constants to paste into crms/biometrics/matcher.py and checks the fit against the deepest empirical points.
+there. Prints the constants to paste into crms/biometrics/matcher.py and checks the fit against the
+deepest empirical points.
 """
 
 from __future__ import annotations
