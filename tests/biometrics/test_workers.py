@@ -1,0 +1,29 @@
+"""Extraction in a process pool: submit returns at once, bad images come back as errors."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from crms.biometrics.serialise import loads
+
+from .fpdata import encode, synthetic_print
+
+
+def test_pool_extracts_without_blocking_the_caller():
+    pytest.importorskip("torch")
+    from crms.biometrics.workers import ExtractorPool
+
+    good = encode(synthetic_print(300, 360, seed=4), "PNG")
+    with ExtractorPool(processes=1) as pool:
+        t0 = time.perf_counter()
+        f_good = pool.submit(good, 500)
+        f_bad = pool.submit(b"GIF89a not supported", None)
+        assert time.perf_counter() - t0 < 1.0  # the caller is free while workers start and extract
+        r = f_good.result(timeout=600)
+        bad = f_bad.result(timeout=600)
+    assert r.error is None and r.dpi == 500 and r.dpi_source == "caller"
+    t = loads(r.template)
+    assert (t.width, t.height) == (300, 360) and t.count == r.minutiae
+    assert bad.template is None and "unrecognised" in bad.error
