@@ -155,30 +155,63 @@ def local_similarity(bits_a, mask_a, ok_a, th_a, bits_b, mask_b, ok_b, th_b, cel
     w = bits_a.shape[1]
     out = np.zeros((na, nb), dtype=np.float32)
     min_common = MIN_ME * cells
+    # per cylinder: set bits, valid cells, and whether every cell of the disc is valid ("full"): a full
+    # side needs no masking, so most pairs need one or two popcounts per word instead of four
+    ones_a, cnt_a, full_a = _row_counts(bits_a, mask_a, cells)
+    ones_b, cnt_b, full_b = _row_counts(bits_b, mask_b, cells)
+    ca_, sa_ = np.cos(th_a), np.sin(th_a)
+    cb_, sb_ = np.cos(th_b), np.sin(th_b)
     for a in range(na):
         if not ok_a[a]:
             continue
         for b in range(nb):
             if not ok_b[b]:
                 continue
-            if math.cos(th_a[a] - th_b[b]) < COS_DELTA_THETA:
+            if ca_[a] * cb_[b] + sa_[a] * sb_[b] < COS_DELTA_THETA:
                 continue
-            common = 0
-            pa = 0
-            pb = 0
             px = 0
-            for k in range(w):
-                mab = mask_a[a, k] & mask_b[b, k]
-                ca = bits_a[a, k] & mab
-                cb = bits_b[b, k] & mab
-                common += _popc(mab)
-                pa += _popc(ca)
-                pb += _popc(cb)
-                px += _popc(ca ^ cb)
+            if full_a[a] and full_b[b]:
+                common, pa, pb = cells, ones_a[a], ones_b[b]
+                for k in range(w):
+                    px += _popc(bits_a[a, k] ^ bits_b[b, k])
+            elif full_a[a]:
+                common, pa, pb = cnt_b[b], 0, ones_b[b]
+                for k in range(w):
+                    ca = bits_a[a, k] & mask_b[b, k]
+                    pa += _popc(ca)
+                    px += _popc(ca ^ bits_b[b, k])
+            elif full_b[b]:
+                common, pa, pb = cnt_a[a], ones_a[a], 0
+                for k in range(w):
+                    cb = bits_b[b, k] & mask_a[a, k]
+                    pb += _popc(cb)
+                    px += _popc(bits_a[a, k] ^ cb)
+            else:
+                common, pa, pb = 0, 0, 0
+                for k in range(w):
+                    mab = mask_a[a, k] & mask_b[b, k]
+                    ca = bits_a[a, k] & mab
+                    cb = bits_b[b, k] & mab
+                    common += _popc(mab)
+                    pa += _popc(ca)
+                    pb += _popc(cb)
+                    px += _popc(ca ^ cb)
             if common < min_common or pa + pb == 0:
                 continue
             out[a, b] = 1.0 - math.sqrt(px) / (math.sqrt(pa) + math.sqrt(pb))
     return out
+
+
+@njit(cache=True)
+def _row_counts(bits, mask, cells):
+    n, w = bits.shape
+    ones = np.zeros(n, dtype=np.int64)
+    cnt = np.zeros(n, dtype=np.int64)
+    for m in range(n):
+        for k in range(w):
+            ones[m] += _popc(bits[m, k])
+            cnt[m] += _popc(mask[m, k])
+    return ones, cnt, cnt == cells
 
 
 # ---- geometric consolidation ----
