@@ -51,14 +51,24 @@ def take(session: Session, key: str, limit: Limit | None, *, what: str = "reques
     """Take one token from bucket ``key`` or raise RateLimited. Runs in the caller's transaction."""
     if limit is None:
         return
+    key = key[:160]
     now = utcnow()
     stmt = select(RateBucket).where(RateBucket.key == key)
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     row = session.scalar(stmt)
-    if row is None:
-        row = RateBucket(key=key[:160], tokens=limit.capacity, updated_at=now)
-        session.add(row)
+    if row is None:  # first use: insert, tolerating a concurrent first use of the same key
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        session.execute(
+            dialect_insert(RateBucket.__table__)
+            .values(key=key[:160], tokens=limit.capacity, updated_at=now)
+            .on_conflict_do_nothing()
+        )
+        row = session.scalar(stmt)
     elapsed = max(0.0, (now - as_utc(row.updated_at)).total_seconds())
     tokens = min(limit.capacity, row.tokens + elapsed * limit.rate)
     if tokens < 1.0:
