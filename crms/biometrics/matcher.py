@@ -11,7 +11,10 @@ radius 70 px at 500 ppi) with their cell-validity masks, and the convex hull of 
 3. the best-supported alignment gives a raw similarity from the number of pairs, their local
    similarities and how many minutiae of each print lie in the overlap;
 4. the raw similarity is mapped to ``10 * log10(1 / FMR)`` through a calibration table fitted on a pooled
-   impostor distribution (see ``_CALIBRATION`` below), so 40 is about a 1 in 10,000 false-match rate.
+   impostor distribution (``_CAL_RAW``/``_CAL_SCORE`` below), so 40 is about a 1 in 10,000 false-match rate.
+
+``score_many(probe, gallery)`` runs the same comparison in one compiled loop over a gallery; ``pack``
+turns a gallery into a ``PackedGallery`` once for repeated searches. Scores are plain floats >= 0.
 
 Rotation tolerance: up to ``MAX_ROTATION_DEG`` (90 degrees) between the two impressions.
 Everything is symmetric by construction (``score(a, b) == score(b, a)`` up to float rounding).
