@@ -190,3 +190,14 @@ def test_fvc2002_db1_fingers_101_to_104():
     assert np.median(g) > 40
     assert np.mean(g > 25) > 0.9
     assert np.mean(imp > 25) < 0.02
+
+
+def test_degenerate_geometry_does_not_crash(rng):
+    full = random_template(rng)
+    same_point = Template(300, 400, np.tile(np.array([[100, 100, 1.0, 1, 50]], np.float32), (5, 1)))
+    line = Template(300, 400, np.array([[20 + 15 * i, 200, 0.5 * i, 1, 50] for i in range(12)], np.float32))
+    big = random_template(rng, n=150, w=500, h=600)
+    for t in (same_point, line, big):
+        assert np.isfinite(matcher.score(t, full))
+        assert abs(matcher.score(t, full) - matcher.score(full, t)) < 1e-6
+    assert matcher.score(big, big) > 40
