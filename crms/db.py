@@ -48,6 +48,15 @@ def make_engine(url: str, **kwargs) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+            # Let SQLAlchemy, not the driver, open transactions (see _sqlite_begin).
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):  # pragma: no cover - trivial
+            # Take the write lock at the start: nearly every action writes (its audit entry at least), and a
+            # deferred transaction that upgrades to a writer after another commit fails at once with
+            # "database is locked" instead of waiting for busy_timeout.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 
 def test_migrations_create_tables(db):
@@ -30,3 +30,41 @@ def test_cli_help():
     result = CliRunner().invoke(app, ["--help"])
     assert result.exit_code == 0
     assert "serve" in result.output
+
+
+def test_sqlite_concurrent_audited_writes_wait_instead_of_failing(sqlite_db, tmp_path):
+    """Each action reads (the audit chain head) and then writes; with deferred transactions SQLite refuses
+    the upgrade to a writer at once ("database is locked"). BEGIN IMMEDIATE makes them queue instead."""
+    import threading
+
+    from crms.access import audit
+    from crms.access.principal import system_principal
+    from crms.db import Database
+
+    errors: list[str] = []
+
+    def work() -> None:
+        db = Database(sqlite_db.url)
+        audit.bind_data_dir(db, tmp_path)
+        for _ in range(15):
+            try:
+                with db.transaction() as session:
+                    session.execute(
+                        text("SELECT count(*) FROM audit_log")
+                    ).scalar()  # read first, as a lookup does
+                    audit.record(session, system_principal(), "test.write")
+            except Exception as exc:  # noqa: BLE001
+                errors.append(repr(exc))
+        db.dispose()
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    audit.bind_data_dir(sqlite_db, tmp_path)
+    with sqlite_db.transaction() as session:
+        report = audit.verify(session, data_dir=tmp_path)
+    assert report.entries == 90
+    assert report.problems == []
