@@ -7,6 +7,7 @@ import importlib
 
 from fastapi import FastAPI
 
+from crms.access.audit import bind_data_dir
 from crms.api.problems import install_problem_handlers
 from crms.config import Settings, get_settings
 from crms.db import Database
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.db = database or Database(settings.database_url)
+    bind_data_dir(app.state.db, settings.data_dir)  # where the audit-head file lives
     install_problem_handlers(app)
     for name in ROUTERS:
         try:

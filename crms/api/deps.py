@@ -25,13 +25,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_db(request: Request) -> Database:
-    db = request.app.state.db
-    if not getattr(request.app.state, "_audit_bound", False):
-        from crms.access.audit import bind_data_dir
-
-        bind_data_dir(db, request.app.state.settings.data_dir)
-        request.app.state._audit_bound = True
-    return db
+    return request.app.state.db
 
 
 def client_address(request: Request) -> str | None:
