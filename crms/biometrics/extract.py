@@ -112,6 +112,23 @@ def step_leader(ctx: Ctx) -> None:
     ctx["raw_minutiae"] = _alg("LEADER").run(ctx["image"], 500)
 
 
+CROP_MARGIN = 32  # pixels of context kept around the foreground for the ``leader_crop`` configuration
+
+
+def step_leader_crop(ctx: Ctx) -> None:
+    """LEADER on the foreground's bounding box (plus a margin) only: less background to push through."""
+    img, mask = ctx["image"], ctx["mask"]
+    ys, xs = np.nonzero(mask)
+    if ys.size == 0:
+        ctx["raw_minutiae"] = []
+        return
+    h, w = img.shape
+    y0, y1 = max(0, int(ys.min()) - CROP_MARGIN), min(h, int(ys.max()) + CROP_MARGIN + 1)
+    x0, x1 = max(0, int(xs.min()) - CROP_MARGIN), min(w, int(xs.max()) + CROP_MARGIN + 1)
+    raw = _alg("LEADER").run(np.ascontiguousarray(img[y0:y1, x0:x1]), 500)
+    ctx["raw_minutiae"] = [(x + x0, y + y0, d, t, qq) for x, y, d, t, qq in raw]
+
+
 def step_orientation(ctx: Ctx) -> None:
     ctx["orientation"] = _alg("GBFOE").run(ctx["image"], ctx["mask"], 500)[0]
 
@@ -176,6 +193,16 @@ CONFIGS: dict[str, Pipeline] = {
             ("segment", step_segment),
             ("quality", step_quality),
             ("minutiae", step_leader),
+            ("template", step_to_template),
+        ],
+        ("GMFS", "LEADER"),
+    ),
+    "leader_crop": Pipeline(
+        "GMFS + LEADER on the foreground box",
+        [
+            ("segment", step_segment),
+            ("quality", step_quality),
+            ("minutiae", step_leader_crop),
             ("template", step_to_template),
         ],
         ("GMFS", "LEADER"),
