@@ -55,7 +55,11 @@ def fingers(
     ),
     jobs: int = typer.Option(1, "--jobs", min=1, max=64, help="Worker processes (output is the same)."),
     difficulty: float = typer.Option(
-        0.0, "--difficulty", min=0.0, max=1.0, help="Plain impressions: 0 clean .. 1 about FVC DB4-hard."
+        0.0,
+        "--difficulty",
+        min=0.0,
+        max=1.0,
+        help="Plain impressions: 0 clean .. 1 very hard (see docs/BENCHMARKS.md).",
     ),
 ) -> None:
     """Generate COUNT synthetic fingers with IMPRESSIONS mated impressions each, at 500 ppi."""

@@ -144,8 +144,8 @@ def render_impression(
     ``impression`` is the impression number (each number gives its own, reproducible impression) or a
     ``numpy.random.Generator``. Impressions of the same master are mates of each other. ``difficulty``
     (0 to 1) makes them harder to match: wider placement, stronger distortion, smaller contact, more extreme
-    skin, more breaks and noise, lower contrast; 1 is about as hard as FVC2002/2004 DB4 for this project's
-    matcher (see docs/BENCHMARKS.md).
+    skin, more breaks and noise, lower contrast. For this project's matcher 0 is easier and 1 far harder
+    than FVC2002/2004 DB4 (measured figures in docs/BENCHMARKS.md, "Synthetic fingerprints").
     """
     if not 0.0 <= difficulty <= 1.0:
         raise ValueError("difficulty must be between 0 and 1")
