@@ -595,14 +595,19 @@ def _existing(session: Session, rows: list[Prepared]) -> dict[int, tuple[str, in
         chunk = by_cnic[start : start + BATCH]
         found = {
             number: (pid, name_key, name)
-            for number, pid, name_key, name in session.execute(
-                select(IdentityDocument.number, Person.id, Person.name_key, Person.given_name_en)
-                .join(Person, Person.id == IdentityDocument.person_id)
-                .where(
-                    IdentityDocument.doc_type.in_(CNIC_LIKE),
-                    IdentityDocument.number.in_([r.cnic for r in chunk]),
+            for number, doc_type, pid, name_key, name in session.execute(
+                # by number only (its own index): a plan that cannot go wrong on stale statistics
+                select(
+                    IdentityDocument.number,
+                    IdentityDocument.doc_type,
+                    Person.id,
+                    Person.name_key,
+                    Person.given_name_en,
                 )
+                .join(Person, Person.id == IdentityDocument.person_id)
+                .where(IdentityDocument.number.in_([r.cnic for r in chunk]))
             )
+            if doc_type in CNIC_LIKE
         }
         for r in chunk:
             hit = found.get(r.cnic)
@@ -829,6 +834,9 @@ def _insert(
         _bulk(session, PersonAlias.__table__, aliases)
         if progress is not None:
             progress("write", min(start + step, len(rows)), len(rows))
+    if is_pg and len(rows) >= 10_000:
+        # fresh statistics now: the next import's lookups get index plans without waiting for autovacuum
+        session.execute(sql_text("ANALYZE persons, identity_documents, addresses"))
     return ids
 
 
