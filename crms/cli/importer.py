@@ -84,8 +84,9 @@ def import_persons_cmd(
         typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     else:
         out = Console()
+        label = "[yellow]rejected[/yellow]" if skip_invalid else "[red]error[/red]"
         for e in report.errors[:max_errors]:
-            out.print(f"[red]error[/red] {e}", highlight=False)
+            out.print(f"{label} {e}", highlight=False)
         if len(report.errors) > max_errors:
             out.print(f"... and {len(report.errors) - max_errors} more errors (use --json for all)")
         for w in report.warnings[:max_errors]:
