@@ -372,6 +372,22 @@ def _play_story(session, principal, case, link, c: CasePlan, today: date) -> Non
 # ------------------------------------------------------------------------------------------ users
 
 
+def refuse_real_database(session: Session) -> None:
+    """The demo loader runs without a login (it is how a fresh install is set up), so it may only touch a
+    database that holds no real accounts: once any user other than the demo users exists, it refuses, and
+    synthetic offenders can never be mixed into a live register."""
+    from crms.access.models import User
+    from crms.errors import PermissionDenied
+
+    demo_names = {f"demo_{name}" for _role, name in ROLES}
+    real = session.scalars(select(User.username).where(User.username.not_in(demo_names)).limit(3)).all()
+    if real:
+        raise PermissionDenied(
+            "this database has real user accounts (" + ", ".join(real) + "): the demo loader only fills a new "
+            "database; point CRMS_DATA_DIR / CRMS_DATABASE_URL at an empty one"
+        )
+
+
 def _password() -> str:
     return "Demo-" + secrets.token_urlsafe(12)
 
@@ -488,6 +504,7 @@ def build_demo(
     principal = system_principal("cli")
     today = today_fn()
     with db.transaction() as s:
+        refuse_real_database(s)
         load_reference_data(s)
         stations = [
             p

@@ -122,3 +122,30 @@ def test_cli_demo_prints_passwords_once(sqlite_db, tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert out["created"] == 0 and out["skipped"] == 3 and "Demo-" not in r.output
+
+
+def test_demo_refuses_a_database_with_real_accounts(demo_env):
+    """The demo loader needs no login, so it must never mix synthetic offenders into a live register."""
+    from crms.access.users import create_user
+    from crms.errors import PermissionDenied
+
+    db, settings = demo_env
+    with db.transaction() as s:
+        create_user(s, "sp_quetta", "supervisor", unit="BA", password="a-real-password-123")
+    before = counts(db)
+    with pytest.raises(PermissionDenied, match="sp_quetta"):
+        build_demo(db, settings, people=2, fingerprints=False, mugshots=False)
+    assert counts(db) == before
+
+
+def test_cli_demo_refusal_exits_nonzero(sqlite_db, tmp_path, monkeypatch):
+    from crms.access.users import create_user
+    from crms.cli.main import app
+
+    with sqlite_db.transaction() as s:
+        create_user(s, "sp_quetta", "supervisor", unit="BA", password="a-real-password-123")
+    monkeypatch.setenv("CRMS_DATABASE_URL", sqlite_db.url)
+    monkeypatch.setenv("CRMS_DATA_DIR", str(tmp_path / "data"))
+    r = CliRunner().invoke(app, ["demo", "--people", "2", "--no-fingerprints", "--no-mugshots"])
+    assert r.exit_code != 0
+    assert "real user accounts" in r.output
