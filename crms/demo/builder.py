@@ -383,8 +383,8 @@ def refuse_real_database(session: Session) -> None:
     real = session.scalars(select(User.username).where(User.username.not_in(demo_names)).limit(3)).all()
     if real:
         raise PermissionDenied(
-            "this database has real user accounts (" + ", ".join(real) + "): the demo loader only fills a new "
-            "database; point CRMS_DATA_DIR / CRMS_DATABASE_URL at an empty one"
+            "this database has real user accounts (" + ", ".join(real) + "): the demo loader only fills "
+            "a new database; point CRMS_DATA_DIR / CRMS_DATABASE_URL at an empty one"
         )
 
 
