@@ -814,6 +814,30 @@ def history_summary(person: Person) -> dict:
 _FULL: dict = {}
 
 
+def _parties_of_person(CP, C, pid):
+    """The person's case links with the case's key facts (shared by the CNIC lookup and the full record)."""
+    return (
+        select(
+            CP.c.id.label("link_id"),
+            CP.c.role,
+            CP.c.status,
+            CP.c.modus_operandi,
+            CP.c.gang,
+            C.c.id.label("case_id"),
+            C.c.police_station_code,
+            C.c.district_code,
+            C.c.fir_number,
+            C.c.year,
+            C.c.registered_on,
+            C.c.sections_text,
+            C.c.status.label("case_status"),
+        )
+        .join(C, C.c.id == CP.c.case_id)
+        .where(CP.c.person_id == pid)
+        .order_by(CP.c.id)
+    )
+
+
 def _full_statements() -> dict:
     """The full record's statements, built once: one indexed query per table, no ORM object loading."""
     if _FULL:
@@ -839,26 +863,7 @@ def _full_statements() -> dict:
     _FULL["marks"] = (
         select(BM).join(DS, DS.c.id == BM.c.description_id).where(DS.c.person_id == pid).order_by(BM.c.id)
     )
-    _FULL["parties"] = (
-        select(
-            CP.c.id.label("link_id"),
-            CP.c.role,
-            CP.c.status,
-            CP.c.modus_operandi,
-            CP.c.gang,
-            C.c.id.label("case_id"),
-            C.c.police_station_code,
-            C.c.district_code,
-            C.c.fir_number,
-            C.c.year,
-            C.c.registered_on,
-            C.c.sections_text,
-            C.c.status.label("case_status"),
-        )
-        .join(C, C.c.id == CP.c.case_id)
-        .where(CP.c.person_id == pid)
-        .order_by(CP.c.id)
-    )
+    _FULL["parties"] = _parties_of_person(CP, C, pid)
     _FULL["history"] = (
         select(H).join(CP, CP.c.id == H.c.party_id).where(CP.c.person_id == pid).order_by(H.c.id)
     )
@@ -1105,26 +1110,7 @@ def _lookup_statements() -> dict:
     )
     _LOOKUP["aliases"] = select(A.c.name, A.c.script).where(A.c.person_id == pid).order_by(A.c.id)
     _LOOKUP["documents"] = select(D).where(D.c.person_id == pid).order_by(D.c.id)
-    _LOOKUP["parties"] = (
-        select(
-            CP.c.id.label("link_id"),
-            CP.c.role,
-            CP.c.status,
-            CP.c.modus_operandi,
-            CP.c.gang,
-            C.c.id.label("case_id"),
-            C.c.police_station_code,
-            C.c.district_code,
-            C.c.fir_number,
-            C.c.year,
-            C.c.registered_on,
-            C.c.sections_text,
-            C.c.status.label("case_status"),
-        )
-        .join(C, C.c.id == CP.c.case_id)
-        .where(CP.c.person_id == pid)
-        .order_by(CP.c.id)
-    )
+    _LOOKUP["parties"] = _parties_of_person(CP, C, pid)
     _LOOKUP["flags"] = (
         select(F, C.c.police_station_code, C.c.fir_number, C.c.year)
         .outerjoin(C, C.c.id == F.c.case_id)
