@@ -27,31 +27,16 @@ def demo(
     """Load the demo database: synthetic offenders with FIRs, statuses, descriptions, fingerprints, mugshots,
     and one demo user per role (passwords are printed once, when the user is created)."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from crms.cli.auth import cli_errors, open_db
+    from crms.cli.progress import stage_progress
     from crms.config import get_settings
     from crms.demo.builder import build_demo
 
     settings = get_settings()
     with cli_errors():
         db = open_db()
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-            transient=True,
-            disable=as_json,
-        ) as bar:
-            tasks: dict[str, int] = {}
-
-            def progress(stage: str, done: int, total: int) -> None:
-                if stage not in tasks:
-                    tasks[stage] = bar.add_task(stage, total=total)
-                bar.update(tasks[stage], completed=done)
-
+        with stage_progress(disable=as_json) as progress:
             report = build_demo(
                 db,
                 settings,

@@ -33,32 +33,16 @@ def import_persons_cmd(
 
     Exit codes: 0 done, 2 invalid rows (nothing written) or unreadable file, 3 not logged in / not allowed."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from crms.access import audit
     from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+    from crms.cli.progress import stage_progress
     from crms.records.importer import ImportFileError, import_persons
 
-    err = Console(stderr=True)
     with cli_errors():
         db = open_db()
         principal = cli_principal()
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-            disable=as_json,
-        ) as bar:
-            tasks: dict[str, int] = {}
-
-            def progress(stage: str, done: int, total: int) -> None:
-                if stage not in tasks:
-                    tasks[stage] = bar.add_task(stage, total=total)
-                bar.update(tasks[stage], completed=done)
-
+        with stage_progress(disable=as_json) as progress:
             try:
                 with unit_of_work(db, principal, f"crms import persons {file.name}") as session:
                     report = import_persons(
