@@ -439,36 +439,12 @@ def consolidate(xa, ya, ta, hull_a, xb, yb, tb, hull_b, sim, params, out):
         tx = xb[j] - (c * xa[i] - s * ya[i])
         ty = yb[j] - (s * xa[i] + c * ya[i])
         cax, cay, cbx, cby = xa[i], ya[i], xb[j], yb[j]
-        n = _pair_up(
-            xa,
-            ya,
-            ca,
-            sa,
-            xb,
-            yb,
-            cb,
-            sb,
-            sim,
-            rot,
-            tx,
-            ty,
-            cax,
-            cay,
-            cbx,
-            cby,
-            params,
-            ia,
-            ib,
-            cost_a,
-            cost_b,
-            rb,
-            xorder,
-            xsorted,
-        )
-        for _it in range(2):
-            if n < 3:
-                break
-            rot, tx, ty, cax, cay, cbx, cby = _refit(xa, ya, xb, yb, ia, n)
+        n = 0
+        for it in range(3):  # pair up, then refit on the pairs and pair up again, twice
+            if it > 0:
+                if n < 3:
+                    break
+                rot, tx, ty, cax, cay, cbx, cby = _refit(xa, ya, xb, yb, ia, n)
             n = _pair_up(
                 xa,
                 ya,
