@@ -147,6 +147,19 @@ def create_user(
     return user
 
 
+def _note_failure(user: User | None, exc: AuthenticationError) -> bool:
+    """Count a failed login against the account (not while it is already locked); after MAX_FAILURES in a
+    row lock it for LOCKOUT. Returns True when this failure locked it."""
+    if user is None or "locked" in exc.message:
+        return False
+    user.failed_logins = (user.failed_logins or 0) + 1
+    if user.failed_logins < MAX_FAILURES:
+        return False
+    user.locked_until = utcnow() + LOCKOUT
+    user.failed_logins = 0
+    return True
+
+
 def totp_uri(user: User) -> str | None:
     if not user.totp_secret:
         return None
@@ -379,13 +392,9 @@ def login(
             error = exc
         except AuthenticationError as exc:
             error = exc
-            if user is not None and "locked" not in exc.message:
-                user.failed_logins = (user.failed_logins or 0) + 1
-                if user.failed_logins >= MAX_FAILURES:
-                    user.locked_until = utcnow() + LOCKOUT
-                    user.failed_logins = 0
-                    exc.message += f"; account locked for {int(LOCKOUT.total_seconds() // 60)} minutes"
-                    exc.args = (exc.message,)
+            if _note_failure(user, exc):
+                exc.message += f"; account locked for {int(LOCKOUT.total_seconds() // 60)} minutes"
+                exc.args = (exc.message,)
         if error is not None:
             audit.record(
                 session,
@@ -465,11 +474,7 @@ def login_sms(db, phone: str, pin: str) -> Principal:
             error = exc
         except AuthenticationError as exc:
             error = exc
-            if user is not None and "locked" not in exc.message:
-                user.failed_logins = (user.failed_logins or 0) + 1
-                if user.failed_logins >= MAX_FAILURES:
-                    user.locked_until = utcnow() + LOCKOUT
-                    user.failed_logins = 0
+            _note_failure(user, exc)
         if error is not None:
             audit.record(session, who, "auth.sms", outcome="refused", detail=error.message)
         else:
