@@ -213,26 +213,24 @@ class CaseUpdate(Strict):
         return _not_future(v, "occurred_on")
 
 
-class CaseStatusIn(Strict):
+class _StatusChangeIn(Strict):
+    """A status change: when it took effect (not in the future) and a note; subclasses give the status."""
+
+    effective_on: date | None = None
+    note: Text500 | None = None
+
+    @field_validator("effective_on")
+    @classmethod
+    def _eff(cls, v: date | None) -> date | None:
+        return _not_future(v, "effective_on")
+
+
+class CaseStatusIn(_StatusChangeIn):
     status: CaseStatus
-    effective_on: date | None = None
-    note: Text500 | None = None
-
-    @field_validator("effective_on")
-    @classmethod
-    def _eff(cls, v: date | None) -> date | None:
-        return _not_future(v, "effective_on")
 
 
-class PartyStatusIn(Strict):
+class PartyStatusIn(_StatusChangeIn):
     status: PartyStatus
-    effective_on: date | None = None
-    note: Text500 | None = None
-
-    @field_validator("effective_on")
-    @classmethod
-    def _eff(cls, v: date | None) -> date | None:
-        return _not_future(v, "effective_on")
 
 
 class LinkCreate(Strict):
