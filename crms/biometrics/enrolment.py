@@ -1,0 +1,410 @@
+"""Fingerprint enrolment: capture a finger's image for a person, then extract its template.
+
+Two steps, so that capture is instant and extraction (about a second of CPU per image) can run in a
+worker pool behind it:
+
+* :func:`capture` checks the officer's right to enrol for the person's unit (``biometric:enrol``), decodes
+  the image to make sure it is a fingerprint image the engine can read, stores it encrypted
+  (:class:`crms.access.crypto.EncryptedStore`) and adds a *pending*
+  :class:`~crms.biometrics.models.Fingerprint` row; an earlier print of the same finger is retired (kept
+  for history). Capturing the very same image again changes nothing.
+* :func:`enrol_pending` extracts the templates of pending rows in a pool of extraction processes
+  (:class:`crms.biometrics.workers.ExtractorPool`) and stores each one as it arrives, in its own transaction.
+  It is resumable: an interruption loses at most the images in flight, and the next run carries on from
+  the rows still pending. One run at a time per data dir (a lock file); a row that changed meanwhile
+  (recaptured or retired) is left alone.
+
+Every change is audited: ``biometric.capture`` (by the officer), ``biometric.enrol`` /
+``biometric.enrol_failed`` (by the job that extracted the template).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import resource
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from crms.access import audit
+from crms.access.policy import Permission, authorize
+from crms.access.principal import Principal, system_principal
+from crms.biometrics.models import (
+    FINGER_POSITIONS,
+    EnrolmentStatus,
+    Fingerprint,
+    FingerprintSource,
+)
+from crms.errors import Conflict, ValidationError
+from crms.timeutil import utcnow
+
+MIN_PPI, MAX_PPI = 250, 1500
+_NEW_REFS_KEY = "crms_new_biometric_refs"
+
+
+def extractor_version() -> str:
+    """What made a template: the extractor configuration and the template format version."""
+    from crms.biometrics.extract import DEFAULT_CONFIG
+    from crms.biometrics.serialise import VERSION
+
+    return f"crms-{DEFAULT_CONFIG}/crmt{VERSION}"
+
+
+def engine_missing() -> str | None:
+    """None when the fingerprint engine (pyfing on PyTorch) is installed, else what is missing."""
+    import importlib.util
+
+    for mod in ("pyfing", "torch"):
+        if importlib.util.find_spec(mod) is None:
+            return f"{mod} is not installed (pip install -e '.[fingerprint]')"
+    return None
+
+
+# ------------------------------------------------------------------------------------------ capture
+
+
+def _forget_files_on_rollback(session: Session, store, ref: str) -> None:
+    """A stored image whose row is rolled back would be an orphan: delete it when the transaction fails."""
+    from sqlalchemy import event
+
+    refs = session.info.get(_NEW_REFS_KEY)
+    if refs is None:
+        refs = session.info[_NEW_REFS_KEY] = []
+
+        @event.listens_for(session, "after_commit")
+        def _committed(sess) -> None:
+            sess.info.get(_NEW_REFS_KEY, []).clear()
+
+        @event.listens_for(session, "after_rollback")
+        def _rolled_back(sess) -> None:
+            for stored in sess.info.get(_NEW_REFS_KEY, []):
+                store.delete(stored)
+            sess.info.get(_NEW_REFS_KEY, []).clear()
+
+    refs.append(ref)
+
+
+def active_print(session: Session, person_id: int, position: int) -> Fingerprint | None:
+    return session.scalar(
+        select(Fingerprint).where(
+            Fingerprint.person_id == person_id,
+            Fingerprint.position == position,
+            Fingerprint.active.is_(True),
+        )
+    )
+
+
+def capture(
+    session: Session,
+    principal: Principal,
+    store,
+    person_id: int,
+    position: int,
+    image: bytes,
+    *,
+    ppi: int | None = None,
+    source: str = FingerprintSource.LIVESCAN.value,
+    captured_at: datetime | None = None,
+) -> Fingerprint:
+    """Store ``image`` as finger ``position`` (1-10, ANSI/NIST) of the person, pending its template.
+
+    ``ppi``: the scanner's resolution; by default the one recorded in the file. Returns the active row
+    (the existing one, unchanged, when the same image was captured before).
+    """
+    from crms.biometrics.images import decode
+    from crms.records.services import get_writable_person
+
+    if position not in FINGER_POSITIONS:
+        raise ValidationError("finger position must be 1-10 (ANSI/NIST: 1 right thumb ... 10 left little)",
+                              field="position")  # fmt: skip
+    if source not in {s.value for s in FingerprintSource}:
+        raise ValidationError(f"unknown source {source!r}", field="source")
+    person = get_writable_person(session, principal, person_id, Permission.BIOMETRIC_ENROL)
+    pixels, file_dpi, fmt = decode(bytes(image), f"finger {position}")
+    used = ppi if ppi is not None else file_dpi
+    if used is None:
+        raise ValidationError("the image does not record its resolution: give ppi", field="ppi")
+    if not MIN_PPI <= used <= MAX_PPI:
+        raise ValidationError(f"resolution {used:g} ppi is outside {MIN_PPI}-{MAX_PPI}", field="ppi")
+    digest = hashlib.sha256(image).hexdigest()
+    current = active_print(session, person.id, position)
+    if current is not None and current.image_sha256 == digest:
+        return current
+    ref = store.put("fingerprint", bytes(image))
+    _forget_files_on_rollback(session, store, ref)
+    now = utcnow()
+    if current is not None:
+        current.active = False
+        current.retired_at = now
+        current.retired_by = principal.user_id
+        current.updated_at, current.updated_by = now, principal.user_id
+        session.flush()  # the partial unique index allows the new active row only after this
+    row = Fingerprint(
+        person_id=person.id,
+        position=position,
+        source=source,
+        image_ref=ref,
+        image_format=fmt.lower()[:8],
+        image_ppi=int(round(used)),
+        image_height=int(pixels.shape[0]),
+        image_width=int(pixels.shape[1]),
+        image_sha256=digest,
+        status=EnrolmentStatus.PENDING.value,
+        captured_at=captured_at or now,
+        captured_by=principal.user_id,
+        created_at=now,
+        created_by=principal.user_id,
+        updated_at=now,
+        updated_by=principal.user_id,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        principal,
+        "biometric.capture",
+        target_type="person",
+        target_id=person.id,
+        query={"fingerprint_id": row.id, "position": position, "source": source,
+               "replaced": None if current is None else current.id},
+    )  # fmt: skip
+    return row
+
+
+# ------------------------------------------------------------------------------------------ status
+
+
+def enrolment_counts(session: Session) -> dict[str, int]:
+    """Active prints by status, persons with any print and persons with all ten."""
+    out = {s.value: 0 for s in EnrolmentStatus}
+    for status, n in session.execute(
+        select(Fingerprint.status, func.count())
+        .where(Fingerprint.active.is_(True))
+        .group_by(Fingerprint.status)
+    ):
+        out[status] = int(n)
+    per_person = (
+        select(Fingerprint.person_id, func.count().label("n"))
+        .where(Fingerprint.active.is_(True))
+        .group_by(Fingerprint.person_id)
+        .subquery()
+    )
+    out["prints"] = sum(out[s.value] for s in EnrolmentStatus)
+    out["persons"] = int(session.scalar(select(func.count()).select_from(per_person)) or 0)
+    out["persons_ten_prints"] = int(
+        session.scalar(select(func.count()).select_from(per_person).where(per_person.c.n == 10)) or 0
+    )
+    return out
+
+
+# ------------------------------------------------------------------------------------------ enrolment
+
+
+@dataclass
+class EnrolReport:
+    enrolled: int = 0
+    failed: int = 0
+    skipped: int = 0  # rows that changed while their template was being extracted
+    remaining: int = 0  # still pending after the run
+    seconds: float = 0.0  # wall time
+    cpu_seconds: float = 0.0  # this process and its extraction workers
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@contextmanager
+def exclusive(data_dir: Path, name: str) -> Iterator[None]:
+    """One holder at a time of ``<data dir>/locks/<name>.lock`` (released when the process ends, too)."""
+    folder = Path(data_dir) / "locks"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Conflict(f"another process is running {name} on this data dir; try again later") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)
+
+
+def _pending_count(session: Session) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Fingerprint)
+            .where(Fingerprint.status == EnrolmentStatus.PENDING.value, Fingerprint.active.is_(True))
+        )
+        or 0
+    )
+
+
+def _next_pending(db, after_id: int, n: int) -> list[tuple[int, str, int]]:
+    with db.transaction() as s:
+        return [
+            (int(i), str(ref), int(ppi))
+            for i, ref, ppi in s.execute(
+                select(Fingerprint.id, Fingerprint.image_ref, Fingerprint.image_ppi)
+                .where(
+                    Fingerprint.status == EnrolmentStatus.PENDING.value,
+                    Fingerprint.active.is_(True),
+                    Fingerprint.id > after_id,
+                )
+                .order_by(Fingerprint.id)
+                .limit(n)
+            )
+        ]
+
+
+def _store_result(
+    db, principal: Principal, fid: int, ref: str, result, version: str, report: EnrolReport
+) -> None:
+    with db.transaction() as s:
+        row = s.get(Fingerprint, fid)
+        if (
+            row is None
+            or not row.active
+            or row.image_ref != ref
+            or row.status != EnrolmentStatus.PENDING.value
+        ):
+            report.skipped += 1
+            return
+        now = utcnow()
+        row.updated_at, row.updated_by = now, principal.user_id
+        if result.error:
+            row.status = EnrolmentStatus.FAILED.value
+            row.error = result.error[:300]
+            report.failed += 1
+            action, query = "biometric.enrol_failed", {"fingerprint_id": fid, "error": row.error}
+        else:
+            row.status = EnrolmentStatus.ENROLLED.value
+            row.template = result.template
+            row.quality = int(result.quality)
+            row.minutiae = int(result.minutiae)
+            row.extractor = version
+            row.enrolled_at = now
+            row.error = None
+            report.enrolled += 1
+            action = "biometric.enrol"
+            query = {"fingerprint_id": fid, "position": row.position, "minutiae": row.minutiae,
+                     "quality": row.quality, "extractor": version}  # fmt: skip
+        audit.record(s, principal, action, target_type="person", target_id=row.person_id, query=query)
+
+
+def _cpu_now() -> float:
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def retry_failed(db, principal: Principal | None = None) -> int:
+    """Put failed rows back in the queue (after an extractor upgrade, say); returns how many."""
+    principal = principal or system_principal("cli")
+    authorize(principal, Permission.BIOMETRIC_ENROL)
+    with db.transaction() as s:
+        n = s.execute(
+            update(Fingerprint)
+            .where(Fingerprint.status == EnrolmentStatus.FAILED.value, Fingerprint.active.is_(True))
+            .values(status=EnrolmentStatus.PENDING.value, error=None, updated_at=utcnow(),
+                    updated_by=principal.user_id)
+        ).rowcount  # fmt: skip
+        if n:
+            audit.record(s, principal, "biometric.enrol_retry", target_type="fingerprint", query={"rows": n})
+    return int(n or 0)
+
+
+def enrol_pending(
+    db,
+    store,
+    *,
+    jobs: int | None = None,
+    limit: int | None = None,
+    principal: Principal | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> EnrolReport:
+    """Extract and store the template of every pending print (at most ``limit``), oldest first.
+
+    ``jobs``: extraction processes (default: the CPU count, at most 2); 1 extracts in this process.
+    ``progress(stage, done, total)`` is called after each print. Raises Conflict when another enrolment
+    runs on the same data dir; returns with a note, doing nothing, when the engine is not installed.
+    """
+    principal = principal or system_principal("cli")
+    authorize(principal, Permission.BIOMETRIC_ENROL)
+    report = EnrolReport()
+    t0, c0 = time.perf_counter(), _cpu_now()
+    missing = engine_missing()
+    with exclusive(store.data_dir, "fp-enrol"):
+        with db.transaction() as s:
+            pending = _pending_count(s)
+        total = pending if limit is None else min(pending, limit)
+        if missing or total == 0:
+            if missing:
+                report.notes.append(
+                    f"{pending} prints left pending: fingerprint engine unavailable ({missing})"
+                )
+            report.remaining = pending
+            return report
+        version = extractor_version()
+        done = 0
+        with _extractor(jobs) as submit:
+            window = deque()  # (id, ref, future) in id order
+            after, exhausted, queued = 0, False, 0
+            depth = 8
+            while True:
+                while not exhausted and len(window) < depth and queued < total:
+                    batch = _next_pending(db, after, min(depth * 4, total - queued))
+                    if not batch:
+                        exhausted = True
+                        break
+                    for fid, ref, ppi in batch:
+                        window.append((fid, ref, submit(store.get(ref), ppi, ref)))
+                        after = fid
+                        queued += 1
+                if not window:
+                    break
+                fid, ref, fut = window.popleft()
+                _store_result(db, principal, fid, ref, fut(), version, report)
+                done += 1
+                if progress is not None:
+                    progress("templates", done, total)
+    with db.transaction() as s:
+        report.remaining = _pending_count(s)
+    report.seconds = time.perf_counter() - t0
+    report.cpu_seconds = _cpu_now() - c0
+    return report
+
+
+@contextmanager
+def _extractor(jobs: int | None):
+    """Yield submit(image bytes, ppi, name) -> a callable that returns the ExtractResult."""
+    from crms.biometrics.workers import ExtractorPool, extract_one
+
+    if jobs == 1:
+        from crms.biometrics.extract import set_threads
+
+        set_threads(1)
+
+        def run_here(data: bytes, ppi: int, name: str):
+            result = extract_one(data, ppi, name)
+            return lambda: result
+
+        yield run_here
+        return
+    with ExtractorPool(jobs) as pool:
+
+        def submit(data: bytes, ppi: int, name: str):
+            return pool.submit(data, ppi).result
+
+        yield submit

@@ -1,0 +1,109 @@
+"""Tables of the biometrics area: enrolled fingerprints.
+
+One row per captured finger of a person: the finger position (ANSI/NIST-ITL friction ridge position codes
+1-10), the image (encrypted in the biometric store, :class:`crms.access.crypto.EncryptedStore`, referenced by
+``image_ref``) with its format, resolution and size, and, once extracted, the template (CRMS binary format,
+:mod:`crms.biometrics.serialise`) with its quality and the extractor that made it. A finger is *pending* until
+its template is extracted (``template`` NULL), then *enrolled*; an image the extractor cannot read is
+*failed* (with the reason). Recapturing a finger retires the old row (``active`` false, kept for history), so
+each person has at most one active print per position (a partial unique index on both databases).
+
+Tenprint cards, 1:N identification and latent cases will add their own tables; they reference these rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crms.db import Base
+from crms.records.models import Tracked
+from crms.timeutil import utcnow
+
+# ANSI/NIST-ITL 1-2011 Table 8 (friction ridge position codes), fingers only.
+FINGER_POSITIONS: dict[int, str] = {
+    1: "right_thumb",
+    2: "right_index",
+    3: "right_middle",
+    4: "right_ring",
+    5: "right_little",
+    6: "left_thumb",
+    7: "left_index",
+    8: "left_middle",
+    9: "left_ring",
+    10: "left_little",
+}
+
+
+class EnrolmentStatus(StrEnum):
+    PENDING = "pending"  # image stored, template not yet extracted
+    ENROLLED = "enrolled"  # template stored
+    FAILED = "failed"  # the extractor could not read the image (``error`` says why)
+
+
+class FingerprintSource(StrEnum):
+    LIVESCAN = "livescan"
+    CARD = "card"  # a scanned ink tenprint card
+    SYNTHETIC = "synthetic"  # demo data (crms.biometrics.synthesis)
+
+
+class Fingerprint(Tracked, Base):
+    __tablename__ = "fingerprints"
+    __table_args__ = (
+        CheckConstraint("position BETWEEN 1 AND 10", name="position"),
+        # At most one active print per person and finger; retired ones are kept.
+        Index(
+            "uq_fingerprints_person_position_active",
+            "person_id",
+            "position",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
+        ),
+        # The enrolment queue: pending rows in id order.
+        Index("ix_fingerprints_status_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    position: Mapped[int] = mapped_column(SmallInteger)  # FINGER_POSITIONS
+    source: Mapped[str] = mapped_column(String(16), default=FingerprintSource.LIVESCAN.value)
+    # The image, encrypted in the biometric store ("fingerprint/<32 hex>").
+    image_ref: Mapped[str] = mapped_column(String(64))
+    image_format: Mapped[str] = mapped_column(String(8))  # png, wsq, jp2, tiff, bmp, jpeg
+    image_ppi: Mapped[int] = mapped_column(SmallInteger)
+    image_width: Mapped[int] = mapped_column(SmallInteger)
+    image_height: Mapped[int] = mapped_column(SmallInteger)
+    image_sha256: Mapped[str] = mapped_column(String(64))
+    # The template and what the extractor said about the print; NULL while pending.
+    status: Mapped[str] = mapped_column(String(10), default=EnrolmentStatus.PENDING.value)
+    template: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    quality: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)  # 0-100 (NFIQ 2 scale)
+    minutiae: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
+    extractor: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    enrolled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # Capture: when and by whom (NULL for system jobs such as the demo loader).
+    captured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    captured_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    retired_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+
+    @property
+    def finger(self) -> str:
+        return FINGER_POSITIONS[self.position]

@@ -1,0 +1,274 @@
+"""Fingerprint enrolment on SQLite and PostgreSQL: capture (encrypted image, pending row, recapture retires,
+the same image is a no-op, one active print per finger), permissions and jurisdiction, validation, audit,
+rollback of the stored file, and the resumable template extraction of pending prints."""
+
+from __future__ import annotations
+
+import uuid
+from functools import lru_cache
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from crms.access.audit import bind_data_dir
+from crms.access.crypto import EncryptedStore
+from crms.biometrics import enrolment
+from crms.biometrics.models import Fingerprint
+from crms.errors import Conflict, PermissionDenied, ValidationError
+
+
+@lru_cache(maxsize=8)
+def finger(index: int, position: int = 1) -> bytes:
+    from crms.demo.builder import finger_png
+
+    return finger_png(77, index, position)
+
+
+def engine_or_skip() -> None:
+    from crms.biometrics import extract
+
+    try:
+        extract._pyfing()
+    except ImportError as exc:
+        pytest.skip(f"pyfing is not installed (the 'fingerprint' extra): {exc}")
+
+
+@pytest.fixture
+def env(db, tmp_path):
+    data = tmp_path / "data"
+    bind_data_dir(db, data)
+    return db, EncryptedStore(data, key=b"k" * 32)
+
+
+def make_principal(db, role: str = "cro_operator", unit: str = "BA"):
+    from crms.access.users import create_user, principal_for
+
+    with db.transaction() as s:
+        user = create_user(s, f"{role[:10]}_{uuid.uuid4().hex[:6]}", role, unit=unit)
+    return principal_for(user, channel="api")
+
+
+def make_person(db) -> int:
+    from crms.records.services import register_person
+
+    op = make_principal(db, "cro_operator", "BA")
+    data = {
+        "given_name_en": "Abdul Rauf",
+        "parentage_relation": "s/o",
+        "parentage_name_en": "Gul Muhammad",
+        "gender": "M",
+        "birth_year": 1988,
+        "unit": "BA/QTA/QUETTA",
+    }
+    with db.transaction() as s:
+        return register_person(s, op, data).person.id
+
+
+def capture(db, store, who, pid, position, image, **kw) -> Fingerprint:
+    with db.transaction() as s:
+        return enrolment.capture(s, who, store, pid, position, image, **kw)
+
+
+def actions(db) -> list[str]:
+    from crms.access.models import AuditEntry
+
+    with db.transaction() as s:
+        return list(s.scalars(select(AuditEntry.action).order_by(AuditEntry.seq)))
+
+
+def test_capture_stores_encrypted_image_and_pending_row(env):
+    db, store = env
+    pid = make_person(db)
+    op = make_principal(db)
+    row = capture(db, store, op, pid, 2, finger(0, 2))
+    assert row.status == "pending" and row.template is None and row.active
+    assert row.finger == "right_index" and row.source == "livescan"
+    assert (row.image_format, row.image_ppi, row.image_width, row.image_height) == ("png", 500, 288, 384)
+    assert row.captured_by == op.user_id and row.created_by == op.user_id
+    assert store.get(row.image_ref) == finger(0, 2)
+    raw = (store.root / row.image_ref.split("/")[0]).rglob("*")
+    assert all(b"\x89PNG" not in p.read_bytes() for p in raw if p.is_file())  # encrypted at rest
+    assert actions(db)[-1] == "biometric.capture"
+
+
+def test_recapture_retires_the_old_print_and_same_image_is_a_no_op(env):
+    db, store = env
+    pid = make_person(db)
+    op = make_principal(db)
+    first = capture(db, store, op, pid, 1, finger(0))
+    n_audit = len(actions(db))
+    again = capture(db, store, op, pid, 1, finger(0))
+    assert again.id == first.id and len(actions(db)) == n_audit
+    second = capture(db, store, op, pid, 1, finger(1))
+    with db.transaction() as s:
+        rows = s.scalars(
+            select(Fingerprint).where(Fingerprint.person_id == pid).order_by(Fingerprint.id)
+        ).all()
+        assert [(r.id, r.active) for r in rows] == [(first.id, False), (second.id, True)]
+        assert rows[0].retired_by == op.user_id and rows[0].retired_at is not None
+        assert enrolment.active_print(s, pid, 1).id == second.id
+
+
+def test_one_active_print_per_person_and_finger_is_enforced_by_the_database(env):
+    db, store = env
+    pid = make_person(db)
+    row = capture(db, store, make_principal(db), pid, 3, finger(0, 3))
+    cols = {c: getattr(row, c) for c in ("image_ref", "image_format", "image_ppi", "image_width",
+                                         "image_height", "image_sha256")}  # fmt: skip
+    with pytest.raises(IntegrityError):
+        with db.transaction() as s:
+            s.add(Fingerprint(person_id=pid, position=3, **cols))
+    with db.transaction() as s:  # a retired duplicate is fine
+        s.add(Fingerprint(person_id=pid, position=3, active=False, **cols))
+    with pytest.raises(IntegrityError):
+        with db.transaction() as s:
+            s.add(Fingerprint(person_id=pid, position=11, **cols))
+
+
+@pytest.mark.parametrize(
+    ("role", "unit", "allowed"),
+    [
+        ("fingerprint_examiner", "BA", True),
+        ("cro_operator", "BA/QTA", True),
+        ("cro_operator", "BA/MKR", False),  # outside the person's unit
+        ("investigating_officer", "BA", False),
+        ("auditor", "BA", False),
+    ],
+)
+def test_capture_needs_the_enrol_permission_within_the_unit(env, role, unit, allowed):
+    db, store = env
+    pid = make_person(db)  # unit BA/QTA/QUETTA
+    who = make_principal(db, role, unit)
+    if allowed:
+        assert capture(db, store, who, pid, 1, finger(0)).status == "pending"
+        return
+    with pytest.raises(PermissionDenied):
+        capture(db, store, who, pid, 1, finger(0))
+    with db.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(Fingerprint)) == 0
+    assert not any(p.is_file() for p in store.root.rglob("*")) if store.root.exists() else True
+
+
+def test_capture_validates_position_image_and_resolution(env):
+    import io
+
+    from PIL import Image
+
+    db, store = env
+    pid = make_person(db)
+    op = make_principal(db)
+    with pytest.raises(ValidationError, match="position"):
+        capture(db, store, op, pid, 0, finger(0))
+    with pytest.raises(ValidationError, match="not a supported image"):
+        capture(db, store, op, pid, 1, b"hello, not a fingerprint")
+    buf = io.BytesIO()
+    Image.new("L", (300, 300), 200).save(buf, format="PNG")  # no resolution recorded
+    with pytest.raises(ValidationError, match="ppi"):
+        capture(db, store, op, pid, 1, buf.getvalue())
+    with pytest.raises(ValidationError, match="outside"):
+        capture(db, store, op, pid, 1, buf.getvalue(), ppi=100)
+    assert capture(db, store, op, pid, 1, buf.getvalue(), ppi=500).image_ppi == 500
+
+
+def test_a_rolled_back_capture_leaves_no_file(env):
+    db, store = env
+    pid = make_person(db)
+    op = make_principal(db)
+    with pytest.raises(RuntimeError):
+        with db.transaction() as s:
+            row = enrolment.capture(s, op, store, pid, 1, finger(0))
+            ref = row.image_ref
+            assert store.exists(ref)
+            raise RuntimeError("the officer's action failed later")
+    assert not store.exists(ref)
+
+
+def test_enrol_pending_extracts_templates_resumably(env):
+    engine_or_skip()
+    from crms.biometrics.serialise import loads
+
+    db, store = env
+    pid = make_person(db)
+    op = make_principal(db)
+    for pos in (1, 2, 3):
+        capture(db, store, op, pid, pos, finger(pos, pos))
+    with db.transaction() as s:
+        assert enrolment.enrolment_counts(s)["pending"] == 3
+    seen = []
+    first = enrolment.enrol_pending(db, store, jobs=1, limit=2, progress=lambda *a: seen.append(a))
+    assert (first.enrolled, first.failed, first.remaining) == (2, 0, 1)  # interrupted after two
+    assert seen[-1] == ("templates", 2, 2)
+    rest = enrolment.enrol_pending(db, store, jobs=1)
+    assert (rest.enrolled, rest.remaining) == (1, 0) and rest.cpu_seconds > 0
+    again = enrolment.enrol_pending(db, store, jobs=1)
+    assert again.enrolled == 0 and again.remaining == 0
+    with db.transaction() as s:
+        rows = s.scalars(select(Fingerprint).order_by(Fingerprint.position)).all()
+        for r in rows:
+            t = loads(r.template)
+            assert r.status == "enrolled" and r.extractor == enrolment.extractor_version()
+            assert t.count == r.minutiae >= 10 and 0 <= r.quality <= 100 and r.enrolled_at is not None
+        counts = enrolment.enrolment_counts(s)
+    assert counts == {"pending": 0, "enrolled": 3, "failed": 0, "prints": 3, "persons": 1,
+                      "persons_ten_prints": 0}  # fmt: skip
+    assert actions(db).count("biometric.enrol") == 3
+
+
+def test_enrol_pending_marks_unreadable_prints_failed_and_can_retry(env):
+    engine_or_skip()
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    db, store = env
+    pid = make_person(db)
+    op = make_principal(db)
+    buf = io.BytesIO()
+    Image.fromarray(np.full((40, 40), 255, np.uint8)).save(buf, format="PNG", dpi=(500, 500))
+    capture(db, store, op, pid, 1, buf.getvalue())  # too small to hold a finger
+    report = enrolment.enrol_pending(db, store, jobs=1)
+    with db.transaction() as s:
+        row = s.scalar(select(Fingerprint))
+    if report.failed:  # the extractor refuses it
+        assert row.status == "failed" and row.error and row.template is None
+        assert enrolment.retry_failed(db) == 1
+        with db.transaction() as s:
+            assert s.scalar(select(Fingerprint.status)) == "pending"
+    else:  # or finds nothing in it: enrolled with no minutiae
+        assert row.status == "enrolled" and row.minutiae == 0
+
+
+def test_one_enrolment_run_at_a_time(env):
+    db, store = env
+    with enrolment.exclusive(store.data_dir, "fp-enrol"):
+        with pytest.raises(Conflict, match="another process"):
+            enrolment.enrol_pending(db, store, jobs=1)
+
+
+def test_enrol_pending_needs_the_enrol_permission(env):
+    db, store = env
+    with pytest.raises(PermissionDenied):
+        enrolment.enrol_pending(db, store, jobs=1, principal=make_principal(db, "investigating_officer"))
+
+
+def test_migration_0004_matches_the_model_and_downgrades(tmp_path):
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import inspect
+
+    from crms.db import Base, Database, alembic_config, import_all_models
+
+    import_all_models()
+    db = Database(f"sqlite:///{tmp_path / 'm.sqlite3'}")
+    db.upgrade()
+    with db.engine.connect() as conn:
+        assert "fingerprints" in inspect(conn).get_table_names()
+        diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert [d for d in diffs if "fingerprints" in repr(d)] == []
+    command.downgrade(alembic_config(db.url), "0003")
+    with db.engine.connect() as conn:
+        assert "fingerprints" not in inspect(conn).get_table_names()
+    db.dispose()
