@@ -1,4 +1,4 @@
-"""``crms demo [--people N] [--seed S] [--no-fingerprints] [--fingerprint-people K] [--templates]``."""
+"""``crms demo [--people N] [--seed S] [--stage all|records|fingerprints] [--jobs J] [--no-templates]``."""
 
 from __future__ import annotations
 
@@ -14,14 +14,20 @@ def register(app: typer.Typer) -> None:
 def demo(
     people: int = typer.Option(500, "--people", min=0, help="Synthetic offenders to create."),
     seed: int = typer.Option(1, "--seed", help="Same seed, same people (re-runs add nothing)."),
+    stage: str = typer.Option(
+        "all",
+        "--stage",
+        help="records: persons, cases, mugshots, users (quick); fingerprints: ten synthetic fingers per "
+        "recorded demo person and their templates (slow; resumable); all: both.",
+    ),
     fingerprints: bool = typer.Option(
-        True, "--fingerprints/--no-fingerprints", help="Synthetic fingerprints."
+        True, "--fingerprints/--no-fingerprints", help="Synthetic fingerprints (ten per person)."
     ),
-    fingerprint_people: int = typer.Option(
-        20, "--fingerprint-people", min=0, help="How many persons get ten fingers (about 1 s per finger)."
+    templates: bool = typer.Option(
+        True, "--templates/--no-templates", help="Extract templates of the fingerprints (needs pyfing)."
     ),
+    jobs: int = typer.Option(2, "--jobs", "-j", min=1, help="Worker processes for fingerprints."),
     mugshots: bool = typer.Option(True, "--mugshots/--no-mugshots", help="Placeholder mugshots."),
-    templates: bool = typer.Option(False, "--templates", help="Also extract templates (needs pyfing; slow)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Load the demo database: synthetic offenders with FIRs, statuses, descriptions, fingerprints, mugshots,
@@ -29,37 +35,48 @@ def demo(
     from rich.console import Console
 
     from crms.cli.auth import cli_errors, open_db
-    from crms.cli.progress import stage_progress
+    from crms.cli.enrol import progress_display
     from crms.config import get_settings
     from crms.demo.builder import build_demo
 
     settings = get_settings()
     with cli_errors():
         db = open_db()
-        with stage_progress(disable=as_json) as progress:
+        with progress_display(quiet=as_json) as progress:
             report = build_demo(
                 db,
                 settings,
                 people=people,
                 seed=seed,
+                stage=stage,
                 fingerprints=fingerprints,
-                fingerprint_people=fingerprint_people,
                 mugshots=mugshots,
                 templates=templates,
+                jobs=jobs,
                 progress=progress,
             )
     if as_json:
         typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
         return
     out = Console()
-    out.print(
-        f"demo: {report.created} persons created, {report.skipped} already present; {report.cases} cases; "
-        f"{report.fingerprints} fingerprints, {report.mugshots} mugshots stored encrypted",
-        highlight=False,
-    )
+    if stage != "fingerprints":
+        out.print(
+            f"demo: {report.created} persons created, {report.skipped} already present; "
+            f"{report.cases} cases; {report.mugshots} mugshots stored encrypted",
+            highlight=False,
+        )
     if report.flags:
         out.print("flags: " + ", ".join(f"{k} {v}" for k, v in sorted(report.flags.items())), highlight=False)
-    out.print("demo users (unit BA):", highlight=False)
+    if report.fingerprint_counts:
+        c = report.fingerprint_counts
+        out.print(
+            f"fingerprints: {report.fingerprints} generated and {report.templates} templates enrolled now; "
+            f"in all {c['prints']} prints of {c['persons']} persons: {c['enrolled']} enrolled, "
+            f"{c['pending']} pending, {c['failed']} failed",
+            highlight=False,
+        )
+    if report.users:
+        out.print("demo users (unit BA):", highlight=False)
     for u in report.users:
         if not u["created"]:
             out.print(f"  {u['username']:<18} {u['role']:<22} exists; password unchanged", highlight=False)

@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "crms.cli.importer",  # import persons
     "crms.cli.access",  # user, audit
     "crms.cli.fp",  # fp extract|score|eval
+    "crms.cli.enrol",  # fp enrol-pending|enrolment
     "crms.cli.synth",  # synth fingers
     "crms.cli.demo",  # demo
 ]

@@ -7,11 +7,12 @@ Deterministic from the seed: person ``i`` of seed ``s`` is always the same perso
 identity document is already recorded is skipped (with their cases), a user that exists is kept (its password
 is not changed or shown again), stored images are reused.
 
-Fingerprints: ten synthetic fingers per person (crms.biometrics.synthesis), stored encrypted in the biometric
-store (crms.access.crypto.EncryptedStore). Generating a finger takes about a second on this 2-core machine,
-so by default only the first ``fingerprint_people`` persons get them (``--fingerprint-people``,
-``--no-fingerprints``); the references are listed in ``<data dir>/demo/biometrics.json``. Templates are
-extracted when asked (``templates=True``) and the fingerprint engine (pyfing) is installed.
+Fingerprints: ten synthetic fingers per person (crms.biometrics.synthesis, one plain impression each at
+500 ppi), captured through the enrolment service (crms.biometrics.enrolment): images encrypted in the
+biometric store, one ``fingerprints`` row per finger, pending until its template is extracted. That takes
+minutes of CPU per hundred persons, so it is a stage of its own (``stage="fingerprints"``) that
+scripts/run-demo.sh runs in the background while the server is already up; it resumes where it stopped.
+Mugshot refs are kept in ``<data dir>/demo/mugshots.json`` (there is no photo table yet).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crms.demo.names import draw_name, synthetic_cnic
+from crms.errors import Conflict
 
 FINGERS = [
     "right_thumb",
@@ -109,6 +111,7 @@ class DemoReport:
     fingerprints: int = 0
     mugshots: int = 0
     templates: int = 0
+    fingerprint_counts: dict[str, int] = field(default_factory=dict)
     users: list[dict] = field(default_factory=list)
     flags: dict[str, int] = field(default_factory=dict)
     statuses: dict[str, int] = field(default_factory=dict)
@@ -424,14 +427,26 @@ def ensure_users(session: Session, report: DemoReport) -> None:
 
 # ------------------------------------------------------------------------------------------ images
 
+# Ridge growth iterations of demo masters: 10 instead of the generator's 14 saves about 30 % of the CPU per
+# finger and leaves the pattern nearly as complete (docs/SYNTHESIS.md); benchmarks keep the default.
+DEMO_GROWTH_ITERATIONS = 10
 
-def _finger_png(args: tuple[int, int, int]) -> tuple[int, int, bytes]:
-    """(person index, finger position, PNG of the first impression) — runs in worker processes."""
-    seed, index, finger = args
+
+def finger_png(seed: int, index: int, position: int) -> bytes:
+    """The demo image of finger ``position`` (1-10, ANSI/NIST) of person ``index`` of ``seed``: a plain
+    impression at 500 ppi (288 x 384), the same bytes every time."""
     from crms.biometrics.synthesis import generate_master, png_bytes, render_impression
 
-    master = generate_master(seed=seed * 1_000_000 + index, finger_index=finger)
-    return index, finger, png_bytes(render_impression(master, 0))
+    master = generate_master(
+        seed=seed * 1_000_000 + index, finger_index=position - 1, iterations=DEMO_GROWTH_ITERATIONS
+    )
+    return png_bytes(render_impression(master, 0))
+
+
+def _finger_job(args: tuple[int, int, int]) -> tuple[int, int, bytes]:
+    """(person index, position, PNG) — runs in worker processes."""
+    seed, index, position = args
+    return index, position, finger_png(seed, index, position)
 
 
 def mugshot_png(name: str, plate: str, seed: int) -> bytes:
@@ -465,43 +480,53 @@ def _store(settings):
     return EncryptedStore.from_settings(settings)
 
 
-def _load_manifest(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        return {"persons": {}}
+def _load_manifest(path: Path, legacy: Path) -> dict[str, str]:
+    """Mugshot refs by person id. (Earlier versions kept them, with fingerprint refs, in biometrics.json.)"""
+    for candidate in (path, legacy):
+        try:
+            data = json.loads(candidate.read_text())
+        except (FileNotFoundError, ValueError):
+            continue
+        if candidate == path:
+            return {str(k): str(v) for k, v in data.get("mugshots", {}).items()}
+        return {pid: e["mugshot"] for pid, e in data.get("persons", {}).items() if e.get("mugshot")}
+    return {}
+
+
+def _save_manifest(path: Path, mugshots: dict[str, str], seed: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    body = {
+        "note": "demo mugshots: references into the encrypted biometric store (crms.access.crypto)",
+        "seed": seed,
+        "mugshots": mugshots,
+    }
+    tmp.write_text(json.dumps(body, indent=1, sort_keys=True))
+    tmp.replace(path)
+
+
+def _run_pool(fn, items: list, jobs: int):
+    if not items:
+        return
+    if jobs <= 1 or len(items) < 4:
+        for it in items:
+            yield fn(it)
+        return
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(jobs) as pool:
+        yield from pool.imap(fn, items, chunksize=2)
 
 
 # ------------------------------------------------------------------------------------------ the builder
 
+STAGES = ("all", "records", "fingerprints")
 
-def build_demo(
-    db,
-    settings,
-    *,
-    people: int = 500,
-    seed: int = 1,
-    fingerprints: bool = True,
-    fingerprint_people: int = 20,
-    mugshots: bool = True,
-    templates: bool = False,
-    workers: int = 2,
-    progress: Callable[[str, int, int], None] | None = None,
-) -> DemoReport:
-    """Build (or complete) the demo database. One transaction per person, so an interruption keeps what was
-    done and a re-run finishes the rest."""
-    from crms.access.principal import system_principal
-    from crms.records.models import IdentityDocument, PersonFlag
+
+def _plans(db, seed: int, people: int) -> list[PersonPlan]:
     from crms.records.reference import PoliceStation, load_reference_data
-    from crms.records.services import normalise_document
     from crms.timeutil import today as today_fn
 
-    if people < 0:
-        from crms.errors import ValidationError
-
-        raise ValidationError("--people must be 0 or more", field="people")
-    report = DemoReport(people=people)
-    principal = system_principal("cli")
     today = today_fn()
     with db.transaction() as s:
         refuse_real_database(s)
@@ -513,111 +538,140 @@ def build_demo(
         ]
         for p in stations:
             s.expunge(p)
-    plans = [plan_person(seed, i, stations, today) for i in range(people)]
+    return [plan_person(seed, i, stations, today) for i in range(people)]
+
+
+def _person_id(session: Session, plan: PersonPlan) -> int | None:
+    from crms.records.models import IdentityDocument
+    from crms.records.services import normalise_document
+
+    value, _ = normalise_document(*plan.doc_key)
+    return session.scalar(
+        select(IdentityDocument.person_id).where(
+            IdentityDocument.doc_type == plan.doc_key[0], IdentityDocument.number == value
+        )
+    )
+
+
+def build_demo(
+    db,
+    settings,
+    *,
+    people: int = 500,
+    seed: int = 1,
+    stage: str = "all",
+    fingerprints: bool = True,
+    mugshots: bool = True,
+    templates: bool = True,
+    jobs: int = 2,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> DemoReport:
+    """Build (or complete) the demo database.
+
+    ``stage``: ``records`` (persons, cases, statuses, mugshots, users: quick), ``fingerprints`` (ten
+    synthetic fingers per demo person already recorded, then their templates: slow), or ``all``. One
+    transaction per person and per finger, so an interruption keeps what was done and a re-run finishes the
+    rest. ``templates``: extract the pending templates (when the fingerprint engine is installed).
+    """
+    from crms.errors import ValidationError
+
+    if people < 0:
+        raise ValidationError("--people must be 0 or more", field="people")
+    if stage not in STAGES:
+        raise ValidationError(f"stage must be one of {', '.join(STAGES)}", field="stage")
+    report = DemoReport(people=people)
+    plans = _plans(db, seed, people)
+    if stage in ("all", "records"):
+        person_ids = _write_records(db, plans, report, progress)
+        if mugshots:
+            _write_mugshots(settings, plans, person_ids, seed, report)
+        # Users last, so that their one-time passwords are shown by a run that completes.
+        with db.transaction() as s:
+            ensure_users(s, report)
+    if stage in ("all", "fingerprints") and fingerprints:
+        _write_fingerprints(db, settings, plans, seed, jobs, templates, report, progress)
+    return report
+
+
+def _write_records(db, plans: list[PersonPlan], report: DemoReport, progress) -> dict[int, int]:
+    from crms.access.principal import system_principal
+    from crms.records.models import PersonFlag
+    from crms.timeutil import today as today_fn
+
+    principal = system_principal("cli")
+    today = today_fn()
     person_ids: dict[int, int] = {}
     for k, plan in enumerate(plans):
         with db.transaction() as s:
             pid = _write_person(s, principal, plan, today, report)
-            if pid is None:
-                value, _ = normalise_document(*plan.doc_key)
-                pid = s.scalar(
-                    select(IdentityDocument.person_id).where(
-                        IdentityDocument.doc_type == plan.doc_key[0], IdentityDocument.number == value
-                    )
-                )
-            person_ids[plan.index] = pid
+            person_ids[plan.index] = pid if pid is not None else _person_id(s, plan)
         if progress is not None:
             progress("persons", k + 1, len(plans))
     with db.transaction() as s:
         for kind, active in s.execute(select(PersonFlag.kind, PersonFlag.cleared_at.is_(None))):
             key = kind + ("" if active else " (cleared)")
             report.flags[key] = report.flags.get(key, 0) + 1
+    return person_ids
 
-    # images: encrypted store + manifest
-    manifest_path = settings.data_dir / "demo" / "biometrics.json"
-    manifest = _load_manifest(manifest_path)
-    store = _store(settings) if (mugshots or fingerprints) else None
-    if mugshots and store is not None:
-        for plan in plans:
-            entry = manifest["persons"].setdefault(str(person_ids[plan.index]), {})
-            if entry.get("mugshot") and store.exists(entry["mugshot"]):
-                continue
-            doc = plan.data["documents"][0]["number"]
-            entry["mugshot"] = store.put("photo", mugshot_png(plan.name_en, doc, seed * 100_003 + plan.index))
-            report.mugshots += 1
-    if fingerprints and store is not None and fingerprint_people > 0:
-        todo = []
-        for plan in plans[:fingerprint_people]:
-            entry = manifest["persons"].setdefault(str(person_ids[plan.index]), {})
-            have = entry.setdefault("fingers", {})
-            todo += [
-                (seed, plan.index, f)
-                for f in range(10)
-                if not (have.get(FINGERS[f]) and store.exists(have[FINGERS[f]]))
-            ]
-        done = 0
-        by_index = {plan.index: plan for plan in plans}
-        for index, finger, png in _run_pool(_finger_png, todo, workers):
-            entry = manifest["persons"][str(person_ids[by_index[index].index])]
-            entry["fingers"][FINGERS[finger]] = store.put("fingerprint", png)
+
+def _write_mugshots(settings, plans: list[PersonPlan], person_ids: dict[int, int], seed: int, report) -> None:
+    path = settings.data_dir / "demo" / "mugshots.json"
+    refs = _load_manifest(path, settings.data_dir / "demo" / "biometrics.json")
+    store = _store(settings)
+    for plan in plans:
+        pid = str(person_ids[plan.index])
+        if refs.get(pid) and store.exists(refs[pid]):
+            continue
+        doc = plan.data["documents"][0]["number"]
+        refs[pid] = store.put("photo", mugshot_png(plan.name_en, doc, seed * 100_003 + plan.index))
+        report.mugshots += 1
+    _save_manifest(path, refs, seed)
+
+
+def _write_fingerprints(db, settings, plans, seed: int, jobs: int, templates: bool, report, progress) -> None:
+    """Ten synthetic fingers for each demo person that has fewer (rows pending), then their templates."""
+    from crms.access.principal import system_principal
+    from crms.biometrics import enrolment
+    from crms.biometrics.models import FINGER_POSITIONS, Fingerprint
+
+    principal = system_principal("cli")
+    store = _store(settings)
+    with enrolment.exclusive(settings.data_dir, "demo-fingerprints"):
+        with db.transaction() as s:
+            refuse_real_database(s)
+            ids = {plan.index: _person_id(s, plan) for plan in plans}
+            present = {
+                (pid, pos)
+                for pid, pos in s.execute(
+                    select(Fingerprint.person_id, Fingerprint.position).where(Fingerprint.active.is_(True))
+                )
+            }
+        todo = [
+            (seed, plan.index, pos)
+            for plan in plans
+            if ids[plan.index] is not None
+            for pos in FINGER_POSITIONS
+            if (ids[plan.index], pos) not in present
+        ]
+        report.notes += [f"person {p.index} of seed {seed} is not recorded; no fingers" for p in plans
+                         if ids[p.index] is None][:5]  # fmt: skip
+        for done, (index, position, png) in enumerate(_run_pool(_finger_job, todo, jobs), 1):
+            with db.transaction() as s:
+                enrolment.capture(s, principal, store, ids[index], position, png, ppi=500, source="synthetic")
             report.fingerprints += 1
-            done += 1
             if progress is not None:
                 progress("fingerprints", done, len(todo))
-            if done % 20 == 0:
-                _save_manifest(manifest_path, manifest)
-        if templates:
-            report.templates = _templates(store, manifest, report)
-    # Users last, so that their one-time passwords are shown by a run that completes.
-    with db.transaction() as s:
-        ensure_users(s, report)
-    if store is not None:
-        manifest["seed"] = seed
-        manifest["note"] = "demo images: references into the encrypted biometric store (crms.access.crypto)"
-        _save_manifest(manifest_path, manifest)
-    return report
-
-
-def _save_manifest(path: Path, manifest: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
-    tmp.replace(path)
-
-
-def _run_pool(fn, items: list, workers: int):
-    if not items:
-        return
-    if workers <= 1 or len(items) < 4:
-        for it in items:
-            yield fn(it)
-        return
-    import multiprocessing as mp
-
-    with mp.get_context("spawn").Pool(min(workers, 2)) as pool:
-        yield from pool.imap(fn, items, chunksize=2)
-
-
-def _templates(store, manifest: dict, report: DemoReport) -> int:
-    """Extract and store a template per stored finger when the fingerprint engine is installed."""
-    try:
-        from crms.biometrics.extract import extract
-        from crms.biometrics.images import load_image
-        from crms.biometrics.serialise import dumps
-    except Exception as exc:  # noqa: BLE001 - the engine is optional
-        report.notes.append(f"templates not extracted: fingerprint engine unavailable ({exc})")
-        return 0
-    count = 0
-    for entry in manifest["persons"].values():
-        templates = entry.setdefault("templates", {})
-        for finger, ref in entry.get("fingers", {}).items():
-            if templates.get(finger) and store.exists(templates[finger]):
-                continue
+    if templates:
+        missing = enrolment.engine_missing()
+        if missing:
+            report.notes.append(f"templates left pending: fingerprint engine unavailable ({missing})")
+        else:
             try:
-                result = extract(load_image(store.get(ref), dpi=500, name=ref))
-                templates[finger] = store.put("template", dumps(result.template))
-                count += 1
-            except Exception as exc:  # noqa: BLE001
-                report.notes.append(f"template of {ref} failed: {exc}")
-                return count
-    return count
+                result = enrolment.enrol_pending(db, store, jobs=jobs, principal=principal, progress=progress)
+            except Conflict as exc:  # `crms fp enrol-pending` is already at it
+                report.notes.append(exc.message)
+            else:
+                report.templates = result.enrolled
+                report.notes += result.notes
+    with db.transaction() as s:
+        report.fingerprint_counts = enrolment.enrolment_counts(s)

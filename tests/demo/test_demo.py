@@ -4,6 +4,7 @@ nothing)."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -14,7 +15,7 @@ from typer.testing import CliRunner
 
 from crms.access.audit import bind_data_dir
 from crms.config import Settings
-from crms.demo.builder import FINGERS, ROLES, _finger_png, build_demo
+from crms.demo.builder import ROLES, build_demo, finger_png
 
 ARABIC = re.compile(r"[\u0600-\u06FF]")
 
@@ -77,35 +78,98 @@ def test_demo_builds_realistic_records_and_is_idempotent(demo_env):
     assert counts(db) == after_first
 
 
-def test_mugshots_and_fingerprints_are_stored_encrypted(demo_env):
+def fingerprint_rows(db) -> list:
+    from crms.biometrics.models import Fingerprint
+
+    with db.transaction() as s:
+        return list(s.scalars(select(Fingerprint).order_by(Fingerprint.person_id, Fingerprint.position)))
+
+
+def test_ten_fingerprints_per_person_and_mugshots_are_stored_encrypted(demo_env):
     from PIL import Image
 
     from crms.access.crypto import EncryptedStore
+    from crms.biometrics.models import FINGER_POSITIONS
 
     db, settings = demo_env
-    report = build_demo(db, settings, people=2, seed=5, fingerprint_people=1, workers=1)
-    assert report.mugshots == 2 and report.fingerprints == 10
-    manifest = json.loads((settings.data_dir / "demo" / "biometrics.json").read_text())
+    report = build_demo(db, settings, people=2, seed=5, jobs=1, templates=False)
+    assert report.mugshots == 2 and report.fingerprints == 20
+    assert report.fingerprint_counts["pending"] == 20 and report.fingerprint_counts["persons_ten_prints"] == 2
+    rows = fingerprint_rows(db)
+    by_person: dict[int, list[int]] = {}
+    for r in rows:
+        by_person.setdefault(r.person_id, []).append(r.position)
+        assert r.status == "pending" and r.source == "synthetic" and r.active and r.captured_by is None
+        assert (r.image_format, r.image_ppi, r.image_width, r.image_height) == ("png", 500, 288, 384)
+    assert list(by_person.values()) == [list(FINGER_POSITIONS)] * 2
+    stored = [p for p in (settings.data_dir / "biometrics").rglob("*") if p.is_file()]
+    assert len(stored) == 22 and all(b"\x89PNG" not in p.read_bytes()[:64] for p in stored)  # encrypted
     store = EncryptedStore.from_settings(settings)
-    entries = list(manifest["persons"].values())
-    assert len(entries) == 2
-    with_fingers = [e for e in entries if e.get("fingers")]
-    assert len(with_fingers) == 1 and sorted(with_fingers[0]["fingers"]) == sorted(FINGERS)
-    raw = (settings.data_dir / "biometrics").rglob("*")
-    stored = [p for p in raw if p.is_file()]
-    assert len(stored) == 12 and all(
-        b"\x89PNG" not in p.read_bytes()[:64] for p in stored
-    )  # encrypted at rest
-    png = store.get(with_fingers[0]["fingers"]["right_thumb"])
+    png = store.get(rows[0].image_ref)
     img = Image.open(io.BytesIO(png))
     assert img.mode == "L" and round(img.info["dpi"][0]) == 500
-    # deterministic: the stored finger is exactly finger 0 of person 0 of seed 5
-    assert png == _finger_png((5, 0, 0))[2]
-    mug = Image.open(io.BytesIO(store.get(entries[0]["mugshot"])))
+    # deterministic: the stored finger is exactly the right thumb of person 0 of seed 5
+    assert png == finger_png(5, 0, 1) and rows[0].image_sha256 == hashlib.sha256(png).hexdigest()
+    manifest = json.loads((settings.data_dir / "demo" / "mugshots.json").read_text())
+    assert len(manifest["mugshots"]) == 2
+    assert not (settings.data_dir / "demo" / "biometrics.json").exists()
+    mug = Image.open(io.BytesIO(store.get(next(iter(manifest["mugshots"].values())))))
     assert mug.size == (300, 400)
-    # a second run reuses the stored images
-    again = build_demo(db, settings, people=2, seed=5, fingerprint_people=1, workers=1)
-    assert again.fingerprints == 0 and again.mugshots == 0
+    # a second run adds nothing
+    again = build_demo(db, settings, people=2, seed=5, jobs=1, templates=False)
+    assert again.fingerprints == 0 and again.mugshots == 0 and again.created == 0
+    assert [r.id for r in fingerprint_rows(db)] == [r.id for r in rows]
+
+
+def test_fingerprint_stage_resumes_after_an_interruption(demo_env):
+    db, settings = demo_env
+    records = build_demo(db, settings, people=2, seed=6, stage="records")
+    assert records.created == 2 and records.fingerprints == 0 and not fingerprint_rows(db)
+
+    def stop_after_three(stage: str, done: int, total: int) -> None:
+        if stage == "fingerprints" and done == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        build_demo(db, settings, people=2, seed=6, stage="fingerprints", jobs=1, progress=stop_after_three)
+    assert len(fingerprint_rows(db)) == 3
+    rest = build_demo(db, settings, people=2, seed=6, stage="fingerprints", jobs=1, templates=False)
+    assert rest.fingerprints == 17 and rest.created == 0 and rest.users == []
+    rows = fingerprint_rows(db)
+    assert len(rows) == 20 and len({(r.person_id, r.position) for r in rows}) == 20
+    # the same images as an uninterrupted run would have made
+    assert rows[3].image_sha256 == hashlib.sha256(finger_png(6, 0, 4)).hexdigest()
+
+
+def test_fingerprint_stage_enrols_templates_when_the_engine_is_present(demo_env):
+    from crms.biometrics import extract
+
+    try:
+        extract._pyfing()
+    except ImportError as exc:
+        pytest.skip(f"pyfing is not installed: {exc}")
+    db, settings = demo_env
+    build_demo(db, settings, people=1, seed=7, stage="records", mugshots=False)
+    report = build_demo(db, settings, people=1, seed=7, stage="fingerprints", jobs=1)
+    assert report.fingerprints == 10 and report.templates == 10
+    assert report.fingerprint_counts["enrolled"] == 10 and report.fingerprint_counts["pending"] == 0
+    assert all(r.status == "enrolled" and r.minutiae >= 10 for r in fingerprint_rows(db))
+
+
+def test_mugshot_refs_of_an_older_demo_are_reused(demo_env):
+    """Earlier demo versions listed mugshots (and fingers) in demo/biometrics.json; a re-run reuses them."""
+    from crms.access.crypto import EncryptedStore
+
+    db, settings = demo_env
+    build_demo(db, settings, people=1, seed=8, fingerprints=False)
+    path = settings.data_dir / "demo" / "mugshots.json"
+    refs = json.loads(path.read_text())["mugshots"]
+    legacy = {"persons": {pid: {"mugshot": ref, "fingers": {}} for pid, ref in refs.items()}}
+    (settings.data_dir / "demo" / "biometrics.json").write_text(json.dumps(legacy))
+    path.unlink()
+    again = build_demo(db, settings, people=1, seed=8, fingerprints=False)
+    assert again.mugshots == 0 and json.loads(path.read_text())["mugshots"] == refs
+    assert EncryptedStore.from_settings(settings).exists(next(iter(refs.values())))
 
 
 def test_cli_demo_prints_passwords_once(sqlite_db, tmp_path, monkeypatch):
@@ -117,6 +181,7 @@ def test_cli_demo_prints_passwords_once(sqlite_db, tmp_path, monkeypatch):
     r = runner.invoke(app, ["demo", "--people", "3", "--no-fingerprints", "--no-mugshots"])
     assert r.exit_code == 0, r.output
     assert "3 persons created" in r.output and r.output.count("password Demo-") == 7
+    assert "fingerprints:" not in r.output
     assert "PIN" in r.output and "TOTP secret" in r.output
     r = runner.invoke(app, ["demo", "--people", "3", "--no-fingerprints", "--no-mugshots", "--json"])
     assert r.exit_code == 0, r.output
@@ -149,3 +214,27 @@ def test_cli_demo_refusal_exits_nonzero(sqlite_db, tmp_path, monkeypatch):
     r = CliRunner().invoke(app, ["demo", "--people", "2", "--no-fingerprints", "--no-mugshots"])
     assert r.exit_code != 0
     assert "real user accounts" in r.output
+
+
+def test_cli_fp_enrolment_and_enrol_pending(sqlite_db, tmp_path, monkeypatch):
+    from crms.cli.main import app
+
+    monkeypatch.setenv("CRMS_DATABASE_URL", sqlite_db.url)
+    monkeypatch.setenv("CRMS_DATA_DIR", str(tmp_path / "data"))
+    runner = CliRunner()
+    r = runner.invoke(
+        app, ["demo", "--people", "1", "--no-mugshots", "--no-templates", "--jobs", "1", "--json"]
+    )
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["fingerprints"] == 10 and out["fingerprint_counts"]["pending"] == 10
+    r = runner.invoke(app, ["fp", "enrolment", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output) == {"pending": 10, "enrolled": 0, "failed": 0, "prints": 10, "persons": 1,
+                                    "persons_ten_prints": 1}  # fmt: skip
+    r = runner.invoke(app, ["fp", "enrolment"])
+    assert "10 fingerprints of 1 persons (1 with all ten): 0 enrolled, 10 pending, 0 failed" in r.output
+    r = runner.invoke(app, ["fp", "enrol-pending", "--limit", "1", "--jobs", "1", "--json"])
+    assert r.exit_code in (0, 1), r.output
+    report = json.loads(r.output)
+    assert report["enrolled"] + report["remaining"] == 10 and report["failed"] == 0
