@@ -14,9 +14,10 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, cast, func, literal_column, null, select, union_all
 from sqlalchemy.orm import Session, selectinload
 
 from crms.access import audit
@@ -838,50 +839,111 @@ def _parties_of_person(CP, C, pid):
     )
 
 
+def _tag(name: str):
+    """A constant text column naming the part of a UNION ALL a row comes from (SQL text, not a parameter)."""
+    from sqlalchemy import String
+
+    return literal_column(f"'{name}'", String)
+
+
+def _none(type_):
+    """A typed NULL column for the unions below (PostgreSQL needs the type; SQLAlchemy takes the result
+    processing of a UNION's columns from its first SELECT)."""
+    return cast(null(), type_)
+
+
+def _person_parts(kinds: tuple[str, ...]):
+    """One UNION ALL over the person's small child tables (aliases, identity documents, addresses, phones):
+    one round trip instead of four. Columns: part, id, a, b, c, d (all text); ordered by part, then id."""
+    from sqlalchemy import String
+
+    A, D = PersonAlias.__table__, IdentityDocument.__table__
+    AD, PH = Address.__table__, PhoneNumber.__table__
+    pid = bindparam("pid")
+    none = _none(String)
+    columns = {
+        "alias": (A, A.c.name, A.c.script, none, none),
+        "document": (D, D.c.doc_type, D.c.number, D.c.issuing_country, D.c.notes),
+        "address": (AD, AD.c.kind, AD.c.district_code, AD.c.police_station_code, AD.c.text),
+        "phone": (PH, PH.c.e164, PH.c.kind, none, none),
+    }
+    selects = []
+    for kind in kinds:
+        table, *cols = columns[kind]
+        labelled = [c.label(n) for c, n in zip(cols, "abcd", strict=True)]
+        selects.append(
+            select(_tag(kind).label("part"), table.c.id.label("id"), *labelled).where(
+                table.c.person_id == pid
+            )
+        )
+    return union_all(*selects).order_by(literal_column("part"), literal_column("id"))
+
+
+def _split_parts(rows) -> dict[str, list]:
+    out: dict[str, list] = {"alias": [], "document": [], "address": [], "phone": []}
+    for r in rows:
+        out[r.part].append(r)
+    return out
+
+
+def _document_part_dict(r) -> dict:
+    return document_dict(SimpleNamespace(id=r.id, doc_type=r.a, number=r.b, issuing_country=r.c, notes=r.d))
+
+
 def _full_statements() -> dict:
-    """The full record's statements, built once: one indexed query per table, no ORM object loading."""
+    """The full record's statements, built once, no ORM object loading. A person with cases and no physical
+    description takes 7 queries on one connection: the person, one UNION ALL of the small child tables, the
+    descriptions, the case links with their cases, one UNION ALL of the links' status history, arrests and
+    convictions, the flags, and one UNION ALL of merges and changes."""
     if _FULL:
         return _FULL
+    from sqlalchemy import DateTime, Integer
+
     pid = bindparam("pid")
-    P, A, D = Person.__table__, PersonAlias.__table__, IdentityDocument.__table__
-    AD, PH, DS, BM = (
-        Address.__table__,
-        PhoneNumber.__table__,
-        PhysicalDescription.__table__,
-        BodyMark.__table__,
-    )
+    P = Person.__table__
+    DS, BM = PhysicalDescription.__table__, BodyMark.__table__
     CP, C, F, M = CaseParty.__table__, Case.__table__, PersonFlag.__table__, PersonMerge.__table__
     from crms.records.models import Arrest, Conviction, PartyStatusChange
 
     H, AR, CV = PartyStatusChange.__table__, Arrest.__table__, Conviction.__table__
     _FULL["person"] = select(P).where(P.c.id == pid)
-    _FULL["aliases"] = select(A.c.id, A.c.name, A.c.script).where(A.c.person_id == pid).order_by(A.c.id)
-    _FULL["documents"] = select(D).where(D.c.person_id == pid).order_by(D.c.id)
-    _FULL["addresses"] = select(AD).where(AD.c.person_id == pid).order_by(AD.c.id)
-    _FULL["phones"] = select(PH.c.id, PH.c.e164, PH.c.kind).where(PH.c.person_id == pid).order_by(PH.c.id)
+    _FULL["parts"] = _person_parts(("alias", "document", "address", "phone"))
     _FULL["descriptions"] = select(DS).where(DS.c.person_id == pid).order_by(DS.c.observed_on, DS.c.id)
     _FULL["marks"] = (
         select(BM).join(DS, DS.c.id == BM.c.description_id).where(DS.c.person_id == pid).order_by(BM.c.id)
     )
     _FULL["parties"] = _parties_of_person(CP, C, pid)
-    _FULL["history"] = (
-        select(H).join(CP, CP.c.id == H.c.party_id).where(CP.c.person_id == pid).order_by(H.c.id)
-    )
-    _FULL["arrests"] = (
-        select(AR).join(CP, CP.c.id == AR.c.party_id).where(CP.c.person_id == pid).order_by(AR.c.id)
-    )
-    _FULL["convictions"] = (
-        select(CV).join(CP, CP.c.id == CV.c.party_id).where(CP.c.person_id == pid).order_by(CV.c.id)
-    )
+    # status history (h), arrests (a) and convictions (c) of all the person's links in one query
+    stamp, num = _none(DateTime(timezone=True)), _none(Integer)
+    mine = CP.c.person_id == pid
+    _FULL["party_parts"] = union_all(
+        select(_tag("h").label("part"), H.c.id.label("id"), H.c.party_id.label("party_id"),
+               H.c.from_status.label("s1"), H.c.status.label("s2"), H.c.note.label("s3"),
+               H.c.effective_on.label("day"), H.c.changed_at.label("stamp"), H.c.changed_by.label("num"))
+        .join(CP, CP.c.id == H.c.party_id).where(mine),
+        select(_tag("a"), AR.c.id, AR.c.party_id, AR.c.place, AR.c.arrested_by, AR.c.notes,
+               AR.c.arrested_on, stamp, num)
+        .join(CP, CP.c.id == AR.c.party_id).where(mine),
+        select(_tag("c"), CV.c.id, CV.c.party_id, CV.c.court, CV.c.sentence, CV.c.notes,
+               CV.c.convicted_on, stamp, num)
+        .join(CP, CP.c.id == CV.c.party_id).where(mine),
+    ).order_by(literal_column("part"), literal_column("id"))  # fmt: skip
     _FULL["flags"] = (
         select(F, C.c.police_station_code, C.c.fir_number, C.c.year)
         .outerjoin(C, C.c.id == F.c.case_id)
         .where(F.c.person_id == pid)
         .order_by(F.c.id)
     )
-    _FULL["merges"] = select(M).where(M.c.survivor_id == pid).order_by(M.c.id)
     PC = PersonChange.__table__
-    _FULL["changes"] = select(PC).where(PC.c.person_id == pid).order_by(PC.c.id)
+    # merges into this person (m) and the changes made to it (c)
+    _FULL["log"] = union_all(
+        select(_tag("m").label("part"), M.c.id.label("id"), M.c.merged_id.label("other"),
+               M.c.reason.label("text"), M.c.moved.label("data"), M.c.merged_at.label("at"),
+               M.c.merged_by.label("by"))
+        .where(M.c.survivor_id == pid),
+        select(_tag("c"), PC.c.id, num, PC.c.action, PC.c.changes, PC.c.changed_at, PC.c.changed_by)
+        .where(PC.c.person_id == pid),
+    ).order_by(literal_column("part"), literal_column("id"))  # fmt: skip
     return _FULL
 
 
@@ -922,29 +984,26 @@ def _party_row_dict(r) -> dict:
 
 def full_record(session: Session, person: Person | int) -> dict:
     """The full record of a person (an id or a flushed Person) with all history, as plain data."""
-    q = _full_statements()
-    conn = session.connection()
     pid = person if isinstance(person, int) else person.id
-    args = {"pid": pid}
-    row = conn.execute(q["person"], args).first()
+    row = session.connection().execute(_full_statements()["person"], {"pid": pid}).first()
     if row is None:
         raise NotFound(f"person {pid} not found", field="person_id")
+    return _full_record_of(session, row)
+
+
+def _full_record_of(session: Session, row) -> dict:
+    q = _full_statements()
+    conn = session.connection()
+    args = {"pid": row.id}
     out = person_core_dict(row)
-    out["aliases"] = [
-        {"id": a.id, "name": a.name, "script": a.script} for a in conn.execute(q["aliases"], args)
-    ]
-    out["documents"] = [document_dict(d) for d in conn.execute(q["documents"], args)]
+    parts = _split_parts(conn.execute(q["parts"], args))
+    out["aliases"] = [{"id": a.id, "name": a.a, "script": a.b} for a in parts["alias"]]
+    out["documents"] = [_document_part_dict(d) for d in parts["document"]]
     out["addresses"] = [
-        {
-            "id": a.id,
-            "kind": a.kind,
-            "district": a.district_code,
-            "police_station": a.police_station_code,
-            "text": a.text,
-        }
-        for a in conn.execute(q["addresses"], args)
+        {"id": a.id, "kind": a.a, "district": a.b, "police_station": a.c, "text": a.d}
+        for a in parts["address"]
     ]
-    out["phones"] = [{"id": p.id, "e164": p.e164, "kind": p.kind} for p in conn.execute(q["phones"], args)]
+    out["phones"] = [{"id": p.id, "e164": p.a, "kind": p.b} for p in parts["phone"]]
     marks: dict[int, list[dict]] = {}
     descriptions = conn.execute(q["descriptions"], args).all()
     if descriptions:
@@ -970,34 +1029,32 @@ def full_record(session: Session, person: Person | int) -> dict:
     parties = conn.execute(q["parties"], args).all()
     cases = []
     if parties:
-        history: dict[int, list] = {}
-        for h in conn.execute(q["history"], args):
-            history.setdefault(h.party_id, []).append(h)
+        history: dict[int, list[dict]] = {}
         arrests: dict[int, list[dict]] = {}
-        for a in conn.execute(q["arrests"], args):
-            arrests.setdefault(a.party_id, []).append(
-                {
-                    "id": a.id,
-                    "arrested_on": _ts(a.arrested_on),
-                    "place": a.place,
-                    "arrested_by": a.arrested_by,
-                    "notes": a.notes,
-                }
-            )
         convictions: dict[int, list[dict]] = {}
-        for v in conn.execute(q["convictions"], args):
-            convictions.setdefault(v.party_id, []).append(
-                {
-                    "id": v.id,
-                    "court": v.court,
-                    "convicted_on": _ts(v.convicted_on),
-                    "sentence": v.sentence,
-                    "notes": v.notes,
-                }
-            )
+        for r in conn.execute(q["party_parts"], args):
+            if r.part == "h":
+                history.setdefault(r.party_id, []).append(
+                    {
+                        "from": r.s1,
+                        "to": r.s2,
+                        "effective_on": _ts(r.day),
+                        "note": r.s3,
+                        "changed_at": _ts(r.stamp),
+                        "changed_by": r.num,
+                    }
+                )
+            elif r.part == "a":
+                arrests.setdefault(r.party_id, []).append(
+                    {"id": r.id, "arrested_on": _ts(r.day), "place": r.s1, "arrested_by": r.s2, "notes": r.s3}
+                )
+            else:
+                convictions.setdefault(r.party_id, []).append(
+                    {"id": r.id, "court": r.s1, "convicted_on": _ts(r.day), "sentence": r.s2, "notes": r.s3}
+                )
         for r in parties:
             d = _party_row_dict(r)
-            d["status_history"] = _status_history(history.get(r.link_id, []))
+            d["status_history"] = history.get(r.link_id, [])
             d["arrests"] = arrests.get(r.link_id, [])
             d["convictions"] = convictions.get(r.link_id, [])
             cases.append(d)
@@ -1007,25 +1064,22 @@ def full_record(session: Session, person: Person | int) -> dict:
     active = {f.kind for f in flags if f.cleared_at is None}
     out["active_flags"] = sorted(active)
     out["summary"] = _summary(parties, active)
-    out["merged_from"] = [
-        {
-            "person_id": m.merged_id,
-            "merged_at": _ts(m.merged_at),
-            "merged_by": m.merged_by,
-            "reason": m.reason,
-            "moved": m.moved,
-        }
-        for m in conn.execute(q["merges"], args)
-    ]
-    out["changes"] = [
-        {
-            "action": c.action,
-            "changes": c.changes,
-            "changed_at": _ts(c.changed_at),
-            "changed_by": c.changed_by,
-        }
-        for c in conn.execute(q["changes"], args)
-    ]
+    merged_from, changes = [], []
+    for r in conn.execute(q["log"], args):
+        if r.part == "m":
+            merged_from.append(
+                {
+                    "person_id": r.other,
+                    "merged_at": _ts(r.at),
+                    "merged_by": r.by,
+                    "reason": r.text,
+                    "moved": r.data,
+                }
+            )
+        else:
+            changes.append({"action": r.text, "changes": r.data, "changed_at": _ts(r.at), "changed_by": r.by})
+    out["merged_from"] = merged_from
+    out["changes"] = changes
     return out
 
 
@@ -1033,19 +1087,19 @@ def get_person(session: Session, principal: Principal, person_id: int, *, reason
     """The full person record with history. A merged id answers with the surviving record
     (``redirected_from`` says so)."""
     authorize(principal, Permission.PERSON_READ)
-    P = Person.__table__
+    statement = _full_statements()["person"]
     conn = session.connection()
     target, redirected_from, seen = person_id, None, set()
     while True:
-        merged_into = conn.execute(select(P.c.merged_into_id).where(P.c.id == target)).first()
-        if merged_into is None:
+        row = conn.execute(statement, {"pid": target}).first()
+        if row is None:
             raise NotFound(f"person {target} not found", field="person_id")
-        if merged_into[0] is None or target in seen:
+        if row.merged_into_id is None or target in seen:
             break
         seen.add(target)
         redirected_from = redirected_from or person_id
-        target = merged_into[0]
-    out = full_record(session, target)
+        target = row.merged_into_id
+    out = _full_record_of(session, row)
     out["redirected_from"] = redirected_from
     audit.record(session, principal, "person.read", target_type="person", target_id=target, reason=reason)
     return out
@@ -1099,7 +1153,7 @@ def _lookup_statements() -> dict:
     if _LOOKUP:
         return _LOOKUP
     P, D = Person.__table__, IdentityDocument.__table__
-    A, CP, C, F = PersonAlias.__table__, CaseParty.__table__, Case.__table__, PersonFlag.__table__
+    CP, C, F = CaseParty.__table__, Case.__table__, PersonFlag.__table__
     pid = bindparam("pid")
     _LOOKUP["person"] = (
         select(P)
@@ -1108,8 +1162,7 @@ def _lookup_statements() -> dict:
         .order_by(D.c.doc_type)  # CNIC before NICOP
         .limit(1)
     )
-    _LOOKUP["aliases"] = select(A.c.name, A.c.script).where(A.c.person_id == pid).order_by(A.c.id)
-    _LOOKUP["documents"] = select(D).where(D.c.person_id == pid).order_by(D.c.id)
+    _LOOKUP["parts"] = _person_parts(("alias", "document"))  # one query for aliases and documents
     _LOOKUP["parties"] = _parties_of_person(CP, C, pid)
     _LOOKUP["flags"] = (
         select(F, C.c.police_station_code, C.c.fir_number, C.c.year)
@@ -1125,7 +1178,7 @@ def lookup_cnic(session: Session, principal: Principal, cnic: str, reason: str |
     person holds this CNIC (the search is audited either way; adapters answer 404 / exit 1 for None).
 
     Malformed CNIC → ValidationError(field='cnic'). A reason is required (searches, CJIS 5.4.1.1).
-    Hot path: five indexed Core queries on the session's connection (no ORM object loading)."""
+    Hot path: four indexed Core queries on the session's connection (no ORM object loading)."""
     authorize(principal, Permission.SEARCH_CNIC)
     reason = audit.require_reason(reason)
     parsed = parse_cnic(cnic)
@@ -1144,8 +1197,9 @@ def lookup_cnic(session: Session, principal: Principal, cnic: str, reason: str |
         return None
     pid = person.id
     out = person_core_dict(person)
-    out["aliases"] = [{"name": a.name, "script": a.script} for a in conn.execute(q["aliases"], {"pid": pid})]
-    out["documents"] = [document_dict(d) for d in conn.execute(q["documents"], {"pid": pid})]
+    parts = _split_parts(conn.execute(q["parts"], {"pid": pid}))
+    out["aliases"] = [{"name": a.a, "script": a.b} for a in parts["alias"]]
+    out["documents"] = [_document_part_dict(d) for d in parts["document"]]
     parties = conn.execute(q["parties"], {"pid": pid}).all()
     out["cases"] = [_party_row_dict(r) for r in parties]
     flags = conn.execute(q["flags"], {"pid": pid}).all()

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from crms.api.deps import PrincipalDep, SessionDep
@@ -40,6 +41,13 @@ Offset = Annotated[int, Query(ge=0)]
 Reason = Annotated[str | None, Query(max_length=500, description="why (required for searches)")]
 
 
+def plain_json(data: dict) -> JSONResponse:
+    """Service output (already plain JSON data: str, int, bool, None, lists, dicts) straight to the
+    response, without FastAPI's ``jsonable_encoder`` walk over every value (about 1 ms of CPU for a full
+    record). For the hot reads: the CNIC lookup and the full record."""
+    return JSONResponse(data)
+
+
 class PhoneIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     number: str = Field(min_length=1, max_length=40)
@@ -66,7 +74,7 @@ def list_or_lookup(
             return problem(
                 404, "Not found", "no person with this CNIC", instance=request.url.path, field="cnic"
             )
-        return found
+        return plain_json(found)
     return svc.list_persons(session, principal, limit=limit, offset=offset, unit=unit)
 
 
@@ -85,7 +93,7 @@ def merge_persons(body: MergeIn, session: SessionDep, principal: PrincipalDep):
 
 @router.get("/persons/{person_id}", summary="Full person record with history")
 def get_person(person_id: int, session: SessionDep, principal: PrincipalDep, reason: Reason = None):
-    return svc.get_person(session, principal, person_id, reason=reason)
+    return plain_json(svc.get_person(session, principal, person_id, reason=reason))
 
 
 @router.patch("/persons/{person_id}", summary="Update a person (only the fields sent)")
