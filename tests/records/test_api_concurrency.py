@@ -1,0 +1,98 @@
+"""Two requests at the same time writing the same unique key (identity document, FIR key): the loser gets
+409 problem+json naming the field, never 500, and nothing of it is written.
+
+On PostgreSQL both requests are held after the service's duplicate check until both have passed it, so both
+really insert and the database's unique index decides (the IntegrityError at flush). On SQLite the write lock
+taken at BEGIN IMMEDIATE serialises the two requests, so the loser meets the service's own check; the test
+still runs both at once."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import func, select
+
+from crms.records.models import Case, IdentityDocument
+
+from ._support import case_data, person_data
+
+PROBLEM = "application/problem+json"
+
+
+def _hold_after(monkeypatch, module, name: str, db) -> None:
+    """Wrap ``module.name`` (a step after the duplicate check, before the insert) so that on PostgreSQL each
+    of the two requests waits there for the other."""
+    if db.is_sqlite:
+        return
+    barrier = threading.Barrier(2, timeout=20)
+    original = getattr(module, name)
+
+    def held(*args, **kwargs):
+        result = original(*args, **kwargs)
+        barrier.wait()
+        return result
+
+    monkeypatch.setattr(module, name, held)
+
+
+def _both(client, url: str, body: dict, headers: dict) -> list:
+    with ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(client.post, url, json=body, headers=headers) for _ in range(2)]
+        return sorted((f.result() for f in futures), key=lambda r: r.status_code)
+
+
+def test_concurrent_registration_of_the_same_cnic(client, make_user, db, monkeypatch):
+    from crms.records import services
+
+    _hold_after(monkeypatch, services, "_check_document_free", db)
+    _, op = make_user("cro_operator")
+    body = person_data(documents=[{"doc_type": "CNIC", "number": "54400-7654321-3"}])
+    ok, lost = _both(client, "/api/v1/persons", body, op)
+    assert ok.status_code == 201, ok.text
+    assert lost.status_code == 409, lost.text
+    assert lost.headers["content-type"].startswith(PROBLEM)
+    problem = lost.json()
+    assert problem["field"].endswith("number") and "already" in problem["detail"]
+    with db.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(IdentityDocument)) == 1
+
+
+def test_concurrent_registration_of_the_same_fir(client, make_user, db, monkeypatch):
+    from crms.records import services_cases
+
+    _hold_after(monkeypatch, services_cases, "_parse_sections", db)
+    _, sho = make_user("sho", unit="BA/QTA/QUETTA")
+    ok, lost = _both(client, "/api/v1/cases", case_data(fir_number=501), sho)
+    assert ok.status_code == 201, ok.text
+    assert lost.status_code == 409, lost.text
+    assert lost.headers["content-type"].startswith(PROBLEM)
+    assert lost.json()["field"] == "fir_number"
+    with db.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(Case).where(Case.fir_number == 501)) == 1
+
+
+def test_unique_violation_maps_to_the_field(db):
+    """The mapping itself, on a real IntegrityError of each database (no concurrency needed)."""
+    from sqlalchemy.exc import IntegrityError
+
+    from crms.api.deps import conflict_from_integrity
+
+    row = {"person_id": None, "doc_type": "CNIC", "number": "5440012345673", "issuing_country": "PK"}
+    from crms.records.models import Person
+
+    with pytest.raises(IntegrityError) as caught:
+        with db.transaction() as s:
+            p = Person(given_name_en="A", unit_path="BA")
+            s.add(p)
+            s.flush()
+            row["person_id"] = p.id
+            s.execute(IdentityDocument.__table__.insert(), [row, row])
+    conflict = conflict_from_integrity(caught.value)
+    assert conflict is not None and conflict.status == 409 and conflict.field == "number"
+
+    with pytest.raises(IntegrityError) as caught:  # not a key a service checks: left alone (500)
+        with db.transaction() as s:
+            s.execute(IdentityDocument.__table__.insert(), [{**row, "person_id": 10**9}])
+    assert conflict_from_integrity(caught.value) is None
