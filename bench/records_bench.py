@@ -313,25 +313,20 @@ def percentiles(values: list[float]) -> dict:
     }
 
 
-def measure(db, data_dir: Path, n_persons: int, requests: int, seed: int) -> dict:
-    from fastapi import FastAPI
-    from fastapi.testclient import TestClient
+def _targets(db, n_persons: int, requests: int, seed: int) -> dict:
+    """A bench user with a token, and the URLs to request: random existing CNICs (with dashes), unknown
+    CNICs, random person ids, persons with >= 3 cases."""
     from sqlalchemy import func, select
 
-    from crms.access.audit import bind_data_dir
     from crms.access.tokens import issue_token
     from crms.access.users import create_user
-    from crms.api.app import create_app
-    from crms.config import Settings
     from crms.records.models import CaseParty, IdentityDocument
 
-    os.environ["CRMS_RATE_SEARCH"] = "off"  # a benchmark issues thousands of searches from one user
-    bind_data_dir(db, data_dir)
+    rng = random.Random(seed)
     with db.transaction() as s:
-        user = create_user(s, f"bench_{int(time.time())}", "cro_operator", unit="BA")
+        user = create_user(s, f"bench_{int(time.time() * 1000)}", "cro_operator", unit="BA")
         token = issue_token(s, user)
         max_doc = s.scalar(select(func.max(IdentityDocument.id)))
-        # persons with the most history (several cases) and plain random ones
         busy = [
             r[0]
             for r in s.execute(
@@ -341,71 +336,169 @@ def measure(db, data_dir: Path, n_persons: int, requests: int, seed: int) -> dic
                 .limit(requests)
             )
         ]
+        numbers = [
+            s.scalar(
+                select(IdentityDocument.number).where(IdentityDocument.id == rng.randrange(1, max_doc + 1))
+            )
+            for _ in range(requests)
+        ]
+    persons = [rng.randrange(1, n_persons + 1) for _ in range(requests)]
+    urls = {
+        # baseline: an authenticated request that reads no record (framework + token check)
+        "baseline_auth_me": (["/api/v1/auth/me"] * (requests // 4), 200),
+        "cnic_lookup": (
+            [f"/api/v1/persons?cnic={n[:5]}-{n[5:12]}-{n[12]}&reason=benchmark+lookup" for n in numbers],
+            200,
+        ),
+        "cnic_lookup_unknown": (
+            [f"/api/v1/persons?cnic=59999-{i:07d}-1&reason=benchmark+miss" for i in range(requests // 4)],
+            404,
+        ),
+        "person_record": ([f"/api/v1/persons/{p}?reason=benchmark+record" for p in persons], 200),
+    }
+    if busy:
+        urls["person_record_3plus_cases"] = (
+            [f"/api/v1/persons/{p}?reason=benchmark+record" for p in busy],
+            200,
+        )
+    return {"headers": {"Authorization": f"Bearer {token}"}, "urls": urls, "busy": busy}
+
+
+def _run(client, label: str, urls: list[str], expect: int, headers: dict, out: dict, cpu_of=None) -> None:
+    """Warm up on 50 URLs, then time each request (wall) and this process's CPU; ``cpu_of`` adds the
+    CPU seconds other processes (server, database) spent over the whole run, per request."""
+    for u in urls[:50]:
+        client.get(u, headers=headers)
+    times, cpu = [], []
+    other0 = cpu_of() if cpu_of else None
+    for u in urls:
+        t, c = time.perf_counter(), time.process_time()
+        r = client.get(u, headers=headers)
+        times.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)  # CPU of this process
+        if r.status_code != expect:
+            raise SystemExit(f"{label}: {u} -> {r.status_code} {r.text[:300]}")
+    out[label] = percentiles(times)
+    out[label]["cpu"] = percentiles(cpu)
+    if cpu_of:
+        out[label]["other_cpu_mean_ms"] = {
+            k: round((v - other0[k]) / len(urls) * 1000, 2) for k, v in cpu_of().items()
+        }
+    out[label]["load_average"] = round(os.getloadavg()[0], 1)
+    log(f"{label}: {out[label]}")
+
+
+def measure(db, data_dir: Path, n_persons: int, requests: int, seed: int, rate: str) -> dict:
+    """In process: the FastAPI app through Starlette's TestClient (client, event loop and worker threads
+    all in this process, so CPU here is client + server)."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from crms.access.audit import bind_data_dir
+    from crms.api.app import create_app
+    from crms.config import Settings
+
+    os.environ["CRMS_RATE_SEARCH"] = rate
+    bind_data_dir(db, data_dir)
+    tg = _targets(db, n_persons, requests, seed)
     settings = Settings(
         data_dir=data_dir, database_url=db.url, data_key=None, secret_key="bench", environment="bench"
     )
     app = create_app(settings=settings, database=db)
-    headers = {"Authorization": f"Bearer {token}"}
-    rng = random.Random(seed)
     out = {}
     # floor of the harness: an empty FastAPI route through TestClient (no CRMS code at all)
     floor_app = FastAPI()
     floor_app.get("/x")(lambda: {"ok": True})
     with TestClient(floor_app) as floor:
-        for _ in range(50):
-            floor.get("/x")
-        times, cpu = [], []
-        for _ in range(requests // 2):
-            t, c = time.perf_counter(), time.process_time()
-            floor.get("/x")
-            times.append(time.perf_counter() - t)
-            cpu.append(time.process_time() - c)
-        out["harness_floor_empty_route"] = percentiles(times)
-        out["harness_floor_empty_route"]["cpu"] = percentiles(cpu)
-        log(f"harness floor: {out['harness_floor_empty_route']}")
+        _run(floor, "harness_floor_empty_route", ["/x"] * (requests // 2), 200, {}, out)
     with TestClient(app) as client:
-        with db.transaction() as s:
-            numbers = [
-                s.scalar(
-                    select(IdentityDocument.number).where(
-                        IdentityDocument.id == rng.randrange(1, max_doc + 1)
-                    )
-                )
-                for _ in range(requests)
-            ]
-
-        def run(label: str, urls: list[str], expect: int = 200) -> None:
-            for u in urls[:50]:  # warm-up
-                client.get(u, headers=headers)
-            times, cpu = [], []
-            for u in urls:
-                t, c = time.perf_counter(), time.process_time()
-                r = client.get(u, headers=headers)
-                times.append(time.perf_counter() - t)
-                cpu.append(time.process_time() - c)  # CPU of this process (client + app threads)
-                if r.status_code != expect:
-                    raise SystemExit(f"{label}: {u} -> {r.status_code} {r.text[:300]}")
-            out[label] = percentiles(times)
-            out[label]["cpu"] = percentiles(cpu)
-            log(f"{label}: {out[label]}")
-
-        # baseline: an authenticated request that reads no record (framework + token check)
-        run("baseline_auth_me", ["/api/v1/auth/me"] * (requests // 4))
-        fmt = [f"{n[:5]}-{n[5:12]}-{n[12]}" for n in numbers]
-        run("cnic_lookup", [f"/api/v1/persons?cnic={c}&reason=benchmark+lookup" for c in fmt])
-        run(
-            "cnic_lookup_unknown",
-            [f"/api/v1/persons?cnic=59999-{i:07d}-1&reason=benchmark+miss" for i in range(requests // 4)],
-            expect=404,
-        )
-        persons = [rng.randrange(1, n_persons + 1) for _ in range(requests)]
-        run("person_record", [f"/api/v1/persons/{p}?reason=benchmark+record" for p in persons])
-        if busy:
-            run("person_record_3plus_cases", [f"/api/v1/persons/{p}?reason=benchmark+record" for p in busy])
+        for label, (urls, expect) in tg["urls"].items():
+            _run(client, label, urls, expect, tg["headers"], out)
+        busy = tg["busy"]
         body = client.get(
-            f"/api/v1/persons/{busy[0] if busy else 1}?reason=benchmark", headers=headers
+            f"/api/v1/persons/{busy[0] if busy else 1}?reason=benchmark", headers=tg["headers"]
         ).json()
         out["sample_record_cases"] = len(body.get("cases", []))
+    return out
+
+
+def _proc_cpu(pids) -> float:
+    """CPU seconds (user + system) of these processes so far, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _postgres_pids() -> list[int]:
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if d.joinpath("comm").read_text().strip() == "postgres":
+                    pids.append(int(d.name))
+            except OSError:
+                pass
+    return pids
+
+
+def measure_http(db, data_dir: Path, n_persons: int, requests: int, seed: int, rate: str, port: int) -> dict:
+    """Over real HTTP, as an officer's client sees it: ``crms serve`` (uvicorn, one process, its default
+    settings: access log on, to /dev/null here) in a separate process; a keep-alive ``httpx.Client`` in
+    this one. Per request: wall p50/p95/p99 and this client's CPU; the server's CPU (and PostgreSQL's, all
+    its processes) as a mean over each endpoint's run, from /proc."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    tg = _targets(db, n_persons, requests, seed)
+    env = dict(
+        os.environ,
+        CRMS_DATABASE_URL=db.url,
+        CRMS_DATA_DIR=str(data_dir),
+        CRMS_SECRET_KEY="bench",
+        CRMS_ENV="bench",
+        CRMS_RATE_SEARCH=rate,
+    )
+    crms = Path(sys.executable).with_name("crms")
+    server = subprocess.Popen(
+        [str(crms), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    out: dict = {}
+    try:
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, timeout=30) as client:
+            for _ in range(600):
+                try:
+                    client.get("/api/openapi.json")
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            else:
+                raise SystemExit("crms serve did not answer")
+            pg = _postgres_pids() if db.engine.dialect.name == "postgresql" else []
+
+            def cpu_of() -> dict:
+                d = {"server": _proc_cpu([server.pid])}
+                if pg:
+                    d["postgres"] = _proc_cpu(pg)
+                return d
+
+            _run(client, "http_openapi_json", ["/api/openapi.json"] * (requests // 4), 200, {}, out, cpu_of)
+            for label, (urls, expect) in tg["urls"].items():
+                _run(client, "http_" + label, urls, expect, tg["headers"], out, cpu_of)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
     return out
 
 
@@ -419,6 +512,19 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--skip-load", action="store_true", help="measure an existing load in --dir / --url")
     ap.add_argument("--out", default=None, help="write the results as JSON here")
+    ap.add_argument(
+        "--mode",
+        choices=["testclient", "http", "both"],
+        default="both",
+        help="in process through TestClient, over HTTP against `crms serve`, or both",
+    )
+    ap.add_argument("--port", type=int, default=8765, help="port for `crms serve` (--mode http/both)")
+    ap.add_argument(
+        "--rate-search",
+        default="1000000/60",
+        help="CRMS_RATE_SEARCH for the run: on (a limit the benchmark never reaches, so each search still "
+        "takes its token) by default; 'off' as in session 1's figures",
+    )
     args = ap.parse_args()
 
     from crms.db import Database
@@ -450,7 +556,13 @@ def main() -> None:
         result["load"] = load(db, args.persons, args.cases, args.seed)
     if db.engine.dialect.name == "sqlite":
         result["db_size_mb"] = round(Path(url.split("///", 1)[1]).stat().st_size / 1e6)
-    result["api"] = measure(db, work / "data", args.persons, args.requests, args.seed)
+    result["rate_search"] = args.rate_search
+    if args.mode in ("testclient", "both"):
+        result["api"] = measure(db, work / "data", args.persons, args.requests, args.seed, args.rate_search)
+    if args.mode in ("http", "both"):
+        result["http"] = measure_http(
+            db, work / "data", args.persons, args.requests, args.seed, args.rate_search, args.port
+        )
     result["load_average_after"] = round(os.getloadavg()[0], 1)
     text = json.dumps(result, indent=2)
     print(text)
