@@ -183,6 +183,12 @@ def capture(
 # ------------------------------------------------------------------------------------------ status
 
 
+def enrolment_status(session: Session, principal: Principal) -> dict[str, int]:
+    """:func:`enrolment_counts` for an officer who may enrol fingerprints (counts, no record contents)."""
+    authorize(principal, Permission.BIOMETRIC_ENROL)
+    return enrolment_counts(session)
+
+
 def enrolment_counts(session: Session) -> dict[str, int]:
     """Active prints by status, persons with any print and persons with all ten."""
     out = {s.value: 0 for s in EnrolmentStatus}

@@ -2,8 +2,9 @@
 
 ``enrol-pending [--jobs N] [--limit N] [--retry-failed] [--json]`` extracts the templates of captured prints
 that have none yet (a progress bar on a terminal, a line per 5 % in a log); safe to interrupt and re-run.
-``enrolment [--json]`` counts active prints by status. Both run as the system job (no login): they neither
-show nor change record contents, only turn stored images into templates.
+``enrolment [--json]`` counts active prints by status. Both need a login (CRMS_USER/CRMS_PASSWORD or
+CRMS_TOKEN) with the ``biometric:enrol`` permission (CRO operators, fingerprint examiners); the templates
+are audited as enrolled by that user.
 """
 
 from __future__ import annotations
@@ -48,15 +49,19 @@ def enrol_pending_cmd(
 ) -> None:
     """Extract the templates of pending fingerprints (resumable; one run at a time)."""
     from crms.access.crypto import EncryptedStore
+    from crms.access.policy import Permission, authorize
     from crms.biometrics import enrolment
-    from crms.cli.auth import cli_errors, open_db
+    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
     from crms.config import get_settings
 
     settings = get_settings()
     with cli_errors():
         db = open_db()
+        principal = cli_principal()
+        with unit_of_work(db, principal, "crms fp enrol-pending"):  # a refusal is audited
+            authorize(principal, Permission.BIOMETRIC_ENROL)
         if retry_failed:
-            n = enrolment.retry_failed(db)
+            n = enrolment.retry_failed(db, principal)
             if not as_json:
                 typer.echo(f"{n} failed prints queued again", err=True)
         with progress_display(quiet=as_json) as progress:
@@ -80,13 +85,14 @@ def enrol_pending_cmd(
 
 def enrolment_cmd(as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
     """Count active fingerprints by status (pending, enrolled, failed) and persons with ten prints."""
-    from crms.biometrics.enrolment import enrolment_counts
-    from crms.cli.auth import cli_errors, open_db
+    from crms.biometrics.enrolment import enrolment_status
+    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
 
     with cli_errors():
         db = open_db()
-        with db.transaction() as s:
-            counts = enrolment_counts(s)
+        principal = cli_principal()
+        with unit_of_work(db, principal, "crms fp enrolment") as s:
+            counts = enrolment_status(s, principal)
     if as_json:
         typer.echo(json.dumps(counts))
         return

@@ -228,6 +228,16 @@ def test_cli_fp_enrolment_and_enrol_pending(sqlite_db, tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert out["fingerprints"] == 10 and out["fingerprint_counts"]["pending"] == 10
+    r = runner.invoke(app, ["fp", "enrolment"])
+    assert r.exit_code != 0 and "log in first" in r.output
+    users = {u["username"]: u for u in out["users"]}
+    monkeypatch.setenv("CRMS_USER", "demo_investigator")
+    monkeypatch.setenv("CRMS_PASSWORD", users["demo_investigator"]["password"])
+    for cmd in (["fp", "enrolment"], ["fp", "enrol-pending", "--jobs", "1"]):
+        r = runner.invoke(app, cmd)
+        assert r.exit_code != 0 and "may not biometric:enrol" in r.output
+    monkeypatch.setenv("CRMS_USER", "demo_operator")
+    monkeypatch.setenv("CRMS_PASSWORD", users["demo_operator"]["password"])
     r = runner.invoke(app, ["fp", "enrolment", "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.output) == {"pending": 10, "enrolled": 0, "failed": 0, "prints": 10, "persons": 1,
