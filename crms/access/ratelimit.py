@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from crms.access.models import RateBucket
@@ -47,36 +47,40 @@ def limit_for(kind: str) -> Limit | None:
     return limit
 
 
+_BUCKET = RateBucket.__table__
+_READ = select(_BUCKET.c.tokens, _BUCKET.c.updated_at).where(_BUCKET.c.key == bindparam("bucket"))
+_READ_LOCKED = _READ.with_for_update()
+_WRITE = (
+    update(_BUCKET)
+    .where(_BUCKET.c.key == bindparam("bucket"))
+    .values(tokens=bindparam("left"), updated_at=bindparam("now"))
+)  # statements built once, Core (no ORM flush): a search takes a token on every request
+
+
 def take(session: Session, key: str, limit: Limit | None, *, what: str = "requests") -> None:
     """Take one token from bucket ``key`` or raise RateLimited. Runs in the caller's transaction."""
     if limit is None:
         return
     key = key[:160]
     now = utcnow()
-    stmt = select(RateBucket).where(RateBucket.key == key)
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    row = session.scalar(stmt)
+    conn = session.connection()
+    dialect = conn.dialect.name
+    read = _READ_LOCKED if dialect == "postgresql" else _READ
+    row = conn.execute(read, {"bucket": key}).first()
     if row is None:  # first use: insert, tolerating a concurrent first use of the same key
-        dialect = session.get_bind().dialect.name
         if dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as dialect_insert
         else:
             from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        session.execute(
-            dialect_insert(RateBucket.__table__)
-            .values(key=key[:160], tokens=limit.capacity, updated_at=now)
-            .on_conflict_do_nothing()
-        )
-        row = session.scalar(stmt)
+        first = dialect_insert(_BUCKET).values(key=key, tokens=limit.capacity, updated_at=now)
+        conn.execute(first.on_conflict_do_nothing())
+        row = conn.execute(read, {"bucket": key}).first()
     elapsed = max(0.0, (now - as_utc(row.updated_at)).total_seconds())
     tokens = min(limit.capacity, row.tokens + elapsed * limit.rate)
     if tokens < 1.0:
         wait = (1.0 - tokens) / limit.rate
         raise RateLimited(f"too many {what}: try again in {wait:.0f} s", field="rate")
-    row.tokens = tokens - 1.0
-    row.updated_at = now
-    session.flush()
+    conn.execute(_WRITE, {"bucket": key, "left": tokens - 1.0, "now": now})
 
 
 def check_search_rate(session: Session, principal: Principal) -> None:
