@@ -4,7 +4,10 @@
 On PostgreSQL both requests are held after the service's duplicate check until both have passed it, so both
 really insert and the database's unique index decides (the IntegrityError at flush). On SQLite the write lock
 taken at BEGIN IMMEDIATE serialises the two requests, so the loser meets the service's own check; the test
-still runs both at once."""
+still runs both at once.
+
+Also the number of statements of the two hot reads (the CNIC lookup and the full record), each of which is a
+round trip on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -96,3 +99,38 @@ def test_unique_violation_maps_to_the_field(db):
         with db.transaction() as s:
             s.execute(IdentityDocument.__table__.insert(), [{**row, "person_id": 10**9}])
     assert conflict_from_integrity(caught.value) is None
+
+
+def test_full_record_and_lookup_round_trips(client, make_user, db):
+    """Round trips per request (each one costs a network hop on PostgreSQL): the full record of a person
+    with a case takes 7 queries, the CNIC lookup 4, plus the token check (1) and the audit entry (3)."""
+    _, op = make_user("cro_operator", unit="BA/QTA/QUETTA")
+    _, sho = make_user("sho", unit="BA/QTA/QUETTA")
+    cnic = "54400-7654321-3"
+    r = client.post(
+        "/api/v1/persons", json=person_data(documents=[{"doc_type": "CNIC", "number": cnic}]), headers=op
+    )
+    pid = r.json()["person"]["id"]
+    case = client.post("/api/v1/cases", json=case_data(fir_number=77), headers=sho).json()
+    r = client.post(
+        f"/api/v1/cases/{case['id']}/links", json={"person_id": pid, "role": "accused"}, headers=sho
+    )
+    assert r.status_code == 201, r.text
+    statements: list[str] = []
+
+    def _watch(conn, cursor, statement, *args):
+        if not statement.startswith("BEGIN"):  # SQLite's BEGIN IMMEDIATE (crms.db)
+            statements.append(statement)
+
+    from sqlalchemy import event
+
+    event.listen(db.engine, "before_cursor_execute", _watch)
+    r = client.get(f"/api/v1/persons/{pid}?reason=test+read", headers=op)
+    assert r.status_code == 200 and len(r.json()["cases"]) == 1
+    assert len(statements) == 1 + 7 + 3, statements
+    client.get(f"/api/v1/persons?cnic={cnic}&reason=test+lookup", headers=op)  # creates the rate bucket
+    statements.clear()
+    r = client.get(f"/api/v1/persons?cnic={cnic}&reason=test+lookup", headers=op)
+    assert r.status_code == 200
+    rate = 2  # the search rate limit's bucket: read, then write
+    assert len(statements) == 1 + 4 + rate + 3, statements

@@ -1,0 +1,59 @@
+"""One API request, one transaction: the API token is checked inside the request's own transaction (one
+BEGIN and one COMMIT), still read from the database on every request (a token revoked between two requests
+is refused on the next one), and nothing is written for the token itself."""
+
+from __future__ import annotations
+
+from sqlalchemy import event, select
+
+from crms.access.models import ApiToken
+
+
+def _count(db, name: str) -> list:
+    seen: list = []
+    event.listen(db.engine, name, lambda *a, **k: seen.append(1))
+    return seen
+
+
+def test_one_begin_and_one_commit_per_request(client, make_user, db):
+    _, headers = make_user("cro_operator")
+    client.get("/api/v1/auth/me", headers=headers)  # warm: pool connections, statement caches
+    begins, commits = _count(db, "begin"), _count(db, "commit")
+    r = client.get("/api/v1/persons?cnic=54400-1234567-3&reason=test+lookup", headers=headers)
+    assert r.status_code == 404  # an audited search that found nobody
+    assert (len(begins), len(commits)) == (1, 1)
+    r = client.get("/api/v1/auth/me", headers=headers)
+    assert r.status_code == 200
+    assert (len(begins), len(commits)) == (2, 2)
+
+
+def test_token_row_not_written_by_a_request(client, make_user, db):
+    user, headers = make_user("cro_operator")
+    with db.transaction() as s:
+        before = s.execute(select(ApiToken.__table__).where(ApiToken.user_id == user.id)).one()
+    updates: list = []
+
+    def _watch(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("UPDATE API_TOKENS"):
+            updates.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", _watch)
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
+    with db.transaction() as s:
+        after = s.execute(select(ApiToken.__table__).where(ApiToken.user_id == user.id)).one()
+    assert updates == [] and before == after
+
+
+def test_revoked_between_two_requests_is_refused_on_the_next(client, make_user, db):
+    from crms.access.models import AuditEntry
+    from crms.timeutil import utcnow
+
+    user, headers = make_user("cro_operator")
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
+    with db.transaction() as s:
+        s.execute(ApiToken.__table__.update().where(ApiToken.user_id == user.id).values(revoked_at=utcnow()))
+    r = client.get("/api/v1/persons?cnic=54400-1234567-3&reason=test+lookup", headers=headers)
+    assert r.status_code == 401 and "revoked" in r.json()["detail"]
+    with db.transaction() as s:  # the refusal is audited; no search was
+        last = s.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).one()
+    assert (last.action, last.outcome) == ("auth.refused", "refused")
