@@ -12,6 +12,11 @@ worker processes, from getrusage):
 Steps 3 and 4 together are what the background job does for every person; K < N keeps the run short.
 
   .venv/bin/python bench/demo_bench.py [--people 500] [--finger-people 10] [--jobs 2]
+  .venv/bin/python bench/demo_bench.py --steady 20
+
+``--steady N`` instead measures, in this one process after a warm-up, the CPU per finger without start-up
+costs: generating the demo image (``crms.demo.builder.finger_png``) and extracting its template (one thread),
+which is what the background job spends per finger once its workers run.
 """
 
 from __future__ import annotations
@@ -63,12 +68,42 @@ def prints_summary(path: Path) -> dict:
     }
 
 
+def steady(n: int) -> dict:
+    from crms.biometrics.extract import set_threads
+    from crms.biometrics.workers import extract_one
+    from crms.demo.builder import finger_png
+
+    set_threads(1)
+    extract_one(finger_png(99, 0, 1), 500)  # compile, load models
+    gen = ext = 0.0
+    for i in range(n):
+        c0 = time.process_time()
+        png = finger_png(98, i // 10, i % 10 + 1)
+        c1 = time.process_time()
+        r = extract_one(png, 500)
+        c2 = time.process_time()
+        assert r.error is None, r.error
+        gen += c1 - c0
+        ext += c2 - c1
+    return {
+        "fingers": n,
+        "generate_cpu_per_finger_s": round(gen / n, 3),
+        "extract_cpu_per_finger_s": round(ext / n, 3),
+        "load": os.getloadavg(),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--people", type=int, default=500)
     ap.add_argument("--finger-people", type=int, default=10)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--steady", type=int, default=0)
     a = ap.parse_args()
+    if a.steady:
+        sys.path.insert(0, str(ROOT))
+        print(json.dumps(steady(a.steady), indent=1))
+        return
     data = Path(tempfile.mkdtemp(prefix="crms-demo-bench-"))
     env = dict(os.environ, CRMS_DATA_DIR=str(data))
     env.pop("CRMS_DATABASE_URL", None)
