@@ -1,12 +1,16 @@
 """Minutia extraction: a pipeline of named steps, each a plain function over a context dict.
 
 The heavy stack (Keras + pyfing) is imported only inside the steps that need it. Keras runs on the
-PyTorch backend (``KERAS_BACKEND=torch`` is set before the first import unless already set); LEADER's
-network then runs through :mod:`crms.biometrics.leader_torch` (the same weights in plain NCHW PyTorch,
-about 2.5x faster than Keras on a CPU; ``CRMS_LEADER_KERAS=1`` runs the Keras model instead).
+PyTorch backend (``KERAS_BACKEND=torch`` is set before the first import unless already set); it only
+loads pyfing's shipped weights. LEADER's network runs in ONNX Runtime through
+:mod:`crms.biometrics.leader_onnx` (graph built in memory from those weights; same minutiae as the
+PyTorch port to float rounding, about 2x less CPU). The PyTorch port :mod:`crms.biometrics.leader_torch`
+stays selectable (configuration ``leader_torch``; ``CRMS_LEADER_KERAS=1`` runs the Keras model there).
 
 Configurations (``CONFIGS``):
-  - ``leader``: GMFS segmentation (mask and quality) + LEADER end-to-end minutiae (the default).
+  - ``leader``: GMFS segmentation (mask and quality) + LEADER end-to-end minutiae (ONNX Runtime).
+  - ``leader_crop``: the same, LEADER run on the foreground's bounding box only (see step_leader_crop).
+  - ``leader_torch``: ``leader`` with the PyTorch port of the network (the default before ONNX Runtime).
   - ``classic``: GMFS + GBFOE orientation + XSFFE frequency + GBFEN enhancement + SBMEX minutiae.
 Intermediate results (mask, quality map, enhanced image, minutiae overlay) are written to a folder
 when one is given, for inspection.
@@ -55,7 +59,10 @@ def _pyfing():
 
 
 def set_threads(n: int) -> None:
-    """Limit the deep-learning backend to ``n`` threads (1 in pool workers and benchmarks)."""
+    """Limit the deep-learning backend to ``n`` threads (1 in pool workers and benchmarks).
+
+    ONNX Runtime takes its thread count when the LEADER session is made (the first extraction)."""
+    _state["threads"] = max(1, n)
     os.environ.setdefault("KERAS_BACKEND", "torch")
     try:
         import torch
@@ -83,6 +90,11 @@ def _alg(name: str):
         elif name == "SBMEX":
             _state[key] = pf.Sbmex()
         elif name == "LEADER":
+            from crms.biometrics.leader_onnx import LeaderOnnx
+
+            leader = pf.Leader(pf.LeaderParameters(minutia_quality_threshold=LEADER_THRESHOLD))
+            _state[key] = LeaderOnnx(leader, threads=int(_state.get("threads", 1)))  # type: ignore[arg-type]
+        elif name == "LEADER_TORCH":
             leader = pf.Leader(pf.LeaderParameters(minutia_quality_threshold=LEADER_THRESHOLD))
             if os.environ.get("KERAS_BACKEND") == "torch" and os.environ.get("CRMS_LEADER_KERAS") != "1":
                 from crms.biometrics.leader_torch import LeaderFast
@@ -112,20 +124,41 @@ def step_leader(ctx: Ctx) -> None:
     ctx["raw_minutiae"] = _alg("LEADER").run(ctx["image"], 500)
 
 
+def step_leader_torch(ctx: Ctx) -> None:
+    ctx["raw_minutiae"] = _alg("LEADER_TORCH").run(ctx["image"], 500)
+
+
 CROP_MARGIN = 32  # pixels of context kept around the foreground for the ``leader_crop`` configuration
+NET_MULTIPLE = 32  # LEADER's input sides are multiples of 32 (pyfing pads to them)
+
+
+def crop_range(
+    lo: int, hi: int, size: int, margin: int = CROP_MARGIN, multiple: int = NET_MULTIPLE
+) -> tuple[int, int]:
+    """[lo, hi) widened by ``margin``, then to a multiple of ``multiple`` with real pixels where the
+    image has them (the network pads to that multiple anyway), clipped to [0, size)."""
+    a, b = max(0, lo - margin), min(size, hi + margin)
+    want = min(size, -(-(b - a) // multiple) * multiple)
+    extra = want - (b - a)
+    a = max(0, a - extra // 2)
+    b = min(size, a + want)
+    return max(0, b - want), b
 
 
 def step_leader_crop(ctx: Ctx) -> None:
-    """LEADER on the foreground's bounding box (plus a margin) only: less background to push through."""
+    """LEADER on the foreground's bounding box (plus a margin) only: less background to push through.
+
+    The box is widened to the network's multiple of 32 with image pixels, and any padding uses the
+    whole image's top-left pixel (the background), as for the full image."""
     img, mask = ctx["image"], ctx["mask"]
     ys, xs = np.nonzero(mask)
     if ys.size == 0:
         ctx["raw_minutiae"] = []
         return
     h, w = img.shape
-    y0, y1 = max(0, int(ys.min()) - CROP_MARGIN), min(h, int(ys.max()) + CROP_MARGIN + 1)
-    x0, x1 = max(0, int(xs.min()) - CROP_MARGIN), min(w, int(xs.max()) + CROP_MARGIN + 1)
-    raw = _alg("LEADER").run(np.ascontiguousarray(img[y0:y1, x0:x1]), 500)
+    y0, y1 = crop_range(int(ys.min()), int(ys.max()) + 1, h)
+    x0, x1 = crop_range(int(xs.min()), int(xs.max()) + 1, w)
+    raw = _alg("LEADER").run(np.ascontiguousarray(img[y0:y1, x0:x1]), 500, fill=int(img[0, 0]))
     ctx["raw_minutiae"] = [(x + x0, y + y0, d, t, qq) for x, y, d, t, qq in raw]
 
 
@@ -196,6 +229,16 @@ CONFIGS: dict[str, Pipeline] = {
             ("template", step_to_template),
         ],
         ("GMFS", "LEADER"),
+    ),
+    "leader_torch": Pipeline(
+        "GMFS + LEADER (PyTorch port)",
+        [
+            ("segment", step_segment),
+            ("quality", step_quality),
+            ("minutiae", step_leader_torch),
+            ("template", step_to_template),
+        ],
+        ("GMFS", "LEADER_TORCH"),
     ),
     "leader_crop": Pipeline(
         "GMFS + LEADER on the foreground box",
