@@ -370,12 +370,12 @@ def enrol_pending(
             depth = 8
             while True:
                 while not exhausted and len(window) < depth and queued < total:
-                    batch = _next_pending(db, after, min(depth * 4, total - queued))
+                    batch = _next_pending(db, after, min(depth - len(window), total - queued))
                     if not batch:
                         exhausted = True
                         break
                     for fid, ref, ppi in batch:
-                        window.append((fid, ref, submit(store.get(ref), ppi, ref)))
+                        window.append((fid, ref, _submit_stored(submit, store, ref, ppi)))
                         after = fid
                         queued += 1
                 if not window:
@@ -390,6 +390,19 @@ def enrol_pending(
     report.seconds = time.perf_counter() - t0
     report.cpu_seconds = _cpu_now() - c0
     return report
+
+
+def _submit_stored(submit, store, ref: str, ppi: int):
+    """Submit the stored image ``ref``; an image missing from the store or undecryptable fails the row."""
+    from crms.biometrics.workers import ExtractResult
+    from crms.errors import CrmsError
+
+    try:
+        data = store.get(ref)
+    except CrmsError as exc:
+        failed = ExtractResult(ref, None, 0.0, 0, 0, 0.0, "", error=f"{ref}: {exc.message}")
+        return lambda: failed
+    return submit(data, ppi, ref)
 
 
 @contextmanager

@@ -240,6 +240,19 @@ def test_enrol_pending_marks_unreadable_prints_failed_and_can_retry(env):
         assert row.status == "enrolled" and row.minutiae == 0
 
 
+def test_a_print_missing_from_the_store_fails_without_stopping_the_run(env):
+    engine_or_skip()
+    db, store = env
+    pid = make_person(db)
+    row = capture(db, store, make_principal(db), pid, 1, finger(0))
+    store.delete(row.image_ref)
+    report = enrolment.enrol_pending(db, store, jobs=1)
+    assert (report.failed, report.remaining) == (1, 0)
+    with db.transaction() as s:
+        assert "no stored file" in s.get(Fingerprint, row.id).error
+    assert actions(db)[-1] == "biometric.enrol_failed"
+
+
 def test_one_enrolment_run_at_a_time(env):
     db, store = env
     with enrolment.exclusive(store.data_dir, "fp-enrol"):
