@@ -1,6 +1,8 @@
 """Numba kernels of the 1:1 matcher: MCC bit cylinders, local similarities, geometric consolidation.
 
 All hot loops live here (``@njit(cache=True)``); ``crms.biometrics.matcher`` holds the API around them.
+Helpers called inside the hot loops are inlined (``inline="always"``): a call of a compiled function
+that takes arrays costs reference-count updates on each of them, which dominated the pairing passes.
 """
 
 from __future__ import annotations
@@ -24,7 +26,16 @@ MIN_M = 2  # ... and this many neighbours
 MIN_ME = 0.6  # two cylinders compare only if this fraction of cells is valid in both
 DELTA_THETA = math.pi / 2  # largest direction difference of two comparable minutiae
 COS_DELTA_THETA = math.cos(DELTA_THETA) - 1e-9
-NBITS = NS * NS * ND
+
+
+def _disc_cells() -> int:
+    """Cells of the NS x NS grid whose centre lies inside the cylinder's disc."""
+    c, ds = (NS - 1) / 2.0, 2.0 * R / NS
+    return sum(1 for i in range(NS) for j in range(NS) if ((i - c) ** 2 + (j - c) ** 2) * ds * ds <= R * R)
+
+
+DISC = _disc_cells()  # 208 of the 256 cells of the grid
+NBITS = DISC * ND  # only cells of the disc are stored (the others are never valid)
 NWORDS = (NBITS + 63) // 64
 
 
@@ -38,7 +49,7 @@ def _popc(typingctx, x):
     return sig, codegen
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _angle_diff(a, b):
     """a - b wrapped into [-pi, pi)."""
     d = a - b
@@ -49,7 +60,7 @@ def _angle_diff(a, b):
     return d
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _inside_dilated_hull(px, py, hull, omega):
     """True when (px, py) lies inside the convex polygon ``hull`` (counter-clockwise or clockwise)
     or within ``omega`` pixels of it."""
@@ -85,7 +96,9 @@ def _inside_dilated_hull(px, py, hull, omega):
 def cylinders(x, y, theta, hull):
     """Bit cylinders, cell validity masks and cylinder validity for N minutiae.
 
-    Bit index of cell (i, j, k) is (i * NS + j) * ND + k, packed little-endian into NWORDS uint64 words.
+    Only the DISC cells of the grid inside the disc are stored: bit index of cell (i, j, k) is
+    d * ND + k where d counts the disc cells in row-major (i, j) order, packed little-endian into
+    NWORDS uint64 words.
     """
     n = x.shape[0]
     bits = np.zeros((n, NWORDS), dtype=np.uint64)
@@ -113,12 +126,14 @@ def cylinders(x, y, theta, hull):
                 nb[nn] = t
                 nn += 1
         valid = 0
+        d = -1
         for i in range(NS):
             for j in range(NS):
                 ci = (i - (NS - 1) / 2.0) * ds
                 cj = (j - (NS - 1) / 2.0) * ds
                 if ci * ci + cj * cj > R * R:
                     continue
+                d += 1
                 px = x[m] + c * ci - s * cj
                 py = y[m] + s * ci + c * cj
                 if not _inside_dilated_hull(px, py, hull, OMEGA):
@@ -139,7 +154,7 @@ def cylinders(x, y, theta, hull):
                         gd = 0.5 * (math.erf((a + dd / 2) / sq) - math.erf((a - dd / 2) / sq))
                         contrib[k] += gs * gd
                 for k in range(ND):
-                    b = (i * NS + j) * ND + k
+                    b = d * ND + k
                     w, o = b >> 6, b & 63
                     mask[m, w] |= np.uint64(1) << np.uint64(o)
                     if contrib[k] > MU_PSI:
@@ -148,62 +163,80 @@ def cylinders(x, y, theta, hull):
     return bits, mask, ok, incircle * ND
 
 
-@njit(cache=True)
-def local_similarity(bits_a, mask_a, ok_a, th_a, bits_b, mask_b, ok_b, th_b, cells):
-    """MCC bit similarity of every minutia pair (0 where not comparable). Symmetric by construction."""
-    na, nb = bits_a.shape[0], bits_b.shape[0]
+@njit(cache=True, inline="always")
+def _cyl_sim(
+    bits_a, mask_a, a, bits_b, mask_b, b, full_a, full_b, ones_a, ones_b, cnt_a, cnt_b, cells, min_common
+):
+    """Similarity of bit cylinders a and b (rows of bits and validity masks); 0 when not comparable."""
     w = bits_a.shape[1]
+    px = 0
+    if full_a and full_b:
+        pa, pb = ones_a, ones_b
+        for k in range(w):
+            px += _popc(bits_a[a, k] ^ bits_b[b, k])
+    elif full_a:
+        pa, pb = 0, ones_b
+        for k in range(w):
+            c = bits_a[a, k] & mask_b[b, k]
+            pa += _popc(c)
+            px += _popc(c ^ bits_b[b, k])
+    elif full_b:
+        pa, pb = ones_a, 0
+        for k in range(w):
+            c = bits_b[b, k] & mask_a[a, k]
+            pb += _popc(c)
+            px += _popc(bits_a[a, k] ^ c)
+    else:
+        if cnt_a + cnt_b - cells < min_common:  # overlap not guaranteed by the counts: count it
+            common = 0
+            for k in range(w):
+                common += _popc(mask_a[a, k] & mask_b[b, k])
+            if common < min_common:
+                return 0.0
+        pa, pb = 0, 0
+        for k in range(w):
+            c1 = bits_a[a, k] & mask_b[b, k]
+            c2 = bits_b[b, k] & mask_a[a, k]
+            pa += _popc(c1)
+            pb += _popc(c2)
+            px += _popc(c1 ^ c2)
+    if pa + pb == 0:
+        return 0.0
+    return 1.0 - math.sqrt(px) / (math.sqrt(pa) + math.sqrt(pb))
+
+
+@njit(cache=True, inline="always")
+def local_similarity(
+    bits_a, mask_a, ok_a, ca_, sa_, ones_a, cnt_a, bits_b, mask_b, ok_b, cb_, sb_, ones_b, cnt_b, cells
+):
+    """MCC bit similarity of every minutia pair (0 where not comparable). Symmetric by construction.
+
+    ``ca_``/``sa_``: cosine and sine of the directions; ``ones``/``cnt``: set bits and valid cells per
+    cylinder (``cylinder_counts``). A pair is compared only when the directions differ by at most
+    DELTA_THETA. A cylinder with every cell valid ("full") needs no masking, so most pairs need one or two
+    popcounts per word; for two partial cylinders the common cells are counted only when their valid
+    cells alone do not guarantee the minimum overlap.
+    """
+    na, nb = bits_a.shape[0], bits_b.shape[0]
     out = np.zeros((na, nb), dtype=np.float32)
     min_common = MIN_ME * cells
-    # per cylinder: set bits, valid cells, and whether every cell of the disc is valid ("full"): a full
-    # side needs no masking, so most pairs need one or two popcounts per word instead of four
-    ones_a, cnt_a, full_a = _row_counts(bits_a, mask_a, cells)
-    ones_b, cnt_b, full_b = _row_counts(bits_b, mask_b, cells)
-    ca_, sa_ = np.cos(th_a), np.sin(th_a)
-    cb_, sb_ = np.cos(th_b), np.sin(th_b)
     for a in range(na):
         if not ok_a[a]:
             continue
+        full_a = cnt_a[a] == cells
         for b in range(nb):
-            if not ok_b[b]:
+            if not ok_b[b] or ca_[a] * cb_[b] + sa_[a] * sb_[b] < COS_DELTA_THETA:
                 continue
-            if ca_[a] * cb_[b] + sa_[a] * sb_[b] < COS_DELTA_THETA:
-                continue
-            px = 0
-            if full_a[a] and full_b[b]:
-                common, pa, pb = cells, ones_a[a], ones_b[b]
-                for k in range(w):
-                    px += _popc(bits_a[a, k] ^ bits_b[b, k])
-            elif full_a[a]:
-                common, pa, pb = cnt_b[b], 0, ones_b[b]
-                for k in range(w):
-                    ca = bits_a[a, k] & mask_b[b, k]
-                    pa += _popc(ca)
-                    px += _popc(ca ^ bits_b[b, k])
-            elif full_b[b]:
-                common, pa, pb = cnt_a[a], ones_a[a], 0
-                for k in range(w):
-                    cb = bits_b[b, k] & mask_a[a, k]
-                    pb += _popc(cb)
-                    px += _popc(bits_a[a, k] ^ cb)
-            else:
-                common, pa, pb = 0, 0, 0
-                for k in range(w):
-                    mab = mask_a[a, k] & mask_b[b, k]
-                    ca = bits_a[a, k] & mab
-                    cb = bits_b[b, k] & mab
-                    common += _popc(mab)
-                    pa += _popc(ca)
-                    pb += _popc(cb)
-                    px += _popc(ca ^ cb)
-            if common < min_common or pa + pb == 0:
-                continue
-            out[a, b] = 1.0 - math.sqrt(px) / (math.sqrt(pa) + math.sqrt(pb))
+            out[a, b] = _cyl_sim(
+                bits_a, mask_a, a, bits_b, mask_b, b, full_a, cnt_b[b] == cells,
+                ones_a[a], ones_b[b], cnt_a[a], cnt_b[b], cells, min_common,
+            )  # fmt: skip
     return out
 
 
 @njit(cache=True)
-def _row_counts(bits, mask, cells):
+def cylinder_counts(bits, mask):
+    """Set bits and valid cells of each cylinder."""
     n, w = bits.shape
     ones = np.zeros(n, dtype=np.int64)
     cnt = np.zeros(n, dtype=np.int64)
@@ -211,17 +244,51 @@ def _row_counts(bits, mask, cells):
         for k in range(w):
             ones[m] += _popc(bits[m, k])
             cnt[m] += _popc(mask[m, k])
-    return ones, cnt, cnt == cells
+    return ones, cnt
 
 
 # ---- geometric consolidation ----
 # params: position tolerance (px), its growth per px of distance to the alignment centre (skin distortion),
 # cos of the direction tolerance, hull margin (px), least local similarity of a pair, anchors,
-# anchors refined, 1 = choose the refined alignment by support alone (overlap counted for the winner only)
-DEFAULT_PARAMS = np.array([6.0, 0.05, math.cos(math.pi / 6), 8.0, 0.0, 8.0, 3.0, 1.0])
+# anchors refined, 1 = choose the refined alignment by support alone (overlap counted for the winner only),
+# early exit: when the best anchor alignment's sum of local similarity stays below this, nothing is
+# refined (its pairing as it is gives the features), checked after the first anchors (next) and after all
+DEFAULT_PARAMS = np.array([6.0, 0.05, math.cos(math.pi / 6), 8.0, 0.0, 8.0, 3.0, 1.0, 2.0, 4.0])
 
 
 @njit(cache=True)
+def _x_buckets(xs, step):
+    """For x-sorted ``xs``: start[c] = first index with xs[i] >= xs[0] + c * step, c = 0 .. last + 1."""
+    n = xs.shape[0]
+    nbk = int((xs[n - 1] - xs[0]) / step) + 2
+    start = np.empty(nbk, dtype=np.int64)
+    i = 0
+    for c in range(nbk):
+        edge = xs[0] + c * step
+        while i < n and xs[i] < edge:
+            i += 1
+        start[c] = i
+    return start
+
+
+@njit(cache=True, inline="always")
+def _x_first(xs, start, step, x):
+    """First index i of the x-sorted ``xs`` with xs[i] >= x (len(xs) when none), from the buckets."""
+    n = xs.shape[0]
+    f = (x - xs[0]) / step
+    if f != f:  # NaN: no candidate
+        return n
+    if f <= 0.0:
+        return 0
+    if f >= start.shape[0]:
+        return n
+    i = start[int(f)]
+    while i < n and xs[i] < x:
+        i += 1
+    return i
+
+
+@njit(cache=True, inline="always")
 def _pair_up(
     xa,
     ya,
@@ -245,12 +312,13 @@ def _pair_up(
     cost_a,
     cost_b,
     rb,
-    xorder,
-    xsorted,
+    xstart,
+    xstep,
 ):
     """Mutual-nearest pairing of A (moved by rotation ``rot`` and translation) with B.
 
     Tolerance grows with the distance to the alignment centres (cax, cay) in A and (cbx, cby) in B.
+    B's minutiae are in order of increasing x; ``xstart`` (``_x_buckets``) finds the first candidate.
     Fills ia[k] = index in B (or -1); returns the number of pairs.
     """
     na, nb = xa.shape[0], xb.shape[0]
@@ -272,10 +340,10 @@ def _pair_up(
         cu = c * ca[k] - s * sa[k]  # direction of k after rotation
         su = s * ca[k] + c * sa[k]
         tmax = tol0 + slope * 0.5 * (ra + rbmax)  # no B minutia outside u +- tmax can pair with k
-        lo = np.searchsorted(xsorted, u - tmax)
-        hi = np.searchsorted(xsorted, u + tmax, side="right")
-        for q in range(lo, hi):
-            j2 = xorder[q]
+        lo = _x_first(xb, xstart, xstep, u - tmax)
+        for j2 in range(lo, nb):
+            if xb[j2] > u + tmax:
+                break
             d2 = (u - xb[j2]) ** 2 + (v - yb[j2]) ** 2
             tol = tol0 + slope * 0.5 * (ra + rb[j2])
             if d2 > tol * tol:
@@ -301,7 +369,7 @@ def _pair_up(
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _count_inside(xa, ya, rot, tx, ty, hull, margin):
     c, s = math.cos(rot), math.sin(rot)
     n = 0
@@ -313,7 +381,7 @@ def _count_inside(xa, ya, rot, tx, ty, hull, margin):
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _refit(xa, ya, xb, yb, ia, n):
     """Least-squares rigid transform of the pairs: rotation, translation, centroids in A and B."""
     sax = 0.0
@@ -341,8 +409,8 @@ def _refit(xa, ya, xb, yb, ia, n):
     return rot, cbx - (c * cax - s * cay), cby - (s * cax + c * cay), cax, cay, cbx, cby
 
 
-@njit(cache=True)
-def consolidate(xa, ya, ta, hull_a, xb, yb, tb, hull_b, sim, params, out):
+@njit(cache=True, inline="always")
+def consolidate(xa, ya, ta, ca, sa, hull_a, xb, yb, tb, cb, sb, hull_b, sim, params, out):
     """Geometric verification of the best local pairs.
 
     Each of the most similar minutia pairs in turn anchors a rigid alignment of A onto B; minutiae are
@@ -377,17 +445,21 @@ def consolidate(xa, ya, ta, hull_a, xb, yb, tb, hull_b, sim, params, out):
             top_v[p] = v
             top_a[p] = a
             top_b[p] = b
-    ca, sa = np.cos(ta), np.sin(ta)
-    cb, sb = np.cos(tb), np.sin(tb)
     ia = np.empty(na, dtype=np.int64)
     ib = np.empty(nb, dtype=np.int64)
     cost_a = np.empty(na)
     cost_b = np.empty(nb)
     rb = np.empty(nb)
-    xorder = np.argsort(xb)
-    xsorted = xb[xorder]
+    xstep = 8.0
+    xstart = _x_buckets(xb, xstep)
     first = np.full(n_anchors, -1.0)
+    first_ia = np.empty((n_anchors, na), dtype=np.int64)  # pairing of each anchor's alignment
+    first_n = np.zeros(n_anchors, dtype=np.int64)
+    exit_below, n_early = params[8], int(params[9])
+    best_first = -1.0
     for q in range(n_anchors):
+        if q == n_early and best_first < exit_below:
+            break  # the first anchors found no alignment worth refining: the rest are less similar still
         i, j = top_a[q], top_b[q]
         if i < 0:
             break
@@ -395,7 +467,7 @@ def consolidate(xa, ya, ta, hull_a, xb, yb, tb, hull_b, sim, params, out):
         c, s = math.cos(rot), math.sin(rot)
         tx = xb[j] - (c * xa[i] - s * ya[i])
         ty = yb[j] - (s * xa[i] + c * ya[i])
-        _pair_up(
+        first_n[q] = _pair_up(
             xa,
             ya,
             ca,
@@ -418,17 +490,22 @@ def consolidate(xa, ya, ta, hull_a, xb, yb, tb, hull_b, sim, params, out):
             cost_a,
             cost_b,
             rb,
-            xorder,
-            xsorted,
+            xstart,
+            xstep,
         )
         ssum = 0.0
         for k in range(na):
+            first_ia[q, k] = ia[k]
             if ia[k] >= 0:
                 ssum += sim[k, ia[k]]
         first[q] = ssum
+        best_first = max(best_first, ssum)
     order = np.argsort(-first)
     best = -1.0
     b_rot, b_tx, b_ty = 0.0, 0.0, 0.0
+    n_iter = 2
+    if best_first < exit_below:  # clearly no mate: the best anchor's alignment as it is, unrefined
+        n_refine, n_iter = 1, 0
     for r in range(min(n_refine, n_anchors)):
         q = order[r]
         if first[q] < 0.0:
@@ -439,12 +516,13 @@ def consolidate(xa, ya, ta, hull_a, xb, yb, tb, hull_b, sim, params, out):
         tx = xb[j] - (c * xa[i] - s * ya[i])
         ty = yb[j] - (s * xa[i] + c * ya[i])
         cax, cay, cbx, cby = xa[i], ya[i], xb[j], yb[j]
-        n = 0
-        for it in range(3):  # pair up, then refit on the pairs and pair up again, twice
-            if it > 0:
-                if n < 3:
-                    break
-                rot, tx, ty, cax, cay, cbx, cby = _refit(xa, ya, xb, yb, ia, n)
+        n = first_n[q]  # the anchor's own pairing, from its first pass
+        for k in range(na):
+            ia[k] = first_ia[q, k]
+        for _ in range(n_iter):  # refit on the pairs and pair up again, twice
+            if n < 3:
+                break
+            rot, tx, ty, cax, cay, cbx, cby = _refit(xa, ya, xb, yb, ia, n)
             n = _pair_up(
                 xa,
                 ya,
@@ -468,8 +546,8 @@ def consolidate(xa, ya, ta, hull_a, xb, yb, tb, hull_b, sim, params, out):
                 cost_a,
                 cost_b,
                 rb,
-                xorder,
-                xsorted,
+                xstart,
+                xstep,
             )
         ssum = 0.0
         for k in range(na):
@@ -503,31 +581,81 @@ def consolidate(xa, ya, ta, hull_a, xb, yb, tb, hull_b, sim, params, out):
 
 @njit(cache=True)
 def compare(
-    xa, ya, ta, bits_a, mask_a, ok_a, hull_a, xb, yb, tb, bits_b, mask_b, ok_b, hull_b, cells, params, out
-):
-    """Features of one comparison (see ``consolidate``); all zero when either side has no minutiae."""
+    xa, ya, ta, ca, sa, bits_a, mask_a, ok_a, ones_a, cnt_a, hull_a,
+    xb, yb, tb, cb, sb, bits_b, mask_b, ok_b, ones_b, cnt_b, hull_b,
+    cells, params, out,
+):  # fmt: skip
+    """Features of one comparison (see ``consolidate``); all zero when either side has no minutiae.
+    Per side: coordinates, direction and its cosine and sine, cylinders (bits, mask, validity, set bits,
+    valid cells), convex hull. Minutiae of B must be in order of increasing x."""
     for q in range(4):
         out[q] = 0.0
     if xa.shape[0] == 0 or xb.shape[0] == 0:
         return
-    sim = local_similarity(bits_a, mask_a, ok_a, ta, bits_b, mask_b, ok_b, tb, cells)
-    consolidate(xa, ya, ta, hull_a, xb, yb, tb, hull_b, sim, params, out)
+    sim = local_similarity(
+        bits_a, mask_a, ok_a, ca, sa, ones_a, cnt_a, bits_b, mask_b, ok_b, cb, sb, ones_b, cnt_b, cells
+    )
+    consolidate(xa, ya, ta, ca, sa, hull_a, xb, yb, tb, cb, sb, hull_b, sim, params, out)
 
 
 @njit(cache=True)
 def compare_many(
-    xa, ya, ta, bits_a, mask_a, ok_a, hull_a, x, y, t, bits, mask, ok, off, hulls, hoff, cells, params
-):
+    xa, ya, ta, ca, sa, bits_a, mask_a, ok_a, ones_a, cnt_a, hull_a,
+    x, y, t, c, s, bits, mask, ok, ones, cnt, off, hulls, hoff,
+    cells, params,
+):  # fmt: skip
     """Features of one probe against a packed gallery: item g owns rows off[g]:off[g+1] of the minutia
-    arrays and rows hoff[g]:hoff[g+1] of ``hulls``."""
+    arrays (each item's minutiae in order of increasing x) and rows hoff[g]:hoff[g+1] of ``hulls``."""
     g_n = off.shape[0] - 1
     feats = np.zeros((g_n, 4))
     for g in range(g_n):
-        s, e = off[g], off[g + 1]
+        b, e = off[g], off[g + 1]
         hs, he = hoff[g], hoff[g + 1]
         compare(
-            xa, ya, ta, bits_a, mask_a, ok_a, hull_a,
-            x[s:e], y[s:e], t[s:e], bits[s:e], mask[s:e], ok[s:e], hulls[hs:he],
+            xa, ya, ta, ca, sa, bits_a, mask_a, ok_a, ones_a, cnt_a, hull_a,
+            x[b:e], y[b:e], t[b:e], c[b:e], s[b:e], bits[b:e], mask[b:e], ok[b:e], ones[b:e], cnt[b:e],
+            hulls[hs:he],
             cells, params, feats[g],
         )  # fmt: skip
     return feats
+
+
+@njit(cache=True, inline="always")
+def raw_from_features(f):
+    """Raw similarity from the features of ``compare`` (see ``matcher.raw_similarity``)."""
+    overlap = max(max(0.5 * (f[2] + f[3]), f[0]), 1.0)
+    return f[1] * f[0] / overlap
+
+
+@njit(cache=True)
+def calibrate_one(raw, cal_raw, cal_score, tail_slope):
+    """Raw similarity -> score: the calibration table, linear beyond its last knot, never below 0."""
+    if raw > cal_raw[-1]:
+        s = cal_score[-1] + (raw - cal_raw[-1]) * tail_slope
+    else:
+        s = np.interp(raw, cal_raw, cal_score)
+    return max(s, 0.0)
+
+
+@njit(cache=True)
+def calibrate_many(raw, cal_raw, cal_score, tail_slope):
+    out = np.empty(raw.shape[0])
+    for i in range(raw.shape[0]):
+        out[i] = calibrate_one(raw[i], cal_raw, cal_score, tail_slope)
+    return out
+
+
+@njit(cache=True)
+def score_one(
+    xa, ya, ta, ca, sa, bits_a, mask_a, ok_a, ones_a, cnt_a, hull_a,
+    xb, yb, tb, cb, sb, bits_b, mask_b, ok_b, ones_b, cnt_b, hull_b,
+    cells, params, cal_raw, cal_score, tail_slope,
+):  # fmt: skip
+    """Calibrated score of one comparison (``compare``, raw similarity, calibration) in one call."""
+    out = np.zeros(4)
+    compare(
+        xa, ya, ta, ca, sa, bits_a, mask_a, ok_a, ones_a, cnt_a, hull_a,
+        xb, yb, tb, cb, sb, bits_b, mask_b, ok_b, ones_b, cnt_b, hull_b,
+        cells, params, out,
+    )  # fmt: skip
+    return calibrate_one(raw_from_features(out), cal_raw, cal_score, tail_slope)

@@ -8,6 +8,9 @@ radius 70 px at 500 ppi) with their cell-validity masks, and the convex hull of 
 2. the most similar pairs serve in turn as anchors of a rigid alignment; minutiae are paired up
    (mutual nearest, tolerance growing with distance from the alignment centre to absorb skin
    distortion), the transform is refitted to the pairs by least squares and the pairing repeated;
+   early exit: when the best of the first 4 anchor alignments (or of all 8) pairs up less than 2.0 of
+   summed local similarity, the pair is clearly no mate and that alignment, unrefined, gives the
+   features (most impostors stop there; the calibration below is fitted with it);
 3. the best-supported alignment gives a raw similarity from the number of pairs, their local
    similarities and how many minutiae of each print lie in the overlap;
 4. the raw similarity is mapped to ``10 * log10(1 / FMR)`` through a calibration table fitted on a pooled
@@ -41,14 +44,19 @@ MAX_ROTATION_DEG = 90
 @dataclass(frozen=True)
 class PreparedTemplate:
     """Per-template matcher data. Coordinates are in a y-up frame (y = -row) so that directions,
-    counter-clockwise on the image (ISO 19794-2), are ordinary mathematical angles."""
+    counter-clockwise on the image (ISO 19794-2), are ordinary mathematical angles. Minutiae are in
+    order of increasing x (not the template's order)."""
 
     x: np.ndarray  # float64 (N,)
     y: np.ndarray  # float64 (N,), y-up
     theta: np.ndarray  # float64 (N,), radians
-    bits: np.ndarray  # uint64 (N, NWORDS): MCC bit cylinders
+    cos: np.ndarray  # float64 (N,): cos(theta)
+    sin: np.ndarray  # float64 (N,): sin(theta)
+    bits: np.ndarray  # uint64 (N, NWORDS): MCC bit cylinders (cells of the disc only, see _kernels)
     mask: np.ndarray  # uint64 (N, NWORDS): cell validity
     valid: np.ndarray  # bool (N,): cylinder usable
+    ones: np.ndarray  # int64 (N,): set bits of each cylinder
+    cnt: np.ndarray  # int64 (N,): valid cells of each cylinder (== cells: every cell valid)
     hull: np.ndarray  # float64 (H, 2): convex hull of the minutiae (y-up)
     cells: int  # number of cells of a full cylinder (for the common-cells rule)
 
@@ -93,12 +101,16 @@ def prepare(t: Template | PreparedTemplate) -> PreparedTemplate:
         return cached
     m = np.asarray(t.minutiae, dtype=np.float64).reshape(-1, 5)
     m = m[np.all(np.isfinite(m[:, :3]), axis=1)]
+    m = m[np.argsort(m[:, 0], kind="stable")]  # in order of increasing x, as the pairing kernel needs
     x = np.ascontiguousarray(m[:, 0])
     y = np.ascontiguousarray(-m[:, 1])
     theta = np.ascontiguousarray(np.mod(m[:, 2], 2 * np.pi))
     hull = _hull(x, y)
     bits, mask, valid, cells = K.cylinders(x, y, theta, hull)
-    p = PreparedTemplate(x, y, theta, bits, mask, valid, hull, int(cells))
+    ones, cnt = K.cylinder_counts(bits, mask)
+    p = PreparedTemplate(
+        x, y, theta, np.cos(theta), np.sin(theta), bits, mask, valid, ones, cnt, hull, int(cells)
+    )  # fmt: skip
     if isinstance(t.extras, dict):
         t.extras["mcc"] = p
     return p
@@ -107,12 +119,13 @@ def prepare(t: Template | PreparedTemplate) -> PreparedTemplate:
 def features(a: PreparedTemplate, b: PreparedTemplate) -> np.ndarray:
     """Raw comparison features: pairs, sum of local similarity, A-in-B overlap, B-in-A overlap."""
     out = np.zeros(4)
-    K.compare(
-        a.x, a.y, a.theta, a.bits, a.mask, a.valid, a.hull,
-        b.x, b.y, b.theta, b.bits, b.mask, b.valid, b.hull,
-        a.cells, PARAMS, out,
-    )  # fmt: skip
+    K.compare(*_side(a), *_side(b), a.cells, PARAMS, out)
     return out
+
+
+def _side(p: PreparedTemplate) -> tuple:
+    """One side's arguments of the compiled comparison."""
+    return (p.x, p.y, p.theta, p.cos, p.sin, p.bits, p.mask, p.valid, p.ones, p.cnt, p.hull)
 
 
 @dataclass(frozen=True)
@@ -123,9 +136,13 @@ class PackedGallery:
     x: np.ndarray
     y: np.ndarray
     theta: np.ndarray
+    cos: np.ndarray
+    sin: np.ndarray
     bits: np.ndarray
     mask: np.ndarray
     valid: np.ndarray
+    ones: np.ndarray
+    cnt: np.ndarray
     offsets: np.ndarray  # int64 (G + 1,)
     hulls: np.ndarray
     hull_offsets: np.ndarray  # int64 (G + 1,)
@@ -150,9 +167,13 @@ def pack(gallery: Sequence) -> PackedGallery:
         cat("x", (0,), np.float64),
         cat("y", (0,), np.float64),
         cat("theta", (0,), np.float64),
+        cat("cos", (0,), np.float64),
+        cat("sin", (0,), np.float64),
         cat("bits", (0, K.NWORDS), np.uint64),
         cat("mask", (0, K.NWORDS), np.uint64),
         cat("valid", (0,), np.bool_),
+        cat("ones", (0,), np.int64),
+        cat("cnt", (0,), np.int64),
         off,
         cat("hull", (0, 2), np.float64),
         hoff,
@@ -172,22 +193,23 @@ def raw_similarity(f: np.ndarray) -> np.ndarray:
 # hard case): knots at the empirical impostor quantiles down to FMR ~ 0.3 %, then an exponential tail
 # (score linear in raw) fitted to the 72 highest impostors, the more cautious of MLE and least squares.
 CALIBRATION_SETS = "FVC2002 + FVC2004 DB1-4 B, within-set impostors pooled (23,040 pairs)"
-_CAL_RAW = np.array([0.0, 0.4080, 0.5983, 0.7806, 0.9579, 1.1303, 1.2956, 1.4419, 1.5800, 1.7888, 1.9423])
+_CAL_RAW = np.array([0.0, 0.3388, 0.5195, 0.7186, 0.9130, 1.0937, 1.2714, 1.4334, 1.5701, 1.7832, 1.9423])
 _CAL_SCORE = np.arange(11) * 2.5  # 0, 2.5, ..., 25
 _CAL_TAIL_SLOPE = 12.51  # score per raw unit beyond the last knot
 
 
 def calibrate(raw: np.ndarray) -> np.ndarray:
     """Map raw similarities to scores ~ 10*log10(1/FMR) (monotonic non-decreasing, 0 at raw <= 0)."""
-    raw = np.asarray(raw, dtype=np.float64)
-    s = np.interp(raw, _CAL_RAW, _CAL_SCORE)
-    s = np.where(raw > _CAL_RAW[-1], _CAL_SCORE[-1] + (raw - _CAL_RAW[-1]) * _CAL_TAIL_SLOPE, s)
-    return np.maximum(s, 0.0)
+    raw = np.ascontiguousarray(raw, dtype=np.float64)
+    return K.calibrate_many(raw.reshape(-1), _CAL_RAW, _CAL_SCORE, _CAL_TAIL_SLOPE).reshape(raw.shape)
 
 
 def score(a: Template | PreparedTemplate, b: Template | PreparedTemplate) -> float:
-    """Similarity of two fingerprints, about 10*log10(1/FMR); 0 when nothing matches."""
-    return float(calibrate(raw_similarity(features(prepare(a), prepare(b))))[0])
+    """Similarity of two fingerprints, about 10*log10(1/FMR); 0 when nothing matches. One compiled call
+    (comparison, raw similarity and calibration), the same arithmetic as ``score_many``."""
+    pa = a if isinstance(a, PreparedTemplate) else prepare(a)
+    pb = b if isinstance(b, PreparedTemplate) else prepare(b)
+    return K.score_one(*_side(pa), *_side(pb), pa.cells, PARAMS, _CAL_RAW, _CAL_SCORE, _CAL_TAIL_SLOPE)
 
 
 def score_many(probe: Template | PreparedTemplate, gallery: Sequence | PackedGallery) -> np.ndarray:
@@ -197,8 +219,9 @@ def score_many(probe: Template | PreparedTemplate, gallery: Sequence | PackedGal
     if len(g) == 0:
         return np.zeros(0)
     f = K.compare_many(
-        p.x, p.y, p.theta, p.bits, p.mask, p.valid, p.hull,
-        g.x, g.y, g.theta, g.bits, g.mask, g.valid, g.offsets, g.hulls, g.hull_offsets,
+        *_side(p),
+        g.x, g.y, g.theta, g.cos, g.sin, g.bits, g.mask, g.valid, g.ones, g.cnt,
+        g.offsets, g.hulls, g.hull_offsets,
         p.cells, PARAMS,
     )  # fmt: skip
     return calibrate(raw_similarity(f))

@@ -201,3 +201,37 @@ def test_degenerate_geometry_does_not_crash(rng):
         assert np.isfinite(matcher.score(t, full))
         assert abs(matcher.score(t, full) - matcher.score(full, t)) < 1e-6
     assert matcher.score(big, big) > 40
+
+
+def test_early_exit_leaves_mates_alone_and_stays_symmetric(rng, monkeypatch):
+    """Pairs whose best anchor alignment pairs up little local similarity skip the refinement (the
+    exit threshold, PARAMS[8]); a mate never gets there, so its score is what the full comparison
+    gives, and impostors that exit still score low and symmetrically."""
+    assert matcher.PARAMS[8] > 0  # the exit is on by default
+    full = matcher.PARAMS.copy()
+    full[8] = 0.0  # no exit: every comparison refines its best anchors
+    mates = []
+    for angle in (-40, 0, 35):
+        t = random_template(rng)
+        mates.append((t, transformed(t, angle, 20, -10, rng, jitter=2.0, dir_jitter=0.08)))
+    with_exit = [matcher.score(a, b) for a, b in mates]
+    monkeypatch.setattr(matcher, "PARAMS", full)
+    without_exit = [matcher.score(a, b) for a, b in mates]
+    monkeypatch.undo()
+    assert with_exit == without_exit
+    others = [random_template(rng) for _ in range(8)]
+    for i in range(len(others)):
+        for j in range(i + 1, len(others)):
+            s = matcher.score(others[i], others[j])
+            assert s < 20
+            assert abs(s - matcher.score(others[j], others[i])) < 1e-6
+
+
+def test_bucketed_x_search_matches_searchsorted():
+    rng = np.random.default_rng(7)
+    for n in (1, 2, 5, 40):
+        xs = np.sort(rng.uniform(0, 300, n))
+        xs[: n // 3] = xs[0]  # ties
+        start = matcher.K._x_buckets(xs, 8.0)
+        for x in np.concatenate([np.linspace(-20, 330, 301), xs]):
+            assert matcher.K._x_first(xs, start, 8.0, x) == np.searchsorted(xs, x)
