@@ -69,19 +69,25 @@ def _inside_dilated_hull(px, py, hull, omega):
         return False
     if h == 1:
         return (px - hull[0, 0]) ** 2 + (py - hull[0, 1]) ** 2 <= omega * omega
-    inside = h >= 3
-    sign = 0.0
+    if h >= 3:  # inside the polygon: every edge sees the point on the same side (no distances needed)
+        sign = 0.0
+        inside = True
+        for e in range(h):
+            x0, y0 = hull[e, 0], hull[e, 1]
+            x1, y1 = hull[(e + 1) % h, 0], hull[(e + 1) % h, 1]
+            cr = (x1 - x0) * (py - y0) - (y1 - y0) * (px - x0)
+            if sign == 0.0:
+                sign = cr
+            elif cr * sign < 0.0:
+                inside = False
+                break
+        if inside:
+            return True
     best = 1e30
     for e in range(h):
         x0, y0 = hull[e, 0], hull[e, 1]
         x1, y1 = hull[(e + 1) % h, 0], hull[(e + 1) % h, 1]
         ex, ey = x1 - x0, y1 - y0
-        cr = ex * (py - y0) - ey * (px - x0)
-        if inside:
-            if sign == 0.0:
-                sign = cr
-            elif cr * sign < 0.0:
-                inside = False
         ll = ex * ex + ey * ey
         t = 0.0
         if ll > 0.0:
@@ -89,7 +95,7 @@ def _inside_dilated_hull(px, py, hull, omega):
             t = min(1.0, max(0.0, t))
         dx, dy = x0 + t * ex - px, y0 + t * ey - py
         best = min(best, dx * dx + dy * dy)
-    return inside or best <= omega * omega
+    return best <= omega * omega
 
 
 @njit(cache=True)
