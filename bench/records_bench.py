@@ -382,7 +382,7 @@ def _run(client, label: str, urls: list[str], expect: int, headers: dict, out: d
     out[label]["cpu"] = percentiles(cpu)
     if cpu_of:
         out[label]["other_cpu_mean_ms"] = {
-            k: round((v - other0[k]) / len(urls) * 1000, 2) for k, v in cpu_of().items()
+            k: round(_cpu_delta(v, other0[k]) / len(urls) * 1000, 2) for k, v in cpu_of().items()
         }
     out[label]["load_average"] = round(os.getloadavg()[0], 1)
     log(f"{label}: {out[label]}")
@@ -422,17 +422,23 @@ def measure(db, data_dir: Path, n_persons: int, requests: int, seed: int, rate: 
     return out
 
 
-def _proc_cpu(pids) -> float:
-    """CPU seconds (user + system) of these processes so far, from /proc."""
+def _proc_cpu(pids) -> dict[int, float]:
+    """CPU seconds (user + system) of each of these processes so far, from /proc."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
+    out = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except (FileNotFoundError, ProcessLookupError):
             continue
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+        out[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def _cpu_delta(after: dict[int, float], before: dict[int, float]) -> float:
+    """CPU spent between two snapshots by the processes alive at the second (a process started in between,
+    such as a new PostgreSQL backend, counts from its start)."""
+    return sum(v - before.get(pid, 0.0) for pid, v in after.items())
 
 
 def _postgres_pids() -> list[int]:
@@ -485,12 +491,12 @@ def measure_http(db, data_dir: Path, n_persons: int, requests: int, seed: int, r
                     time.sleep(0.1)
             else:
                 raise SystemExit("crms serve did not answer")
-            pg = _postgres_pids() if db.engine.dialect.name == "postgresql" else []
+            pg = db.engine.dialect.name == "postgresql"
 
             def cpu_of() -> dict:
                 d = {"server": _proc_cpu([server.pid])}
-                if pg:
-                    d["postgres"] = _proc_cpu(pg)
+                if pg:  # all PostgreSQL processes (backends come and go)
+                    d["postgres"] = _proc_cpu(_postgres_pids())
                 return d
 
             _run(client, "http_openapi_json", ["/api/openapi.json"] * (requests // 4), 200, {}, out, cpu_of)
