@@ -424,7 +424,10 @@ def consolidate(xa, ya, ta, ca, sa, hull_a, xb, yb, tb, cb, sb, hull_b, sim, par
     the rigid transform is refitted to the pairs (least squares) and the pairing repeated, twice.
     The refined alignment with the best support (similarity sum x pairs / overlap) wins; ``out``
     receives its pairs, sum of local similarity of the pairs, minutiae of A inside B's hull and of B
-    inside A's hull.
+    inside A's hull. Early exit (``params[8]``, ``params[9]``): when the best anchor alignment's sum of
+    local similarity is below params[8] after the first params[9] anchors (the rest are then skipped)
+    or after all of them, nothing is refined and that alignment, as it is, gives the features.
+    B's minutiae must be in order of increasing x.
     """
     na, nb = xa.shape[0], xb.shape[0]
     for q in range(4):
