@@ -9,7 +9,9 @@ stays selectable (configuration ``leader_torch``; ``CRMS_LEADER_KERAS=1`` runs t
 
 Configurations (``CONFIGS``):
   - ``leader``: GMFS segmentation (mask and quality) + LEADER end-to-end minutiae (ONNX Runtime).
-  - ``leader_crop``: the same, LEADER run on the foreground's bounding box only (see step_leader_crop).
+  - ``leader_crop`` / ``leader_crop64``: the same, LEADER run on the foreground's bounding box plus 32 / 64 px
+    only (see step_leader_crop); 6-15 % less CPU, but less accurate at low FMR on FVC2004 DB1
+    (docs/BENCHMARKS.md), so not the default.
   - ``leader_torch``: ``leader`` with the PyTorch port of the network (the default before ONNX Runtime).
   - ``classic``: GMFS + GBFOE orientation + XSFFE frequency + GBFEN enhancement + SBMEX minutiae.
 Intermediate results (mask, quality map, enhanced image, minutiae overlay) are written to a folder
@@ -23,6 +25,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -145,7 +148,7 @@ def crop_range(
     return max(0, b - want), b
 
 
-def step_leader_crop(ctx: Ctx) -> None:
+def step_leader_crop(ctx: Ctx, margin: int = CROP_MARGIN) -> None:
     """LEADER on the foreground's bounding box (plus a margin) only: less background to push through.
 
     The box is widened to the network's multiple of 32 with image pixels, and any padding uses the
@@ -156,8 +159,8 @@ def step_leader_crop(ctx: Ctx) -> None:
         ctx["raw_minutiae"] = []
         return
     h, w = img.shape
-    y0, y1 = crop_range(int(ys.min()), int(ys.max()) + 1, h)
-    x0, x1 = crop_range(int(xs.min()), int(xs.max()) + 1, w)
+    y0, y1 = crop_range(int(ys.min()), int(ys.max()) + 1, h, margin)
+    x0, x1 = crop_range(int(xs.min()), int(xs.max()) + 1, w, margin)
     raw = _alg("LEADER").run(np.ascontiguousarray(img[y0:y1, x0:x1]), 500, fill=int(img[0, 0]))
     ctx["raw_minutiae"] = [(x + x0, y + y0, d, t, qq) for x, y, d, t, qq in raw]
 
@@ -246,6 +249,16 @@ CONFIGS: dict[str, Pipeline] = {
             ("segment", step_segment),
             ("quality", step_quality),
             ("minutiae", step_leader_crop),
+            ("template", step_to_template),
+        ],
+        ("GMFS", "LEADER"),
+    ),
+    "leader_crop64": Pipeline(
+        "GMFS + LEADER on the foreground box + 64 px",
+        [
+            ("segment", step_segment),
+            ("quality", step_quality),
+            ("minutiae", partial(step_leader_crop, margin=64)),
             ("template", step_to_template),
         ],
         ("GMFS", "LEADER"),

@@ -1,0 +1,102 @@
+"""Extraction speed per FVC image, single thread, several extractor configurations on the same images.
+
+    .venv/bin/python bench/fp_extract_speed.py [--per-set 4] [--configs leader_crop,leader,leader_torch]
+
+One process, one thread (ONNX Runtime, torch and OpenCV), models loaded and one image extracted per
+configuration before timing. The configurations take turns image by image, so that load from other
+jobs on the machine falls on all of them alike. CPU time (time.process_time) is the main figure; wall
+time and the load average are printed beside it. The first configuration's minutiae are compared with
+each other one's ("agree": share of the first's minutiae that the other finds within 2 px).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from crms.biometrics import extract  # noqa: E402
+from crms.biometrics.images import list_images, load_image  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "fingerprints"
+SETS = [
+    ("fvc2002", "DB1_B", 500),
+    ("fvc2002", "DB2_B", 569),
+    ("fvc2002", "DB3_B", 500),
+    ("fvc2002", "DB4_B", 500),
+    ("fvc2004", "DB1_B", 500),
+    ("fvc2004", "DB2_B", 500),
+    ("fvc2004", "DB3_B", 512),
+    ("fvc2004", "DB4_B", 500),
+]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--per-set", type=int, default=4)
+    ap.add_argument("--configs", default="leader_crop,leader,leader_torch")
+    ap.add_argument("--json-out", type=Path, default=None)
+    a = ap.parse_args()
+    if not DATA.exists():
+        sys.exit(f"shared data not found: {DATA}")
+    configs = a.configs.split(",")
+    extract.set_threads(1)
+    first = load_image(list_images(DATA / "fvc2002" / "DB1_B")[0])
+    for c in configs:
+        extract.warm(c)
+        extract.extract(first, c)
+    cpu: dict[str, list[float]] = {c: [] for c in configs}
+    wall: dict[str, list[float]] = {c: [] for c in configs}
+    steps: dict[str, dict[str, list[float]]] = {c: {} for c in configs}
+    agree: dict[str, list[float]] = {c: [] for c in configs[1:]}
+    loads = [os.getloadavg()[0]]
+    for year, db, dpi in SETS:
+        for f in list_images(DATA / year / db)[:: max(1, 80 // a.per_set)][: a.per_set]:
+            img = load_image(f, dpi)
+            ref = None
+            for c in configs:
+                c0, w0 = time.process_time(), time.perf_counter()
+                r = extract.extract(img, c)
+                cpu[c].append((time.process_time() - c0) * 1000)
+                wall[c].append((time.perf_counter() - w0) * 1000)
+                for k, v in r.timings.items():
+                    steps[c].setdefault(k, []).append(v)
+                m = r.template.minutiae
+                if ref is None:
+                    ref = m
+                elif len(ref):
+                    d = np.hypot(ref[:, None, 0] - m[None, :, 0], ref[:, None, 1] - m[None, :, 1])
+                    agree[c].append(float((d.min(axis=1) <= 2).mean()) if len(m) else 0.0)
+        loads.append(os.getloadavg()[0])
+    out = {}
+    print(f"{len(cpu[configs[0]])} images, load average {min(loads):.1f}-{max(loads):.1f} (2 cores)")
+    print("| configuration | CPU ms mean | CPU ms median | wall ms median | steps (wall ms, mean) | agree |")
+    print("|---|---:|---:|---:|---|---:|")
+    for c in configs:
+        st = ", ".join(f"{k} {np.mean(v):.0f}" for k, v in steps[c].items())
+        ag = f"{100 * np.mean(agree[c]):.1f} %" if c in agree else "–"
+        cm, cd, wd = np.mean(cpu[c]), np.median(cpu[c]), np.median(wall[c])
+        print(f"| `{c}` | {cm:.0f} | {cd:.0f} | {wd:.0f} | {st} | {ag} |")
+        out[c] = {
+            "cpu_ms_mean": float(np.mean(cpu[c])),
+            "cpu_ms_median": float(np.median(cpu[c])),
+            "wall_ms_median": float(np.median(wall[c])),
+            "steps_wall_ms": {k: float(np.mean(v)) for k, v in steps[c].items()},
+            "agree_with_first": float(np.mean(agree[c])) if c in agree else None,
+        }
+    if a.json_out:
+        a.json_out.write_text(
+            json.dumps({"images": len(cpu[configs[0]]), "load": loads, "configs": out}, indent=1)
+        )
+
+
+if __name__ == "__main__":
+    main()
