@@ -306,34 +306,38 @@ def _ln(x: np.ndarray, g: np.ndarray, b: np.ndarray) -> np.ndarray:
     return xc / np.sqrt((xc * xc).mean(axis=1, keepdims=True) + np.float32(LN_EPS)) * g + b
 
 
-def head_at(
-    feat: np.ndarray, idx: np.ndarray, w: dict[str, list[np.ndarray]], k: int, py: np.ndarray, px: np.ndarray
-) -> np.ndarray:
-    """Head ``k``'s 4 features (before its nearest upsampling) at half-resolution pixels (py, px).
-
-    feat: (C', H/2, W/2), the decoder output with real channels at ``idx``. The Keras layers' own
-    formulation (depthwise 7x7 with zero padding, LayerNormalization, expansion + GELU, reduction,
-    residual, adjustment, conv1, LayerNormalization, conv2 + GELU), for a few hundred pixels. Returns (n, 4).
-    """
+def neighbourhoods(
+    feat: np.ndarray, idx: np.ndarray, py: np.ndarray, px: np.ndarray, r: int = 3
+) -> tuple[np.ndarray, np.ndarray]:
+    """The (2r+1)^2 neighbourhoods (n, 2r+1, 2r+1, C; zero outside) and centres (n, C) of the real
+    channels ``idx`` of ``feat`` (C', H/2, W/2) at half-resolution pixels (py, px)."""
     _, h2, w2 = feat.shape
+    y0, y1 = max(0, int(py.min()) - r), min(h2, int(py.max()) + r + 1)
+    x0, x1 = max(0, int(px.min()) - r), min(w2, int(px.max()) + r + 1)
+    hwc = np.zeros((y1 - y0 + 2 * r, x1 - x0 + 2 * r, idx.size), np.float32)  # zero border = padding
+    hwc[r:-r, r:-r] = feat[idx, y0:y1, x0:x1].transpose(1, 2, 0)
+    d = np.arange(2 * r + 1)
+    yy, xx = (py - y0)[:, None] + d, (px - x0)[:, None] + d  # (n, 2r+1) rows/columns of hwc
+    patches = hwc[yy[:, :, None], xx[:, None, :]]
+    return patches, patches[:, r, r]
+
+
+def head_at(patches: np.ndarray, centre: np.ndarray, w: dict[str, list[np.ndarray]], k: int) -> np.ndarray:
+    """Head ``k``'s 4 features (before its nearest upsampling) at the pixels of :func:`neighbourhoods`.
+
+    The Keras layers' own formulation (depthwise 7x7 with zero padding, LayerNormalization, expansion +
+    GELU, reduction, residual, adjustment, conv1, LayerNormalization, conv2 + GELU), for a few hundred
+    pixels. Returns (n, 4).
+    """
     name = f"head_{k}_ibc"
     (dw,) = w[f"{name}_depthwise_conv"]  # (7, 7, C, 1)
-    r = dw.shape[0] // 2
-    z = np.zeros((py.size, idx.size), np.float32)
-    for dy in range(-r, r + 1):
-        yy = py + dy
-        vy = (yy >= 0) & (yy < h2)
-        yy = np.clip(yy, 0, h2 - 1)
-        for dx in range(-r, r + 1):
-            xx = px + dx
-            v = vy & (xx >= 0) & (xx < w2)
-            xx = np.clip(xx, 0, w2 - 1)
-            z += (feat[:, yy, xx][idx].T * v[:, None]) * dw[dy + r, dx + r, :, 0]
+    n = patches.shape[0]
+    z = (patches * dw[None, :, :, :, 0]).reshape(n, -1, dw.shape[2]).sum(axis=1)
     y = _ln(z, *w[f"{name}_ln"])
     ke, be = w[f"{name}_conv_exp"]
     kr, br = w[f"{name}_conv_red"]
     ka, ba = w[f"{name}_conv_adj"]
-    s = feat[:, py, px][idx].T + (_gelu(y @ ke[0, 0] + be) @ kr[0, 0] + br)
+    s = centre + (_gelu(y @ ke[0, 0] + be) @ kr[0, 0] + br)
     a = s @ ka[0, 0] + ba
     k1, b1 = w[f"head_{k}_conv1"]
     k2, b2 = w[f"head_{k}_conv2"]
@@ -403,10 +407,11 @@ class LeaderOnnx:
             for e in (-2, 0, 2):
                 need[np.clip((ys + d) // 2, 0, h2 - 1), np.clip((xs + e) // 2, 0, w2 - 1)] = True
         py, px = np.nonzero(need)
+        patches, centre = neighbourhoods(feat, self.feat_idx, py, px)
         out = []
         for k, kern, bias in ((1, self.kdir, self.bdir), (2, self.ktyp, self.btyp)):
             hmap = np.zeros((4, h2, w2), np.float32)
-            hmap[:, py, px] = head_at(feat, self.feat_idx, self.weights, k, py, px).T
+            hmap[:, py, px] = head_at(patches, centre, self.weights, k).T
             out.append(point_outputs(hmap, kern, bias, ys, xs))
         dv, tv = out
         return np.arctan2(dv[:, 1], dv[:, 0]), 1.0 / (1.0 + np.exp(-tv[:, 0]))
