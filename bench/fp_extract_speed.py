@@ -1,12 +1,12 @@
 """Extraction speed per FVC image, single thread, several extractor configurations on the same images.
 
-    .venv/bin/python bench/fp_extract_speed.py [--per-set 4] [--configs leader_crop,leader,leader_torch]
+    .venv/bin/python bench/fp_extract_speed.py [--per-set 4] [--configs leader,leader_crop,leader_torch]
 
-One process, one thread (ONNX Runtime, torch and OpenCV), models loaded and one image extracted per
-configuration before timing. The configurations take turns image by image, so that load from other
-jobs on the machine falls on all of them alike. CPU time (time.process_time) is the main figure; wall
-time and the load average are printed beside it. The first configuration's minutiae are compared with
-each other one's ("agree": share of the first's minutiae that the other finds within 2 px).
+One process, one thread (ONNX Runtime, torch, OpenCV and numpy's BLAS), models loaded and one image
+extracted per configuration before timing. The configurations take turns image by image, so that load
+from other jobs on the machine falls on all of them alike. CPU time (time.process_time) is the main
+figure; wall time and the load average are printed beside it. The first configuration's minutiae are
+compared with each other one's ("agree": share of the first's minutiae that the other finds within 2 px).
 """
 
 from __future__ import annotations
@@ -18,7 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # numpy's BLAS too: one thread (read when numpy loads)
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

@@ -75,6 +75,10 @@ class ExtractorPool:
 
         n = processes or min(2, os.cpu_count() or 1)
         self.processes = n
+        # numpy's BLAS reads its thread count when it loads, which in a spawned worker is before the
+        # initializer runs; the workers inherit these (an explicit setting in the environment wins).
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(var, str(threads))
         self._ex = ProcessPoolExecutor(
             max_workers=n,
             mp_context=mp.get_context("spawn"),
