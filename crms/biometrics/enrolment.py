@@ -60,10 +60,10 @@ def extractor_version() -> str:
 
 
 def engine_missing() -> str | None:
-    """None when the fingerprint engine (pyfing on PyTorch) is installed, else what is missing."""
+    """None when the fingerprint engine (pyfing, PyTorch, ONNX Runtime) is installed, else what is missing."""
     import importlib.util
 
-    for mod in ("pyfing", "torch"):
+    for mod in ("pyfing", "torch", "onnxruntime", "onnx"):
         if importlib.util.find_spec(mod) is None:
             return f"{mod} is not installed (pip install -e '.[fingerprint]')"
     return None
