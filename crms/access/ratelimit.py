@@ -47,6 +47,13 @@ def limit_for(kind: str) -> Limit | None:
     return limit
 
 
+def check_limits() -> None:
+    """Raise ValueError naming the variable when a ``CRMS_RATE_*`` setting is malformed (at start-up, so that a
+    mistyped limit stops the server instead of failing every request)."""
+    for kind in DEFAULTS:
+        limit_for(kind)
+
+
 _BUCKET = RateBucket.__table__
 _READ = select(_BUCKET.c.tokens, _BUCKET.c.updated_at).where(_BUCKET.c.key == bindparam("bucket"))
 _READ_LOCKED = _READ.with_for_update()

@@ -8,6 +8,7 @@ import importlib
 from fastapi import FastAPI
 
 from crms.access.audit import bind_data_dir
+from crms.access.ratelimit import check_limits
 from crms.api.problems import install_problem_handlers
 from crms.config import Settings, get_settings
 from crms.db import Database
@@ -24,6 +25,7 @@ ROUTERS = [
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
+    check_limits()  # a malformed CRMS_RATE_* stops the start, naming the variable
     app = FastAPI(
         title="CRMS",
         version="1",

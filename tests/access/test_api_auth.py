@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import update
 
 from crms.access.models import ApiToken, WebSession
@@ -305,3 +306,14 @@ def test_audit_api_reports_tampering(db, sclient, make_user):
         conn.execute(text("update audit_log set username = 'someone_else' where seq = 1"))
     body = sclient.get("/api/v1/audit/verify", headers=auditor).json()
     assert body["ok"] is False and "entry #1" in body["problems"][0]
+
+
+def test_malformed_rate_limit_setting_stops_the_start_naming_it(monkeypatch, sqlite_db):
+    """A mistyped CRMS_RATE_* must stop the server at start-up, not fail every search with a 500."""
+    from crms.api.app import create_app
+
+    monkeypatch.setenv("CRMS_RATE_SEARCH", "on")
+    with pytest.raises(ValueError, match="CRMS_RATE_SEARCH"):
+        create_app(database=sqlite_db)
+    monkeypatch.setenv("CRMS_RATE_SEARCH", "120/60")
+    assert create_app(database=sqlite_db) is not None
