@@ -26,20 +26,10 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from fp_eval import DATA, SETS  # noqa: E402  (bench/ is on sys.path when run as a script)
+
 from crms.biometrics import extract  # noqa: E402
 from crms.biometrics.images import list_images, load_image  # noqa: E402
-
-DATA = ROOT.parent / "shared" / "data" / "fingerprints"
-SETS = [
-    ("fvc2002", "DB1_B", 500),
-    ("fvc2002", "DB2_B", 569),
-    ("fvc2002", "DB3_B", 500),
-    ("fvc2002", "DB4_B", 500),
-    ("fvc2004", "DB1_B", 500),
-    ("fvc2004", "DB2_B", 500),
-    ("fvc2004", "DB3_B", 512),
-    ("fvc2004", "DB4_B", 500),
-]
 
 
 def main() -> None:
