@@ -13,18 +13,6 @@ from crms.biometrics.images import load_image
 from .fpdata import encode, fvc, synthetic_print
 
 
-@pytest.fixture(scope="module")
-def ex():
-    from crms.biometrics import extract
-
-    try:
-        extract._pyfing()
-    except ImportError as exc:
-        pytest.skip(f"pyfing is not installed (the 'fingerprint' extra): {exc}")
-    extract.set_threads(1)
-    return extract
-
-
 def test_direction_points_along_the_ridge(ex):
     """For ridge endings, the direction points into the ridge (dark), away from the end (light)."""
     img = load_image(fvc("fvc2002", "DB1_B", "101_1.png"))

@@ -12,19 +12,6 @@ from crms.biometrics.images import load_image
 from .fpdata import encode, fvc, synthetic_print
 
 
-@pytest.fixture(scope="module")
-def ex():
-    from crms.biometrics import extract
-
-    try:
-        extract._pyfing()
-        import onnxruntime  # noqa: F401
-    except ImportError as exc:
-        pytest.skip(f"the 'fingerprint' extra is not installed: {exc}")
-    extract.set_threads(1)
-    return extract
-
-
 def _same_minutiae(a: list, b: list) -> None:
     assert [(m[0], m[1], m[3]) for m in a] == [(m[0], m[1], m[3]) for m in b]
     for x, y in zip(a, b, strict=True):
