@@ -35,7 +35,7 @@ def demo(
     from rich.console import Console
 
     from crms.cli.auth import cli_errors, open_db
-    from crms.cli.enrol import progress_display
+    from crms.cli.progress import progress_display
     from crms.config import get_settings
     from crms.demo.builder import build_demo
 

@@ -10,35 +10,8 @@ are audited as enrolled by that user.
 from __future__ import annotations
 
 import json
-import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 
 import typer
-
-
-@contextmanager
-def progress_display(*, quiet: bool = False) -> Iterator[Callable[[str, int, int], None]]:
-    """A Rich bar on a terminal; in a log file (the demo's background job) a dated line per 5 % or minute."""
-    if quiet or sys.stderr.isatty():
-        from crms.cli.progress import stage_progress
-
-        with stage_progress(disable=quiet) as progress:
-            yield progress
-        return
-    last: dict[str, tuple[float, int]] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        t, shown = last.get(stage, (0.0, -1))
-        step = max(1, total // 20)
-        if done == total or done // step != shown // step or now - t >= 60:
-            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-            print(f"{stamp} {stage} {done}/{total}", file=sys.stderr, flush=True)
-            last[stage] = (now, done)
-
-    yield progress
 
 
 def enrol_pending_cmd(
@@ -52,6 +25,7 @@ def enrol_pending_cmd(
     from crms.access.policy import Permission, authorize
     from crms.biometrics import enrolment
     from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+    from crms.cli.progress import progress_display
     from crms.config import get_settings
 
     settings = get_settings()
