@@ -7,6 +7,8 @@ extracted per configuration before timing. The configurations take turns image b
 from other jobs on the machine falls on all of them alike. CPU time (time.process_time) is the main
 figure; wall time and the load average are printed beside it. The first configuration's minutiae are
 compared with each other one's ("agree": share of the first's minutiae that the other finds within 2 px).
+The CPU model and its widest vector extension are printed too: the figures depend on them (ONNX Runtime
+and PyTorch pick AVX-512 kernels where the CPU has them; the machines lent to sessions differ).
 """
 
 from __future__ import annotations
@@ -30,6 +32,26 @@ from fp_eval import DATA, SETS  # noqa: E402  (bench/ is on sys.path when run as
 
 from crms.biometrics import extract  # noqa: E402
 from crms.biometrics.images import list_images, load_image  # noqa: E402
+
+
+def cpu_description() -> str:
+    """'model name, widest SIMD' from /proc/cpuinfo (Linux), e.g. 'Intel(R) Xeon(R) Processor, AVX-512'."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:  # pragma: no cover - not Linux
+        return "unknown CPU"
+    model, flags = "unknown CPU", set()
+    for line in info.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and model == "unknown CPU":
+            model = value.strip()
+        elif key.strip() == "flags" and not flags:
+            flags = set(value.split())
+    simd = next(
+        (name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX")) if flag in flags),
+        "SSE",
+    )
+    return f"{model}, {simd}"
 
 
 def main() -> None:
@@ -70,7 +92,11 @@ def main() -> None:
                     agree[c].append(float((d.min(axis=1) <= 2).mean()) if len(m) else 0.0)
         loads.append(os.getloadavg()[0])
     out = {}
-    print(f"{len(cpu[configs[0]])} images, load average {min(loads):.1f}-{max(loads):.1f} (2 cores)")
+    cpu_name = cpu_description()
+    print(
+        f"{len(cpu[configs[0]])} images, load average {min(loads):.1f}-{max(loads):.1f} "
+        f"({os.cpu_count()} cores: {cpu_name})"
+    )
     print("| configuration | CPU ms mean | CPU ms median | wall ms median | steps (wall ms, mean) | agree |")
     print("|---|---:|---:|---:|---|---:|")
     for c in configs:
@@ -87,7 +113,9 @@ def main() -> None:
         }
     if a.json_out:
         a.json_out.write_text(
-            json.dumps({"images": len(cpu[configs[0]]), "load": loads, "configs": out}, indent=1)
+            json.dumps(
+                {"images": len(cpu[configs[0]]), "load": loads, "cpu": cpu_name, "configs": out}, indent=1
+            )
         )
 
 
