@@ -169,46 +169,7 @@ def cylinders(x, y, theta, hull):
     return bits, mask, ok, incircle * ND
 
 
-@njit(cache=True, inline="always")
-def _cyl_sim(
-    bits_a, mask_a, a, bits_b, mask_b, b, full_a, full_b, ones_a, ones_b, cnt_a, cnt_b, cells, min_common
-):
-    """Similarity of bit cylinders a and b (rows of bits and validity masks); 0 when not comparable."""
-    w = bits_a.shape[1]
-    px = 0
-    if full_a and full_b:
-        pa, pb = ones_a, ones_b
-        for k in range(w):
-            px += _popc(bits_a[a, k] ^ bits_b[b, k])
-    elif full_a:
-        pa, pb = 0, ones_b
-        for k in range(w):
-            c = bits_a[a, k] & mask_b[b, k]
-            pa += _popc(c)
-            px += _popc(c ^ bits_b[b, k])
-    elif full_b:
-        pa, pb = ones_a, 0
-        for k in range(w):
-            c = bits_b[b, k] & mask_a[a, k]
-            pb += _popc(c)
-            px += _popc(bits_a[a, k] ^ c)
-    else:
-        if cnt_a + cnt_b - cells < min_common:  # overlap not guaranteed by the counts: count it
-            common = 0
-            for k in range(w):
-                common += _popc(mask_a[a, k] & mask_b[b, k])
-            if common < min_common:
-                return 0.0
-        pa, pb = 0, 0
-        for k in range(w):
-            c1 = bits_a[a, k] & mask_b[b, k]
-            c2 = bits_b[b, k] & mask_a[a, k]
-            pa += _popc(c1)
-            pb += _popc(c2)
-            px += _popc(c1 ^ c2)
-    if pa + pb == 0:
-        return 0.0
-    return 1.0 - math.sqrt(px) / (math.sqrt(pa) + math.sqrt(pb))
+SQRT = np.sqrt(np.arange(NBITS + 1, dtype=np.float64))  # sqrt of every possible bit count
 
 
 @njit(cache=True, inline="always")
@@ -217,26 +178,42 @@ def local_similarity(
 ):
     """MCC bit similarity of every minutia pair (0 where not comparable). Symmetric by construction.
 
-    ``ca_``/``sa_``: cosine and sine of the directions; ``ones``/``cnt``: set bits and valid cells per
-    cylinder (``cylinder_counts``). A pair is compared only when the directions differ by at most
-    DELTA_THETA. A cylinder with every cell valid ("full") needs no masking, so most pairs need one or two
-    popcounts per word; for two partial cylinders the common cells are counted only when their valid
-    cells alone do not guarantee the minimum overlap.
+    A pair is compared only when both cylinders are valid and the directions differ by at most
+    DELTA_THETA; the comparable partners of each row are listed first (no unpredictable branch), then
+    each pair is counted in one branch-free loop over the NWORDS words: set bits of each cylinder inside
+    the other's valid cells, bits that differ there, and common valid cells (fewer than MIN_ME of the
+    cells: not comparable, similarity 0). Square roots of the counts come from a table (same values).
+    ``ones``/``cnt`` (``cylinder_counts``) are not needed here any more; the signature keeps them.
     """
     na, nb = bits_a.shape[0], bits_b.shape[0]
     out = np.zeros((na, nb), dtype=np.float32)
     min_common = MIN_ME * cells
+    idx = np.empty(nb, dtype=np.int64)
     for a in range(na):
         if not ok_a[a]:
             continue
-        full_a = cnt_a[a] == cells
+        m = 0
         for b in range(nb):
-            if not ok_b[b] or ca_[a] * cb_[b] + sa_[a] * sb_[b] < COS_DELTA_THETA:
-                continue
-            out[a, b] = _cyl_sim(
-                bits_a, mask_a, a, bits_b, mask_b, b, full_a, cnt_b[b] == cells,
-                ones_a[a], ones_b[b], cnt_a[a], cnt_b[b], cells, min_common,
-            )  # fmt: skip
+            idx[m] = b
+            m += ok_b[b] & (ca_[a] * cb_[b] + sa_[a] * sb_[b] >= COS_DELTA_THETA)
+        for q in range(m):
+            b = idx[q]
+            pa = 0
+            pb = 0
+            px = 0
+            common = 0
+            for k in range(NWORDS):
+                ma = mask_a[a, k]
+                mb = mask_b[b, k]
+                c1 = bits_a[a, k] & mb
+                c2 = bits_b[b, k] & ma
+                pa += _popc(c1)
+                pb += _popc(c2)
+                px += _popc(c1 ^ c2)
+                common += _popc(ma & mb)
+            den = SQRT[pa] + SQRT[pb]
+            if common >= min_common and den > 0.0:
+                out[a, b] = 1.0 - SQRT[px] / den
     return out
 
 

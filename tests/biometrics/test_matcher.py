@@ -235,3 +235,40 @@ def test_bucketed_x_search_matches_searchsorted():
         start = matcher.K._x_buckets(xs, 8.0)
         for x in np.concatenate([np.linspace(-20, 330, 301), xs]):
             assert matcher.K._x_first(xs, start, 8.0, x) == np.searchsorted(xs, x)
+
+
+def _popcount(words: np.ndarray) -> np.ndarray:
+    """Set bits of uint64 words, summed over the last axis."""
+    return np.unpackbits(np.ascontiguousarray(words).view(np.uint8), axis=-1).sum(axis=-1)
+
+
+def test_local_similarity_matches_the_mcc_definition(rng):
+    """The branch-free popcount kernel gives, for every minutia pair, the MCC bit similarity as written
+    in the paper: 0 unless both cylinders are valid, the directions differ by at most delta-theta and the
+    cylinders share MIN_ME of their cells; else 1 - ||a ^ b|| / (||a|| + ||b||) over the common cells
+    (Euclidean norms: square roots of bit counts)."""
+    for n_a, n_b in ((40, 35), (12, 60), (25, 25)):
+        a = matcher.prepare(random_template(rng, n=n_a))
+        b = matcher.prepare(random_template(rng, n=n_b, w=260, h=330))
+        assert not np.all(a.cnt == a.cells)  # partial cylinders (near the border) are exercised
+        got = matcher.K.local_similarity(
+            a.bits, a.mask, a.valid, a.cos, a.sin, a.ones, a.cnt,
+            b.bits, b.mask, b.valid, b.cos, b.sin, b.ones, b.cnt, a.cells,
+        )  # fmt: skip
+        ba, ma, bb, mb = (
+            v[:, None, :] if i < 2 else v[None, :, :] for i, v in enumerate((a.bits, a.mask, b.bits, b.mask))
+        )
+        ca, cb = ba & mb, bb & ma
+        pa, pb, px = _popcount(ca), _popcount(cb), _popcount(ca ^ cb)
+        common = _popcount(ma & mb)
+        den = np.sqrt(pa) + np.sqrt(pb)
+        want = np.where(den > 0, 1.0 - np.sqrt(px) / np.where(den > 0, den, 1.0), 0.0)
+        comparable = (
+            a.valid[:, None]
+            & b.valid[None, :]
+            & (np.cos(a.theta[:, None] - b.theta[None, :]) >= matcher.K.COS_DELTA_THETA)
+            & (common >= matcher.K.MIN_ME * a.cells)
+        )
+        want = np.where(comparable, want, 0.0)
+        np.testing.assert_allclose(got, want, atol=1e-6)
+        assert (got > 0).sum() > 0.2 * n_a * n_b
