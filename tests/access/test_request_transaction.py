@@ -57,3 +57,48 @@ def test_revoked_between_two_requests_is_refused_on_the_next(client, make_user, 
     with db.transaction() as s:  # the refusal is audited; no search was
         last = s.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).one()
     assert (last.action, last.outcome) == ("auth.refused", "refused")
+
+
+def test_hot_reads_cross_to_a_worker_thread_once(client, make_user, db, monkeypatch):
+    """The CNIC lookup and the full record run authentication, the read, the audit entry and the commit in
+    one call to the thread pool (a route on SessionDep takes three: session in, route, session out)."""
+    import threading
+
+    import anyio.to_thread
+
+    _, headers = make_user("cro_operator")
+    reg = client.post(
+        "/api/v1/persons",
+        json={
+            "given_name_en": "Hot",
+            "family_name_en": "Path",
+            "gender": "M",
+            "documents": [{"doc_type": "CNIC", "number": "54400-7654321-3"}],
+        },
+        headers=headers,
+    )
+    assert reg.status_code == 201, reg.text
+    person_id = reg.json()["person"]["id"]
+    threads: list[str] = []
+    real = anyio.to_thread.run_sync
+
+    async def counting(func, *args, **kwargs):
+        def call(*a):
+            threads.append(threading.current_thread().name)
+            return func(*a)
+
+        return await real(call, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    for url, status in [
+        ("/api/v1/persons?cnic=54400-7654321-3&reason=test+lookup", 200),
+        ("/api/v1/persons?cnic=54400-1234567-3&reason=test+lookup", 404),
+        (f"/api/v1/persons/{person_id}?reason=test+record", 200),
+    ]:
+        threads.clear()
+        r = client.get(url, headers=headers)
+        assert r.status_code == status, r.text
+        assert len(threads) == 1, (url, threads)
+    threads.clear()
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
+    assert len(threads) > 1  # the counting works: a SessionDep route crosses more than once

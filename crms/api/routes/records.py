@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from crms.api.deps import PrincipalDep, SessionDep
+from crms.api.deps import PrincipalDep, SessionDep, in_transaction
 from crms.api.problems import problem
 from crms.records import services as svc
 from crms.records import services_cases as cases
@@ -57,25 +57,26 @@ class PhoneIn(BaseModel):
 
 
 @router.get("/persons", summary="CNIC lookup (with ?cnic=) or a page of persons")
-def list_or_lookup(
+async def list_or_lookup(
     request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
     cnic: Annotated[str | None, Query(max_length=40, description="CNIC in any accepted form")] = None,
     reason: Reason = None,
     unit: Annotated[str | None, Query(max_length=200)] = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ):
-    if cnic is not None:
-        found = svc.lookup_cnic(session, principal, cnic, reason=reason)
-        if found is None:
-            # Returned, not raised: the audited search commits with the 404.
-            return problem(
-                404, "Not found", "no person with this CNIC", instance=request.url.path, field="cnic"
-            )
-        return plain_json(found)
-    return svc.list_persons(session, principal, limit=limit, offset=offset, unit=unit)
+    if cnic is None:
+        return await in_transaction(
+            request,
+            lambda session, who: svc.list_persons(session, who, limit=limit, offset=offset, unit=unit),
+        )
+    found = await in_transaction(
+        request, lambda session, who: svc.lookup_cnic(session, who, cnic, reason=reason)
+    )
+    if found is None:
+        # Returned, not raised: the audited search has committed; the answer is 404.
+        return problem(404, "Not found", "no person with this CNIC", instance=request.url.path, field="cnic")
+    return plain_json(found)
 
 
 @router.post("/persons", status_code=201, summary="Register a person")
@@ -92,8 +93,11 @@ def merge_persons(body: MergeIn, session: SessionDep, principal: PrincipalDep):
 
 
 @router.get("/persons/{person_id}", summary="Full person record with history")
-def get_person(person_id: int, session: SessionDep, principal: PrincipalDep, reason: Reason = None):
-    return plain_json(svc.get_person(session, principal, person_id, reason=reason))
+async def get_person(request: Request, person_id: int, reason: Reason = None):
+    record = await in_transaction(
+        request, lambda session, who: svc.get_person(session, who, person_id, reason=reason)
+    )
+    return plain_json(record)
 
 
 @router.patch("/persons/{person_id}", summary="Update a person (only the fields sent)")
