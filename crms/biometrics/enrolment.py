@@ -180,6 +180,40 @@ def capture(
     return row
 
 
+def follow_merge(
+    session: Session, principal: Principal, survivor, merged, now: datetime
+) -> dict[str, list[int]]:
+    """A merge of two person records (crms.records.services.merge_persons): every fingerprint row of the
+    merged person, active and retired, moves to the survivor with its history. Where both have an active
+    print of the same finger, the survivor's stays active and the merged person's is retired (kept, so an
+    examiner can still see and restore it)."""
+    rows = list(
+        session.scalars(
+            select(Fingerprint).where(Fingerprint.person_id == merged.id).order_by(Fingerprint.id)
+        )
+    )
+    if not rows:
+        return {}
+    taken = set(
+        session.scalars(
+            select(Fingerprint.position).where(
+                Fingerprint.person_id == survivor.id, Fingerprint.active.is_(True)
+            )
+        )
+    )
+    retired = []
+    for row in rows:
+        if row.active and row.position in taken:
+            row.active = False
+            row.retired_at = now
+            row.retired_by = principal.user_id
+            retired.append(row.id)
+        row.person_id = survivor.id
+        row.updated_at, row.updated_by = now, principal.user_id
+    session.flush()
+    return {"fingerprints": [r.id for r in rows], "fingerprints_retired": retired}
+
+
 # ------------------------------------------------------------------------------------------ status
 
 

@@ -593,12 +593,37 @@ def person_part(session: Session, principal: Principal, person_id: int, part: st
 # ------------------------------------------------------------------------------------------ merge
 
 
+# Other areas' rows that belong to a person and follow a merge (fingerprints; later photos). Each
+# "module:function" is called as fn(session, principal, survivor, merged, now) and returns {what: [row ids]}
+# for the merge's record of what moved. Named, not imported, so that records depends on no other area; an
+# area whose module is not installed is skipped.
+MERGE_PARTICIPANTS = ["crms.biometrics.enrolment:follow_merge"]
+
+
+def _merge_participants(
+    session: Session, principal: Principal, survivor: Person, merged: Person, now
+) -> dict:
+    import importlib
+
+    moved: dict[str, list[int]] = {}
+    for name in MERGE_PARTICIPANTS:
+        module_name, _, func = name.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        moved.update(getattr(module, func)(session, principal, survivor, merged, now))
+    return moved
+
+
 def merge_persons(session: Session, principal: Principal, data: MergeIn | dict) -> Person:
     """Fold ``merged_id`` into ``survivor_id``: documents, aliases, addresses, phones, descriptions, case
-    links and flags move; the merged record's names become aliases; blanks of the survivor are filled; the
+    links and flags move, and so do other areas' rows (MERGE_PARTICIPANTS: fingerprints); the merged
+    record's names become aliases; blanks of the survivor are filled; the
     merged record stays as a redirect and a PersonMerge row keeps what moved."""
     authorize(principal, Permission.PERSON_MERGE)  # the role first; the units of both records below
-    authorize(principal, Permission.PERSON_MERGE)
     data = coerce(MergeIn, data)
     if data.survivor_id == data.merged_id:
         raise ValidationError("a person cannot be merged into itself", field="merged_id")
@@ -623,6 +648,8 @@ def merge_persons(session: Session, principal: Principal, data: MergeIn | dict) 
             moved[attr] = [r.id for r in rows]
             for r in rows:
                 r.person = survivor  # back_populates moves it between the two collections
+    now = utcnow()
+    moved.update(_merge_participants(session, principal, survivor, merged, now))
     names = []
     if _full_name_en(merged) and _full_name_en(merged).casefold() != _full_name_en(survivor).casefold():
         names.append(AliasIn(name=_full_name_en(merged)[:200], script="latin"))
@@ -639,7 +666,6 @@ def merge_persons(session: Session, principal: Principal, data: MergeIn | dict) 
     _check_person_fields(survivor)
     _refresh_name_keys(survivor)
     _record_change(session, principal, survivor, before, "merge", extra={"merged_id": [None, merged.id]})
-    now = utcnow()
     merged.merged_into_id = survivor.id
     merged.merged_at = now
     touch(merged, principal)

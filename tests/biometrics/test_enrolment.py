@@ -285,3 +285,34 @@ def test_migration_0004_matches_the_model_and_downgrades(tmp_path):
     with db.engine.connect() as conn:
         assert "fingerprints" not in inspect(conn).get_table_names()
     db.dispose()
+
+
+def test_merge_moves_fingerprints_and_retires_the_merged_duplicate_finger(env):
+    """Merging two person records moves every fingerprint row of the merged one to the survivor; where both
+    hold an active print of the same finger, the survivor's stays active and the other is retired (kept)."""
+    from crms.records.models import PersonMerge
+    from crms.records.services import merge_persons
+
+    db, store = env
+    op = make_principal(db, "cro_operator", "BA")
+    survivor, merged = make_person(db), make_person(db)
+    kept = capture(db, store, op, survivor, 1, finger(1, 1)).id
+    dup = capture(db, store, op, merged, 1, finger(2, 1)).id
+    old = capture(db, store, op, merged, 2, finger(3, 2)).id
+    new = capture(db, store, op, merged, 2, finger(4, 2)).id  # retires `old` (recapture)
+    supervisor = make_principal(db, "supervisor", "BA")
+    with db.transaction() as s:
+        merge_persons(s, supervisor, {"survivor_id": survivor, "merged_id": merged, "reason": "same man"})
+    with db.transaction() as s:
+        rows = {
+            r.id: r for r in s.scalars(select(Fingerprint).where(Fingerprint.id.in_([kept, dup, old, new])))
+        }
+        assert {r.person_id for r in rows.values()} == {survivor}
+        assert rows[kept].active and not rows[dup].active and rows[dup].retired_at is not None
+        assert rows[new].active and not rows[old].active
+        assert enrolment.active_print(s, survivor, 1).id == kept
+        assert enrolment.active_print(s, survivor, 2).id == new
+        assert s.scalar(select(func.count()).where(Fingerprint.person_id == merged)) == 0
+        record = s.scalars(select(PersonMerge).where(PersonMerge.merged_id == merged)).one()
+        assert sorted(record.moved["fingerprints"]) == sorted([dup, old, new])
+        assert record.moved["fingerprints_retired"] == [dup]
