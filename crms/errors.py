@@ -41,6 +41,11 @@ class PermissionDenied(CrmsError):
     title = "Forbidden"
 
 
+class PayloadTooLarge(CrmsError):
+    status = 413
+    title = "Content too large"
+
+
 class RateLimited(CrmsError):
     status = 429
     title = "Too many requests"

@@ -17,6 +17,7 @@ from crms.db import Database
 ROUTERS = [
     "crms.api.routes.auth",
     "crms.api.routes.records",
+    "crms.api.routes.biometrics",
     "crms.api.routes.reference",
     "crms.api.routes.access",
     "crms.api.routes.audit",

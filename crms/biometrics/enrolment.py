@@ -44,7 +44,7 @@ from crms.biometrics.models import (
     Fingerprint,
     FingerprintSource,
 )
-from crms.errors import Conflict, ValidationError
+from crms.errors import Conflict, NotFound, ValidationError
 from crms.timeutil import utcnow
 
 MIN_PPI, MAX_PPI = 250, 1500
@@ -212,6 +212,78 @@ def follow_merge(
         row.updated_at, row.updated_by = now, principal.user_id
     session.flush()
     return {"fingerprints": [r.id for r in rows], "fingerprints_retired": retired}
+
+
+def fingerprint_dict(row: Fingerprint) -> dict:
+    """What an officer or examiner sees of one print (never the image or the template)."""
+
+    def ts(value: datetime | None) -> str | None:
+        return None if value is None else value.isoformat()
+
+    return {
+        "id": row.id,
+        "position": row.position,
+        "finger": FINGER_POSITIONS[row.position],
+        "source": row.source,
+        "status": row.status,
+        "active": bool(row.active),
+        "quality": row.quality,
+        "minutiae": row.minutiae,
+        "extractor": row.extractor,
+        "error": row.error,
+        "image": {"format": row.image_format, "ppi": row.image_ppi, "width": row.image_width,
+                  "height": row.image_height, "sha256": row.image_sha256},
+        "captured_at": ts(row.captured_at),
+        "captured_by": row.captured_by,
+        "enrolled_at": ts(row.enrolled_at),
+        "retired_at": ts(row.retired_at),
+    }  # fmt: skip
+
+
+def fingerprints_of(
+    session: Session,
+    principal: Principal,
+    person_id: int,
+    *,
+    history: bool = False,
+    reason: str | None = None,
+) -> dict:
+    """A person's fingerprints by finger: the active print of each finger (with ``history``, the retired
+    ones too), their enrolment status and quality. A merged id answers with the surviving record, whose
+    prints these now are (``redirected_from``). Audited as a read of the person's biometric record."""
+    from crms.records.models import Person
+
+    authorize(principal, Permission.PERSON_READ)
+    target, redirected_from, seen = person_id, None, set()
+    while True:
+        merged_into = session.execute(select(Person.merged_into_id).where(Person.id == target)).first()
+        if merged_into is None:
+            raise NotFound(f"person {target} not found", field="person_id")
+        if merged_into[0] is None or target in seen:
+            break
+        seen.add(target)
+        redirected_from = redirected_from or person_id
+        target = merged_into[0]
+    query = select(Fingerprint).where(Fingerprint.person_id == target)
+    if not history:
+        query = query.where(Fingerprint.active.is_(True))
+    rows = list(
+        session.scalars(query.order_by(Fingerprint.position, Fingerprint.active.desc(), Fingerprint.id))
+    )
+    audit.record(
+        session, principal, "biometric.read", target_type="person", target_id=target, reason=reason,
+        query={"history": history},
+    )  # fmt: skip
+    active = [r for r in rows if r.active]
+    return {
+        "person_id": target,
+        "redirected_from": redirected_from,
+        "enrolled": sum(r.status == EnrolmentStatus.ENROLLED.value for r in active),
+        "pending": sum(r.status == EnrolmentStatus.PENDING.value for r in active),
+        "failed": sum(r.status == EnrolmentStatus.FAILED.value for r in active),
+        "missing": sorted(set(FINGER_POSITIONS) - {r.position for r in active}),
+        "fingerprints": [fingerprint_dict(r) for r in rows],
+    }
 
 
 # ------------------------------------------------------------------------------------------ status

@@ -1,0 +1,112 @@
+"""The fingerprint endpoints of a person: capture one finger (image as the body) and list what is enrolled,
+with permissions, validation, the upload size limit, merge redirects and audit, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from sqlalchemy import select
+
+
+@lru_cache(maxsize=4)
+def finger(index: int, position: int = 1) -> bytes:
+    from crms.demo.builder import finger_png
+
+    return finger_png(91, index, position)
+
+
+def person(client, headers, cnic: str) -> int:
+    r = client.post(
+        "/api/v1/persons",
+        json={"given_name_en": "Juma", "parentage_relation": "s/o", "parentage_name_en": "Khan",
+              "gender": "M",
+              "unit": "BA/QTA/QUETTA", "documents": [{"doc_type": "CNIC", "number": cnic}]},
+        headers=headers,
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    return r.json()["person"]["id"]
+
+
+def test_capture_then_list_by_finger(client, make_user, db):
+    _, op = make_user("cro_operator")
+    pid = person(client, op, "54400-1111111-3")
+    r = client.post(f"/api/v1/persons/{pid}/fingerprints/2", content=finger(1, 2), headers=op)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert (body["position"], body["finger"], body["status"], body["active"]) == (
+        2,
+        "right_index",
+        "pending",
+        True,
+    )
+    assert body["image"]["format"] == "png" and body["image"]["ppi"] == 500
+    assert "template" not in body and "image_ref" not in body  # never the image or template themselves
+    r = client.post(f"/api/v1/persons/{pid}/fingerprints/2", content=finger(2, 2), headers=op)  # recapture
+    assert r.status_code == 201
+    listed = client.get(f"/api/v1/persons/{pid}/fingerprints?reason=check", headers=op).json()
+    assert [f["position"] for f in listed["fingerprints"]] == [2]
+    assert listed["pending"] == 1 and listed["enrolled"] == 0 and 2 not in listed["missing"]
+    assert len(listed["missing"]) == 9
+    full = client.get(f"/api/v1/persons/{pid}/fingerprints?history=true", headers=op).json()
+    assert [(f["position"], f["active"]) for f in full["fingerprints"]] == [(2, True), (2, False)]
+
+    from crms.access.models import AuditEntry
+
+    with db.transaction() as s:
+        acts = list(s.scalars(select(AuditEntry.action).order_by(AuditEntry.seq)))
+    assert acts.count("biometric.capture") == 2 and acts.count("biometric.read") == 2
+
+
+def test_bad_input_and_permissions(client, make_user):
+    _, op = make_user("cro_operator")
+    _, auditor = make_user("auditor")
+    pid = person(client, op, "54400-2222222-3")
+    r = client.post(f"/api/v1/persons/{pid}/fingerprints/11", content=finger(1), headers=op)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "position"
+    r = client.post(f"/api/v1/persons/{pid}/fingerprints/1", content=b"", headers=op)
+    assert r.status_code == 422 and r.json()["field"] == "image"
+    r = client.post(f"/api/v1/persons/{pid}/fingerprints/1", content=b"GIF89a not a print", headers=op)
+    assert r.status_code == 422 and "image" in r.json()["detail"].lower()
+    r = client.post(f"/api/v1/persons/{pid}/fingerprints/1", content=finger(1), headers=auditor)
+    assert r.status_code == 403
+    r = client.post(f"/api/v1/persons/{pid}/fingerprints/1", content=finger(1))
+    assert r.status_code == 401
+    r = client.post("/api/v1/persons/999999/fingerprints/1", content=finger(1), headers=op)
+    assert r.status_code == 404
+    assert client.get("/api/v1/persons/999999/fingerprints", headers=op).status_code == 404
+    listed = client.get(f"/api/v1/persons/{pid}/fingerprints", headers=op).json()
+    assert listed["fingerprints"] == [] and listed["missing"] == list(range(1, 11))
+
+
+def test_upload_over_the_limit_is_refused_before_it_is_read(client, make_user, monkeypatch):
+    from crms.api.routes import biometrics
+
+    _, op = make_user("cro_operator")
+    pid = person(client, op, "54400-3333333-3")
+    monkeypatch.setattr(biometrics, "MAX_BYTES", 1000)
+    r = client.post(f"/api/v1/persons/{pid}/fingerprints/1", content=b"\0" * 1001, headers=op)
+    assert r.status_code == 413 and r.json()["field"] == "image"
+
+    def chunks():
+        for _ in range(5):
+            yield b"\0" * 300  # no Content-Length: refused while streaming
+
+    r = client.post(f"/api/v1/persons/{pid}/fingerprints/1", content=chunks(), headers=op)
+    assert r.status_code == 413
+
+
+def test_merged_person_answers_with_the_survivors_prints(client, make_user):
+    _, op = make_user("cro_operator")
+    _, sup = make_user("supervisor")
+    a, b = person(client, op, "54400-4444444-3"), person(client, op, "54400-5555555-3")
+    assert (
+        client.post(f"/api/v1/persons/{b}/fingerprints/3", content=finger(3, 3), headers=op).status_code
+        == 201
+    )
+    r = client.post(
+        "/api/v1/persons/merge", json={"survivor_id": a, "merged_id": b, "reason": "same"}, headers=sup
+    )
+    assert r.status_code == 200, r.text
+    listed = client.get(f"/api/v1/persons/{b}/fingerprints", headers=op).json()
+    assert listed["person_id"] == a and listed["redirected_from"] == b
+    assert [f["position"] for f in listed["fingerprints"]] == [3]
