@@ -239,36 +239,38 @@ def cylinder_counts(bits, mask):
 DEFAULT_PARAMS = np.array([6.0, 0.05, math.cos(math.pi / 6), 8.0, 0.0, 8.0, 3.0, 1.0, 2.0, 4.0])
 
 
+GRID = 24.0  # cell side (px) of the grid over B's minutiae that the pairing searches (16-32 measure alike)
+GRID_CELLS = 4096  # at most this many cells: the side doubles for prints spread far (malformed input)
+
+
 @njit(cache=True)
-def _x_buckets(xs, step):
-    """For x-sorted ``xs``: start[c] = first index with xs[i] >= xs[0] + c * step, c = 0 .. last + 1."""
+def _grid(xs, ys):
+    """Grid of square cells over the points (side GRID px, doubled until there are at most GRID_CELLS
+    cells): cell (r, c) holds members[start[r * cols + c] : start[r * cols + c + 1]], in increasing index
+    order. Cells of a row are consecutive, so a run of cells along x is one slice.
+    Returns (x0, y0, step, cols, rows, start, members)."""
     n = xs.shape[0]
-    nbk = int((xs[n - 1] - xs[0]) / step) + 2
-    start = np.empty(nbk, dtype=np.int64)
-    i = 0
-    for c in range(nbk):
-        edge = xs[0] + c * step
-        while i < n and xs[i] < edge:
-            i += 1
-        start[c] = i
-    return start
-
-
-@njit(cache=True, inline="always")
-def _x_first(xs, start, step, x):
-    """First index i of the x-sorted ``xs`` with xs[i] >= x (len(xs) when none), from the buckets."""
-    n = xs.shape[0]
-    f = (x - xs[0]) / step
-    if f != f:  # NaN: no candidate
-        return n
-    if f <= 0.0:
-        return 0
-    if f >= start.shape[0]:
-        return n
-    i = start[int(f)]
-    while i < n and xs[i] < x:
-        i += 1
-    return i
+    x0, y0 = xs.min(), ys.min()
+    step = GRID
+    while True:
+        cols = int((xs.max() - x0) / step) + 1
+        rows = int((ys.max() - y0) / step) + 1
+        if cols * rows <= GRID_CELLS:
+            break
+        step *= 2.0
+    start = np.zeros(rows * cols + 1, dtype=np.int64)
+    cell = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        cell[i] = int((ys[i] - y0) / step) * cols + int((xs[i] - x0) / step)
+        start[cell[i] + 1] += 1
+    for c in range(rows * cols):
+        start[c + 1] += start[c]
+    fill = start[:-1].copy()
+    members = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        members[fill[cell[i]]] = i
+        fill[cell[i]] += 1
+    return x0, y0, step, cols, rows, start, members
 
 
 @njit(cache=True, inline="always")
@@ -295,13 +297,19 @@ def _pair_up(
     cost_a,
     cost_b,
     rb,
-    xstart,
-    xstep,
+    g_x0,
+    g_y0,
+    g_step,
+    g_cols,
+    g_rows,
+    g_start,
+    g_members,
 ):
     """Mutual-nearest pairing of A (moved by rotation ``rot`` and translation) with B.
 
     Tolerance grows with the distance to the alignment centres (cax, cay) in A and (cbx, cby) in B.
-    B's minutiae are in order of increasing x; ``xstart`` (``_x_buckets``) finds the first candidate.
+    Candidates come from the cells of B's grid (``_grid``) that the square u +- tmax, v +- tmax meets;
+    equal costs go to the lower index of B, so the result does not depend on the order they are visited.
     Fills ia[k] = index in B (or -1); returns the number of pairs.
     """
     na, nb = xa.shape[0], xb.shape[0]
@@ -322,26 +330,36 @@ def _pair_up(
         ra = math.sqrt((xa[k] - cax) ** 2 + (ya[k] - cay) ** 2)
         cu = c * ca[k] - s * sa[k]  # direction of k after rotation
         su = s * ca[k] + c * sa[k]
-        tmax = tol0 + slope * 0.5 * (ra + rbmax)  # no B minutia outside u +- tmax can pair with k
-        lo = _x_first(xb, xstart, xstep, u - tmax)
-        for j2 in range(lo, nb):
-            if xb[j2] > u + tmax:
-                break
-            d2 = (u - xb[j2]) ** 2 + (v - yb[j2]) ** 2
-            tol = tol0 + slope * 0.5 * (ra + rb[j2])
-            if d2 > tol * tol:
-                continue
-            if cu * cb[j2] + su * sb[j2] < dcos:
-                continue
-            if sim[k, j2] < min_sim:
-                continue
-            cost = d2 / (tol * tol)
-            if cost < cost_a[k]:
-                cost_a[k] = cost
-                ia[k] = j2
-            if cost < cost_b[j2]:
-                cost_b[j2] = cost
-                ib[j2] = k
+        tmax = tol0 + slope * 0.5 * (ra + rbmax)  # no B minutia outside u +- tmax, v +- tmax pairs with k
+        fc0 = (u - tmax - g_x0) / g_step
+        fc1 = (u + tmax - g_x0) / g_step
+        fr0 = (v - tmax - g_y0) / g_step
+        fr1 = (v + tmax - g_y0) / g_step
+        if not (fc1 >= 0.0 and fc0 < g_cols and fr1 >= 0.0 and fr0 < g_rows):
+            continue  # outside B's grid (or NaN)
+        c0 = int(fc0) if fc0 > 0.0 else 0
+        c1 = int(fc1) if fc1 < g_cols - 1 else g_cols - 1
+        r0 = int(fr0) if fr0 > 0.0 else 0
+        r1 = int(fr1) if fr1 < g_rows - 1 else g_rows - 1
+        for r in range(r0, r1 + 1):
+            base = r * g_cols
+            for q in range(g_start[base + c0], g_start[base + c1 + 1]):
+                j2 = g_members[q]
+                d2 = (u - xb[j2]) ** 2 + (v - yb[j2]) ** 2
+                tol = tol0 + slope * 0.5 * (ra + rb[j2])
+                if d2 > tol * tol:
+                    continue
+                if cu * cb[j2] + su * sb[j2] < dcos:
+                    continue
+                if sim[k, j2] < min_sim:
+                    continue
+                cost = d2 / (tol * tol)
+                if cost < cost_a[k] or (cost == cost_a[k] and j2 < ia[k]):  # ties: the lower index
+                    cost_a[k] = cost
+                    ia[k] = j2
+                if cost < cost_b[j2]:
+                    cost_b[j2] = cost
+                    ib[j2] = k
     n = 0
     for k in range(na):
         j2 = ia[k]
@@ -350,6 +368,20 @@ def _pair_up(
         else:
             ia[k] = -1
     return n
+
+
+@njit(cache=True)
+def _pair_up_py(xa, ya, ca, sa, xb, yb, cb, sb, sim, rot, tx, ty, cax, cay, cbx, cby, params):
+    """``_pair_up`` on its own (for tests): the index in B paired with each minutia of A, or -1."""
+    na, nb = xa.shape[0], xb.shape[0]
+    ia = np.empty(na, dtype=np.int64)
+    g_x0, g_y0, g_step, g_cols, g_rows, g_start, g_members = _grid(xb, yb)
+    _pair_up(
+        xa, ya, ca, sa, xb, yb, cb, sb, sim, rot, tx, ty, cax, cay, cbx, cby, params,
+        ia, np.empty(nb, dtype=np.int64), np.empty(na), np.empty(nb), np.empty(nb),
+        g_x0, g_y0, g_step, g_cols, g_rows, g_start, g_members,
+    )  # fmt: skip
+    return ia
 
 
 @njit(cache=True, inline="always")
@@ -404,7 +436,6 @@ def consolidate(xa, ya, ta, ca, sa, hull_a, xb, yb, tb, cb, sb, hull_b, sim, par
     inside A's hull. Early exit (``params[8]``, ``params[9]``): when the best anchor alignment's sum of
     local similarity is below params[8] after the first params[9] anchors (the rest are then skipped)
     or after all of them, nothing is refined and that alignment, as it is, gives the features.
-    B's minutiae must be in order of increasing x.
     """
     na, nb = xa.shape[0], xb.shape[0]
     for q in range(4):
@@ -436,8 +467,7 @@ def consolidate(xa, ya, ta, ca, sa, hull_a, xb, yb, tb, cb, sb, hull_b, sim, par
     cost_a = np.empty(na)
     cost_b = np.empty(nb)
     rb = np.empty(nb)
-    xstep = 8.0
-    xstart = _x_buckets(xb, xstep)
+    g_x0, g_y0, g_step, g_cols, g_rows, g_start, g_members = _grid(xb, yb)
     first = np.full(n_anchors, -1.0)
     first_ia = np.empty((n_anchors, na), dtype=np.int64)  # pairing of each anchor's alignment
     first_n = np.zeros(n_anchors, dtype=np.int64)
@@ -476,8 +506,13 @@ def consolidate(xa, ya, ta, ca, sa, hull_a, xb, yb, tb, cb, sb, hull_b, sim, par
             cost_a,
             cost_b,
             rb,
-            xstart,
-            xstep,
+            g_x0,
+            g_y0,
+            g_step,
+            g_cols,
+            g_rows,
+            g_start,
+            g_members,
         )
         ssum = 0.0
         for k in range(na):
@@ -532,8 +567,13 @@ def consolidate(xa, ya, ta, ca, sa, hull_a, xb, yb, tb, cb, sb, hull_b, sim, par
                 cost_a,
                 cost_b,
                 rb,
-                xstart,
-                xstep,
+                g_x0,
+                g_y0,
+                g_step,
+                g_cols,
+                g_rows,
+                g_start,
+                g_members,
             )
         ssum = 0.0
         for k in range(na):
@@ -573,7 +613,7 @@ def compare(
 ):  # fmt: skip
     """Features of one comparison (see ``consolidate``); all zero when either side has no minutiae.
     Per side: coordinates, direction and its cosine and sine, cylinders (bits, mask, validity, set bits,
-    valid cells), convex hull. Minutiae of B must be in order of increasing x."""
+    valid cells), convex hull."""
     for q in range(4):
         out[q] = 0.0
     if xa.shape[0] == 0 or xb.shape[0] == 0:
@@ -591,7 +631,7 @@ def compare_many(
     cells, params,
 ):  # fmt: skip
     """Features of one probe against a packed gallery: item g owns rows off[g]:off[g+1] of the minutia
-    arrays (each item's minutiae in order of increasing x) and rows hoff[g]:hoff[g+1] of ``hulls``."""
+    arrays and rows hoff[g]:hoff[g+1] of ``hulls``."""
     g_n = off.shape[0] - 1
     feats = np.zeros((g_n, 4))
     for g in range(g_n):

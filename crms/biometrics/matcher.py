@@ -45,7 +45,7 @@ MAX_ROTATION_DEG = 90
 class PreparedTemplate:
     """Per-template matcher data. Coordinates are in a y-up frame (y = -row) so that directions,
     counter-clockwise on the image (ISO 19794-2), are ordinary mathematical angles. Minutiae are in
-    order of increasing x (not the template's order)."""
+    order of increasing x (not the template's order): the pairing breaks equal costs by this index."""
 
     x: np.ndarray  # float64 (N,)
     y: np.ndarray  # float64 (N,), y-up
@@ -101,7 +101,7 @@ def prepare(t: Template | PreparedTemplate) -> PreparedTemplate:
         return cached
     m = np.asarray(t.minutiae, dtype=np.float64).reshape(-1, 5)
     m = m[np.all(np.isfinite(m[:, :3]), axis=1)]
-    m = m[np.argsort(m[:, 0], kind="stable")]  # in order of increasing x, as the pairing kernel needs
+    m = m[np.argsort(m[:, 0], kind="stable")]  # in order of increasing x (the pairing's tie order)
     x = np.ascontiguousarray(m[:, 0])
     y = np.ascontiguousarray(-m[:, 1])
     theta = np.ascontiguousarray(np.mod(m[:, 2], 2 * np.pi))

@@ -227,14 +227,50 @@ def test_early_exit_leaves_mates_alone_and_stays_symmetric(rng, monkeypatch):
             assert abs(s - matcher.score(others[j], others[i])) < 1e-6
 
 
-def test_bucketed_x_search_matches_searchsorted():
+def test_grid_cells_hold_every_point_once():
+    """The pairing's grid over B: each point in the cell its coordinates give, cells in index order; a
+    spread-out (malformed) print gets bigger cells instead of a huge grid."""
     rng = np.random.default_rng(7)
-    for n in (1, 2, 5, 40):
-        xs = np.sort(rng.uniform(0, 300, n))
+    for n, span in ((1, 300), (2, 300), (40, 300), (40, 60000)):
+        xs, ys = rng.uniform(0, span, n), rng.uniform(-span, 0, n)
         xs[: n // 3] = xs[0]  # ties
-        start = matcher.K._x_buckets(xs, 8.0)
-        for x in np.concatenate([np.linspace(-20, 330, 301), xs]):
-            assert matcher.K._x_first(xs, start, 8.0, x) == np.searchsorted(xs, x)
+        x0, y0, step, cols, rows, start, members = matcher.K._grid(xs, ys)
+        assert cols * rows <= matcher.K.GRID_CELLS and step >= matcher.K.GRID
+        assert start[0] == 0 and start[-1] == n and np.all(np.diff(start) >= 0)
+        assert sorted(members) == list(range(n))
+        for c in range(cols * rows):
+            cell = members[start[c] : start[c + 1]]
+            assert np.all(np.diff(cell) > 0)
+            r, q = divmod(c, cols)
+            assert np.all(((xs[cell] - x0) // step == q) & ((ys[cell] - y0) // step == r))
+
+
+def test_pairing_is_mutual_nearest_by_brute_force(rng):
+    """The grid search finds exactly the pairs of a brute-force mutual-nearest pairing (every minutia of
+    B a candidate), ties to the lower index."""
+    for trial in range(20):
+        a = matcher.prepare(random_template(rng, n=int(rng.integers(5, 50))))
+        b = matcher.prepare(random_template(rng, n=int(rng.integers(5, 50))))
+        rot, tx, ty = rng.uniform(-0.3, 0.3), rng.uniform(-30, 30), rng.uniform(-30, 30)
+        cax, cay, cbx, cby = a.x[0], a.y[0], b.x[-1], b.y[-1]
+        p = matcher.PARAMS.copy()
+        p[0] = 20.0  # wide tolerance: many candidates, many conflicts
+        sim = np.ones((a.count, b.count), np.float32)
+        ia = matcher.K._pair_up_py(
+            a.x, a.y, a.cos, a.sin, b.x, b.y, b.cos, b.sin, sim, rot, tx, ty, cax, cay, cbx, cby, p
+        )
+        c, s = np.cos(rot), np.sin(rot)
+        u, v = c * a.x - s * a.y + tx, s * a.x + c * a.y + ty
+        ra = np.sqrt((a.x - cax) ** 2 + (a.y - cay) ** 2)
+        rb = np.sqrt((b.x - cbx) ** 2 + (b.y - cby) ** 2)
+        tol = p[0] + p[1] * 0.5 * (ra[:, None] + rb[None, :])
+        d2 = (u[:, None] - b.x[None, :]) ** 2 + (v[:, None] - b.y[None, :]) ** 2
+        dirs = (c * a.cos - s * a.sin)[:, None] * b.cos[None, :] + (s * a.cos + c * a.sin)[:, None] * b.sin
+        cost = np.where((d2 <= tol * tol) & (dirs >= p[2]), d2 / (tol * tol), np.inf)
+        best_b = np.where(np.isfinite(cost).any(axis=1), np.argmin(cost, axis=1), -1)
+        best_a = np.argmin(cost, axis=0)
+        want = np.array([j if j >= 0 and best_a[j] == k else -1 for k, j in enumerate(best_b)])
+        np.testing.assert_array_equal(ia, want, err_msg=str(trial))
 
 
 def _popcount(words: np.ndarray) -> np.ndarray:
