@@ -44,6 +44,19 @@ def test_graph_is_built_deterministically_from_the_shipped_weights(ex):
     assert build_model(weights)[0].SerializeToString() == build_model(weights)[0].SerializeToString()
 
 
+def test_layer_normalisations_are_fused_operators(ex):
+    """Every LayerNormalization of an unpadded layer is ONNX's fused operator (opset >= 17), not an
+    element-wise chain; only padded inverse-bottleneck blocks keep the decomposed form."""
+    from crms.biometrics.leader_onnx import OPSET, build_model
+
+    leader = ex._alg("LEADER").leader
+    weights = {la.name: la.get_weights() for la in leader.model.layers if la.get_weights()}
+    ops = [n.op_type for n in build_model(weights)[0].graph.node]
+    assert OPSET >= 17
+    assert ops.count("LayerNormalization") >= 16
+    assert ops.count("Pow") <= 4  # the decomposed form's 1/sqrt(variance + eps)
+
+
 def test_onnx_leader_refuses_other_resolutions(ex):
     with pytest.raises(ValueError, match="500 ppi"):
         ex._alg("LEADER").run(np.full((64, 64), 255, np.uint8), 569)
