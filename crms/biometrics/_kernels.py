@@ -445,13 +445,13 @@ def consolidate(xa, ya, ta, ca, sa, hull_a, xb, yb, tb, cb, sb, hull_b, sim, par
     n_anchors = int(params[5])
     n_refine = int(params[6])
     margin = params[3]
-    top_v = np.full(n_anchors, -1.0)
+    top_v = np.zeros(n_anchors)  # only positive similarities enter (one well-predicted test per pair)
     top_a = np.full(n_anchors, -1, dtype=np.int64)
     top_b = np.full(n_anchors, -1, dtype=np.int64)
     for a in range(na):
         for b in range(nb):
             v = sim[a, b]
-            if v <= 0.0 or v <= top_v[n_anchors - 1]:
+            if v <= top_v[n_anchors - 1]:
                 continue
             p = n_anchors - 1
             while p > 0 and top_v[p - 1] < v:
