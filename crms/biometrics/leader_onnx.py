@@ -11,10 +11,11 @@ real arithmetic (float rounding differs by ~1e-6, see tests/biometrics/test_lead
 - layout NCHW; every 1x1 convolution is an ONNX ``Conv`` (one GEMM with the bias fused);
 - LayerNormalization over channels is ONNX's fused ``LayerNormalization`` (opset 17) on a channel-last
   view, GELU applied there too: ONNX Runtime turns the transposes into the reorders out of and back into
-  its blocked layout that the element-wise chain needed anyway (11 % less CPU than the decomposed
-  form, docs/BENCHMARKS.md); its scale and shift are folded into the next 1x1 convolution where there
-  is one (inverse bottleneck, head). Only the inverse-bottleneck blocks whose channels are padded keep
-  the decomposed form (mean and variance as 1x1 convolutions over the real channels);
+  its blocked layout that the element-wise chain needed anyway (the network 6-11 % and an extraction
+  3-7 % less CPU than with the decomposed form, docs/BENCHMARKS.md); its scale and shift are folded into
+  the next 1x1 convolution where there is one (inverse bottleneck, head). Only the inverse-bottleneck
+  blocks whose channels are padded keep the decomposed form (mean and variance as 1x1 convolutions over
+  the real channels);
 - the stem's plain 5x5 and dilated 5x5 convolutions of one block are one 9x9 convolution (same taps);
 - inverse-bottleneck blocks whose output has fewer channels than their input fold the reduction into
   the adjustment convolution (``adj(x + red(e)) = adj(x) + (adj·red)(e)``), which removes most of the
