@@ -1,6 +1,7 @@
 """Extraction speed per FVC image, single thread, several extractor configurations on the same images.
 
     .venv/bin/python bench/fp_extract_speed.py [--per-set 4] [--configs leader,leader_crop,leader_torch]
+        [--configs leader,leader@COMMIT]   # ``leader`` with LEADER's ONNX graph as of COMMIT (an A/B)
 
 One process, one thread (ONNX Runtime, torch, OpenCV and numpy's BLAS), models loaded and one image
 extracted per configuration before timing. The configurations take turns image by image, so that load
@@ -54,6 +55,33 @@ def cpu_description() -> str:
     return f"{model}, {simd}"
 
 
+def register_leader_at(commit: str) -> str:
+    """Add the configuration ``leader@COMMIT``: ``leader`` with crms/biometrics/leader_onnx.py as of that
+    commit (read with ``git show``), so that two versions of the graph take turns in one process."""
+    import subprocess
+    import types
+
+    src = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{commit}:crms/biometrics/leader_onnx.py"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    module = types.ModuleType(f"leader_onnx_at_{commit}")
+    exec(compile(src, f"leader_onnx.py@{commit}", "exec"), module.__dict__)
+    name, key = f"leader@{commit}", f"alg_LEADER@{commit}"
+
+    def step(ctx: dict) -> None:
+        if key not in extract._state:
+            extract._state[key] = module.LeaderOnnx(extract._alg("LEADER").leader, threads=1)
+        ctx["raw_minutiae"] = extract._state[key].run(ctx["image"], 500)  # type: ignore[attr-defined]
+
+    base = extract.CONFIGS["leader"]
+    steps = [(n, step if n == "minutiae" else f) for n, f in base.steps]
+    extract.CONFIGS[name] = extract.Pipeline(f"{base.name} (graph of {commit})", steps, base.algorithms)
+    return name
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--per-set", type=int, default=4)
@@ -62,7 +90,7 @@ def main() -> None:
     a = ap.parse_args()
     if not DATA.exists():
         sys.exit(f"shared data not found: {DATA}")
-    configs = a.configs.split(",")
+    configs = [register_leader_at(c[7:]) if c.startswith("leader@") else c for c in a.configs.split(",")]
     extract.set_threads(1)
     first = load_image(list_images(DATA / "fvc2002" / "DB1_B")[0])
     for c in configs:
