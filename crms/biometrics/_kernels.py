@@ -425,6 +425,55 @@ def _refit(xa, ya, xb, yb, ia, n):
 
 
 @njit(cache=True, inline="always")
+def _before(v1, a1, b1, v2, a2, b2):
+    """Order of the anchor list: higher similarity first; equal similarities by a key that swapping A
+    and B leaves alone (a + b, then min(a, b)), so that score(a, b) == score(b, a) even then."""
+    if v1 != v2:
+        return v1 > v2
+    if a1 + b1 != a2 + b2:
+        return a1 + b1 < a2 + b2
+    if min(a1, b1) != min(a2, b2):
+        return min(a1, b1) < min(a2, b2)
+    return a1 < a2
+
+
+@njit(cache=True, inline="always")
+def _top_pairs(sim, n):
+    """The n most similar minutia pairs with positive similarity, in ``_before`` order: values, row and
+    column indices (index -1 where fewer than n). One well-predicted test per pair: a value below the
+    n-th best so far (the list starts at 0) is skipped at once."""
+    na, nb = sim.shape
+    top_v = np.zeros(n)
+    top_a = np.full(n, -1, dtype=np.int64)
+    top_b = np.full(n, -1, dtype=np.int64)
+    last = 0.0  # top_v[n - 1]
+    for a in range(na):
+        for b in range(nb):
+            v = sim[a, b]
+            if v < last:
+                continue
+            if v == last and (v <= 0.0 or not _before(v, a, b, v, top_a[n - 1], top_b[n - 1])):
+                continue
+            p = n - 1
+            while p > 0 and _before(v, a, b, top_v[p - 1], top_a[p - 1], top_b[p - 1]):
+                top_v[p] = top_v[p - 1]
+                top_a[p] = top_a[p - 1]
+                top_b[p] = top_b[p - 1]
+                p -= 1
+            top_v[p] = v
+            top_a[p] = a
+            top_b[p] = b
+            last = top_v[n - 1]
+    return top_v, top_a, top_b
+
+
+@njit(cache=True)
+def top_pairs(sim, n):
+    """``_top_pairs`` on its own (for tests)."""
+    return _top_pairs(sim, n)
+
+
+@njit(cache=True, inline="always")
 def consolidate(xa, ya, ta, ca, sa, hull_a, xb, yb, tb, cb, sb, hull_b, sim, params, out):
     """Geometric verification of the best local pairs.
 
@@ -445,23 +494,7 @@ def consolidate(xa, ya, ta, ca, sa, hull_a, xb, yb, tb, cb, sb, hull_b, sim, par
     n_anchors = int(params[5])
     n_refine = int(params[6])
     margin = params[3]
-    top_v = np.zeros(n_anchors)  # only positive similarities enter (one well-predicted test per pair)
-    top_a = np.full(n_anchors, -1, dtype=np.int64)
-    top_b = np.full(n_anchors, -1, dtype=np.int64)
-    for a in range(na):
-        for b in range(nb):
-            v = sim[a, b]
-            if v <= top_v[n_anchors - 1]:
-                continue
-            p = n_anchors - 1
-            while p > 0 and top_v[p - 1] < v:
-                top_v[p] = top_v[p - 1]
-                top_a[p] = top_a[p - 1]
-                top_b[p] = top_b[p - 1]
-                p -= 1
-            top_v[p] = v
-            top_a[p] = a
-            top_b[p] = b
+    top_v, top_a, top_b = _top_pairs(sim, n_anchors)
     ia = np.empty(na, dtype=np.int64)
     ib = np.empty(nb, dtype=np.int64)
     cost_a = np.empty(na)

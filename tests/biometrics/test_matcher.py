@@ -308,3 +308,28 @@ def test_local_similarity_matches_the_mcc_definition(rng):
         want = np.where(comparable, want, 0.0)
         np.testing.assert_allclose(got, want, atol=1e-6)
         assert (got > 0).sum() > 0.2 * n_a * n_b
+
+
+def test_anchor_list_order_does_not_depend_on_which_print_is_a():
+    """The anchors (most similar minutia pairs) are ranked by similarity, equal similarities by a key
+    that swapping the prints leaves alone, so equal values (common in the float32 matrix) cannot make
+    score(a, b) differ from score(b, a)."""
+    rng = np.random.default_rng(3)
+    for trial in range(200):
+        na, nb = int(rng.integers(1, 12)), int(rng.integers(1, 12))
+        sim = rng.choice(np.array([0.0, 0.3, 0.5, 0.7], np.float32), size=(na, nb))
+        lower = np.tril_indices(min(na, nb), -1)
+        sim[lower] += np.float32(0.01) * (sim[lower] > 0)  # (i, j) and (j, i) never tie (that one stays open)
+        for n in (1, 4, 8):
+            v, a, b = matcher.K.top_pairs(sim, n)
+            vt, at, bt = matcher.K.top_pairs(np.ascontiguousarray(sim.T), n)
+            np.testing.assert_array_equal(v, vt)
+            np.testing.assert_array_equal(a, bt, err_msg=str(trial))
+            np.testing.assert_array_equal(b, at, err_msg=str(trial))
+            ranked = sorted(
+                (-float(sim[i, j]), i + j, min(i, j), i, j)
+                for i in range(na)
+                for j in range(nb)
+                if sim[i, j] > 0
+            )[:n]
+            assert [(r[3], r[4]) for r in ranked] == [(i, j) for i, j in zip(a, b, strict=True) if i >= 0]
