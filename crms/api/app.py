@@ -3,8 +3,6 @@ to ROUTERS; routes stay thin and call services."""
 
 from __future__ import annotations
 
-import importlib
-
 from fastapi import FastAPI
 
 from crms.access.audit import bind_data_dir
@@ -12,6 +10,7 @@ from crms.access.ratelimit import check_limits
 from crms.api.problems import install_problem_handlers
 from crms.config import Settings, get_settings
 from crms.db import Database
+from crms.optional import optional_module
 
 # Modules that define `router: fastapi.APIRouter` (mounted under /api/v1).
 ROUTERS = [
@@ -39,19 +38,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     bind_data_dir(app.state.db, settings.data_dir)  # where the audit-head file lives
     install_problem_handlers(app)
     for name in ROUTERS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        app.include_router(module.router, prefix="/api/v1")
-    # Browser pages (web adapter), if present.
-    try:
-        web = importlib.import_module("crms.web.app")
-    except ModuleNotFoundError as exc:
-        if exc.name != "crms.web.app":
-            raise
-    else:
+        module = optional_module(name)
+        if module is not None:
+            app.include_router(module.router, prefix="/api/v1")
+    web = optional_module("crms.web.app")  # browser pages (web adapter), if present
+    if web is not None:
         web.install(app)
     return app

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-import importlib
-
 import typer
+
+from crms.optional import optional_module
 
 app = typer.Typer(
     name="crms",
@@ -28,13 +28,9 @@ COMMAND_MODULES = [
 ]
 
 for _name in COMMAND_MODULES:
-    try:
-        _mod = importlib.import_module(_name)
-    except ModuleNotFoundError as exc:
-        if exc.name != _name:
-            raise
-        continue
-    _mod.register(app)
+    _mod = optional_module(_name)
+    if _mod is not None:
+        _mod.register(app)
 
 
 def main() -> None:

@@ -603,18 +603,14 @@ MERGE_PARTICIPANTS = ["crms.biometrics.enrolment:follow_merge"]
 def _merge_participants(
     session: Session, principal: Principal, survivor: Person, merged: Person, now
 ) -> dict:
-    import importlib
+    from crms.optional import optional_module
 
     moved: dict[str, list[int]] = {}
     for name in MERGE_PARTICIPANTS:
         module_name, _, func = name.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        moved.update(getattr(module, func)(session, principal, survivor, merged, now))
+        module = optional_module(module_name)
+        if module is not None:
+            moved.update(getattr(module, func)(session, principal, survivor, merged, now))
     return moved
 
 
