@@ -247,21 +247,23 @@ GRID_CELLS = 4096  # at most this many cells: the side doubles for prints spread
 def _grid(xs, ys):
     """Grid of square cells over the points (side GRID px, doubled until there are at most GRID_CELLS
     cells): cell (r, c) holds members[start[r * cols + c] : start[r * cols + c + 1]], in increasing index
-    order. Cells of a row are consecutive, so a run of cells along x is one slice.
-    Returns (x0, y0, step, cols, rows, start, members)."""
+    order. Cells of a row are consecutive, so a run of cells along x is one slice. A point's cell and a
+    query's cells are both found by multiplying with 1 / side (monotonic: no point is missed).
+    Returns (x0, y0, 1 / side, cols, rows, start, members)."""
     n = xs.shape[0]
     x0, y0 = xs.min(), ys.min()
     step = GRID
     while True:
-        cols = int((xs.max() - x0) / step) + 1
-        rows = int((ys.max() - y0) / step) + 1
+        inv = 1.0 / step
+        cols = int((xs.max() - x0) * inv) + 1
+        rows = int((ys.max() - y0) * inv) + 1
         if cols * rows <= GRID_CELLS:
             break
         step *= 2.0
     start = np.zeros(rows * cols + 1, dtype=np.int64)
     cell = np.empty(n, dtype=np.int64)
     for i in range(n):
-        cell[i] = int((ys[i] - y0) / step) * cols + int((xs[i] - x0) / step)
+        cell[i] = int((ys[i] - y0) * inv) * cols + int((xs[i] - x0) * inv)
         start[cell[i] + 1] += 1
     for c in range(rows * cols):
         start[c + 1] += start[c]
@@ -270,7 +272,7 @@ def _grid(xs, ys):
     for i in range(n):
         members[fill[cell[i]]] = i
         fill[cell[i]] += 1
-    return x0, y0, step, cols, rows, start, members
+    return x0, y0, inv, cols, rows, start, members
 
 
 @njit(cache=True, inline="always")
@@ -299,7 +301,7 @@ def _pair_up(
     rb,
     g_x0,
     g_y0,
-    g_step,
+    g_inv,
     g_cols,
     g_rows,
     g_start,
@@ -331,10 +333,10 @@ def _pair_up(
         cu = c * ca[k] - s * sa[k]  # direction of k after rotation
         su = s * ca[k] + c * sa[k]
         tmax = tol0 + slope * 0.5 * (ra + rbmax)  # no B minutia outside u +- tmax, v +- tmax pairs with k
-        fc0 = (u - tmax - g_x0) / g_step
-        fc1 = (u + tmax - g_x0) / g_step
-        fr0 = (v - tmax - g_y0) / g_step
-        fr1 = (v + tmax - g_y0) / g_step
+        fc0 = (u - tmax - g_x0) * g_inv
+        fc1 = (u + tmax - g_x0) * g_inv
+        fr0 = (v - tmax - g_y0) * g_inv
+        fr1 = (v + tmax - g_y0) * g_inv
         if not (fc1 >= 0.0 and fc0 < g_cols and fr1 >= 0.0 and fr0 < g_rows):
             continue  # outside B's grid (or NaN)
         c0 = int(fc0) if fc0 > 0.0 else 0
@@ -375,11 +377,11 @@ def _pair_up_py(xa, ya, ca, sa, xb, yb, cb, sb, sim, rot, tx, ty, cax, cay, cbx,
     """``_pair_up`` on its own (for tests): the index in B paired with each minutia of A, or -1."""
     na, nb = xa.shape[0], xb.shape[0]
     ia = np.empty(na, dtype=np.int64)
-    g_x0, g_y0, g_step, g_cols, g_rows, g_start, g_members = _grid(xb, yb)
+    g_x0, g_y0, g_inv, g_cols, g_rows, g_start, g_members = _grid(xb, yb)
     _pair_up(
         xa, ya, ca, sa, xb, yb, cb, sb, sim, rot, tx, ty, cax, cay, cbx, cby, params,
         ia, np.empty(nb, dtype=np.int64), np.empty(na), np.empty(nb), np.empty(nb),
-        g_x0, g_y0, g_step, g_cols, g_rows, g_start, g_members,
+        g_x0, g_y0, g_inv, g_cols, g_rows, g_start, g_members,
     )  # fmt: skip
     return ia
 
@@ -500,7 +502,7 @@ def consolidate(xa, ya, ta, ca, sa, hull_a, xb, yb, tb, cb, sb, hull_b, sim, par
     cost_a = np.empty(na)
     cost_b = np.empty(nb)
     rb = np.empty(nb)
-    g_x0, g_y0, g_step, g_cols, g_rows, g_start, g_members = _grid(xb, yb)
+    g_x0, g_y0, g_inv, g_cols, g_rows, g_start, g_members = _grid(xb, yb)
     first = np.full(n_anchors, -1.0)
     first_ia = np.empty((n_anchors, na), dtype=np.int64)  # pairing of each anchor's alignment
     first_n = np.zeros(n_anchors, dtype=np.int64)
@@ -541,7 +543,7 @@ def consolidate(xa, ya, ta, ca, sa, hull_a, xb, yb, tb, cb, sb, hull_b, sim, par
             rb,
             g_x0,
             g_y0,
-            g_step,
+            g_inv,
             g_cols,
             g_rows,
             g_start,
@@ -602,7 +604,7 @@ def consolidate(xa, ya, ta, ca, sa, hull_a, xb, yb, tb, cb, sb, hull_b, sim, par
                 rb,
                 g_x0,
                 g_y0,
-                g_step,
+                g_inv,
                 g_cols,
                 g_rows,
                 g_start,

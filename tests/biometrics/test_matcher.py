@@ -234,15 +234,17 @@ def test_grid_cells_hold_every_point_once():
     for n, span in ((1, 300), (2, 300), (40, 300), (40, 60000)):
         xs, ys = rng.uniform(0, span, n), rng.uniform(-span, 0, n)
         xs[: n // 3] = xs[0]  # ties
-        x0, y0, step, cols, rows, start, members = matcher.K._grid(xs, ys)
-        assert cols * rows <= matcher.K.GRID_CELLS and step >= matcher.K.GRID
+        x0, y0, inv, cols, rows, start, members = matcher.K._grid(xs, ys)
+        assert cols * rows <= matcher.K.GRID_CELLS and 1 / inv >= matcher.K.GRID
         assert start[0] == 0 and start[-1] == n and np.all(np.diff(start) >= 0)
         assert sorted(members) == list(range(n))
         for c in range(cols * rows):
             cell = members[start[c] : start[c + 1]]
             assert np.all(np.diff(cell) > 0)
             r, q = divmod(c, cols)
-            assert np.all(((xs[cell] - x0) // step == q) & ((ys[cell] - y0) // step == r))
+            assert np.all(
+                (((xs[cell] - x0) * inv).astype(int) == q) & (((ys[cell] - y0) * inv).astype(int) == r)
+            )
 
 
 def test_pairing_is_mutual_nearest_by_brute_force(rng):
