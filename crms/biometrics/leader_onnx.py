@@ -21,7 +21,8 @@ real arithmetic (float rounding differs by ~1e-6, see tests/biometrics/test_lead
   the adjustment convolution (``adj(x + red(e)) = adj(x) + (adj·red)(e)``), which removes most of the
   reduction's multiply-adds; a head's adjustment and first convolution are folded the same way;
 - a head's 1x1 layers run before its nearest-neighbour upsampling (they commute), at a quarter of the
-  pixels;
+  pixels; the position head's 5x5 output convolution of the upsampled map is a 3x3 convolution at half
+  resolution with one kernel per output phase, then ``DepthToSpace`` (the same sums, no upsampled copy);
 - direction and type are only needed where a minutia is found: the graph computes only the position
   head (and its NMS map) and also outputs the decoder features; :meth:`LeaderOnnx.run` evaluates the
   direction and type heads (numpy, :func:`head_at`) at the few hundred pixels the minutiae read.
@@ -278,14 +279,25 @@ def build_model(weights: dict[str, list[np.ndarray]]):
         t = ibc(f"dec1_{i}", t)
         t = up_t(t, tskips[i])
     x = t
-    kp, bp = w["head_conv_pos"]
-    pos = g.op("Sigmoid", [g.conv(up(head(0, x)), _conv_w(kp), bp)])
+    # The position head's 5x5 convolution of the 2x nearest-upsampled map, as a 3x3 convolution of the
+    # half-resolution map with one kernel per output phase (p, q) and DepthToSpace: full-resolution
+    # pixel (2i + p, 2j + q) reads half-resolution rows i + (p + dy) // 2 and columns j + (q + dx) // 2,
+    # and zero padding maps to zero padding. A quarter of the pixels, no upsampled copy, and 4 output
+    # channels instead of 1 padded to a whole block.
+    kp, bp = w["head_conv_pos"]  # (5, 5, 4, 1), (1,)
+    k3 = np.zeros((4, kp.shape[2], 3, 3))
+    for p, q, dy, dx in np.ndindex(2, 2, 5, 5):
+        k3[p * 2 + q, :, (p + dy - 2) // 2 + 1, (q + dx - 2) // 2 + 1] += kp[dy, dx, :, 0]
+    pos4 = g.op("Sigmoid", [g.conv(head(0, x), k3, np.repeat(bp, 4))])
+    pos = g.op("DepthToSpace", [pos4], "d2s", blocksize=2, mode="DCR")
     (kg,) = w["nms_Gaussian_blur"]
     gb = g.conv(pos, _conv_w(kg), None)
     mp = g.op("MaxPool", [gb], "mp", kernel_shape=[7, 7], strides=[1, 1], pads=[3, 3, 3, 3])
     keep = g.op("Cast", [g.op("Equal", [gb, mp])], "keep", to=TensorProto.FLOAT)
     g.nodes.append(g.h.make_node("Mul", [gb, keep], ["nms"], name="nms"))
-    g.nodes.append(g.h.make_node("Identity", [x[0]], ["feat"], name="feat"))
+    for node in g.nodes:  # the decoder output is the graph output ``feat`` itself (no copy)
+        node.input[:] = ["feat" if i == x[0] else i for i in node.input]
+        node.output[:] = ["feat" if o == x[0] else o for o in node.output]
     f = TensorProto.FLOAT
     graph = g.h.make_graph(
         g.nodes,
