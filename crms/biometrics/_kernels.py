@@ -252,14 +252,13 @@ def _grid(xs, ys):
     Returns (x0, y0, 1 / side, cols, rows, start, members)."""
     n = xs.shape[0]
     x0, y0 = xs.min(), ys.min()
+    xr, yr = xs.max() - x0, ys.max() - y0
     step = GRID
-    while True:
-        inv = 1.0 / step
-        cols = int((xs.max() - x0) * inv) + 1
-        rows = int((ys.max() - y0) * inv) + 1
-        if cols * rows <= GRID_CELLS:
-            break
+    while (xr / step + 1.0) * (yr / step + 1.0) > GRID_CELLS:  # in floats: no overflow for any finite input
         step *= 2.0
+    inv = 1.0 / step
+    cols = int(xr * inv) + 1
+    rows = int(yr * inv) + 1
     start = np.zeros(rows * cols + 1, dtype=np.int64)
     cell = np.empty(n, dtype=np.int64)
     for i in range(n):

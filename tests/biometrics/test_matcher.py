@@ -197,7 +197,9 @@ def test_degenerate_geometry_does_not_crash(rng):
     same_point = Template(300, 400, np.tile(np.array([[100, 100, 1.0, 1, 50]], np.float32), (5, 1)))
     line = Template(300, 400, np.array([[20 + 15 * i, 200, 0.5 * i, 1, 50] for i in range(12)], np.float32))
     big = random_template(rng, n=150, w=500, h=600)
-    for t in (same_point, line, big):
+    far = Template(300, 400, full.minutiae.copy())  # coordinates far out (malformed input): no huge grid
+    far.minutiae[0, 0], far.minutiae[1, 0], far.minutiae[2, 1] = 3e38, -3e38, 1e12
+    for t in (same_point, line, big, far):
         assert np.isfinite(matcher.score(t, full))
         assert abs(matcher.score(t, full) - matcher.score(full, t)) < 1e-6
     assert matcher.score(big, big) > 40
@@ -231,7 +233,7 @@ def test_grid_cells_hold_every_point_once():
     """The pairing's grid over B: each point in the cell its coordinates give, cells in index order; a
     spread-out (malformed) print gets bigger cells instead of a huge grid."""
     rng = np.random.default_rng(7)
-    for n, span in ((1, 300), (2, 300), (40, 300), (40, 60000)):
+    for n, span in ((1, 300), (2, 300), (40, 300), (40, 60000), (5, 1e12), (5, 3e38)):
         xs, ys = rng.uniform(0, span, n), rng.uniform(-span, 0, n)
         xs[: n // 3] = xs[0]  # ties
         x0, y0, inv, cols, rows, start, members = matcher.K._grid(xs, ys)
