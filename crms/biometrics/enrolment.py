@@ -44,8 +44,8 @@ from crms.biometrics.models import (
     Fingerprint,
     FingerprintSource,
 )
-from crms.errors import Conflict, NotFound, ValidationError
-from crms.timeutil import utcnow
+from crms.errors import Conflict, ValidationError
+from crms.timeutil import iso_or_none, utcnow
 
 MIN_PPI, MAX_PPI = 250, 1500
 _NEW_REFS_KEY = "crms_new_biometric_refs"
@@ -103,6 +103,14 @@ def active_print(session: Session, person_id: int, position: int) -> Fingerprint
     )
 
 
+def _retire(row: Fingerprint, principal: Principal, now: datetime) -> None:
+    """No longer the active print of its finger; kept, with who retired it and when."""
+    row.active = False
+    row.retired_at = now
+    row.retired_by = principal.user_id
+    row.updated_at, row.updated_by = now, principal.user_id
+
+
 def capture(
     session: Session,
     principal: Principal,
@@ -143,10 +151,7 @@ def capture(
     _forget_files_on_rollback(session, store, ref)
     now = utcnow()
     if current is not None:
-        current.active = False
-        current.retired_at = now
-        current.retired_by = principal.user_id
-        current.updated_at, current.updated_by = now, principal.user_id
+        _retire(current, principal, now)
         session.flush()  # the partial unique index allows the new active row only after this
     row = Fingerprint(
         person_id=person.id,
@@ -204,9 +209,7 @@ def follow_merge(
     retired = []
     for row in rows:
         if row.active and row.position in taken:
-            row.active = False
-            row.retired_at = now
-            row.retired_by = principal.user_id
+            _retire(row, principal, now)
             retired.append(row.id)
         row.person_id = survivor.id
         row.updated_at, row.updated_by = now, principal.user_id
@@ -216,10 +219,6 @@ def follow_merge(
 
 def fingerprint_dict(row: Fingerprint) -> dict:
     """What an officer or examiner sees of one print (never the image or the template)."""
-
-    def ts(value: datetime | None) -> str | None:
-        return None if value is None else value.isoformat()
-
     return {
         "id": row.id,
         "position": row.position,
@@ -233,10 +232,10 @@ def fingerprint_dict(row: Fingerprint) -> dict:
         "error": row.error,
         "image": {"format": row.image_format, "ppi": row.image_ppi, "width": row.image_width,
                   "height": row.image_height, "sha256": row.image_sha256},
-        "captured_at": ts(row.captured_at),
+        "captured_at": iso_or_none(row.captured_at),
         "captured_by": row.captured_by,
-        "enrolled_at": ts(row.enrolled_at),
-        "retired_at": ts(row.retired_at),
+        "enrolled_at": iso_or_none(row.enrolled_at),
+        "retired_at": iso_or_none(row.retired_at),
     }  # fmt: skip
 
 
@@ -251,19 +250,11 @@ def fingerprints_of(
     """A person's fingerprints by finger: the active print of each finger (with ``history``, the retired
     ones too), their enrolment status and quality. A merged id answers with the surviving record, whose
     prints these now are (``redirected_from``). Audited as a read of the person's biometric record."""
-    from crms.records.models import Person
+    from crms.records.services import get_person_row
 
     authorize(principal, Permission.PERSON_READ)
-    target, redirected_from, seen = person_id, None, set()
-    while True:
-        merged_into = session.execute(select(Person.merged_into_id).where(Person.id == target)).first()
-        if merged_into is None:
-            raise NotFound(f"person {target} not found", field="person_id")
-        if merged_into[0] is None or target in seen:
-            break
-        seen.add(target)
-        redirected_from = redirected_from or person_id
-        target = merged_into[0]
+    person, redirected_from = get_person_row(session, person_id)
+    target = person.id
     query = select(Fingerprint).where(Fingerprint.person_id == target)
     if not history:
         query = query.where(Fingerprint.active.is_(True))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -49,7 +48,8 @@ from crms.records.schemas import (
     PersonUpdate,
     coerce,
 )
-from crms.timeutil import as_utc, utcnow
+from crms.timeutil import iso_or_none as _ts
+from crms.timeutil import utcnow
 
 CNIC_LIKE = {"CNIC", "NICOP"}  # numbers in the CNIC format (NICOP carries the holder's CNIC number)
 MAX_PAGE = 500
@@ -70,7 +70,7 @@ def touch(obj: Any, principal: Principal, *, new: bool = False) -> None:
     obj.updated_by = principal.user_id
 
 
-def _get_person_row(session: Session, person_id: int, *, follow: bool = True) -> tuple[Person, int | None]:
+def get_person_row(session: Session, person_id: int, *, follow: bool = True) -> tuple[Person, int | None]:
     """The person (following merge redirects when ``follow``) and the id it was redirected from."""
     person = session.get(Person, person_id)
     if person is None:
@@ -86,7 +86,7 @@ def _get_person_row(session: Session, person_id: int, *, follow: bool = True) ->
 
 def get_writable_person(session: Session, principal: Principal, person_id: int, permission=None) -> Person:
     authorize(principal, permission or Permission.PERSON_WRITE)  # the role first (403 before 404)
-    person, _ = _get_person_row(session, person_id, follow=False)
+    person, _ = get_person_row(session, person_id, follow=False)
     if person.merged_into_id is not None:
         raise Conflict(
             f"person {person_id} was merged into person {person.merged_into_id}; change that record",
@@ -694,14 +694,6 @@ def merge_persons(session: Session, principal: Principal, data: MergeIn | dict) 
 # ------------------------------------------------------------------------------------------ read
 
 
-def _ts(value) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return as_utc(value).isoformat()
-    return value.isoformat()
-
-
 def document_dict(d) -> dict:
     return {
         "id": d.id,
@@ -1253,6 +1245,7 @@ __all__ = [
     "add_document",
     "add_phone",
     "get_person",
+    "get_person_row",
     "likely_duplicates",
     "list_persons",
     "lookup_cnic",
