@@ -48,8 +48,8 @@ def limit_for(kind: str) -> Limit | None:
 
 
 def check_limits() -> None:
-    """Raise ValueError naming the variable when a ``CRMS_RATE_*`` setting is malformed (at start-up, so that a
-    mistyped limit stops the server instead of failing every request)."""
+    """Raise ValueError naming the variable when a ``CRMS_RATE_*`` setting is malformed (at start-up, so
+    that a mistyped limit stops the server instead of failing every request)."""
     for kind in DEFAULTS:
         limit_for(kind)
 
