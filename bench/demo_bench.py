@@ -69,9 +69,9 @@ def prints_summary(path: Path) -> dict:
 
 
 def steady(n: int) -> dict:
-    from crms.biometrics.extract import set_threads
-    from crms.biometrics.workers import extract_one
     from crms.demo.builder import finger_png
+    from crms.fingerprint.extract import set_threads
+    from crms.fingerprint.workers import extract_one
 
     set_threads(1)
     extract_one(finger_png(99, 0, 1), 500)  # compile, load models

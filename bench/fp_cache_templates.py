@@ -13,8 +13,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from crms.biometrics.images import list_images  # noqa: E402
-from crms.biometrics.workers import ExtractorPool  # noqa: E402
+from crms.fingerprint.images import list_images  # noqa: E402
+from crms.fingerprint.workers import ExtractorPool  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "fingerprints"
 SETS = {

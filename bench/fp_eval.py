@@ -21,9 +21,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from crms.biometrics import evaluation as ev  # noqa: E402
-from crms.biometrics.images import list_images, load_image  # noqa: E402
-from crms.biometrics.serialise import dumps, load_template, loads  # noqa: E402
+from crms.fingerprint import evaluation as ev  # noqa: E402
+from crms.fingerprint.images import list_images, load_image  # noqa: E402
+from crms.fingerprint.serialise import dumps, load_template, loads  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "fingerprints"
 SETS = [
@@ -54,14 +54,14 @@ def main() -> None:
     a = ap.parse_args()
     if not DATA.exists():
         sys.exit(f"shared data not found: {DATA}")
-    from crms.biometrics import matcher
+    from crms.fingerprint import matcher
 
     rows = []
     all_prepared = []
     tpl_bytes = []
     pool = None
     if a.templates is None:
-        from crms.biometrics.workers import ExtractorPool
+        from crms.fingerprint.workers import ExtractorPool
 
         pool = ExtractorPool(a.processes, config=a.config)
     for year, db, dpi in SETS:
@@ -107,7 +107,7 @@ def main() -> None:
         pool.close()
 
     # Speed: single-thread extraction in this process, after one warm-up image.
-    from crms.biometrics import extract
+    from crms.fingerprint import extract
 
     extract.set_threads(1)
     ms, cpu_ms, steps = [], [], {}

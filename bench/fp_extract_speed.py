@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 from fp_eval import DATA, SETS  # noqa: E402  (bench/ is on sys.path when run as a script)
 
-from crms.biometrics import extract  # noqa: E402
-from crms.biometrics.images import list_images, load_image  # noqa: E402
+from crms.fingerprint import extract  # noqa: E402
+from crms.fingerprint.images import list_images, load_image  # noqa: E402
 
 
 def cpu_description() -> str:
@@ -56,13 +56,13 @@ def cpu_description() -> str:
 
 
 def register_leader_at(commit: str) -> str:
-    """Add the configuration ``leader@COMMIT``: ``leader`` with crms/biometrics/leader_onnx.py as of that
+    """Add the configuration ``leader@COMMIT``: ``leader`` with crms/fingerprint/leader_onnx.py as of that
     commit (read with ``git show``), so that two versions of the graph take turns in one process."""
     import subprocess
     import types
 
     src = subprocess.run(
-        ["git", "-C", str(ROOT), "show", f"{commit}:crms/biometrics/leader_onnx.py"],
+        ["git", "-C", str(ROOT), "show", f"{commit}:crms/fingerprint/leader_onnx.py"],
         capture_output=True,
         text=True,
         check=True,

@@ -8,7 +8,7 @@ across sets are added too: they score lower, so they would make the table over-c
 empirical impostor quantiles at FMR = 10^(-s/10) for s = 0, 2.5, 5, ... while at least 50
 impostors lie above; beyond the last knot the tail is exponential (the flatter of the maximum-likelihood
 and least-squares fits to the excesses over it), which makes the score linear in the raw similarity
-there. Prints the constants to paste into crms/biometrics/matcher.py and checks the fit against the
+there. Prints the constants to paste into crms/fingerprint/matcher.py and checks the fit against the
 deepest empirical points.
 """
 
@@ -24,9 +24,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from crms.biometrics import evaluation as ev  # noqa: E402
-from crms.biometrics import matcher  # noqa: E402
-from crms.biometrics.serialise import load_template  # noqa: E402
+from crms.fingerprint import evaluation as ev  # noqa: E402
+from crms.fingerprint import matcher  # noqa: E402
+from crms.fingerprint.serialise import load_template  # noqa: E402
 
 # Fingers that appear in two sets: every impression of FVC2002 DB3_B finger 108 matches every impression
 # of FVC2004 DB3_B finger 102 (raw 5-12, far above all within-set impostors), on two different sensors:

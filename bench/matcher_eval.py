@@ -1,4 +1,4 @@
-"""FVC-protocol evaluation of crms.biometrics.matcher on cached templates, plus comparison timing.
+"""FVC-protocol evaluation of crms.fingerprint.matcher on cached templates, plus comparison timing.
 
 .venv/bin/python bench/matcher_eval.py [--templates /work/cache/templates] [--features OUT.npz]
 
@@ -19,9 +19,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from crms.biometrics import evaluation as ev  # noqa: E402
-from crms.biometrics import matcher  # noqa: E402
-from crms.biometrics.serialise import load_template  # noqa: E402
+from crms.fingerprint import evaluation as ev  # noqa: E402
+from crms.fingerprint import matcher  # noqa: E402
+from crms.fingerprint.serialise import load_template  # noqa: E402
 
 
 def load_set(folder: Path):

@@ -24,9 +24,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from crms.biometrics import matcher  # noqa: E402
-from crms.biometrics.serialise import loads  # noqa: E402
-from crms.biometrics.workers import ExtractorPool  # noqa: E402
+from crms.fingerprint import matcher  # noqa: E402
+from crms.fingerprint.serialise import loads  # noqa: E402
+from crms.fingerprint.workers import ExtractorPool  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "fingerprints" / "socofing"
 THRESHOLDS = (10.0, 20.0, 30.0, 40.0)

@@ -1,4 +1,4 @@
-"""Per-stage cost of one comparison in crms.biometrics.matcher on cached FVC templates (one thread).
+"""Per-stage cost of one comparison in crms.fingerprint.matcher on cached FVC templates (one thread).
 
 .venv/bin/python bench/matcher_profile.py [--templates /work/cache/templates] [--repeat 1]
 
@@ -22,10 +22,10 @@ from numba import njit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from crms.biometrics import _kernels as K  # noqa: E402
-from crms.biometrics import evaluation as ev  # noqa: E402
-from crms.biometrics import matcher  # noqa: E402
-from crms.biometrics.serialise import load_template  # noqa: E402
+from crms.fingerprint import _kernels as K  # noqa: E402
+from crms.fingerprint import evaluation as ev  # noqa: E402
+from crms.fingerprint import matcher  # noqa: E402
+from crms.fingerprint.serialise import load_template  # noqa: E402
 
 
 @njit(cache=False)

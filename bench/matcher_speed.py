@@ -1,4 +1,4 @@
-"""Comparison speed of crms.biometrics.matcher on cached FVC templates (one thread).
+"""Comparison speed of crms.fingerprint.matcher on cached FVC templates (one thread).
 
 .venv/bin/python bench/matcher_speed.py [--templates /work/cache/templates] [--repeat 3]
 
@@ -23,9 +23,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from crms.biometrics import evaluation as ev  # noqa: E402
-from crms.biometrics import matcher  # noqa: E402
-from crms.biometrics.serialise import load_template  # noqa: E402
+from crms.fingerprint import evaluation as ev  # noqa: E402
+from crms.fingerprint import matcher  # noqa: E402
+from crms.fingerprint.serialise import load_template  # noqa: E402
 
 
 def _time_many(prep, pairs, repeat):

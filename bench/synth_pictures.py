@@ -18,8 +18,8 @@ sys.path.insert(0, str(ROOT))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from crms.biometrics.synthesis import CLASSES, generate_master, render_impression, render_latent  # noqa: E402
-from crms.biometrics.synthesis.output import png_bytes  # noqa: E402
+from crms.fingerprint.synthesis import CLASSES, generate_master, render_impression, render_latent  # noqa: E402
+from crms.fingerprint.synthesis.output import png_bytes  # noqa: E402
 
 LIMIT = 300 * 1024
 

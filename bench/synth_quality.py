@@ -23,8 +23,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from crms.biometrics import evaluation as ev  # noqa: E402
-from crms.biometrics.images import list_images  # noqa: E402
+from crms.fingerprint import evaluation as ev  # noqa: E402
+from crms.fingerprint.images import list_images  # noqa: E402
 
 FVC = ROOT.parent / "shared" / "data" / "fingerprints"
 REFERENCE_SETS = {"FVC2002 DB4_B": FVC / "fvc2002" / "DB4_B", "FVC2004 DB4_B": FVC / "fvc2004" / "DB4_B"}
@@ -32,7 +32,7 @@ REFERENCE_SETS = {"FVC2002 DB4_B": FVC / "fvc2002" / "DB4_B", "FVC2004 DB4_B": F
 
 def templates_for(name: str, images: Path, cache: Path, processes: int) -> tuple[list[Path], dict]:
     """Extract (or reuse) one template per image; returns the template paths and extraction figures."""
-    from crms.biometrics.workers import ExtractorPool
+    from crms.fingerprint.workers import ExtractorPool
 
     files = list_images(images)
     cache.mkdir(parents=True, exist_ok=True)
@@ -58,7 +58,7 @@ def templates_for(name: str, images: Path, cache: Path, processes: int) -> tuple
 
 
 def evaluate(tpl_paths: list[Path]) -> dict | None:
-    from crms.biometrics.serialise import loads
+    from crms.fingerprint.serialise import loads
 
     try:
         from crms.cli.fp import _matcher

@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 import cv2  # noqa: E402
 
-from crms.biometrics.synthesis import generate_master, png_bytes, render_impression, render_latent  # noqa: E402
+from crms.fingerprint.synthesis import generate_master, png_bytes, render_impression, render_latent  # noqa: E402
 
 
 def main() -> None:

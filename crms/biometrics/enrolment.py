@@ -9,7 +9,7 @@ worker pool behind it:
   :class:`~crms.biometrics.models.Fingerprint` row; an earlier print of the same finger is retired (kept
   for history). Capturing the very same image again changes nothing.
 * :func:`enrol_pending` extracts the templates of pending rows in a pool of extraction processes
-  (:class:`crms.biometrics.workers.ExtractorPool`) and stores each one as it arrives, in its own transaction.
+  (:class:`crms.fingerprint.workers.ExtractorPool`) and stores each one as it arrives, in its own transaction.
   It is resumable: an interruption loses at most the images in flight, and the next run carries on from
   the rows still pending. One run at a time per data dir (a lock file); a row that changed meanwhile
   (recaptured or retired) is left alone.
@@ -53,8 +53,8 @@ _NEW_REFS_KEY = "crms_new_biometric_refs"
 
 def extractor_version() -> str:
     """What made a template: the extractor configuration and the template format version."""
-    from crms.biometrics.extract import DEFAULT_CONFIG
-    from crms.biometrics.serialise import VERSION
+    from crms.fingerprint.extract import DEFAULT_CONFIG
+    from crms.fingerprint.serialise import VERSION
 
     return f"crms-{DEFAULT_CONFIG}/crmt{VERSION}"
 
@@ -128,7 +128,7 @@ def capture(
     ``ppi``: the scanner's resolution; by default the one recorded in the file. Returns the active row
     (the existing one, unchanged, when the same image was captured before).
     """
-    from crms.biometrics.images import decode
+    from crms.fingerprint.images import decode
     from crms.records.services import get_writable_person
 
     if position not in FINGER_POSITIONS:
@@ -491,8 +491,8 @@ def enrol_pending(
 
 def _submit_stored(submit, store, ref: str, ppi: int):
     """Submit the stored image ``ref``; an image missing from the store or undecryptable fails the row."""
-    from crms.biometrics.workers import ExtractResult
     from crms.errors import CrmsError
+    from crms.fingerprint.workers import ExtractResult
 
     try:
         data = store.get(ref)
@@ -505,10 +505,10 @@ def _submit_stored(submit, store, ref: str, ppi: int):
 @contextmanager
 def _extractor(jobs: int | None):
     """Yield submit(image bytes, ppi, name) -> a callable that returns the ExtractResult."""
-    from crms.biometrics.workers import ExtractorPool, extract_one
+    from crms.fingerprint.workers import ExtractorPool, extract_one
 
     if jobs == 1:
-        from crms.biometrics.extract import set_threads
+        from crms.fingerprint.extract import set_threads
 
         set_threads(1)
 

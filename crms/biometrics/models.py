@@ -3,8 +3,8 @@
 One row per captured finger of a person: the finger position (ANSI/NIST-ITL friction ridge position codes
 1-10), the image (encrypted in the biometric store, :class:`crms.access.crypto.EncryptedStore`, referenced by
 ``image_ref``) with its format, resolution and size, and, once extracted, the template (CRMS binary format,
-:mod:`crms.biometrics.serialise`) with its quality and the extractor that made it. A finger is *pending* until
-its template is extracted (``template`` NULL), then *enrolled*; an image the extractor cannot read is
+:mod:`crms.fingerprint.serialise`) with its quality and the extractor that made it. A finger is *pending*
+until its template is extracted (``template`` NULL), then *enrolled*; an image the extractor cannot read is
 *failed* (with the reason). Recapturing a finger retires the old row (``active`` false, kept for history), so
 each person has at most one active print per position (a partial unique index on both databases).
 
@@ -58,7 +58,7 @@ class EnrolmentStatus(StrEnum):
 class FingerprintSource(StrEnum):
     LIVESCAN = "livescan"
     CARD = "card"  # a scanned ink tenprint card
-    SYNTHETIC = "synthetic"  # demo data (crms.biometrics.synthesis)
+    SYNTHETIC = "synthetic"  # demo data (crms.fingerprint.synthesis)
 
 
 class Fingerprint(Tracked, Base):

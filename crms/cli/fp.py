@@ -26,8 +26,8 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _dpi(value: str | None):
-    from crms.biometrics.images import parse_dpi
     from crms.errors import CrmsError
+    from crms.fingerprint.images import parse_dpi
 
     try:
         return parse_dpi(value)
@@ -37,10 +37,10 @@ def _dpi(value: str | None):
 
 def _extract_many(paths: list[Path], dpi, processes: int | None = None) -> list:
     """Extract images in a worker pool (both cores) or in-process for a handful."""
-    from crms.biometrics.workers import ExtractorPool, extract_one
+    from crms.fingerprint.workers import ExtractorPool, extract_one
 
     if len(paths) < POOL_MIN_IMAGES or processes == 1:
-        from crms.biometrics.extract import set_threads
+        from crms.fingerprint.extract import set_threads
 
         set_threads(1)
         return [extract_one(str(p), dpi) for p in paths]
@@ -49,7 +49,7 @@ def _extract_many(paths: list[Path], dpi, processes: int | None = None) -> list:
 
 
 def _input_images(inp: Path) -> list[Path]:
-    from crms.biometrics.images import list_images
+    from crms.fingerprint.images import list_images
 
     if inp.is_dir():
         files = list_images(inp)
@@ -79,11 +79,11 @@ def extract_cmd(
     if len(set(stems)) != len(stems):
         _fail(f"{input}: two images share a stem; templates would overwrite each other")
     outdir.mkdir(parents=True, exist_ok=True)
-    from crms.biometrics.serialise import iso_dumps, loads
+    from crms.fingerprint.serialise import iso_dumps, loads
 
     if debug is not None:
-        from crms.biometrics import extract as ex
-        from crms.biometrics.images import load_image
+        from crms.fingerprint import extract as ex
+        from crms.fingerprint.images import load_image
 
         ex.set_threads(1)
         for f in files:
@@ -107,8 +107,8 @@ def extract_cmd(
 
 def _load_templates(paths: list[Path], dpi) -> dict[Path, object]:
     """Templates for a list of unique paths: template files are read, images extracted."""
-    from crms.biometrics.serialise import is_template_file, load_template, loads
     from crms.errors import CrmsError
+    from crms.fingerprint.serialise import is_template_file, load_template, loads
 
     out: dict[Path, object] = {}
     images = []
@@ -172,7 +172,7 @@ def score_cmd(
 
 def _matcher():
     try:
-        from crms.biometrics import matcher
+        from crms.fingerprint import matcher
     except ImportError as exc:
         _fail(f"the fingerprint matcher is not available ({exc})")
     return matcher
@@ -184,9 +184,9 @@ def run_eval(folder: Path, dpi, processes: int | None = None) -> dict:
 
     import numpy as np
 
-    from crms.biometrics import evaluation as ev
-    from crms.biometrics.images import list_images
-    from crms.biometrics.serialise import loads
+    from crms.fingerprint import evaluation as ev
+    from crms.fingerprint.images import list_images
+    from crms.fingerprint.serialise import loads
 
     files = list_images(folder)
     if len(files) < 2:

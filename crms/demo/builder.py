@@ -7,7 +7,7 @@ Deterministic from the seed: person ``i`` of seed ``s`` is always the same perso
 identity document is already recorded is skipped (with their cases), a user that exists is kept (its password
 is not changed or shown again), stored images are reused.
 
-Fingerprints: ten synthetic fingers per person (crms.biometrics.synthesis, one plain impression each at
+Fingerprints: ten synthetic fingers per person (crms.fingerprint.synthesis, one plain impression each at
 500 ppi), captured through the enrolment service (crms.biometrics.enrolment): images encrypted in the
 biometric store, one ``fingerprints`` row per finger, pending until its template is extracted. That takes
 minutes of CPU per hundred persons, so it is a stage of its own (``stage="fingerprints"``) that
@@ -435,7 +435,7 @@ DEMO_GROWTH_ITERATIONS = 10
 def finger_png(seed: int, index: int, position: int) -> bytes:
     """The demo image of finger ``position`` (1-10, ANSI/NIST) of person ``index`` of ``seed``: a plain
     impression at 500 ppi (288 x 384), the same bytes every time."""
-    from crms.biometrics.synthesis import generate_master, png_bytes, render_impression
+    from crms.fingerprint.synthesis import generate_master, png_bytes, render_impression
 
     master = generate_master(
         seed=seed * 1_000_000 + index, finger_index=position - 1, iterations=DEMO_GROWTH_ITERATIONS

@@ -9,7 +9,7 @@ import pytest
 def ex():
     """The extraction module with its heavy stack loaded (pyfing, ONNX Runtime), one thread; skips with the
     reason when the 'fingerprint' extra is not installed."""
-    from crms.biometrics import extract
+    from crms.fingerprint import extract
 
     try:
         extract._pyfing()

@@ -42,7 +42,7 @@ def fvc(year: str, db: str, name: str) -> Path:
 
 def matcher_or_skip():
     try:
-        from crms.biometrics import matcher
+        from crms.fingerprint import matcher
     except ImportError:
-        pytest.skip("crms.biometrics.matcher is not available yet")
+        pytest.skip("crms.fingerprint.matcher is not available yet")
     return matcher

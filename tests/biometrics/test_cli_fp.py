@@ -41,7 +41,7 @@ def test_extract_prints_one_json_line_per_image(extracted, prints):
         assert list(row) == ["file", "ms", "minutiae", "quality"]
         assert row["file"] == str(prints / name)
         assert isinstance(row["minutiae"], int) and 0 <= row["quality"] <= 100 and row["ms"] > 0
-    from crms.biometrics.serialise import load_template
+    from crms.fingerprint.serialise import load_template
 
     a, b = load_template(out / "a_1.tpl"), load_template(out / "b_1.tpl")
     assert (a.width, a.height) == (300, 360)

@@ -26,7 +26,7 @@ def finger(index: int, position: int = 1) -> bytes:
 
 
 def engine_or_skip() -> None:
-    from crms.biometrics import extract
+    from crms.fingerprint import extract
 
     try:
         extract._pyfing()
@@ -186,7 +186,7 @@ def test_a_rolled_back_capture_leaves_no_file(env):
 
 def test_enrol_pending_extracts_templates_resumably(env):
     engine_or_skip()
-    from crms.biometrics.serialise import loads
+    from crms.fingerprint.serialise import loads
 
     db, store = env
     pid = make_person(db)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crms.biometrics.evaluation import compute_metrics, finger_of, fvc_pairs, score_all_pairs
+from crms.fingerprint.evaluation import compute_metrics, finger_of, fvc_pairs, score_all_pairs
 
 
 def test_eer_at_t1():

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from crms.biometrics import quality
-from crms.biometrics.images import load_image
+from crms.fingerprint import quality
+from crms.fingerprint.images import load_image
 
 from .fpdata import encode, fvc, synthetic_print
 

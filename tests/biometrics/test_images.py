@@ -8,8 +8,8 @@ import zlib
 import numpy as np
 import pytest
 
-from crms.biometrics import images
-from crms.biometrics.images import ImageError, estimate_dpi, load_image
+from crms.fingerprint import images
+from crms.fingerprint.images import ImageError, estimate_dpi, load_image
 
 from .fpdata import encode, synthetic_print
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from crms.biometrics.images import load_image
+from crms.fingerprint.images import load_image
 
 from .fpdata import encode, fvc, synthetic_print
 
@@ -37,7 +37,7 @@ def test_onnx_graph_gives_the_torch_ports_minutiae(ex):
 
 
 def test_graph_is_built_deterministically_from_the_shipped_weights(ex):
-    from crms.biometrics.leader_onnx import build_model
+    from crms.fingerprint.leader_onnx import build_model
 
     leader = ex._alg("LEADER").leader
     weights = {la.name: la.get_weights() for la in leader.model.layers if la.get_weights()}
@@ -47,7 +47,7 @@ def test_graph_is_built_deterministically_from_the_shipped_weights(ex):
 def test_layer_normalisations_are_fused_operators(ex):
     """Every LayerNormalization of an unpadded layer is ONNX's fused operator (opset >= 17), not an
     element-wise chain; only padded inverse-bottleneck blocks keep the decomposed form."""
-    from crms.biometrics.leader_onnx import OPSET, build_model
+    from crms.fingerprint.leader_onnx import OPSET, build_model
 
     leader = ex._alg("LEADER").leader
     weights = {la.name: la.get_weights() for la in leader.model.layers if la.get_weights()}

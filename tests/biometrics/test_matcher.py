@@ -1,4 +1,4 @@
-"""Tests of the 1:1 matcher (crms.biometrics.matcher) on synthetic minutiae made here, and on FVC templates
+"""Tests of the 1:1 matcher (crms.fingerprint.matcher) on synthetic minutiae made here, and on FVC templates
 from the shared cache when present."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crms.biometrics import matcher
-from crms.biometrics.template import Template
+from crms.fingerprint import matcher
+from crms.fingerprint.template import Template
 
 TEMPLATE_CACHE = Path("/work/cache/templates")
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -177,8 +177,8 @@ def test_prepare_is_cached_and_exposes_cylinders(rng):
     reason="needs ../shared/data and FVC templates cached by bench/fp_cache_templates.py",
 )
 def test_fvc2002_db1_fingers_101_to_104():
-    from crms.biometrics import evaluation as ev
-    from crms.biometrics.serialise import load_template
+    from crms.fingerprint import evaluation as ev
+    from crms.fingerprint.serialise import load_template
 
     files = sorted((TEMPLATE_CACHE / "fvc2002" / "DB1_B").glob("10[1-4]_*.tpl"))
     if len(files) != 32:

@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from crms.biometrics.serialise import (
+from crms.fingerprint.serialise import (
     MAX_MINUTIAE,
     TemplateError,
     dumps,
@@ -18,7 +18,7 @@ from crms.biometrics.serialise import (
     loads,
     save_template,
 )
-from crms.biometrics.template import Template
+from crms.fingerprint.template import Template
 
 
 def random_template(n: int = 40, seed: int = 0) -> Template:
@@ -112,7 +112,7 @@ def test_iso_round_trip_and_header():
 
 def test_iso_read_by_an_independent_reader():
     """pyfing's own ISO 19794-2 reader must read our export with the same values."""
-    from crms.biometrics.extract import _pyfing
+    from crms.fingerprint.extract import _pyfing
 
     try:
         _pyfing()  # sets the Keras backend before pyfing imports Keras

@@ -6,14 +6,14 @@ import time
 
 import pytest
 
-from crms.biometrics.serialise import loads
+from crms.fingerprint.serialise import loads
 
 from .fpdata import encode, synthetic_print
 
 
 def test_pool_extracts_without_blocking_the_caller():
     pytest.importorskip("torch")
-    from crms.biometrics.workers import ExtractorPool
+    from crms.fingerprint.workers import ExtractorPool
 
     good = encode(synthetic_print(300, 360, seed=4), "PNG")
     with ExtractorPool(processes=1) as pool:

@@ -142,7 +142,7 @@ def test_fingerprint_stage_resumes_after_an_interruption(demo_env):
 
 
 def test_fingerprint_stage_enrols_templates_when_the_engine_is_present(demo_env):
-    from crms.biometrics import extract
+    from crms.fingerprint import extract
 
     try:
         extract._pyfing()

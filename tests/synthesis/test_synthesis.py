@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from crms.biometrics.synthesis import (
+from crms.cli.main import app
+from crms.fingerprint.synthesis import (
     CLASS_FREQUENCIES,
     CLASSES,
     IMPRESSION_HEIGHT,
@@ -22,9 +23,8 @@ from crms.biometrics.synthesis import (
     render_impression,
     render_latent,
 )
-from crms.biometrics.synthesis.impression import LATENT_MAX_FRACTION, LATENT_MIN_FRACTION, _latent_layers
-from crms.biometrics.synthesis.master import master_rng
-from crms.cli.main import app
+from crms.fingerprint.synthesis.impression import LATENT_MAX_FRACTION, LATENT_MIN_FRACTION, _latent_layers
+from crms.fingerprint.synthesis.master import master_rng
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ from fastapi.responses import JSONResponse
 from crms.access.policy import Permission, authorize
 from crms.api.deps import in_transaction
 from crms.biometrics import enrolment
-from crms.biometrics.images import MAX_BYTES
 from crms.errors import PayloadTooLarge, ValidationError
+from crms.fingerprint.images import MAX_BYTES
 
 router = APIRouter(tags=["biometrics"])
 

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from crms.biometrics.template import Template
 from crms.errors import ValidationError
+from crms.fingerprint.template import Template
 
 MAGIC = b"CRMT"
 VERSION = 1

@@ -1,6 +1,6 @@
 """Numba kernels of the 1:1 matcher: MCC bit cylinders, local similarities, geometric consolidation.
 
-All hot loops live here (``@njit(cache=True)``); ``crms.biometrics.matcher`` holds the API around them.
+All hot loops live here (``@njit(cache=True)``); ``crms.fingerprint.matcher`` holds the API around them.
 Helpers called inside the hot loops are inlined (``inline="always"``): a call of a compiled function
 that takes arrays costs reference-count updates on each of them, which dominated the pairing passes.
 """

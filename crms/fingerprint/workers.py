@@ -27,7 +27,7 @@ class ExtractResult:
 
 
 def _init_worker(threads: int, config: str) -> None:
-    from crms.biometrics import extract
+    from crms.fingerprint import extract
 
     extract.set_threads(threads)
     os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -38,10 +38,10 @@ def extract_one(
     source: str | bytes, dpi: float | str | None = None, name: str | None = None
 ) -> ExtractResult:
     """Decode, normalise and extract one image (runs inside a worker; also callable directly)."""
-    from crms.biometrics import extract
-    from crms.biometrics.images import load_image
-    from crms.biometrics.serialise import dumps
     from crms.errors import CrmsError
+    from crms.fingerprint import extract
+    from crms.fingerprint.images import load_image
+    from crms.fingerprint.serialise import dumps
 
     label = name or (str(source) if isinstance(source, str) else "image")
     try:
@@ -61,7 +61,7 @@ def extract_one(
 
 
 def _warm() -> bool:
-    from crms.biometrics import extract
+    from crms.fingerprint import extract
 
     extract.warm(str(extract._state.get("config", extract.DEFAULT_CONFIG)))
     return True
@@ -71,7 +71,7 @@ class ExtractorPool:
     """A pool of extraction processes (``processes`` defaults to the CPU count, at most 2 here)."""
 
     def __init__(self, processes: int | None = None, threads: int = 1, config: str | None = None):
-        from crms.biometrics.extract import DEFAULT_CONFIG
+        from crms.fingerprint.extract import DEFAULT_CONFIG
 
         n = processes or min(2, os.cpu_count() or 1)
         self.processes = n

@@ -5,7 +5,7 @@ weights of the Keras model that pyfing loads from its wheel (``LEADER.weights.h5
 deterministic and needs no file beside the package. ONNX Runtime (CPU, one thread) then runs it.
 
 The graph computes the same function as ``pyfing.minutiae_end_to_end.Leader._build_model`` (and
-:mod:`crms.biometrics.leader_torch`), rearranged so that a CPU does less work; each rewrite is exact in
+:mod:`crms.fingerprint.leader_torch`), rearranged so that a CPU does less work; each rewrite is exact in
 real arithmetic (float rounding differs by ~1e-6, see tests/biometrics/test_leader_onnx.py):
 
 - layout NCHW; every 1x1 convolution is an ONNX ``Conv`` (one GEMM with the bias fused);

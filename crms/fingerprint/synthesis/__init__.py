@@ -5,7 +5,7 @@ parameters are described in ``docs/SYNTHESIS.md``.
 
 Typical use::
 
-    from crms.biometrics.synthesis import generate_master, render_impression, render_latent
+    from crms.fingerprint.synthesis import generate_master, render_impression, render_latent
 
     master = generate_master(seed=42, finger_index=7)      # one finger: class, orientation, ridges
     plain = render_impression(master, 0)                    # uint8 288 x 384 at 500 ppi
@@ -16,8 +16,8 @@ Everything is deterministic: finger ``i`` of seed ``s`` (and its impression ``k`
 whatever other fingers are made and in which order.
 """
 
-from crms.biometrics.synthesis.fields import CLASS_FREQUENCIES, CLASSES
-from crms.biometrics.synthesis.impression import (
+from crms.fingerprint.synthesis.fields import CLASS_FREQUENCIES, CLASSES
+from crms.fingerprint.synthesis.impression import (
     IMPRESSION_HEIGHT,
     IMPRESSION_WIDTH,
     LATENT_HEIGHT,
@@ -25,8 +25,8 @@ from crms.biometrics.synthesis.impression import (
     render_impression,
     render_latent,
 )
-from crms.biometrics.synthesis.master import Master, generate_master
-from crms.biometrics.synthesis.output import SYNTH_DPI, fvc_name, png_bytes, write_png
+from crms.fingerprint.synthesis.master import Master, generate_master
+from crms.fingerprint.synthesis.output import SYNTH_DPI, fvc_name, png_bytes, write_png
 
 __all__ = [
     "CLASSES",

@@ -3,8 +3,8 @@
 The heavy stack (Keras + pyfing) is imported only inside the steps that need it. Keras runs on the
 PyTorch backend (``KERAS_BACKEND=torch`` is set before the first import unless already set); it only
 loads pyfing's shipped weights. LEADER's network runs in ONNX Runtime through
-:mod:`crms.biometrics.leader_onnx` (graph built in memory from those weights; same minutiae as the
-PyTorch port to float rounding, about 2x less CPU). The PyTorch port :mod:`crms.biometrics.leader_torch`
+:mod:`crms.fingerprint.leader_onnx` (graph built in memory from those weights; same minutiae as the
+PyTorch port to float rounding, about 2x less CPU). The PyTorch port :mod:`crms.fingerprint.leader_torch`
 stays selectable (configuration ``leader_torch``; ``CRMS_LEADER_KERAS=1`` runs the Keras model there).
 
 Configurations (``CONFIGS``):
@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from crms.biometrics import quality as q
-from crms.biometrics.images import FingerImage
-from crms.biometrics.template import (
+from crms.fingerprint import quality as q
+from crms.fingerprint.images import FingerImage
+from crms.fingerprint.template import (
     MINUTIA_BIFURCATION,
     MINUTIA_ENDING,
     MINUTIA_OTHER,
@@ -93,14 +93,14 @@ def _alg(name: str):
         elif name == "SBMEX":
             _state[key] = pf.Sbmex()
         elif name == "LEADER":
-            from crms.biometrics.leader_onnx import LeaderOnnx
+            from crms.fingerprint.leader_onnx import LeaderOnnx
 
             leader = pf.Leader(pf.LeaderParameters(minutia_quality_threshold=LEADER_THRESHOLD))
             _state[key] = LeaderOnnx(leader, threads=int(_state.get("threads", 1)))  # type: ignore[arg-type]
         elif name == "LEADER_TORCH":
             leader = pf.Leader(pf.LeaderParameters(minutia_quality_threshold=LEADER_THRESHOLD))
             if os.environ.get("KERAS_BACKEND") == "torch" and os.environ.get("CRMS_LEADER_KERAS") != "1":
-                from crms.biometrics.leader_torch import LeaderFast
+                from crms.fingerprint.leader_torch import LeaderFast
 
                 leader = LeaderFast(leader)  # same network in NCHW PyTorch: ~2.5x faster on a CPU
             _state[key] = leader

@@ -4,7 +4,7 @@ Minutiae are a float32 array of shape (N, 5): x, y (pixels at 500 ppi, origin to
 direction (radians in [0, 2*pi), the ridge direction pointing away from the minutia, ISO 19794-2
 convention: counter-clockwise from the positive x axis with y pointing down the image),
 type (0 = other/unknown, 1 = ridge ending, 2 = bifurcation) and quality (0-100).
-Serialisation lives in crms.biometrics.serialise; matcher precomputation in crms.biometrics.matcher.
+Serialisation lives in crms.fingerprint.serialise; matcher precomputation in crms.fingerprint.matcher.
 """
 
 from __future__ import annotations

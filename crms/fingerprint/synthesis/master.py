@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from crms.biometrics.synthesis import fields
-from crms.biometrics.synthesis.ridges import grow_ridges
+from crms.fingerprint.synthesis import fields
+from crms.fingerprint.synthesis.ridges import grow_ridges
 
 MASTER_WIDTH = 352
 MASTER_HEIGHT = 448

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from crms.biometrics import _kernels as K
-from crms.biometrics.template import Template
+from crms.fingerprint import _kernels as K
+from crms.fingerprint.template import Template
 
 PARAMS = K.DEFAULT_PARAMS.copy()
 # Two minutiae are compared only if their directions differ by at most this (MCC's delta-theta): prints

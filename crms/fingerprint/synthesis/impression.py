@@ -13,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from crms.biometrics.synthesis.master import Master
+from crms.fingerprint.synthesis.master import Master
 
 IMPRESSION_WIDTH = 288  # the size of FVC2002 / FVC2004 DB4 (SFinGe) images, 500 ppi
 IMPRESSION_HEIGHT = 384
