@@ -19,6 +19,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -71,14 +72,14 @@ def register_leader_at(commit: str) -> str:
     exec(compile(src, f"leader_onnx.py@{commit}", "exec"), module.__dict__)
     name, key = f"leader@{commit}", f"alg_LEADER@{commit}"
 
-    def step(ctx: dict) -> None:
+    def step(ctx: dict, p: object) -> None:
         if key not in extract._state:
-            extract._state[key] = module.LeaderOnnx(extract._alg("LEADER").leader, threads=1)
+            extract._state[key] = module.LeaderOnnx(extract._alg("LEADER", p).leader, threads=1)
         ctx["raw_minutiae"] = extract._state[key].run(ctx["image"], 500)  # type: ignore[attr-defined]
 
     base = extract.CONFIGS["leader"]
-    steps = [(n, step if n == "minutiae" else f) for n, f in base.steps]
-    extract.CONFIGS[name] = extract.Pipeline(f"{base.name} (graph of {commit})", steps, base.algorithms)
+    steps = tuple(replace(s, fn=step) if s.name == "minutiae" else s for s in base.steps)
+    extract.CONFIGS[name] = extract.Pipeline(f"{base.name} (graph of {commit})", steps)
     return name
 
 

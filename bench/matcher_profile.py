@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 from crms.fingerprint import _kernels as K  # noqa: E402
 from crms.fingerprint import evaluation as ev  # noqa: E402
 from crms.fingerprint import matcher  # noqa: E402
+from crms.fingerprint.params import DEFAULT_MATCHER  # noqa: E402
 from crms.fingerprint.serialise import load_template  # noqa: E402
 
 
@@ -75,8 +77,8 @@ def main() -> None:
     from collections import namedtuple
 
     G = namedtuple("G", "x y theta cos sin bits mask valid ones cnt off hulls hoff cells")
-    no_refine = matcher.PARAMS.copy()
-    no_refine[6] = 0.0
+    full = DEFAULT_MATCHER.as_array()
+    no_refine = replace(DEFAULT_MATCHER, refined=0).as_array()
     totals = []
     for folder in sets:
         files = sorted(folder.glob("*.tpl"))
@@ -84,13 +86,13 @@ def main() -> None:
         g = G(*packed_set(prep))
         ii, jj, gen = ev.fvc_pairs([ev.finger_of(f.stem) for f in files])
         ii, jj = np.asarray(ii, np.int64), np.asarray(jj, np.int64)
-        _run(g, ii[:2], jj[:2], 0, matcher.PARAMS)  # compile
-        _run(g, ii[:2], jj[:2], 1, matcher.PARAMS)
+        _run(g, ii[:2], jj[:2], 0, full)  # compile
+        _run(g, ii[:2], jj[:2], 1, full)
         row = []
         for cls in (gen, ~gen, np.ones_like(gen)):
             ci, cj = ii[cls], jj[cls]
             t = []
-            for stage, params in ((0, matcher.PARAMS), (1, no_refine), (1, matcher.PARAMS)):
+            for stage, params in ((0, full), (1, no_refine), (1, full)):
                 t0 = time.process_time()
                 for _ in range(a.repeat):
                     _run(g, ci, cj, stage, params)

@@ -1,9 +1,14 @@
 """``crms fp``: fingerprint extraction, 1:1 scores and FVC-protocol evaluation.
 
 Output formats are stable (release checks read them):
-  crms fp extract INPUT OUTDIR [--dpi N|auto]   one JSON line per image {"file","ms","minutiae","quality"}
-  crms fp score PAIRS.tsv [--dpi N|auto]        a<TAB>b<TAB>score per input line, in input order
+  crms fp extract INPUT OUTDIR [--dpi N|auto] [--trace DIR]
+      one JSON line per image {"file","ms","minutiae","quality","dpi","dpi_source",...}
+  crms fp score PAIRS.tsv | A B [--dpi N|auto] [--trace DIR]
+      a<TAB>b<TAB>score per pair, in input order (resolutions used on standard error)
   crms fp eval DIR [--dpi N|auto] [--json]      a summary, or exactly one JSON object
+``--trace DIR``: extract writes each step's intermediates (PNG + trace.json) under DIR/<stem>/; score
+writes the matcher's pairing of each pair (paired minutiae, alignment, the four features) as
+DIR/pair_<n>.json.
 Heavy libraries are imported inside the commands.
 """
 
@@ -68,8 +73,11 @@ def extract_cmd(
     outdir: Path = typer.Argument(..., help="Folder for the templates (<stem>.tpl, CRMS format)."),
     dpi: str = typer.Option(None, "--dpi", help="Source resolution in ppi, or 'auto' to estimate it."),
     iso: bool = typer.Option(False, "--iso", help="Also write <stem>.iso (ISO/IEC 19794-2:2005)."),
-    debug: Path = typer.Option(
-        None, "--debug", help="Write each step's intermediate images under this folder."
+    trace: Path = typer.Option(
+        None,
+        "--trace",
+        "--debug",
+        help="Write each step's intermediates (PNG images and trace.json) under this folder, one per image.",
     ),
 ) -> None:
     """Extract one template per image; print one JSON line per image."""
@@ -81,13 +89,17 @@ def extract_cmd(
     outdir.mkdir(parents=True, exist_ok=True)
     from crms.fingerprint.serialise import iso_dumps, loads
 
-    if debug is not None:
+    if trace is not None:
+        from crms.errors import CrmsError
         from crms.fingerprint import extract as ex
         from crms.fingerprint.images import load_image
 
         ex.set_threads(1)
         for f in files:
-            ex.extract(load_image(f, d), debug_dir=debug / f.stem)
+            try:
+                ex.extract(load_image(f, d), trace=ex.TraceFolder(trace / f.stem))
+            except CrmsError:
+                pass  # reported with the extraction below
     failed = 0
     for f, r in zip(files, _extract_many(files, d), strict=True):
         if r.error:
@@ -100,12 +112,21 @@ def extract_cmd(
         if r.dpi_source != "caller":
             typer.echo(f"{f}: resolution {r.dpi:g} ppi ({r.dpi_source})", err=True)
         line = {"file": str(f), "ms": round(r.ms, 1), "minutiae": r.minutiae, "quality": r.quality}
+        line.update(_resolution(r))
         typer.echo(json.dumps(line))
     if failed:
         raise typer.Exit(1)
 
 
-def _load_templates(paths: list[Path], dpi) -> dict[Path, object]:
+def _resolution(r) -> dict:
+    """Which source resolution an extraction used and why (JSON-ready)."""
+    out: dict = {"dpi": r.dpi, "dpi_source": r.dpi_source}
+    if getattr(r, "dpi_reason", None):
+        out["dpi_reason"] = r.dpi_reason
+    return out
+
+
+def _load_templates(paths: list[Path], dpi, notes: dict | None = None) -> dict[Path, object]:
     """Templates for a list of unique paths: template files are read, images extracted."""
     from crms.errors import CrmsError
     from crms.fingerprint.serialise import is_template_file, load_template, loads
@@ -124,28 +145,42 @@ def _load_templates(paths: list[Path], dpi) -> dict[Path, object]:
         if r.error:
             _fail(r.error)
         out[p] = loads(r.template)
+        if notes is not None:
+            notes[p] = _resolution(r)
     return out
 
 
 @fp_app.command("score")
 def score_cmd(
-    pairs: Path = typer.Argument(..., help="TSV file: one 'a<TAB>b' per line (image or template paths)."),
+    inputs: list[Path] = typer.Argument(
+        ..., help="A TSV file with one 'a<TAB>b' per line, or two paths A B (images or templates)."
+    ),
     dpi: str = typer.Option(None, "--dpi", help="Resolution of the images in ppi, or 'auto'."),
+    trace: Path = typer.Option(
+        None, "--trace", help="Write each pair's pairing (minutiae, alignment, features) as JSON here."
+    ),
 ) -> None:
     """Score each pair; print a<TAB>b<TAB>score in input order (score ≈ 10·log10(1/FMR))."""
     d = _dpi(dpi)
-    try:
-        text = pairs.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        _fail(f"{pairs}: cannot read ({exc})")
     rows: list[tuple[str, str]] = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        parts = line.rstrip("\r").split("\t")
-        if len(parts) != 2 or not parts[0] or not parts[1]:
-            _fail(f"{pairs}: line {n}: expected two paths separated by one tab")
-        rows.append((parts[0], parts[1]))
+    if len(inputs) == 2:
+        pairs = Path(".")
+        rows.append((str(inputs[0]), str(inputs[1])))
+    elif len(inputs) == 1:
+        pairs = inputs[0]
+        try:
+            text = pairs.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            _fail(f"{pairs}: cannot read ({exc})")
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            parts = line.rstrip("\r").split("\t")
+            if len(parts) != 2 or not parts[0] or not parts[1]:
+                _fail(f"{pairs}: line {n}: expected two paths separated by one tab")
+            rows.append((parts[0], parts[1]))
+    else:
+        _fail("give a TSV file of pairs, or two paths A B")
 
     def resolve(s: str) -> Path:
         p = Path(s)
@@ -161,12 +196,23 @@ def score_cmd(
                 if not p.is_file():
                     _fail(f"{pairs}: pair {n}: {s}: no such file")
                 unique[s] = p
-    templates = _load_templates(list(dict.fromkeys(unique.values())), d)
+    notes: dict = {}
+    templates = _load_templates(list(dict.fromkeys(unique.values())), d, notes)
+    for p, note in notes.items():
+        if note["dpi_source"] != "caller":
+            typer.echo(f"{p}: resolution {note['dpi']:g} ppi ({note['dpi_source']})", err=True)
     matcher = _matcher()
     prepared = {p: matcher.prepare(t) for p, t in templates.items()}
-    for a, b in rows:
+    if trace is not None:
+        trace.mkdir(parents=True, exist_ok=True)
+    for n, (a, b) in enumerate(rows, 1):
         s = float(matcher.score(prepared[unique[a]], prepared[unique[b]]))
         sys.stdout.write(f"{a}\t{b}\t{s:.3f}\n")
+        if trace is not None:
+            e = matcher.explain(prepared[unique[a]], prepared[unique[b]])
+            e["a"] = {"file": a, **notes.get(unique[a], {"template": True})}
+            e["b"] = {"file": b, **notes.get(unique[b], {"template": True})}
+            (trace / f"pair_{n}.json").write_text(json.dumps(e, indent=1))
     sys.stdout.flush()
 
 
@@ -176,6 +222,16 @@ def _matcher():
     except ImportError as exc:
         _fail(f"the fingerprint matcher is not available ({exc})")
     return matcher
+
+
+def _resolution_summary(results: list) -> dict:
+    """Resolutions used over a set: images per reason (source) and the range of ppi of each."""
+    out: dict = {}
+    for r in results:
+        e = out.setdefault(r.dpi_source, {"images": 0, "min_dpi": r.dpi, "max_dpi": r.dpi})
+        e["images"] += 1
+        e["min_dpi"], e["max_dpi"] = min(e["min_dpi"], r.dpi), max(e["max_dpi"], r.dpi)
+    return out
 
 
 def run_eval(folder: Path, dpi, processes: int | None = None) -> dict:
@@ -218,6 +274,7 @@ def run_eval(folder: Path, dpi, processes: int | None = None) -> dict:
         "zerofmr": round(100 * m.zerofmr, 3),
         "extract_ms": round(float(np.mean([r.ms for r in results])), 1),
         "compare_us": round(compare_s / max(1, scores.size) * 1e6, 2),
+        "resolution": _resolution_summary(results),
     }
 
 
@@ -241,7 +298,12 @@ def eval_cmd(
         f"  FMR1000  {res['fmr1000']:.2f} %\n"
         f"  ZeroFMR  {res['zerofmr']:.2f} %\n"
         f"  extraction {res['extract_ms']:.0f} ms/image (one thread per worker), "
-        f"comparison {res['compare_us']:.1f} µs/pair"
+        f"comparison {res['compare_us']:.1f} µs/pair\n"
+        "  resolution "
+        + ", ".join(
+            f"{k}: {v['images']} images at {v['min_dpi']:g}-{v['max_dpi']:g} ppi"
+            for k, v in res["resolution"].items()
+        )
     )
 
 

@@ -13,6 +13,8 @@ import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
+from crms.fingerprint.params import DEFAULT_MATCHER
+
 # ---- Minutia Cylinder-Code parameters (Cappelli, Ferrara, Maltoni 2010, bit version) ----
 R = 70.0  # cylinder radius, pixels at 500 ppi
 NS = 16  # cells along each side of the cylinder base
@@ -231,12 +233,11 @@ def cylinder_counts(bits, mask):
 
 
 # ---- geometric consolidation ----
-# params: position tolerance (px), its growth per px of distance to the alignment centre (skin distortion),
-# cos of the direction tolerance, hull margin (px), least local similarity of a pair, anchors,
-# anchors refined, 1 = choose the refined alignment by support alone (overlap counted for the winner only),
-# early exit: when the best anchor alignment's sum of local similarity stays below this, nothing is
-# refined (its pairing as it is gives the features), checked after the first anchors (next) and after all
-DEFAULT_PARAMS = np.array([6.0, 0.05, math.cos(math.pi / 6), 8.0, 0.0, 8.0, 3.0, 1.0, 2.0, 4.0])
+# ``params``: the fields of crms.fingerprint.params.MatcherParams as one float64 array, in field order;
+# the kernels read them by these names (see MatcherParams for what each one means).
+P_TOL, P_SLOPE, P_DCOS, P_MARGIN, P_MIN_SIM = 0, 1, 2, 3, 4
+P_ANCHORS, P_REFINED, P_BY_SUPPORT, P_EXIT_BELOW, P_EXIT_AFTER = 5, 6, 7, 8, 9
+DEFAULT_PARAMS = DEFAULT_MATCHER.as_array()
 
 
 GRID = 24.0  # cell side (px) of the grid over B's minutiae that the pairing searches (16-32 measure alike)
@@ -314,7 +315,7 @@ def _pair_up(
     Fills ia[k] = index in B (or -1); returns the number of pairs.
     """
     na, nb = xa.shape[0], xb.shape[0]
-    tol0, slope, dcos, min_sim = params[0], params[1], params[2], params[4]
+    tol0, slope, dcos, min_sim = params[P_TOL], params[P_SLOPE], params[P_DCOS], params[P_MIN_SIM]
     c, s = math.cos(rot), math.sin(rot)
     for k in range(na):
         ia[k] = -1
@@ -475,7 +476,14 @@ def top_pairs(sim, n):
 
 
 @njit(cache=True, inline="always")
-def consolidate(xa, ya, ta, ca, sa, hull_a, xb, yb, tb, cb, sb, hull_b, sim, params, out):
+def _keep_detail(detail, rot, tx, ty, ia):
+    detail[0], detail[1], detail[2] = rot, tx, ty
+    for k in range(ia.shape[0]):
+        detail[3 + k] = ia[k]
+
+
+@njit(cache=True, inline="always")
+def consolidate(xa, ya, ta, ca, sa, hull_a, xb, yb, tb, cb, sb, hull_b, sim, params, out, detail):
     """Geometric verification of the best local pairs.
 
     Each of the most similar minutia pairs in turn anchors a rigid alignment of A onto B; minutiae are
@@ -483,18 +491,21 @@ def consolidate(xa, ya, ta, ca, sa, hull_a, xb, yb, tb, cb, sb, hull_b, sim, par
     the rigid transform is refitted to the pairs (least squares) and the pairing repeated, twice.
     The refined alignment with the best support (similarity sum x pairs / overlap) wins; ``out``
     receives its pairs, sum of local similarity of the pairs, minutiae of A inside B's hull and of B
-    inside A's hull. Early exit (``params[8]``, ``params[9]``): when the best anchor alignment's sum of
-    local similarity is below params[8] after the first params[9] anchors (the rest are then skipped)
-    or after all of them, nothing is refined and that alignment, as it is, gives the features.
+    inside A's hull. Early exit (``P_EXIT_BELOW``, ``P_EXIT_AFTER``): when the best anchor alignment's
+    sum of local similarity is below the first after the first P_EXIT_AFTER anchors (the rest are then
+    skipped) or after all of them, nothing is refined and that alignment, as it is, gives the features.
+    ``detail``: empty, or 3 + len(A) floats that receive the winning alignment (rotation, tx, ty; A onto
+    B, y-up) and, for each minutia of A, the index in B it is paired with (-1: none).
     """
     na, nb = xa.shape[0], xb.shape[0]
     for q in range(4):
         out[q] = 0.0
     if na == 0 or nb == 0:
         return
-    n_anchors = int(params[5])
-    n_refine = int(params[6])
-    margin = params[3]
+    n_anchors = int(params[P_ANCHORS])
+    n_refine = int(params[P_REFINED])
+    margin = params[P_MARGIN]
+    keep = detail.shape[0] > 0
     top_v, top_a, top_b = _top_pairs(sim, n_anchors)
     ia = np.empty(na, dtype=np.int64)
     ib = np.empty(nb, dtype=np.int64)
@@ -505,7 +516,7 @@ def consolidate(xa, ya, ta, ca, sa, hull_a, xb, yb, tb, cb, sb, hull_b, sim, par
     first = np.full(n_anchors, -1.0)
     first_ia = np.empty((n_anchors, na), dtype=np.int64)  # pairing of each anchor's alignment
     first_n = np.zeros(n_anchors, dtype=np.int64)
-    exit_below, n_early = params[8], int(params[9])
+    exit_below, n_early = params[P_EXIT_BELOW], int(params[P_EXIT_AFTER])
     best_first = -1.0
     for q in range(n_anchors):
         if q == n_early and best_first < exit_below:
@@ -613,13 +624,15 @@ def consolidate(xa, ya, ta, ca, sa, hull_a, xb, yb, tb, cb, sb, hull_b, sim, par
         for k in range(na):
             if ia[k] >= 0:
                 ssum += sim[k, ia[k]]
-        if params[7] > 0.0:  # select by support alone; overlap of the winner only
+        if params[P_BY_SUPPORT] > 0.0:  # select by support alone; overlap of the winner only
             crit = ssum * n
             if crit > best:
                 best = crit
                 out[0] = n
                 out[1] = ssum
                 b_rot, b_tx, b_ty = rot, tx, ty
+                if keep:
+                    _keep_detail(detail, rot, tx, ty, ia)
             continue
         ova = _count_inside(xa, ya, rot, tx, ty, hull_b, margin)
         ci, si = math.cos(-rot), math.sin(-rot)
@@ -631,7 +644,9 @@ def consolidate(xa, ya, ta, ca, sa, hull_a, xb, yb, tb, cb, sb, hull_b, sim, par
             out[1] = ssum
             out[2] = ova
             out[3] = ovb
-    if params[7] > 0.0 and best >= 0.0:
+            if keep:
+                _keep_detail(detail, rot, tx, ty, ia)
+    if params[P_BY_SUPPORT] > 0.0 and best >= 0.0:
         out[2] = _count_inside(xa, ya, b_rot, b_tx, b_ty, hull_b, margin)
         ci, si = math.cos(-b_rot), math.sin(-b_rot)
         out[3] = _count_inside(
@@ -655,7 +670,28 @@ def compare(
     sim = local_similarity(
         bits_a, mask_a, ok_a, ca, sa, ones_a, cnt_a, bits_b, mask_b, ok_b, cb, sb, ones_b, cnt_b, cells
     )
-    consolidate(xa, ya, ta, ca, sa, hull_a, xb, yb, tb, cb, sb, hull_b, sim, params, out)
+    consolidate(xa, ya, ta, ca, sa, hull_a, xb, yb, tb, cb, sb, hull_b, sim, params, out, np.empty(0))
+
+
+@njit(cache=True)
+def compare_detail(
+    xa, ya, ta, ca, sa, bits_a, mask_a, ok_a, ones_a, cnt_a, hull_a,
+    xb, yb, tb, cb, sb, bits_b, mask_b, ok_b, ones_b, cnt_b, hull_b,
+    cells, params,
+):  # fmt: skip
+    """``compare`` that also returns the winning alignment and pairing (see ``consolidate``'s ``detail``)
+    and the local similarity matrix: (features, detail, sim). Same arithmetic, for traces."""
+    out = np.zeros(4)
+    na, nb = xa.shape[0], xb.shape[0]
+    detail = np.full(3 + na, -1.0)
+    detail[0], detail[1], detail[2] = 0.0, 0.0, 0.0
+    if na == 0 or nb == 0:
+        return out, detail, np.zeros((na, nb), dtype=np.float32)
+    sim = local_similarity(
+        bits_a, mask_a, ok_a, ca, sa, ones_a, cnt_a, bits_b, mask_b, ok_b, cb, sb, ones_b, cnt_b, cells
+    )
+    consolidate(xa, ya, ta, ca, sa, hull_a, xb, yb, tb, cb, sb, hull_b, sim, params, out, detail)
+    return out, detail, sim
 
 
 @njit(cache=True)

@@ -14,24 +14,28 @@ Configurations (``CONFIGS``):
     (docs/BENCHMARKS.md), so not the default.
   - ``leader_torch``: ``leader`` with the PyTorch port of the network (the default before ONNX Runtime).
   - ``classic``: GMFS + GBFOE orientation + XSFFE frequency + GBFEN enhancement + SBMEX minutiae.
-Intermediate results (mask, quality map, enhanced image, minutiae overlay) are written to a folder
-when one is given, for inspection.
+Each step is a function of the context and of its own frozen parameter object
+(:mod:`crms.fingerprint.params`); the pyfing algorithm objects are cached per parameter object and never
+changed. ``extract(..., trace=sink)`` hands each step's intermediates to ``sink(step, data)``;
+:class:`TraceFolder` is a sink that writes them as PNG images and JSON (``crms fp extract --trace DIR``).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from crms.fingerprint import quality as q
 from crms.fingerprint.images import FingerImage
+from crms.fingerprint.params import LeaderParams, PyfingParams, SegmentParams, TemplateParams, as_dict
 from crms.fingerprint.template import (
     MINUTIA_BIFURCATION,
     MINUTIA_ENDING,
@@ -40,11 +44,11 @@ from crms.fingerprint.template import (
 )
 
 DEFAULT_CONFIG = "leader"
-LEADER_THRESHOLD = 0.6  # pyfing's default; see docs/BENCHMARKS.md
-BORDER_PX = 6  # minutiae this close to the segmentation border are dropped (pixels at 500 ppi)
-MAX_MINUTIAE = 150
+DEFAULT_SEGMENT = SegmentParams()
+DEFAULT_LEADER = LeaderParams()
+DEFAULT_TEMPLATE = TemplateParams()
 
-_state: dict[str, object] = {}
+_state: dict[Any, object] = {}
 
 
 def _pyfing():
@@ -78,57 +82,63 @@ def set_threads(n: int) -> None:
     cv2.setNumThreads(max(1, n))
 
 
-def _alg(name: str):
-    key = "alg_" + name
+def _alg(kind: str, params: Any = None):
+    """The algorithm object for (kind, parameter object), made once per process and never changed:
+    kind "pyfing" (``params`` a PyfingParams), "LEADER" (ONNX Runtime) or "LEADER_TORCH" (LeaderParams,
+    default ``DEFAULT_LEADER``)."""
+    if params is None and kind in ("LEADER", "LEADER_TORCH"):
+        params = DEFAULT_LEADER
+    key = ("alg", kind, params)
     if key not in _state:
         pf = _pyfing()
-        if name == "GMFS":
-            _state[key] = pf.Gmfs()
-        elif name == "GBFOE":
-            _state[key] = pf.Gbfoe()
-        elif name == "XSFFE":
-            _state[key] = pf.Xsffe()
-        elif name == "GBFEN":
-            _state[key] = pf.Gbfen()
-        elif name == "SBMEX":
-            _state[key] = pf.Sbmex()
-        elif name == "LEADER":
-            from crms.fingerprint.leader_onnx import LeaderOnnx
+        if kind == "pyfing":
+            cls = getattr(pf, params.algorithm)
+            _state[key] = cls(getattr(pf, params.algorithm + "Parameters")(**dict(params.values)))
+        elif kind in ("LEADER", "LEADER_TORCH"):
+            leader = pf.Leader(
+                pf.LeaderParameters(
+                    dnn_input_size_multiple=params.input_size_multiple,
+                    minutia_quality_threshold=params.minutia_quality_threshold,
+                    type_threshold=params.type_threshold,
+                )
+            )
+            if kind == "LEADER":
+                from crms.fingerprint.leader_onnx import LeaderOnnx
 
-            leader = pf.Leader(pf.LeaderParameters(minutia_quality_threshold=LEADER_THRESHOLD))
-            _state[key] = LeaderOnnx(leader, threads=int(_state.get("threads", 1)))  # type: ignore[arg-type]
-        elif name == "LEADER_TORCH":
-            leader = pf.Leader(pf.LeaderParameters(minutia_quality_threshold=LEADER_THRESHOLD))
-            if os.environ.get("KERAS_BACKEND") == "torch" and os.environ.get("CRMS_LEADER_KERAS") != "1":
-                from crms.fingerprint.leader_torch import LeaderFast
+                _state[key] = LeaderOnnx(leader, threads=int(_state.get("threads", 1)))  # type: ignore[arg-type]
+            else:
+                if os.environ.get("KERAS_BACKEND") == "torch" and os.environ.get("CRMS_LEADER_KERAS") != "1":
+                    from crms.fingerprint.leader_torch import LeaderFast
 
-                leader = LeaderFast(leader)  # same network in NCHW PyTorch: ~2.5x faster on a CPU
-            _state[key] = leader
+                    leader = LeaderFast(leader)  # same network in NCHW PyTorch: ~2.5x faster on a CPU
+                _state[key] = leader
         else:  # pragma: no cover
-            raise ValueError(name)
+            raise ValueError(kind)
     return _state[key]
 
 
 # ------------------------------------------------------------------------------------------ steps
 Ctx = dict
+Trace = Callable[[str, dict[str, Any]], None]
 
 
-def step_segment(ctx: Ctx) -> None:
-    alg = _alg("GMFS")
-    alg.parameters.image_dpi = 500
-    ctx["mask"] = alg.run(ctx["image"])
+def step_segment(ctx: Ctx, p: SegmentParams) -> None:
+    ctx["mask"] = _alg("pyfing", p.as_pyfing()).run(ctx["image"])
 
 
-def step_quality(ctx: Ctx) -> None:
+def step_quality(ctx: Ctx, p: None = None) -> None:
     ctx["quality"] = q.assess(ctx["image"], ctx.get("mask"))
 
 
-def step_leader(ctx: Ctx) -> None:
-    ctx["raw_minutiae"] = _alg("LEADER").run(ctx["image"], 500)
+def step_leader(ctx: Ctx, p: LeaderParams) -> None:
+    if p.crop_margin is not None:
+        _leader_crop(ctx, p)
+    else:
+        ctx["raw_minutiae"] = _alg("LEADER", p).run(ctx["image"], 500)
 
 
-def step_leader_torch(ctx: Ctx) -> None:
-    ctx["raw_minutiae"] = _alg("LEADER_TORCH").run(ctx["image"], 500)
+def step_leader_torch(ctx: Ctx, p: LeaderParams) -> None:
+    ctx["raw_minutiae"] = _alg("LEADER_TORCH", p).run(ctx["image"], 500)
 
 
 CROP_MARGIN = 32  # pixels of context kept around the foreground for the ``leader_crop`` configuration
@@ -148,10 +158,9 @@ def crop_range(
     return max(0, b - want), b
 
 
-def step_leader_crop(ctx: Ctx, margin: int = CROP_MARGIN) -> None:
-    """LEADER on the foreground's bounding box (plus a margin) only: less background to push through.
-
-    The box is widened to the network's multiple of 32 with image pixels, and any padding uses the
+def _leader_crop(ctx: Ctx, p: LeaderParams) -> None:
+    """LEADER on the foreground's bounding box (plus ``p.crop_margin``) only: less background to push
+    through. The box is widened to the network's multiple with image pixels, and any padding uses the
     whole image's top-left pixel (the background), as for the full image."""
     img, mask = ctx["image"], ctx["mask"]
     ys, xs = np.nonzero(mask)
@@ -159,32 +168,33 @@ def step_leader_crop(ctx: Ctx, margin: int = CROP_MARGIN) -> None:
         ctx["raw_minutiae"] = []
         return
     h, w = img.shape
-    y0, y1 = crop_range(int(ys.min()), int(ys.max()) + 1, h, margin)
-    x0, x1 = crop_range(int(xs.min()), int(xs.max()) + 1, w, margin)
-    raw = _alg("LEADER").run(np.ascontiguousarray(img[y0:y1, x0:x1]), 500, fill=int(img[0, 0]))
+    margin, mult = int(p.crop_margin or 0), p.input_size_multiple
+    y0, y1 = crop_range(int(ys.min()), int(ys.max()) + 1, h, margin, mult)
+    x0, x1 = crop_range(int(xs.min()), int(xs.max()) + 1, w, margin, mult)
+    raw = _alg("LEADER", p).run(np.ascontiguousarray(img[y0:y1, x0:x1]), 500, fill=int(img[0, 0]))
     ctx["raw_minutiae"] = [(x + x0, y + y0, d, t, qq) for x, y, d, t, qq in raw]
 
 
-def step_orientation(ctx: Ctx) -> None:
-    ctx["orientation"] = _alg("GBFOE").run(ctx["image"], ctx["mask"], 500)[0]
+def step_orientation(ctx: Ctx, p: PyfingParams) -> None:
+    ctx["orientation"] = _alg("pyfing", p).run(ctx["image"], ctx["mask"], 500)[0]
 
 
-def step_frequency(ctx: Ctx) -> None:
-    ctx["period"] = _alg("XSFFE").run(ctx["image"], ctx["mask"], ctx["orientation"], 500)
+def step_frequency(ctx: Ctx, p: PyfingParams) -> None:
+    ctx["period"] = _alg("pyfing", p).run(ctx["image"], ctx["mask"], ctx["orientation"], 500)
 
 
-def step_enhance(ctx: Ctx) -> None:
-    ctx["enhanced"] = _alg("GBFEN").run(ctx["image"], ctx["mask"], ctx["orientation"], ctx["period"], 500)
+def step_enhance(ctx: Ctx, p: PyfingParams) -> None:
+    ctx["enhanced"] = _alg("pyfing", p).run(ctx["image"], ctx["mask"], ctx["orientation"], ctx["period"], 500)
 
 
-def step_sbmex(ctx: Ctx) -> None:
-    ctx["raw_minutiae"] = _alg("SBMEX").run(ctx["enhanced"], ctx["mask"], 500)
+def step_sbmex(ctx: Ctx, p: PyfingParams) -> None:
+    ctx["raw_minutiae"] = _alg("pyfing", p).run(ctx["enhanced"], ctx["mask"], 500)
 
 
 _TYPES = {"E": MINUTIA_ENDING, "B": MINUTIA_BIFURCATION}
 
 
-def step_to_template(ctx: Ctx) -> None:
+def step_to_template(ctx: Ctx, p: TemplateParams) -> None:
     """pyfing minutiae -> (N, 5) array; drop those at the segmentation border; keep the best."""
     import cv2
 
@@ -198,83 +208,104 @@ def step_to_template(ctx: Ctx) -> None:
     ).reshape(-1, 5)
     mask = ctx.get("mask")
     if mask is not None and m.shape[0]:
-        inner = cv2.erode((mask > 0).astype(np.uint8), np.ones((2 * BORDER_PX + 1,) * 2, np.uint8))
+        inner = cv2.erode((mask > 0).astype(np.uint8), np.ones((2 * p.border_px + 1,) * 2, np.uint8))
         h, w = inner.shape
         xi = np.clip(m[:, 0].astype(int), 0, w - 1)
         yi = np.clip(m[:, 1].astype(int), 0, h - 1)
         m = m[inner[yi, xi] > 0]
-    if m.shape[0] > MAX_MINUTIAE:
-        keep = np.sort(np.argsort(-m[:, 4], kind="stable")[:MAX_MINUTIAE])
+    if m.shape[0] > p.max_minutiae:
+        keep = np.sort(np.argsort(-m[:, 4], kind="stable")[: p.max_minutiae])
         m = m[keep]
     ctx["minutiae"] = m
 
 
-@dataclass
+# What each step leaves in the context (handed to a trace sink after the step).
+STEP_OUTPUTS: dict[str, tuple[str, ...]] = {
+    "segment": ("mask",),
+    "quality": ("quality",),
+    "orientation": ("orientation",),
+    "frequency": ("period",),
+    "enhance": ("enhanced",),
+    "minutiae": ("raw_minutiae",),
+    "template": ("minutiae",),
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """A named step: ``fn(ctx, params)``."""
+
+    name: str
+    fn: Callable[[Ctx, Any], None]
+    params: Any = None
+
+
+@dataclass(frozen=True)
 class Pipeline:
     name: str
-    steps: list[tuple[str, Callable[[Ctx], None]]] = field(default_factory=list)
-    algorithms: tuple[str, ...] = ()  # loaded before timing starts
+    steps: tuple[Step, ...] = ()
+
+    def params(self) -> dict[str, Any]:
+        """Each step's parameters, JSON-ready."""
+        return {s.name: (as_dict(s.params) if s.params is not None else None) for s in self.steps}
+
+
+def _algorithms(config: str) -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for s in CONFIGS[config].steps:
+        if s.fn is step_segment:
+            out.append(("pyfing", s.params.as_pyfing()))
+        elif s.fn is step_leader:
+            out.append(("LEADER", s.params))
+        elif s.fn is step_leader_torch:
+            out.append(("LEADER_TORCH", s.params))
+        elif isinstance(s.params, PyfingParams):
+            out.append(("pyfing", s.params))
+    return out
 
 
 def warm(config: str = DEFAULT_CONFIG) -> None:
     """Load the models of a configuration (done once per process, outside the timed extraction)."""
-    for name in CONFIGS[config].algorithms:
-        _alg(name)
+    for kind, params in _algorithms(config):
+        _alg(kind, params)
+
+
+def _leader_pipeline(name: str, minutiae: Step) -> Pipeline:
+    return Pipeline(
+        name,
+        (
+            Step("segment", step_segment, DEFAULT_SEGMENT),
+            Step("quality", step_quality),
+            minutiae,
+            Step("template", step_to_template, DEFAULT_TEMPLATE),
+        ),
+    )
 
 
 CONFIGS: dict[str, Pipeline] = {
-    "leader": Pipeline(
-        "GMFS + LEADER",
-        [
-            ("segment", step_segment),
-            ("quality", step_quality),
-            ("minutiae", step_leader),
-            ("template", step_to_template),
-        ],
-        ("GMFS", "LEADER"),
+    "leader": _leader_pipeline("GMFS + LEADER", Step("minutiae", step_leader, DEFAULT_LEADER)),
+    "leader_torch": _leader_pipeline(
+        "GMFS + LEADER (PyTorch port)", Step("minutiae", step_leader_torch, DEFAULT_LEADER)
     ),
-    "leader_torch": Pipeline(
-        "GMFS + LEADER (PyTorch port)",
-        [
-            ("segment", step_segment),
-            ("quality", step_quality),
-            ("minutiae", step_leader_torch),
-            ("template", step_to_template),
-        ],
-        ("GMFS", "LEADER_TORCH"),
-    ),
-    "leader_crop": Pipeline(
+    "leader_crop": _leader_pipeline(
         "GMFS + LEADER on the foreground box",
-        [
-            ("segment", step_segment),
-            ("quality", step_quality),
-            ("minutiae", step_leader_crop),
-            ("template", step_to_template),
-        ],
-        ("GMFS", "LEADER"),
+        Step("minutiae", step_leader, LeaderParams(crop_margin=CROP_MARGIN)),
     ),
-    "leader_crop64": Pipeline(
+    "leader_crop64": _leader_pipeline(
         "GMFS + LEADER on the foreground box + 64 px",
-        [
-            ("segment", step_segment),
-            ("quality", step_quality),
-            ("minutiae", partial(step_leader_crop, margin=64)),
-            ("template", step_to_template),
-        ],
-        ("GMFS", "LEADER"),
+        Step("minutiae", step_leader, LeaderParams(crop_margin=64)),
     ),
     "classic": Pipeline(
         "GMFS + GBFOE + XSFFE + GBFEN + SBMEX",
-        [
-            ("segment", step_segment),
-            ("quality", step_quality),
-            ("orientation", step_orientation),
-            ("frequency", step_frequency),
-            ("enhance", step_enhance),
-            ("minutiae", step_sbmex),
-            ("template", step_to_template),
-        ],
-        ("GMFS", "GBFOE", "XSFFE", "GBFEN", "SBMEX"),
+        (
+            Step("segment", step_segment, DEFAULT_SEGMENT),
+            Step("quality", step_quality),
+            Step("orientation", step_orientation, PyfingParams("Gbfoe")),
+            Step("frequency", step_frequency, PyfingParams("Xsffe")),
+            Step("enhance", step_enhance, PyfingParams("Gbfen")),
+            Step("minutiae", step_sbmex, PyfingParams("Sbmex")),
+            Step("template", step_to_template, DEFAULT_TEMPLATE),
+        ),
     ),
 }
 
@@ -287,20 +318,49 @@ class Extraction:
     quality: q.QualityResult
 
 
+def resolution_info(img: FingerImage) -> dict[str, Any]:
+    """Which source resolution was used for an image and why (for every output that names one)."""
+    info: dict[str, Any] = {"dpi": img.dpi, "dpi_source": img.dpi_source}
+    for k in ("dpi_file", "dpi_estimate", "dpi_reason"):
+        v = getattr(img, k, None)
+        if v is not None:
+            info[k] = v
+    return info
+
+
 def extract(
-    img: FingerImage, config: str = DEFAULT_CONFIG, debug_dir: str | Path | None = None
+    img: FingerImage,
+    config: str = DEFAULT_CONFIG,
+    debug_dir: str | Path | None = None,
+    trace: Trace | None = None,
 ) -> Extraction:
-    """Run a pipeline on a 500 ppi image and return the template (with timings per step)."""
+    """Run a pipeline on a 500 ppi image and return the template (with timings per step).
+
+    ``trace``: called as ``trace(step, data)`` with the input (step "image") and after each step with
+    what that step produced (see ``STEP_OUTPUTS``) and its parameters; ``debug_dir`` is a shortcut for
+    ``trace=TraceFolder(debug_dir)``. Tracing changes nothing in the result."""
     if config not in CONFIGS:
         raise ValueError(f"unknown extractor configuration {config!r}; choose from {sorted(CONFIGS)}")
+    if trace is None and debug_dir is not None:
+        trace = TraceFolder(Path(debug_dir))
     warm(config)
+    pipeline = CONFIGS[config]
     ctx: Ctx = {"image": img.pixels}
+    if trace is not None:
+        trace(
+            "image",
+            {"image": img.pixels, "config": config, "pipeline": pipeline.name, **resolution_info(img)},
+        )
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    for name, fn in CONFIGS[config].steps:
+    for step in pipeline.steps:
         t = time.perf_counter()
-        fn(ctx)
-        timings[name] = (time.perf_counter() - t) * 1000
+        step.fn(ctx, step.params)
+        timings[step.name] = (time.perf_counter() - t) * 1000
+        if trace is not None:
+            data = {k: ctx[k] for k in STEP_OUTPUTS.get(step.name, ()) if k in ctx}
+            data["params"] = as_dict(step.params) if step.params is not None else None
+            trace(step.name, data)
     ms = (time.perf_counter() - t0) * 1000
     qual: q.QualityResult = ctx["quality"]
     tpl = Template(
@@ -310,35 +370,102 @@ def extract(
         quality=qual.score,
         dpi=int(round(img.dpi)),
     )
-    if debug_dir is not None:
-        write_intermediates(ctx, Path(debug_dir))
     return Extraction(tpl, ms, timings, qual)
 
 
-def write_intermediates(ctx: Ctx, folder: Path) -> None:
-    """Write each intermediate result of a pipeline run as PNG/NPY files for inspection."""
-    import cv2
+def _minutiae_json(m: np.ndarray) -> list[dict[str, Any]]:
+    kinds = {MINUTIA_ENDING: "ending", MINUTIA_BIFURCATION: "bifurcation"}
+    return [
+        {
+            "x": round(float(x), 2),
+            "y": round(float(y), 2),
+            "direction_deg": round(math.degrees(float(d)), 2),
+            "type": kinds.get(int(t), "other"),
+            "quality": round(float(qq), 2),
+        }
+        for x, y, d, t, qq in np.asarray(m, dtype=np.float64).reshape(-1, 5)
+    ]
 
-    folder.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(folder / "0_image.png"), ctx["image"])
-    if "mask" in ctx:
-        cv2.imwrite(str(folder / "1_mask.png"), ctx["mask"])
-    if "quality" in ctx:
-        loc = ctx["quality"].local
-        cv2.imwrite(
-            str(folder / "2_quality.png"),
-            cv2.resize(
-                (loc * 255).astype(np.uint8), None, fx=q.BLOCK, fy=q.BLOCK, interpolation=cv2.INTER_NEAREST
-            ),
+
+class TraceFolder:
+    """A trace sink that writes each step's intermediates under a folder: images as PNG
+    (``<n>_<step>_<what>.png``) and everything else, with the parameters, in ``trace.json``."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.steps: list[dict[str, Any]] = []
+        self._image: np.ndarray | None = None
+
+    def _png(self, name: str, pixels: np.ndarray) -> str:
+        import cv2
+
+        fname = f"{len(self.steps)}_{name}.png"
+        cv2.imwrite(str(self.folder / fname), pixels)
+        return fname
+
+    def __call__(self, step: str, data: dict[str, Any]) -> None:
+        rec: dict[str, Any] = {"step": step, "files": []}
+        for k, v in data.items():
+            if k == "image":
+                self._image = v
+                rec["files"].append(self._png("image", v))
+                rec["size"] = [int(v.shape[1]), int(v.shape[0])]
+            elif k in ("mask", "enhanced"):
+                rec["files"].append(self._png(f"{step}_{k}", np.asarray(v, dtype=np.uint8)))
+            elif k == "quality":
+                import cv2
+
+                loc = v.local
+                big = cv2.resize(
+                    (loc * 255).astype(np.uint8),
+                    None,
+                    fx=q.BLOCK,
+                    fy=q.BLOCK,
+                    interpolation=cv2.INTER_NEAREST,
+                )
+                if self._image is not None:  # blocks cover the image but its last partial ones
+                    full = np.zeros(self._image.shape, np.uint8)
+                    hh, ww = min(full.shape[0], big.shape[0]), min(full.shape[1], big.shape[1])
+                    full[:hh, :ww] = big[:hh, :ww]
+                    big = full
+                rec["files"].append(self._png(f"{step}_map", big))
+                rec["quality"] = {
+                    "score": v.score,
+                    "area_mm2": round(v.area_mm2, 1),
+                    "clarity": round(v.clarity, 3),
+                }
+            elif k == "orientation":  # 0..pi as 0..255
+                rec["files"].append(self._png(f"{step}_field", np.uint8(np.mod(v, np.pi) / np.pi * 255)))
+            elif k == "period":
+                rec["files"].append(
+                    self._png(f"{step}_period", np.uint8(np.clip(np.asarray(v) * 12, 0, 255)))
+                )
+            elif k in ("raw_minutiae", "minutiae"):
+                if k == "minutiae":
+                    m = np.asarray(v, dtype=np.float64).reshape(-1, 5)
+                else:  # pyfing's minutiae: x, y, direction, "E"/"B", quality 0-1
+                    m = np.array(
+                        [(x, y, d, _TYPES.get(t, MINUTIA_OTHER), qq * 100) for x, y, d, t, qq in v],
+                        np.float64,
+                    ).reshape(-1, 5)
+                rec[k] = _minutiae_json(m)
+                if self._image is not None:
+                    rec["files"].append(self._png(f"{step}_overlay", draw_minutiae(self._image, m)))
+            else:
+                rec[k] = v
+        self.steps.append(rec)
+        (self.folder / "trace.json").write_text(
+            json.dumps({"steps": self.steps}, indent=1, default=_json_default)
         )
-    if "orientation" in ctx:
-        np.save(folder / "3_orientation.npy", ctx["orientation"])
-    if "period" in ctx:
-        np.save(folder / "4_period.npy", ctx["period"])
-    if "enhanced" in ctx:
-        cv2.imwrite(str(folder / "5_enhanced.png"), ctx["enhanced"])
-    if "minutiae" in ctx:
-        cv2.imwrite(str(folder / "6_minutiae.png"), draw_minutiae(ctx["image"], ctx["minutiae"]))
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
 
 
 def draw_minutiae(pixels: np.ndarray, m: np.ndarray) -> np.ndarray:

@@ -26,15 +26,16 @@ The bit cylinders stay accessible on ``PreparedTemplate`` for a future 1:N first
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from crms.fingerprint import _kernels as K
+from crms.fingerprint.params import DEFAULT_MATCHER, MatcherParams
 from crms.fingerprint.template import Template
 
-PARAMS = K.DEFAULT_PARAMS.copy()
 # Two minutiae are compared only if their directions differ by at most this (MCC's delta-theta): prints
 # rotated by more than this against each other do not match. Upright captures (live scan, ten-print
 # cards) stay well inside it.
@@ -116,10 +117,10 @@ def prepare(t: Template | PreparedTemplate) -> PreparedTemplate:
     return p
 
 
-def features(a: PreparedTemplate, b: PreparedTemplate) -> np.ndarray:
+def features(a: PreparedTemplate, b: PreparedTemplate, params: MatcherParams = DEFAULT_MATCHER) -> np.ndarray:
     """Raw comparison features: pairs, sum of local similarity, A-in-B overlap, B-in-A overlap."""
     out = np.zeros(4)
-    K.compare(*_side(a), *_side(b), a.cells, PARAMS, out)
+    K.compare(*_side(a), *_side(b), a.cells, params._array, out)
     return out
 
 
@@ -204,15 +205,23 @@ def calibrate(raw: np.ndarray) -> np.ndarray:
     return K.calibrate_many(raw.reshape(-1), _CAL_RAW, _CAL_SCORE, _CAL_TAIL_SLOPE).reshape(raw.shape)
 
 
-def score(a: Template | PreparedTemplate, b: Template | PreparedTemplate) -> float:
+def score(
+    a: Template | PreparedTemplate, b: Template | PreparedTemplate, params: MatcherParams = DEFAULT_MATCHER
+) -> float:
     """Similarity of two fingerprints, about 10*log10(1/FMR); 0 when nothing matches. One compiled call
     (comparison, raw similarity and calibration), the same arithmetic as ``score_many``."""
     pa = a if isinstance(a, PreparedTemplate) else prepare(a)
     pb = b if isinstance(b, PreparedTemplate) else prepare(b)
-    return K.score_one(*_side(pa), *_side(pb), pa.cells, PARAMS, _CAL_RAW, _CAL_SCORE, _CAL_TAIL_SLOPE)
+    return K.score_one(
+        *_side(pa), *_side(pb), pa.cells, params._array, _CAL_RAW, _CAL_SCORE, _CAL_TAIL_SLOPE
+    )  # fmt: skip
 
 
-def score_many(probe: Template | PreparedTemplate, gallery: Sequence | PackedGallery) -> np.ndarray:
+def score_many(
+    probe: Template | PreparedTemplate,
+    gallery: Sequence | PackedGallery,
+    params: MatcherParams = DEFAULT_MATCHER,
+) -> np.ndarray:
     """Scores of ``probe`` against every gallery item, in order (float64 array); one compiled loop."""
     p = prepare(probe)
     g = gallery if isinstance(gallery, PackedGallery) else pack(gallery)
@@ -222,6 +231,53 @@ def score_many(probe: Template | PreparedTemplate, gallery: Sequence | PackedGal
         *_side(p),
         g.x, g.y, g.theta, g.cos, g.sin, g.bits, g.mask, g.valid, g.ones, g.cnt,
         g.offsets, g.hulls, g.hull_offsets,
-        p.cells, PARAMS,
+        p.cells, params._array,
     )  # fmt: skip
     return calibrate(raw_similarity(f))
+
+
+def _minutia(p: PreparedTemplate, k: int) -> dict:
+    """One prepared minutia in image coordinates (y down; direction counter-clockwise, degrees)."""
+    return {
+        "x": round(float(p.x[k]), 2),
+        "y": round(float(-p.y[k]), 2),
+        "direction_deg": round(math.degrees(float(p.theta[k])), 2),
+    }
+
+
+def explain(
+    a: Template | PreparedTemplate, b: Template | PreparedTemplate, params: MatcherParams = DEFAULT_MATCHER
+) -> dict:
+    """The matcher's pairing of one comparison, JSON-ready: the score (same as ``score``), the four
+    features and the raw similarity, the winning alignment of A onto B and the paired minutiae with
+    their local similarity. Coordinates are image pixels at 500 ppi (y down); the alignment maps a point
+    (x, y) of A to (m[0][0] x + m[0][1] y + m[0][2], m[1][0] x + m[1][1] y + m[1][2]) in B."""
+    pa, pb = prepare(a), prepare(b)
+    f, detail, sim = K.compare_detail(*_side(pa), *_side(pb), pa.cells, params._array)
+    raw = float(raw_similarity(f)[0])
+    rot, tx, ty = float(detail[0]), float(detail[1]), float(detail[2])
+    c, s = math.cos(rot), math.sin(rot)
+    pairs = []
+    for k in range(pa.count):
+        j = int(detail[3 + k])
+        if j >= 0:
+            pairs.append(
+                {"a": _minutia(pa, k), "b": _minutia(pb, j), "similarity": round(float(sim[k, j]), 4)}
+            )
+    return {
+        "score": float(calibrate(np.array([raw]))[0]),
+        "raw_similarity": raw,
+        "features": {
+            "pairs": int(f[0]),
+            "similarity_sum": float(f[1]),
+            "a_inside_b": int(f[2]),
+            "b_inside_a": int(f[3]),
+        },
+        "alignment": {
+            "rotation_deg": round(math.degrees(rot), 3),  # counter-clockwise on the image
+            "matrix": [[c, s, tx], [-s, c, -ty]],
+        },
+        "minutiae": {"a": pa.count, "b": pb.count},
+        "paired": pairs,
+        "params": params.as_dict(),
+    }

@@ -38,7 +38,7 @@ def test_extract_prints_one_json_line_per_image(extracted, prints):
     assert len(lines) == 2
     rows = [json.loads(x) for x in lines]
     for row, name in zip(rows, ["a_1.png", "b_1.png"], strict=True):
-        assert list(row) == ["file", "ms", "minutiae", "quality"]
+        assert list(row)[:6] == ["file", "ms", "minutiae", "quality", "dpi", "dpi_source"]
         assert row["file"] == str(prints / name)
         assert isinstance(row["minutiae"], int) and 0 <= row["quality"] <= 100 and row["ms"] > 0
     from crms.fingerprint.serialise import load_template
@@ -48,6 +48,7 @@ def test_extract_prints_one_json_line_per_image(extracted, prints):
     assert (b.width, b.height) == (300, 360)  # 1000 ppi halved to 500
     assert load_template(out / "a_1.iso").count == a.count
     assert "resolution 1000 ppi (file)" in res.stderr
+    assert [(r["dpi"], r["dpi_source"]) for r in rows] == [(500, "file"), (1000, "file")]
 
 
 def test_extract_dpi_auto_reports_estimate(prints, tmp_path):
@@ -123,7 +124,9 @@ def test_eval_json_is_exactly_one_object(tmp_path):
         "zerofmr",
         "extract_ms",
         "compare_us",
+        "resolution",
     ]
+    assert obj["resolution"] == {"file": {"images": 6, "min_dpi": 500.0, "max_dpi": 500.0}}
     assert (obj["images"], obj["genuine"], obj["impostor"]) == (6, 6, 9)
     assert 0 <= obj["eer"] <= 100 and obj["extract_ms"] > 0 and obj["compare_us"] > 0
     res = runner.invoke(app, ["fp", "eval", str(d)])
@@ -135,3 +138,63 @@ def test_eval_rejects_badly_named_sets(tmp_path):
     (tmp_path / "y.png").write_bytes(encode(synthetic_print(100, 100), "PNG"))
     res = runner.invoke(app, ["fp", "eval", str(tmp_path), "--json"])
     assert res.exit_code == 2 and "FINGER_IMPRESSION" in res.stderr and res.stdout == ""
+
+
+def test_extract_trace_writes_each_step_as_png_and_json(tmp_path):
+    """``--trace DIR``: per image a folder with the input, mask, quality map and minutiae overlays as
+    PNG and a trace.json naming each step with its parameters, the resolution used, and the minutiae;
+    the template written is the one extracted without a trace."""
+    pytest.importorskip("torch")
+    src = fvc("fvc2002", "DB1_B", "101_1.png")
+    out, tr = tmp_path / "tpl", tmp_path / "trace"
+    res = runner.invoke(app, ["fp", "extract", str(src), str(out), "--trace", str(tr)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tr / "101_1" / "trace.json").read_text())
+    steps = [s["step"] for s in doc["steps"]]
+    assert steps == ["image", "segment", "quality", "minutiae", "template"]
+    first = doc["steps"][0]
+    assert (first["dpi"], first["dpi_source"], first["config"]) == (500, "file", "leader")
+    size = tuple(first["size"])
+    by = {s["step"]: s for s in doc["steps"]}
+    assert by["segment"]["params"]["threshold"] == 0.2
+    assert by["minutiae"]["params"]["minutia_quality_threshold"] == 0.6
+    assert by["template"]["params"] == {"border_px": 6, "max_minutiae": 150}
+    assert 0 <= by["quality"]["quality"]["score"] <= 100
+    row = json.loads(res.stdout)
+    assert len(by["template"]["minutiae"]) == row["minutiae"] > 0
+    assert len(by["minutiae"]["raw_minutiae"]) >= row["minutiae"]
+    assert set(by["template"]["minutiae"][0]) == {"x", "y", "direction_deg", "type", "quality"}
+    from PIL import Image
+
+    for s in doc["steps"]:
+        assert s["files"], s["step"]
+        for f in s["files"]:
+            with Image.open(tr / "101_1" / f) as im:
+                assert im.format == "PNG" and im.size == size
+    plain = tmp_path / "plain"
+    assert runner.invoke(app, ["fp", "extract", str(src), str(plain)]).exit_code == 0
+    assert (plain / "101_1.tpl").read_bytes() == (out / "101_1.tpl").read_bytes()
+
+
+def test_score_of_two_paths_writes_the_pairing(tmp_path):
+    """``crms fp score A B --trace DIR``: one line, and DIR/pair_1.json with the same score, the four
+    features, the alignment and the paired minutiae (as many as the pairs feature)."""
+    matcher_or_skip()
+    pytest.importorskip("torch")
+    a, b = fvc("fvc2002", "DB1_B", "101_1.png"), fvc("fvc2002", "DB1_B", "101_2.png")
+    tr = tmp_path / "trace"
+    res = runner.invoke(app, ["fp", "score", str(a), str(b), "--trace", str(tr)])
+    assert res.exit_code == 0, res.output
+    (line,) = res.stdout.splitlines()
+    x, y, s = line.split("\t")
+    assert (x, y) == (str(a), str(b))
+    doc = json.loads((tr / "pair_1.json").read_text())
+    assert round(doc["score"], 3) == float(s) > 20
+    f = doc["features"]
+    assert f["pairs"] == len(doc["paired"]) >= 6 and f["similarity_sum"] > 0
+    assert f["a_inside_b"] >= f["pairs"] and f["b_inside_a"] >= f["pairs"]
+    assert len(doc["alignment"]["matrix"]) == 2 and "rotation_deg" in doc["alignment"]
+    assert set(doc["paired"][0]) == {"a", "b", "similarity"}
+    assert doc["a"]["file"] == str(a) and doc["a"]["dpi_source"] == "file" and doc["a"]["dpi"] == 500
+    res = runner.invoke(app, ["fp", "score", str(a), str(b), str(b)])
+    assert res.exit_code == 2 and "two paths" in res.stderr

@@ -49,11 +49,11 @@ def test_rotating_the_image_rotates_minutiae_and_directions(ex):
 def test_pipeline_writes_intermediates_and_classic_config(ex, tmp_path):
     img = load_image(encode(synthetic_print(300, 360), "PNG"))
     r = ex.extract(img, debug_dir=tmp_path / "dbg")
-    for name in ("0_image.png", "1_mask.png", "2_quality.png", "6_minutiae.png"):
+    for name in ("0_image.png", "1_segment_mask.png", "2_quality_map.png", "4_template_overlay.png"):
         assert (tmp_path / "dbg" / name).stat().st_size > 0
     assert set(r.timings) == {"segment", "quality", "minutiae", "template"}
     c = ex.extract(img, config="classic", debug_dir=tmp_path / "c")
-    assert (tmp_path / "c" / "5_enhanced.png").exists()
+    assert (tmp_path / "c" / "5_enhance_enhanced.png").exists()
     assert c.template.width == 300
     with pytest.raises(ValueError, match="unknown extractor"):
         ex.extract(img, config="nope")
@@ -85,3 +85,42 @@ def test_enrolment_threshold_gives_reasons():
     q = quality.assess(blank)
     assert q.score == 0
     assert not quality.check_enrolment(q, threshold=1)[0]
+
+
+def test_trace_sink_receives_every_named_step_and_changes_nothing(ex):
+    """A trace sink gets the input and then each step's intermediates with its parameters, in pipeline
+    order; the template is bit-identical to the one extracted without a trace."""
+    img = load_image(encode(synthetic_print(300, 360, seed=4), "PNG"))
+    got: list[tuple[str, dict]] = []
+    traced = ex.extract(img, trace=lambda step, data: got.append((step, data))).template
+    plain = ex.extract(img).template
+    assert traced.minutiae.tobytes() == plain.minutiae.tobytes()
+    assert [s for s, _ in got] == ["image", "segment", "quality", "minutiae", "template"]
+    data = dict(got)
+    assert data["image"]["dpi_source"] == "default" and data["image"]["image"] is img.pixels
+    assert data["segment"]["mask"].shape == img.pixels.shape
+    assert data["template"]["minutiae"].tobytes() == plain.minutiae.tobytes()
+    assert data["minutiae"]["params"]["minutia_quality_threshold"] == 0.6
+    got.clear()
+    ex.extract(img, config="classic", trace=lambda step, data: got.append((step, data)))
+    assert [s for s, _ in got] == [
+        "image", "segment", "quality", "orientation", "frequency", "enhance", "minutiae", "template"
+    ]  # fmt: skip
+
+
+def test_step_parameters_are_frozen_and_cached_algorithms_untouched(ex):
+    """Every step's parameters are a frozen object; the pyfing algorithm made for one is cached under
+    it and keeps pyfing's parameter values after extractions (nothing sets them per call)."""
+    from dataclasses import FrozenInstanceError, fields, is_dataclass
+
+    for name, pipe in ex.CONFIGS.items():
+        for step in pipe.steps:
+            if step.params is not None:
+                assert is_dataclass(step.params), (name, step.name)
+                with pytest.raises(FrozenInstanceError):
+                    setattr(step.params, fields(step.params)[0].name, 0)
+    seg = ex.CONFIGS["leader"].steps[0].params
+    ex.extract(load_image(encode(synthetic_print(300, 360, seed=5), "PNG")))
+    gmfs = ex._alg("pyfing", seg.as_pyfing())
+    assert vars(gmfs.parameters) == dict(seg.as_pyfing().values)
+    assert ex._alg("pyfing", seg.as_pyfing()) is gmfs

@@ -3,12 +3,15 @@ from the shared cache when present."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import FrozenInstanceError, replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from crms.fingerprint import matcher
+from crms.fingerprint.params import DEFAULT_MATCHER, MatcherParams
 from crms.fingerprint.template import Template
 
 TEMPLATE_CACHE = Path("/work/cache/templates")
@@ -205,21 +208,18 @@ def test_degenerate_geometry_does_not_crash(rng):
     assert matcher.score(big, big) > 40
 
 
-def test_early_exit_leaves_mates_alone_and_stays_symmetric(rng, monkeypatch):
+def test_early_exit_leaves_mates_alone_and_stays_symmetric(rng):
     """Pairs whose best anchor alignment pairs up little local similarity skip the refinement (the
-    exit threshold, PARAMS[8]); a mate never gets there, so its score is what the full comparison
-    gives, and impostors that exit still score low and symmetrically."""
-    assert matcher.PARAMS[8] > 0  # the exit is on by default
-    full = matcher.PARAMS.copy()
-    full[8] = 0.0  # no exit: every comparison refines its best anchors
+    exit threshold, MatcherParams.early_exit_below); a mate never gets there, so its score is what the
+    full comparison gives, and impostors that exit still score low and symmetrically."""
+    assert DEFAULT_MATCHER.early_exit_below > 0  # the exit is on by default
+    full = replace(DEFAULT_MATCHER, early_exit_below=0.0)  # no exit: every comparison refines
     mates = []
     for angle in (-40, 0, 35):
         t = random_template(rng)
         mates.append((t, transformed(t, angle, 20, -10, rng, jitter=2.0, dir_jitter=0.08)))
     with_exit = [matcher.score(a, b) for a, b in mates]
-    monkeypatch.setattr(matcher, "PARAMS", full)
-    without_exit = [matcher.score(a, b) for a, b in mates]
-    monkeypatch.undo()
+    without_exit = [matcher.score(a, b, full) for a, b in mates]
     assert with_exit == without_exit
     others = [random_template(rng) for _ in range(8)]
     for i in range(len(others)):
@@ -257,8 +257,7 @@ def test_pairing_is_mutual_nearest_by_brute_force(rng):
         b = matcher.prepare(random_template(rng, n=int(rng.integers(5, 50))))
         rot, tx, ty = rng.uniform(-0.3, 0.3), rng.uniform(-30, 30), rng.uniform(-30, 30)
         cax, cay, cbx, cby = a.x[0], a.y[0], b.x[-1], b.y[-1]
-        p = matcher.PARAMS.copy()
-        p[0] = 20.0  # wide tolerance: many candidates, many conflicts
+        p = replace(DEFAULT_MATCHER, pair_tolerance_px=20.0).as_array()  # many candidates, conflicts
         sim = np.ones((a.count, b.count), np.float32)
         ia = matcher.K._pair_up_py(
             a.x, a.y, a.cos, a.sin, b.x, b.y, b.cos, b.sin, sim, rot, tx, ty, cax, cay, cbx, cby, p
@@ -337,3 +336,44 @@ def test_anchor_list_order_does_not_depend_on_which_print_is_a():
                 if sim[i, j] > 0
             )[:n]
             assert [(r[3], r[4]) for r in ranked] == [(i, j) for i, j in zip(a, b, strict=True) if i >= 0]
+
+
+def test_matcher_parameters_are_named_frozen_and_the_measured_ones():
+    """The consolidation's parameters are a frozen, named object; its array is the one the figures were
+    measured with, and a caller's copy of it cannot change what the matcher uses."""
+    with pytest.raises(FrozenInstanceError):
+        DEFAULT_MATCHER.anchors = 4  # type: ignore[misc]
+    expected = [6.0, 0.05, math.cos(math.pi / 6), 8.0, 0.0, 8.0, 3.0, 1.0, 2.0, 4.0]
+    assert DEFAULT_MATCHER.as_array().tolist() == expected
+    assert MatcherParams() == DEFAULT_MATCHER and hash(MatcherParams()) == hash(DEFAULT_MATCHER)
+    rng = np.random.default_rng(3)
+    a = random_template(rng)
+    b = transformed(a, 20, 10, -5, rng, jitter=1.5, dir_jitter=0.05)
+    before = matcher.score(a, b)
+    arr = DEFAULT_MATCHER.as_array()
+    arr[:] = 0.0
+    assert matcher.score(a, b) == before
+    assert matcher.score(a, b, replace(DEFAULT_MATCHER, pair_tolerance_px=0.5, tolerance_slope=0.0)) < before
+
+
+def test_explain_gives_the_score_the_alignment_and_the_pairs():
+    """The trace of a comparison: its score is ``score``'s, its pairs are as many as the first feature,
+    each pair's local similarity is positive, and the alignment maps A's paired minutiae onto B's."""
+    rng = np.random.default_rng(5)
+    a = random_template(rng)
+    b = transformed(a, 25, 15, -8, rng, jitter=1.0, dir_jitter=0.03)
+    e = matcher.explain(a, b)
+    assert e["score"] == pytest.approx(matcher.score(a, b), abs=1e-9)
+    assert e["features"]["pairs"] == len(e["paired"]) >= 20
+    assert np.allclose(
+        [e["features"][k] for k in ("pairs", "similarity_sum", "a_inside_b", "b_inside_a")],
+        matcher.features(matcher.prepare(a), matcher.prepare(b)),
+    )
+    assert abs(e["alignment"]["rotation_deg"] - 25) < 3
+    m = np.array(e["alignment"]["matrix"])
+    for p in e["paired"]:
+        assert p["similarity"] > 0
+        u = m @ np.array([p["a"]["x"], p["a"]["y"], 1.0])
+        assert np.hypot(u[0] - p["b"]["x"], u[1] - p["b"]["y"]) < 8
+    empty = matcher.explain(Template(300, 400, np.zeros((0, 5), np.float32)), b)
+    assert empty["score"] == 0 and empty["paired"] == []
