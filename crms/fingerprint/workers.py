@@ -24,6 +24,7 @@ class ExtractResult:
     dpi: float
     dpi_source: str
     error: str | None = None
+    dpi_reason: str | None = None  # why that resolution (see crms.fingerprint.images.choose_dpi)
 
 
 def _init_worker(threads: int, config: str) -> None:
@@ -57,6 +58,7 @@ def extract_one(
         res.template.quality,
         img.dpi,
         img.dpi_source,
+        dpi_reason=img.dpi_reason,
     )
 
 

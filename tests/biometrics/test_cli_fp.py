@@ -49,6 +49,7 @@ def test_extract_prints_one_json_line_per_image(extracted, prints):
     assert load_template(out / "a_1.iso").count == a.count
     assert "resolution 1000 ppi (file)" in res.stderr
     assert [(r["dpi"], r["dpi_source"]) for r in rows] == [(500, "file"), (1000, "file")]
+    assert all("consistent with the ridges" in r["dpi_reason"] for r in rows)
 
 
 def test_extract_dpi_auto_reports_estimate(prints, tmp_path):

@@ -31,7 +31,7 @@ def test_direction_points_along_the_ridge(ex):
 
 def test_rotating_the_image_rotates_minutiae_and_directions(ex):
     img = load_image(fvc("fvc2002", "DB1_B", "102_3.png"))
-    rot = load_image(encode(np.ascontiguousarray(np.rot90(img.pixels)), "PNG"))  # 90° counter-clockwise
+    rot = load_image(encode(np.ascontiguousarray(np.rot90(img.pixels)), "PNG"), dpi=500)  # 90° counter-clockwise
     a = ex.extract(img).template.minutiae
     b = ex.extract(rot).template.minutiae
     w = img.width
@@ -47,7 +47,7 @@ def test_rotating_the_image_rotates_minutiae_and_directions(ex):
 
 
 def test_pipeline_writes_intermediates_and_classic_config(ex, tmp_path):
-    img = load_image(encode(synthetic_print(300, 360), "PNG"))
+    img = load_image(encode(synthetic_print(300, 360), "PNG", dpi=500))
     r = ex.extract(img, debug_dir=tmp_path / "dbg")
     for name in ("0_image.png", "1_segment_mask.png", "2_quality_map.png", "4_template_overlay.png"):
         assert (tmp_path / "dbg" / name).stat().st_size > 0
@@ -90,14 +90,14 @@ def test_enrolment_threshold_gives_reasons():
 def test_trace_sink_receives_every_named_step_and_changes_nothing(ex):
     """A trace sink gets the input and then each step's intermediates with its parameters, in pipeline
     order; the template is bit-identical to the one extracted without a trace."""
-    img = load_image(encode(synthetic_print(300, 360, seed=4), "PNG"))
+    img = load_image(encode(synthetic_print(300, 360, seed=4), "PNG"), dpi=500)
     got: list[tuple[str, dict]] = []
     traced = ex.extract(img, trace=lambda step, data: got.append((step, data))).template
     plain = ex.extract(img).template
     assert traced.minutiae.tobytes() == plain.minutiae.tobytes()
     assert [s for s, _ in got] == ["image", "segment", "quality", "minutiae", "template"]
     data = dict(got)
-    assert data["image"]["dpi_source"] == "default" and data["image"]["image"] is img.pixels
+    assert data["image"]["dpi_source"] == "caller" and data["image"]["image"] is img.pixels
     assert data["segment"]["mask"].shape == img.pixels.shape
     assert data["template"]["minutiae"].tobytes() == plain.minutiae.tobytes()
     assert data["minutiae"]["params"]["minutia_quality_threshold"] == 0.6

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from crms.fingerprint import images
-from crms.fingerprint.images import ImageError, estimate_dpi, load_image
+from crms.fingerprint.images import TAG_TOLERANCE, TYPICAL_PERIOD_500, ImageError, estimate_dpi, load_image
 
 from .fpdata import encode, synthetic_print
 
@@ -18,7 +18,7 @@ from .fpdata import encode, synthetic_print
 def test_each_format_decodes_to_gray_500ppi(fmt):
     px = synthetic_print(200, 240)
     data = encode(px, fmt)
-    img = load_image(data, name=f"x.{fmt.lower()}")
+    img = load_image(data, dpi=500, name=f"x.{fmt.lower()}")
     assert img.format == fmt
     assert img.pixels.dtype == np.uint8 and img.pixels.shape == (240, 200)
     # Lossy formats change pixels a little; the pattern must survive.
@@ -70,8 +70,56 @@ def test_dpi_from_caller_wins_and_is_reported():
 
 
 def test_screen_dpi_is_ignored():
-    img = load_image(encode(synthetic_print(100, 100), "PNG", dpi=96))
+    """96 ppi is an editor's default, not a scanner's: the ridge period decides."""
+    img = load_image(encode(synthetic_print(300, 360), "PNG", dpi=96))
+    assert img.dpi_source == "estimated" and abs(img.dpi - 500) / 500 < 0.15
+    assert "no usable resolution" in img.dpi_reason and img.dpi_file is None
+
+
+def _rendered(true_dpi: float, seed: int = 0) -> np.ndarray:
+    """A synthetic print as a scanner at ``true_dpi`` would give it (finger 15 x 18 mm)."""
+    period = TYPICAL_PERIOD_500 * true_dpi / 500
+    side = int(300 * true_dpi / 500)
+    return synthetic_print(side, int(side * 1.2), period=period, seed=seed)
+
+
+@pytest.mark.parametrize("true_dpi", [170, 250, 500, 569, 1000])
+def test_missing_tag_is_estimated_from_the_ridges(true_dpi):
+    img = load_image(encode(_rendered(true_dpi), "PNG"))
+    assert img.dpi_source == "estimated" and img.dpi_file is None
+    assert abs(img.dpi - true_dpi) / true_dpi < 0.12
+    assert img.dpi_estimate == img.dpi
+
+
+@pytest.mark.parametrize("true_dpi, tag", [(170, 500), (500, 1000), (1000, 500), (250, 569)])
+def test_implausible_tag_gives_way_to_the_estimate(true_dpi, tag):
+    """A tag the ridge period contradicts by more than TAG_TOLERANCE is not used, and the reason says so."""
+    img = load_image(encode(_rendered(true_dpi, seed=2), "PNG", dpi=tag))
+    assert (img.dpi_source, img.dpi_file) == ("estimated", tag)
+    assert abs(img.dpi - true_dpi) / true_dpi < 0.12
+    assert "implausible" in img.dpi_reason
+
+
+@pytest.mark.parametrize("true_dpi, tag", [(500, 500), (569, 500), (500, 569), (1000, 1000), (512, 500)])
+def test_plausible_tag_is_used_as_it_is(true_dpi, tag):
+    img = load_image(encode(_rendered(true_dpi, seed=3), "PNG", dpi=tag))
+    assert (img.dpi, img.dpi_source) == (tag, "file")
+    assert 1 / TAG_TOLERANCE <= img.dpi_estimate / tag <= TAG_TOLERANCE
+    assert "consistent" in img.dpi_reason
+
+
+def test_no_tag_and_no_ridges_is_the_default():
+    img = load_image(encode(np.full((200, 200), 255, np.uint8), "PNG"))
     assert (img.dpi, img.dpi_source) == (500, "default")
+
+
+def test_small_image_is_not_sent_to_a_high_resolution():
+    """96 x 103 pixels cannot hold a finger at more than 96 * 25.4 / MIN_FINGER_MM ppi."""
+    from crms.fingerprint.images import MIN_FINGER_MM
+
+    px = _rendered(170)[:103, :96]
+    assert estimate_dpi(px) <= 96 * 25.4 / MIN_FINGER_MM
+    assert abs(estimate_dpi(px) - 170) / 170 < 0.15
 
 
 @pytest.mark.parametrize("true_dpi", [170, 250, 500, 1000])
