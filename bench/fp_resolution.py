@@ -105,7 +105,8 @@ def main() -> None:
     print(
         f"\nall: {e.size} images, median abs error {np.median(e):.1f} %, 95th percentile "
         f"{np.percentile(e, 95):.1f} %, within 10 %: {(e <= 10).mean() * 100:.1f} %; "
-        f"estimate {cpu / max(1, n_img) * 1000:.1f} ms CPU per image; load average {os.getloadavg()[0]:.1f} at end"
+        f"estimate {cpu / max(1, n_img) * 1000:.1f} ms CPU per image; "
+        f"load average {os.getloadavg()[0]:.1f} at end"
     )
 
 

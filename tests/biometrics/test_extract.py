@@ -31,7 +31,8 @@ def test_direction_points_along_the_ridge(ex):
 
 def test_rotating_the_image_rotates_minutiae_and_directions(ex):
     img = load_image(fvc("fvc2002", "DB1_B", "102_3.png"))
-    rot = load_image(encode(np.ascontiguousarray(np.rot90(img.pixels)), "PNG"), dpi=500)  # 90° counter-clockwise
+    rot90 = np.ascontiguousarray(np.rot90(img.pixels))  # 90° counter-clockwise
+    rot = load_image(encode(rot90, "PNG"), dpi=500)
     a = ex.extract(img).template.minutiae
     b = ex.extract(rot).template.minutiae
     w = img.width
