@@ -27,7 +27,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,9 @@ def _alg(kind: str, params: Any = None):
     default ``DEFAULT_LEADER``)."""
     if params is None and kind in ("LEADER", "LEADER_TORCH"):
         params = DEFAULT_LEADER
+    if kind in ("LEADER", "LEADER_TORCH"):  # one network per threshold it runs with, not per setting
+        params = replace(params, minutia_quality_threshold=params.network_threshold(), low_res_threshold=None,
+                         crop_margin=None)  # fmt: skip
     key = ("alg", kind, params)
     if key not in _state:
         pf = _pyfing()
@@ -98,7 +101,7 @@ def _alg(kind: str, params: Any = None):
             leader = pf.Leader(
                 pf.LeaderParameters(
                     dnn_input_size_multiple=params.input_size_multiple,
-                    minutia_quality_threshold=params.minutia_quality_threshold,
+                    minutia_quality_threshold=params.network_threshold(),
                     type_threshold=params.type_threshold,
                 )
             )
@@ -130,15 +133,25 @@ def step_quality(ctx: Ctx, p: None = None) -> None:
     ctx["quality"] = q.assess(ctx["image"], ctx.get("mask"))
 
 
+def _above_threshold(ctx: Ctx, p: LeaderParams) -> None:
+    """Keep the network's minutiae at or above the threshold for this image's source resolution (the
+    network ran with the lowest threshold of ``p``)."""
+    t = p.threshold_for(ctx.get("source_dpi"))
+    if t > p.network_threshold():
+        ctx["raw_minutiae"] = [m for m in ctx["raw_minutiae"] if m[4] >= t]
+
+
 def step_leader(ctx: Ctx, p: LeaderParams) -> None:
     if p.crop_margin is not None:
         _leader_crop(ctx, p)
     else:
         ctx["raw_minutiae"] = _alg("LEADER", p).run(ctx["image"], 500)
+    _above_threshold(ctx, p)
 
 
 def step_leader_torch(ctx: Ctx, p: LeaderParams) -> None:
     ctx["raw_minutiae"] = _alg("LEADER_TORCH", p).run(ctx["image"], 500)
+    _above_threshold(ctx, p)
 
 
 CROP_MARGIN = 32  # pixels of context kept around the foreground for the ``leader_crop`` configuration
@@ -345,7 +358,7 @@ def extract(
         trace = TraceFolder(Path(debug_dir))
     warm(config)
     pipeline = CONFIGS[config]
-    ctx: Ctx = {"image": img.pixels}
+    ctx: Ctx = {"image": img.pixels, "source_dpi": img.dpi}
     if trace is not None:
         trace(
             "image",

@@ -64,6 +64,26 @@ class LeaderParams:
     type_threshold: float = 0.5
     input_size_multiple: int = 32  # the network's input sides are multiples of this (pyfing pads)
     crop_margin: int | None = None
+    # Images enlarged from below ``low_res_below_dpi`` (their ridges blurred by the enlargement) take
+    # ``low_res_threshold`` instead, when set: the network is less sure of their minutiae.
+    low_res_threshold: float | None = None
+    low_res_below_dpi: float = 350.0
+
+    def threshold_for(self, source_dpi: float | None) -> float:
+        """The quality threshold for an image of this source resolution."""
+        if (
+            self.low_res_threshold is not None
+            and source_dpi is not None
+            and source_dpi < self.low_res_below_dpi
+        ):
+            return self.low_res_threshold
+        return self.minutia_quality_threshold
+
+    def network_threshold(self) -> float:
+        """The threshold the network runs with (the lowest one used; the step filters above it)."""
+        if self.low_res_threshold is None:
+            return self.minutia_quality_threshold
+        return min(self.minutia_quality_threshold, self.low_res_threshold)
 
 
 @dataclass(frozen=True)

@@ -125,3 +125,39 @@ def test_step_parameters_are_frozen_and_cached_algorithms_untouched(ex):
     gmfs = ex._alg("pyfing", seg.as_pyfing())
     assert vars(gmfs.parameters) == dict(seg.as_pyfing().values)
     assert ex._alg("pyfing", seg.as_pyfing()) is gmfs
+
+
+def test_low_resolution_threshold_applies_only_to_enlarged_prints(ex):
+    """LeaderParams.low_res_threshold: prints enlarged from below low_res_below_dpi keep the network's
+    less certain minutiae too; a 500 ppi print gets exactly what the plain threshold gives."""
+    from dataclasses import replace
+
+    from crms.fingerprint.images import FingerImage
+    from crms.fingerprint.params import LeaderParams
+
+    p = LeaderParams(minutia_quality_threshold=0.6, low_res_threshold=0.4)
+    assert (p.threshold_for(500), p.threshold_for(569), p.threshold_for(170)) == (0.6, 0.6, 0.4)
+    assert p.network_threshold() == 0.4 and LeaderParams().network_threshold() == 0.6
+    base = ex.CONFIGS["leader"]
+    ex.CONFIGS["test_lowres"] = replace(
+        base, steps=tuple(replace(s, params=p) if s.name == "minutiae" else s for s in base.steps)
+    )
+    ex.CONFIGS["test_plain"] = replace(
+        base,
+        steps=tuple(
+            replace(s, params=LeaderParams(minutia_quality_threshold=0.6)) if s.name == "minutiae" else s
+            for s in base.steps
+        ),
+    )
+    try:
+        px = load_image(fvc("fvc2002", "DB1_B", "103_1.png")).pixels
+        at500 = FingerImage(px, 500.0, "caller", (px.shape[1], px.shape[0]), "PNG")
+        at170 = FingerImage(px, 170.0, "caller", (px.shape[1], px.shape[0]), "PNG")
+        plain = ex.extract(at500, "test_plain").template.minutiae
+        assert ex.extract(at500, "test_lowres").template.minutiae.tobytes() == plain.tobytes()
+        low = ex.extract(at170, "test_lowres").template.minutiae
+        assert len(low) > len(plain) and low[:, 4].min() >= 40 - 1e-3 and plain[:, 4].min() >= 60 - 1e-3
+        kept = {(round(float(x)), round(float(y))) for x, y in low[:, :2]}
+        assert {(round(float(x)), round(float(y))) for x, y in plain[:, :2]} <= kept
+    finally:
+        del ex.CONFIGS["test_lowres"], ex.CONFIGS["test_plain"]
