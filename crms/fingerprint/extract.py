@@ -89,8 +89,7 @@ def _alg(kind: str, params: Any = None):
     if params is None and kind in ("LEADER", "LEADER_TORCH"):
         params = DEFAULT_LEADER
     if kind in ("LEADER", "LEADER_TORCH"):  # one network per threshold it runs with, not per setting
-        params = replace(params, minutia_quality_threshold=params.network_threshold(), low_res_threshold=None,
-                         crop_margin=None)  # fmt: skip
+        params = replace(params, low_res_threshold=None, crop_margin=None)
     key = ("alg", kind, params)
     if key not in _state:
         pf = _pyfing()
@@ -101,7 +100,7 @@ def _alg(kind: str, params: Any = None):
             leader = pf.Leader(
                 pf.LeaderParameters(
                     dnn_input_size_multiple=params.input_size_multiple,
-                    minutia_quality_threshold=params.network_threshold(),
+                    minutia_quality_threshold=params.minutia_quality_threshold,
                     type_threshold=params.type_threshold,
                 )
             )
@@ -133,25 +132,23 @@ def step_quality(ctx: Ctx, p: None = None) -> None:
     ctx["quality"] = q.assess(ctx["image"], ctx.get("mask"))
 
 
-def _above_threshold(ctx: Ctx, p: LeaderParams) -> None:
-    """Keep the network's minutiae at or above the threshold for this image's source resolution (the
-    network ran with the lowest threshold of ``p``)."""
+def _for_image(ctx: Ctx, p: LeaderParams) -> LeaderParams:
+    """``p`` with the quality threshold for this image's source resolution (a network per threshold:
+    thresholding after a run at a lower one moves directions by float rounding)."""
     t = p.threshold_for(ctx.get("source_dpi"))
-    if t > p.network_threshold():
-        ctx["raw_minutiae"] = [m for m in ctx["raw_minutiae"] if m[4] >= t]
+    return p if t == p.minutia_quality_threshold else replace(p, minutia_quality_threshold=t)
 
 
 def step_leader(ctx: Ctx, p: LeaderParams) -> None:
+    p = _for_image(ctx, p)
     if p.crop_margin is not None:
         _leader_crop(ctx, p)
     else:
         ctx["raw_minutiae"] = _alg("LEADER", p).run(ctx["image"], 500)
-    _above_threshold(ctx, p)
 
 
 def step_leader_torch(ctx: Ctx, p: LeaderParams) -> None:
-    ctx["raw_minutiae"] = _alg("LEADER_TORCH", p).run(ctx["image"], 500)
-    _above_threshold(ctx, p)
+    ctx["raw_minutiae"] = _alg("LEADER_TORCH", _for_image(ctx, p)).run(ctx["image"], 500)
 
 
 CROP_MARGIN = 32  # pixels of context kept around the foreground for the ``leader_crop`` configuration

@@ -66,7 +66,7 @@ class LeaderParams:
     crop_margin: int | None = None
     # Images enlarged from below ``low_res_below_dpi`` (their ridges blurred by the enlargement) take
     # ``low_res_threshold`` instead, when set: the network is less sure of their minutiae.
-    low_res_threshold: float | None = None
+    low_res_threshold: float | None = 0.35  # bench/socofing_rank1.py; None: one threshold for all
     low_res_below_dpi: float = 350.0
 
     def threshold_for(self, source_dpi: float | None) -> float:
@@ -78,12 +78,6 @@ class LeaderParams:
         ):
             return self.low_res_threshold
         return self.minutia_quality_threshold
-
-    def network_threshold(self) -> float:
-        """The threshold the network runs with (the lowest one used; the step filters above it)."""
-        if self.low_res_threshold is None:
-            return self.minutia_quality_threshold
-        return min(self.minutia_quality_threshold, self.low_res_threshold)
 
 
 @dataclass(frozen=True)
