@@ -1,8 +1,8 @@
 """SOCOFing closed-set identification, brute force: each Altered-Easy probe against every Real print of
 the same subjects; rank-1 overall and by the probe's minutia count.
 
-    .venv/bin/python bench/socofing_rank1.py [--subjects 100] [--dpi known|default|N] [--threshold 0.6]
-        [--low-res-threshold T] [--also 0.5,0.4,0.3] [--cache DIR]
+    .venv/bin/python bench/socofing_rank1.py [--subjects 100] [--first 1] [--dpi known|default|N]
+        [--threshold 0.6] [--low-res-threshold T] [--also 0.5,0.4,0.3] [--cache DIR]
 
 ``--dpi known``: 170 ppi for the 96 x 103 prints and 500 for the 241 x 298 ones (SOCOFING.md);
 ``default``: what ``load_image`` chooses without a resolution (the file's tag 500 where the ridges agree,
@@ -56,6 +56,7 @@ def subject(name: str) -> int:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--subjects", type=int, default=100)
+    ap.add_argument("--first", type=int, default=1, help="first subject number")
     ap.add_argument("--dpi", default="default")
     ap.add_argument("--threshold", type=float, default=None)
     ap.add_argument("--low-res-threshold", type=float, default=-1.0, help="-1: the configuration's own")
@@ -81,7 +82,7 @@ def main() -> None:
     tag = hashlib.sha1(f"{a.dpi}|{leader_p}".encode()).hexdigest()[:10]
     cache = a.cache / tag
     cache.mkdir(parents=True, exist_ok=True)
-    keep = set(range(1, a.subjects + 1))
+    keep = set(range(a.first, a.first + a.subjects))
     real = [f for f in list_images(DATA / "Real") if subject(f.name) in keep]
     probes = [f for f in list_images(DATA / "Altered-Easy") if subject(f.name) in keep]
     loads_ = [os.getloadavg()[0]]
@@ -146,7 +147,8 @@ def report(a, leader_p, thr, real, probes, gallery, probe_t, keys, cpu, n_ex, dp
     hits_a, counts_a = np.array(hits), np.array(counts)
     g_counts = np.array([t.count for t in gallery])
     print(
-        f"SOCOFing subjects 1-{a.subjects}: {len(probes)} Altered-Easy probes x {len(real)} Real prints, "
+        f"SOCOFing subjects {a.first}-{a.first + a.subjects - 1}: {len(probes)} Altered-Easy probes x "
+        f"{len(real)} Real prints, "
         f"dpi {a.dpi}, LEADER {leader_p}" + ("" if thr is None else f", low-resolution threshold {thr}")
     )
     print(
