@@ -35,7 +35,14 @@ import numpy as np
 
 from crms.fingerprint import quality as q
 from crms.fingerprint.images import FingerImage
-from crms.fingerprint.params import LeaderParams, PyfingParams, SegmentParams, TemplateParams, as_dict
+from crms.fingerprint.params import (
+    LeaderParams,
+    PyfingParams,
+    QualityParams,
+    SegmentParams,
+    TemplateParams,
+    as_dict,
+)
 from crms.fingerprint.template import (
     MINUTIA_BIFURCATION,
     MINUTIA_ENDING,
@@ -47,6 +54,7 @@ DEFAULT_CONFIG = "leader"
 DEFAULT_SEGMENT = SegmentParams()
 DEFAULT_LEADER = LeaderParams()
 DEFAULT_TEMPLATE = TemplateParams()
+DEFAULT_QUALITY = q.DEFAULT_QUALITY
 
 _state: dict[Any, object] = {}
 
@@ -128,8 +136,8 @@ def step_segment(ctx: Ctx, p: SegmentParams) -> None:
     ctx["mask"] = _alg("pyfing", p.as_pyfing()).run(ctx["image"])
 
 
-def step_quality(ctx: Ctx, p: None = None) -> None:
-    ctx["quality"] = q.assess(ctx["image"], ctx.get("mask"))
+def step_quality(ctx: Ctx, p: QualityParams) -> None:
+    ctx["quality"] = q.assess(ctx["image"], ctx.get("mask"), p=p)
 
 
 def _for_image(ctx: Ctx, p: LeaderParams) -> LeaderParams:
@@ -285,7 +293,7 @@ def _leader_pipeline(name: str, minutiae: Step) -> Pipeline:
         name,
         (
             Step("segment", step_segment, DEFAULT_SEGMENT),
-            Step("quality", step_quality),
+            Step("quality", step_quality, DEFAULT_QUALITY),
             minutiae,
             Step("template", step_to_template, DEFAULT_TEMPLATE),
         ),
@@ -309,7 +317,7 @@ CONFIGS: dict[str, Pipeline] = {
         "GMFS + GBFOE + XSFFE + GBFEN + SBMEX",
         (
             Step("segment", step_segment, DEFAULT_SEGMENT),
-            Step("quality", step_quality),
+            Step("quality", step_quality, DEFAULT_QUALITY),
             Step("orientation", step_orientation, PyfingParams("Gbfoe")),
             Step("frequency", step_frequency, PyfingParams("Xsffe")),
             Step("enhance", step_enhance, PyfingParams("Gbfen")),

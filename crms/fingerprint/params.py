@@ -81,6 +81,18 @@ class LeaderParams:
 
 
 @dataclass(frozen=True)
+class QualityParams:
+    """Print quality (:mod:`crms.fingerprint.quality`): blocks of ``block`` pixels at 500 ppi; a block's
+    contrast is full at a gray-level deviation of ``full_contrast``; the score is full at a mean clarity
+    of ``full_clarity`` over an area of ``full_area_mm2`` or more."""
+
+    block: int = 16
+    full_contrast: float = 40.0
+    full_clarity: float = 0.9
+    full_area_mm2: float = 150.0
+
+
+@dataclass(frozen=True)
 class TemplateParams:
     """From raw minutiae to a template: minutiae within ``border_px`` (pixels at 500 ppi) of the
     segmentation border are dropped; at most ``max_minutiae`` are kept (the best by quality)."""

@@ -11,8 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-BLOCK = 16  # pixels at 500 ppi
-FULL_AREA_MM2 = 150.0  # a plain impression of this area or more counts as "complete"
+from crms.fingerprint.params import QualityParams
+
+DEFAULT_QUALITY = QualityParams()
+BLOCK = DEFAULT_QUALITY.block  # pixels at 500 ppi
+FULL_AREA_MM2 = DEFAULT_QUALITY.full_area_mm2  # a plain impression of this area or more is "complete"
 DEFAULT_ENROL_THRESHOLD = 20
 
 
@@ -37,44 +40,49 @@ def simple_mask(pixels: np.ndarray) -> np.ndarray:
     return cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((BLOCK, BLOCK), np.uint8))
 
 
-def local_quality(pixels: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+def local_quality(
+    pixels: np.ndarray, mask: np.ndarray | None = None, p: QualityParams = DEFAULT_QUALITY
+) -> np.ndarray:
     """Per-block quality in [0, 1]: orientation coherence x contrast, zero outside the mask."""
     import cv2
 
+    block = p.block
     if mask is None:
         mask = simple_mask(pixels)
     img = pixels.astype(np.float32)
     gx = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3)
     h, w = img.shape
-    bh, bw = h // BLOCK, w // BLOCK
+    bh, bw = h // block, w // block
     if bh == 0 or bw == 0:
         return np.zeros((max(bh, 1), max(bw, 1)), np.float32)
 
     def blocks(a: np.ndarray) -> np.ndarray:
-        return a[: bh * BLOCK, : bw * BLOCK].reshape(bh, BLOCK, bw, BLOCK).mean(axis=(1, 3))
+        return a[: bh * block, : bw * block].reshape(bh, block, bw, block).mean(axis=(1, 3))
 
     # Smooth the structure tensor over 2x2 blocks for a stabler coherence.
-    gxx, gyy, gxy = (cv2.blur(a, (BLOCK * 2, BLOCK * 2)) for a in (gx * gx, gy * gy, gx * gy))
+    gxx, gyy, gxy = (cv2.blur(a, (block * 2, block * 2)) for a in (gx * gx, gy * gy, gx * gy))
     gxx, gyy, gxy = blocks(gxx), blocks(gyy), blocks(gxy)
     coh = np.sqrt((gxx - gyy) ** 2 + 4 * gxy**2) / np.maximum(gxx + gyy, 1e-6)
     std = np.sqrt(np.maximum(blocks(img * img) - blocks(img) ** 2, 0))
-    contrast = np.clip(std / 40.0, 0, 1)
+    contrast = np.clip(std / p.full_contrast, 0, 1)
     fg = blocks((mask > 0).astype(np.float32)) > 0.5
     q = np.clip(coh, 0, 1) * contrast
     return np.where(fg, q, 0).astype(np.float32)
 
 
-def assess(pixels: np.ndarray, mask: np.ndarray | None = None, dpi: float = 500.0) -> QualityResult:
+def assess(
+    pixels: np.ndarray, mask: np.ndarray | None = None, dpi: float = 500.0, p: QualityParams = DEFAULT_QUALITY
+) -> QualityResult:
     """Quality of a 500 ppi print (``dpi`` is only used to convert the area to mm²)."""
-    local = local_quality(pixels, mask)
+    local = local_quality(pixels, mask, p)
     fg = local > 0
     px_mm = dpi / 25.4
-    area = float(fg.sum()) * BLOCK * BLOCK / (px_mm * px_mm)
+    area = float(fg.sum()) * p.block * p.block / (px_mm * px_mm)
     clarity = float(local[fg].mean()) if fg.any() else 0.0
     # Clarity dominates; a small area caps the score (partial prints carry fewer minutiae).
-    area_factor = min(1.0, area / FULL_AREA_MM2) ** 0.5
-    score = int(round(100 * min(1.0, clarity / 0.9) * area_factor))
+    area_factor = min(1.0, area / p.full_area_mm2) ** 0.5
+    score = int(round(100 * min(1.0, clarity / p.full_clarity) * area_factor))
     return QualityResult(score=max(0, min(100, score)), local=local, area_mm2=area, clarity=clarity)
 
 

@@ -160,7 +160,7 @@ def test_extract_trace_writes_each_step_as_png_and_json(tmp_path):
     assert by["segment"]["params"]["threshold"] == 0.2
     assert by["minutiae"]["params"]["minutia_quality_threshold"] == 0.6
     assert by["template"]["params"] == {"border_px": 6, "max_minutiae": 150}
-    assert 0 <= by["quality"]["quality"]["score"] <= 100
+    assert 0 <= by["quality"]["quality"]["score"] <= 100 and by["quality"]["params"]["block"] == 16
     row = json.loads(res.stdout)
     assert len(by["template"]["minutiae"]) == row["minutiae"] > 0
     assert len(by["minutiae"]["raw_minutiae"]) >= row["minutiae"]
