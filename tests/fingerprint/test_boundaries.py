@@ -111,7 +111,18 @@ def test_importing_the_facade_loads_no_heavy_library():
     assert out.stdout.strip() == "", f"imported at start: {out.stdout.strip()}"
 
 
-ENGINE_LIBRARIES = ("numpy", "numba", "llvmlite", "cv2", "scipy", "onnxruntime", "onnx", "pyfing", "torch", "keras")
+ENGINE_LIBRARIES = (
+    "numpy",
+    "numba",
+    "llvmlite",
+    "cv2",
+    "scipy",
+    "onnxruntime",
+    "onnx",
+    "pyfing",
+    "torch",
+    "keras",
+)
 
 
 @pytest.mark.parametrize(
