@@ -330,6 +330,41 @@ def count_users(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(User)) or 0
 
 
+def needs_bootstrap(db) -> bool:
+    """True while the database has no user: the first administrator may then be created without a login."""
+    with db.transaction() as session:
+        return count_users(session) == 0
+
+
+def bootstrap_administrator(db, username: str, *, address: str | None = None, **kw) -> User:
+    """Create the first administrator without a login (the console bootstrap): allowed only while the
+    database has no user at all, checked in the creating transaction. Audited as ``user.bootstrap`` under the
+    system principal with the console's address."""
+    import dataclasses
+
+    from crms.access.principal import system_principal
+    from crms.errors import PermissionDenied
+
+    role = kw.pop("role", Role.ADMINISTRATOR.value)
+    if role != Role.ADMINISTRATOR:
+        raise PermissionDenied("the first user must be an administrator", field="role")
+    with db.transaction() as session:
+        if count_users(session) != 0:
+            raise PermissionDenied("users exist already: log in as an administrator", field="user")
+        user = create_user(session, username, role, **kw)
+        who = dataclasses.replace(system_principal("cli"), address=address)
+        audit.record(
+            session,
+            who,
+            "user.bootstrap",
+            target_type="user",
+            target_id=user.id,
+            query={"username": username, "role": role, "unit": user.unit},
+        )
+        session.expunge(user)
+    return user
+
+
 # --------------------------------------------------------------------------------------------- authentication
 
 

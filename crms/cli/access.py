@@ -15,6 +15,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(user_app, name="user")
     app.add_typer(audit_app, name="audit")
     app.command("login")(login)
+    app.command("logout")(logout)
 
 
 def login(
@@ -22,27 +23,43 @@ def login(
     scopes: list[str] = typer.Option(None, "--scope", help="Limit the token to these permissions."),
 ) -> None:
     """Log in once (CRMS_USER, CRMS_PASSWORD, CRMS_TOTP) and print a short-lived API token for CRMS_TOKEN,
-    so that later commands do not need a fresh one-time code each."""
-    from crms.access import audit
-    from crms.access.models import User
-    from crms.access.tokens import issue_token
+    so that later commands do not need a fresh one-time code each: eval "$(crms login)"."""
+    from crms.access.tokens import issue_for
     from crms.cli.auth import cli_errors, cli_principal, open_db
 
     with cli_errors():
         db = open_db()
         principal = cli_principal()
         with db.transaction() as session:
-            user = session.get(User, principal.user_id)
-            token = issue_token(session, user, name="cli login", scopes=scopes or None, ttl_days=hours / 24)
-            audit.record(
-                session,
-                principal,
-                "auth.token.issue",
-                target_type="user",
-                target_id=user.id,
-                query={"name": "cli login", "hours": hours, "scopes": scopes or None},
+            token, _ = issue_for(
+                session, principal, name="cli login", scopes=scopes or None, ttl_days=hours / 24
             )
     typer.echo(f"export CRMS_TOKEN={token}")
+
+
+def logout() -> None:
+    """End the CLI session: revoke its token (and CRMS_TOKEN when set) and delete the session file."""
+    import os
+
+    from crms.access.tokens import logout as end
+    from crms.access.tokens import principal_from_token
+    from crms.cli.auth import cli_address, cli_errors, forget_session, open_db, read_session
+    from crms.errors import AuthenticationError
+
+    ended = 0
+    with cli_errors():
+        db = open_db()
+        tokens = [os.environ.get("CRMS_TOKEN", "").strip(), (read_session() or {}).get("token", "")]
+        for token in dict.fromkeys(t for t in tokens if t):
+            try:
+                with db.transaction() as session:
+                    who = principal_from_token(session, token, address=cli_address())
+                    end(session, who, token=token)
+                ended += 1
+            except AuthenticationError:
+                pass  # already expired or revoked
+        forget_session()
+    typer.echo("logged out" if ended else "no CLI session was open")
 
 
 def _show_secret(user) -> None:
@@ -72,37 +89,20 @@ def user_add(
     """Create a user. The very first user (an administrator) can be created without logging in."""
     import os
 
-    from crms.access import audit
     from crms.access.policy import Role
-    from crms.access.principal import system_principal
-    from crms.access.users import add_user, count_users, create_user
+    from crms.access.users import add_user, bootstrap_administrator, needs_bootstrap
     from crms.cli.auth import cli_address, cli_errors, cli_principal, open_db, unit_of_work
-    from crms.errors import PermissionDenied
 
     with cli_errors():
         db = open_db()
-        with db.transaction() as session:
-            bootstrap = count_users(session) == 0
+        bootstrap = needs_bootstrap(db)
         if role != Role.SMS_OFFICER and password is None:
             password = os.environ.get("CRMS_NEW_PASSWORD") or typer.prompt(
                 f"Password for {username}", hide_input=True, confirmation_prompt=True
             )
         kw = dict(unit=unit, full_name=full_name, password=password, phone=phone, pin=pin, totp=totp)
         if bootstrap:
-            if role != Role.ADMINISTRATOR:
-                raise PermissionDenied("the first user must be an administrator", field="role")
-            with db.transaction() as session:
-                user = create_user(session, username, role, **kw)
-                who = system_principal("cli")
-                who = type(who)(**{**who.__dict__, "address": cli_address()})
-                audit.record(
-                    session,
-                    who,
-                    "user.bootstrap",
-                    target_type="user",
-                    target_id=user.id,
-                    query={"username": username, "role": role, "unit": user.unit},
-                )
+            user = bootstrap_administrator(db, username, role=role, address=cli_address(), **kw)
         else:
             principal = cli_principal()
             with unit_of_work(db, principal, "crms user add") as session:
