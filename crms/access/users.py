@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
 
 import pyotp
 from argon2 import PasswordHasher
@@ -24,15 +23,13 @@ from crms.access.models import User
 from crms.access.policy import PASSWORD_ROLES, Permission, Role, authorize, mfa_required, unit_contains
 from crms.access.principal import Principal
 from crms.errors import AuthenticationError, Conflict, CrmsError, NotFound, RateLimited, ValidationError
-from crms.timeutil import as_utc, utcnow
+from crms.timeutil import utcnow
 
 # Argon2id with the OWASP Password Storage Cheat Sheet parameters (19 MiB, 2 passes, 1 lane): well under
 # 0.1 s here, cheap enough for logins on a 2-core server, costly for an attacker with the hashes.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 _dummy_hash: list[str] = []
 
-MAX_FAILURES = 5
-LOCKOUT = timedelta(minutes=10)
 TOTP_STEP = 30
 MIN_PASSWORD = 10
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -147,17 +144,12 @@ def create_user(
     return user
 
 
-def _note_failure(user: User | None, exc: AuthenticationError) -> bool:
-    """Count a failed login against the account (not while it is already locked); after MAX_FAILURES in a
-    row lock it for LOCKOUT. Returns True when this failure locked it."""
-    if user is None or "locked" in exc.message:
-        return False
-    user.failed_logins = (user.failed_logins or 0) + 1
-    if user.failed_logins < MAX_FAILURES:
-        return False
-    user.locked_until = utcnow() + LOCKOUT
-    user.failed_logins = 0
-    return True
+def _note_failure(user: User | None) -> None:
+    """Count a failed login on the account, for its administrators to see. It never locks the account:
+    guessing is slowed down per account name and client address together (crms.access.ratelimit), so that
+    nobody can lock an owner out by failing on purpose."""
+    if user is not None:
+        user.failed_logins = (user.failed_logins or 0) + 1
 
 
 def totp_uri(user: User) -> str | None:
@@ -409,9 +401,11 @@ def login(
     address: str | None = None,
     channel: str = "api",
 ) -> Principal:
-    """Check username + password (+ TOTP). Every attempt is audited; 5 failures in a row lock the account
-    for 10 minutes; attempts are rate limited per username and per address."""
-    from crms.access.ratelimit import check_login_rate
+    """Check username + password (+ TOTP). Every attempt is audited. Failures are rate limited per name and
+    client address together and per address (crms.access.ratelimit): a successful login spends nothing, and
+    an account is never locked (so nobody can lock its owner out). A known and an unknown name get the same
+    answer at the same cost (Argon2 runs against a dummy hash for an unknown name)."""
+    from crms.access.ratelimit import check_login_rate, login_succeeded
 
     error: CrmsError | None = None
     result: Principal | None = None
@@ -423,13 +417,12 @@ def login(
         try:
             check_login_rate(session, username or "", address)
             result = _check_credentials(session, user, password, totp, channel, address)
+            login_succeeded(session, username or "", address)
         except RateLimited as exc:
             error = exc
         except AuthenticationError as exc:
             error = exc
-            if _note_failure(user, exc):
-                exc.message += f"; account locked for {int(LOCKOUT.total_seconds() // 60)} minutes"
-                exc.args = (exc.message,)
+            _note_failure(user)
         if error is not None:
             audit.record(
                 session,
@@ -452,11 +445,6 @@ def _check_credentials(session, user, password, totp, channel, address) -> Princ
     if user is None or user.role not in {r.value for r in PASSWORD_ROLES}:
         _verify_hash(None, password or "")
         raise generic
-    if user.locked_until is not None and as_utc(user.locked_until) > utcnow():
-        raise AuthenticationError(
-            f"account locked until {as_utc(user.locked_until):%H:%M} UTC after repeated failures",
-            field="username",
-        )
     if not _verify_hash(user.password_hash, password or ""):
         raise generic
     if not user.is_active:
@@ -478,7 +466,7 @@ def _check_credentials(session, user, password, totp, channel, address) -> Princ
 
 def login_sms(db, phone: str, pin: str) -> Principal:
     """SMS officers: registered phone number + PIN; same lockout and audit as passwords."""
-    from crms.access.ratelimit import check_login_rate
+    from crms.access.ratelimit import check_login_rate, login_succeeded
 
     try:
         phone = _normalise_phone(phone)
@@ -495,8 +483,6 @@ def login_sms(db, phone: str, pin: str) -> Principal:
             if user is None or user.pin_hash is None:
                 _verify_hash(None, pin or "")
                 raise generic
-            if user.locked_until is not None and as_utc(user.locked_until) > utcnow():
-                raise AuthenticationError("locked after repeated failures", field="pin")
             if not _verify_hash(user.pin_hash, pin or ""):
                 raise generic
             if not user.is_active:
@@ -505,11 +491,12 @@ def login_sms(db, phone: str, pin: str) -> Principal:
             user.locked_until = None
             user.last_login_at = utcnow()
             result = principal_for(user, channel="sms", address=phone)
+            login_succeeded(session, f"sms:{phone}", None)
         except RateLimited as exc:
             error = exc
         except AuthenticationError as exc:
             error = exc
-            _note_failure(user, exc)
+            _note_failure(user)
         if error is not None:
             audit.record(session, who, "auth.sms", outcome="refused", detail=error.message)
         else:
