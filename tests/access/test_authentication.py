@@ -1,6 +1,6 @@
 """Passwords (Argon2id), failures slowed down per name and address (never a lockout), TOTP (mandatory for
-administrators and examiners, each code once), SMS officers' phone + PIN, login rate limits. Every attempt leaves
-an audit entry."""
+administrators and examiners, each code once), SMS officers' phone + PIN, login rate limits.
+Every attempt leaves an audit entry."""
 
 from __future__ import annotations
 
