@@ -31,6 +31,8 @@ PUBLIC = {
     ("POST", "/login"),  # the login form itself (CSRF-protected)
     ("POST", "/api/v1/auth/login"),  # credential check
     ("POST", "/api/v1/auth/tokens"),  # credential exchange for a token
+    ("POST", "/api/v1/auth/password"),  # change your own password (the current one is the credential)
+    ("POST", "/api/v1/auth/activate"),  # enrolment code -> password (the code is the credential)
     ("GET", "/api/v1/health"),
     ("GET", "/health"),
 }
