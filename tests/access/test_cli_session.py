@@ -6,6 +6,7 @@ it, and ordinary use never trips the login rate limit. Both backends."""
 from __future__ import annotations
 
 import json
+import stat
 
 import pytest
 from sqlalchemy import select
@@ -88,3 +89,55 @@ def test_enrol_pending_requires_a_principal(db, tmp_path):
         enrolment.enrol_pending(db, EncryptedStore(tmp_path / "data"), jobs=1)  # type: ignore[call-arg]
     with pytest.raises(TypeError):
         enrolment.retry_failed(db)  # type: ignore[call-arg]
+
+
+def test_thirty_commands_in_a_row_never_trip_the_login_limit(db, cli, tmp_path, make_account, monkeypatch):
+    """Finding 20.3: with CRMS_USER/CRMS_PASSWORD set, ordinary use (30 commands) is one password check and
+    one session, never "too many login attempts" (even with a tight limit)."""
+    monkeypatch.setenv("CRMS_RATE_LOGIN", "3/600")
+    monkeypatch.setenv("CRMS_RATE_LOGIN_ADDRESS", "3/600")
+    op = make_account("cro_operator", username="busy_clerk")
+    env = {"CRMS_USER": op.username, "CRMS_PASSWORD": PASSWORD}
+    for i in range(30):
+        r = cli("fp", "enrolment", "--json", env=env)
+        assert r.exit_code == 0, (i, r.output)
+        assert "too many" not in r.output
+    assert len(entries(db, action="auth.login", outcome="ok")) == 1
+    assert len(entries(db, action="auth.token.issue")) == 1
+    path = tmp_path / "data" / "cli-sessions"
+    files = list(path.iterdir())
+    assert len(files) == 1
+    assert stat.S_IMODE(files[0].stat().st_mode) == 0o600 and stat.S_IMODE(path.stat().st_mode) == 0o700
+    assert PASSWORD not in files[0].read_text()
+
+
+def test_a_session_is_not_reused_for_another_user(db, cli, make_account):
+    a = make_account("cro_operator", username="first_clerk")
+    b = make_account("cro_operator", username="second_clerk")
+    assert cli("fp", "enrolment", env={"CRMS_USER": a.username, "CRMS_PASSWORD": PASSWORD}).exit_code == 0
+    r = cli("fp", "enrolment", env={"CRMS_USER": b.username, "CRMS_PASSWORD": "not the password"})
+    assert r.exit_code == 3 and "invalid username or password" in r.output
+    assert cli("fp", "enrolment", env={"CRMS_USER": b.username, "CRMS_PASSWORD": PASSWORD}).exit_code == 0
+    assert [e.username for e in entries(db, action="auth.login", outcome="ok")] == [a.username, b.username]
+
+
+def test_logout_revokes_the_cli_session(db, cli, tmp_path, make_account):
+    from crms.access.models import ApiToken
+
+    op = make_account("cro_operator", username="leaving_clerk")
+    env = {"CRMS_USER": op.username, "CRMS_PASSWORD": PASSWORD}
+    assert cli("fp", "enrolment", env=env).exit_code == 0
+    session_file = next((tmp_path / "data" / "cli-sessions").iterdir())
+    token = json.loads(session_file.read_text())["token"]
+    r = cli("logout")
+    assert r.exit_code == 0 and "logged out" in r.output
+    assert not session_file.exists()
+    with db.transaction() as s:
+        revoked = s.scalars(select(ApiToken.revoked_at).where(ApiToken.user_id == op.id)).all()
+    assert revoked and all(revoked)
+    assert entries(db, action="auth.logout")[-1].username == op.username
+    # Without the password the next command is refused; the old token is dead.
+    r = cli("fp", "enrolment", env={"CRMS_USER": op.username})
+    assert r.exit_code == 3 and "log in first" in r.output
+    r = cli("fp", "enrolment", env={"CRMS_TOKEN": token})
+    assert r.exit_code == 3 and "revoked" in r.output

@@ -62,6 +62,50 @@ def logout(request: Request, response: Response, principal: PrincipalDep, sessio
     return {"logged_out": True}
 
 
+class PasswordIn(LoginIn):
+    new_password: str = Field(min_length=1, max_length=256)
+
+
+class ActivateIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    enrolment_code: str = Field(min_length=1, max_length=64)
+    new_password: str = Field(min_length=1, max_length=256)
+
+
+@router.post("/password")
+def change_password(body: PasswordIn, request: Request) -> dict:
+    """Change your own password (the current one, and TOTP where enrolled, checked like a login; also when
+    a change is required). Every token and session of the account is revoked: log in again."""
+    from crms.access.users import change_password as change
+
+    principal = change(
+        request.app.state.db,
+        body.username,
+        body.password,
+        body.new_password,
+        totp=body.totp,
+        address=client_address(request),
+        channel="api",
+    )
+    return {"changed": True, "user": _me(principal)}
+
+
+@router.post("/activate")
+def activate(body: ActivateIn, request: Request) -> dict:
+    """Turn the one-time enrolment code of a new or reset account into a password; where the role needs
+    TOTP, the answer carries the new secret (once) for the user's authenticator app."""
+    from crms.access.users import activate as redeem
+
+    return redeem(
+        request.app.state.db,
+        body.username,
+        body.enrolment_code,
+        body.new_password,
+        address=client_address(request),
+        channel="api",
+    )
+
+
 @router.get("/me")
 def me(request: Request, principal: PrincipalDep) -> dict:
     from crms.access.sessions import COOKIE, csrf_for_session
