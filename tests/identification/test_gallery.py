@@ -171,3 +171,14 @@ def test_threshold_for_fpir():
     assert G.threshold_for_fpir(0.01, 1000, 10) > one  # the sum of ten fingers needs more
     with pytest.raises(ValidationError):
         G.threshold_for_fpir(0, 10)
+
+
+def test_fast_cylinders_equal_the_matcher_kernel(masters):
+    from crms.fingerprint import _kernels as K
+
+    rng = np.random.default_rng(3)
+    for t in [masters[0][0], masters[1][1]] + [S.impression(masters[2][f], rng) for f in range(5)]:
+        p = M.prepare(Template(t.width, t.height, t.minutiae.copy()))
+        a = K.cylinders(p.x, p.y, p.theta, p.hull)
+        b = G.cylinders(p.x, p.y, p.theta, p.hull)
+        assert all(np.array_equal(u, v) for u, v in zip(a, b, strict=True))
