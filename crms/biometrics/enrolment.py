@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from crms.access import audit
 from crms.access.policy import Permission, authorize
-from crms.access.principal import Principal, system_principal
+from crms.access.principal import Principal
 from crms.biometrics.models import (
     FINGER_POSITIONS,
     EnrolmentStatus,
@@ -395,9 +395,8 @@ def _cpu_now() -> float:
     return time.process_time() + children.ru_utime + children.ru_stime
 
 
-def retry_failed(db, principal: Principal | None = None) -> int:
+def retry_failed(db, principal: Principal) -> int:
     """Put failed rows back in the queue (after an extractor upgrade, say); returns how many."""
-    principal = principal or system_principal("cli")
     authorize(principal, Permission.BIOMETRIC_ENROL)
     with db.transaction() as s:
         n = s.execute(
@@ -415,9 +414,9 @@ def enrol_pending(
     db,
     store,
     *,
+    principal: Principal,
     jobs: int | None = None,
     limit: int | None = None,
-    principal: Principal | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> EnrolReport:
     """Extract and store the template of every pending print (at most ``limit``), oldest first.
@@ -426,7 +425,6 @@ def enrol_pending(
     ``progress(stage, done, total)`` is called after each print. Raises Conflict when another enrolment
     runs on the same data dir; returns with a note, doing nothing, when the engine is not installed.
     """
-    principal = principal or system_principal("cli")
     authorize(principal, Permission.BIOMETRIC_ENROL)
     report = EnrolReport()
     t0, c0 = time.perf_counter(), _cpu_now()

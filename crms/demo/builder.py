@@ -414,9 +414,11 @@ def ensure_users(session: Session, report: DemoReport) -> None:
             entry.update(phone=kw["phone"], pin=kw["pin"])
         else:
             kw["password"] = entry["password"] = _password()
-        user = create_user(session, username, role, **kw)
-        if user.totp_secret:
-            entry["totp_secret"] = user.totp_secret
+        # The documented bootstrap path (crms.access.users.create_user); the printed passwords are one-time:
+        # the first login must set a new one (crms passwd).
+        user = create_user(session, username, role, must_change_password=True, **kw)
+        if user.new_totp_secret:
+            entry["totp_secret"] = user.new_totp_secret
             entry["totp_uri"] = totp_uri(user)
         audit.record(
             session, system_principal("cli"), "user.create", target_type="user", target_id=user.id,
