@@ -437,7 +437,7 @@ DEMO_GROWTH_ITERATIONS = 10
 def finger_png(seed: int, index: int, position: int) -> bytes:
     """The demo image of finger ``position`` (1-10, ANSI/NIST) of person ``index`` of ``seed``: a plain
     impression at 500 ppi (288 x 384), the same bytes every time."""
-    from crms.fingerprint.synthesis import generate_master, png_bytes, render_impression
+    from crms.fingerprint import generate_master, png_bytes, render_impression
 
     master = generate_master(
         seed=seed * 1_000_000 + index, finger_index=position - 1, iterations=DEMO_GROWTH_ITERATIONS

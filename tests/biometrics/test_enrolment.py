@@ -293,8 +293,10 @@ def test_merge_moves_fingerprints_and_retires_the_merged_duplicate_finger(env):
     """Merging two person records moves every fingerprint row of the merged one to the survivor; where both
     hold an active print of the same finger, the survivor's stays active and the other is retired (kept)."""
     from crms.records.models import PersonMerge
+    from crms.records.participants import register_merge_participant
     from crms.records.services import merge_persons
 
+    register_merge_participant(enrolment.follow_merge)  # as the composition roots (API, CLI) do
     db, store = env
     op = make_principal(db, "cro_operator", "BA")
     survivor, merged = make_person(db), make_person(db)
