@@ -217,6 +217,9 @@ def test_cli_demo_refusal_exits_nonzero(sqlite_db, tmp_path, monkeypatch):
     assert "real user accounts" in r.output
 
 
+NEW_PASSWORD = "a new and private passphrase 31"
+
+
 def test_cli_fp_enrolment_and_enrol_pending(sqlite_db, tmp_path, monkeypatch):
     from crms.cli.main import app
 
@@ -232,6 +235,12 @@ def test_cli_fp_enrolment_and_enrol_pending(sqlite_db, tmp_path, monkeypatch):
     r = runner.invoke(app, ["fp", "enrolment"])
     assert r.exit_code != 0 and "log in first" in r.output
     users = {u["username"]: u for u in out["users"]}
+    for name in ("demo_investigator", "demo_operator"):  # demo passwords work once: set a new one first
+        env = {"CRMS_USER": name, "CRMS_PASSWORD": users[name]["password"], "CRMS_NEW_PASSWORD": NEW_PASSWORD}
+        r = runner.invoke(app, ["fp", "enrolment"], env=env)
+        assert r.exit_code == 3 and "password change required" in r.output
+        assert runner.invoke(app, ["passwd"], env=env).exit_code == 0
+        users[name]["password"] = NEW_PASSWORD
     monkeypatch.setenv("CRMS_USER", "demo_investigator")
     monkeypatch.setenv("CRMS_PASSWORD", users["demo_investigator"]["password"])
     for cmd in (["fp", "enrolment"], ["fp", "enrol-pending", "--jobs", "1"]):
