@@ -10,6 +10,7 @@ How to add a page: docs/WEB.md.
 from __future__ import annotations
 
 import base64
+import logging
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +28,7 @@ from crms.access.principal import Principal
 from crms.errors import AuthenticationError, CrmsError, PermissionDenied, RateLimited
 from crms.web.i18n import RTL, Formatter, choose, translations
 
+_log = logging.getLogger("crms.web")
 STATIC = Path(__file__).parent / "static"
 LANG_COOKIE = "crms_lang"
 _env = Environment(loader=PackageLoader("crms.web", "templates"), autoescape=select_autoescape(["html"]))
@@ -113,6 +115,7 @@ def render(request: Request, template: str, status: int = 200, **ctx: Any) -> HT
     lang = _lang(request)
     trans = translations(lang)
     principal: Principal | None = getattr(request.state, "principal", None)
+    ctx.setdefault("errors", {})
     html = _env.get_template(template).render(
         _=trans.gettext,
         lang=lang,
@@ -223,7 +226,12 @@ def act(
     except CrmsError as exc:
         if on_error is not None:
             return on_error(exc)
-        return message_page(request, exc.status, N_("Not found") if exc.status == 404 else N_("Error"), exc.message)
+        return message_page(
+            request, exc.status, N_("Not found") if exc.status == 404 else N_("Error"), exc.message
+        )
+    except Exception:  # a fault of ours: logged with its trace, the user gets a plain page
+        _log.exception("web page %s failed", where)
+        return message_page(request, 500, N_("Error"), N_("The request could not be handled."))
 
 
 async def _form(request: Request) -> dict:
@@ -256,6 +264,17 @@ def _store(request: Request):
 
 def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
     from crms.access.policy import Permission
+
+    def form_page(permission: Permission, template: str, **ctx: Any):
+        """An empty form, shown only to a user whose role may send it (the service checks again)."""
+
+        def work(session: Session, who: Principal) -> Response:
+            from crms.access.policy import authorize
+
+            authorize(who, permission)
+            return render(ctx.pop("request"), template, **ctx)
+
+        return work
 
     # ---------------------------------------------------------------- static, PWA, language
 
@@ -397,13 +416,24 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             from crms.records import services as svc
 
             if not cnic:
-                return render(request, "lookup.html", cnic="", reason=reason, found=None, asked=False, errors={})
+                return render(
+                    request, "lookup.html", cnic="", reason=reason, found=None, asked=False, errors={}
+                )
             found = svc.lookup_cnic(session, who, cnic, reason=reason or None)
-            return render(request, "lookup.html", cnic=cnic, reason=reason, found=found, asked=True, errors={})
+            return render(
+                request, "lookup.html", cnic=cnic, reason=reason, found=found, asked=True, errors={}
+            )
 
         def bad(exc: CrmsError) -> Response:
             return render(
-                request, "lookup.html", 422, cnic=cnic, reason=reason, found=None, asked=False, errors=_errors(exc)
+                request,
+                "lookup.html",
+                422,
+                cnic=cnic,
+                reason=reason,
+                found=None,
+                asked=False,
+                errors=_errors(exc),
             )
 
         return act(request, work, on_error=bad)
@@ -423,7 +453,12 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         "caste",
         "notes",
     )
-    PERSON_RENAME = {"documents.0.number": "cnic", "phones.0": "phone", "documents": "cnic", "phones": "phone"}
+    PERSON_RENAME = {
+        "documents.0.number": "cnic",
+        "phones.0": "phone",
+        "documents": "cnic",
+        "phones": "phone",
+    }
 
     def person_data(form: dict) -> dict:
         data: dict[str, Any] = _clean(form, *PERSON_FIELDS)
@@ -435,7 +470,10 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
     @app.get("/persons/new", response_class=HTMLResponse, include_in_schema=False)
     def person_new(request: Request):
-        return act(request, lambda s, w: render(request, "person_form.html", values={}, errors={}, person=None))
+        return act(
+            request,
+            form_page(Permission.PERSON_WRITE, "person_form.html", request=request, values={}, person=None),
+        )
 
     @app.post("/persons/new", include_in_schema=False)
     async def person_create(request: Request):
@@ -463,7 +501,9 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
             record = svc.get_person(session, who, person_id)
             prints = None
-            if has_permission(who, Permission.SEARCH_BIOMETRIC) or has_permission(who, Permission.BIOMETRIC_ENROL):
+            if has_permission(who, Permission.SEARCH_BIOMETRIC) or has_permission(
+                who, Permission.BIOMETRIC_ENROL
+            ):
                 prints = enrolment.fingerprints_of(session, who, record["id"])
             return render(request, "person.html", p=record, prints=prints)
 
@@ -494,7 +534,9 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             return _see(f"/persons/{person_id}")
 
         def bad(exc: CrmsError) -> Response:
-            return render(request, "person_form.html", 422, values=form, errors=_errors(exc), person={"id": person_id})
+            return render(
+                request, "person_form.html", 422, values=form, errors=_errors(exc), person={"id": person_id}
+            )
 
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
 
@@ -514,7 +556,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
     @app.get("/merge", response_class=HTMLResponse, include_in_schema=False)
     def merge_page(request: Request, survivor_id: str = "", merged_id: str = ""):
         values = {"survivor_id": survivor_id, "merged_id": merged_id}
-        return act(request, lambda s, w: render(request, "merge.html", values=values, errors={}))
+        return act(request, form_page(Permission.PERSON_MERGE, "merge.html", request=request, values=values))
 
     @app.post("/merge", include_in_schema=False)
     async def merge_post(request: Request):
@@ -534,11 +576,19 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
     # ---------------------------------------------------------------- cases
 
-    CASE_FIELDS = ("police_station", "district", "fir_number", "registered_on", "occurred_on", "place", "sections")
+    CASE_FIELDS = (
+        "police_station",
+        "district",
+        "fir_number",
+        "registered_on",
+        "occurred_on",
+        "place",
+        "sections",
+    )
 
     @app.get("/cases/new", response_class=HTMLResponse, include_in_schema=False)
     def case_new(request: Request):
-        return act(request, lambda s, w: render(request, "case_form.html", values={}, errors={}))
+        return act(request, form_page(Permission.CASE_WRITE, "case_form.html", request=request, values={}))
 
     @app.post("/cases/new", include_in_schema=False)
     async def case_create(request: Request):
@@ -713,7 +763,9 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             return _see(f"/persons/{person_id}/fingerprints?saved={len(images)}")
 
         def bad(exc: CrmsError) -> Response:
-            return _reshow(request, lambda s, w: enrol_view(request, s, w, person_id, 422, errors=_errors(exc)))
+            return _reshow(
+                request, lambda s, w: enrol_view(request, s, w, person_id, 422, errors=_errors(exc))
+            )
 
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
 
@@ -762,7 +814,9 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
     # ---------------------------------------------------------------- audit
 
     @app.get("/audit", response_class=HTMLResponse, include_in_schema=False)
-    def audit_page(request: Request, username: str = "", action: str = "", target_id: str = "", verify: int = 0):
+    def audit_page(
+        request: Request, username: str = "", action: str = "", target_id: str = "", verify: int = 0
+    ):
         def work(session: Session, who: Principal) -> Response:
             from crms.access import audit
             from crms.access.policy import authorize, has_permission
@@ -830,11 +884,15 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
                 qr = segno.make(uri, error="m").svg_inline(scale=4, dark="#000", light="#fff")
                 qr_b64 = base64.b64encode(qr.encode()).decode()
                 qr = f"data:image/svg+xml;base64,{qr_b64}"
-            return users_view(request, session, who, created=users.user_dict(user), qr=qr, secret=user.totp_secret)
+            return users_view(
+                request, session, who, created=users.user_dict(user), qr=qr, secret=user.totp_secret
+            )
 
         def bad(exc: CrmsError) -> Response:
             form.pop("password", None)
-            return _reshow(request, lambda s, w: users_view(request, s, w, 422, errors=_errors(exc), values=form))
+            return _reshow(
+                request, lambda s, w: users_view(request, s, w, 422, errors=_errors(exc), values=form)
+            )
 
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
 
