@@ -53,6 +53,10 @@ def web_server(_sqlite_template, tmp_path_factory) -> Iterator[Server]:
     path = tmp / "crms.sqlite3"
     shutil.copyfile(_sqlite_template, path)
     db = Database(f"sqlite:///{path}")
+    settings = Settings(
+        data_dir=tmp / "data", database_url=db.url, data_key=None, secret_key="web-test", environment="test"
+    )
+    app = create_app(settings=settings, database=db)  # binds the data dir (keys) first
     users = {}
     with db.transaction() as session:
         for name, role in [
@@ -65,11 +69,12 @@ def web_server(_sqlite_template, tmp_path_factory) -> Iterator[Server]:
             ("supervisor", "supervisor"),
         ]:
             user = create_user(session, name, role, unit="BA", password=PASSWORD)
-            users[name] = (user.id, user.totp_secret)
-    settings = Settings(
-        data_dir=tmp / "data", database_url=db.url, data_key=None, secret_key="web-test", environment="test"
-    )
-    app = create_app(settings=settings, database=db)
+            users[name] = (user.id, user.new_totp_secret)
+        # The demo's way: a password that works once, for setting a new one.
+        user = create_user(
+            session, "newcomer", "investigating_officer", password=PASSWORD, must_change_password=True
+        )
+        users["newcomer"] = (user.id, None)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
