@@ -11,6 +11,10 @@ from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+# Every id column is an INTEGER, 32-bit on PostgreSQL: inputs naming an id are bounded by this (a 422 rather
+# than a database error).
+MAX_ID = 2**31 - 1
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from crms.access import users as svc
 from crms.api.deps import PrincipalDep, SessionDep
+from crms.api.params import IdPath
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -43,12 +44,12 @@ def add_user(body: UserIn, principal: PrincipalDep, session: SessionDep) -> dict
 
 
 @router.get("/{user_id}")
-def get_user(user_id: int, principal: PrincipalDep, session: SessionDep) -> dict:
+def get_user(user_id: IdPath, principal: PrincipalDep, session: SessionDep) -> dict:
     return svc.user_dict(svc.get_user(session, principal, user_id))
 
 
 @router.patch("/{user_id}")
-def patch_user(user_id: int, body: UserPatch, principal: PrincipalDep, session: SessionDep) -> dict:
+def patch_user(user_id: IdPath, body: UserPatch, principal: PrincipalDep, session: SessionDep) -> dict:
     user = svc.get_user(session, principal, user_id)
     if body.role is not None or body.unit is not None:
         user = svc.set_role(session, principal, user_id, body.role or user.role, body.unit)
@@ -58,6 +59,6 @@ def patch_user(user_id: int, body: UserPatch, principal: PrincipalDep, session: 
 
 
 @router.post("/{user_id}/reset-mfa")
-def reset_mfa(user_id: int, principal: PrincipalDep, session: SessionDep) -> dict:
+def reset_mfa(user_id: IdPath, principal: PrincipalDep, session: SessionDep) -> dict:
     user = svc.reset_mfa(session, principal, user_id)
     return {**svc.user_dict(user), "totp_uri": svc.totp_uri(user)}

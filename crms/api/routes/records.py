@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from crms.api.deps import PrincipalDep, SessionDep, in_transaction
+from crms.api.params import IdPath, NumberQuery
 from crms.api.problems import problem
 from crms.records import services as svc
 from crms.records.schemas import (
@@ -92,7 +93,7 @@ def merge_persons(body: MergeIn, session: SessionDep, principal: PrincipalDep):
 
 
 @router.get("/persons/{person_id}", summary="Full person record with history")
-async def get_person(request: Request, person_id: int, reason: Reason = None):
+async def get_person(request: Request, person_id: IdPath, reason: Reason = None):
     record = await in_transaction(
         request, lambda session, who: svc.get_person(session, who, person_id, reason=reason)
     )
@@ -100,30 +101,30 @@ async def get_person(request: Request, person_id: int, reason: Reason = None):
 
 
 @router.patch("/persons/{person_id}", summary="Update a person (only the fields sent)")
-def update_person(person_id: int, body: PersonUpdate, session: SessionDep, principal: PrincipalDep):
+def update_person(person_id: IdPath, body: PersonUpdate, session: SessionDep, principal: PrincipalDep):
     return svc.person_core_dict(svc.update_person(session, principal, person_id, body))
 
 
 @router.post("/persons/{person_id}/documents", status_code=201, summary="Add an identity document")
-def add_document(person_id: int, body: DocumentIn, session: SessionDep, principal: PrincipalDep):
+def add_document(person_id: IdPath, body: DocumentIn, session: SessionDep, principal: PrincipalDep):
     doc, warnings = svc.add_document(session, principal, person_id, body)
     return {"document": svc.document_dict(doc), "warnings": warnings}
 
 
 @router.delete("/persons/{person_id}/documents/{document_id}", status_code=204)
-def remove_document(person_id: int, document_id: int, session: SessionDep, principal: PrincipalDep):
+def remove_document(person_id: IdPath, document_id: IdPath, session: SessionDep, principal: PrincipalDep):
     svc.remove_document(session, principal, person_id, document_id)
     return Response(status_code=204)
 
 
 @router.post("/persons/{person_id}/aliases", status_code=201)
-def add_alias(person_id: int, body: AliasIn, session: SessionDep, principal: PrincipalDep):
+def add_alias(person_id: IdPath, body: AliasIn, session: SessionDep, principal: PrincipalDep):
     person = svc.add_alias(session, principal, person_id, body)
     return {"aliases": [{"id": a.id, "name": a.name, "script": a.script} for a in person.aliases]}
 
 
 @router.post("/persons/{person_id}/addresses", status_code=201)
-def add_address(person_id: int, body: AddressIn, session: SessionDep, principal: PrincipalDep):
+def add_address(person_id: IdPath, body: AddressIn, session: SessionDep, principal: PrincipalDep):
     a = svc.add_address(session, principal, person_id, body)
     return {
         "id": a.id,
@@ -135,7 +136,7 @@ def add_address(person_id: int, body: AddressIn, session: SessionDep, principal:
 
 
 @router.post("/persons/{person_id}/phones", status_code=201)
-def add_phone(person_id: int, body: PhoneIn, session: SessionDep, principal: PrincipalDep):
+def add_phone(person_id: IdPath, body: PhoneIn, session: SessionDep, principal: PrincipalDep):
     person, warnings = svc.add_phone(session, principal, person_id, body.number)
     return {
         "phones": [{"id": p.id, "e164": p.e164, "kind": p.kind} for p in person.phones],
@@ -144,41 +145,45 @@ def add_phone(person_id: int, body: PhoneIn, session: SessionDep, principal: Pri
 
 
 @router.post("/persons/{person_id}/descriptions", status_code=201, summary="Add a dated physical description")
-def add_description(person_id: int, body: DescriptionIn, session: SessionDep, principal: PrincipalDep):
+def add_description(person_id: IdPath, body: DescriptionIn, session: SessionDep, principal: PrincipalDep):
     d = svc.add_description(session, principal, person_id, body)
     return {"id": d.id, "observed_on": d.observed_on.isoformat(), "marks": len(d.marks)}
 
 
 @router.put("/persons/{person_id}/descriptions/{description_id}", summary="Correct a physical description")
 def update_description(
-    person_id: int, description_id: int, body: DescriptionIn, session: SessionDep, principal: PrincipalDep
+    person_id: IdPath,
+    description_id: IdPath,
+    body: DescriptionIn,
+    session: SessionDep,
+    principal: PrincipalDep,
 ):
     d = svc.update_description(session, principal, person_id, description_id, body)
     return {"id": d.id, "observed_on": d.observed_on.isoformat(), "marks": len(d.marks)}
 
 
 @router.get("/persons/{person_id}/documents", summary="Identity documents of a person")
-def list_documents(person_id: int, session: SessionDep, principal: PrincipalDep):
+def list_documents(person_id: IdPath, session: SessionDep, principal: PrincipalDep):
     return {"items": svc.person_part(session, principal, person_id, "documents")}
 
 
 @router.get("/persons/{person_id}/descriptions", summary="Dated physical descriptions of a person")
-def list_descriptions(person_id: int, session: SessionDep, principal: PrincipalDep):
+def list_descriptions(person_id: IdPath, session: SessionDep, principal: PrincipalDep):
     return {"items": svc.person_part(session, principal, person_id, "descriptions")}
 
 
 @router.get("/persons/{person_id}/cases", summary="Cases of a person with statuses and their history")
-def list_person_cases(person_id: int, session: SessionDep, principal: PrincipalDep):
+def list_person_cases(person_id: IdPath, session: SessionDep, principal: PrincipalDep):
     return {"items": svc.person_part(session, principal, person_id, "cases")}
 
 
 @router.get("/persons/{person_id}/flags", summary="Flags with their history")
-def person_flags(person_id: int, session: SessionDep, principal: PrincipalDep):
+def person_flags(person_id: IdPath, session: SessionDep, principal: PrincipalDep):
     return {"items": svc.flag_history(session, principal, person_id)}
 
 
 @router.post("/persons/{person_id}/flags", summary="Raise or clear a flag by hand")
-def set_flag(person_id: int, body: FlagIn, session: SessionDep, principal: PrincipalDep):
+def set_flag(person_id: IdPath, body: FlagIn, session: SessionDep, principal: PrincipalDep):
     flag = svc.set_flag(session, principal, person_id, body)
     return svc.flag_dict(flag)
 
@@ -220,7 +225,7 @@ def case_by_fir(
     session: SessionDep,
     principal: PrincipalDep,
     police_station: Annotated[str, Query(max_length=150)],
-    fir_number: Annotated[int, Query(ge=1)],
+    fir_number: NumberQuery,
     year: Annotated[int, Query(ge=1947, le=9999)],
     district: Annotated[str | None, Query(max_length=100)] = None,
 ):
@@ -228,47 +233,47 @@ def case_by_fir(
 
 
 @router.get("/cases/{case_id}", summary="A case with offences, status history and persons")
-def get_case(case_id: int, session: SessionDep, principal: PrincipalDep):
+def get_case(case_id: IdPath, session: SessionDep, principal: PrincipalDep):
     return svc.get_case(session, principal, case_id)
 
 
 @router.patch("/cases/{case_id}")
-def update_case(case_id: int, body: CaseUpdate, session: SessionDep, principal: PrincipalDep):
+def update_case(case_id: IdPath, body: CaseUpdate, session: SessionDep, principal: PrincipalDep):
     return svc.case_dict(svc.update_case(session, principal, case_id, body), parties=False)
 
 
 @router.post("/cases/{case_id}/status", summary="Change the case status (validated transition)")
-def case_status(case_id: int, body: CaseStatusIn, session: SessionDep, principal: PrincipalDep):
+def case_status(case_id: IdPath, body: CaseStatusIn, session: SessionDep, principal: PrincipalDep):
     return svc.case_dict(svc.change_case_status(session, principal, case_id, body), parties=False)
 
 
 @router.post("/cases/{case_id}/links", status_code=201, summary="Link a person to the case")
-def link_person(case_id: int, body: LinkCreate, session: SessionDep, principal: PrincipalDep):
+def link_person(case_id: IdPath, body: LinkCreate, session: SessionDep, principal: PrincipalDep):
     return svc.link_dict(svc.link_person(session, principal, case_id, body))
 
 
 @router.get("/links/{link_id}", summary="A person-in-case link with status history, arrests, convictions")
-def get_link(link_id: int, session: SessionDep, principal: PrincipalDep):
+def get_link(link_id: IdPath, session: SessionDep, principal: PrincipalDep):
     return svc.get_link(session, principal, link_id)
 
 
 @router.patch("/links/{link_id}")
-def update_link(link_id: int, body: LinkUpdate, session: SessionDep, principal: PrincipalDep):
+def update_link(link_id: IdPath, body: LinkUpdate, session: SessionDep, principal: PrincipalDep):
     return svc.link_dict(svc.update_link(session, principal, link_id, body))
 
 
 @router.post("/links/{link_id}/status", summary="Change a person-in-case status (validated transition)")
-def link_status(link_id: int, body: PartyStatusIn, session: SessionDep, principal: PrincipalDep):
+def link_status(link_id: IdPath, body: PartyStatusIn, session: SessionDep, principal: PrincipalDep):
     return svc.link_dict(svc.change_party_status(session, principal, link_id, body))
 
 
 @router.post("/links/{link_id}/arrests", status_code=201)
-def record_arrest(link_id: int, body: ArrestIn, session: SessionDep, principal: PrincipalDep):
+def record_arrest(link_id: IdPath, body: ArrestIn, session: SessionDep, principal: PrincipalDep):
     a = svc.record_arrest(session, principal, link_id, body)
     return {"id": a.id, "link_id": link_id, "arrested_on": a.arrested_on.isoformat()}
 
 
 @router.post("/links/{link_id}/convictions", status_code=201)
-def record_conviction(link_id: int, body: ConvictionIn, session: SessionDep, principal: PrincipalDep):
+def record_conviction(link_id: IdPath, body: ConvictionIn, session: SessionDep, principal: PrincipalDep):
     v = svc.record_conviction(session, principal, link_id, body)
     return {"id": v.id, "link_id": link_id, "convicted_on": v.convicted_on.isoformat()}
