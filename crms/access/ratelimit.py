@@ -3,8 +3,9 @@ the CLI).
 
 Limits are "CAPACITY/SECONDS" strings (burst CAPACITY, refilled evenly over SECONDS), overridable by
 environment: ``CRMS_RATE_LOGIN`` (per username, default 10/60), ``CRMS_RATE_LOGIN_ADDRESS`` (per client
-address, default 30/60) and ``CRMS_RATE_SEARCH`` (per user, default 60/60). ``off`` disables a limit (e.g. for
-a benchmark).
+address, default 30/60), ``CRMS_RATE_SEARCH`` (per user, default 60/60) and ``CRMS_RATE_READ`` (record reads
+per user, a page of N persons counting N, default 300/300; see crms.records.services.guard). ``off`` disables
+a limit (e.g. for a benchmark).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from crms.access.principal import Principal
 from crms.errors import RateLimited
 from crms.timeutil import as_utc, utcnow
 
-DEFAULTS = {"login": "10/60", "login_address": "30/60", "search": "60/60"}
+DEFAULTS = {"login": "10/60", "login_address": "30/60", "search": "60/60", "read": "300/300"}
 
 
 @dataclass(frozen=True)

@@ -271,6 +271,13 @@ class ConvictionIn(Strict):
         return _not_future(v, "convicted_on")
 
 
+class FlagConfirmIn(Strict):
+    """The home district's answer to a flag raised from outside it."""
+
+    action: Literal["confirm", "reject"]
+    reason: _text(500)
+
+
 class FlagIn(Strict):
     kind: FlagKind
     case_id: int = Field(ge=1, le=MAX_ID)

@@ -15,6 +15,7 @@ from crms.api.deps import PrincipalDep, SessionDep, in_transaction
 from crms.api.params import IdPath, NumberQuery
 from crms.api.problems import problem
 from crms.records import services as svc
+from crms.records.labels import labelled
 from crms.records.schemas import (
     AddressIn,
     AliasIn,
@@ -25,6 +26,7 @@ from crms.records.schemas import (
     ConvictionIn,
     DescriptionIn,
     DocumentIn,
+    FlagConfirmIn,
     FlagIn,
     LinkCreate,
     LinkUpdate,
@@ -35,6 +37,7 @@ from crms.records.schemas import (
 )
 
 router = APIRouter(tags=["records"])
+CASE = "case_status"  # a case's own status (and history) are case statuses
 
 Limit = Annotated[int, Query(ge=1, le=svc.MAX_PAGE)]
 Offset = Annotated[int, Query(ge=0)]
@@ -46,6 +49,16 @@ def plain_json(data: dict) -> JSONResponse:
     response, without FastAPI's ``jsonable_encoder`` walk over every value (about 1 ms of CPU for a full
     record). For the hot reads: the CNIC lookup and the full record."""
     return JSONResponse(data)
+
+
+def _no_person(request: Request, person_id: int) -> JSONResponse:
+    detail = f"person {person_id} not found"
+    return problem(404, "Not found", detail, instance=request.url.path, field="person_id")
+
+
+def _part(request: Request, session, principal, person_id: int, part: str):
+    items = svc.person_part(session, principal, person_id, part)
+    return _no_person(request, person_id) if items is None else {"items": labelled(items)}
 
 
 class PhoneIn(BaseModel):
@@ -66,30 +79,37 @@ async def list_or_lookup(
     offset: Offset = 0,
 ):
     if cnic is None:
-        return await in_transaction(
+        page = await in_transaction(
             request,
-            lambda session, who: svc.list_persons(session, who, limit=limit, offset=offset, unit=unit),
+            lambda session, who: svc.list_persons(
+                session, who, limit=limit, offset=offset, unit=unit, reason=reason
+            ),
         )
+        return labelled(page)
     found = await in_transaction(
         request, lambda session, who: svc.lookup_cnic(session, who, cnic, reason=reason)
     )
     if found is None:
         # Returned, not raised: the audited search has committed; the answer is 404.
         return problem(404, "Not found", "no person with this CNIC", instance=request.url.path, field="cnic")
-    return plain_json(found)
+    return plain_json(labelled(found))
 
 
 @router.post("/persons", status_code=201, summary="Register a person")
 def register_person(body: PersonCreate, session: SessionDep, principal: PrincipalDep):
     result = svc.register_person(session, principal, body)
     out = svc.full_record(session, result.person)
-    return {"person": out, "warnings": result.warnings, "possible_duplicates": result.possible_duplicates}
+    return {
+        "person": labelled(out),
+        "warnings": result.warnings,
+        "possible_duplicates": result.possible_duplicates,
+    }
 
 
 @router.post("/persons/merge", summary="Merge two person records (the merged one becomes a redirect)")
 def merge_persons(body: MergeIn, session: SessionDep, principal: PrincipalDep):
     survivor = svc.merge_persons(session, principal, body)
-    return svc.full_record(session, survivor)
+    return labelled(svc.full_record(session, survivor))
 
 
 @router.get("/persons/{person_id}", summary="Full person record with history")
@@ -97,12 +117,14 @@ async def get_person(request: Request, person_id: IdPath, reason: Reason = None)
     record = await in_transaction(
         request, lambda session, who: svc.get_person(session, who, person_id, reason=reason)
     )
-    return plain_json(record)
+    if record is None:  # returned, not raised: the audited miss has committed
+        return _no_person(request, person_id)
+    return plain_json(labelled(record))
 
 
 @router.patch("/persons/{person_id}", summary="Update a person (only the fields sent)")
 def update_person(person_id: IdPath, body: PersonUpdate, session: SessionDep, principal: PrincipalDep):
-    return svc.person_core_dict(svc.update_person(session, principal, person_id, body))
+    return labelled(svc.person_core_dict(svc.update_person(session, principal, person_id, body)))
 
 
 @router.post("/persons/{person_id}/documents", status_code=201, summary="Add an identity document")
@@ -163,29 +185,29 @@ def update_description(
 
 
 @router.get("/persons/{person_id}/documents", summary="Identity documents of a person")
-def list_documents(person_id: IdPath, session: SessionDep, principal: PrincipalDep):
-    return {"items": svc.person_part(session, principal, person_id, "documents")}
+def list_documents(request: Request, person_id: IdPath, session: SessionDep, principal: PrincipalDep):
+    return _part(request, session, principal, person_id, "documents")
 
 
 @router.get("/persons/{person_id}/descriptions", summary="Dated physical descriptions of a person")
-def list_descriptions(person_id: IdPath, session: SessionDep, principal: PrincipalDep):
-    return {"items": svc.person_part(session, principal, person_id, "descriptions")}
+def list_descriptions(request: Request, person_id: IdPath, session: SessionDep, principal: PrincipalDep):
+    return _part(request, session, principal, person_id, "descriptions")
 
 
 @router.get("/persons/{person_id}/cases", summary="Cases of a person with statuses and their history")
-def list_person_cases(person_id: IdPath, session: SessionDep, principal: PrincipalDep):
-    return {"items": svc.person_part(session, principal, person_id, "cases")}
+def list_person_cases(request: Request, person_id: IdPath, session: SessionDep, principal: PrincipalDep):
+    return _part(request, session, principal, person_id, "cases")
 
 
 @router.get("/persons/{person_id}/flags", summary="Flags with their history")
 def person_flags(person_id: IdPath, session: SessionDep, principal: PrincipalDep):
-    return {"items": svc.flag_history(session, principal, person_id)}
+    return {"items": labelled({"flags": svc.flag_history(session, principal, person_id)})["flags"]}
 
 
 @router.post("/persons/{person_id}/flags", summary="Raise or clear a flag by hand")
 def set_flag(person_id: IdPath, body: FlagIn, session: SessionDep, principal: PrincipalDep):
     flag = svc.set_flag(session, principal, person_id, body)
-    return svc.flag_dict(flag)
+    return labelled({"flags": [svc.flag_dict(flag)]})["flags"][0]
 
 
 # ------------------------------------------------------------------------------------------ cases
@@ -194,7 +216,7 @@ def set_flag(person_id: IdPath, body: FlagIn, session: SessionDep, principal: Pr
 @router.post("/cases", status_code=201, summary="Register an FIR")
 def add_case(body: CaseCreate, session: SessionDep, principal: PrincipalDep):
     case = svc.add_case(session, principal, body)
-    return svc.case_dict(case, parties=False)
+    return labelled(svc.case_dict(case, parties=False), status_vocabulary=CASE)
 
 
 @router.get("/cases", summary="A page of cases, filtered")
@@ -208,7 +230,7 @@ def list_cases(
     limit: Limit = 50,
     offset: Offset = 0,
 ):
-    return svc.list_cases(
+    page = svc.list_cases(
         session,
         principal,
         limit=limit,
@@ -218,6 +240,7 @@ def list_cases(
         year=year,
         status=status,
     )
+    return labelled(page, status_vocabulary=CASE)
 
 
 @router.get("/cases/by-fir", summary="A case by its natural key (police station, FIR number, year)")
@@ -229,42 +252,48 @@ def case_by_fir(
     year: Annotated[int, Query(ge=1947, le=9999)],
     district: Annotated[str | None, Query(max_length=100)] = None,
 ):
-    return svc.find_case(session, principal, police_station, fir_number, year, district)
+    return labelled(
+        svc.find_case(session, principal, police_station, fir_number, year, district), status_vocabulary=CASE
+    )
 
 
 @router.get("/cases/{case_id}", summary="A case with offences, status history and persons")
 def get_case(case_id: IdPath, session: SessionDep, principal: PrincipalDep):
-    return svc.get_case(session, principal, case_id)
+    return labelled(svc.get_case(session, principal, case_id), status_vocabulary=CASE)
 
 
 @router.patch("/cases/{case_id}")
 def update_case(case_id: IdPath, body: CaseUpdate, session: SessionDep, principal: PrincipalDep):
-    return svc.case_dict(svc.update_case(session, principal, case_id, body), parties=False)
+    return labelled(
+        svc.case_dict(svc.update_case(session, principal, case_id, body), parties=False),
+        status_vocabulary=CASE,
+    )
 
 
 @router.post("/cases/{case_id}/status", summary="Change the case status (validated transition)")
 def case_status(case_id: IdPath, body: CaseStatusIn, session: SessionDep, principal: PrincipalDep):
-    return svc.case_dict(svc.change_case_status(session, principal, case_id, body), parties=False)
+    case = svc.change_case_status(session, principal, case_id, body)
+    return labelled(svc.case_dict(case, parties=False), status_vocabulary=CASE)
 
 
 @router.post("/cases/{case_id}/links", status_code=201, summary="Link a person to the case")
 def link_person(case_id: IdPath, body: LinkCreate, session: SessionDep, principal: PrincipalDep):
-    return svc.link_dict(svc.link_person(session, principal, case_id, body))
+    return labelled(svc.link_dict(svc.link_person(session, principal, case_id, body)))
 
 
 @router.get("/links/{link_id}", summary="A person-in-case link with status history, arrests, convictions")
 def get_link(link_id: IdPath, session: SessionDep, principal: PrincipalDep):
-    return svc.get_link(session, principal, link_id)
+    return labelled(svc.get_link(session, principal, link_id))
 
 
 @router.patch("/links/{link_id}")
 def update_link(link_id: IdPath, body: LinkUpdate, session: SessionDep, principal: PrincipalDep):
-    return svc.link_dict(svc.update_link(session, principal, link_id, body))
+    return labelled(svc.link_dict(svc.update_link(session, principal, link_id, body)))
 
 
 @router.post("/links/{link_id}/status", summary="Change a person-in-case status (validated transition)")
 def link_status(link_id: IdPath, body: PartyStatusIn, session: SessionDep, principal: PrincipalDep):
-    return svc.link_dict(svc.change_party_status(session, principal, link_id, body))
+    return labelled(svc.link_dict(svc.change_party_status(session, principal, link_id, body)))
 
 
 @router.post("/links/{link_id}/arrests", status_code=201)
@@ -277,3 +306,19 @@ def record_arrest(link_id: IdPath, body: ArrestIn, session: SessionDep, principa
 def record_conviction(link_id: IdPath, body: ConvictionIn, session: SessionDep, principal: PrincipalDep):
     v = svc.record_conviction(session, principal, link_id, body)
     return {"id": v.id, "link_id": link_id, "convicted_on": v.convicted_on.isoformat()}
+
+
+# ------------------------------------------------------------------------------------------ flag confirmation
+
+
+@router.get("/flags/pending", summary="Flags awaiting your district's confirmation (raised from outside it)")
+def pending_flags(session: SessionDep, principal: PrincipalDep):
+    return {"items": labelled({"flags": svc.pending_flags(session, principal)})["flags"]}
+
+
+@router.post(
+    "/flags/{flag_id}/confirm", summary="Confirm or reject a flag raised from outside the home district"
+)
+def confirm_flag(flag_id: IdPath, body: FlagConfirmIn, session: SessionDep, principal: PrincipalDep):
+    flag = svc.confirm_flag(session, principal, flag_id, body)
+    return labelled({"flags": [svc.flag_dict(flag)]})["flags"][0]

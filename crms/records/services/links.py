@@ -26,6 +26,7 @@ from crms.records.schemas import (
 )
 from crms.records.services.common import _get_case, _get_link, touch
 from crms.records.services.flags import _sync_flags
+from crms.records.services.guard import guard_reads
 from crms.records.services.reading import party_dict
 from crms.timeutil import utcnow
 
@@ -188,6 +189,7 @@ def get_link(session: Session, principal: Principal, link_id: int) -> dict:
     """A person-in-case link with its status history, arrests and convictions."""
     authorize(principal, Permission.CASE_READ)
     link = _get_link(session, link_id)
+    guard_reads(session, principal)
     audit.record(
         session,
         principal,
