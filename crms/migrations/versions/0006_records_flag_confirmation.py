@@ -1,15 +1,15 @@
 """records: a flag raised outside the person's home district waits for that district's confirmation
 
-Revision ID: 0005_records_flags
-Revises: 0004
+Revision ID: 0006_records_flags
+Revises: 0005
 Create Date: 2026-12-02 13:30:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_records_flags"
-down_revision = "0004"
+revision = "0006_records_flags"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
