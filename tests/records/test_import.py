@@ -551,3 +551,40 @@ def test_a_failure_while_writing_leaves_nothing(rdb, principal, tmp_path, monkey
     with pytest.raises(RuntimeError):
         import_persons_file(rdb, op, path)
     assert count(rdb, Person) == 0 and count(rdb, IdentityDocument) == 0 and count(rdb, Address) == 0
+
+
+_KILLED_IMPORT = """
+import os, signal, sys
+from crms.access.principal import system_principal
+from crms.db import Database
+from crms.records.importer import import_persons_file
+
+def progress(stage, done, total):
+    if stage == "write":  # rows inserted, not yet committed
+        print("killing", flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+import_persons_file(Database(sys.argv[1]), system_principal("cli"), sys.argv[2], progress=progress)
+"""
+
+
+def test_kill_9_during_the_write_leaves_nothing(rdb, tmp_path):
+    """A ``kill -9`` of the importing process after its rows are inserted, before the commit: nothing of it
+    is in the database (the write is one transaction)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    path = write_csv(tmp_path / "reg.csv", people(50))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLED_IMPORT, rdb.url, str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert "killing" in done.stdout
+    assert count(rdb, Person) == 0 and count(rdb, IdentityDocument) == 0 and count(rdb, Address) == 0
