@@ -223,7 +223,9 @@ def act(
     except CrmsError as exc:
         if on_error is not None:
             return on_error(exc)
-        return message_page(request, exc.status, N_("Not found") if exc.status == 404 else N_("Error"), exc.message)
+        return message_page(
+            request, exc.status, N_("Not found") if exc.status == 404 else N_("Error"), exc.message
+        )
 
 
 async def _form(request: Request) -> dict:
@@ -397,13 +399,24 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             from crms.records import services as svc
 
             if not cnic:
-                return render(request, "lookup.html", cnic="", reason=reason, found=None, asked=False, errors={})
+                return render(
+                    request, "lookup.html", cnic="", reason=reason, found=None, asked=False, errors={}
+                )
             found = svc.lookup_cnic(session, who, cnic, reason=reason or None)
-            return render(request, "lookup.html", cnic=cnic, reason=reason, found=found, asked=True, errors={})
+            return render(
+                request, "lookup.html", cnic=cnic, reason=reason, found=found, asked=True, errors={}
+            )
 
         def bad(exc: CrmsError) -> Response:
             return render(
-                request, "lookup.html", 422, cnic=cnic, reason=reason, found=None, asked=False, errors=_errors(exc)
+                request,
+                "lookup.html",
+                422,
+                cnic=cnic,
+                reason=reason,
+                found=None,
+                asked=False,
+                errors=_errors(exc),
             )
 
         return act(request, work, on_error=bad)
@@ -423,7 +436,12 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         "caste",
         "notes",
     )
-    PERSON_RENAME = {"documents.0.number": "cnic", "phones.0": "phone", "documents": "cnic", "phones": "phone"}
+    PERSON_RENAME = {
+        "documents.0.number": "cnic",
+        "phones.0": "phone",
+        "documents": "cnic",
+        "phones": "phone",
+    }
 
     def person_data(form: dict) -> dict:
         data: dict[str, Any] = _clean(form, *PERSON_FIELDS)
@@ -435,7 +453,9 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
     @app.get("/persons/new", response_class=HTMLResponse, include_in_schema=False)
     def person_new(request: Request):
-        return act(request, lambda s, w: render(request, "person_form.html", values={}, errors={}, person=None))
+        return act(
+            request, lambda s, w: render(request, "person_form.html", values={}, errors={}, person=None)
+        )
 
     @app.post("/persons/new", include_in_schema=False)
     async def person_create(request: Request):
@@ -463,7 +483,9 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
             record = svc.get_person(session, who, person_id)
             prints = None
-            if has_permission(who, Permission.SEARCH_BIOMETRIC) or has_permission(who, Permission.BIOMETRIC_ENROL):
+            if has_permission(who, Permission.SEARCH_BIOMETRIC) or has_permission(
+                who, Permission.BIOMETRIC_ENROL
+            ):
                 prints = enrolment.fingerprints_of(session, who, record["id"])
             return render(request, "person.html", p=record, prints=prints)
 
@@ -494,7 +516,9 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             return _see(f"/persons/{person_id}")
 
         def bad(exc: CrmsError) -> Response:
-            return render(request, "person_form.html", 422, values=form, errors=_errors(exc), person={"id": person_id})
+            return render(
+                request, "person_form.html", 422, values=form, errors=_errors(exc), person={"id": person_id}
+            )
 
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
 
@@ -534,7 +558,15 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
     # ---------------------------------------------------------------- cases
 
-    CASE_FIELDS = ("police_station", "district", "fir_number", "registered_on", "occurred_on", "place", "sections")
+    CASE_FIELDS = (
+        "police_station",
+        "district",
+        "fir_number",
+        "registered_on",
+        "occurred_on",
+        "place",
+        "sections",
+    )
 
     @app.get("/cases/new", response_class=HTMLResponse, include_in_schema=False)
     def case_new(request: Request):
@@ -713,7 +745,9 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             return _see(f"/persons/{person_id}/fingerprints?saved={len(images)}")
 
         def bad(exc: CrmsError) -> Response:
-            return _reshow(request, lambda s, w: enrol_view(request, s, w, person_id, 422, errors=_errors(exc)))
+            return _reshow(
+                request, lambda s, w: enrol_view(request, s, w, person_id, 422, errors=_errors(exc))
+            )
 
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
 
@@ -762,7 +796,9 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
     # ---------------------------------------------------------------- audit
 
     @app.get("/audit", response_class=HTMLResponse, include_in_schema=False)
-    def audit_page(request: Request, username: str = "", action: str = "", target_id: str = "", verify: int = 0):
+    def audit_page(
+        request: Request, username: str = "", action: str = "", target_id: str = "", verify: int = 0
+    ):
         def work(session: Session, who: Principal) -> Response:
             from crms.access import audit
             from crms.access.policy import authorize, has_permission
@@ -819,7 +855,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         def work(session: Session, who: Principal) -> Response:
             from crms.access import users
 
-            data = _clean(form, "username", "role", "unit", "full_name", "password", "phone", "pin")
+            data = _clean(form, "username", "role", "unit", "full_name", "phone", "pin")
             username, role = data.pop("username", ""), data.pop("role", "")
             user = users.add_user(session, who, username, role, **data)
             qr = None
@@ -830,11 +866,15 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
                 qr = segno.make(uri, error="m").svg_inline(scale=4, dark="#000", light="#fff")
                 qr_b64 = base64.b64encode(qr.encode()).decode()
                 qr = f"data:image/svg+xml;base64,{qr_b64}"
-            return users_view(request, session, who, created=users.user_dict(user), qr=qr, secret=user.totp_secret)
+            created = users.user_dict(user)
+            code = getattr(user, "enrolment_code", None)
+            return users_view(request, session, who, created=created, qr=qr, secret=None, enrolment_code=code)
 
         def bad(exc: CrmsError) -> Response:
             form.pop("password", None)
-            return _reshow(request, lambda s, w: users_view(request, s, w, 422, errors=_errors(exc), values=form))
+            return _reshow(
+                request, lambda s, w: users_view(request, s, w, 422, errors=_errors(exc), values=form)
+            )
 
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
 

@@ -49,6 +49,9 @@ def web_server(_sqlite_template, tmp_path_factory) -> Iterator[Server]:
     path = tmp / "crms.sqlite3"
     shutil.copyfile(_sqlite_template, path)
     db = Database(f"sqlite:///{path}")
+    from crms.access.audit import bind_data_dir
+
+    bind_data_dir(db, tmp / "data")  # the app's data dir: TOTP secrets are sealed with its data key
     users = {}
     with db.transaction() as session:
         for name, role in [
@@ -58,7 +61,7 @@ def web_server(_sqlite_template, tmp_path_factory) -> Iterator[Server]:
             ("supervisor", "supervisor"),
         ]:
             user = create_user(session, name, role, unit="BA", password=PASSWORD)
-            users[name] = (user.id, user.totp_secret)
+            users[name] = (user.id, user.new_totp_secret)
     settings = Settings(
         data_dir=tmp / "data", database_url=db.url, data_key=None, secret_key="web-test", environment="test"
     )

@@ -93,7 +93,8 @@ def _tenprint(tmp: Path, seed: int) -> list[Path]:
 @pytest.mark.parametrize(("lang", "size"), COMBOS)
 def test_sign_in_with_totp_and_user_administration(browser, web_server, lang, size):
     """The administrator's role requires TOTP: refused without the code, in with it; creating an account
-    that needs TOTP shows its QR code once; a bad value is refused naming the field."""
+    shows its one-time enrolment code (the administrator never chooses the password nor sees the officer's
+    TOTP secret); a bad value is refused naming the field."""
     user_id, secret = web_server.users["admin"]
     v = Visit(browser, web_server, lang, size)
     page = v.goto("/login")
@@ -125,9 +126,8 @@ def test_sign_in_with_totp_and_user_administration(browser, web_server, lang, si
     name = f"exam_{lang}_{size}"
     page.fill("#f-username", name)
     page.select_option("#f-role", "fingerprint_examiner")
-    page.fill("#f-password", PASSWORD)
     page.click("form[action='/users'] button[type=submit]")
-    assert page.locator("img[src^='data:image/svg+xml']").is_visible()
+    assert page.locator("#enrolment-code").is_visible()  # the officer sets the password (and TOTP) with it
     assert _count(web_server, User) == before + 1
     v.check("users")
     v.sign_out()
