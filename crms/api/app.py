@@ -3,10 +3,11 @@ to ROUTERS; routes stay thin and call services."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from crms.access.audit import bind_data_dir
 from crms.access.ratelimit import check_limits
+from crms.api.params import reject_unknown_query
 from crms.api.problems import install_problem_handlers
 from crms.config import Settings, get_settings
 from crms.db import Database
@@ -20,7 +21,16 @@ ROUTERS = [
     "crms.api.routes.reference",
     "crms.api.routes.access",
     "crms.api.routes.audit",
+    "crms.api.routes.identify",  # 1:N identification, duplicate enrolments
 ]
+
+
+def wire_areas() -> None:
+    """Composition root: the areas whose rows follow a person merge (records imports no other area)."""
+    from crms.biometrics.enrolment import follow_merge
+    from crms.records.participants import register_merge_participant
+
+    register_merge_participant(follow_merge)
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -37,10 +47,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.db = database or Database(settings.database_url)
     bind_data_dir(app.state.db, settings.data_dir)  # where the audit-head file lives
     install_problem_handlers(app)
+    wire_areas()
     for name in ROUTERS:
         module = optional_module(name)
         if module is not None:
-            app.include_router(module.router, prefix="/api/v1")
+            # unknown query parameters are refused (422 naming them) on every API route
+            app.include_router(module.router, prefix="/api/v1", dependencies=[Depends(reject_unknown_query)])
     web = optional_module("crms.web.app")  # browser pages (web adapter), if present
     if web is not None:
         web.install(app)

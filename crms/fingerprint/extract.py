@@ -1,11 +1,11 @@
 """Minutia extraction: a pipeline of named steps, each a plain function over a context dict.
 
-The heavy stack (Keras + pyfing) is imported only inside the steps that need it. Keras runs on the
-PyTorch backend (``KERAS_BACKEND=torch`` is set before the first import unless already set); it only
-loads pyfing's shipped weights. LEADER's network runs in ONNX Runtime through
-:mod:`crms.fingerprint.leader_onnx` (graph built in memory from those weights; same minutiae as the
-PyTorch port to float rounding, about 2x less CPU). The PyTorch port :mod:`crms.fingerprint.leader_torch`
-stays selectable (configuration ``leader_torch``; ``CRMS_LEADER_KERAS=1`` runs the Keras model there).
+pyfing (GMFS segmentation, the classical algorithms, LEADER's post-processing) is imported only inside the
+steps that need it, without Keras unless Keras is installed (:mod:`crms.fingerprint._pyfing`). LEADER's
+network runs in ONNX Runtime through :mod:`crms.fingerprint.leader_onnx` (graph built in memory from the
+weights file pyfing ships, read with h5py by :mod:`crms.fingerprint.leader_weights`). The PyTorch port
+:mod:`crms.fingerprint.leader_torch` stays selectable where the ``fingerprint-torch`` extra is installed
+(configuration ``leader_torch``; ``CRMS_LEADER_KERAS=1`` runs the Keras model there).
 
 Configurations (``CONFIGS``):
   - ``leader``: GMFS segmentation (mask and quality) + LEADER end-to-end minutiae (ONNX Runtime).
@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -60,16 +61,14 @@ _state: dict[Any, object] = {}
 
 
 def _pyfing():
-    """Import pyfing (and Keras on the torch backend) once per process, gradients off."""
+    """Import pyfing once per process (Keras, when installed, on the torch backend, gradients off)."""
     if "pf" not in _state:
-        os.environ.setdefault("KERAS_BACKEND", "torch")
-        if os.environ["KERAS_BACKEND"] == "torch":
-            import torch
+        from crms.fingerprint._pyfing import import_pyfing
 
-            torch.set_grad_enabled(False)
-        import pyfing
-
-        _state["pf"] = pyfing
+        _state["pf"] = import_pyfing()
+        torch = sys.modules.get("torch")
+        if torch is not None and "threads" in _state:
+            torch.set_num_threads(int(_state["threads"]))  # type: ignore[arg-type]
     return _state["pf"]
 
 
@@ -78,13 +77,9 @@ def set_threads(n: int) -> None:
 
     ONNX Runtime takes its thread count when the LEADER session is made (the first extraction)."""
     _state["threads"] = max(1, n)
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    try:
-        import torch
-
+    torch = sys.modules.get("torch")  # only with the fingerprint-torch extra, once pyfing loaded Keras
+    if torch is not None:
         torch.set_num_threads(max(1, n))
-    except ImportError:  # pragma: no cover
-        pass
     import cv2
 
     cv2.setNumThreads(max(1, n))
@@ -105,18 +100,17 @@ def _alg(kind: str, params: Any = None):
             cls = getattr(pf, params.algorithm)
             _state[key] = cls(getattr(pf, params.algorithm + "Parameters")(**dict(params.values)))
         elif kind in ("LEADER", "LEADER_TORCH"):
-            leader = pf.Leader(
-                pf.LeaderParameters(
-                    dnn_input_size_multiple=params.input_size_multiple,
-                    minutia_quality_threshold=params.minutia_quality_threshold,
-                    type_threshold=params.type_threshold,
-                )
+            lp = pf.LeaderParameters(
+                dnn_input_size_multiple=params.input_size_multiple,
+                minutia_quality_threshold=params.minutia_quality_threshold,
+                type_threshold=params.type_threshold,
             )
             if kind == "LEADER":
                 from crms.fingerprint.leader_onnx import LeaderOnnx
 
-                _state[key] = LeaderOnnx(leader, threads=int(_state.get("threads", 1)))  # type: ignore[arg-type]
+                _state[key] = LeaderOnnx(lp, threads=int(_state.get("threads", 1)))  # type: ignore[arg-type]
             else:
+                leader = pf.Leader(lp)
                 if os.environ.get("KERAS_BACKEND") == "torch" and os.environ.get("CRMS_LEADER_KERAS") != "1":
                     from crms.fingerprint.leader_torch import LeaderFast
 

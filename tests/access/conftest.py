@@ -12,6 +12,17 @@ from sqlalchemy import select
 PASSWORD = "correct horse battery"
 
 
+@pytest.fixture(autouse=True)
+def _own_data_dir(tmp_path, monkeypatch):
+    """As the project-wide fixture of the same name (its own data directory, none of the user's settings),
+    but the directory is the ``app`` fixture's (``tmp_path/data``): accounts made here (their TOTP secrets
+    sealed with that directory's data key) then log in through the app as well."""
+    for name in ("CRMS_DATA_DIR", "CRMS_DATABASE_URL", "CRMS_DATA_KEY", "CRMS_AUDIT_KEY", "CRMS_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CRMS_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
 @pytest.fixture
 def sclient(app):
     from fastapi.testclient import TestClient
@@ -48,7 +59,7 @@ def make_account(db):
 def totp_now(user, offset_steps: int = 0) -> str:
     import time
 
-    return pyotp.TOTP(user.totp_secret).at(time.time() + 30 * offset_steps)
+    return pyotp.TOTP(user.new_totp_secret).at(time.time() + 30 * offset_steps)
 
 
 def entries(db, **where):
