@@ -83,12 +83,11 @@ def extract_cmd(
 
     if trace is not None:
         from crms.errors import CrmsError
-        from crms.fingerprint.extract import TraceFolder
 
         fp.set_threads(1)
         for f in files:
             try:
-                fp.extract_template(fp.load_image(f, d), trace=TraceFolder(trace / f.stem))
+                fp.extract_template(fp.load_image(f, d), trace=fp.TraceFolder(trace / f.stem))
             except CrmsError:
                 pass  # reported with the extraction below
     failed = 0
@@ -201,9 +200,7 @@ def score_cmd(
         s = float(fp.score(prepared[unique[a]], prepared[unique[b]]))
         sys.stdout.write(f"{a}\t{b}\t{s:.3f}\n")
         if trace is not None:
-            from crms.fingerprint.matcher import explain
-
-            e = explain(prepared[unique[a]], prepared[unique[b]])
+            e = fp.explain(prepared[unique[a]], prepared[unique[b]])
             e["a"] = {"file": a, **notes.get(unique[a], {"template": True})}
             e["b"] = {"file": b, **notes.get(unique[b], {"template": True})}
             (trace / f"pair_{n}.json").write_text(json.dumps(e, indent=1))

@@ -38,6 +38,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "decode_image": ("images", "decode"),
     "list_images": ("images", "list_images"),
     "parse_dpi": ("images", "parse_dpi"),
+    "choose_dpi": ("images", "choose_dpi"),
+    "estimate_dpi": ("images", "estimate_dpi"),
     # quality
     "DEFAULT_ENROL_THRESHOLD": ("quality", "DEFAULT_ENROL_THRESHOLD"),
     # templates and their formats
@@ -59,6 +61,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "extract_template": ("extract", "extract"),
     "set_threads": ("extract", "set_threads"),
     "warm_extractor": ("extract", "warm"),
+    "TraceFolder": ("extract", "TraceFolder"),
     "ExtractorPool": ("workers", "ExtractorPool"),
     "ExtractResult": ("workers", "ExtractResult"),
     "extract_one": ("workers", "extract_one"),
@@ -70,6 +73,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "score": ("matcher", "score"),
     "score_many": ("matcher", "score_many"),
     "pack": ("matcher", "pack"),
+    "explain": ("matcher", "explain"),
+    "MatcherParams": ("params", "MatcherParams"),
     # 1:N identification
     "Gallery": ("gallery", "Gallery"),
     "GalleryError": ("gallery", "GalleryError"),
