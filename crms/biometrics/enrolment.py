@@ -3,8 +3,11 @@
 Two steps, so that capture is instant and extraction (about a second of CPU per image) can run in a
 worker pool behind it:
 
-* :func:`capture` checks the officer's right to enrol for the person's unit (``biometric:enrol``), decodes
-  the image to make sure it is a fingerprint image the engine can read, stores it encrypted
+* :func:`check_image` decodes the image (in a limited worker process: crms.fingerprint.images) to make sure
+  it is a fingerprint image the engine can read; callers run it *before* opening the transaction, so that
+  no database lock is held while a hostile or large file is decoded.
+* :func:`capture` checks the officer's right to enrol for the person's unit (``biometric:enrol``), takes
+  the checked image (or checks it itself when given bytes), stores it encrypted
   (:class:`crms.access.crypto.EncryptedStore`) and adds a *pending*
   :class:`~crms.biometrics.models.Fingerprint` row; an earlier print of the same finger is retired (kept
   for history). Capturing the very same image again changes nothing.
@@ -111,13 +114,37 @@ def _retire(row: Fingerprint, principal: Principal, now: datetime) -> None:
     row.updated_at, row.updated_by = now, principal.user_id
 
 
+@dataclass(frozen=True)
+class CheckedImage:
+    """An uploaded image that decoded as a fingerprint image (what :func:`capture` stores)."""
+
+    data: bytes
+    sha256: str
+    format: str
+    width: int
+    height: int
+    file_ppi: float | None
+
+
+def check_image(image: bytes, position: int, name: str | None = None) -> CheckedImage:
+    """Decode ``image`` in the decoder sandbox and keep what capture needs; no database work, so call it
+    before the transaction. Raises ImageError (a ValidationError) naming the file."""
+    from crms.fingerprint.images import decode
+
+    data = bytes(image)
+    pixels, file_dpi, fmt = decode(data, name or f"finger {position}")
+    return CheckedImage(
+        data, hashlib.sha256(data).hexdigest(), fmt, int(pixels.shape[1]), int(pixels.shape[0]), file_dpi
+    )
+
+
 def capture(
     session: Session,
     principal: Principal,
     store,
     person_id: int,
     position: int,
-    image: bytes,
+    image: bytes | CheckedImage,
     *,
     ppi: int | None = None,
     source: str = FingerprintSource.LIVESCAN.value,
@@ -126,9 +153,9 @@ def capture(
     """Store ``image`` as finger ``position`` (1-10, ANSI/NIST) of the person, pending its template.
 
     ``ppi``: the scanner's resolution; by default the one recorded in the file. Returns the active row
-    (the existing one, unchanged, when the same image was captured before).
+    (the existing one, unchanged, when the same image was captured before). ``image``: a
+    :class:`CheckedImage` (checked before the transaction), or bytes to check here.
     """
-    from crms.fingerprint.images import decode
     from crms.records.services import get_writable_person
 
     if position not in FINGER_POSITIONS:
@@ -137,17 +164,17 @@ def capture(
     if source not in {s.value for s in FingerprintSource}:
         raise ValidationError(f"unknown source {source!r}", field="source")
     person = get_writable_person(session, principal, person_id, Permission.BIOMETRIC_ENROL)
-    pixels, file_dpi, fmt = decode(bytes(image), f"finger {position}")
-    used = ppi if ppi is not None else file_dpi
+    checked = image if isinstance(image, CheckedImage) else check_image(image, position)
+    used = ppi if ppi is not None else checked.file_ppi
     if used is None:
         raise ValidationError("the image does not record its resolution: give ppi", field="ppi")
     if not MIN_PPI <= used <= MAX_PPI:
         raise ValidationError(f"resolution {used:g} ppi is outside {MIN_PPI}-{MAX_PPI}", field="ppi")
-    digest = hashlib.sha256(image).hexdigest()
+    digest = checked.sha256
     current = active_print(session, person.id, position)
     if current is not None and current.image_sha256 == digest:
         return current
-    ref = store.put("fingerprint", bytes(image))
+    ref = store.put("fingerprint", checked.data)
     _forget_files_on_rollback(session, store, ref)
     now = utcnow()
     if current is not None:
@@ -158,10 +185,10 @@ def capture(
         position=position,
         source=source,
         image_ref=ref,
-        image_format=fmt.lower()[:8],
+        image_format=checked.format.lower()[:8],
         image_ppi=int(round(used)),
-        image_height=int(pixels.shape[0]),
-        image_width=int(pixels.shape[1]),
+        image_height=checked.height,
+        image_width=checked.width,
         image_sha256=digest,
         status=EnrolmentStatus.PENDING.value,
         captured_at=captured_at or now,
