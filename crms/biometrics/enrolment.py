@@ -472,48 +472,97 @@ def enrol_pending(
     """
     principal = principal or system_principal("cli")
     authorize(principal, Permission.BIOMETRIC_ENROL)
-    report = EnrolReport()
-    t0, c0 = time.perf_counter(), _cpu_now()
-    missing = engine_missing()
-    with exclusive(store.data_dir, "fp-enrol"):
+    with Enroller(db, store, principal, jobs=jobs) as enroller:
+        return enroller.run(limit=limit, progress=progress)
+
+
+class Enroller:
+    """The enrolment queue's one consumer at a time: holds ``<data dir>/locks/fp-enrol.lock`` and (from the
+    first print on) a pool of extraction processes, so that :meth:`run` can be called again and again (the
+    demo enrols person by person, the server's enrol worker on every wake-up) without loading the models
+    each time. Entering raises Conflict when another process holds the lock."""
+
+    def __init__(
+        self, db, store, principal: Principal, *, jobs: int | None = None, in_process: bool | None = None
+    ):
+        authorize(principal, Permission.BIOMETRIC_ENROL)
+        self.db, self.store, self.principal = db, store, principal
+        self.jobs = jobs
+        self.in_process = (jobs == 1) if in_process is None else in_process
+        self.missing = engine_missing()
+        self._stack = None
+        self._submit = None
+
+    def __enter__(self) -> Enroller:
+        from contextlib import ExitStack
+
+        self._stack = ExitStack()
+        self._stack.enter_context(exclusive(self.store.data_dir, "fp-enrol"))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        stack, self._stack, self._submit = self._stack, None, None
+        if stack is not None:
+            stack.close()
+
+    def _extractor(self):
+        if self._submit is None:
+            self._submit = self._stack.enter_context(_extractor(self.jobs, self.in_process))
+        return self._submit
+
+    def run(
+        self,
+        *,
+        limit: int | None = None,
+        progress: Callable[[str, int, int], None] | None = None,
+        stop: Callable[[], bool] | None = None,
+    ) -> EnrolReport:
+        """Enrol what is pending now (at most ``limit``), oldest first; ``stop()`` is asked after each print
+        and ends the run early (what is in flight is not stored; it stays pending)."""
+        db, store, principal = self.db, self.store, self.principal
+        report = EnrolReport()
+        t0, c0 = time.perf_counter(), _cpu_now()
         with db.transaction() as s:
             pending = _pending_count(s)
         total = pending if limit is None else min(pending, limit)
-        if missing or total == 0:
-            if missing:
+        if self.missing or total == 0:
+            if self.missing:
                 report.notes.append(
-                    f"{pending} prints left pending: fingerprint engine unavailable ({missing})"
+                    f"{pending} prints left pending: fingerprint engine unavailable ({self.missing})"
                 )
             report.remaining = pending
             return report
         version = extractor_version()
+        submit = self._extractor()
         done = 0
-        with _extractor(jobs) as submit:
-            window = deque()  # (id, ref, future) in id order
-            after, exhausted, queued = 0, False, 0
-            depth = 8
-            while True:
-                while not exhausted and len(window) < depth and queued < total:
-                    batch = _next_pending(db, after, min(depth - len(window), total - queued))
-                    if not batch:
-                        exhausted = True
-                        break
-                    for fid, ref, ppi in batch:
-                        window.append((fid, ref, _submit_stored(submit, store, ref, ppi)))
-                        after = fid
-                        queued += 1
-                if not window:
+        window = deque()  # (id, ref, future) in id order
+        after, exhausted, queued = 0, False, 0
+        depth = 8
+        while True:
+            if stop is not None and stop():
+                break
+            while not exhausted and len(window) < depth and queued < total:
+                batch = _next_pending(db, after, min(depth - len(window), total - queued))
+                if not batch:
+                    exhausted = True
                     break
-                fid, ref, fut = window.popleft()
-                _store_result(db, principal, fid, ref, fut(), version, report)
-                done += 1
-                if progress is not None:
-                    progress("templates", done, total)
-    with db.transaction() as s:
-        report.remaining = _pending_count(s)
-    report.seconds = time.perf_counter() - t0
-    report.cpu_seconds = _cpu_now() - c0
-    return report
+                for fid, ref, ppi in batch:
+                    window.append((fid, ref, _submit_stored(submit, store, ref, ppi)))
+                    after = fid
+                    queued += 1
+            if not window:
+                break
+            fid, ref, fut = window.popleft()
+            _store_result(db, principal, fid, ref, fut(), version, report)
+            done += 1
+            if progress is not None:
+                progress("templates", done, total)
+        # Stopped early: what is still in the window stays pending (closing the Enroller cancels it).
+        with db.transaction() as s:
+            report.remaining = _pending_count(s)
+        report.seconds = time.perf_counter() - t0
+        report.cpu_seconds = _cpu_now() - c0
+        return report
 
 
 def _submit_stored(submit, store, ref: str, ppi: int):
@@ -530,11 +579,12 @@ def _submit_stored(submit, store, ref: str, ppi: int):
 
 
 @contextmanager
-def _extractor(jobs: int | None):
-    """Yield submit(image bytes, ppi, name) -> a callable that returns the ExtractResult."""
+def _extractor(jobs: int | None, in_process: bool | None = None):
+    """Yield submit(image bytes, ppi, name) -> a callable that returns the ExtractResult. ``in_process``
+    (default: ``jobs == 1``) extracts in this process, otherwise in a pool of ``jobs`` processes."""
     from crms.fingerprint.workers import ExtractorPool, extract_one
 
-    if jobs == 1:
+    if in_process if in_process is not None else jobs == 1:
         from crms.fingerprint.extract import set_threads
 
         set_threads(1)
