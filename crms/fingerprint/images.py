@@ -265,7 +265,11 @@ def parse_dpi(value: str | int | float | None) -> float | str | None:
 
 
 def load_image(
-    source: str | Path | bytes, dpi: float | str | None = None, name: str | None = None, *, sandbox: bool = True
+    source: str | Path | bytes,
+    dpi: float | str | None = None,
+    name: str | None = None,
+    *,
+    sandbox: bool = True,
 ) -> FingerImage:
     """Read a fingerprint image and normalise it to 500 ppi.
 

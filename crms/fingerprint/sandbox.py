@@ -200,7 +200,9 @@ class Sandbox:
                 code = w.exit_code()
                 w.kill()
                 if code == -signal.SIGXCPU:
-                    raise SandboxFailure(f"used more than {self.cpu_seconds:g} s of CPU and was stopped") from None
+                    raise SandboxFailure(
+                        f"used more than {self.cpu_seconds:g} s of CPU and was stopped"
+                    ) from None
                 raise SandboxFailure(f"crashed ({_signal_name(code)})") from None
             with self._lock:
                 if self._closed:

@@ -122,7 +122,9 @@ def test_multipart_upload_is_accepted_and_both_bodies_are_declared(client, make_
     r = client.post(f"/api/v1/persons/{pid}/fingerprints/2", files={"photo": ("x.png", finger(3, 2))},
                     headers=op)  # fmt: skip
     assert r.status_code == 422 and r.json()["field"] == "image" and "'image'" in r.text
-    body = client.get("/api/openapi.json").json()["paths"]["/api/v1/persons/{person_id}/fingerprints/{position}"]
+    body = client.get("/api/openapi.json").json()["paths"][
+        "/api/v1/persons/{person_id}/fingerprints/{position}"
+    ]
     content = body["post"]["requestBody"]["content"]
     assert body["post"]["requestBody"]["required"] is True
     assert content["application/octet-stream"]["schema"]["format"] == "binary"

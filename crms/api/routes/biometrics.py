@@ -85,8 +85,8 @@ async def _image_body(request: Request) -> tuple[bytes, str | None]:
         if not body:
             raise ValidationError("send the fingerprint image as the request body", field="image")
         return body, None
-    from starlette.formparsers import MultiPartException, MultiPartParser
     from starlette.datastructures import UploadFile
+    from starlette.formparsers import MultiPartException, MultiPartParser
 
     body = await _read_body(request, MAX_BYTES + MULTIPART_OVERHEAD)
 
