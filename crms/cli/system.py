@@ -15,13 +15,28 @@ def register(app: typer.Typer) -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
+    enrol_worker: bool = typer.Option(
+        True,
+        "--enrol-worker/--no-enrol-worker",
+        help="Extract templates of captured prints in the background.",
+    ),
 ) -> None:
     """Run the web server (API under /api/v1, OpenAPI docs at /api/docs)."""
     import uvicorn
 
     from crms.api.app import create_app
 
-    uvicorn.run(create_app(), host=host, port=port)
+    app = create_app()
+    worker = None
+    if enrol_worker:  # captured prints are enrolled by the server itself (crms.biometrics.worker)
+        from crms.biometrics.worker import EnrolWorker
+
+        worker = app.state.enrol_worker = EnrolWorker.from_settings(app.state.db, app.state.settings).start()
+    try:
+        uvicorn.run(app, host=host, port=port)
+    finally:
+        if worker is not None:
+            worker.stop()
 
 
 @db_app.command("upgrade")

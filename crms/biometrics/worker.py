@@ -1,0 +1,115 @@
+"""The server's enrol worker: extracts the templates of captured prints without anyone running
+``crms fp enrol-pending``.
+
+``crms serve`` starts one :class:`EnrolWorker`: a thread that sleeps until a capture wakes it (the capture
+route calls :meth:`EnrolWorker.wake`) or ``poll_seconds`` pass (prints captured by another process: the
+CLI, an import), then runs the enrolment queue until nothing is pending, in extraction processes beside
+the server (:class:`crms.biometrics.enrolment.Enroller`). The queue is the ``pending`` rows themselves, so
+nothing is lost when the server stops: the next start begins with what is still pending. When another
+process holds the queue (``crms fp enrol-pending``, the demo's fingerprint job) the worker leaves the work
+to it and looks again later.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from crms.access.principal import Principal, system_principal
+from crms.errors import Conflict
+
+log = logging.getLogger("crms.enrol")
+
+
+class EnrolWorker:
+    def __init__(
+        self,
+        db,
+        store,
+        *,
+        principal: Principal | None = None,
+        jobs: int = 1,
+        poll_seconds: float = 60.0,
+    ):
+        self.db, self.store = db, store
+        self.principal = principal or system_principal("enrol-worker")
+        self.jobs = jobs
+        self.poll_seconds = poll_seconds
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.runs = 0  # queue runs that enrolled or failed something
+        self.enrolled = 0
+        self.failed = 0
+        self.last_error: str | None = None
+
+    @classmethod
+    def from_settings(cls, db, settings, **kw) -> EnrolWorker:
+        from crms.access.crypto import EncryptedStore
+
+        return cls(db, EncryptedStore.from_settings(settings), **kw)
+
+    def start(self) -> EnrolWorker:
+        self._wake.set()  # first look: what was left pending before this start
+        self._thread = threading.Thread(target=self._loop, name="crms-enrol-worker", daemon=True)
+        self._thread.start()
+        return self
+
+    def wake(self) -> None:
+        """A print was captured: look at the queue now."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the print in hand and stop (what is still pending waits for the next start)."""
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()
+            if self._stopping.is_set():
+                break
+            try:
+                self.run_once()
+            except Exception as exc:  # noqa: BLE001 - the worker must outlive one bad run
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("enrol worker: run failed; trying again in %s s", self.poll_seconds)
+
+    def run_once(self) -> int:
+        """Enrol everything pending now; returns how many prints were enrolled or failed (0 when another
+        process holds the queue or the engine is not installed)."""
+        from crms.biometrics.enrolment import Enroller, _pending_count
+
+        with self.db.transaction() as s:
+            if not _pending_count(s):
+                return 0
+        enroller = Enroller(self.db, self.store, self.principal, jobs=self.jobs, in_process=False)
+        if enroller.missing:
+            self.last_error = enroller.missing
+            return 0
+        try:
+            with enroller:
+                done = 0
+                while not self._stopping.is_set():
+                    report = enroller.run(stop=self._stopping.is_set)
+                    done += report.enrolled + report.failed
+                    self.enrolled += report.enrolled
+                    self.failed += report.failed
+                    if report.enrolled + report.failed:
+                        log.info(
+                            "enrol worker: %d enrolled, %d failed, %d pending",
+                            report.enrolled,
+                            report.failed,
+                            report.remaining,
+                        )
+                    if not report.remaining or not (report.enrolled + report.failed + report.skipped):
+                        break
+                    self._wake.clear()  # captures during the run are in this loop's next pass
+        except Conflict:
+            return 0
+        if done:
+            self.runs += 1
+        return done
