@@ -553,7 +553,10 @@ class Enroller:
             if not window:
                 break
             fid, ref, fut = window.popleft()
-            _store_result(db, principal, fid, ref, fut(), version, report)
+            result = _await(fut, stop)
+            if result is None:  # asked to stop while this print was being extracted
+                break
+            _store_result(db, principal, fid, ref, result, version, report)
             done += 1
             if progress is not None:
                 progress("templates", done, total)
@@ -565,6 +568,20 @@ class Enroller:
         return report
 
 
+def _await(fut, stop: Callable[[], bool] | None):
+    """The ExtractResult of ``fut`` (a submitted extraction), or None as soon as ``stop()`` is True."""
+    from concurrent.futures import TimeoutError as Pending
+
+    if stop is None:
+        return fut()
+    while True:
+        try:
+            return fut(timeout=0.5)
+        except Pending:
+            if stop():
+                return None
+
+
 def _submit_stored(submit, store, ref: str, ppi: int):
     """Submit the stored image ``ref``; an image missing from the store or undecryptable fails the row."""
     from crms.errors import CrmsError
@@ -574,7 +591,7 @@ def _submit_stored(submit, store, ref: str, ppi: int):
         data = store.get(ref)
     except CrmsError as exc:
         failed = ExtractResult(ref, None, 0.0, 0, 0, 0.0, "", error=f"{ref}: {exc.message}")
-        return lambda: failed
+        return lambda timeout=None: failed
     return submit(data, ppi, ref)
 
 
@@ -591,7 +608,7 @@ def _extractor(jobs: int | None, in_process: bool | None = None):
 
         def run_here(data: bytes, ppi: int, name: str):
             result = extract_one(data, ppi, name)
-            return lambda: result
+            return lambda timeout=None: result
 
         yield run_here
         return

@@ -131,7 +131,7 @@ def demo(
     if lines:
         out.print("Passwords are stored only as hashes and are not shown again.", highlight=False)
         for line in HOW_TO_LOG_IN:
-            out.print(line, highlight=False)
+            out.print(line, highlight=False, soft_wrap=True)
         logins = write_logins(settings.data_dir, lines)
     if logins.exists():
-        out.print(f"demo logins are kept in {logins} (readable by you only)", highlight=False)
+        out.print(f"demo logins are kept in {logins} (readable by you only)", highlight=False, soft_wrap=True)

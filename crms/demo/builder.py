@@ -512,12 +512,11 @@ def _save_manifest(path: Path, mugshots: dict[str, str], seed: int) -> None:
 
 
 def _quiet_worker() -> None:
-    """Image workers leave signals to their parent, which stops them (a Ctrl-C or a SIGTERM sent to the
-    whole process group must not kill them under the parent's feet)."""
+    """Image workers leave Ctrl-C (sent to the whole terminal process group) to their parent, which stops
+    them; SIGTERM keeps its default, because that is how the parent's pool stops them."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class _Images:
@@ -539,10 +538,25 @@ class _Images:
             self.pool.terminate()
             self.pool.join()
 
-    def submit(self, items: list[tuple[int, int, int]]) -> Callable[[], list[tuple[int, int, bytes]]]:
+    def submit(
+        self, items: list[tuple[int, int, int]]
+    ) -> Callable[[Callable[[], bool]], list[tuple[int, int, bytes]] | None]:
+        """Start drawing ``items``; the returned ``wait(stop)`` gives the images, or None once ``stop()``."""
         if self.pool is None or not items:
-            return lambda: [_finger_job(it) for it in items]
-        return self.pool.map_async(_finger_job, items, chunksize=1).get
+            return lambda stop: None if stop() else [_finger_job(it) for it in items]
+        import multiprocessing as mp
+
+        pending = self.pool.map_async(_finger_job, items, chunksize=1)
+
+        def wait(stop: Callable[[], bool]) -> list[tuple[int, int, bytes]] | None:
+            while True:
+                try:
+                    return pending.get(timeout=0.5)
+                except mp.TimeoutError:
+                    if stop():
+                        return None
+
+        return wait
 
 
 # ------------------------------------------------------------------------------------------ the builder
@@ -697,9 +711,9 @@ def _write_fingerprints(
             with _Images(jobs) as maker:
                 upcoming = maker.submit(work[0]) if work else None
                 for k in range(len(work)):
-                    if stop():
+                    made = upcoming(stop)
+                    if made is None:
                         break
-                    made = upcoming()
                     upcoming = maker.submit(work[k + 1]) if k + 1 < len(work) else None
                     for index, position, png in made:
                         if stop():
