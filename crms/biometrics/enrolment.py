@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 
 from crms.access import audit
 from crms.access.policy import Permission, authorize
-from crms.access.principal import Principal, system_principal
+from crms.access.principal import Principal
 from crms.biometrics.models import (
     FINGER_POSITIONS,
     EnrolmentStatus,
@@ -48,28 +48,11 @@ from crms.biometrics.models import (
     FingerprintSource,
 )
 from crms.errors import Conflict, ValidationError
+from crms.fingerprint import engine_missing, extractor_version
 from crms.timeutil import iso_or_none, utcnow
 
 MIN_PPI, MAX_PPI = 250, 1500
 _NEW_REFS_KEY = "crms_new_biometric_refs"
-
-
-def extractor_version() -> str:
-    """What made a template: the extractor configuration and the template format version."""
-    from crms.fingerprint.extract import DEFAULT_CONFIG
-    from crms.fingerprint.serialise import VERSION
-
-    return f"crms-{DEFAULT_CONFIG}/crmt{VERSION}"
-
-
-def engine_missing() -> str | None:
-    """None when the fingerprint engine (pyfing, PyTorch, ONNX Runtime) is installed, else what is missing."""
-    import importlib.util
-
-    for mod in ("pyfing", "torch", "onnxruntime", "onnx"):
-        if importlib.util.find_spec(mod) is None:
-            return f"{mod} is not installed (pip install -e '.[fingerprint]')"
-    return None
 
 
 # ------------------------------------------------------------------------------------------ capture
@@ -129,10 +112,10 @@ class CheckedImage:
 def check_image(image: bytes, position: int, name: str | None = None) -> CheckedImage:
     """Decode ``image`` in the decoder sandbox and keep what capture needs; no database work, so call it
     before the transaction. Raises ImageError (a ValidationError) naming the file."""
-    from crms.fingerprint.images import decode
+    from crms.fingerprint import decode_image
 
     data = bytes(image)
-    pixels, file_dpi, fmt = decode(data, name or f"finger {position}")
+    pixels, file_dpi, fmt = decode_image(data, name or f"finger {position}")
     return CheckedImage(
         data, hashlib.sha256(data).hexdigest(), fmt, int(pixels.shape[1]), int(pixels.shape[0]), file_dpi
     )
@@ -439,9 +422,8 @@ def _cpu_now() -> float:
     return time.process_time() + children.ru_utime + children.ru_stime
 
 
-def retry_failed(db, principal: Principal | None = None) -> int:
+def retry_failed(db, principal: Principal) -> int:
     """Put failed rows back in the queue (after an extractor upgrade, say); returns how many."""
-    principal = principal or system_principal("cli")
     authorize(principal, Permission.BIOMETRIC_ENROL)
     with db.transaction() as s:
         n = s.execute(
@@ -459,9 +441,9 @@ def enrol_pending(
     db,
     store,
     *,
+    principal: Principal,
     jobs: int | None = None,
     limit: int | None = None,
-    principal: Principal | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> EnrolReport:
     """Extract and store the template of every pending print (at most ``limit``), oldest first.
@@ -470,7 +452,6 @@ def enrol_pending(
     ``progress(stage, done, total)`` is called after each print. Raises Conflict when another enrolment
     runs on the same data dir; returns with a note, doing nothing, when the engine is not installed.
     """
-    principal = principal or system_principal("cli")
     authorize(principal, Permission.BIOMETRIC_ENROL)
     with Enroller(db, store, principal, jobs=jobs) as enroller:
         return enroller.run(limit=limit, progress=progress)
@@ -585,7 +566,7 @@ def _await(fut, stop: Callable[[], bool] | None):
 def _submit_stored(submit, store, ref: str, ppi: int):
     """Submit the stored image ``ref``; an image missing from the store or undecryptable fails the row."""
     from crms.errors import CrmsError
-    from crms.fingerprint.workers import ExtractResult
+    from crms.fingerprint import ExtractResult
 
     try:
         data = store.get(ref)
@@ -599,11 +580,9 @@ def _submit_stored(submit, store, ref: str, ppi: int):
 def _extractor(jobs: int | None, in_process: bool | None = None):
     """Yield submit(image bytes, ppi, name) -> a callable that returns the ExtractResult. ``in_process``
     (default: ``jobs == 1``) extracts in this process, otherwise in a pool of ``jobs`` processes."""
-    from crms.fingerprint.workers import ExtractorPool, extract_one
+    from crms.fingerprint import ExtractorPool, extract_one, set_threads
 
     if in_process if in_process is not None else jobs == 1:
-        from crms.fingerprint.extract import set_threads
-
         set_threads(1)
 
         def run_here(data: bytes, ppi: int, name: str):

@@ -43,9 +43,12 @@ def login_lines(users: list[dict], *, qr: bool = True) -> list[str]:
 
 
 HOW_TO_LOG_IN = [
-    "To work as one of them from this shell (TOTP code from the authenticator app, for roles that need it):",
-    "  export CRMS_USER=demo_operator CRMS_PASSWORD='<password>' CRMS_TOTP=<code>",
-    '  eval "$(crms login)"    # one login: sets CRMS_TOKEN for the commands that follow',
+    "Each password works once: the first login must set a new one. To work as one of them from this shell",
+    "(CRMS_TOTP: the code of the authenticator app, for roles that have a TOTP secret):",
+    "  export CRMS_USER=demo_operator CRMS_PASSWORD='<password above>' CRMS_TOTP=<code>",
+    "  crms passwd                              # choose your own password (asked for)",
+    "  export CRMS_PASSWORD='<your new password>' CRMS_TOTP=<a fresh code>",
+    '  eval "$(crms login)"                     # one login: sets CRMS_TOKEN for the commands that follow',
     "  unset CRMS_PASSWORD CRMS_TOTP",
 ]
 
