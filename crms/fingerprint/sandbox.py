@@ -5,7 +5,9 @@ them (a WSQ file with three flipped bytes segfaults the ``wsq`` decoder), make t
 allocate gigabytes. :class:`Sandbox` keeps a small pool of worker processes, reused from one decode to the
 next, each with an address-space limit (``RLIMIT_AS``) and, per call, a CPU-time limit (``RLIMIT_CPU``) and
 a wall-clock limit. A worker that dies or overruns is killed and replaced; the call raises
-:class:`SandboxFailure` saying what happened, and the calling process carries on.
+:class:`SandboxFailure` saying what happened, and the calling process carries on. A worker whose call
+failed (a refused file) is replaced too, since a decoder that choked on hostile bytes may have damaged
+its memory; only workers that decoded cleanly are reused.
 
 Workers are fresh interpreters (``python -m crms.fingerprint.sandbox``, talking over a socket pair): safe
 from a threaded server, and they never re-run the caller's main module. They leave when their parent does
@@ -205,7 +207,9 @@ class Sandbox:
                     ) from None
                 raise SandboxFailure(f"crashed ({_signal_name(code)})") from None
             with self._lock:
-                if self._closed:
+                # A worker whose decoder failed on hostile bytes may have a damaged heap (NBIS reads and
+                # writes past its buffers): it is not given another file.
+                if self._closed or reply[0] != "ok":
                     w.kill()
                 else:
                     self._idle.append(w)

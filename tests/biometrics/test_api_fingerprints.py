@@ -139,10 +139,11 @@ def test_a_wsq_that_crashes_the_decoder_is_a_422_naming_the_file(client, make_us
     pid = person(client, op, "54400-5555555-3")
     r = client.post(f"/api/v1/persons/{pid}/fingerprints/1", files={"image": ("bad.wsq", crash)},
                     params={"ppi": 500}, headers=op)  # fmt: skip
+    # NBIS reads past its buffers here: mostly a segfault, sometimes an error, by memory layout (ASLR).
     assert r.status_code == 422, r.text
-    assert r.json()["field"] == "image" and "bad.wsq: the WSQ decoder crashed" in r.json()["detail"]
+    assert r.json()["field"] == "image" and r.json()["detail"].startswith("bad.wsq: ")
     r = client.post(f"/api/v1/persons/{pid}/fingerprints/1", content=crash, params={"ppi": 500}, headers=op)
-    assert r.status_code == 422 and "finger 1: the WSQ decoder crashed" in r.json()["detail"]
+    assert r.status_code == 422 and r.json()["detail"].startswith("finger 1: ")
     # The server is still here, and still captures.
     r = client.post(f"/api/v1/persons/{pid}/fingerprints/1", content=finger(4, 1), headers=op)
     assert r.status_code == 201
