@@ -3,8 +3,8 @@
 A crash, a CPU hog, a memory blow-up or a hang in a decoder kills only that decode: the caller gets an
 ImageError naming the file and carries on. The fuzz test mutates a valid file of each format with a seeded
 generator for a bounded time (``CRMS_FUZZ_SECONDS`` per decoder, default 2, and at least 12 mutants) and
-runs every mutant through the sandboxed path. ``data/wsq-segfault.wsq`` (1.3 KB, found by that loop) segfaults the NBIS WSQ decoder
-when decoded in-process.
+runs every mutant through the sandboxed path. ``data/wsq-segfault.wsq`` (1.3 KB, found by that loop)
+segfaults the NBIS WSQ decoder when decoded in-process.
 """
 
 from __future__ import annotations
