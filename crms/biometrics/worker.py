@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 import threading
 
+from sqlalchemy.exc import OperationalError
+
 from crms.access.principal import Principal, system_principal
 from crms.errors import Conflict
 
@@ -74,6 +76,11 @@ class EnrolWorker:
                 break
             try:
                 self.run_once()
+            except OperationalError as exc:  # SQLite busy beyond its timeout: another writer's long turn
+                self.last_error = f"database busy: {exc.orig}"
+                log.warning(
+                    "enrol worker: database busy (%s); trying again in %s s", exc.orig, self.poll_seconds
+                )
             except Exception as exc:  # noqa: BLE001 - the worker must outlive one bad run
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("enrol worker: run failed; trying again in %s s", self.poll_seconds)
@@ -81,11 +88,11 @@ class EnrolWorker:
     def run_once(self) -> int:
         """Enrol everything pending now; returns how many prints were enrolled or failed (0 when another
         process holds the queue or the engine is not installed)."""
-        from crms.biometrics.enrolment import Enroller, _pending_count
+        from crms.biometrics.enrolment import Enroller
 
-        with self.db.transaction() as s:
-            if not _pending_count(s):
-                return 0
+        # The queue's lock first (a file, no database work): while the demo job or `crms fp enrol-pending`
+        # holds it, the worker does not touch the database at all. The extraction process starts only
+        # when something is pending.
         enroller = Enroller(self.db, self.store, self.principal, jobs=self.jobs, in_process=False)
         if enroller.missing:
             self.last_error = enroller.missing

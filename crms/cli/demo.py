@@ -116,9 +116,10 @@ def demo(
             f"demo fingerprints: stopped at {report.persons_enrolled} of {report.persons_total} persons "
             "(asked to stop); run the same command again to resume",
             highlight=False,
+            soft_wrap=True,
         )
     elif stage != "records" and fingerprints and report.persons_total:
-        out.print(f"demo fingerprints: done, {report.persons_total} persons", highlight=False)
+        out.print(f"demo fingerprints: done, {report.persons_total} persons", highlight=False, soft_wrap=True)
     if report.users:
         out.print("demo users (unit BA):", highlight=False)
     for u in report.users:
