@@ -28,6 +28,11 @@ def _verify(db, data_dir):
         return audit.verify(s, data_dir=data_dir)
 
 
+def _identity(db) -> str:
+    with db.transaction() as s:
+        return audit.database_identity(s)
+
+
 def _sql(db, statement, **params):
     with db.engine.begin() as conn:
         conn.execute(text(statement), params)
@@ -38,8 +43,10 @@ def test_chain_verifies_and_head_file_written(db, tmp_path):
     report = _verify(db, tmp_path)
     assert report.ok, report.problems
     assert report.entries == 5 and report.last_seq == 5
-    head = json.loads((tmp_path / "audit-head").read_text())
-    assert head["seq"] == 5
+    heads = json.loads((tmp_path / "audit-head").read_text())["heads"]
+    assert list(heads) == [_identity(db)]
+    head = heads[_identity(db)]
+    assert head["seq"] == 5 and len(head["mac"]) == 64
     with db.transaction() as s:
         last = s.execute(text("select entry_hash from audit_log where seq = 5")).scalar()
     assert head["hash"] == last
@@ -164,7 +171,9 @@ def test_concurrent_appends_are_serialised(db, tmp_path):
 def test_audit_head_file_never_moves_backwards(tmp_path):
     audit.write_head_file(tmp_path, "db1", 5, "a" * 64)
     audit.write_head_file(tmp_path, "db1", 4, "b" * 64)
-    assert json.loads((tmp_path / "audit-head").read_text())["seq"] == 5
+    audit.write_head_file(tmp_path, "db2", 2, "c" * 64)  # another database's head is kept beside it
+    heads = json.loads((tmp_path / "audit-head").read_text())["heads"]
+    assert heads["db1"]["seq"] == 5 and heads["db2"]["seq"] == 2
     assert oct((tmp_path / "audit-head").stat().st_mode & 0o777) == "0o600"
 
 

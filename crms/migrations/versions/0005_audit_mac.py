@@ -1,0 +1,27 @@
+"""audit: an HMAC of each entry under the audit key kept outside the database (entry_mac)
+
+Entries written before this revision have no MAC; ``crms audit verify`` names them, and ``crms audit seal``
+(an auditor, after a clean check against the audit-head file) adds their MACs once.
+
+Revision ID: 0005_audit
+Revises: 0004
+Create Date: 2026-12-02 13:10:00
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005_audit"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("audit_log") as batch:
+        batch.add_column(sa.Column("entry_mac", sa.String(length=64), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("audit_log") as batch:
+        batch.drop_column("entry_mac")
