@@ -3,6 +3,7 @@ one transaction per action, and Alembic migrations."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,8 +37,8 @@ def make_engine(url: str, **kwargs) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if path and path != ":memory:" and not path.startswith("file:"):
+            private_sqlite_file(Path(path.split("?", 1)[0]))
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -60,6 +61,25 @@ def make_engine(url: str, **kwargs) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def private_sqlite_file(path: Path) -> None:
+    """The SQLite database holds password hashes, TOTP secrets and every personal record: create it (and its
+    directory, 0700) with mode 0600 before SQLite opens it; SQLite gives its -wal and -shm files the mode
+    of the database file. An existing database or companion file readable by others is made 0600."""
+    from crms.config import private_dir
+
+    private_dir(path.parent)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if p.stat().st_mode & 0o077:
+                p.chmod(0o600)
+        except (FileNotFoundError, PermissionError):
+            pass
 
 
 class Database:
