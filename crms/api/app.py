@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from crms.access.audit import bind_data_dir
 from crms.access.ratelimit import check_limits
 from crms.api.problems import install_problem_handlers
+from crms.api.serving import BodyLimit, install_docs
 from crms.config import Settings, get_settings
 from crms.db import Database
 from crms.optional import optional_module
@@ -29,7 +30,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app = FastAPI(
         title="CRMS",
         version="1",
-        docs_url="/api/docs",
+        docs_url=None,  # served from an installed package, not a CDN: crms.api.serving.install_docs
         openapi_url="/api/openapi.json",
         redoc_url=None,
     )
@@ -37,6 +38,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.db = database or Database(settings.database_url)
     bind_data_dir(app.state.db, settings.data_dir)  # where the audit-head file lives
     install_problem_handlers(app)
+    install_docs(app, "/api/openapi.json")
+    app.add_middleware(BodyLimit, fastapi_app=app)  # body limits and credentials before a body is read
     for name in ROUTERS:
         module = optional_module(name)
         if module is not None:
