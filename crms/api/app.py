@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from crms.access.audit import bind_data_dir
 from crms.access.ratelimit import check_limits
 from crms.api.problems import install_problem_handlers
-from crms.api.serving import BodyLimit, install_docs
+from crms.api.serving import BodyLimit, LoopbackDemoCookies, install_docs
 from crms.config import Settings, get_settings
 from crms.db import Database
 from crms.optional import optional_module
@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_problem_handlers(app)
     install_docs(app, "/api/openapi.json")
     app.add_middleware(BodyLimit, fastapi_app=app)  # body limits and credentials before a body is read
+    app.add_middleware(LoopbackDemoCookies)  # plain-HTTP localhost demo: cookies without Secure
     for name in ROUTERS:
         module = optional_module(name)
         if module is not None:

@@ -278,3 +278,57 @@ def install_docs(app: Any, openapi_url: str) -> None:
         )
 
     app.add_api_route(DOCS_URL, docs, include_in_schema=False, methods=["GET"])
+
+
+# ------------------------------------------------------------------------------------------- cookies
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _host_of(header: bytes) -> str:
+    host = header.decode("latin-1").strip().lower()
+    if host.startswith("["):  # [::1]:8000
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class LoopbackDemoCookies:
+    """Session and CSRF cookies are ``Secure`` (sent back over HTTPS only). A demo on the same machine is
+    served over plain HTTP at http://localhost or http://127.0.0.1, where a client that honours ``Secure``
+    strictly would never send the session back: for such a request (scheme http, loopback Host header and
+    loopback client) the ``Secure`` attribute is dropped from Set-Cookie. Anything served over HTTPS (or
+    through a reverse proxy that says so with X-Forwarded-Proto), or to another host name, keeps it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("scheme") != "http" or not _loopback(scope):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_without_secure(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.get("headers") or []
+                if any(k.lower() == b"set-cookie" for k, _ in headers):
+                    message = {**message, "headers": [_drop_secure(k, v) for k, v in headers]}
+            await send(message)
+
+        await self.app(scope, receive, send_without_secure)
+
+
+def _loopback(scope: Scope) -> bool:
+    client = scope.get("client")
+    if not client or client[0] not in LOOPBACK_HOSTS:
+        return False
+    for name, value in scope["headers"]:
+        if name == b"host":
+            return _host_of(value) in LOOPBACK_HOSTS
+    return False
+
+
+def _drop_secure(name: bytes, value: bytes) -> tuple[bytes, bytes]:
+    if name.lower() != b"set-cookie":
+        return name, value
+    parts = [p for p in value.split(b";") if p.strip().lower() != b"secure"]
+    return name, b";".join(parts)
