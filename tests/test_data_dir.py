@@ -59,7 +59,12 @@ def test_sqlite_database_and_data_dir_are_private(tmp_path):
     finally:
         os.umask(old)
     assert data_dir.stat().st_mode & 0o777 == 0o700
-    assert files == {"crms.sqlite3": 0o600, "crms.sqlite3-wal": 0o600, "crms.sqlite3-shm": 0o600}
+    assert files == {
+        "crms.sqlite3": 0o600,
+        "crms.sqlite3-wal": 0o600,
+        "crms.sqlite3-shm": 0o600,
+        "crms.sqlite3-writer.lock": 0o600,
+    }
 
 
 def test_existing_world_readable_database_is_made_private(tmp_path):
