@@ -59,7 +59,7 @@ HEAD_FILE = "audit-head"
 REASON_MIN, REASON_MAX = 4, 500
 _DATA_DIR_KEY = "crms_data_dir"
 _PENDING_KEY = "crms_audit_pending_head"
-_ANCHOR_KEY = "crms_audit_anchor"
+_NEW_CHAIN_KEY = "crms_audit_new_chain"
 log = logging.getLogger("crms.audit")
 
 
@@ -143,6 +143,30 @@ _APPEND_PG = (
 )
 
 
+# SQLite, through the DBAPI cursor (see record): the statements SQLAlchemy would send, and its storage of
+# DateTime values (text, as SQLAlchemy's SQLite dialect writes and reads them).
+_SQLITE_BUMP = "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash"
+_SQLITE_SET_HASH = "UPDATE audit_head SET hash = ? WHERE id = 1"
+_SQLITE_INSERT = (
+    f"INSERT INTO audit_log ({', '.join(chr(34) + c + chr(34) for c in _ENTRY_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _ENTRY_COLUMNS)})"
+)
+
+
+def _sqlite_datetime() -> Callable[[Any], Any]:
+    from sqlalchemy.dialects import sqlite
+
+    dialect = sqlite.dialect()
+    return _ENTRY.c.at.type.dialect_impl(dialect).bind_processor(dialect)
+
+
+_SQLITE_AT = _sqlite_datetime()
+
+
+def _sqlite_value(column: str, value: Any) -> Any:
+    return _SQLITE_AT(value) if column == "at" else value
+
+
 def compute_hash(prev_hash: str, fields: dict[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode() + b"\n" + canonical(fields)).hexdigest()
 
@@ -188,7 +212,13 @@ def record(
         check_search_rate(session, principal)
     # Take the chain position: this UPDATE locks the head row (PostgreSQL) / the database (SQLite) until
     # commit. Statements are built once (this runs on every read and search).
-    seq, prev_hash = session.execute(_BUMP_HEAD).one()
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    if sqlite:  # the DBAPI cursor directly: three statements on every read and search, without the
+        # SQLAlchemy layer around each (the write lock is held since BEGIN IMMEDIATE; same SQL and values)
+        cursor = session.connection().connection.driver_connection.cursor()
+        seq, prev_hash = cursor.execute(_SQLITE_BUMP).fetchone()
+    else:
+        seq, prev_hash = session.execute(_BUMP_HEAD).one()
     values = {
         "seq": int(seq),
         "at": utcnow(),
@@ -207,9 +237,14 @@ def record(
     }
     values["entry_hash"] = compute_hash(prev_hash, _fields_of(values))
     values["entry_mac"] = compute_mac(audit_key(data_dir_of(session)), values["entry_hash"])
-    if session.get_bind().dialect.name == "postgresql":
+    if sqlite:
+        cursor.execute(_SQLITE_SET_HASH, (values["entry_hash"],))
+        cursor.execute(_SQLITE_INSERT, [_sqlite_value(c, values[c]) for c in _ENTRY_COLUMNS])
+        new_id = cursor.lastrowid
+        cursor.close()
+    elif session.get_bind().dialect.name == "postgresql":
         new_id = session.execute(_APPEND_PG, {f"v_{k}": v for k, v in values.items()}).scalar_one()
-    else:  # SQLite: no round trips to save; the write lock is held since BEGIN IMMEDIATE
+    else:  # pragma: no cover - another backend: plain Core statements
         session.execute(_SET_HEAD_HASH, {"head_hash": values["entry_hash"]})
         new_id = session.execute(_INSERT_ENTRY, values).inserted_primary_key[0]
     entry = AuditEntry(id=new_id, **values)  # a detached copy of what was written
@@ -284,17 +319,28 @@ def head_for(heads: dict | None, database: str) -> dict | None:
     return head if isinstance(head, dict) else None
 
 
-def write_head_file(data_dir: Path, database: str, seq: int, hash_: str, key: bytes | None = None) -> None:
+# The head this process last wrote or read, per (data dir, database): when the next entry links to it, the
+# check before commit needs no file read (write_head_file still reads the file under its lock).
+_known_heads: dict[tuple[str, str], tuple[int, str]] = {}
+
+
+def write_head_file(
+    data_dir: Path, database: str, seq: int, hash_: str, key: bytes | None = None, *, create: bool = True
+) -> None:
     """Record the chain head of ``database`` outside the database, keyed with the audit key; never moves
-    backwards. The file is rewritten in place under an exclusive lock (cheaper than write-and-rename on every
-    audited action); the heads of other databases in it are kept."""
+    backwards, never overwrites a head whose MAC does not match or a file it cannot read (evidence for
+    verify), and creates the file only when ``create``. The file is rewritten in place under an exclusive
+    lock (cheaper than write-and-rename on every audited action); the heads of other databases are kept."""
     key = key if key is not None else audit_key(data_dir)
     path = data_dir / HEAD_FILE
+    flags = os.O_RDWR | (os.O_CREAT if create else 0)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(path, flags, 0o600)
     except FileNotFoundError:
+        if not create:
+            return
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(path, flags, 0o600)
     with os.fdopen(fd, "r+b") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         raw = fh.read()
@@ -305,8 +351,18 @@ def write_head_file(data_dir: Path, database: str, seq: int, hash_: str, key: by
         if heads.get("corrupt") is True:  # never overwrite what cannot be read: verify reports it
             return
         current = head_for(heads, database)
-        if current and int(current.get("seq", 0)) >= seq:
-            return
+        if current:
+            try:
+                c_seq, c_hash, c_mac = int(current["seq"]), str(current["hash"]), current.get("mac")
+            except (KeyError, TypeError, ValueError):
+                return
+            if c_mac is not None and not hmac.compare_digest(
+                str(c_mac), head_mac(key, database, c_seq, c_hash)
+            ):
+                return
+            if c_seq >= seq:
+                _known_heads[(str(data_dir), database)] = (c_seq, c_hash)
+                return
         heads[database] = {
             "seq": int(seq),
             "hash": hash_,
@@ -316,6 +372,7 @@ def write_head_file(data_dir: Path, database: str, seq: int, hash_: str, key: by
         fh.seek(0)
         fh.write((json.dumps({"heads": heads}, sort_keys=True) + "\n").encode())
         fh.truncate()
+    _known_heads[(str(data_dir), database)] = (int(seq), hash_)
 
 
 _LINKS = select(_ENTRY.c.seq, _ENTRY.c.prev_hash, _ENTRY.c.entry_hash, _ENTRY.c.entry_mac)
@@ -327,10 +384,13 @@ def may_move_head(session: Session, seq: int, prev_hash: str) -> str | None:
     to the recorded hash and carry valid MACs; a missing head file is recreated only for a new chain (entry
     #1)."""
     data_dir = data_dir_of(session)
+    database = database_identity(session)
+    known = _known_heads.get((str(data_dir), database))
+    if known is not None and known[0] == seq - 1 and hmac.compare_digest(known[1], prev_hash):
+        return None  # links to the head this process last saw (write_head_file rechecks the file)
     heads = read_head_file(data_dir / HEAD_FILE)
     if heads is not None and heads.get("corrupt") is True:
         return f"{HEAD_FILE} file unreadable"
-    database = database_identity(session)
     head = head_for(heads, database)
     if head is None:
         return None if seq == 1 else f"{HEAD_FILE} file has no head for this database (deleted?)"
@@ -371,6 +431,8 @@ def _before_commit(session: Session) -> None:
         return
     first_seq, first_prev, seq, _hash = pending
     why = may_move_head(session, first_seq, first_prev)
+    if why is None and first_seq == 1:
+        session.info[_NEW_CHAIN_KEY] = True
     if why is not None:
         session.info.pop(_PENDING_KEY, None)
         log.warning("audit-head not moved to entry #%s: %s; run `crms audit verify`", seq, why)
@@ -382,8 +444,9 @@ def _after_commit(session: Session) -> None:
     if pending is None:
         return
     _first, _prev, seq, entry_hash = pending
+    create = session.info.pop(_NEW_CHAIN_KEY, False)
     try:
-        write_head_file(data_dir_of(session), database_identity(session), seq, entry_hash)
+        write_head_file(data_dir_of(session), database_identity(session), seq, entry_hash, create=create)
     except OSError:  # the entry is committed; verify reports the lagging head file
         pass
 
@@ -391,6 +454,7 @@ def _after_commit(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
     session.info.pop(_PENDING_KEY, None)
+    session.info.pop(_NEW_CHAIN_KEY, None)
 
 
 # --------------------------------------------------------------------------------------------- verify

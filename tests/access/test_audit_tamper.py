@@ -174,6 +174,8 @@ def test_forged_head_file_is_caught(chain, tmp_path):
         database = audit.database_identity(s)
     body = {"heads": {database: {"seq": 3, "hash": h3, "mac": "0" * 64}}}
     (tmp_path / "audit-head").write_text(json.dumps(body))
+    _act(chain, 2, start=100)  # later actions leave the forged head file as evidence
+    assert json.loads((tmp_path / "audit-head").read_text()) == body
     report = _verify(chain, tmp_path)
     assert any("file's MAC does not match" in p for p in report.problems), report.problems
 
