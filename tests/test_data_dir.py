@@ -94,3 +94,43 @@ def test_cli_entry_point_sets_a_private_umask(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=CHECKOUT, env=os.environ
     )
     assert out.stdout.strip().splitlines()[-1] == "0o77"
+
+
+def test_sqlite_writers_queue_and_nested_transactions_do_not_queue_twice(tmp_path):
+    """Write transactions queue on the writer lock file (fair wake-up across threads and worker processes);
+    a thread that already holds it (a nested transaction) is not blocked by itself."""
+    import threading
+    import time
+
+    from sqlalchemy import text
+
+    from crms.db import Database
+
+    db = Database(f"sqlite:///{tmp_path / 'q.sqlite3'}")
+    with db.transaction() as s:
+        s.execute(text("create table t (x integer)"))
+    order: list[str] = []
+
+    def second() -> None:
+        with db.transaction() as s:
+            s.execute(text("insert into t values (2)"))  # the transaction begins here
+            order.append("second")
+
+    with db.transaction() as s:
+        s.execute(text("insert into t values (1)"))
+        worker = threading.Thread(target=second)
+        worker.start()
+        time.sleep(0.3)
+        order.append("first done")
+    worker.join(10)
+    assert order == ["first done", "second"]
+    with db.transaction() as outer:  # nested: holds the lock file already, does not wait on it
+        outer.execute(text("select 1"))
+        raw = db.engine.raw_connection()
+        try:
+            held = raw.driver_connection
+            held.crms_queue()  # returns at once instead of blocking this thread
+            assert held.crms_locked is False
+        finally:
+            raw.close()
+    db.dispose()
