@@ -153,7 +153,9 @@ def main() -> None:
         "CRMS_DATA_DIR": str(data_dir),
         "CRMS_RATE_SEARCH": a.rate_search,
     }
-    cmd = [sys.executable, "-m", "crms.cli.main", "serve", "--port", str(port), "--workers", str(a.workers)]
+    cmd = [sys.executable, "-m", "crms.cli.main", "serve", "--port", str(port)]
+    if a.workers != 1:  # (so that code from before --workers existed can be measured with --workers 1)
+        cmd += ["--workers", str(a.workers)]
     if a.no_access_log:
         cmd.append("--no-access-log")
     server = subprocess.Popen(
