@@ -24,6 +24,14 @@ ROUTERS = [
 ]
 
 
+def wire_areas() -> None:
+    """Composition root: the areas whose rows follow a person merge (records imports no other area)."""
+    from crms.biometrics.enrolment import follow_merge
+    from crms.records.participants import register_merge_participant
+
+    register_merge_participant(follow_merge)
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     check_limits()  # a malformed CRMS_RATE_* stops the start, naming the variable
@@ -41,6 +49,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_docs(app, "/api/openapi.json")
     app.add_middleware(BodyLimit, fastapi_app=app)  # body limits and credentials before a body is read
     app.add_middleware(LoopbackDemoCookies)  # plain-HTTP localhost demo: cookies without Secure
+    wire_areas()
     for name in ROUTERS:
         module = optional_module(name)
         if module is not None:

@@ -48,7 +48,7 @@ def make_account(db):
 def totp_now(user, offset_steps: int = 0) -> str:
     import time
 
-    return pyotp.TOTP(user.totp_secret).at(time.time() + 30 * offset_steps)
+    return pyotp.TOTP(user.new_totp_secret).at(time.time() + 30 * offset_steps)
 
 
 def entries(db, **where):

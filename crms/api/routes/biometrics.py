@@ -15,7 +15,7 @@ from crms.api.deps import in_transaction
 from crms.api.serving import body_limit
 from crms.biometrics import enrolment
 from crms.errors import PayloadTooLarge, ValidationError
-from crms.fingerprint.images import MAX_BYTES
+from crms.fingerprint import MAX_IMAGE_BYTES as MAX_BYTES
 
 router = APIRouter(tags=["biometrics"])
 

@@ -1,0 +1,61 @@
+"""Extract SOCOFing Real and Altered-Easy templates into a cache folder, for the 1:N benchmarks.
+
+    nice -n 10 .venv/bin/python bench/identify_cache_socofing.py CACHE [--dpi size|auto] [--processes 1]
+
+Resolution rule ``size`` (the default): 500 ppi for the 241 x 298 images, 170 ppi for every other image
+(SOCOFING.md). ``auto``: each image's resolution is estimated from its ridge frequency. Templates land in
+CACHE/<rule>/<folder>/<stem>.tpl; files already there are kept, so the job can be stopped and resumed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from PIL import Image  # noqa: E402
+
+from crms.fingerprint.images import list_images  # noqa: E402
+from crms.fingerprint.workers import ExtractorPool  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "fingerprints" / "socofing"
+
+
+def size_dpi(path: Path) -> int:
+    with Image.open(path) as im:
+        return 500 if im.size == (241, 298) else 170
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("cache", type=Path)
+    ap.add_argument("--dpi", default="size", choices=["size", "auto"])
+    ap.add_argument("--processes", type=int, default=1)
+    ap.add_argument("--folders", default="Real,Altered-Easy")
+    a = ap.parse_args()
+    t0 = time.time()
+    with ExtractorPool(a.processes) as pool:
+        for folder in a.folders.split(","):
+            out = a.cache / a.dpi / folder
+            out.mkdir(parents=True, exist_ok=True)
+            todo = [f for f in list_images(DATA / folder) if not (out / (f.stem + ".tpl")).exists()]
+            for i in range(0, len(todo), 200):
+                chunk = todo[i : i + 200]
+                futs = [pool.submit(f, size_dpi(f) if a.dpi == "size" else "auto") for f in chunk]
+                for f, fut in zip(chunk, futs, strict=True):
+                    r = fut.result()
+                    if r.error:
+                        print(f"{f.name}: {r.error}", file=sys.stderr)
+                        (out / (f.stem + ".err")).write_text(r.error)
+                        continue
+                    (out / (f.stem + ".tpl")).write_bytes(r.template)
+                print(f"{folder}: {i + len(chunk)}/{len(todo)} {time.time() - t0:.0f} s", flush=True)
+    print(f"total {time.time() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

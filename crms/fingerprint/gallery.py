@@ -1,0 +1,703 @@
+"""In-memory 1:N gallery: every enrolled finger in flat numpy arrays, searched in two stages.
+
+Per finger (no Python object per finger): its id (the caller's key, e.g. the fingerprints row id), the person
+it belongs to, its finger position (ANSI/NIST 1-10, 0 unknown), a live flag, where its minutiae start and how
+many it has, and its first-stage descriptor (``crms.fingerprint.prefilter``, ``DIMS`` bytes). Minutiae are
+kept as the CRMS template format keeps them (x and y in 1/8 pixel, direction in 1/65536 turn, 6 bytes), so a
+finger rebuilt from the gallery scores exactly as its stored template. The MCC cylinders are NOT kept (they
+take 320 bytes per minutia); stage 2 computes them for the survivors of stage 1 only.
+
+Updates are incremental: ``insert`` (a finger enrolled or re-captured), ``delete`` (retired or deleted),
+``move_person`` (two records merged), ``delete_person``; every call checks all its input before it changes
+anything, and holds the gallery's lock, so a search never sees half an update. Deleted rows are compacted
+away when they reach a quarter of the arrays.
+
+Search (``search``): 1-10 probe fingers, each with a position or 0 (unknown).
+
+1. stage 1 per probe finger: descriptor dot product with every live gallery finger of the same position
+   (all positions when either side is unknown); the best ``survivors`` go on;
+2. the persons owning a survivor are the candidates; stage 2 fully matches every probe finger against the
+   candidate's finger at the same position (every finger when the probe's is unknown), in parallel;
+3. fusion: a person's score is the sum over probe fingers of the best full-match score of that finger;
+   the top K persons come back with their per-finger scores.
+
+Scores are calibrated as 10*log10(1/FMR) per comparison (matcher), so a threshold for a wanted false-positive
+identification rate (FPIR) follows from the gallery's size (``threshold_for_fpir``).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numba import njit, prange
+
+from crms.errors import ValidationError
+from crms.fingerprint import _kernels as K
+from crms.fingerprint import matcher as M
+from crms.fingerprint import prefilter as P
+from crms.fingerprint.template import Template
+
+SNAPSHOT_VERSION = 1
+DEFAULT_TOP = 20
+DEFAULT_SURVIVORS = 150  # stage-1 survivors per probe finger (at least)
+DEFAULT_PENETRATION = 0.0  # ... or this fraction of the searched fingers, whichever is more
+DEFAULT_FPIR = 0.01
+MIN_MINUTIAE = 3  # a probe finger with fewer cannot be searched
+
+
+class GalleryError(ValidationError):
+    pass
+
+
+@dataclass
+class ProbeFinger:
+    template: Template
+    position: int = 0  # ANSI/NIST 1-10, 0 unknown
+    name: str = "probe"
+
+
+@dataclass
+class Candidate:
+    person: int
+    score: float
+    fingers: list[dict] = field(default_factory=list)  # {"probe", "position", "finger_id", "score"}
+
+
+@dataclass
+class SearchResult:
+    candidates: list[Candidate]
+    gallery_fingers: int
+    gallery_persons: int
+    threshold: float
+    fpir: float
+    stage1_compared: int  # descriptor comparisons
+    stage2_compared: int  # full comparisons
+    penetration: float  # stage-2 comparisons / (probe fingers x fingers searched)
+    stage1_cpu_s: float = 0.0  # CPU time of the process (all threads) in each stage
+    stage2_cpu_s: float = 0.0
+
+    @property
+    def hits(self) -> list[Candidate]:
+        return [c for c in self.candidates if c.score >= self.threshold]
+
+
+def threshold_for_fpir(fpir: float, persons: int, fingers: int = 1) -> float:
+    """Fused score above which a search of ``fingers`` probe fingers against ``persons`` persons has a
+    false-positive identification rate of ``fpir``. Impostor scores are 10*log10(1/FMR), so their tail is
+    exponential with rate ln(10)/10; the sum of k of them has a Gamma(k) tail:
+    P(S >= s) = exp(-l s) * sum_{i<k} (l s)^i / i!. Solved for persons * P(S >= s) = fpir by bisection."""
+    if not 0 < fpir < 1:
+        raise GalleryError("FPIR must be between 0 and 1", field="fpir")
+    lam = math.log(10) / 10
+    k = max(1, fingers)
+    n = max(1, persons)
+
+    def tail(s: float) -> float:
+        x = lam * s
+        return math.exp(-x) * sum(x**i / math.factorial(i) for i in range(k))
+
+    lo, hi = 0.0, 1000.0
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        if n * tail(mid) > fpir:
+            lo = mid
+        else:
+            hi = mid
+    return round(hi, 2)
+
+
+def _template_minutiae(t: Template) -> np.ndarray:
+    """The template's minutiae quantised as the CRMS format stores them (uint16 x*8, y*8, direction)."""
+    m = np.asarray(t.minutiae, dtype=np.float64).reshape(-1, 5)
+    m = m[np.all(np.isfinite(m[:, :3]), axis=1)]
+    q = np.empty((m.shape[0], 3), dtype=np.uint16)
+    q[:, 0] = np.clip(np.round(m[:, 0] * 8), 0, 65535)
+    q[:, 1] = np.clip(np.round(m[:, 1] * 8), 0, 65535)
+    q[:, 2] = np.round(np.mod(m[:, 2], 2 * math.pi) * (65536 / (2 * math.pi))).astype(np.int64) % 65536
+    return q
+
+
+def _to_template(q: np.ndarray) -> Template:
+    m = np.zeros((q.shape[0], 5), dtype=np.float32)
+    m[:, 0] = q[:, 0] / 8.0
+    m[:, 1] = q[:, 1] / 8.0
+    m[:, 2] = q[:, 2] * (2 * math.pi / 65536)
+    return Template(width=1, height=1, minutiae=m)
+
+
+def _descriptor_q(q: np.ndarray) -> np.ndarray:
+    t = _to_template(q)
+    return P.descriptor(t.minutiae)
+
+
+@njit(cache=True)
+def cylinders(x, y, theta, hull):  # pragma: no cover - compiled
+    """``_kernels.cylinders`` with the same arithmetic in the same order (bit for bit the same result), but
+    the directional terms, which depend only on the pair of minutiae, computed once per neighbour instead of
+    once per cell: several times faster, which is what stage 2 spends its time on."""
+    n = x.shape[0]
+    bits = np.zeros((n, K.NWORDS), dtype=np.uint64)
+    mask = np.zeros((n, K.NWORDS), dtype=np.uint64)
+    ok = np.zeros(n, dtype=np.bool_)
+    R, NS, ND, SIGMA_S, SIGMA_D = K.R, K.NS, K.ND, K.SIGMA_S, K.SIGMA_D
+    ds = 2.0 * R / NS
+    dd = 2.0 * math.pi / ND
+    reach = R + 3.0 * SIGMA_S
+    gs_norm = 1.0 / (SIGMA_S * math.sqrt(2.0 * math.pi))
+    sq = math.sqrt(2.0) * SIGMA_D
+    incircle = 0
+    for i in range(NS):
+        for j in range(NS):
+            ci = i - (NS - 1) / 2.0
+            cj = j - (NS - 1) / 2.0
+            if (ci * ci + cj * cj) * ds * ds <= R * R:
+                incircle += 1
+    contrib = np.zeros(ND)
+    nb = np.empty(n, dtype=np.int64)
+    gdt = np.empty((n, ND))
+    for m in range(n):
+        c, s = math.cos(theta[m]), math.sin(theta[m])
+        nn = 0
+        for t in range(n):
+            if t != m and (x[t] - x[m]) ** 2 + (y[t] - y[m]) ** 2 <= reach * reach:
+                nb[nn] = t
+                dth = K._angle_diff(theta[m], theta[t])
+                for k in range(ND):
+                    phi = -math.pi + (k + 0.5) * dd
+                    a = K._angle_diff(phi, dth)
+                    gdt[nn, k] = 0.5 * (math.erf((a + dd / 2) / sq) - math.erf((a - dd / 2) / sq))
+                nn += 1
+        valid = 0
+        d = -1
+        for i in range(NS):
+            for j in range(NS):
+                ci = (i - (NS - 1) / 2.0) * ds
+                cj = (j - (NS - 1) / 2.0) * ds
+                if ci * ci + cj * cj > R * R:
+                    continue
+                d += 1
+                px = x[m] + c * ci - s * cj
+                py = y[m] + s * ci + c * cj
+                if not K._inside_dilated_hull(px, py, hull, K.OMEGA):
+                    continue
+                valid += 1
+                for k in range(ND):
+                    contrib[k] = 0.0
+                for q in range(nn):
+                    t = nb[q]
+                    d2 = (x[t] - px) ** 2 + (y[t] - py) ** 2
+                    if d2 > 9.0 * SIGMA_S * SIGMA_S:
+                        continue
+                    gs = gs_norm * math.exp(-d2 / (2.0 * SIGMA_S * SIGMA_S))
+                    for k in range(ND):
+                        contrib[k] += gs * gdt[q, k]
+                for k in range(ND):
+                    b = d * ND + k
+                    w, o = b >> 6, b & 63
+                    mask[m, w] |= np.uint64(1) << np.uint64(o)
+                    if contrib[k] > K.MU_PSI:
+                        bits[m, w] |= np.uint64(1) << np.uint64(o)
+        ok[m] = valid >= K.MIN_VC * incircle and nn >= K.MIN_M
+    return bits, mask, ok, incircle * ND
+
+
+@njit(cache=True, parallel=True)
+def _cylinders_batch(xs, ys, ts, off, hulls, hoff, bits, mask, ok):  # pragma: no cover - compiled
+    for g in prange(off.shape[0] - 1):
+        b, e = off[g], off[g + 1]
+        if e == b:
+            continue
+        bb, mm, oo, _cells = cylinders(xs[b:e], ys[b:e], ts[b:e], hulls[hoff[g] : hoff[g + 1]])
+        bits[b:e] = bb
+        mask[b:e] = mm
+        ok[b:e] = oo
+
+
+@njit(cache=True, parallel=True)
+def _compare_batch(
+    xa, ya, ta, ca, sa, bits_a, mask_a, ok_a, ones_a, cnt_a, hull_a,
+    x, y, t, c, s, bits, mask, ok, ones, cnt, off, hulls, hoff,
+    cells, params, cal_raw, cal_score, tail_slope, out,
+):  # fmt: skip  # pragma: no cover - compiled
+    for g in prange(off.shape[0] - 1):
+        b, e = off[g], off[g + 1]
+        hs, he = hoff[g], hoff[g + 1]
+        f = np.zeros(4)
+        K.compare(
+            xa, ya, ta, ca, sa, bits_a, mask_a, ok_a, ones_a, cnt_a, hull_a,
+            x[b:e], y[b:e], t[b:e], c[b:e], s[b:e], bits[b:e], mask[b:e], ok[b:e], ones[b:e], cnt[b:e],
+            hulls[hs:he],
+            cells, params, f,
+        )  # fmt: skip
+        out[g] = K.calibrate_one(K.raw_from_features(f), cal_raw, cal_score, tail_slope)
+
+
+def pack_minutiae(items: Sequence[np.ndarray]) -> M.PackedGallery:
+    """A matcher ``PackedGallery`` from quantised minutiae (as the gallery keeps them), cylinders computed
+    in parallel; equal to ``matcher.pack`` of the same templates."""
+    xs, ys, ts, hl = [], [], [], []
+    for q in items:
+        t = _to_template(q)
+        m = t.minutiae.astype(np.float64)
+        m = m[np.argsort(m[:, 0], kind="stable")]
+        x, y, th = m[:, 0].copy(), -m[:, 1], np.mod(m[:, 2], 2 * np.pi)
+        xs.append(x)
+        ys.append(y)
+        ts.append(th)
+        hl.append(M._hull(x, y))
+    off = np.zeros(len(items) + 1, dtype=np.int64)
+    off[1:] = np.cumsum([a.shape[0] for a in xs])
+    hoff = np.zeros(len(items) + 1, dtype=np.int64)
+    hoff[1:] = np.cumsum([h.shape[0] for h in hl])
+    x = np.concatenate(xs) if xs else np.zeros(0)
+    y = np.concatenate(ys) if ys else np.zeros(0)
+    th = np.concatenate(ts) if ts else np.zeros(0)
+    hulls = np.ascontiguousarray(np.concatenate(hl)) if hl else np.zeros((0, 2))
+    n = x.shape[0]
+    bits = np.zeros((n, K.NWORDS), dtype=np.uint64)
+    mask = np.zeros((n, K.NWORDS), dtype=np.uint64)
+    ok = np.zeros(n, dtype=np.bool_)
+    if len(items):
+        _cylinders_batch(x, y, th, off, hulls, hoff, bits, mask, ok)
+    ones, cnt = K.cylinder_counts(bits, mask)
+    return M.PackedGallery(x, y, th, np.cos(th), np.sin(th), bits, mask, ok, ones, cnt, off, hulls, hoff)
+
+
+def score_packed(probe: M.PreparedTemplate, g: M.PackedGallery) -> np.ndarray:
+    """``matcher.score_many`` over a packed gallery, in parallel over the cores."""
+    out = np.zeros(len(g))
+    if len(g) == 0 or probe.count == 0:
+        return out
+    _compare_batch(
+        *M._side(probe),
+        g.x, g.y, g.theta, g.cos, g.sin, g.bits, g.mask, g.valid, g.ones, g.cnt,
+        g.offsets, g.hulls, g.hull_offsets,
+        probe.cells, M.PARAMS, M._CAL_RAW, M._CAL_SCORE, M._CAL_TAIL_SLOPE, out,
+    )  # fmt: skip
+    return out
+
+
+class Gallery:
+    """See the module docstring. ``key`` values (finger ids) are unique among live fingers."""
+
+    def __init__(self, capacity: int = 1024, minutiae_capacity: int | None = None) -> None:
+        self._lock = threading.RLock()
+        cap = max(16, capacity)
+        self.key = np.zeros(cap, dtype=np.int64)
+        self.person = np.zeros(cap, dtype=np.int64)
+        self.position = np.zeros(cap, dtype=np.int8)
+        self.alive = np.zeros(cap, dtype=np.bool_)
+        self.moff = np.zeros(cap, dtype=np.int64)
+        self.mcount = np.zeros(cap, dtype=np.int32)
+        self.desc = np.zeros((cap, P.DIMS), dtype=np.uint8)
+        self.minutiae = np.zeros((minutiae_capacity or cap * 32, 3), dtype=np.uint16)
+        self.rows = 0  # rows used (live and dead)
+        self.mused = 0  # minutia rows used
+        self.dead = 0
+        self.version = 0  # bumped by every change
+
+    # ------------------------------------------------------------------ size
+    def __len__(self) -> int:
+        return self.rows - self.dead
+
+    @property
+    def persons(self) -> int:
+        with self._lock:
+            return int(np.unique(self.person[: self.rows][self.alive[: self.rows]]).shape[0])
+
+    def nbytes(self) -> int:
+        """Bytes of the arrays in use (live and dead rows; capacity beyond them excluded)."""
+        per_row = (
+            self.key.itemsize
+            + self.person.itemsize
+            + self.position.itemsize
+            + self.alive.itemsize
+            + self.moff.itemsize
+            + self.mcount.itemsize
+            + P.DIMS
+        )
+        return self.rows * per_row + self.mused * self.minutiae.itemsize * 3
+
+    def allocated_bytes(self) -> int:
+        arrays = (self.key, self.person, self.position, self.alive, self.moff, self.mcount, self.desc)
+        return sum(a.nbytes for a in arrays) + self.minutiae.nbytes
+
+    def bytes_per_finger(self) -> float:
+        return self.nbytes() / max(1, len(self))
+
+    # ------------------------------------------------------------------ updates
+    def _grow(self, rows: int, mrows: int) -> None:
+        cap = self.key.shape[0]
+        if self.rows + rows > cap:
+            new = max(cap * 2, self.rows + rows)
+            for name in ("key", "person", "position", "alive", "moff", "mcount", "desc"):
+                old = getattr(self, name)
+                arr = np.zeros((new,) + old.shape[1:], dtype=old.dtype)
+                arr[: self.rows] = old[: self.rows]
+                setattr(self, name, arr)
+        mcap = self.minutiae.shape[0]
+        if self.mused + mrows > mcap:
+            arr = np.zeros((max(mcap * 2, self.mused + mrows), 3), dtype=np.uint16)
+            arr[: self.mused] = self.minutiae[: self.mused]
+            self.minutiae = arr
+
+    def _find(self, key: int) -> np.ndarray:
+        r = self.rows
+        return np.flatnonzero((self.key[:r] == key) & self.alive[:r])
+
+    @staticmethod
+    def _check_position(position: int, name: str) -> int:
+        try:
+            p = int(position)
+        except (TypeError, ValueError):
+            raise GalleryError(
+                f"{name}: finger position {position!r} is not a number", field="position"
+            ) from None
+        if not 0 <= p <= 10:
+            raise GalleryError(f"{name}: finger position {p} is not 0 (unknown) or 1-10", field="position")
+        return p
+
+    def insert_many(self, items: Iterable[tuple[int, int, int, Template]]) -> int:
+        """Insert (key, person, position, template) rows; a key already live is replaced. All rows are checked
+        (and their descriptors computed) before the gallery changes."""
+        prepared = []
+        for key, person, position, t in items:
+            pos = self._check_position(position, f"finger {key}")
+            if not isinstance(t, Template):
+                raise GalleryError(f"finger {key}: not a template", field="template")
+            q = _template_minutiae(t)
+            prepared.append((int(key), int(person), pos, q, P.descriptor(_to_template(q).minutiae)))
+        keys = [p[0] for p in prepared]
+        if len(set(keys)) != len(keys):
+            raise GalleryError("the same finger id twice in one insert", field="key")
+        with self._lock:
+            self._grow(len(prepared), sum(p[3].shape[0] for p in prepared))
+            for key, _person, _pos, _q, _d in prepared:
+                self._kill(self._find(key))
+            for key, person, pos, q, d in prepared:
+                r = self.rows
+                self.key[r], self.person[r], self.position[r], self.alive[r] = key, person, pos, True
+                self.moff[r], self.mcount[r] = self.mused, q.shape[0]
+                self.minutiae[self.mused : self.mused + q.shape[0]] = q
+                self.desc[r] = d
+                self.rows += 1
+                self.mused += q.shape[0]
+            self.version += 1
+            self._maybe_compact()
+        return len(prepared)
+
+    def bulk_load(
+        self,
+        keys: np.ndarray,
+        persons: np.ndarray,
+        positions: np.ndarray,
+        minutiae: np.ndarray,
+        counts: np.ndarray,
+    ) -> int:
+        """Append many new fingers at once (keys not yet in the gallery): ``minutiae`` (sum(counts), 3) uint16
+        as the gallery keeps them (x*8, y*8, direction in 1/65536 turn). Descriptors computed in parallel."""
+        n = int(keys.shape[0])
+        counts = np.asarray(counts, dtype=np.int64)
+        if not (persons.shape[0] == positions.shape[0] == counts.shape[0] == n):
+            raise GalleryError("keys, persons, positions and counts differ in length", field="keys")
+        if int(counts.sum()) != minutiae.shape[0]:
+            raise GalleryError("minutia rows do not add up to the counts", field="minutiae")
+        if np.any((positions < 0) | (positions > 10)):
+            raise GalleryError("finger position not 0 (unknown) or 1-10", field="position")
+        off = np.zeros(n + 1, dtype=np.int64)
+        off[1:] = np.cumsum(counts)
+        m = minutiae.astype(np.float64)
+        desc = P.descriptors(m[:, 0] / 8.0, m[:, 1] / 8.0, m[:, 2] * (2 * math.pi / 65536), off)
+        with self._lock:
+            self._grow(n, minutiae.shape[0])
+            r, u = self.rows, self.mused
+            self.key[r : r + n], self.person[r : r + n], self.position[r : r + n] = keys, persons, positions
+            self.alive[r : r + n] = True
+            self.moff[r : r + n] = off[:-1] + u
+            self.mcount[r : r + n] = counts
+            self.desc[r : r + n] = desc
+            self.minutiae[u : u + minutiae.shape[0]] = minutiae
+            self.rows += n
+            self.mused += int(minutiae.shape[0])
+            self.version += 1
+        return n
+
+    def insert(self, key: int, person: int, position: int, template: Template) -> None:
+        self.insert_many([(key, person, position, template)])
+
+    def _kill(self, rows: np.ndarray) -> int:
+        if rows.shape[0]:
+            self.alive[rows] = False
+            self.dead += int(rows.shape[0])
+        return int(rows.shape[0])
+
+    def delete(self, key: int) -> bool:
+        with self._lock:
+            n = self._kill(self._find(int(key)))
+            if n:
+                self.version += 1
+                self._maybe_compact()
+            return bool(n)
+
+    def delete_person(self, person: int) -> int:
+        with self._lock:
+            r = self.rows
+            n = self._kill(np.flatnonzero((self.person[:r] == person) & self.alive[:r]))
+            if n:
+                self.version += 1
+                self._maybe_compact()
+            return n
+
+    def move_person(self, old: int, new: int) -> int:
+        """Records merged: every finger of ``old`` now belongs to ``new``."""
+        with self._lock:
+            r = self.rows
+            rows = np.flatnonzero((self.person[:r] == old) & self.alive[:r])
+            self.person[rows] = new
+            if rows.shape[0]:
+                self.version += 1
+            return int(rows.shape[0])
+
+    def keys(self) -> np.ndarray:
+        with self._lock:
+            return self.key[: self.rows][self.alive[: self.rows]].copy()
+
+    def _maybe_compact(self) -> None:
+        if self.dead and self.dead * 4 >= self.rows:
+            self.compact()
+
+    def compact(self) -> None:
+        with self._lock:
+            r = self.rows
+            live = np.flatnonzero(self.alive[:r])
+            counts = self.mcount[live].astype(np.int64)
+            starts = self.moff[live]
+            newoff = np.zeros(live.shape[0], dtype=np.int64)
+            if live.shape[0]:
+                newoff[1:] = np.cumsum(counts)[:-1]
+            idx = np.repeat(starts - newoff, counts) + np.arange(int(counts.sum()))
+            self.minutiae[: idx.shape[0]] = self.minutiae[idx]
+            self.mused = int(idx.shape[0])
+            for name in ("key", "person", "position", "mcount", "desc"):
+                arr = getattr(self, name)
+                arr[: live.shape[0]] = arr[live]
+            self.moff[: live.shape[0]] = newoff
+            self.alive[: live.shape[0]] = True
+            self.alive[live.shape[0] : r] = False
+            self.rows = int(live.shape[0])
+            self.dead = 0
+
+    # ------------------------------------------------------------------ snapshot (a cache)
+    def save(self, path: str | Path, stamp: str = "") -> None:
+        """Write a snapshot (the caller's ``stamp`` says which database state it holds)."""
+        with self._lock:
+            self.compact()
+            p = Path(path)
+            tmp = p.with_name(p.name + ".tmp")
+            with open(tmp, "wb") as f:
+                np.savez(
+                    f,
+                    version=np.array([SNAPSHOT_VERSION, P.DIMS]),
+                    stamp=np.array(stamp),
+                    key=self.key[: self.rows],
+                    person=self.person[: self.rows],
+                    position=self.position[: self.rows],
+                    mcount=self.mcount[: self.rows],
+                    minutiae=self.minutiae[: self.mused],
+                    desc=self.desc[: self.rows],
+                )
+            tmp.replace(p)
+
+    @classmethod
+    def load(cls, path: str | Path, stamp: str | None = None) -> Gallery | None:
+        """A gallery from a snapshot, or None when it is missing, damaged, of another format or (with
+        ``stamp``) of another database state."""
+        try:
+            with np.load(Path(path), allow_pickle=False) as z:
+                ver = z["version"]
+                if int(ver[0]) != SNAPSHOT_VERSION or int(ver[1]) != P.DIMS:
+                    return None
+                if stamp is not None and str(z["stamp"]) != stamp:
+                    return None
+                key, person, position = z["key"], z["person"], z["position"]
+                mcount, minutiae, desc = z["mcount"], z["minutiae"], z["desc"]
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return None
+        n = key.shape[0]
+        if not (person.shape[0] == position.shape[0] == mcount.shape[0] == desc.shape[0] == n):
+            return None
+        if int(mcount.sum()) != minutiae.shape[0] or desc.shape[1:] != (P.DIMS,):
+            return None
+        g = cls(capacity=n, minutiae_capacity=max(1, minutiae.shape[0]))
+        g.key[:n], g.person[:n], g.position[:n], g.mcount[:n], g.desc[:n] = (
+            key,
+            person,
+            position,
+            mcount,
+            desc,
+        )
+        g.alive[:n] = True
+        if n:
+            g.moff[1:n] = np.cumsum(mcount.astype(np.int64))[:-1]
+        g.minutiae[: minutiae.shape[0]] = minutiae
+        g.rows, g.mused = n, int(minutiae.shape[0])
+        return g
+
+    # ------------------------------------------------------------------ search
+    def _minutiae_of(self, row: int) -> np.ndarray:
+        return self.minutiae[self.moff[row] : self.moff[row] + self.mcount[row]]
+
+    def finger_template(self, row: int) -> Template:
+        return _to_template(self.minutiae[self.moff[row] : self.moff[row] + self.mcount[row]])
+
+    def search(
+        self,
+        probes: Sequence[ProbeFinger],
+        top: int = DEFAULT_TOP,
+        survivors: int = DEFAULT_SURVIVORS,
+        penetration: float = DEFAULT_PENETRATION,
+        fpir: float = DEFAULT_FPIR,
+        brute_force: bool = False,
+    ) -> SearchResult:
+        """Top ``top`` persons for 1-10 probe fingers (see the module docstring)."""
+        if not 1 <= len(probes) <= 10:
+            raise GalleryError(f"a search takes 1 to 10 probe fingers, got {len(probes)}", field="probes")
+        if top < 1:
+            raise GalleryError("top must be at least 1", field="top")
+        prepared = []
+        for p in probes:
+            pos = self._check_position(p.position, p.name)
+            q = _template_minutiae(p.template)
+            if q.shape[0] < MIN_MINUTIAE:
+                raise GalleryError(
+                    f"{p.name}: {q.shape[0]} usable minutiae, at least {MIN_MINUTIAE} needed",
+                    field="minutiae",
+                )
+            t = _to_template(q)
+            prepared.append((p.name, pos, M.prepare(t), P.descriptor(t.minutiae)))
+        with self._lock:
+            if len(self) == 0:
+                raise GalleryError("the gallery is empty: nobody is enrolled", field="gallery")
+            return self._search(prepared, top, survivors, penetration, fpir, brute_force)
+
+    def _search(self, prepared, top, survivors, penetration, fpir, brute_force) -> SearchResult:
+        c0 = time.process_time()
+        r = self.rows
+        alive = self.alive[:r]
+        position = self.position[:r]
+        person = self.person[:r]
+        s1 = 0
+        searched = 0
+        sel_cache: dict[int, np.ndarray] = {}
+        buf = np.empty(r, dtype=np.int32)
+        per_probe: list[np.ndarray] = []  # stage-1 survivors (rows) of each probe finger
+        votes: dict[int, float] = {}  # person -> fused stage-1 similarity
+        for _name, pos, _pt, d in prepared:
+            if pos not in sel_cache:
+                sel_cache[pos] = alive & ((position == pos) | (position == 0)) if pos else alive
+            sel = sel_cache[pos]
+            n_sel = int(np.count_nonzero(sel))
+            searched += n_sel
+            if brute_force:
+                per_probe.append(np.flatnonzero(sel))
+                continue
+            P.scan(d, self.desc[:r], sel, buf)
+            s1 += n_sel
+            keep = max(survivors, int(math.ceil(penetration * n_sel)))
+            rows = P.top(buf, keep)
+            per_probe.append(rows)
+            norm = float(np.dot(d.astype(np.int64), d.astype(np.int64))) or 1.0
+            best_of: dict[int, float] = {}
+            for row, v in zip(person[rows].tolist(), (buf[rows] / norm).tolist(), strict=True):
+                if v > best_of.get(row, -1.0):
+                    best_of[row] = v
+            for pid, v in best_of.items():
+                votes[pid] = votes.get(pid, 0.0) + v
+        multi = len(prepared) > 1 and not brute_force
+        if multi:  # the candidates: the persons best supported by stage 1 over all probe fingers
+            keep_persons = max(top, math.ceil(2 * survivors / len(prepared)))
+            ranked = sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))[:keep_persons]
+            cand = np.array([pid for pid, _v in ranked], dtype=np.int64)
+            cand_mask = alive & np.isin(person, cand)
+        pairs: list[np.ndarray] = []
+        for (_name, pos, _pt, _d), rows in zip(prepared, per_probe, strict=True):
+            if multi:
+                rows = rows[cand_mask[rows]]
+                if pos:  # the same finger of every candidate person, whether stage 1 kept it or not
+                    rows = np.union1d(rows, np.flatnonzero(cand_mask & ((position == pos) | (position == 0))))
+            pairs.append(rows)
+        c1 = time.process_time()
+        all_rows = np.unique(np.concatenate(pairs)) if pairs else np.zeros(0, dtype=np.int64)
+        packed = pack_minutiae(
+            [self.minutiae[self.moff[i] : self.moff[i] + self.mcount[i]] for i in all_rows]
+        )
+        best: dict[int, dict[int, tuple[float, int, int]]] = {}  # person -> probe index -> (score, row, pos)
+        s2 = 0
+        for pi, ((_name, _pos, pt, _d), rows) in enumerate(zip(prepared, pairs, strict=True)):
+            if rows.shape[0] == 0:
+                continue
+            idx = np.searchsorted(all_rows, rows)
+            scores = score_packed(pt, _subset(packed, idx))
+            s2 += rows.shape[0]
+            for row, sc in zip(rows.tolist(), scores.tolist(), strict=True):
+                per = best.setdefault(int(person[row]), {})
+                cur = per.get(pi)
+                if cur is None or sc > cur[0]:
+                    per[pi] = (float(sc), row, int(position[row]))
+        c2 = time.process_time()
+        cands = []
+        for pid, per in best.items():
+            total = sum(v[0] for v in per.values())
+            fingers = [
+                {
+                    "probe": prepared[pi][0],
+                    "position": v[2],
+                    "finger_id": int(self.key[v[1]]),
+                    "score": round(v[0], 2),
+                }
+                for pi, v in sorted(per.items())
+            ]
+            cands.append(Candidate(pid, round(total, 2), fingers))
+        cands.sort(key=lambda c: (-c.score, c.person))
+        persons = int(np.unique(person[alive]).shape[0])
+        return SearchResult(
+            candidates=cands[:top],
+            gallery_fingers=int(np.count_nonzero(alive)),
+            gallery_persons=persons,
+            threshold=threshold_for_fpir(fpir, persons, len(prepared)),
+            fpir=fpir,
+            stage1_compared=s1,
+            stage2_compared=s2,
+            penetration=s2 / max(1, searched),
+            stage1_cpu_s=c1 - c0,
+            stage2_cpu_s=c2 - c1,
+        )
+
+
+def _subset(g: M.PackedGallery, idx: np.ndarray) -> M.PackedGallery:
+    """Items ``idx`` of a packed gallery, as a packed gallery."""
+    if idx.shape[0] == len(g) and np.array_equal(idx, np.arange(len(g))):
+        return g
+    counts = (g.offsets[idx + 1] - g.offsets[idx]).astype(np.int64)
+    hcounts = (g.hull_offsets[idx + 1] - g.hull_offsets[idx]).astype(np.int64)
+    rows = np.repeat(g.offsets[idx], counts) + (
+        np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    )
+    hrows = np.repeat(g.hull_offsets[idx], hcounts) + (
+        np.arange(int(hcounts.sum())) - np.repeat(np.cumsum(hcounts) - hcounts, hcounts)
+    )
+    off = np.zeros(idx.shape[0] + 1, dtype=np.int64)
+    off[1:] = np.cumsum(counts)
+    hoff = np.zeros(idx.shape[0] + 1, dtype=np.int64)
+    hoff[1:] = np.cumsum(hcounts)
+    return M.PackedGallery(
+        g.x[rows], g.y[rows], g.theta[rows], g.cos[rows], g.sin[rows], g.bits[rows], g.mask[rows],
+        g.valid[rows], g.ones[rows], g.cnt[rows], off, np.ascontiguousarray(g.hulls[hrows]), hoff,
+    )  # fmt: skip
