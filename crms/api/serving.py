@@ -8,11 +8,11 @@ carries a body:
 
 1. finds the route; its limit is :data:`DEFAULT_BODY_LIMIT` (1 MiB), :data:`ANONYMOUS_BODY_LIMIT` (64 KiB) for
    a route that needs no credentials (login forms), or what the route declares with :func:`body_limit`
-   (uploads);
+   (uploads; the web pages' uploads are in :data:`ROUTE_BODY_LIMITS`);
 2. refuses a declared ``Content-Length`` above the limit with 413 without reading a byte;
-3. for an authenticated route (one that runs in the request transaction, ``SessionDep``, or is declared with
-   ``body_limit(..., authenticated=True)``), checks the API token or browser session first and answers 401
-   (audited as ``auth.refused``) without reading the body;
+3. for every route but those in :data:`ANONYMOUS_BODY_ROUTES` (where the credential is in the body: login,
+   token exchange, password change, activation), checks the API token or browser session first and answers
+   401 (a page: a redirect to /login), audited as ``auth.refused``, without reading the body;
 4. counts the bytes as the application reads them and answers 413 as soon as a body without
    ``Content-Length`` (chunked) goes over the limit: at most the limit is ever held.
 """
@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.responses import RedirectResponse
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -33,6 +34,25 @@ from crms.api.problems import problem
 
 DEFAULT_BODY_LIMIT = 1024 * 1024
 ANONYMOUS_BODY_LIMIT = 64 * 1024
+_MiB = 1024 * 1024
+
+# Routes that take a body from a caller without credentials: the credential is in the body (a password, an
+# enrolment code). Every other route with a body needs a valid API token or session before it is read.
+ANONYMOUS_BODY_ROUTES = frozenset(
+    {
+        ("POST", "/login"),
+        ("POST", "/api/v1/auth/login"),
+        ("POST", "/api/v1/auth/tokens"),
+        ("POST", "/api/v1/auth/password"),
+        ("POST", "/api/v1/auth/activate"),
+    }
+)
+# Bigger bodies of routes that do not declare theirs with @body_limit: the web pages' uploads (ten fingers of
+# at most 50 MiB each; a spreadsheet of at most 20 MiB), with room for the multipart framing and fields.
+ROUTE_BODY_LIMITS = {
+    ("POST", "/persons/{person_id}/fingerprints"): 10 * 50 * _MiB + _MiB,
+    ("POST", "/import"): 20 * _MiB + _MiB,
+}
 _LIMIT_ATTR = "__crms_body_limit__"
 _AUTH_ATTR = "__crms_authenticated__"
 
@@ -73,18 +93,6 @@ def _http_routes(app: Any) -> list[tuple[str, set[str], Any]]:
     return out
 
 
-def _needs_session(dependant: Any) -> bool:
-    from crms.api.deps import get_session
-
-    stack = [dependant]
-    while stack:
-        d = stack.pop()
-        if getattr(d, "call", None) is get_session:
-            return True
-        stack.extend(getattr(d, "dependencies", ()))
-    return False
-
-
 class BodyLimit:
     """ASGI middleware: see the module docstring. ``fastapi_app`` is the application whose routes declare
     the limits and whose database checks the credentials."""
@@ -102,15 +110,15 @@ class BodyLimit:
             table = []
             for path, methods, route in _http_routes(self.fastapi_app):
                 endpoint = getattr(route, "endpoint", None)
-                declared = getattr(endpoint, _LIMIT_ATTR, None)
-                authenticated = getattr(endpoint, _AUTH_ATTR, None)
-                if authenticated is None:
-                    dependant = getattr(route, "dependant", None)
-                    authenticated = dependant is not None and _needs_session(dependant)
-                if declared is None:
-                    declared = self.default_limit if authenticated else ANONYMOUS_BODY_LIMIT
                 regex = compile_path(path)[0]
-                table.append((regex, frozenset(methods), (int(declared), bool(authenticated))))
+                for method in methods:
+                    declared = getattr(endpoint, _LIMIT_ATTR, None) or ROUTE_BODY_LIMITS.get((method, path))
+                    authenticated = getattr(endpoint, _AUTH_ATTR, None)
+                    if authenticated is None:
+                        authenticated = (method, path) not in ANONYMOUS_BODY_ROUTES
+                    if declared is None:
+                        declared = self.default_limit if authenticated else ANONYMOUS_BODY_LIMIT
+                    table.append((regex, frozenset({method}), (int(declared), bool(authenticated))))
             self._routes = table
         return self._routes
 
@@ -147,7 +155,11 @@ class BodyLimit:
         if authenticated:
             refusal = await run_in_threadpool(_check_credentials, self.fastapi_app, scope)
             if refusal is not None:
-                await _respond(scope, send, problem(401, "Not authenticated", refusal, instance=path))
+                if path.startswith("/api/"):
+                    response = problem(401, "Not authenticated", refusal, instance=path)
+                else:  # a page's form: back to the login page, as the pages do
+                    response = RedirectResponse("/login", status_code=303)
+                await _respond(scope, send, response)
                 return
         received = 0
         started = False
