@@ -10,6 +10,7 @@ How to add a page: docs/WEB.md.
 from __future__ import annotations
 
 import base64
+import logging
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -24,9 +25,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crms.access.principal import Principal
-from crms.errors import AuthenticationError, CrmsError, PermissionDenied, RateLimited
+from crms.errors import AuthenticationError, CrmsError, PermissionDenied, RateLimited, ValidationError
 from crms.web.i18n import RTL, Formatter, choose, translations
 
+_log = logging.getLogger("crms.web")
 STATIC = Path(__file__).parent / "static"
 LANG_COOKIE = "crms_lang"
 _env = Environment(loader=PackageLoader("crms.web", "templates"), autoescape=select_autoescape(["html"]))
@@ -73,9 +75,53 @@ FIELD_LABELS = {
     "unit": N_("Unit"),
     "full_name": N_("Full name"),
     "csrf_token": N_("Form"),
+    "enrolment_code": N_("Enrolment code"),
+    "address": N_("Your network address"),
+    "user": N_("User"),
     "court": N_("Court"),
     "convicted_on": N_("Convicted on"),
     "sentence": N_("Sentence"),
+}
+# Stored codes shown to people (statuses, roles, kinds), as the pages name them.
+TERMS = {
+    "registered": N_("registered"),
+    "under_investigation": N_("under investigation"),
+    "challan_complete": N_("challan complete"),
+    "challan_interim": N_("interim challan"),
+    "challan_512": N_("challan u/s 512 CrPC"),
+    "cancelled": N_("cancelled"),
+    "untraced": N_("untraced"),
+    "under_trial": N_("under trial"),
+    "convicted": N_("convicted"),
+    "acquitted": N_("acquitted"),
+    "compromised": N_("compromised"),
+    "accused": N_("accused"),
+    "complainant": N_("complainant"),
+    "victim": N_("victim"),
+    "witness": N_("witness"),
+    "named": N_("named"),
+    "arrested": N_("arrested"),
+    "on_bail": N_("on bail"),
+    "absconder": N_("absconder"),
+    "proclaimed_offender_a": N_("proclaimed offender (A)"),
+    "proclaimed_offender_b": N_("proclaimed offender (B)"),
+    "discharged": N_("discharged"),
+    "pending": N_("pending"),
+    "enrolled": N_("enrolled"),
+    "failed": N_("failed"),
+    "present": N_("present address"),
+    "permanent": N_("permanent address"),
+    "administrator": N_("administrator"),
+    "cro_operator": N_("CRO operator"),
+    "fingerprint_examiner": N_("fingerprint examiner"),
+    "investigating_officer": N_("investigating officer"),
+    "sho": N_("SHO"),
+    "supervisor": N_("supervisor"),
+    "auditor": N_("auditor"),
+    "sms_officer": N_("SMS officer"),
+    "M": N_("Male"),
+    "F": N_("Female"),
+    "X": N_("Not recorded"),
 }
 FINGERS = {
     1: N_("Right thumb"),
@@ -113,6 +159,7 @@ def render(request: Request, template: str, status: int = 200, **ctx: Any) -> HT
     lang = _lang(request)
     trans = translations(lang)
     principal: Principal | None = getattr(request.state, "principal", None)
+    ctx.setdefault("errors", {})
     html = _env.get_template(template).render(
         _=trans.gettext,
         lang=lang,
@@ -125,6 +172,7 @@ def render(request: Request, template: str, status: int = 200, **ctx: Any) -> HT
         here=quote(str(request.url.path) + (("?" + request.url.query) if request.url.query else ""), safe=""),
         field_label=lambda name: trans.gettext(FIELD_LABELS.get(name or "", name or "")),
         fingers=FINGERS,
+        term=lambda code: trans.gettext(TERMS[code]) if code in TERMS else (code or ""),
         **ctx,
     )
     return _secure_headers(HTMLResponse(html, status_code=status))
@@ -223,7 +271,12 @@ def act(
     except CrmsError as exc:
         if on_error is not None:
             return on_error(exc)
-        return message_page(request, exc.status, N_("Not found") if exc.status == 404 else N_("Error"), exc.message)
+        return message_page(
+            request, exc.status, N_("Not found") if exc.status == 404 else N_("Error"), exc.message
+        )
+    except Exception:  # a fault of ours: logged with its trace, the user gets a plain page
+        _log.exception("web page %s failed", where)
+        return message_page(request, 500, N_("Error"), N_("The request could not be handled."))
 
 
 async def _form(request: Request) -> dict:
@@ -256,6 +309,17 @@ def _store(request: Request):
 
 def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
     from crms.access.policy import Permission
+
+    def form_page(permission: Permission, template: str, **ctx: Any):
+        """An empty form, shown only to a user whose role may send it (the service checks again)."""
+
+        def work(session: Session, who: Principal) -> Response:
+            from crms.access.policy import authorize
+
+            authorize(who, permission)
+            return render(ctx.pop("request"), template, **ctx)
+
+        return work
 
     # ---------------------------------------------------------------- static, PWA, language
 
@@ -303,8 +367,8 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         return resp
 
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
-    def login_page(request: Request, expired: int = 0, next: str = "/"):
-        return login_form(request, expired=bool(expired), next=next)
+    def login_page(request: Request, expired: int = 0, changed: int = 0, next: str = "/"):
+        return login_form(request, expired=bool(expired), changed=bool(changed), next=next)
 
     @app.post("/login", include_in_schema=False)
     async def login_post(request: Request):
@@ -344,7 +408,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
                 address=client_address(request),
                 channel="web",
             )
-        except (AuthenticationError, RateLimited) as exc:
+        except CrmsError as exc:
             return login_form(request, _errors(exc), exc.status, username=username, next=next_url)
         with db.transaction() as session:
             token = create_session(session, principal)
@@ -397,13 +461,24 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             from crms.records import services as svc
 
             if not cnic:
-                return render(request, "lookup.html", cnic="", reason=reason, found=None, asked=False, errors={})
+                return render(
+                    request, "lookup.html", cnic="", reason=reason, found=None, asked=False, errors={}
+                )
             found = svc.lookup_cnic(session, who, cnic, reason=reason or None)
-            return render(request, "lookup.html", cnic=cnic, reason=reason, found=found, asked=True, errors={})
+            return render(
+                request, "lookup.html", cnic=cnic, reason=reason, found=found, asked=True, errors={}
+            )
 
         def bad(exc: CrmsError) -> Response:
             return render(
-                request, "lookup.html", 422, cnic=cnic, reason=reason, found=None, asked=False, errors=_errors(exc)
+                request,
+                "lookup.html",
+                422,
+                cnic=cnic,
+                reason=reason,
+                found=None,
+                asked=False,
+                errors=_errors(exc),
             )
 
         return act(request, work, on_error=bad)
@@ -423,7 +498,12 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         "caste",
         "notes",
     )
-    PERSON_RENAME = {"documents.0.number": "cnic", "phones.0": "phone", "documents": "cnic", "phones": "phone"}
+    PERSON_RENAME = {
+        "documents.0.number": "cnic",
+        "phones.0": "phone",
+        "documents": "cnic",
+        "phones": "phone",
+    }
 
     def person_data(form: dict) -> dict:
         data: dict[str, Any] = _clean(form, *PERSON_FIELDS)
@@ -435,7 +515,10 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
     @app.get("/persons/new", response_class=HTMLResponse, include_in_schema=False)
     def person_new(request: Request):
-        return act(request, lambda s, w: render(request, "person_form.html", values={}, errors={}, person=None))
+        return act(
+            request,
+            form_page(Permission.PERSON_WRITE, "person_form.html", request=request, values={}, person=None),
+        )
 
     @app.post("/persons/new", include_in_schema=False)
     async def person_create(request: Request):
@@ -463,7 +546,9 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
             record = svc.get_person(session, who, person_id)
             prints = None
-            if has_permission(who, Permission.SEARCH_BIOMETRIC) or has_permission(who, Permission.BIOMETRIC_ENROL):
+            if has_permission(who, Permission.SEARCH_BIOMETRIC) or has_permission(
+                who, Permission.BIOMETRIC_ENROL
+            ):
                 prints = enrolment.fingerprints_of(session, who, record["id"])
             return render(request, "person.html", p=record, prints=prints)
 
@@ -494,7 +579,9 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             return _see(f"/persons/{person_id}")
 
         def bad(exc: CrmsError) -> Response:
-            return render(request, "person_form.html", 422, values=form, errors=_errors(exc), person={"id": person_id})
+            return render(
+                request, "person_form.html", 422, values=form, errors=_errors(exc), person={"id": person_id}
+            )
 
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
 
@@ -514,7 +601,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
     @app.get("/merge", response_class=HTMLResponse, include_in_schema=False)
     def merge_page(request: Request, survivor_id: str = "", merged_id: str = ""):
         values = {"survivor_id": survivor_id, "merged_id": merged_id}
-        return act(request, lambda s, w: render(request, "merge.html", values=values, errors={}))
+        return act(request, form_page(Permission.PERSON_MERGE, "merge.html", request=request, values=values))
 
     @app.post("/merge", include_in_schema=False)
     async def merge_post(request: Request):
@@ -534,11 +621,19 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
     # ---------------------------------------------------------------- cases
 
-    CASE_FIELDS = ("police_station", "district", "fir_number", "registered_on", "occurred_on", "place", "sections")
+    CASE_FIELDS = (
+        "police_station",
+        "district",
+        "fir_number",
+        "registered_on",
+        "occurred_on",
+        "place",
+        "sections",
+    )
 
     @app.get("/cases/new", response_class=HTMLResponse, include_in_schema=False)
     def case_new(request: Request):
-        return act(request, lambda s, w: render(request, "case_form.html", values={}, errors={}))
+        return act(request, form_page(Permission.CASE_WRITE, "case_form.html", request=request, values={}))
 
     @app.post("/cases/new", include_in_schema=False)
     async def case_create(request: Request):
@@ -655,7 +750,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
     def enrol_view(request: Request, session: Session, who: Principal, person_id: int, status=200, **ctx):
         from crms.biometrics import enrolment
-        from crms.fingerprint.quality import DEFAULT_ENROL_THRESHOLD
+        from crms.fingerprint import DEFAULT_ENROL_THRESHOLD
         from crms.records import services as svc
 
         svc.get_writable_person(session, who, person_id, Permission.BIOMETRIC_ENROL)
@@ -680,7 +775,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
     @app.post("/persons/{person_id}/fingerprints", include_in_schema=False)
     async def enrol_post(request: Request, person_id: int):
-        from crms.fingerprint.images import MAX_BYTES
+        from crms.fingerprint import MAX_IMAGE_BYTES as MAX_BYTES
 
         data = await request.form()
         form = {"csrf_token": data.get("csrf_token")}
@@ -713,7 +808,9 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             return _see(f"/persons/{person_id}/fingerprints?saved={len(images)}")
 
         def bad(exc: CrmsError) -> Response:
-            return _reshow(request, lambda s, w: enrol_view(request, s, w, person_id, 422, errors=_errors(exc)))
+            return _reshow(
+                request, lambda s, w: enrol_view(request, s, w, person_id, 422, errors=_errors(exc))
+            )
 
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
 
@@ -762,7 +859,9 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
     # ---------------------------------------------------------------- audit
 
     @app.get("/audit", response_class=HTMLResponse, include_in_schema=False)
-    def audit_page(request: Request, username: str = "", action: str = "", target_id: str = "", verify: int = 0):
+    def audit_page(
+        request: Request, username: str = "", action: str = "", target_id: str = "", verify: int = 0
+    ):
         def work(session: Session, who: Principal) -> Response:
             from crms.access import audit
             from crms.access.policy import authorize, has_permission
@@ -817,22 +916,16 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         def work(session: Session, who: Principal) -> Response:
             from crms.access import users
 
-            data = _clean(form, "username", "role", "unit", "full_name", "password", "phone", "pin")
+            data = _clean(form, "username", "role", "unit", "full_name", "phone", "pin")
             username, role = data.pop("username", ""), data.pop("role", "")
             user = users.add_user(session, who, username, role, **data)
-            qr = None
-            uri = users.totp_uri(user)
-            if uri:
-                import segno
-
-                qr = segno.make(uri, error="m").svg_inline(scale=4, dark="#000", light="#fff")
-                qr_b64 = base64.b64encode(qr.encode()).decode()
-                qr = f"data:image/svg+xml;base64,{qr_b64}"
-            return users_view(request, session, who, created=users.user_dict(user), qr=qr, secret=user.totp_secret)
+            code = getattr(user, "enrolment_code", None)
+            return users_view(request, session, who, created=users.user_dict(user), code=code)
 
         def bad(exc: CrmsError) -> Response:
-            form.pop("password", None)
-            return _reshow(request, lambda s, w: users_view(request, s, w, 422, errors=_errors(exc), values=form))
+            return _reshow(
+                request, lambda s, w: users_view(request, s, w, 422, errors=_errors(exc), values=form)
+            )
 
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
 
@@ -847,6 +940,128 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             return _see("/users")
 
         return await run_in_threadpool(act, request, work, form=form)
+
+    @app.post("/users/{user_id}/approve", include_in_schema=False)
+    async def users_approve(request: Request, user_id: int):
+        form = await _form(request)
+
+        def work(session: Session, who: Principal) -> Response:
+            from crms.access import users
+
+            users.approve(session, who, user_id)
+            return _see("/users")
+
+        def bad(exc: CrmsError) -> Response:
+            return _reshow(request, lambda s, w: users_view(request, s, w, exc.status, errors=_errors(exc)))
+
+        return await run_in_threadpool(act, request, work, form=form, on_error=bad)
+
+    @app.post("/users/{user_id}/reset", include_in_schema=False)
+    async def users_reset(request: Request, user_id: int):
+        form = await _form(request)
+
+        def work(session: Session, who: Principal) -> Response:
+            from crms.access import users
+
+            user = users.reset_account(session, who, user_id)
+            code = getattr(user, "enrolment_code", None)
+            return users_view(request, session, who, created=users.user_dict(user), code=code, reset=True)
+
+        def bad(exc: CrmsError) -> Response:
+            return _reshow(request, lambda s, w: users_view(request, s, w, exc.status, errors=_errors(exc)))
+
+        return await run_in_threadpool(act, request, work, form=form, on_error=bad)
+
+    # ---------------------------------------------------------------- activation and password change
+    # Public forms (no session yet): the same signed double-submit CSRF token as the sign-in form.
+
+    def public_form(request: Request, template: str, status: int = 200, **ctx) -> HTMLResponse:
+        from crms.access.sessions import CSRF_COOKIE, cookie_options, new_login_csrf
+
+        nonce, token = new_login_csrf(_secret(request))
+        request.state.csrf = token
+        resp = render(request, template, status=status, **ctx)
+        resp.set_cookie(CSRF_COOKIE, nonce, **cookie_options(3600))
+        return resp
+
+    def public_post(request: Request, form: dict, template: str, work: Callable[[], Response]) -> Response:
+        from crms.access import audit
+        from crms.access.sessions import CSRF_COOKIE, check_login_csrf
+        from crms.api.deps import anonymous
+
+        values = {"username": str(form.get("username", ""))[:64]}
+        try:
+            check_login_csrf(_secret(request), request.cookies.get(CSRF_COOKIE), form.get("csrf_token"))
+        except PermissionDenied as exc:
+            audit.record_refusal(_db(request), anonymous(request), "access.refused", exc.message,
+                                 query=f"POST {request.url.path}")  # fmt: skip
+            errors = {"_form": N_("This form expired or was not sent by this site.")}
+            return public_form(request, template, 403, errors=errors, values=values)
+        try:
+            return work()
+        except CrmsError as exc:
+            errors = _errors(exc)
+            if isinstance(exc, ValidationError) and exc.field == "password":  # the rules: the new one
+                errors = {"new_password": exc.message, "_all": exc.message}
+            return public_form(request, template, exc.status, errors=errors, values=values)
+
+    @app.get("/activate", response_class=HTMLResponse, include_in_schema=False)
+    def activate_page(request: Request, username: str = ""):
+        return public_form(request, "activate.html", values={"username": username[:64]}, done=None)
+
+    @app.post("/activate", include_in_schema=False)
+    async def activate_post(request: Request):
+        form = await _form(request)
+
+        def work() -> Response:
+            from crms.access.users import activate
+            from crms.api.deps import client_address
+
+            out = activate(
+                _db(request),
+                str(form.get("username", ""))[:64],
+                str(form.get("enrolment_code", ""))[:64],
+                str(form.get("new_password", ""))[:256],
+                address=client_address(request),
+                channel="web",
+            )
+            qr = None
+            if out.get("totp_uri"):
+                import segno
+
+                svg = segno.make(out["totp_uri"], error="m").svg_inline(scale=4, dark="#000", light="#fff")
+                qr = "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+            return public_form(request, "activate.html", values={}, done=out, qr=qr)
+
+        return await run_in_threadpool(public_post, request, form, "activate.html", work)
+
+    @app.get("/password", response_class=HTMLResponse, include_in_schema=False)
+    def password_page(request: Request, username: str = ""):
+        return public_form(request, "password.html", values={"username": username[:64]})
+
+    @app.post("/password", include_in_schema=False)
+    async def password_post(request: Request):
+        form = await _form(request)
+
+        def work() -> Response:
+            from crms.access.sessions import COOKIE
+            from crms.access.users import change_password
+            from crms.api.deps import client_address
+
+            change_password(
+                _db(request),
+                str(form.get("username", ""))[:64],
+                str(form.get("password", ""))[:256],
+                str(form.get("new_password", ""))[:256],
+                totp=(str(form.get("totp", "")).strip()[:10] or None),
+                address=client_address(request),
+                channel="web",
+            )
+            resp = _see("/login?changed=1")  # every session of the account was ended: sign in again
+            resp.delete_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="strict")
+            return resp
+
+        return await run_in_threadpool(public_post, request, form, "password.html", work)
 
     # ---------------------------------------------------------------- errors that reach the top
 

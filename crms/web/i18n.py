@@ -10,7 +10,7 @@ from __future__ import annotations
 import gettext
 import io
 from datetime import date, datetime
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from babel import Locale
@@ -23,7 +23,7 @@ BABEL_LOCALES = {"en": "en_PK", "ur": "ur_PK"}
 RTL = frozenset({"ur"})
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations(lang: str) -> gettext.NullTranslations:
     if lang == "en":
         return gettext.NullTranslations()
