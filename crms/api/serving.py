@@ -37,19 +37,24 @@ ANONYMOUS_BODY_LIMIT = 64 * 1024
 _MiB = 1024 * 1024
 
 # Routes that take a body from a caller without credentials: the credential is in the body (a password, an
-# enrolment code). Every other route with a body needs a valid API token or session before it is read.
+# enrolment code). Every other route with a body needs a valid API token or session before it is read; a new
+# route of this kind must be added here (tests/serving/test_body_limits.py walks every route).
 ANONYMOUS_BODY_ROUTES = frozenset(
     {
         ("POST", "/login"),
+        ("POST", "/activate"),
+        ("POST", "/password"),
         ("POST", "/api/v1/auth/login"),
         ("POST", "/api/v1/auth/tokens"),
         ("POST", "/api/v1/auth/password"),
         ("POST", "/api/v1/auth/activate"),
     }
 )
-# Bigger bodies of routes that do not declare theirs with @body_limit: the web pages' uploads (ten fingers of
-# at most 50 MiB each; a spreadsheet of at most 20 MiB), with room for the multipart framing and fields.
+# Bigger bodies of routes that do not declare theirs with @body_limit: uploads of up to ten fingers of at most
+# 50 MiB each (identification, the web's enrolment page) and a spreadsheet of at most 20 MiB (the web's
+# import page), with room for the multipart framing and fields.
 ROUTE_BODY_LIMITS = {
+    ("POST", "/api/v1/identify"): 10 * 50 * _MiB + _MiB,
     ("POST", "/persons/{person_id}/fingerprints"): 10 * 50 * _MiB + _MiB,
     ("POST", "/import"): 20 * _MiB + _MiB,
 }
