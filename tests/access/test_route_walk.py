@@ -35,6 +35,13 @@ PUBLIC = {
     ("POST", "/api/v1/auth/activate"),  # enrolment code -> password (the code is the credential)
     ("GET", "/api/v1/health"),
     ("GET", "/health"),
+    # The web pages' assets and shell (no record data): stylesheet/script, service worker, manifest, the
+    # offline page, and the language switch (a cookie).
+    ("GET", "/static/{name}"),
+    ("GET", "/sw.js"),
+    ("GET", "/manifest.webmanifest"),
+    ("GET", "/offline"),
+    ("GET", "/lang/{code}"),
 }
 # Any logged-in user, whatever the role: their own session/tokens, and non-sensitive reference geography.
 AUTHENTICATED_ONLY = {

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from crms.access.policy import Permission, authorize
 from crms.api.deps import in_transaction
+from crms.api.params import IdPath
 from crms.api.serving import body_limit
 from crms.biometrics import enrolment
 from crms.errors import PayloadTooLarge, ValidationError
@@ -52,7 +53,7 @@ async def _image_body(request: Request) -> bytes:
 @router.get("/persons/{person_id}/fingerprints", summary="A person's fingerprints, finger by finger")
 async def list_fingerprints(
     request: Request,
-    person_id: int,
+    person_id: IdPath,
     history: Annotated[bool, Query(description="include retired prints")] = False,
     reason: Annotated[str | None, Query(max_length=500)] = None,
 ):
@@ -73,7 +74,7 @@ async def list_fingerprints(
 @body_limit(MAX_BYTES + 64 * 1024)  # the image plus any multipart framing; credentials checked first
 async def capture_fingerprint(
     request: Request,
-    person_id: int,
+    person_id: IdPath,
     position: Position,
     ppi: Annotated[
         int | None, Query(ge=100, le=2000, description="scanner resolution if the file lacks it")

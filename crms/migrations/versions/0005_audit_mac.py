@@ -4,7 +4,7 @@ Entries written before this revision have no MAC; ``crms audit verify`` names th
 (an auditor, after a clean check against the audit-head file) adds their MACs once.
 
 Revision ID: 0005_audit
-Revises: 0005
+Revises: 0006_records_flags
 Create Date: 2026-12-02 13:10:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_audit"
-down_revision = "0005"
+down_revision = "0006_records_flags"
 branch_labels = None
 depends_on = None
 
