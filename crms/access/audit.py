@@ -215,6 +215,8 @@ def record(
     sqlite = session.get_bind().dialect.name == "sqlite"
     if sqlite:  # the DBAPI cursor directly: three statements on every read and search, without the
         # SQLAlchemy layer around each (the write lock is held since BEGIN IMMEDIATE; same SQL and values)
+        if session.autoflush:  # as session.execute would: pending changes go first (the caller may
+            session.flush()  # expunge objects right after this call)
         cursor = session.connection().connection.driver_connection.cursor()
         seq, prev_hash = cursor.execute(_SQLITE_BUMP).fetchone()
     else:

@@ -187,3 +187,20 @@ def test_require_reason():
             audit.require_reason(bad)
         assert err.value.field == "reason"
     assert audit.require_reason("  FIR 12/2026 PS Cantt  ") == "FIR 12/2026 PS Cantt"
+
+
+def test_record_flushes_pending_changes_first(db, tmp_path):
+    """Like any statement of the session, an audit entry sends the caller's pending changes first, so a
+    caller may expunge an object right after recording (as the bootstrap of the first administrator does)."""
+    from crms.access.models import User
+
+    audit.bind_data_dir(db, tmp_path)
+    with db.transaction() as s:
+        user = User(username="flushme", role="cro_operator", unit="BA")
+        s.add(user)
+        s.flush()
+        user.full_name = "Set before the audit entry"
+        audit.record(s, ALICE, "user.create", target_type="user", target_id=user.id)
+        s.expunge(user)
+    with db.transaction() as s:
+        assert s.query(User).filter_by(username="flushme").one().full_name == "Set before the audit entry"
