@@ -559,13 +559,11 @@ def verify(session: Session, *, data_dir: Path | None = None) -> VerifyReport:
             )
         other_problems += len(report.problems) - before
         if e.entry_mac is None:
-            if unsealed_prefix:
+            if unsealed_prefix:  # written before the audit key existed (judged after the walk)
                 report.unsealed = seq
             else:  # after an entry that has one: forged, or its MAC removed
                 other_problems += 1
-            report.problems.append(
-                f"entry #{seq} (id {e.id}) carries no MAC: written before the audit key, or forged"
-            )
+                report.problems.append(f"entry #{seq} (id {e.id}) carries no MAC: forged, or its MAC removed")
         else:
             unsealed_prefix = False
             if not hmac.compare_digest(e.entry_mac, compute_mac(key, e.entry_hash)):
@@ -579,6 +577,19 @@ def verify(session: Session, *, data_dir: Path | None = None) -> VerifyReport:
         prev_hash = e.entry_hash
         expected_seq = seq + 1
     report.last_seq = expected_seq - 1
+    if report.unsealed and report.unsealed < report.last_seq:
+        # Entries from before the audit key, followed by keyed ones: the first keyed entry's hash covers
+        # their hashes through the chain's links, and its MAC covers that hash. Nothing to seal.
+        report.warnings.append(
+            f"entries #1..#{report.unsealed} predate the audit key: they are protected through the hash "
+            f"chain by entry #{report.unsealed + 1}'s MAC"
+        )
+        report.unsealed = 0
+    elif report.unsealed:
+        report.problems.append(
+            f"entries #1..#{report.unsealed} carry no MAC: written before the audit key (an auditor may run "
+            "`crms audit seal`), or forged"
+        )
     head = session.get(AuditHead, 1)
     if head is None:
         other_problems += 1

@@ -244,3 +244,27 @@ def test_cli_verify_checks_before_its_own_login_and_never_reanchors(db, tmp_path
     with db.transaction() as s:
         last = s.query(AuditEntry).order_by(AuditEntry.seq.desc()).first()
         assert (last.action, last.outcome) == ("audit.verify", "failed")
+
+
+def test_upgraded_chain_is_anchored_by_its_first_keyed_entry(chain, tmp_path):
+    """A database upgraded from before the audit key: its old entries have no MAC and its head file is of
+    the first format. The next audited action links to them and carries a MAC, which covers them through the
+    chain; a later change to an old entry is caught."""
+    with chain.transaction() as s:
+        database = audit.database_identity(s)
+        h5 = s.execute(text("select entry_hash from audit_log where seq = 5")).scalar()
+    with _raw(chain) as s, s.begin():
+        s.execute(text("update audit_log set entry_mac = null"))
+    (tmp_path / "audit-head").write_text(json.dumps({"database": database, "seq": 5, "hash": h5}))
+    _act(chain, 1, start=100)
+    report = _verify(chain, tmp_path)
+    assert report.ok, report.problems
+    assert any("#1..#5 predate the audit key" in w for w in report.warnings), report.warnings
+    assert _file_head(chain, tmp_path)["seq"] == 6 and _file_head(chain, tmp_path)["mac"]
+    _sql(chain, "update audit_log set target_id = '77' where seq = 2")
+    assert any("entry #2" in p and "altered" in p for p in _verify(chain, tmp_path).problems)
+
+
+def _sql(db, statement, **params):
+    with db.engine.begin() as conn:
+        conn.execute(text(statement), params)

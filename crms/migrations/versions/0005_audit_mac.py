@@ -1,7 +1,8 @@
 """audit: an HMAC of each entry under the audit key kept outside the database (entry_mac)
 
-Entries written before this revision have no MAC; ``crms audit verify`` names them, and ``crms audit seal``
-(an auditor, after a clean check against the audit-head file) adds their MACs once.
+Entries written before this revision have no MAC: the first entry written after it links to them and carries
+a MAC, which covers them through the chain (``crms audit verify`` says so); ``crms audit seal`` (an auditor)
+adds MACs to a chain that has no keyed entry yet, after a clean check against the audit-head file.
 
 Revision ID: 0005_audit
 Revises: 0006_records_flags
