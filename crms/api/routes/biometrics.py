@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from crms.access.policy import Permission, authorize
 from crms.api.deps import in_transaction
 from crms.api.params import IdPath
+from crms.api.serving import body_limit
 from crms.biometrics import enrolment
 from crms.errors import PayloadTooLarge, ValidationError
 from crms.fingerprint import MAX_IMAGE_BYTES as MAX_BYTES
@@ -70,6 +71,7 @@ async def list_fingerprints(
     status_code=201,
     summary="Capture one finger (image as the body: PNG, JPEG, TIFF, BMP, WSQ, JPEG 2000)",
 )
+@body_limit(MAX_BYTES + 64 * 1024)  # the image plus any multipart framing; credentials checked first
 async def capture_fingerprint(
     request: Request,
     person_id: IdPath,
