@@ -442,11 +442,14 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             from crms.records import services as svc
             from crms.records import services_cases as cases
 
-            ctx: dict[str, Any] = {"cases": None, "persons": None}
+            from crms.records.services.wanted import list_wanted
+
+            ctx: dict[str, Any] = {"cases": None, "persons": None, "wanted": None}
             if has_permission(who, Permission.CASE_READ):
                 ctx["cases"] = cases.list_cases(session, who, limit=10)
             if has_permission(who, Permission.PERSON_READ):
                 ctx["persons"] = svc.list_persons(session, who, limit=10, unit=who.unit)
+                ctx["wanted"] = list_wanted(session, who, limit=20)
             return render(request, "dashboard.html", **ctx)
 
         return act(request, work)

@@ -350,6 +350,11 @@ def test_person_case_lookup_tenprint_print(browser, web_server, lang, size, tmp_
     assert "operator" in page.locator(".printed").inner_text()
     v.check("print")
 
+    # --- the dashboard's wanted list has him, with the FIR
+    page = v.goto("/")
+    assert page.locator(f"#wanted a[href='/persons/{person_id}']").count() == 1
+    v.check("dashboard-wanted")
+
     # --- an arrest recorded on the case shows in the person's history
     page = v.goto(case_url)
     page.locator("details summary").first.click()
@@ -432,4 +437,58 @@ def test_pwa_offline_page_and_light_lookup(browser, web_server):
     assert page.locator("h1").inner_text() == "No connection"
     v.check("offline")
     v.context.set_offline(False)
+    v.close()
+
+
+@pytest.mark.parametrize(("lang", "size"), [("ur", "desktop"), ("en", "phone")])
+def test_merge_and_conviction(browser, web_server, lang, size):
+    """A supervisor merges two records of one man (a bad number is refused naming the field, nothing
+    merged) and records a conviction on his case."""
+    from crms.access.principal import Principal
+    from crms.records import services as svc
+    from crms.records import services_cases as cases
+
+    sup_id, _ = web_server.users["supervisor"]
+    who = Principal(user_id=sup_id, username="supervisor", role="supervisor", channel="web")
+    n = 20 + (lang == "ur")
+    with web_server.db.transaction() as session:
+        a = svc.register_person(session, who, {"given_name_en": "Gul", "family_name_en": "Zaman"}).person.id
+        b = svc.register_person(session, who, {"given_name_ur": "گل", "family_name_ur": "زمان"}).person.id
+        case = cases.add_case(session, who, {"police_station": "Cantt", "district": "Quetta", "fir_number": n,
+                                             "registered_on": "2024-02-02", "year": 2024, "sections": "302 PPC"})  # fmt: skip
+        link = cases.link_person(
+            session, who, case.id, {"person_id": b, "role": "accused", "status": "arrested"}
+        )
+        case_id, link_id = case.id, link.id
+    v = Visit(browser, web_server, lang, size)
+    v.sign_in("supervisor")
+    page = v.goto("/merge")
+    v.check("merge")
+    page.fill("#f-survivor_id", str(a))
+    page.fill("#f-merged_id", "abc")
+    page.fill("#f-reason", "same CNIC seen at check post")
+    page.click("main form button[type=submit]")
+    assert (
+        _t(lang, "Record to merge into it", "اس میں ضم ہونے والا ریکارڈ")
+        in page.locator("#e-merged_id").inner_text()
+    )
+    page.fill("#f-merged_id", str(b))
+    page.click("main form button[type=submit]")
+    page.wait_for_url(f"**/persons/{a}")
+    assert "زمان" in page.locator("h1").inner_text() or page.locator(".timeline li").count() == 1
+    page = v.goto(f"/persons/{b}")
+    assert page.locator(".notice").is_visible()  # the merged number answers with the surviving record
+    # a conviction on the case, through the case page
+    page = v.goto(f"/cases/{case_id}")
+    page.locator("details summary").first.click()
+    form = page.locator(f"form[action='/cases/{case_id}/links/{link_id}/conviction']")
+    form.locator("input[name=court]").fill("ATC Quetta")
+    form.locator("input[name=convicted_on]").fill("2025-01-10")
+    form.locator("input[name=sentence]").fill("10 years RI")
+    form.locator("button").click()
+    page.wait_for_load_state()
+    assert page.locator(".error").count() == 0, page.locator(".error").all_inner_texts()
+    page = v.goto(f"/persons/{a}")
+    assert "ATC Quetta" in page.locator(".timeline").inner_text()
+    v.check("person-convicted")
     v.close()
