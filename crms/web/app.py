@@ -441,7 +441,6 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             from crms.access.policy import has_permission
             from crms.records import services as svc
             from crms.records import services_cases as cases
-
             from crms.records.services.wanted import list_wanted
 
             ctx: dict[str, Any] = {"cases": None, "persons": None, "wanted": None}

@@ -454,8 +454,18 @@ def test_merge_and_conviction(browser, web_server, lang, size):
     with web_server.db.transaction() as session:
         a = svc.register_person(session, who, {"given_name_en": "Gul", "family_name_en": "Zaman"}).person.id
         b = svc.register_person(session, who, {"given_name_ur": "گل", "family_name_ur": "زمان"}).person.id
-        case = cases.add_case(session, who, {"police_station": "Cantt", "district": "Quetta", "fir_number": n,
-                                             "registered_on": "2024-02-02", "year": 2024, "sections": "302 PPC"})  # fmt: skip
+        case = cases.add_case(
+            session,
+            who,
+            {
+                "police_station": "Cantt",
+                "district": "Quetta",
+                "fir_number": n,
+                "registered_on": "2024-02-02",
+                "year": 2024,
+                "sections": "302 PPC",
+            },
+        )
         link = cases.link_person(
             session, who, case.id, {"person_id": b, "role": "accused", "status": "arrested"}
         )

@@ -15,8 +15,18 @@ def _who(role: str = "cro_operator", unit: str = "BA") -> Principal:
 
 
 def _case(session, who, n: int, person_id: int, status: str) -> int:
-    case = svc.add_case(session, who, {"police_station": "Cantt", "district": "Quetta", "fir_number": n,
-                                       "registered_on": "2024-02-02", "year": 2024, "sections": "302 PPC"})  # fmt: skip
+    case = svc.add_case(
+        session,
+        who,
+        {
+            "police_station": "Cantt",
+            "district": "Quetta",
+            "fir_number": n,
+            "registered_on": "2024-02-02",
+            "year": 2024,
+            "sections": "302 PPC",
+        },
+    )
     link = svc.link_person(session, who, case.id, {"person_id": person_id, "role": "accused"})
     svc.change_party_status(session, who, link.id, {"status": "absconder"})
     if status != "absconder":
