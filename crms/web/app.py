@@ -816,6 +816,16 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
 
+    @app.get("/fingerprints/{fingerprint_id}/thumb", include_in_schema=False)
+    def fingerprint_thumb(request: Request, fingerprint_id: int):
+        def work(session: Session, who: Principal) -> Response:
+            from crms.biometrics.thumbnails import fingerprint_thumbnail
+
+            png = fingerprint_thumbnail(session, who, _store(request), fingerprint_id)
+            return _secure_headers(Response(png, media_type="image/png"))
+
+        return act(request, work)
+
     # ---------------------------------------------------------------- bulk import
 
     @app.get("/import", response_class=HTMLResponse, include_in_schema=False)

@@ -338,6 +338,10 @@ def test_person_case_lookup_tenprint_print(browser, web_server, lang, size, tmp_
     page.click("main form button[type=submit]")
     page.wait_for_url("**/fingerprints?saved=10")
     assert page.locator(".finger .state [data-status=pending]").count() == 10
+    thumbs = page.locator(".finger img.thumb")
+    assert thumbs.count() == 10
+    thumbs.first.scroll_into_view_if_needed()
+    page.wait_for_function("() => document.querySelector('.finger img.thumb').naturalWidth === 160")
     v.check("tenprint")
 
     # --- the person page now shows the case, the flag and the prints; then the printable record
@@ -405,6 +409,7 @@ def test_audit_viewer_and_refusals(browser, web_server, lang, size):
     assert resp.status == 403
     assert _t(lang, "Not allowed", "اجازت نہیں") in page.locator("h1").inner_text()
     v.check("refused")
+    assert page.goto("/fingerprints/1/thumb").status == 403  # no fingerprint pictures for auditors
     # a forged CSRF token: refused, nothing done, no trace
     resp = page.request.post(f"{web_server.url}/logout", form={"csrf_token": "forged"})
     assert resp.status == 403 and "Traceback" not in resp.text()
