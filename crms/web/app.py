@@ -760,6 +760,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         by_finger = {f["position"]: f for f in prints["fingerprints"]}
         ctx.setdefault("errors", {})
         ctx.setdefault("saved", [])
+        ctx.setdefault("checked", {})
         return render(
             request,
             "enrol.html",
@@ -801,13 +802,18 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
                 raise ValidationError("image too large", field=f"finger_{too_big[0]}")
             if not images:
                 raise ValidationError("choose at least one fingerprint image", field="image")
+            from crms.biometrics.capture_check import capture_quality
+
             store = _store(request)
+            checked = {}
             for position, content in images.items():
                 try:
                     enrolment.capture(session, who, store, person_id, position, content)
                 except ValidationError as exc:
                     raise ValidationError(exc.message, field=f"finger_{position}") from None
-            return _see(f"/persons/{person_id}/fingerprints?saved={len(images)}")
+                checked[position] = capture_quality(content)
+            session.flush()
+            return enrol_view(request, session, who, person_id, saved=sorted(checked), checked=checked)
 
         def bad(exc: CrmsError) -> Response:
             return _reshow(

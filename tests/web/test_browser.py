@@ -89,6 +89,16 @@ def _count(server, model) -> int:
         return session.scalar(select(func.count()).select_from(model)) or 0
 
 
+def _smudge(path: Path) -> None:
+    """Wash out a print (a tenth of its contrast, blurred): a capture too poor to enrol."""
+    from PIL import Image, ImageFilter
+
+    image = Image.open(path)
+    dpi = image.info.get("dpi")
+    faint = Image.eval(image.filter(ImageFilter.GaussianBlur(4)), lambda v: 200 + v // 10)
+    faint.save(path, dpi=dpi) if dpi else faint.save(path)
+
+
 def _tenprint(tmp: Path, seed: int) -> list[Path]:
     from crms.fingerprint.synthesis import generate_master, png_bytes, render_impression
 
@@ -333,10 +343,16 @@ def test_person_case_lookup_tenprint_print(browser, web_server, lang, size, tmp_
     page = v.goto(f"/persons/{person_id}/fingerprints")
     page.click("main form button[type=submit]")  # nothing chosen
     assert page.locator("#e-image").is_visible()
-    for i, path in enumerate(_tenprint(tmp_path, seed=n), start=1):
+    files = _tenprint(tmp_path, seed=n)
+    _smudge(files[9])  # the left little finger smudged: the page asks for it again
+    for i, path in enumerate(files, start=1):
         page.set_input_files(f"#f-finger_{i}", str(path))
     page.click("main form button[type=submit]")
-    page.wait_for_url("**/fingerprints?saved=10")
+    page.wait_for_load_state()
+    assert page.locator(".error").count() == 0, page.locator(".error").all_inner_texts()
+    assert page.locator(".qc[data-ok=yes]").count() == 9
+    poor = page.locator(".qc[data-ok=no]")
+    assert poor.count() == 1 and _t(lang, "capture again", "دوبارہ لیں") in poor.inner_text()
     assert page.locator(".finger .state [data-status=pending]").count() == 10
     thumbs = page.locator(".finger img.thumb")
     assert thumbs.count() == 10
