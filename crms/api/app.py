@@ -20,6 +20,7 @@ ROUTERS = [
     "crms.api.routes.reference",
     "crms.api.routes.access",
     "crms.api.routes.audit",
+    "crms.api.routes.identify",  # 1:N identification, duplicate enrolments
 ]
 
 

@@ -304,6 +304,7 @@ class EnrolReport:
     seconds: float = 0.0  # wall time
     cpu_seconds: float = 0.0  # this process and its extraction workers
     notes: list[str] = field(default_factory=list)
+    duplicates: int = 0  # probable-duplicate cases opened by searching the new prints (crms.biometrics.dedup)
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -427,6 +428,7 @@ def enrol_pending(
     """
     authorize(principal, Permission.BIOMETRIC_ENROL)
     report = EnrolReport()
+    started = utcnow()
     t0, c0 = time.perf_counter(), _cpu_now()
     missing = engine_missing()
     with exclusive(store.data_dir, "fp-enrol"):
@@ -465,6 +467,10 @@ def enrol_pending(
                     progress("templates", done, total)
     with db.transaction() as s:
         report.remaining = _pending_count(s)
+    if report.enrolled:  # enrolling searches the new prints first: duplicates go to an examiner
+        from crms.biometrics.dedup import check_enrolled_since
+
+        report.duplicates = check_enrolled_since(db, principal, started)
     report.seconds = time.perf_counter() - t0
     report.cpu_seconds = _cpu_now() - c0
     return report

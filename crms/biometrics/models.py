@@ -20,12 +20,14 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
     SmallInteger,
     String,
+    Text,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -76,6 +78,8 @@ class Fingerprint(Tracked, Base):
         ),
         # The enrolment queue: pending rows in id order.
         Index("ix_fingerprints_status_id", "status", "id"),
+        # The 1:N gallery reads the rows changed since it last looked (crms.biometrics.identification).
+        Index("ix_fingerprints_updated_at", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -107,3 +111,36 @@ class Fingerprint(Tracked, Base):
     @property
     def finger(self) -> str:
         return FINGER_POSITIONS[self.position]
+
+
+class DuplicateStatus(StrEnum):
+    OPEN = "open"  # waiting for a fingerprint examiner
+    CONFIRMED = "confirmed"  # the examiner says: the same person; waiting for the merge
+    MERGED = "merged"  # the two records were merged (crms.records.services.merge_persons)
+    REJECTED = "rejected"  # the examiner says: different persons; both stay enrolled
+
+
+class DuplicateCase(Tracked, Base):
+    """A probable duplicate enrolment: a person's prints, searched when they were enrolled, hit another
+    person above the decision threshold. An examiner confirms (then the records are merged) or rejects it,
+    with a reason; nothing is merged without that decision."""
+
+    __tablename__ = "duplicate_cases"
+    __table_args__ = (
+        CheckConstraint("person_id <> candidate_id", name="distinct_persons"),
+        Index("uq_duplicate_cases_pair", "person_id", "candidate_id", unique=True),
+        Index("ix_duplicate_cases_status_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))  # the newly enrolled record
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)  # already enrolled
+    score: Mapped[float] = mapped_column(Float)  # fused score of the search
+    threshold: Mapped[float] = mapped_column(Float)  # the decision threshold it passed
+    fingers: Mapped[str] = mapped_column(Text)  # JSON: per-finger scores of the hit
+    status: Mapped[str] = mapped_column(String(10), default=DuplicateStatus.OPEN.value)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    merged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    merged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)

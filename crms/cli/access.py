@@ -31,7 +31,7 @@ def login(
 
     with cli_errors():
         db = open_db()
-        principal = cli_principal()
+        principal = cli_principal(use_session=False)
         with db.transaction() as session:
             token, _ = issue_for(
                 session, principal, name="cli login", scopes=scopes or None, ttl_days=hours / 24

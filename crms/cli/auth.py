@@ -129,10 +129,11 @@ def _from_session(db, username: str | None, address: str) -> Principal | None:
     return dataclasses.replace(principal, channel="cli")
 
 
-def cli_principal(permission_hint=None, db=None) -> Principal:
+def cli_principal(permission_hint=None, db=None, *, use_session: bool = True) -> Principal:
     """Authenticate the CLI caller: CRMS_TOKEN; else the live CLI session of this OS user (for CRMS_USER
     when set); else CRMS_USER/CRMS_PASSWORD[/CRMS_TOTP], which opens a new session (unless
-    CRMS_CLI_SESSION_HOURS=0)."""
+    CRMS_CLI_SESSION_HOURS=0). ``use_session=False`` insists on the password (``crms login``: a new token
+    never outlives the CLI session without the password being checked)."""
     from crms.access.tokens import issue_for, principal_from_token
     from crms.access.users import login
     from crms.access.work import authenticate_alone
@@ -151,7 +152,7 @@ def cli_principal(permission_hint=None, db=None) -> Principal:
     username = os.environ.get("CRMS_USER", "").strip()
     password = os.environ.get("CRMS_PASSWORD")
     hours = _session_hours()
-    if hours > 0:
+    if hours > 0 and use_session:
         principal = _from_session(db, username or None, address)
         if principal is not None:
             return principal

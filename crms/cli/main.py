@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "crms.cli.enrol",  # fp enrol-pending|enrolment
     "crms.cli.synth",  # synth fingers
     "crms.cli.demo",  # demo
+    "crms.cli.search",  # fp search|identify|duplicates|duplicate, bench identify
 ]
 
 

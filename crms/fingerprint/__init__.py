@@ -14,8 +14,9 @@ only. Its nouns follow SourceAFIS's (image, template, extraction, matching, comp
     scores = fp.score_many(fp.prepare(probe), gallery)  # one probe against many
     fp.iso_dumps(found.template)                        # ISO/IEC 19794-2:2005 record
 
-Batch extraction runs in worker processes (``ExtractorPool``, ``extract_one``); ``evaluate_folder`` runs
-the FVC protocol; the synthetic-fingerprint generator is re-exported from :mod:`.synthesis`.
+1:N search runs over a ``Gallery`` (flat arrays, two-stage search). Batch extraction runs in worker
+processes (``ExtractorPool``, ``extract_one``); ``evaluate_folder`` runs the FVC protocol; the
+synthetic-fingerprint generator is re-exported from :mod:`.synthesis`.
 
 Names are loaded on first use, so importing this module costs nothing: NumPy, OpenCV, numba, ONNX
 Runtime and pyfing are imported only by the functions that need them.
@@ -37,6 +38,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "decode_image": ("images", "decode"),
     "list_images": ("images", "list_images"),
     "parse_dpi": ("images", "parse_dpi"),
+    # quality
+    "DEFAULT_ENROL_THRESHOLD": ("quality", "DEFAULT_ENROL_THRESHOLD"),
     # templates and their formats
     "Template": ("template", "Template"),
     "TemplateError": ("serialise", "TemplateError"),
@@ -65,6 +68,13 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "score": ("matcher", "score"),
     "score_many": ("matcher", "score_many"),
     "pack": ("matcher", "pack"),
+    # 1:N identification
+    "Gallery": ("gallery", "Gallery"),
+    "GalleryError": ("gallery", "GalleryError"),
+    "ProbeFinger": ("gallery", "ProbeFinger"),
+    "Candidate": ("gallery", "Candidate"),
+    "SearchResult": ("gallery", "SearchResult"),
+    "threshold_for_fpir": ("gallery", "threshold_for_fpir"),
     # evaluation (FVC protocol)
     "Metrics": ("evaluation", "Metrics"),
     "compute_metrics": ("evaluation", "compute_metrics"),

@@ -752,7 +752,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
     def enrol_view(request: Request, session: Session, who: Principal, person_id: int, status=200, **ctx):
         from crms.biometrics import enrolment
-        from crms.fingerprint.quality import DEFAULT_ENROL_THRESHOLD
+        from crms.fingerprint import DEFAULT_ENROL_THRESHOLD
         from crms.records import services as svc
 
         svc.get_writable_person(session, who, person_id, Permission.BIOMETRIC_ENROL)
@@ -778,7 +778,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
     @app.post("/persons/{person_id}/fingerprints", include_in_schema=False)
     async def enrol_post(request: Request, person_id: int):
-        from crms.fingerprint.images import MAX_BYTES
+        from crms.fingerprint import MAX_IMAGE_BYTES as MAX_BYTES
 
         data = await request.form()
         form = {"csrf_token": data.get("csrf_token")}

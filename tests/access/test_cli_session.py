@@ -141,3 +141,26 @@ def test_logout_revokes_the_cli_session(db, cli, tmp_path, make_account):
     assert r.exit_code == 3 and "log in first" in r.output
     r = cli("fp", "enrolment", env={"CRMS_TOKEN": token})
     assert r.exit_code == 3 and "revoked" in r.output
+
+
+def test_cli_activate_refused_at_the_administrators_console_and_passwd(db, cli, make_account):
+    """``crms user add`` by an administrator prints an enrolment code; ``crms activate`` from the same
+    console (the administrator's address) is refused; the user, elsewhere, sets the password; ``crms passwd``
+    changes it."""
+    from crms.access import users
+
+    from .conftest import totp_now
+
+    admin = make_account("administrator", username="console_admin")
+    admin_env = {"CRMS_USER": admin.username, "CRMS_PASSWORD": PASSWORD, "CRMS_TOTP": totp_now(admin)}
+    r = cli("user", "add", "new_clerk", "--role", "cro_operator", env=admin_env)
+    assert r.exit_code == 0, r.output
+    code = r.output.split("): ")[1].split()[0]
+    new = "my own quiet passphrase 5"
+    r = cli("activate", "new_clerk", env={"CRMS_ENROLMENT_CODE": code, "CRMS_NEW_PASSWORD": new})
+    assert r.exit_code == 3 and "administrator who set it up" in r.output
+    users.activate(db, "new_clerk", code, new, address="cli:clerk@desk-7")
+    newer = "another quiet passphrase 6"
+    r = cli("passwd", env={"CRMS_USER": "new_clerk", "CRMS_PASSWORD": new, "CRMS_NEW_PASSWORD": newer})
+    assert r.exit_code == 0, r.output
+    assert users.login(db, "new_clerk", newer).username == "new_clerk"

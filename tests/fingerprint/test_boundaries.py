@@ -109,3 +109,41 @@ def test_importing_the_facade_loads_no_heavy_library():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "", f"imported at start: {out.stdout.strip()}"
+
+
+ENGINE_LIBRARIES = (
+    "numpy",
+    "numba",
+    "llvmlite",
+    "cv2",
+    "scipy",
+    "onnxruntime",
+    "onnx",
+    "pyfing",
+    "torch",
+    "keras",
+)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["lookup", "--help"], ["lookup", "3520212345671", "--json"], ["fp", "--help"]],
+    ids=["help", "lookup-help", "lookup", "fp-help"],
+)
+def test_cli_commands_without_fingerprints_load_no_engine_library(argv, tmp_path):
+    """CLI start-up stays light: the engine's libraries load only in commands that extract or match
+    (``lookup`` here runs without a login, so it stops at authentication after importing its code)."""
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['crms', *{argv!r}]\n"
+        "try:\n"
+        "    runpy.run_module('crms.cli.main', run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print('LOADED', [m for m in {ENGINE_LIBRARIES!r} if m in sys.modules])\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("CRMS_")}
+    env["CRMS_DATA_DIR"] = str(tmp_path / "data")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
+    loaded = [line for line in out.stdout.splitlines() if line.startswith("LOADED")]
+    assert loaded == ["LOADED []"], out.stdout[-2000:] + out.stderr[-2000:]

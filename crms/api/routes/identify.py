@@ -1,0 +1,121 @@
+"""1:N fingerprint identification (``POST /api/v1/identify``) and the examiners' queue of probable duplicate
+enrolments (``/api/v1/duplicates``). Thin: the rules live in crms.biometrics.identification and
+crms.biometrics.dedup.
+
+``POST /identify`` is multipart: 1-10 parts named ``print`` (a fingerprint image - PNG, JPEG, TIFF, BMP, WSQ,
+JPEG 2000 - or a template, CRMS or ISO/IEC 19794-2), with, in the same order, ``position`` fields (ANSI/NIST
+1-10, 0 unknown; all unknown when absent) and optional ``ppi`` fields (one per print, or one for all;
+``auto`` estimates it); ``reason`` (required) and ``top`` (default 20). The answer is the candidate list with
+per-finger scores and the decision threshold for the gallery's size.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from crms.access.policy import Permission, authorize
+from crms.api.deps import in_transaction
+from crms.biometrics import dedup, identification
+from crms.errors import PayloadTooLarge, ValidationError
+from crms.fingerprint.images import MAX_BYTES
+
+router = APIRouter(tags=["identification"])
+
+
+def _ppi(value: str | None, name: str):
+    if value is None or value == "":
+        return None
+    if value == "auto":
+        return "auto"
+    try:
+        v = float(value)
+    except ValueError:
+        raise ValidationError(f"{name}: ppi {value!r} is not a number or 'auto'", field="ppi") from None
+    if not 100 <= v <= 2000:
+        raise ValidationError(f"{name}: ppi {v:g} is outside 100-2000", field="ppi")
+    return v
+
+
+@router.post("/identify", summary="Who do these prints belong to? (1-10 fingers, multipart)")
+async def identify(request: Request):
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > 10 * MAX_BYTES + 65536:
+        raise PayloadTooLarge("upload larger than ten images", field="print")
+    await in_transaction(request, lambda session, who: authorize(who, Permission.SEARCH_BIOMETRIC))
+    form = await request.form(max_files=10, max_fields=40)
+    prints = form.getlist("print")
+    positions = form.getlist("position")
+    ppis = form.getlist("ppi")
+    if not prints:
+        raise ValidationError("send 1 to 10 fingerprints as multipart parts named 'print'", field="print")
+    if positions and len(positions) != len(prints):
+        raise ValidationError(f"{len(positions)} positions for {len(prints)} prints", field="position")
+    if len(ppis) not in (0, 1, len(prints)):
+        raise ValidationError(f"{len(ppis)} ppi values for {len(prints)} prints", field="ppi")
+    probes = []
+    for i, part in enumerate(prints):
+        if isinstance(part, str):
+            raise ValidationError(f"print {i + 1}: a file part is expected", field="print")
+        name = part.filename or f"print {i + 1}"
+        data = await part.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
+            raise PayloadTooLarge(f"{name}: larger than {MAX_BYTES} bytes", field=name)
+        if not data:
+            raise ValidationError(f"{name}: empty", field=name)
+        pos = positions[i] if positions else "0"
+        ppi = _ppi(str(ppis[0] if len(ppis) == 1 else ppis[i]), name) if ppis else None
+        probes.append(identification.ProbeInput(name, data, pos, ppi))  # type: ignore[arg-type]
+    reason = str(form.get("reason") or "")
+    top_raw = str(form.get("top") or "20")
+    if not top_raw.isdigit():
+        raise ValidationError("top must be a whole number", field="top")
+    db = request.app.state.db
+    out = await in_transaction(
+        request,
+        lambda session, who: identification.identify(
+            session, who, db, probes, reason=reason, top=int(top_raw)
+        ),
+    )
+    return JSONResponse(out)
+
+
+@router.get("/duplicates", summary="Probable duplicate enrolments waiting for an examiner")
+async def list_duplicates(
+    request: Request,
+    status: Annotated[
+        str | None, Query(max_length=10, description="open (default), confirmed, merged, rejected, all")
+    ] = "open",
+):
+    wanted = None if status == "all" else status
+    return JSONResponse(await in_transaction(request, lambda session, who: dedup.queue(session, who, wanted)))
+
+
+class DecisionIn(BaseModel):
+    decision: str = Field(pattern="^(confirm|reject)$")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class MergeIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@router.post("/duplicates/{case_id}/decision", summary="An examiner confirms or rejects a duplicate")
+async def decide(request: Request, case_id: int, body: DecisionIn):
+    return JSONResponse(
+        await in_transaction(
+            request, lambda session, who: dedup.decide(session, who, case_id, body.decision, body.reason)
+        )
+    )
+
+
+@router.post("/duplicates/{case_id}/merge", summary="A supervisor merges a confirmed duplicate")
+async def merge(request: Request, case_id: int, body: MergeIn):
+    return JSONResponse(
+        await in_transaction(
+            request, lambda session, who: dedup.merge_confirmed(session, who, case_id, body.reason)
+        )
+    )

@@ -1,0 +1,226 @@
+"""Duplicate enrolment: a person's newly enrolled prints are searched against everyone else first; a hit above
+the decision threshold opens a probable-duplicate case for a fingerprint examiner. Nothing is merged without
+that decision:
+
+* ``confirm`` (``biometric:confirm``, a reason): the examiner says both records are one person. When the
+  examiner may also merge records (``person:merge``) the two are merged at once with the records' merge
+  service (:func:`crms.records.services.merge_persons`, the older record survives); otherwise the case waits,
+  confirmed, for a supervisor's :func:`merge_confirmed`.
+* ``reject`` (a reason): different persons; both stay enrolled, and the same pair is not raised again.
+
+Every step is audited (``biometric.duplicate_open``, ``biometric.duplicate_confirm``,
+``biometric.duplicate_reject``, ``biometric.duplicate_merge``) with who and why.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from crms.access import audit
+from crms.access.policy import Permission, authorize, has_permission
+from crms.access.principal import Principal
+from crms.biometrics.models import DuplicateCase, DuplicateStatus, EnrolmentStatus, Fingerprint
+from crms.errors import Conflict, NotFound, ValidationError
+from crms.timeutil import iso_or_none, utcnow
+
+DEDUP_FPIR = 0.01  # false-positive identification rate of the decision threshold
+
+
+def _prints_of(session: Session, person_id: int) -> list:
+    from crms.fingerprint.gallery import ProbeFinger
+    from crms.fingerprint.serialise import TemplateError, loads
+
+    out = []
+    for fid, position, blob in session.execute(
+        select(Fingerprint.id, Fingerprint.position, Fingerprint.template).where(
+            Fingerprint.person_id == person_id,
+            Fingerprint.active.is_(True),
+            Fingerprint.status == EnrolmentStatus.ENROLLED.value,
+            Fingerprint.template.is_not(None),
+        )
+    ):
+        try:
+            t = loads(bytes(blob), f"fingerprint {fid}")
+        except TemplateError:
+            continue
+        if t.count >= 3:
+            out.append(ProbeFinger(t, int(position), f"fingerprint {fid}"))
+    return out
+
+
+def check_person(session: Session, principal: Principal, db, person_id: int) -> list[DuplicateCase]:
+    """Search the person's enrolled prints against every other person; open a case per hit (at most one per
+    pair of persons, whichever was enrolled first)."""
+    from crms.biometrics.identification import store_for
+    from crms.fingerprint.gallery import threshold_for_fpir
+
+    authorize(principal, Permission.BIOMETRIC_ENROL)
+    probes = _prints_of(session, person_id)[:10]
+    if not probes:
+        return []
+    store = store_for(db)
+    store.sync(session)
+    g = store.gallery
+    if len(g) == 0:
+        return []
+    result = g.search(probes, top=6, fpir=DEDUP_FPIR)
+    others = [c for c in result.candidates if c.person != person_id]
+    persons = max(1, result.gallery_persons - 1)
+    threshold = threshold_for_fpir(DEDUP_FPIR, persons, len(probes))
+    audit.record(
+        session, principal, "biometric.dedup_search", target_type="person", target_id=person_id,
+        query={"probes": len(probes), "threshold": threshold,
+               "candidates": [[c.person, c.score] for c in others[:5]]},
+    )  # fmt: skip
+    opened = []
+    for c in others:
+        if c.score < threshold:
+            break
+        exists = session.scalar(
+            select(DuplicateCase.id).where(
+                or_(
+                    (DuplicateCase.person_id == person_id) & (DuplicateCase.candidate_id == c.person),
+                    (DuplicateCase.person_id == c.person) & (DuplicateCase.candidate_id == person_id),
+                )
+            )
+        )
+        if exists is not None:
+            continue
+        now = utcnow()
+        case = DuplicateCase(
+            person_id=person_id, candidate_id=c.person, score=float(c.score), threshold=threshold,
+            fingers=json.dumps(c.fingers), status=DuplicateStatus.OPEN.value,
+            created_at=now, created_by=principal.user_id, updated_at=now, updated_by=principal.user_id,
+        )  # fmt: skip
+        session.add(case)
+        session.flush()
+        audit.record(
+            session, principal, "biometric.duplicate_open", target_type="person", target_id=person_id,
+            query={"case": case.id, "candidate": c.person, "score": c.score, "threshold": threshold},
+        )  # fmt: skip
+        opened.append(case)
+    return opened
+
+
+def check_enrolled_since(db, principal: Principal, since: datetime) -> int:
+    """After an enrolment run: check every person with a print enrolled since ``since``, each in its own
+    transaction. Returns the number of cases opened."""
+    with db.transaction() as s:
+        persons = sorted(
+            set(
+                s.scalars(
+                    select(Fingerprint.person_id).where(
+                        Fingerprint.enrolled_at >= since, Fingerprint.active.is_(True)
+                    )
+                )
+            )
+        )
+    opened = 0
+    for pid in persons:
+        with db.transaction() as s:
+            opened += len(check_person(s, principal, db, int(pid)))
+    return opened
+
+
+def case_dict(c: DuplicateCase) -> dict:
+    return {
+        "id": c.id,
+        "person_id": c.person_id,
+        "candidate_id": c.candidate_id,
+        "score": round(c.score, 2),
+        "threshold": round(c.threshold, 2),
+        "fingers": json.loads(c.fingers),
+        "status": c.status,
+        "opened_at": iso_or_none(c.created_at),
+        "decided_at": iso_or_none(c.decided_at),
+        "decided_by": c.decided_by,
+        "reason": c.reason,
+        "merged_at": iso_or_none(c.merged_at),
+        "merged_by": c.merged_by,
+    }
+
+
+def queue(
+    session: Session, principal: Principal, status: str | None = DuplicateStatus.OPEN.value
+) -> list[dict]:
+    """The examiners' queue (``status`` None: every case), oldest first. Audited as a read."""
+    authorize(principal, Permission.BIOMETRIC_CONFIRM)
+    if status is not None and status not in {s.value for s in DuplicateStatus}:
+        raise ValidationError(f"unknown status {status!r}", field="status")
+    q = select(DuplicateCase).order_by(DuplicateCase.id)
+    if status is not None:
+        q = q.where(DuplicateCase.status == status)
+    rows = [case_dict(c) for c in session.scalars(q)]
+    audit.record(
+        session, principal, "biometric.duplicate_queue", query={"status": status, "cases": len(rows)}
+    )
+    return rows
+
+
+def _case(session: Session, case_id: int) -> DuplicateCase:
+    c = session.get(DuplicateCase, case_id)
+    if c is None:
+        raise NotFound(f"no duplicate case {case_id}", field="case_id")
+    return c
+
+
+def _merge(session: Session, principal: Principal, c: DuplicateCase, reason: str) -> None:
+    from crms.records.services import merge_persons
+
+    survivor, merged = sorted((c.person_id, c.candidate_id))  # the older record survives
+    merge_persons(
+        session,
+        principal,
+        {"survivor_id": survivor, "merged_id": merged, "reason": f"duplicate case {c.id}: {reason}"},
+    )
+    now = utcnow()
+    c.status = DuplicateStatus.MERGED.value
+    c.merged_at, c.merged_by = now, principal.user_id
+    c.updated_at, c.updated_by = now, principal.user_id
+    audit.record(
+        session, principal, "biometric.duplicate_merge", target_type="person", target_id=survivor,
+        reason=reason, query={"case": c.id, "survivor": survivor, "merged": merged},
+    )  # fmt: skip
+
+
+def decide(session: Session, principal: Principal, case_id: int, decision: str, reason: str | None) -> dict:
+    """An examiner's decision on an open case: ``confirm`` or ``reject``, with a reason."""
+    authorize(principal, Permission.BIOMETRIC_CONFIRM)
+    if decision not in ("confirm", "reject"):
+        raise ValidationError("decision must be 'confirm' or 'reject'", field="decision")
+    if not reason or not reason.strip():
+        raise ValidationError("a reason is required", field="reason")
+    c = _case(session, case_id)
+    if c.status != DuplicateStatus.OPEN.value:
+        raise Conflict(f"duplicate case {case_id} is already {c.status}", field="case_id")
+    now = utcnow()
+    c.status = (DuplicateStatus.CONFIRMED if decision == "confirm" else DuplicateStatus.REJECTED).value
+    c.decided_at, c.decided_by, c.reason = now, principal.user_id, reason.strip()[:500]
+    c.updated_at, c.updated_by = now, principal.user_id
+    audit.record(
+        session, principal, f"biometric.duplicate_{decision}", target_type="person", target_id=c.person_id,
+        reason=c.reason, query={"case": c.id, "candidate": c.candidate_id},
+    )  # fmt: skip
+    if decision == "confirm" and has_permission(principal, Permission.PERSON_MERGE):
+        _merge(session, principal, c, c.reason)
+    session.flush()
+    return case_dict(c)
+
+
+def merge_confirmed(session: Session, principal: Principal, case_id: int, reason: str | None) -> dict:
+    """A supervisor merges the two records of a case an examiner confirmed."""
+    authorize(principal, Permission.PERSON_MERGE)
+    if not reason or not reason.strip():
+        raise ValidationError("a reason is required", field="reason")
+    c = _case(session, case_id)
+    if c.status != DuplicateStatus.CONFIRMED.value:
+        raise Conflict(
+            f"duplicate case {case_id} is {c.status}, not confirmed by an examiner", field="case_id"
+        )
+    _merge(session, principal, c, reason.strip()[:500])
+    session.flush()
+    return case_dict(c)

@@ -1,0 +1,172 @@
+"""``crms fp search|identify|duplicates|duplicate`` and ``crms bench identify``: 1:N identification.
+
+Output formats are stable:
+  crms fp search GALLERY PROBES [--top K] [--dpi N|auto]   probe<TAB>rank<TAB>candidate<TAB>score, rank 1..K
+  crms fp identify IMAGE... [--finger N] --reason TEXT     rank<TAB>person_id<TAB>score<TAB>hit (a login)
+  crms fp duplicates [--status S] [--json]                 the examiners' queue of probable duplicates
+  crms fp duplicate CASE confirm|reject --reason TEXT      an examiner's decision
+  crms bench identify --fingers N                          one JSON object (synthetic template gallery)
+GALLERY and PROBES are folders of images or templates; a candidate is a file stem.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+bench_app = typer.Typer(help="Benchmarks that are part of the product (synthetic data, no database).")
+
+
+def _files(folder: Path, what: str) -> list[Path]:
+    from crms.cli.fp import _fail
+    from crms.fingerprint.images import IMAGE_SUFFIXES
+    from crms.fingerprint.serialise import is_template_file
+
+    if not folder.is_dir():
+        _fail(f"{what} {folder}: no such folder")
+    files = sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and (p.suffix.lower() in IMAGE_SUFFIXES or is_template_file(p))
+    )
+    if not files:
+        _fail(f"{what} {folder}: no images or templates in this folder")
+    return files
+
+
+def search_cmd(
+    gallery: Path = typer.Argument(..., help="Folder of images or templates (candidate = file stem)."),
+    probes: Path = typer.Argument(..., help="Folder of images or templates to search."),
+    top: int = typer.Option(20, "--top", min=1, max=1000, help="Candidates per probe."),
+    dpi: str = typer.Option(None, "--dpi", help="Resolution of the images of both folders, or 'auto'."),
+    brute_force: bool = typer.Option(False, "--brute-force", help="Skip the first stage (full match all)."),
+) -> None:
+    """Search every probe against the gallery; print probe<TAB>rank<TAB>candidate<TAB>score."""
+    from crms.cli.fp import _dpi, _fail, _load_templates
+    from crms.errors import CrmsError
+    from crms.fingerprint.gallery import Gallery, ProbeFinger
+
+    d = _dpi(dpi)
+    gfiles, pfiles = _files(gallery, "gallery"), _files(probes, "probes")
+    stems = [f.stem for f in gfiles]
+    if len(set(stems)) != len(stems):
+        _fail(f"gallery {gallery}: two files share a stem")
+    templates = _load_templates(list(dict.fromkeys(gfiles + pfiles)), d)
+    g = Gallery(capacity=len(gfiles))
+    try:
+        g.insert_many((i, i, 0, templates[f]) for i, f in enumerate(gfiles))
+    except CrmsError as exc:
+        _fail(exc.message)
+    out = sys.stdout
+    for p in pfiles:
+        try:
+            r = g.search([ProbeFinger(templates[p], 0, p.name)], top=top, brute_force=brute_force)
+        except CrmsError as exc:
+            typer.echo(f"error: {exc.message}", err=True)
+            continue
+        for rank, c in enumerate(r.candidates, 1):
+            out.write(f"{p.stem}\t{rank}\t{stems[c.person]}\t{c.score:.3f}\n")
+    out.flush()
+
+
+def identify_cmd(
+    images: list[Path] = typer.Argument(..., help="1-10 fingerprint images or templates of one person."),
+    finger: list[int] = typer.Option(
+        None, "--finger", help="ANSI/NIST position (1-10) of each image, in order."
+    ),
+    reason: str = typer.Option(..., "--reason", help="Why this search is made (audited)."),
+    top: int = typer.Option(20, "--top", min=1, max=100),
+    dpi: str = typer.Option(None, "--dpi", help="Resolution of the images in ppi, or 'auto'."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object."),
+) -> None:
+    """Search the prints against every enrolled person (needs a login with search:biometric)."""
+    from crms.biometrics.identification import ProbeInput, identify
+    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+    from crms.cli.fp import _dpi, _fail
+
+    d = _dpi(dpi)
+    if finger and len(finger) not in (1, len(images)):
+        _fail(f"{len(finger)} --finger values for {len(images)} images (give one per image)")
+    probes = []
+    for i, p in enumerate(images):
+        try:
+            data = p.read_bytes()
+        except OSError as exc:
+            _fail(f"{p}: cannot read ({exc.strerror or exc})")
+        pos = (finger[0] if len(finger) == 1 else finger[i]) if finger else 0
+        probes.append(ProbeInput(p.name, data, pos, d))
+    with cli_errors():
+        db = open_db()
+        principal = cli_principal()
+        with unit_of_work(db, principal, "crms fp identify") as s:
+            out = identify(s, principal, db, probes, reason=reason, top=top)
+    if as_json:
+        typer.echo(json.dumps(out))
+        return
+    typer.echo(
+        f"# {out['gallery']['persons']} persons, threshold {out['threshold']} (FPIR {out['fpir']})", err=True
+    )
+    for c in out["candidates"]:
+        typer.echo(f"{c['rank']}\t{c['person_id']}\t{c['score']:.2f}\t{'hit' if c['hit'] else '-'}")
+
+
+def duplicates_cmd(
+    status: str = typer.Option("open", "--status", help="open, confirmed, merged, rejected or all."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON array."),
+) -> None:
+    """The examiners' queue of probable duplicate enrolments."""
+    from crms.biometrics.dedup import queue
+    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+
+    with cli_errors():
+        db = open_db()
+        principal = cli_principal()
+        with unit_of_work(db, principal, "crms fp duplicates") as s:
+            rows = queue(s, principal, None if status == "all" else status)
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    for r in rows:
+        typer.echo(f"{r['id']}\t{r['person_id']}\t{r['candidate_id']}\t{r['score']:.2f}\t{r['status']}")
+
+
+def duplicate_cmd(
+    case: int = typer.Argument(..., help="The case id (crms fp duplicates)."),
+    decision: str = typer.Argument(..., help="confirm or reject"),
+    reason: str = typer.Option(..., "--reason", help="Why (recorded with the decision)."),
+) -> None:
+    """An examiner's decision on a probable duplicate (confirm merges when the examiner may merge)."""
+    from crms.biometrics.dedup import decide
+    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+
+    with cli_errors():
+        db = open_db()
+        principal = cli_principal()
+        with unit_of_work(db, principal, "crms fp duplicate") as s:
+            out = decide(s, principal, case, decision, reason)
+    typer.echo(json.dumps(out))
+
+
+@bench_app.command("identify")
+def bench_identify_cmd(
+    fingers: int = typer.Option(100_000, "--fingers", min=10, help="Synthetic gallery size in fingers."),
+    repeats: int = typer.Option(5, "--repeats", min=1, help="Searches of each kind (median reported)."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Build a synthetic template gallery of N fingers, search it, print one JSON object."""
+    from crms.fingerprint.identify_bench import run
+
+    typer.echo(json.dumps(run(fingers, repeats=repeats, seed=seed)))
+
+
+def register(app: typer.Typer) -> None:
+    from crms.cli.fp import fp_app
+
+    fp_app.command("search")(search_cmd)
+    fp_app.command("identify")(identify_cmd)
+    fp_app.command("duplicates")(duplicates_cmd)
+    fp_app.command("duplicate")(duplicate_cmd)
+    app.add_typer(bench_app, name="bench")

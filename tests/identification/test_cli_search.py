@@ -1,0 +1,115 @@
+"""``crms fp search``, ``crms fp identify``, ``crms fp duplicates`` and ``crms bench identify``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from crms.biometrics.identification import forget_stores
+from crms.cli.main import app
+from crms.fingerprint import synthetic_templates as S
+from crms.fingerprint.serialise import save_template
+from crms.fingerprint.template import Template
+from tests.identification.test_identification_db import enrol, person, principal
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_stores():
+    forget_stores()
+    yield
+    forget_stores()
+
+
+def folders(tmp_path, n: int = 12):
+    rng = np.random.default_rng(4)
+    g, p = tmp_path / "gallery", tmp_path / "probes"
+    g.mkdir()
+    p.mkdir()
+    masters = [S.master(rng) for _ in range(n)]
+    for i, t in enumerate(masters):
+        save_template(t, g / f"cand{i:02d}.tpl")
+    for i in (3, 7):
+        save_template(S.impression(masters[i], rng), p / f"probe{i:02d}.tpl")
+    return g, p
+
+
+def test_fp_search_prints_ranked_candidates(tmp_path):
+    g, p = folders(tmp_path)
+    r = runner.invoke(app, ["fp", "search", str(g), str(p), "--top", "3"])
+    assert r.exit_code == 0, r.output
+    lines = [line.split("\t") for line in r.stdout.strip().splitlines()]
+    assert [(x[0], x[1]) for x in lines] == [(f"probe{i:02d}", str(k)) for i in (3, 7) for k in (1, 2, 3)]
+    assert lines[0][2] == "cand03" and lines[3][2] == "cand07"
+    assert float(lines[0][3]) > float(lines[1][3]) >= float(lines[2][3])
+    bf = runner.invoke(app, ["fp", "search", str(g), str(p), "--top", "3", "--brute-force"])
+    assert bf.stdout.splitlines()[0] == r.stdout.splitlines()[0]
+
+
+def test_fp_search_names_a_probe_without_minutiae(tmp_path):
+    g, p = folders(tmp_path)
+    save_template(Template(300, 300, np.array([[5, 5, 0, 1, 50]], dtype=np.float32)), p / "blank.tpl")
+    r = runner.invoke(app, ["fp", "search", str(g), str(p)])
+    assert r.exit_code == 0
+    assert "blank.tpl" in r.stderr and "minutiae" in r.stderr
+    r = runner.invoke(app, ["fp", "search", str(tmp_path / "nope"), str(p)])
+    assert r.exit_code == 2 and "nope" in r.stderr
+
+
+def test_bench_identify_prints_the_json_object():
+    r = runner.invoke(app, ["bench", "identify", "--fingers", "300", "--repeats", "1"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["fingers"] == 300 and out["bytes_per_finger"] < 2048
+    assert {"search_1_finger_s", "search_10_fingers_s", "penetration", "stages"} <= set(out)
+    assert [s["name"] for s in out["stages"]] == ["descriptor scan", "full match (cylinders + MCC matcher)"]
+    assert out["rank1_1_finger"] == 1.0 and out["rank1_10_fingers"] == 1.0
+
+
+def test_fp_identify_and_duplicates_with_a_login(db, tmp_path, monkeypatch):
+    from crms.access.models import User
+    from crms.access.tokens import issue_token
+    from crms.biometrics import dedup
+
+    monkeypatch.setenv("CRMS_DATABASE_URL", db.url)
+    monkeypatch.setenv("CRMS_DATA_DIR", str(tmp_path / "data"))
+    rng = np.random.default_rng(5)
+    op = principal(db, "cro_operator")
+    people = {}
+    for _ in range(3):
+        pid = person(db, op)
+        people[pid] = [S.master(rng) for _ in range(2)]
+        enrol(db, pid, 1, people[pid][0])
+        enrol(db, pid, 2, people[pid][1])
+    pid = list(people)[1]
+    save_template(S.impression(people[pid][1], rng), tmp_path / "left.tpl")
+    with db.transaction() as s:
+        token = issue_token(s, s.get(User, op.user_id))
+    env = {"CRMS_TOKEN": token}
+    r = runner.invoke(
+        app, ["fp", "identify", str(tmp_path / "left.tpl"), "--finger", "2", "--reason", "x"], env=env
+    )
+    assert r.exit_code == 0, r.output
+    first = r.stdout.splitlines()[0].split("\t")
+    assert first[0] == "1" and first[1] == str(pid) and first[3] == "hit"
+    r = runner.invoke(
+        app, ["fp", "identify", str(tmp_path / "left.tpl"), "--finger", "12", "--reason", "x"], env=env
+    )
+    assert r.exit_code != 0 and "left.tpl" in r.stderr
+    twin = person(db, op, "Twin")
+    enrol(db, twin, 1, S.impression(people[pid][0], rng))
+    with db.transaction() as s:
+        dedup.check_person(s, op, db, twin)
+    examiner = principal(db, "fingerprint_examiner")
+    with db.transaction() as s:
+        env = {"CRMS_TOKEN": issue_token(s, s.get(User, examiner.user_id))}
+    r = runner.invoke(app, ["fp", "duplicates"], env=env)
+    assert r.exit_code == 0, r.output
+    case, new, old = r.stdout.split("\t")[:3]
+    assert (int(new), int(old)) == (twin, pid)
+    r = runner.invoke(app, ["fp", "duplicate", case, "reject", "--reason", "not the same"], env=env)
+    assert r.exit_code == 0 and json.loads(r.stdout)["status"] == "rejected"

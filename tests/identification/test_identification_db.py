@@ -1,0 +1,288 @@
+"""1:N identification on SQLite and PostgreSQL: the database-backed gallery (incremental sync, restart,
+snapshot, merge, retire, delete), the audited search, and duplicate enrolment cases for examiners."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import numpy as np
+import pytest
+from sqlalchemy import delete, select
+
+from crms.biometrics import dedup, identification
+from crms.biometrics.identification import GalleryStore, ProbeInput, forget_stores
+from crms.biometrics.models import DuplicateCase, Fingerprint
+from crms.errors import Conflict, PermissionDenied, ValidationError
+from crms.fingerprint import synthetic_templates as S
+from crms.fingerprint.serialise import dumps
+from crms.timeutil import utcnow
+
+
+@pytest.fixture(autouse=True)
+def _fresh_stores():
+    forget_stores()
+    yield
+    forget_stores()
+
+
+def principal(db, role: str, unit: str = "BA"):
+    from crms.access.users import create_user, principal_for
+
+    with db.transaction() as s:
+        user = create_user(s, f"{role[:10]}_{uuid.uuid4().hex[:6]}", role, unit=unit)
+    return principal_for(user, channel="api")
+
+
+def person(db, op, name: str = "Muhammad Imran") -> int:
+    from crms.records.services import register_person
+
+    data = {"given_name_en": name, "parentage_relation": "s/o", "parentage_name_en": "Gul Khan",
+            "gender": "M", "birth_year": 1985, "unit": "BA/QTA/QUETTA"}  # fmt: skip
+    with db.transaction() as s:
+        return register_person(s, op, data).person.id
+
+
+def enrol(db, pid: int, position: int, template, blob: bytes | None = None) -> int:
+    now = utcnow()
+    with db.transaction() as s:
+        row = Fingerprint(
+            person_id=pid, position=position, source="synthetic", image_ref=f"fingerprint/{uuid.uuid4().hex}",
+            image_format="png", image_ppi=500, image_width=300, image_height=400, image_sha256="0" * 64,
+            status="enrolled", template=blob if blob is not None else dumps(template), quality=60,
+            minutiae=template.count, extractor="test", enrolled_at=now, captured_at=now, created_at=now,
+            updated_at=now, active=True,
+        )  # fmt: skip
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+@pytest.fixture
+def world(db):
+    """Six persons with ten synthetic fingers each."""
+    rng = np.random.default_rng(11)
+    op = principal(db, "cro_operator")
+    fingers = {}
+    for _ in range(6):
+        pid = person(db, op)
+        fingers[pid] = [S.master(rng) for _ in range(10)]
+        for f, t in enumerate(fingers[pid]):
+            enrol(db, pid, f + 1, t)
+    return db, op, fingers
+
+
+def probe(t, position: int, seed: int = 1, name: str = "probe") -> ProbeInput:
+    return ProbeInput(name, dumps(S.impression(t, np.random.default_rng(seed))), position)
+
+
+def search(db, who, probes, reason="arrest 12/2026 Quetta Cantt", **kw) -> dict:
+    with db.transaction() as s:
+        return identification.identify(s, who, db, probes, reason=reason, **kw)
+
+
+def test_identify_finds_the_person_and_audits_the_candidate_list(world):
+    from crms.access.models import AuditEntry
+
+    db, op, fingers = world
+    pid = list(fingers)[3]
+    out = search(db, op, [probe(fingers[pid][4], 5)], top=3)
+    assert out["candidates"][0]["person_id"] == pid and out["candidates"][0]["hit"]
+    assert out["candidates"][0]["fingers"][0]["position"] == 5
+    assert len(out["candidates"]) == 3 and not out["candidates"][1]["hit"]
+    assert out["gallery"] == {"fingers": 60, "persons": 6}
+    with db.transaction() as s:
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "search.biometric")).one()
+        assert entry.reason == "arrest 12/2026 Quetta Cantt"
+        assert json.loads(entry.query)["candidates"][0] == [pid, out["candidates"][0]["score"]]
+
+
+def test_identify_needs_permission_reason_and_good_probes(world):
+    db, op, fingers = world
+    pid = list(fingers)[0]
+    with pytest.raises(PermissionDenied):
+        search(db, principal(db, "auditor"), [probe(fingers[pid][0], 1)])
+    with pytest.raises(ValidationError) as e:
+        search(db, op, [probe(fingers[pid][0], 1)], reason=" ")
+    assert e.value.field == "reason"
+    with pytest.raises(ValidationError) as e:
+        search(db, op, [probe(fingers[pid][0], 11, name="right_thumb.tpl")])
+    assert e.value.field == "position" and "right_thumb.tpl" in e.value.message
+    with pytest.raises(ValidationError) as e:
+        search(db, op, [ProbeInput("left.png", b"not an image at all", 6)])
+    assert e.value.field == "left.png.image" and "left.png" in e.value.message
+    old = bytearray(dumps(fingers[pid][0]))
+    old[4] = 0  # template format version 0
+    with pytest.raises(ValidationError) as e:
+        search(db, op, [ProbeInput("old.tpl", bytes(old), 1)])
+    assert e.value.field == "old.tpl.template" and "version" in e.value.message
+
+
+def test_empty_gallery_is_a_clear_error(db):
+    op = principal(db, "cro_operator")
+    with pytest.raises(ValidationError) as e:
+        search(db, op, [ProbeInput("x", dumps(S.master(np.random.default_rng(1))), 1)])
+    assert e.value.field == "gallery"
+
+
+def test_gallery_follows_enrol_retire_merge_delete_incrementally(world):
+    from crms.records.services import merge_persons
+
+    db, op, fingers = world
+    a, b = list(fingers)[:2]
+    store = identification.store_for(db)
+    with db.transaction() as s:
+        assert store.sync(s)["inserted"] == 60
+    with db.transaction() as s:
+        assert store.sync(s) == {"inserted": 0, "removed": 0, "fingers": 60} or store.sync(s)["fingers"] == 60
+    newcomer = person(db, op, "Asif")
+    t = S.master(np.random.default_rng(99))
+    fid = enrol(db, newcomer, 2, t)
+    assert search(db, op, [probe(t, 2)])["candidates"][0]["person_id"] == newcomer
+    assert len(store.gallery) == 61
+    with db.transaction() as s:  # retired (recaptured elsewhere)
+        row = s.get(Fingerprint, fid)
+        row.active, row.updated_at = False, utcnow()
+    assert search(db, op, [probe(t, 2)])["candidates"][0]["person_id"] != newcomer
+    assert len(store.gallery) == 60
+    x, y = person(db, op, "X"), person(db, op, "Y")
+    tx, ty = S.master(np.random.default_rng(41)), S.master(np.random.default_rng(42))
+    enrol(db, x, 1, tx)
+    enrol(db, y, 2, ty)
+    assert search(db, op, [probe(ty, 2)])["candidates"][0]["person_id"] == y
+    supervisor = principal(db, "supervisor")
+    with db.transaction() as s:
+        merge_persons(s, supervisor, {"survivor_id": x, "merged_id": y, "reason": "same man"})
+    out = search(db, op, [probe(ty, 2)])
+    assert out["candidates"][0]["person_id"] == x  # y's print now belongs to x
+    assert y not in [c["person_id"] for c in out["candidates"]]
+    with db.transaction() as s:  # both with all ten fingers: the merged person's duplicates are retired
+        merge_persons(s, supervisor, {"survivor_id": a, "merged_id": b, "reason": "same man"})
+    out = search(db, op, [probe(fingers[b][6], 7)])
+    assert b not in [c["person_id"] for c in out["candidates"]]
+    with db.transaction() as s:  # deleted outright: no updated_at to see, the count check catches it
+        s.execute(delete(Fingerprint).where(Fingerprint.person_id == list(fingers)[5]))
+    out = search(db, op, [probe(fingers[list(fingers)[5]][0], 1)])
+    assert out["candidates"][0]["person_id"] != list(fingers)[5]
+    assert store.gallery.persons == 5  # a (with b), c, d, e... minus the deleted one, plus x
+
+
+def test_restart_and_snapshot_reach_the_database_state(world, tmp_path):
+    db, op, fingers = world
+    pid = list(fingers)[2]
+    first = search(db, op, [probe(fingers[pid][1], 2)])
+    snap = tmp_path / "gallery.npz"
+    st = GalleryStore(snap)
+    with db.transaction() as s:
+        st.sync(s)
+    assert st.save_snapshot()
+    t = S.master(np.random.default_rng(5))
+    late = enrol(db, pid, 1, t) if False else None  # noqa: F841 (position 1 is taken; use a new person)
+    newcomer = person(db, op, "Late")
+    enrol(db, newcomer, 3, t)
+    forget_stores()  # a restart (or kill -9): nothing survives but the database and the snapshot
+    st2 = GalleryStore(snap)
+    with db.transaction() as s:
+        out = st2.sync(s)
+    assert out.get("from_snapshot") == 1 and out["fingers"] == 61 and out["inserted"] >= 1
+    forget_stores()
+    assert search(db, op, [probe(fingers[pid][1], 2)])["candidates"][:3] == first["candidates"][:3]
+    snap.write_bytes(b"garbage")
+    st3 = GalleryStore(snap)
+    with db.transaction() as s:
+        out = st3.sync(s)
+    assert "from_snapshot" not in out and out["fingers"] == 61
+
+
+def test_a_template_of_an_older_version_is_left_out_and_reported(world):
+    db, op, fingers = world
+    pid = list(fingers)[1]
+    t = S.master(np.random.default_rng(8))
+    blob = bytearray(dumps(t))
+    blob[4] = 0
+    newcomer = person(db, op, "Old")
+    fid = enrol(db, newcomer, 1, t, blob=bytes(blob))
+    store = identification.store_for(db)
+    assert search(db, op, [probe(fingers[pid][0], 1)])["candidates"][0]["person_id"] == pid
+    assert "version" in store.skipped[fid] and len(store.gallery) == 60
+
+
+def test_duplicate_enrolment_goes_to_an_examiner(world):
+    from crms.records.models import Person
+
+    db, op, fingers = world
+    a, c = list(fingers)[0], list(fingers)[4]
+    rng = np.random.default_rng(3)
+    twin = person(db, op, "Imran Ali")  # the same man under another name: second impressions of a's fingers
+    for f in range(10):
+        enrol(db, twin, f + 1, S.impression(fingers[a][f], rng))
+    honest = person(db, op, "Nobody Else")
+    for f in range(10):
+        enrol(db, honest, f + 1, S.master(rng))
+    with db.transaction() as s:
+        opened = dedup.check_person(s, op, db, twin)
+        assert [(x.person_id, x.candidate_id) for x in opened] == [(twin, a)]
+        assert dedup.check_person(s, op, db, honest) == []
+        assert dedup.check_person(s, op, db, twin) == []  # the same pair is not raised twice
+    examiner = principal(db, "fingerprint_examiner")
+    with db.transaction() as s:
+        cases = dedup.queue(s, examiner)
+    assert [(x["person_id"], x["candidate_id"], x["status"]) for x in cases] == [(twin, a, "open")]
+    case_id = cases[0]["id"]
+    with pytest.raises(PermissionDenied), db.transaction() as s:
+        dedup.queue(s, op)
+    with pytest.raises(ValidationError), db.transaction() as s:
+        dedup.decide(s, examiner, case_id, "confirm", "")
+    with db.transaction() as s:
+        out = dedup.decide(s, examiner, case_id, "confirm", "ridge detail agrees on all ten fingers")
+    assert out["status"] == "confirmed" and out["decided_by"] == examiner.user_id  # not merged yet
+    with db.transaction() as s:
+        assert s.get(Person, twin).merged_into_id is None
+    with pytest.raises(Conflict), db.transaction() as s:
+        dedup.decide(s, examiner, case_id, "reject", "changed my mind")
+    supervisor = principal(db, "supervisor")
+    with db.transaction() as s:
+        out = dedup.merge_confirmed(s, supervisor, case_id, "examiner confirmed")
+    assert out["status"] == "merged" and out["merged_by"] == supervisor.user_id
+    with db.transaction() as s:
+        assert s.get(Person, twin).merged_into_id == a
+    forget_stores()
+    found = search(db, op, [probe(fingers[a][0], 1)])["candidates"]
+    assert found[0]["person_id"] == a and twin not in [x["person_id"] for x in found[:1]]
+    # a rejected pair: recorded with who and why, both stay
+    near = person(db, op, "Cousin")
+    for f in range(3):
+        enrol(db, near, f + 1, S.impression(fingers[c][f], rng))
+    with db.transaction() as s:
+        (case,) = dedup.check_person(s, op, db, near)
+        cid = case.id
+    with db.transaction() as s:
+        out = dedup.decide(s, examiner, cid, "reject", "different pattern on the left thumb")
+    assert out["status"] == "rejected" and out["reason"] == "different pattern on the left thumb"
+    with db.transaction() as s:
+        assert s.get(Person, near).merged_into_id is None
+        assert s.scalar(select(DuplicateCase.status).where(DuplicateCase.id == cid)) == "rejected"
+
+
+def test_migration_0005_matches_the_model_and_downgrades(tmp_path):
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import inspect
+
+    from crms.db import Base, Database, alembic_config, import_all_models
+
+    import_all_models()
+    db = Database(f"sqlite:///{tmp_path / 'm.sqlite3'}")
+    db.upgrade()
+    with db.engine.connect() as conn:
+        assert "duplicate_cases" in inspect(conn).get_table_names()
+        diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert [d for d in diffs if "duplicate_cases" in repr(d) or "updated_at" in repr(d)] == []
+    command.downgrade(alembic_config(db.url), "0004")
+    with db.engine.connect() as conn:
+        assert "duplicate_cases" not in inspect(conn).get_table_names()
+        assert "ix_fingerprints_updated_at" not in {
+            i["name"] for i in inspect(conn).get_indexes("fingerprints")
+        }
+    db.dispose()
