@@ -35,6 +35,17 @@ PUBLIC = {
     ("POST", "/api/v1/auth/activate"),  # enrolment code -> password (the code is the credential)
     ("GET", "/api/v1/health"),
     ("GET", "/health"),
+    # web pages' public parts: static files, PWA, offline page, language switch, and the forms whose
+    # credential is in the form (activation code, current password), CSRF-protected like /login
+    ("GET", "/static/{name}"),
+    ("GET", "/sw.js"),
+    ("GET", "/manifest.webmanifest"),
+    ("GET", "/offline"),
+    ("GET", "/lang/{code}"),
+    ("GET", "/activate"),
+    ("POST", "/activate"),
+    ("GET", "/password"),
+    ("POST", "/password"),
 }
 # Any logged-in user, whatever the role: their own session/tokens, and non-sensitive reference geography.
 AUTHENTICATED_ONLY = {
