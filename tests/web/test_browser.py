@@ -482,6 +482,18 @@ def test_pwa_offline_page_and_light_lookup(browser, web_server):
     manifest = page.request.get(f"{web_server.url}/manifest.webmanifest")
     assert manifest.ok and manifest.json()["start_url"] == "/"
     v.sign_in("operator")
+    # keyboard only: the first Tab reaches the skip link, drawn with a visible focus outline; the lookup
+    # field is labelled, takes the focus, and Enter submits
+    page.goto("/")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
+    page.goto("/lookup")
+    assert page.evaluate("document.activeElement.id") == "f-cnic"  # autofocus at the check post
+    page.keyboard.type("54400-7777777-1")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"cnic=54400"))
+    assert page.locator(".answer [role=status]").is_visible()  # no such person
     page.goto("/lookup")
     page.evaluate("async () => { await navigator.serviceWorker.ready; }")
     page.reload()
