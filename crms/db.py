@@ -11,6 +11,10 @@ from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+# Every id column is an INTEGER, 32-bit on PostgreSQL: inputs naming an id are bounded by this (a 422 rather
+# than a database error).
+MAX_ID = 2**31 - 1
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -56,10 +60,14 @@ def make_engine(url: str, **kwargs) -> Engine:
             # Take the write lock at the start: nearly every action writes (its audit entry at least), and a
             # deferred transaction that upgrades to a writer after another commit fails at once with
             # "database is locked" instead of waiting for busy_timeout.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A read_transaction() (below) says so on its connection: a plain deferred BEGIN, no write lock.
+            conn.exec_driver_sql("BEGIN" if conn.info.get(READ_ONLY) else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+READ_ONLY = "crms_read_only"  # connection.info key: the transaction only reads
 
 
 class Database:
@@ -80,6 +88,19 @@ class Database:
         with self.sessionmaker() as session:
             with session.begin():
                 yield session
+
+    @contextmanager
+    def read_transaction(self) -> Iterator[Session]:
+        """A transaction that only reads (one consistent snapshot): on SQLite a deferred BEGIN, so it takes no
+        write lock and other readers and writers go on; meant for reads only. For long reads that prepare a
+        short write (the bulk import validates in one, then writes in a transaction())."""
+        with self.engine.connect() as conn:
+            conn.info[READ_ONLY] = True
+            try:
+                with Session(bind=conn, expire_on_commit=False) as session, session.begin():
+                    yield session
+            finally:
+                conn.info.pop(READ_ONLY, None)
 
     def upgrade(self, revision: str = "head") -> None:
         upgrade(self.url, revision)

@@ -3,10 +3,11 @@ to ROUTERS; routes stay thin and call services."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from crms.access.audit import bind_data_dir
 from crms.access.ratelimit import check_limits
+from crms.api.params import reject_unknown_query
 from crms.api.problems import install_problem_handlers
 from crms.config import Settings, get_settings
 from crms.db import Database
@@ -50,7 +51,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     for name in ROUTERS:
         module = optional_module(name)
         if module is not None:
-            app.include_router(module.router, prefix="/api/v1")
+            # unknown query parameters are refused (422 naming them) on every API route
+            app.include_router(module.router, prefix="/api/v1", dependencies=[Depends(reject_unknown_query)])
     web = optional_module("crms.web.app")  # browser pages (web adapter), if present
     if web is not None:
         web.install(app)

@@ -339,8 +339,9 @@ def _play_story(session, principal, case, link, c: CasePlan, today: date) -> Non
     late = [s for s in party if s in verdict]
     for s in early:
         on = when()
-        services_cases.change_party_status(session, principal, link.id, {"status": s, "effective_on": on})
-        if s == "arrested":
+        if s != "arrested":  # an arrest is set by recording it
+            services_cases.change_party_status(session, principal, link.id, {"status": s, "effective_on": on})
+        else:
             services_cases.record_arrest(
                 session,
                 principal,

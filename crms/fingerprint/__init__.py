@@ -44,6 +44,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Template": ("template", "Template"),
     "TemplateError": ("serialise", "TemplateError"),
     "TEMPLATE_VERSION": ("serialise", "VERSION"),
+    "TEMPLATE_MAGIC": ("serialise", "MAGIC"),
+    "ISO_MAGIC": ("serialise", "ISO_MAGIC"),
     "dumps": ("serialise", "dumps"),
     "loads": ("serialise", "loads"),
     "save_template": ("serialise", "save_template"),
@@ -75,6 +77,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Candidate": ("gallery", "Candidate"),
     "SearchResult": ("gallery", "SearchResult"),
     "threshold_for_fpir": ("gallery", "threshold_for_fpir"),
+    "run_identify_bench": ("identify_bench", "run"),
     # evaluation (FVC protocol)
     "Metrics": ("evaluation", "Metrics"),
     "compute_metrics": ("evaluation", "compute_metrics"),

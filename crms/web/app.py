@@ -467,9 +467,13 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             ctx: dict[str, Any] = {"cases": None, "persons": None, "wanted": None}
             if has_permission(who, Permission.CASE_READ):
                 ctx["cases"] = cases.list_cases(session, who, limit=10)
-            if has_permission(who, Permission.PERSON_READ):
-                ctx["persons"] = svc.list_persons(session, who, limit=10, unit=who.unit)
-                ctx["wanted"] = list_wanted(session, who, limit=20)
+            if has_permission(who, Permission.PERSON_BROWSE):  # browsing the register: its roles, a reason
+                ctx["persons"] = svc.list_persons(
+                    session, who, limit=10, unit=who.unit, reason="dashboard: newest persons of my unit"
+                )
+                ctx["wanted"] = list_wanted(
+                    session, who, limit=20, reason="dashboard: wanted persons of my unit"
+                )
             return render(request, "dashboard.html", **ctx)
 
         return act(request, work)
@@ -570,6 +574,8 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             from crms.records import services as svc
 
             record = svc.get_person(session, who, person_id)
+            if record is None:  # the miss is audited; answered, not raised, so that the entry commits
+                return message_page(request, 404, N_("Not found"), f"person {person_id} not found")
             values = {k: record.get(k) or "" for k in PERSON_FIELDS}
             return render(request, "person_form.html", values=values, errors={}, person=record)
 
@@ -675,6 +681,10 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             from crms.timeutil import utcnow
 
             record = svc.get_person(session, who, person_id, reason="printed record")
+            if record is None:
+                return message_page(request, 404, N_("Not found"), f"person {person_id} not found")
+            if record is None:  # the miss is audited; answered, not raised, so that the entry commits
+                return message_page(request, 404, N_("Not found"), f"person {person_id} not found")
             return render(request, "print.html", p=record, printed_at=utcnow())
 
         return act(request, work)

@@ -35,13 +35,15 @@ PUBLIC = {
     ("POST", "/api/v1/auth/activate"),  # enrolment code -> password (the code is the credential)
     ("GET", "/api/v1/health"),
     ("GET", "/health"),
-    # web pages' public parts: static files, PWA, offline page, language switch, and the forms whose
-    # credential is in the form (activation code, current password), CSRF-protected like /login
+    # The web pages' assets and shell (no record data): stylesheet/script, service worker, manifest, the
+    # offline page, and the language switch (a cookie).
     ("GET", "/static/{name}"),
     ("GET", "/sw.js"),
     ("GET", "/manifest.webmanifest"),
     ("GET", "/offline"),
     ("GET", "/lang/{code}"),
+    # The web forms whose credential is in the form (enrolment code, current password), CSRF-protected
+    # like /login.
     ("GET", "/activate"),
     ("POST", "/activate"),
     ("GET", "/password"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from crms.access.principal import Principal
-from crms.errors import PermissionDenied
+from crms.errors import PermissionDenied, ValidationError
 from crms.records import services as svc
 from crms.records.services.wanted import list_wanted
 
@@ -43,15 +43,19 @@ def test_wanted_list_shows_flagged_persons_once_strongest_flag_first(db):
         _case(s, who, 1, po, "proclaimed_offender_a")
         _case(s, who, 2, absc, "absconder")
     with db.transaction() as s:
-        items = list_wanted(s, who)
+        items = list_wanted(s, who, reason="dashboard")
     by_id = {i["person_id"]: i for i in items}
     assert set(by_id) == {po, absc}
     assert by_id[po]["kind"] == "proclaimed_offender" and by_id[po]["fir"].startswith("FIR 1/2024")
     assert by_id[absc]["kind"] == "wanted"
     with db.transaction() as s:  # another unit sees none of them
-        assert list_wanted(s, _who(unit="BA/XYZ")) == []
+        assert list_wanted(s, _who(unit="BA/XYZ"), reason="dashboard") == []
 
 
-def test_wanted_list_needs_person_read(db):
+@pytest.mark.parametrize("role", ["auditor", "investigating_officer"])
+def test_wanted_list_is_browsing_the_register(db, role):
+    """Only the roles that browse the register (person:browse), and with a reason."""
     with db.transaction() as s, pytest.raises(PermissionDenied):
-        list_wanted(s, _who(role="auditor"))
+        list_wanted(s, _who(role=role), reason="dashboard")
+    with db.transaction() as s, pytest.raises(ValidationError):
+        list_wanted(s, _who(), reason=None)

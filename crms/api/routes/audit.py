@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from crms.access import audit as svc
 from crms.access.policy import Permission, authorize
 from crms.api.deps import PrincipalDep, SessionDep
+from crms.api.params import IdQuery
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -19,7 +20,7 @@ def query_audit(
     principal: PrincipalDep,
     session: SessionDep,
     username: str | None = Query(None, max_length=64),
-    user_id: int | None = None,
+    user_id: IdQuery = None,
     target_type: str | None = Query(None, max_length=32),
     target_id: str | None = Query(None, max_length=64),
     action: str | None = Query(None, max_length=64),

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from crms.access.policy import Permission, authorize
 from crms.api.deps import in_transaction
+from crms.api.params import IdPath
 from crms.biometrics import enrolment
 from crms.errors import PayloadTooLarge, ValidationError
 from crms.fingerprint import MAX_IMAGE_BYTES as MAX_BYTES
@@ -51,7 +52,7 @@ async def _image_body(request: Request) -> bytes:
 @router.get("/persons/{person_id}/fingerprints", summary="A person's fingerprints, finger by finger")
 async def list_fingerprints(
     request: Request,
-    person_id: int,
+    person_id: IdPath,
     history: Annotated[bool, Query(description="include retired prints")] = False,
     reason: Annotated[str | None, Query(max_length=500)] = None,
 ):
@@ -71,7 +72,7 @@ async def list_fingerprints(
 )
 async def capture_fingerprint(
     request: Request,
-    person_id: int,
+    person_id: IdPath,
     position: Position,
     ppi: Annotated[
         int | None, Query(ge=100, le=2000, description="scanner resolution if the file lacks it")

@@ -1,5 +1,7 @@
 """The wanted list of a unit: persons with an active wanted / proclaimed-offender flag, newest flag first,
-for the dashboard. Reads ``person:read``; audited as ``person.list`` with the flag kinds asked for."""
+for the dashboard. A way of browsing the register, so under the same rules as :func:`.reading.list_persons`:
+``person:browse`` and a reason, every person listed counted as a read (:mod:`.guard`), audited as
+``person.list`` with the flag kinds asked for and the persons returned."""
 
 from __future__ import annotations
 
@@ -12,18 +14,25 @@ from crms.access.principal import Principal
 from crms.errors import ValidationError
 from crms.records.models import Case, FlagKind, Person, PersonFlag
 from crms.records.services.common import MAX_PAGE
+from crms.records.services.guard import guard_reads
 from crms.records.services.reading import display_name
 
 WANTED_KINDS = (FlagKind.PROCLAIMED_OFFENDER.value, FlagKind.WANTED.value)
 
 
 def list_wanted(
-    session: Session, principal: Principal, *, unit: str | None = None, limit: int = 20
+    session: Session,
+    principal: Principal,
+    *,
+    unit: str | None = None,
+    limit: int = 20,
+    reason: str | None = None,
 ) -> list[dict]:
     """Persons of ``unit`` (default: the caller's; the unit and below) with an active wanted or
     proclaimed-offender flag: one row per person (the strongest flag: proclaimed offender before wanted),
     with the FIR that raised it."""
-    authorize(principal, Permission.PERSON_READ)
+    authorize(principal, Permission.PERSON_BROWSE)
+    reason = audit.require_reason(reason)
     if not 1 <= limit <= MAX_PAGE:
         raise ValidationError(f"limit must be between 1 and {MAX_PAGE}", field="limit")
     u = (unit or principal.unit).strip("/").upper()
@@ -56,12 +65,19 @@ def list_wanted(
                 "fir": case.fir_key if case is not None else None,
             }
     items = list(out.values())[:limit]
+    guard_reads(session, principal, len(items))
     audit.record(
         session,
         principal,
         "person.list",
         target_type="person",
-        query={"flags": list(WANTED_KINDS), "unit": u, "limit": limit},
+        query={
+            "flags": list(WANTED_KINDS),
+            "unit": u,
+            "limit": limit,
+            "ids": [i["person_id"] for i in items],
+        },
+        reason=reason,
         detail=f"{len(items)} wanted",
     )
     return items
