@@ -32,9 +32,9 @@ def fingerprint_thumbnail(
         raise NotFound(f"fingerprint {fingerprint_id} not found", field="fingerprint_id")
     from PIL import Image
 
-    from crms.fingerprint.images import decode
+    from crms import fingerprint as fp
 
-    pixels, _, _ = decode(store.get(row.image_ref), name=f"fingerprint {fingerprint_id}")
+    pixels, _, _ = fp.decode_image(store.get(row.image_ref), name=f"fingerprint {fingerprint_id}")
     image = Image.fromarray(pixels)
     height = max(1, round(image.height * width / image.width))
     buf = io.BytesIO()
