@@ -532,9 +532,10 @@ def test_merge_and_conviction(browser, web_server, lang, size):
                 "sections": "302 PPC",
             },
         )
-        link = cases.link_person(
-            session, who, case.id, {"person_id": b, "role": "accused", "status": "arrested"}
-        )
+        link = cases.link_person(session, who, case.id, {"person_id": b, "role": "accused"})
+        cases.record_arrest(session, who, link.id, {"arrested_on": "2024-02-03"})
+        for status in ("challan_complete", "under_trial"):  # a conviction needs the case in court
+            cases.change_case_status(session, who, case.id, {"status": status})
         case_id, link_id = case.id, link.id
     v = Visit(browser, web_server, lang, size)
     v.sign_in("supervisor")
