@@ -1,10 +1,13 @@
 """The server's enrol worker: extracts the templates of captured prints without anyone running
 ``crms fp enrol-pending``.
 
-``crms serve`` starts one :class:`EnrolWorker`: a thread that sleeps until a capture wakes it (the capture
-route calls :meth:`EnrolWorker.wake`) or ``poll_seconds`` pass (prints captured by another process: the
-CLI, an import), then runs the enrolment queue until nothing is pending, in extraction processes beside
-the server (:class:`crms.biometrics.enrolment.Enroller`). The queue is the ``pending`` rows themselves, so
+``crms serve`` starts one :class:`EnrolWorker` (in its own process, whatever the number of server
+processes): a thread that sleeps until a capture wakes it or ``poll_seconds`` pass (prints captured by
+another process: the CLI, an import), then runs the enrolment queue until nothing is pending, in an
+extraction process beside the server (:class:`crms.biometrics.enrolment.Enroller`). The capture route, in
+whichever server process, wakes it with :func:`wake`: one datagram to a Unix socket named after the data
+dir (Linux's abstract namespace: no file; the datagram carries nothing, it only makes the worker look at
+the queue now, so a stray one costs a count query). The queue is the ``pending`` rows themselves, so
 nothing is lost when the server stops: the next start begins with what is still pending. When another
 process holds the queue (``crms fp enrol-pending``, the demo's fingerprint job) the worker leaves the work
 to it and looks again later.
@@ -12,8 +15,12 @@ to it and looks again later.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import socket
 import threading
+from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
 
@@ -21,6 +28,32 @@ from crms.access.principal import Principal, system_principal
 from crms.errors import Conflict
 
 log = logging.getLogger("crms.enrol")
+
+
+def _address(data_dir: Path) -> str:
+    digest = hashlib.sha256(os.fsencode(Path(data_dir).resolve())).hexdigest()[:24]
+    return f"\0crms-enrol-{digest}"
+
+
+def wake(data_dir: Path) -> bool:
+    """Tell the enrol worker of ``data_dir`` (if one runs) that a print was captured. Never blocks."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.setblocking(False)
+            s.sendto(b"w", _address(data_dir))
+        return True
+    except OSError:  # no worker listening, its queue full, or no abstract sockets here
+        return False
+
+
+def start_for_server(settings) -> EnrolWorker:
+    """The worker ``crms serve`` runs: its own database connection (bound to the data dir's audit chain)."""
+    from crms.access.audit import bind_data_dir
+    from crms.db import Database
+
+    db = Database(settings.database_url)
+    bind_data_dir(db, settings.data_dir)
+    return EnrolWorker.from_settings(db, settings).start()
 
 
 class EnrolWorker:
@@ -40,6 +73,8 @@ class EnrolWorker:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._listener: threading.Thread | None = None
+        self._sock: socket.socket | None = None
         self.runs = 0  # queue runs that enrolled or failed something
         self.enrolled = 0
         self.failed = 0
@@ -53,9 +88,28 @@ class EnrolWorker:
 
     def start(self) -> EnrolWorker:
         self._wake.set()  # first look: what was left pending before this start
+        try:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            sock.bind(_address(self.store.data_dir))
+            sock.settimeout(1.0)
+            self._sock = sock
+            self._listener = threading.Thread(target=self._listen, name="crms-enrol-wake", daemon=True)
+            self._listener.start()
+        except OSError as exc:  # another worker for this data dir, or no abstract sockets: poll only
+            log.warning("enrol worker: no wake-up socket (%s); looking every %s s", exc, self.poll_seconds)
         self._thread = threading.Thread(target=self._loop, name="crms-enrol-worker", daemon=True)
         self._thread.start()
         return self
+
+    def _listen(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._sock.recv(16)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self._wake.set()
 
     def wake(self) -> None:
         """A print was captured: look at the queue now."""
@@ -67,6 +121,10 @@ class EnrolWorker:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._listener is not None:
+            self._listener.join(2)
+        if self._sock is not None:
+            self._sock.close()
 
     def _loop(self) -> None:
         while not self._stopping.is_set():

@@ -40,6 +40,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "parse_dpi": ("images", "parse_dpi"),
     # quality
     "DEFAULT_ENROL_THRESHOLD": ("quality", "DEFAULT_ENROL_THRESHOLD"),
+    "assess_quality": ("quality", "assess"),  # the web's quality check at capture time
+    "check_enrolment": ("quality", "check_enrolment"),
     # templates and their formats
     "Template": ("template", "Template"),
     "TemplateError": ("serialise", "TemplateError"),

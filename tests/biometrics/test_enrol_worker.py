@@ -41,8 +41,9 @@ def test_worker_enrols_what_was_pending_at_start_and_each_new_capture(app, clien
     assert _wait_status(client, op, pid, ["enrolled"], seconds=2) == ["pending"]  # nobody enrols it yet
 
     # A server (re)start: the worker begins with what is pending, then waits for captures.
-    worker = app.state.enrol_worker = EnrolWorker.from_settings(app.state.db, app.state.settings,
-                                                                poll_seconds=3600).start()  # fmt: skip
+    # poll_seconds=3600: only the capture's wake-up (a datagram, as from another server process) can
+    # make it look again within this test.
+    worker = EnrolWorker.from_settings(app.state.db, app.state.settings, poll_seconds=3600).start()
     try:
         assert _wait_status(client, op, pid, ["enrolled"]) == ["enrolled"]
         r = client.post(f"/api/v1/persons/{pid}/fingerprints/2", content=finger(5, 2), headers=op)

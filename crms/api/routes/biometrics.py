@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from crms.access.policy import Permission, authorize
 from crms.api.deps import in_transaction
 from crms.api.params import IdPath
+from crms.api.serving import body_limit
 from crms.biometrics import enrolment
 from crms.errors import PayloadTooLarge, ValidationError
 from crms.fingerprint import MAX_IMAGE_BYTES as MAX_BYTES
@@ -138,6 +139,7 @@ async def list_fingerprints(
     summary="Capture one finger (PNG, JPEG, TIFF, BMP, WSQ, JPEG 2000: the raw body or a multipart file)",
     openapi_extra=IMAGE_BODY,
 )
+@body_limit(MAX_BYTES + 64 * 1024)  # the image plus any multipart framing; credentials checked first
 async def capture_fingerprint(
     request: Request,
     person_id: IdPath,
@@ -159,7 +161,8 @@ async def capture_fingerprint(
             enrolment.capture(session, who, store, person_id, position, checked, ppi=ppi, source=source)
         ),
     )
-    worker = getattr(request.app.state, "enrol_worker", None)
-    if worker is not None and row["status"] == "pending":
-        worker.wake()
+    if row["status"] == "pending":  # the server's enrol worker (crms serve) extracts its template
+        from crms.biometrics.worker import wake
+
+        wake(request.app.state.settings.data_dir)
     return JSONResponse(row, status_code=201)
