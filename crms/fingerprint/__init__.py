@@ -42,6 +42,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "estimate_dpi": ("images", "estimate_dpi"),
     # quality
     "DEFAULT_ENROL_THRESHOLD": ("quality", "DEFAULT_ENROL_THRESHOLD"),
+    "assess_quality": ("quality", "assess"),  # the web's quality check at capture time
+    "check_enrolment": ("quality", "check_enrolment"),
     # templates and their formats
     "Template": ("template", "Template"),
     "TemplateError": ("serialise", "TemplateError"),
