@@ -159,3 +159,31 @@ def test_low_resolution_threshold_applies_only_to_enlarged_prints(ex):
         assert {(round(float(x)), round(float(y))) for x, y in plain[:, :2]} <= kept
     finally:
         del ex.CONFIGS["test_lowres"], ex.CONFIGS["test_plain"]
+
+
+def test_named_parameters_run_the_algorithms_as_configured_before(ex):
+    """The pipeline with its parameter objects gives bit-identical minutiae to pyfing's algorithms called
+    the way the engine called them before the parameters were named: GMFS with its defaults at 500 ppi,
+    LEADER (ONNX Runtime) at threshold 0.6, border 6 px, at most 150 minutiae."""
+    import cv2
+
+    from crms.fingerprint.leader_onnx import LeaderOnnx
+
+    img = load_image(fvc("fvc2004", "DB3_B", "101_1.png"))
+    pf = ex._pyfing()
+    gmfs = pf.Gmfs()
+    gmfs.parameters.image_dpi = 500
+    mask = gmfs.run(img.pixels)
+    raw = LeaderOnnx(pf.LeaderParameters(minutia_quality_threshold=0.6)).run(img.pixels, 500)
+    m = np.array(
+        [
+            (x, y, math.fmod(d, 2 * math.pi) % (2 * math.pi), 1 if t == "E" else 2, q * 100)
+            for x, y, d, t, q in raw
+        ],
+        dtype=np.float32,
+    )
+    inner = cv2.erode((mask > 0).astype(np.uint8), np.ones((13, 13), np.uint8))
+    m = m[inner[m[:, 1].astype(int), m[:, 0].astype(int)] > 0]
+    got = ex.extract(img).template.minutiae
+    assert 10 <= len(got) <= 150
+    assert got.tobytes() == m.tobytes()
