@@ -23,6 +23,8 @@ ROUTERS = [
     "crms.api.routes.access",
     "crms.api.routes.audit",
     "crms.api.routes.identify",  # 1:N identification, duplicate enrolments
+    "crms.api.routes.fingerprint_marks",  # fingers that cannot be printed
+    "crms.api.routes.photos",  # photos of a person
 ]
 
 
