@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "crms.cli.synth",  # synth fingers
     "crms.cli.demo",  # demo
     "crms.cli.search",  # fp search|identify|duplicates|duplicate, bench identify
+    "crms.cli.fingerprint_marks",  # fp mark-missing
 ]
 
 
