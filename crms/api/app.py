@@ -34,6 +34,9 @@ def wire_areas() -> None:
     from crms.records.participants import register_merge_participant
 
     register_merge_participant(follow_merge)
+    from crms.faces.photos import follow_merge as photos_follow_merge
+
+    register_merge_participant(photos_follow_merge)
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:

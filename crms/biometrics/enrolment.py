@@ -205,13 +205,16 @@ def follow_merge(
     merged person, active and retired, moves to the survivor with its history. Where both have an active
     print of the same finger, the survivor's stays active and the merged person's is retired (kept, so an
     examiner can still see and restore it)."""
+    from crms.biometrics.marks import follow_merge as marks_follow
+
     rows = list(
         session.scalars(
             select(Fingerprint).where(Fingerprint.person_id == merged.id).order_by(Fingerprint.id)
         )
     )
     if not rows:
-        return {}
+        moved = marks_follow(session, principal, survivor.id, merged.id, now)
+        return {"finger_marks": moved} if moved else {}
     taken = set(
         session.scalars(
             select(Fingerprint.position).where(
@@ -227,7 +230,9 @@ def follow_merge(
         row.person_id = survivor.id
         row.updated_at, row.updated_by = now, principal.user_id
     session.flush()
-    return {"fingerprints": [r.id for r in rows], "fingerprints_retired": retired}
+    out = {"fingerprints": [r.id for r in rows], "fingerprints_retired": retired}
+    moved = marks_follow(session, principal, survivor.id, merged.id, now)
+    return {**out, "finger_marks": moved} if moved else out
 
 
 def fingerprint_dict(row: Fingerprint) -> dict:

@@ -116,3 +116,25 @@ def marks_of(session: Session, person_id: int, *, history: bool = False) -> list
     if not history:
         query = query.where(FingerMark.active.is_(True))
     return list(session.scalars(query.order_by(FingerMark.position, FingerMark.id)))
+
+
+def follow_merge(
+    session: Session, principal: Principal, survivor_id: int, merged_id: int, now: datetime
+) -> list[int]:
+    """Part of the fingerprints' merge (crms.biometrics.enrolment.follow_merge), after the prints moved: the
+    merged person's marks move to the survivor; an active one is cleared where the survivor has an active
+    print or mark of that finger. Returns the ids moved."""
+    from crms.biometrics.models import Fingerprint
+
+    rows = list(session.scalars(select(FingerMark).where(FingerMark.person_id == merged_id)))
+    if not rows:
+        return []
+    printed = set(session.scalars(select(Fingerprint.position).where(
+        Fingerprint.person_id == survivor_id, Fingerprint.active.is_(True))))  # fmt: skip
+    marked = {m.position for m in marks_of(session, survivor_id)}
+    for row in rows:
+        if row.active and (row.position in printed or row.position in marked):
+            _clear(row, principal, now)
+        row.person_id = survivor_id
+    session.flush()
+    return [r.id for r in rows]

@@ -184,3 +184,22 @@ def read_photo(
     audit.record(session, principal, "photo.image", target_type="person", target_id=row.person_id,
                  reason=reason, query={"photo_id": row.id})  # fmt: skip
     return data, MEDIA_TYPES.get(row.image_format, "application/octet-stream"), photo_dict(row)
+
+
+def follow_merge(session: Session, principal: Principal, survivor, merged, now) -> dict[str, list[int]]:
+    """A merge of two person records (registered as a merge participant): the merged person's photos move
+    to the survivor; where both have a current front, left or right view, the survivor's stays current and
+    the merged person's is retired (kept)."""
+    rows = list(session.scalars(select(PersonPhoto).where(PersonPhoto.person_id == merged.id)))
+    if not rows:
+        return {}
+    taken = set(session.scalars(select(PersonPhoto.kind).where(
+        PersonPhoto.person_id == survivor.id, PersonPhoto.active.is_(True))))  # fmt: skip
+    retired = []
+    for row in rows:
+        if row.active and row.kind in taken and row.kind != PhotoKind.MARK.value:
+            row.active, row.retired_at, row.retired_by = False, now, principal.user_id
+            retired.append(row.id)
+        row.person_id = survivor.id
+    session.flush()
+    return {"photos": [r.id for r in rows], "photos_retired": retired}

@@ -86,3 +86,26 @@ def test_mark_refused_for_bad_input_captured_finger_and_role(env):
         mark(db, make_principal(db, "cro_operator", "BA/GWD"), pid, 2, "missing")
     with db.transaction() as s:
         assert s.scalar(select(FingerMark.id)) is None
+
+
+def test_marks_follow_a_merge(env):
+    from crms.records.participants import register_merge_participant
+    from crms.records.services import merge_persons
+
+    register_merge_participant(enrolment.follow_merge)  # as the composition roots (API, CLI) do
+    db, store = env
+    op = make_principal(db)
+    survivor, merged = make_person(db), make_person(db)
+    capture(db, store, op, survivor, 1, finger(1, 1), ppi=500)
+    clash = mark(db, op, merged, 1, "bandaged").id  # the survivor has a print of this finger
+    moved = mark(db, op, merged, 5, "amputated").id
+    with db.transaction() as s:
+        merge_persons(s, make_principal(db, "supervisor"), {"survivor_id": survivor, "merged_id": merged,
+                                                           "reason": "same man"})  # fmt: skip
+    with db.transaction() as s:
+        rows = {r.id: r for r in s.scalars(select(FingerMark))}
+        assert {r.person_id for r in rows.values()} == {survivor}
+        assert rows[moved].active and not rows[clash].active
+        view = enrolment.fingerprints_of(s, op, survivor)
+    assert [f["state"] for f in view["fingers"]][:5] == ["captured", "not_captured", "not_captured",
+                                                         "not_captured", "marked"]  # fmt: skip

@@ -99,3 +99,24 @@ def test_roles(env):
 
 def test_store_is_encrypted_store(env):
     assert isinstance(env[1], EncryptedStore)
+
+
+def test_photos_follow_a_merge(env):
+    from crms.faces.photos import follow_merge
+    from crms.records.participants import register_merge_participant
+    from crms.records.services import merge_persons
+
+    register_merge_participant(follow_merge)  # as the composition roots (API, CLI) do
+    db, store = env
+    op = make_principal(db)
+    survivor, merged = make_person(db), make_person(db)
+    kept = upload(db, store, op, survivor, "front", image()).id
+    other = upload(db, store, op, merged, "front", image(colour=(9, 9, 9))).id
+    side = upload(db, store, op, merged, "left", image(colour=(8, 8, 8))).id
+    with db.transaction() as s:
+        merge_persons(s, make_principal(db, "supervisor"), {"survivor_id": survivor, "merged_id": merged,
+                                                           "reason": "same man"})  # fmt: skip
+        listed = photos.photos_of(s, op, merged)  # the merged id answers with the survivor's photos
+    assert [(p["id"], p["kind"]) for p in listed] == [(kept, "front"), (side, "left")]
+    with db.transaction() as s:
+        assert not s.get(PersonPhoto, other).active and s.get(PersonPhoto, other).person_id == survivor
