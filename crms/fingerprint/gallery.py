@@ -208,6 +208,59 @@ def cylinders(x, y, theta, hull):  # pragma: no cover - compiled
     return bits, mask, ok, incircle * ND
 
 
+@njit(cache=True)
+def hull(x, y):  # pragma: no cover - compiled
+    """``matcher._hull`` compiled: the same polygon (points sorted by x then y, duplicates dropped, Andrew's
+    monotone chain popping on a cross product <= 0), as float64 (H, 2)."""
+    n = x.shape[0]
+    if n == 0:
+        return np.zeros((0, 2))
+    order = np.argsort(y, kind="mergesort")
+    order = order[np.argsort(x[order], kind="mergesort")]
+    pts = np.empty((n, 2))
+    m = 0
+    for i in range(n):
+        px, py = x[order[i]], y[order[i]]
+        if m > 0 and pts[m - 1, 0] == px and pts[m - 1, 1] == py:
+            continue
+        pts[m, 0], pts[m, 1] = px, py
+        m += 1
+    if m < 3:
+        return pts[:m].copy()
+    h = np.empty((2 * m, 2))
+    k = 0
+    for i in range(m):  # lower
+        while (
+            k >= 2
+            and (
+                (h[k - 1, 0] - h[k - 2, 0]) * (pts[i, 1] - h[k - 2, 1])
+                - (h[k - 1, 1] - h[k - 2, 1]) * (pts[i, 0] - h[k - 2, 0])
+            )
+            <= 0
+        ):
+            k -= 1
+        h[k, 0], h[k, 1] = pts[i, 0], pts[i, 1]
+        k += 1
+    lower = k
+    out = np.empty((2 * m, 2))
+    out[: lower - 1] = h[: lower - 1]
+    k = 0
+    for i in range(m - 1, -1, -1):  # upper
+        while (
+            k >= 2
+            and (
+                (h[k - 1, 0] - h[k - 2, 0]) * (pts[i, 1] - h[k - 2, 1])
+                - (h[k - 1, 1] - h[k - 2, 1]) * (pts[i, 0] - h[k - 2, 0])
+            )
+            <= 0
+        ):
+            k -= 1
+        h[k, 0], h[k, 1] = pts[i, 0], pts[i, 1]
+        k += 1
+    out[lower - 1 : lower - 1 + k - 1] = h[: k - 1]
+    return out[: lower - 1 + k - 1].copy()
+
+
 @njit(cache=True, parallel=True)
 def _cylinders_batch(xs, ys, ts, off, hulls, hoff, bits, mask, ok):  # pragma: no cover - compiled
     for g in prange(off.shape[0] - 1):
@@ -251,7 +304,7 @@ def pack_minutiae(items: Sequence[np.ndarray]) -> M.PackedGallery:
         xs.append(x)
         ys.append(y)
         ts.append(th)
-        hl.append(M._hull(x, y))
+        hl.append(hull(x, y))
     off = np.zeros(len(items) + 1, dtype=np.int64)
     off[1:] = np.cumsum([a.shape[0] for a in xs])
     hoff = np.zeros(len(items) + 1, dtype=np.int64)
