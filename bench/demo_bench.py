@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import resource
+import secrets
 import socket
 import subprocess
 import sys
@@ -144,6 +145,9 @@ def main() -> None:
     w4, c4, o4 = run(stage, env)
     fingers = json.loads(o4)["fingerprints"]
     login = dict(env, CRMS_USER=operator["username"], CRMS_PASSWORD=operator["password"])
+    new = "bench " + secrets.token_urlsafe(16)  # demo passwords work once: set a new one first
+    run(["passwd"], dict(login, CRMS_NEW_PASSWORD=new))
+    login["CRMS_PASSWORD"] = new
     w5, c5, o5 = run(["fp", "enrol-pending", "--jobs", j, "--json"], login)
     enrolled = json.loads(o5)["enrolled"]
     out["fingers"] = fingers

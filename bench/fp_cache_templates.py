@@ -1,6 +1,6 @@
 """Extract templates for the 8 FVC B sets (true resolutions) into a cache folder, for matcher work.
 
-.venv/bin/python bench/fp_cache_templates.py [/work/cache/templates] [--config leader]
+.venv/bin/python bench/fp_cache_templates.py [DATA_DIR/cache/templates] [--config leader]
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from _cache import cache_dir  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 from crms.fingerprint.images import list_images  # noqa: E402
 from crms.fingerprint.workers import ExtractorPool  # noqa: E402
@@ -31,7 +32,7 @@ SETS = {
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("out", nargs="?", default="/work/cache/templates")
+    ap.add_argument("out", nargs="?", default=str(cache_dir("templates")))
     ap.add_argument("--config", default="leader")
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--only", default="", help="only sets whose year/db contains this text")

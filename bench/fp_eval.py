@@ -1,6 +1,6 @@
 """FVC protocol on the 8 FVC B sets at their true resolutions, beside the peers' figures, plus speed.
 
-    .venv/bin/python bench/fp_eval.py [--templates /work/cache/templates] [--config leader] [--speed 8]
+    .venv/bin/python bench/fp_eval.py [--templates DIR] [--config leader] [--speed 8]
 
 Without --templates, every image is extracted (worker pool, both cores) into memory. With it, templates
 already extracted by bench/fp_cache_templates.py with the same configuration are read instead (the

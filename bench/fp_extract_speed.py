@@ -15,6 +15,7 @@ and PyTorch pick AVX-512 kernels where the CPU has them; the machines lent to se
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import sys
@@ -73,7 +74,11 @@ def register_leader_at(commit: str) -> str:
 
     def step(ctx: dict) -> None:
         if key not in extract._state:
-            extract._state[key] = module.LeaderOnnx(extract._alg("LEADER").leader, threads=1)
+            params = extract._alg("LEADER").parameters
+            init = [p for p in inspect.signature(module.LeaderOnnx.__init__).parameters if p != "self"]
+            # LeaderOnnx took a pyfing Leader (a Keras model) before it read the weights file itself
+            arg = params if init[0] == "parameters" else extract._pyfing().Leader(params)
+            extract._state[key] = module.LeaderOnnx(arg, threads=1)
         ctx["raw_minutiae"] = extract._state[key].run(ctx["image"], 500)  # type: ignore[attr-defined]
 
     base = extract.CONFIGS["leader"]

@@ -1,6 +1,6 @@
 """Fit the matcher's calibration (raw similarity -> 10*log10(1/FMR)) on a pooled impostor distribution.
 
-.venv/bin/python bench/matcher_calibrate.py [--templates /work/cache/templates]
+.venv/bin/python bench/matcher_calibrate.py [--templates DATA_DIR/cache/templates]
 
 Impostors: every pair of templates of different fingers within each complete cached FVC B set, all sets
 pooled, so no single set decides the table (same-sensor impostors are the hard case; with --cross, pairs
@@ -23,6 +23,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from _cache import cache_dir  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 from crms.fingerprint import evaluation as ev  # noqa: E402
 from crms.fingerprint import matcher  # noqa: E402
@@ -36,7 +37,7 @@ SAME_FINGER = [{"fvc2002/DB3_B/108", "fvc2004/DB3_B/102"}]
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--templates", default="/work/cache/templates")
+    ap.add_argument("--templates", default=str(cache_dir("templates")))
     ap.add_argument("--step", type=float, default=2.5)
     ap.add_argument("--min-above", type=int, default=50)
     ap.add_argument("--cross", action="store_true", help="add impostor pairs across sets")

@@ -1,6 +1,6 @@
 """FVC-protocol evaluation of crms.fingerprint.matcher on cached templates, plus comparison timing.
 
-.venv/bin/python bench/matcher_eval.py [--templates /work/cache/templates] [--features OUT.npz]
+.venv/bin/python bench/matcher_eval.py [--templates DATA_DIR/cache/templates] [--features OUT.npz]
 
 Reads <templates>/<year>/<DBn_B>/<finger>_<impression>.tpl (written by bench/fp_cache_templates.py),
 scores all pairs i<j of each set (280 genuine, 2,880 impostor) and prints EER, FMR100, FMR1000, ZeroFMR
@@ -18,6 +18,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from _cache import cache_dir  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 from crms.fingerprint import evaluation as ev  # noqa: E402
 from crms.fingerprint import matcher  # noqa: E402
@@ -31,7 +32,7 @@ def load_set(folder: Path):
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--templates", default="/work/cache/templates")
+    ap.add_argument("--templates", default=str(cache_dir("templates")))
     ap.add_argument("--features", default="", help="save raw features of all pairs to this .npz")
     a = ap.parse_args()
     base = Path(a.templates)

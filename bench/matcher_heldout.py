@@ -7,7 +7,7 @@ resolution (about 170 ppi, see ../shared/data/fingerprints/SOCOFING.md; the file
   the share at or above 10 / 20 / 30 / 40 against the promised 10 / 1 / 0.1 / 0.01 %;
 - every genuine pair (Real print against its Altered-Easy mate): FNMR at those thresholds.
 
-.venv/bin/python bench/matcher_heldout.py [--subjects 150] [--dpi 170] [--cache /work/cache/socofing]
+.venv/bin/python bench/matcher_heldout.py [--subjects 150] [--dpi 170] [--cache DATA_DIR/cache/socofing]
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from _cache import cache_dir  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 from crms.fingerprint import matcher  # noqa: E402
 from crms.fingerprint.serialise import loads  # noqa: E402
@@ -68,7 +69,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--subjects", type=int, default=150)
     ap.add_argument("--dpi", type=int, default=170)
-    ap.add_argument("--cache", type=Path, default=Path("/work/cache/socofing"))
+    ap.add_argument("--cache", type=Path, default=cache_dir("socofing"))
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()

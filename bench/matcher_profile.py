@@ -1,6 +1,6 @@
 """Per-stage cost of one comparison in crms.fingerprint.matcher on cached FVC templates (one thread).
 
-.venv/bin/python bench/matcher_profile.py [--templates /work/cache/templates] [--repeat 1]
+.venv/bin/python bench/matcher_profile.py [--templates DATA_DIR/cache/templates] [--repeat 1]
 
 For every complete set: all pairs i<j (280 genuine, 2,880 impostor), each run in one compiled loop
 (no Python per pair) three ways: the local-similarity matrix alone; the comparison without the refined
@@ -21,6 +21,7 @@ from numba import njit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from _cache import cache_dir  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 from crms.fingerprint import _kernels as K  # noqa: E402
 from crms.fingerprint import evaluation as ev  # noqa: E402
@@ -66,7 +67,7 @@ def packed_set(prep):
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--templates", default="/work/cache/templates")
+    ap.add_argument("--templates", default=str(cache_dir("templates")))
     ap.add_argument("--repeat", type=int, default=1)
     a = ap.parse_args()
     sets = sorted(p for p in Path(a.templates).glob("*/DB*_B") if len(list(p.glob("*.tpl"))) == 80)

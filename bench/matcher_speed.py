@@ -1,6 +1,6 @@
 """Comparison speed of crms.fingerprint.matcher on cached FVC templates (one thread).
 
-.venv/bin/python bench/matcher_speed.py [--templates /work/cache/templates] [--repeat 3]
+.venv/bin/python bench/matcher_speed.py [--templates DATA_DIR/cache/templates] [--repeat 3]
 
 Per set: mean time of one comparison of two prepared templates over all pairs i<j (FVC protocol: 280
 genuine, 2,880 impostor), measured two ways: ``score_many`` against a packed gallery (the compiled loop
@@ -22,6 +22,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from _cache import cache_dir  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 from crms.fingerprint import evaluation as ev  # noqa: E402
 from crms.fingerprint import matcher  # noqa: E402
@@ -55,7 +56,7 @@ def _time_one(prep, pairs, repeat):
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--templates", default="/work/cache/templates")
+    ap.add_argument("--templates", default=str(cache_dir("templates")))
     ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
     sets = sorted(p for p in Path(a.templates).glob("*/DB*_B") if len(list(p.glob("*.tpl"))) == 80)

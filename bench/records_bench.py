@@ -169,7 +169,7 @@ def load(db, n_persons: int, n_cases: int, seed: int) -> dict:
                     given_name_en=n.given_en, family_name_en=None, given_name_ur=n.given_ur,
                     family_name_ur=None, parentage_name_en=n.father_en, parentage_name_ur=n.father_ur,
                 )  # fmt: skip
-                services._refresh_name_keys(ns)
+                services.names._refresh_name_keys(ns)
                 keys = name_cache[key] = (ns.name_key, ns.name_sound)
             code, district, unit = stations[st_idx[k]]
             dob = date(int(years[k]), 1, 1) + timedelta(days=int(days[k]))

@@ -5,8 +5,8 @@ templates with the project's extractor (cached, so a rerun only matches), report
 the EER / FMR100 / FMR1000 of the project's matcher under the FVC protocol (all pairs i<j) on the synthetic
 set beside FVC2002 DB4_B and FVC2004 DB4_B (made with SFinGe), extracted the same way.
 
-  .venv/bin/python bench/synth_quality.py [--work /work/cache/synth_quality] [--fingers 100] [--impressions 8]
-      [--difficulty D] [--no-reference]
+  .venv/bin/python bench/synth_quality.py [--work DATA_DIR/cache/synth_quality] [--fingers 100]
+      [--impressions 8] [--difficulty D] [--no-reference]
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from _cache import cache_dir  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 from crms.fingerprint import evaluation as ev  # noqa: E402
 from crms.fingerprint.images import list_images  # noqa: E402
@@ -83,7 +84,7 @@ def evaluate(tpl_paths: list[Path]) -> dict | None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--work", type=Path, default=Path("/work/cache/synth_quality"))
+    ap.add_argument("--work", type=Path, default=cache_dir("synth_quality"))
     ap.add_argument("--fingers", type=int, default=100)
     ap.add_argument("--impressions", type=int, default=8)
     ap.add_argument("--seed", type=int, default=2026)

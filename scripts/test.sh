@@ -7,6 +7,8 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[fingerprint,test]"
+command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; } || true  # web tests
+.venv/bin/pybabel compile --statistics -d crms/web/locale >/dev/null  # the web pages' Urdu catalogue (.po -> .mo)
 if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
   for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done

@@ -22,6 +22,21 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PG_ADMIN_URL = os.environ.get("CRMS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
+# Environment variables that point at a user's data or database: no test may inherit them.
+_USER_DATA_ENV = ("CRMS_DATA_DIR", "CRMS_DATABASE_URL", "CRMS_DATA_KEY", "CRMS_AUDIT_KEY", "CRMS_SECRET_KEY")
+
+
+@pytest.fixture(autouse=True)
+def _own_data_dir(tmp_path_factory, monkeypatch) -> Path:
+    """Every test gets its own data directory (CRMS_DATA_DIR), so that nothing a test does (the audit-head
+    file, keys, the encrypted store, logs) reaches the checkout's ./data or a data dir of the user's."""
+    for name in _USER_DATA_ENV:
+        monkeypatch.delenv(name, raising=False)
+    data_dir = tmp_path_factory.mktemp("crms-data")
+    monkeypatch.setenv("CRMS_DATA_DIR", str(data_dir))
+    return data_dir
+
+
 def shared_data(*parts: str) -> Path:
     """Path under ../shared/data; skips the test with a clear message when absent."""
     path = SHARED_DATA.joinpath(*parts)

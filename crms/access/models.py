@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crms.db import Base
@@ -25,7 +25,8 @@ class User(Base):
     # SMS officers authenticate with phone + PIN (Argon2id hash, like passwords).
     pin_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     # TOTP (RFC 6238) secret, base32; the last accepted time-step makes each code usable once.
-    totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Encrypted at rest with the data key (crms.access.sealed), bound to the row's id.
+    totp_secret: Mapped[str | None] = mapped_column(String(255), nullable=True)
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -33,6 +34,19 @@ class User(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # A password set for the user by someone else (the demo) must be changed at the first login.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # New and reset accounts: a one-time enrolment code (its SHA-256) that only the user makes a password.
+    enrolment_code_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    enrolment_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # The administrator who last set the account up (created, reset, or gave it a privileged role), and from
+    # where: it may neither activate the account nor approve it.
+    set_up_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    set_up_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Privileged roles (auditor, examiner, administrator) wait for a second administrator's approval.
+    approval_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    approved_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class ApiToken(Base):

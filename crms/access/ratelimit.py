@@ -2,9 +2,14 @@
 the CLI).
 
 Limits are "CAPACITY/SECONDS" strings (burst CAPACITY, refilled evenly over SECONDS), overridable by
-environment: ``CRMS_RATE_LOGIN`` (per username, default 10/60), ``CRMS_RATE_LOGIN_ADDRESS`` (per client
-address, default 30/60) and ``CRMS_RATE_SEARCH`` (per user, default 60/60). ``off`` disables a limit (e.g. for
-a benchmark).
+environment: ``CRMS_RATE_LOGIN`` (failed logins per account name AND client address together, default 5/300),
+``CRMS_RATE_LOGIN_ADDRESS`` (failed logins per client address, whatever the name, default 30/60) and
+``CRMS_RATE_SEARCH`` (per user, default 60/60). ``off`` disables a limit (e.g. for a benchmark).
+
+Logins spend only on failure: an attempt takes a token from its buckets before the password is checked (so
+parallel guesses cannot overdraw them) and a successful login gives them back. The buckets are keyed by the
+name as typed, whether or not such an account exists, and by the client address: an attacker elsewhere slows
+only itself down and cannot lock the owner out, and a known and an unknown name are treated alike.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from crms.access.principal import Principal
 from crms.errors import RateLimited
 from crms.timeutil import as_utc, utcnow
 
-DEFAULTS = {"login": "10/60", "login_address": "30/60", "search": "60/60"}
+DEFAULTS = {"login": "5/300", "login_address": "30/60", "search": "60/60"}
 
 
 @dataclass(frozen=True)
@@ -96,7 +101,37 @@ def check_search_rate(session: Session, principal: Principal) -> None:
     take(session, f"search:{principal.user_id}", limit_for("search"), what="searches")
 
 
-def check_login_rate(session: Session, username: str, address: str | None) -> None:
-    take(session, f"login:{username.lower()}", limit_for("login"), what="login attempts")
+def give_back(session: Session, key: str, limit: Limit | None) -> None:
+    """Return one token to bucket ``key`` (never above its capacity). Runs in the caller's transaction."""
+    if limit is None:
+        return
+    key = key[:160]
+    conn = session.connection()
+    read = _READ_LOCKED if conn.dialect.name == "postgresql" else _READ
+    row = conn.execute(read, {"bucket": key}).first()
+    if row is None:
+        return
+    now = utcnow()
+    elapsed = max(0.0, (now - as_utc(row.updated_at)).total_seconds())
+    tokens = min(limit.capacity, row.tokens + elapsed * limit.rate + 1.0)
+    conn.execute(_WRITE, {"bucket": key, "left": tokens, "now": now})
+
+
+def _login_keys(username: str, address: str | None) -> list[tuple[str, str]]:
+    name = (username or "").strip().lower()
+    keys = [(f"login:{name}@{address or '-'}", "login")]
     if address:
-        take(session, f"login-addr:{address}", limit_for("login_address"), what="login attempts")
+        keys.append((f"login-addr:{address}", "login_address"))
+    return keys
+
+
+def check_login_rate(session: Session, username: str, address: str | None) -> None:
+    """Take one token per login bucket of this name and address (RateLimited when one is empty)."""
+    for key, kind in _login_keys(username, address):
+        take(session, key, limit_for(kind), what="login attempts")
+
+
+def login_succeeded(session: Session, username: str, address: str | None) -> None:
+    """A successful login spends nothing: give back what :func:`check_login_rate` took."""
+    for key, kind in _login_keys(username, address):
+        give_back(session, key, limit_for(kind))

@@ -76,6 +76,18 @@ def create_session(session: Session, principal: Principal) -> str:
     return token
 
 
+def start_session(
+    db, username: str, password: str, *, totp: str | None = None, address: str | None = None
+) -> tuple[Principal, str]:
+    """Log in (checked, rate limited and audited by :func:`crms.access.users.login`) and open a browser
+    session; returns the caller and the cookie value (shown once)."""
+    from crms.access.users import login
+
+    principal = login(db, username, password, totp=totp, address=address, channel="web")
+    with db.transaction() as session:
+        return principal, create_session(session, principal)
+
+
 def principal_from_session(session: Session, token: str, *, address: str | None = None) -> Principal:
     row = session.scalar(select(WebSession).where(WebSession.token_hash == _hash(token)))
     now = utcnow()

@@ -9,8 +9,10 @@ lockout, audit entry) in its own committed transaction before the error is raise
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
-from dataclasses import dataclass
+import secrets
 from datetime import timedelta
 
 import pyotp
@@ -24,17 +26,20 @@ from crms.access.models import User
 from crms.access.policy import PASSWORD_ROLES, Permission, Role, authorize, mfa_required, unit_contains
 from crms.access.principal import Principal
 from crms.errors import AuthenticationError, Conflict, CrmsError, NotFound, RateLimited, ValidationError
-from crms.timeutil import as_utc, utcnow
+from crms.timeutil import as_utc, iso_or_none, utcnow
 
 # Argon2id with the OWASP Password Storage Cheat Sheet parameters (19 MiB, 2 passes, 1 lane): well under
 # 0.1 s here, cheap enough for logins on a 2-core server, costly for an attacker with the hashes.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 _dummy_hash: list[str] = []
 
-MAX_FAILURES = 5
-LOCKOUT = timedelta(minutes=10)
 TOTP_STEP = 30
 MIN_PASSWORD = 10
+MIN_STRENGTH = 3  # zxcvbn score (0-4)
+_COMMON: list[frozenset[str]] = []
+ENROLMENT_TTL = timedelta(hours=72)
+# Roles whose new accounts (and whose role changes, resets) wait for a second administrator's approval.
+PRIVILEGED_ROLES = frozenset({Role.AUDITOR.value, Role.EXAMINER.value, Role.ADMINISTRATOR.value})
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 UNIT_RE = re.compile(r"^[A-Z]{2}(/[A-Z0-9][A-Z0-9_.-]{0,47}){0,5}$")
 PIN_RE = re.compile(r"^[0-9]{4,8}$")
@@ -59,11 +64,39 @@ def _verify_hash(stored: str | None, secret: str) -> bool:
         return False
 
 
-def _check_password_strength(password: str) -> None:
+def _check_password_strength(
+    password: str, *, user_inputs: tuple[str, ...] = (), field: str = "password"
+) -> None:
+    """The password rules: 10 to 256 characters; not one of the 30,000 most common passwords of the breach
+    corpora that zxcvbn ships (an offline list: no maintained package ships the full breached-password list
+    offline, and nothing may be fetched at run time); and not guessable by zxcvbn's estimator (score 3 of 4 at
+    least), given the user's own name and username."""
     if len(password) < MIN_PASSWORD:
-        raise ValidationError(f"password must be at least {MIN_PASSWORD} characters", field="password")
+        raise ValidationError(f"password must be at least {MIN_PASSWORD} characters", field=field)
     if len(password) > 256:
-        raise ValidationError("password must be at most 256 characters", field="password")
+        raise ValidationError("password must be at most 256 characters", field=field)
+    if password.strip().lower() in _common_passwords():
+        raise ValidationError("this password is on a list of common (breached) passwords", field=field)
+    from zxcvbn import zxcvbn
+
+    inputs = [i for i in user_inputs if i]
+    if zxcvbn(password[:100], user_inputs=inputs)["score"] < MIN_STRENGTH:
+        raise ValidationError(
+            "password too easy to guess: use a longer one, e.g. several unrelated words", field=field
+        )
+
+
+def _common_passwords() -> frozenset[str]:
+    if not _COMMON:
+        from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+        _COMMON.append(frozenset(FREQUENCY_LISTS["passwords"]))
+    return _COMMON[0]
+
+
+def check_password_rules(password: str, *, username: str = "", full_name: str = "") -> None:
+    """Raise ValidationError (field ``password``) when ``password`` breaks the rules."""
+    _check_password_strength(password, user_inputs=(username, *full_name.split()))
 
 
 def normalise_unit(unit: str) -> str:
@@ -98,10 +131,13 @@ def create_user(
     phone: str | None = None,
     pin: str | None = None,
     totp: bool | None = None,
+    must_change_password: bool = False,
 ) -> User:
-    """Create an account (no permission check: callers are ``add_user``, the bootstrap and fixtures).
-    ``totp=None`` enrols TOTP when the role requires it; the secret is then on ``user.totp_secret``
-    (show it once, e.g. as :func:`totp_uri`)."""
+    """Create an account directly (no permission check): the documented bootstrap path, used by
+    :func:`bootstrap_administrator`, the demo loader (with ``must_change_password=True``: its printed
+    passwords work once, for setting a new one) and test fixtures. Administrators create accounts with
+    :func:`add_user` instead. ``totp=None`` enrols TOTP when the role requires it; the secret is then on
+    ``user.new_totp_secret`` (show it once, e.g. as :func:`totp_uri`); the database holds it encrypted."""
     try:
         role = Role(role).value
     except ValueError:
@@ -116,7 +152,7 @@ def create_user(
         raise ValidationError("full name must be at most 200 characters", field="full_name")
     unit = normalise_unit(unit)
     if password is not None:
-        _check_password_strength(password)
+        check_password_rules(password, username=username, full_name=full_name)
     if phone is not None:
         phone = _normalise_phone(phone)
     if pin is not None and not PIN_RE.match(pin):
@@ -138,32 +174,56 @@ def create_user(
         phone=phone,
         password_hash=hash_password(password) if password else None,
         pin_hash=hash_password(pin) if pin else None,
-        totp_secret=pyotp.random_base32() if enrol else None,
         failed_logins=0,
         is_active=True,
+        must_change_password=bool(password) and must_change_password,
+        password_changed_at=utcnow() if password else None,
     )
     session.add(user)
     session.flush()
+    user.new_totp_secret = None
+    if enrol:
+        _new_totp(session, user)
     return user
 
 
-def _note_failure(user: User | None, exc: AuthenticationError) -> bool:
-    """Count a failed login against the account (not while it is already locked); after MAX_FAILURES in a
-    row lock it for LOCKOUT. Returns True when this failure locked it."""
-    if user is None or "locked" in exc.message:
-        return False
-    user.failed_logins = (user.failed_logins or 0) + 1
-    if user.failed_logins < MAX_FAILURES:
-        return False
-    user.locked_until = utcnow() + LOCKOUT
-    user.failed_logins = 0
-    return True
+# ------------------------------------------------------------------------------- TOTP secrets, sealed at rest
+
+
+def _new_totp(session: Session, user: User) -> str:
+    """Give ``user`` a fresh TOTP secret, stored encrypted (bound to its id); the plain secret is kept on
+    ``user.new_totp_secret`` for showing once."""
+    from crms.access.sealed import data_key_for, seal
+
+    secret = pyotp.random_base32()
+    user.totp_secret = seal(data_key_for(session), secret, f"totp:{user.id}")
+    user.totp_last_step = None
+    user.new_totp_secret = secret
+    return secret
+
+
+def _totp_of(session: Session, user: User) -> str | None:
+    from crms.access.sealed import data_key_for, unseal
+
+    if not user.totp_secret:
+        return None
+    return unseal(data_key_for(session), user.totp_secret, f"totp:{user.id}")
+
+
+def _note_failure(user: User | None) -> None:
+    """Count a failed login on the account, for its administrators to see. It never locks the account:
+    guessing is slowed down per account name and client address together (crms.access.ratelimit), so that
+    nobody can lock an owner out by failing on purpose."""
+    if user is not None:
+        user.failed_logins = (user.failed_logins or 0) + 1
 
 
 def totp_uri(user: User) -> str | None:
-    if not user.totp_secret:
+    """The ``otpauth://`` URI of a TOTP secret just issued (``user.new_totp_secret``); None otherwise."""
+    secret = getattr(user, "new_totp_secret", None)
+    if not secret:
         return None
-    return pyotp.TOTP(user.totp_secret).provisioning_uri(name=user.username, issuer_name="CRMS Balochistan")
+    return pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name="CRMS Balochistan")
 
 
 def user_dict(user: User) -> dict:
@@ -176,9 +236,12 @@ def user_dict(user: User) -> dict:
         "phone": user.phone,
         "is_active": user.is_active,
         "mfa": bool(user.totp_secret),
-        "locked_until": user.locked_until.isoformat() if user.locked_until else None,
-        "last_login_at": user.last_login_at.isoformat() if user.last_login_at else None,
-        "created_at": user.created_at.isoformat() if user.created_at else None,
+        "must_change_password": bool(user.must_change_password),
+        "enrolment_pending": user.enrolment_code_hash is not None,
+        "approval_pending": bool(user.approval_pending),
+        "failed_logins": user.failed_logins or 0,
+        "last_login_at": iso_or_none(user.last_login_at),
+        "created_at": iso_or_none(user.created_at),
     }
 
 
@@ -222,17 +285,97 @@ def get_user(session: Session, principal: Principal, user_id: int | str) -> User
     return user
 
 
+def _issue_enrolment_code(session: Session, principal: Principal, user: User) -> str:
+    """A one-time enrolment code for ``user`` (shown once, to hand to the user; only its SHA-256 is kept),
+    valid for ENROLMENT_TTL. The account's password is cleared: only the holder of the code can set one,
+    with :func:`activate`, and never from the address of the administrator who set it up."""
+    code = "-".join(secrets.token_hex(3) for _ in range(4))  # 48 bits, easy to read out and type
+    user.enrolment_code_hash = hashlib.sha256(code.encode()).hexdigest()
+    user.enrolment_expires_at = utcnow() + ENROLMENT_TTL
+    user.password_hash = None
+    user.must_change_password = False
+    user.set_up_by = principal.user_id
+    user.set_up_address = principal.address
+    user.enrolment_code = code
+    return code
+
+
+def _needs_approval(session: Session, principal: Principal, user: User) -> None:
+    """A privileged role waits for a second administrator (not ``principal``, who set it up)."""
+    if user.role in PRIVILEGED_ROLES:
+        user.approval_pending = True
+        user.approved_by = None
+        user.set_up_by = principal.user_id
+
+
 def add_user(session: Session, principal: Principal, username: str, role: str, **kw) -> User:
+    """An administrator creates an account within its unit. The administrator never chooses the password:
+    the account gets a one-time enrolment code (``user.enrolment_code``, shown once) that only the user turns
+    into a password (:func:`activate`); a TOTP secret, where the role needs one, is issued to the user then.
+    A privileged role (auditor, examiner, administrator) also waits for a second administrator's approval
+    (:func:`approve`). Audited as ``user.create``."""
     _authorize_admin(principal, normalise_unit(kw.get("unit", "BA")))
+    if kw.pop("password", None) is not None:
+        raise ValidationError(
+            "an administrator does not choose a user's password: the user sets it with the enrolment code",
+            field="password",
+        )
+    kw["totp"] = False  # a TOTP secret is issued to the user at activation, never to the administrator
     user = create_user(session, username, role, **kw)
+    if user.role in PASSWORD_ROLES:
+        _issue_enrolment_code(session, principal, user)
+    else:
+        user.set_up_by, user.set_up_address = principal.user_id, principal.address
+    _needs_approval(session, principal, user)
     audit.record(
         session,
         principal,
         "user.create",
         target_type="user",
         target_id=user.id,
-        query={"username": username, "role": user.role, "unit": user.unit},
+        query={"username": username, "role": user.role, "unit": user.unit, "approval": user.approval_pending},
     )
+    return user
+
+
+def reset_account(session: Session, principal: Principal, user_id: int | str) -> User:
+    """An administrator's reset (forgotten password, lost authenticator): the password and TOTP secret are
+    cleared, every token and session revoked, and a new enrolment code issued (``user.enrolment_code``):
+    the user must set a new password (and enrol a new authenticator) before logging in again. A privileged
+    account waits for a second administrator's approval again. Audited as ``user.reset``."""
+    user = _get(session, user_id)
+    _authorize_admin(principal, user.unit)
+    if user.id == principal.user_id:
+        raise ValidationError("change your own password instead (crms passwd)", field="user")
+    if user.role not in PASSWORD_ROLES:
+        raise ValidationError("an SMS officer has a PIN, not a password", field="user")
+    _issue_enrolment_code(session, principal, user)
+    user.totp_secret = None
+    user.totp_last_step = None
+    user.failed_logins = 0
+    user.locked_until = None
+    user.updated_at = utcnow()
+    _needs_approval(session, principal, user)
+    revoke_all_credentials(session, user)
+    audit.record(session, principal, "user.reset", target_type="user", target_id=user.id)
+    return user
+
+
+def approve(session: Session, principal: Principal, user_id: int | str) -> User:
+    """A second administrator approves a privileged account: never the administrator who set it up, nor
+    the account itself. Audited as ``user.approve``."""
+    from crms.errors import PermissionDenied
+
+    user = _get(session, user_id)
+    _authorize_admin(principal, user.unit)
+    if not user.approval_pending:
+        raise ValidationError("this account is not waiting for approval", field="user")
+    if principal.user_id in (user.set_up_by, user.id):
+        raise PermissionDenied("a second administrator must approve an account you set up", field="user")
+    user.approval_pending = False
+    user.approved_by = principal.user_id
+    user.updated_at = utcnow()
+    audit.record(session, principal, "user.approve", target_type="user", target_id=user.id)
     return user
 
 
@@ -264,6 +407,9 @@ def set_active(session: Session, principal: Principal, user_id: int | str, activ
 def set_role(
     session: Session, principal: Principal, user_id: int | str, role: str, unit: str | None = None
 ) -> User:
+    """Change a user's role (and unit). Tokens and sessions are revoked; a privileged role waits for a
+    second administrator's approval; a role that needs TOTP, for an account without it, resets the account
+    (``user.enrolment_code``: the user enrols the authenticator, the administrator never sees it)."""
     user = _get(session, user_id)
     _authorize_admin(principal, user.unit)
     try:
@@ -278,9 +424,11 @@ def set_role(
     _authorize_admin(principal, new_unit)
     old = {"role": user.role, "unit": user.unit}
     user.role, user.unit = role, new_unit
-    if mfa_required(role) and not user.totp_secret:
-        user.totp_secret = pyotp.random_base32()
-        user.totp_last_step = None
+    user.enrolment_code = None
+    if role != old["role"] or new_unit != old["unit"]:
+        _needs_approval(session, principal, user)
+    if mfa_required(role) and not user.totp_secret and role in PASSWORD_ROLES:
+        _issue_enrolment_code(session, principal, user)
     user.updated_at = utcnow()
     revoke_all_credentials(session, user)  # tokens and sessions carried the old role
     audit.record(
@@ -289,23 +437,15 @@ def set_role(
         "user.role",
         target_type="user",
         target_id=user.id,
-        query={"from": old, "to": {"role": role, "unit": new_unit}},
+        query={"from": old, "to": {"role": role, "unit": new_unit}, "approval": user.approval_pending},
     )
     return user
 
 
 def reset_mfa(session: Session, principal: Principal, user_id: int | str) -> User:
-    """Issue a new TOTP secret (old codes stop working); the new secret is on ``user.totp_secret``."""
-    user = _get(session, user_id)
-    _authorize_admin(principal, user.unit)
-    user.totp_secret = pyotp.random_base32()
-    user.totp_last_step = None
-    user.failed_logins = 0
-    user.locked_until = None
-    user.updated_at = utcnow()
-    revoke_all_credentials(session, user)
-    audit.record(session, principal, "user.reset_mfa", target_type="user", target_id=user.id)
-    return user
+    """A lost authenticator: the same as :func:`reset_account` (the administrator never sees the new TOTP
+    secret: the user enrols it when setting a new password with the enrolment code)."""
+    return reset_account(session, principal, user_id)
 
 
 def revoke_all_credentials(session: Session, user: User) -> None:
@@ -330,24 +470,67 @@ def count_users(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(User)) or 0
 
 
+def needs_bootstrap(db) -> bool:
+    """True while the database has no user: the first administrator may then be created without a login."""
+    with db.transaction() as session:
+        return count_users(session) == 0
+
+
+def _approved_administrators(session: Session) -> int:
+    stmt = select(func.count()).where(
+        User.role == Role.ADMINISTRATOR.value, User.is_active.is_(True), User.approval_pending.is_(False)
+    )
+    return session.scalar(stmt) or 0
+
+
+BOOTSTRAP_ADMINISTRATORS = 2
+
+
+def bootstrap_administrator(db, username: str, *, address: str | None = None, **kw) -> User:
+    """The documented bootstrap path: create an administrator without a login, at the console, with its own
+    password (the person at the console is that administrator). Allowed only while fewer than two active,
+    approved administrators exist (checked in the creating transaction), so that the two-person rule for
+    privileged accounts (:func:`approve`) can start: the first administrators are set up together at the
+    console, every later account through :func:`add_user`. Whoever can run it can write to the database
+    anyway. Audited as ``user.bootstrap`` under the system principal with the console's address."""
+    import dataclasses
+
+    from crms.access.principal import system_principal
+    from crms.errors import PermissionDenied
+
+    role = kw.pop("role", Role.ADMINISTRATOR.value)
+    if role != Role.ADMINISTRATOR:
+        raise PermissionDenied("the first user must be an administrator", field="role")
+    with db.transaction() as session:
+        if _approved_administrators(session) >= BOOTSTRAP_ADMINISTRATORS:
+            raise PermissionDenied("administrators exist already: log in as one", field="user")
+        user = create_user(session, username, role, **kw)
+        who = dataclasses.replace(system_principal("cli"), address=address)
+        audit.record(
+            session,
+            who,
+            "user.bootstrap",
+            target_type="user",
+            target_id=user.id,
+            query={"username": username, "role": role, "unit": user.unit},
+        )
+        session.expunge(user)
+    return user
+
+
 # --------------------------------------------------------------------------------------------- authentication
 
 
-@dataclass
-class LoginResult:
-    principal: Principal
-    user_id: int
-
-
-def verify_totp(user: User, code: str | None, *, at=None) -> bool:
+def verify_totp(user: User, code: str | None, *, secret: str | None, at=None) -> bool:
     """Accept a code of the current step or one step either side, once: a step at or before the last
-    accepted one is a replay and is refused. Updates ``user.totp_last_step`` on success."""
-    if not user.totp_secret or not code:
+    accepted one is a replay and is refused. ``secret``: the user's TOTP secret, decrypted. Updates
+    ``user.totp_last_step`` on success."""
+    if not secret or not code:
         return False
     code = code.strip().replace(" ", "")
     if not code.isdigit() or len(code) != 6:
         return False
-    totp = pyotp.TOTP(user.totp_secret, interval=TOTP_STEP)
+    totp = pyotp.TOTP(secret, interval=TOTP_STEP)
     now = (at or utcnow()).timestamp()
     step = int(now // TOTP_STEP)
     for candidate in (step - 1, step, step + 1):
@@ -365,6 +548,48 @@ def _anonymous(username: str, channel: str, address: str | None) -> Principal:
     )
 
 
+def _attempt(db, username: str, address: str | None, channel: str, action: str, check):
+    """One credential check, whatever it is for (login, password change, activation): rate limited per
+    name and address and per address (a success spends nothing), audited as ``action`` either way, a
+    failure counted on the account (never locking it). ``check(session, user)`` returns the result or raises
+    AuthenticationError / PermissionDenied."""
+    from crms.access.ratelimit import check_login_rate, login_succeeded
+    from crms.errors import PermissionDenied
+
+    error: CrmsError | None = None
+    result = None
+    with db.transaction() as session:
+        who = _anonymous(username, channel, address)
+        user = session.scalar(select(User).where(User.username == (username or "")))
+        if user is not None:
+            who = principal_for(user, channel=channel, address=address)
+        try:
+            check_login_rate(session, username or "", address)
+            result = check(session, user)
+            login_succeeded(session, username or "", address)
+        except (RateLimited, PermissionDenied) as exc:
+            error = exc
+        except AuthenticationError as exc:
+            error = exc
+            _note_failure(user)
+        target = user.id if user else None
+        if error is not None:
+            audit.record(
+                session,
+                who,
+                action,
+                outcome="refused",
+                detail=error.message,
+                target_type="user",
+                target_id=target,
+            )
+        else:
+            audit.record(session, who, action, target_type="user", target_id=target)
+    if error is not None:
+        raise error
+    return result
+
+
 def login(
     db,
     username: str,
@@ -374,54 +599,26 @@ def login(
     address: str | None = None,
     channel: str = "api",
 ) -> Principal:
-    """Check username + password (+ TOTP). Every attempt is audited; 5 failures in a row lock the account
-    for 10 minutes; attempts are rate limited per username and per address."""
-    from crms.access.ratelimit import check_login_rate
+    """Check username + password (+ TOTP). Every attempt is audited. Failures are rate limited per name and
+    client address together and per address (crms.access.ratelimit): a successful login spends nothing, and
+    an account is never locked (so nobody can lock its owner out). A known and an unknown name get the same
+    answer at the same cost (Argon2 runs against a dummy hash for an unknown name). A password that must be
+    changed (the demo's) and a privileged account awaiting its second approval are refused once the
+    password is checked."""
 
-    error: CrmsError | None = None
-    result: Principal | None = None
-    with db.transaction() as session:
-        who = _anonymous(username, channel, address)
-        user = session.scalar(select(User).where(User.username == (username or "")))
-        if user is not None:
-            who = principal_for(user, channel=channel, address=address)
-        try:
-            check_login_rate(session, username or "", address)
-            result = _check_credentials(session, user, password, totp, channel, address)
-        except RateLimited as exc:
-            error = exc
-        except AuthenticationError as exc:
-            error = exc
-            if _note_failure(user, exc):
-                exc.message += f"; account locked for {int(LOCKOUT.total_seconds() // 60)} minutes"
-                exc.args = (exc.message,)
-        if error is not None:
-            audit.record(
-                session,
-                who,
-                "auth.login",
-                outcome="refused",
-                detail=error.message,
-                target_type="user",
-                target_id=user.id if user else None,
-            )
-        else:
-            audit.record(session, result, "auth.login", target_type="user", target_id=result.user_id)
-    if error is not None:
-        raise error
-    return result
+    def check(session, user):
+        return _check_credentials(session, user, password, totp, channel, address)
+
+    return _attempt(db, username, address, channel, "auth.login", check)
 
 
-def _check_credentials(session, user, password, totp, channel, address) -> Principal:
+def _check_credentials(
+    session, user, password, totp, channel, address, *, changing: bool = False
+) -> Principal:
     generic = AuthenticationError("invalid username or password", field="password")
     if user is None or user.role not in {r.value for r in PASSWORD_ROLES}:
         _verify_hash(None, password or "")
         raise generic
-    if user.locked_until is not None and as_utc(user.locked_until) > utcnow():
-        raise AuthenticationError(
-            f"account locked until {as_utc(user.locked_until):%H:%M} UTC after repeated failures",
-            field="username",
-        )
     if not _verify_hash(user.password_hash, password or ""):
         raise generic
     if not user.is_active:
@@ -429,21 +626,103 @@ def _check_credentials(session, user, password, totp, channel, address) -> Princ
     if mfa_required(user.role) or user.totp_secret:
         if not user.totp_secret:
             raise AuthenticationError(
-                "TOTP enrolment required: ask an administrator (reset-mfa)", field="totp"
+                "TOTP enrolment required: ask an administrator for a reset", field="totp"
             )
         if not totp:
             raise AuthenticationError("one-time code (TOTP) required", field="totp")
-        if not verify_totp(user, totp):
+        if not verify_totp(user, totp, secret=_totp_of(session, user)):
             raise AuthenticationError("invalid or already used one-time code", field="totp")
+    if not changing and user.must_change_password:
+        raise AuthenticationError(
+            "password change required: set a new password first (crms passwd, or POST /api/v1/auth/password)",
+            field="password",
+        )
+    if not changing and user.approval_pending:
+        raise AuthenticationError("account awaiting a second administrator's approval", field="username")
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = utcnow()
     return principal_for(user, channel=channel, address=address)
 
 
+def change_password(
+    db,
+    username: str,
+    password: str,
+    new_password: str,
+    *,
+    totp: str | None = None,
+    address: str | None = None,
+    channel: str = "api",
+) -> Principal:
+    """Change your own password: the current one (and TOTP where enrolled) checked like a login (rate
+    limited, audited as ``user.password``), then the password rules; works when a change is required. Every
+    token and session of the account is revoked (log in again with the new password)."""
+    check_password_rules(new_password, username=username)
+
+    def check(session, user):
+        principal = _check_credentials(session, user, password, totp, channel, address, changing=True)
+        if hmac.compare_digest(password.encode(), new_password.encode()):
+            raise ValidationError("the new password must differ from the current one", field="new_password")
+        check_password_rules(new_password, username=user.username, full_name=user.full_name)
+        user.password_hash = hash_password(new_password)
+        user.must_change_password = False
+        user.password_changed_at = user.updated_at = utcnow()
+        revoke_all_credentials(session, user)
+        return principal
+
+    return _attempt(db, username, address, channel, "user.password", check)
+
+
+def activate(
+    db,
+    username: str,
+    code: str,
+    new_password: str,
+    *,
+    address: str | None = None,
+    channel: str = "api",
+) -> dict:
+    """The user turns the one-time enrolment code of a new or reset account into a password (rules
+    checked); where the role needs TOTP, a new secret is issued to the user here (returned once as
+    ``totp_secret`` and ``totp_uri``). Refused from the address of the administrator who set the account
+    up (an administrator cannot log in as an account it has just set up). Rate limited and audited as
+    ``user.activate``; an unknown name, a wrong code and an expired code get the same answer."""
+    from crms.errors import PermissionDenied
+
+    check_password_rules(new_password, username=username)
+    digest = hashlib.sha256((code or "").strip().lower().encode()).hexdigest()
+
+    def check(session, user):
+        stored = user.enrolment_code_hash if user is not None else None
+        ok = hmac.compare_digest(digest, stored or "0" * 64) and stored is not None
+        if not ok or as_utc(user.enrolment_expires_at) <= utcnow() or not user.is_active:
+            raise AuthenticationError("invalid or expired enrolment code", field="enrolment_code")
+        if address is not None and address == user.set_up_address:
+            raise PermissionDenied(
+                "the account must be activated by its user, not from the address of the administrator "
+                "who set it up",
+                field="address",
+            )
+        check_password_rules(new_password, username=user.username, full_name=user.full_name)
+        user.password_hash = hash_password(new_password)
+        user.enrolment_code_hash = None
+        user.enrolment_expires_at = None
+        user.must_change_password = False
+        user.password_changed_at = user.updated_at = utcnow()
+        revoke_all_credentials(session, user)
+        out: dict = {"username": user.username, "approval_pending": bool(user.approval_pending)}
+        if mfa_required(user.role):
+            secret = _new_totp(session, user)
+            out.update(totp_secret=secret, totp_uri=totp_uri(user))
+        return out
+
+    return _attempt(db, username, address, channel, "user.activate", check)
+
+
 def login_sms(db, phone: str, pin: str) -> Principal:
     """SMS officers: registered phone number + PIN; same lockout and audit as passwords."""
-    from crms.access.ratelimit import check_login_rate
+    from crms.access.ratelimit import check_login_rate, login_succeeded
 
     try:
         phone = _normalise_phone(phone)
@@ -460,8 +739,6 @@ def login_sms(db, phone: str, pin: str) -> Principal:
             if user is None or user.pin_hash is None:
                 _verify_hash(None, pin or "")
                 raise generic
-            if user.locked_until is not None and as_utc(user.locked_until) > utcnow():
-                raise AuthenticationError("locked after repeated failures", field="pin")
             if not _verify_hash(user.pin_hash, pin or ""):
                 raise generic
             if not user.is_active:
@@ -470,11 +747,12 @@ def login_sms(db, phone: str, pin: str) -> Principal:
             user.locked_until = None
             user.last_login_at = utcnow()
             result = principal_for(user, channel="sms", address=phone)
+            login_succeeded(session, f"sms:{phone}", None)
         except RateLimited as exc:
             error = exc
         except AuthenticationError as exc:
             error = exc
-            _note_failure(user, exc)
+            _note_failure(user)
         if error is not None:
             audit.record(session, who, "auth.sms", outcome="refused", detail=error.message)
         else:

@@ -24,6 +24,14 @@ ROUTERS = [
 ]
 
 
+def wire_areas() -> None:
+    """Composition root: the areas whose rows follow a person merge (records imports no other area)."""
+    from crms.biometrics.enrolment import follow_merge
+    from crms.records.participants import register_merge_participant
+
+    register_merge_participant(follow_merge)
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     check_limits()  # a malformed CRMS_RATE_* stops the start, naming the variable
@@ -38,6 +46,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.db = database or Database(settings.database_url)
     bind_data_dir(app.state.db, settings.data_dir)  # where the audit-head file lives
     install_problem_handlers(app)
+    wire_areas()
     for name in ROUTERS:
         module = optional_module(name)
         if module is not None:

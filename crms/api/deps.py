@@ -25,16 +25,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crms.access.principal import Principal
-from crms.db import Database
-from crms.errors import AuthenticationError, Conflict, PermissionDenied, RateLimited, ValidationError
+from crms.access.work import conflict_from_integrity  # noqa: F401  (re-exported: older imports)
+from crms.errors import AuthenticationError
+
+if TYPE_CHECKING:
+    from crms.db import Database
 
 T = TypeVar("T")
 
@@ -81,99 +83,62 @@ def _bearer(request: Request) -> str | None:
     return token.strip()
 
 
-def _cookie_principal(request: Request, db: Database) -> Principal:
-    """Check the browser session (own transaction) and, for a change, its CSRF token."""
-    from crms.access.sessions import COOKIE, CSRF_HEADER, check_csrf_for_session, principal_from_session
+def _cookie_check(request: Request):
+    """Check the browser session (in a transaction of its own, see crms.access.work)."""
+    from crms.access.sessions import COOKIE, principal_from_session
 
-    cookie = request.cookies.get(COOKIE)
-    if not cookie:
-        raise AuthenticationError("authentication required: send 'Authorization: Bearer <token>' or log in")
-    with db.transaction() as session:
-        principal = principal_from_session(session, cookie, address=client_address(request))
-    request.state.principal = principal  # a CSRF refusal below is audited under this user
-    if request.method not in SAFE_METHODS:
-        check_csrf_for_session(app_secret(request), cookie, request.headers.get(CSRF_HEADER))
-    return principal
+    def check(session: Session) -> Principal:
+        cookie = request.cookies.get(COOKIE)
+        if not cookie:
+            raise AuthenticationError(
+                "authentication required: send 'Authorization: Bearer <token>' or log in"
+            )
+        return principal_from_session(session, cookie, address=client_address(request))
 
-
-# Unique constraints whose violation a service checks for first (and answers 409 naming the field): a
-# violation at flush or commit means that a concurrent request wrote the same key between the check and the
-# insert. The field each one names, and what to say.
-UNIQUE_KEYS = {
-    "uq_identity_documents_type_number": ("number", "an identity document with this type and number"),
-    "uq_cases_fir_key": ("fir_number", "an FIR with this police station, FIR number and year"),
-    "uq_case_parties_link": ("person_id", "a link of this person to this case in this role"),
-}
-_SQLITE_UNIQUE = "UNIQUE constraint failed: "
+    return check
 
 
-def _constraint_of(exc: IntegrityError) -> str | None:
-    """The name of the unique constraint an IntegrityError violated (PostgreSQL reports it; SQLite reports
-    the table's columns, matched here against the constraints of the models)."""
-    diag = getattr(exc.orig, "diag", None)
-    if diag is not None:
-        return getattr(diag, "constraint_name", None)
-    text = str(exc.orig)
-    if not text.startswith(_SQLITE_UNIQUE):
-        return None
-    columns = text[len(_SQLITE_UNIQUE) :].strip()
-    from sqlalchemy import UniqueConstraint
+def _csrf_check(request: Request):
+    """For a change made with the cookie: the session's CSRF token (refused as PermissionDenied)."""
+    from crms.access.sessions import COOKIE, CSRF_HEADER, check_csrf_for_session
 
-    from crms.db import Base
+    def check(principal: Principal) -> None:
+        if request.method not in SAFE_METHODS:
+            cookie = request.cookies.get(COOKIE, "")
+            check_csrf_for_session(app_secret(request), cookie, request.headers.get(CSRF_HEADER))
 
-    for table in Base.metadata.tables.values():
-        for constraint in table.constraints:
-            if isinstance(constraint, UniqueConstraint):
-                key = ", ".join(f"{table.name}.{c.name}" for c in constraint.columns)
-                if key == columns:
-                    return str(constraint.name)
-    return None
+    return check
 
 
-def conflict_from_integrity(exc: IntegrityError) -> Conflict | None:
-    """A 409 naming the field for a unique key written by a concurrent request; None for anything else."""
-    known = UNIQUE_KEYS.get(_constraint_of(exc) or "")
-    if known is None:
-        return None
-    field, what = known
-    return Conflict(f"{what} is already recorded (by a request that ran at the same time)", field=field)
+def _token_check(request: Request):
+    from crms.access.tokens import principal_from_token
+
+    def check(session: Session) -> Principal:
+        return principal_from_token(session, _bearer(request) or "", address=client_address(request))
+
+    return check
 
 
 @contextmanager
 def request_transaction(request: Request) -> Iterator[Session]:
-    """Authenticate and run the request in one transaction: committed when the block ends, rolled back on
-    any error; refusals are then audited in a transaction of their own (see the module docstring)."""
-    from crms.access import audit
-    from crms.access.tokens import principal_from_token
+    """Authenticate and run the request in one transaction: the shared unit of work of
+    :func:`crms.access.work.unit_of_work` (committed when the block ends, rolled back on any error, refusals
+    audited in a transaction of their own, a concurrent unique key answered 409)."""
+    from crms.access.work import unit_of_work
 
     db: Database = request.app.state.db
     request.state.principal = None
-    try:
-        token = _bearer(request)
-        if token is None:
-            principal = _cookie_principal(request, db)
-        with db.transaction() as session:
-            if token is not None:
-                principal = principal_from_token(session, token, address=client_address(request))
-                request.state.principal = principal
-            yield session
-    except AuthenticationError as exc:
-        audit.record_refusal(db, anonymous(request), "auth.refused", exc.message, query=_where(request))
-        raise
-    except (PermissionDenied, RateLimited) as exc:
-        who = request.state.principal or anonymous(request)
-        audit.record_refusal(db, who, "access.refused", exc.message, query=_where(request))
-        raise
-    except ValidationError as exc:
-        if exc.field == "reason":
-            who = request.state.principal or anonymous(request)
-            audit.record_refusal(db, who, "access.refused", exc.message, query=_where(request))
-        raise
-    except IntegrityError as exc:  # at flush or at commit: rolled back by now
-        conflict = conflict_from_integrity(exc)
-        if conflict is None:
-            raise
-        raise conflict from exc
+
+    def keep(principal: Principal) -> None:
+        request.state.principal = principal
+
+    where, anon = _where(request), anonymous(request)
+    if request.headers.get("authorization"):
+        auth = {"authenticate": _token_check(request)}
+    else:
+        auth = {"pre_authenticate": _cookie_check(request), "after_authenticate": _csrf_check(request)}
+    with unit_of_work(db, where=where, anonymous=anon, on_principal=keep, **auth) as work:
+        yield work.session
 
 
 def get_session(request: Request) -> Iterator[Session]:

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from crms.access import audit
 from crms.access.policy import Permission, authorize
-from crms.access.principal import Principal, system_principal
+from crms.access.principal import Principal
 from crms.biometrics.models import (
     FINGER_POSITIONS,
     EnrolmentStatus,
@@ -45,28 +45,11 @@ from crms.biometrics.models import (
     FingerprintSource,
 )
 from crms.errors import Conflict, ValidationError
+from crms.fingerprint import engine_missing, extractor_version
 from crms.timeutil import iso_or_none, utcnow
 
 MIN_PPI, MAX_PPI = 250, 1500
 _NEW_REFS_KEY = "crms_new_biometric_refs"
-
-
-def extractor_version() -> str:
-    """What made a template: the extractor configuration and the template format version."""
-    from crms.fingerprint.extract import DEFAULT_CONFIG
-    from crms.fingerprint.serialise import VERSION
-
-    return f"crms-{DEFAULT_CONFIG}/crmt{VERSION}"
-
-
-def engine_missing() -> str | None:
-    """None when the fingerprint engine (pyfing, PyTorch, ONNX Runtime) is installed, else what is missing."""
-    import importlib.util
-
-    for mod in ("pyfing", "torch", "onnxruntime", "onnx"):
-        if importlib.util.find_spec(mod) is None:
-            return f"{mod} is not installed (pip install -e '.[fingerprint]')"
-    return None
 
 
 # ------------------------------------------------------------------------------------------ capture
@@ -128,7 +111,7 @@ def capture(
     ``ppi``: the scanner's resolution; by default the one recorded in the file. Returns the active row
     (the existing one, unchanged, when the same image was captured before).
     """
-    from crms.fingerprint.images import decode
+    from crms.fingerprint import decode_image
     from crms.records.services import get_writable_person
 
     if position not in FINGER_POSITIONS:
@@ -137,7 +120,7 @@ def capture(
     if source not in {s.value for s in FingerprintSource}:
         raise ValidationError(f"unknown source {source!r}", field="source")
     person = get_writable_person(session, principal, person_id, Permission.BIOMETRIC_ENROL)
-    pixels, file_dpi, fmt = decode(bytes(image), f"finger {position}")
+    pixels, file_dpi, fmt = decode_image(bytes(image), f"finger {position}")
     used = ppi if ppi is not None else file_dpi
     if used is None:
         raise ValidationError("the image does not record its resolution: give ppi", field="ppi")
@@ -413,9 +396,8 @@ def _cpu_now() -> float:
     return time.process_time() + children.ru_utime + children.ru_stime
 
 
-def retry_failed(db, principal: Principal | None = None) -> int:
+def retry_failed(db, principal: Principal) -> int:
     """Put failed rows back in the queue (after an extractor upgrade, say); returns how many."""
-    principal = principal or system_principal("cli")
     authorize(principal, Permission.BIOMETRIC_ENROL)
     with db.transaction() as s:
         n = s.execute(
@@ -433,9 +415,9 @@ def enrol_pending(
     db,
     store,
     *,
+    principal: Principal,
     jobs: int | None = None,
     limit: int | None = None,
-    principal: Principal | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> EnrolReport:
     """Extract and store the template of every pending print (at most ``limit``), oldest first.
@@ -444,7 +426,6 @@ def enrol_pending(
     ``progress(stage, done, total)`` is called after each print. Raises Conflict when another enrolment
     runs on the same data dir; returns with a note, doing nothing, when the engine is not installed.
     """
-    principal = principal or system_principal("cli")
     authorize(principal, Permission.BIOMETRIC_ENROL)
     report = EnrolReport()
     started = utcnow()
@@ -498,7 +479,7 @@ def enrol_pending(
 def _submit_stored(submit, store, ref: str, ppi: int):
     """Submit the stored image ``ref``; an image missing from the store or undecryptable fails the row."""
     from crms.errors import CrmsError
-    from crms.fingerprint.workers import ExtractResult
+    from crms.fingerprint import ExtractResult
 
     try:
         data = store.get(ref)
@@ -511,11 +492,9 @@ def _submit_stored(submit, store, ref: str, ppi: int):
 @contextmanager
 def _extractor(jobs: int | None):
     """Yield submit(image bytes, ppi, name) -> a callable that returns the ExtractResult."""
-    from crms.fingerprint.workers import ExtractorPool, extract_one
+    from crms.fingerprint import ExtractorPool, extract_one, set_threads
 
     if jobs == 1:
-        from crms.fingerprint.extract import set_threads
-
         set_threads(1)
 
         def run_here(data: bytes, ppi: int, name: str):

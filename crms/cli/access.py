@@ -15,6 +15,9 @@ def register(app: typer.Typer) -> None:
     app.add_typer(user_app, name="user")
     app.add_typer(audit_app, name="audit")
     app.command("login")(login)
+    app.command("logout")(logout)
+    app.command("passwd")(passwd)
+    app.command("activate")(activate)
 
 
 def login(
@@ -22,36 +25,62 @@ def login(
     scopes: list[str] = typer.Option(None, "--scope", help="Limit the token to these permissions."),
 ) -> None:
     """Log in once (CRMS_USER, CRMS_PASSWORD, CRMS_TOTP) and print a short-lived API token for CRMS_TOKEN,
-    so that later commands do not need a fresh one-time code each."""
-    from crms.access import audit
-    from crms.access.models import User
-    from crms.access.tokens import issue_token
+    so that later commands do not need a fresh one-time code each: eval "$(crms login)"."""
+    from crms.access.tokens import issue_for
     from crms.cli.auth import cli_errors, cli_principal, open_db
 
     with cli_errors():
         db = open_db()
-        principal = cli_principal()
+        principal = cli_principal(use_session=False)
         with db.transaction() as session:
-            user = session.get(User, principal.user_id)
-            token = issue_token(session, user, name="cli login", scopes=scopes or None, ttl_days=hours / 24)
-            audit.record(
-                session,
-                principal,
-                "auth.token.issue",
-                target_type="user",
-                target_id=user.id,
-                query={"name": "cli login", "hours": hours, "scopes": scopes or None},
+            token, _ = issue_for(
+                session, principal, name="cli login", scopes=scopes or None, ttl_days=hours / 24
             )
     typer.echo(f"export CRMS_TOKEN={token}")
 
 
+def logout() -> None:
+    """End the CLI session: revoke its token (and CRMS_TOKEN when set) and delete the session file."""
+    import os
+
+    from crms.access.tokens import logout as end
+    from crms.access.tokens import principal_from_token
+    from crms.cli.auth import cli_address, cli_errors, forget_session, open_db, read_session
+    from crms.errors import AuthenticationError
+
+    ended = 0
+    with cli_errors():
+        db = open_db()
+        tokens = [os.environ.get("CRMS_TOKEN", "").strip(), (read_session() or {}).get("token", "")]
+        for token in dict.fromkeys(t for t in tokens if t):
+            try:
+                with db.transaction() as session:
+                    who = principal_from_token(session, token, address=cli_address())
+                    end(session, who, token=token)
+                ended += 1
+            except AuthenticationError:
+                pass  # already expired or revoked
+        forget_session()
+    typer.echo("logged out" if ended else "no CLI session was open")
+
+
 def _show_secret(user) -> None:
+    """Show, once, what was just issued: a TOTP secret (to its own user at the bootstrap) or an enrolment
+    code (to hand to the user, who turns it into a password with ``crms activate``)."""
     from crms.access.users import totp_uri
+    from crms.timeutil import iso_or_none
 
     uri = totp_uri(user)
     if uri:
-        typer.echo(f"TOTP secret (shown once): {user.totp_secret}")
+        typer.echo(f"TOTP secret (shown once): {user.new_totp_secret}")
         typer.echo(f"TOTP URI for an authenticator app: {uri}")
+    code = getattr(user, "enrolment_code", None)
+    if code:
+        until = iso_or_none(user.enrolment_expires_at)
+        typer.echo(f"enrolment code (shown once, valid until {until}): {code}")
+        typer.echo(f"give it to {user.username}, who sets a password with: crms activate {user.username}")
+    if getattr(user, "approval_pending", False):
+        typer.echo("a second administrator must approve this account: crms user approve " + user.username)
 
 
 @user_app.command("add")
@@ -62,48 +91,38 @@ def user_add(
     ),
     unit: str = typer.Option("BA", help="Unit path, e.g. BA/QTA/QUETTA/QUETTA-CANTT."),
     full_name: str = typer.Option("", "--full-name"),
-    password: str = typer.Option(None, help="Password (prompted for when omitted; or CRMS_NEW_PASSWORD)."),
+    password: str = typer.Option(
+        None, help="Bootstrap only: your own password (prompted for when omitted; or CRMS_NEW_PASSWORD)."
+    ),
     phone: str = typer.Option(None, help="Phone number (SMS officers)."),
     pin: str = typer.Option(None, help="PIN, 4-8 digits (SMS officers)."),
-    totp: bool = typer.Option(
-        None, "--totp/--no-totp", help="Enrol TOTP (default: when the role requires it)."
+    totp: bool = typer.Option(None, "--totp/--no-totp", help="Bootstrap only: enrol TOTP."),
+    bootstrap: bool = typer.Option(
+        False,
+        "--bootstrap",
+        help="Create one of the first two administrators at the console, without a login (automatic "
+        "for the very first user).",
     ),
 ) -> None:
-    """Create a user. The very first user (an administrator) can be created without logging in."""
+    """Create a user. An administrator's new account gets a one-time enrolment code for its user (who sets
+    the password with ``crms activate``); privileged roles wait for a second administrator's approval. The
+    first administrators are created at the console without a login (``--bootstrap``)."""
     import os
 
-    from crms.access import audit
-    from crms.access.policy import Role
-    from crms.access.principal import system_principal
-    from crms.access.users import add_user, count_users, create_user
+    from crms.access.users import add_user, bootstrap_administrator, needs_bootstrap
     from crms.cli.auth import cli_address, cli_errors, cli_principal, open_db, unit_of_work
-    from crms.errors import PermissionDenied
 
     with cli_errors():
         db = open_db()
-        with db.transaction() as session:
-            bootstrap = count_users(session) == 0
-        if role != Role.SMS_OFFICER and password is None:
-            password = os.environ.get("CRMS_NEW_PASSWORD") or typer.prompt(
-                f"Password for {username}", hide_input=True, confirmation_prompt=True
-            )
-        kw = dict(unit=unit, full_name=full_name, password=password, phone=phone, pin=pin, totp=totp)
-        if bootstrap:
-            if role != Role.ADMINISTRATOR:
-                raise PermissionDenied("the first user must be an administrator", field="role")
-            with db.transaction() as session:
-                user = create_user(session, username, role, **kw)
-                who = system_principal("cli")
-                who = type(who)(**{**who.__dict__, "address": cli_address()})
-                audit.record(
-                    session,
-                    who,
-                    "user.bootstrap",
-                    target_type="user",
-                    target_id=user.id,
-                    query={"username": username, "role": role, "unit": user.unit},
+        if bootstrap or needs_bootstrap(db):
+            if password is None:
+                password = os.environ.get("CRMS_NEW_PASSWORD") or typer.prompt(
+                    f"Password for {username}", hide_input=True, confirmation_prompt=True
                 )
+            kw = dict(unit=unit, full_name=full_name, password=password, totp=totp)
+            user = bootstrap_administrator(db, username, role=role, address=cli_address(), **kw)
         else:
+            kw = dict(unit=unit, full_name=full_name, password=password, phone=phone, pin=pin)
             principal = cli_principal()
             with unit_of_work(db, principal, "crms user add") as session:
                 user = add_user(session, principal, username, role, **kw)
@@ -175,21 +194,99 @@ def user_role(
         with unit_of_work(db, principal, "crms user role") as session:
             user = set_role(session, principal, username, role, unit)
             typer.echo(f"user {user.username}: {user.role} at {user.unit}")
-            _show_secret(user) if user.totp_last_step is None and user.totp_secret else None
+            _show_secret(user)
 
 
-@user_app.command("reset-mfa")
-def user_reset_mfa(username: str) -> None:
-    """Issue a new TOTP secret for a user (the old authenticator stops working)."""
-    from crms.access.users import reset_mfa
+@user_app.command("reset")
+def user_reset(username: str) -> None:
+    """Reset a user's account (forgotten password, lost authenticator): their password, authenticator,
+    tokens and sessions stop working; a one-time enrolment code lets them set new ones."""
+    from crms.access.users import reset_account
     from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
 
     with cli_errors():
         db = open_db()
         principal = cli_principal()
-        with unit_of_work(db, principal, "crms user reset-mfa") as session:
-            user = reset_mfa(session, principal, username)
+        with unit_of_work(db, principal, "crms user reset") as session:
+            user = reset_account(session, principal, username)
     _show_secret(user)
+
+
+@user_app.command("reset-mfa")
+def user_reset_mfa(username: str) -> None:
+    """A lost authenticator: the same as ``crms user reset``."""
+    user_reset(username)
+
+
+@user_app.command("approve")
+def user_approve(username: str) -> None:
+    """Approve a privileged account (auditor, examiner, administrator) set up by another administrator."""
+    from crms.access.users import approve
+    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+
+    with cli_errors():
+        db = open_db()
+        principal = cli_principal()
+        with unit_of_work(db, principal, "crms user approve") as session:
+            user = approve(session, principal, username)
+    typer.echo(f"user {user.username} approved")
+
+
+def _new_password(username: str) -> str:
+    import os
+
+    return os.environ.get("CRMS_NEW_PASSWORD") or typer.prompt(
+        f"New password for {username}", hide_input=True, confirmation_prompt=True
+    )
+
+
+def passwd() -> None:
+    """Change your own password (CRMS_USER, CRMS_PASSWORD and CRMS_TOTP where enrolled; the new one from
+    CRMS_NEW_PASSWORD or prompted for). Required at the first login with a demo password. Every token and
+    session of the account, this CLI's included, ends: log in again with the new password."""
+    import os
+
+    from crms.access.users import change_password
+    from crms.cli.auth import cli_address, cli_errors, forget_session, open_db
+    from crms.errors import AuthenticationError
+
+    with cli_errors():
+        username = os.environ.get("CRMS_USER", "").strip()
+        password = os.environ.get("CRMS_PASSWORD")
+        if not username or password is None:
+            raise AuthenticationError("set CRMS_USER and CRMS_PASSWORD (your current one)", field="CRMS_USER")
+        new = _new_password(username)
+        change_password(
+            open_db(),
+            username,
+            password,
+            new,
+            totp=os.environ.get("CRMS_TOTP") or None,
+            address=cli_address(),
+            channel="cli",
+        )
+        forget_session()
+    typer.echo(f"password of {username} changed: log in again with the new one")
+
+
+def activate(username: str = typer.Argument(..., help="Your login name.")) -> None:
+    """Set your password with the one-time enrolment code an administrator gave you (CRMS_ENROLMENT_CODE,
+    or prompted for; the new password from CRMS_NEW_PASSWORD or prompted for). Where your role needs a
+    one-time code app, its secret is shown here, once."""
+    import os
+
+    from crms.access.users import activate as redeem
+    from crms.cli.auth import cli_address, cli_errors, open_db
+
+    with cli_errors():
+        code = os.environ.get("CRMS_ENROLMENT_CODE") or typer.prompt("Enrolment code", hide_input=True)
+        out = redeem(open_db(), username, code, _new_password(username), address=cli_address(), channel="cli")
+    typer.echo(f"password set for {username}")
+    if out.get("totp_secret"):
+        typer.echo(f"TOTP secret (shown once): {out['totp_secret']}")
+        typer.echo(f"TOTP URI for an authenticator app: {out['totp_uri']}")
+    if out.get("approval_pending"):
+        typer.echo("you can log in once a second administrator has approved the account")
 
 
 @audit_app.command("verify")

@@ -88,5 +88,9 @@ def demo(
         out.print(line, highlight=False, soft_wrap=True)
     if any(u["created"] for u in report.users):
         out.print("Write these down now: passwords are stored only as hashes and are not shown again.")
+        out.print(
+            "Each password works once: the first login must set a new one "
+            "(CRMS_USER=... CRMS_PASSWORD=... crms passwd, or POST /api/v1/auth/password)."
+        )
     for note in report.notes[:10]:
         out.print(f"note: {note}", highlight=False)

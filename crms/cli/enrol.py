@@ -40,7 +40,12 @@ def enrol_pending_cmd(
                 typer.echo(f"{n} failed prints queued again", err=True)
         with progress_display(quiet=as_json) as progress:
             report = enrolment.enrol_pending(
-                db, EncryptedStore.from_settings(settings), jobs=jobs, limit=limit, progress=progress
+                db,
+                EncryptedStore.from_settings(settings),
+                principal=principal,
+                jobs=jobs,
+                limit=limit,
+                progress=progress,
             )
     if as_json:
         typer.echo(json.dumps(report.as_dict()))

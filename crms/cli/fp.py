@@ -17,8 +17,6 @@ import typer
 
 fp_app = typer.Typer(help="Fingerprint engine: extract templates, score pairs, evaluate on an FVC-style set.")
 
-POOL_MIN_IMAGES = 4  # below this, extracting in-process is faster than starting workers
-
 
 def _fail(message: str, code: int = 2) -> None:
     typer.echo(f"error: {message}", err=True)
@@ -26,33 +24,27 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _dpi(value: str | None):
+    from crms import fingerprint as fp
     from crms.errors import CrmsError
-    from crms.fingerprint.images import parse_dpi
 
     try:
-        return parse_dpi(value)
+        return fp.parse_dpi(value)
     except CrmsError as exc:
         _fail(exc.message)
 
 
 def _extract_many(paths: list[Path], dpi, processes: int | None = None) -> list:
     """Extract images in a worker pool (both cores) or in-process for a handful."""
-    from crms.fingerprint.workers import ExtractorPool, extract_one
+    from crms import fingerprint as fp
 
-    if len(paths) < POOL_MIN_IMAGES or processes == 1:
-        from crms.fingerprint.extract import set_threads
-
-        set_threads(1)
-        return [extract_one(str(p), dpi) for p in paths]
-    with ExtractorPool(processes) as pool:
-        return pool.map([str(p) for p in paths], dpi)
+    return fp.extract_many(paths, dpi, processes)
 
 
 def _input_images(inp: Path) -> list[Path]:
-    from crms.fingerprint.images import list_images
+    from crms import fingerprint as fp
 
     if inp.is_dir():
-        files = list_images(inp)
+        files = fp.list_images(inp)
         if not files:
             _fail(f"{inp}: no images (png, jpg, tif, bmp, wsq, jp2) in this folder")
         return files
@@ -79,15 +71,12 @@ def extract_cmd(
     if len(set(stems)) != len(stems):
         _fail(f"{input}: two images share a stem; templates would overwrite each other")
     outdir.mkdir(parents=True, exist_ok=True)
-    from crms.fingerprint.serialise import iso_dumps, loads
+    from crms import fingerprint as fp
 
     if debug is not None:
-        from crms.fingerprint import extract as ex
-        from crms.fingerprint.images import load_image
-
-        ex.set_threads(1)
+        fp.set_threads(1)
         for f in files:
-            ex.extract(load_image(f, d), debug_dir=debug / f.stem)
+            fp.extract_template(fp.load_image(f, d), debug_dir=debug / f.stem)
     failed = 0
     for f, r in zip(files, _extract_many(files, d), strict=True):
         if r.error:
@@ -96,7 +85,7 @@ def extract_cmd(
             continue
         (outdir / f"{f.stem}.tpl").write_bytes(r.template)
         if iso:
-            (outdir / f"{f.stem}.iso").write_bytes(iso_dumps(loads(r.template)))
+            (outdir / f"{f.stem}.iso").write_bytes(fp.iso_dumps(fp.loads(r.template)))
         if r.dpi_source != "caller":
             typer.echo(f"{f}: resolution {r.dpi:g} ppi ({r.dpi_source})", err=True)
         line = {"file": str(f), "ms": round(r.ms, 1), "minutiae": r.minutiae, "quality": r.quality}
@@ -107,15 +96,15 @@ def extract_cmd(
 
 def _load_templates(paths: list[Path], dpi) -> dict[Path, object]:
     """Templates for a list of unique paths: template files are read, images extracted."""
+    from crms import fingerprint as fp
     from crms.errors import CrmsError
-    from crms.fingerprint.serialise import is_template_file, load_template, loads
 
     out: dict[Path, object] = {}
     images = []
     for p in paths:
-        if is_template_file(p):
+        if fp.is_template_file(p):
             try:
-                out[p] = load_template(p)
+                out[p] = fp.load_template(p)
             except CrmsError as exc:
                 _fail(exc.message)
         else:
@@ -123,7 +112,7 @@ def _load_templates(paths: list[Path], dpi) -> dict[Path, object]:
     for p, r in zip(images, _extract_many(images, dpi) if images else [], strict=True):
         if r.error:
             _fail(r.error)
-        out[p] = loads(r.template)
+        out[p] = fp.loads(r.template)
     return out
 
 
@@ -162,63 +151,24 @@ def score_cmd(
                     _fail(f"{pairs}: pair {n}: {s}: no such file")
                 unique[s] = p
     templates = _load_templates(list(dict.fromkeys(unique.values())), d)
-    matcher = _matcher()
-    prepared = {p: matcher.prepare(t) for p, t in templates.items()}
+    from crms import fingerprint as fp
+
+    prepared = {p: fp.prepare(t) for p, t in templates.items()}
     for a, b in rows:
-        s = float(matcher.score(prepared[unique[a]], prepared[unique[b]]))
+        s = float(fp.score(prepared[unique[a]], prepared[unique[b]]))
         sys.stdout.write(f"{a}\t{b}\t{s:.3f}\n")
     sys.stdout.flush()
 
 
-def _matcher():
-    try:
-        from crms.fingerprint import matcher
-    except ImportError as exc:
-        _fail(f"the fingerprint matcher is not available ({exc})")
-    return matcher
-
-
 def run_eval(folder: Path, dpi, processes: int | None = None) -> dict:
     """The FVC protocol on one folder; returns the JSON-ready summary (rates in percent)."""
-    import time
+    from crms import fingerprint as fp
 
-    import numpy as np
-
-    from crms.fingerprint import evaluation as ev
-    from crms.fingerprint.images import list_images
-    from crms.fingerprint.serialise import loads
-
-    files = list_images(folder)
-    if len(files) < 2:
-        _fail(f"{folder}: need at least two images named FINGER_IMPRESSION.ext")
     try:
-        fingers = [ev.finger_of(f) for f in files]
+        return fp.evaluate_folder(folder, dpi, processes)
     except ValueError as exc:
         _fail(str(exc))
-    ii, jj, genuine = ev.fvc_pairs(fingers)
-    if not genuine.any() or genuine.all():
-        _fail(f"{folder}: need both genuine pairs (same FINGER) and impostor pairs")
-    results = _extract_many(files, dpi, processes)
-    for r in results:
-        if r.error:
-            _fail(r.error)
-    matcher = _matcher()
-    prepared = [matcher.prepare(loads(r.template)) for r in results]
-    t0 = time.perf_counter()
-    scores = ev.score_all_pairs(prepared, matcher.score_many)
-    compare_s = time.perf_counter() - t0
-    m = ev.compute_metrics(scores[genuine], scores[~genuine])
-    return {
-        "images": len(files),
-        "genuine": m.genuine,
-        "impostor": m.impostor,
-        "eer": round(100 * m.eer, 3),
-        "fmr100": round(100 * m.fmr100, 3),
-        "fmr1000": round(100 * m.fmr1000, 3),
-        "zerofmr": round(100 * m.zerofmr, 3),
-        "extract_ms": round(float(np.mean([r.ms for r in results])), 1),
-        "compare_us": round(compare_s / max(1, scores.size) * 1e6, 2),
-    }
+    return {}
 
 
 @fp_app.command("eval")

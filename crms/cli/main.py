@@ -28,6 +28,22 @@ COMMAND_MODULES = [
     "crms.cli.search",  # fp search|identify|duplicates|duplicate, bench identify
 ]
 
+
+def _fingerprints_follow_merge(session, principal, survivor, merged, now) -> dict[str, list[int]]:
+    from crms.biometrics.enrolment import follow_merge  # imported when a merge runs, not at start-up
+
+    return follow_merge(session, principal, survivor, merged, now)
+
+
+def wire_areas() -> None:
+    """Composition root: the areas whose rows follow a person merge (records imports no other area)."""
+    from crms.records.participants import register_merge_participant
+
+    register_merge_participant(_fingerprints_follow_merge)
+
+
+wire_areas()
+
 for _name in COMMAND_MODULES:
     _mod = optional_module(_name)
     if _mod is not None:

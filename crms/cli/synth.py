@@ -28,7 +28,7 @@ def _init_worker() -> None:
 
 def _make_finger(args: tuple[int, int, int, bool, str, float]) -> tuple[int, str]:
     """Worker: generate finger ``index`` (0-based) and write its impressions. Returns (index, class)."""
-    from crms.fingerprint.synthesis import (
+    from crms.fingerprint import (
         fvc_name,
         generate_master,
         render_impression,

@@ -414,9 +414,11 @@ def ensure_users(session: Session, report: DemoReport) -> None:
             entry.update(phone=kw["phone"], pin=kw["pin"])
         else:
             kw["password"] = entry["password"] = _password()
-        user = create_user(session, username, role, **kw)
-        if user.totp_secret:
-            entry["totp_secret"] = user.totp_secret
+        # The documented bootstrap path (crms.access.users.create_user); the printed passwords are one-time:
+        # the first login must set a new one (crms passwd).
+        user = create_user(session, username, role, must_change_password=True, **kw)
+        if user.new_totp_secret:
+            entry["totp_secret"] = user.new_totp_secret
             entry["totp_uri"] = totp_uri(user)
         audit.record(
             session, system_principal("cli"), "user.create", target_type="user", target_id=user.id,
@@ -440,7 +442,7 @@ DEMO_DUPLICATE_OF = {7: 3, 19: 11, 42: 30}
 def finger_png(seed: int, index: int, position: int, impression: int = 0) -> bytes:
     """The demo image of finger ``position`` (1-10, ANSI/NIST) of person ``index`` of ``seed``: a plain
     impression at 500 ppi (288 x 384), the same bytes every time."""
-    from crms.fingerprint.synthesis import generate_master, png_bytes, render_impression
+    from crms.fingerprint import generate_master, png_bytes, render_impression
 
     master = generate_master(
         seed=seed * 1_000_000 + index, finger_index=position - 1, iterations=DEMO_GROWTH_ITERATIONS

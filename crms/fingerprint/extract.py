@@ -1,11 +1,11 @@
 """Minutia extraction: a pipeline of named steps, each a plain function over a context dict.
 
-The heavy stack (Keras + pyfing) is imported only inside the steps that need it. Keras runs on the
-PyTorch backend (``KERAS_BACKEND=torch`` is set before the first import unless already set); it only
-loads pyfing's shipped weights. LEADER's network runs in ONNX Runtime through
-:mod:`crms.fingerprint.leader_onnx` (graph built in memory from those weights; same minutiae as the
-PyTorch port to float rounding, about 2x less CPU). The PyTorch port :mod:`crms.fingerprint.leader_torch`
-stays selectable (configuration ``leader_torch``; ``CRMS_LEADER_KERAS=1`` runs the Keras model there).
+pyfing (GMFS segmentation, the classical algorithms, LEADER's post-processing) is imported only inside the
+steps that need it, without Keras unless Keras is installed (:mod:`crms.fingerprint._pyfing`). LEADER's
+network runs in ONNX Runtime through :mod:`crms.fingerprint.leader_onnx` (graph built in memory from the
+weights file pyfing ships, read with h5py by :mod:`crms.fingerprint.leader_weights`). The PyTorch port
+:mod:`crms.fingerprint.leader_torch` stays selectable where the ``fingerprint-torch`` extra is installed
+(configuration ``leader_torch``; ``CRMS_LEADER_KERAS=1`` runs the Keras model there).
 
 Configurations (``CONFIGS``):
   - ``leader``: GMFS segmentation (mask and quality) + LEADER end-to-end minutiae (ONNX Runtime).
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,16 +49,14 @@ _state: dict[str, object] = {}
 
 
 def _pyfing():
-    """Import pyfing (and Keras on the torch backend) once per process, gradients off."""
+    """Import pyfing once per process (Keras, when installed, on the torch backend, gradients off)."""
     if "pf" not in _state:
-        os.environ.setdefault("KERAS_BACKEND", "torch")
-        if os.environ["KERAS_BACKEND"] == "torch":
-            import torch
+        from crms.fingerprint._pyfing import import_pyfing
 
-            torch.set_grad_enabled(False)
-        import pyfing
-
-        _state["pf"] = pyfing
+        _state["pf"] = import_pyfing()
+        torch = sys.modules.get("torch")
+        if torch is not None and "threads" in _state:
+            torch.set_num_threads(int(_state["threads"]))  # type: ignore[arg-type]
     return _state["pf"]
 
 
@@ -66,13 +65,9 @@ def set_threads(n: int) -> None:
 
     ONNX Runtime takes its thread count when the LEADER session is made (the first extraction)."""
     _state["threads"] = max(1, n)
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    try:
-        import torch
-
+    torch = sys.modules.get("torch")  # only with the fingerprint-torch extra, once pyfing loaded Keras
+    if torch is not None:
         torch.set_num_threads(max(1, n))
-    except ImportError:  # pragma: no cover
-        pass
     import cv2
 
     cv2.setNumThreads(max(1, n))
@@ -95,8 +90,8 @@ def _alg(name: str):
         elif name == "LEADER":
             from crms.fingerprint.leader_onnx import LeaderOnnx
 
-            leader = pf.Leader(pf.LeaderParameters(minutia_quality_threshold=LEADER_THRESHOLD))
-            _state[key] = LeaderOnnx(leader, threads=int(_state.get("threads", 1)))  # type: ignore[arg-type]
+            params = pf.LeaderParameters(minutia_quality_threshold=LEADER_THRESHOLD)
+            _state[key] = LeaderOnnx(params, threads=int(_state.get("threads", 1)))  # type: ignore[arg-type]
         elif name == "LEADER_TORCH":
             leader = pf.Leader(pf.LeaderParameters(minutia_quality_threshold=LEADER_THRESHOLD))
             if os.environ.get("KERAS_BACKEND") == "torch" and os.environ.get("CRMS_LEADER_KERAS") != "1":

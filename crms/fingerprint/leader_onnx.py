@@ -1,7 +1,8 @@
 """LEADER (pyfing's end-to-end minutia network) as an ONNX graph built in memory from pyfing's weights.
 
 Nothing is exported, written or downloaded: at first use the graph is assembled node by node from the
-weights of the Keras model that pyfing loads from its wheel (``LEADER.weights.h5``), so the result is
+weights pyfing ships in its wheel (``LEADER.weights.h5``, read with h5py by
+:mod:`crms.fingerprint.leader_weights`; neither Keras nor PyTorch is needed), so the result is
 deterministic and needs no file beside the package. ONNX Runtime (CPU, one thread) then runs it.
 
 The graph computes the same function as ``pyfing.minutiae_end_to_end.Leader._build_model`` (and
@@ -28,6 +29,9 @@ real arithmetic (float rounding differs by ~1e-6, see tests/biometrics/test_lead
   direction and type heads (numpy, :func:`head_at`) at the few hundred pixels the minutiae read.
 
 ``LeaderOnnx.run`` is a drop-in for ``pyfing.Leader.run`` at 500 ppi (same padding, same minutiae).
+
+(``leader_weights`` checks that the arrays read from the file are those Keras loads, so the graph is the
+one built from the Keras model before.)
 """
 
 from __future__ import annotations
@@ -387,16 +391,19 @@ def point_outputs(
 class LeaderOnnx:
     """Drop-in for ``pyfing.Leader`` at 500 ppi: same padding, same minutiae, ONNX Runtime network."""
 
-    def __init__(self, leader, threads: int = 1) -> None:
+    def __init__(
+        self, parameters, threads: int = 1, weights: dict[str, list[np.ndarray]] | None = None
+    ) -> None:
+        """``parameters``: a ``pyfing.LeaderParameters``; ``weights``: layer name -> arrays, by default
+        those of pyfing's weights file (:func:`crms.fingerprint.leader_weights.load_weights`)."""
         import onnxruntime as ort
 
-        self.leader = leader
-        self.parameters = leader.parameters
-        weights = {}
-        for layer in leader.model.layers:
-            ws = layer.get_weights()
-            if ws:
-                weights[layer.name] = [np.asarray(a, np.float32) for a in ws]
+        from crms.fingerprint.leader_weights import load_weights
+
+        self.parameters = parameters
+        if weights is None:
+            weights = load_weights()
+        weights = {k: [np.asarray(a, np.float32) for a in v] for k, v in weights.items()}
         self.kdir, self.bdir = weights["head_conv_dir"]
         self.ktyp, self.btyp = weights["head_conv_typ"]
         self.weights = weights
@@ -438,13 +445,16 @@ class LeaderOnnx:
         """Minutiae of a 500 ppi image, padded (with ``fill``, default its top-left pixel as pyfing
         does) to a multiple of 32 on each side."""
         import cv2 as cv
-        from pyfing.definitions import Minutia
 
+        from crms.fingerprint._pyfing import import_pyfing
+
+        minutia = import_pyfing().Minutia
         p = self.parameters
         if dpi != p.dnn_input_dpi:
             raise ValueError("LeaderOnnx expects images already normalised to 500 ppi")
         h, w = image.shape
-        iw, ih = self.leader._compute_size(w, h, p.dnn_input_size_multiple, 0)
+        m = p.dnn_input_size_multiple  # pyfing's Leader._compute_size with no minimum border
+        iw, ih = -(-w // m) * m, -(-h // m) * m
         bl, bt = (iw - w) // 2, (ih - h) // 2
         value = int(image[0, 0]) if fill is None else int(fill)
         ir = cv.copyMakeBorder(image, bt, ih - h - bt, bl, iw - w - bl, cv.BORDER_CONSTANT, value=value)
@@ -456,6 +466,6 @@ class LeaderOnnx:
         direction, typ = self.dir_typ(feat, iy + bt, ix + bl)
         qq = nms[iy, ix]
         return [
-            Minutia(int(x), int(y), float(d), "E" if t >= p.type_threshold else "B", float(q))
+            minutia(int(x), int(y), float(d), "E" if t >= p.type_threshold else "B", float(q))
             for x, y, d, t, q in zip(ix, iy, direction, typ, qq, strict=True)
         ]

@@ -60,6 +60,23 @@ def extract_one(
     )
 
 
+POOL_MIN_IMAGES = 4  # below this, extracting in-process is faster than starting workers
+
+
+def extract_many(
+    sources: list[str | Path | bytes], dpi: float | str | None = None, processes: int | None = None
+) -> list[ExtractResult]:
+    """Extract many images in input order: in a worker pool (``processes``, default the CPU count up to
+    two), or in this process for a handful of images or ``processes == 1``."""
+    if len(sources) < POOL_MIN_IMAGES or processes == 1:
+        from crms.fingerprint.extract import set_threads
+
+        set_threads(1)
+        return [extract_one(str(s) if isinstance(s, Path) else s, dpi) for s in sources]
+    with ExtractorPool(processes) as pool:
+        return pool.map(sources, dpi)
+
+
 def _warm() -> bool:
     from crms.fingerprint import extract
 
@@ -95,7 +112,7 @@ class ExtractorPool:
         src = str(source) if isinstance(source, Path) else source
         return self._ex.submit(extract_one, src, dpi)
 
-    def map(self, sources: list[str | Path], dpi: float | str | None = None) -> list[ExtractResult]:
+    def map(self, sources: list[str | Path | bytes], dpi: float | str | None = None) -> list[ExtractResult]:
         futs = [self.submit(s, dpi) for s in sources]
         return [f.result() for f in futs]
 

@@ -41,13 +41,15 @@ from crms.access import audit
 from crms.access.policy import Permission, authorize, unit_contains
 from crms.access.principal import Principal
 from crms.errors import ValidationError
-from crms.records import services
 from crms.records.cnic import ascii_digits, format_cnic
 from crms.records.models import Address, IdentityDocument, Person, PersonAlias, PhoneNumber
 from crms.records.phones import parse_phone
 from crms.records.reference import ReferenceIndex, unit_path
 from crms.records.schemas import PersonCreate, errors_of
-from crms.records.services import CNIC_LIKE
+from crms.records.services.common import CNIC_LIKE
+from crms.records.services.documents import normalise_document
+from crms.records.services.names import name_sound, normalise_name
+from crms.records.services.persons import _SCALAR_FIELDS, _check_person_fields
 from crms.timeutil import utcnow
 
 REQUIRED_COLUMNS = (
@@ -434,7 +436,7 @@ class _Validator:
         return phone.e164, phone.kind, phone.warnings
 
     def name_keys(self, person) -> tuple[str, str]:
-        """(name_key, name_sound) exactly as :func:`crms.records.services._refresh_name_keys` computes them
+        """(name_key, name_sound) as :func:`crms.records.services.names._refresh_name_keys` computes them
         (a test checks they agree), with the normalisation of each name part cached: registers repeat the
         same given and father names on many rows."""
         en = " ".join(x for x in (person.given_name_en, person.family_name_en) if x)
@@ -444,13 +446,13 @@ class _Validator:
         sound_key = (person.given_name_en, person.family_name_en) if en else (ur, None)
         sound = self._sounds.get(sound_key)
         if sound is None:
-            sound = self._sounds[sound_key] = services.name_sound(*sound_key)
+            sound = self._sounds[sound_key] = name_sound(*sound_key)
         return name_key, sound
 
     def _norm(self, text: str) -> str:
         hit = self._normal.get(text)
         if hit is None:
-            hit = self._normal[text] = services.normalise_name(text)
+            hit = self._normal[text] = normalise_name(text)
             if len(self._normal) > 500_000:
                 self._normal.clear()
         return hit
@@ -473,7 +475,7 @@ class _Validator:
         cnic = None
         if g["cnic"]:
             try:
-                number_, w = services.normalise_document("CNIC", g["cnic"], field_name="cnic")
+                number_, w = normalise_document("CNIC", g["cnic"], field_name="cnic")
                 cnic = number_
                 warnings += [RowError(number, "cnic", x) for x in w]
             except ValidationError as exc:
@@ -547,9 +549,9 @@ class _Validator:
         if data is None or errors:
             return None, errors, warnings
 
-        person = SimpleNamespace(**{k: getattr(data, k) for k in services._SCALAR_FIELDS})
+        person = SimpleNamespace(**{k: getattr(data, k) for k in _SCALAR_FIELDS})
         try:
-            services._check_person_fields(person)
+            _check_person_fields(person)
         except ValidationError as exc:
             err(_FIELD_TO_COLUMN.get(exc.field or "", exc.field), exc.message)
             return None, errors, warnings
@@ -560,7 +562,7 @@ class _Validator:
                 warnings.append(
                     RowError(number, "cnic", f"last digit is usual for {hint}, but gender is {gender}")
                 )
-        record = {k: getattr(person, k) for k in services._SCALAR_FIELDS}
+        record = {k: getattr(person, k) for k in _SCALAR_FIELDS}
         record.update(unit_path=unit, name_key=person.name_key, name_sound=person.name_sound)
         district_code = district.code if district is not None else None
         address = None

@@ -1,68 +1,381 @@
-"""Browser pages (server-rendered). ``install(app)`` adds them to the FastAPI application.
+"""Browser pages (server-rendered, Jinja2, English and Urdu). ``install(app)`` adds them to the FastAPI app.
 
-So far: the login form (GET/POST /login, CSRF double-submit token signed with the secret key), logout
-(POST /logout, session CSRF token) and a minimal home page. Cookies: Secure, HttpOnly, SameSite=Strict.
+Thin adapter: every page calls the same services as the API with the signed-in user's Principal; no rule
+lives here or in a template. Sessions and CSRF: crms.access.sessions (cookie ``crms_session``; every POST
+carries the session's CSRF token in the form field ``csrf_token``). One transaction per request: a refused
+or invalid form writes nothing and comes back with the error next to the field, in the user's language.
+How to add a page: docs/WEB.md.
 """
 
 from __future__ import annotations
 
-from html import escape
+import base64
+import logging
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
-from fastapi import FastAPI, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from crms.errors import AuthenticationError, PermissionDenied, RateLimited
+from crms.access.principal import Principal
+from crms.errors import AuthenticationError, CrmsError, PermissionDenied, RateLimited, ValidationError
+from crms.web.i18n import RTL, Formatter, choose, translations
 
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title} - CRMS</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body><main>
-<h1>CRMS - Criminal Record Office, Balochistan</h1>
-{body}
-</main></body></html>"""
+_log = logging.getLogger("crms.web")
+STATIC = Path(__file__).parent / "static"
+LANG_COOKIE = "crms_lang"
+_env = Environment(loader=PackageLoader("crms.web", "templates"), autoescape=select_autoescape(["html"]))
 
 
-def _html(title: str, body: str, status: int = 200) -> HTMLResponse:
-    resp = HTMLResponse(_PAGE.format(title=escape(title), body=body), status_code=status)
+def N_(text: str) -> str:  # marks a string for the catalogue; translated where it is shown
+    return text
+
+
+# The field names the services report (ValidationError.field), as the forms label them.
+FIELD_LABELS = {
+    "username": N_("Username"),
+    "password": N_("Password"),
+    "new_password": N_("New password"),
+    "totp": N_("One-time code"),
+    "cnic": N_("CNIC"),
+    "reason": N_("Reason"),
+    "given_name_en": N_("Given name (English)"),
+    "family_name_en": N_("Family name (English)"),
+    "given_name_ur": N_("Given name (Urdu)"),
+    "family_name_ur": N_("Family name (Urdu)"),
+    "parentage_name_en": N_("Father's / husband's name (English)"),
+    "parentage_name_ur": N_("Father's / husband's name (Urdu)"),
+    "date_of_birth": N_("Date of birth"),
+    "gender": N_("Gender"),
+    "phone": N_("Phone"),
+    "police_station": N_("Police station"),
+    "district": N_("District"),
+    "fir_number": N_("FIR number"),
+    "registered_on": N_("Registered on"),
+    "year": N_("Year"),
+    "sections": N_("Sections"),
+    "status": N_("Status"),
+    "effective_on": N_("Effective on"),
+    "note": N_("Note"),
+    "person_id": N_("Person number"),
+    "role": N_("Role"),
+    "arrested_on": N_("Arrested on"),
+    "place": N_("Place"),
+    "survivor_id": N_("Record to keep"),
+    "merged_id": N_("Record to merge into it"),
+    "image": N_("Fingerprint image"),
+    "file": N_("Register file"),
+    "unit": N_("Unit"),
+    "full_name": N_("Full name"),
+    "csrf_token": N_("Form"),
+    "enrolment_code": N_("Enrolment code"),
+    "address": N_("Your network address"),
+    "user": N_("User"),
+    "court": N_("Court"),
+    "convicted_on": N_("Convicted on"),
+    "sentence": N_("Sentence"),
+}
+# Stored codes shown to people (statuses, roles, kinds), as the pages name them.
+TERMS = {
+    "registered": N_("registered"),
+    "under_investigation": N_("under investigation"),
+    "challan_complete": N_("challan complete"),
+    "challan_interim": N_("interim challan"),
+    "challan_512": N_("challan u/s 512 CrPC"),
+    "cancelled": N_("cancelled"),
+    "untraced": N_("untraced"),
+    "under_trial": N_("under trial"),
+    "convicted": N_("convicted"),
+    "acquitted": N_("acquitted"),
+    "compromised": N_("compromised"),
+    "accused": N_("accused"),
+    "complainant": N_("complainant"),
+    "victim": N_("victim"),
+    "witness": N_("witness"),
+    "named": N_("named"),
+    "arrested": N_("arrested"),
+    "on_bail": N_("on bail"),
+    "absconder": N_("absconder"),
+    "proclaimed_offender_a": N_("proclaimed offender (A)"),
+    "proclaimed_offender_b": N_("proclaimed offender (B)"),
+    "discharged": N_("discharged"),
+    "pending": N_("pending"),
+    "enrolled": N_("enrolled"),
+    "failed": N_("failed"),
+    "present": N_("present address"),
+    "permanent": N_("permanent address"),
+    "administrator": N_("administrator"),
+    "cro_operator": N_("CRO operator"),
+    "fingerprint_examiner": N_("fingerprint examiner"),
+    "investigating_officer": N_("investigating officer"),
+    "sho": N_("SHO"),
+    "supervisor": N_("supervisor"),
+    "auditor": N_("auditor"),
+    "sms_officer": N_("SMS officer"),
+    "M": N_("Male"),
+    "F": N_("Female"),
+    "X": N_("Not recorded"),
+}
+FINGERS = {
+    1: N_("Right thumb"),
+    2: N_("Right index"),
+    3: N_("Right middle"),
+    4: N_("Right ring"),
+    5: N_("Right little"),
+    6: N_("Left thumb"),
+    7: N_("Left index"),
+    8: N_("Left middle"),
+    9: N_("Left ring"),
+    10: N_("Left little"),
+}
+
+
+# ------------------------------------------------------------------------------------------ rendering
+
+
+def _lang(request: Request) -> str:
+    return choose(request.cookies.get(LANG_COOKIE))
+
+
+def _secure_headers(resp: Response) -> Response:
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["X-Frame-Options"] = "DENY"
-    resp.headers["Content-Security-Policy"] = "default-src 'self'; frame-ancestors 'none'"
+    resp.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'"
+    )
     resp.headers["Referrer-Policy"] = "no-referrer"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
     return resp
 
 
-def _login_form(request: Request, message: str | None = None, status: int = 200) -> HTMLResponse:
-    from crms.access.sessions import CSRF_COOKIE, CSRF_FIELD, cookie_options, new_login_csrf
+def render(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+    lang = _lang(request)
+    trans = translations(lang)
+    principal: Principal | None = getattr(request.state, "principal", None)
+    ctx.setdefault("errors", {})
+    html = _env.get_template(template).render(
+        _=trans.gettext,
+        lang=lang,
+        dir="rtl" if lang in RTL else "ltr",
+        fmt=Formatter(lang),
+        who=principal,
+        can=_can(principal),
+        csrf=getattr(request.state, "csrf", ""),
+        path=request.url.path,
+        here=quote(str(request.url.path) + (("?" + request.url.query) if request.url.query else ""), safe=""),
+        field_label=lambda name: trans.gettext(FIELD_LABELS.get(name or "", name or "")),
+        fingers=FINGERS,
+        term=lambda code: trans.gettext(TERMS[code]) if code in TERMS else (code or ""),
+        **ctx,
+    )
+    return _secure_headers(HTMLResponse(html, status_code=status))
+
+
+def _can(principal: Principal | None) -> Callable[[str], bool]:
+    from crms.access.policy import Permission, has_permission
+
+    def can(permission: str) -> bool:
+        return principal is not None and has_permission(principal, Permission(permission))
+
+    return can
+
+
+def _errors(exc: CrmsError, rename: dict[str, str] | None = None) -> dict[str, str]:
+    """{form field: service message} for an error (all fields of a validation with details). A field the
+    form does not show is reported under ``_form`` (shown above the form) with the field's name."""
+    rename = rename or {}
+    out: dict[str, str] = {}
+    items = exc.details or [{"field": exc.field, "message": exc.message}]
+    for item in items:
+        name = item.get("field") or "_form"
+        name = rename.get(name, name.split(".")[-1] if name not in FIELD_LABELS else name)
+        out.setdefault(name, item.get("message") or exc.message)
+    out["_all"] = "; ".join(f"{k}: {v}" for k, v in out.items())
+    return out
+
+
+def message_page(request: Request, status: int, title: str, text: str) -> HTMLResponse:
+    return render(request, "message.html", status=status, title=title, text=text)
+
+
+# ------------------------------------------------------------------------------------------ the request
+
+
+def _db(request: Request):
+    from crms.api.deps import get_db
+
+    return get_db(request)
+
+
+def _secret(request: Request) -> bytes:
     from crms.api.deps import app_secret
 
-    nonce, token = new_login_csrf(app_secret(request))
-    error = f'<p role="alert" class="error">{escape(message)}</p>' if message else ""
-    body = f"""<h2>Log in</h2>{error}
-<form method="post" action="/login" autocomplete="off">
-<input type="hidden" name="{CSRF_FIELD}" value="{escape(token)}">
-<p><label>Username <input name="username" required maxlength="64"></label></p>
-<p><label>Password <input name="password" type="password" required maxlength="256"></label></p>
-<p><label>One-time code (if enrolled) <input name="totp" inputmode="numeric" maxlength="6"></label></p>
-<p><button type="submit">Log in</button></p>
-</form>"""
-    resp = _html("Log in", body, status)
-    resp.set_cookie(CSRF_COOKIE, nonce, **cookie_options(3600))
-    return resp
+    return app_secret(request)
 
 
-def install(app: FastAPI) -> None:
+def act(
+    request: Request,
+    work: Callable[[Session, Principal], Response],
+    *,
+    form: dict | None = None,
+    on_error: Callable[[CrmsError], Response] | None = None,
+) -> Response:
+    """Authenticate from the session cookie, check the form's CSRF token (POST), run ``work`` in one
+    transaction and answer with its page; a refusal or a failure becomes the right page (never a trace)."""
+    from crms.access import audit
+    from crms.access.sessions import COOKIE, check_csrf_for_session, csrf_for_session, principal_from_session
+    from crms.api.deps import anonymous, client_address, conflict_from_integrity
+
+    db = _db(request)
+    where = f"{request.method} {request.url.path}"
+    cookie = request.cookies.get(COOKIE)
+    request.state.principal = None
+    if not cookie:
+        return RedirectResponse("/login?next=" + quote(request.url.path, safe=""), status_code=303)
+    try:
+        with db.transaction() as session:
+            who = principal_from_session(session, cookie, address=client_address(request))
+    except AuthenticationError as exc:
+        audit.record_refusal(db, anonymous(request), "auth.refused", exc.message, query=where)
+        return RedirectResponse("/login?expired=1", status_code=303)
+    request.state.principal = who
+    request.state.csrf = csrf_for_session(_secret(request), cookie)
+    if request.method == "POST":
+        try:
+            check_csrf_for_session(_secret(request), cookie, (form or {}).get("csrf_token"))
+        except PermissionDenied as exc:
+            audit.record_refusal(db, who, "access.refused", exc.message, query=where)
+            return message_page(
+                request, 403, N_("Form expired"), N_("This form expired or was not sent by this site.")
+            )
+    try:
+        with db.transaction() as session:
+            return work(session, who)
+    except (PermissionDenied, RateLimited) as exc:
+        audit.record_refusal(db, who, "access.refused", exc.message, query=where)
+        return message_page(request, exc.status, N_("Not allowed"), N_("Your role may not do this."))
+    except IntegrityError as exc:
+        conflict = conflict_from_integrity(exc)
+        if conflict is None:
+            raise
+        if on_error is not None:
+            return on_error(conflict)
+        return message_page(request, 409, N_("Already recorded"), conflict.message)
+    except CrmsError as exc:
+        if on_error is not None:
+            return on_error(exc)
+        return message_page(
+            request, exc.status, N_("Not found") if exc.status == 404 else N_("Error"), exc.message
+        )
+    except Exception:  # a fault of ours: logged with its trace, the user gets a plain page
+        _log.exception("web page %s failed", where)
+        return message_page(request, 500, N_("Error"), N_("The request could not be handled."))
+
+
+async def _form(request: Request) -> dict:
+    data = await request.form()
+    return {k: v for k, v in data.items()}
+
+
+def _clean(form: dict, *names: str) -> dict:
+    """The named text fields of a form, stripped; empty ones left out (the service's defaults apply)."""
+    out = {}
+    for name in names:
+        value = form.get(name)
+        if isinstance(value, str) and value.strip():
+            out[name] = value.strip()
+    return out
+
+
+def _see(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def _store(request: Request):
+    from crms.api.routes.biometrics import _store as api_store
+
+    return api_store(request)
+
+
+# ------------------------------------------------------------------------------------------ pages
+
+
+def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
+    from crms.access.policy import Permission
+
+    def form_page(permission: Permission, template: str, **ctx: Any):
+        """An empty form, shown only to a user whose role may send it (the service checks again)."""
+
+        def work(session: Session, who: Principal) -> Response:
+            from crms.access.policy import authorize
+
+            authorize(who, permission)
+            return render(ctx.pop("request"), template, **ctx)
+
+        return work
+
+    # ---------------------------------------------------------------- static, PWA, language
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str):
+        path = STATIC / name
+        if "/" in name or not path.is_file():
+            return Response(status_code=404)
+        resp = FileResponse(path)
+        resp.headers["Cache-Control"] = "public, max-age=86400"
+        return resp
+
+    @app.get("/sw.js", include_in_schema=False)
+    def service_worker():
+        resp = FileResponse(STATIC / "sw.js", media_type="text/javascript")
+        resp.headers["Cache-Control"] = "no-cache"
+        return resp
+
+    @app.get("/manifest.webmanifest", include_in_schema=False)
+    def manifest():
+        return FileResponse(STATIC / "manifest.webmanifest", media_type="application/manifest+json")
+
+    @app.get("/offline", response_class=HTMLResponse, include_in_schema=False)
+    def offline(request: Request):
+        resp = render(request, "offline.html")
+        resp.headers["Cache-Control"] = "public, max-age=86400"
+        return resp
+
+    @app.get("/lang/{code}", include_in_schema=False)
+    def set_language(code: str, next: str = "/"):
+        target = next if next.startswith("/") and not next.startswith("//") else "/"
+        resp = _see(target)
+        resp.set_cookie(LANG_COOKIE, choose(code), max_age=3600 * 24 * 365, samesite="strict", path="/")
+        return resp
+
+    # ---------------------------------------------------------------- sign in / out
+
+    def login_form(request: Request, errors: dict | None = None, status: int = 200, **ctx) -> HTMLResponse:
+        from crms.access.sessions import CSRF_COOKIE, cookie_options, new_login_csrf
+
+        nonce, token = new_login_csrf(_secret(request))
+        request.state.csrf = token
+        resp = render(request, "login.html", status=status, errors=errors or {}, **ctx)
+        resp.set_cookie(CSRF_COOKIE, nonce, **cookie_options(3600))
+        return resp
+
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
-    def login_page(request: Request):
-        return _login_form(request)
+    def login_page(request: Request, expired: int = 0, changed: int = 0, next: str = "/"):
+        return login_form(request, expired=bool(expired), changed=bool(changed), next=next)
 
     @app.post("/login", include_in_schema=False)
-    def login_post(
-        request: Request,
-        username: str = Form("", max_length=64),
-        password: str = Form("", max_length=256),
-        totp: str = Form("", max_length=10),
-        csrf_token: str = Form("", max_length=200),
-    ):
+    async def login_post(request: Request):
+        form = await _form(request)
+        return await run_in_threadpool(_login, request, form)
+
+    def _login(request: Request, form: dict) -> Response:
         from crms.access import audit
         from crms.access.sessions import (
             COOKIE,
@@ -73,74 +386,707 @@ def install(app: FastAPI) -> None:
             create_session,
         )
         from crms.access.users import login
-        from crms.api.deps import anonymous, app_secret, client_address, get_db
+        from crms.api.deps import anonymous, client_address
 
-        db = get_db(request)
+        db = _db(request)
+        username = str(form.get("username", ""))[:64]
+        next_url = str(form.get("next") or "/")
+        if not next_url.startswith("/") or next_url.startswith("//"):
+            next_url = "/"
         try:
-            check_login_csrf(app_secret(request), request.cookies.get(CSRF_COOKIE), csrf_token)
+            check_login_csrf(_secret(request), request.cookies.get(CSRF_COOKIE), form.get("csrf_token"))
         except PermissionDenied as exc:
             who = anonymous(request)
             audit.record_refusal(db, who, "auth.login", exc.message, query="POST /login", target_type="user")
-            return _login_form(request, "Your form expired or was not sent by this site. Try again.", 403)
+            return login_form(request, {"_form": N_("This form expired or was not sent by this site.")}, 403)
         try:
             principal = login(
-                db, username, password, totp=totp or None, address=client_address(request), channel="web"
+                db,
+                username,
+                str(form.get("password", ""))[:256],
+                totp=(str(form.get("totp", "")).strip()[:10] or None),
+                address=client_address(request),
+                channel="web",
             )
-        except (AuthenticationError, RateLimited) as exc:
-            return _login_form(request, exc.message, exc.status)
+        except CrmsError as exc:
+            return login_form(request, _errors(exc), exc.status, username=username, next=next_url)
         with db.transaction() as session:
             token = create_session(session, principal)
-        resp = RedirectResponse("/", status_code=303)
+        resp = _see(next_url)
         resp.set_cookie(COOKIE, token, **cookie_options(int(IDLE_TIMEOUT.total_seconds()) * 24))
         resp.delete_cookie(CSRF_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
         return resp
 
     @app.post("/logout", include_in_schema=False)
-    def logout_post(request: Request, csrf_token: str = Form("", max_length=200)):
-        from crms.access import audit
-        from crms.access.sessions import COOKIE, check_csrf_for_session, end_session, principal_from_session
-        from crms.api.deps import app_secret, client_address, get_db
+    async def logout_post(request: Request):
+        form = await _form(request)
 
-        db = get_db(request)
-        cookie = request.cookies.get(COOKIE)
-        if not cookie:
-            return RedirectResponse("/login", status_code=303)
-        try:
-            with db.transaction() as session:
-                principal = principal_from_session(session, cookie, address=client_address(request))
-        except AuthenticationError:
-            return RedirectResponse("/login", status_code=303)
-        try:
-            check_csrf_for_session(app_secret(request), cookie, csrf_token)
-        except PermissionDenied as exc:
-            audit.record_refusal(db, principal, "access.refused", exc.message, query="POST /logout")
-            return _html("Refused", "<p>Missing or invalid CSRF token.</p>", 403)
-        with db.transaction() as session:
-            end_session(session, cookie)
-            audit.record(session, principal, "auth.logout", target_type="user", target_id=principal.user_id)
-        resp = RedirectResponse("/login", status_code=303)
-        resp.delete_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="strict")
+        def work(session: Session, who: Principal) -> Response:
+            from crms.access import audit
+            from crms.access.sessions import COOKIE, end_session
+
+            end_session(session, request.cookies[COOKIE])
+            audit.record(session, who, "auth.logout", target_type="user", target_id=who.user_id)
+            resp = _see("/login")
+            resp.delete_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="strict")
+            return resp
+
+        return await run_in_threadpool(act, request, work, form=form)
+
+    # ---------------------------------------------------------------- dashboard
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def dashboard(request: Request):
+        def work(session: Session, who: Principal) -> Response:
+            from crms.access.policy import has_permission
+            from crms.records import services as svc
+            from crms.records import services_cases as cases
+
+            ctx: dict[str, Any] = {"cases": None, "persons": None}
+            if has_permission(who, Permission.CASE_READ):
+                ctx["cases"] = cases.list_cases(session, who, limit=10)
+            if has_permission(who, Permission.PERSON_READ):
+                ctx["persons"] = svc.list_persons(session, who, limit=10, unit=who.unit)
+            return render(request, "dashboard.html", **ctx)
+
+        return act(request, work)
+
+    # ---------------------------------------------------------------- CNIC lookup
+
+    @app.get("/lookup", response_class=HTMLResponse, include_in_schema=False)
+    def lookup(request: Request, cnic: str = "", reason: str = ""):
+        cnic, reason = cnic.strip()[:40], reason.strip()[:500]
+
+        def work(session: Session, who: Principal) -> Response:
+            from crms.records import services as svc
+
+            if not cnic:
+                return render(
+                    request, "lookup.html", cnic="", reason=reason, found=None, asked=False, errors={}
+                )
+            found = svc.lookup_cnic(session, who, cnic, reason=reason or None)
+            return render(
+                request, "lookup.html", cnic=cnic, reason=reason, found=found, asked=True, errors={}
+            )
+
+        def bad(exc: CrmsError) -> Response:
+            return render(
+                request,
+                "lookup.html",
+                422,
+                cnic=cnic,
+                reason=reason,
+                found=None,
+                asked=False,
+                errors=_errors(exc),
+            )
+
+        return act(request, work, on_error=bad)
+
+    # ---------------------------------------------------------------- persons
+
+    PERSON_FIELDS = (
+        "given_name_en",
+        "family_name_en",
+        "given_name_ur",
+        "family_name_ur",
+        "parentage_relation",
+        "parentage_name_en",
+        "parentage_name_ur",
+        "date_of_birth",
+        "gender",
+        "caste",
+        "notes",
+    )
+    PERSON_RENAME = {
+        "documents.0.number": "cnic",
+        "phones.0": "phone",
+        "documents": "cnic",
+        "phones": "phone",
+    }
+
+    def person_data(form: dict) -> dict:
+        data: dict[str, Any] = _clean(form, *PERSON_FIELDS)
+        if form.get("cnic", "").strip():
+            data["documents"] = [{"doc_type": "CNIC", "number": form["cnic"].strip()}]
+        if form.get("phone", "").strip():
+            data["phones"] = [form["phone"].strip()]
+        return data
+
+    @app.get("/persons/new", response_class=HTMLResponse, include_in_schema=False)
+    def person_new(request: Request):
+        return act(
+            request,
+            form_page(Permission.PERSON_WRITE, "person_form.html", request=request, values={}, person=None),
+        )
+
+    @app.post("/persons/new", include_in_schema=False)
+    async def person_create(request: Request):
+        form = await _form(request)
+
+        def work(session: Session, who: Principal) -> Response:
+            from crms.records import services as svc
+
+            result = svc.register_person(session, who, person_data(form))
+            return _see(f"/persons/{result.person.id}")
+
+        def bad(exc: CrmsError) -> Response:
+            return render(
+                request, "person_form.html", 422, values=form, errors=_errors(exc, PERSON_RENAME), person=None
+            )
+
+        return await run_in_threadpool(act, request, work, form=form, on_error=bad)
+
+    @app.get("/persons/{person_id}", response_class=HTMLResponse, include_in_schema=False)
+    def person_page(request: Request, person_id: int):
+        def work(session: Session, who: Principal) -> Response:
+            from crms.access.policy import has_permission
+            from crms.biometrics import enrolment
+            from crms.records import services as svc
+
+            record = svc.get_person(session, who, person_id)
+            prints = None
+            if has_permission(who, Permission.SEARCH_BIOMETRIC) or has_permission(
+                who, Permission.BIOMETRIC_ENROL
+            ):
+                prints = enrolment.fingerprints_of(session, who, record["id"])
+            return render(request, "person.html", p=record, prints=prints)
+
+        return act(request, work)
+
+    @app.get("/persons/{person_id}/edit", response_class=HTMLResponse, include_in_schema=False)
+    def person_edit(request: Request, person_id: int):
+        def work(session: Session, who: Principal) -> Response:
+            from crms.records import services as svc
+
+            record = svc.get_person(session, who, person_id)
+            values = {k: record.get(k) or "" for k in PERSON_FIELDS}
+            return render(request, "person_form.html", values=values, errors={}, person=record)
+
+        return act(request, work)
+
+    @app.post("/persons/{person_id}/edit", include_in_schema=False)
+    async def person_update(request: Request, person_id: int):
+        form = await _form(request)
+
+        def work(session: Session, who: Principal) -> Response:
+            from crms.records import services as svc
+
+            data = {k: (form.get(k, "").strip() or None) for k in PERSON_FIELDS if k in form}
+            if data.get("gender") is None:
+                data.pop("gender", None)
+            svc.update_person(session, who, person_id, data)
+            return _see(f"/persons/{person_id}")
+
+        def bad(exc: CrmsError) -> Response:
+            return render(
+                request, "person_form.html", 422, values=form, errors=_errors(exc), person={"id": person_id}
+            )
+
+        return await run_in_threadpool(act, request, work, form=form, on_error=bad)
+
+    @app.get("/persons/{person_id}/print", response_class=HTMLResponse, include_in_schema=False)
+    def person_print(request: Request, person_id: int):
+        def work(session: Session, who: Principal) -> Response:
+            from crms.records import services as svc
+            from crms.timeutil import utcnow
+
+            record = svc.get_person(session, who, person_id, reason="printed record")
+            return render(request, "print.html", p=record, printed_at=utcnow())
+
+        return act(request, work)
+
+    # ---------------------------------------------------------------- merge
+
+    @app.get("/merge", response_class=HTMLResponse, include_in_schema=False)
+    def merge_page(request: Request, survivor_id: str = "", merged_id: str = ""):
+        values = {"survivor_id": survivor_id, "merged_id": merged_id}
+        return act(request, form_page(Permission.PERSON_MERGE, "merge.html", request=request, values=values))
+
+    @app.post("/merge", include_in_schema=False)
+    async def merge_post(request: Request):
+        form = await _form(request)
+
+        def work(session: Session, who: Principal) -> Response:
+            from crms.records import services as svc
+
+            data = _clean(form, "survivor_id", "merged_id", "reason")
+            survivor = svc.merge_persons(session, who, data)
+            return _see(f"/persons/{survivor.id}")
+
+        def bad(exc: CrmsError) -> Response:
+            return render(request, "merge.html", 422, values=form, errors=_errors(exc))
+
+        return await run_in_threadpool(act, request, work, form=form, on_error=bad)
+
+    # ---------------------------------------------------------------- cases
+
+    CASE_FIELDS = (
+        "police_station",
+        "district",
+        "fir_number",
+        "registered_on",
+        "occurred_on",
+        "place",
+        "sections",
+    )
+
+    @app.get("/cases/new", response_class=HTMLResponse, include_in_schema=False)
+    def case_new(request: Request):
+        return act(request, form_page(Permission.CASE_WRITE, "case_form.html", request=request, values={}))
+
+    @app.post("/cases/new", include_in_schema=False)
+    async def case_create(request: Request):
+        form = await _form(request)
+
+        def work(session: Session, who: Principal) -> Response:
+            from crms.records import services_cases as cases
+
+            data: dict[str, Any] = _clean(form, *CASE_FIELDS)
+            registered = data.get("registered_on", "")
+            data["year"] = registered[:4] if len(registered) >= 4 else ""
+            case = cases.add_case(session, who, data)
+            return _see(f"/cases/{case.id}")
+
+        def bad(exc: CrmsError) -> Response:
+            return render(request, "case_form.html", 422, values=form, errors=_errors(exc))
+
+        return await run_in_threadpool(act, request, work, form=form, on_error=bad)
+
+    def case_view(request: Request, session: Session, who: Principal, case_id: int, errors=None, status=200):
+        from crms.records import services_cases as cases
+        from crms.records.models import CaseStatus, PartyRole, PartyStatus
+
+        c = cases.get_case(session, who, case_id)
+        return render(
+            request,
+            "case.html",
+            status,
+            c=c,
+            errors=errors or {},
+            case_statuses=[s.value for s in CaseStatus],
+            party_statuses=[s.value for s in PartyStatus],
+            roles=[r.value for r in PartyRole],
+        )
+
+    @app.get("/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
+    def case_page(request: Request, case_id: int):
+        return act(request, lambda s, w: case_view(request, s, w, case_id))
+
+    def case_action(request: Request, case_id: int, form: dict, do: Callable[[Session, Principal], None]):
+        def work(session: Session, who: Principal) -> Response:
+            do(session, who)
+            return _see(f"/cases/{case_id}")
+
+        def bad(exc: CrmsError) -> Response:
+            # The failed transaction is rolled back; show the case as it is, the error next to the field.
+            def again(session: Session, who: Principal) -> Response:
+                return case_view(request, session, who, case_id, _errors(exc), exc.status)
+
+            return act(request, again) if request.method == "GET" else _reshow(request, again)
+
+        return act(request, work, form=form, on_error=bad)
+
+    def _reshow(request: Request, again: Callable[[Session, Principal], Response]) -> Response:
+        with _db(request).transaction() as session:
+            return again(session, request.state.principal)
+
+    @app.post("/cases/{case_id}/status", include_in_schema=False)
+    async def case_status(request: Request, case_id: int):
+        form = await _form(request)
+
+        def do(session: Session, who: Principal) -> None:
+            from crms.records import services_cases as cases
+
+            cases.change_case_status(session, who, case_id, _clean(form, "status", "effective_on", "note"))
+
+        return await run_in_threadpool(case_action, request, case_id, form, do)
+
+    @app.post("/cases/{case_id}/link", include_in_schema=False)
+    async def case_link(request: Request, case_id: int):
+        form = await _form(request)
+
+        def do(session: Session, who: Principal) -> None:
+            from crms.records import services_cases as cases
+
+            cases.link_person(session, who, case_id, _clean(form, "person_id", "role", "status"))
+
+        return await run_in_threadpool(case_action, request, case_id, form, do)
+
+    @app.post("/cases/{case_id}/links/{link_id}/status", include_in_schema=False)
+    async def link_status(request: Request, case_id: int, link_id: int):
+        form = await _form(request)
+
+        def do(session: Session, who: Principal) -> None:
+            from crms.records import services_cases as cases
+
+            cases.change_party_status(session, who, link_id, _clean(form, "status", "effective_on", "note"))
+
+        return await run_in_threadpool(case_action, request, case_id, form, do)
+
+    @app.post("/cases/{case_id}/links/{link_id}/arrest", include_in_schema=False)
+    async def link_arrest(request: Request, case_id: int, link_id: int):
+        form = await _form(request)
+
+        def do(session: Session, who: Principal) -> None:
+            from crms.records import services_cases as cases
+
+            cases.record_arrest(session, who, link_id, _clean(form, "arrested_on", "place", "arrested_by"))
+
+        return await run_in_threadpool(case_action, request, case_id, form, do)
+
+    @app.post("/cases/{case_id}/links/{link_id}/conviction", include_in_schema=False)
+    async def link_conviction(request: Request, case_id: int, link_id: int):
+        form = await _form(request)
+
+        def do(session: Session, who: Principal) -> None:
+            from crms.records import services_cases as cases
+
+            cases.record_conviction(session, who, link_id, _clean(form, "court", "convicted_on", "sentence"))
+
+        return await run_in_threadpool(case_action, request, case_id, form, do)
+
+    # ---------------------------------------------------------------- tenprint enrolment
+
+    def enrol_view(request: Request, session: Session, who: Principal, person_id: int, status=200, **ctx):
+        from crms.biometrics import enrolment
+        from crms.fingerprint import DEFAULT_ENROL_THRESHOLD
+        from crms.records import services as svc
+
+        svc.get_writable_person(session, who, person_id, Permission.BIOMETRIC_ENROL)
+        prints = enrolment.fingerprints_of(session, who, person_id)
+        by_finger = {f["position"]: f for f in prints["fingerprints"]}
+        ctx.setdefault("errors", {})
+        ctx.setdefault("saved", [])
+        return render(
+            request,
+            "enrol.html",
+            status,
+            person_id=person_id,
+            prints=prints,
+            by_finger=by_finger,
+            threshold=DEFAULT_ENROL_THRESHOLD,
+            **ctx,
+        )
+
+    @app.get("/persons/{person_id}/fingerprints", response_class=HTMLResponse, include_in_schema=False)
+    def enrol_page(request: Request, person_id: int):
+        return act(request, lambda s, w: enrol_view(request, s, w, person_id))
+
+    @app.post("/persons/{person_id}/fingerprints", include_in_schema=False)
+    async def enrol_post(request: Request, person_id: int):
+        from crms.fingerprint import MAX_IMAGE_BYTES as MAX_BYTES
+
+        data = await request.form()
+        form = {"csrf_token": data.get("csrf_token")}
+        images: dict[int, bytes] = {}
+        too_big: list[int] = []
+        for position in FINGERS:
+            upload = data.get(f"finger_{position}")
+            if upload is None or isinstance(upload, str) or not upload.filename:
+                continue
+            content = await upload.read(MAX_BYTES + 1)
+            if len(content) > MAX_BYTES:
+                too_big.append(position)
+            elif content:
+                images[position] = content
+
+        def work(session: Session, who: Principal) -> Response:
+            from crms.biometrics import enrolment
+            from crms.errors import ValidationError
+
+            if too_big:
+                raise ValidationError("image too large", field=f"finger_{too_big[0]}")
+            if not images:
+                raise ValidationError("choose at least one fingerprint image", field="image")
+            store = _store(request)
+            for position, content in images.items():
+                try:
+                    enrolment.capture(session, who, store, person_id, position, content)
+                except ValidationError as exc:
+                    raise ValidationError(exc.message, field=f"finger_{position}") from None
+            return _see(f"/persons/{person_id}/fingerprints?saved={len(images)}")
+
+        def bad(exc: CrmsError) -> Response:
+            return _reshow(
+                request, lambda s, w: enrol_view(request, s, w, person_id, 422, errors=_errors(exc))
+            )
+
+        return await run_in_threadpool(act, request, work, form=form, on_error=bad)
+
+    # ---------------------------------------------------------------- bulk import
+
+    @app.get("/import", response_class=HTMLResponse, include_in_schema=False)
+    def import_page(request: Request):
+        def work(session: Session, who: Principal) -> Response:
+            from crms.access.policy import authorize
+
+            authorize(who, Permission.IMPORT)
+            return render(request, "import.html", report=None, errors={})
+
+        return act(request, work)
+
+    @app.post("/import", include_in_schema=False)
+    async def import_post(request: Request):
+        data = await request.form()
+        form = {"csrf_token": data.get("csrf_token"), "mode": data.get("mode")}
+        upload = data.get("file")
+        name, content = "", b""
+        if upload is not None and not isinstance(upload, str) and upload.filename:
+            name = Path(upload.filename).name
+            content = await upload.read(20 * 1024 * 1024 + 1)
+
+        def work(session: Session, who: Principal) -> Response:
+            from crms.errors import ValidationError
+            from crms.records import importer
+
+            if not content or not name:
+                raise ValidationError("choose a CSV or XLSX register file", field="file")
+            if len(content) > 20 * 1024 * 1024:
+                raise ValidationError("file larger than 20 MB", field="file")
+            dry = form.get("mode") != "import"
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / name
+                path.write_bytes(content)
+                report = importer.import_persons(session, who, path, dry_run=dry)
+            return render(request, "import.html", report=report.as_dict(), errors={})
+
+        def bad(exc: CrmsError) -> Response:
+            return render(request, "import.html", exc.status, report=None, errors=_errors(exc))
+
+        return await run_in_threadpool(act, request, work, form=form, on_error=bad)
+
+    # ---------------------------------------------------------------- audit
+
+    @app.get("/audit", response_class=HTMLResponse, include_in_schema=False)
+    def audit_page(
+        request: Request, username: str = "", action: str = "", target_id: str = "", verify: int = 0
+    ):
+        def work(session: Session, who: Principal) -> Response:
+            from crms.access import audit
+            from crms.access.policy import authorize, has_permission
+
+            report = None
+            if verify:
+                authorize(who, Permission.AUDIT_VERIFY)
+                report = audit.verify(session)
+                audit.record(session, who, "audit.verify", detail="ok" if report.ok else "broken")
+            total, rows = 0, []
+            if has_permission(who, Permission.AUDIT_READ):
+                total, rows = audit.query(
+                    session,
+                    who,
+                    username=username.strip() or None,
+                    action=action.strip() or None,
+                    target_id=target_id.strip() or None,
+                    limit=50,
+                )
+            elif not verify:
+                authorize(who, Permission.AUDIT_READ)
+            entries = [audit.as_dict(e) for e in rows]
+            return render(
+                request,
+                "audit.html",
+                entries=entries,
+                total=total,
+                report=report,
+                values={"username": username, "action": action, "target_id": target_id},
+            )
+
+        return act(request, work)
+
+    # ---------------------------------------------------------------- users
+
+    def users_view(request: Request, session: Session, who: Principal, status=200, **ctx) -> Response:
+        from crms.access import users
+        from crms.access.policy import Role
+
+        rows = [users.user_dict(u) for u in users.list_users(session, who)]
+        roles = [r.value for r in Role if r != Role.SYSTEM]
+        ctx.setdefault("errors", {})
+        ctx.setdefault("values", {})
+        return render(request, "users.html", status, users=rows, roles=roles, **ctx)
+
+    @app.get("/users", response_class=HTMLResponse, include_in_schema=False)
+    def users_page(request: Request):
+        return act(request, lambda s, w: users_view(request, s, w))
+
+    @app.post("/users", include_in_schema=False)
+    async def users_post(request: Request):
+        form = await _form(request)
+
+        def work(session: Session, who: Principal) -> Response:
+            from crms.access import users
+
+            data = _clean(form, "username", "role", "unit", "full_name", "phone", "pin")
+            username, role = data.pop("username", ""), data.pop("role", "")
+            user = users.add_user(session, who, username, role, **data)
+            code = getattr(user, "enrolment_code", None)
+            return users_view(request, session, who, created=users.user_dict(user), code=code)
+
+        def bad(exc: CrmsError) -> Response:
+            return _reshow(
+                request, lambda s, w: users_view(request, s, w, 422, errors=_errors(exc), values=form)
+            )
+
+        return await run_in_threadpool(act, request, work, form=form, on_error=bad)
+
+    @app.post("/users/{user_id}/active", include_in_schema=False)
+    async def users_active(request: Request, user_id: int):
+        form = await _form(request)
+
+        def work(session: Session, who: Principal) -> Response:
+            from crms.access import users
+
+            users.set_active(session, who, user_id, form.get("active") == "1")
+            return _see("/users")
+
+        return await run_in_threadpool(act, request, work, form=form)
+
+    @app.post("/users/{user_id}/approve", include_in_schema=False)
+    async def users_approve(request: Request, user_id: int):
+        form = await _form(request)
+
+        def work(session: Session, who: Principal) -> Response:
+            from crms.access import users
+
+            users.approve(session, who, user_id)
+            return _see("/users")
+
+        def bad(exc: CrmsError) -> Response:
+            return _reshow(request, lambda s, w: users_view(request, s, w, exc.status, errors=_errors(exc)))
+
+        return await run_in_threadpool(act, request, work, form=form, on_error=bad)
+
+    @app.post("/users/{user_id}/reset", include_in_schema=False)
+    async def users_reset(request: Request, user_id: int):
+        form = await _form(request)
+
+        def work(session: Session, who: Principal) -> Response:
+            from crms.access import users
+
+            user = users.reset_account(session, who, user_id)
+            code = getattr(user, "enrolment_code", None)
+            return users_view(request, session, who, created=users.user_dict(user), code=code, reset=True)
+
+        def bad(exc: CrmsError) -> Response:
+            return _reshow(request, lambda s, w: users_view(request, s, w, exc.status, errors=_errors(exc)))
+
+        return await run_in_threadpool(act, request, work, form=form, on_error=bad)
+
+    # ---------------------------------------------------------------- activation and password change
+    # Public forms (no session yet): the same signed double-submit CSRF token as the sign-in form.
+
+    def public_form(request: Request, template: str, status: int = 200, **ctx) -> HTMLResponse:
+        from crms.access.sessions import CSRF_COOKIE, cookie_options, new_login_csrf
+
+        nonce, token = new_login_csrf(_secret(request))
+        request.state.csrf = token
+        resp = render(request, template, status=status, **ctx)
+        resp.set_cookie(CSRF_COOKIE, nonce, **cookie_options(3600))
         return resp
 
-    if not any(getattr(r, "path", None) == "/" for r in app.routes):
+    def public_post(request: Request, form: dict, template: str, work: Callable[[], Response]) -> Response:
+        from crms.access import audit
+        from crms.access.sessions import CSRF_COOKIE, check_login_csrf
+        from crms.api.deps import anonymous
 
-        @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-        def home(request: Request):
-            from crms.access.sessions import COOKIE, CSRF_FIELD, csrf_for_session, principal_from_session
-            from crms.api.deps import app_secret, client_address, get_db
+        values = {"username": str(form.get("username", ""))[:64]}
+        try:
+            check_login_csrf(_secret(request), request.cookies.get(CSRF_COOKIE), form.get("csrf_token"))
+        except PermissionDenied as exc:
+            audit.record_refusal(_db(request), anonymous(request), "access.refused", exc.message,
+                                 query=f"POST {request.url.path}")  # fmt: skip
+            errors = {"_form": N_("This form expired or was not sent by this site.")}
+            return public_form(request, template, 403, errors=errors, values=values)
+        try:
+            return work()
+        except CrmsError as exc:
+            errors = _errors(exc)
+            if isinstance(exc, ValidationError) and exc.field == "password":  # the rules: the new one
+                errors = {"new_password": exc.message, "_all": exc.message}
+            return public_form(request, template, exc.status, errors=errors, values=values)
 
-            cookie = request.cookies.get(COOKIE)
-            if not cookie:
-                return RedirectResponse("/login", status_code=303)
-            try:
-                with get_db(request).transaction() as session:
-                    p = principal_from_session(session, cookie, address=client_address(request))
-            except AuthenticationError:
-                return RedirectResponse("/login", status_code=303)
-            csrf = csrf_for_session(app_secret(request), cookie)
-            who = f"<strong>{escape(p.username)}</strong> ({escape(p.role)}, {escape(p.unit)})"
-            body = f"""<p>Logged in as {who}.</p>
-<form method="post" action="/logout"><input type="hidden" name="{CSRF_FIELD}" value="{escape(csrf)}">
-<button type="submit">Log out</button></form>
-<p><a href="/api/docs">API documentation</a></p>"""
-            return _html("Home", body)
+    @app.get("/activate", response_class=HTMLResponse, include_in_schema=False)
+    def activate_page(request: Request, username: str = ""):
+        return public_form(request, "activate.html", values={"username": username[:64]}, done=None)
+
+    @app.post("/activate", include_in_schema=False)
+    async def activate_post(request: Request):
+        form = await _form(request)
+
+        def work() -> Response:
+            from crms.access.users import activate
+            from crms.api.deps import client_address
+
+            out = activate(
+                _db(request),
+                str(form.get("username", ""))[:64],
+                str(form.get("enrolment_code", ""))[:64],
+                str(form.get("new_password", ""))[:256],
+                address=client_address(request),
+                channel="web",
+            )
+            qr = None
+            if out.get("totp_uri"):
+                import segno
+
+                svg = segno.make(out["totp_uri"], error="m").svg_inline(scale=4, dark="#000", light="#fff")
+                qr = "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+            return public_form(request, "activate.html", values={}, done=out, qr=qr)
+
+        return await run_in_threadpool(public_post, request, form, "activate.html", work)
+
+    @app.get("/password", response_class=HTMLResponse, include_in_schema=False)
+    def password_page(request: Request, username: str = ""):
+        return public_form(request, "password.html", values={"username": username[:64]})
+
+    @app.post("/password", include_in_schema=False)
+    async def password_post(request: Request):
+        form = await _form(request)
+
+        def work() -> Response:
+            from crms.access.sessions import COOKIE
+            from crms.access.users import change_password
+            from crms.api.deps import client_address
+
+            change_password(
+                _db(request),
+                str(form.get("username", ""))[:64],
+                str(form.get("password", ""))[:256],
+                str(form.get("new_password", ""))[:256],
+                totp=(str(form.get("totp", "")).strip()[:10] or None),
+                address=client_address(request),
+                channel="web",
+            )
+            resp = _see("/login?changed=1")  # every session of the account was ended: sign in again
+            resp.delete_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="strict")
+            return resp
+
+        return await run_in_threadpool(public_post, request, form, "password.html", work)
+
+    # ---------------------------------------------------------------- errors that reach the top
+
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    previous = app.exception_handlers.get(StarletteHTTPException)
+
+    async def html_http_error(request: Request, exc: StarletteHTTPException):
+        if request.url.path.startswith("/api") and previous is not None:
+            return await previous(request, exc)
+        if exc.status_code == 404:
+            return message_page(request, 404, N_("Not found"), N_("There is no such page."))
+        return message_page(request, exc.status_code, N_("Error"), N_("The request could not be handled."))
+
+    app.add_exception_handler(StarletteHTTPException, html_http_error)
+
+    from fastapi.exceptions import RequestValidationError
+
+    previous_validation = app.exception_handlers.get(RequestValidationError)
+
+    async def html_validation_error(request: Request, exc: RequestValidationError):
+        if request.url.path.startswith("/api") and previous_validation is not None:
+            return await previous_validation(request, exc)
+        return message_page(request, 422, N_("Error"), N_("The address or a value in it is not valid."))
+
+    app.add_exception_handler(RequestValidationError, html_validation_error)

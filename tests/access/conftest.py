@@ -12,6 +12,14 @@ from sqlalchemy import select
 PASSWORD = "correct horse battery"
 
 
+@pytest.fixture(autouse=True)
+def _own_data_dir(tmp_path, monkeypatch):
+    """Every access test gets its own data directory (audit head, data key, CLI sessions): never the
+    checkout's ./data."""
+    monkeypatch.setenv("CRMS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("CRMS_DATA_KEY", raising=False)
+
+
 @pytest.fixture
 def sclient(app):
     from fastapi.testclient import TestClient
@@ -48,7 +56,7 @@ def make_account(db):
 def totp_now(user, offset_steps: int = 0) -> str:
     import time
 
-    return pyotp.TOTP(user.totp_secret).at(time.time() + 30 * offset_steps)
+    return pyotp.TOTP(user.new_totp_secret).at(time.time() + 30 * offset_steps)
 
 
 def entries(db, **where):

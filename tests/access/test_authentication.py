@@ -1,9 +1,8 @@
-"""Passwords (Argon2id), lockout after 5 failures, TOTP (mandatory for administrators and examiners, each code
-once), SMS officers' phone + PIN, login rate limits. Every attempt leaves an audit entry."""
+"""Passwords (Argon2id), failures slowed down per name and address (never a lockout), TOTP (mandatory for
+administrators and examiners, each code once), SMS officers' phone + PIN, login rate limits.
+Every attempt leaves an audit entry."""
 
 from __future__ import annotations
-
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import update
@@ -40,26 +39,62 @@ def test_wrong_password_and_unknown_user_refused_alike(db, make_account):
     assert [e.username for e in refused] == [user.username, "nobody"]
 
 
-def test_lockout_after_five_failures_for_ten_minutes(db, make_account):
+def test_failures_never_lock_the_owner_out(db, make_account):
+    """An attacker failing on purpose from one address is slowed down there; the owner, from another
+    address, still logs in (finding 21.8: lockout as a weapon)."""
     user = make_account("investigating_officer")
-    for _ in range(4):
+    for _ in range(5):
         with pytest.raises(AuthenticationError):
-            users.login(db, user.username, "bad password 1")
-    with pytest.raises(AuthenticationError, match="locked for 10 minutes"):
-        users.login(db, user.username, "bad password 1")
-    # Even the right password is refused while locked.
-    with pytest.raises(AuthenticationError, match="locked"):
-        users.login(db, user.username, PASSWORD)
-    assert last_entry(db).outcome == "refused"
+            users.login(db, user.username, "bad password 1", address="10.9.9.9")
+    with pytest.raises(RateLimited):
+        users.login(db, user.username, PASSWORD, address="10.9.9.9")
+    assert users.login(db, user.username, PASSWORD, address="10.1.1.1").user_id == user.id
     with db.transaction() as s:
-        locked_until = s.get(User, user.id).locked_until
-    from crms.timeutil import as_utc, utcnow
+        assert s.get(User, user.id).locked_until is None
 
-    assert timedelta(minutes=9) < as_utc(locked_until) - utcnow() <= timedelta(minutes=10)
-    # After the lock expires, the right password works again.
-    with db.transaction() as s:
-        s.execute(update(User).where(User.id == user.id).values(locked_until=utcnow() - timedelta(seconds=1)))
-    assert users.login(db, user.username, PASSWORD).user_id == user.id
+
+def test_known_and_unknown_names_answered_alike_at_the_same_cost(db, make_account, monkeypatch):
+    """The same answer, the same Argon2 verification (against a dummy hash for an unknown name), and the
+    same slow-down after the same number of failures, for a known and an unknown name."""
+    user = make_account("sho")
+    from argon2 import PasswordHasher
+
+    calls: list[str] = []
+
+    class CountingHasher(PasswordHasher):  # the real Argon2id verifier, counted
+        def verify(self, stored, secret):
+            calls.append(stored)
+            return super().verify(stored, secret)
+
+    monkeypatch.setattr(users, "_hasher", CountingHasher(time_cost=2, memory_cost=19456, parallelism=1))
+    answers = {}
+    for name in (user.username, "no_such_user"):
+        calls.clear()
+        seen = []
+        for _ in range(5):
+            with pytest.raises(AuthenticationError) as err:
+                users.login(db, name, "wrong password!!", address="10.2.2.2")
+            seen.append((type(err.value).__name__, err.value.message, err.value.field))
+        assert len(calls) == 5 and all(c.startswith("$argon2id$") for c in calls)
+        with pytest.raises(RateLimited) as err:
+            users.login(db, name, "wrong password!!", address="10.2.2.2")
+        seen.append((type(err.value).__name__, err.value.message.split(":")[0], err.value.field))
+        answers[name] = seen
+    assert answers[user.username] == answers["no_such_user"]
+
+
+def test_successful_logins_spend_nothing(db, make_account, monkeypatch):
+    monkeypatch.setenv("CRMS_RATE_LOGIN", "3/60")
+    user = make_account("cro_operator")
+    for _ in range(12):
+        assert users.login(db, user.username, PASSWORD, address="10.3.3.3").user_id == user.id
+    for _ in range(3):
+        with pytest.raises(AuthenticationError):
+            users.login(db, user.username, "bad password 1", address="10.3.3.3")
+    with pytest.raises(RateLimited):
+        users.login(db, user.username, PASSWORD, address="10.3.3.3")
+    e = last_entry(db)
+    assert (e.action, e.outcome) == ("auth.login", "refused") and "too many" in e.detail
 
 
 def test_disabled_user_cannot_log_in(db, make_account):
@@ -131,17 +166,29 @@ def test_sms_officer_phone_and_pin(db, make_account):
         users.login(db, "sms1", "4321")
 
 
-def test_login_rate_limited_per_username(db, make_account, monkeypatch):
+def test_login_failures_limited_per_name_and_address(db, make_account, monkeypatch):
     monkeypatch.setenv("CRMS_RATE_LOGIN", "3/60")
     user = make_account("cro_operator")
     for _ in range(3):
-        users.login(db, user.username, PASSWORD)
+        with pytest.raises(AuthenticationError):
+            users.login(db, user.username, "bad password 1", address="10.4.4.4")
     with pytest.raises(RateLimited):
-        users.login(db, user.username, PASSWORD)
+        users.login(db, user.username, PASSWORD, address="10.4.4.4")
     e = last_entry(db)
     assert (e.action, e.outcome) == ("auth.login", "refused") and "too many" in e.detail
     other = make_account("cro_operator")
-    assert users.login(db, other.username, PASSWORD).user_id == other.id  # per user
+    assert users.login(db, other.username, PASSWORD, address="10.4.4.4").user_id == other.id  # per name
+
+
+def test_login_failures_limited_per_address(db, make_account, monkeypatch):
+    monkeypatch.setenv("CRMS_RATE_LOGIN_ADDRESS", "4/60")
+    user = make_account("cro_operator")
+    for i in range(4):  # a different name each time: the address alone runs out
+        with pytest.raises(AuthenticationError):
+            users.login(db, f"guess{i}", "bad password 1", address="10.5.5.5")
+    with pytest.raises(RateLimited):
+        users.login(db, user.username, PASSWORD, address="10.5.5.5")
+    assert users.login(db, user.username, PASSWORD, address="10.6.6.6").user_id == user.id
 
 
 def test_search_rate_limited_per_user(db, monkeypatch):

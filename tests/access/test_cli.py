@@ -46,10 +46,10 @@ def test_bootstrap_first_admin_then_login_required(db, cli):
     secret = r.output.split("TOTP secret (shown once): ")[1].split()[0]
     assert entries(db, action="user.bootstrap")[0].channel == "cli"
     # Now that a user exists, adding another needs a login.
-    r = cli("user", "add", "op1", "--role", "cro_operator", "--password", PASSWORD)
+    r = cli("user", "add", "op1", "--role", "cro_operator")
     assert r.exit_code == 3 and "log in first" in r.output
     env = {"CRMS_USER": "root", "CRMS_PASSWORD": PASSWORD}
-    r = cli("user", "add", "op1", "--role", "cro_operator", "--password", PASSWORD, env=env)
+    r = cli("user", "add", "op1", "--role", "cro_operator", env=env)
     assert r.exit_code == 3 and "TOTP" in r.output  # mandatory for administrators
     env["CRMS_TOTP"] = pyotp.TOTP(secret).now()
     r = cli("login", env=env)
@@ -63,11 +63,10 @@ def test_bootstrap_first_admin_then_login_required(db, cli):
         "cro_operator",
         "--unit",
         "BA/QTA",
-        "--password",
-        PASSWORD,
         env=token_env,
     )
     assert r.exit_code == 0, r.output
+    assert "enrolment code (shown once" in r.output and "crms activate op1" in r.output
     r = cli("user", "list", "--json", env=token_env)
     assert {u["username"] for u in json.loads(r.output)} == {"root", "op1"}
 
@@ -112,11 +111,12 @@ def test_admin_commands(db, cli, make_account):
     env = _token_env(db, admin)
     assert cli("user", "role", op.username, "sho", "--unit", "BA/QTA", env=env).exit_code == 0
     r = cli("user", "reset-mfa", op.username, env=env)
-    assert r.exit_code == 0 and "otpauth://" in r.output
+    assert r.exit_code == 0 and "enrolment code (shown once" in r.output and "otpauth://" not in r.output
     assert cli("user", "disable", op.username, env=env).exit_code == 0
     r = cli("user", "list", "--json", env=env)
     row = next(u for u in json.loads(r.output) if u["username"] == op.username)
-    assert (row["role"], row["unit"], row["is_active"], row["mfa"]) == ("sho", "BA/QTA", False, True)
+    assert (row["role"], row["unit"], row["is_active"], row["mfa"]) == ("sho", "BA/QTA", False, False)
+    assert row["enrolment_pending"]
     r = cli("user", "disable", "ghost", env=env)
     assert r.exit_code == 1 and "no user" in r.output
 

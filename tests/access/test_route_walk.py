@@ -31,6 +31,8 @@ PUBLIC = {
     ("POST", "/login"),  # the login form itself (CSRF-protected)
     ("POST", "/api/v1/auth/login"),  # credential check
     ("POST", "/api/v1/auth/tokens"),  # credential exchange for a token
+    ("POST", "/api/v1/auth/password"),  # change your own password (the current one is the credential)
+    ("POST", "/api/v1/auth/activate"),  # enrolment code -> password (the code is the credential)
     ("GET", "/api/v1/health"),
     ("GET", "/health"),
 }
@@ -197,4 +199,65 @@ def test_every_route_refuses_under_privileged(app, sclient, db, make_user, who):
             if not (e and e.outcome == "refused" and e.user_id == user.id):
                 failures.append(f"{method} {path}: refused but not audited")
     assert checked >= 5
+    assert not failures, "\n".join(failures)
+
+
+# Path or query parameters that name a user or something of a user's (a token): each route that takes one is
+# walked by a district administrator with a user (and token) of another district.
+USER_PARAMS = ("user_id", "token_id")
+
+
+def _user_routes(app):
+    spec = app.openapi()
+    out = []
+    for method, path in _routes(app):
+        op = spec["paths"].get(path, {}).get(method.lower(), {})
+        names = {p["name"] for p in op.get("parameters", [])}
+        if names & set(USER_PARAMS):
+            out.append((method, path, names & set(USER_PARAMS)))
+    return out
+
+
+def test_every_user_route_keeps_a_district_administrator_in_its_unit(app, sclient, db, make_user):
+    """Finding 21.7: a district administrator reached the tokens of users outside its unit. Every route that
+    addresses a user or a user's token, called by an administrator of BA/QTA/QUETTA for a user of
+    BA/MKN/PANJGUR, is refused (403) and the refusal audited; the same calls for a user of its own district
+    are not refused."""
+    from crms.access.models import ApiToken, User
+    from crms.access.tokens import issue_token
+
+    admin, headers = make_user("administrator", unit="BA/QTA/QUETTA", username="quetta_admin")
+    outsider, _ = make_user("cro_operator", unit="BA/MKN/PANJGUR", username="panjgur_clerk")
+    insider, _ = make_user("cro_operator", unit="BA/QTA/QUETTA", username="quetta_clerk")
+    ids = {}
+    for who in (outsider, insider):
+        with db.transaction() as s:
+            issue_token(s, s.get(User, who.id), name="walk")
+            ids[who.id] = max(s.query(ApiToken.id).filter(ApiToken.user_id == who.id).all())[0]
+    routes = _user_routes(app)
+    assert {(m, p) for m, p, _ in routes} >= {
+        ("GET", "/api/v1/auth/tokens"),
+        ("DELETE", "/api/v1/auth/tokens/{token_id}"),
+        ("GET", "/api/v1/users/{user_id}"),
+        ("PATCH", "/api/v1/users/{user_id}"),
+    }
+    failures = []
+    for target in (outsider, insider):
+        for method, path, names in routes:
+            url, params, body = _request_args(app, method, path)
+            url = path.replace("{user_id}", str(target.id)).replace("{token_id}", str(ids[target.id]))
+            if "user_id" in names and "{user_id}" not in path:
+                params["user_id"] = target.id
+            r = sclient.request(
+                method, url, params=params, json=body, headers=headers, follow_redirects=False
+            )
+            if target is outsider:
+                if r.status_code != 403:
+                    failures.append(f"{method} {path} for an outsider: {r.status_code} {r.text[:160]}")
+                else:
+                    e = last_entry(db)
+                    if not (e.outcome == "refused" and e.user_id == admin.id):
+                        failures.append(f"{method} {path}: refused but not audited")
+            elif r.status_code == 403 and "jurisdiction" in r.text:
+                failures.append(f"{method} {path} for an insider: {r.status_code} {r.text[:160]}")
     assert not failures, "\n".join(failures)

@@ -25,7 +25,7 @@ def prints(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def extracted(prints, tmp_path_factory):
-    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime", reason="the fingerprint extra is not installed")
     out = tmp_path_factory.mktemp("tpl")
     res = runner.invoke(app, ["fp", "extract", str(prints), str(out), "--iso"])
     return res, out
@@ -51,7 +51,7 @@ def test_extract_prints_one_json_line_per_image(extracted, prints):
 
 
 def test_extract_dpi_auto_reports_estimate(prints, tmp_path):
-    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime", reason="the fingerprint extra is not installed")
     res = runner.invoke(app, ["fp", "extract", str(prints / "b_1.png"), str(tmp_path), "--dpi", "auto"])
     assert res.exit_code == 0, res.output
     assert "(estimated)" in res.stderr
@@ -75,7 +75,7 @@ def test_extract_reports_bad_images(tmp_path):
 
 def test_score_prints_pairs_in_input_order(tmp_path):
     matcher_or_skip()
-    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime", reason="the fingerprint extra is not installed")
     i11, i12, i21 = (fvc("fvc2002", "DB1_B", n) for n in ("101_1.png", "101_2.png", "102_1.png"))
     res = runner.invoke(app, ["fp", "extract", str(i11), str(tmp_path)])
     assert res.exit_code == 0, res.output

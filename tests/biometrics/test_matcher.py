@@ -11,7 +11,6 @@ import pytest
 from crms.fingerprint import matcher
 from crms.fingerprint.template import Template
 
-TEMPLATE_CACHE = Path("/work/cache/templates")
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
@@ -172,18 +171,24 @@ def test_prepare_is_cached_and_exposes_cylinders(rng):
     assert p.valid.any()
 
 
-@pytest.mark.skipif(
-    not SHARED.exists() or not (TEMPLATE_CACHE / "fvc2002" / "DB1_B").is_dir(),
-    reason="needs ../shared/data and FVC templates cached by bench/fp_cache_templates.py",
-)
+@pytest.mark.shared_data
+@pytest.mark.slow
 def test_fvc2002_db1_fingers_101_to_104():
+    """Real prints: FVC2002 DB1 B, fingers 101-104 (32 images, 500 ppi), extracted here and matched; the
+    genuine pairs score high and the impostors low."""
+    from crms import fingerprint as fp
     from crms.fingerprint import evaluation as ev
-    from crms.fingerprint.serialise import load_template
 
-    files = sorted((TEMPLATE_CACHE / "fvc2002" / "DB1_B").glob("10[1-4]_*.tpl"))
-    if len(files) != 32:
-        pytest.skip("FVC2002 DB1_B template cache incomplete")
-    prep = [matcher.prepare(load_template(f)) for f in files]
+    folder = SHARED / "fingerprints" / "fvc2002" / "DB1_B"
+    if not folder.is_dir():
+        pytest.skip(f"shared data set not available: {folder} (needs ../shared/data beside the project)")
+    if fp.engine_missing():
+        pytest.skip(f"the 'fingerprint' extra is not installed: {fp.engine_missing()}")
+    files = sorted(folder.glob("10[1-4]_*.png"))
+    assert len(files) == 32, f"{folder}: expected 8 impressions of fingers 101-104"
+    results = fp.extract_many(files, 500)
+    assert all(r.error is None for r in results), [r.error for r in results if r.error]
+    prep = [matcher.prepare(fp.loads(r.template)) for r in results]
     ii, jj, gen = ev.fvc_pairs([ev.finger_of(f.stem) for f in files])
     s = np.concatenate([matcher.score_many(prep[i], [prep[j]]) for i, j in zip(ii, jj, strict=True)])
     g, imp = s[gen], s[~gen]

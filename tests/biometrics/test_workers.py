@@ -12,7 +12,7 @@ from .fpdata import encode, synthetic_print
 
 
 def test_pool_extracts_without_blocking_the_caller():
-    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime", reason="the fingerprint extra is not installed")
     from crms.fingerprint.workers import ExtractorPool
 
     good = encode(synthetic_print(300, 360, seed=4), "PNG")

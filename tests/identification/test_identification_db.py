@@ -279,7 +279,7 @@ def test_migration_0005_matches_the_model_and_downgrades(tmp_path):
         assert "duplicate_cases" in inspect(conn).get_table_names()
         diffs = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert [d for d in diffs if "duplicate_cases" in repr(d) or "updated_at" in repr(d)] == []
-    command.downgrade(alembic_config(db.url), "0004")
+    command.downgrade(alembic_config(db.url), "0005_auth")
     with db.engine.connect() as conn:
         assert "duplicate_cases" not in inspect(conn).get_table_names()
         assert "ix_fingerprints_updated_at" not in {

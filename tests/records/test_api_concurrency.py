@@ -47,9 +47,9 @@ def _both(client, url: str, body: dict, headers: dict) -> list:
 
 
 def test_concurrent_registration_of_the_same_cnic(client, make_user, db, monkeypatch):
-    from crms.records import services
+    from crms.records.services import documents
 
-    _hold_after(monkeypatch, services, "_check_document_free", db)
+    _hold_after(monkeypatch, documents, "_check_document_free", db)
     _, op = make_user("cro_operator")
     body = person_data(documents=[{"doc_type": "CNIC", "number": "54400-7654321-3"}])
     ok, lost = _both(client, "/api/v1/persons", body, op)
@@ -63,9 +63,9 @@ def test_concurrent_registration_of_the_same_cnic(client, make_user, db, monkeyp
 
 
 def test_concurrent_registration_of_the_same_fir(client, make_user, db, monkeypatch):
-    from crms.records import services_cases
+    from crms.records.services import cases
 
-    _hold_after(monkeypatch, services_cases, "_parse_sections", db)
+    _hold_after(monkeypatch, cases, "_parse_sections", db)
     _, sho = make_user("sho", unit="BA/QTA/QUETTA")
     ok, lost = _both(client, "/api/v1/cases", case_data(fir_number=501), sho)
     assert ok.status_code == 201, ok.text

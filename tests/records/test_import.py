@@ -389,5 +389,5 @@ def test_cached_name_keys_agree_with_person_service(sqlite_db):
                     given_name_en=g_en, family_name_en=f_en, given_name_ur=g_ur, family_name_ur=f_ur,
                     parentage_name_en=p_en, parentage_name_ur=p_ur,
                 )  # fmt: skip
-                svc._refresh_name_keys(ns)
+                svc.names._refresh_name_keys(ns)
                 assert v.name_keys(ns) == (ns.name_key, ns.name_sound)

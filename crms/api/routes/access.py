@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from crms.access import users as svc
 from crms.api.deps import PrincipalDep, SessionDep
+from crms.timeutil import iso_or_none
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -17,6 +18,8 @@ class UserIn(BaseModel):
     role: str = Field(max_length=32)
     unit: str = Field(default="BA", max_length=200)
     full_name: str = Field(default="", max_length=200)
+    # Refused when given: the user sets the password with the enrolment code (kept so that a client that
+    # sends one is told so, rather than having it silently dropped).
     password: str | None = Field(default=None, max_length=256)
     phone: str | None = Field(default=None, max_length=32)
     pin: str | None = Field(default=None, max_length=8)
@@ -34,12 +37,23 @@ def list_users(principal: PrincipalDep, session: SessionDep) -> list[dict]:
     return [svc.user_dict(u) for u in svc.list_users(session, principal)]
 
 
+def _with_code(user) -> dict:
+    """The account and, when one was just issued, its enrolment code (shown once, to hand to the user)."""
+    out = svc.user_dict(user)
+    code = getattr(user, "enrolment_code", None)
+    if code:
+        out.update(enrolment_code=code, enrolment_expires_at=iso_or_none(user.enrolment_expires_at))
+    return out
+
+
 @router.post("", status_code=201)
 def add_user(body: UserIn, principal: PrincipalDep, session: SessionDep) -> dict:
+    """Create an account: answered with a one-time enrolment code for the user (the administrator never
+    chooses the password); a privileged role waits for a second administrator's approval."""
     user = svc.add_user(
         session, principal, body.username, body.role, **body.model_dump(exclude={"username", "role"})
     )
-    return {**svc.user_dict(user), "totp_uri": svc.totp_uri(user)}
+    return _with_code(user)
 
 
 @router.get("/{user_id}")
@@ -54,10 +68,22 @@ def patch_user(user_id: int, body: UserPatch, principal: PrincipalDep, session: 
         user = svc.set_role(session, principal, user_id, body.role or user.role, body.unit)
     if body.is_active is not None:
         user = svc.set_active(session, principal, user_id, body.is_active)
-    return svc.user_dict(user)
+    return _with_code(user)
+
+
+@router.post("/{user_id}/reset")
+def reset_account(user_id: int, principal: PrincipalDep, session: SessionDep) -> dict:
+    """Reset an account (forgotten password, lost authenticator): a new enrolment code for the user."""
+    return _with_code(svc.reset_account(session, principal, user_id))
 
 
 @router.post("/{user_id}/reset-mfa")
 def reset_mfa(user_id: int, principal: PrincipalDep, session: SessionDep) -> dict:
-    user = svc.reset_mfa(session, principal, user_id)
-    return {**svc.user_dict(user), "totp_uri": svc.totp_uri(user)}
+    """A lost authenticator: the same as a reset (the user enrols the new one with the enrolment code)."""
+    return _with_code(svc.reset_mfa(session, principal, user_id))
+
+
+@router.post("/{user_id}/approve")
+def approve(user_id: int, principal: PrincipalDep, session: SessionDep) -> dict:
+    """A second administrator approves a privileged account (not the one who set it up)."""
+    return svc.user_dict(svc.approve(session, principal, user_id))

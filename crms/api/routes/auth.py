@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from crms.access import audit
 from crms.access.principal import Principal
-from crms.api.deps import PrincipalDep, SessionDep, app_secret, client_address, get_db
-from crms.db import Database
+from crms.api.deps import PrincipalDep, SessionDep, app_secret, client_address
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -37,17 +35,14 @@ def _me(principal: Principal) -> dict:
 
 
 @router.post("/login")
-def login(body: LoginIn, request: Request, response: Response, db: Database = Depends(get_db)) -> dict:
+def login(body: LoginIn, request: Request, response: Response) -> dict:
     """Start a browser session: sets the Secure, HttpOnly, SameSite=Strict session cookie and returns the
     CSRF token to send (header X-CSRF-Token) with state-changing requests."""
-    from crms.access.sessions import COOKIE, IDLE_TIMEOUT, cookie_options, create_session, csrf_for_session
-    from crms.access.users import login as do_login
+    from crms.access.sessions import COOKIE, IDLE_TIMEOUT, cookie_options, csrf_for_session, start_session
 
-    principal = do_login(
-        db, body.username, body.password, totp=body.totp, address=client_address(request), channel="web"
+    principal, token = start_session(
+        request.app.state.db, body.username, body.password, totp=body.totp, address=client_address(request)
     )
-    with db.transaction() as session:
-        token = create_session(session, principal)
     response.set_cookie(COOKIE, token, **cookie_options(int(IDLE_TIMEOUT.total_seconds()) * 24))
     return {"user": _me(principal), "csrf_token": csrf_for_session(app_secret(request), token)}
 
@@ -55,26 +50,60 @@ def login(body: LoginIn, request: Request, response: Response, db: Database = De
 @router.post("/logout")
 def logout(request: Request, response: Response, principal: PrincipalDep, session: SessionDep) -> dict:
     """End the browser session, or revoke the API token this request was made with."""
-    from crms.access.models import ApiToken
-    from crms.access.sessions import COOKIE, end_session
-    from crms.access.tokens import _hash
+    from crms.access.sessions import COOKIE
+    from crms.access.tokens import logout as end
 
     header = request.headers.get("authorization", "")
     if header:
-        row = (
-            session.query(ApiToken)
-            .filter(ApiToken.token_hash == _hash(header.partition(" ")[2].strip()))
-            .one()
-        )
-        from crms.timeutil import utcnow
-
-        row.revoked_at = utcnow()
-        audit.record(session, principal, "auth.logout", target_type="api_token", target_id=row.id)
+        end(session, principal, token=header.partition(" ")[2].strip())
     else:
-        end_session(session, request.cookies.get(COOKIE, ""))
-        audit.record(session, principal, "auth.logout", target_type="user", target_id=principal.user_id)
+        end(session, principal, web_session=request.cookies.get(COOKIE, ""))
         response.delete_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="strict")
     return {"logged_out": True}
+
+
+class PasswordIn(LoginIn):
+    new_password: str = Field(min_length=1, max_length=256)
+
+
+class ActivateIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    enrolment_code: str = Field(min_length=1, max_length=64)
+    new_password: str = Field(min_length=1, max_length=256)
+
+
+@router.post("/password")
+def change_password(body: PasswordIn, request: Request) -> dict:
+    """Change your own password (the current one, and TOTP where enrolled, checked like a login; also when
+    a change is required). Every token and session of the account is revoked: log in again."""
+    from crms.access.users import change_password as change
+
+    principal = change(
+        request.app.state.db,
+        body.username,
+        body.password,
+        body.new_password,
+        totp=body.totp,
+        address=client_address(request),
+        channel="api",
+    )
+    return {"changed": True, "user": _me(principal)}
+
+
+@router.post("/activate")
+def activate(body: ActivateIn, request: Request) -> dict:
+    """Turn the one-time enrolment code of a new or reset account into a password; where the role needs
+    TOTP, the answer carries the new secret (once) for the user's authenticator app."""
+    from crms.access.users import activate as redeem
+
+    return redeem(
+        request.app.state.db,
+        body.username,
+        body.enrolment_code,
+        body.new_password,
+        address=client_address(request),
+        channel="api",
+    )
 
 
 @router.get("/me")
@@ -89,29 +118,22 @@ def me(request: Request, principal: PrincipalDep) -> dict:
 
 
 @router.post("/tokens", status_code=201)
-def create_token(body: TokenIn, request: Request, db: Database = Depends(get_db)) -> dict:
+def create_token(body: TokenIn, request: Request) -> dict:
     """Exchange credentials (password, and TOTP where required) for a scoped, expiring API token. The
     token is shown once; only its hash is stored."""
-    from crms.access.models import ApiToken, User
-    from crms.access.tokens import _hash, issue_token
-    from crms.access.users import login as do_login
+    from crms.access.tokens import create_token as exchange
 
-    principal = do_login(
-        db, body.username, body.password, totp=body.totp, address=client_address(request), channel="api"
+    return exchange(
+        request.app.state.db,
+        body.username,
+        body.password,
+        totp=body.totp,
+        address=client_address(request),
+        channel="api",
+        name=body.name,
+        scopes=body.scopes,
+        ttl_days=body.ttl_days,
     )
-    with db.transaction() as session:
-        user = session.get(User, principal.user_id)
-        token = issue_token(session, user, name=body.name, scopes=body.scopes, ttl_days=body.ttl_days)
-        row = session.query(ApiToken).filter(ApiToken.token_hash == _hash(token)).one()
-        audit.record(
-            session,
-            principal,
-            "auth.token.issue",
-            target_type="api_token",
-            target_id=row.id,
-            query={"name": body.name, "scopes": body.scopes, "ttl_days": body.ttl_days},
-        )
-        return {"id": row.id, "token": token, "expires_at": row.expires_at.isoformat(), "scopes": row.scopes}
 
 
 @router.get("/tokens")

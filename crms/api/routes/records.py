@@ -1,6 +1,6 @@
 """Records API (``/api/v1``): persons (documents, aliases, addresses, phones, descriptions, flags, merge),
 cases (FIRs) with statuses, person-in-case links, arrests and convictions, and the CNIC lookup
-``GET /persons?cnic=...``. Thin: every rule lives in crms.records.services / services_cases; errors become
+``GET /persons?cnic=...``. Thin: every rule lives in crms.records.services; errors become
 problem+json naming the field; one transaction per request, so a failed request writes nothing."""
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from crms.api.deps import PrincipalDep, SessionDep, in_transaction
 from crms.api.problems import problem
 from crms.records import services as svc
-from crms.records import services_cases as cases
 from crms.records.schemas import (
     AddressIn,
     AliasIn,
@@ -175,12 +174,12 @@ def list_person_cases(person_id: int, session: SessionDep, principal: PrincipalD
 
 @router.get("/persons/{person_id}/flags", summary="Flags with their history")
 def person_flags(person_id: int, session: SessionDep, principal: PrincipalDep):
-    return {"items": cases.flag_history(session, principal, person_id)}
+    return {"items": svc.flag_history(session, principal, person_id)}
 
 
 @router.post("/persons/{person_id}/flags", summary="Raise or clear a flag by hand")
 def set_flag(person_id: int, body: FlagIn, session: SessionDep, principal: PrincipalDep):
-    flag = cases.set_flag(session, principal, person_id, body)
+    flag = svc.set_flag(session, principal, person_id, body)
     return svc.flag_dict(flag)
 
 
@@ -189,8 +188,8 @@ def set_flag(person_id: int, body: FlagIn, session: SessionDep, principal: Princ
 
 @router.post("/cases", status_code=201, summary="Register an FIR")
 def add_case(body: CaseCreate, session: SessionDep, principal: PrincipalDep):
-    case = cases.add_case(session, principal, body)
-    return cases.case_dict(case, parties=False)
+    case = svc.add_case(session, principal, body)
+    return svc.case_dict(case, parties=False)
 
 
 @router.get("/cases", summary="A page of cases, filtered")
@@ -204,7 +203,7 @@ def list_cases(
     limit: Limit = 50,
     offset: Offset = 0,
 ):
-    return cases.list_cases(
+    return svc.list_cases(
         session,
         principal,
         limit=limit,
@@ -225,51 +224,51 @@ def case_by_fir(
     year: Annotated[int, Query(ge=1947, le=9999)],
     district: Annotated[str | None, Query(max_length=100)] = None,
 ):
-    return cases.find_case(session, principal, police_station, fir_number, year, district)
+    return svc.find_case(session, principal, police_station, fir_number, year, district)
 
 
 @router.get("/cases/{case_id}", summary="A case with offences, status history and persons")
 def get_case(case_id: int, session: SessionDep, principal: PrincipalDep):
-    return cases.get_case(session, principal, case_id)
+    return svc.get_case(session, principal, case_id)
 
 
 @router.patch("/cases/{case_id}")
 def update_case(case_id: int, body: CaseUpdate, session: SessionDep, principal: PrincipalDep):
-    return cases.case_dict(cases.update_case(session, principal, case_id, body), parties=False)
+    return svc.case_dict(svc.update_case(session, principal, case_id, body), parties=False)
 
 
 @router.post("/cases/{case_id}/status", summary="Change the case status (validated transition)")
 def case_status(case_id: int, body: CaseStatusIn, session: SessionDep, principal: PrincipalDep):
-    return cases.case_dict(cases.change_case_status(session, principal, case_id, body), parties=False)
+    return svc.case_dict(svc.change_case_status(session, principal, case_id, body), parties=False)
 
 
 @router.post("/cases/{case_id}/links", status_code=201, summary="Link a person to the case")
 def link_person(case_id: int, body: LinkCreate, session: SessionDep, principal: PrincipalDep):
-    return cases.link_dict(cases.link_person(session, principal, case_id, body))
+    return svc.link_dict(svc.link_person(session, principal, case_id, body))
 
 
 @router.get("/links/{link_id}", summary="A person-in-case link with status history, arrests, convictions")
 def get_link(link_id: int, session: SessionDep, principal: PrincipalDep):
-    return cases.get_link(session, principal, link_id)
+    return svc.get_link(session, principal, link_id)
 
 
 @router.patch("/links/{link_id}")
 def update_link(link_id: int, body: LinkUpdate, session: SessionDep, principal: PrincipalDep):
-    return cases.link_dict(cases.update_link(session, principal, link_id, body))
+    return svc.link_dict(svc.update_link(session, principal, link_id, body))
 
 
 @router.post("/links/{link_id}/status", summary="Change a person-in-case status (validated transition)")
 def link_status(link_id: int, body: PartyStatusIn, session: SessionDep, principal: PrincipalDep):
-    return cases.link_dict(cases.change_party_status(session, principal, link_id, body))
+    return svc.link_dict(svc.change_party_status(session, principal, link_id, body))
 
 
 @router.post("/links/{link_id}/arrests", status_code=201)
 def record_arrest(link_id: int, body: ArrestIn, session: SessionDep, principal: PrincipalDep):
-    a = cases.record_arrest(session, principal, link_id, body)
+    a = svc.record_arrest(session, principal, link_id, body)
     return {"id": a.id, "link_id": link_id, "arrested_on": a.arrested_on.isoformat()}
 
 
 @router.post("/links/{link_id}/convictions", status_code=201)
 def record_conviction(link_id: int, body: ConvictionIn, session: SessionDep, principal: PrincipalDep):
-    v = cases.record_conviction(session, principal, link_id, body)
+    v = svc.record_conviction(session, principal, link_id, body)
     return {"id": v.id, "link_id": link_id, "convicted_on": v.convicted_on.isoformat()}

@@ -1,0 +1,165 @@
+"""One unit of work per action, the same for every adapter (API, web, CLI): authenticate, run the action in
+one transaction, audit refusals, and answer a unique key written concurrently as a 409 naming the field.
+
+``unit_of_work(db, where=..., principal=... | authenticate=...)`` opens the transaction and yields a
+:class:`Work` (``.session``, ``.principal``):
+
+- ``principal``: the caller is already known (a CLI command authenticated before; an internal job).
+- ``authenticate(session) -> Principal``: run inside the action's transaction (an API token: the token row is
+  read in the same transaction as the work, one BEGIN and one COMMIT per request).
+- ``pre_authenticate(session) -> Principal``: run before, in a transaction of its own (a browser session,
+  whose check slides ``last_seen_at`` forward, which must stick even when the action then fails);
+  ``after_authenticate(principal)`` then runs further checks (the session's CSRF token) whose refusal is
+  audited under that principal.
+
+Refusals roll the action back and are then audited in a transaction of their own: a failed authentication
+as ``auth.refused`` under ``anonymous``; PermissionDenied, RateLimited and a missing reason (ValidationError
+on field ``reason``) as ``access.refused`` under the caller. A unique key (identity document, FIR key, case
+link) written by a concurrent action between a service's check and its insert fails at flush or commit: that
+becomes :class:`~crms.errors.Conflict` naming the field, like the service's own check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from crms.access.principal import Principal
+from crms.errors import AuthenticationError, Conflict, PermissionDenied, RateLimited, ValidationError
+
+# Unique constraints whose violation a service checks for first (and answers 409 naming the field): a
+# violation at flush or commit means that a concurrent action wrote the same key between the check and the
+# insert. The field each one names, and what to say.
+UNIQUE_KEYS = {
+    "uq_identity_documents_type_number": ("number", "an identity document with this type and number"),
+    "uq_cases_fir_key": ("fir_number", "an FIR with this police station, FIR number and year"),
+    "uq_case_parties_link": ("person_id", "a link of this person to this case in this role"),
+}
+_SQLITE_UNIQUE = "UNIQUE constraint failed: "
+
+
+def _constraint_of(exc: IntegrityError) -> str | None:
+    """The name of the unique constraint an IntegrityError violated (PostgreSQL reports it; SQLite reports
+    the table's columns, matched here against the constraints of the models)."""
+    diag = getattr(exc.orig, "diag", None)
+    if diag is not None:
+        return getattr(diag, "constraint_name", None)
+    text = str(exc.orig)
+    if not text.startswith(_SQLITE_UNIQUE):
+        return None
+    columns = text[len(_SQLITE_UNIQUE) :].strip()
+    from sqlalchemy import UniqueConstraint
+
+    from crms.db import Base
+
+    for table in Base.metadata.tables.values():
+        for constraint in table.constraints:
+            if isinstance(constraint, UniqueConstraint):
+                key = ", ".join(f"{table.name}.{c.name}" for c in constraint.columns)
+                if key == columns:
+                    return str(constraint.name)
+    return None
+
+
+def conflict_from_integrity(exc: IntegrityError) -> Conflict | None:
+    """A 409 naming the field for a unique key written by a concurrent action; None for anything else."""
+    known = UNIQUE_KEYS.get(_constraint_of(exc) or "")
+    if known is None:
+        return None
+    field, what = known
+    return Conflict(f"{what} is already recorded (by a request that ran at the same time)", field=field)
+
+
+@dataclass
+class Work:
+    """What a unit of work hands its block: the transaction and the authenticated caller."""
+
+    session: Session
+    principal: Principal
+
+
+@dataclass
+class _Caller:
+    principal: Principal | None = None
+
+
+@contextmanager
+def unit_of_work(
+    db,
+    *,
+    where: str,
+    anonymous: Principal,
+    principal: Principal | None = None,
+    authenticate: Callable[[Session], Principal] | None = None,
+    pre_authenticate: Callable[[Session], Principal] | None = None,
+    after_authenticate: Callable[[Principal], None] | None = None,
+    on_principal: Callable[[Principal], None] | None = None,
+) -> Iterator[Work]:
+    """Authenticate (exactly one of ``principal``, ``authenticate``, ``pre_authenticate``), run the block in
+    one transaction, audit refusals; see the module docstring. ``where`` names the action in refusal
+    entries; ``on_principal`` is told the caller as soon as it is known (the API keeps it on the request)."""
+    from crms.access import audit
+
+    if sum(x is not None for x in (principal, authenticate, pre_authenticate)) != 1:
+        raise TypeError("give exactly one of principal, authenticate, pre_authenticate")
+    caller = _Caller(principal)
+
+    def known(who: Principal) -> None:
+        caller.principal = who
+        if on_principal is not None:
+            on_principal(who)
+
+    try:
+        if pre_authenticate is not None:
+            with db.transaction() as first:  # committed on its own, whatever the action then does
+                known(pre_authenticate(first))
+            if after_authenticate is not None:
+                after_authenticate(caller.principal)
+        elif principal is not None:
+            known(principal)
+        with db.transaction() as session:
+            if authenticate is not None:
+                known(authenticate(session))
+            yield Work(session, caller.principal)
+    except AuthenticationError as exc:
+        audit.record_refusal(db, anonymous, "auth.refused", exc.message, query=where)
+        raise
+    except (PermissionDenied, RateLimited) as exc:
+        audit.record_refusal(db, caller.principal or anonymous, "access.refused", exc.message, query=where)
+        raise
+    except ValidationError as exc:
+        if exc.field == "reason":
+            who = caller.principal or anonymous
+            audit.record_refusal(db, who, "access.refused", exc.message, query=where)
+        raise
+    except IntegrityError as exc:  # at flush or at commit: rolled back by now
+        conflict = conflict_from_integrity(exc)
+        if conflict is None:
+            raise
+        raise conflict from exc
+
+
+def authenticate_alone(db, authenticate: Callable[[Session], Principal], *, where: str, anonymous: Principal):
+    """Authenticate in a transaction of its own (committed); a refusal is audited as ``auth.refused``."""
+    with unit_of_work(db, where=where, anonymous=anonymous, authenticate=authenticate) as work:
+        return work.principal
+
+
+_databases: dict[str, object] = {}
+
+
+def open_database(settings):
+    """The Database of ``settings`` (one per URL in a process), bound to its data dir (audit head)."""
+    from crms.access.audit import bind_data_dir
+    from crms.db import Database
+
+    db = _databases.get(settings.database_url)
+    if db is None:
+        db = Database(settings.database_url)
+        _databases[settings.database_url] = db
+    bind_data_dir(db, settings.data_dir)
+    return db

@@ -1,0 +1,128 @@
+"""Records services, one concept a module:
+
+* :mod:`.persons` — register (duplicate refusal + likely-duplicate report) and update a person;
+* :mod:`.documents` — identity documents; :mod:`.contacts` — aliases, addresses, phones, descriptions;
+* :mod:`.names` — name normalisation, phonetic keys and likely-duplicate detection;
+* :mod:`.merge` — merging two records (other areas' rows follow through registered participants);
+* :mod:`.reading` — the full record, one part of it, a page of persons; :mod:`.lookup` — the CNIC lookup;
+* :mod:`.cases` — FIRs and case statuses; :mod:`.links` — person-in-case links and statuses;
+  :mod:`.court` — arrests and convictions; :mod:`.flags` — wanted / proclaimed offender / absconder flags;
+* :mod:`.common` — what they share (who/when stamps, fetching a person, a case or a link).
+
+Every function takes (session, principal, ...), checks the permission with
+:func:`crms.access.policy.authorize` (writes against the record's unit) and writes an audit entry with
+:func:`crms.access.audit.record` for every read, search and change. Errors are raised before anything is
+flushed where possible; the caller's transaction rolls back on any error, so nothing is half-written.
+This package re-exports the public names, so ``from crms.records import services`` keeps working.
+"""
+
+from __future__ import annotations
+
+from crms.records.services.cases import (
+    CASE_TRANSITIONS,
+    add_case,
+    case_dict,
+    change_case_status,
+    find_case,
+    get_case,
+    list_cases,
+    update_case,
+)
+from crms.records.services.common import CNIC_LIKE, MAX_PAGE, get_person_row, get_writable_person, touch
+from crms.records.services.contacts import (
+    add_address,
+    add_alias,
+    add_description,
+    add_phone,
+    update_description,
+)
+from crms.records.services.court import record_arrest, record_conviction
+from crms.records.services.documents import add_document, normalise_document, remove_document
+from crms.records.services.flags import CASE_CLEARS_FLAGS, STATUS_FLAGS, flag_history, set_flag
+from crms.records.services.links import (
+    PARTY_TRANSITIONS,
+    change_party_status,
+    get_link,
+    link_dict,
+    link_person,
+    update_link,
+)
+from crms.records.services.lookup import count_cases_of, lookup_cnic
+from crms.records.services.merge import (
+    merge_participants,
+    merge_persons,
+    register_merge_participant,
+    unregister_merge_participant,
+)
+from crms.records.services.names import likely_duplicates, name_sound, normalise_name
+from crms.records.services.persons import RegisterResult, register_person, update_person
+from crms.records.services.reading import (
+    display_name,
+    document_dict,
+    flag_dict,
+    full_record,
+    get_person,
+    history_summary,
+    list_persons,
+    party_dict,
+    person_core_dict,
+    person_part,
+)
+
+__all__ = [
+    "CASE_CLEARS_FLAGS",
+    "CASE_TRANSITIONS",
+    "CNIC_LIKE",
+    "MAX_PAGE",
+    "PARTY_TRANSITIONS",
+    "STATUS_FLAGS",
+    "RegisterResult",
+    "add_address",
+    "add_alias",
+    "add_case",
+    "add_description",
+    "add_document",
+    "add_phone",
+    "case_dict",
+    "change_case_status",
+    "change_party_status",
+    "count_cases_of",
+    "display_name",
+    "document_dict",
+    "find_case",
+    "flag_dict",
+    "flag_history",
+    "full_record",
+    "get_case",
+    "get_link",
+    "get_person",
+    "get_person_row",
+    "get_writable_person",
+    "history_summary",
+    "likely_duplicates",
+    "link_dict",
+    "link_person",
+    "list_cases",
+    "list_persons",
+    "lookup_cnic",
+    "merge_participants",
+    "merge_persons",
+    "name_sound",
+    "normalise_document",
+    "normalise_name",
+    "party_dict",
+    "person_core_dict",
+    "person_part",
+    "record_arrest",
+    "record_conviction",
+    "register_merge_participant",
+    "register_person",
+    "remove_document",
+    "set_flag",
+    "touch",
+    "unregister_merge_participant",
+    "update_case",
+    "update_description",
+    "update_link",
+    "update_person",
+]

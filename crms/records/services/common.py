@@ -1,0 +1,71 @@
+"""What every records service shares: stamping who/when on a row, fetching a person (following merge
+redirects) or a writable one, fetching a case or a person-in-case link, and the paging limit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from crms.access.policy import Permission, authorize
+from crms.access.principal import Principal
+from crms.errors import Conflict, NotFound
+from crms.records.models import (
+    Case,
+    CaseParty,
+    Person,
+)
+from crms.timeutil import utcnow
+
+CNIC_LIKE = {"CNIC", "NICOP"}  # numbers in the CNIC format (NICOP carries the holder's CNIC number)
+MAX_PAGE = 500
+
+
+def touch(obj: Any, principal: Principal, *, new: bool = False) -> None:
+    """Stamp who/when on a tracked row."""
+    now = utcnow()
+    if new:
+        obj.created_at = now
+        obj.created_by = principal.user_id
+    obj.updated_at = now
+    obj.updated_by = principal.user_id
+
+
+def get_person_row(session: Session, person_id: int, *, follow: bool = True) -> tuple[Person, int | None]:
+    """The person (following merge redirects when ``follow``) and the id it was redirected from."""
+    person = session.get(Person, person_id)
+    if person is None:
+        raise NotFound(f"person {person_id} not found", field="person_id")
+    redirected_from = None
+    seen = set()
+    while follow and person.merged_into_id is not None and person.id not in seen:
+        seen.add(person.id)
+        redirected_from = redirected_from or person.id
+        person = session.get(Person, person.merged_into_id)
+    return person, redirected_from
+
+
+def get_writable_person(session: Session, principal: Principal, person_id: int, permission=None) -> Person:
+    authorize(principal, permission or Permission.PERSON_WRITE)  # the role first (403 before 404)
+    person, _ = get_person_row(session, person_id, follow=False)
+    if person.merged_into_id is not None:
+        raise Conflict(
+            f"person {person_id} was merged into person {person.merged_into_id}; change that record",
+            field="person_id",
+        )
+    authorize(principal, permission or Permission.PERSON_WRITE, unit=person.unit_path)
+    return person
+
+
+def _get_case(session: Session, case_id: int) -> Case:
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound(f"case {case_id} not found", field="case_id")
+    return case
+
+
+def _get_link(session: Session, link_id: int) -> CaseParty:
+    link = session.get(CaseParty, link_id)
+    if link is None:
+        raise NotFound(f"person-in-case link {link_id} not found", field="link_id")
+    return link

@@ -1,0 +1,173 @@
+"""A person's aliases, addresses, phones and physical descriptions (with body marks)."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from crms.access import audit
+from crms.access.policy import Permission, authorize
+from crms.access.principal import Principal
+from crms.errors import NotFound, ValidationError
+from crms.records.models import (
+    Address,
+    BodyMark,
+    Person,
+    PersonAlias,
+    PhoneNumber,
+    PhysicalDescription,
+)
+from crms.records.schemas import (
+    AddressIn,
+    AliasIn,
+    DescriptionIn,
+    coerce,
+)
+from crms.records.services.common import get_writable_person, touch
+
+
+def _resolve_address(session: Session, a: AddressIn, fname: str) -> tuple[str | None, str | None]:
+    from crms.records.reference import get_district, get_police_station
+
+    if not (a.district or a.police_station or a.text):
+        raise ValidationError("an address needs a district, a police station or a text", field=fname)
+    district = station = None
+    try:
+        if a.district:
+            district = get_district(session, a.district)
+        if a.police_station:
+            station = get_police_station(session, a.police_station, district)
+    except ValidationError as exc:
+        raise ValidationError(exc.message, field=f"{fname}.{exc.field or 'district'}") from None
+    district_code = district.code if district else (station.district_code if station else None)
+    return district_code, station.code if station else None
+
+
+def _add_addresses(session, principal, person: Person, items: list[AddressIn], prefix: str) -> None:
+    for i, a in enumerate(items):
+        fname = f"{prefix}.{i}" if prefix else "address"
+        district_code, station_code = _resolve_address(session, a, fname)
+        row = Address(
+            kind=a.kind.value, district_code=district_code, police_station_code=station_code, text=a.text
+        )
+        touch(row, principal, new=True)
+        person.addresses.append(row)
+
+
+def _add_phones(principal, person: Person, items: list[str], prefix: str) -> list[str]:
+    from crms.records.phones import parse_phone
+
+    warnings = []
+    have = {p.e164 for p in person.phones}
+    for i, text in enumerate(items):
+        fname = f"{prefix}.{i}" if prefix else "phone"
+        phone = parse_phone(text, field_name=fname)
+        warnings += [f"{fname}: {w}" for w in phone.warnings]
+        if phone.e164 in have:
+            continue
+        have.add(phone.e164)
+        row = PhoneNumber(e164=phone.e164, kind=phone.kind)
+        touch(row, principal, new=True)
+        person.phones.append(row)
+    return warnings
+
+
+def _add_descriptions(principal, person: Person, items: list[DescriptionIn]) -> None:
+    for d in items:
+        row = PhysicalDescription(
+            observed_on=d.observed_on,
+            height_cm=d.height_cm,
+            build=d.build,
+            complexion=d.complexion,
+            eye_colour=d.eye_colour,
+            hair=d.hair,
+            beard=d.beard,
+            languages=list(d.languages),
+            marks=[BodyMark(kind=m.kind.value, body_location=m.body_location, text=m.text) for m in d.marks],
+        )
+        touch(row, principal, new=True)
+        person.descriptions.append(row)
+
+
+def _add_aliases(principal, person: Person, items: list[AliasIn]) -> None:
+    have = {(a.name.casefold(), a.script) for a in person.aliases}
+    for a in items:
+        key = (a.name.casefold(), a.script.value)
+        if key in have:
+            continue
+        have.add(key)
+        row = PersonAlias(name=a.name, script=a.script.value)
+        touch(row, principal, new=True)
+        person.aliases.append(row)
+
+
+def add_alias(session: Session, principal: Principal, person_id: int, data: AliasIn | dict) -> Person:
+    data = coerce(AliasIn, data)
+    person = get_writable_person(session, principal, person_id)
+    _add_aliases(principal, person, [data])
+    touch(person, principal)
+    session.flush()
+    audit.record(session, principal, "person.alias.add", target_type="person", target_id=person.id)
+    return person
+
+
+def add_address(session: Session, principal: Principal, person_id: int, data: AddressIn | dict) -> Address:
+    data = coerce(AddressIn, data)
+    person = get_writable_person(session, principal, person_id)
+    _add_addresses(session, principal, person, [data], "")
+    touch(person, principal)
+    session.flush()
+    audit.record(session, principal, "person.address.add", target_type="person", target_id=person.id)
+    return person.addresses[-1]
+
+
+def add_phone(
+    session: Session, principal: Principal, person_id: int, number: str
+) -> tuple[Person, list[str]]:
+    person = get_writable_person(session, principal, person_id)
+    warnings = _add_phones(principal, person, [number], "")
+    touch(person, principal)
+    session.flush()
+    audit.record(session, principal, "person.phone.add", target_type="person", target_id=person.id)
+    return person, warnings
+
+
+def add_description(
+    session: Session, principal: Principal, person_id: int, data: DescriptionIn | dict
+) -> PhysicalDescription:
+    data = coerce(DescriptionIn, data)
+    person = get_writable_person(session, principal, person_id)
+    _add_descriptions(principal, person, [data])
+    touch(person, principal)
+    session.flush()
+    audit.record(session, principal, "person.description.add", target_type="person", target_id=person.id)
+    return person.descriptions[-1]
+
+
+def update_description(
+    session: Session, principal: Principal, person_id: int, description_id: int, data: DescriptionIn | dict
+) -> PhysicalDescription:
+    """Correct a recorded observation (all its fields and marks are replaced by ``data``)."""
+    authorize(principal, Permission.PERSON_WRITE)
+    data = coerce(DescriptionIn, data)
+    person = get_writable_person(session, principal, person_id)
+    row = session.get(PhysicalDescription, description_id)
+    if row is None or row.person_id != person.id:
+        raise NotFound(
+            f"description {description_id} not found for person {person_id}", field="description_id"
+        )
+    for key in ("observed_on", "height_cm", "build", "complexion", "eye_colour", "hair", "beard"):
+        setattr(row, key, getattr(data, key))
+    row.languages = list(data.languages)
+    row.marks = [BodyMark(kind=m.kind.value, body_location=m.body_location, text=m.text) for m in data.marks]
+    touch(row, principal)
+    touch(person, principal)
+    session.flush()
+    audit.record(
+        session,
+        principal,
+        "person.description.update",
+        target_type="person",
+        target_id=person.id,
+        query={"description_id": description_id},
+    )
+    return row

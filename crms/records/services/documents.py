@@ -1,0 +1,103 @@
+"""Identity documents: number normalisation (CNIC/NICOP through crms.records.cnic), the one-person-per-
+document rule, and adding or removing a document of a person."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crms.access import audit
+from crms.access.principal import Principal
+from crms.errors import Conflict, NotFound, ValidationError
+from crms.records.cnic import ascii_digits, format_cnic, parse_cnic
+from crms.records.models import (
+    IdentityDocument,
+    Person,
+)
+from crms.records.schemas import (
+    DocumentIn,
+    coerce,
+)
+from crms.records.services.common import CNIC_LIKE, get_writable_person, touch
+
+_DOC_NUMBER = re.compile(r"^[A-Z0-9]{3,40}$")
+
+
+def normalise_document(doc_type: str, number: str, *, field_name: str = "number") -> tuple[str, list[str]]:
+    """Normalised number + warnings. CNIC/NICOP: 13 digits (see crms.records.cnic); others: upper-case letters
+    and digits without separators."""
+    if doc_type in CNIC_LIKE:
+        cnic = parse_cnic(number, field_name=field_name)
+        return cnic.digits, list(cnic.warnings)
+    value = re.sub(r"[\s\-./]+", "", ascii_digits(number)).upper()
+    if not _DOC_NUMBER.match(value):
+        raise ValidationError(
+            f"{doc_type} number must be 3-40 letters or digits (found {number!r})", field=field_name
+        )
+    return value, []
+
+
+def _check_document_free(session: Session, doc_type: str, number: str, field_name: str) -> None:
+    existing = session.scalar(
+        select(IdentityDocument).where(
+            IdentityDocument.doc_type == doc_type, IdentityDocument.number == number
+        )
+    )
+    if existing is not None:
+        shown = format_cnic(number) if doc_type in CNIC_LIKE else number
+        raise Conflict(
+            f"{doc_type} {shown} is already recorded for person {existing.person_id}", field=field_name
+        )
+
+
+def _add_documents(
+    session: Session, principal: Principal, person: Person, docs: list[DocumentIn], prefix: str
+) -> list[str]:
+    warnings: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for i, d in enumerate(docs):
+        fname = f"{prefix}.{i}.number" if prefix else "number"
+        number, w = normalise_document(d.doc_type.value, d.number, field_name=fname)
+        warnings += [f"{fname}: {x}" for x in w]
+        key = (d.doc_type.value, number)
+        if key in seen:
+            raise ValidationError(f"{d.doc_type.value} {d.number} is given twice", field=fname)
+        seen.add(key)
+        _check_document_free(session, d.doc_type.value, number, fname)
+        doc = IdentityDocument(
+            doc_type=d.doc_type.value, number=number, issuing_country=d.issuing_country, notes=d.notes
+        )
+        touch(doc, principal, new=True)
+        person.documents.append(doc)
+    return warnings
+
+
+def add_document(session: Session, principal: Principal, person_id: int, data: DocumentIn | dict):
+    data = coerce(DocumentIn, data)
+    person = get_writable_person(session, principal, person_id)
+    warnings = _add_documents(session, principal, person, [data], "")
+    touch(person, principal)
+    session.flush()
+    doc = person.documents[-1]
+    audit.record(session, principal, "person.document.add", target_type="person", target_id=person.id)
+    return doc, warnings
+
+
+def remove_document(session: Session, principal: Principal, person_id: int, document_id: int) -> None:
+    person = get_writable_person(session, principal, person_id)
+    doc = session.get(IdentityDocument, document_id)
+    if doc is None or doc.person_id != person.id:
+        raise NotFound(f"document {document_id} not found for person {person_id}", field="document_id")
+    session.delete(doc)
+    touch(person, principal)
+    session.flush()
+    audit.record(
+        session,
+        principal,
+        "person.document.remove",
+        target_type="person",
+        target_id=person.id,
+        detail=f"{doc.doc_type} {doc.number}",
+    )

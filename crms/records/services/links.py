@@ -1,0 +1,214 @@
+"""Person-in-case links: link a person to a case, update a link, read one, and change the person's status in
+the case along validated transitions (history rows kept, flags kept in step)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crms.access import audit
+from crms.access.policy import Permission, authorize
+from crms.access.principal import Principal
+from crms.errors import Conflict, NotFound, ValidationError
+from crms.records.models import (
+    CaseParty,
+    PartyRole,
+    PartyStatus,
+    PartyStatusChange,
+    Person,
+)
+from crms.records.schemas import (
+    LinkCreate,
+    LinkUpdate,
+    PartyStatusIn,
+    coerce,
+)
+from crms.records.services.common import _get_case, _get_link, touch
+from crms.records.services.flags import _sync_flags
+from crms.records.services.reading import party_dict
+from crms.timeutil import utcnow
+
+PS = PartyStatus
+
+_AT_LARGE = {PS.ABSCONDER, PS.PROCLAIMED_OFFENDER_A, PS.PROCLAIMED_OFFENDER_B}
+PARTY_TRANSITIONS: dict[str, set[str]] = {
+    PS.NAMED: {PS.ARRESTED, PS.ON_BAIL, PS.ABSCONDER, PS.DISCHARGED, PS.ACQUITTED},
+    PS.ARRESTED: {PS.ON_BAIL, PS.ABSCONDER, PS.CONVICTED, PS.ACQUITTED, PS.DISCHARGED},
+    PS.ON_BAIL: {PS.ARRESTED, PS.ABSCONDER, PS.CONVICTED, PS.ACQUITTED, PS.DISCHARGED},
+    PS.ABSCONDER: {
+        PS.ARRESTED,
+        PS.ON_BAIL,
+        PS.PROCLAIMED_OFFENDER_A,
+        PS.PROCLAIMED_OFFENDER_B,
+        PS.DISCHARGED,
+        PS.ACQUITTED,
+        PS.CONVICTED,
+    },
+    PS.PROCLAIMED_OFFENDER_A: {
+        PS.ARRESTED,
+        PS.ON_BAIL,
+        PS.PROCLAIMED_OFFENDER_B,
+        PS.DISCHARGED,
+        PS.ACQUITTED,
+        PS.CONVICTED,
+    },
+    PS.PROCLAIMED_OFFENDER_B: {
+        PS.ARRESTED,
+        PS.ON_BAIL,
+        PS.PROCLAIMED_OFFENDER_A,
+        PS.DISCHARGED,
+        PS.ACQUITTED,
+        PS.CONVICTED,
+    },
+    PS.CONVICTED: {PS.ACQUITTED, PS.ON_BAIL, PS.ABSCONDER},  # appeal; sentence suspended; escape
+    PS.ACQUITTED: {PS.CONVICTED},  # appeal against acquittal
+    PS.DISCHARGED: {PS.ARRESTED, PS.NAMED},  # re-arrest / re-summoned on fresh evidence
+}
+
+
+def link_dict(link: CaseParty) -> dict:
+    d = party_dict(link)
+    d["person_id"] = link.person_id
+    return d
+
+
+# ------------------------------------------------------------------------------------------ links
+
+
+def link_person(session: Session, principal: Principal, case_id: int, data: LinkCreate | dict) -> CaseParty:
+    authorize(principal, Permission.CASE_WRITE)  # the role first (403 before 404)
+    data = coerce(LinkCreate, data)
+    case = _get_case(session, case_id)
+    authorize(principal, Permission.CASE_WRITE, unit=case.unit_path)
+    person = session.get(Person, data.person_id)
+    if person is None:
+        raise NotFound(f"person {data.person_id} not found", field="person_id")
+    if person.merged_into_id is not None:
+        raise Conflict(
+            f"person {person.id} was merged into person {person.merged_into_id}; link that record",
+            field="person_id",
+        )
+    dup = session.scalar(
+        select(CaseParty.id).where(
+            CaseParty.case_id == case.id, CaseParty.person_id == person.id, CaseParty.role == data.role.value
+        )
+    )
+    if dup is not None:
+        raise Conflict(
+            f"person {person.id} is already linked to case {case.id} as {data.role.value}", field="person_id"
+        )
+    status = data.status.value
+    if data.role != PartyRole.ACCUSED and status != PS.NAMED:
+        raise ValidationError(f"only an accused can have status {status}", field="status")
+    link = CaseParty(
+        case_id=case.id,
+        person_id=person.id,
+        role=data.role.value,
+        status=status,
+        modus_operandi=data.modus_operandi,
+        gang=data.gang,
+    )
+    touch(link, principal, new=True)
+    link.status_history.append(
+        PartyStatusChange(
+            from_status=None, status=status, changed_at=link.created_at, changed_by=principal.user_id
+        )
+    )
+    session.add(link)
+    session.flush()
+    _sync_flags(session, principal, link, f"status {status} in {case.fir_key}")
+    audit.record(
+        session,
+        principal,
+        "case.link",
+        target_type="person",
+        target_id=person.id,
+        query={"case_id": case.id, "role": link.role, "status": status},
+    )
+    return link
+
+
+def update_link(session: Session, principal: Principal, link_id: int, data: LinkUpdate | dict) -> CaseParty:
+    authorize(principal, Permission.CASE_WRITE)  # the role first (403 before 404)
+    data = coerce(LinkUpdate, data)
+    link = _get_link(session, link_id)
+    authorize(principal, Permission.CASE_WRITE, unit=link.case.unit_path)
+    for key, value in data.model_dump(exclude_unset=True).items():
+        setattr(link, key, value)
+    touch(link, principal)
+    session.flush()
+    audit.record(
+        session,
+        principal,
+        "case.link.update",
+        target_type="person",
+        target_id=link.person_id,
+        query={"link_id": link.id},
+    )
+    return link
+
+
+def get_link(session: Session, principal: Principal, link_id: int) -> dict:
+    """A person-in-case link with its status history, arrests and convictions."""
+    authorize(principal, Permission.CASE_READ)
+    link = _get_link(session, link_id)
+    audit.record(
+        session,
+        principal,
+        "person.read",
+        target_type="person",
+        target_id=link.person_id,
+        query={"link_id": link.id, "case_id": link.case_id},
+    )
+    return link_dict(link)
+
+
+def _apply_party_status(session, principal, link: CaseParty, new: str, effective_on=None, note=None) -> None:
+    if link.role != PartyRole.ACCUSED and new != PS.NAMED:
+        raise ValidationError(
+            f"only an accused can have status {new} (this link is {link.role})", field="status"
+        )
+    allowed = PARTY_TRANSITIONS.get(link.status, set())
+    if new not in allowed:
+        raise ValidationError(
+            f"status cannot change from {link.status} to {new} "
+            f"(allowed: {', '.join(sorted(allowed)) or 'none'})",
+            field="status",
+        )
+    if effective_on and effective_on < link.case.registered_on:
+        raise ValidationError("effective_on is before the FIR was registered", field="effective_on")
+    old = link.status
+    link.status = new
+    touch(link, principal)
+    session.add(
+        PartyStatusChange(
+            party_id=link.id,
+            from_status=old,
+            status=new,
+            effective_on=effective_on,
+            note=note,
+            changed_at=utcnow(),
+            changed_by=principal.user_id,
+        )
+    )
+    session.flush()
+    _sync_flags(session, principal, link, f"status {new} in {link.case.fir_key}")
+    audit.record(
+        session,
+        principal,
+        "case.party.status",
+        target_type="person",
+        target_id=link.person_id,
+        query={"case_id": link.case_id, "link_id": link.id, "from": old, "to": new},
+    )
+
+
+def change_party_status(
+    session: Session, principal: Principal, link_id: int, data: PartyStatusIn | dict
+) -> CaseParty:
+    authorize(principal, Permission.STATUS_WRITE)  # the role first (403 before 404)
+    data = coerce(PartyStatusIn, data)
+    link = _get_link(session, link_id)
+    authorize(principal, Permission.STATUS_WRITE, unit=link.case.unit_path)
+    _apply_party_status(session, principal, link, data.status.value, data.effective_on, data.note)
+    return link

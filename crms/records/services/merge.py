@@ -1,0 +1,120 @@
+"""Merging two person records; other areas' rows that belong to a person follow through participants
+registered at the composition roots."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crms.access import audit
+from crms.access.policy import Permission, authorize
+from crms.access.principal import Principal
+from crms.errors import Conflict, NotFound, ValidationError
+from crms.records.models import (
+    Person,
+    PersonMerge,
+)
+from crms.records.participants import (  # noqa: F401 (re-exported)
+    MergeParticipant,
+    merge_participants,
+    register_merge_participant,
+    unregister_merge_participant,
+)
+from crms.records.schemas import (
+    AliasIn,
+    MergeIn,
+    coerce,
+)
+from crms.records.services.common import get_writable_person, touch
+from crms.records.services.contacts import _add_aliases
+from crms.records.services.names import _full_name_en, _full_name_ur, _refresh_name_keys
+from crms.records.services.persons import _SCALAR_FIELDS, _check_person_fields, _record_change
+from crms.timeutil import utcnow
+
+
+def _merge_participants(
+    session: Session, principal: Principal, survivor: Person, merged: Person, now: datetime
+) -> dict:
+    moved: dict[str, list[int]] = {}
+    for fn in merge_participants():
+        moved.update(fn(session, principal, survivor, merged, now))
+    return moved
+
+
+def merge_persons(session: Session, principal: Principal, data: MergeIn | dict) -> Person:
+    """Fold ``merged_id`` into ``survivor_id``: documents, aliases, addresses, phones, descriptions, case
+    links and flags move, and so do other areas' rows (the registered participants: fingerprints); the merged
+    record's names become aliases; blanks of the survivor are filled; the
+    merged record stays as a redirect and a PersonMerge row keeps what moved."""
+    authorize(principal, Permission.PERSON_MERGE)  # the role first; the units of both records below
+    data = coerce(MergeIn, data)
+    if data.survivor_id == data.merged_id:
+        raise ValidationError("a person cannot be merged into itself", field="merged_id")
+    survivor = get_writable_person(session, principal, data.survivor_id, Permission.PERSON_MERGE)
+    try:
+        merged = get_writable_person(session, principal, data.merged_id, Permission.PERSON_MERGE)
+    except NotFound as exc:
+        raise NotFound(exc.message, field="merged_id") from None
+    except Conflict as exc:
+        raise Conflict(exc.message, field="merged_id") from None
+    survivor_links = {(p.case_id, p.role) for p in survivor.parties}
+    for p in merged.parties:
+        if (p.case_id, p.role) in survivor_links:
+            raise Conflict(
+                f"both persons are linked to case {p.case_id} as {p.role}; unlink one before merging",
+                field="merged_id",
+            )
+    moved: dict[str, list[int]] = {}
+    with session.no_autoflush:
+        for attr in ("documents", "aliases", "addresses", "phones", "descriptions", "parties", "flags"):
+            rows = list(getattr(merged, attr))
+            moved[attr] = [r.id for r in rows]
+            for r in rows:
+                r.person = survivor  # back_populates moves it between the two collections
+    now = utcnow()
+    moved.update(_merge_participants(session, principal, survivor, merged, now))
+    names = []
+    if _full_name_en(merged) and _full_name_en(merged).casefold() != _full_name_en(survivor).casefold():
+        names.append(AliasIn(name=_full_name_en(merged)[:200], script="latin"))
+    if _full_name_ur(merged) and _full_name_ur(merged) != _full_name_ur(survivor):
+        names.append(AliasIn(name=_full_name_ur(merged)[:200], script="urdu"))
+    _add_aliases(principal, survivor, names)
+    filled = []
+    before = {key: getattr(survivor, key) for key in _SCALAR_FIELDS}
+    for key in _SCALAR_FIELDS:
+        if getattr(survivor, key) in (None, "", "X") and getattr(merged, key) not in (None, "", "X"):
+            setattr(survivor, key, getattr(merged, key))
+            filled.append(key)
+    moved["filled"] = filled  # type: ignore[assignment]
+    _check_person_fields(survivor)
+    _refresh_name_keys(survivor)
+    _record_change(session, principal, survivor, before, "merge", extra={"merged_id": [None, merged.id]})
+    merged.merged_into_id = survivor.id
+    merged.merged_at = now
+    touch(merged, principal)
+    touch(survivor, principal)
+    for older in session.scalars(select(Person).where(Person.merged_into_id == merged.id)):
+        older.merged_into_id = survivor.id
+    session.add(
+        PersonMerge(
+            survivor_id=survivor.id,
+            merged_id=merged.id,
+            reason=data.reason,
+            moved=moved,
+            merged_at=now,
+            merged_by=principal.user_id,
+        )
+    )
+    session.flush()
+    audit.record(
+        session,
+        principal,
+        "person.merge",
+        target_type="person",
+        target_id=survivor.id,
+        query={"survivor_id": survivor.id, "merged_id": merged.id},
+        reason=data.reason,
+    )
+    return survivor

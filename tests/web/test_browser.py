@@ -1,0 +1,435 @@
+"""End-to-end: every workflow of the web pages in headless Chromium, in English and Urdu, at phone
+(390x844) and desktop (1366x768) sizes; each page is checked with axe-core (no serious or critical
+violation) and saved as a screenshot under docs/img/web/."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import pyotp
+import pytest
+from sqlalchemy import func, select
+
+from tests.web.conftest import PASSWORD, SHOTS, SIZES
+
+COMBOS = [("en", "phone"), ("ur", "desktop"), ("ur", "phone"), ("en", "desktop")]
+SEVERE = {"serious", "critical"}
+
+
+def save_screenshot(page, name: str) -> None:
+    """The visible part of the page as a small PNG (64-colour palette, a few tens of KB)."""
+    from PIL import Image
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    image = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
+    image.quantize(colors=64, method=Image.Quantize.MEDIANCUT).save(SHOTS / name, optimize=True)
+
+
+class Visit:
+    """One signed-in browser context in one language at one size."""
+
+    def __init__(self, browser, server, lang: str, size: str):
+        width, height = SIZES[size]
+        self.server, self.lang, self.size = server, lang, size
+        self.context = browser.new_context(viewport={"width": width, "height": height}, base_url=server.url)
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(15000)
+        self.page.goto(f"/lang/{lang}?next=/login")
+
+    def goto(self, path: str):
+        self.page.goto(path)
+        return self.page
+
+    def check(self, name: str) -> None:
+        """axe-core on the page as it is now (no serious/critical violation) and a screenshot."""
+        from axe_playwright_python.sync_playwright import Axe
+
+        page = self.page
+        assert page.locator("html").get_attribute("lang") == self.lang
+        assert page.locator("html").get_attribute("dir") == ("rtl" if self.lang == "ur" else "ltr")
+        body = page.content()
+        assert "Traceback" not in body and "Internal Server Error" not in body
+        results = Axe().run(page)
+        bad = [
+            (v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
+            for v in results.response["violations"]
+            if v.get("impact") in SEVERE
+        ]
+        assert not bad, f"{name}: axe violations {bad}"
+        save_screenshot(page, f"{name}-{self.lang}-{self.size}.png")
+
+    def sign_in(self, username: str, totp: str | None = None, password: str = PASSWORD) -> None:
+        page = self.goto("/login")
+        page.fill("#f-username", username)
+        page.fill("#f-password", password)
+        if totp:
+            page.fill("#f-totp", totp)
+        page.click("form[action='/login'] button[type=submit]")
+        page.wait_for_load_state()
+        assert page.locator(".error").count() == 0, page.locator(".error").all_inner_texts()
+        assert page.locator("form[action='/logout']").count() == 1, (page.url, page.content()[:3000])
+
+    def sign_out(self) -> None:
+        self.page.click("form[action='/logout'] button")
+        self.page.wait_for_url("**/login")
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def _t(lang: str, en: str, ur: str) -> str:
+    return ur if lang == "ur" else en
+
+
+def _count(server, model) -> int:
+    with server.db.transaction() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def _tenprint(tmp: Path, seed: int) -> list[Path]:
+    from crms.fingerprint.synthesis import generate_master, png_bytes, render_impression
+
+    files = []
+    for finger in range(10):
+        path = tmp / f"finger_{finger + 1}.png"
+        path.write_bytes(png_bytes(render_impression(generate_master(seed=seed, finger_index=finger), 0)))
+        files.append(path)
+    return files
+
+
+@pytest.mark.parametrize(("lang", "size"), COMBOS)
+def test_sign_in_with_totp_and_user_administration(browser, web_server, lang, size):
+    """The administrator's role requires TOTP: refused without the code, in with it; creating an account
+    that needs TOTP shows its QR code once; a bad value is refused naming the field."""
+    admin = "admin" if (lang, size) == COMBOS[0] else f"admin_{lang}_{size}"
+    user_id, secret = web_server.users[admin]
+    v = Visit(browser, web_server, lang, size)
+    page = v.goto("/login")
+    v.check("login")
+    page.fill("#f-username", admin)
+    page.fill("#f-password", PASSWORD)
+    page.click("form[action='/login'] button[type=submit]")
+    assert page.locator("#e-totp").is_visible()
+    assert _t(lang, "One-time code", "یک وقتی کوڈ") in page.locator("#e-totp").inner_text()
+    v.check("login-error")
+    from crms.access.models import User
+
+    _wait_for_new_step(web_server, user_id)
+    v.sign_in(admin, pyotp.TOTP(secret).now())
+    v.check("dashboard-admin")
+    page = v.goto("/users")
+    before = _count(web_server, User)
+    page.fill("#f-username", "bad name!")
+    page.click("form[action='/users'] button[type=submit]")
+    assert page.locator("#e-username").is_visible()
+    assert _t(lang, "Username", "صارف نام") in page.locator("#e-username").inner_text()
+    assert _count(web_server, User) == before
+    # A new examiner: the administrator gets a one-time enrolment code, never chooses the password; the
+    # account cannot be activated from the administrator's own address.
+    name = f"exam_{lang}_{size}"
+    page.fill("#f-username", name)
+    page.select_option("#f-role", "fingerprint_examiner")
+    page.click("form[action='/users'] button[type=submit]")
+    code = page.locator("#enrolment-code").inner_text().strip()
+    assert len(code) >= 12
+    assert _count(web_server, User) == before + 1
+    v.check("users")
+    v.sign_out()
+    page = v.goto(f"/activate?username={name}")
+    page.fill("#f-enrolment_code", code)
+    page.fill("#f-new_password", "an unusual phrase for " + name)
+    page.click("main form button[type=submit]")
+    assert page.locator("p.error").first.is_visible()
+    assert page.locator("#totp-qr").count() == 0
+    v.close()
+
+
+@pytest.mark.parametrize(("lang", "size"), [("en", "phone"), ("ur", "desktop")])
+def test_activation_with_totp_qr_approval_and_sign_in(browser, web_server, lang, size):
+    """First-time TOTP enrolment: an examiner set up (by another administrator, elsewhere) activates the
+    account in the browser and gets the QR code once; a second administrator approves it in the browser;
+    the examiner signs in with the app's code."""
+    from crms.access import users
+    from crms.access.principal import Principal
+
+    other_admin, _ = web_server.users["admin_en_desktop"]
+    name = f"fp_{lang}_{size}"
+    with web_server.db.transaction() as session:
+        setter = Principal(user_id=other_admin, username="admin_en_desktop", role="administrator",
+                           channel="web", address="192.0.2.10")  # fmt: skip
+        user = users.add_user(session, setter, name, "fingerprint_examiner", unit="BA")
+        code = user.enrolment_code
+    v = Visit(browser, web_server, lang, size)
+    page = v.goto(f"/activate?username={name}")
+    v.check("activate")
+    page.fill("#f-enrolment_code", code)
+    page.fill("#f-new_password", "short")
+    page.click("main form button[type=submit]")
+    assert _t(lang, "New password", "نیا پاس ورڈ") in page.locator("#e-new_password").inner_text()
+    page.fill("#f-enrolment_code", code)
+    new_password = "quiet river under " + name
+    page.fill("#f-new_password", new_password)
+    page.click("main form button[type=submit]")
+    assert page.locator("#totp-qr").is_visible()
+    secret = page.locator("#totp-secret").inner_text().strip()
+    v.check("activate-qr")
+    # awaiting approval: refused; approved by a second administrator in the browser; then in with TOTP
+    page = v.goto("/login")
+    page.fill("#f-username", name)
+    page.fill("#f-password", new_password)
+    page.fill("#f-totp", pyotp.TOTP(secret).now())
+    page.click("form[action='/login'] button[type=submit]")
+    assert page.locator(".error").first.is_visible()
+    admin = "admin" if (lang, size) == ("en", "phone") else "admin_ur_desktop"
+    admin_id, admin_secret = web_server.users[admin]
+    _wait_for_new_step(web_server, admin_id)
+    v.sign_in(admin, pyotp.TOTP(admin_secret).now())
+    page = v.goto("/users")
+    page.locator(f"form[action$='/approve']:has(span:text-is('{name}')) button").click()
+    page.wait_for_url("**/users")
+    v.sign_out()
+    _wait_for_new_step(web_server, user.id)
+    v.sign_in(name, pyotp.TOTP(secret).now(), new_password)
+    assert v.page.locator("form[action='/logout']").is_visible()
+    v.close()
+
+
+def test_password_change_required_then_changed(browser, web_server):
+    v = Visit(browser, web_server, "ur", "phone")
+    page = v.goto("/login")
+    page.fill("#f-username", "newcomer")
+    page.fill("#f-password", PASSWORD)
+    page.click("form[action='/login'] button[type=submit]")
+    assert page.locator("#e-password").is_visible()
+    page = v.goto("/password?username=newcomer")
+    v.check("password")
+    page.fill("#f-password", PASSWORD)
+    page.fill("#f-new_password", "password")
+    page.click("main form button[type=submit]")
+    assert "نیا پاس ورڈ" in page.locator("#e-new_password").inner_text()
+    page.fill("#f-password", PASSWORD)
+    page.fill("#f-new_password", "seven blue kites over quetta")
+    page.click("main form button[type=submit]")
+    page.wait_for_url("**/login?changed=1")
+    page.fill("#f-username", "newcomer")
+    page.fill("#f-password", "seven blue kites over quetta")
+    page.click("form[action='/login'] button[type=submit]")
+    page.wait_for_url(re.compile(r"/$"))
+    v.close()
+
+
+def _wait_for_new_step(server, user_id: int) -> None:
+    """Wait until a TOTP step after the user's last accepted one (a code is accepted once)."""
+    import time
+
+    from crms.access.models import User
+
+    with server.db.transaction() as session:
+        last = session.get(User, user_id).totp_last_step
+    while last is not None and int(time.time() // 30) <= last:
+        time.sleep(1)
+
+
+@pytest.mark.parametrize(("lang", "size"), COMBOS)
+def test_person_case_lookup_tenprint_print(browser, web_server, lang, size, tmp_path):
+    from crms.records.models import Case, Person
+
+    n = COMBOS.index((lang, size)) + 1
+    cnic = f"54400-12345{n:02d}-1"
+    v = Visit(browser, web_server, lang, size)
+    v.sign_in("operator")
+    v.check("dashboard")
+
+    # --- a person: bad values are refused naming the field, nothing written; then a good one
+    persons = _count(web_server, Person)
+    page = v.goto("/persons/new")
+    v.check("person-new")
+    page.fill("#f-given_name_en", "احمد")  # Urdu letters in the English field
+    page.fill("#f-date_of_birth", "2999-01-01")
+    page.click("main form button[type=submit]")
+    err = page.locator("#e-given_name_en")
+    assert err.is_visible()
+    assert _t(lang, "Given name (English)", "نام (انگریزی)") in err.inner_text()
+    assert _count(web_server, Person) == persons
+    v.check("person-new-error")
+    page.fill("#f-given_name_en", "Ahmed")
+    page.fill("#f-family_name_en", "Khan")
+    page.fill("#f-given_name_ur", "احمد")
+    page.fill("#f-family_name_ur", "خان")
+    page.fill("#f-date_of_birth", "1990-05-17")
+    page.fill("#f-cnic", cnic)
+    page.click("main form button[type=submit]")
+    page.wait_for_load_state()
+    assert page.locator(".error").count() == 0, page.locator(".error").all_inner_texts()
+    page.wait_for_url(re.compile(r"/persons/\d+$"))
+    person_id = int(page.url.rstrip("/").rsplit("/", 1)[1])
+    assert page.locator("h1").inner_text().startswith("Ahmed Khan")
+    assert "احمد خان" in page.locator("h1").inner_text()
+    assert _count(web_server, Person) == persons + 1
+    v.check("person")
+
+    # --- edit
+    page = v.goto(f"/persons/{person_id}/edit")
+    page.fill("#f-caste", "Raisani")
+    page.click("main form button[type=submit]")
+    page.wait_for_url(f"**/persons/{person_id}")
+    assert "Raisani" in page.content()
+
+    # --- an FIR: refused without sections, then registered; a person linked; status changes
+    cases = _count(web_server, Case)
+    page = v.goto("/cases/new")
+    v.check("case-new")
+    page.fill("#f-police_station", "Cantt")
+    page.fill("#f-district", "Quetta")
+    page.fill("#f-fir_number", str(100 + n))
+    page.fill("#f-registered_on", "2025-03-01")
+    page.click("main form button[type=submit]")
+    assert page.locator("#e-sections").is_visible()
+    assert _t(lang, "Sections", "دفعات") in page.locator("#e-sections").inner_text()
+    assert _count(web_server, Case) == cases
+    page.fill("#f-sections", "392/411/34 PPC")
+    page.click("main form button[type=submit]")
+    page.wait_for_url(re.compile(r"/cases/\d+$"))
+    case_url = page.url
+    assert _count(web_server, Case) == cases + 1
+    page.fill("form[action$='/link'] #f-person_id", str(person_id))
+    page.click("form[action$='/link'] button[type=submit]")
+    page.wait_for_url(case_url)
+    page.select_option("#f-status", "under_investigation")
+    page.click("form[action$='/status'] button[type=submit]")
+    page.wait_for_url(case_url)
+    assert page.locator("#case-status").get_attribute("data-status") == "under_investigation"
+    # a refused transition names the field
+    page.select_option("#f-status", "registered")
+    page.click("form[action$='/status'] button[type=submit]")
+    assert page.locator("#e-status").is_visible()
+    assert page.locator("#case-status").get_attribute("data-status") == "under_investigation"
+    for status in ("absconder", "proclaimed_offender_a"):
+        page.goto(case_url)
+        page.locator("details summary").first.click()
+        page.locator("form[action*='/links/'][action$='/status'] select").first.select_option(status)
+        page.locator("form[action*='/links/'][action$='/status'] button").first.click()
+        page.wait_for_load_state()
+        assert page.locator(".error").count() == 0, page.locator(".error").all_inner_texts()
+        page.wait_for_url(case_url)
+    v.check("case")
+
+    # --- CNIC lookup: the answer and the flag at a glance
+    page = v.goto("/lookup")
+    v.check("lookup")
+    page.fill("#f-cnic", cnic.replace("-", ""))
+    page.click("main form button[type=submit]")
+    assert "Ahmed Khan" in page.locator(".answer h2").inner_text()
+    assert page.locator(".answer .flag-proclaimed_offender").is_visible()
+    v.check("lookup-answer")
+    page.fill("#f-cnic", "12")
+    page.click("main form button[type=submit]")
+    assert _t(lang, "CNIC", "شناختی کارڈ نمبر") in page.locator("#e-cnic").inner_text()
+
+    # --- tenprint enrolment with real image files (synthetic prints)
+    page = v.goto(f"/persons/{person_id}/fingerprints")
+    page.click("main form button[type=submit]")  # nothing chosen
+    assert page.locator("#e-image").is_visible()
+    for i, path in enumerate(_tenprint(tmp_path, seed=n), start=1):
+        page.set_input_files(f"#f-finger_{i}", str(path))
+    page.click("main form button[type=submit]")
+    page.wait_for_url("**/fingerprints?saved=10")
+    assert page.locator(".finger .state [data-status=pending]").count() == 10
+    v.check("tenprint")
+
+    # --- the person page now shows the case, the flag and the prints; then the printable record
+    page = v.goto(f"/persons/{person_id}")
+    assert page.locator(".flag-proclaimed_offender").first.is_visible()
+    assert page.locator(".timeline li").count() == 1
+    v.check("person-full")
+    page = v.goto(f"/persons/{person_id}/print")
+    assert "operator" in page.locator(".watermark").get_attribute("data-text")
+    assert "operator" in page.locator(".printed").inner_text()
+    v.check("print")
+
+    # --- an arrest recorded on the case shows in the person's history
+    page = v.goto(case_url)
+    page.locator("details summary").first.click()
+    page.locator("form[action$='/arrest'] input[type=date]").first.fill("2025-03-05")
+    page.locator("form[action$='/arrest'] button").first.click()
+    page.wait_for_load_state()
+    assert page.locator(".error").count() == 0, page.locator(".error").all_inner_texts()
+    page = v.goto(f"/persons/{person_id}")
+    assert _t(lang, "Arrested on", "تاریخ گرفتاری") in page.locator(".timeline").inner_text()
+
+    # --- bulk import: dry run, row by row
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["cnic", "name", "father_name", "name_urdu", "father_name_urdu", "gender", "date_of_birth",
+                "district", "police_station", "caste"])  # fmt: skip
+    w.writerow([f"54401-00000{n:02d}-3", "Bashir", "Karim", "بشیر", "کریم", "M", "1980-01-01", "Quetta",
+                "Cantt", "Kakar"])  # fmt: skip
+    w.writerow(["123", "Nadir", "", "", "", "Q", "", "Nowhere", "", ""])
+    sheet = tmp_path / "register.csv"
+    sheet.write_text(buf.getvalue(), encoding="utf-8")
+    persons = _count(web_server, Person)
+    page = v.goto("/import")
+    page.set_input_files("#f-file", str(sheet))
+    page.click("main form button[type=submit]")
+    assert page.locator("tr.bad").count() >= 1
+    assert _count(web_server, Person) == persons
+    v.check("import")
+    v.sign_out()
+    v.close()
+
+
+@pytest.mark.parametrize(("lang", "size"), [("en", "desktop"), ("ur", "phone")])
+def test_audit_viewer_and_refusals(browser, web_server, lang, size):
+    v = Visit(browser, web_server, lang, size)
+    v.sign_in("auditor")
+    page = v.goto("/audit")
+    assert page.locator("tbody tr").count() > 0
+    page.click("form[action='/audit'] button >> nth=0")
+    assert page.locator("p.ok[role=status]").is_visible()
+    v.check("audit")
+    page.fill("#f-username", "auditor")
+    page.click("form[role=search] button")
+    assert page.locator("tbody tr").count() > 0
+    assert set(page.locator("tbody tr td:nth-child(3)").all_inner_texts()) == {"auditor"}
+
+    # a user without the permission gets the refusal page, in the user's language
+    resp = page.goto("/persons/new")
+    assert resp.status == 403
+    assert _t(lang, "Not allowed", "اجازت نہیں") in page.locator("h1").inner_text()
+    v.check("refused")
+    # a forged CSRF token: refused, nothing done, no trace
+    resp = page.request.post(f"{web_server.url}/logout", form={"csrf_token": "forged"})
+    assert resp.status == 403 and "Traceback" not in resp.text()
+    assert v.goto("/audit").url.endswith("/audit")  # still signed in
+    # an unknown page
+    resp = page.goto("/no-such-page")
+    assert resp.status == 404
+    # an ended session: back to the sign-in page with a notice
+    v.context.clear_cookies()
+    page.goto(f"/lang/{lang}?next=/")
+    v.context.add_cookies([{"name": "crms_session", "value": "stale", "url": web_server.url}])
+    page.goto("/audit")
+    assert "/login" in page.url and page.locator(".notice").is_visible()
+    v.check("session-ended")
+    v.close()
+
+
+def test_pwa_offline_page_and_light_lookup(browser, web_server):
+    v = Visit(browser, web_server, "en", "phone")
+    page = v.page
+    manifest = page.request.get(f"{web_server.url}/manifest.webmanifest")
+    assert manifest.ok and manifest.json()["start_url"] == "/"
+    v.sign_in("operator")
+    page.goto("/lookup")
+    page.evaluate("async () => { await navigator.serviceWorker.ready; }")
+    page.reload()
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    v.context.set_offline(True)
+    page.goto("/lookup?cnic=1")
+    assert page.locator("h1").inner_text() == "No connection"
+    v.check("offline")
+    v.context.set_offline(False)
+    v.close()
