@@ -21,6 +21,10 @@ from crms.timeutil import utcnow
 
 @pytest.fixture(autouse=True)
 def _fresh_stores():
+    from crms.biometrics.enrolment import follow_merge
+    from crms.records.participants import register_merge_participant
+
+    register_merge_participant(follow_merge)  # as the composition roots (API, CLI) do
     forget_stores()
     yield
     forget_stores()

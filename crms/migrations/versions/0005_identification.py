@@ -1,6 +1,6 @@
 """identification: probable-duplicate cases for examiners; fingerprints indexed by last change (gallery sync)
 
-Revision ID: 0005
+Revision ID: 0005_ident
 Revises: 0005_auth
 Create Date: 2026-12-02 13:30:00
 """
