@@ -31,8 +31,7 @@ DEDUP_FPIR = 0.01  # false-positive identification rate of the decision threshol
 
 
 def _prints_of(session: Session, person_id: int) -> list:
-    from crms.fingerprint.gallery import ProbeFinger
-    from crms.fingerprint.serialise import TemplateError, loads
+    from crms.fingerprint import ProbeFinger, TemplateError, loads
 
     out = []
     for fid, position, blob in session.execute(
@@ -56,7 +55,7 @@ def check_person(session: Session, principal: Principal, db, person_id: int) -> 
     """Search the person's enrolled prints against every other person; open a case per hit (at most one per
     pair of persons, whichever was enrolled first)."""
     from crms.biometrics.identification import store_for
-    from crms.fingerprint.gallery import threshold_for_fpir
+    from crms.fingerprint import threshold_for_fpir
 
     authorize(principal, Permission.BIOMETRIC_ENROL)
     probes = _prints_of(session, person_id)[:10]

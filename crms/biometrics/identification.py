@@ -46,9 +46,9 @@ class GalleryStore:
     """The gallery of one database, kept in step with its ``fingerprints`` table."""
 
     def __init__(self, snapshot: Path | None = None) -> None:
-        from crms.fingerprint.shards import from_environment
+        from crms.fingerprint import gallery_from_environment
 
-        self.gallery = from_environment()  # one gallery, or shards (worker processes, Ray actors)
+        self.gallery = gallery_from_environment()  # one gallery, or shards (worker processes, Ray actors)
         self.snapshot = snapshot
         self.watermark: datetime | None = None  # newest updated_at applied
         self.loaded = False
@@ -74,7 +74,7 @@ class GalleryStore:
             return self._catch_up(session)
 
     def _load(self, session: Session) -> dict[str, int]:
-        from crms.fingerprint.gallery import Gallery
+        from crms.fingerprint import Gallery
 
         if self.snapshot is not None and self.snapshot.exists() and isinstance(self.gallery, Gallery):
             g = Gallery.load(self.snapshot)
@@ -94,7 +94,7 @@ class GalleryStore:
         return self._catch_up(session)
 
     def _catch_up(self, session: Session) -> dict[str, int]:
-        from crms.fingerprint.serialise import loads
+        from crms.fingerprint import loads
 
         q = select(
             Fingerprint.id,
@@ -144,7 +144,7 @@ class GalleryStore:
         return sum(self.gallery.delete(k) for k in gone)
 
     def save_snapshot(self) -> bool:
-        from crms.fingerprint.gallery import Gallery
+        from crms.fingerprint import Gallery
 
         if self.snapshot is None or not isinstance(self.gallery, Gallery):
             return False
@@ -194,8 +194,9 @@ def _position(value, name: str) -> int:
 
 def probe_templates(probes: list[ProbeInput]):
     """Probe fingers for the gallery: templates parsed, images extracted (in parallel when several)."""
-    from crms.fingerprint.gallery import ProbeFinger
-    from crms.fingerprint.serialise import ISO_MAGIC, MAGIC, TemplateError, iso_loads, loads
+    from crms.fingerprint import ISO_TEMPLATE_MAGIC as ISO_MAGIC
+    from crms.fingerprint import TEMPLATE_MAGIC as MAGIC
+    from crms.fingerprint import ProbeFinger, TemplateError, iso_loads, loads
 
     if not 1 <= len(probes) <= 10:
         raise ValidationError(f"send 1 to 10 probe fingers, got {len(probes)}", field="probes")
@@ -226,7 +227,7 @@ def probe_templates(probes: list[ProbeInput]):
 
 
 def _extract(jobs: list[tuple[bytes, float | str | None, str]]):
-    from crms.fingerprint.workers import extract_one
+    from crms.fingerprint import extract_one
 
     if len(jobs) == 1:
         return [extract_one(jobs[0][0], jobs[0][1], jobs[0][2])]
@@ -270,7 +271,7 @@ def identify(
     exclude_person: int | None = None,
 ) -> dict:
     """Search ``probes`` against every enrolled person; the answer and the audit carry the candidate list."""
-    from crms.fingerprint.gallery import GalleryError
+    from crms.fingerprint import GalleryError
 
     authorize(principal, Permission.SEARCH_BIOMETRIC)
     if not reason or not reason.strip():

@@ -22,8 +22,7 @@ bench_app = typer.Typer(help="Benchmarks that are part of the product (synthetic
 
 def _files(folder: Path, what: str) -> list[Path]:
     from crms.cli.fp import _fail
-    from crms.fingerprint.images import IMAGE_SUFFIXES
-    from crms.fingerprint.serialise import is_template_file
+    from crms.fingerprint import IMAGE_SUFFIXES, is_template_file
 
     if not folder.is_dir():
         _fail(f"{what} {folder}: no such folder")
@@ -47,7 +46,7 @@ def search_cmd(
     """Search every probe against the gallery; print probe<TAB>rank<TAB>candidate<TAB>score."""
     from crms.cli.fp import _dpi, _fail, _load_templates
     from crms.errors import CrmsError
-    from crms.fingerprint.gallery import Gallery, ProbeFinger
+    from crms.fingerprint import Gallery, ProbeFinger
 
     d = _dpi(dpi)
     gfiles, pfiles = _files(gallery, "gallery"), _files(probes, "probes")
@@ -157,9 +156,9 @@ def bench_identify_cmd(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Build a synthetic template gallery of N fingers, search it, print one JSON object."""
-    from crms.fingerprint.identify_bench import run
+    from crms.fingerprint import identify_benchmark
 
-    typer.echo(json.dumps(run(fingers, repeats=repeats, seed=seed)))
+    typer.echo(json.dumps(identify_benchmark(fingers, repeats=repeats, seed=seed)))
 
 
 def register(app: typer.Typer) -> None:

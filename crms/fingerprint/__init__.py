@@ -75,6 +75,13 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Candidate": ("gallery", "Candidate"),
     "SearchResult": ("gallery", "SearchResult"),
     "threshold_for_fpir": ("gallery", "threshold_for_fpir"),
+    "ShardedGallery": ("shards", "ShardedGallery"),
+    "gallery_from_environment": ("shards", "from_environment"),
+    "MatcherPort": ("abis", "MatcherPort"),
+    "BuiltinABIS": ("abis", "BuiltinABIS"),
+    "identify_benchmark": ("identify_bench", "run"),
+    "TEMPLATE_MAGIC": ("serialise", "MAGIC"),
+    "ISO_TEMPLATE_MAGIC": ("serialise", "ISO_MAGIC"),
     # evaluation (FVC protocol)
     "Metrics": ("evaluation", "Metrics"),
     "compute_metrics": ("evaluation", "compute_metrics"),

@@ -21,7 +21,7 @@ from crms.access.policy import Permission, authorize
 from crms.api.deps import in_transaction
 from crms.biometrics import dedup, identification
 from crms.errors import PayloadTooLarge, ValidationError
-from crms.fingerprint.images import MAX_BYTES
+from crms.fingerprint import MAX_IMAGE_BYTES as MAX_BYTES
 
 router = APIRouter(tags=["identification"])
 
