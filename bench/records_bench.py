@@ -399,6 +399,7 @@ def measure(db, data_dir: Path, n_persons: int, requests: int, seed: int, rate: 
     from crms.config import Settings
 
     os.environ["CRMS_RATE_SEARCH"] = rate
+    os.environ["CRMS_RATE_READ"] = rate  # the per-user read limit too (crms.records.services.guard)
     bind_data_dir(db, data_dir)
     tg = _targets(db, n_persons, requests, seed)
     settings = Settings(
@@ -471,6 +472,7 @@ def measure_http(db, data_dir: Path, n_persons: int, requests: int, seed: int, r
         CRMS_SECRET_KEY="bench",
         CRMS_ENV="bench",
         CRMS_RATE_SEARCH=rate,
+        CRMS_RATE_READ=rate,
     )
     crms = Path(sys.executable).with_name("crms")
     server = subprocess.Popen(
@@ -528,8 +530,8 @@ def main() -> None:
     ap.add_argument(
         "--rate-search",
         default="1000000/60",
-        help="CRMS_RATE_SEARCH for the run: on (a limit the benchmark never reaches, so each search still "
-        "takes its token) by default; 'off' as in session 1's figures",
+        help="CRMS_RATE_SEARCH and CRMS_RATE_READ for the run: on (a limit the benchmark never reaches, so "
+        "each search and read still takes its token) by default; 'off' as in session 1's figures",
     )
     args = ap.parse_args()
 

@@ -16,6 +16,9 @@ class Settings:
     data_key: str | None
     secret_key: str | None
     environment: str
+    # Key that anchors the audit chain (base64 of 32 bytes); generated into <data dir>/keys/audit.key when not
+    # configured (see crms.access.audit).
+    audit_key: str | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -31,4 +34,24 @@ def get_settings() -> Settings:
         data_key=os.environ.get("CRMS_DATA_KEY"),
         secret_key=os.environ.get("CRMS_SECRET_KEY"),
         environment=os.environ.get("CRMS_ENV", "development"),
+        audit_key=os.environ.get("CRMS_AUDIT_KEY"),
     )
+
+
+# The data directory holds password hashes, TOTP secrets, keys and every personal record: nobody but the
+# service account may read it. Directories 0700, files 0600.
+PRIVATE_UMASK = 0o077
+
+
+def restrict_new_files() -> int:
+    """Make files and directories this process creates from now on private to its user (umask 077); returns
+    the previous umask. Called by the ``crms`` command and ``crms serve`` before anything is created."""
+    return os.umask(PRIVATE_UMASK)
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and missing parents) with mode 0700; an existing directory is left as it is."""
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.chmod(0o700)  # mkdir's mode is reduced by the umask, never widened; make it exact
+    return path

@@ -3,6 +3,10 @@ one transaction per action, and Alembic migrations."""
 
 from __future__ import annotations
 
+import fcntl
+import os
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,6 +14,10 @@ from pathlib import Path
 from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+# Every id column is an INTEGER, 32-bit on PostgreSQL: inputs naming an id are bounded by this (a 422 rather
+# than a database error).
+MAX_ID = 2**31 - 1
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -36,9 +44,12 @@ def make_engine(url: str, **kwargs) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        if path and path != ":memory:" and not path.startswith("file:"):
+            private_sqlite_file(Path(path.split("?", 1)[0]))
+        connect_args: dict = {"timeout": 30}
+        if path and path != ":memory:" and not path.startswith("file:"):
+            connect_args["factory"] = _queued_connection_class(path.split("?", 1)[0] + "-writer.lock")
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
@@ -56,10 +67,100 @@ def make_engine(url: str, **kwargs) -> Engine:
             # Take the write lock at the start: nearly every action writes (its audit entry at least), and a
             # deferred transaction that upgrades to a writer after another commit fails at once with
             # "database is locked" instead of waiting for busy_timeout.
+            # A read_transaction() (below) says so on its connection: a plain deferred BEGIN, no write lock.
+            if conn.info.get(READ_ONLY):
+                conn.exec_driver_sql("BEGIN")
+                return
+            queue = getattr(conn.connection.dbapi_connection, "crms_queue", None)
+            if queue is not None:
+                queue()
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+READ_ONLY = "crms_read_only"  # connection.info key: the transaction only reads
+
+_held = threading.local()
+
+
+def _queued_connection_class(lock_path: str) -> type[sqlite3.Connection]:
+    """sqlite3 connections whose write transactions queue on an advisory lock file (flock) before
+    ``BEGIN IMMEDIATE``, across threads and server worker processes.
+
+    Every transaction takes SQLite's write lock (see make_engine). When it is taken, SQLite's busy handler
+    makes the others poll with growing sleeps (1, 2, 5, 10 ... 100 ms) and without any order, so under
+    concurrent requests from several processes some wait hundreds of milliseconds while others keep getting
+    the lock. A blocking flock instead wakes the next waiter as soon as the lock is released. The flock is
+    released when the transaction ends (commit, rollback, close). A thread that already holds it through
+    another connection (a nested transaction) does not queue again: it meets SQLite's busy timeout as
+    before, never a deadlock."""
+
+    class QueuedConnection(sqlite3.Connection):
+        crms_lock_fd = -1
+        crms_locked = False
+
+        def crms_queue(self) -> None:
+            held = getattr(_held, "paths", None)
+            if held is None:
+                held = _held.paths = {}
+            if held.get(lock_path) or self.crms_locked:
+                return
+            if self.crms_lock_fd < 0:
+                self.crms_lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self.crms_lock_fd, fcntl.LOCK_EX)
+            self.crms_locked = True
+            held[lock_path] = True
+            self.crms_held_by = held  # the queuing thread's record, cleared even if another thread ends it
+
+        def crms_release(self) -> None:
+            if self.crms_locked:
+                fcntl.flock(self.crms_lock_fd, fcntl.LOCK_UN)
+                self.crms_locked = False
+                self.crms_held_by[lock_path] = False
+
+        def commit(self) -> None:
+            try:
+                super().commit()
+            finally:
+                self.crms_release()
+
+        def rollback(self) -> None:
+            try:
+                super().rollback()
+            finally:
+                self.crms_release()
+
+        def close(self) -> None:
+            try:
+                super().close()
+            finally:
+                self.crms_release()
+                if self.crms_lock_fd >= 0:
+                    os.close(self.crms_lock_fd)
+                    self.crms_lock_fd = -1
+
+    return QueuedConnection
+
+
+def private_sqlite_file(path: Path) -> None:
+    """The SQLite database holds password hashes, TOTP secrets and every personal record: create it (and its
+    directory, 0700) with mode 0600 before SQLite opens it; SQLite gives its -wal and -shm files the mode
+    of the database file. An existing database or companion file readable by others is made 0600."""
+    from crms.config import private_dir
+
+    private_dir(path.parent)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if p.stat().st_mode & 0o077:
+                p.chmod(0o600)
+        except (FileNotFoundError, PermissionError):
+            pass
 
 
 class Database:
@@ -80,6 +181,19 @@ class Database:
         with self.sessionmaker() as session:
             with session.begin():
                 yield session
+
+    @contextmanager
+    def read_transaction(self) -> Iterator[Session]:
+        """A transaction that only reads (one consistent snapshot): on SQLite a deferred BEGIN, so it takes no
+        write lock and other readers and writers go on; meant for reads only. For long reads that prepare a
+        short write (the bulk import validates in one, then writes in a transaction())."""
+        with self.engine.connect() as conn:
+            conn.info[READ_ONLY] = True
+            try:
+                with Session(bind=conn, expire_on_commit=False) as session, session.begin():
+                    yield session
+            finally:
+                conn.info.pop(READ_ONLY, None)
 
     def upgrade(self, revision: str = "head") -> None:
         upgrade(self.url, revision)

@@ -38,3 +38,99 @@ def test_each_test_has_its_own_data_dir(_own_data_dir):
     from crms.config import get_settings
 
     assert get_settings().data_dir == _own_data_dir.resolve()
+
+
+def test_sqlite_database_and_data_dir_are_private(tmp_path):
+    """crms.sqlite3 and its -wal/-shm files hold password hashes, TOTP secrets and every personal record:
+    0600, in a 0700 directory, even under a permissive umask."""
+    from sqlalchemy import text
+
+    from crms.db import Database
+
+    old = os.umask(0o022)
+    try:
+        data_dir = tmp_path / "fresh" / "data"
+        db = Database(f"sqlite:///{data_dir / 'crms.sqlite3'}")
+        with db.transaction() as session:
+            session.execute(text("create table t (x integer)"))
+            session.execute(text("insert into t values (1)"))
+        files = {p.name: p.stat().st_mode & 0o777 for p in data_dir.iterdir()}
+        db.dispose()
+    finally:
+        os.umask(old)
+    assert data_dir.stat().st_mode & 0o777 == 0o700
+    assert files == {
+        "crms.sqlite3": 0o600,
+        "crms.sqlite3-wal": 0o600,
+        "crms.sqlite3-shm": 0o600,
+        "crms.sqlite3-writer.lock": 0o600,
+    }
+
+
+def test_existing_world_readable_database_is_made_private(tmp_path):
+    import sqlite3
+
+    from crms.db import Database
+
+    path = tmp_path / "old.sqlite3"
+    sqlite3.connect(path).close()
+    path.chmod(0o644)
+    Database(f"sqlite:///{path}").dispose()
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_cli_entry_point_sets_a_private_umask(tmp_path):
+    """`crms ...` (the console script) creates everything private: logs, exports, the data dir."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys; sys.argv = ['crms', '--help']\n"
+        "from crms.cli import main as m\n"
+        "try:\n    m.main()\nexcept SystemExit:\n    pass\n"
+        "old = os.umask(0); print(oct(old))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=CHECKOUT, env=os.environ
+    )
+    assert out.stdout.strip().splitlines()[-1] == "0o77"
+
+
+def test_sqlite_writers_queue_and_nested_transactions_do_not_queue_twice(tmp_path):
+    """Write transactions queue on the writer lock file (fair wake-up across threads and worker processes);
+    a thread that already holds it (a nested transaction) is not blocked by itself."""
+    import threading
+    import time
+
+    from sqlalchemy import text
+
+    from crms.db import Database
+
+    db = Database(f"sqlite:///{tmp_path / 'q.sqlite3'}")
+    with db.transaction() as s:
+        s.execute(text("create table t (x integer)"))
+    order: list[str] = []
+
+    def second() -> None:
+        with db.transaction() as s:
+            s.execute(text("insert into t values (2)"))  # the transaction begins here
+            order.append("second")
+
+    with db.transaction() as s:
+        s.execute(text("insert into t values (1)"))
+        worker = threading.Thread(target=second)
+        worker.start()
+        time.sleep(0.3)
+        order.append("first done")
+    worker.join(10)
+    assert order == ["first done", "second"]
+    with db.transaction() as outer:  # nested: holds the lock file already, does not wait on it
+        outer.execute(text("select 1"))
+        raw = db.engine.raw_connection()
+        try:
+            held = raw.driver_connection
+            held.crms_queue()  # returns at once instead of blocking this thread
+            assert held.crms_locked is False
+        finally:
+            raw.close()
+    db.dispose()

@@ -32,29 +32,49 @@ MAX_OBJECT = 64 * 1024 * 1024
 
 
 def load_data_key(data_dir: Path, configured: str | None = None) -> bytes:
-    configured = configured if configured is not None else os.environ.get("CRMS_DATA_KEY")
+    """The key for biometric files at rest: CRMS_DATA_KEY, or ``<data dir>/keys/data.key`` (made once)."""
+    return load_key(data_dir, "data", "CRMS_DATA_KEY", configured)
+
+
+def load_audit_key(data_dir: Path, configured: str | None = None) -> bytes:
+    """The key that anchors the audit chain (an HMAC key over each entry and the audit-head file):
+    CRMS_AUDIT_KEY, or ``<data dir>/keys/audit.key`` (made once, 0600). It is never stored in the database,
+    so write access to the database alone cannot produce an entry that verifies."""
+    return load_key(data_dir, "audit", "CRMS_AUDIT_KEY", configured)
+
+
+def load_key(data_dir: Path, name: str, env: str, configured: str | None = None) -> bytes:
+    """A 32-byte key: from ``configured`` or the environment variable ``env`` (base64), else from
+    ``<data dir>/keys/<name>.key``, generated there once with 0600 permissions (directory 0700)."""
+    configured = configured if configured is not None else os.environ.get(env)
     if configured:
         try:
             key = base64.b64decode(configured, validate=True)
         except (binascii.Error, ValueError):
-            raise ValidationError("CRMS_DATA_KEY must be base64 of 32 bytes", field="CRMS_DATA_KEY") from None
+            raise ValidationError(f"{env} must be base64 of 32 bytes", field=env) from None
         if len(key) != 32:
-            raise ValidationError("CRMS_DATA_KEY must be base64 of exactly 32 bytes", field="CRMS_DATA_KEY")
+            raise ValidationError(f"{env} must be base64 of exactly 32 bytes", field=env)
         return key
-    path = data_dir / "keys" / "data.key"
+    path = data_dir / "keys" / f"{name}.key"
     if path.exists():
         key = base64.b64decode(path.read_bytes().strip())
         if len(key) != 32:
-            raise ValidationError(f"{path} does not hold a 32-byte key", field="data_key")
+            raise ValidationError(f"{path} does not hold a 32-byte key", field=f"{name}_key")
         return key
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = AESGCM.generate_key(bit_length=256)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process won the race: use its key
-        return load_data_key(data_dir, configured)
+    # Written whole to a private temporary file, then linked into place: a process that starts at the same
+    # moment (server workers) sees either no key file or a complete one, never an empty one.
+    tmp = path.with_name(f".{name}.key.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(base64.b64encode(key) + b"\n")
+    try:
+        os.link(tmp, path)
+    except FileExistsError:  # another process won the race: use its key
+        return load_key(data_dir, name, env, configured)
+    finally:
+        tmp.unlink()
     return key
 
 

@@ -107,6 +107,9 @@ class AuditEntry(Base):
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64))
+    # HMAC-SHA256 of entry_hash under the audit key (kept outside the database, see crms.access.audit): an
+    # entry written or rewritten without the key does not verify.
+    entry_mac: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class AuditHead(Base):

@@ -40,6 +40,8 @@ class Permission(StrEnum):
     AUDIT_READ = "audit:read"  # query the audit trail
     AUDIT_VERIFY = "audit:verify"  # check the hash chain (no record contents)
     SMS_QUERY = "sms:query"
+    PERSON_BROWSE = "person:browse"  # page through the whole register (with a reason)
+    FLAG_CONFIRM = "flag:confirm"  # confirm a flag raised on a person of your district from outside it
 
 
 P = Permission
@@ -65,6 +67,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.SMS_OFFICER: frozenset({P.SMS_QUERY, P.SEARCH_CNIC}),
     Role.SYSTEM: frozenset(Permission),
 }
+# Paging through the register (GET /persons without a CNIC) is for the roles that keep it, not for every
+# reader: administrators, examiners and investigators look persons up, they do not browse.
+for _role in (Role.OPERATOR, Role.SHO, Role.SUPERVISOR):
+    ROLE_PERMISSIONS[_role] = ROLE_PERMISSIONS[_role] | {P.PERSON_BROWSE}
+# A wanted flag raised from outside a person's home district waits for an SHO or supervisor of that district.
+for _role in (Role.SHO, Role.SUPERVISOR):
+    ROLE_PERMISSIONS[_role] = ROLE_PERMISSIONS[_role] | {P.FLAG_CONFIRM}
 
 # TOTP is mandatory for these roles (optional for the others).
 MFA_REQUIRED_ROLES = frozenset({Role.ADMINISTRATOR, Role.EXAMINER})

@@ -3,8 +3,10 @@ the CLI).
 
 Limits are "CAPACITY/SECONDS" strings (burst CAPACITY, refilled evenly over SECONDS), overridable by
 environment: ``CRMS_RATE_LOGIN`` (failed logins per account name AND client address together, default 5/300),
-``CRMS_RATE_LOGIN_ADDRESS`` (failed logins per client address, whatever the name, default 30/60) and
-``CRMS_RATE_SEARCH`` (per user, default 60/60). ``off`` disables a limit (e.g. for a benchmark).
+``CRMS_RATE_LOGIN_ADDRESS`` (failed logins per client address, whatever the name, default 30/60),
+``CRMS_RATE_SEARCH`` (per user, default 60/60) and ``CRMS_RATE_READ`` (record reads per user, a page of N
+persons counting N, default 300/300; see crms.records.services.guard). ``off`` disables a limit (e.g. for a
+benchmark).
 
 Logins spend only on failure: an attempt takes a token from its buckets before the password is checked (so
 parallel guesses cannot overdraw them) and a successful login gives them back. The buckets are keyed by the
@@ -25,7 +27,7 @@ from crms.access.principal import Principal
 from crms.errors import RateLimited
 from crms.timeutil import as_utc, utcnow
 
-DEFAULTS = {"login": "5/300", "login_address": "30/60", "search": "60/60"}
+DEFAULTS = {"login": "5/300", "login_address": "30/60", "search": "60/60", "read": "300/300"}
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,13 @@ to ROUTERS; routes stay thin and call services."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from crms.access.audit import bind_data_dir
 from crms.access.ratelimit import check_limits
+from crms.api.params import reject_unknown_query
 from crms.api.problems import install_problem_handlers
+from crms.api.serving import BodyLimit, LoopbackDemoCookies, install_docs
 from crms.config import Settings, get_settings
 from crms.db import Database
 from crms.optional import optional_module
@@ -38,7 +40,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app = FastAPI(
         title="CRMS",
         version="1",
-        docs_url="/api/docs",
+        docs_url=None,  # served from an installed package, not a CDN: crms.api.serving.install_docs
         openapi_url="/api/openapi.json",
         redoc_url=None,
     )
@@ -46,11 +48,15 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.db = database or Database(settings.database_url)
     bind_data_dir(app.state.db, settings.data_dir)  # where the audit-head file lives
     install_problem_handlers(app)
+    install_docs(app, "/api/openapi.json")
+    app.add_middleware(BodyLimit, fastapi_app=app)  # body limits and credentials before a body is read
+    app.add_middleware(LoopbackDemoCookies)  # plain-HTTP localhost demo: cookies without Secure
     wire_areas()
     for name in ROUTERS:
         module = optional_module(name)
         if module is not None:
-            app.include_router(module.router, prefix="/api/v1")
+            # unknown query parameters are refused (422 naming them) on every API route
+            app.include_router(module.router, prefix="/api/v1", dependencies=[Depends(reject_unknown_query)])
     web = optional_module("crms.web.app")  # browser pages (web adapter), if present
     if web is not None:
         web.install(app)

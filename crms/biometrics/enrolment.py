@@ -3,8 +3,11 @@
 Two steps, so that capture is instant and extraction (about a second of CPU per image) can run in a
 worker pool behind it:
 
-* :func:`capture` checks the officer's right to enrol for the person's unit (``biometric:enrol``), decodes
-  the image to make sure it is a fingerprint image the engine can read, stores it encrypted
+* :func:`check_image` decodes the image (in a limited worker process: crms.fingerprint.images) to make sure
+  it is a fingerprint image the engine can read; callers run it *before* opening the transaction, so that
+  no database lock is held while a hostile or large file is decoded.
+* :func:`capture` checks the officer's right to enrol for the person's unit (``biometric:enrol``), takes
+  the checked image (or checks it itself when given bytes), stores it encrypted
   (:class:`crms.access.crypto.EncryptedStore`) and adds a *pending*
   :class:`~crms.biometrics.models.Fingerprint` row; an earlier print of the same finger is retired (kept
   for history). Capturing the very same image again changes nothing.
@@ -94,13 +97,37 @@ def _retire(row: Fingerprint, principal: Principal, now: datetime) -> None:
     row.updated_at, row.updated_by = now, principal.user_id
 
 
+@dataclass(frozen=True)
+class CheckedImage:
+    """An uploaded image that decoded as a fingerprint image (what :func:`capture` stores)."""
+
+    data: bytes
+    sha256: str
+    format: str
+    width: int
+    height: int
+    file_ppi: float | None
+
+
+def check_image(image: bytes, position: int, name: str | None = None) -> CheckedImage:
+    """Decode ``image`` in the decoder sandbox and keep what capture needs; no database work, so call it
+    before the transaction. Raises ImageError (a ValidationError) naming the file."""
+    from crms.fingerprint import decode_image
+
+    data = bytes(image)
+    pixels, file_dpi, fmt = decode_image(data, name or f"finger {position}")
+    return CheckedImage(
+        data, hashlib.sha256(data).hexdigest(), fmt, int(pixels.shape[1]), int(pixels.shape[0]), file_dpi
+    )
+
+
 def capture(
     session: Session,
     principal: Principal,
     store,
     person_id: int,
     position: int,
-    image: bytes,
+    image: bytes | CheckedImage,
     *,
     ppi: int | None = None,
     source: str = FingerprintSource.LIVESCAN.value,
@@ -109,9 +136,9 @@ def capture(
     """Store ``image`` as finger ``position`` (1-10, ANSI/NIST) of the person, pending its template.
 
     ``ppi``: the scanner's resolution; by default the one recorded in the file. Returns the active row
-    (the existing one, unchanged, when the same image was captured before).
+    (the existing one, unchanged, when the same image was captured before). ``image``: a
+    :class:`CheckedImage` (checked before the transaction), or bytes to check here.
     """
-    from crms.fingerprint import decode_image
     from crms.records.services import get_writable_person
 
     if position not in FINGER_POSITIONS:
@@ -120,17 +147,17 @@ def capture(
     if source not in {s.value for s in FingerprintSource}:
         raise ValidationError(f"unknown source {source!r}", field="source")
     person = get_writable_person(session, principal, person_id, Permission.BIOMETRIC_ENROL)
-    pixels, file_dpi, fmt = decode_image(bytes(image), f"finger {position}")
-    used = ppi if ppi is not None else file_dpi
+    checked = image if isinstance(image, CheckedImage) else check_image(image, position)
+    used = ppi if ppi is not None else checked.file_ppi
     if used is None:
         raise ValidationError("the image does not record its resolution: give ppi", field="ppi")
     if not MIN_PPI <= used <= MAX_PPI:
         raise ValidationError(f"resolution {used:g} ppi is outside {MIN_PPI}-{MAX_PPI}", field="ppi")
-    digest = hashlib.sha256(image).hexdigest()
+    digest = checked.sha256
     current = active_print(session, person.id, position)
     if current is not None and current.image_sha256 == digest:
         return current
-    ref = store.put("fingerprint", bytes(image))
+    ref = store.put("fingerprint", checked.data)
     _forget_files_on_rollback(session, store, ref)
     now = utcnow()
     if current is not None:
@@ -141,10 +168,10 @@ def capture(
         position=position,
         source=source,
         image_ref=ref,
-        image_format=fmt.lower()[:8],
+        image_format=checked.format.lower()[:8],
         image_ppi=int(round(used)),
-        image_height=int(pixels.shape[0]),
-        image_width=int(pixels.shape[1]),
+        image_height=checked.height,
+        image_width=checked.width,
         image_sha256=digest,
         status=EnrolmentStatus.PENDING.value,
         captured_at=captured_at or now,
@@ -427,53 +454,119 @@ def enrol_pending(
     runs on the same data dir; returns with a note, doing nothing, when the engine is not installed.
     """
     authorize(principal, Permission.BIOMETRIC_ENROL)
-    report = EnrolReport()
-    started = utcnow()
-    t0, c0 = time.perf_counter(), _cpu_now()
-    missing = engine_missing()
-    with exclusive(store.data_dir, "fp-enrol"):
+    with Enroller(db, store, principal, jobs=jobs) as enroller:
+        return enroller.run(limit=limit, progress=progress)
+
+
+class Enroller:
+    """The enrolment queue's one consumer at a time: holds ``<data dir>/locks/fp-enrol.lock`` and (from the
+    first print on) a pool of extraction processes, so that :meth:`run` can be called again and again (the
+    demo enrols person by person, the server's enrol worker on every wake-up) without loading the models
+    each time. Entering raises Conflict when another process holds the lock."""
+
+    def __init__(
+        self, db, store, principal: Principal, *, jobs: int | None = None, in_process: bool | None = None
+    ):
+        authorize(principal, Permission.BIOMETRIC_ENROL)
+        self.db, self.store, self.principal = db, store, principal
+        self.jobs = jobs
+        self.in_process = (jobs == 1) if in_process is None else in_process
+        self.missing = engine_missing()
+        self._stack = None
+        self._submit = None
+
+    def __enter__(self) -> Enroller:
+        from contextlib import ExitStack
+
+        self._stack = ExitStack()
+        self._stack.enter_context(exclusive(self.store.data_dir, "fp-enrol"))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        stack, self._stack, self._submit = self._stack, None, None
+        if stack is not None:
+            stack.close()
+
+    def _extractor(self):
+        if self._submit is None:
+            self._submit = self._stack.enter_context(_extractor(self.jobs, self.in_process))
+        return self._submit
+
+    def run(
+        self,
+        *,
+        limit: int | None = None,
+        progress: Callable[[str, int, int], None] | None = None,
+        stop: Callable[[], bool] | None = None,
+    ) -> EnrolReport:
+        """Enrol what is pending now (at most ``limit``), oldest first; ``stop()`` is asked after each print
+        and ends the run early (what is in flight is not stored; it stays pending)."""
+        db, store, principal = self.db, self.store, self.principal
+        report = EnrolReport()
+        started = utcnow()
+        t0, c0 = time.perf_counter(), _cpu_now()
         with db.transaction() as s:
             pending = _pending_count(s)
         total = pending if limit is None else min(pending, limit)
-        if missing or total == 0:
-            if missing:
+        if self.missing or total == 0:
+            if self.missing:
                 report.notes.append(
-                    f"{pending} prints left pending: fingerprint engine unavailable ({missing})"
+                    f"{pending} prints left pending: fingerprint engine unavailable ({self.missing})"
                 )
             report.remaining = pending
             return report
         version = extractor_version()
+        submit = self._extractor()
         done = 0
-        with _extractor(jobs) as submit:
-            window = deque()  # (id, ref, future) in id order
-            after, exhausted, queued = 0, False, 0
-            depth = 8
-            while True:
-                while not exhausted and len(window) < depth and queued < total:
-                    batch = _next_pending(db, after, min(depth - len(window), total - queued))
-                    if not batch:
-                        exhausted = True
-                        break
-                    for fid, ref, ppi in batch:
-                        window.append((fid, ref, _submit_stored(submit, store, ref, ppi)))
-                        after = fid
-                        queued += 1
-                if not window:
+        window = deque()  # (id, ref, future) in id order
+        after, exhausted, queued = 0, False, 0
+        depth = 8
+        while True:
+            if stop is not None and stop():
+                break
+            while not exhausted and len(window) < depth and queued < total:
+                batch = _next_pending(db, after, min(depth - len(window), total - queued))
+                if not batch:
+                    exhausted = True
                     break
-                fid, ref, fut = window.popleft()
-                _store_result(db, principal, fid, ref, fut(), version, report)
-                done += 1
-                if progress is not None:
-                    progress("templates", done, total)
-    with db.transaction() as s:
-        report.remaining = _pending_count(s)
-    if report.enrolled:  # enrolling searches the new prints first: duplicates go to an examiner
-        from crms.biometrics.dedup import check_enrolled_since
+                for fid, ref, ppi in batch:
+                    window.append((fid, ref, _submit_stored(submit, store, ref, ppi)))
+                    after = fid
+                    queued += 1
+            if not window:
+                break
+            fid, ref, fut = window.popleft()
+            result = _await(fut, stop)
+            if result is None:  # asked to stop while this print was being extracted
+                break
+            _store_result(db, principal, fid, ref, result, version, report)
+            done += 1
+            if progress is not None:
+                progress("templates", done, total)
+        # Stopped early: what is still in the window stays pending (closing the Enroller cancels it).
+        with db.transaction() as s:
+            report.remaining = _pending_count(s)
+        if report.enrolled:  # enrolling searches the new prints first: duplicates go to an examiner
+            from crms.biometrics.dedup import check_enrolled_since
 
-        report.duplicates = check_enrolled_since(db, principal, started)
-    report.seconds = time.perf_counter() - t0
-    report.cpu_seconds = _cpu_now() - c0
-    return report
+            report.duplicates = check_enrolled_since(db, principal, started)
+        report.seconds = time.perf_counter() - t0
+        report.cpu_seconds = _cpu_now() - c0
+        return report
+
+
+def _await(fut, stop: Callable[[], bool] | None):
+    """The ExtractResult of ``fut`` (a submitted extraction), or None as soon as ``stop()`` is True."""
+    from concurrent.futures import TimeoutError as Pending
+
+    if stop is None:
+        return fut()
+    while True:
+        try:
+            return fut(timeout=0.5)
+        except Pending:
+            if stop():
+                return None
 
 
 def _submit_stored(submit, store, ref: str, ppi: int):
@@ -485,21 +578,22 @@ def _submit_stored(submit, store, ref: str, ppi: int):
         data = store.get(ref)
     except CrmsError as exc:
         failed = ExtractResult(ref, None, 0.0, 0, 0, 0.0, "", error=f"{ref}: {exc.message}")
-        return lambda: failed
+        return lambda timeout=None: failed
     return submit(data, ppi, ref)
 
 
 @contextmanager
-def _extractor(jobs: int | None):
-    """Yield submit(image bytes, ppi, name) -> a callable that returns the ExtractResult."""
+def _extractor(jobs: int | None, in_process: bool | None = None):
+    """Yield submit(image bytes, ppi, name) -> a callable that returns the ExtractResult. ``in_process``
+    (default: ``jobs == 1``) extracts in this process, otherwise in a pool of ``jobs`` processes."""
     from crms.fingerprint import ExtractorPool, extract_one, set_threads
 
-    if jobs == 1:
+    if in_process if in_process is not None else jobs == 1:
         set_threads(1)
 
         def run_here(data: bytes, ppi: int, name: str):
             result = extract_one(data, ppi, name)
-            return lambda: result
+            return lambda timeout=None: result
 
         yield run_here
         return

@@ -1,4 +1,4 @@
-"""``crms user add|list|disable|role|reset-mfa`` and ``crms audit verify|show``."""
+"""``crms user add|list|disable|role|reset-mfa`` and ``crms audit verify|seal|show``."""
 
 from __future__ import annotations
 
@@ -291,39 +291,16 @@ def activate(username: str = typer.Argument(..., help="Your login name.")) -> No
 
 @audit_app.command("verify")
 def audit_verify(as_json: bool = typer.Option(False, "--json")) -> None:
-    """Check the hash chain and the audit-head file; exit 1 and name the entries when tampered with."""
+    """Check the hash chain, each entry's MAC and the audit-head file; exit 1 and name the entries when
+    tampered with. The chain is checked before anything is written, this command's own login included."""
     from crms.access import audit
-    from crms.access.policy import Permission, authorize
-    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+    from crms.cli.auth import cli_errors, cli_principal, open_db
 
     with cli_errors():
         db = open_db()
-        principal = cli_principal()
-        with unit_of_work(db, principal, "crms audit verify") as session:
-            authorize(principal, Permission.AUDIT_VERIFY)
-        with db.transaction() as session:
-            report = audit.verify(session)
-        with db.transaction() as session:
-            audit.record(
-                session,
-                principal,
-                "audit.verify",
-                outcome="ok" if report.ok else "failed",
-                detail="; ".join(report.problems)[:2000] or None,
-            )
+        _principal, report = audit.verify_then_login(db, lambda: cli_principal(db=db))
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "ok": report.ok,
-                    "entries": report.entries,
-                    "last_seq": report.last_seq,
-                    "problems": report.problems,
-                    "warnings": report.warnings,
-                },
-                indent=2,
-            )
-        )
+        typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
         for w in report.warnings:
             typer.echo(f"warning: {w}")
@@ -331,8 +308,29 @@ def audit_verify(as_json: bool = typer.Option(False, "--json")) -> None:
             typer.echo(f"TAMPERED: {p}")
         if report.ok:
             typer.echo(f"audit chain OK: {report.entries} entries, head #{report.last_seq}")
+        elif report.sealable:
+            typer.echo(
+                "only MACs of entries written before the audit key and/or the audit-head file are missing: "
+                "an auditor may run `crms audit seal`"
+            )
     if not report.ok:
         raise typer.Exit(1)
+
+
+@audit_app.command("seal")
+def audit_seal() -> None:
+    """Once, after upgrading or losing the data dir: add the MACs of entries written before the audit key
+    and re-anchor the audit-head file -- only when the chain is otherwise intact (exit 2 otherwise)."""
+    from crms.access import audit
+    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+
+    with cli_errors():
+        db = open_db()
+        principal = cli_principal(db=db)
+        with unit_of_work(db, principal, "crms audit seal") as session:
+            report = audit.seal(session, principal)
+    what = f"entries #1..#{report.unsealed} sealed" if report.unsealed else "audit-head file re-anchored"
+    typer.echo(f"{what}; run `crms audit verify`")
 
 
 def _when(value: str | None, field: str) -> datetime | None:

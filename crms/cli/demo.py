@@ -1,10 +1,41 @@
-"""``crms demo [--people N] [--seed S] [--stage all|records|fingerprints] [--jobs J] [--no-templates]``."""
+"""``crms demo [--people N] [--seed S] [--stage all|records|fingerprints] [--jobs J] [--no-templates]``.
+
+The fingerprint stage stops cleanly on SIGTERM or Ctrl-C (a second one stops at once): it finishes the
+print in hand, prints ``demo fingerprints: stopped at N of M persons`` and exits 0; the next run resumes.
+New demo users' logins are printed once and kept in ``<data dir>/demo/logins.txt`` (mode 0600), whose path
+is the last line printed.
+"""
 
 from __future__ import annotations
 
 import json
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import typer
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[Callable[[], bool]]:
+    """Yield ``stop()``, which turns True after SIGTERM or SIGINT; a second SIGINT interrupts at once."""
+    asked = threading.Event()
+
+    def on_signal(signum, _frame) -> None:
+        if asked.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        asked.set()
+
+    if threading.current_thread() is not threading.main_thread():  # signals go to the main thread only
+        yield asked.is_set
+        return
+    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield asked.is_set
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def register(app: typer.Typer) -> None:
@@ -40,7 +71,7 @@ def demo(
     from crms.demo.builder import build_demo
 
     settings = get_settings()
-    with cli_errors():
+    with cli_errors(), stop_on_signals() as stop:
         db = open_db()
         with progress_display(quiet=as_json) as progress:
             report = build_demo(
@@ -54,6 +85,7 @@ def demo(
                 templates=templates,
                 jobs=jobs,
                 progress=progress,
+                stop=stop,
             )
     if as_json:
         typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
@@ -75,22 +107,32 @@ def demo(
             f"{c['pending']} pending, {c['failed']} failed",
             highlight=False,
         )
+    from crms.demo.logins import HOW_TO_LOG_IN, LOGINS_FILE, login_lines, write_logins
+
+    for note in report.notes[:10]:
+        out.print(f"note: {note}", highlight=False)
+    if report.stopped:
+        out.print(
+            f"demo fingerprints: stopped at {report.persons_enrolled} of {report.persons_total} persons "
+            "(asked to stop); run the same command again to resume",
+            highlight=False,
+            soft_wrap=True,
+        )
+    elif stage != "records" and fingerprints and report.persons_total:
+        out.print(f"demo fingerprints: done, {report.persons_total} persons", highlight=False, soft_wrap=True)
     if report.users:
         out.print("demo users (unit BA):", highlight=False)
     for u in report.users:
         if not u["created"]:
             out.print(f"  {u['username']:<18} {u['role']:<22} exists; password unchanged", highlight=False)
-            continue
-        secret = f"password {u['password']}" if u.get("password") else f"phone {u['phone']}  PIN {u['pin']}"
-        line = f"  {u['username']:<18} {u['role']:<22} {secret}"
-        if u.get("totp_secret"):
-            line += f"  TOTP secret {u['totp_secret']}"
+    lines = login_lines(report.users)
+    for line in lines:
         out.print(line, highlight=False, soft_wrap=True)
-    if any(u["created"] for u in report.users):
-        out.print("Write these down now: passwords are stored only as hashes and are not shown again.")
-        out.print(
-            "Each password works once: the first login must set a new one "
-            "(CRMS_USER=... CRMS_PASSWORD=... crms passwd, or POST /api/v1/auth/password)."
-        )
-    for note in report.notes[:10]:
-        out.print(f"note: {note}", highlight=False)
+    logins = settings.data_dir / LOGINS_FILE
+    if lines:
+        out.print("Passwords are stored only as hashes and are not shown again.", highlight=False)
+        for line in HOW_TO_LOG_IN:
+            out.print(line, highlight=False, soft_wrap=True)
+        logins = write_logins(settings.data_dir, lines)
+    if logins.exists():
+        out.print(f"demo logins are kept in {logins} (readable by you only)", highlight=False, soft_wrap=True)

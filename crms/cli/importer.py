@@ -35,25 +35,32 @@ def import_persons_cmd(
     from rich.console import Console
 
     from crms.access import audit
-    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+    from crms.cli.auth import cli_errors, cli_principal, open_db
     from crms.cli.progress import stage_progress
-    from crms.records.importer import ImportFileError, import_persons
+    from crms.errors import PermissionDenied
+    from crms.records.importer import ImportFileError, import_persons_file
 
     with cli_errors():
         db = open_db()
         principal = cli_principal()
         with stage_progress(disable=as_json) as progress:
             try:
-                with unit_of_work(db, principal, f"crms import persons {file.name}") as session:
-                    report = import_persons(
-                        session,
-                        principal,
-                        file,
-                        dry_run=dry_run,
-                        skip_invalid=skip_invalid,
-                        reject_file=reject_file,
-                        progress=progress,
-                    )
+                # validation in a read transaction, the write in one short transaction (no write lock held
+                # while the file is checked: the server's requests go on)
+                report = import_persons_file(
+                    db,
+                    principal,
+                    file,
+                    dry_run=dry_run,
+                    skip_invalid=skip_invalid,
+                    reject_file=reject_file,
+                    progress=progress,
+                )
+            except PermissionDenied as exc:
+                audit.record_refusal(
+                    db, principal, "access.refused", exc.message, query=f"crms import persons {file.name}"
+                )
+                raise
             except ImportFileError as exc:  # the file could not be read: nothing written, the attempt audited
                 audit.record_refusal(
                     db,

@@ -51,6 +51,9 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
+    from crms.config import restrict_new_files
+
+    restrict_new_files()  # the data dir, database, logs and exports: private to the service account
     app()
 
 

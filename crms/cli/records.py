@@ -42,10 +42,18 @@ def lookup(
             typer.echo(json.dumps({"found": False, "cnic": cnic, "detail": msg}))
         typer.echo(f"not found: {msg}", err=True)
         raise typer.Exit(1)
+    from crms.records.labels import labelled
+
+    found = labelled(found)
     if as_json:
         typer.echo(json.dumps(found, ensure_ascii=False, indent=2))
         return
     _print(found)
+
+
+def _both(lab: dict | None) -> str:
+    """A label as people read it: English, then Urdu."""
+    return f"{lab['en']} / {lab['ur']}" if lab else "-"
 
 
 def _print(found: dict) -> None:
@@ -54,18 +62,19 @@ def _print(found: dict) -> None:
 
     console = Console()
     parent = found.get("parentage_name_en") or found.get("parentage_name_ur") or ""
-    rel = found.get("parentage_relation") or ""
+    rel = (found.get("parentage_relation_label") or {}).get("en", "")
     console.print(f"[bold]{found['name']}[/bold] {rel} {parent}  (person {found['id']})")
     urdu = " ".join(x for x in (found.get("given_name_ur"), found.get("family_name_ur")) if x)
     if urdu:
         console.print(urdu)
     born = found.get("date_of_birth") or found.get("birth_year") or "?"
-    console.print(f"gender {found['gender']}  born {born}  caste {found.get('caste') or '-'}")
+    gender = _both(found.get("gender_label"))
+    console.print(f"gender {gender}  born {born}  caste {found.get('caste') or '-'}")
     for d in found["documents"]:
-        console.print(f"{d['doc_type']}: {d['formatted']} ({d['issuing_country']})")
+        console.print(f"{d['doc_type_label']['en']}: {d['formatted']} ({d['issuing_country']})")
     for w in found["cnic"]["warnings"]:
         console.print(f"[yellow]warning: {w}[/yellow]")
-    flags = found["summary"]["active_flags"]
+    flags = [_both(lab) for lab in found["summary"]["active_flags_labels"]]
     console.print("[bold red]FLAGS: " + ", ".join(flags) + "[/bold red]" if flags else "no active flags")
     s = found["summary"]
     console.print(
@@ -75,5 +84,12 @@ def _print(found: dict) -> None:
     if found["cases"]:
         table = Table("FIR", "District", "Sections", "Case status", "Role", "Status")
         for c in found["cases"]:
-            table.add_row(c["fir"], c["district"], c["sections"], c["case_status"], c["role"], c["status"])
+            table.add_row(
+                c["fir"],
+                c["district"],
+                c["sections"],
+                _both(c["case_status_label"]),
+                _both(c["role_label"]),
+                _both(c["status_label"]),
+            )
         console.print(table)

@@ -156,9 +156,9 @@ def bench_identify_cmd(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Build a synthetic template gallery of N fingers, search it, print one JSON object."""
-    from crms.fingerprint import identify_benchmark
+    from crms.fingerprint import run_identify_bench as run
 
-    typer.echo(json.dumps(identify_benchmark(fingers, repeats=repeats, seed=seed)))
+    typer.echo(json.dumps(run(fingers, repeats=repeats, seed=seed)))
 
 
 def register(app: typer.Typer) -> None:

@@ -9,9 +9,12 @@ is not changed or shown again), stored images are reused.
 
 Fingerprints: ten synthetic fingers per person (crms.fingerprint.synthesis, one plain impression each at
 500 ppi), captured through the enrolment service (crms.biometrics.enrolment): images encrypted in the
-biometric store, one ``fingerprints`` row per finger, pending until its template is extracted. That takes
-minutes of CPU per hundred persons, so it is a stage of its own (``stage="fingerprints"``) that
-scripts/run-demo.sh runs in the background while the server is already up; it resumes where it stopped.
+biometric store, one ``fingerprints`` row per finger, then their templates. The work goes person by person
+(the next person's images are drawn while this person's templates are extracted), so the first persons are
+fully enrolled within a minute and the rest follow at about ten seconds each. That is minutes of CPU per
+hundred persons, so it is a stage of its own (``stage="fingerprints"``) that scripts/run-demo.sh runs in
+the background while the server is already up; it stops cleanly when asked (``stop()``) and resumes where
+it stopped.
 Mugshot refs are kept in ``<data dir>/demo/mugshots.json`` (there is no photo table yet).
 """
 
@@ -112,6 +115,9 @@ class DemoReport:
     mugshots: int = 0
     templates: int = 0
     fingerprint_counts: dict[str, int] = field(default_factory=dict)
+    persons_enrolled: int = 0  # persons of this run whose ten fingers are captured and enrolled (or tried)
+    persons_total: int = 0  # demo persons the fingerprint stage works through
+    stopped: bool = False  # the fingerprint stage was asked to stop before the end
     users: list[dict] = field(default_factory=list)
     flags: dict[str, int] = field(default_factory=dict)
     statuses: dict[str, int] = field(default_factory=dict)
@@ -339,8 +345,9 @@ def _play_story(session, principal, case, link, c: CasePlan, today: date) -> Non
     late = [s for s in party if s in verdict]
     for s in early:
         on = when()
-        services_cases.change_party_status(session, principal, link.id, {"status": s, "effective_on": on})
-        if s == "arrested":
+        if s != "arrested":  # an arrest is set by recording it
+            services_cases.change_party_status(session, principal, link.id, {"status": s, "effective_on": on})
+        else:
             services_cases.record_arrest(
                 session,
                 principal,
@@ -514,17 +521,52 @@ def _save_manifest(path: Path, mugshots: dict[str, str], seed: int) -> None:
     tmp.replace(path)
 
 
-def _run_pool(fn, items: list, jobs: int):
-    if not items:
-        return
-    if jobs <= 1 or len(items) < 4:
-        for it in items:
-            yield fn(it)
-        return
-    import multiprocessing as mp
+def _quiet_worker() -> None:
+    """Image workers leave Ctrl-C (sent to the whole terminal process group) to their parent, which stops
+    them; SIGTERM keeps its default, because that is how the parent's pool stops them."""
+    import signal
 
-    with mp.get_context("spawn").Pool(jobs) as pool:
-        yield from pool.imap(fn, items, chunksize=2)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class _Images:
+    """Finger images drawn in ``jobs`` worker processes (or here when ``jobs`` is 1), one person ahead."""
+
+    def __init__(self, jobs: int):
+        self.jobs = jobs
+        self.pool = None
+
+    def __enter__(self) -> _Images:
+        if self.jobs > 1:
+            import multiprocessing as mp
+
+            self.pool = mp.get_context("spawn").Pool(self.jobs, initializer=_quiet_worker)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+
+    def submit(
+        self, items: list[tuple[int, int, int]]
+    ) -> Callable[[Callable[[], bool]], list[tuple[int, int, bytes]] | None]:
+        """Start drawing ``items``; the returned ``wait(stop)`` gives the images, or None once ``stop()``."""
+        if self.pool is None or not items:
+            return lambda stop: None if stop() else [_finger_job(it) for it in items]
+        import multiprocessing as mp
+
+        pending = self.pool.map_async(_finger_job, items, chunksize=1)
+
+        def wait(stop: Callable[[], bool]) -> list[tuple[int, int, bytes]] | None:
+            while True:
+                try:
+                    return pending.get(timeout=0.5)
+                except mp.TimeoutError:
+                    if stop():
+                        return None
+
+        return wait
 
 
 # ------------------------------------------------------------------------------------------ the builder
@@ -574,6 +616,7 @@ def build_demo(
     templates: bool = True,
     jobs: int = 2,
     progress: Callable[[str, int, int], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> DemoReport:
     """Build (or complete) the demo database.
 
@@ -581,6 +624,8 @@ def build_demo(
     synthetic fingers per demo person already recorded, then their templates: slow), or ``all``. One
     transaction per person and per finger, so an interruption keeps what was done and a re-run finishes the
     rest. ``templates``: extract the pending templates (when the fingerprint engine is installed).
+    ``stop()``: asked between fingers and between templates; True ends the fingerprint stage early
+    (``report.stopped``; what is done is kept).
     """
     from crms.errors import ValidationError
 
@@ -598,7 +643,9 @@ def build_demo(
         with db.transaction() as s:
             ensure_users(s, report)
     if stage in ("all", "fingerprints") and fingerprints:
-        _write_fingerprints(db, settings, plans, seed, jobs, templates, report, progress)
+        _write_fingerprints(
+            db, settings, plans, seed, jobs, templates, report, progress, stop or (lambda: False)
+        )
     return report
 
 
@@ -637,14 +684,17 @@ def _write_mugshots(settings, plans: list[PersonPlan], person_ids: dict[int, int
     _save_manifest(path, refs, seed)
 
 
-def _write_fingerprints(db, settings, plans, seed: int, jobs: int, templates: bool, report, progress) -> None:
-    """Ten synthetic fingers for each demo person that has fewer (rows pending), then their templates."""
+def _write_fingerprints(
+    db, settings, plans, seed: int, jobs: int, templates: bool, report, progress, stop: Callable[[], bool]
+) -> None:
+    """Person by person: the fingers each demo person lacks (rows pending), then their templates."""
     from crms.access.principal import system_principal
     from crms.biometrics import enrolment
     from crms.biometrics.models import FINGER_POSITIONS, Fingerprint
 
     principal = system_principal("cli")
     store = _store(settings)
+    tick = progress or (lambda stage, done, total: None)
     with enrolment.exclusive(settings.data_dir, "demo-fingerprints"):
         with db.transaction() as s:
             refuse_real_database(s)
@@ -655,32 +705,83 @@ def _write_fingerprints(db, settings, plans, seed: int, jobs: int, templates: bo
                     select(Fingerprint.person_id, Fingerprint.position).where(Fingerprint.active.is_(True))
                 )
             }
-        todo = [
-            (seed, plan.index, pos)
-            for plan in plans
-            if ids[plan.index] is not None
-            for pos in FINGER_POSITIONS
-            if (ids[plan.index], pos) not in present
-        ]
         report.notes += [f"person {p.index} of seed {seed} is not recorded; no fingers" for p in plans
                          if ids[p.index] is None][:5]  # fmt: skip
-        for done, (index, position, png) in enumerate(_run_pool(_finger_job, todo, jobs), 1):
-            with db.transaction() as s:
-                enrolment.capture(s, principal, store, ids[index], position, png, ppi=500, source="synthetic")
-            report.fingerprints += 1
-            if progress is not None:
-                progress("fingerprints", done, len(todo))
-    if templates:
-        missing = enrolment.engine_missing()
-        if missing:
-            report.notes.append(f"templates left pending: fingerprint engine unavailable ({missing})")
-        else:
-            try:
-                result = enrolment.enrol_pending(db, store, jobs=jobs, principal=principal, progress=progress)
-            except Conflict as exc:  # `crms fp enrol-pending` is already at it
-                report.notes.append(exc.message)
-            else:
-                report.templates = result.enrolled
-                report.notes += result.notes
+        work = [
+            [(seed, plan.index, pos) for pos in FINGER_POSITIONS if (ids[plan.index], pos) not in present]
+            for plan in plans
+            if ids[plan.index] is not None
+        ]
+        report.persons_total = len(work)
+        images_total = sum(len(w) for w in work)
+        enroller = _Templates(db, store, principal, jobs, report) if templates else None
+        try:
+            if enroller is not None:
+                enroller.run(stop, tick)  # prints left pending by an earlier run first
+            with _Images(jobs) as maker:
+                upcoming = maker.submit(work[0]) if work else None
+                for k in range(len(work)):
+                    made = upcoming(stop)
+                    if made is None:
+                        break
+                    upcoming = maker.submit(work[k + 1]) if k + 1 < len(work) else None
+                    for index, position, png in made:
+                        if stop():
+                            break
+                        checked = enrolment.check_image(png, position)  # decoded before the transaction
+                        with db.transaction() as s:
+                            enrolment.capture(s, principal, store, ids[index], position, checked, ppi=500,
+                                              source="synthetic")  # fmt: skip
+                        report.fingerprints += 1
+                        tick("fingerprints", report.fingerprints, images_total)
+                    if stop():
+                        break
+                    if enroller is not None:
+                        enroller.run(stop, None)
+                        if stop():
+                            break
+                    report.persons_enrolled = k + 1
+                    tick("persons enrolled", k + 1, len(work))
+            report.stopped = stop() and report.persons_enrolled < len(work)
+        finally:
+            if enroller is not None:
+                enroller.close()
     with db.transaction() as s:
         report.fingerprint_counts = enrolment.enrolment_counts(s)
+
+
+class _Templates:
+    """The demo's hold on the enrolment queue: an Enroller kept open across persons (models loaded once).
+    When another process is enrolling (``crms fp enrol-pending``, the server's enrol worker), the demo
+    leaves the templates to it and tries again at the next person."""
+
+    def __init__(self, db, store, principal, jobs: int, report: DemoReport):
+        from crms.biometrics import enrolment
+
+        self.report = report
+        self.enroller = enrolment.Enroller(db, store, principal, jobs=jobs)
+        self.held = False
+        if self.enroller.missing:
+            report.notes.append(
+                f"templates left pending: fingerprint engine unavailable ({self.enroller.missing})"
+            )
+
+    def run(self, stop: Callable[[], bool], tick) -> None:
+        if self.enroller.missing:
+            return
+        if not self.held:
+            try:
+                self.enroller.__enter__()
+            except Conflict as exc:
+                if exc.message not in self.report.notes:
+                    self.report.notes.append(exc.message)
+                return
+            self.held = True
+        result = self.enroller.run(stop=stop, progress=tick)
+        self.report.templates += result.enrolled
+        self.report.notes += [n for n in result.notes if n not in self.report.notes]
+
+    def close(self) -> None:
+        if self.held:
+            self.enroller.__exit__(None, None, None)
+            self.held = False

@@ -40,10 +40,14 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "parse_dpi": ("images", "parse_dpi"),
     # quality
     "DEFAULT_ENROL_THRESHOLD": ("quality", "DEFAULT_ENROL_THRESHOLD"),
+    "assess_quality": ("quality", "assess"),  # the web's quality check at capture time
+    "check_enrolment": ("quality", "check_enrolment"),
     # templates and their formats
     "Template": ("template", "Template"),
     "TemplateError": ("serialise", "TemplateError"),
     "TEMPLATE_VERSION": ("serialise", "VERSION"),
+    "TEMPLATE_MAGIC": ("serialise", "MAGIC"),
+    "ISO_MAGIC": ("serialise", "ISO_MAGIC"),
     "dumps": ("serialise", "dumps"),
     "loads": ("serialise", "loads"),
     "save_template": ("serialise", "save_template"),
@@ -79,9 +83,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "gallery_from_environment": ("shards", "from_environment"),
     "MatcherPort": ("abis", "MatcherPort"),
     "BuiltinABIS": ("abis", "BuiltinABIS"),
-    "identify_benchmark": ("identify_bench", "run"),
-    "TEMPLATE_MAGIC": ("serialise", "MAGIC"),
-    "ISO_TEMPLATE_MAGIC": ("serialise", "ISO_MAGIC"),
+    "run_identify_bench": ("identify_bench", "run"),
     # evaluation (FVC protocol)
     "Metrics": ("evaluation", "Metrics"),
     "compute_metrics": ("evaluation", "compute_metrics"),

@@ -2,9 +2,15 @@
 
 Formats: PNG, JPEG, TIFF, BMP, WSQ (through the ``wsq`` Pillow plugin) and JPEG 2000 where Pillow
 was built with OpenJPEG. Every failure is an :class:`ImageError` naming the file and what is wrong;
-nothing here may crash or hang on a hostile file: the byte size is checked before decoding, the pixel
-count from the header before the pixels are decoded (Pillow's decompression-bomb guard is set to the
-same limit), and truncated data raises instead of being padded with gray.
+nothing here may crash or hang on a hostile file: the byte size is checked before decoding, the
+dimensions from the header before the pixels are decoded (no side over :data:`MAX_SIDE`, no more than
+:data:`MAX_PIXELS` pixels: what a finger can be at 1000 ppi; Pillow's decompression-bomb guard is set to
+the same limit), and truncated data raises instead of being padded with gray.
+
+The decoders are C code, and a hostile file can crash one (a WSQ file with three flipped bytes segfaults
+NBIS), make it loop or make it allocate gigabytes. So :func:`decode` runs them in a worker process with
+CPU-time and memory limits (:mod:`crms.fingerprint.sandbox`): a crash or an overrun is an
+:class:`ImageError` naming the file, and the calling process (the API server) carries on.
 """
 
 from __future__ import annotations
@@ -21,8 +27,11 @@ import numpy as np
 from crms.errors import ValidationError
 
 TARGET_DPI = 500
-MAX_BYTES = 50 * 1024 * 1024  # a 1000 ppi rolled ten-print card scan fits easily
-MAX_PIXELS = 40_000_000  # width * height before decoding
+MAX_BYTES = 50 * 1024 * 1024  # an uncompressed 16-bit finger at the pixel limits fits
+# A finger, rolled nail to nail, is at most about 1.6 x 2 inches; at 1000 ppi (the highest resolution
+# the standards use for fingerprints) with a margin: no side over 3 inches, no more than 2 x 3 inches.
+MAX_SIDE = 3000  # pixels, each side, from the header, before decoding
+MAX_PIXELS = 6_000_000  # width * height, from the header, before decoding
 MIN_SIDE = 32  # pixels at the source resolution
 MIN_DPI, MAX_DPI = 100, 2000
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".wsq", ".jp2", ".j2k", ".jpx"}
@@ -85,8 +94,11 @@ def _pil():
     return Image
 
 
-def decode(data: bytes, name: str = "image") -> tuple[np.ndarray, float | None, str]:
-    """Decode bytes to a uint8 gray-scale array. Returns (pixels, dpi from the file or None, format)."""
+def decode(data: bytes, name: str = "image", *, sandbox: bool = True) -> tuple[np.ndarray, float | None, str]:
+    """Decode bytes to a uint8 gray-scale array. Returns (pixels, dpi from the file or None, format).
+
+    The decoder runs in a limited worker process (``sandbox=False``: in this process, for bytes that are
+    known to be safe). Everything that goes wrong is an :class:`ImageError` naming the file."""
     if len(data) == 0:
         raise ImageError(f"{name}: the file is empty")
     if len(data) > MAX_BYTES:
@@ -96,7 +108,28 @@ def decode(data: bytes, name: str = "image") -> tuple[np.ndarray, float | None, 
         raise ImageError(
             f"{name}: not a supported image (PNG, JPEG, TIFF, BMP, WSQ, JPEG 2000): unrecognised content"
         )
+    if not sandbox:
+        return _decode_here(data, name, fmt, MAX_PIXELS, MAX_SIDE)
+    from crms.fingerprint import sandbox as sb
+
+    try:
+        return sb.shared("images", preload=(__name__,)).run(
+            _decode_here, bytes(data), name, fmt, MAX_PIXELS, MAX_SIDE
+        )
+    except sb.SandboxFailure as exc:
+        raise ImageError(f"{name}: the {fmt} decoder {exc.reason}; the file cannot be used") from None
+    except ImageError:
+        raise
+    except ValidationError as exc:  # the worker's ImageError, as it crossed the process boundary
+        raise ImageError(exc.message, field=exc.field) from None
+
+
+def _decode_here(
+    data: bytes, name: str, fmt: str, max_pixels: int, max_side: int
+) -> tuple[np.ndarray, float | None, str]:
+    """:func:`decode` in this process (what a sandbox worker runs). The limits travel as arguments."""
     Image = _pil()
+    Image.MAX_IMAGE_PIXELS = max_pixels
     from PIL import ImageFile, UnidentifiedImageError
 
     ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -105,8 +138,11 @@ def decode(data: bytes, name: str = "image") -> tuple[np.ndarray, float | None, 
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data))
             w, h = im.size
-            if w <= 0 or h <= 0 or w * h > MAX_PIXELS:
-                raise ImageError(f"{name}: {w}x{h} pixels is over the limit of {MAX_PIXELS} pixels")
+            if w <= 0 or h <= 0 or w * h > max_pixels or max(w, h) > max_side:
+                raise ImageError(
+                    f"{name}: {w}x{h} pixels is over the limit for a finger ({max_side} pixels a side, "
+                    f"{max_pixels} pixels in all: 3 x 2 inches at 1000 ppi)"
+                )
             if min(w, h) < MIN_SIDE:
                 raise ImageError(f"{name}: {w}x{h} pixels is too small (each side at least {MIN_SIDE})")
             im.load()
@@ -123,9 +159,13 @@ def decode(data: bytes, name: str = "image") -> tuple[np.ndarray, float | None, 
     dpi = _file_dpi(im)
     try:
         if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-            arr = np.asarray(im, dtype=np.float64)
+            arr = np.asarray(im)  # one copy at the source depth; scaled in place in float32
             lo, hi = float(arr.min()), float(arr.max())
-            arr = ((arr - lo) * (255.0 / max(hi - lo, 1.0))).astype(np.uint8)
+            scaled = arr.astype(np.float32)
+            del arr
+            scaled -= lo
+            scaled *= 255.0 / max(hi - lo, 1.0)
+            arr = scaled.astype(np.uint8)
         else:
             if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
                 # Transparent pixels become white paper, not black ridges.
@@ -225,12 +265,17 @@ def parse_dpi(value: str | int | float | None) -> float | str | None:
 
 
 def load_image(
-    source: str | Path | bytes, dpi: float | str | None = None, name: str | None = None
+    source: str | Path | bytes,
+    dpi: float | str | None = None,
+    name: str | None = None,
+    *,
+    sandbox: bool = True,
 ) -> FingerImage:
     """Read a fingerprint image and normalise it to 500 ppi.
 
     ``dpi``: None → the file's resolution if plausible, else 500; a number → the caller's value wins;
     "auto" → estimated from the ridge frequency. ``FingerImage.dpi_source`` says which was used.
+    ``sandbox``: decode in a limited worker process (see :func:`decode`).
     """
     if isinstance(source, (bytes, bytearray)):
         data = bytes(source)
@@ -247,7 +292,7 @@ def load_image(
         if not path.is_file():
             raise ImageError(f"{label}: not a regular file")
         data = path.read_bytes()
-    pixels, file_dpi, fmt = decode(data, label)
+    pixels, file_dpi, fmt = decode(data, label, sandbox=sandbox)
     parsed = parse_dpi(dpi)
     if parsed == "auto":
         used, how = estimate_dpi(pixels), "estimated"

@@ -295,7 +295,12 @@ def _csv_rows(path: Path, data: bytes) -> Iterator[tuple[int, list[str]]]:
 
 
 def _xlsx_rows(path: Path, data: bytes) -> Iterator[tuple[int, list[Any]]]:
-    import openpyxl
+    """The rows of the first sheet. Every XML part is parsed with defusedxml's protections (openpyxl uses it
+    when it is installed; it is a core dependency): a DTD or entity declaration (billion laughs, external
+    entities) is refused with ImportFileError, never expanded or fetched."""
+    from xml.etree.ElementTree import ParseError
+
+    from defusedxml import DefusedXmlException
 
     if data[:4] != b"PK\x03\x04":
         raise ImportFileError(
@@ -303,16 +308,60 @@ def _xlsx_rows(path: Path, data: bytes) -> Iterator[tuple[int, list[Any]]]:
             + ("; it looks like CSV text, name it .csv)" if b"," in data[:2000] else ")"),
             field="file",
         )
+    import openpyxl
+    import openpyxl.xml
+
+    if openpyxl.xml.DEFUSEDXML is not True:  # e.g. OPENPYXL_DEFUSEDXML=False in the environment
+        raise ImportFileError(
+            f"{path.name}: refused: .xlsx files are read only with defusedxml's protections, which are off "
+            "(OPENPYXL_DEFUSEDXML); save the sheet as CSV UTF-8",
+            field="file",
+        )
+    wb = None
     try:
         wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
-        raise ImportFileError(f"{path.name}: not a readable .xlsx workbook ({exc})", field="file") from None
-    try:
         ws = wb.worksheets[0]
         for number, values in enumerate(ws.iter_rows(values_only=True), start=1):
             yield number, list(values)
+    except (
+        DefusedXmlException,
+        ParseError,
+        zipfile.BadZipFile,
+        KeyError,
+        OSError,
+        ValueError,
+        TypeError,
+    ) as exc:
+        raise _xlsx_refusal(path, exc) from None
     finally:
-        wb.close()
+        if wb is not None:
+            wb.close()
+
+
+def _xlsx_refusal(path: Path, exc: BaseException) -> ImportFileError:
+    """The clear refusal for an .xlsx that cannot be read safely (openpyxl wraps the parser's error)."""
+    from xml.etree.ElementTree import ParseError
+
+    from defusedxml import DefusedXmlException
+
+    seen, cause = set(), exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, DefusedXmlException):
+            return ImportFileError(
+                f"{path.name}: refused: the workbook's XML declares entities or a DTD "
+                f"({type(cause).__name__}), which a spreadsheet never needs (an entity-expansion or "
+                "external-entity attack); save the sheet again as a plain .xlsx or as CSV UTF-8",
+                field="file",
+            )
+        if isinstance(cause, ParseError):
+            return ImportFileError(
+                f"{path.name}: refused: the workbook's XML is malformed or uses undeclared entities "
+                f"({cause})",
+                field="file",
+            )
+        cause = cause.__cause__ or cause.__context__
+    return ImportFileError(f"{path.name}: not a readable .xlsx workbook ({exc})", field="file")
 
 
 # ------------------------------------------------------------------------------------------ validation
@@ -648,6 +697,18 @@ def _existing(session: Session, rows: list[Prepared]) -> dict[int, tuple[str, in
 # ------------------------------------------------------------------------------------------ the service
 
 
+@dataclass
+class _Plan:
+    """What validation found: the report so far and the rows to write."""
+
+    path: Path
+    table: Table
+    report: ImportReport
+    fresh: list[Prepared]
+    rejected: dict[int, list[RowError]]
+    reject_file: Path | str | None
+
+
 def import_persons(
     session: Session,
     principal: Principal,
@@ -662,8 +723,50 @@ def import_persons(
 
     Returns the report. When a row is invalid and ``skip_invalid`` is false nothing is written (the report
     has ``ok == False``; only the audit entry of the refused import is added). A file that cannot be read at
-    all raises :class:`ImportFileError`. ``progress(stage, done, total)`` is called as rows are processed."""
+    all raises :class:`ImportFileError`. ``progress(stage, done, total)`` is called as rows are processed.
+    :func:`import_persons_file` does the same without holding the write lock while it validates."""
     authorize(principal, Permission.IMPORT, unit=principal.unit)
+    plan = _validate(session, principal, path, dry_run, skip_invalid, reject_file, progress)
+    return _write(session, principal, plan, progress, recheck=False)
+
+
+def import_persons_file(
+    db,
+    principal: Principal,
+    path: Path | str,
+    *,
+    dry_run: bool = False,
+    skip_invalid: bool = False,
+    reject_file: Path | str | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> ImportReport:
+    """:func:`import_persons` in two transactions, so that a long import does not stall the server:
+
+    1. **validate** in a read transaction (``Database.read_transaction``: on SQLite no write lock, so
+       requests, reads and writes alike, go on while the file is read and every row checked);
+    2. **write** in one short write transaction, which first checks again, on the rows to write, what
+       another writer may have added meanwhile (a CNIC registered since: the row is then already present
+       or rejected, by the same rules), then bulk-inserts and audits.
+
+    All or nothing holds as before: the write is one transaction, so an error or a ``kill -9`` during it
+    leaves nothing, and validation writes nothing. A refused import (invalid rows, nothing written) is
+    audited in the write transaction."""
+    authorize(principal, Permission.IMPORT, unit=principal.unit)
+    with db.read_transaction() as session:
+        plan = _validate(session, principal, path, dry_run, skip_invalid, reject_file, progress)
+    with db.transaction() as session:
+        return _write(session, principal, plan, progress, recheck=True)
+
+
+def _validate(
+    session: Session,
+    principal: Principal,
+    path: Path | str,
+    dry_run: bool,
+    skip_invalid: bool,
+    reject_file: Path | str | None,
+    progress: Callable[[str, int, int], None] | None,
+) -> _Plan:
     path = Path(path)
     report = ImportReport(file=path.name, dry_run=dry_run, skip_invalid=skip_invalid)
     table = read_table(path)  # ImportFileError: the caller's transaction rolls back (the CLI audits it)
@@ -690,9 +793,18 @@ def import_persons(
             prepared.append(item)
         if progress is not None and (i % 1000 == 999 or i == total - 1):
             progress("validate", i + 1, total)
-    existing = _existing(session, prepared)
+    fresh = _sort_existing(session, prepared, report, rejected)
+    return _Plan(path, table, report, fresh, rejected, reject_file)
+
+
+def _sort_existing(
+    session: Session, rows: list[Prepared], report: ImportReport, rejected: dict[int, list[RowError]]
+) -> list[Prepared]:
+    """The rows whose person is not in the database yet; the others are counted as already present, or
+    rejected when their CNIC belongs to another person."""
+    existing = _existing(session, rows)
     fresh: list[Prepared] = []
-    for item in prepared:
+    for item in rows:
         hit = existing.get(item.row)
         if hit is None:
             fresh.append(item)
@@ -707,26 +819,44 @@ def import_persons(
                     f"({hit[2] or 'another name'}) with a different name or parentage",
                 )
             ]
+    return fresh
+
+
+def _write(
+    session: Session,
+    principal: Principal,
+    plan: _Plan,
+    progress: Callable[[str, int, int], None] | None,
+    *,
+    recheck: bool,
+) -> ImportReport:
+    report, rejected, fresh = plan.report, plan.rejected, plan.fresh
+    if recheck and fresh:  # what another writer added since the validation's snapshot
+        fresh = _sort_existing(session, fresh, report, rejected)
     report.errors = [e for number in sorted(rejected) for e in rejected[number]]
     report.rejected = len(rejected)
     report.valid = report.rows - report.rejected
-    if rejected and skip_invalid:
-        report.reject_file = str(write_reject_file(path, table, rejected, reject_file))
+    if rejected and plan.report.skip_invalid:
+        report.reject_file = str(write_reject_file(plan.path, plan.table, rejected, plan.reject_file))
     outcome = "ok"
-    if rejected and not skip_invalid:
+    if rejected and not plan.report.skip_invalid:
         outcome = "refused"
-    elif not dry_run:
+    elif not plan.report.dry_run:
         report.person_ids = _insert(session, principal, fresh, progress)
         report.imported = len(fresh)
         report.written = bool(fresh)
     audit.record(
         session,
         principal,
-        "records.import.dry_run" if dry_run else "records.import",
+        "records.import.dry_run" if plan.report.dry_run else "records.import",
         target_type="file",
-        target_id=path.name[:64],
+        target_id=plan.path.name[:64],
         outcome=outcome,
-        query={"file": path.name, "skip_invalid": skip_invalid, "dry_run": dry_run},
+        query={
+            "file": plan.path.name,
+            "skip_invalid": plan.report.skip_invalid,
+            "dry_run": plan.report.dry_run,
+        },
         detail=(
             f"rows {report.rows}, imported {report.imported}, already present {report.already_present}, "
             f"rejected {report.rejected}"

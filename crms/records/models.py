@@ -418,10 +418,16 @@ class PersonFlag(Base):
     cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     cleared_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     clear_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # A flag raised from outside the person's home district waits for that district's confirmation
+    # (crms.records.services.flags): pending_unit names the district; NULL once confirmed (or when raised
+    # within it). A pending flag is not active.
+    pending_unit: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    confirmed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
 
     person: Mapped[Person] = relationship(back_populates="flags")
     case: Mapped[Case | None] = relationship()
 
     @property
     def active(self) -> bool:
-        return self.cleared_at is None
+        return self.cleared_at is None and self.pending_unit is None

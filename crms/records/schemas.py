@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
+from crms.db import MAX_ID
 from crms.errors import ValidationError
 from crms.records.models import (
     AddressKind,
@@ -234,7 +235,7 @@ class PartyStatusIn(_StatusChangeIn):
 
 
 class LinkCreate(Strict):
-    person_id: int = Field(ge=1)
+    person_id: int = Field(ge=1, le=MAX_ID)
     role: PartyRole
     status: PartyStatus = PartyStatus.NAMED
     modus_operandi: Text1000 | None = None
@@ -270,16 +271,23 @@ class ConvictionIn(Strict):
         return _not_future(v, "convicted_on")
 
 
+class FlagConfirmIn(Strict):
+    """The home district's answer to a flag raised from outside it."""
+
+    action: Literal["confirm", "reject"]
+    reason: _text(500)
+
+
 class FlagIn(Strict):
     kind: FlagKind
-    case_id: int = Field(ge=1)
+    case_id: int = Field(ge=1, le=MAX_ID)
     action: Literal["raise", "clear"] = "raise"
     reason: Text500
 
 
 class MergeIn(Strict):
-    survivor_id: int = Field(ge=1)
-    merged_id: int = Field(ge=1)
+    survivor_id: int = Field(ge=1, le=MAX_ID)
+    merged_id: int = Field(ge=1, le=MAX_ID)
     reason: Text500
 
 

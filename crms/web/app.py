@@ -79,6 +79,22 @@ FIELD_LABELS = {
     "address": N_("Your network address"),
     "user": N_("User"),
     "court": N_("Court"),
+    "mark_text": N_("Mark description"),
+    "mark_location": N_("Where on the body"),
+    "mark_kind": N_("Mark kind"),
+    "beard": N_("Beard"),
+    "hair": N_("Hair"),
+    "complexion": N_("Complexion"),
+    "build": N_("Build"),
+    "height_cm": N_("Height (cm)"),
+    "observed_on": N_("Observed on"),
+    "text": N_("Text"),
+    "kind": N_("Kind"),
+    "name": N_("Name"),
+    "script": N_("Script"),
+    "issuing_country": N_("Issuing country"),
+    "number": N_("Number"),
+    "doc_type": N_("Document type"),
     "convicted_on": N_("Convicted on"),
     "sentence": N_("Sentence"),
 }
@@ -119,6 +135,11 @@ TERMS = {
     "supervisor": N_("supervisor"),
     "auditor": N_("auditor"),
     "sms_officer": N_("SMS officer"),
+    "scar": N_("scar"),
+    "mark": N_("mark"),
+    "tattoo": N_("tattoo"),
+    "latin": N_("English script"),
+    "urdu": N_("Urdu script"),
     "M": N_("Male"),
     "F": N_("Female"),
     "X": N_("Not recorded"),
@@ -441,12 +462,18 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             from crms.access.policy import has_permission
             from crms.records import services as svc
             from crms.records import services_cases as cases
+            from crms.records.services.wanted import list_wanted
 
-            ctx: dict[str, Any] = {"cases": None, "persons": None}
+            ctx: dict[str, Any] = {"cases": None, "persons": None, "wanted": None}
             if has_permission(who, Permission.CASE_READ):
                 ctx["cases"] = cases.list_cases(session, who, limit=10)
-            if has_permission(who, Permission.PERSON_READ):
-                ctx["persons"] = svc.list_persons(session, who, limit=10, unit=who.unit)
+            if has_permission(who, Permission.PERSON_BROWSE):  # browsing the register: its roles, a reason
+                ctx["persons"] = svc.list_persons(
+                    session, who, limit=10, unit=who.unit, reason="dashboard: newest persons of my unit"
+                )
+                ctx["wanted"] = list_wanted(
+                    session, who, limit=20, reason="dashboard: wanted persons of my unit"
+                )
             return render(request, "dashboard.html", **ctx)
 
         return act(request, work)
@@ -539,20 +566,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
     @app.get("/persons/{person_id}", response_class=HTMLResponse, include_in_schema=False)
     def person_page(request: Request, person_id: int):
-        def work(session: Session, who: Principal) -> Response:
-            from crms.access.policy import has_permission
-            from crms.biometrics import enrolment
-            from crms.records import services as svc
-
-            record = svc.get_person(session, who, person_id)
-            prints = None
-            if has_permission(who, Permission.SEARCH_BIOMETRIC) or has_permission(
-                who, Permission.BIOMETRIC_ENROL
-            ):
-                prints = enrolment.fingerprints_of(session, who, record["id"])
-            return render(request, "person.html", p=record, prints=prints)
-
-        return act(request, work)
+        return act(request, lambda s, w: person_view(request, s, w, person_id))
 
     @app.get("/persons/{person_id}/edit", response_class=HTMLResponse, include_in_schema=False)
     def person_edit(request: Request, person_id: int):
@@ -560,6 +574,8 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             from crms.records import services as svc
 
             record = svc.get_person(session, who, person_id)
+            if record is None:  # the miss is audited; answered, not raised, so that the entry commits
+                return message_page(request, 404, N_("Not found"), f"person {person_id} not found")
             values = {k: record.get(k) or "" for k in PERSON_FIELDS}
             return render(request, "person_form.html", values=values, errors={}, person=record)
 
@@ -585,6 +601,79 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
 
+    def person_view(request: Request, session: Session, who: Principal, person_id: int, status=200, **ctx):
+        from crms.access.policy import has_permission
+        from crms.biometrics import enrolment
+        from crms.records import services as svc
+
+        record = svc.get_person(session, who, person_id)
+        prints = None
+        if has_permission(who, Permission.SEARCH_BIOMETRIC) or has_permission(
+            who, Permission.BIOMETRIC_ENROL
+        ):
+            prints = enrolment.fingerprints_of(session, who, record["id"])
+        return render(request, "person.html", status, p=record, prints=prints, **ctx)
+
+    def part_data(part: str, form: dict) -> dict:
+        if part == "document":
+            return _clean(form, "doc_type", "number", "issuing_country")
+        if part == "alias":
+            return _clean(form, "script", "name")
+        if part == "address":
+            return _clean(form, "kind", "district", "police_station", "text")
+        if part == "description":
+            data: dict[str, Any] = _clean(
+                form, "observed_on", "height_cm", "build", "complexion", "hair", "beard"
+            )
+            mark = _clean(form, "mark_kind", "mark_location", "mark_text")
+            if mark.get("mark_location"):
+                data["marks"] = [
+                    {
+                        "kind": mark.get("mark_kind", "mark"),
+                        "body_location": mark["mark_location"],
+                        **({"text": mark["mark_text"]} if "mark_text" in mark else {}),
+                    }
+                ]
+            return data
+        return {}
+
+    PART_RENAME = {
+        "marks.0.body_location": "mark_location",
+        "marks.0.text": "mark_text",
+        "marks.0.kind": "mark_kind",
+    }
+
+    @app.post("/persons/{person_id}/add/{part}", include_in_schema=False)
+    async def person_add_part(request: Request, person_id: int, part: str):
+        form = await _form(request)
+
+        def work(session: Session, who: Principal) -> Response:
+            from crms.errors import NotFound
+            from crms.records import services as svc
+
+            if part == "document":
+                svc.add_document(session, who, person_id, part_data(part, form))
+            elif part == "alias":
+                svc.add_alias(session, who, person_id, part_data(part, form))
+            elif part == "address":
+                svc.add_address(session, who, person_id, part_data(part, form))
+            elif part == "phone":
+                svc.add_phone(session, who, person_id, str(form.get("phone", "")).strip()[:40])
+            elif part == "description":
+                svc.add_description(session, who, person_id, part_data(part, form))
+            else:
+                raise NotFound(f"no part {part!r}", field="part")
+            return _see(f"/persons/{person_id}#{part}")
+
+        def bad(exc: CrmsError) -> Response:
+            errors = _errors(exc, PART_RENAME)
+            return _reshow(
+                request,
+                lambda s, w: person_view(request, s, w, person_id, exc.status, errors=errors, part=part),
+            )
+
+        return await run_in_threadpool(act, request, work, form=form, on_error=bad)
+
     @app.get("/persons/{person_id}/print", response_class=HTMLResponse, include_in_schema=False)
     def person_print(request: Request, person_id: int):
         def work(session: Session, who: Principal) -> Response:
@@ -592,6 +681,10 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             from crms.timeutil import utcnow
 
             record = svc.get_person(session, who, person_id, reason="printed record")
+            if record is None:
+                return message_page(request, 404, N_("Not found"), f"person {person_id} not found")
+            if record is None:  # the miss is audited; answered, not raised, so that the entry commits
+                return message_page(request, 404, N_("Not found"), f"person {person_id} not found")
             return render(request, "print.html", p=record, printed_at=utcnow())
 
         return act(request, work)
@@ -758,6 +851,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         by_finger = {f["position"]: f for f in prints["fingerprints"]}
         ctx.setdefault("errors", {})
         ctx.setdefault("saved", [])
+        ctx.setdefault("checked", {})
         return render(
             request,
             "enrol.html",
@@ -799,13 +893,18 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
                 raise ValidationError("image too large", field=f"finger_{too_big[0]}")
             if not images:
                 raise ValidationError("choose at least one fingerprint image", field="image")
+            from crms.biometrics.capture_check import capture_quality
+
             store = _store(request)
+            checked = {}
             for position, content in images.items():
                 try:
                     enrolment.capture(session, who, store, person_id, position, content)
                 except ValidationError as exc:
                     raise ValidationError(exc.message, field=f"finger_{position}") from None
-            return _see(f"/persons/{person_id}/fingerprints?saved={len(images)}")
+                checked[position] = capture_quality(content)
+            session.flush()
+            return enrol_view(request, session, who, person_id, saved=sorted(checked), checked=checked)
 
         def bad(exc: CrmsError) -> Response:
             return _reshow(
@@ -813,6 +912,16 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             )
 
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
+
+    @app.get("/fingerprints/{fingerprint_id}/thumb", include_in_schema=False)
+    def fingerprint_thumb(request: Request, fingerprint_id: int):
+        def work(session: Session, who: Principal) -> Response:
+            from crms.biometrics.thumbnails import fingerprint_thumbnail
+
+            png = fingerprint_thumbnail(session, who, _store(request), fingerprint_id)
+            return _secure_headers(Response(png, media_type="image/png"))
+
+        return act(request, work)
 
     # ---------------------------------------------------------------- bulk import
 
@@ -867,10 +976,8 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             from crms.access.policy import authorize, has_permission
 
             report = None
-            if verify:
-                authorize(who, Permission.AUDIT_VERIFY)
-                report = audit.verify(session)
-                audit.record(session, who, "audit.verify", detail="ok" if report.ok else "broken")
+            if verify:  # the access service authorises, checks and audits
+                report = audit.verify_trail(session, who)
             total, rows = 0, []
             if has_permission(who, Permission.AUDIT_READ):
                 total, rows = audit.query(

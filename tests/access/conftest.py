@@ -14,10 +14,13 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture(autouse=True)
 def _own_data_dir(tmp_path, monkeypatch):
-    """Every access test gets its own data directory (audit head, data key, CLI sessions): never the
-    checkout's ./data."""
+    """As the project-wide fixture of the same name (its own data directory, none of the user's settings),
+    but the directory is the ``app`` fixture's (``tmp_path/data``): accounts made here (their TOTP secrets
+    sealed with that directory's data key) then log in through the app as well."""
+    for name in ("CRMS_DATA_DIR", "CRMS_DATABASE_URL", "CRMS_DATA_KEY", "CRMS_AUDIT_KEY", "CRMS_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CRMS_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("CRMS_DATA_KEY", raising=False)
+    return tmp_path / "data"
 
 
 @pytest.fixture

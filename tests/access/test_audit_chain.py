@@ -28,6 +28,11 @@ def _verify(db, data_dir):
         return audit.verify(s, data_dir=data_dir)
 
 
+def _identity(db) -> str:
+    with db.transaction() as s:
+        return audit.database_identity(s)
+
+
 def _sql(db, statement, **params):
     with db.engine.begin() as conn:
         conn.execute(text(statement), params)
@@ -38,8 +43,10 @@ def test_chain_verifies_and_head_file_written(db, tmp_path):
     report = _verify(db, tmp_path)
     assert report.ok, report.problems
     assert report.entries == 5 and report.last_seq == 5
-    head = json.loads((tmp_path / "audit-head").read_text())
-    assert head["seq"] == 5
+    heads = json.loads((tmp_path / "audit-head").read_text())["heads"]
+    assert list(heads) == [_identity(db)]
+    head = heads[_identity(db)]
+    assert head["seq"] == 5 and len(head["mac"]) == 64
     with db.transaction() as s:
         last = s.execute(text("select entry_hash from audit_log where seq = 5")).scalar()
     assert head["hash"] == last
@@ -164,7 +171,9 @@ def test_concurrent_appends_are_serialised(db, tmp_path):
 def test_audit_head_file_never_moves_backwards(tmp_path):
     audit.write_head_file(tmp_path, "db1", 5, "a" * 64)
     audit.write_head_file(tmp_path, "db1", 4, "b" * 64)
-    assert json.loads((tmp_path / "audit-head").read_text())["seq"] == 5
+    audit.write_head_file(tmp_path, "db2", 2, "c" * 64)  # another database's head is kept beside it
+    heads = json.loads((tmp_path / "audit-head").read_text())["heads"]
+    assert heads["db1"]["seq"] == 5 and heads["db2"]["seq"] == 2
     assert oct((tmp_path / "audit-head").stat().st_mode & 0o777) == "0o600"
 
 
@@ -178,3 +187,20 @@ def test_require_reason():
             audit.require_reason(bad)
         assert err.value.field == "reason"
     assert audit.require_reason("  FIR 12/2026 PS Cantt  ") == "FIR 12/2026 PS Cantt"
+
+
+def test_record_flushes_pending_changes_first(db, tmp_path):
+    """Like any statement of the session, an audit entry sends the caller's pending changes first, so a
+    caller may expunge an object right after recording (as the bootstrap of the first administrator does)."""
+    from crms.access.models import User
+
+    audit.bind_data_dir(db, tmp_path)
+    with db.transaction() as s:
+        user = User(username="flushme", role="cro_operator", unit="BA")
+        s.add(user)
+        s.flush()
+        user.full_name = "Set before the audit entry"
+        audit.record(s, ALICE, "user.create", target_type="user", target_id=user.id)
+        s.expunge(user)
+    with db.transaction() as s:
+        assert s.query(User).filter_by(username="flushme").one().full_name == "Set before the audit entry"

@@ -35,6 +35,19 @@ PUBLIC = {
     ("POST", "/api/v1/auth/activate"),  # enrolment code -> password (the code is the credential)
     ("GET", "/api/v1/health"),
     ("GET", "/health"),
+    # The web pages' assets and shell (no record data): stylesheet/script, service worker, manifest, the
+    # offline page, and the language switch (a cookie).
+    ("GET", "/static/{name}"),
+    ("GET", "/sw.js"),
+    ("GET", "/manifest.webmanifest"),
+    ("GET", "/offline"),
+    ("GET", "/lang/{code}"),
+    # The web forms where the credential is in the form (CSRF-protected): enrolment code -> password, and
+    # changing one's own password with the current one.
+    ("GET", "/activate"),
+    ("POST", "/activate"),
+    ("GET", "/password"),
+    ("POST", "/password"),
 }
 # Any logged-in user, whatever the role: their own session/tokens, and non-sensitive reference geography.
 AUTHENTICATED_ONLY = {
@@ -50,6 +63,7 @@ AUTHENTICATED_ONLY_PREFIXES = ("GET /api/v1/reference/",)
 BODY_PATCHES = {
     ("POST", "/api/v1/persons/merge"): {"survivor_id": 1, "merged_id": 2},
     ("POST", "/api/v1/cases"): {"year": 2020, "registered_on": "2020-01-01"},
+    ("POST", "/api/v1/duplicates/{case_id}/decision"): {"decision": "confirm"},
 }
 # Routes an auditor may use.
 AUDITOR_ROUTES_PREFIX = "/api/v1/audit"

@@ -262,3 +262,96 @@ def test_cli_fp_enrolment_and_enrol_pending(sqlite_db, tmp_path, monkeypatch):
     else:  # without the engine nothing is enrolled, and the command says so with exit status 1
         assert r.exit_code == 1, r.output
         assert (report["enrolled"], report["failed"], report["remaining"]) == (0, 0, 10)
+
+
+def test_cli_demo_keeps_logins_in_a_private_file_with_otpauth_qr_codes(sqlite_db, tmp_path, monkeypatch):
+    import os
+    import stat
+
+    from crms.cli.main import app
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("CRMS_DATABASE_URL", sqlite_db.url)
+    monkeypatch.setenv("CRMS_DATA_DIR", str(data))
+    r = CliRunner().invoke(app, ["demo", "--people", "1", "--no-fingerprints", "--no-mugshots"])
+    assert r.exit_code == 0, r.output
+    path = data / "demo" / "logins.txt"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    text = path.read_text()
+    assert text.count("password Demo-") == 7 and "PIN" in text
+    assert "otpauth://totp/" in text and "secret=" in text and "█" in text  # URI and QR code
+    assert 'eval "$(crms login)"' in text and 'eval "$(crms login)"' in r.output
+    assert "otpauth://totp/" in r.output and "█" in r.output
+    assert r.output.strip().splitlines()[-1].endswith(f"{path} (readable by you only)")  # the path comes last
+    # A later run creates nobody: the file is kept and its path still printed last.
+    r = CliRunner().invoke(app, ["demo", "--people", "1", "--no-fingerprints", "--no-mugshots"])
+    assert r.exit_code == 0 and "Demo-" not in r.output and path.read_text() == text
+    assert r.output.strip().splitlines()[-1].endswith(f"{path} (readable by you only)")
+
+
+def _engine_or_skip() -> None:
+    from crms.biometrics.enrolment import engine_missing
+
+    missing = engine_missing()
+    if missing:
+        pytest.skip(missing)
+
+
+def test_fingerprint_stage_enrols_person_by_person_and_stops_when_asked(demo_env):
+    """The first person is fully enrolled before the second person's fingers are even captured."""
+    _engine_or_skip()
+    from crms.biometrics.models import Fingerprint
+
+    db, settings = demo_env
+    build_demo(db, settings, people=2, seed=8, stage="records", mugshots=False)
+    seen: dict[str, object] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage == "persons enrolled" and done == 1:
+            with db.transaction() as s:
+                seen["rows"] = [(r.person_id, r.status) for r in s.scalars(select(Fingerprint))]
+
+    report = build_demo(db, settings, people=2, seed=8, stage="fingerprints", jobs=1, progress=progress,
+                        stop=lambda: "rows" in seen)  # fmt: skip
+    rows = seen["rows"]
+    assert (
+        len(rows) == 10 and {status for _p, status in rows} == {"enrolled"} and len({p for p, _ in rows}) == 1
+    )
+    assert report.stopped and (report.persons_enrolled, report.persons_total) == (1, 2)
+    assert len(fingerprint_rows(db)) == 10  # nothing of the second person yet
+    rest = build_demo(db, settings, people=2, seed=8, stage="fingerprints", jobs=1)
+    assert not rest.stopped and rest.persons_enrolled == 2 and rest.fingerprint_counts["enrolled"] == 20
+
+
+def test_background_fingerprint_job_stops_cleanly_on_sigterm(demo_env):
+    """The job that scripts/run-demo.sh starts: SIGTERM ends it with 'stopped at N of M', exit 0, no
+    traceback and no leaked-semaphore warning; a second run resumes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    db, settings = demo_env
+    build_demo(db, settings, people=3, seed=9, stage="records", mugshots=False)
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, CRMS_DATABASE_URL=db.url, CRMS_DATA_DIR=str(settings.data_dir),
+               PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))  # fmt: skip
+    cmd = [sys.executable, "-m", "crms.cli.main", "demo", "--stage", "fingerprints", "--people", "3",
+           "--seed", "9", "--jobs", "2"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+    try:
+        first = proc.stderr.readline()  # the log's first progress line: work has begun
+        assert "fingerprints 1/30" in first, first
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=300)  # what is in flight finishes (slow on a busy machine)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    log = first + err + out
+    assert proc.returncode == 0, log
+    assert re.search(r"demo fingerprints: stopped at \d of 3 persons", out), log
+    assert "Traceback" not in log and "BrokenPipeError" not in log and "leaked semaphore" not in log
+    again = subprocess.run(cmd + ["--no-templates"], env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "demo fingerprints: done, 3 persons" in again.stdout, again.stderr

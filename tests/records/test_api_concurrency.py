@@ -129,7 +129,8 @@ def test_full_record_and_lookup_round_trips(client, make_user, db):
     audit = 3 if db.is_sqlite else 2  # PostgreSQL: the entry and the head's hash in one statement
     r = client.get(f"/api/v1/persons/{pid}?reason=test+read", headers=op)
     assert r.status_code == 200 and len(r.json()["cases"]) == 1
-    assert len(statements) == 1 + 7 + audit, statements
+    guard = 2  # the read limit and the read-rate watch (crms.records.services.guard): one read, one write
+    assert len(statements) == 1 + 7 + guard + audit, statements
     client.get(f"/api/v1/persons?cnic={cnic}&reason=test+lookup", headers=op)  # creates the rate bucket
     statements.clear()
     r = client.get(f"/api/v1/persons?cnic={cnic}&reason=test+lookup", headers=op)

@@ -183,6 +183,7 @@ def test_flags_raised_by_absconding_and_cleared_on_acquittal_with_history(rdb, p
         summary = svc.get_person(session, op, pid)
     assert summary["active_flags"] == ["absconder", "proclaimed_offender", "wanted"]
     assert summary["flags"][0]["fir"] == "FIR 112/2024 PS QUETTA-CANTT"
+    _case_to(rdb, op, case_id, "challan_512", "under_trial")  # an acquittal needs a trial
     _status(rdb, op, link, "acquitted", note="acquitted in absentia set aside; acquitted")
     flags = _flags(rdb, pid)
     assert len(flags) == 3 and not any(active for _, _, active in flags)  # history kept, nothing active
@@ -240,6 +241,7 @@ def test_arrest_and_conviction(rdb, principal):
             cases.record_arrest(session, op, link, {"arrested_on": "2020-01-01"})
         assert err.value.field == "arrested_on"
     _status(rdb, op, link, "on_bail")
+    _case_to(rdb, op, case_id, "challan_complete", "under_trial")
     with rdb.transaction() as session:
         cases.record_conviction(
             session,
@@ -338,3 +340,102 @@ def test_list_cases_filters(rdb, principal):
         with pytest.raises(ValidationError) as err:
             cases.list_cases(session, op, status="nonsense")
         assert err.value.field == "status"
+
+
+def _case_to(db, who, case_id, *statuses):
+    for status in statuses:
+        with db.transaction() as session:
+            cases.change_case_status(session, who, case_id, {"status": status})
+
+
+def test_person_cannot_be_convicted_while_the_case_is_under_investigation(rdb, principal):
+    """A conviction needs a trial (case under trial or convicted) and a conviction record; before, a status
+    change alone made an absconder 'convicted' during investigation, cleared the wanted flags and counted a
+    conviction with no conviction record."""
+    op = principal("sho")
+    pid = _person(rdb, op)
+    case_id = _case(rdb, op)
+    _case_to(rdb, op, case_id, "under_investigation")
+    link = _link(rdb, op, case_id, pid)
+    _status(rdb, op, link, "absconder")
+    with pytest.raises(ValidationError) as err:
+        _status(rdb, op, link, "convicted")
+    assert err.value.field == "status" and "under_investigation" in err.value.message
+    with rdb.transaction() as session, pytest.raises(ValidationError) as err:
+        cases.record_conviction(
+            session,
+            op,
+            link,
+            {"court": "ATC-I Quetta", "convicted_on": "2025-01-15", "sentence": "3 years RI"},
+        )
+    assert err.value.field == "status" and "under_investigation" in err.value.message
+    with rdb.transaction() as session:
+        record = svc.get_person(session, op, pid)
+    assert record["active_flags"] == ["absconder", "wanted"]
+    assert record["summary"]["convictions"] == 0 and record["cases"][0]["status"] == "absconder"
+
+
+def test_convicted_and_arrested_come_only_with_their_records(rdb, principal):
+    """'convicted' and 'arrested' are set by recording the conviction / the arrest, never by a bare status
+    change (which would count a conviction or an arrest that no record proves)."""
+    op = principal("sho")
+    pid = _person(rdb, op)
+    case_id = _case(rdb, op)
+    link = _link(rdb, op, case_id, pid)
+    with pytest.raises(ValidationError) as err:
+        _status(rdb, op, link, "arrested")
+    assert err.value.field == "status" and "record the arrest" in err.value.message
+    with pytest.raises(ValidationError) as err:
+        _link(rdb, op, case_id, _person(rdb, op, given_name_en="Other"), status="arrested")
+    assert err.value.field == "status" and "record the arrest" in err.value.message
+    with rdb.transaction() as session:
+        cases.record_arrest(session, op, link, {"arrested_on": "2024-04-02", "place": "Sariab"})
+    _case_to(rdb, op, case_id, "challan_complete", "under_trial")
+    with pytest.raises(ValidationError) as err:
+        _status(rdb, op, link, "convicted")  # a trial, but no conviction record
+    assert err.value.field == "status" and "record the conviction" in err.value.message
+    with rdb.transaction() as session:
+        cases.record_conviction(
+            session,
+            op,
+            link,
+            {"court": "ATC-I Quetta", "convicted_on": "2025-01-15", "sentence": "3 years RI"},
+        )
+        record = svc.get_person(session, op, pid)
+    assert record["cases"][0]["status"] == "convicted" and record["summary"]["convictions"] == 1
+    assert len(record["cases"][0]["convictions"]) == 1 and len(record["cases"][0]["arrests"]) == 1
+
+
+def test_person_statuses_follow_the_case_state(rdb, principal):
+    """Acquittal needs a trial; nobody absconds from (or is proclaimed in) a cancelled, compromised or
+    acquitted case, so no wanted flag is raised for one."""
+    op = principal("sho")
+    pid = _person(rdb, op)
+    case_id = _case(rdb, op)
+    link = _link(rdb, op, case_id, pid)
+    with pytest.raises(ValidationError) as err:
+        _status(rdb, op, link, "acquitted")  # the case is only registered
+    assert err.value.field == "status" and "registered" in err.value.message
+    _case_to(rdb, op, case_id, "cancelled")
+    with pytest.raises(ValidationError) as err:
+        _status(rdb, op, link, "absconder")
+    assert err.value.field == "status" and "cancelled" in err.value.message
+    assert _flags(rdb, pid) == []
+    _status(rdb, op, link, "discharged")  # a cancelled case discharges its accused
+
+
+def test_api_refuses_a_conviction_by_status_change(client, make_user):
+    _, sho = make_user("sho", unit=QUETTA)
+    _, op = make_user("cro_operator", unit=QUETTA)
+    pid = client.post("/api/v1/persons", json=person_data(), headers=op).json()["person"]["id"]
+    case_id = client.post("/api/v1/cases", json=case_data(), headers=sho).json()["id"]
+    link = client.post(
+        f"/api/v1/cases/{case_id}/links", json={"person_id": pid, "role": "accused"}, headers=sho
+    )
+    assert link.status_code == 201, link.text
+    url = f"/api/v1/links/{link.json()['link_id']}/status"
+    assert client.post(url, json={"status": "absconder"}, headers=sho).status_code == 200
+    r = client.post(url, json={"status": "convicted"}, headers=sho)  # under investigation, no record
+    assert r.status_code == 422 and r.json()["field"] == "status", r.text
+    person = client.get(f"/api/v1/persons/{pid}", headers=sho).json()
+    assert person["active_flags"] == ["absconder", "wanted"] and person["summary"]["convictions"] == 0

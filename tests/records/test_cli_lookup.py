@@ -54,7 +54,7 @@ def test_lookup_json_found_unknown_malformed(rdb, principal, cli):
     assert {f["kind"] for f in found["flags"]} == {"absconder", "wanted"}
 
     r = cli("lookup", "54400-1234567-3", "--reason", "checkpost Kuchlak")  # human-readable form
-    assert r.exit_code == 0 and "FLAGS: absconder, wanted" in r.output
+    assert r.exit_code == 0 and "FLAGS: Absconder / مفرور, Wanted / مطلوب" in r.output
 
     r = cli("lookup", "54400-7654321-3", "--json", "--reason", "checkpost Kuchlak")
     assert r.exit_code == 1 and "no person with CNIC" in r.output
@@ -70,3 +70,32 @@ def test_lookup_json_found_unknown_malformed(rdb, principal, cli):
 
     searches = [(e.channel, e.target_id, e.detail) for e in audit_entries(rdb, action="search.cnic")]
     assert searches == [("cli", str(pid), None), ("cli", str(pid), None), ("cli", None, "not found")]
+
+
+def test_lookup_shows_labels_not_internal_codes(rdb, principal, cli):
+    """Before: the human output printed raw codes such as challan_512 and proclaimed_offender_b."""
+    op = principal("sho", "BA/QTA/QUETTA")
+    with rdb.transaction() as session:
+        pid = svc.register_person(
+            session, op, person_data(documents=[{"doc_type": "CNIC", "number": "54400-1234567-3"}])
+        ).person.id
+        case = cases.add_case(session, op, case_data())
+        link = cases.link_person(session, op, case.id, {"person_id": pid, "role": "accused"})
+        cases.change_party_status(session, op, link.id, {"status": "absconder"})
+        cases.change_party_status(session, op, link.id, {"status": "proclaimed_offender_b"})
+        cases.change_case_status(session, op, case.id, {"status": "challan_512"})
+    r = cli("lookup", "54400-1234567-3", "--reason", "checkpost Kuchlak")
+    assert r.exit_code == 0, r.output
+    assert "Accused" in r.output and "ملزم" in r.output  # the table may wrap a label over two lines
+    for code in ("proclaimed_offender_b", "challan_512", "proclaimed_offender"):
+        assert code not in r.output, (code, r.output)
+    flat = " ".join(r.output.split())
+    assert "Proclaimed" in flat and "اشتہاری" in flat and "512" in flat
+    r = cli("lookup", "54400-1234567-3", "--json", "--reason", "checkpost Kuchlak")
+    found = json.loads(r.stdout)
+    assert found["cases"][0]["status"] == "proclaimed_offender_b"  # the code stays the interface
+    assert found["cases"][0]["status_label"] == {
+        "en": "Proclaimed offender (category B)",
+        "ur": "اشتہاری مجرم (زمرہ ب)",
+    }
+    assert found["cases"][0]["case_status_label"]["en"].startswith("Challan u/s 512")

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from crms.errors import PermissionDenied
 from crms.records import services as svc
-from crms.records.importer import ALL_COLUMNS, ImportFileError, import_persons
+from crms.records.importer import ALL_COLUMNS, ImportFileError, import_persons, import_persons_file
 from crms.records.models import Address, IdentityDocument, Person, PersonAlias, PhoneNumber
 
 from ._support import audit_entries, person_data, principal, rdb  # noqa: F401
@@ -391,3 +391,200 @@ def test_cached_name_keys_agree_with_person_service(sqlite_db):
                 )  # fmt: skip
                 svc.names._refresh_name_keys(ns)
                 assert v.name_keys(ns) == (ns.name_key, ns.name_sound)
+
+
+# ------------------------------------------------------------------------------------------ hostile workbooks
+
+_LAUGHS = (
+    '<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
+    '<!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">'
+    '<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>'
+)
+_EXTERNAL = '<!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/hostname">]>'
+
+
+def _hostile_xlsx(tmp_path: Path, name: str, doctype: str, entity: str, member: str) -> Path:
+    """A real workbook whose ``member`` XML gets a DOCTYPE with entities, one of them used in a cell."""
+    import zipfile
+
+    plain = write_xlsx(tmp_path / f"plain-{name}", people(2))
+    out = tmp_path / name
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(out, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == member:
+                text = data.decode()
+                if text.startswith("<?xml"):
+                    head, _, rest = text.partition("?>")
+                    text = head + "?>" + doctype + rest
+                else:
+                    text = doctype + text
+                if entity:
+                    text = text.replace("Person", entity, 1)
+                data = text.encode()
+            dst.writestr(item, data)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("name", "doctype", "entity", "member"),
+    [
+        ("laughs.xlsx", _LAUGHS, "&lol3;", "xl/worksheets/sheet1.xml"),
+        ("external.xlsx", _EXTERNAL, "&xxe;", "xl/worksheets/sheet1.xml"),
+        ("laughs-book.xlsx", _LAUGHS, "", "xl/workbook.xml"),
+        ("external-props.xlsx", _EXTERNAL, "", "docProps/core.xml"),
+    ],
+)
+def test_hostile_xlsx_is_refused_exit_2_and_audited(
+    rdb, tmp_path, monkeypatch, name, doctype, entity, member
+):
+    """Before: an entity declaration gave an uncaught ParseError traceback, exit 1 and no audit entry."""
+    from crms.access.tokens import issue_token
+    from crms.access.users import create_user
+    from crms.cli.main import app
+
+    path = _hostile_xlsx(tmp_path, name, doctype, entity, member)
+    with rdb.transaction() as s:
+        token = issue_token(s, create_user(s, f"imp_{name[:8]}", "cro_operator", unit="BA"))
+    monkeypatch.setenv("CRMS_DATABASE_URL", rdb.url)
+    monkeypatch.setenv("CRMS_DATA_DIR", str(tmp_path / "data"))
+    r = CliRunner().invoke(app, ["import", "persons", str(path)], env={"CRMS_TOKEN": token})
+    assert r.exit_code == 2, (r.exit_code, r.output, r.exception)
+    assert "refused" in r.output and "entit" in r.output, r.output
+    assert "Traceback" not in r.output
+    refused = [e for e in audit_entries(rdb, action="records.import") if e.outcome == "refused"]
+    assert [e.target_id for e in refused] == [name]
+    assert count(rdb, Person) == 0
+
+
+def test_hostile_xlsx_refused_by_the_service(rdb, principal, tmp_path):
+    path = _hostile_xlsx(tmp_path, "l.xlsx", _LAUGHS, "&lol3;", "xl/worksheets/sheet1.xml")
+    with pytest.raises(ImportFileError) as err:
+        run(rdb, principal(), path)
+    assert err.value.field == "file" and "entit" in err.value.message
+
+
+# ------------------------------------------------------------------------------ phases (issue 21.10)
+
+
+def _probe_writer(db) -> None:
+    """Another writer with no patience: it fails at once if someone holds the write lock."""
+    if db.is_sqlite:
+        import sqlite3
+
+        con = sqlite3.connect(db.url.split("///", 1)[1], timeout=0.2, isolation_level=None)
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            con.execute("INSERT INTO rate_limits (key, tokens, updated_at) VALUES ('probe', 1, '2026-01-01')")
+            con.execute("COMMIT")
+        finally:
+            con.close()
+    else:
+        with db.engine.connect() as conn:
+            conn.exec_driver_sql("SET lock_timeout = '200ms'")
+            conn.exec_driver_sql(
+                "INSERT INTO rate_limits (key, tokens, updated_at) VALUES ('probe', 1, '2026-01-01')"
+            )
+            conn.commit()
+
+
+def test_import_validates_without_holding_the_write_lock(rdb, principal, tmp_path):
+    """Before: the import held SQLite's write lock for its whole run (reads and writes of the server stalled
+    10-26 s on large files). Now the rows are validated in a read transaction: another writer commits while
+    the import validates, and the import then writes in one short transaction."""
+    op = principal()
+    path = write_csv(tmp_path / "reg.csv", people(30))
+    probed = []
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage == "validate" and not probed:
+            _probe_writer(rdb)  # before: sqlite3.OperationalError: database is locked
+            probed.append(done)
+
+    report = import_persons_file(rdb, op, path, progress=progress)
+    assert probed and report.ok and report.imported == 30
+    assert count(rdb, Person) == 30
+
+
+def test_a_cnic_registered_while_the_import_validates_is_caught_at_write(rdb, principal, tmp_path):
+    """What another writer adds between validation and write is checked again in the write transaction: a
+    CNIC now recorded for someone else rejects its row and, all or nothing, the import writes nothing."""
+    op = principal()
+    rows = people(5)
+    path = write_csv(tmp_path / "reg.csv", rows)
+    done = []
+
+    def progress(stage: str, n: int, total: int) -> None:
+        if stage == "validate" and not done:
+            with rdb.transaction() as s:
+                svc.register_person(
+                    s,
+                    op,
+                    person_data(
+                        given_name_en="Somebody Else",
+                        documents=[{"doc_type": "CNIC", "number": rows[2]["cnic"]}],
+                    ),
+                )
+            done.append(n)
+
+    report = import_persons_file(rdb, op, path, progress=progress)
+    assert done and not report.ok and report.imported == 0
+    assert [(e.row, e.column) for e in report.errors] == [(4, "cnic")]
+    assert count(rdb, Person) == 1  # only the concurrent registration
+    refused = [e for e in audit_entries(rdb, action="records.import") if e.outcome == "refused"]
+    assert len(refused) == 1
+
+
+def test_a_failure_while_writing_leaves_nothing(rdb, principal, tmp_path, monkeypatch):
+    from crms.records import importer
+
+    op = principal()
+    path = write_csv(tmp_path / "reg.csv", people(20))
+    real = importer._bulk
+
+    def failing(session, table, rows):
+        if table.name == "addresses":
+            raise RuntimeError("disk full")
+        real(session, table, rows)
+
+    monkeypatch.setattr(importer, "_bulk", failing)
+    with pytest.raises(RuntimeError):
+        import_persons_file(rdb, op, path)
+    assert count(rdb, Person) == 0 and count(rdb, IdentityDocument) == 0 and count(rdb, Address) == 0
+
+
+_KILLED_IMPORT = """
+import os, signal, sys
+from crms.access.principal import system_principal
+from crms.db import Database
+from crms.records.importer import import_persons_file
+
+def progress(stage, done, total):
+    if stage == "write":  # rows inserted, not yet committed
+        print("killing", flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+import_persons_file(Database(sys.argv[1]), system_principal("cli"), sys.argv[2], progress=progress)
+"""
+
+
+def test_kill_9_during_the_write_leaves_nothing(rdb, tmp_path):
+    """A ``kill -9`` of the importing process after its rows are inserted, before the commit: nothing of it
+    is in the database (the write is one transaction)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    path = write_csv(tmp_path / "reg.csv", people(50))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLED_IMPORT, rdb.url, str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert "killing" in done.stdout
+    assert count(rdb, Person) == 0 and count(rdb, IdentityDocument) == 0 and count(rdb, Address) == 0

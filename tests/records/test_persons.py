@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from crms.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from crms.errors import Conflict, PermissionDenied, ValidationError
 from crms.records import services as svc
 from crms.records.models import IdentityDocument, Person
 
@@ -293,7 +293,7 @@ def test_merge_keeps_history_and_redirects(rdb, principal):
         and record["merged_from"][0]["reason"] == "same CNIC photo"
     )
     with rdb.transaction() as session:
-        assert svc.list_persons(session, op)["total"] == 1
+        assert svc.list_persons(session, op, reason="register check")["total"] == 1
     with rdb.transaction() as session, pytest.raises(Conflict) as err:
         svc.update_person(session, op, dup, {"caste": "x"})
     assert err.value.field == "person_id"
@@ -309,10 +309,9 @@ def test_list_pagination(rdb, principal):
     for i in range(5):
         _register(rdb, op, given_name_en=f"Person{chr(65 + i)}")
     with rdb.transaction() as session:
-        page = svc.list_persons(session, op, limit=2, offset=2)
+        page = svc.list_persons(session, op, limit=2, offset=2, reason="register check")
         assert page["total"] == 5 and len(page["items"]) == 2
         with pytest.raises(ValidationError) as err:
-            svc.list_persons(session, op, limit=0)
+            svc.list_persons(session, op, limit=0, reason="register check")
         assert err.value.field == "limit"
-        with pytest.raises(NotFound):
-            svc.get_person(session, op, 999999)
+        assert svc.get_person(session, op, 999999) is None  # a miss (audited)

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import crms.records
 
-OTHER_AREAS = ("crms.biometrics", "crms.fingerprint", "crms.faces", "crms.search", "crms.exchange", "crms.sms")
+OTHER_AREAS = (
+    "crms.biometrics",
+    "crms.fingerprint",
+    "crms.faces",
+    "crms.search",
+    "crms.exchange",
+    "crms.sms",
+)
 
 
 def _imports(path: Path) -> set[str]:
@@ -18,7 +25,9 @@ def _imports(path: Path) -> set[str]:
             names.add(node.module)
         elif isinstance(node, ast.Import):
             names.update(a.name for a in node.names)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("crms."):
+        elif (
+            isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("crms.")
+        ):
             names.add(node.value.partition(":")[0])  # a module named by string
     return names
 

@@ -89,6 +89,16 @@ def _count(server, model) -> int:
         return session.scalar(select(func.count()).select_from(model)) or 0
 
 
+def _smudge(path: Path) -> None:
+    """Wash out a print (a tenth of its contrast, blurred): a capture too poor to enrol."""
+    from PIL import Image, ImageFilter
+
+    image = Image.open(path)
+    dpi = image.info.get("dpi")
+    faint = Image.eval(image.filter(ImageFilter.GaussianBlur(4)), lambda v: 200 + v // 10)
+    faint.save(path, dpi=dpi) if dpi else faint.save(path)
+
+
 def _tenprint(tmp: Path, seed: int) -> list[Path]:
     from crms.fingerprint.synthesis import generate_master, png_bytes, render_impression
 
@@ -278,6 +288,39 @@ def test_person_case_lookup_tenprint_print(browser, web_server, lang, size, tmp_
     page.wait_for_url(f"**/persons/{person_id}")
     assert "Raisani" in page.content()
 
+    # --- parts of the record: a phone (a bad one refused naming the field, nothing written), an address,
+    # an alias in Urdu script and a description with a mark
+    page = v.goto(f"/persons/{person_id}")
+    page.locator("#phone summary").click()
+    page.fill("#f-phone", "12ab")
+    page.locator("form[action$='/add/phone'] button").click()
+    assert _t(lang, "Phone", "فون") in page.locator("#e-phone").inner_text()
+    page.fill("#f-phone", "0300-1234567")
+    page.locator("form[action$='/add/phone'] button").click()
+    page.wait_for_url(re.compile(r"/persons/\d+#phone$"))
+    assert "+923001234567" in page.content()
+    page.locator("#address summary").click()
+    page.fill("#f-district", "Quetta")
+    page.fill("#f-police_station", "Cantt")
+    page.fill("#f-text", "House 4, Street 9")
+    page.locator("form[action$='/add/address'] button").click()
+    page.wait_for_url(re.compile(r"#address$"))
+    page.locator("#alias summary").click()
+    page.select_option("#f-script", "urdu")
+    page.fill("#f-name", "پپو")
+    page.locator("form[action$='/add/alias'] button").click()
+    page.wait_for_url(re.compile(r"#alias$"))
+    page.locator("#description summary").click()
+    page.fill("#f-observed_on", "2025-02-01")
+    page.fill("#f-height_cm", "172")
+    page.fill("#f-mark_location", "left forearm")
+    page.fill("#f-mark_text", "burn scar")
+    page.locator("form[action$='/add/description'] button").click()
+    page.wait_for_url(re.compile(r"#description$"))
+    assert (
+        "left forearm" in page.content() and "House 4, Street 9" in page.content() and "پپو" in page.content()
+    )
+
     # --- an FIR: refused without sections, then registered; a person linked; status changes
     cases = _count(web_server, Case)
     page = v.goto("/cases/new")
@@ -333,11 +376,21 @@ def test_person_case_lookup_tenprint_print(browser, web_server, lang, size, tmp_
     page = v.goto(f"/persons/{person_id}/fingerprints")
     page.click("main form button[type=submit]")  # nothing chosen
     assert page.locator("#e-image").is_visible()
-    for i, path in enumerate(_tenprint(tmp_path, seed=n), start=1):
+    files = _tenprint(tmp_path, seed=n)
+    _smudge(files[9])  # the left little finger smudged: the page asks for it again
+    for i, path in enumerate(files, start=1):
         page.set_input_files(f"#f-finger_{i}", str(path))
     page.click("main form button[type=submit]")
-    page.wait_for_url("**/fingerprints?saved=10")
+    page.wait_for_load_state()
+    assert page.locator(".error").count() == 0, page.locator(".error").all_inner_texts()
+    assert page.locator(".qc[data-ok=yes]").count() == 9
+    poor = page.locator(".qc[data-ok=no]")
+    assert poor.count() == 1 and _t(lang, "capture again", "دوبارہ لیں") in poor.inner_text()
     assert page.locator(".finger .state [data-status=pending]").count() == 10
+    thumbs = page.locator(".finger img.thumb")
+    assert thumbs.count() == 10
+    thumbs.first.scroll_into_view_if_needed()
+    page.wait_for_function("() => document.querySelector('.finger img.thumb').naturalWidth === 160")
     v.check("tenprint")
 
     # --- the person page now shows the case, the flag and the prints; then the printable record
@@ -349,6 +402,11 @@ def test_person_case_lookup_tenprint_print(browser, web_server, lang, size, tmp_
     assert "operator" in page.locator(".watermark").get_attribute("data-text")
     assert "operator" in page.locator(".printed").inner_text()
     v.check("print")
+
+    # --- the dashboard's wanted list has him, with the FIR
+    page = v.goto("/")
+    assert page.locator(f"#wanted a[href='/persons/{person_id}']").count() == 1
+    v.check("dashboard-wanted")
 
     # --- an arrest recorded on the case shows in the person's history
     page = v.goto(case_url)
@@ -400,6 +458,7 @@ def test_audit_viewer_and_refusals(browser, web_server, lang, size):
     assert resp.status == 403
     assert _t(lang, "Not allowed", "اجازت نہیں") in page.locator("h1").inner_text()
     v.check("refused")
+    assert page.goto("/fingerprints/1/thumb").status == 403  # no fingerprint pictures for auditors
     # a forged CSRF token: refused, nothing done, no trace
     resp = page.request.post(f"{web_server.url}/logout", form={"csrf_token": "forged"})
     assert resp.status == 403 and "Traceback" not in resp.text()
@@ -423,6 +482,18 @@ def test_pwa_offline_page_and_light_lookup(browser, web_server):
     manifest = page.request.get(f"{web_server.url}/manifest.webmanifest")
     assert manifest.ok and manifest.json()["start_url"] == "/"
     v.sign_in("operator")
+    # keyboard only: the first Tab reaches the skip link, drawn with a visible focus outline; the lookup
+    # field is labelled, takes the focus, and Enter submits
+    page.goto("/")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
+    page.goto("/lookup")
+    assert page.evaluate("document.activeElement.id") == "f-cnic"  # autofocus at the check post
+    page.keyboard.type("54400-7777777-1")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"cnic=54400"))
+    assert page.locator(".answer [role=status]").is_visible()  # no such person
     page.goto("/lookup")
     page.evaluate("async () => { await navigator.serviceWorker.ready; }")
     page.reload()
@@ -432,4 +503,69 @@ def test_pwa_offline_page_and_light_lookup(browser, web_server):
     assert page.locator("h1").inner_text() == "No connection"
     v.check("offline")
     v.context.set_offline(False)
+    v.close()
+
+
+@pytest.mark.parametrize(("lang", "size"), [("ur", "desktop"), ("en", "phone")])
+def test_merge_and_conviction(browser, web_server, lang, size):
+    """A supervisor merges two records of one man (a bad number is refused naming the field, nothing
+    merged) and records a conviction on his case."""
+    from crms.access.principal import Principal
+    from crms.records import services as svc
+    from crms.records import services_cases as cases
+
+    sup_id, _ = web_server.users["supervisor"]
+    who = Principal(user_id=sup_id, username="supervisor", role="supervisor", channel="web")
+    n = 20 + (lang == "ur")
+    with web_server.db.transaction() as session:
+        a = svc.register_person(session, who, {"given_name_en": "Gul", "family_name_en": "Zaman"}).person.id
+        b = svc.register_person(session, who, {"given_name_ur": "گل", "family_name_ur": "زمان"}).person.id
+        case = cases.add_case(
+            session,
+            who,
+            {
+                "police_station": "Cantt",
+                "district": "Quetta",
+                "fir_number": n,
+                "registered_on": "2024-02-02",
+                "year": 2024,
+                "sections": "302 PPC",
+            },
+        )
+        link = cases.link_person(session, who, case.id, {"person_id": b, "role": "accused"})
+        cases.record_arrest(session, who, link.id, {"arrested_on": "2024-02-03"})
+        for status in ("challan_complete", "under_trial"):  # a conviction needs the case in court
+            cases.change_case_status(session, who, case.id, {"status": status})
+        case_id, link_id = case.id, link.id
+    v = Visit(browser, web_server, lang, size)
+    v.sign_in("supervisor")
+    page = v.goto("/merge")
+    v.check("merge")
+    page.fill("#f-survivor_id", str(a))
+    page.fill("#f-merged_id", "abc")
+    page.fill("#f-reason", "same CNIC seen at check post")
+    page.click("main form button[type=submit]")
+    assert (
+        _t(lang, "Record to merge into it", "اس میں ضم ہونے والا ریکارڈ")
+        in page.locator("#e-merged_id").inner_text()
+    )
+    page.fill("#f-merged_id", str(b))
+    page.click("main form button[type=submit]")
+    page.wait_for_url(f"**/persons/{a}")
+    assert "زمان" in page.locator("h1").inner_text() or page.locator(".timeline li").count() == 1
+    page = v.goto(f"/persons/{b}")
+    assert page.locator(".notice").is_visible()  # the merged number answers with the surviving record
+    # a conviction on the case, through the case page
+    page = v.goto(f"/cases/{case_id}")
+    page.locator("details summary").first.click()
+    form = page.locator(f"form[action='/cases/{case_id}/links/{link_id}/conviction']")
+    form.locator("input[name=court]").fill("ATC Quetta")
+    form.locator("input[name=convicted_on]").fill("2025-01-10")
+    form.locator("input[name=sentence]").fill("10 years RI")
+    form.locator("button").click()
+    page.wait_for_load_state()
+    assert page.locator(".error").count() == 0, page.locator(".error").all_inner_texts()
+    page = v.goto(f"/persons/{a}")
+    assert "ATC Quetta" in page.locator(".timeline").inner_text()
+    v.check("person-convicted")
     v.close()

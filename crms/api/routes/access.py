@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from crms.access import users as svc
 from crms.api.deps import PrincipalDep, SessionDep
+from crms.api.params import IdPath
 from crms.timeutil import iso_or_none
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -57,12 +58,12 @@ def add_user(body: UserIn, principal: PrincipalDep, session: SessionDep) -> dict
 
 
 @router.get("/{user_id}")
-def get_user(user_id: int, principal: PrincipalDep, session: SessionDep) -> dict:
+def get_user(user_id: IdPath, principal: PrincipalDep, session: SessionDep) -> dict:
     return svc.user_dict(svc.get_user(session, principal, user_id))
 
 
 @router.patch("/{user_id}")
-def patch_user(user_id: int, body: UserPatch, principal: PrincipalDep, session: SessionDep) -> dict:
+def patch_user(user_id: IdPath, body: UserPatch, principal: PrincipalDep, session: SessionDep) -> dict:
     user = svc.get_user(session, principal, user_id)
     if body.role is not None or body.unit is not None:
         user = svc.set_role(session, principal, user_id, body.role or user.role, body.unit)
@@ -72,18 +73,18 @@ def patch_user(user_id: int, body: UserPatch, principal: PrincipalDep, session: 
 
 
 @router.post("/{user_id}/reset")
-def reset_account(user_id: int, principal: PrincipalDep, session: SessionDep) -> dict:
+def reset_account(user_id: IdPath, principal: PrincipalDep, session: SessionDep) -> dict:
     """Reset an account (forgotten password, lost authenticator): a new enrolment code for the user."""
     return _with_code(svc.reset_account(session, principal, user_id))
 
 
 @router.post("/{user_id}/reset-mfa")
-def reset_mfa(user_id: int, principal: PrincipalDep, session: SessionDep) -> dict:
+def reset_mfa(user_id: IdPath, principal: PrincipalDep, session: SessionDep) -> dict:
     """A lost authenticator: the same as a reset (the user enrols the new one with the enrolment code)."""
     return _with_code(svc.reset_mfa(session, principal, user_id))
 
 
 @router.post("/{user_id}/approve")
-def approve(user_id: int, principal: PrincipalDep, session: SessionDep) -> dict:
+def approve(user_id: IdPath, principal: PrincipalDep, session: SessionDep) -> dict:
     """A second administrator approves a privileged account (not the one who set it up)."""
     return svc.user_dict(svc.approve(session, principal, user_id))

@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from crms.access.principal import Principal
 from crms.api.deps import PrincipalDep, SessionDep, app_secret, client_address
+from crms.api.params import IdPath, IdQuery
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -137,14 +138,14 @@ def create_token(body: TokenIn, request: Request) -> dict:
 
 
 @router.get("/tokens")
-def my_tokens(principal: PrincipalDep, session: SessionDep, user_id: int | None = None) -> list[dict]:
+def my_tokens(principal: PrincipalDep, session: SessionDep, user_id: IdQuery = None) -> list[dict]:
     from crms.access.tokens import list_tokens, token_dict
 
     return [token_dict(t) for t in list_tokens(session, principal, user_id=user_id)]
 
 
 @router.delete("/tokens/{token_id}")
-def revoke_token(token_id: int, principal: PrincipalDep, session: SessionDep) -> dict:
+def revoke_token(token_id: IdPath, principal: PrincipalDep, session: SessionDep) -> dict:
     from crms.access.tokens import revoke, token_dict
 
     return token_dict(revoke(session, principal, token_id))

@@ -1,17 +1,23 @@
 """Fingerprints of a person (``/api/v1/persons/{id}/fingerprints``): what is enrolled, finger by finger, and
-the capture of one print (the image as the request body). Thin: the rules live in
-crms.biometrics.enrolment; templates are extracted in the background (``crms fp enrol-pending``), so a
-captured print answers ``status: pending``."""
+the capture of one print (the image as the raw request body, or as the file field ``image`` of a
+``multipart/form-data`` form; both are declared in the OpenAPI document). Thin: the rules live in
+crms.biometrics.enrolment. The image is decoded (in the decoder sandbox) before the transaction opens, so no
+database lock waits on a decoder. Templates are extracted in the background (the enrol worker that
+``crms serve`` starts, woken by each capture; or ``crms fp enrol-pending``), so a captured print answers
+``status: pending``."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from crms.access.policy import Permission, authorize
 from crms.api.deps import in_transaction
+from crms.api.params import IdPath
+from crms.api.serving import body_limit
 from crms.biometrics import enrolment
 from crms.errors import PayloadTooLarge, ValidationError
 from crms.fingerprint import MAX_IMAGE_BYTES as MAX_BYTES
@@ -32,26 +38,89 @@ def _store(request: Request):
     return store
 
 
-async def _image_body(request: Request) -> bytes:
-    """The request body, refused as soon as it passes the image size limit (never read whole first)."""
+MULTIPART_OVERHEAD = 64 * 1024  # the form's boundaries and part headers around the image
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+IMAGE_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "The fingerprint image: the raw bytes as the body (any image Content-Type, or "
+        "application/octet-stream), or a multipart/form-data form with the file in the field `image`.",
+        "content": {
+            "application/octet-stream": _BINARY,
+            "image/png": _BINARY,
+            "image/jpeg": _BINARY,
+            "image/tiff": _BINARY,
+            "image/bmp": _BINARY,
+            "image/wsq": _BINARY,
+            "image/jp2": _BINARY,
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"image": {"type": "string", "format": "binary"}},
+                    "required": ["image"],
+                }
+            },
+        },
+    }
+}
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused as soon as it passes ``limit`` (never read whole first)."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BYTES:
+    if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"image larger than {MAX_BYTES} bytes", field="image")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BYTES:
+        if size > limit:
             raise PayloadTooLarge(f"image larger than {MAX_BYTES} bytes", field="image")
         chunks.append(chunk)
-    if not size:
-        raise ValidationError("send the fingerprint image as the request body", field="image")
     return b"".join(chunks)
+
+
+async def _image_body(request: Request) -> tuple[bytes, str | None]:
+    """The uploaded image and its file name (multipart) or None (raw body)."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "multipart/form-data":
+        body = await _read_body(request, MAX_BYTES)
+        if not body:
+            raise ValidationError("send the fingerprint image as the request body", field="image")
+        return body, None
+    from starlette.datastructures import UploadFile
+    from starlette.formparsers import MultiPartException, MultiPartParser
+
+    body = await _read_body(request, MAX_BYTES + MULTIPART_OVERHEAD)
+
+    async def stream():
+        yield body
+        yield b""
+
+    try:
+        form = await MultiPartParser(request.headers, stream(), max_files=1, max_fields=10).parse()
+    except MultiPartException as exc:
+        raise ValidationError(f"unreadable multipart form: {exc.message}", field="image") from None
+    try:
+        upload = form.get("image")
+        if not isinstance(upload, UploadFile):
+            raise ValidationError(
+                "send the fingerprint image as the file field 'image' of the form", field="image"
+            )
+        data = await upload.read()
+        name = upload.filename
+    finally:
+        await form.close()
+    if not data:
+        raise ValidationError("the uploaded image is empty", field="image")
+    if len(data) > MAX_BYTES:
+        raise PayloadTooLarge(f"image larger than {MAX_BYTES} bytes", field="image")
+    return data, (name or None)
 
 
 @router.get("/persons/{person_id}/fingerprints", summary="A person's fingerprints, finger by finger")
 async def list_fingerprints(
     request: Request,
-    person_id: int,
+    person_id: IdPath,
     history: Annotated[bool, Query(description="include retired prints")] = False,
     reason: Annotated[str | None, Query(max_length=500)] = None,
 ):
@@ -67,11 +136,13 @@ async def list_fingerprints(
 @router.post(
     "/persons/{person_id}/fingerprints/{position}",
     status_code=201,
-    summary="Capture one finger (image as the body: PNG, JPEG, TIFF, BMP, WSQ, JPEG 2000)",
+    summary="Capture one finger (PNG, JPEG, TIFF, BMP, WSQ, JPEG 2000: the raw body or a multipart file)",
+    openapi_extra=IMAGE_BODY,
 )
+@body_limit(MAX_BYTES + 64 * 1024)  # the image plus any multipart framing; credentials checked first
 async def capture_fingerprint(
     request: Request,
-    person_id: int,
+    person_id: IdPath,
     position: Position,
     ppi: Annotated[
         int | None, Query(ge=100, le=2000, description="scanner resolution if the file lacks it")
@@ -80,12 +151,18 @@ async def capture_fingerprint(
 ):
     # Authenticated and allowed before up to MAX_BYTES of upload are read (capture checks again).
     await in_transaction(request, lambda session, who: authorize(who, Permission.BIOMETRIC_ENROL))
-    image = await _image_body(request)
+    image, filename = await _image_body(request)
+    # Decoded before the transaction opens: no database lock is held while a decoder works.
+    checked = await run_in_threadpool(enrolment.check_image, image, position, filename)
     store = _store(request)
     row = await in_transaction(
         request,
         lambda session, who: enrolment.fingerprint_dict(
-            enrolment.capture(session, who, store, person_id, position, image, ppi=ppi, source=source)
+            enrolment.capture(session, who, store, person_id, position, checked, ppi=ppi, source=source)
         ),
     )
+    if row["status"] == "pending":  # the server's enrol worker (crms serve) extracts its template
+        from crms.biometrics.worker import wake
+
+        wake(request.app.state.settings.data_dir)
     return JSONResponse(row, status_code=201)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from crms.access.policy import Permission, authorize
 from crms.api.deps import in_transaction
+from crms.api.params import IdPath
 from crms.biometrics import dedup, identification
 from crms.errors import PayloadTooLarge, ValidationError
 from crms.fingerprint import MAX_IMAGE_BYTES as MAX_BYTES
@@ -104,7 +105,7 @@ class MergeIn(BaseModel):
 
 
 @router.post("/duplicates/{case_id}/decision", summary="An examiner confirms or rejects a duplicate")
-async def decide(request: Request, case_id: int, body: DecisionIn):
+async def decide(request: Request, case_id: IdPath, body: DecisionIn):
     return JSONResponse(
         await in_transaction(
             request, lambda session, who: dedup.decide(session, who, case_id, body.decision, body.reason)
@@ -113,7 +114,7 @@ async def decide(request: Request, case_id: int, body: DecisionIn):
 
 
 @router.post("/duplicates/{case_id}/merge", summary="A supervisor merges a confirmed duplicate")
-async def merge(request: Request, case_id: int, body: MergeIn):
+async def merge(request: Request, case_id: IdPath, body: MergeIn):
     return JSONResponse(
         await in_transaction(
             request, lambda session, who: dedup.merge_confirmed(session, who, case_id, body.reason)

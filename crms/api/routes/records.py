@@ -12,8 +12,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from crms.api.deps import PrincipalDep, SessionDep, in_transaction
+from crms.api.params import IdPath, NumberQuery
 from crms.api.problems import problem
 from crms.records import services as svc
+from crms.records.labels import labelled
 from crms.records.schemas import (
     AddressIn,
     AliasIn,
@@ -24,6 +26,7 @@ from crms.records.schemas import (
     ConvictionIn,
     DescriptionIn,
     DocumentIn,
+    FlagConfirmIn,
     FlagIn,
     LinkCreate,
     LinkUpdate,
@@ -34,6 +37,7 @@ from crms.records.schemas import (
 )
 
 router = APIRouter(tags=["records"])
+CASE = "case_status"  # a case's own status (and history) are case statuses
 
 Limit = Annotated[int, Query(ge=1, le=svc.MAX_PAGE)]
 Offset = Annotated[int, Query(ge=0)]
@@ -45,6 +49,16 @@ def plain_json(data: dict) -> JSONResponse:
     response, without FastAPI's ``jsonable_encoder`` walk over every value (about 1 ms of CPU for a full
     record). For the hot reads: the CNIC lookup and the full record."""
     return JSONResponse(data)
+
+
+def _no_person(request: Request, person_id: int) -> JSONResponse:
+    detail = f"person {person_id} not found"
+    return problem(404, "Not found", detail, instance=request.url.path, field="person_id")
+
+
+def _part(request: Request, session, principal, person_id: int, part: str):
+    items = svc.person_part(session, principal, person_id, part)
+    return _no_person(request, person_id) if items is None else {"items": labelled(items)}
 
 
 class PhoneIn(BaseModel):
@@ -65,65 +79,74 @@ async def list_or_lookup(
     offset: Offset = 0,
 ):
     if cnic is None:
-        return await in_transaction(
+        page = await in_transaction(
             request,
-            lambda session, who: svc.list_persons(session, who, limit=limit, offset=offset, unit=unit),
+            lambda session, who: svc.list_persons(
+                session, who, limit=limit, offset=offset, unit=unit, reason=reason
+            ),
         )
+        return labelled(page)
     found = await in_transaction(
         request, lambda session, who: svc.lookup_cnic(session, who, cnic, reason=reason)
     )
     if found is None:
         # Returned, not raised: the audited search has committed; the answer is 404.
         return problem(404, "Not found", "no person with this CNIC", instance=request.url.path, field="cnic")
-    return plain_json(found)
+    return plain_json(labelled(found))
 
 
 @router.post("/persons", status_code=201, summary="Register a person")
 def register_person(body: PersonCreate, session: SessionDep, principal: PrincipalDep):
     result = svc.register_person(session, principal, body)
     out = svc.full_record(session, result.person)
-    return {"person": out, "warnings": result.warnings, "possible_duplicates": result.possible_duplicates}
+    return {
+        "person": labelled(out),
+        "warnings": result.warnings,
+        "possible_duplicates": result.possible_duplicates,
+    }
 
 
 @router.post("/persons/merge", summary="Merge two person records (the merged one becomes a redirect)")
 def merge_persons(body: MergeIn, session: SessionDep, principal: PrincipalDep):
     survivor = svc.merge_persons(session, principal, body)
-    return svc.full_record(session, survivor)
+    return labelled(svc.full_record(session, survivor))
 
 
 @router.get("/persons/{person_id}", summary="Full person record with history")
-async def get_person(request: Request, person_id: int, reason: Reason = None):
+async def get_person(request: Request, person_id: IdPath, reason: Reason = None):
     record = await in_transaction(
         request, lambda session, who: svc.get_person(session, who, person_id, reason=reason)
     )
-    return plain_json(record)
+    if record is None:  # returned, not raised: the audited miss has committed
+        return _no_person(request, person_id)
+    return plain_json(labelled(record))
 
 
 @router.patch("/persons/{person_id}", summary="Update a person (only the fields sent)")
-def update_person(person_id: int, body: PersonUpdate, session: SessionDep, principal: PrincipalDep):
-    return svc.person_core_dict(svc.update_person(session, principal, person_id, body))
+def update_person(person_id: IdPath, body: PersonUpdate, session: SessionDep, principal: PrincipalDep):
+    return labelled(svc.person_core_dict(svc.update_person(session, principal, person_id, body)))
 
 
 @router.post("/persons/{person_id}/documents", status_code=201, summary="Add an identity document")
-def add_document(person_id: int, body: DocumentIn, session: SessionDep, principal: PrincipalDep):
+def add_document(person_id: IdPath, body: DocumentIn, session: SessionDep, principal: PrincipalDep):
     doc, warnings = svc.add_document(session, principal, person_id, body)
     return {"document": svc.document_dict(doc), "warnings": warnings}
 
 
 @router.delete("/persons/{person_id}/documents/{document_id}", status_code=204)
-def remove_document(person_id: int, document_id: int, session: SessionDep, principal: PrincipalDep):
+def remove_document(person_id: IdPath, document_id: IdPath, session: SessionDep, principal: PrincipalDep):
     svc.remove_document(session, principal, person_id, document_id)
     return Response(status_code=204)
 
 
 @router.post("/persons/{person_id}/aliases", status_code=201)
-def add_alias(person_id: int, body: AliasIn, session: SessionDep, principal: PrincipalDep):
+def add_alias(person_id: IdPath, body: AliasIn, session: SessionDep, principal: PrincipalDep):
     person = svc.add_alias(session, principal, person_id, body)
     return {"aliases": [{"id": a.id, "name": a.name, "script": a.script} for a in person.aliases]}
 
 
 @router.post("/persons/{person_id}/addresses", status_code=201)
-def add_address(person_id: int, body: AddressIn, session: SessionDep, principal: PrincipalDep):
+def add_address(person_id: IdPath, body: AddressIn, session: SessionDep, principal: PrincipalDep):
     a = svc.add_address(session, principal, person_id, body)
     return {
         "id": a.id,
@@ -135,7 +158,7 @@ def add_address(person_id: int, body: AddressIn, session: SessionDep, principal:
 
 
 @router.post("/persons/{person_id}/phones", status_code=201)
-def add_phone(person_id: int, body: PhoneIn, session: SessionDep, principal: PrincipalDep):
+def add_phone(person_id: IdPath, body: PhoneIn, session: SessionDep, principal: PrincipalDep):
     person, warnings = svc.add_phone(session, principal, person_id, body.number)
     return {
         "phones": [{"id": p.id, "e164": p.e164, "kind": p.kind} for p in person.phones],
@@ -144,43 +167,47 @@ def add_phone(person_id: int, body: PhoneIn, session: SessionDep, principal: Pri
 
 
 @router.post("/persons/{person_id}/descriptions", status_code=201, summary="Add a dated physical description")
-def add_description(person_id: int, body: DescriptionIn, session: SessionDep, principal: PrincipalDep):
+def add_description(person_id: IdPath, body: DescriptionIn, session: SessionDep, principal: PrincipalDep):
     d = svc.add_description(session, principal, person_id, body)
     return {"id": d.id, "observed_on": d.observed_on.isoformat(), "marks": len(d.marks)}
 
 
 @router.put("/persons/{person_id}/descriptions/{description_id}", summary="Correct a physical description")
 def update_description(
-    person_id: int, description_id: int, body: DescriptionIn, session: SessionDep, principal: PrincipalDep
+    person_id: IdPath,
+    description_id: IdPath,
+    body: DescriptionIn,
+    session: SessionDep,
+    principal: PrincipalDep,
 ):
     d = svc.update_description(session, principal, person_id, description_id, body)
     return {"id": d.id, "observed_on": d.observed_on.isoformat(), "marks": len(d.marks)}
 
 
 @router.get("/persons/{person_id}/documents", summary="Identity documents of a person")
-def list_documents(person_id: int, session: SessionDep, principal: PrincipalDep):
-    return {"items": svc.person_part(session, principal, person_id, "documents")}
+def list_documents(request: Request, person_id: IdPath, session: SessionDep, principal: PrincipalDep):
+    return _part(request, session, principal, person_id, "documents")
 
 
 @router.get("/persons/{person_id}/descriptions", summary="Dated physical descriptions of a person")
-def list_descriptions(person_id: int, session: SessionDep, principal: PrincipalDep):
-    return {"items": svc.person_part(session, principal, person_id, "descriptions")}
+def list_descriptions(request: Request, person_id: IdPath, session: SessionDep, principal: PrincipalDep):
+    return _part(request, session, principal, person_id, "descriptions")
 
 
 @router.get("/persons/{person_id}/cases", summary="Cases of a person with statuses and their history")
-def list_person_cases(person_id: int, session: SessionDep, principal: PrincipalDep):
-    return {"items": svc.person_part(session, principal, person_id, "cases")}
+def list_person_cases(request: Request, person_id: IdPath, session: SessionDep, principal: PrincipalDep):
+    return _part(request, session, principal, person_id, "cases")
 
 
 @router.get("/persons/{person_id}/flags", summary="Flags with their history")
-def person_flags(person_id: int, session: SessionDep, principal: PrincipalDep):
-    return {"items": svc.flag_history(session, principal, person_id)}
+def person_flags(person_id: IdPath, session: SessionDep, principal: PrincipalDep):
+    return {"items": labelled({"flags": svc.flag_history(session, principal, person_id)})["flags"]}
 
 
 @router.post("/persons/{person_id}/flags", summary="Raise or clear a flag by hand")
-def set_flag(person_id: int, body: FlagIn, session: SessionDep, principal: PrincipalDep):
+def set_flag(person_id: IdPath, body: FlagIn, session: SessionDep, principal: PrincipalDep):
     flag = svc.set_flag(session, principal, person_id, body)
-    return svc.flag_dict(flag)
+    return labelled({"flags": [svc.flag_dict(flag)]})["flags"][0]
 
 
 # ------------------------------------------------------------------------------------------ cases
@@ -189,7 +216,7 @@ def set_flag(person_id: int, body: FlagIn, session: SessionDep, principal: Princ
 @router.post("/cases", status_code=201, summary="Register an FIR")
 def add_case(body: CaseCreate, session: SessionDep, principal: PrincipalDep):
     case = svc.add_case(session, principal, body)
-    return svc.case_dict(case, parties=False)
+    return labelled(svc.case_dict(case, parties=False), status_vocabulary=CASE)
 
 
 @router.get("/cases", summary="A page of cases, filtered")
@@ -203,7 +230,7 @@ def list_cases(
     limit: Limit = 50,
     offset: Offset = 0,
 ):
-    return svc.list_cases(
+    page = svc.list_cases(
         session,
         principal,
         limit=limit,
@@ -213,6 +240,7 @@ def list_cases(
         year=year,
         status=status,
     )
+    return labelled(page, status_vocabulary=CASE)
 
 
 @router.get("/cases/by-fir", summary="A case by its natural key (police station, FIR number, year)")
@@ -220,55 +248,77 @@ def case_by_fir(
     session: SessionDep,
     principal: PrincipalDep,
     police_station: Annotated[str, Query(max_length=150)],
-    fir_number: Annotated[int, Query(ge=1)],
+    fir_number: NumberQuery,
     year: Annotated[int, Query(ge=1947, le=9999)],
     district: Annotated[str | None, Query(max_length=100)] = None,
 ):
-    return svc.find_case(session, principal, police_station, fir_number, year, district)
+    return labelled(
+        svc.find_case(session, principal, police_station, fir_number, year, district), status_vocabulary=CASE
+    )
 
 
 @router.get("/cases/{case_id}", summary="A case with offences, status history and persons")
-def get_case(case_id: int, session: SessionDep, principal: PrincipalDep):
-    return svc.get_case(session, principal, case_id)
+def get_case(case_id: IdPath, session: SessionDep, principal: PrincipalDep):
+    return labelled(svc.get_case(session, principal, case_id), status_vocabulary=CASE)
 
 
 @router.patch("/cases/{case_id}")
-def update_case(case_id: int, body: CaseUpdate, session: SessionDep, principal: PrincipalDep):
-    return svc.case_dict(svc.update_case(session, principal, case_id, body), parties=False)
+def update_case(case_id: IdPath, body: CaseUpdate, session: SessionDep, principal: PrincipalDep):
+    return labelled(
+        svc.case_dict(svc.update_case(session, principal, case_id, body), parties=False),
+        status_vocabulary=CASE,
+    )
 
 
 @router.post("/cases/{case_id}/status", summary="Change the case status (validated transition)")
-def case_status(case_id: int, body: CaseStatusIn, session: SessionDep, principal: PrincipalDep):
-    return svc.case_dict(svc.change_case_status(session, principal, case_id, body), parties=False)
+def case_status(case_id: IdPath, body: CaseStatusIn, session: SessionDep, principal: PrincipalDep):
+    case = svc.change_case_status(session, principal, case_id, body)
+    return labelled(svc.case_dict(case, parties=False), status_vocabulary=CASE)
 
 
 @router.post("/cases/{case_id}/links", status_code=201, summary="Link a person to the case")
-def link_person(case_id: int, body: LinkCreate, session: SessionDep, principal: PrincipalDep):
-    return svc.link_dict(svc.link_person(session, principal, case_id, body))
+def link_person(case_id: IdPath, body: LinkCreate, session: SessionDep, principal: PrincipalDep):
+    return labelled(svc.link_dict(svc.link_person(session, principal, case_id, body)))
 
 
 @router.get("/links/{link_id}", summary="A person-in-case link with status history, arrests, convictions")
-def get_link(link_id: int, session: SessionDep, principal: PrincipalDep):
-    return svc.get_link(session, principal, link_id)
+def get_link(link_id: IdPath, session: SessionDep, principal: PrincipalDep):
+    return labelled(svc.get_link(session, principal, link_id))
 
 
 @router.patch("/links/{link_id}")
-def update_link(link_id: int, body: LinkUpdate, session: SessionDep, principal: PrincipalDep):
-    return svc.link_dict(svc.update_link(session, principal, link_id, body))
+def update_link(link_id: IdPath, body: LinkUpdate, session: SessionDep, principal: PrincipalDep):
+    return labelled(svc.link_dict(svc.update_link(session, principal, link_id, body)))
 
 
 @router.post("/links/{link_id}/status", summary="Change a person-in-case status (validated transition)")
-def link_status(link_id: int, body: PartyStatusIn, session: SessionDep, principal: PrincipalDep):
-    return svc.link_dict(svc.change_party_status(session, principal, link_id, body))
+def link_status(link_id: IdPath, body: PartyStatusIn, session: SessionDep, principal: PrincipalDep):
+    return labelled(svc.link_dict(svc.change_party_status(session, principal, link_id, body)))
 
 
 @router.post("/links/{link_id}/arrests", status_code=201)
-def record_arrest(link_id: int, body: ArrestIn, session: SessionDep, principal: PrincipalDep):
+def record_arrest(link_id: IdPath, body: ArrestIn, session: SessionDep, principal: PrincipalDep):
     a = svc.record_arrest(session, principal, link_id, body)
     return {"id": a.id, "link_id": link_id, "arrested_on": a.arrested_on.isoformat()}
 
 
 @router.post("/links/{link_id}/convictions", status_code=201)
-def record_conviction(link_id: int, body: ConvictionIn, session: SessionDep, principal: PrincipalDep):
+def record_conviction(link_id: IdPath, body: ConvictionIn, session: SessionDep, principal: PrincipalDep):
     v = svc.record_conviction(session, principal, link_id, body)
     return {"id": v.id, "link_id": link_id, "convicted_on": v.convicted_on.isoformat()}
+
+
+# ------------------------------------------------------------------------------------------ flag confirmation
+
+
+@router.get("/flags/pending", summary="Flags awaiting your district's confirmation (raised from outside it)")
+def pending_flags(session: SessionDep, principal: PrincipalDep):
+    return {"items": labelled({"flags": svc.pending_flags(session, principal)})["flags"]}
+
+
+@router.post(
+    "/flags/{flag_id}/confirm", summary="Confirm or reject a flag raised from outside the home district"
+)
+def confirm_flag(flag_id: IdPath, body: FlagConfirmIn, session: SessionDep, principal: PrincipalDep):
+    flag = svc.confirm_flag(session, principal, flag_id, body)
+    return labelled({"flags": [svc.flag_dict(flag)]})["flags"][0]

@@ -1,6 +1,6 @@
 """identification: probable-duplicate cases for examiners; fingerprints indexed by last change (gallery sync)
 
-Revision ID: 0005_ident
+Revision ID: 0005
 Revises: 0005_auth
 Create Date: 2026-12-02 13:30:00
 """
@@ -8,7 +8,7 @@ Create Date: 2026-12-02 13:30:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_ident"
+revision = "0005"
 down_revision = "0005_auth"
 branch_labels = None
 depends_on = None

@@ -38,7 +38,14 @@ from crms.records.services.contacts import (
 )
 from crms.records.services.court import record_arrest, record_conviction
 from crms.records.services.documents import add_document, normalise_document, remove_document
-from crms.records.services.flags import CASE_CLEARS_FLAGS, STATUS_FLAGS, flag_history, set_flag
+from crms.records.services.flags import (
+    CASE_CLEARS_FLAGS,
+    STATUS_FLAGS,
+    confirm_flag,
+    flag_history,
+    pending_flags,
+    set_flag,
+)
 from crms.records.services.links import (
     PARTY_TRANSITIONS,
     change_party_status,
@@ -86,6 +93,7 @@ __all__ = [
     "case_dict",
     "change_case_status",
     "change_party_status",
+    "confirm_flag",
     "count_cases_of",
     "display_name",
     "document_dict",
@@ -111,6 +119,7 @@ __all__ = [
     "normalise_document",
     "normalise_name",
     "party_dict",
+    "pending_flags",
     "person_core_dict",
     "person_part",
     "record_arrest",

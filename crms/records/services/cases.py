@@ -27,6 +27,7 @@ from crms.records.schemas import (
 )
 from crms.records.services.common import MAX_PAGE, _get_case, touch
 from crms.records.services.flags import CASE_CLEARS_FLAGS, _clear
+from crms.records.services.guard import guard_reads
 from crms.records.services.reading import party_dict
 from crms.timeutil import iso_or_none as _ts
 from crms.timeutil import utcnow
@@ -227,7 +228,21 @@ def get_case(session: Session, principal: Principal, case_id: int) -> dict:
         )
         .execution_options(populate_existing=True)
     ).one()
-    audit.record(session, principal, "case.read", target_type="case", target_id=case.id)
+    guard_reads(session, principal)
+    persons = sorted({link.person_id for link in case.parties})
+    audit.record(
+        session, principal, "case.read", target_type="case", target_id=case.id, query={"persons": persons}
+    )
+    for person_id in persons:  # a case read shows its parties' names and statuses: a read of each person
+        audit.record(
+            session,
+            principal,
+            "person.read",
+            target_type="person",
+            target_id=person_id,
+            query={"case_id": case.id},
+            detail=f"party to {case.fir_key}",
+        )
     return case_dict(case)
 
 

@@ -20,7 +20,7 @@ from crms.records.schemas import (
     coerce,
 )
 from crms.records.services.common import _get_link, touch
-from crms.records.services.links import _apply_party_status
+from crms.records.services.links import _apply_party_status, check_party_status_in_case
 
 PS = PartyStatus
 
@@ -40,7 +40,9 @@ def record_arrest(session: Session, principal: Principal, link_id: int, data: Ar
     ):
         raise ValidationError("arrested_on is before the offence and the FIR", field="arrested_on")
     if link.status != PS.ARRESTED:
-        _apply_party_status(session, principal, link, PS.ARRESTED.value, data.arrested_on, "arrest recorded")
+        _apply_party_status(
+            session, principal, link, PS.ARRESTED.value, data.arrested_on, "arrest recorded", recorded=True
+        )
     arrest = Arrest(
         party_id=link.id,
         arrested_on=data.arrested_on,
@@ -74,9 +76,16 @@ def record_conviction(
         raise ValidationError(f"only an accused can be convicted (this link is {link.role})", field="link_id")
     if data.convicted_on < link.case.registered_on:
         raise ValidationError("convicted_on is before the FIR was registered", field="convicted_on")
+    check_party_status_in_case(PS.CONVICTED.value, link.case.status)
     if link.status != PS.CONVICTED:
         _apply_party_status(
-            session, principal, link, PS.CONVICTED.value, data.convicted_on, f"convicted by {data.court}"
+            session,
+            principal,
+            link,
+            PS.CONVICTED.value,
+            data.convicted_on,
+            f"convicted by {data.court}",
+            recorded=True,
         )
     conviction = Conviction(
         party_id=link.id,

@@ -12,6 +12,7 @@ from crms.access.principal import Principal
 from crms.errors import Conflict, NotFound, ValidationError
 from crms.records.models import (
     CaseParty,
+    CaseStatus,
     PartyRole,
     PartyStatus,
     PartyStatusChange,
@@ -25,6 +26,7 @@ from crms.records.schemas import (
 )
 from crms.records.services.common import _get_case, _get_link, touch
 from crms.records.services.flags import _sync_flags
+from crms.records.services.guard import guard_reads
 from crms.records.services.reading import party_dict
 from crms.timeutil import utcnow
 
@@ -66,6 +68,35 @@ PARTY_TRANSITIONS: dict[str, set[str]] = {
 }
 
 
+CS = CaseStatus
+# Statuses that only the record proving them may set: record_arrest / record_conviction create the record and
+# move the status; a bare status change (or a link made with the status) would count an arrest or a
+# conviction that nothing proves.
+RECORDED_STATUSES: dict[str, str] = {
+    PS.ARRESTED: "record the arrest instead (POST /links/{id}/arrests)",
+    PS.CONVICTED: "record the conviction instead (POST /links/{id}/convictions)",
+}
+_CLOSED = {CS.ACQUITTED, CS.CANCELLED, CS.COMPROMISED}
+# The case statuses in which a person-in-case status may be set (absent: any). A verdict needs a trial;
+# nobody absconds from, or is proclaimed in, a case that is closed.
+PARTY_CASE_STATES: dict[str, set[str]] = {
+    PS.CONVICTED: {CS.UNDER_TRIAL, CS.CONVICTED},
+    PS.ACQUITTED: {CS.UNDER_TRIAL, CS.CONVICTED, CS.ACQUITTED, CS.COMPROMISED},
+    **{s: set(CS) - _CLOSED for s in _AT_LARGE},
+}
+
+
+def check_party_status_in_case(new: str, case_status: str) -> None:
+    """Refuse a person-in-case status that the case's state does not allow (ValidationError on 'status')."""
+    allowed = PARTY_CASE_STATES.get(new)
+    if allowed is not None and case_status not in allowed:
+        raise ValidationError(
+            f"status {new} is not possible while the case is {case_status} "
+            f"(possible when the case is {', '.join(sorted(str(s) for s in allowed))})",
+            field="status",
+        )
+
+
 def link_dict(link: CaseParty) -> dict:
     d = party_dict(link)
     d["person_id"] = link.person_id
@@ -100,6 +131,12 @@ def link_person(session: Session, principal: Principal, case_id: int, data: Link
     status = data.status.value
     if data.role != PartyRole.ACCUSED and status != PS.NAMED:
         raise ValidationError(f"only an accused can have status {status}", field="status")
+    if status in RECORDED_STATUSES:
+        raise ValidationError(
+            f"a link cannot start as {status}: link the person, then {RECORDED_STATUSES[status]}",
+            field="status",
+        )
+    check_party_status_in_case(status, case.status)
     link = CaseParty(
         case_id=case.id,
         person_id=person.id,
@@ -152,6 +189,7 @@ def get_link(session: Session, principal: Principal, link_id: int) -> dict:
     """A person-in-case link with its status history, arrests and convictions."""
     authorize(principal, Permission.CASE_READ)
     link = _get_link(session, link_id)
+    guard_reads(session, principal)
     audit.record(
         session,
         principal,
@@ -163,7 +201,11 @@ def get_link(session: Session, principal: Principal, link_id: int) -> dict:
     return link_dict(link)
 
 
-def _apply_party_status(session, principal, link: CaseParty, new: str, effective_on=None, note=None) -> None:
+def _apply_party_status(
+    session, principal, link: CaseParty, new: str, effective_on=None, note=None, *, recorded: bool = False
+) -> None:
+    """Move the link's status along PARTY_TRANSITIONS, checked against the case's state; ``recorded`` is
+    True only when the caller is creating the arrest or conviction record the status implies."""
     if link.role != PartyRole.ACCUSED and new != PS.NAMED:
         raise ValidationError(
             f"only an accused can have status {new} (this link is {link.role})", field="status"
@@ -175,6 +217,9 @@ def _apply_party_status(session, principal, link: CaseParty, new: str, effective
             f"(allowed: {', '.join(sorted(allowed)) or 'none'})",
             field="status",
         )
+    check_party_status_in_case(new, link.case.status)
+    if new in RECORDED_STATUSES and not recorded:
+        raise ValidationError(f"status {new} is set by its record: {RECORDED_STATUSES[new]}", field="status")
     if effective_on and effective_on < link.case.registered_on:
         raise ValidationError("effective_on is before the FIR was registered", field="effective_on")
     old = link.status

@@ -87,7 +87,7 @@ def lookup_cnic(session: Session, principal: Principal, cnic: str, reason: str |
     out["cases"] = [_party_row_dict(r) for r in parties]
     flags = conn.execute(q["flags"], {"pid": pid}).all()
     out["flags"] = [_flag_row_dict(f) for f in flags]
-    out["summary"] = _summary(parties, {f.kind for f in flags})
+    out["summary"] = _summary(parties, {f.kind for f in flags if f.pending_unit is None})
     out["cnic"] = parsed.as_dict()
     audit.record(
         session,

@@ -28,6 +28,7 @@ from crms.records.models import (
     PhysicalDescription,
 )
 from crms.records.services.common import CNIC_LIKE, MAX_PAGE
+from crms.records.services.guard import guard_reads
 from crms.timeutil import iso_or_none as _ts
 
 
@@ -46,7 +47,7 @@ def flag_dict(f: PersonFlag) -> dict:
     return {
         "id": f.id,
         "kind": f.kind,
-        "active": f.cleared_at is None,
+        "active": f.cleared_at is None and f.pending_unit is None,
         "case_id": f.case_id,
         "fir": f.case.fir_key if f.case is not None else None,
         "raised_at": _ts(f.raised_at),
@@ -55,6 +56,9 @@ def flag_dict(f: PersonFlag) -> dict:
         "cleared_at": _ts(f.cleared_at),
         "cleared_by": f.cleared_by,
         "clear_reason": f.clear_reason,
+        "pending_confirmation_by": f.pending_unit if f.cleared_at is None else None,
+        "confirmed_at": _ts(f.confirmed_at),
+        "confirmed_by": f.confirmed_by,
     }
 
 
@@ -160,7 +164,7 @@ def _summary(parties, active_kinds: set[str]) -> dict:
 
 
 def history_summary(person: Person) -> dict:
-    return _summary(list(person.parties), {f.kind for f in person.flags if f.cleared_at is None})
+    return _summary(list(person.parties), {f.kind for f in person.flags if f.active})
 
 
 _FULL: dict = {}
@@ -302,7 +306,7 @@ def _flag_row_dict(f) -> dict:
     return {
         "id": f.id,
         "kind": f.kind,
-        "active": f.cleared_at is None,
+        "active": f.cleared_at is None and f.pending_unit is None,
         "case_id": f.case_id,
         "fir": _fir_key(f.police_station_code, f.fir_number, f.year) if f.case_id else None,
         "raised_at": _ts(f.raised_at),
@@ -311,6 +315,9 @@ def _flag_row_dict(f) -> dict:
         "cleared_at": _ts(f.cleared_at),
         "cleared_by": f.cleared_by,
         "clear_reason": f.clear_reason,
+        "pending_confirmation_by": f.pending_unit if f.cleared_at is None else None,
+        "confirmed_at": _ts(f.confirmed_at),
+        "confirmed_by": f.confirmed_by,
     }
 
 
@@ -412,7 +419,7 @@ def _full_record_of(session: Session, row) -> dict:
     out["cases"] = cases
     flags = conn.execute(q["flags"], args).all()
     out["flags"] = [_flag_row_dict(f) for f in flags]
-    active = {f.kind for f in flags if f.cleared_at is None}
+    active = {f.kind for f in flags if f.cleared_at is None and f.pending_unit is None}
     out["active_flags"] = sorted(active)
     out["summary"] = _summary(parties, active)
     merged_from, changes = [], []
@@ -434,9 +441,28 @@ def _full_record_of(session: Session, row) -> dict:
     return out
 
 
-def get_person(session: Session, principal: Principal, person_id: int, *, reason: str | None = None) -> dict:
-    """The full person record with history. A merged id answers with the surviving record
-    (``redirected_from`` says so)."""
+def _audit_miss(
+    session: Session, principal: Principal, person_id: int, reason: str | None, detail: str
+) -> None:
+    """A read of a person id that names no person is audited too (outcome ``not_found``): probing ids is a
+    read attempt. The adapters answer 404 for the None the services return (the entry is committed)."""
+    audit.record(
+        session,
+        principal,
+        "person.read",
+        target_type="person",
+        target_id=person_id,
+        reason=reason,
+        outcome="not_found",
+        detail=detail,
+    )
+
+
+def get_person(
+    session: Session, principal: Principal, person_id: int, *, reason: str | None = None
+) -> dict | None:
+    """The full person record with history, or None when no person has this id (the miss is audited; the
+    adapters answer 404). A merged id answers with the surviving record (``redirected_from`` says so)."""
     authorize(principal, Permission.PERSON_READ)
     statement = _full_statements()["person"]
     conn = session.connection()
@@ -444,12 +470,14 @@ def get_person(session: Session, principal: Principal, person_id: int, *, reason
     while True:
         row = conn.execute(statement, {"pid": target}).first()
         if row is None:
-            raise NotFound(f"person {target} not found", field="person_id")
+            _audit_miss(session, principal, person_id, reason, f"person {target} not found")
+            return None
         if row.merged_into_id is None or target in seen:
             break
         seen.add(target)
         redirected_from = redirected_from or person_id
         target = row.merged_into_id
+    guard_reads(session, principal)
     out = _full_record_of(session, row)
     out["redirected_from"] = redirected_from
     audit.record(session, principal, "person.read", target_type="person", target_id=target, reason=reason)
@@ -457,10 +485,19 @@ def get_person(session: Session, principal: Principal, person_id: int, *, reason
 
 
 def list_persons(
-    session: Session, principal: Principal, *, limit: int = 50, offset: int = 0, unit: str | None = None
+    session: Session,
+    principal: Principal,
+    *,
+    limit: int = 50,
+    offset: int = 0,
+    unit: str | None = None,
+    reason: str | None = None,
 ) -> dict:
-    """A page of persons (merged redirects excluded), newest first, with the total."""
-    authorize(principal, Permission.PERSON_READ)
+    """A page of persons (merged redirects excluded), newest first, with the total. Browsing the register
+    needs ``person:browse`` and a reason, counts every person on the page as a read (:mod:`.guard`), and
+    its audit entry names the persons returned."""
+    authorize(principal, Permission.PERSON_BROWSE)
+    reason = audit.require_reason(reason)
     if not 1 <= limit <= MAX_PAGE:
         raise ValidationError(f"limit must be between 1 and {MAX_PAGE}", field="limit")
     if offset < 0:
@@ -473,12 +510,14 @@ def list_persons(
     rows = session.scalars(
         q.order_by(Person.id.desc()).limit(limit).offset(offset).options(selectinload(Person.documents))
     ).all()
+    guard_reads(session, principal, len(rows))
     audit.record(
         session,
         principal,
         "person.list",
         target_type="person",
-        query={"limit": limit, "offset": offset, "unit": unit},
+        query={"limit": limit, "offset": offset, "unit": unit, "ids": [p.id for p in rows]},
+        reason=reason,
         detail=f"{len(rows)} of {total}",
     )
     items = []
@@ -489,14 +528,16 @@ def list_persons(
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
-def person_part(session: Session, principal: Principal, person_id: int, part: str) -> list[dict]:
+def person_part(session: Session, principal: Principal, person_id: int, part: str) -> list[dict] | None:
     """One part of a person's record: 'documents', 'aliases', 'addresses', 'phones', 'descriptions',
-    'cases' or 'flags' (audited as a read of the person)."""
+    'cases' or 'flags' (audited as a read of the person), or None when no person has this id (audited)."""
     authorize(principal, Permission.PERSON_READ)
     if part not in ("documents", "aliases", "addresses", "phones", "descriptions", "cases", "flags"):
         raise ValidationError(f"unknown part '{part}'", field="part")
     if session.get(Person, person_id) is None:
-        raise NotFound(f"person {person_id} not found", field="person_id")
+        _audit_miss(session, principal, person_id, None, part)
+        return None
+    guard_reads(session, principal)
     items = full_record(session, person_id)[part]
     audit.record(session, principal, "person.read", target_type="person", target_id=person_id, detail=part)
     return items

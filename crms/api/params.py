@@ -1,0 +1,56 @@
+"""Request parameters checked in one place for every route.
+
+* Ids: every id column is a 32-bit INTEGER on PostgreSQL (and SQLite's integers stop at 2^63), so an id
+  outside 1..2^31-1 can name no row. Routes type their ids as :data:`IdPath` / :data:`IdQuery` and such a
+  value is answered 422 naming the parameter instead of reaching the database (where it failed with a 500).
+* Unknown query parameters: :func:`reject_unknown_query` (installed on every API router by
+  :func:`crms.api.app.create_app`) answers 422 naming each query parameter the route does not declare, so
+  a misspelt or unsupported filter (``GET /persons?name=Aslam``) is never silently ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path, Query, Request
+
+from crms.db import MAX_ID
+from crms.errors import ValidationError
+
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+NumberQuery = Annotated[int, Query(ge=1, le=MAX_ID)]
+
+_DECLARED: dict[int, frozenset[str]] = {}
+
+
+def declared_query_params(route) -> frozenset[str]:
+    """The query parameter names (aliases) a route declares, its dependencies' included (cached per route)."""
+    names = _DECLARED.get(id(route))
+    if names is None:
+        found: set[str] = set()
+        stack = [route.dependant]
+        while stack:
+            dependant = stack.pop()
+            found.update(p.alias for p in dependant.query_params)
+            stack.extend(dependant.dependencies)
+        names = _DECLARED[id(route)] = frozenset(found)
+    return names
+
+
+async def reject_unknown_query(request: Request) -> None:
+    """422 naming the query parameters that the matched route does not declare."""
+    if not request.query_params:
+        return
+    route = request.scope.get("route")
+    if route is None or not hasattr(route, "dependant"):
+        return
+    unknown = sorted(set(request.query_params.keys()) - declared_query_params(route))
+    if unknown:
+        allowed = ", ".join(sorted(declared_query_params(route))) or "none"
+        raise ValidationError(
+            f"unknown query parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
+            f"(this route takes: {allowed})",
+            field=unknown[0],
+            details=[{"field": name, "message": "unknown query parameter"} for name in unknown],
+        )
