@@ -1006,6 +1006,23 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             elif content:
                 images[position] = content
 
+        def decode_all() -> tuple[dict, dict]:
+            """Each image decoded (in the decoder sandbox) before the transaction opens: no database lock is
+            held while a decoder works. Errors are kept for the form, by finger."""
+            from crms.biometrics import enrolment
+            from crms.biometrics.capture_check import capture_quality
+            from crms.errors import ValidationError
+
+            ready, failed = {}, {}
+            for position, content in images.items():
+                try:
+                    ready[position] = (enrolment.check_image(content, position), capture_quality(content))
+                except ValidationError as exc:
+                    failed[position] = exc
+            return ready, failed
+
+        ready, failed = await run_in_threadpool(decode_all) if images else ({}, {})
+
         def work(session: Session, who: Principal) -> Response:
             from crms.biometrics import enrolment
             from crms.errors import ValidationError
@@ -1014,17 +1031,19 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
                 raise ValidationError("image too large", field=f"finger_{too_big[0]}")
             if not images and not marked:
                 raise ValidationError("choose at least one fingerprint image", field="image")
-            from crms.biometrics.capture_check import capture_quality
+            if failed:
+                first = min(failed)
+                raise ValidationError(failed[first].message, field=f"finger_{first}")
             from crms.biometrics.marks import record_missing_finger
 
             store = _store(request)
             checked = {}
-            for position, content in images.items():
+            for position, (image, quality) in ready.items():
                 try:
-                    enrolment.capture(session, who, store, person_id, position, content)
+                    enrolment.capture(session, who, store, person_id, position, image)
                 except ValidationError as exc:
                     raise ValidationError(exc.message, field=f"finger_{position}") from None
-                checked[position] = capture_quality(content)
+                checked[position] = quality
             for position, (reason, note) in marked.items():
                 try:
                     record_missing_finger(session, who, person_id, position, reason, note)
@@ -1039,7 +1058,12 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
                 request, lambda s, w: enrol_view(request, s, w, person_id, 422, errors=_errors(exc))
             )
 
-        return await run_in_threadpool(act, request, work, form=form, on_error=bad)
+        response = await run_in_threadpool(act, request, work, form=form, on_error=bad)
+        if ready and response.status_code < 400:  # the server's enrol worker (crms serve) extracts them
+            from crms.biometrics.worker import wake
+
+            wake(request.app.state.settings.data_dir)
+        return response
 
     @app.get("/fingerprints/{fingerprint_id}/thumb", include_in_schema=False)
     def fingerprint_thumb(request: Request, fingerprint_id: int):
