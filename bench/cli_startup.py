@@ -7,8 +7,8 @@ min of --runs runs; the commands alternate run by run, and so do the trees when 
 once (A/B: e.g. a snapshot of the code before a change and the working tree).
 
     .venv/bin/python bench/cli_startup.py --dir /tmp/crms-cli-bench --persons 2000 --cases 4000 --runs 10
-    # A/B against an older snapshot:  git archive <commit> | tar -x -C /tmp/crms-before
-    .venv/bin/python bench/cli_startup.py --dir /tmp/crms-cli-bench --skip-load --tree /tmp/crms-before --tree .
+    # A/B against an older snapshot:  git archive <commit> | tar -x -C /tmp/before
+    .venv/bin/python bench/cli_startup.py --dir /tmp/crms-cli-bench --skip-load --tree /tmp/before --tree .
 """
 
 from __future__ import annotations
