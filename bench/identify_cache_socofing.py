@@ -36,6 +36,7 @@ def main() -> None:
     ap.add_argument("--dpi", default="size", choices=["size", "auto"])
     ap.add_argument("--processes", type=int, default=1)
     ap.add_argument("--folders", default="Real,Altered-Easy")
+    ap.add_argument("--reverse", action="store_true", help="last file first (a second job meets the first)")
     a = ap.parse_args()
     t0 = time.time()
     with ExtractorPool(a.processes) as pool:
@@ -43,8 +44,10 @@ def main() -> None:
             out = a.cache / a.dpi / folder
             out.mkdir(parents=True, exist_ok=True)
             todo = [f for f in list_images(DATA / folder) if not (out / (f.stem + ".tpl")).exists()]
-            for i in range(0, len(todo), 200):
-                chunk = todo[i : i + 200]
+            if a.reverse:
+                todo.reverse()
+            for i in range(0, len(todo), 50):
+                chunk = [f for f in todo[i : i + 50] if not (out / (f.stem + ".tpl")).exists()]
                 futs = [pool.submit(f, size_dpi(f) if a.dpi == "size" else "auto") for f in chunk]
                 for f, fut in zip(chunk, futs, strict=True):
                     r = fut.result()

@@ -46,9 +46,9 @@ class GalleryStore:
     """The gallery of one database, kept in step with its ``fingerprints`` table."""
 
     def __init__(self, snapshot: Path | None = None) -> None:
-        from crms.fingerprint import Gallery
+        from crms.fingerprint import gallery_from_environment
 
-        self.gallery = Gallery()
+        self.gallery = gallery_from_environment()  # one gallery, or shards (worker processes, Ray actors)
         self.snapshot = snapshot
         self.watermark: datetime | None = None  # newest updated_at applied
         self.loaded = False
@@ -76,7 +76,7 @@ class GalleryStore:
     def _load(self, session: Session) -> dict[str, int]:
         from crms.fingerprint import Gallery
 
-        if self.snapshot is not None and self.snapshot.exists():
+        if self.snapshot is not None and self.snapshot.exists() and isinstance(self.gallery, Gallery):
             g = Gallery.load(self.snapshot)
             if g is not None:
                 import numpy as np
@@ -89,7 +89,6 @@ class GalleryStore:
                 out = self._catch_up(session)
                 out["from_snapshot"] = 1
                 return out
-        self.gallery = Gallery()
         self.watermark = None
         self.loaded = True
         return self._catch_up(session)
@@ -145,7 +144,9 @@ class GalleryStore:
         return sum(self.gallery.delete(k) for k in gone)
 
     def save_snapshot(self) -> bool:
-        if self.snapshot is None:
+        from crms.fingerprint import Gallery
+
+        if self.snapshot is None or not isinstance(self.gallery, Gallery):
             return False
         with self._lock:
             self.gallery.save(self.snapshot, stamp=self._stamp())

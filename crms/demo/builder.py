@@ -441,7 +441,12 @@ def ensure_users(session: Session, report: DemoReport) -> None:
 DEMO_GROWTH_ITERATIONS = 10
 
 
-def finger_png(seed: int, index: int, position: int) -> bytes:
+# Duplicate enrolments for the examiners' queue (crms.biometrics.dedup): demo person -> the person whose
+# fingers it really has (a second impression of them, under its own name).
+DEMO_DUPLICATE_OF = {7: 3, 19: 11, 42: 30}
+
+
+def finger_png(seed: int, index: int, position: int, impression: int = 0) -> bytes:
     """The demo image of finger ``position`` (1-10, ANSI/NIST) of person ``index`` of ``seed``: a plain
     impression at 500 ppi (288 x 384), the same bytes every time."""
     from crms.fingerprint import generate_master, png_bytes, render_impression
@@ -449,12 +454,14 @@ def finger_png(seed: int, index: int, position: int) -> bytes:
     master = generate_master(
         seed=seed * 1_000_000 + index, finger_index=position - 1, iterations=DEMO_GROWTH_ITERATIONS
     )
-    return png_bytes(render_impression(master, 0))
+    return png_bytes(render_impression(master, impression))
 
 
 def _finger_job(args: tuple[int, int, int]) -> tuple[int, int, bytes]:
     """(person index, position, PNG) — runs in worker processes."""
     seed, index, position = args
+    if index in DEMO_DUPLICATE_OF:  # the same man enrolled twice: the other record's fingers, impression 1
+        return index, position, finger_png(seed, DEMO_DUPLICATE_OF[index], position, 1)
     return index, position, finger_png(seed, index, position)
 
 

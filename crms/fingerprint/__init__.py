@@ -84,6 +84,10 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Candidate": ("gallery", "Candidate"),
     "SearchResult": ("gallery", "SearchResult"),
     "threshold_for_fpir": ("gallery", "threshold_for_fpir"),
+    "ShardedGallery": ("shards", "ShardedGallery"),
+    "gallery_from_environment": ("shards", "from_environment"),
+    "MatcherPort": ("abis", "MatcherPort"),
+    "BuiltinABIS": ("abis", "BuiltinABIS"),
     "run_identify_bench": ("identify_bench", "run"),
     # evaluation (FVC protocol)
     "Metrics": ("evaluation", "Metrics"),

@@ -208,6 +208,59 @@ def cylinders(x, y, theta, hull):  # pragma: no cover - compiled
     return bits, mask, ok, incircle * ND
 
 
+@njit(cache=True)
+def hull(x, y):  # pragma: no cover - compiled
+    """``matcher._hull`` compiled: the same polygon (points sorted by x then y, duplicates dropped, Andrew's
+    monotone chain popping on a cross product <= 0), as float64 (H, 2)."""
+    n = x.shape[0]
+    if n == 0:
+        return np.zeros((0, 2))
+    order = np.argsort(y, kind="mergesort")
+    order = order[np.argsort(x[order], kind="mergesort")]
+    pts = np.empty((n, 2))
+    m = 0
+    for i in range(n):
+        px, py = x[order[i]], y[order[i]]
+        if m > 0 and pts[m - 1, 0] == px and pts[m - 1, 1] == py:
+            continue
+        pts[m, 0], pts[m, 1] = px, py
+        m += 1
+    if m < 3:
+        return pts[:m].copy()
+    h = np.empty((2 * m, 2))
+    k = 0
+    for i in range(m):  # lower
+        while (
+            k >= 2
+            and (
+                (h[k - 1, 0] - h[k - 2, 0]) * (pts[i, 1] - h[k - 2, 1])
+                - (h[k - 1, 1] - h[k - 2, 1]) * (pts[i, 0] - h[k - 2, 0])
+            )
+            <= 0
+        ):
+            k -= 1
+        h[k, 0], h[k, 1] = pts[i, 0], pts[i, 1]
+        k += 1
+    lower = k
+    out = np.empty((2 * m, 2))
+    out[: lower - 1] = h[: lower - 1]
+    k = 0
+    for i in range(m - 1, -1, -1):  # upper
+        while (
+            k >= 2
+            and (
+                (h[k - 1, 0] - h[k - 2, 0]) * (pts[i, 1] - h[k - 2, 1])
+                - (h[k - 1, 1] - h[k - 2, 1]) * (pts[i, 0] - h[k - 2, 0])
+            )
+            <= 0
+        ):
+            k -= 1
+        h[k, 0], h[k, 1] = pts[i, 0], pts[i, 1]
+        k += 1
+    out[lower - 1 : lower - 1 + k - 1] = h[: k - 1]
+    return out[: lower - 1 + k - 1].copy()
+
+
 @njit(cache=True, parallel=True)
 def _cylinders_batch(xs, ys, ts, off, hulls, hoff, bits, mask, ok):  # pragma: no cover - compiled
     for g in prange(off.shape[0] - 1):
@@ -251,7 +304,7 @@ def pack_minutiae(items: Sequence[np.ndarray]) -> M.PackedGallery:
         xs.append(x)
         ys.append(y)
         ts.append(th)
-        hl.append(M._hull(x, y))
+        hl.append(hull(x, y))
     off = np.zeros(len(items) + 1, dtype=np.int64)
     off[1:] = np.cumsum([a.shape[0] for a in xs])
     hoff = np.zeros(len(items) + 1, dtype=np.int64)
@@ -567,118 +620,190 @@ class Gallery:
         brute_force: bool = False,
     ) -> SearchResult:
         """Top ``top`` persons for 1-10 probe fingers (see the module docstring)."""
-        if not 1 <= len(probes) <= 10:
-            raise GalleryError(f"a search takes 1 to 10 probe fingers, got {len(probes)}", field="probes")
-        if top < 1:
-            raise GalleryError("top must be at least 1", field="top")
-        prepared = []
-        for p in probes:
-            pos = self._check_position(p.position, p.name)
-            q = _template_minutiae(p.template)
-            if q.shape[0] < MIN_MINUTIAE:
-                raise GalleryError(
-                    f"{p.name}: {q.shape[0]} usable minutiae, at least {MIN_MINUTIAE} needed",
-                    field="minutiae",
-                )
-            t = _to_template(q)
-            prepared.append((p.name, pos, M.prepare(t), P.descriptor(t.minutiae)))
-        with self._lock:
-            if len(self) == 0:
-                raise GalleryError("the gallery is empty: nobody is enrolled", field="gallery")
-            return self._search(prepared, top, survivors, penetration, fpir, brute_force)
+        return run_search([self], probes, top, survivors, penetration, fpir, brute_force)
 
-    def _search(self, prepared, top, survivors, penetration, fpir, brute_force) -> SearchResult:
-        c0 = time.process_time()
-        r = self.rows
-        alive = self.alive[:r]
-        position = self.position[:r]
-        person = self.person[:r]
-        s1 = 0
-        searched = 0
-        sel_cache: dict[int, np.ndarray] = {}
-        buf = np.empty(r, dtype=np.int32)
-        per_probe: list[np.ndarray] = []  # stage-1 survivors (rows) of each probe finger
-        votes: dict[int, float] = {}  # person -> fused stage-1 similarity
-        for _name, pos, _pt, d in prepared:
-            if pos not in sel_cache:
-                sel_cache[pos] = alive & ((position == pos) | (position == 0)) if pos else alive
-            sel = sel_cache[pos]
-            n_sel = int(np.count_nonzero(sel))
-            searched += n_sel
-            if brute_force:
-                per_probe.append(np.flatnonzero(sel))
-                continue
-            P.scan(d, self.desc[:r], sel, buf)
-            s1 += n_sel
-            keep = max(survivors, int(math.ceil(penetration * n_sel)))
-            rows = P.top(buf, keep)
-            per_probe.append(rows)
-            norm = float(np.dot(d.astype(np.int64), d.astype(np.int64))) or 1.0
-            best_of: dict[int, float] = {}
-            for row, v in zip(person[rows].tolist(), (buf[rows] / norm).tolist(), strict=True):
-                if v > best_of.get(row, -1.0):
-                    best_of[row] = v
-            for pid, v in best_of.items():
-                votes[pid] = votes.get(pid, 0.0) + v
-        multi = len(prepared) > 1 and not brute_force
-        if multi:  # the candidates: the persons best supported by stage 1 over all probe fingers
-            keep_persons = max(top, math.ceil(2 * survivors / len(prepared)))
-            ranked = sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))[:keep_persons]
-            cand = np.array([pid for pid, _v in ranked], dtype=np.int64)
-            cand_mask = alive & np.isin(person, cand)
-        pairs: list[np.ndarray] = []
-        for (_name, pos, _pt, _d), rows in zip(prepared, per_probe, strict=True):
-            if multi:
-                rows = rows[cand_mask[rows]]
-                if pos:  # the same finger of every candidate person, whether stage 1 kept it or not
-                    rows = np.union1d(rows, np.flatnonzero(cand_mask & ((position == pos) | (position == 0))))
-            pairs.append(rows)
-        c1 = time.process_time()
-        all_rows = np.unique(np.concatenate(pairs)) if pairs else np.zeros(0, dtype=np.int64)
-        packed = pack_minutiae(
-            [self.minutiae[self.moff[i] : self.moff[i] + self.mcount[i]] for i in all_rows]
-        )
-        best: dict[int, dict[int, tuple[float, int, int]]] = {}  # person -> probe index -> (score, row, pos)
-        s2 = 0
-        for pi, ((_name, _pos, pt, _d), rows) in enumerate(zip(prepared, pairs, strict=True)):
-            if rows.shape[0] == 0:
-                continue
-            idx = np.searchsorted(all_rows, rows)
-            scores = score_packed(pt, _subset(packed, idx))
-            s2 += rows.shape[0]
-            for row, sc in zip(rows.tolist(), scores.tolist(), strict=True):
-                per = best.setdefault(int(person[row]), {})
-                cur = per.get(pi)
-                if cur is None or sc > cur[0]:
-                    per[pi] = (float(sc), row, int(position[row]))
-        c2 = time.process_time()
-        cands = []
-        for pid, per in best.items():
-            total = sum(v[0] for v in per.values())
-            fingers = [
-                {
-                    "probe": prepared[pi][0],
-                    "position": v[2],
-                    "finger_id": int(self.key[v[1]]),
-                    "score": round(v[0], 2),
-                }
-                for pi, v in sorted(per.items())
-            ]
-            cands.append(Candidate(pid, round(total, 2), fingers))
-        cands.sort(key=lambda c: (-c.score, c.person))
-        persons = int(np.unique(person[alive]).shape[0])
-        return SearchResult(
-            candidates=cands[:top],
-            gallery_fingers=int(np.count_nonzero(alive)),
-            gallery_persons=persons,
-            threshold=threshold_for_fpir(fpir, persons, len(prepared)),
-            fpir=fpir,
-            stage1_compared=s1,
-            stage2_compared=s2,
-            penetration=s2 / max(1, searched),
-            stage1_cpu_s=c1 - c0,
-            stage2_cpu_s=c2 - c1,
-        )
+    # The two stages as steps that a coordinator runs over one gallery or over several shards (each person's
+    # fingers in one shard); every choice is made over the union of the shards' answers with ties broken by
+    # finger id, so any split of the gallery gives the same candidate list.
+    def stats(self) -> tuple[int, np.ndarray]:
+        with self._lock:
+            r = self.rows
+            return int(np.count_nonzero(self.alive[:r])), np.unique(self.person[:r][self.alive[:r]])
+
+    def stage1(self, probes: list[tuple], keep: list[int], brute_force: bool) -> list[tuple]:
+        """Per probe finger (name, position, minutiae q): the best ``keep`` fingers by descriptor as
+        (scores, keys, persons), and how many fingers were searched."""
+        out = []
+        with self._lock:
+            r = self.rows
+            alive, position = self.alive[:r], self.position[:r]
+            buf = np.empty(r, dtype=np.int32)
+            for (_name, pos, q), k in zip(probes, keep, strict=True):
+                sel = alive & ((position == pos) | (position == 0)) if pos else alive
+                n_sel = int(np.count_nonzero(sel))
+                if brute_force:
+                    rows = np.flatnonzero(sel)
+                    out.append(
+                        (
+                            np.zeros(rows.shape[0], np.int64),
+                            self.key[rows].copy(),
+                            self.person[rows].copy(),
+                            n_sel,
+                        )
+                    )
+                    continue
+                P.scan(P.descriptor(_to_template(q).minutiae), self.desc[:r], sel, buf)
+                rows = _top_by(buf, self.key[:r], k)
+                out.append(
+                    (buf[rows].astype(np.int64), self.key[rows].copy(), self.person[rows].copy(), n_sel)
+                )
+        return out
+
+    def stage2(self, probes: list[tuple], keys: list[np.ndarray], persons: np.ndarray | None) -> list[tuple]:
+        """Full matching: probe finger i against the fingers ``keys[i]`` held here, plus (``persons`` given,
+        the probe's position known) every finger of a compatible position of those persons. Returns
+        (probe index, person, key, position, score) rows."""
+        with self._lock:
+            r = self.rows
+            alive, position, person, key = self.alive[:r], self.position[:r], self.person[:r], self.key[:r]
+            live_rows = np.flatnonzero(alive)
+            order = np.argsort(key[live_rows], kind="stable")
+            sorted_keys = key[live_rows][order]
+            pairs = []
+            cand_mask = alive & np.isin(person, persons) if persons is not None else None
+            for (_name, pos, _q), ks in zip(probes, keys, strict=True):
+                idx = np.searchsorted(sorted_keys, ks[np.isin(ks, sorted_keys)])
+                rows = live_rows[order][idx]
+                if cand_mask is not None:
+                    rows = rows[cand_mask[rows]]
+                    if pos:
+                        rows = np.union1d(
+                            rows, np.flatnonzero(cand_mask & ((position == pos) | (position == 0)))
+                        )
+                pairs.append(np.unique(rows))
+            all_rows = np.unique(np.concatenate(pairs)) if pairs else np.zeros(0, dtype=np.int64)
+            packed = pack_minutiae([self._minutiae_of(i) for i in all_rows])
+            out = []
+            for pi, ((_name, _pos, q), rows) in enumerate(zip(probes, pairs, strict=True)):
+                if rows.shape[0] == 0:
+                    continue
+                scores = score_packed(
+                    M.prepare(_to_template(q)), _subset(packed, np.searchsorted(all_rows, rows))
+                )
+                for row, sc in zip(rows.tolist(), scores.tolist(), strict=True):
+                    out.append((pi, int(person[row]), int(key[row]), int(position[row]), float(sc)))
+            return out
+
+
+def _top_by(scores: np.ndarray, keys: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the n highest scores (>= 0), ties by smaller key: the same choice however the rows are
+    split or ordered."""
+    ok = np.flatnonzero(scores >= 0)
+    if n <= 0 or ok.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64)
+    if ok.shape[0] > n:
+        cut = np.partition(scores[ok], ok.shape[0] - n)[ok.shape[0] - n]
+        ok = ok[scores[ok] >= cut]
+    return ok[np.lexsort((keys[ok], -scores[ok]))][:n].astype(np.int64)
+
+
+def prepare_probes(probes: Sequence[ProbeFinger]) -> list[tuple]:
+    """Checked, quantised probe fingers (name, position, minutiae), as every shard receives them."""
+    if not 1 <= len(probes) <= 10:
+        raise GalleryError(f"a search takes 1 to 10 probe fingers, got {len(probes)}", field="probes")
+    out = []
+    for p in probes:
+        pos = Gallery._check_position(p.position, p.name)
+        q = _template_minutiae(p.template)
+        if q.shape[0] < MIN_MINUTIAE:
+            raise GalleryError(
+                f"{p.name}: {q.shape[0]} usable minutiae, at least {MIN_MINUTIAE} needed", field="minutiae"
+            )
+        out.append((p.name, pos, q))
+    return out
+
+
+def run_search(
+    shards: Sequence,
+    probes: Sequence[ProbeFinger],
+    top: int = DEFAULT_TOP,
+    survivors: int = DEFAULT_SURVIVORS,
+    penetration: float = DEFAULT_PENETRATION,
+    fpir: float = DEFAULT_FPIR,
+    brute_force: bool = False,
+    call=None,
+) -> SearchResult:
+    """The search over one or more shards (objects with ``stats``, ``stage1``, ``stage2``; ``call(method,
+    args)`` runs one method on every shard and returns their answers, by default in this process)."""
+    if top < 1:
+        raise GalleryError("top must be at least 1", field="top")
+    prepared = prepare_probes(probes)
+    call = call or (lambda name, args: [getattr(s, name)(*args) for s in shards])
+    c0 = time.process_time()
+    stats = call("stats", ())
+    fingers = sum(n for n, _p in stats)
+    persons = int(sum(p.shape[0] for _n, p in stats))
+    if fingers == 0:
+        raise GalleryError("the gallery is empty: nobody is enrolled", field="gallery")
+    searched_per = [0] * len(prepared)
+    # stage 1 on every shard; the global best of each probe finger chosen from the union
+    keep = [max(survivors, int(math.ceil(penetration * fingers))) for _ in prepared]
+    answers = call("stage1", (prepared, keep, brute_force))
+    chosen_keys: list[np.ndarray] = []
+    votes: dict[int, float] = {}
+    for i, (_name, _pos, q) in enumerate(prepared):
+        sc = np.concatenate([a[i][0] for a in answers])
+        ks = np.concatenate([a[i][1] for a in answers])
+        ps = np.concatenate([a[i][2] for a in answers])
+        searched_per[i] = sum(a[i][3] for a in answers)
+        pick = np.arange(sc.shape[0]) if brute_force else _top_by(sc, ks, keep[i])
+        chosen_keys.append(np.sort(ks[pick]))
+        if brute_force:
+            continue
+        d = P.descriptor(_to_template(q).minutiae).astype(np.int64)
+        norm = float(np.dot(d, d)) or 1.0
+        best_of: dict[int, float] = {}
+        for pid, v in zip(ps[pick].tolist(), (sc[pick] / norm).tolist(), strict=True):
+            if v > best_of.get(pid, -1.0):
+                best_of[pid] = v
+        for pid, v in best_of.items():
+            votes[pid] = votes.get(pid, 0.0) + v
+    s1 = 0 if brute_force else sum(searched_per)
+    cand = None
+    if len(prepared) > 1 and not brute_force:  # the persons best supported by stage 1 over all fingers
+        keep_persons = max(top, math.ceil(2 * survivors / len(prepared)))
+        ranked = sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))[:keep_persons]
+        cand = np.array(sorted(pid for pid, _v in ranked), dtype=np.int64)
+    c1 = time.process_time()
+    rows = [r for a in call("stage2", (prepared, chosen_keys, cand)) for r in a]
+    c2 = time.process_time()
+    best: dict[int, dict[int, tuple[float, int, int]]] = {}  # person -> probe -> (score, key, position)
+    for pi, pid, key, pos, sc in rows:
+        per = best.setdefault(pid, {})
+        cur = per.get(pi)
+        if cur is None or sc > cur[0] or (sc == cur[0] and key < cur[1]):
+            per[pi] = (sc, key, pos)
+    cands = []
+    for pid, per in best.items():
+        total = sum(v[0] for v in per.values())
+        fs = [
+            {"probe": prepared[pi][0], "position": v[2], "finger_id": v[1], "score": round(v[0], 2)}
+            for pi, v in sorted(per.items())
+        ]
+        cands.append(Candidate(pid, round(total, 2), fs))
+    cands.sort(key=lambda c: (-c.score, c.person))
+    return SearchResult(
+        candidates=cands[:top],
+        gallery_fingers=fingers,
+        gallery_persons=persons,
+        threshold=threshold_for_fpir(fpir, persons, len(prepared)),
+        fpir=fpir,
+        stage1_compared=s1,
+        stage2_compared=len(rows),
+        penetration=len(rows) / max(1, sum(searched_per)),
+        stage1_cpu_s=c1 - c0,
+        stage2_cpu_s=c2 - c1,
+    )
 
 
 def _subset(g: M.PackedGallery, idx: np.ndarray) -> M.PackedGallery:

@@ -182,3 +182,15 @@ def test_fast_cylinders_equal_the_matcher_kernel(masters):
         a = K.cylinders(p.x, p.y, p.theta, p.hull)
         b = G.cylinders(p.x, p.y, p.theta, p.hull)
         assert all(np.array_equal(u, v) for u, v in zip(a, b, strict=True))
+
+
+def test_compiled_hull_equals_the_matchers():
+    rng = np.random.default_rng(5)
+    cases = [np.zeros(0), np.array([1.0]), np.array([1.0, 1.0]), np.array([0.0, 1.0, 2.0])]
+    for x in cases:
+        assert np.array_equal(G.hull(x, x.copy()), M._hull(x, x.copy()))
+    for n in (3, 4, 5, 10, 40, 80):
+        for _ in range(20):
+            x = np.round(rng.uniform(0, 50, n) * 8) / 8  # repeated values and collinear points happen
+            y = np.round(rng.uniform(0, 50, n)) if n < 10 else rng.uniform(0, 300, n)
+            assert np.array_equal(G.hull(x, y), M._hull(x, y)), (x, y)

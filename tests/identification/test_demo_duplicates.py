@@ -1,0 +1,36 @@
+"""The demo database holds a few duplicate enrolments: persons whose fingers are a second impression of
+another demo person's fingers, so that the examiners' queue is not empty in a demo."""
+
+from __future__ import annotations
+
+import pytest
+
+from crms.demo.builder import DEMO_DUPLICATE_OF, _finger_job, finger_png
+
+
+def test_duplicate_demo_persons_carry_a_second_impression_of_another_persons_fingers():
+    dup, src = next(iter(DEMO_DUPLICATE_OF.items()))
+    _, _, png = _finger_job((1, dup, 2))
+    assert png == finger_png(1, src, 2, 1)
+    assert png != finger_png(1, src, 2) and png != finger_png(1, dup, 2)
+
+
+def test_the_two_impressions_match_above_a_dedup_threshold():
+    try:
+        from crms.fingerprint import extract
+
+        extract._pyfing()
+    except ImportError as exc:
+        pytest.skip(f"the 'fingerprint' extra is not installed: {exc}")
+    from crms.fingerprint import matcher
+    from crms.fingerprint.gallery import threshold_for_fpir
+    from crms.fingerprint.serialise import loads
+    from crms.fingerprint.workers import extract_one
+
+    dup, src = next(iter(DEMO_DUPLICATE_OF.items()))
+    a = extract_one(finger_png(1, src, 2), 500, "a")
+    b = extract_one(_finger_job((1, dup, 2))[2], 500, "b")
+    c = extract_one(finger_png(1, dup + 1, 2), 500, "c")
+    mate = matcher.score(loads(a.template), loads(b.template))
+    other = matcher.score(loads(a.template), loads(c.template))
+    assert mate > threshold_for_fpir(0.01, 500, 1) > other
