@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import typer
 
+from crms.cli.light import TextGroup
 from crms.optional import optional_module
 
 app = typer.Typer(
@@ -12,6 +13,7 @@ app = typer.Typer(
     help="Criminal Record Management System with AFIS.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=TextGroup,  # its completion flags without Pydantic (start-up time, see crms.cli.light)
 )
 
 # One module per area; each defines register(app: typer.Typer) -> None.
