@@ -542,10 +542,10 @@ def test_a_failure_while_writing_leaves_nothing(rdb, principal, tmp_path, monkey
     path = write_csv(tmp_path / "reg.csv", people(20))
     real = importer._bulk
 
-    def failing(session, table, rows):
+    def failing(session, table, columns, rows):
         if table.name == "addresses":
             raise RuntimeError("disk full")
-        real(session, table, rows)
+        real(session, table, columns, rows)
 
     monkeypatch.setattr(importer, "_bulk", failing)
     with pytest.raises(RuntimeError):
