@@ -23,9 +23,11 @@ from sqlalchemy.orm import Session
 
 from crms.access.principal import Principal
 from crms.errors import CrmsError, ValidationError
-from crms.web.app import _db, _errors, _form, _see, _store, act, render
+from crms.web.app import N_, _db, _errors, _form, _see, _store, act, render
 
 MAX_PROBES = 10
+# Decisions and case statuses as the pages show them (``_(code)`` in the templates).
+WORDS = (N_("confirmed"), N_("rejected"), N_("inconclusive"), N_("open"), N_("merged"), N_("Unknown finger"))
 
 
 def _person(session: Session, who: Principal, person_id: int) -> dict:
@@ -94,7 +96,9 @@ def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
             m = re.match(r"probe (\d+)\.", exc.field or "")
             if m:
                 errors[f"probe_{m.group(1)}"] = exc.message
-            return _reshow(request, lambda s, w: search_form(request, s, w, 422, errors=errors, values=values))
+            return _reshow(
+                request, lambda s, w: search_form(request, s, w, 422, errors=errors, values=values)
+            )
 
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
 
@@ -128,7 +132,9 @@ def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
             person=_person(session, who, person_id), probe=probe, values=ctx.pop("values", {}), **ctx,
         )  # fmt: skip
 
-    @app.get("/identify/{search_id}/candidates/{person_id}", response_class=HTMLResponse, include_in_schema=False)
+    @app.get(
+        "/identify/{search_id}/candidates/{person_id}", response_class=HTMLResponse, include_in_schema=False
+    )
     def candidate_page(request: Request, search_id: int, person_id: int, probe: int = 0):
         return act(request, lambda s, w: candidate_view(request, s, w, search_id, person_id, probe))
 
@@ -141,7 +147,12 @@ def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
             from crms.biometrics import examination
 
             examination.decide(
-                session, who, search_id, person_id, str(form.get("decision") or ""), str(form.get("reason") or "")
+                session,
+                who,
+                search_id,
+                person_id,
+                str(form.get("decision") or ""),
+                str(form.get("reason") or ""),
             )
             return _see(f"/identify/{search_id}?decided={person_id}")
 
@@ -186,7 +197,14 @@ def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
                           "b": f["finger_id"]})  # fmt: skip
         persons = {pid: _person(session, who, pid) for pid in (case["person_id"], case["candidate_id"])}
         return render(
-            request, "duplicates.html", status=status, case=case, pairs=pairs, persons=persons, cases=[], **ctx
+            request,
+            "duplicates.html",
+            status=status,
+            case=case,
+            pairs=pairs,
+            persons=persons,
+            cases=[],
+            **ctx,
         )
 
     @app.get("/duplicates/{case_id}", response_class=HTMLResponse, include_in_schema=False)

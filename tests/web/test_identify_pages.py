@@ -42,11 +42,13 @@ def _setup(server, tmp: Path) -> dict:
         user = create_user(s, name, "fingerprint_examiner", unit="BA", password=PASSWORD)
         secret = user.new_totp_secret
         who = principal_for(user, channel="web")
-        op = principal_for(create_user(s, f"op_{name}", "cro_operator", unit="BA", password=PASSWORD), channel="web")
+        op = principal_for(
+            create_user(s, f"op_{name}", "cro_operator", unit="BA", password=PASSWORD), channel="web"
+        )
         ids = []
         for en, ur in (("Abdul Qadir", "عبدالقادر"), ("Naseem Baloch", "نسیم بلوچ")):
-            data = {"given_name_en": en, "given_name_ur": ur, "parentage_relation": "s/o",
-                    "parentage_name_en": "Gul Khan", "gender": "M", "birth_year": 1985, "unit": "BA/QTA/QUETTA"}  # fmt: skip
+            data = {"given_name_en": en, "given_name_ur": ur, "parentage_relation": "s/o", "gender": "M",
+                    "parentage_name_en": "Gul Khan", "birth_year": 1985, "unit": "BA/QTA/QUETTA"}  # fmt: skip
             ids.append(register_person(s, op, data).person.id)
         for pid, seed in zip(ids, (701, 702), strict=True):
             enrolment.capture(s, who, store, pid, 1, _png(tmp, seed, 0).read_bytes())
@@ -56,7 +58,7 @@ def _setup(server, tmp: Path) -> dict:
         now = utcnow()
         case = DuplicateCase(
             person_id=ids[1], candidate_id=ids[0], score=40.0, threshold=30.0, status="open",
-            fingers=json.dumps([{"probe": f"fingerprint {fb}", "position": 1, "finger_id": fa, "score": 40.0}]),
+            fingers=json.dumps([{"probe": f"fingerprint {fb}", "position": 1, "finger_id": fa, "score": 40}]),
             created_at=now, created_by=user.id, updated_at=now, updated_by=user.id,
         )  # fmt: skip
         s.add(case)
@@ -66,7 +68,9 @@ def _setup(server, tmp: Path) -> dict:
 
 
 def _fits(page) -> None:
-    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), "wider than the screen"
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), (
+        "wider than the screen"
+    )
 
 
 def test_identify_compare_decide_and_duplicate_queue(browser, web_server, tmp_path):
