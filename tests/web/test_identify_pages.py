@@ -64,7 +64,18 @@ def _setup(server, tmp: Path) -> dict:
         s.add(case)
         s.flush()
         case_id = case.id
-    return {"user": name, "secret": secret, "a": ids[0], "b": ids[1], "case": case_id}
+        # a third person, confirmed by an examiner as the same as the first: waiting for a supervisor's merge
+        c = register_person(s, op, {"given_name_en": "Abdul Qadir", "gender": "M", "unit": "BA/QTA/QUETTA"})
+        confirmed = DuplicateCase(
+            person_id=c.person.id, candidate_id=ids[0], score=50.0, threshold=30.0, status="confirmed",
+            fingers="[]", decided_at=now, decided_by=user.id, reason="same person",
+            created_at=now, created_by=user.id, updated_at=now, updated_by=user.id,
+        )  # fmt: skip
+        s.add(confirmed)
+        s.flush()
+        confirmed_id, third = confirmed.id, c.person.id
+    return {"user": name, "secret": secret, "a": ids[0], "b": ids[1], "case": case_id,
+            "confirmed": confirmed_id, "third": third}  # fmt: skip
 
 
 def _fits(page) -> None:
@@ -133,4 +144,21 @@ def test_identify_compare_decide_and_duplicate_queue(browser, web_server, tmp_pa
     assert page.locator("#case").get_attribute("data-status") == "rejected"
     with web_server.db.transaction() as s:
         assert s.get(DuplicateCase, w["case"]).reason == "مختلف لکیریں"
+    v.close()
+    # a supervisor merges the confirmed case (sees names and scores, not the prints)
+    v = Visit(browser, web_server, "ur", "phone")
+    v.sign_in("supervisor")
+    page = v.goto(f"/duplicates/{w['confirmed']}")
+    assert page.locator("img.thumb").count() == 0
+    page.click("form.card button[type=submit]")  # no reason: refused, nothing merged
+    assert page.locator("#e-reason").is_visible()
+    page.fill("#f-reason", "examiner confirmed")
+    v.check("duplicate-merge")
+    page.click("form.card button[type=submit]")
+    page.wait_for_url(re.compile(r"/duplicates/\d+$"))
+    assert page.locator("#case").get_attribute("data-status") == "merged"
+    with web_server.db.transaction() as s:
+        from crms.records.models import Person
+
+        assert s.get(Person, w["third"]).merged_into_id == w["a"]
     v.close()
