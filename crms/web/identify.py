@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from crms.access.principal import Principal
 from crms.errors import CrmsError, ValidationError
-from crms.web.app import N_, _db, _errors, _form, _see, _store, act, render
+from crms.web.app import FIELD_LABELS, N_, _db, _errors, _form, _see, _store, act, render
 
 MAX_PROBES = 10
 # Decisions and case statuses as the pages show them (``_(code)`` in the templates).
@@ -44,6 +44,10 @@ def _reshow(request: Request, again) -> Response:
 
 def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
     from crms.access.policy import Permission, authorize
+
+    FIELD_LABELS.update({"decision": N_("Decision"), "position": N_("Finger")})
+    FIELD_LABELS["probes"] = N_("Fingerprint image")
+    FIELD_LABELS.update({f"probe_{slot}": N_("Fingerprint image") for slot in range(1, MAX_PROBES + 1)})
 
     # ---------------------------------------------------------------- identification
 

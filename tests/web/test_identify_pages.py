@@ -116,12 +116,17 @@ def test_identify_compare_decide_and_duplicate_queue(browser, web_server, tmp_pa
     v.check("identify-candidate")
     page.fill("#f-reason", "12 minutiae in agreement")
     page.click("form.card button[type=submit]")  # no decision chosen: refused, nothing recorded
-    assert page.locator("#e-decision").is_visible()
+    assert page.locator("#e-decision").is_visible() and "Decision" in page.locator("#e-decision").inner_text()
     page.check("input[name=decision][value=confirmed]")
     page.fill("#f-reason", "12 minutiae in agreement")
     page.click("form.card button[type=submit]")
     page.wait_for_url(re.compile(r"/identify/\d+\?decided="))
     assert page.locator(f"tr[data-person='{w['a']}'] [data-decision=confirmed]").is_visible()
+    page.set_viewport_size({"width": 1366, "height": 768})
+    v.size = "desktop"
+    v.check("identify-decided")
+    page.set_viewport_size({"width": 390, "height": 844})
+    v.size = "phone"
     with web_server.db.transaction() as s:
         rows = s.scalars(select(AuditEntry).where(AuditEntry.action == "biometric.identify_decision")).all()
         assert [(json.loads(r.query)["person"], json.loads(r.query)["decision"], r.reason) for r in rows] == [
