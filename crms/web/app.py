@@ -25,7 +25,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crms.access.principal import Principal
-from crms.errors import AuthenticationError, CrmsError, PermissionDenied, RateLimited, ValidationError
+from crms.api.serving import body_limit
+from crms.biometrics.marks import REASONS
+from crms.errors import (
+    AuthenticationError,
+    Conflict,
+    CrmsError,
+    PermissionDenied,
+    RateLimited,
+    ValidationError,
+)
+from crms.faces.photos import MAX_BYTES as PHOTO_MAX_BYTES
 from crms.web.i18n import RTL, Formatter, choose, translations
 
 _log = logging.getLogger("crms.web")
@@ -97,6 +107,8 @@ FIELD_LABELS = {
     "doc_type": N_("Document type"),
     "convicted_on": N_("Convicted on"),
     "sentence": N_("Sentence"),
+    "photo": N_("Photo"),
+    "language": N_("Language"),
 }
 # Stored codes shown to people (statuses, roles, kinds), as the pages name them.
 TERMS = {
@@ -143,6 +155,16 @@ TERMS = {
     "M": N_("Male"),
     "F": N_("Female"),
     "X": N_("Not recorded"),
+    "front": N_("front view"),
+    "left": N_("left side"),
+    "right": N_("right side"),
+    "amputated": N_("amputated"),
+    "missing": N_("missing"),
+    "bandaged": N_("bandaged"),
+    "unable": N_("unable to print"),
+    "not_captured": N_("not captured"),
+    "captured": N_("captured"),
+    "marked": N_("cannot be printed"),
 }
 FINGERS = {
     1: N_("Right thumb"),
@@ -162,7 +184,32 @@ FINGERS = {
 
 
 def _lang(request: Request) -> str:
-    return choose(request.cookies.get(LANG_COOKIE))
+    """The signed-in user's chosen language, else the browser's (the cookie set by the one-tap switch, then
+    the Accept-Language header), else English."""
+    chosen = getattr(request.state, "lang", None)
+    if chosen:
+        return choose(chosen)
+    cookie = request.cookies.get(LANG_COOKIE)
+    if cookie:
+        return choose(cookie)
+    return _accept_language(request.headers.get("accept-language", ""))
+
+
+def _accept_language(header: str) -> str:
+    """The first of our languages in an Accept-Language header, by the weights it gives (RFC 9110)."""
+    best, best_q = "en", 0.0
+    for i, part in enumerate(header.split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        code = tag.strip().lower().split("-")[0]
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        if code in ("en", "ur") and q - i * 1e-6 > best_q:
+            best, best_q = code, q - i * 1e-6
+    return best
 
 
 def _secure_headers(resp: Response) -> Response:
@@ -263,6 +310,9 @@ def act(
     try:
         with db.transaction() as session:
             who = principal_from_session(session, cookie, address=client_address(request))
+            from crms.access.users import language_of
+
+            request.state.lang = language_of(session, who)
     except AuthenticationError as exc:
         audit.record_refusal(db, anonymous(request), "auth.refused", exc.message, query=where)
         return RedirectResponse("/login?expired=1", status_code=303)
@@ -372,9 +422,26 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         return resp
 
     @app.get("/lang/{code}", include_in_schema=False)
-    def set_language(code: str, next: str = "/"):
+    def set_language(request: Request, code: str, next: str = "/"):
+        """The one-tap switch: the browser's cookie, and for a signed-in user the account's setting
+        (``access.users.set_language``; the session cookie is SameSite=Strict, so another site's link does
+        not reach the account)."""
+        from crms.access.sessions import COOKIE
+
         target = next if next.startswith("/") and not next.startswith("//") else "/"
-        resp = _see(target)
+        if request.cookies.get(COOKIE):
+
+            def work(session: Session, who: Principal) -> Response:
+                from crms.access.users import set_language as save_language
+
+                save_language(session, who, choose(code))
+                return _see(target)
+
+            resp = act(request, work)
+            if resp.status_code != 303 or resp.headers.get("location", "").startswith("/login"):
+                resp = _see(target)  # signed out meanwhile: the browser's choice only
+        else:
+            resp = _see(target)
         resp.set_cookie(LANG_COOKIE, choose(code), max_age=3600 * 24 * 365, samesite="strict", path="/")
         return resp
 
@@ -433,10 +500,15 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             )
         except CrmsError as exc:
             return login_form(request, _errors(exc), exc.status, username=username, next=next_url)
+        from crms.access.users import language_of
+
         with db.transaction() as session:
             token = create_session(session, principal)
+            language = language_of(session, principal)
         resp = _see(next_url)
         resp.set_cookie(COOKIE, token, **cookie_options(int(IDLE_TIMEOUT.total_seconds()) * 24))
+        if language:  # the account's language follows the user to this browser
+            resp.set_cookie(LANG_COOKIE, language, max_age=3600 * 24 * 365, samesite="strict", path="/")
         resp.delete_cookie(CSRF_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
         return resp
 
@@ -614,7 +686,48 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             who, Permission.BIOMETRIC_ENROL
         ):
             prints = enrolment.fingerprints_of(session, who, record["id"])
-        return render(request, "person.html", status, p=record, prints=prints, **ctx)
+        from crms.faces import photos as faces
+
+        pictures = faces.photos_of(session, who, record["id"])
+        return render(
+            request, "person.html", status, p=record, prints=prints, photos=pictures,
+            show_photos=faces.may_view_images(who), **ctx,
+        )  # fmt: skip
+
+    @app.post("/persons/{person_id}/photos", include_in_schema=False)
+    @body_limit(PHOTO_MAX_BYTES + 64 * 1024)
+    async def person_photo_post(request: Request, person_id: int):
+        from crms.faces import photos as faces
+
+        data = await request.form()
+        form = {k: v for k, v in data.items() if isinstance(v, str)}
+        upload = data.get("photo")
+        content = b""
+        if upload is not None and not isinstance(upload, str):
+            content = await upload.read(faces.MAX_BYTES + 1)
+
+        def work(session: Session, who: Principal) -> Response:
+            faces.upload_photo(session, who, _store(request), person_id, str(form.get("kind", "")), content,
+                               note=str(form.get("note", "")))  # fmt: skip
+            return _see(f"/persons/{person_id}#photos")
+
+        def bad(exc: CrmsError) -> Response:
+            errors = _errors(exc, {"image": "photo"})
+            return _reshow(
+                request, lambda s, w: person_view(request, s, w, person_id, 422, errors=errors, part="photo")
+            )
+
+        return await run_in_threadpool(act, request, work, form=form, on_error=bad)
+
+    @app.get("/photos/{photo_id}/image", include_in_schema=False)
+    def photo_image(request: Request, photo_id: int):
+        def work(session: Session, who: Principal) -> Response:
+            from crms.faces.photos import read_photo
+
+            data, media, _ = read_photo(session, who, _store(request), photo_id, reason="person page")
+            return _secure_headers(Response(data, media_type=media))
+
+        return act(request, work)
 
     def part_data(part: str, form: dict) -> dict:
         if part == "document":
@@ -854,6 +967,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         ctx.setdefault("errors", {})
         ctx.setdefault("saved", [])
         ctx.setdefault("checked", {})
+        ctx.setdefault("marked", [])
         return render(
             request,
             "enrol.html",
@@ -861,6 +975,8 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             person_id=person_id,
             prints=prints,
             by_finger=by_finger,
+            state_of={f["position"]: f for f in prints["fingers"]},
+            reasons=REASONS,
             threshold=DEFAULT_ENROL_THRESHOLD,
             **ctx,
         )
@@ -875,6 +991,11 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
         data = await request.form()
         form = {"csrf_token": data.get("csrf_token")}
+        marked = {
+            p: (str(data.get(f"state_{p}")), str(data.get(f"note_{p}") or ""))
+            for p in FINGERS
+            if data.get(f"state_{p}") not in (None, "", "capture")
+        }
         images: dict[int, bytes] = {}
         too_big: list[int] = []
         for position in FINGERS:
@@ -893,9 +1014,10 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
             if too_big:
                 raise ValidationError("image too large", field=f"finger_{too_big[0]}")
-            if not images:
+            if not images and not marked:
                 raise ValidationError("choose at least one fingerprint image", field="image")
             from crms.biometrics.capture_check import capture_quality
+            from crms.biometrics.marks import record_missing_finger
 
             store = _store(request)
             checked = {}
@@ -905,8 +1027,14 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
                 except ValidationError as exc:
                     raise ValidationError(exc.message, field=f"finger_{position}") from None
                 checked[position] = capture_quality(content)
+            for position, (reason, note) in marked.items():
+                try:
+                    record_missing_finger(session, who, person_id, position, reason, note)
+                except (ValidationError, Conflict) as exc:
+                    raise type(exc)(exc.message, field=f"finger_{position}") from None
             session.flush()
-            return enrol_view(request, session, who, person_id, saved=sorted(checked), checked=checked)
+            return enrol_view(request, session, who, person_id, saved=sorted(checked), checked=checked,
+                              marked=sorted(marked))  # fmt: skip
 
         def bad(exc: CrmsError) -> Response:
             return _reshow(
