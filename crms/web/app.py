@@ -392,6 +392,8 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
         return work
 
+    __import__("crms.web.identify").web.identify.register(app)  # identification, duplicate queue pages
+
     # ---------------------------------------------------------------- static, PWA, language
 
     @app.get("/static/{name}", include_in_schema=False)
