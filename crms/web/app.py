@@ -21,7 +21,6 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crms.access.principal import Principal
@@ -297,9 +296,16 @@ def act(
 ) -> Response:
     """Authenticate from the session cookie, check the form's CSRF token (POST), run ``work`` in one
     transaction and answer with its page; a refusal or a failure becomes the right page (never a trace)."""
-    from crms.access import audit
-    from crms.access.sessions import COOKIE, check_csrf_for_session, csrf_for_session, principal_from_session
-    from crms.api.deps import anonymous, client_address, conflict_from_integrity
+    from crms.access.sessions import (
+        COOKIE,
+        CSRF_FIELD,
+        check_csrf_for_session,
+        csrf_for_session,
+        principal_from_session,
+    )
+    from crms.access.users import language_of
+    from crms.access.work import unit_of_work
+    from crms.api.deps import anonymous, client_address
 
     db = _db(request)
     where = f"{request.method} {request.url.path}"
@@ -307,41 +313,42 @@ def act(
     request.state.principal = None
     if not cookie:
         return RedirectResponse("/login?next=" + quote(request.url.path, safe=""), status_code=303)
-    try:
-        with db.transaction() as session:
-            who = principal_from_session(session, cookie, address=client_address(request))
-            from crms.access.users import language_of
 
-            request.state.lang = language_of(session, who)
-    except AuthenticationError as exc:
-        audit.record_refusal(db, anonymous(request), "auth.refused", exc.message, query=where)
-        return RedirectResponse("/login?expired=1", status_code=303)
-    request.state.principal = who
-    request.state.csrf = csrf_for_session(_secret(request), cookie)
-    if request.method == "POST":
-        try:
+    def authenticate(session: Session) -> Principal:
+        who = principal_from_session(session, cookie, address=client_address(request))
+        request.state.lang = language_of(session, who)
+        return who
+
+    def check_form(who: Principal) -> None:
+        request.state.principal = who
+        request.state.csrf = csrf_for_session(_secret(request), cookie)
+        if request.method == "POST":
             check_csrf_for_session(_secret(request), cookie, (form or {}).get("csrf_token"))
-        except PermissionDenied as exc:
-            audit.record_refusal(db, who, "access.refused", exc.message, query=where)
+
+    # The same unit of work as the API and the CLI (crms.access.work): the session is checked in a
+    # transaction of its own, then the form's CSRF token, then the page's work in one transaction; refusals
+    # are audited there, a unique-key clash becomes a Conflict.
+    try:
+        with unit_of_work(
+            db, where=where, anonymous=anonymous(request), pre_authenticate=authenticate,
+            after_authenticate=check_form,
+        ) as work_:  # fmt: skip
+            return work(work_.session, work_.principal)
+    except AuthenticationError:
+        return RedirectResponse("/login?expired=1", status_code=303)
+    except PermissionDenied as exc:
+        if exc.field == CSRF_FIELD:
             return message_page(
                 request, 403, N_("Form expired"), N_("This form expired or was not sent by this site.")
             )
-    try:
-        with db.transaction() as session:
-            return work(session, who)
-    except (PermissionDenied, RateLimited) as exc:
-        audit.record_refusal(db, who, "access.refused", exc.message, query=where)
         return message_page(request, exc.status, N_("Not allowed"), N_("Your role may not do this."))
-    except IntegrityError as exc:
-        conflict = conflict_from_integrity(exc)
-        if conflict is None:
-            raise
-        if on_error is not None:
-            return on_error(conflict)
-        return message_page(request, 409, N_("Already recorded"), conflict.message)
+    except RateLimited as exc:
+        return message_page(request, exc.status, N_("Not allowed"), N_("Your role may not do this."))
     except CrmsError as exc:
         if on_error is not None:
             return on_error(exc)
+        if isinstance(exc, Conflict):
+            return message_page(request, 409, N_("Already recorded"), exc.message)
         return message_page(
             request, exc.status, N_("Not found") if exc.status == 404 else N_("Error"), exc.message
         )
@@ -473,9 +480,9 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             IDLE_TIMEOUT,
             check_login_csrf,
             cookie_options,
-            create_session,
+            start_session,
         )
-        from crms.access.users import login
+        from crms.access.users import language_of
         from crms.api.deps import anonymous, client_address
 
         db = _db(request)
@@ -490,20 +497,16 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             audit.record_refusal(db, who, "auth.login", exc.message, query="POST /login", target_type="user")
             return login_form(request, {"_form": N_("This form expired or was not sent by this site.")}, 403)
         try:
-            principal = login(
+            principal, token = start_session(
                 db,
                 username,
                 str(form.get("password", ""))[:256],
                 totp=(str(form.get("totp", "")).strip()[:10] or None),
                 address=client_address(request),
-                channel="web",
             )
         except CrmsError as exc:
             return login_form(request, _errors(exc), exc.status, username=username, next=next_url)
-        from crms.access.users import language_of
-
         with db.transaction() as session:
-            token = create_session(session, principal)
             language = language_of(session, principal)
         resp = _see(next_url)
         resp.set_cookie(COOKIE, token, **cookie_options(int(IDLE_TIMEOUT.total_seconds()) * 24))
@@ -517,11 +520,10 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         form = await _form(request)
 
         def work(session: Session, who: Principal) -> Response:
-            from crms.access import audit
-            from crms.access.sessions import COOKIE, end_session
+            from crms.access.sessions import COOKIE
+            from crms.access.tokens import logout
 
-            end_session(session, request.cookies[COOKIE])
-            audit.record(session, who, "auth.logout", target_type="user", target_id=who.user_id)
+            logout(session, who, web_session=request.cookies[COOKIE])
             resp = _see("/login")
             resp.delete_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="strict")
             return resp

@@ -145,7 +145,8 @@ def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
     @app.post("/identify/{search_id}/candidates/{person_id}", include_in_schema=False)
     async def candidate_decide(request: Request, search_id: int, person_id: int):
         form = await _form(request)
-        probe = int(form["probe"]) if str(form.get("probe", "0")).isdigit() else 0
+        raw = str(form.get("probe") or "0")
+        probe = int(raw) if raw.isdigit() else 0
 
         def work(session: Session, who: Principal) -> Response:
             from crms.biometrics import examination
