@@ -55,3 +55,12 @@ def test_the_cli_registers_the_fingerprints_as_a_merge_participant():
     from crms.records.participants import merge_participants
 
     assert main._fingerprints_follow_merge in merge_participants()
+
+
+def test_the_lazy_services_package_gives_its_submodules_too():
+    """crms.records.services loads its modules on first use (CLI start-up); a submodule is reached as an
+    attribute as before the split (bench/records_bench.py uses services.names)."""
+    from crms.records import services
+
+    assert services.names.likely_duplicates is services.likely_duplicates
+    assert services.guard.__name__ == "crms.records.services.guard"

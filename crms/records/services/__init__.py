@@ -19,6 +19,7 @@ imported on first use, so that one service does not load them all.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -144,11 +145,15 @@ _SUBMODULES: dict[str, str] = {
 
 
 def __getattr__(name: str) -> Any:
+    from importlib import import_module
+
+    if (Path(__file__).parent / f"{name}.py").is_file():  # a submodule itself (services.names), on first use
+        value = import_module(f"{__name__}.{name}")
+        globals()[name] = value
+        return value
     sub = _SUBMODULES.get(name)
     if sub is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
     value = getattr(import_module(f"{__name__}.{sub}"), name)
     globals()[name] = value
     return value
