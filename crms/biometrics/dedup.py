@@ -15,6 +15,7 @@ Every step is audited (``biometric.duplicate_open``, ``biometric.duplicate_confi
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import or_, select
@@ -51,32 +52,46 @@ def _prints_of(session: Session, person_id: int) -> list:
     return out
 
 
-def check_person(session: Session, principal: Principal, db, person_id: int) -> list[DuplicateCase]:
-    """Search the person's enrolled prints against every other person; open a case per hit (at most one per
-    pair of persons, whichever was enrolled first)."""
+@dataclass(frozen=True)
+class _Hits:
+    """What searching one person's prints found: the probes used, the threshold, the other persons."""
+
+    probes: int
+    threshold: float
+    others: list
+
+
+def _search_person(session: Session, db, person_id: int) -> _Hits | None:
+    """Search the person's enrolled prints against every other person (reads only: the gallery catches up
+    from the database, then the search runs in memory)."""
     from crms.biometrics.identification import store_for
     from crms.fingerprint import threshold_for_fpir
 
-    authorize(principal, Permission.BIOMETRIC_ENROL)
     probes = _prints_of(session, person_id)[:10]
     if not probes:
-        return []
+        return None
     store = store_for(db)
     store.sync(session)
     g = store.gallery
     if len(g) == 0:
-        return []
+        return None
     result = g.search(probes, top=6, fpir=DEDUP_FPIR)
     others = [c for c in result.candidates if c.person != person_id]
     persons = max(1, result.gallery_persons - 1)
-    threshold = threshold_for_fpir(DEDUP_FPIR, persons, len(probes))
+    return _Hits(len(probes), threshold_for_fpir(DEDUP_FPIR, persons, len(probes)), others)
+
+
+def _open_cases(session: Session, principal: Principal, person_id: int, hits: _Hits) -> list[DuplicateCase]:
+    """Audit the search and open a case per hit at or above the threshold (at most one per pair of persons,
+    whichever was enrolled first)."""
+    threshold = hits.threshold
     audit.record(
         session, principal, "biometric.dedup_search", target_type="person", target_id=person_id,
-        query={"probes": len(probes), "threshold": threshold,
-               "candidates": [[c.person, c.score] for c in others[:5]]},
+        query={"probes": hits.probes, "threshold": threshold,
+               "candidates": [[c.person, c.score] for c in hits.others[:5]]},
     )  # fmt: skip
     opened = []
-    for c in others:
+    for c in hits.others:
         if c.score < threshold:
             break
         exists = session.scalar(
@@ -105,10 +120,21 @@ def check_person(session: Session, principal: Principal, db, person_id: int) -> 
     return opened
 
 
+def check_person(session: Session, principal: Principal, db, person_id: int) -> list[DuplicateCase]:
+    """Search the person's enrolled prints against every other person; open a case per hit (at most one per
+    pair of persons, whichever was enrolled first). All in ``session``."""
+    authorize(principal, Permission.BIOMETRIC_ENROL)
+    hits = _search_person(session, db, person_id)
+    return [] if hits is None else _open_cases(session, principal, person_id, hits)
+
+
 def check_enrolled_since(db, principal: Principal, since: datetime) -> int:
-    """After an enrolment run: check every person with a print enrolled since ``since``, each in its own
-    transaction. Returns the number of cases opened."""
-    with db.transaction() as s:
+    """After an enrolment run: check every person with a print enrolled since ``since``. The gallery's
+    catch-up and each search run in a read transaction (on SQLite no write lock, so requests and the enrol
+    worker go on meanwhile); only the cases found are written, each person in a short transaction of its own.
+    Returns the number of cases opened."""
+    authorize(principal, Permission.BIOMETRIC_ENROL)
+    with db.read_transaction() as s:
         persons = sorted(
             set(
                 s.scalars(
@@ -120,8 +146,11 @@ def check_enrolled_since(db, principal: Principal, since: datetime) -> int:
         )
     opened = 0
     for pid in persons:
-        with db.transaction() as s:
-            opened += len(check_person(s, principal, db, int(pid)))
+        with db.read_transaction() as s:
+            hits = _search_person(s, db, int(pid))
+        if hits is not None:
+            with db.transaction() as s:
+                opened += len(_open_cases(s, principal, int(pid), hits))
     return opened
 
 

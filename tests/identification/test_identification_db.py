@@ -308,3 +308,37 @@ def test_after_an_enrolment_run_the_new_persons_are_checked(world):
     with db.transaction() as s:
         rows = list(s.execute(select(DuplicateCase.person_id, DuplicateCase.candidate_id)))
     assert [tuple(r) for r in rows] == [(twin, a)]
+
+
+def test_the_dedup_search_after_a_run_holds_no_write_lock(world, monkeypatch):
+    """The gallery's catch-up and the search run in a read transaction: while they run, another connection
+    writes with a short busy timeout (on SQLite it would wait for the write lock, and fail, if the search held
+    it). Only the case found is written afterwards."""
+    import sqlalchemy as sa
+
+    db, op, fingers = world
+    a = list(fingers)[0]
+    since = utcnow()
+    twin = person(db, op, "Second Card")
+    rng = np.random.default_rng(13)
+    for f in range(3):
+        enrol(db, twin, f + 1, S.impression(fingers[a][f], rng))
+    real_search = dedup._search_person
+    wrote: list[int] = []
+
+    def search_then_write(session, database, person_id):
+        hits = real_search(session, database, person_id)
+        other = sa.create_engine(
+            database.url, connect_args={"timeout": 0.2} if database.is_sqlite else {"connect_timeout": 3}
+        )
+        try:
+            with other.begin() as conn:
+                conn.execute(sa.text("UPDATE persons SET notes = notes WHERE id = :p"), {"p": person_id})
+            wrote.append(person_id)
+        finally:
+            other.dispose()
+        return hits
+
+    monkeypatch.setattr(dedup, "_search_person", search_then_write)
+    assert dedup.check_enrolled_since(db, op, since) == 1
+    assert wrote == [twin]
