@@ -227,6 +227,7 @@ def import_all_models() -> None:
         "crms.records.reference.models",
         "crms.records.models",
         "crms.biometrics.models",
+        "crms.faces.models",
     ):
         try:
             importlib.import_module(mod)

@@ -19,9 +19,6 @@ import secrets
 from datetime import datetime
 from pathlib import Path
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from crms.errors import NotFound, ValidationError
 from crms.timeutil import utcnow
 
@@ -62,7 +59,7 @@ def load_key(data_dir: Path, name: str, env: str, configured: str | None = None)
             raise ValidationError(f"{path} does not hold a 32-byte key", field=f"{name}_key")
         return key
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    key = AESGCM.generate_key(bit_length=256)
+    key = secrets.token_bytes(32)  # what AESGCM.generate_key(bit_length=256) returns: os.urandom(32)
     # Written whole to a private temporary file, then linked into place: a process that starts at the same
     # moment (server workers) sees either no key file or a complete one, never an empty one.
     tmp = path.with_name(f".{name}.key.{os.getpid()}.{secrets.token_hex(4)}")
@@ -87,6 +84,9 @@ def validate_ref(ref: str) -> tuple[str, str]:
 
 class EncryptedStore:
     def __init__(self, data_dir: Path | str, *, key: bytes | None = None, data_key: str | None = None):
+        # cryptography is imported here, not at start-up: the audit key (every command) needs no cipher
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         self.data_dir = Path(data_dir)
         self.root = self.data_dir / "biometrics"
         self._aead = AESGCM(key if key is not None else load_data_key(self.data_dir, data_key))
@@ -130,6 +130,8 @@ class EncryptedStore:
         if not blob.startswith(MAGIC) or len(blob) < len(MAGIC) + 12 + 16:
             raise ValidationError(f"stored file {ref} is not a CRMS encrypted object", field="ref")
         nonce = blob[len(MAGIC) : len(MAGIC) + 12]
+        from cryptography.exceptions import InvalidTag
+
         try:
             return self._aead.decrypt(nonce, blob[len(MAGIC) + 12 :], ref.encode())
         except InvalidTag:

@@ -47,6 +47,8 @@ class User(Base):
     # Privileged roles (auditor, examiner, administrator) wait for a second administrator's approval.
     approval_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     approved_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The language of the user's pages ('en' or 'ur'); NULL until chosen (the browser's choice applies).
+    language: Mapped[str | None] = mapped_column(String(2), nullable=True)
 
 
 class ApiToken(Base):

@@ -760,3 +760,31 @@ def login_sms(db, phone: str, pin: str) -> Principal:
     if error is not None:
         raise error
     return result
+
+
+# --------------------------------------------------------------------------------------------- preferences
+
+LANGUAGES = ("en", "ur")
+
+
+def set_language(session: Session, principal: Principal, code: str) -> User:
+    """The language of the caller's own pages ('en' or 'ur'), kept on the account and used at each sign-in.
+    Any signed-in user may set their own; audited."""
+    if principal.user_id is None:
+        raise ValidationError("only a signed-in user has a language setting", field="user")
+    if code not in LANGUAGES:
+        raise ValidationError(f"language must be one of {', '.join(LANGUAGES)}", field="language")
+    user = _get(session, principal.user_id)
+    if user.language != code:
+        user.language = code
+        user.updated_at = utcnow()
+        audit.record(session, principal, "user.language", target_type="user", target_id=user.id,
+                     query={"language": code})  # fmt: skip
+    return user
+
+
+def language_of(session: Session, principal: Principal) -> str | None:
+    """The caller's chosen language, or None when they have not chosen one (the browser's applies)."""
+    if principal.user_id is None:
+        return None
+    return session.scalar(select(User.language).where(User.id == principal.user_id))

@@ -23,6 +23,8 @@ ROUTERS = [
     "crms.api.routes.access",
     "crms.api.routes.audit",
     "crms.api.routes.identify",  # 1:N identification, duplicate enrolments
+    "crms.api.routes.fingerprint_marks",  # fingers that cannot be printed
+    "crms.api.routes.photos",  # photos of a person
 ]
 
 
@@ -32,6 +34,9 @@ def wire_areas() -> None:
     from crms.records.participants import register_merge_participant
 
     register_merge_participant(follow_merge)
+    from crms.faces.photos import follow_merge as photos_follow_merge
+
+    register_merge_participant(photos_follow_merge)
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:

@@ -175,8 +175,10 @@ def case_dict(c: DuplicateCase) -> dict:
 def queue(
     session: Session, principal: Principal, status: str | None = DuplicateStatus.OPEN.value
 ) -> list[dict]:
-    """The examiners' queue (``status`` None: every case), oldest first. Audited as a read."""
-    authorize(principal, Permission.BIOMETRIC_CONFIRM)
+    """The examiners' queue (``status`` None: every case), oldest first: for examiners, and for those who
+    merge records (supervisors merge the confirmed cases). Audited as a read."""
+    if not has_permission(principal, Permission.PERSON_MERGE):
+        authorize(principal, Permission.BIOMETRIC_CONFIRM)
     if status is not None and status not in {s.value for s in DuplicateStatus}:
         raise ValidationError(f"unknown status {status!r}", field="status")
     q = select(DuplicateCase).order_by(DuplicateCase.id)

@@ -183,6 +183,9 @@ def capture(
     )
     session.add(row)
     session.flush()
+    from crms.biometrics.marks import clear_on_capture
+
+    cleared = clear_on_capture(session, principal, person.id, position, row.id)  # a marked finger, printed
     audit.record(
         session,
         principal,
@@ -190,7 +193,7 @@ def capture(
         target_type="person",
         target_id=person.id,
         query={"fingerprint_id": row.id, "position": position, "source": source,
-               "replaced": None if current is None else current.id},
+               "replaced": None if current is None else current.id, "cleared_mark": cleared},
     )  # fmt: skip
     return row
 
@@ -202,13 +205,16 @@ def follow_merge(
     merged person, active and retired, moves to the survivor with its history. Where both have an active
     print of the same finger, the survivor's stays active and the merged person's is retired (kept, so an
     examiner can still see and restore it)."""
+    from crms.biometrics.marks import follow_merge as marks_follow
+
     rows = list(
         session.scalars(
             select(Fingerprint).where(Fingerprint.person_id == merged.id).order_by(Fingerprint.id)
         )
     )
     if not rows:
-        return {}
+        moved = marks_follow(session, principal, survivor.id, merged.id, now)
+        return {"finger_marks": moved} if moved else {}
     taken = set(
         session.scalars(
             select(Fingerprint.position).where(
@@ -224,7 +230,9 @@ def follow_merge(
         row.person_id = survivor.id
         row.updated_at, row.updated_by = now, principal.user_id
     session.flush()
-    return {"fingerprints": [r.id for r in rows], "fingerprints_retired": retired}
+    out = {"fingerprints": [r.id for r in rows], "fingerprints_retired": retired}
+    moved = marks_follow(session, principal, survivor.id, merged.id, now)
+    return {**out, "finger_marks": moved} if moved else out
 
 
 def fingerprint_dict(row: Fingerprint) -> dict:
@@ -276,6 +284,16 @@ def fingerprints_of(
         query={"history": history},
     )  # fmt: skip
     active = [r for r in rows if r.active]
+    from crms.biometrics.marks import mark_dict, marks_of
+
+    marks = marks_of(session, target, history=history)
+    by_position = {r.position: fingerprint_dict(r) for r in active}
+    marked = {m.position: mark_dict(m) for m in marks if m.active}
+    fingers = [
+        {"position": pos, "finger": name, "print": by_position.get(pos), "mark": marked.get(pos),
+         "state": "captured" if pos in by_position else "marked" if pos in marked else "not_captured"}
+        for pos, name in FINGER_POSITIONS.items()
+    ]  # fmt: skip
     return {
         "person_id": target,
         "redirected_from": redirected_from,
@@ -284,6 +302,9 @@ def fingerprints_of(
         "failed": sum(r.status == EnrolmentStatus.FAILED.value for r in active),
         "missing": sorted(set(FINGER_POSITIONS) - {r.position for r in active}),
         "fingerprints": [fingerprint_dict(r) for r in rows],
+        # Finger by finger: captured (its print), marked (missing, amputated ...: its mark) or not captured.
+        "fingers": fingers,
+        "marks": [mark_dict(m) for m in marks],
     }
 
 

@@ -144,3 +144,42 @@ class DuplicateCase(Tracked, Base):
     reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     merged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     merged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+
+
+class MissingReason(StrEnum):
+    AMPUTATED = "amputated"
+    MISSING = "missing"  # missing at birth or otherwise absent
+    BANDAGED = "bandaged"  # temporarily impossible to print
+    UNABLE = "unable"  # present but cannot be printed (scarred, worn, the person resists)
+
+
+class FingerMark(Base):
+    """A finger of a tenprint that could not be captured, and why (ANSI/NIST-ITL "amputated" / "unable to
+    print"). Capturing the finger later clears the mark (``active`` false, kept for history), so each person
+    has at most one active mark per position, and never an active mark together with an active print."""
+
+    __tablename__ = "fingerprint_marks"
+    __table_args__ = (
+        CheckConstraint("position BETWEEN 1 AND 10", name="position"),
+        Index(
+            "uq_fingerprint_marks_person_position_active",
+            "person_id",
+            "position",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
+    position: Mapped[int] = mapped_column(SmallInteger)
+    reason: Mapped[str] = mapped_column(String(12))  # MissingReason
+    note: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    marked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    marked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    cleared_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    # The print whose capture cleared the mark (NULL when cleared by a new mark).
+    cleared_by_print: Mapped[int | None] = mapped_column(ForeignKey("fingerprints.id"), nullable=True)

@@ -135,7 +135,6 @@ def cli_principal(permission_hint=None, db=None, *, use_session: bool = True) ->
     CRMS_CLI_SESSION_HOURS=0). ``use_session=False`` insists on the password (``crms login``: a new token
     never outlives the CLI session without the password being checked)."""
     from crms.access.tokens import issue_for, principal_from_token
-    from crms.access.users import login
     from crms.access.work import authenticate_alone
 
     db = db or open_db()
@@ -162,6 +161,8 @@ def cli_principal(permission_hint=None, db=None, *, use_session: bool = True) ->
             "or CRMS_TOKEN",
             field="CRMS_USER",
         )
+    from crms.access.users import login  # Argon2 and TOTP: only when a password is checked
+
     principal = login(
         db, username, password, totp=os.environ.get("CRMS_TOTP") or None, address=address, channel="cli"
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import typer
 
+from crms.cli.light import TextGroup
 from crms.optional import optional_module
 
 app = typer.Typer(
@@ -12,6 +13,7 @@ app = typer.Typer(
     help="Criminal Record Management System with AFIS.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=TextGroup,  # its completion flags without Pydantic (start-up time, see crms.cli.light)
 )
 
 # One module per area; each defines register(app: typer.Typer) -> None.
@@ -26,6 +28,7 @@ COMMAND_MODULES = [
     "crms.cli.synth",  # synth fingers
     "crms.cli.demo",  # demo
     "crms.cli.search",  # fp search|identify|duplicates|duplicate, bench identify
+    "crms.cli.fingerprint_marks",  # fp mark-missing
 ]
 
 
@@ -35,11 +38,18 @@ def _fingerprints_follow_merge(session, principal, survivor, merged, now) -> dic
     return follow_merge(session, principal, survivor, merged, now)
 
 
+def _photos_follow_merge(session, principal, survivor, merged, now) -> dict[str, list[int]]:
+    from crms.faces.photos import follow_merge
+
+    return follow_merge(session, principal, survivor, merged, now)
+
+
 def wire_areas() -> None:
     """Composition root: the areas whose rows follow a person merge (records imports no other area)."""
     from crms.records.participants import register_merge_participant
 
     register_merge_participant(_fingerprints_follow_merge)
+    register_merge_participant(_photos_follow_merge)
 
 
 wire_areas()

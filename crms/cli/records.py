@@ -10,7 +10,9 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    app.command("lookup")(lookup)
+    from crms.cli.light import TextCommand
+
+    app.command("lookup", cls=TextCommand)(lookup)
 
 
 def lookup(

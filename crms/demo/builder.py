@@ -15,18 +15,16 @@ fully enrolled within a minute and the rest follow at about ten seconds each. Th
 hundred persons, so it is a stage of its own (``stage="fingerprints"``) that scripts/run-demo.sh runs in
 the background while the server is already up; it stops cleanly when asked (``stop()``) and resumes where
 it stopped.
-Mugshot refs are kept in ``<data dir>/demo/mugshots.json`` (there is no photo table yet).
+Mugshots are ``person_photos`` rows (front view) added through crms.faces.photos, images encrypted.
 """
 
 from __future__ import annotations
 
-import json
 import random
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -496,31 +494,6 @@ def _store(settings):
     return EncryptedStore.from_settings(settings)
 
 
-def _load_manifest(path: Path, legacy: Path) -> dict[str, str]:
-    """Mugshot refs by person id. (Earlier versions kept them, with fingerprint refs, in biometrics.json.)"""
-    for candidate in (path, legacy):
-        try:
-            data = json.loads(candidate.read_text())
-        except (FileNotFoundError, ValueError):
-            continue
-        if candidate == path:
-            return {str(k): str(v) for k, v in data.get("mugshots", {}).items()}
-        return {pid: e["mugshot"] for pid, e in data.get("persons", {}).items() if e.get("mugshot")}
-    return {}
-
-
-def _save_manifest(path: Path, mugshots: dict[str, str], seed: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    body = {
-        "note": "demo mugshots: references into the encrypted biometric store (crms.access.crypto)",
-        "seed": seed,
-        "mugshots": mugshots,
-    }
-    tmp.write_text(json.dumps(body, indent=1, sort_keys=True))
-    tmp.replace(path)
-
-
 def _quiet_worker() -> None:
     """Image workers leave Ctrl-C (sent to the whole terminal process group) to their parent, which stops
     them; SIGTERM keeps its default, because that is how the parent's pool stops them."""
@@ -638,7 +611,7 @@ def build_demo(
     if stage in ("all", "records"):
         person_ids = _write_records(db, plans, report, progress)
         if mugshots:
-            _write_mugshots(settings, plans, person_ids, seed, report)
+            _write_mugshots(db, settings, plans, person_ids, seed, report)
         # Users last, so that their one-time passwords are shown by a run that completes.
         with db.transaction() as s:
             ensure_users(s, report)
@@ -670,18 +643,27 @@ def _write_records(db, plans: list[PersonPlan], report: DemoReport, progress) ->
     return person_ids
 
 
-def _write_mugshots(settings, plans: list[PersonPlan], person_ids: dict[int, int], seed: int, report) -> None:
-    path = settings.data_dir / "demo" / "mugshots.json"
-    refs = _load_manifest(path, settings.data_dir / "demo" / "biometrics.json")
+def _write_mugshots(
+    db, settings, plans: list[PersonPlan], person_ids: dict[int, int], seed: int, report
+) -> None:
+    """A front-view photo per demo person that has none yet (crms.faces.photos), one transaction each."""
+    from sqlalchemy import exists
+
+    from crms.access.principal import system_principal
+    from crms.faces.models import PersonPhoto
+    from crms.faces.photos import upload_photo
+
+    principal = system_principal("cli")
     store = _store(settings)
     for plan in plans:
-        pid = str(person_ids[plan.index])
-        if refs.get(pid) and store.exists(refs[pid]):
-            continue
-        doc = plan.data["documents"][0]["number"]
-        refs[pid] = store.put("photo", mugshot_png(plan.name_en, doc, seed * 100_003 + plan.index))
-        report.mugshots += 1
-    _save_manifest(path, refs, seed)
+        pid = person_ids[plan.index]
+        with db.transaction() as s:
+            if s.scalar(select(exists().where(PersonPhoto.person_id == pid, PersonPhoto.kind == "front"))):
+                continue
+            doc = plan.data["documents"][0]["number"]
+            png = mugshot_png(plan.name_en, doc, seed * 100_003 + plan.index)
+            upload_photo(s, principal, store, pid, "front", png, note="demo placeholder")
+            report.mugshots += 1
 
 
 def _write_fingerprints(

@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session
 from crms.access import audit
 from crms.access.policy import Permission, authorize, unit_contains
 from crms.access.principal import Principal
+from crms.db import Base
 from crms.errors import PermissionDenied, ValidationError
 from crms.records.cnic import ascii_digits, format_cnic
 from crms.records.models import Address, IdentityDocument, Person, PersonAlias, PhoneNumber
@@ -763,6 +764,9 @@ def import_persons_file(
     try:
         with db.read_transaction() as session:
             plan = _validate(session, principal, path, dry_run, skip_invalid, reject_file, progress)
+            staged = None
+            if plan.fresh and not dry_run and (skip_invalid or not plan.rejected):
+                staged = _stage(session, principal, plan.fresh)  # the rows as parameter tuples, lock-free
     except ImportFileError as exc:  # nothing written; the attempt is audited
         audit.record_refusal(
             db,
@@ -774,7 +778,7 @@ def import_persons_file(
         )
         raise
     with db.transaction() as session:
-        return _write(session, principal, plan, progress, recheck=True)
+        return _write(session, principal, plan, progress, recheck=True, staged=staged)
 
 
 def _validate(
@@ -848,6 +852,7 @@ def _write(
     progress: Callable[[str, int, int], None] | None,
     *,
     recheck: bool,
+    staged: _Staged | None = None,
 ) -> ImportReport:
     report, rejected, fresh = plan.report, plan.rejected, plan.fresh
     if recheck and fresh:  # what another writer added since the validation's snapshot
@@ -861,7 +866,9 @@ def _write(
     if rejected and not plan.report.skip_invalid:
         outcome = "refused"
     elif not plan.report.dry_run:
-        report.person_ids = _insert(session, principal, fresh, progress)
+        if staged is None and fresh:
+            staged = _stage(session, principal, fresh)
+        report.person_ids = _insert(session, staged, fresh, progress) if fresh else []
         report.imported = len(fresh)
         report.written = bool(fresh)
     audit.record(
@@ -905,23 +912,69 @@ def reserve_ids(session: Session, table, n: int, first_row: dict | None = None) 
     return [first + i for i in range(n)]
 
 
-def _bulk(session: Session, table, rows: list[dict]) -> None:
-    """executemany of ``rows`` (dicts with the same keys) straight on the DBAPI cursor: SQLAlchemy's per-row
-    parameter processing costs as much as SQLite itself here. Values are given as SQLAlchemy stores them:
-    on SQLite dates as ISO text, timestamps as 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC), booleans as 0/1;
-    PostgreSQL (psycopg) takes the Python values."""
-    if not rows:
+@dataclass
+class _Staged:
+    """The rows to write as DBAPI parameter tuples, built before the write transaction (the Python work of
+    the write: on SQLite it no longer holds the write lock). ``persons[i]`` and the child tuples lack the id
+    columns; a child tuple starts with the index ``i`` of its person in ``rows``."""
+
+    rows: list[Prepared]
+    sqlite: bool
+    stamp: dict[str, Any]
+    person_columns: list[str]
+    persons: list[tuple]
+    children: dict[str, tuple[list[str], list[tuple]]]
+
+
+def _stage(session: Session, principal: Principal, rows: list[Prepared]) -> _Staged:
+    """Convert ``rows`` (values as SQLAlchemy stores them on SQLite: dates as ISO text, timestamps as
+    'YYYY-MM-DD HH:MM:SS.ffffff' UTC; PostgreSQL takes the Python values)."""
+    now = utcnow()
+    stamp = {
+        "created_at": now,
+        "created_by": principal.user_id,
+        "updated_at": now,
+        "updated_by": principal.user_id,
+    }
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    conv = _sqlite_value if sqlite else (lambda v: v)
+    st = tuple(conv(v) for v in stamp.values())
+    person_columns = [*rows[0].person, *stamp] if rows else []
+    keys = list(rows[0].person) if rows else []
+    if sqlite:
+        persons = [tuple(_sqlite_value(r.person[c]) for c in keys) + st for r in rows]
+    else:
+        persons = [tuple(r.person[c] for c in keys) + st for r in rows]
+    docs, addresses, phones, aliases = [], [], [], []
+    address_columns: list[str] = []
+    for i, r in enumerate(rows):
+        if r.cnic:
+            docs.append((i, "CNIC", r.cnic, "PK", *st))
+        if r.address:
+            if not address_columns:
+                address_columns = list(r.address)
+            addresses.append((i, *(conv(r.address[c]) for c in address_columns), *st))
+        phones += [(i, e, k, *st) for e, k in r.phones]
+        aliases += [(i, n, s, *st) for n, s in r.aliases]
+    sc = list(stamp)
+    children = {
+        IdentityDocument.__table__.name: (["doc_type", "number", "issuing_country", *sc], docs),
+        Address.__table__.name: ([*address_columns, *sc], addresses),
+        PhoneNumber.__table__.name: (["e164", "kind", *sc], phones),
+        PersonAlias.__table__.name: (["name", "script", *sc], aliases),
+    }
+    return _Staged(rows, sqlite, stamp, person_columns, persons, children)
+
+
+def _bulk(session: Session, table, columns: list[str], data: list[tuple]) -> None:
+    """executemany of ``data`` (tuples in ``columns`` order) straight on the DBAPI cursor: SQLAlchemy's
+    per-row parameter processing costs as much as SQLite itself here."""
+    if not data:
         return
-    columns = list(rows[0])
     sqlite = session.get_bind().dialect.name == "sqlite"
     names = ", ".join(table.c[c].name for c in columns)
     marks = ", ".join(["?" if sqlite else "%s"] * len(columns))
-    sql = f"INSERT INTO {table.name} ({names}) VALUES ({marks})"
-    if sqlite:
-        data = [tuple(_sqlite_value(r[c]) for c in columns) for r in rows]
-    else:
-        data = [tuple(r[c] for c in columns) for r in rows]
-    session.connection().exec_driver_sql(sql, data)
+    session.connection().exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", data)
 
 
 def _sqlite_value(value: Any) -> Any:
@@ -938,53 +991,47 @@ def _sqlite_value(value: Any) -> Any:
 
 def _insert(
     session: Session,
-    principal: Principal,
+    staged: _Staged,
     rows: list[Prepared],
     progress: Callable[[str, int, int], None] | None = None,
 ) -> list[int]:
-    """Bulk inserts (executemany) in the caller's transaction, ids reserved up front."""
+    """Bulk inserts (executemany) of ``rows`` (all or some of ``staged.rows``, in order) in the caller's
+    transaction, ids reserved up front; only id columns are added to the staged tuples here."""
     if not rows:
         return []
-    now = utcnow()
-    stamp = {
-        "created_at": now,
-        "created_by": principal.user_id,
-        "updated_at": now,
-        "updated_by": principal.user_id,
-    }
+    if len(rows) != len(staged.rows):  # the write's re-check dropped some rows
+        keep = {id(r) for r in rows}
+        index = [i for i, r in enumerate(staged.rows) if id(r) in keep]
+    else:
+        index = list(range(len(rows)))
     persons = Person.__table__
-    is_pg = session.get_bind().dialect.name == "postgresql"
-    first_params = {**rows[0].person, **stamp}
+    is_pg = not staged.sqlite
+    first_params = {**rows[0].person, **staged.stamp}
     ids = reserve_ids(session, persons, len(rows), None if is_pg else first_params)
-    if not is_pg:  # convert the shared timestamps once, not per row
-        stamp = {k: _sqlite_value(v) for k, v in stamp.items()}
-    skip_first = not is_pg  # SQLite: the first person is already inserted by reserve_ids
+    pid_of = dict(zip(index, ids, strict=True))
     step = 10_000
-    for start in range(0, len(rows), step):
-        chunk = rows[start : start + step]
-        chunk_ids = ids[start : start + step]
-        params = [
-            {**r.person, **stamp, "id": pid}
-            for pid, r in zip(chunk_ids, chunk, strict=True)
-            if not (skip_first and pid == ids[0])
-        ]
-        _bulk(session, persons, params)
-        docs, addresses, phones, aliases = [], [], [], []
-        for pid, r in zip(chunk_ids, chunk, strict=True):
-            if r.cnic:
-                docs.append(
-                    {"person_id": pid, "doc_type": "CNIC", "number": r.cnic, "issuing_country": "PK", **stamp}
-                )
-            if r.address:
-                addresses.append({"person_id": pid, **r.address, **stamp})
-            phones += [{"person_id": pid, "e164": e, "kind": k, **stamp} for e, k in r.phones]
-            aliases += [{"person_id": pid, "name": n, "script": s, **stamp} for n, s in r.aliases]
-        _bulk(session, IdentityDocument.__table__, docs)
-        _bulk(session, Address.__table__, addresses)
-        _bulk(session, PhoneNumber.__table__, phones)
-        _bulk(session, PersonAlias.__table__, aliases)
+    start = 0 if is_pg else 1  # skip, SQLite: the first person is already inserted by reserve_ids
+    for lo in range(0, len(index), step):
+        chunk = index[lo + start : lo + step] if lo == 0 else index[lo : lo + step]
+        _bulk(
+            session,
+            persons,
+            ["id", *staged.person_columns],
+            [(pid_of[i], *staged.persons[i]) for i in chunk],
+        )
         if progress is not None:
-            progress("write", min(start + step, len(rows)), len(rows))
+            progress("write", min(lo + step, len(index)), len(index))
+    for name, (columns, data) in staged.children.items():
+        table = Base.metadata.tables[name]
+        if len(index) != len(staged.rows):
+            data = [t for t in data if t[0] in pid_of]
+        for lo in range(0, len(data), step):
+            _bulk(
+                session,
+                table,
+                ["person_id", *columns],
+                [(pid_of[t[0]], *t[1:]) for t in data[lo : lo + step]],
+            )
     if is_pg and len(rows) >= 10_000:
         # fresh statistics now: the next import's lookups get index plans without waiting for autovacuum
         session.execute(sql_text("ANALYZE persons, identity_documents, addresses"))

@@ -21,11 +21,20 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crms.access.principal import Principal
-from crms.errors import AuthenticationError, CrmsError, PermissionDenied, RateLimited, ValidationError
+from crms.api.serving import body_limit
+from crms.biometrics.marks import REASONS
+from crms.errors import (
+    AuthenticationError,
+    Conflict,
+    CrmsError,
+    PermissionDenied,
+    RateLimited,
+    ValidationError,
+)
+from crms.faces.photos import MAX_BYTES as PHOTO_MAX_BYTES
 from crms.web.i18n import RTL, Formatter, choose, translations
 
 _log = logging.getLogger("crms.web")
@@ -97,6 +106,8 @@ FIELD_LABELS = {
     "doc_type": N_("Document type"),
     "convicted_on": N_("Convicted on"),
     "sentence": N_("Sentence"),
+    "photo": N_("Photo"),
+    "language": N_("Language"),
 }
 # Stored codes shown to people (statuses, roles, kinds), as the pages name them.
 TERMS = {
@@ -143,6 +154,16 @@ TERMS = {
     "M": N_("Male"),
     "F": N_("Female"),
     "X": N_("Not recorded"),
+    "front": N_("front view"),
+    "left": N_("left side"),
+    "right": N_("right side"),
+    "amputated": N_("amputated"),
+    "missing": N_("missing"),
+    "bandaged": N_("bandaged"),
+    "unable": N_("unable to print"),
+    "not_captured": N_("not captured"),
+    "captured": N_("captured"),
+    "marked": N_("cannot be printed"),
 }
 FINGERS = {
     1: N_("Right thumb"),
@@ -162,7 +183,32 @@ FINGERS = {
 
 
 def _lang(request: Request) -> str:
-    return choose(request.cookies.get(LANG_COOKIE))
+    """The signed-in user's chosen language, else the browser's (the cookie set by the one-tap switch, then
+    the Accept-Language header), else English."""
+    chosen = getattr(request.state, "lang", None)
+    if chosen:
+        return choose(chosen)
+    cookie = request.cookies.get(LANG_COOKIE)
+    if cookie:
+        return choose(cookie)
+    return _accept_language(request.headers.get("accept-language", ""))
+
+
+def _accept_language(header: str) -> str:
+    """The first of our languages in an Accept-Language header, by the weights it gives (RFC 9110)."""
+    best, best_q = "en", 0.0
+    for i, part in enumerate(header.split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        code = tag.strip().lower().split("-")[0]
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        if code in ("en", "ur") and q - i * 1e-6 > best_q:
+            best, best_q = code, q - i * 1e-6
+    return best
 
 
 def _secure_headers(resp: Response) -> Response:
@@ -250,9 +296,16 @@ def act(
 ) -> Response:
     """Authenticate from the session cookie, check the form's CSRF token (POST), run ``work`` in one
     transaction and answer with its page; a refusal or a failure becomes the right page (never a trace)."""
-    from crms.access import audit
-    from crms.access.sessions import COOKIE, check_csrf_for_session, csrf_for_session, principal_from_session
-    from crms.api.deps import anonymous, client_address, conflict_from_integrity
+    from crms.access.sessions import (
+        COOKIE,
+        CSRF_FIELD,
+        check_csrf_for_session,
+        csrf_for_session,
+        principal_from_session,
+    )
+    from crms.access.users import language_of
+    from crms.access.work import unit_of_work
+    from crms.api.deps import anonymous, client_address
 
     db = _db(request)
     where = f"{request.method} {request.url.path}"
@@ -260,38 +313,42 @@ def act(
     request.state.principal = None
     if not cookie:
         return RedirectResponse("/login?next=" + quote(request.url.path, safe=""), status_code=303)
-    try:
-        with db.transaction() as session:
-            who = principal_from_session(session, cookie, address=client_address(request))
-    except AuthenticationError as exc:
-        audit.record_refusal(db, anonymous(request), "auth.refused", exc.message, query=where)
-        return RedirectResponse("/login?expired=1", status_code=303)
-    request.state.principal = who
-    request.state.csrf = csrf_for_session(_secret(request), cookie)
-    if request.method == "POST":
-        try:
+
+    def authenticate(session: Session) -> Principal:
+        who = principal_from_session(session, cookie, address=client_address(request))
+        request.state.lang = language_of(session, who)
+        return who
+
+    def check_form(who: Principal) -> None:
+        request.state.principal = who
+        request.state.csrf = csrf_for_session(_secret(request), cookie)
+        if request.method == "POST":
             check_csrf_for_session(_secret(request), cookie, (form or {}).get("csrf_token"))
-        except PermissionDenied as exc:
-            audit.record_refusal(db, who, "access.refused", exc.message, query=where)
+
+    # The same unit of work as the API and the CLI (crms.access.work): the session is checked in a
+    # transaction of its own, then the form's CSRF token, then the page's work in one transaction; refusals
+    # are audited there, a unique-key clash becomes a Conflict.
+    try:
+        with unit_of_work(
+            db, where=where, anonymous=anonymous(request), pre_authenticate=authenticate,
+            after_authenticate=check_form,
+        ) as work_:  # fmt: skip
+            return work(work_.session, work_.principal)
+    except AuthenticationError:
+        return RedirectResponse("/login?expired=1", status_code=303)
+    except PermissionDenied as exc:
+        if exc.field == CSRF_FIELD:
             return message_page(
                 request, 403, N_("Form expired"), N_("This form expired or was not sent by this site.")
             )
-    try:
-        with db.transaction() as session:
-            return work(session, who)
-    except (PermissionDenied, RateLimited) as exc:
-        audit.record_refusal(db, who, "access.refused", exc.message, query=where)
         return message_page(request, exc.status, N_("Not allowed"), N_("Your role may not do this."))
-    except IntegrityError as exc:
-        conflict = conflict_from_integrity(exc)
-        if conflict is None:
-            raise
-        if on_error is not None:
-            return on_error(conflict)
-        return message_page(request, 409, N_("Already recorded"), conflict.message)
+    except RateLimited as exc:
+        return message_page(request, exc.status, N_("Not allowed"), N_("Your role may not do this."))
     except CrmsError as exc:
         if on_error is not None:
             return on_error(exc)
+        if isinstance(exc, Conflict):
+            return message_page(request, 409, N_("Already recorded"), exc.message)
         return message_page(
             request, exc.status, N_("Not found") if exc.status == 404 else N_("Error"), exc.message
         )
@@ -342,6 +399,8 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
         return work
 
+    __import__("crms.web.identify").web.identify.register(app)  # identification, duplicate queue pages
+
     # ---------------------------------------------------------------- static, PWA, language
 
     @app.get("/static/{name}", include_in_schema=False)
@@ -370,9 +429,26 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         return resp
 
     @app.get("/lang/{code}", include_in_schema=False)
-    def set_language(code: str, next: str = "/"):
+    def set_language(request: Request, code: str, next: str = "/"):
+        """The one-tap switch: the browser's cookie, and for a signed-in user the account's setting
+        (``access.users.set_language``; the session cookie is SameSite=Strict, so another site's link does
+        not reach the account)."""
+        from crms.access.sessions import COOKIE
+
         target = next if next.startswith("/") and not next.startswith("//") else "/"
-        resp = _see(target)
+        if request.cookies.get(COOKIE):
+
+            def work(session: Session, who: Principal) -> Response:
+                from crms.access.users import set_language as save_language
+
+                save_language(session, who, choose(code))
+                return _see(target)
+
+            resp = act(request, work)
+            if resp.status_code != 303 or resp.headers.get("location", "").startswith("/login"):
+                resp = _see(target)  # signed out meanwhile: the browser's choice only
+        else:
+            resp = _see(target)
         resp.set_cookie(LANG_COOKIE, choose(code), max_age=3600 * 24 * 365, samesite="strict", path="/")
         return resp
 
@@ -404,9 +480,9 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             IDLE_TIMEOUT,
             check_login_csrf,
             cookie_options,
-            create_session,
+            start_session,
         )
-        from crms.access.users import login
+        from crms.access.users import language_of
         from crms.api.deps import anonymous, client_address
 
         db = _db(request)
@@ -421,20 +497,21 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             audit.record_refusal(db, who, "auth.login", exc.message, query="POST /login", target_type="user")
             return login_form(request, {"_form": N_("This form expired or was not sent by this site.")}, 403)
         try:
-            principal = login(
+            principal, token = start_session(
                 db,
                 username,
                 str(form.get("password", ""))[:256],
                 totp=(str(form.get("totp", "")).strip()[:10] or None),
                 address=client_address(request),
-                channel="web",
             )
         except CrmsError as exc:
             return login_form(request, _errors(exc), exc.status, username=username, next=next_url)
         with db.transaction() as session:
-            token = create_session(session, principal)
+            language = language_of(session, principal)
         resp = _see(next_url)
         resp.set_cookie(COOKIE, token, **cookie_options(int(IDLE_TIMEOUT.total_seconds()) * 24))
+        if language:  # the account's language follows the user to this browser
+            resp.set_cookie(LANG_COOKIE, language, max_age=3600 * 24 * 365, samesite="strict", path="/")
         resp.delete_cookie(CSRF_COOKIE, path="/", secure=True, httponly=True, samesite="strict")
         return resp
 
@@ -443,11 +520,10 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         form = await _form(request)
 
         def work(session: Session, who: Principal) -> Response:
-            from crms.access import audit
-            from crms.access.sessions import COOKIE, end_session
+            from crms.access.sessions import COOKIE
+            from crms.access.tokens import logout
 
-            end_session(session, request.cookies[COOKIE])
-            audit.record(session, who, "auth.logout", target_type="user", target_id=who.user_id)
+            logout(session, who, web_session=request.cookies[COOKIE])
             resp = _see("/login")
             resp.delete_cookie(COOKIE, path="/", secure=True, httponly=True, samesite="strict")
             return resp
@@ -612,7 +688,48 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             who, Permission.BIOMETRIC_ENROL
         ):
             prints = enrolment.fingerprints_of(session, who, record["id"])
-        return render(request, "person.html", status, p=record, prints=prints, **ctx)
+        from crms.faces import photos as faces
+
+        pictures = faces.photos_of(session, who, record["id"])
+        return render(
+            request, "person.html", status, p=record, prints=prints, photos=pictures,
+            show_photos=faces.may_view_images(who), **ctx,
+        )  # fmt: skip
+
+    @app.post("/persons/{person_id}/photos", include_in_schema=False)
+    @body_limit(PHOTO_MAX_BYTES + 64 * 1024)
+    async def person_photo_post(request: Request, person_id: int):
+        from crms.faces import photos as faces
+
+        data = await request.form()
+        form = {k: v for k, v in data.items() if isinstance(v, str)}
+        upload = data.get("photo")
+        content = b""
+        if upload is not None and not isinstance(upload, str):
+            content = await upload.read(faces.MAX_BYTES + 1)
+
+        def work(session: Session, who: Principal) -> Response:
+            faces.upload_photo(session, who, _store(request), person_id, str(form.get("kind", "")), content,
+                               note=str(form.get("note", "")))  # fmt: skip
+            return _see(f"/persons/{person_id}#photos")
+
+        def bad(exc: CrmsError) -> Response:
+            errors = _errors(exc, {"image": "photo"})
+            return _reshow(
+                request, lambda s, w: person_view(request, s, w, person_id, 422, errors=errors, part="photo")
+            )
+
+        return await run_in_threadpool(act, request, work, form=form, on_error=bad)
+
+    @app.get("/photos/{photo_id}/image", include_in_schema=False)
+    def photo_image(request: Request, photo_id: int):
+        def work(session: Session, who: Principal) -> Response:
+            from crms.faces.photos import read_photo
+
+            data, media, _ = read_photo(session, who, _store(request), photo_id, reason="person page")
+            return _secure_headers(Response(data, media_type=media))
+
+        return act(request, work)
 
     def part_data(part: str, form: dict) -> dict:
         if part == "document":
@@ -852,6 +969,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         ctx.setdefault("errors", {})
         ctx.setdefault("saved", [])
         ctx.setdefault("checked", {})
+        ctx.setdefault("marked", [])
         return render(
             request,
             "enrol.html",
@@ -859,6 +977,8 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             person_id=person_id,
             prints=prints,
             by_finger=by_finger,
+            state_of={f["position"]: f for f in prints["fingers"]},
+            reasons=REASONS,
             threshold=DEFAULT_ENROL_THRESHOLD,
             **ctx,
         )
@@ -873,6 +993,11 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
         data = await request.form()
         form = {"csrf_token": data.get("csrf_token")}
+        marked = {
+            p: (str(data.get(f"state_{p}")), str(data.get(f"note_{p}") or ""))
+            for p in FINGERS
+            if data.get(f"state_{p}") not in (None, "", "capture")
+        }
         images: dict[int, bytes] = {}
         too_big: list[int] = []
         for position in FINGERS:
@@ -885,33 +1010,64 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             elif content:
                 images[position] = content
 
+        def decode_all() -> tuple[dict, dict]:
+            """Each image decoded (in the decoder sandbox) before the transaction opens: no database lock is
+            held while a decoder works. Errors are kept for the form, by finger."""
+            from crms.biometrics import enrolment
+            from crms.biometrics.capture_check import capture_quality
+            from crms.errors import ValidationError
+
+            ready, failed = {}, {}
+            for position, content in images.items():
+                try:
+                    ready[position] = (enrolment.check_image(content, position), capture_quality(content))
+                except ValidationError as exc:
+                    failed[position] = exc
+            return ready, failed
+
+        ready, failed = await run_in_threadpool(decode_all) if images else ({}, {})
+
         def work(session: Session, who: Principal) -> Response:
             from crms.biometrics import enrolment
             from crms.errors import ValidationError
 
             if too_big:
                 raise ValidationError("image too large", field=f"finger_{too_big[0]}")
-            if not images:
+            if not images and not marked:
                 raise ValidationError("choose at least one fingerprint image", field="image")
-            from crms.biometrics.capture_check import capture_quality
+            if failed:
+                first = min(failed)
+                raise ValidationError(failed[first].message, field=f"finger_{first}")
+            from crms.biometrics.marks import record_missing_finger
 
             store = _store(request)
             checked = {}
-            for position, content in images.items():
+            for position, (image, quality) in ready.items():
                 try:
-                    enrolment.capture(session, who, store, person_id, position, content)
+                    enrolment.capture(session, who, store, person_id, position, image)
                 except ValidationError as exc:
                     raise ValidationError(exc.message, field=f"finger_{position}") from None
-                checked[position] = capture_quality(content)
+                checked[position] = quality
+            for position, (reason, note) in marked.items():
+                try:
+                    record_missing_finger(session, who, person_id, position, reason, note)
+                except (ValidationError, Conflict) as exc:
+                    raise type(exc)(exc.message, field=f"finger_{position}") from None
             session.flush()
-            return enrol_view(request, session, who, person_id, saved=sorted(checked), checked=checked)
+            return enrol_view(request, session, who, person_id, saved=sorted(checked), checked=checked,
+                              marked=sorted(marked))  # fmt: skip
 
         def bad(exc: CrmsError) -> Response:
             return _reshow(
                 request, lambda s, w: enrol_view(request, s, w, person_id, 422, errors=_errors(exc))
             )
 
-        return await run_in_threadpool(act, request, work, form=form, on_error=bad)
+        response = await run_in_threadpool(act, request, work, form=form, on_error=bad)
+        if ready and response.status_code < 400:  # the server's enrol worker (crms serve) extracts them
+            from crms.biometrics.worker import wake
+
+            wake(request.app.state.settings.data_dir)
+        return response
 
     @app.get("/fingerprints/{fingerprint_id}/thumb", include_in_schema=False)
     def fingerprint_thumb(request: Request, fingerprint_id: int):

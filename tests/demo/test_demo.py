@@ -111,11 +111,14 @@ def test_ten_fingerprints_per_person_and_mugshots_are_stored_encrypted(demo_env)
     assert img.mode == "L" and round(img.info["dpi"][0]) == 500
     # deterministic: the stored finger is exactly the right thumb of person 0 of seed 5
     assert png == finger_png(5, 0, 1) and rows[0].image_sha256 == hashlib.sha256(png).hexdigest()
-    manifest = json.loads((settings.data_dir / "demo" / "mugshots.json").read_text())
-    assert len(manifest["mugshots"]) == 2
-    assert not (settings.data_dir / "demo" / "biometrics.json").exists()
-    mug = Image.open(io.BytesIO(store.get(next(iter(manifest["mugshots"].values())))))
-    assert mug.size == (300, 400)
+    from crms.faces.models import PersonPhoto
+
+    with db.transaction() as s:
+        photos = list(s.scalars(select(PersonPhoto).order_by(PersonPhoto.id)))
+    assert [(p.kind, p.active, p.image_format) for p in photos] == [("front", True, "png")] * 2
+    assert {p.person_id for p in photos} == set(by_person)
+    mug = Image.open(io.BytesIO(store.get(photos[0].image_ref)))
+    assert mug.size == (300, 400) and (photos[0].image_width, photos[0].image_height) == (300, 400)
     # a second run adds nothing
     again = build_demo(db, settings, people=2, seed=5, jobs=1, templates=False)
     assert again.fingerprints == 0 and again.mugshots == 0 and again.created == 0
@@ -155,22 +158,6 @@ def test_fingerprint_stage_enrols_templates_when_the_engine_is_present(demo_env)
     assert report.fingerprints == 10 and report.templates == 10
     assert report.fingerprint_counts["enrolled"] == 10 and report.fingerprint_counts["pending"] == 0
     assert all(r.status == "enrolled" and r.minutiae >= 10 for r in fingerprint_rows(db))
-
-
-def test_mugshot_refs_of_an_older_demo_are_reused(demo_env):
-    """Earlier demo versions listed mugshots (and fingers) in demo/biometrics.json; a re-run reuses them."""
-    from crms.access.crypto import EncryptedStore
-
-    db, settings = demo_env
-    build_demo(db, settings, people=1, seed=8, fingerprints=False)
-    path = settings.data_dir / "demo" / "mugshots.json"
-    refs = json.loads(path.read_text())["mugshots"]
-    legacy = {"persons": {pid: {"mugshot": ref, "fingers": {}} for pid, ref in refs.items()}}
-    (settings.data_dir / "demo" / "biometrics.json").write_text(json.dumps(legacy))
-    path.unlink()
-    again = build_demo(db, settings, people=1, seed=8, fingerprints=False)
-    assert again.mugshots == 0 and json.loads(path.read_text())["mugshots"] == refs
-    assert EncryptedStore.from_settings(settings).exists(next(iter(refs.values())))
 
 
 def test_cli_demo_prints_passwords_once(sqlite_db, tmp_path, monkeypatch):

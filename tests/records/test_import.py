@@ -551,6 +551,43 @@ def test_a_cnic_registered_while_the_import_validates_is_caught_at_write(rdb, pr
     assert len(refused) == 1
 
 
+def test_rows_dropped_at_write_with_skip_invalid_keep_each_persons_own_details(rdb, principal, tmp_path):
+    """The rows are converted for writing before the write transaction; when its re-check drops one (a CNIC
+    registered meanwhile) with --skip-invalid, the others are written with their own CNICs, phones,
+    aliases and addresses (none shifted onto a neighbour)."""
+    op = principal()
+    rows = people(4)
+    for i, r in enumerate(rows):
+        r.update(phone=f"0300-12345{i:02d}", alias=f"Alias {chr(65 + i)}", address=f"Street {i}")
+    path = write_csv(tmp_path / "reg.csv", rows)
+    done = []
+
+    def progress(stage: str, n: int, total: int) -> None:
+        if stage == "validate" and not done:
+            with rdb.transaction() as s:
+                svc.register_person(
+                    s,
+                    op,
+                    person_data(
+                        given_name_en="Somebody Else",
+                        documents=[{"doc_type": "CNIC", "number": rows[0]["cnic"]}],
+                    ),
+                )
+            done.append(n)
+
+    report = import_persons_file(
+        rdb, op, path, skip_invalid=True, reject_file=tmp_path / "rej.csv", progress=progress
+    )
+    assert done and report.ok and report.imported == 3 and report.rejected == 1
+    with rdb.transaction() as s:
+        for i, r in enumerate(rows[1:], start=1):
+            (p,) = s.scalars(select(Person).where(Person.given_name_en == r["name"])).all()
+            assert [d.number for d in p.documents] == [r["cnic"].replace("-", "")]
+            assert [ph.e164 for ph in p.phones] == [f"+9230012345{i:02d}"]
+            assert [a.name for a in p.aliases] == [f"Alias {chr(65 + i)}"]
+            assert [a.text for a in p.addresses] == [f"Street {i}"]
+
+
 def test_a_failure_while_writing_leaves_nothing(rdb, principal, tmp_path, monkeypatch):
     from crms.records import importer
 
@@ -558,10 +595,10 @@ def test_a_failure_while_writing_leaves_nothing(rdb, principal, tmp_path, monkey
     path = write_csv(tmp_path / "reg.csv", people(20))
     real = importer._bulk
 
-    def failing(session, table, rows):
+    def failing(session, table, columns, rows):
         if table.name == "addresses":
             raise RuntimeError("disk full")
-        real(session, table, rows)
+        real(session, table, columns, rows)
 
     monkeypatch.setattr(importer, "_bulk", failing)
     with pytest.raises(RuntimeError):

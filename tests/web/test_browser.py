@@ -569,3 +569,79 @@ def test_merge_and_conviction(browser, web_server, lang, size):
     assert "ATC Quetta" in page.locator(".timeline").inner_text()
     v.check("person-convicted")
     v.close()
+
+
+@pytest.mark.parametrize(("lang", "size"), [("en", "phone"), ("ur", "phone")])
+def test_language_setting_missing_fingers_and_photos(browser, web_server, lang, size, tmp_path):
+    """The one-tap switch, signed in, stores the language on the account and the next sign-in (in another
+    browser) uses it; the tenprint page records fingers that cannot be printed; the person page takes a
+    photo (a bad file is refused naming the field) and shows it through the audited image route."""
+    from PIL import Image
+
+    from crms.access.models import AuditEntry, User
+    from crms.access.users import create_user, principal_for
+    from crms.faces.models import PersonPhoto
+    from crms.records.services import register_person
+
+    other = "en" if lang == "ur" else "ur"
+    name = f"op_prefs_{lang}"
+    with web_server.db.transaction() as s:
+        user = create_user(s, name, "cro_operator", unit="BA", password=PASSWORD)
+        who = principal_for(user, channel="web")
+        person_id = register_person(s, who, {"given_name_en": "Nasir", "parentage_relation": "s/o",
+                                             "parentage_name_en": "Ali", "gender": "M", "birth_year": 1985,
+                                             "unit": "BA"}).person.id  # fmt: skip
+
+    # --- language: chosen in the header while signed in, kept on the account, used at the next sign-in
+    v = Visit(browser, web_server, other, size)
+    v.sign_in(name)
+    v.page.click(f"header a[hreflang={lang}]")
+    v.page.wait_for_load_state()
+    assert v.page.locator("html").get_attribute("lang") == lang
+    v.lang = lang
+    with web_server.db.transaction() as s:
+        assert s.scalar(select(User.language).where(User.username == name)) == lang
+    second = Visit(browser, web_server, other, size)  # another browser, still set to the other language
+    second.sign_in(name)
+    assert second.page.locator("html").get_attribute("lang") == lang
+    second.close()
+
+    # --- tenprint: two fingers that cannot be printed
+    page = v.goto(f"/persons/{person_id}/fingerprints")
+    page.select_option("#f-state_3", "amputated")
+    page.fill("#f-note_3", "lost in 2019")
+    page.select_option("#f-state_10", "bandaged")
+    page.click("main form button[type=submit]")
+    page.wait_for_load_state()
+    assert page.locator(".error").count() == 0, page.locator(".error").all_inner_texts()
+    assert page.locator(".finger [data-reason=amputated]").inner_text() == _t(lang, "amputated", "کٹی ہوئی")
+    assert page.locator(".finger [data-status=marked]").count() == 2
+    v.check("tenprint-marks")
+
+    # --- the person page: the marks finger by finger, a refused upload, then a photo
+    page = v.goto(f"/persons/{person_id}")
+    assert page.locator("td[data-state=marked]").count() == 2
+    assert _t(lang, "bandaged", "پٹی بندھی ہوئی") in page.locator("td[data-state=marked]").nth(1).inner_text()
+    photos = _count(web_server, PersonPhoto)
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not a photo")
+    page.locator("details#photo summary").click()
+    page.set_input_files("#f-photo", str(bad))
+    page.click("form[action$='/photos'] button[type=submit]")
+    assert page.locator("#e-photo").is_visible()
+    assert _t(lang, "Photo", "تصویر") in page.locator("#e-photo").inner_text()
+    assert _count(web_server, PersonPhoto) == photos
+    photo = tmp_path / "front.jpg"
+    Image.new("RGB", (240, 320), (120, 110, 100)).save(photo, "JPEG")
+    assert page.locator("#f-photo").is_visible()  # the form comes back open, next to its error
+    page.select_option("#f-photo_kind", "front")
+    page.set_input_files("#f-photo", str(photo))
+    page.click("form[action$='/photos'] button[type=submit]")
+    page.wait_for_load_state()
+    assert page.locator(".error").count() == 0, page.locator(".error").all_inner_texts()
+    page.wait_for_function("() => document.querySelector('#photos img').naturalWidth === 240")
+    assert _t(lang, "front view", "سامنے کا رخ") in page.locator("#photos figcaption").inner_text()
+    with web_server.db.transaction() as s:
+        assert s.scalar(select(func.count()).where(AuditEntry.action == "photo.image")) >= 1
+    v.check("person-photo")
+    v.close()

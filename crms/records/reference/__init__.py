@@ -1,17 +1,44 @@
 """Reference data: divisions, districts, police stations, statutes and sections (issue 2).
 
 Versioned data files in ``data/`` are loaded into tables by :func:`load_reference_data`; lookups raise
-ValidationError naming the field; :func:`parse_offences` reads FIR offence text."""
+ValidationError naming the field; :func:`parse_offences` reads FIR offence text. The public names are
+imported on first use: the records models import the reference tables (``.models``) without the loader and
+the offence parser."""
 
-from crms.records.reference.loader import (
-    ReferenceDataError,
-    load_reference_data,
-    read_reference_data,
-    unit_path,
-)
-from crms.records.reference.lookups import ReferenceIndex, get_district, get_police_station
-from crms.records.reference.models import District, Division, PoliceStation, Statute, StatuteSection
-from crms.records.reference.offences import Offence, OffenceParser, format_offences, parse_offences
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from crms.records.reference.loader import (
+        ReferenceDataError,
+        load_reference_data,
+        read_reference_data,
+        unit_path,
+    )
+    from crms.records.reference.lookups import ReferenceIndex, get_district, get_police_station
+    from crms.records.reference.models import District, Division, PoliceStation, Statute, StatuteSection
+    from crms.records.reference.offences import Offence, OffenceParser, format_offences, parse_offences
+
+# The public name -> the module that defines it (PEP 562: loaded on first use).
+_SUBMODULES: dict[str, str] = {
+    "ReferenceDataError": "loader",
+    "load_reference_data": "loader",
+    "read_reference_data": "loader",
+    "unit_path": "loader",
+    "ReferenceIndex": "lookups",
+    "get_district": "lookups",
+    "get_police_station": "lookups",
+    "District": "models",
+    "Division": "models",
+    "PoliceStation": "models",
+    "Statute": "models",
+    "StatuteSection": "models",
+    "Offence": "offences",
+    "OffenceParser": "offences",
+    "format_offences": "offences",
+    "parse_offences": "offences",
+}
 
 __all__ = [
     "District",
@@ -31,3 +58,18 @@ __all__ = [
     "read_reference_data",
     "unit_path",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    sub = _SUBMODULES.get(name)
+    if sub is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f"{__name__}.{sub}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_SUBMODULES))

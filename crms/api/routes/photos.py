@@ -1,0 +1,78 @@
+"""Photos of a person (``/api/v1/persons/{id}/photos``): list, upload (the image as the raw body, kind and
+note in the query), and the image of one photo (``/api/v1/photos/{id}/image``, decrypted for identification
+roles only, audited). Thin: the rules are in crms.faces.photos; the upload is decoded (bounded, Pillow) before
+the transaction opens."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from crms.access.policy import Permission, authorize
+from crms.api.deps import in_transaction
+from crms.api.params import IdPath
+from crms.api.routes.biometrics import _read_body, _store
+from crms.api.serving import body_limit
+from crms.faces import photos
+
+router = APIRouter(tags=["photos"])
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+PHOTO_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "The photo (JPEG, PNG or WebP) as the raw request body.",
+        "content": {"image/jpeg": _BINARY, "image/png": _BINARY, "image/webp": _BINARY},
+    }
+}
+
+
+@router.get("/persons/{person_id}/photos", summary="A person's photos (without the images)")
+async def list_photos(
+    request: Request,
+    person_id: IdPath,
+    history: Annotated[bool, Query(description="include replaced photos")] = False,
+):
+    out = await in_transaction(
+        request, lambda session, who: photos.photos_of(session, who, person_id, history=history)
+    )
+    return JSONResponse(out)
+
+
+@router.post(
+    "/persons/{person_id}/photos",
+    status_code=201,
+    summary="Add a photo of the person (front, left, right or mark)",
+    openapi_extra=PHOTO_BODY,
+)
+@body_limit(photos.MAX_BYTES + 1024)
+async def upload_photo(
+    request: Request,
+    person_id: IdPath,
+    kind: Annotated[str, Query(max_length=8, description="front, left, right or mark")] = "front",
+    note: Annotated[str | None, Query(max_length=300)] = None,
+):
+    await in_transaction(request, lambda session, who: authorize(who, Permission.PERSON_WRITE))
+    body = await _read_body(request, photos.MAX_BYTES)
+    checked = await run_in_threadpool(photos.check_photo, body)
+    store = _store(request)
+    row = await in_transaction(
+        request,
+        lambda session, who: photos.photo_dict(
+            photos.upload_photo(session, who, store, person_id, kind, checked, note=note)
+        ),
+    )
+    return JSONResponse(row, status_code=201)
+
+
+@router.get("/photos/{photo_id}/image", summary="The image of a photo (identification roles; audited)")
+async def photo_image(
+    request: Request, photo_id: IdPath, reason: Annotated[str | None, Query(max_length=500)] = None
+):
+    store = _store(request)
+    data, media, _ = await in_transaction(
+        request, lambda session, who: photos.read_photo(session, who, store, photo_id, reason=reason)
+    )
+    return Response(data, media_type=media, headers={"Cache-Control": "no-store"})

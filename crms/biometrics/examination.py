@@ -1,0 +1,257 @@
+"""An examiner's review of a 1:N identification search: the probe kept for comparison, the probe and a
+candidate's enrolled print side by side with the matcher's paired minutiae drawn, and the examiner's
+decision (confirmed, rejected, inconclusive) with a reason.
+
+Recorded in the audit trail (hash-chained, append-only), not in a table of its own:
+
+* ``biometric.identify_search`` (target ``identification``, no id): the search as the examiner sees it -
+  the probe fingers (name, position, references of the probe image and template in the encrypted store),
+  the threshold and the candidate list with per-finger scores. Its audit entry id is the *search id*.
+* ``biometric.identify_decision`` (target ``identification`` / the search id): one per candidate decided,
+  with ``{"person": id, "decision": ..., "score": ...}`` and the reason. A candidate is decided once.
+* ``biometric.image``: every side-by-side picture shown (decrypted only for ``biometric:confirm``).
+
+So "every decision on person P" or "the decisions of search S" is an audit query (action + target).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crms.access import audit
+from crms.access.models import AuditEntry
+from crms.access.policy import Permission, authorize, has_permission
+from crms.access.principal import Principal
+from crms.biometrics.identification import ProbeInput, identify, probe_templates
+from crms.biometrics.models import EnrolmentStatus, Fingerprint
+from crms.errors import Conflict, NotFound, PermissionDenied, ValidationError
+
+DECISIONS = ("confirmed", "rejected", "inconclusive")
+SEARCH_ACTION = "biometric.identify_search"
+DECISION_ACTION = "biometric.identify_decision"
+
+
+def search(
+    session: Session,
+    principal: Principal,
+    db,
+    store,
+    probes: list[ProbeInput],
+    *,
+    reason: str | None,
+    top: int = 20,
+) -> dict:
+    """Identify ``probes`` (:func:`crms.biometrics.identification.identify`) and keep the probes (encrypted)
+    for the side-by-side review; returns the candidate list with ``search_id``."""
+    from crms.fingerprint import dumps
+
+    authorize(principal, Permission.SEARCH_BIOMETRIC)
+    if len({p.name for p in probes}) != len(probes):
+        raise ValidationError("each probe finger needs its own name", field="probes")
+    fingers = probe_templates(probes)  # extracted once: the search gets the templates
+    as_templates = [ProbeInput(f.name, dumps(f.template), f.position) for f in fingers]
+    out = identify(session, principal, db, as_templates, reason=reason, top=top)
+    kept = []
+    for p, f in zip(probes, fingers, strict=True):
+        kept.append(
+            {
+                "name": p.name[:80],
+                "position": f.position,
+                "image": store.put("fingerprint", bytes(p.data)),
+                "template": store.put("template", dumps(f.template)),
+            }
+        )
+    entry = audit.record(
+        session,
+        principal,
+        SEARCH_ACTION,
+        target_type="identification",
+        reason=(reason or "").strip(),
+        query={"probes": kept, "threshold": out["threshold"], "fpir": out["fpir"],
+               "gallery": out["gallery"], "candidates": out["candidates"]},
+    )  # fmt: skip
+    out["search_id"] = entry.id
+    out["probes"] = [{"name": k["name"], "position": k["position"]} for k in kept]
+    return out
+
+
+def _entry(session: Session, principal: Principal, search_id: int) -> tuple[AuditEntry, dict]:
+    e = session.get(AuditEntry, search_id)
+    if e is None or e.action != SEARCH_ACTION:
+        raise NotFound(f"no identification search {search_id}", field="search_id")
+    if e.user_id != principal.user_id and not has_permission(principal, Permission.BIOMETRIC_CONFIRM):
+        raise PermissionDenied("only the searcher or an examiner may see this search")
+    return e, json.loads(e.query or "{}")
+
+
+def _decisions(session: Session, search_id: int) -> dict[int, dict]:
+    out: dict[int, dict] = {}
+    for e in session.scalars(
+        select(AuditEntry)
+        .where(
+            AuditEntry.action == DECISION_ACTION,
+            AuditEntry.target_type == "identification",
+            AuditEntry.target_id == str(search_id),
+        )
+        .order_by(AuditEntry.id)
+    ):
+        q = json.loads(e.query or "{}")
+        out[int(q["person"])] = {
+            "decision": q["decision"], "reason": e.reason, "by": e.username, "at": e.at, "id": e.id,
+        }  # fmt: skip
+    return out
+
+
+def get_search(session: Session, principal: Principal, search_id: int) -> dict:
+    """A search's candidate list with the decisions recorded so far (audited as a read)."""
+    authorize(principal, Permission.SEARCH_BIOMETRIC)
+    e, q = _entry(session, principal, search_id)
+    decided = _decisions(session, search_id)
+    for c in q["candidates"]:
+        c["decision"] = decided.get(int(c["person_id"]))
+    audit.record(
+        session, principal, "biometric.identify_view", target_type="identification", target_id=search_id
+    )
+    return {
+        "search_id": e.id, "at": e.at, "by": e.username, "reason": e.reason, "threshold": q["threshold"],
+        "fpir": q.get("fpir"), "gallery": q.get("gallery"), "candidates": q["candidates"],
+        "probes": [{"name": p["name"], "position": p["position"]} for p in q["probes"]],
+    }  # fmt: skip
+
+
+def _candidate(q: dict, person_id: int) -> dict:
+    for c in q["candidates"]:
+        if int(c["person_id"]) == person_id:
+            return c
+    raise NotFound(f"person {person_id} is not a candidate of this search", field="person_id")
+
+
+def decide(
+    session: Session, principal: Principal, search_id: int, person_id: int, decision: str, reason: str | None
+) -> dict:
+    """The examiner's decision on one candidate of a search: confirmed, rejected or inconclusive."""
+    authorize(principal, Permission.BIOMETRIC_CONFIRM)
+    if decision not in DECISIONS:
+        raise ValidationError("decision must be confirmed, rejected or inconclusive", field="decision")
+    if not reason or not reason.strip():
+        raise ValidationError("a reason is required", field="reason")
+    _e, q = _entry(session, principal, search_id)
+    c = _candidate(q, person_id)
+    if person_id in _decisions(session, search_id):
+        raise Conflict(f"candidate {person_id} of search {search_id} is already decided", field="person_id")
+    entry = audit.record(
+        session, principal, DECISION_ACTION, target_type="identification", target_id=search_id,
+        reason=reason.strip()[:500],
+        query={"person": person_id, "decision": decision, "score": c["score"], "rank": c["rank"]},
+    )  # fmt: skip
+    return {"id": entry.id, "search_id": search_id, "person_id": person_id, "decision": decision}
+
+
+def decisions_for_person(session: Session, principal: Principal, person_id: int) -> list[dict]:
+    """Every examiner decision naming ``person_id``, oldest first."""
+    authorize(principal, Permission.SEARCH_BIOMETRIC)
+    out = []
+    for e in session.scalars(
+        select(AuditEntry).where(AuditEntry.action == DECISION_ACTION).order_by(AuditEntry.id)
+    ):
+        q = json.loads(e.query or "{}")
+        if int(q.get("person", -1)) == person_id:
+            out.append({"search_id": int(e.target_id), "decision": q["decision"], "reason": e.reason,
+                        "by": e.username, "at": e.at})  # fmt: skip
+    return out
+
+
+# ------------------------------------------------------------------------------------------ side by side
+
+
+def _enrolled(session: Session, person_id: int) -> dict[int, Fingerprint]:
+    return {
+        int(f.id): f
+        for f in session.scalars(
+            select(Fingerprint).where(
+                Fingerprint.person_id == person_id,
+                Fingerprint.active.is_(True),
+                Fingerprint.status == EnrolmentStatus.ENROLLED.value,
+            )
+        )
+    }
+
+
+def pairing(
+    session: Session, principal: Principal, store, search_id: int, person_id: int, probe: int = 0
+) -> dict:
+    """The probe finger ``probe`` and the candidate's print it matched best: the matcher's pairing
+    (:func:`crms.fingerprint.explain`) and a PNG of both side by side with the paired minutiae joined.
+    Images decrypted only for ``biometric:confirm``, watermarked, audited as ``biometric.image``."""
+    from crms import fingerprint as fp
+    from crms.access.crypto import watermark_image, watermark_text
+
+    authorize(principal, Permission.BIOMETRIC_CONFIRM)
+    _e, q = _entry(session, principal, search_id)
+    c = _candidate(q, person_id)
+    if not 0 <= probe < len(q["probes"]):
+        raise ValidationError(f"probe {probe} is not 0-{len(q['probes']) - 1}", field="probe")
+    p = q["probes"][probe]
+    prints = _enrolled(session, person_id)
+    scored = [f for f in c["fingers"] if f.get("probe") == p["name"] and int(f["finger_id"]) in prints]
+    if scored:
+        best = max(scored, key=lambda f: f["score"])
+        row = prints[int(best["finger_id"])]
+    else:
+        same = [f for f in prints.values() if p["position"] and f.position == p["position"]]
+        if not same:
+            raise NotFound("the candidate has no enrolled print to compare with this probe", field="probe")
+        row = same[0]
+    probe_t = fp.loads(store.get(p["template"]), "probe")
+    cand_t = fp.loads(bytes(row.template), f"fingerprint {row.id}")
+    ex = fp.explain(probe_t, cand_t)
+    png = _draw(store.get(p["image"]), probe_t, store.get(row.image_ref), cand_t, ex["paired"])
+    audit.record(
+        session, principal, "biometric.image", target_type="person", target_id=person_id,
+        query={"fingerprint": row.id, "position": row.position, "search": search_id, "probe": probe},
+    )  # fmt: skip
+    return {
+        "png": watermark_image(png, watermark_text(principal.username)),
+        "score": ex["score"], "pairs": len(ex["paired"]), "minutiae": ex["minutiae"],
+        "rotation_deg": ex["alignment"]["rotation_deg"], "fingerprint_id": row.id, "position": row.position,
+        "probe": {"name": p["name"], "position": p["position"]},
+    }  # fmt: skip
+
+
+def _draw(probe_img: bytes, probe_t, cand_img: bytes, cand_t, paired: list[dict], height: int = 420) -> bytes:
+    """Both images at the same height, side by side; each pair numbered and joined by a line."""
+    from PIL import Image, ImageDraw
+
+    from crms import fingerprint as fp
+
+    sides = []
+    for data, t in ((probe_img, probe_t), (cand_img, cand_t)):
+        pixels, _, _ = fp.decode_image(data, name="fingerprint")
+        im = Image.fromarray(pixels).convert("RGB")
+        k = height / im.height
+        # explain()'s coordinates are 500 ppi pixels of the template's frame (width x height)
+        sx = im.width * k / max(1, t.width)
+        sy = height / max(1, t.height)
+        sides.append((im.resize((max(1, round(im.width * k)), height), Image.Resampling.LANCZOS), sx, sy))
+    gap = 12
+    out = Image.new("RGB", (sides[0][0].width + gap + sides[1][0].width, height), "white")
+    out.paste(sides[0][0], (0, 0))
+    off = sides[0][0].width + gap
+    out.paste(sides[1][0], (off, 0))
+    d = ImageDraw.Draw(out)
+    colours = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"]
+    for i, pr in enumerate(paired):
+        col = colours[i % len(colours)]
+        ax, ay = pr["a"]["x"] * sides[0][1], pr["a"]["y"] * sides[0][2]
+        bx, by = off + pr["b"]["x"] * sides[1][1], pr["b"]["y"] * sides[1][2]
+        d.line([(ax, ay), (bx, by)], fill=col, width=1)
+        for x, y in ((ax, ay), (bx, by)):
+            d.ellipse([x - 5, y - 5, x + 5, y + 5], outline=col, width=2)
+            d.text((x + 6, y - 6), str(i + 1), fill=col)
+    buf = io.BytesIO()
+    out.save(buf, format="PNG")
+    return buf.getvalue()

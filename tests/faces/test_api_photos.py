@@ -1,0 +1,26 @@
+"""The photo endpoints on SQLite and PostgreSQL: upload, list, image (permitted roles only), bad input."""
+
+from __future__ import annotations
+
+from tests.biometrics.test_api_fingerprints import person
+from tests.faces.test_photos import image
+
+
+def test_photo_api(client, make_user):
+    _, op = make_user("cro_operator")
+    pid = person(client, op, "54400-1111113-7")
+    r = client.post(f"/api/v1/persons/{pid}/photos?kind=front", content=image(), headers=op)
+    assert r.status_code == 201, r.text
+    photo = r.json()
+    assert (photo["kind"], photo["format"], photo["width"]) == ("front", "jpeg", 120)
+    listed = client.get(f"/api/v1/persons/{pid}/photos", headers=op).json()
+    assert [p["id"] for p in listed] == [photo["id"]]
+    got = client.get(f"/api/v1/photos/{photo['id']}/image", headers=op)
+    assert got.status_code == 200 and got.content == image() and got.headers["content-type"] == "image/jpeg"
+    _, admin = make_user("auditor")
+    assert client.get(f"/api/v1/photos/{photo['id']}/image", headers=admin).status_code == 403
+    bad = client.post(f"/api/v1/persons/{pid}/photos?kind=front", content=b"nope", headers=op)
+    assert bad.status_code == 422 and "image" in bad.text
+    bad = client.post(f"/api/v1/persons/{pid}/photos?kind=side", content=image(), headers=op)
+    assert bad.status_code == 422 and "kind" in bad.text
+    assert len(client.get(f"/api/v1/persons/{pid}/photos", headers=op).json()) == 1
