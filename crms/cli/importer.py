@@ -34,43 +34,25 @@ def import_persons_cmd(
     Exit codes: 0 done, 2 invalid rows (nothing written) or unreadable file, 3 not logged in / not allowed."""
     from rich.console import Console
 
-    from crms.access import audit
     from crms.cli.auth import cli_errors, cli_principal, open_db
     from crms.cli.progress import stage_progress
-    from crms.errors import PermissionDenied
-    from crms.records.importer import ImportFileError, import_persons_file
+    from crms.records.importer import import_persons_file
 
     with cli_errors():
         db = open_db()
         principal = cli_principal()
         with stage_progress(disable=as_json) as progress:
-            try:
-                # validation in a read transaction, the write in one short transaction (no write lock held
-                # while the file is checked: the server's requests go on)
-                report = import_persons_file(
-                    db,
-                    principal,
-                    file,
-                    dry_run=dry_run,
-                    skip_invalid=skip_invalid,
-                    reject_file=reject_file,
-                    progress=progress,
-                )
-            except PermissionDenied as exc:
-                audit.record_refusal(
-                    db, principal, "access.refused", exc.message, query=f"crms import persons {file.name}"
-                )
-                raise
-            except ImportFileError as exc:  # the file could not be read: nothing written, the attempt audited
-                audit.record_refusal(
-                    db,
-                    principal,
-                    "records.import",
-                    exc.message[:1000],
-                    target_type="file",
-                    target_id=file.name[:64],
-                )
-                raise
+            # validation in a read transaction, the write in one short transaction (no write lock held
+            # while the file is checked: the server's requests go on); refusals are audited by the service
+            report = import_persons_file(
+                db,
+                principal,
+                file,
+                dry_run=dry_run,
+                skip_invalid=skip_invalid,
+                reject_file=reject_file,
+                progress=progress,
+            )
     if as_json:
         typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     else:

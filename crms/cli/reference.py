@@ -14,17 +14,30 @@ def register(app: typer.Typer) -> None:
     app.add_typer(ref_app, name="reference")
 
 
+def _database(database_url: str | None = None):
+    """The configured database (or the one at ``database_url``), opened the one way every adapter opens it
+    (crms.access.work.open_database)."""
+    from dataclasses import replace
+
+    from crms.access.work import open_database
+    from crms.config import get_settings
+
+    settings = get_settings()
+    if database_url is not None and database_url != settings.database_url:
+        settings = replace(settings, database_url=database_url)
+    return open_database(settings)
+
+
 def load_into(database_url: str) -> dict:
     """Upsert the packaged reference data files into the database (idempotent)."""
-    from crms.db import Database
     from crms.records.reference import load_reference_data
 
-    db = Database(database_url)
+    db = _database(database_url)
     try:
         with db.transaction() as session:
             counts = load_reference_data(session)
     finally:
-        db.dispose()
+        db.dispose()  # a one-shot command: close the pool's connections (the engine stays usable)
     typer.echo(
         f"reference data {counts['version']}: {counts['inserted']} inserted, {counts['updated']} updated, "
         f"{counts['kept_edited']} kept (edited by an administrator)"
@@ -78,12 +91,10 @@ def sections(
 
 
 def _list(what: str, args: dict, historical: bool, as_json: bool) -> None:
-    from crms.config import get_settings
-    from crms.db import Database
     from crms.errors import CrmsError
     from crms.records.reference import service as svc
 
-    db = Database(get_settings().database_url)
+    db = _database()
     try:
         with db.transaction() as session:
             if what == "districts":
@@ -117,12 +128,10 @@ def _list(what: str, args: dict, historical: bool, as_json: bool) -> None:
 @ref_app.command("parse")
 def parse(text: str = typer.Argument(..., help="Offence text, e.g. '392/411/34 PPC'")) -> None:
     """Parse FIR offence text against the database's statute tables."""
-    from crms.config import get_settings
-    from crms.db import Database
     from crms.errors import CrmsError
     from crms.records.reference import parse_offences
 
-    db = Database(get_settings().database_url)
+    db = _database()
     try:
         with db.transaction() as session:
             offences = parse_offences(text, session)

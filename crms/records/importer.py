@@ -41,7 +41,7 @@ from crms.access import audit
 from crms.access.policy import Permission, authorize, unit_contains
 from crms.access.principal import Principal
 from crms.db import Base
-from crms.errors import ValidationError
+from crms.errors import PermissionDenied, ValidationError
 from crms.records.cnic import ascii_digits, format_cnic
 from crms.records.models import Address, IdentityDocument, Person, PersonAlias, PhoneNumber
 from crms.records.phones import parse_phone
@@ -751,13 +751,32 @@ def import_persons_file(
 
     All or nothing holds as before: the write is one transaction, so an error or a ``kill -9`` during it
     leaves nothing, and validation writes nothing. A refused import (invalid rows, nothing written) is
-    audited in the write transaction."""
-    authorize(principal, Permission.IMPORT, unit=principal.unit)
-    with db.read_transaction() as session:
-        plan = _validate(session, principal, path, dry_run, skip_invalid, reject_file, progress)
-        staged = None
-        if plan.fresh and not dry_run and (skip_invalid or not plan.rejected):
-            staged = _stage(session, principal, plan.fresh)  # the rows as parameter tuples, lock-free
+    audited in the write transaction; a caller without ``import`` (``access.refused``) and a file that cannot
+    be read (``records.import``, refused) are audited in a transaction of their own before the error is
+    raised."""
+    try:
+        authorize(principal, Permission.IMPORT, unit=principal.unit)
+    except PermissionDenied as exc:
+        audit.record_refusal(
+            db, principal, "access.refused", exc.message, query=f"import persons {Path(path).name}"[:500]
+        )
+        raise
+    try:
+        with db.read_transaction() as session:
+            plan = _validate(session, principal, path, dry_run, skip_invalid, reject_file, progress)
+            staged = None
+            if plan.fresh and not dry_run and (skip_invalid or not plan.rejected):
+                staged = _stage(session, principal, plan.fresh)  # the rows as parameter tuples, lock-free
+    except ImportFileError as exc:  # nothing written; the attempt is audited
+        audit.record_refusal(
+            db,
+            principal,
+            "records.import",
+            exc.message[:1000],
+            target_type="file",
+            target_id=Path(path).name[:64],
+        )
+        raise
     with db.transaction() as session:
         return _write(session, principal, plan, progress, recheck=True, staged=staged)
 
@@ -773,7 +792,7 @@ def _validate(
 ) -> _Plan:
     path = Path(path)
     report = ImportReport(file=path.name, dry_run=dry_run, skip_invalid=skip_invalid)
-    table = read_table(path)  # ImportFileError: the caller's transaction rolls back (the CLI audits it)
+    table = read_table(path)  # ImportFileError: rolled back; import_persons_file audits it
     report.rows = len(table.rows)
     validator = _Validator(session, principal)
     prepared: list[Prepared] = []

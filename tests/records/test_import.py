@@ -316,6 +316,22 @@ def test_permission_and_jurisdiction(rdb, principal, tmp_path):
     assert count(rdb, Person) == 0
 
 
+def test_the_service_audits_a_refused_or_unreadable_import(rdb, principal, tmp_path):
+    """The refusals are audited by import_persons_file itself, whatever adapter calls it (the CLI only
+    prints): a role without records:import, and a file that cannot be read."""
+    path = write_csv(tmp_path / "p.csv", people(1))
+    examiner = principal("fingerprint_examiner")
+    with pytest.raises(PermissionDenied):
+        import_persons_file(rdb, examiner, path)
+    (refused,) = audit_entries(rdb, action="access.refused", user_id=examiner.user_id)
+    assert refused.outcome == "refused" and "p.csv" in (refused.query or "")
+    with pytest.raises(ImportFileError):
+        import_persons_file(rdb, principal(), tmp_path / "missing.csv")
+    entries = [e for e in audit_entries(rdb, action="records.import") if e.outcome == "refused"]
+    assert [e.target_id for e in entries] == ["missing.csv"]
+    assert count(rdb, Person) == 0
+
+
 # ------------------------------------------------------------------------------------------ CLI
 
 
