@@ -10,6 +10,8 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[fingerprint,cluster,test]"
 command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; } || true  # web tests
+# Urdu pages are drawn with the system's Nastaliq font (screenshots in docs/img/web); Debian's Noto has it.
+fc-list 2>/dev/null | grep -q "Noto Nastaliq Urdu" || { apt-get update -qq && apt-get install -y -qq fonts-noto-core; } || true
 .venv/bin/pybabel compile --statistics -d crms/web/locale >/dev/null  # the web pages' Urdu catalogue (.po -> .mo)
 if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
