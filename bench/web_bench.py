@@ -61,6 +61,7 @@ def main() -> None:
     from crms.records.models import CaseParty, IdentityDocument
 
     os.environ.setdefault("CRMS_RATE_SEARCH", "off")
+    os.environ.setdefault("CRMS_RATE_READ", "1000000/60")  # the per-user read limit: on, never reached
     base = Path(args.dir)
     base.mkdir(parents=True, exist_ok=True)
     db = Database(f"sqlite:///{base / 'crms.sqlite3'}")
