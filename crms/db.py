@@ -68,7 +68,7 @@ def make_engine(url: str, **kwargs) -> Engine:
             # deferred transaction that upgrades to a writer after another commit fails at once with
             # "database is locked" instead of waiting for busy_timeout.
             # A read_transaction() (below) says so on its connection: a plain deferred BEGIN, no write lock.
-            if conn.info.get(READ_ONLY):
+            if conn.info.get(READ_ONLY) or conn.info.get(READ_FIRST):
                 conn.exec_driver_sql("BEGIN")
                 return
             queue = getattr(conn.connection.dbapi_connection, "crms_queue", None)
@@ -76,11 +76,56 @@ def make_engine(url: str, **kwargs) -> Engine:
                 queue()
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+        @event.listens_for(engine, "before_cursor_execute")
+        def _sqlite_first_write(conn, _cursor, statement, _params, _context, _many):  # pragma: no cover
+            if conn.info.get(READ_FIRST) and not conn.info.get(WRITING) and not _is_read(statement):
+                _queue_writer(conn)
+
         return engine
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
 READ_ONLY = "crms_read_only"  # connection.info key: the transaction only reads
+READ_FIRST = "crms_read_first"  # connection.info key: reads first, then writes (read_first_transaction)
+WRITING = "crms_writing"  # connection.info key: a READ_FIRST transaction has queued for the write lock
+SQLITE_BUSY_SNAPSHOT = 517
+
+
+class SnapshotMoved(Exception):
+    """A read-first transaction (SQLite) could not start writing: another connection committed after its
+    snapshot began. Nothing was written; the action is run again (see :meth:`Database.read_first`)."""
+
+
+def _is_read(statement: str) -> bool:
+    head = statement.lstrip()[:7].upper()
+    return head.startswith("SELECT") or head.startswith("WITH") or head.startswith("PRAGMA")
+
+
+def _queue_writer(conn) -> None:
+    """The first write of a read-first transaction: queue for the write lock (flock) like BEGIN IMMEDIATE
+    does; the write statement that follows then takes SQLite's lock (or fails with SQLITE_BUSY_SNAPSHOT)."""
+    queue = getattr(conn.connection.dbapi_connection, "crms_queue", None)
+    if queue is not None:
+        queue()
+    conn.info[WRITING] = True
+
+
+def begin_writing(session) -> None:
+    """Say that ``session`` is about to write through the DBAPI cursor (statements run through SQLAlchemy
+    are seen by the engine): in a read-first SQLite transaction, queue for the write lock first."""
+    conn = session.connection()
+    if conn.info.get(READ_FIRST) and not conn.info.get(WRITING):
+        _queue_writer(conn)
+
+
+def snapshot_moved(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite's refusal to let a read transaction start writing because another
+    connection committed after its snapshot began (SQLITE_BUSY_SNAPSHOT)."""
+    orig = getattr(exc, "orig", exc)
+    return isinstance(orig, sqlite3.OperationalError) and getattr(orig, "sqlite_errorcode", None) == (
+        SQLITE_BUSY_SNAPSHOT
+    )
+
 
 _held = threading.local()
 
@@ -181,6 +226,31 @@ class Database:
         with self.sessionmaker() as session:
             with session.begin():
                 yield session
+
+    @contextmanager
+    def read_first_transaction(self) -> Iterator[Session]:
+        """One transaction for an action that reads first and writes at its end (an audited read: the
+        record, then its audit entry and rate-limit token). On PostgreSQL the same as :meth:`transaction`. On
+        SQLite the transaction begins as a reader (no write lock, so other actions' writes go on during the
+        read) and queues for the write lock at its first write; if another connection committed in between,
+        SQLite refuses that write (SQLITE_BUSY_SNAPSHOT), nothing has been written, and :class:`SnapshotMoved`
+        is raised: run the action again in :meth:`transaction` (:meth:`read_first` does)."""
+        if not self.is_sqlite:
+            with self.transaction() as session:
+                yield session
+            return
+        with self.engine.connect() as conn:
+            conn.info[READ_FIRST] = True
+            try:
+                with self.sessionmaker(bind=conn) as session, session.begin():
+                    yield session
+            except Exception as exc:
+                if snapshot_moved(exc):
+                    raise SnapshotMoved(str(exc)) from exc
+                raise
+            finally:
+                conn.info.pop(READ_FIRST, None)
+                conn.info.pop(WRITING, None)
 
     @contextmanager
     def read_transaction(self) -> Iterator[Session]:

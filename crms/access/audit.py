@@ -51,6 +51,7 @@ from sqlalchemy.orm import Session
 
 from crms.access.models import AuditEntry, AuditHead
 from crms.access.principal import Principal
+from crms.db import begin_writing
 from crms.errors import ValidationError
 from crms.timeutil import as_utc, utcnow
 
@@ -215,6 +216,7 @@ def record(
     sqlite = session.get_bind().dialect.name == "sqlite"
     if sqlite:  # the DBAPI cursor directly: three statements on every read and search, without the
         # SQLAlchemy layer around each (the write lock is held since BEGIN IMMEDIATE; same SQL and values)
+        begin_writing(session)  # (a read-first transaction queues for the write lock here)
         if session.autoflush:  # as session.execute would: pending changes go first (the caller may
             session.flush()  # expunge objects right after this call)
         cursor = session.connection().connection.driver_connection.cursor()
@@ -284,7 +286,7 @@ def data_dir_of(session: Session) -> Path:
 
 
 def database_identity(session: Session) -> str:
-    return session.get_bind().url.render_as_string(hide_password=True)
+    return session.get_bind().engine.url.render_as_string(hide_password=True)
 
 
 def head_mac(key: bytes, database: str, seq: int, hash_: str) -> str:

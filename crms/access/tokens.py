@@ -1,12 +1,25 @@
-"""API tokens for machine clients: random, stored only as a SHA-256 hash, scoped, expiring, revocable."""
+"""API tokens for machine clients: random, stored only as a SHA-256 hash, scoped, expiring, revocable.
+
+Verified tokens are cached in the process for a few seconds (``CRMS_TOKEN_CACHE_SECONDS``, default 5; ``0``
+turns the cache off), keyed by the token's hash: a request with a token checked less than that long ago needs
+no database read. Only accepted tokens are cached (an unknown, revoked or expired token is looked up every
+time), an expiry is still checked on every use, and every revocation made in this process (a token revoked,
+a logout, a password change or reset, a user disabled or given another role) empties the cache of this
+process when its transaction commits. The bound: a token revoked by another process (another server worker,
+the CLI) is refused at most ``CRMS_TOKEN_CACHE_SECONDS`` later.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
-from datetime import timedelta
+import threading
+import time
+from dataclasses import replace
+from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.orm import Session
 
 from crms.access import audit
@@ -63,13 +76,75 @@ _BY_HASH = (
 )  # built once: runs on every API request
 
 
+DEFAULT_CACHE_SECONDS = 5.0
+CACHE_MAX_ENTRIES = 10_000
+_FORGET_KEY = "crms_forget_tokens"
+# token hash -> (the principal without its address, expires_at, when it was checked: monotonic seconds)
+_cache: dict[str, tuple[Principal, datetime, float]] = {}
+_cache_lock = threading.Lock()
+_generation = [0]  # moved on by every clear: a check that began before a revocation is not cached after it
+_clock = time.monotonic  # (tests move it forward)
+
+
+def cache_seconds() -> float:
+    """How long a verified token is trusted without a database read (``CRMS_TOKEN_CACHE_SECONDS``)."""
+    text = os.environ.get("CRMS_TOKEN_CACHE_SECONDS", "").strip()
+    if not text:
+        return DEFAULT_CACHE_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise ValueError(f"CRMS_TOKEN_CACHE_SECONDS must be a number of seconds, not {text!r}") from None
+    if not 0 <= seconds <= 60:
+        raise ValueError("CRMS_TOKEN_CACHE_SECONDS must be between 0 and 60")
+    return seconds
+
+
+def clear_token_cache() -> None:
+    """Forget every verified token of this process (the next request of each reads the database)."""
+    with _cache_lock:
+        _cache.clear()
+        _generation[0] += 1
+
+
+def forget_tokens(session: Session) -> None:
+    """A revocation is being written in ``session``: empty this process's token cache now and again when the
+    transaction commits (so that a request which read the token before the commit cannot keep it cached)."""
+    clear_token_cache()
+    session.info[_FORGET_KEY] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_after_commit(session: Session) -> None:
+    if session.info.pop(_FORGET_KEY, False):
+        clear_token_cache()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session: Session) -> None:
+    session.info.pop(_FORGET_KEY, None)
+
+
 def principal_from_token(session: Session, token: str, *, address: str | None = None) -> Principal:
-    """The caller of an API token, read from the database on every call (one indexed query for the token
-    and its user), so a revoked or expired token, or a disabled user, is refused at once. Nothing is
-    written."""
+    """The caller of an API token: one indexed query for the token and its user, or this process's cache of
+    tokens verified less than :func:`cache_seconds` ago (see the module docstring for the bound on
+    revocation). A revoked or expired token, or a disabled user, is refused. Nothing is written."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise AuthenticationError("malformed API token")
-    row = session.execute(_BY_HASH, {"token_hash": _hash(token)}).first()
+    token_hash = _hash(token)
+    ttl = cache_seconds()
+    if ttl > 0:
+        cached = _cache.get(token_hash)
+        if cached is not None:
+            who, expires_at, checked = cached
+            now = _clock()
+            if now - checked < ttl and 0 <= now - checked and expires_at > utcnow():
+                return replace(who, address=address)
+            with _cache_lock:
+                if _cache.get(token_hash) is cached:
+                    del _cache[token_hash]
+    checked, generation = _clock(), _generation[0]
+    row = session.execute(_BY_HASH, {"token_hash": token_hash}).first()
     if row is None:
         raise AuthenticationError("unknown API token")
     if row.revoked_at is not None:
@@ -78,21 +153,29 @@ def principal_from_token(session: Session, token: str, *, address: str | None = 
         raise AuthenticationError("API token expired")
     if row.id is None or not row.is_active:
         raise AuthenticationError("user disabled")
-    return Principal(
+    who = Principal(
         user_id=row.id,
         username=row.username,
         role=row.role,
         unit=row.unit,
         channel="api",
-        address=address,
+        address=None,
         scopes=frozenset(row.scopes) if row.scopes is not None else None,
     )
+    if ttl > 0 and session.info.get(_FORGET_KEY) is None:  # (not while this transaction revokes)
+        with _cache_lock:
+            if generation == _generation[0]:
+                if len(_cache) >= CACHE_MAX_ENTRIES:
+                    _cache.clear()
+                _cache[token_hash] = (who, as_utc(row.expires_at), checked)
+    return replace(who, address=address)
 
 
 def revoke_token(session: Session, token_id: int) -> None:
     row = session.get(ApiToken, token_id)
     if row is not None and row.revoked_at is None:
         row.revoked_at = utcnow()
+        forget_tokens(session)
 
 
 def token_dict(row: ApiToken) -> dict:
@@ -176,6 +259,7 @@ def logout(
             raise AuthenticationError("unknown API token")
         if row.revoked_at is None:
             row.revoked_at = utcnow()
+            forget_tokens(session)
         audit.record(session, principal, "auth.logout", target_type="api_token", target_id=row.id)
         return
     from crms.access.sessions import end_session
@@ -215,5 +299,6 @@ def revoke(session: Session, principal: Principal, token_id: int) -> ApiToken:
         _authorize_other(session, principal, row.user_id, "revoke")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
+        forget_tokens(session)
     audit.record(session, principal, "auth.token.revoke", target_type="api_token", target_id=row.id)
     return row

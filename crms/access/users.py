@@ -452,7 +452,9 @@ def revoke_all_credentials(session: Session, user: User) -> None:
     from sqlalchemy import update
 
     from crms.access.models import ApiToken, WebSession
+    from crms.access.tokens import forget_tokens
 
+    forget_tokens(session)  # this process's cache of verified tokens (the others': crms.access.tokens)
     now = utcnow()
     session.execute(
         update(ApiToken)

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -40,6 +41,7 @@ UNIQUE_KEYS = {
     "uq_case_parties_link": ("person_id", "a link of this person to this case in this role"),
 }
 _SQLITE_UNIQUE = "UNIQUE constraint failed: "
+T = TypeVar("T")
 
 
 def _constraint_of(exc: IntegrityError) -> str | None:
@@ -98,10 +100,14 @@ def unit_of_work(
     pre_authenticate: Callable[[Session], Principal] | None = None,
     after_authenticate: Callable[[Principal], None] | None = None,
     on_principal: Callable[[Principal], None] | None = None,
+    read_first: bool = False,
 ) -> Iterator[Work]:
     """Authenticate (exactly one of ``principal``, ``authenticate``, ``pre_authenticate``), run the block in
     one transaction, audit refusals; see the module docstring. ``where`` names the action in refusal
-    entries; ``on_principal`` is told the caller as soon as it is known (the API keeps it on the request)."""
+    entries; ``on_principal`` is told the caller as soon as it is known (the API keeps it on the request).
+    ``read_first``: an action that reads and then writes only at its end (an audited read), run in
+    :meth:`crms.db.Database.read_first_transaction` (it may raise :class:`crms.db.SnapshotMoved`: nothing was
+    written, run the action again without ``read_first``)."""
     from crms.access import audit
 
     if sum(x is not None for x in (principal, authenticate, pre_authenticate)) != 1:
@@ -121,7 +127,7 @@ def unit_of_work(
                 after_authenticate(caller.principal)
         elif principal is not None:
             known(principal)
-        with db.transaction() as session:
+        with db.read_first_transaction() if read_first else db.transaction() as session:
             if authenticate is not None:
                 known(authenticate(session))
             yield Work(session, caller.principal)
@@ -141,6 +147,19 @@ def unit_of_work(
         if conflict is None:
             raise
         raise conflict from exc
+
+
+def read_first(action: Callable[[bool], T]) -> T:
+    """Run an action that reads first and writes only at its end: ``action(True)`` runs it in a read-first
+    unit of work (``unit_of_work(..., read_first=True)``); when SQLite refused its first write because another
+    connection committed during the read (:class:`crms.db.SnapshotMoved`, nothing written), ``action(False)``
+    runs it once more with the write lock held from its start."""
+    from crms.db import SnapshotMoved
+
+    try:
+        return action(True)
+    except SnapshotMoved:
+        return action(False)
 
 
 def authenticate_alone(db, authenticate: Callable[[Session], Principal], *, where: str, anonymous: Principal):

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from crms.access.principal import Principal
 from crms.access.work import conflict_from_integrity  # noqa: F401  (re-exported: older imports)
+from crms.access.work import read_first as run_read_first
 from crms.errors import AuthenticationError
 
 if TYPE_CHECKING:
@@ -120,7 +121,7 @@ def _token_check(request: Request):
 
 
 @contextmanager
-def request_transaction(request: Request) -> Iterator[Session]:
+def request_transaction(request: Request, *, read_first: bool = False) -> Iterator[Session]:
     """Authenticate and run the request in one transaction: the shared unit of work of
     :func:`crms.access.work.unit_of_work` (committed when the block ends, rolled back on any error, refusals
     audited in a transaction of their own, a concurrent unique key answered 409)."""
@@ -137,7 +138,9 @@ def request_transaction(request: Request) -> Iterator[Session]:
         auth = {"authenticate": _token_check(request)}
     else:
         auth = {"pre_authenticate": _cookie_check(request), "after_authenticate": _csrf_check(request)}
-    with unit_of_work(db, where=where, anonymous=anon, on_principal=keep, **auth) as work:
+    with unit_of_work(
+        db, where=where, anonymous=anon, on_principal=keep, read_first=read_first, **auth
+    ) as work:
         yield work.session
 
 
@@ -147,16 +150,26 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-async def in_transaction(request: Request, work: Callable[[Session, Principal], T]) -> T:
+async def in_transaction(
+    request: Request, work: Callable[[Session, Principal], T], *, read_first: bool = False
+) -> T:
     """Run ``work(session, principal)`` in the request's transaction with exactly one hand-over to the
     thread pool: authentication, the work and the commit all happen in that one call. The same rules as
     :data:`SessionDep` (it is the same :func:`request_transaction`); for the hot reads (CNIC lookup, full
     record), where each extra hand-over to a thread and back costs a wake-up of two threads, which on a busy
-    machine is a wait for a free core."""
+    machine is a wait for a free core.
+
+    ``read_first``: ``work`` reads, then writes only at its end (its audit entry and rate-limit token). On
+    SQLite the read then holds no write lock (:meth:`crms.db.Database.read_first_transaction`); when another
+    request committed during the read, nothing has been written and the whole action runs once more, holding
+    the write lock from its start (one transaction per action either way)."""
+
+    def attempt(first: bool) -> T:
+        with request_transaction(request, read_first=first) as session:
+            return work(session, request.state.principal)
 
     def call() -> T:
-        with request_transaction(request) as session:
-            return work(session, request.state.principal)
+        return run_read_first(attempt) if read_first else attempt(False)
 
     return await run_in_threadpool(call)
 

@@ -62,20 +62,25 @@ def serve(
         from crms.biometrics.worker import start_for_server
 
         worker = start_for_server(settings)
+    options = dict(
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        ssl_certfile=str(certfile) if certfile else None,
+        ssl_keyfile=str(keyfile) if keyfile else None,
+        log_config=log_config(),
+        access_log=access_log,
+        proxy_headers=True,
+        server_header=False,
+    )
     try:
-        uvicorn.run(
-            "crms.api.app:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            ssl_certfile=str(certfile) if certfile else None,
-            ssl_keyfile=str(keyfile) if keyfile else None,
-            log_config=log_config(),
-            access_log=access_log,
-            proxy_headers=True,
-            server_header=False,
-        )
+        from crms.api.workers import reuse_port_supported, run_workers
+
+        if workers > 1 and reuse_port_supported():  # connections spread over the workers (crms.api.workers)
+            run_workers(uvicorn.Config("crms.api.app:create_app", **options))
+        else:
+            uvicorn.run("crms.api.app:create_app", **options)
     finally:
         if worker is not None:
             worker.stop()

@@ -103,9 +103,10 @@ def test_unique_violation_maps_to_the_field(db):
 
 def test_full_record_and_lookup_round_trips(client, make_user, db):
     """Round trips per request (each one costs a network hop on PostgreSQL): the full record of a person
-    with a case takes 7 queries, the CNIC lookup 4, plus the token check (1) and the audit entry (2 on
-    PostgreSQL; on SQLite its 3 statements go through the DBAPI cursor (crms.access.audit.record), which this
-    SQLAlchemy event does not see, so the test checks that the entry was written instead)."""
+    with a case takes 7 queries, the CNIC lookup 4, plus the audit entry (2 on PostgreSQL; on SQLite its 3
+    statements go through the DBAPI cursor (crms.access.audit.record), which this SQLAlchemy event does not
+    see, so the test checks that the entry was written instead). The token, checked by the requests before,
+    comes from the process's cache of verified tokens (crms.access.tokens): no query."""
     _, op = make_user("cro_operator", unit="BA/QTA/QUETTA")
     _, sho = make_user("sho", unit="BA/QTA/QUETTA")
     cnic = "54400-7654321-3"
@@ -138,7 +139,7 @@ def test_full_record_and_lookup_round_trips(client, make_user, db):
     r = client.get(f"/api/v1/persons/{pid}?reason=test+read", headers=op)
     assert r.status_code == 200 and len(r.json()["cases"]) == 1
     guard = 2  # the read limit and the read-rate watch (crms.records.services.guard): one read, one write
-    assert len(statements) == 1 + 7 + guard + audit, statements
+    assert len(statements) == 7 + guard + audit, statements
     statements.clear()
     assert entries() == before + 1  # the read's audit entry was written
     client.get(f"/api/v1/persons?cnic={cnic}&reason=test+lookup", headers=op)  # creates the rate bucket
@@ -146,4 +147,4 @@ def test_full_record_and_lookup_round_trips(client, make_user, db):
     r = client.get(f"/api/v1/persons?cnic={cnic}&reason=test+lookup", headers=op)
     assert r.status_code == 200
     rate = 2  # the search rate limit's bucket: read, then write
-    assert len(statements) == 1 + 4 + rate + audit, statements
+    assert len(statements) == 4 + rate + audit, statements

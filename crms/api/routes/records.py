@@ -87,7 +87,7 @@ async def list_or_lookup(
         )
         return labelled(page)
     found = await in_transaction(
-        request, lambda session, who: svc.lookup_cnic(session, who, cnic, reason=reason)
+        request, lambda session, who: svc.lookup_cnic(session, who, cnic, reason=reason), read_first=True
     )
     if found is None:
         # Returned, not raised: the audited search has committed; the answer is 404.
