@@ -97,8 +97,10 @@ def labelled(data, *, status_vocabulary: str = "party_status"):
                 )
                 for h in value
             ]
-        else:
+        elif isinstance(value, dict | list):
             out[key] = labelled(value, status_vocabulary=status_vocabulary)
+        else:  # a plain value (most of them): no call (the lookup's answer has about 70)
+            out[key] = value
         if key == "status" and isinstance(value, str):
             out["status_label"] = label(status_vocabulary, value)
         elif key == "active_flags" and isinstance(value, list):
