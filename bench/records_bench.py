@@ -293,6 +293,9 @@ def load(db, n_persons: int, n_cases: int, seed: int) -> dict:
         raw.commit()
         dbapi.autocommit = True
         cur.execute("VACUUM ANALYZE")
+        # back to transactions before the connection returns to the pool: an autocommit connection would
+        # commit the audit head's bump on its own, and a request served by it could fork the audit chain
+        dbapi.autocommit = False
     else:
         cur.execute("ANALYZE")
         raw.commit()
