@@ -57,11 +57,11 @@ def tree_cpu_seconds(root: int) -> float:
 
 
 async def client(
-    host: str, port: int, paths: list[str], auth: str, expect: int, latencies: list[float], errors: list[str]
+    host: str, port: int, paths, auth: str, expect: int, latencies: list[float], errors: list[str]
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
-        for path in paths:
+        for path in paths:  # (an iterator shared by all clients: each takes the next lookup when it is free)
             request = (
                 f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: {auth}\r\n"
                 "Accept: application/json\r\n\r\n"
@@ -86,9 +86,13 @@ async def client(
 async def run_load(host: str, port: int, paths: list[str], auth: str, expect: int, clients: int):
     latencies: list[float] = []
     errors: list[str] = []
-    shares = [paths[i::clients] for i in range(clients)]
+    # One queue of lookups for all clients (closed loop: a client sends its next lookup as soon as it has
+    # the answer to the last), so that a client whose connection a less busy worker serves keeps working
+    # instead of finishing a fixed share early and leaving the run's end to the busier worker alone.
+    queue = iter(paths)
     t0 = time.perf_counter()
-    await asyncio.gather(*(client(host, port, s, auth, expect, latencies, errors) for s in shares))
+    runs = (client(host, port, queue, auth, expect, latencies, errors) for _ in range(clients))
+    await asyncio.gather(*runs)
     return time.perf_counter() - t0, latencies, errors
 
 
