@@ -7,6 +7,7 @@ from fastapi import Depends, FastAPI
 
 from crms.access.audit import bind_data_dir
 from crms.access.ratelimit import check_limits
+from crms.access.tokens import cache_seconds as token_cache_seconds
 from crms.api.params import reject_unknown_query
 from crms.api.problems import install_problem_handlers
 from crms.api.serving import BodyLimit, LoopbackDemoCookies, install_docs
@@ -42,6 +43,7 @@ def wire_areas() -> None:
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     check_limits()  # a malformed CRMS_RATE_* stops the start, naming the variable
+    token_cache_seconds()  # ... and so does a malformed CRMS_TOKEN_CACHE_SECONDS
     app = FastAPI(
         title="CRMS",
         version="1",

@@ -7,7 +7,9 @@ state-changing request (POST/PUT/PATCH/DELETE) authenticated by the cookie must 
 PermissionDenied (403).
 
 One request, one transaction: ``get_session`` opens it and checks the API token inside it (the token row is
-read on every request, so a revoked or expired token is refused at once), the route runs in it, and it commits
+read unless this process verified the token less than ``CRMS_TOKEN_CACHE_SECONDS`` ago: a revocation made in
+this process is refused at once, one made elsewhere within those seconds; crms.access.tokens), the route runs
+in it, and it commits
 before the response is sent. A browser session is checked in a short transaction of its own before that one,
 because the check may slide the session's ``last_seen_at`` forward, which must stick even when the request
 then fails. Refusals (a failed authentication, PermissionDenied, RateLimited, a missing search reason) roll
