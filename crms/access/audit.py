@@ -40,6 +40,7 @@ import hmac
 import json
 import logging
 import os
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -285,8 +286,17 @@ def data_dir_of(session: Session) -> Path:
     return get_settings().data_dir
 
 
+_identities: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def database_identity(session: Session) -> str:
-    return session.get_bind().engine.url.render_as_string(hide_password=True)
+    """The database's URL without its password (the head file's key for it); rendered once per engine (this
+    runs twice on every audited action)."""
+    engine = session.get_bind().engine
+    known = _identities.get(engine)
+    if known is None:
+        known = _identities[engine] = engine.url.render_as_string(hide_password=True)
+    return known
 
 
 def head_mac(key: bytes, database: str, seq: int, hash_: str) -> str:
