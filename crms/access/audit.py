@@ -45,6 +45,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import bindparam, event, func, insert, select, update
@@ -194,6 +195,11 @@ def audit_key(data_dir: Path) -> bytes:
     return key
 
 
+class WrittenEntry(SimpleNamespace):
+    """The entry :func:`record` wrote, with the columns of :class:`AuditEntry` as attributes (``id``, ``seq``,
+    ``entry_hash`` ...); a plain object, not one the session tracks."""
+
+
 def record(
     session: Session,
     principal: Principal,
@@ -205,7 +211,7 @@ def record(
     reason: str | None = None,
     outcome: str = "ok",
     detail: str | None = None,
-) -> AuditEntry:
+) -> WrittenEntry:
     if isinstance(query, dict):
         query = json.dumps(query, ensure_ascii=False, sort_keys=True, default=str)
     if action.startswith("search") and outcome == "ok":
@@ -252,7 +258,7 @@ def record(
     else:  # pragma: no cover - another backend: plain Core statements
         session.execute(_SET_HEAD_HASH, {"head_hash": values["entry_hash"]})
         new_id = session.execute(_INSERT_ENTRY, values).inserted_primary_key[0]
-    entry = AuditEntry(id=new_id, **values)  # a detached copy of what was written
+    entry = WrittenEntry(id=new_id, **values)  # what was written (not an ORM object: this runs on every read)
     # (first seq and its prev_hash written in this transaction, last seq and its hash): the head file may
     # move to the last one if the chain reaches the first one (the ones between are this transaction's own).
     pending = session.info.get(_PENDING_KEY)
