@@ -71,14 +71,53 @@ _WRITE = (
 )  # statements built once, Core (no ORM flush): a search takes a token on every request
 
 
+def _sqlite_processors():
+    from sqlalchemy.dialects import sqlite
+
+    dialect = sqlite.dialect()
+    impl = _BUCKET.c.updated_at.type.dialect_impl(dialect)
+    return impl.bind_processor(dialect), impl.result_processor(dialect, None)
+
+
+# SQLite, through the DBAPI cursor (a search takes a token on every request; as crms.access.audit.record):
+# the statements SQLAlchemy would send, and its storage of DateTime values.
+_SQLITE_READ = "SELECT tokens, updated_at FROM rate_limits WHERE key = ?"
+_SQLITE_WRITE = "UPDATE rate_limits SET tokens = ?, updated_at = ? WHERE key = ?"
+_SQLITE_TO_DB, _SQLITE_FROM_DB = _sqlite_processors()
+
+
+def _take_sqlite(session: Session, key: str, limit: Limit, what: str) -> bool:
+    """:func:`take` on SQLite through the DBAPI cursor; False when the bucket does not exist yet."""
+    from crms.db import begin_writing
+
+    begin_writing(session)  # (a read-first transaction queues for the write lock here)
+    cursor = session.connection().connection.driver_connection.cursor()
+    try:
+        row = cursor.execute(_SQLITE_READ, (key,)).fetchone()
+        if row is None:
+            return False
+        now = utcnow()
+        elapsed = max(0.0, (now - as_utc(_SQLITE_FROM_DB(row[1]))).total_seconds())
+        tokens = min(limit.capacity, row[0] + elapsed * limit.rate)
+        if tokens < 1.0:
+            wait = (1.0 - tokens) / limit.rate
+            raise RateLimited(f"too many {what}: try again in {wait:.0f} s", field="rate")
+        cursor.execute(_SQLITE_WRITE, (tokens - 1.0, _SQLITE_TO_DB(now), key))
+        return True
+    finally:
+        cursor.close()
+
+
 def take(session: Session, key: str, limit: Limit | None, *, what: str = "requests") -> None:
     """Take one token from bucket ``key`` or raise RateLimited. Runs in the caller's transaction."""
     if limit is None:
         return
     key = key[:160]
-    now = utcnow()
     conn = session.connection()
     dialect = conn.dialect.name
+    if dialect == "sqlite" and _take_sqlite(session, key, limit, what):
+        return
+    now = utcnow()
     read = _READ_LOCKED if dialect == "postgresql" else _READ
     row = conn.execute(read, {"bucket": key}).first()
     if row is None:  # first use: insert, tolerating a concurrent first use of the same key

@@ -146,5 +146,6 @@ def test_full_record_and_lookup_round_trips(client, make_user, db):
     statements.clear()
     r = client.get(f"/api/v1/persons?cnic={cnic}&reason=test+lookup", headers=op)
     assert r.status_code == 200
-    rate = 2  # the search rate limit's bucket: read, then write
+    rate = 0 if db.is_sqlite else 2  # the search rate limit's bucket: read, then write (SQLite: the cursor,
+    # crms.access.ratelimit.take; the bucket's token is checked by its own tests)
     assert len(statements) == 4 + rate + audit, statements
