@@ -15,7 +15,9 @@ away when they reach a quarter of the arrays.
 Search (``search``): 1-10 probe fingers, each with a position or 0 (unknown).
 
 1. stage 1 per probe finger: descriptor dot product with every live gallery finger of the same position
-   (all positions when either side is unknown); the best ``survivors`` go on;
+   (all positions when either side is unknown); the best ``RERANK`` x ``survivors`` are re-ranked with the
+   finer descriptor computed from their minutiae (``prefilter.fine_scores``), and the best ``survivors`` of
+   that ranking go on;
 2. the persons owning a survivor are the candidates; stage 2 fully matches every probe finger against the
    candidate's finger at the same position (every finger when the probe's is unknown), in parallel;
 3. fusion: a person's score is the sum over probe fingers of the best full-match score of that finger;
@@ -31,7 +33,7 @@ import math
 import threading
 import time
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +50,7 @@ SNAPSHOT_VERSION = 1
 DEFAULT_TOP = 20
 DEFAULT_SURVIVORS = 150  # stage-1 survivors per probe finger (at least)
 DEFAULT_PENETRATION = 0.0  # ... or this fraction of the searched fingers, whichever is more
+RERANK = 10  # the coarse scan keeps this many times the survivors for the fine re-ranking
 DEFAULT_FPIR = 0.01
 MIN_MINUTIAE = 3  # a probe finger with fewer cannot be searched
 
@@ -659,6 +662,31 @@ class Gallery:
                 )
         return out
 
+    def _live_rows_of(self) -> Callable[[np.ndarray], np.ndarray]:
+        """A lookup from finger keys to the rows of those held here and alive (call it under the lock)."""
+        live_rows = np.flatnonzero(self.alive[: self.rows])
+        order = np.argsort(self.key[live_rows], kind="stable")
+        sorted_keys, sorted_rows = self.key[live_rows][order], live_rows[order]
+        return lambda ks: sorted_rows[np.searchsorted(sorted_keys, ks[np.isin(ks, sorted_keys)])]
+
+    def rerank(self, probes: list[tuple], keys: list[np.ndarray]) -> list[tuple]:
+        """Per probe finger, the fine descriptor's similarity (``prefilter.fine_scores``) with the fingers
+        ``keys[i]`` held here, as (scores, keys, persons)."""
+        out = []
+        with self._lock:
+            rows_of = self._live_rows_of()
+            for (_name, _pos, q), ks in zip(probes, keys, strict=True):
+                rows = rows_of(ks)
+                counts = self.mcount[rows].astype(np.int64)
+                off = np.zeros(rows.shape[0] + 1, dtype=np.int64)
+                np.cumsum(counts, out=off[1:])
+                idx = np.repeat(self.moff[rows] - off[:-1], counts) + np.arange(off[-1])
+                m = self.minutiae[idx]
+                probe = P.fine_descriptor(_to_template(q).minutiae)
+                sc = P.fine_scores(probe, m[:, 0] / 8.0, m[:, 1] / 8.0, m[:, 2] * (2 * math.pi / 65536), off)
+                out.append((sc, self.key[rows].copy(), self.person[rows].copy()))
+        return out
+
     def stage2(self, probes: list[tuple], keys: list[np.ndarray], persons: np.ndarray | None) -> list[tuple]:
         """Full matching: probe finger i against the fingers ``keys[i]`` held here, plus (``persons`` given,
         the probe's position known) every finger of a compatible position of those persons. Returns
@@ -666,14 +694,11 @@ class Gallery:
         with self._lock:
             r = self.rows
             alive, position, person, key = self.alive[:r], self.position[:r], self.person[:r], self.key[:r]
-            live_rows = np.flatnonzero(alive)
-            order = np.argsort(key[live_rows], kind="stable")
-            sorted_keys = key[live_rows][order]
+            rows_of = self._live_rows_of()
             pairs = []
             cand_mask = alive & np.isin(person, persons) if persons is not None else None
             for (_name, pos, _q), ks in zip(probes, keys, strict=True):
-                idx = np.searchsorted(sorted_keys, ks[np.isin(ks, sorted_keys)])
-                rows = live_rows[order][idx]
+                rows = rows_of(ks)
                 if cand_mask is not None:
                     rows = rows[cand_mask[rows]]
                     if pos:
@@ -733,8 +758,9 @@ def run_search(
     brute_force: bool = False,
     call=None,
 ) -> SearchResult:
-    """The search over one or more shards (objects with ``stats``, ``stage1``, ``stage2``; ``call(method,
-    args)`` runs one method on every shard and returns their answers, by default in this process)."""
+    """The search over one or more shards (objects with ``stats``, ``stage1``, ``rerank``, ``stage2``;
+    ``call(method, args)`` runs one method on every shard and returns their answers, by default in this
+    process)."""
     if top < 1:
         raise GalleryError("top must be at least 1", field="top")
     prepared = prepare_probes(probes)
@@ -746,28 +772,32 @@ def run_search(
     if fingers == 0:
         raise GalleryError("the gallery is empty: nobody is enrolled", field="gallery")
     searched_per = [0] * len(prepared)
-    # stage 1 on every shard; the global best of each probe finger chosen from the union
+    # stage 1 on every shard (the coarse scan keeps RERANK times the survivors wanted), then the fine
+    # re-ranking of those; each choice is the global best of the union of the shards' answers
     keep = [max(survivors, int(math.ceil(penetration * fingers))) for _ in prepared]
-    answers = call("stage1", (prepared, keep, brute_force))
+    answers = call("stage1", (prepared, [RERANK * k for k in keep], brute_force))
     chosen_keys: list[np.ndarray] = []
-    votes: dict[int, float] = {}
-    for i, (_name, _pos, q) in enumerate(prepared):
+    for i in range(len(prepared)):
         sc = np.concatenate([a[i][0] for a in answers])
         ks = np.concatenate([a[i][1] for a in answers])
-        ps = np.concatenate([a[i][2] for a in answers])
         searched_per[i] = sum(a[i][3] for a in answers)
-        pick = np.arange(sc.shape[0]) if brute_force else _top_by(sc, ks, keep[i])
+        pick = np.arange(sc.shape[0]) if brute_force else _top_by(sc, ks, RERANK * keep[i])
         chosen_keys.append(np.sort(ks[pick]))
-        if brute_force:
-            continue
-        d = P.descriptor(_to_template(q).minutiae).astype(np.int64)
-        norm = float(np.dot(d, d)) or 1.0
-        best_of: dict[int, float] = {}
-        for pid, v in zip(ps[pick].tolist(), (sc[pick] / norm).tolist(), strict=True):
-            if v > best_of.get(pid, -1.0):
-                best_of[pid] = v
-        for pid, v in best_of.items():
-            votes[pid] = votes.get(pid, 0.0) + v
+    votes: dict[int, float] = {}
+    if not brute_force:
+        fine = call("rerank", (prepared, chosen_keys))
+        for i in range(len(prepared)):
+            sc = np.concatenate([a[i][0] for a in fine])
+            ks = np.concatenate([a[i][1] for a in fine])
+            ps = np.concatenate([a[i][2] for a in fine])
+            pick = _top_by(sc, ks, keep[i])
+            chosen_keys[i] = np.sort(ks[pick])
+            best_of: dict[int, float] = {}
+            for pid, v in zip(ps[pick].tolist(), sc[pick].tolist(), strict=True):
+                if v > best_of.get(pid, -1.0):
+                    best_of[pid] = v
+            for pid, v in best_of.items():
+                votes[pid] = votes.get(pid, 0.0) + v
     s1 = 0 if brute_force else sum(searched_per)
     cand = None
     if len(prepared) > 1 and not brute_force:  # the persons best supported by stage 1 over all fingers
