@@ -106,7 +106,9 @@ def cylinders(x, y, theta, hull):
 
     Only the DISC cells of the grid inside the disc are stored: bit index of cell (i, j, k) is
     d * ND + k where d counts the disc cells in row-major (i, j) order, packed little-endian into
-    NWORDS uint64 words.
+    NWORDS uint64 words. The directional term of a neighbour, which depends only on the pair of
+    minutiae, is computed once per neighbour (not once per cell); every cell then sums the same
+    products in the same order.
     """
     n = x.shape[0]
     bits = np.zeros((n, NWORDS), dtype=np.uint64)
@@ -126,12 +128,18 @@ def cylinders(x, y, theta, hull):
                 incircle += 1
     contrib = np.zeros(ND)
     nb = np.empty(n, dtype=np.int64)
+    gdt = np.empty((n, ND))
     for m in range(n):
         c, s = math.cos(theta[m]), math.sin(theta[m])
         nn = 0
         for t in range(n):
             if t != m and (x[t] - x[m]) ** 2 + (y[t] - y[m]) ** 2 <= reach * reach:
                 nb[nn] = t
+                dth = _angle_diff(theta[m], theta[t])
+                for k in range(ND):
+                    phi = -math.pi + (k + 0.5) * dd
+                    a = _angle_diff(phi, dth)
+                    gdt[nn, k] = 0.5 * (math.erf((a + dd / 2) / sq) - math.erf((a - dd / 2) / sq))
                 nn += 1
         valid = 0
         d = -1
@@ -155,12 +163,8 @@ def cylinders(x, y, theta, hull):
                     if d2 > 9.0 * SIGMA_S * SIGMA_S:
                         continue
                     gs = gs_norm * math.exp(-d2 / (2.0 * SIGMA_S * SIGMA_S))
-                    dth = _angle_diff(theta[m], theta[t])
                     for k in range(ND):
-                        phi = -math.pi + (k + 0.5) * dd
-                        a = _angle_diff(phi, dth)
-                        gd = 0.5 * (math.erf((a + dd / 2) / sq) - math.erf((a - dd / 2) / sq))
-                        contrib[k] += gs * gd
+                        contrib[k] += gs * gdt[q, k]
                 for k in range(ND):
                     b = d * ND + k
                     w, o = b >> 6, b & 63
@@ -169,6 +173,55 @@ def cylinders(x, y, theta, hull):
                         bits[m, w] |= np.uint64(1) << np.uint64(o)
         ok[m] = valid >= MIN_VC * incircle and nn >= MIN_M
     return bits, mask, ok, incircle * ND
+
+
+@njit(cache=True, inline="always")
+def _hull_chain(pts, first, stop, step, h):
+    """One half of the monotone chain over pts[first:stop:step] into h; returns its length."""
+    k = 0
+    for i in range(first, stop, step):
+        while (
+            k >= 2
+            and (
+                (h[k - 1, 0] - h[k - 2, 0]) * (pts[i, 1] - h[k - 2, 1])
+                - (h[k - 1, 1] - h[k - 2, 1]) * (pts[i, 0] - h[k - 2, 0])
+            )
+            <= 0
+        ):
+            k -= 1
+        h[k, 0], h[k, 1] = pts[i, 0], pts[i, 1]
+        k += 1
+    return k
+
+
+@njit(cache=True)
+def convex_hull(x, y):
+    """Convex hull of the points (x, y) as float64 (H, 2): points sorted by x then y, duplicates dropped,
+    Andrew's monotone chain popping on a cross product <= 0 (collinear points left out); fewer than 3
+    distinct points come back as they are."""
+    n = x.shape[0]
+    if n == 0:
+        return np.zeros((0, 2))
+    order = np.argsort(y, kind="mergesort")
+    order = order[np.argsort(x[order], kind="mergesort")]
+    pts = np.empty((n, 2))
+    m = 0
+    for i in range(n):
+        px, py = x[order[i]], y[order[i]]
+        if m > 0 and pts[m - 1, 0] == px and pts[m - 1, 1] == py:
+            continue
+        pts[m, 0], pts[m, 1] = px, py
+        m += 1
+    if m < 3:
+        return pts[:m].copy()
+    h = np.empty((2 * m, 2))
+    out = np.empty((2 * m, 2))
+    k = _hull_chain(pts, 0, m, 1, h)  # lower half, left to right
+    lower = k
+    out[: lower - 1] = h[: lower - 1]
+    k = _hull_chain(pts, m - 1, -1, -1, h)  # upper half, right to left
+    out[lower - 1 : lower - 1 + k - 1] = h[: k - 1]
+    return out[: lower - 1 + k - 1].copy()
 
 
 SQRT = np.sqrt(np.arange(NBITS + 1, dtype=np.float64))  # sqrt of every possible bit count
