@@ -50,13 +50,14 @@ ANONYMOUS_BODY_ROUTES = frozenset(
         ("POST", "/api/v1/auth/activate"),
     }
 )
+IMPORT_FILE_LIMIT = 20 * _MiB  # a register spreadsheet uploaded on the web's import page
 # Bigger bodies of routes that do not declare theirs with @body_limit: uploads of up to ten fingers of at most
-# 50 MiB each (identification, the web's enrolment page) and a spreadsheet of at most 20 MiB (the web's
-# import page), with room for the multipart framing and fields.
+# 50 MiB each (identification, the web's enrolment page) and a spreadsheet of at most IMPORT_FILE_LIMIT (the
+# web's import page), with room for the multipart framing and fields.
 ROUTE_BODY_LIMITS = {
     ("POST", "/api/v1/identify"): 10 * 50 * _MiB + _MiB,
     ("POST", "/persons/{person_id}/fingerprints"): 10 * 50 * _MiB + _MiB,
-    ("POST", "/import"): 20 * _MiB + _MiB,
+    ("POST", "/import"): IMPORT_FILE_LIMIT + _MiB,
 }
 _LIMIT_ATTR = "__crms_body_limit__"
 _AUTH_ATTR = "__crms_authenticated__"

@@ -24,7 +24,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy.orm import Session
 
 from crms.access.principal import Principal
-from crms.api.serving import body_limit
+from crms.api.serving import IMPORT_FILE_LIMIT, body_limit
 from crms.biometrics.marks import REASONS
 from crms.errors import (
     AuthenticationError,
@@ -1099,7 +1099,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         name, content = "", b""
         if upload is not None and not isinstance(upload, str) and upload.filename:
             name = Path(upload.filename).name
-            content = await upload.read(20 * 1024 * 1024 + 1)
+            content = await upload.read(IMPORT_FILE_LIMIT + 1)
 
         def work(session: Session, who: Principal) -> Response:
             from crms.errors import ValidationError
@@ -1107,8 +1107,10 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
             if not content or not name:
                 raise ValidationError("choose a CSV or XLSX register file", field="file")
-            if len(content) > 20 * 1024 * 1024:
-                raise ValidationError("file larger than 20 MB", field="file")
+            if len(content) > IMPORT_FILE_LIMIT:
+                raise ValidationError(
+                    f"file larger than {IMPORT_FILE_LIMIT // (1024 * 1024)} MB", field="file"
+                )
             dry = form.get("mode") != "import"
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / name
