@@ -20,6 +20,7 @@ from crms.api.params import IdPath
 from crms.api.serving import body_limit, read_body
 from crms.biometrics import enrolment
 from crms.errors import PayloadTooLarge, ValidationError
+from crms.fingerprint import MAX_DPI, MIN_DPI
 from crms.fingerprint import MAX_IMAGE_BYTES as MAX_BYTES
 
 router = APIRouter(tags=["biometrics"])
@@ -122,7 +123,7 @@ async def capture_fingerprint(
     person_id: IdPath,
     position: Position,
     ppi: Annotated[
-        int | None, Query(ge=100, le=2000, description="scanner resolution if the file lacks it")
+        int | None, Query(ge=MIN_DPI, le=MAX_DPI, description="scanner resolution if the file lacks it")
     ] = None,
     source: Annotated[str, Query(max_length=16)] = "livescan",
 ):
