@@ -25,7 +25,7 @@ from crms.records.schemas import (
     CaseUpdate,
     coerce,
 )
-from crms.records.services.common import MAX_PAGE, _get_case, touch
+from crms.records.services.common import MAX_PAGE, _get_case, check_not_before_fir, check_transition, touch
 from crms.records.services.flags import CASE_CLEARS_FLAGS, _clear
 from crms.records.services.guard import guard_reads
 from crms.records.services.reading import party_dict
@@ -334,15 +334,8 @@ def change_case_status(
     case = _get_case(session, case_id)
     authorize(principal, Permission.STATUS_WRITE, unit=case.unit_path)
     new = data.status.value
-    allowed = CASE_TRANSITIONS.get(case.status, set())
-    if new not in allowed:
-        raise ValidationError(
-            f"case status cannot change from {case.status} to {new} "
-            f"(allowed: {', '.join(sorted(allowed)) or 'none'})",
-            field="status",
-        )
-    if data.effective_on and data.effective_on < case.registered_on:
-        raise ValidationError("effective_on is before the FIR was registered", field="effective_on")
+    check_transition(CASE_TRANSITIONS, case.status, new, what="case status")
+    check_not_before_fir(data.effective_on, case, "effective_on")
     old = case.status
     case.status = new
     touch(case, principal)

@@ -24,7 +24,7 @@ from crms.records.schemas import (
     PartyStatusIn,
     coerce,
 )
-from crms.records.services.common import _get_case, _get_link, touch
+from crms.records.services.common import _get_case, _get_link, check_not_before_fir, check_transition, touch
 from crms.records.services.flags import _sync_flags
 from crms.records.services.guard import guard_reads
 from crms.records.services.reading import party_dict
@@ -210,18 +210,11 @@ def _apply_party_status(
         raise ValidationError(
             f"only an accused can have status {new} (this link is {link.role})", field="status"
         )
-    allowed = PARTY_TRANSITIONS.get(link.status, set())
-    if new not in allowed:
-        raise ValidationError(
-            f"status cannot change from {link.status} to {new} "
-            f"(allowed: {', '.join(sorted(allowed)) or 'none'})",
-            field="status",
-        )
+    check_transition(PARTY_TRANSITIONS, link.status, new)
     check_party_status_in_case(new, link.case.status)
     if new in RECORDED_STATUSES and not recorded:
         raise ValidationError(f"status {new} is set by its record: {RECORDED_STATUSES[new]}", field="status")
-    if effective_on and effective_on < link.case.registered_on:
-        raise ValidationError("effective_on is before the FIR was registered", field="effective_on")
+    check_not_before_fir(effective_on, link.case, "effective_on")
     old = link.status
     link.status = new
     touch(link, principal)
