@@ -677,22 +677,19 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
 
     def person_view(request: Request, session: Session, who: Principal, person_id: int, status=200, **ctx):
-        from crms.access.policy import has_permission
-        from crms.biometrics import enrolment
+        from crms.biometrics import enrolment, thumbnails
         from crms.records import services as svc
 
         record = svc.get_person(session, who, person_id)
         prints = None
-        if has_permission(who, Permission.SEARCH_BIOMETRIC) or has_permission(
-            who, Permission.BIOMETRIC_ENROL
-        ):
+        if enrolment.may_list_prints(who):
             prints = enrolment.fingerprints_of(session, who, record["id"])
         from crms.faces import photos as faces
 
         pictures = faces.photos_of(session, who, record["id"])
         return render(
             request, "person.html", status, p=record, prints=prints, photos=pictures,
-            show_photos=faces.may_view_images(who), **ctx,
+            show_photos=faces.may_view_images(who), show_thumbs=thumbnails.may_view_thumbnails(who), **ctx,
         )  # fmt: skip
 
     @app.post("/persons/{person_id}/photos", include_in_schema=False)

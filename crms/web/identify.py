@@ -190,7 +190,7 @@ def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
         return act(request, work)
 
     def case_view(request: Request, session: Session, who: Principal, case_id: int, status=200, **ctx):
-        from crms.biometrics import dedup
+        from crms.biometrics import dedup, thumbnails
         from crms.errors import NotFound
 
         case = next((c for c in dedup.queue(session, who, None) if c["id"] == case_id), None)
@@ -210,6 +210,7 @@ def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
             pairs=pairs,
             persons=persons,
             cases=[],
+            show_thumbs=thumbnails.may_view_thumbnails(who),
             **ctx,
         )
 
