@@ -25,7 +25,14 @@ from crms.records.schemas import (
     CaseUpdate,
     coerce,
 )
-from crms.records.services.common import MAX_PAGE, _get_case, check_not_before_fir, check_transition, touch
+from crms.records.services.common import (
+    MAX_PAGE,
+    _get_case,
+    check_not_before_fir,
+    check_transition,
+    touch,
+    writable_case,
+)
 from crms.records.services.flags import CASE_CLEARS_FLAGS, _clear
 from crms.records.services.guard import guard_reads
 from crms.records.services.reading import party_dict
@@ -194,8 +201,7 @@ def add_case(session: Session, principal: Principal, data: CaseCreate | dict) ->
 def update_case(session: Session, principal: Principal, case_id: int, data: CaseUpdate | dict) -> Case:
     authorize(principal, Permission.CASE_WRITE)  # the role first (403 before 404)
     data = coerce(CaseUpdate, data)
-    case = _get_case(session, case_id)
-    authorize(principal, Permission.CASE_WRITE, unit=case.unit_path)
+    case = writable_case(session, principal, case_id, Permission.CASE_WRITE)
     changes = data.model_dump(exclude_unset=True)
     if "sections" in changes:
         if changes["sections"] is None:
@@ -331,8 +337,7 @@ def change_case_status(
 ) -> Case:
     authorize(principal, Permission.STATUS_WRITE)  # the role first (403 before 404)
     data = coerce(CaseStatusIn, data)
-    case = _get_case(session, case_id)
-    authorize(principal, Permission.STATUS_WRITE, unit=case.unit_path)
+    case = writable_case(session, principal, case_id, Permission.STATUS_WRITE)
     new = data.status.value
     check_transition(CASE_TRANSITIONS, case.status, new, what="case status")
     check_not_before_fir(data.effective_on, case, "effective_on")

@@ -86,3 +86,18 @@ def _get_link(session: Session, link_id: int) -> CaseParty:
     if link is None:
         raise NotFound(f"person-in-case link {link_id} not found", field="link_id")
     return link
+
+
+def writable_case(session: Session, principal: Principal, case_id: int, permission: Permission) -> Case:
+    """The case a write goes to (404), within the principal's unit (403). Callers check the role first, so
+    that a role without ``permission`` learns nothing of which cases exist (403 before 404)."""
+    case = _get_case(session, case_id)
+    authorize(principal, permission, unit=case.unit_path)
+    return case
+
+
+def writable_link(session: Session, principal: Principal, link_id: int, permission: Permission) -> CaseParty:
+    """The person-in-case link a write goes to, as :func:`writable_case` (its case's unit)."""
+    link = _get_link(session, link_id)
+    authorize(principal, permission, unit=link.case.unit_path)
+    return link

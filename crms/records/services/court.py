@@ -20,7 +20,7 @@ from crms.records.schemas import (
     ConvictionIn,
     coerce,
 )
-from crms.records.services.common import _get_link, check_not_before_fir, touch
+from crms.records.services.common import check_not_before_fir, touch, writable_link
 from crms.records.services.links import _apply_party_status, check_party_status_in_case
 
 PS = PartyStatus
@@ -29,8 +29,7 @@ PS = PartyStatus
 def _accused_link(session: Session, principal: Principal, link_id: int, done: str) -> CaseParty:
     """The link of the accused whose arrest or conviction is recorded (the role was checked first): within
     the principal's unit, and of an accused."""
-    link = _get_link(session, link_id)
-    authorize(principal, Permission.STATUS_WRITE, unit=link.case.unit_path)
+    link = writable_link(session, principal, link_id, Permission.STATUS_WRITE)
     if link.role != PartyRole.ACCUSED:
         raise ValidationError(f"only an accused can be {done} (this link is {link.role})", field="link_id")
     return link
