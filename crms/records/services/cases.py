@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from crms.access import audit
-from crms.access.policy import Permission, authorize
+from crms.access.policy import Permission, authorize, has_permission
 from crms.access.principal import Principal
 from crms.errors import Conflict, NotFound, ValidationError
 from crms.records.models import (
@@ -273,6 +273,11 @@ def find_case(
     if case_id is None:
         raise NotFound(f"no FIR {fir_number}/{year} at PS {station.code}", field="fir_number")
     return get_case(session, principal, case_id)
+
+
+def may_list_cases(principal: Principal) -> bool:
+    """Whether :func:`list_cases` answers the principal (``case:read``); pages show the list only then."""
+    return has_permission(principal, Permission.CASE_READ)
 
 
 def list_cases(
