@@ -140,137 +140,13 @@ def _descriptor_q(q: np.ndarray) -> np.ndarray:
     return P.descriptor(t.minutiae)
 
 
-@njit(cache=True)
-def cylinders(x, y, theta, hull):  # pragma: no cover - compiled
-    """``_kernels.cylinders`` with the same arithmetic in the same order (bit for bit the same result), but
-    the directional terms, which depend only on the pair of minutiae, computed once per neighbour instead of
-    once per cell: several times faster, which is what stage 2 spends its time on."""
-    n = x.shape[0]
-    bits = np.zeros((n, K.NWORDS), dtype=np.uint64)
-    mask = np.zeros((n, K.NWORDS), dtype=np.uint64)
-    ok = np.zeros(n, dtype=np.bool_)
-    R, NS, ND, SIGMA_S, SIGMA_D = K.R, K.NS, K.ND, K.SIGMA_S, K.SIGMA_D
-    ds = 2.0 * R / NS
-    dd = 2.0 * math.pi / ND
-    reach = R + 3.0 * SIGMA_S
-    gs_norm = 1.0 / (SIGMA_S * math.sqrt(2.0 * math.pi))
-    sq = math.sqrt(2.0) * SIGMA_D
-    incircle = 0
-    for i in range(NS):
-        for j in range(NS):
-            ci = i - (NS - 1) / 2.0
-            cj = j - (NS - 1) / 2.0
-            if (ci * ci + cj * cj) * ds * ds <= R * R:
-                incircle += 1
-    contrib = np.zeros(ND)
-    nb = np.empty(n, dtype=np.int64)
-    gdt = np.empty((n, ND))
-    for m in range(n):
-        c, s = math.cos(theta[m]), math.sin(theta[m])
-        nn = 0
-        for t in range(n):
-            if t != m and (x[t] - x[m]) ** 2 + (y[t] - y[m]) ** 2 <= reach * reach:
-                nb[nn] = t
-                dth = K._angle_diff(theta[m], theta[t])
-                for k in range(ND):
-                    phi = -math.pi + (k + 0.5) * dd
-                    a = K._angle_diff(phi, dth)
-                    gdt[nn, k] = 0.5 * (math.erf((a + dd / 2) / sq) - math.erf((a - dd / 2) / sq))
-                nn += 1
-        valid = 0
-        d = -1
-        for i in range(NS):
-            for j in range(NS):
-                ci = (i - (NS - 1) / 2.0) * ds
-                cj = (j - (NS - 1) / 2.0) * ds
-                if ci * ci + cj * cj > R * R:
-                    continue
-                d += 1
-                px = x[m] + c * ci - s * cj
-                py = y[m] + s * ci + c * cj
-                if not K._inside_dilated_hull(px, py, hull, K.OMEGA):
-                    continue
-                valid += 1
-                for k in range(ND):
-                    contrib[k] = 0.0
-                for q in range(nn):
-                    t = nb[q]
-                    d2 = (x[t] - px) ** 2 + (y[t] - py) ** 2
-                    if d2 > 9.0 * SIGMA_S * SIGMA_S:
-                        continue
-                    gs = gs_norm * math.exp(-d2 / (2.0 * SIGMA_S * SIGMA_S))
-                    for k in range(ND):
-                        contrib[k] += gs * gdt[q, k]
-                for k in range(ND):
-                    b = d * ND + k
-                    w, o = b >> 6, b & 63
-                    mask[m, w] |= np.uint64(1) << np.uint64(o)
-                    if contrib[k] > K.MU_PSI:
-                        bits[m, w] |= np.uint64(1) << np.uint64(o)
-        ok[m] = valid >= K.MIN_VC * incircle and nn >= K.MIN_M
-    return bits, mask, ok, incircle * ND
-
-
-@njit(cache=True)
-def hull(x, y):  # pragma: no cover - compiled
-    """``matcher._hull`` compiled: the same polygon (points sorted by x then y, duplicates dropped, Andrew's
-    monotone chain popping on a cross product <= 0), as float64 (H, 2)."""
-    n = x.shape[0]
-    if n == 0:
-        return np.zeros((0, 2))
-    order = np.argsort(y, kind="mergesort")
-    order = order[np.argsort(x[order], kind="mergesort")]
-    pts = np.empty((n, 2))
-    m = 0
-    for i in range(n):
-        px, py = x[order[i]], y[order[i]]
-        if m > 0 and pts[m - 1, 0] == px and pts[m - 1, 1] == py:
-            continue
-        pts[m, 0], pts[m, 1] = px, py
-        m += 1
-    if m < 3:
-        return pts[:m].copy()
-    h = np.empty((2 * m, 2))
-    k = 0
-    for i in range(m):  # lower
-        while (
-            k >= 2
-            and (
-                (h[k - 1, 0] - h[k - 2, 0]) * (pts[i, 1] - h[k - 2, 1])
-                - (h[k - 1, 1] - h[k - 2, 1]) * (pts[i, 0] - h[k - 2, 0])
-            )
-            <= 0
-        ):
-            k -= 1
-        h[k, 0], h[k, 1] = pts[i, 0], pts[i, 1]
-        k += 1
-    lower = k
-    out = np.empty((2 * m, 2))
-    out[: lower - 1] = h[: lower - 1]
-    k = 0
-    for i in range(m - 1, -1, -1):  # upper
-        while (
-            k >= 2
-            and (
-                (h[k - 1, 0] - h[k - 2, 0]) * (pts[i, 1] - h[k - 2, 1])
-                - (h[k - 1, 1] - h[k - 2, 1]) * (pts[i, 0] - h[k - 2, 0])
-            )
-            <= 0
-        ):
-            k -= 1
-        h[k, 0], h[k, 1] = pts[i, 0], pts[i, 1]
-        k += 1
-    out[lower - 1 : lower - 1 + k - 1] = h[: k - 1]
-    return out[: lower - 1 + k - 1].copy()
-
-
 @njit(cache=True, parallel=True)
 def _cylinders_batch(xs, ys, ts, off, hulls, hoff, bits, mask, ok):  # pragma: no cover - compiled
     for g in prange(off.shape[0] - 1):
         b, e = off[g], off[g + 1]
         if e == b:
             continue
-        bb, mm, oo, _cells = cylinders(xs[b:e], ys[b:e], ts[b:e], hulls[hoff[g] : hoff[g + 1]])
+        bb, mm, oo, _cells = K.cylinders(xs[b:e], ys[b:e], ts[b:e], hulls[hoff[g] : hoff[g + 1]])
         bits[b:e] = bb
         mask[b:e] = mm
         ok[b:e] = oo
@@ -307,7 +183,7 @@ def pack_minutiae(items: Sequence[np.ndarray]) -> M.PackedGallery:
         xs.append(x)
         ys.append(y)
         ts.append(th)
-        hl.append(hull(x, y))
+        hl.append(K.convex_hull(x, y))
     off = np.zeros(len(items) + 1, dtype=np.int64)
     off[1:] = np.cumsum([a.shape[0] for a in xs])
     hoff = np.zeros(len(items) + 1, dtype=np.int64)
