@@ -583,12 +583,12 @@ def await_result(fut, stop: Callable[[], bool] | None):
     """The result of ``fut`` (``Future.result``-like: a callable taking ``timeout``), or None as soon as
     ``stop()`` is True.
 
-    A worker process that dies raises ``BrokenProcessPool``. When everything is stopped at once
-    (``pkill -f crms``: the parent and its workers get SIGTERM at the same moment), the workers' death can be
-    seen a moment before the parent's own signal handler has run: a dead pool followed, within
-    STOP_GRACE_SECONDS, by a stop request is a stop (None), not an error."""
+    A worker process that dies raises ``BrokenProcessPool``; a decoder worker stopped by a signal raises
+    ``SandboxStopped``. When everything is stopped at once (``pkill -f crms``: the parent and its workers
+    get SIGTERM at the same moment), the workers' end can be seen a moment before the parent's own signal
+    handler has run: either, followed within STOP_GRACE_SECONDS by a stop request, is a stop (None), not
+    an error."""
     from concurrent.futures import TimeoutError as Pending
-    from concurrent.futures.process import BrokenProcessPool
 
     try:
         if stop is None:
@@ -599,13 +599,23 @@ def await_result(fut, stop: Callable[[], bool] | None):
             except Pending:
                 if stop():
                     return None
-    except BrokenProcessPool:
-        if stop is not None and _stop_follows(stop):
+    except stopped_from_outside():
+        if stop is not None and stop_follows(stop):
             return None
         raise
 
 
-def _stop_follows(stop: Callable[[], bool]) -> bool:
+def stopped_from_outside() -> tuple[type[BaseException], ...]:
+    """The exceptions that say a worker was stopped, not that the work failed."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from crms.fingerprint.sandbox import SandboxStopped
+
+    return (BrokenProcessPool, SandboxStopped)
+
+
+def stop_follows(stop: Callable[[], bool]) -> bool:
+    """Whether ``stop()`` turns True within STOP_GRACE_SECONDS (after a worker was seen to stop)."""
     deadline = time.monotonic() + STOP_GRACE_SECONDS
     while not stop():
         if time.monotonic() >= deadline:

@@ -720,7 +720,12 @@ def _write_fingerprints(
                     for index, position, png in made:
                         if stop():
                             break
-                        checked = enrolment.check_image(png, position)  # decoded before the transaction
+                        try:
+                            checked = enrolment.check_image(png, position)  # decoded before the transaction
+                        except enrolment.stopped_from_outside():  # its decoder stopped with us (pkill)
+                            if enrolment.stop_follows(stop):
+                                break
+                            raise
                         with db.transaction() as s:
                             enrolment.capture(s, principal, store, ids[index], position, checked, ppi=500,
                                               source="synthetic")  # fmt: skip
