@@ -18,7 +18,9 @@ PASSWORD = "startup-test-Passw0rd!"
 
 # Modules a lookup must not load: other areas and adapters, schemas, migrations, web and API frameworks, the
 # fingerprint engine's libraries, Pydantic (Typer would import it to convert the arguments), the services
-# and reference modules the lookup does not use, and Argon2 (the saved session spares the password check).
+# and reference modules the lookup does not use, Argon2 (the saved session spares the password check), and
+# the records' ORM classes (the lookup reads crms.records.tables with Core statements: no declarative class
+# built, no mapper of theirs configured).
 HEAVY = (
     "pydantic",
     "crms.records.schemas",
@@ -38,6 +40,8 @@ HEAVY = (
     "crms.records.services.merge",
     "crms.records.reference.loader",
     "crms.records.reference.offences",
+    "crms.records.models",
+    "crms.records.reference.models",
     "alembic",
     "fastapi",
     "starlette",
