@@ -609,9 +609,9 @@ def stopped_from_outside() -> tuple[type[BaseException], ...]:
     """The exceptions that say a worker was stopped, not that the work failed."""
     from concurrent.futures.process import BrokenProcessPool
 
-    from crms.fingerprint.sandbox import SandboxStopped
+    from crms.fingerprint import DecoderStopped
 
-    return (BrokenProcessPool, SandboxStopped)
+    return (BrokenProcessPool, DecoderStopped)
 
 
 def stop_follows(stop: Callable[[], bool]) -> bool:
