@@ -13,7 +13,6 @@ Configurations (``CONFIGS``):
     edges on the network's grid of 32 (``_leader_crop``): less background, the same minutiae but for a
     few near the window's edge (docs/BENCHMARKS.md).
   - ``leader_full``: the same with the network on the whole image (the default before the window).
-  - ``leader_crop96``: the window with a 96 px margin.
   - ``leader_torch``: ``leader`` with the PyTorch port of the network (the default before ONNX Runtime).
   - ``classic``: GMFS + GBFOE orientation + XSFFE frequency + GBFEN enhancement + SBMEX minutiae.
 Each step is a function of the context and of its own frozen parameter object
@@ -292,10 +291,6 @@ CONFIGS: dict[str, Pipeline] = {
     ),
     "leader_torch": _leader_pipeline(
         "GMFS + LEADER (PyTorch port)", Step("minutiae", step_leader_torch, DEFAULT_LEADER)
-    ),
-    "leader_crop96": _leader_pipeline(
-        "GMFS + LEADER on the foreground's window + 96 px",
-        Step("minutiae", step_leader, LeaderParams(crop_margin=96)),
     ),
     "classic": Pipeline(
         "GMFS + GBFOE + XSFFE + GBFEN + SBMEX",
