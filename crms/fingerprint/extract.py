@@ -145,7 +145,7 @@ def _for_image(ctx: Ctx, p: LeaderParams) -> LeaderParams:
 
 def step_leader(ctx: Ctx, p: LeaderParams) -> None:
     p = _for_image(ctx, p)
-    if p.crop_margin is not None:
+    if p.crop_margin is not None and ctx.get("mask") is not None:  # no mask: the whole image
         _leader_crop(ctx, p)
     else:
         ctx["raw_minutiae"] = _alg("LEADER", p).run(ctx["image"], 500)

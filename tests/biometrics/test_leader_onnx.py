@@ -141,3 +141,10 @@ def test_empty_mask_gives_no_minutiae(ex):
     ex.step_leader(ctx, ex.DEFAULT_LEADER)
     assert ctx["raw_minutiae"] == []
     assert ex.foreground_box(np.pad(np.ones((3, 4), bool), ((5, 6), (7, 8)))) == (5, 8, 7, 11)
+
+
+def test_without_a_mask_the_network_reads_the_whole_image(ex):
+    pixels = _canvas_print(1)
+    ctx = {"image": pixels}
+    ex.step_leader(ctx, ex.DEFAULT_LEADER)
+    assert ctx["raw_minutiae"] == ex._alg("LEADER").run(pixels, 500)
