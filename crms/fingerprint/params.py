@@ -65,6 +65,8 @@ class LeaderParams:
     type_threshold: float = 0.5
     input_size_multiple: int = 32  # the network's input sides are multiples of this (pyfing pads)
     crop_margin: int | None = 64
+    # The network reads the image scaled by this factor (area interpolation; positions scaled back).
+    network_scale: float = 1.0
     # Images enlarged from below ``low_res_below_dpi`` (their ridges blurred by the enlargement) take
     # ``low_res_threshold`` instead, when set: the network is less sure of their minutiae.
     low_res_threshold: float | None = 0.35  # bench/socofing_rank1.py; None: one threshold for all

@@ -148,3 +148,40 @@ def test_without_a_mask_the_network_reads_the_whole_image(ex):
     ctx = {"image": pixels}
     ex.step_leader(ctx, ex.DEFAULT_LEADER)
     assert ctx["raw_minutiae"] == ex._alg("LEADER").run(pixels, 500)
+
+
+def test_scaled_network_input_finds_the_minutiae_near_their_place(ex):
+    """LeaderParams.network_scale: the network reads a smaller image; positions come back in the image's
+    pixels, most minutiae within 4 px of the full-scale ones with the same direction (±0.2 rad)."""
+    from dataclasses import replace
+
+    from crms.fingerprint.images import FingerImage
+    from crms.fingerprint.params import LeaderParams
+
+    pixels = _canvas_print(1)
+    img = FingerImage(pixels, 500.0, "caller", (576, 640), "raw")
+    base = ex.CONFIGS["leader"]
+    ex.CONFIGS["test_scaled"] = replace(
+        base,
+        steps=tuple(
+            replace(s, params=LeaderParams(network_scale=0.8)) if s.name == "minutiae" else s
+            for s in base.steps
+        ),
+    )
+    leader = ex._alg("LEADER")
+    seen: list[tuple[int, ...]] = []
+    network = leader.network
+    leader.network = lambda x: (seen.append(x.shape), network(x))[1]  # type: ignore[method-assign]
+    try:
+        full = ex.extract(img, "leader").template.minutiae
+        small = ex.extract(img, "test_scaled").template.minutiae
+    finally:
+        del leader.network, ex.CONFIGS["test_scaled"]
+    assert seen[1][0] * seen[1][1] < 0.85 * seen[0][0] * seen[0][1]  # windows are multiples of 32
+    assert len(full) >= 10 and abs(len(small) - len(full)) <= 0.2 * len(full)
+    d = np.hypot(full[:, None, 0] - small[None, :, 0], full[:, None, 1] - small[None, :, 1])
+    near = d.min(axis=1) <= 4
+    assert near.mean() >= 0.8
+    j = d.argmin(axis=1)[near]
+    assert np.median(np.abs(np.angle(np.exp(1j * (full[near, 2] - small[j, 2]))))) < 0.2
+    assert small[:, 0].max() < 576 and small[:, 1].max() < 640
