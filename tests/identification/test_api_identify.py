@@ -125,3 +125,15 @@ def test_duplicate_queue_through_the_api(client, make_user, enrolled, db):
     assert r.status_code == 200 and r.json()["status"] == "merged"
     r = client.get("/api/v1/duplicates?status=all", headers=examiner)
     assert [c["status"] for c in r.json()] == ["merged"]
+
+
+def test_identify_checks_each_ppi_with_the_engines_range(client, make_user):
+    from crms.fingerprint import MAX_DPI, MIN_DPI
+
+    _, headers = make_user("investigating_officer")
+    t = S.master(np.random.default_rng(4))
+    for bad in (str(MIN_DPI - 1), str(MAX_DPI + 1), "abc", "nan"):
+        r = client.post(
+            "/api/v1/identify", headers=headers, files=parts([t], [1]), data={"reason": "check", "ppi": bad}
+        )
+        assert r.status_code == 422 and r.json()["field"] == "ppi" and "f1.tpl" in r.json()["detail"], bad
