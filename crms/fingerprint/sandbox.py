@@ -259,7 +259,8 @@ def shared(name: str, *, preload: tuple[str, ...] = (), size: int | None = None)
 
 
 @atexit.register
-def _close_all() -> None:
+def close_all() -> None:
+    """Close every shared sandbox (at exit; a later ``shared`` call starts fresh workers)."""
     for box in list(_pools.values()):
         box.close()
 

@@ -139,6 +139,9 @@ def test_a_wsq_that_crashes_the_decoder_is_a_422_naming_the_file(client, make_us
     pid = person(client, op, "54400-5555555-3")
     # NBIS reads past its buffers here: mostly a segfault, sometimes garbage pixels, by memory layout (ASLR).
     # So each kind of upload is sent until one decode has faulted: that one must be a 422 naming the file.
+    # A worker that read garbage is kept for the next file and reads this one the same way again, so after
+    # such a try the decoder workers are replaced by fresh ones (a new memory layout).
+    from crms.fingerprint import sandbox
 
     def until_refused(send, name: str) -> None:
         for _ in range(30):
@@ -147,6 +150,7 @@ def test_a_wsq_that_crashes_the_decoder_is_a_422_naming_the_file(client, make_us
                 assert r.json()["field"] == "image" and r.json()["detail"].startswith(f"{name}: "), r.text
                 return
             assert r.status_code == 201, r.text  # the decoder got through this time: an ordinary capture
+            sandbox.close_all()
         raise AssertionError(f"no upload of the regression file as {name!r} faulted in 30 tries")
 
     until_refused(
