@@ -171,31 +171,144 @@ def test_gallery_follows_enrol_retire_merge_delete_incrementally(world):
     assert store.gallery.persons == 5  # a (with b), c, d, e... minus the deleted one, plus x
 
 
+KEY = bytes(range(32))
+
+
+def _fresh(db) -> list[tuple[int, int, int]]:
+    """The live fingers of a gallery built from the table alone (no snapshot), as (id, person, position)."""
+    st = GalleryStore()
+    with db.read_transaction() as s:
+        st.sync(s)
+    return _census(st)
+
+
+def _census(st) -> list[tuple[int, int, int]]:
+    keys, persons, positions = st.gallery.census()
+    return sorted(zip(keys.tolist(), persons.tolist(), positions.tolist(), strict=True))
+
+
+def _restart(db, snap, key=KEY, database="db-1") -> tuple[GalleryStore, dict]:
+    st = GalleryStore(snap, key, database)  # a new process: nothing survives but the table and the file
+    with db.transaction() as s:
+        out = st.sync(s)
+    return st, out
+
+
 def test_restart_and_snapshot_reach_the_database_state(world, tmp_path):
     db, op, fingers = world
     pid = list(fingers)[2]
     first = search(db, op, [probe(fingers[pid][1], 2)])
-    snap = tmp_path / "gallery.npz"
-    st = GalleryStore(snap)
-    with db.transaction() as s:
-        st.sync(s)
-    assert st.save_snapshot()
+    snap = tmp_path / "gallery" / "snapshot"
+    st, out = _restart(db, snap)
+    assert out.get("rebuilt") == 1 and st.last_load["snapshot"] == "missing" and snap.exists()
+    assert b"stamp" not in snap.read_bytes() and b"CRMSGAL1" == snap.read_bytes()[:8]  # sealed
+    assert [p.name for p in snap.parent.iterdir()] == ["snapshot"]  # no temporary file left behind
     t = S.master(np.random.default_rng(5))
-    late = enrol(db, pid, 1, t) if False else None  # noqa: F841 (position 1 is taken; use a new person)
     newcomer = person(db, op, "Late")
     enrol(db, newcomer, 3, t)
-    forget_stores()  # a restart (or kill -9): nothing survives but the database and the snapshot
-    st2 = GalleryStore(snap)
-    with db.transaction() as s:
-        out = st2.sync(s)
+    st2, out = _restart(db, snap)  # stale: one enrolment behind
     assert out.get("from_snapshot") == 1 and out["fingers"] == 61 and out["inserted"] >= 1
+    assert _census(st2) == _fresh(db)
     forget_stores()
     assert search(db, op, [probe(fingers[pid][1], 2)])["candidates"][:3] == first["candidates"][:3]
-    snap.write_bytes(b"garbage")
-    st3 = GalleryStore(snap)
+
+
+def _flip(b: bytes) -> bytes:
+    i = len(b) // 2
+    return b[:i] + bytes([b[i] ^ 1]) + b[i + 1 :]
+
+
+@pytest.mark.parametrize(
+    "spoil, why",
+    [
+        (lambda p: p.write_bytes(b"garbage"), "damaged (does not open with the data key)"),
+        (lambda p: p.write_bytes(p.read_bytes()[:-100]), "damaged (does not open with the data key)"),
+        (lambda p: p.write_bytes(_flip(p.read_bytes())), "damaged (does not open with the data key)"),
+        (lambda p: p.unlink(), "missing"),
+    ],
+)
+def test_a_damaged_snapshot_is_rebuilt_from_the_table(world, tmp_path, spoil, why):
+    db, op, fingers = world
+    snap = tmp_path / "snapshot"
+    _restart(db, snap)
+    spoil(snap)
+    st, out = _restart(db, snap)
+    assert out.get("rebuilt") == 1 and st.last_load["snapshot"] == why
+    assert _census(st) == _fresh(db) and len(st.gallery) == 60
+
+
+def test_a_snapshot_of_another_database_or_key_is_not_used(world, tmp_path):
+    db, op, fingers = world
+    snap = tmp_path / "snapshot"
+    _restart(db, snap)
+    st, out = _restart(db, snap, database="db-2")
+    assert out.get("rebuilt") == 1 and st.last_load["snapshot"] == "of another database"
+    st, out = _restart(db, snap, key=bytes(32))
+    assert out.get("rebuilt") == 1 and st.last_load["snapshot"].startswith("damaged")
+
+
+def test_changes_the_watermark_cannot_see_are_caught_by_the_census(world, tmp_path):
+    """A merge or enrolment committed with an ``updated_at`` older than the snapshot's watermark (a clock set
+    back, a long transaction), and a row deleted outright: the census check finds and repairs them."""
+    db, op, fingers = world
+    b, c = list(fingers)[1:3]
+    snap = tmp_path / "snapshot"
+    _restart(db, snap)
+    long_ago = utcnow().replace(year=2000)
+    t = S.master(np.random.default_rng(77))
+    newcomer, z, w = person(db, op, "Backdated"), person(db, op, "Z"), person(db, op, "W")
+    fid = enrol(db, newcomer, 4, t)
     with db.transaction() as s:
-        out = st3.sync(s)
-    assert "from_snapshot" not in out and out["fingers"] == 61
+        s.get(Fingerprint, fid).updated_at = long_ago
+        for row in s.scalars(select(Fingerprint).where(Fingerprint.person_id == b)):
+            row.person_id, row.updated_at = z, long_ago  # moved to z behind the watermark
+        s.execute(delete(Fingerprint).where(Fingerprint.person_id == c))
+    st, out = _restart(db, snap)
+    assert out.get("from_snapshot") == 1 and out["repaired"] >= 1 + 10 + 10
+    assert _census(st) == _fresh(db)
+    with db.transaction() as s:  # while running, too: a row moved behind the watermark
+        s.get(Fingerprint, fid).person_id = w
+        s.get(Fingerprint, fid).updated_at = long_ago
+    with db.transaction() as s:
+        assert st.sync(s)["repaired"] == 1
+    assert _census(st) == _fresh(db)
+    with db.transaction() as s:
+        assert "repaired" not in st.sync(s)  # in step: one aggregate query, nothing read again
+
+
+def test_the_snapshot_is_written_again_after_many_changes(world, tmp_path, monkeypatch):
+    db, op, fingers = world
+    snap = tmp_path / "snapshot"
+    st, _ = _restart(db, snap)
+    before = snap.read_bytes()
+    monkeypatch.setattr(identification, "SNAPSHOT_EVERY", 3)
+    newcomer = person(db, op, "Three")
+    for f in (1, 2):
+        enrol(db, newcomer, f, S.master(np.random.default_rng(300 + f)))
+    with db.transaction() as s:
+        st.sync(s)
+    assert snap.read_bytes() == before and st.changes == 2
+    enrol(db, newcomer, 3, S.master(np.random.default_rng(303)))
+    with db.transaction() as s:
+        st.sync(s)
+    assert snap.read_bytes() != before and st.changes == 0
+    st2, out = _restart(db, snap)
+    assert out.get("from_snapshot") == 1 and _census(st2) == _fresh(db) and len(st2.gallery) == 63
+
+
+def test_settings_bind_the_snapshot_to_the_data_dir(db, tmp_path):
+    from crms.api.app import wire_gallery
+    from crms.config import Settings
+
+    settings = Settings(data_dir=tmp_path, database_url=db.url, data_key=None, secret_key="x",
+                        environment="test")  # fmt: skip
+    wire_gallery(db, settings)
+    st = identification.store_for(db)
+    assert st.snapshot == tmp_path / "gallery" / "snapshot" and st.key is not None and len(st.key) == 32
+    assert (tmp_path / "keys" / "data.key").exists()
+    forget_stores()
+    wire_gallery(db, Settings(**{**settings.__dict__, "gallery_snapshot": False}))
+    assert identification.store_for(db).snapshot is None
 
 
 def test_a_template_of_an_older_version_is_left_out_and_reported(world):
