@@ -191,6 +191,7 @@ class GalleryStore:
         from crms.fingerprint import Gallery
 
         assert self.snapshot is not None and self.key is not None
+        _remove_leftovers(self.snapshot)
         if not isinstance(self.gallery, Gallery):
             return "not used with shards"
         try:
@@ -344,6 +345,24 @@ class GalleryStore:
             self._apply(session.execute(q.order_by(Fingerprint.id)))
         self.changes += removed + len(stale)
         return removed + len(stale)
+
+
+def _remove_leftovers(path: Path) -> None:
+    """Temporary files of snapshots whose writer died before renaming them (``kill -9`` mid-write)."""
+    import os
+
+    try:
+        leftovers = list(path.parent.glob(f".{path.name}.*.tmp"))
+    except OSError:
+        return
+    for tmp in leftovers:
+        try:
+            pid = int(tmp.name.split(".")[2])
+            os.kill(pid, 0)  # its writer still runs (another server process): leave it
+        except (ValueError, IndexError, ProcessLookupError):
+            tmp.unlink(missing_ok=True)
+        except PermissionError:
+            pass
 
 
 def _database_key(db) -> str:
