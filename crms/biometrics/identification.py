@@ -226,8 +226,7 @@ class GalleryStore:
         return "ok"
 
     def _save(self) -> bool:
-        from crms.fingerprint import Gallery
-        from crms.fingerprint import write_atomically
+        from crms.fingerprint import Gallery, write_atomically
 
         if self.snapshot is None or self.key is None or not isinstance(self.gallery, Gallery):
             return False
