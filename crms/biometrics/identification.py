@@ -48,6 +48,9 @@ from crms.errors import CrmsError, ValidationError
 log = logging.getLogger("crms.gallery")
 
 SYNC_MARGIN = timedelta(seconds=5)  # rows changed this long before the watermark are read again (clock skew)
+# ... until the watermark is this old; then only rows changed after it are read (a change committed later
+# with an older updated_at is the census check's to find)
+SETTLED = timedelta(seconds=15)
 SNAPSHOT_EVERY = 1000  # changes applied since the last snapshot before the next one is written
 _SEAL_MAGIC = b"CRMSGAL1"
 _SEAL_CHUNK = 16 * 1024 * 1024
@@ -129,6 +132,7 @@ class GalleryStore:
         self.skipped: dict[int, str] = {}  # fingerprint id -> why its template is not in the gallery
         self._skipped_at: dict[int, tuple[int, int]] = {}  # fingerprint id -> (person, position)
         self.changes = 0  # changes applied since the last snapshot
+        self._recent: dict[int, datetime] = {}  # rows applied within the margin: id -> their updated_at
         self.last_load: dict = {}  # how the first sync went: from the snapshot or the table, and why
         self._lock = threading.Lock()
 
@@ -258,11 +262,15 @@ class GalleryStore:
         inserts, deletes, newest = [], [], None
         for fid, person, position, active, status, blob, updated in rows:
             updated = _aware(updated)
+            fid = int(fid)
             if newest is None or (updated is not None and updated > newest):
                 newest = updated
+            if updated is not None and self._recent.get(fid) == updated:
+                continue  # read again within the margin, already applied as it is
+            if updated is not None:
+                self._recent[fid] = updated
             if self.watermark is None or updated is None or updated > self.watermark:
                 self.changes += 1
-            fid = int(fid)
             self.skipped.pop(fid, None)
             self._skipped_at.pop(fid, None)
             if active and status == EnrolmentStatus.ENROLLED.value and blob is not None:
@@ -291,12 +299,23 @@ class GalleryStore:
     )
 
     def _catch_up(self, session: Session) -> dict[str, int]:
+        from crms.timeutil import utcnow
+
+        now = _aware(utcnow())
         q = select(*self._COLUMNS)
         if self.watermark is not None:
-            q = q.where(Fingerprint.updated_at >= self.watermark - SYNC_MARGIN)
+            if now - self.watermark > SETTLED:
+                q = q.where(Fingerprint.updated_at > self.watermark)
+            else:
+                q = q.where(Fingerprint.updated_at >= self.watermark - SYNC_MARGIN)
         inserted, removed, newest = self._apply(session.execute(q.order_by(Fingerprint.id)))
         if newest is not None and (self.watermark is None or newest > self.watermark):
             self.watermark = newest
+        if self.watermark is None or now - self.watermark > SETTLED:
+            self._recent.clear()  # nothing within the margin is read again
+        elif self._recent:
+            low = self.watermark - SYNC_MARGIN
+            self._recent = {k: v for k, v in self._recent.items() if v >= low}
         repaired = self._reconcile(session)
         out = {"inserted": inserted, "removed": removed + repaired, "fingers": len(self.gallery)}
         if repaired:

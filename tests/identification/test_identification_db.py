@@ -311,6 +311,35 @@ def test_settings_bind_the_snapshot_to_the_data_dir(db, tmp_path):
     assert identification.store_for(db).snapshot is None
 
 
+def test_a_sync_in_step_reads_and_applies_nothing_again(world):
+    """Rows changed within the margin before the watermark are read again but not applied again; once the
+    watermark is older than ``SETTLED`` only rows changed after it are read."""
+    db, op, fingers = world
+    st = GalleryStore()
+    with db.read_transaction() as s:
+        assert st.sync(s)["inserted"] == 60
+    with db.read_transaction() as s:
+        assert st.sync(s) == {"inserted": 0, "removed": 0, "fingers": 60}
+    with db.transaction() as s:  # a bulk load long ago: every row with the same updated_at
+        for row in s.scalars(select(Fingerprint)):
+            row.updated_at = utcnow().replace(year=2020, microsecond=0)
+    st = GalleryStore()
+    with db.read_transaction() as s:
+        st.sync(s)
+    assert st._recent == {}
+    statements = []
+    from sqlalchemy import event
+
+    event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    with db.read_transaction() as s:
+        assert st.sync(s) == {"inserted": 0, "removed": 0, "fingers": 60}
+    assert any("updated_at >" in x and "updated_at >=" not in x for x in statements)
+    newcomer = person(db, op, "New")
+    enrol(db, newcomer, 1, S.master(np.random.default_rng(61)))
+    with db.read_transaction() as s:
+        assert st.sync(s)["inserted"] == 1
+
+
 def test_a_template_of_an_older_version_is_left_out_and_reported(world):
     db, op, fingers = world
     pid = list(fingers)[1]
