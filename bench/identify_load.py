@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import random
 import resource
 import signal
 import statistics
@@ -52,8 +51,8 @@ def cpu_s() -> float:
 
 def build(directory: Path, fingers: int, seed: int) -> None:
     import numpy as np
-
     import records_bench as rb
+
     from crms.access.audit import bind_data_dir
     from crms.access.tokens import issue_token
     from crms.access.users import create_user
@@ -179,9 +178,8 @@ def probes(directory: Path, n: int, seed: int, fingers_per_probe: int) -> list[t
                     + probe
                     + b"\r\n"
                 )
-                parts.append(
-                    f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="position"\r\n\r\n{pos}\r\n'.encode()
-                )
+                field = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="position"\r\n\r\n{pos}\r\n'
+                parts.append(field.encode())
             parts.append(
                 f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="reason"\r\n\r\nload test\r\n'
                 f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="top"\r\n\r\n10\r\n--{BOUNDARY}--\r\n'
@@ -299,8 +297,8 @@ def main() -> None:
     n = len(lat)
     meta = json.loads((a.dir / "gallery.json").read_text())
     result = {
-        "fingers": meta["fingers"], "workers": a.workers, "clients": a.clients, "probe_fingers": a.probe_fingers,
-        "snapshot": a.snapshot, "requests": n, "wall_s": round(wall, 2), "requests_per_s": round(n / wall, 2),
+        "fingers": meta["fingers"], "workers": a.workers, "clients": a.clients,
+        "probe_fingers": a.probe_fingers, "snapshot": a.snapshot, "requests": n, "wall_s": round(wall, 2), "requests_per_s": round(n / wall, 2),
         "latency_ms": {"p50": round(quantile(lat, 0.5), 1), "p95": round(quantile(lat, 0.95), 1),
                        "p99": round(quantile(lat, 0.99), 1), "mean": round(statistics.mean(lat), 1)},
         "rank1": round(sum(hits) / max(1, len(hits)), 4),
@@ -308,7 +306,8 @@ def main() -> None:
         "client_cpu_ms_per_request": round((c1 - c0) * 1000 / n, 2),
         "server_ready_s": round(ready, 1), "first_identify_s": round(first, 2),
         "first_identify_server_cpu_s": round(first_cpu, 2),
-        "load_average_before": [round(x, 1) for x in load0], "load_average_after": [round(x, 1) for x in load1],
+        "load_average_before": [round(x, 1) for x in load0],
+        "load_average_after": [round(x, 1) for x in load1],
         "cores": os.cpu_count(), "errors": len(errors),
     }  # fmt: skip
     print(json.dumps(result))
