@@ -277,9 +277,7 @@ def main() -> None:
         first_cpu = tree_cpu_seconds(server.pid) - s0
         if errors:
             raise SystemExit(f"first request failed: {errors[0]}")
-        log(
-            f"server answering after {ready:.1f} s; first identify {first:.2f} s ({first_cpu:.2f} s server CPU)"
-        )
+        log(f"server answering after {ready:.1f} s; first identify {first:.2f} s ({first_cpu:.2f} s CPU)")
         warm = work[1 : 1 + a.warmup]
         asyncio.run(run_load("127.0.0.1", port, warm, auth, min(a.clients, len(warm) or 1)))
         measured = work[1 + a.warmup :]
@@ -298,7 +296,8 @@ def main() -> None:
     meta = json.loads((a.dir / "gallery.json").read_text())
     result = {
         "fingers": meta["fingers"], "workers": a.workers, "clients": a.clients,
-        "probe_fingers": a.probe_fingers, "snapshot": a.snapshot, "requests": n, "wall_s": round(wall, 2), "requests_per_s": round(n / wall, 2),
+        "probe_fingers": a.probe_fingers, "snapshot": a.snapshot, "requests": n, "wall_s": round(wall, 2),
+        "requests_per_s": round(n / wall, 2),
         "latency_ms": {"p50": round(quantile(lat, 0.5), 1), "p95": round(quantile(lat, 0.95), 1),
                        "p99": round(quantile(lat, 0.99), 1), "mean": round(statistics.mean(lat), 1)},
         "rank1": round(sum(hits) / max(1, len(hits)), 4),
