@@ -184,3 +184,17 @@ def test_examiner_decisions_on_an_identification_through_the_api(client, make_us
         refused = s.scalars(select(AuditEntry).where(AuditEntry.outcome != "ok")).all()
         assert any(e.username.startswith("investigating") for e in refused)
     assert other not in decided or decided.get(other) is None
+
+
+def test_two_prints_of_the_same_file_name_are_two_probes(client, make_user, enrolled):
+    pid = list(enrolled)[1]
+    _, headers = make_user("cro_operator")
+    files = [
+        (n, ("image.tpl", body, t))
+        for n, (_f, body, t) in parts([enrolled[pid][0], enrolled[pid][1]], [1, 2])
+    ]
+    r = client.post("/api/v1/identify", headers=headers, files=files,
+                    data={"position": ["1", "2"], "reason": "phone capture"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert [p["name"] for p in r.json()["probes"]] == ["image.tpl", "image.tpl (print 2)"]
+    assert r.json()["candidates"][0]["person_id"] == pid

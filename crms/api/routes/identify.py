@@ -64,10 +64,14 @@ async def identify(request: Request):
     if len(ppis) not in (0, 1, len(prints)):
         raise ValidationError(f"{len(ppis)} ppi values for {len(prints)} prints", field="ppi")
     probes = []
+    names: set[str] = set()
     for i, part in enumerate(prints):
         if isinstance(part, str):
             raise ValidationError(f"print {i + 1}: a file part is expected", field="print")
         name = part.filename or f"print {i + 1}"
+        if name in names:  # two files of the same name (a phone's "image.jpg"): each probe keeps its own
+            name = f"{name} (print {i + 1})"
+        names.add(name)
         data = await part.read(MAX_BYTES + 1)
         if len(data) > MAX_BYTES:
             raise PayloadTooLarge(f"{name}: larger than {MAX_BYTES} bytes", field=name)
