@@ -139,6 +139,11 @@ def measure_loading(directory: Path) -> None:
         with db.read_transaction() as s:
             st.sync(s)
         out[label]["sync_in_step_ms"] = round((time.perf_counter() - t) * 1000, 1)
+        t, c = time.perf_counter(), cpu_s()
+        with db.read_transaction() as s:
+            st._reconcile(s)  # the census (at load, then every CENSUS_EVERY)
+        out[label]["census_ms"] = round((time.perf_counter() - t) * 1000, 1)
+        out[label]["census_cpu_ms"] = round((cpu_s() - c) * 1000, 1)
     out["snapshot_bytes"] = snap.stat().st_size
     out["load_average"] = round(os.getloadavg()[0], 1)
     print("gallery load:", json.dumps(out))
