@@ -246,6 +246,7 @@ def main() -> None:
     ap.add_argument("--probe-fingers", type=int, default=1, help="fingers per request (1-10)")
     ap.add_argument("--snapshot", choices=("on", "off"), default="on", help="CRMS_GALLERY_SNAPSHOT")
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--rate-search", default="1000000/60", help="CRMS_RATE_SEARCH (on, never reached)")
     a = ap.parse_args()
     if not 1 <= a.requests <= 20_000 or not 1 <= a.probe_fingers <= 10:
         raise SystemExit("--requests must be 1..20000, --probe-fingers 1..10")
@@ -267,6 +268,7 @@ def main() -> None:
         "CRMS_DATABASE_URL": f"sqlite:///{a.dir / 'identify.sqlite3'}",
         "CRMS_DATA_DIR": str(a.dir / "data"),
         "CRMS_GALLERY_SNAPSHOT": a.snapshot,
+        "CRMS_RATE_SEARCH": a.rate_search,
     }
     cmd = [sys.executable, "-m", "crms.cli.main", "serve", "--port", str(port), "--no-access-log",
            "--no-enrol-worker", "--workers", str(a.workers)]  # fmt: skip
