@@ -140,6 +140,8 @@ class GalleryStore:
         self._census_at: datetime | None = None  # when the gallery was last checked against the table
         self.last_load: dict = {}  # how the first sync went: from the snapshot or the table, and why
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()  # one snapshot written at a time, the newest taken last
+        self._taken = self._written = 0
 
     @staticmethod
     def _live(query):
@@ -156,11 +158,14 @@ class GalleryStore:
                 out = self._load(session)
             else:
                 out = self._catch_up(session)
+            taken = None
             if self.snapshot is not None and (
                 out.get("rebuilt") or self.changes >= max(SNAPSHOT_EVERY, len(self.gallery) // 100)
             ):
-                self._save()
-            return out
+                taken = self._take()
+        if taken is not None:  # sealed and written outside the lock: searches go on meanwhile
+            self._write(*taken)
+        return out
 
     # -------------------------------------------------------------------- first load
     def _load(self, session: Session) -> dict[str, int]:
@@ -234,28 +239,43 @@ class GalleryStore:
         self._skipped_at = {k: (v[0], v[1]) for k, v in skipped.items()}
         return "ok"
 
-    def _save(self) -> bool:
-        from crms.fingerprint import Gallery, write_atomically
+    def _take(self) -> tuple[int, bytes] | None:
+        """Under the lock: the gallery's arrays and stamp as they are now (numbered), changes reset."""
+        from crms.fingerprint import Gallery
 
         if self.snapshot is None or self.key is None or not isinstance(self.gallery, Gallery):
-            return False
+            return None
         stamp = json.dumps({
             "database": self.database,
             "watermark": self.watermark.isoformat() if self.watermark else "",
             "census": list(self.gallery.checksum()),
             "skipped": {str(k): [*self._skipped_at.get(k, (0, 0)), v] for k, v in self.skipped.items()},
         })  # fmt: skip
-        try:
-            write_atomically(self.snapshot, _seal(self.gallery.snapshot_bytes(stamp), self.key))
-        except OSError as exc:  # a cache: the search goes on without it
-            log.warning("gallery: snapshot not written (%s)", exc)
-            return False
+        data = self.gallery.snapshot_bytes(stamp)
         self.changes = 0
-        return True
+        self._taken += 1
+        return self._taken, data
+
+    def _write(self, number: int, data: bytes) -> bool:
+        """Seal and write a taken snapshot, unless a later one was written already."""
+        from crms.fingerprint import write_atomically
+
+        assert self.snapshot is not None and self.key is not None
+        with self._write_lock:
+            if number <= self._written:
+                return False
+            try:
+                write_atomically(self.snapshot, _seal(data, self.key))
+            except OSError as exc:  # a cache: the search goes on without it
+                log.warning("gallery: snapshot not written (%s)", exc)
+                return False
+            self._written = number
+            return True
 
     def save_snapshot(self) -> bool:
         with self._lock:
-            return self._save()
+            taken = self._take()
+        return taken is not None and self._write(*taken)
 
     # -------------------------------------------------------------------- catching up
     def _apply(self, rows) -> tuple[int, int, datetime | None]:

@@ -303,6 +303,39 @@ def test_the_snapshot_is_written_again_after_many_changes(world, tmp_path, monke
     assert out.get("from_snapshot") == 1 and _census(st2) == _fresh(db) and len(st2.gallery) == 63
 
 
+def test_searches_go_on_while_a_snapshot_is_written(world, tmp_path, monkeypatch):
+    import threading
+
+    db, op, fingers = world
+    snap = tmp_path / "snapshot"
+    st, _ = _restart(db, snap)
+    sealing, release = threading.Event(), threading.Event()
+    seal = identification._seal
+
+    def slow_seal(data, key):
+        sealing.set()
+        assert release.wait(30)
+        return seal(data, key)
+
+    monkeypatch.setattr(identification, "_seal", slow_seal)
+    monkeypatch.setattr(identification, "SNAPSHOT_EVERY", 1)
+    enrol(db, person(db, op, "Writer"), 1, S.master(np.random.default_rng(71)))
+
+    def sync_and_save():
+        with db.read_transaction() as s:
+            st.sync(s)
+
+    writer = threading.Thread(target=sync_and_save)
+    writer.start()
+    assert sealing.wait(30)
+    with db.read_transaction() as s:  # the gallery's lock is free while the file is sealed and written
+        assert st.sync(s)["fingers"] == 61
+    release.set()
+    writer.join(30)
+    st2, out = _restart(db, snap)
+    assert out.get("from_snapshot") == 1 and len(st2.gallery) == 61
+
+
 def test_settings_bind_the_snapshot_to_the_data_dir(db, tmp_path):
     from crms.api.app import wire_gallery
     from crms.config import Settings
