@@ -257,6 +257,16 @@ def fingerprint_dict(row: Fingerprint) -> dict:
     }  # fmt: skip
 
 
+def may_list_prints(principal: Principal) -> bool:
+    """Whether a person's record shows the list of their fingerprints to the principal: the roles that
+    search or enrol prints (``fingerprints_of`` itself needs only ``person:read``)."""
+    from crms.access.policy import has_permission
+
+    return has_permission(principal, Permission.SEARCH_BIOMETRIC) or has_permission(
+        principal, Permission.BIOMETRIC_ENROL
+    )
+
+
 def fingerprints_of(
     session: Session,
     principal: Principal,

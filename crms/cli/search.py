@@ -24,18 +24,18 @@ bench_app = typer.Typer(help="Benchmarks that are part of the product (synthetic
 
 
 def _files(folder: Path, what: str) -> list[Path]:
-    from crms.cli.fp import _fail
+    from crms.cli.fp_common import fail
     from crms.fingerprint import IMAGE_SUFFIXES, is_template_file
 
     if not folder.is_dir():
-        _fail(f"{what} {folder}: no such folder")
+        fail(f"{what} {folder}: no such folder")
     files = sorted(
         p
         for p in folder.iterdir()
         if p.is_file() and (p.suffix.lower() in IMAGE_SUFFIXES or is_template_file(p))
     )
     if not files:
-        _fail(f"{what} {folder}: no images or templates in this folder")
+        fail(f"{what} {folder}: no images or templates in this folder")
     return files
 
 
@@ -47,21 +47,21 @@ def search_cmd(
     brute_force: bool = typer.Option(False, "--brute-force", help="Skip the first stage (full match all)."),
 ) -> None:
     """Search every probe against the gallery; print probe<TAB>rank<TAB>candidate<TAB>score."""
-    from crms.cli.fp import _dpi, _fail, _load_templates
+    from crms.cli.fp_common import fail, load_templates, parse_dpi
     from crms.errors import CrmsError
     from crms.fingerprint import Gallery, ProbeFinger
 
-    d = _dpi(dpi)
+    d = parse_dpi(dpi)
     gfiles, pfiles = _files(gallery, "gallery"), _files(probes, "probes")
     stems = [f.stem for f in gfiles]
     if len(set(stems)) != len(stems):
-        _fail(f"gallery {gallery}: two files share a stem")
-    templates = _load_templates(list(dict.fromkeys(gfiles + pfiles)), d)
+        fail(f"gallery {gallery}: two files share a stem")
+    templates = load_templates(list(dict.fromkeys(gfiles + pfiles)), d)
     g = Gallery(capacity=len(gfiles))
     try:
         g.insert_many((i, i, 0, templates[f]) for i, f in enumerate(gfiles))
     except CrmsError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     out = sys.stdout
     for p in pfiles:
         try:
@@ -90,18 +90,18 @@ def identify_cmd(
     from crms.biometrics.examination import search
     from crms.biometrics.identification import ProbeInput
     from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
-    from crms.cli.fp import _dpi, _fail
+    from crms.cli.fp_common import fail, parse_dpi
     from crms.config import get_settings
 
-    d = _dpi(dpi)
+    d = parse_dpi(dpi)
     if finger and len(finger) not in (1, len(images)):
-        _fail(f"{len(finger)} --finger values for {len(images)} images (give one per image)")
+        fail(f"{len(finger)} --finger values for {len(images)} images (give one per image)")
     probes = []
     for i, p in enumerate(images):
         try:
             data = p.read_bytes()
         except OSError as exc:
-            _fail(f"{p}: cannot read ({exc.strerror or exc})")
+            fail(f"{p}: cannot read ({exc.strerror or exc})")
         pos = (finger[0] if len(finger) == 1 else finger[i]) if finger else 0
         probes.append(ProbeInput(p.name, data, pos, d))
     with cli_errors():

@@ -38,6 +38,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "decode_image": ("images", "decode"),
     "list_images": ("images", "list_images"),
     "parse_dpi": ("images", "parse_dpi"),
+    "MIN_DPI": ("images", "MIN_DPI"),
+    "MAX_DPI": ("images", "MAX_DPI"),
     "choose_dpi": ("images", "choose_dpi"),
     "estimate_dpi": ("images", "estimate_dpi"),
     # quality

@@ -82,6 +82,9 @@ class ShardServer:
     def stage1(self, probes, keep, brute_force):
         return self.g.stage1(probes, keep, brute_force)
 
+    def rerank(self, probes, keys):
+        return self.g.rerank(probes, keys)
+
     def stage2(self, probes, keys, persons):
         return self.g.stage2(probes, keys, persons)
 

@@ -178,3 +178,13 @@ def test_an_image_bomb_is_a_422_and_nothing_is_written(client, make_user):
     assert r.status_code == 422 and r.json()["field"] == "image"
     listed = client.get(f"/api/v1/persons/{pid}/fingerprints?reason=check", headers=op).json()
     assert listed["fingerprints"] == []
+
+
+def test_capture_ppi_outside_the_engines_range_is_refused(client, make_user):
+    from crms.fingerprint import MAX_DPI, MIN_DPI
+
+    _, op = make_user("cro_operator")
+    pid = person(client, op, "54400-2222223-3")
+    for bad in (MIN_DPI - 1, MAX_DPI + 1):
+        r = client.post(f"/api/v1/persons/{pid}/fingerprints/1?ppi={bad}", content=finger(1), headers=op)
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "ppi", r.text

@@ -198,3 +198,15 @@ def test_two_prints_of_the_same_file_name_are_two_probes(client, make_user, enro
     assert r.status_code == 200, r.text
     assert [p["name"] for p in r.json()["probes"]] == ["image.tpl", "image.tpl (print 2)"]
     assert r.json()["candidates"][0]["person_id"] == pid
+
+
+def test_identify_checks_each_ppi_with_the_engines_range(client, make_user):
+    from crms.fingerprint import MAX_DPI, MIN_DPI
+
+    _, headers = make_user("investigating_officer")
+    t = S.master(np.random.default_rng(4))
+    for bad in (str(MIN_DPI - 1), str(MAX_DPI + 1), "abc", "nan"):
+        r = client.post(
+            "/api/v1/identify", headers=headers, files=parts([t], [1]), data={"reason": "check", "ppi": bad}
+        )
+        assert r.status_code == 422 and r.json()["field"] == "ppi" and "f1.tpl" in r.json()["detail"], bad

@@ -34,17 +34,15 @@ router = APIRouter(tags=["identification"])
 
 
 def _ppi(value: str | None, name: str):
+    """A print's ``ppi`` field: None, 'auto' or a resolution in the engine's range (``fp.parse_dpi``)."""
     if value is None or value == "":
         return None
-    if value == "auto":
-        return "auto"
+    from crms import fingerprint as fp
+
     try:
-        v = float(value)
-    except ValueError:
-        raise ValidationError(f"{name}: ppi {value!r} is not a number or 'auto'", field="ppi") from None
-    if not 100 <= v <= 2000:
-        raise ValidationError(f"{name}: ppi {v:g} is outside 100-2000", field="ppi")
-    return v
+        return fp.parse_dpi(value)
+    except fp.ImageError as exc:
+        raise ValidationError(f"{name}: ppi {value!r}: {exc.message}", field="ppi") from None
 
 
 @router.post("/identify", summary="Who do these prints belong to? (1-10 fingers, multipart)")
