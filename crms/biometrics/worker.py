@@ -146,7 +146,12 @@ class EnrolWorker:
                 )
             except Exception as exc:  # noqa: BLE001 - the worker must outlive one bad run
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("enrol worker: run failed; trying again in %s s", self.poll_seconds)
+                from crms.biometrics.enrolment import stopped_from_outside
+
+                if isinstance(exc, stopped_from_outside()):  # its extraction process was stopped (pkill)
+                    log.warning("enrol worker: extraction stopped (%s); the prints stay pending", exc)
+                else:
+                    log.exception("enrol worker: run failed; trying again in %s s", self.poll_seconds)
 
     def run_once(self) -> int:
         """Enrol everything pending now; returns how many prints were enrolled or failed (0 when another

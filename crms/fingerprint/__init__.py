@@ -36,6 +36,10 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "IMAGE_SUFFIXES": ("images", "IMAGE_SUFFIXES"),
     "load_image": ("images", "load_image"),
     "decode_image": ("images", "decode"),
+    "DecoderStopped": (
+        "sandbox",
+        "SandboxStopped",
+    ),  # a decode stopped from outside (SIGTERM), no fault of the file
     "list_images": ("images", "list_images"),
     "parse_dpi": ("images", "parse_dpi"),
     "MIN_DPI": ("images", "MIN_DPI"),

@@ -15,9 +15,9 @@ away when they reach a quarter of the arrays.
 Search (``search``): 1-10 probe fingers, each with a position or 0 (unknown).
 
 1. stage 1 per probe finger: descriptor dot product with every live gallery finger of the same position
-   (all positions when either side is unknown); the best ``RERANK`` x ``survivors`` are re-ranked with the
-   finer descriptor computed from their minutiae (``prefilter.fine_scores``), and the best ``survivors`` of
-   that ranking go on;
+   (all positions when either side is unknown); the best ``RERANK`` x ``survivors`` (shared among the
+   probe's fingers) are re-ranked with the finer descriptor computed from their minutiae
+   (``prefilter.fine_scores``), and the best ``survivors`` of that ranking go on;
 2. the persons owning a survivor are the candidates; stage 2 fully matches every probe finger against the
    candidate's finger at the same position (every finger when the probe's is unknown), in parallel;
 3. fusion: a person's score is the sum over probe fingers of the best full-match score of that finger;
@@ -50,7 +50,7 @@ SNAPSHOT_VERSION = 1
 DEFAULT_TOP = 20
 DEFAULT_SURVIVORS = 150  # stage-1 survivors per probe finger (at least)
 DEFAULT_PENETRATION = 0.0  # ... or this fraction of the searched fingers, whichever is more
-RERANK = 10  # the coarse scan keeps this many times the survivors for the fine re-ranking
+RERANK = 5  # the coarse scan keeps this many times the survivors (shared among the probe fingers)
 DEFAULT_FPIR = 0.01
 MIN_MINUTIAE = 3  # a probe finger with fewer cannot be searched
 
@@ -720,32 +720,43 @@ def run_search(
     if fingers == 0:
         raise GalleryError("the gallery is empty: nobody is enrolled", field="gallery")
     searched_per = [0] * len(prepared)
-    # stage 1 on every shard (the coarse scan keeps RERANK times the survivors wanted), then the fine
-    # re-ranking of those; each choice is the global best of the union of the shards' answers
+    # stage 1 on every shard: the coarse scan keeps RERANK times the survivors wanted, shared among the probe
+    # fingers (a tenprint's fingers support each other in the vote below; one finger alone needs the finer
+    # ranking most), and the fine re-ranking picks the survivors among them; each choice is the global best
+    # of the union of the shards' answers
     keep = [max(survivors, int(math.ceil(penetration * fingers))) for _ in prepared]
-    answers = call("stage1", (prepared, [RERANK * k for k in keep], brute_force))
+    wide = [max(k, int(math.ceil(RERANK * k / len(prepared)))) for k in keep]
+    answers = call("stage1", (prepared, wide, brute_force))
     chosen_keys: list[np.ndarray] = []
+    scored: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for i in range(len(prepared)):
         sc = np.concatenate([a[i][0] for a in answers])
         ks = np.concatenate([a[i][1] for a in answers])
+        ps = np.concatenate([a[i][2] for a in answers])
         searched_per[i] = sum(a[i][3] for a in answers)
-        pick = np.arange(sc.shape[0]) if brute_force else _top_by(sc, ks, RERANK * keep[i])
+        pick = np.arange(sc.shape[0]) if brute_force else _top_by(sc, ks, wide[i])
         chosen_keys.append(np.sort(ks[pick]))
-    votes: dict[int, float] = {}
-    if not brute_force:
-        fine = call("rerank", (prepared, chosen_keys))
-        for i in range(len(prepared)):
-            sc = np.concatenate([a[i][0] for a in fine])
-            ks = np.concatenate([a[i][1] for a in fine])
-            ps = np.concatenate([a[i][2] for a in fine])
+        d = P.descriptor(_to_template(prepared[i][2]).minutiae).astype(np.int64)
+        norm = float(np.dot(d, d))
+        scored.append((sc[pick] / (norm or 1.0), ks[pick], ps[pick]))
+    finer = [i for i in range(len(prepared)) if wide[i] > keep[i]]
+    if finer and not brute_force:
+        fine = call("rerank", ([prepared[i] for i in finer], [chosen_keys[i] for i in finer]))
+        for j, i in enumerate(finer):
+            sc = np.concatenate([a[j][0] for a in fine])
+            ks = np.concatenate([a[j][1] for a in fine])
+            ps = np.concatenate([a[j][2] for a in fine])
             pick = _top_by(sc, ks, keep[i])
             chosen_keys[i] = np.sort(ks[pick])
-            best_of: dict[int, float] = {}
-            for pid, v in zip(ps[pick].tolist(), sc[pick].tolist(), strict=True):
-                if v > best_of.get(pid, -1.0):
-                    best_of[pid] = v
-            for pid, v in best_of.items():
-                votes[pid] = votes.get(pid, 0.0) + v
+            scored[i] = (sc[pick], ks[pick], ps[pick])
+    votes: dict[int, float] = {}
+    for sc, _ks, ps in [] if brute_force else scored:
+        best_of: dict[int, float] = {}
+        for pid, v in zip(ps.tolist(), sc.tolist(), strict=True):
+            if v > best_of.get(pid, -1.0):
+                best_of[pid] = v
+        for pid, v in best_of.items():
+            votes[pid] = votes.get(pid, 0.0) + v
     s1 = 0 if brute_force else sum(searched_per)
     cand = None
     if len(prepared) > 1 and not brute_force:  # the persons best supported by stage 1 over all fingers

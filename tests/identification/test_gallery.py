@@ -234,3 +234,29 @@ def test_compiled_hull_equals_the_reference():
             x = np.round(rng.uniform(0, 50, n) * 8) / 8  # repeated values and collinear points happen
             y = np.round(rng.uniform(0, 50, n)) if n < 10 else rng.uniform(0, 300, n)
             assert np.array_equal(K.convex_hull(x, y), _reference_hull(x, y)), (x, y)
+
+
+def test_fine_scores_are_the_cosine_of_fine_descriptors(masters):
+    from crms.fingerprint import prefilter as P
+
+    probe_d = P.fine_descriptor(masters[0][0].minutiae)
+    fingers = [masters[p][1] for p in range(5)] + [masters[0][0]]
+    m = np.concatenate([f.minutiae for f in fingers])
+    off = np.concatenate([[0], np.cumsum([f.minutiae.shape[0] for f in fingers])])
+    sc = P.fine_scores(probe_d, m[:, 0], m[:, 1], m[:, 2], off)
+    want = [float(np.dot(probe_d, P.fine_descriptor(f.minutiae))) for f in fingers]
+    assert np.allclose(sc, want) and sc[-1] == pytest.approx(1.0)
+
+
+def test_survivors_are_the_best_of_the_fine_ranking_among_the_coarse_best(masters):
+    g = build(masters)
+    p = probe(masters, 7, 4)
+    prepared = G.prepare_probes([p])
+    keep = 3
+    ((coarse_scores, coarse_keys, _persons, _n),) = g.stage1(prepared, [G.RERANK * keep], False)
+    ((fine_scores, fine_keys, _p),) = g.rerank(prepared, [np.sort(coarse_keys)])
+    assert sorted(fine_keys.tolist()) == sorted(coarse_keys.tolist())
+    best = {int(k) for k in fine_keys[np.argsort(-fine_scores, kind="stable")][:keep]}
+    r = g.search([p], top=PERSONS, survivors=keep)
+    assert r.stage2_compared == keep
+    assert {f["finger_id"] for c in r.candidates for f in c.fingers} == best

@@ -4,21 +4,22 @@ shared by cases and persons in cases, and the paging limit."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
 from crms.access.policy import Permission, authorize
 from crms.access.principal import Principal
 from crms.errors import Conflict, NotFound, ValidationError
-from crms.records.models import (
-    Case,
-    CaseParty,
-    Person,
-)
+from crms.records.cnic import CNIC_LIKE  # noqa: F401  (re-exported: services.CNIC_LIKE)
 from crms.timeutil import utcnow
 
-CNIC_LIKE = {"CNIC", "NICOP"}  # numbers in the CNIC format (NICOP carries the holder's CNIC number)
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from crms.records.models import Case, CaseParty, Person
+
+# The ORM classes are imported where a row is fetched: the reads that need none (the CNIC lookup) import
+# this module without building them.
+
 MAX_PAGE = 500
 
 
@@ -50,6 +51,8 @@ def check_not_before_fir(day: Any, case: Case, field: str) -> None:
 
 def get_person_row(session: Session, person_id: int, *, follow: bool = True) -> tuple[Person, int | None]:
     """The person (following merge redirects when ``follow``) and the id it was redirected from."""
+    from crms.records.models import Person
+
     person = session.get(Person, person_id)
     if person is None:
         raise NotFound(f"person {person_id} not found", field="person_id")
@@ -75,6 +78,8 @@ def get_writable_person(session: Session, principal: Principal, person_id: int, 
 
 
 def _get_case(session: Session, case_id: int) -> Case:
+    from crms.records.models import Case
+
     case = session.get(Case, case_id)
     if case is None:
         raise NotFound(f"case {case_id} not found", field="case_id")
@@ -82,6 +87,8 @@ def _get_case(session: Session, case_id: int) -> Case:
 
 
 def _get_link(session: Session, link_id: int) -> CaseParty:
+    from crms.records.models import CaseParty
+
     link = session.get(CaseParty, link_id)
     if link is None:
         raise NotFound(f"person-in-case link {link_id} not found", field="link_id")
