@@ -53,6 +53,11 @@ def start_for_server(settings) -> EnrolWorker:
 
     db = Database(settings.database_url)
     bind_data_dir(db, settings.data_dir)
+    if settings.gallery_snapshot_path is not None:  # the duplicate check's gallery keeps the same snapshot
+        from crms.access.crypto import load_data_key
+        from crms.biometrics.identification import bind_snapshot
+
+        bind_snapshot(db, settings.gallery_snapshot_path, load_data_key(settings.data_dir, settings.data_key))
     return EnrolWorker.from_settings(db, settings).start()
 
 

@@ -2,7 +2,10 @@
 
 Output formats are stable:
   crms fp search GALLERY PROBES [--top K] [--dpi N|auto]   probe<TAB>rank<TAB>candidate<TAB>score, rank 1..K
-  crms fp identify IMAGE... [--finger N] --reason TEXT     rank<TAB>person_id<TAB>score<TAB>hit (a login)
+  crms fp identify IMAGE... [--finger N] --reason TEXT     rank<TAB>person_id<TAB>score<TAB>hit (a login);
+                                                           "# search ID ..." on stderr
+  crms fp decide SEARCH PERSON confirmed|rejected|inconclusive --reason TEXT   an examiner's decision (JSON)
+  crms fp decisions SEARCH [--json]                        rank<TAB>person_id<TAB>score<TAB>decision<TAB>by
   crms fp duplicates [--status S] [--json]                 the examiners' queue of probable duplicates
   crms fp duplicate CASE confirm|reject --reason TEXT      an examiner's decision
   crms bench identify --fingers N                          one JSON object (synthetic template gallery)
@@ -81,10 +84,14 @@ def identify_cmd(
     dpi: str = typer.Option(None, "--dpi", help="Resolution of the images in ppi, or 'auto'."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object."),
 ) -> None:
-    """Search the prints against every enrolled person (needs a login with search:biometric)."""
-    from crms.biometrics.identification import ProbeInput, identify
+    """Search the prints against every enrolled person (needs a login with search:biometric). The search is
+    kept under its search id for an examiner's decision (crms fp decide)."""
+    from crms.access.crypto import EncryptedStore
+    from crms.biometrics.examination import search
+    from crms.biometrics.identification import ProbeInput
     from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
     from crms.cli.fp_common import fail, parse_dpi
+    from crms.config import get_settings
 
     d = parse_dpi(dpi)
     if finger and len(finger) not in (1, len(images)):
@@ -100,16 +107,60 @@ def identify_cmd(
     with cli_errors():
         db = open_db()
         principal = cli_principal()
+        store = EncryptedStore.from_settings(get_settings())
         with unit_of_work(db, principal, "crms fp identify") as s:
-            out = identify(s, principal, db, probes, reason=reason, top=top)
+            out = search(s, principal, db, store, probes, reason=reason, top=top)
     if as_json:
         typer.echo(json.dumps(out))
         return
     typer.echo(
-        f"# {out['gallery']['persons']} persons, threshold {out['threshold']} (FPIR {out['fpir']})", err=True
+        f"# search {out['search_id']}: {out['gallery']['persons']} persons, threshold {out['threshold']}"
+        f" (FPIR {out['fpir']})",
+        err=True,
     )
     for c in out["candidates"]:
         typer.echo(f"{c['rank']}\t{c['person_id']}\t{c['score']:.2f}\t{'hit' if c['hit'] else '-'}")
+
+
+def decide_cmd(
+    search_id: int = typer.Argument(..., help="The search id (crms fp identify, the web, the API)."),
+    person_id: int = typer.Argument(..., help="The candidate decided on."),
+    decision: str = typer.Argument(..., help="confirmed, rejected or inconclusive"),
+    reason: str = typer.Option(..., "--reason", help="Why (recorded with the decision)."),
+) -> None:
+    """A fingerprint examiner's decision on one candidate of an identification search (once per candidate)."""
+    from crms.biometrics.examination import decide
+    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+
+    with cli_errors():
+        db = open_db()
+        principal = cli_principal()
+        with unit_of_work(db, principal, "crms fp decide") as s:
+            out = decide(s, principal, search_id, person_id, decision, reason)
+    typer.echo(json.dumps(out))
+
+
+def decisions_cmd(
+    search_id: int = typer.Argument(..., help="The search id."),
+    as_json: bool = typer.Option(False, "--json", help="The search as one JSON object."),
+) -> None:
+    """A search's candidates with the decisions recorded so far: rank, person, score, decision, by."""
+    from crms.biometrics.examination import get_search
+    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+
+    with cli_errors():
+        db = open_db()
+        principal = cli_principal()
+        with unit_of_work(db, principal, "crms fp decisions") as s:
+            out = get_search(s, principal, search_id)
+    if as_json:
+        typer.echo(json.dumps(out, default=str))
+        return
+    for c in out["candidates"]:
+        d = c.get("decision") or {}
+        typer.echo(
+            f"{c['rank']}\t{c['person_id']}\t{c['score']:.2f}\t{d.get('decision', '-')}\t{d.get('by', '-')}"
+        )
 
 
 def duplicates_cmd(
@@ -166,6 +217,8 @@ def register(app: typer.Typer) -> None:
 
     fp_app.command("search")(search_cmd)
     fp_app.command("identify")(identify_cmd)
+    fp_app.command("decide")(decide_cmd)
+    fp_app.command("decisions")(decisions_cmd)
     fp_app.command("duplicates")(duplicates_cmd)
     fp_app.command("duplicate")(duplicate_cmd)
     app.add_typer(bench_app, name="bench")

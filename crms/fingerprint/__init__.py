@@ -90,6 +90,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Candidate": ("gallery", "Candidate"),
     "SearchResult": ("gallery", "SearchResult"),
     "threshold_for_fpir": ("gallery", "threshold_for_fpir"),
+    "write_atomically": ("gallery", "write_atomically"),
     "ShardedGallery": ("shards", "ShardedGallery"),
     "gallery_from_environment": ("shards", "from_environment"),
     "MatcherPort": ("abis", "MatcherPort"),

@@ -216,6 +216,32 @@ def score_packed(probe: M.PreparedTemplate, g: M.PackedGallery) -> np.ndarray:
     return out
 
 
+def write_atomically(path: Path, data: bytes | Iterable[bytes]) -> None:
+    """``data`` into ``path`` all or nothing: a new private file (0600) beside it with a unique name, flushed
+    to disk, renamed over ``path``, and the directory flushed; a crash leaves the old file or the new."""
+    import os
+    import secrets
+
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            for chunk in (data,) if isinstance(data, bytes | bytearray | memoryview) else data:
+                fh.write(chunk)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
 class Gallery:
     """See the module docstring. ``key`` values (finger ids) are unique among live fingers."""
 
@@ -426,46 +452,81 @@ class Gallery:
             self.rows = int(live.shape[0])
             self.dead = 0
 
+    # ------------------------------------------------------------------ census (checked against the truth)
+    def census(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(keys, persons, positions) of the live fingers, copies."""
+        with self._lock:
+            r = self.rows
+            a = self.alive[:r]
+            return self.key[:r][a].copy(), self.person[:r][a].copy(), self.position[:r][a].astype(np.int64)
+
+    def checksum(self) -> tuple[int, int, int, int]:
+        """(count, sum of keys, sum of persons, sum of positions) of the live fingers: what a caller compares
+        with the same sums over its own records to know whether the gallery is in step with them."""
+        with self._lock:
+            r = self.rows
+            a = self.alive[:r]
+            return (
+                int(np.count_nonzero(a)),
+                int(self.key[:r][a].sum(dtype=np.int64)),
+                int(self.person[:r][a].sum(dtype=np.int64)),
+                int(self.position[:r][a].sum(dtype=np.int64)),
+            )
+
     # ------------------------------------------------------------------ snapshot (a cache)
-    def save(self, path: str | Path, stamp: str = "") -> None:
-        """Write a snapshot (the caller's ``stamp`` says which database state it holds)."""
+    def snapshot_bytes(self, stamp: str = "") -> bytes:
+        """The gallery as one ``.npz`` (uncompressed; each member CRC-checked when read) with the caller's
+        ``stamp`` (which state of the caller's records it holds)."""
+        import io
+
         with self._lock:
             self.compact()
-            p = Path(path)
-            tmp = p.with_name(p.name + ".tmp")
-            with open(tmp, "wb") as f:
-                np.savez(
-                    f,
-                    version=np.array([SNAPSHOT_VERSION, P.DIMS]),
-                    stamp=np.array(stamp),
-                    key=self.key[: self.rows],
-                    person=self.person[: self.rows],
-                    position=self.position[: self.rows],
-                    mcount=self.mcount[: self.rows],
-                    minutiae=self.minutiae[: self.mused],
-                    desc=self.desc[: self.rows],
-                )
-            tmp.replace(p)
+            buf = io.BytesIO()
+            np.savez(
+                buf,
+                version=np.array([SNAPSHOT_VERSION, P.DIMS]),
+                stamp=np.array(stamp),
+                key=self.key[: self.rows],
+                person=self.person[: self.rows],
+                position=self.position[: self.rows],
+                mcount=self.mcount[: self.rows],
+                minutiae=self.minutiae[: self.mused],
+                desc=self.desc[: self.rows],
+            )
+        return buf.getvalue()
+
+    def save(self, path: str | Path, stamp: str = "") -> None:
+        """Write a snapshot atomically: a private temporary file beside it, flushed to disk, renamed over
+        ``path`` (a reader, or a crash at any moment, sees the old file or the new one, never half of one)."""
+        write_atomically(Path(path), self.snapshot_bytes(stamp))
 
     @classmethod
-    def load(cls, path: str | Path, stamp: str | None = None) -> Gallery | None:
-        """A gallery from a snapshot, or None when it is missing, damaged, of another format or (with
-        ``stamp``) of another database state."""
+    def from_snapshot(cls, data, stamp: str | None = None) -> tuple[Gallery, str] | None:
+        """(gallery, stamp) from :meth:`snapshot_bytes`, or None when damaged, of another format or (with
+        ``stamp``) of another state."""
+        import io
+
         try:
-            with np.load(Path(path), allow_pickle=False) as z:
+            with np.load(io.BytesIO(data) if isinstance(data, bytes | bytearray) else data,
+                         allow_pickle=False) as z:  # fmt: skip
                 ver = z["version"]
                 if int(ver[0]) != SNAPSHOT_VERSION or int(ver[1]) != P.DIMS:
                     return None
-                if stamp is not None and str(z["stamp"]) != stamp:
+                got = str(z["stamp"])
+                if stamp is not None and got != stamp:
                     return None
                 key, person, position = z["key"], z["person"], z["position"]
                 mcount, minutiae, desc = z["mcount"], z["minutiae"], z["desc"]
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        except (OSError, ValueError, KeyError, EOFError, IndexError, TypeError, zipfile.BadZipFile):
             return None
         n = key.shape[0]
         if not (person.shape[0] == position.shape[0] == mcount.shape[0] == desc.shape[0] == n):
             return None
-        if int(mcount.sum()) != minutiae.shape[0] or desc.shape[1:] != (P.DIMS,):
+        if minutiae.ndim != 2 or minutiae.shape[1:] != (3,) or desc.shape[1:] != (P.DIMS,):
+            return None
+        if int(mcount.sum()) != minutiae.shape[0] or np.any(mcount < 0):
+            return None
+        if np.any((position < 0) | (position > 10)):
             return None
         g = cls(capacity=n, minutiae_capacity=max(1, minutiae.shape[0]))
         g.key[:n], g.person[:n], g.position[:n], g.mcount[:n], g.desc[:n] = (
@@ -480,7 +541,18 @@ class Gallery:
             g.moff[1:n] = np.cumsum(mcount.astype(np.int64))[:-1]
         g.minutiae[: minutiae.shape[0]] = minutiae
         g.rows, g.mused = n, int(minutiae.shape[0])
-        return g
+        return g, got
+
+    @classmethod
+    def load(cls, path: str | Path, stamp: str | None = None) -> Gallery | None:
+        """A gallery from a snapshot, or None when it is missing, damaged, of another format or (with
+        ``stamp``) of another database state."""
+        try:
+            data = Path(path).read_bytes()
+        except OSError:
+            return None
+        got = cls.from_snapshot(data, stamp)
+        return None if got is None else got[0]
 
     # ------------------------------------------------------------------ search
     def _minutiae_of(self, row: int) -> np.ndarray:
