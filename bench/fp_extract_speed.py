@@ -1,6 +1,6 @@
 """Extraction speed per FVC image, single thread, several extractor configurations on the same images.
 
-    .venv/bin/python bench/fp_extract_speed.py [--per-set 4] [--configs leader,leader_crop,leader_torch]
+    .venv/bin/python bench/fp_extract_speed.py [--per-set 4] [--configs leader_full,leader,leader_torch]
         [--configs leader,leader@COMMIT]   # ``leader`` with LEADER's ONNX graph as of COMMIT (an A/B)
 
 One process, one thread (ONNX Runtime, torch, OpenCV and numpy's BLAS), models loaded and one image
@@ -91,7 +91,7 @@ def register_leader_at(commit: str) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--per-set", type=int, default=4)
-    ap.add_argument("--configs", default="leader_crop,leader,leader_torch")
+    ap.add_argument("--configs", default="leader_full,leader")
     ap.add_argument("--json-out", type=Path, default=None)
     a = ap.parse_args()
     if not DATA.exists():

@@ -1,7 +1,7 @@
 """1:N accuracy on SOCOFing: gallery = socofing/Real (6,000 fingers), probes = socofing/Altered-Easy.
 
     nice -n 10 .venv/bin/python bench/identify_socofing.py CACHE [--rule size] [--survivors 150]
-        [--brute-sample 1000] [--probes N] [--json-out FILE]
+        [--brute-sample 1000] [--probes N] [--unknown-sample N] [--json-out FILE]
 
 CACHE holds the templates of bench/identify_cache_socofing.py (CACHE/<rule>/<folder>/<stem>.tpl). Reports:
 
@@ -98,6 +98,9 @@ def main() -> None:
     ap.add_argument("--survivors", type=int, default=G.DEFAULT_SURVIVORS)
     ap.add_argument("--brute-sample", type=int, default=1000)
     ap.add_argument("--probes", type=int, default=0, help="at most this many probes (seeded sample; 0 = all)")
+    ap.add_argument(
+        "--unknown-sample", type=int, default=0, help="position-unknown searches of this many probes (0: all)"
+    )
     ap.add_argument("--json-out", type=Path)
     a = ap.parse_args()
     t_start, c_start = time.time(), time.process_time()
@@ -129,9 +132,13 @@ def main() -> None:
         "survivors": a.survivors,
     }
     few = 0
+    unknown_probes = probes
+    if a.unknown_sample and a.unknown_sample < len(probes):
+        pick = np.random.default_rng(1).choice(len(probes), a.unknown_sample, replace=False)
+        unknown_probes = [probes[i] for i in sorted(pick)]
     for known in (True, False):
         ranks, ranks_left_out, pen, cpu, fails = [], [], [], 0.0, 0
-        for key, _subject, position, t in probes:
+        for key, _subject, position, t in probes if known else unknown_probes:
             c0 = time.process_time()
             try:
                 r = fg.search(
@@ -160,6 +167,7 @@ def main() -> None:
             "penetration": round(float(np.mean(pen)), 5) if pen else None,
             "cpu_s_per_search": round(cpu / max(1, len(pen)), 4),
             "probes_not_searchable": fails,
+            "probes": len(ranks),
         }
         print(tag, json.dumps(out[tag]), flush=True)
 

@@ -19,10 +19,17 @@ class Settings:
     # Key that anchors the audit chain (base64 of 32 bytes); generated into <data dir>/keys/audit.key when not
     # configured (see crms.access.audit).
     audit_key: str | None = None
+    # The 1:N gallery's snapshot (a cache of the fingerprints table, sealed with the data key) under the data
+    # dir; CRMS_GALLERY_SNAPSHOT=off turns it off (every start then reads the table).
+    gallery_snapshot: bool = True
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def gallery_snapshot_path(self) -> Path | None:
+        return self.data_dir / "gallery" / "snapshot" if self.gallery_snapshot else None
 
 
 def get_settings() -> Settings:
@@ -35,6 +42,8 @@ def get_settings() -> Settings:
         secret_key=os.environ.get("CRMS_SECRET_KEY"),
         environment=os.environ.get("CRMS_ENV", "development"),
         audit_key=os.environ.get("CRMS_AUDIT_KEY"),
+        gallery_snapshot=os.environ.get("CRMS_GALLERY_SNAPSHOT", "on").strip().lower()
+        not in ("off", "0", "no", "false"),
     )
 
 

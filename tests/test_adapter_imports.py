@@ -12,8 +12,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ADAPTERS = ("crms/api", "crms/cli", "crms/web", "crms/sms")
 
-FP_HELPERS = "shared CLI helpers of cli/fp.py: to make public"
-WEB_HELPERS = "page helpers of web/app.py shared with web/identify.py: to make public"
 
 # (file, module, name) -> why it is still there.
 ALLOWED: dict[tuple[str, str, str], str] = {
@@ -21,23 +19,10 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("crms/api/params.py", "crms.db", "MAX_ID"): "the id range of the schema, a constant",
     ("crms/cli/system.py", "crms.db", "upgrade"): "crms db upgrade runs the migrations (a storage service "
     "for it would belong in crms.db itself)",
-    ("crms/cli/search.py", "crms.cli.fp", "_fail"): FP_HELPERS,
-    ("crms/cli/search.py", "crms.cli.fp", "_dpi"): FP_HELPERS,
-    ("crms/cli/search.py", "crms.cli.fp", "_load_templates"): FP_HELPERS,
-    ("crms/web/app.py", "crms.api.routes.biometrics", "_store"): "the encrypted store should come from "
-    "crms.access.crypto.EncryptedStore.from_settings",
     ("crms/web/app.py", "crms.records.models", "CaseStatus"): "status/role choices of the case page: to come "
     "from a records service (or crms.records.labels)",
     ("crms/web/app.py", "crms.records.models", "PartyRole"): "as CaseStatus",
     ("crms/web/app.py", "crms.records.models", "PartyStatus"): "as CaseStatus",
-    ("crms/api/routes/photos.py", "crms.api.routes.biometrics", "_read_body"): "the raw-body reader of image "
-    "uploads, shared by two routers: to make public (e.g. in crms/api/serving.py)",
-    ("crms/api/routes/photos.py", "crms.api.routes.biometrics", "_store"): "as web/app.py's _store",
-    ("crms/web/identify.py", "crms.web.app", "_db"): WEB_HELPERS,
-    ("crms/web/identify.py", "crms.web.app", "_errors"): WEB_HELPERS,
-    ("crms/web/identify.py", "crms.web.app", "_form"): WEB_HELPERS,
-    ("crms/web/identify.py", "crms.web.app", "_see"): WEB_HELPERS,
-    ("crms/web/identify.py", "crms.web.app", "_store"): WEB_HELPERS,
 }
 
 

@@ -769,6 +769,13 @@ def _after_seal(session: Session) -> None:
 # --------------------------------------------------------------------------------------------- queries
 
 
+def may_query(principal: Principal) -> bool:
+    """Whether :func:`query` answers the principal (``audit:read``); pages show the trail only then."""
+    from crms.access.policy import Permission, has_permission
+
+    return has_permission(principal, Permission.AUDIT_READ)
+
+
 def query(
     session: Session,
     principal: Principal,

@@ -3,6 +3,9 @@ to ROUTERS; routes stay thin and call services."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import Depends, FastAPI
 
 from crms.access.audit import bind_data_dir
@@ -40,11 +43,33 @@ def wire_areas() -> None:
     register_merge_participant(photos_follow_merge)
 
 
+def wire_gallery(db: Database, settings: Settings) -> None:
+    """Composition root: where the 1:N gallery of ``db`` keeps its snapshot (the data dir) and its key."""
+    from crms.access.crypto import load_data_key
+    from crms.biometrics.identification import bind_snapshot
+
+    path = settings.gallery_snapshot_path
+    bind_snapshot(db, path, load_data_key(settings.data_dir, settings.data_key) if path else None)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    import sys
+
+    identification = sys.modules.get("crms.biometrics.identification")
+    if identification is not None:  # an orderly stop writes the gallery's snapshot if it changed
+        from starlette.concurrency import run_in_threadpool
+
+        await run_in_threadpool(identification.save_snapshots)
+
+
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
     settings = settings or get_settings()
     check_limits()  # a malformed CRMS_RATE_* stops the start, naming the variable
     token_cache_seconds()  # ... and so does a malformed CRMS_TOKEN_CACHE_SECONDS
     app = FastAPI(
+        lifespan=_lifespan,
         title="CRMS",
         version="1",
         docs_url=None,  # served from an installed package, not a CDN: crms.api.serving.install_docs
@@ -54,6 +79,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.db = database or Database(settings.database_url)
     bind_data_dir(app.state.db, settings.data_dir)  # where the audit-head file lives
+    wire_gallery(app.state.db, settings)  # the gallery's snapshot in the data dir
     install_problem_handlers(app)
     install_docs(app, "/api/openapi.json")
     app.add_middleware(BodyLimit, fastapi_app=app)  # body limits and credentials before a body is read

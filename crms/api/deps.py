@@ -50,6 +50,16 @@ def get_db(request: Request) -> Database:
     return request.app.state.db
 
 
+def biometric_store(request: Request):
+    """The encrypted store of biometric files (images, templates), made once per application."""
+    store = getattr(request.app.state, "biometric_store", None)
+    if store is None:
+        from crms.access.crypto import EncryptedStore
+
+        store = request.app.state.biometric_store = EncryptedStore.from_settings(request.app.state.settings)
+    return store
+
+
 def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
 

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -50,13 +51,14 @@ ANONYMOUS_BODY_ROUTES = frozenset(
         ("POST", "/api/v1/auth/activate"),
     }
 )
+IMPORT_FILE_LIMIT = 20 * _MiB  # a register spreadsheet uploaded on the web's import page
 # Bigger bodies of routes that do not declare theirs with @body_limit: uploads of up to ten fingers of at most
-# 50 MiB each (identification, the web's enrolment page) and a spreadsheet of at most 20 MiB (the web's
-# import page), with room for the multipart framing and fields.
+# 50 MiB each (identification, the web's enrolment page) and a spreadsheet of at most IMPORT_FILE_LIMIT (the
+# web's import page), with room for the multipart framing and fields.
 ROUTE_BODY_LIMITS = {
     ("POST", "/api/v1/identify"): 10 * 50 * _MiB + _MiB,
     ("POST", "/persons/{person_id}/fingerprints"): 10 * 50 * _MiB + _MiB,
-    ("POST", "/import"): 20 * _MiB + _MiB,
+    ("POST", "/import"): IMPORT_FILE_LIMIT + _MiB,
 }
 _LIMIT_ATTR = "__crms_body_limit__"
 _AUTH_ATTR = "__crms_authenticated__"
@@ -74,6 +76,25 @@ def body_limit(max_bytes: int, *, authenticated: bool = True) -> Callable[[F], F
         return endpoint
 
     return mark
+
+
+async def read_body(request: Request, limit: int, *, image_limit: int | None = None) -> bytes:
+    """An upload's request body, refused (413, field ``image``) as soon as it passes ``limit`` bytes (never
+    read whole first). ``image_limit``: the image's own limit named in the refusal when ``limit`` also
+    allows for framing around it (default ``limit``)."""
+    from crms.errors import PayloadTooLarge
+
+    shown = limit if image_limit is None else image_limit
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"image larger than {shown} bytes", field="image")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"image larger than {shown} bytes", field="image")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class _TooLarge(HTTPException):

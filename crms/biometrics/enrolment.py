@@ -257,6 +257,16 @@ def fingerprint_dict(row: Fingerprint) -> dict:
     }  # fmt: skip
 
 
+def may_list_prints(principal: Principal) -> bool:
+    """Whether a person's record shows the list of their fingerprints to the principal: the roles that
+    search or enrol prints (``fingerprints_of`` itself needs only ``person:read``)."""
+    from crms.access.policy import has_permission
+
+    return has_permission(principal, Permission.SEARCH_BIOMETRIC) or has_permission(
+        principal, Permission.BIOMETRIC_ENROL
+    )
+
+
 def fingerprints_of(
     session: Session,
     principal: Principal,
@@ -557,7 +567,7 @@ class Enroller:
             if not window:
                 break
             fid, ref, fut = window.popleft()
-            result = _await(fut, stop)
+            result = await_result(fut, stop)
             if result is None:  # asked to stop while this print was being extracted
                 break
             _store_result(db, principal, fid, ref, result, version, report)
@@ -576,18 +586,52 @@ class Enroller:
         return report
 
 
-def _await(fut, stop: Callable[[], bool] | None):
-    """The ExtractResult of ``fut`` (a submitted extraction), or None as soon as ``stop()`` is True."""
+STOP_GRACE_SECONDS = 2.0  # how long a worker's death may precede its parent's own stop request
+
+
+def await_result(fut, stop: Callable[[], bool] | None):
+    """The result of ``fut`` (``Future.result``-like: a callable taking ``timeout``), or None as soon as
+    ``stop()`` is True.
+
+    A worker process that dies raises ``BrokenProcessPool``; a decoder worker stopped by a signal raises
+    ``SandboxStopped``. When everything is stopped at once (``pkill -f crms``: the parent and its workers
+    get SIGTERM at the same moment), the workers' end can be seen a moment before the parent's own signal
+    handler has run: either, followed within STOP_GRACE_SECONDS by a stop request, is a stop (None), not
+    an error."""
     from concurrent.futures import TimeoutError as Pending
 
-    if stop is None:
-        return fut()
-    while True:
-        try:
-            return fut(timeout=0.5)
-        except Pending:
-            if stop():
-                return None
+    try:
+        if stop is None:
+            return fut()
+        while True:
+            try:
+                return fut(timeout=0.5)
+            except Pending:
+                if stop():
+                    return None
+    except stopped_from_outside():
+        if stop is not None and stop_follows(stop):
+            return None
+        raise
+
+
+def stopped_from_outside() -> tuple[type[BaseException], ...]:
+    """The exceptions that say a worker was stopped, not that the work failed."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from crms.fingerprint import DecoderStopped
+
+    return (BrokenProcessPool, DecoderStopped)
+
+
+def stop_follows(stop: Callable[[], bool]) -> bool:
+    """Whether ``stop()`` turns True within STOP_GRACE_SECONDS (after a worker was seen to stop)."""
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    while not stop():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)  # the main thread runs its signal handlers here
+    return True
 
 
 def _submit_stored(submit, store, ref: str, ppi: int):

@@ -151,6 +151,22 @@ def decide(
     return {"id": entry.id, "search_id": search_id, "person_id": person_id, "decision": decision}
 
 
+def search_decisions(session: Session, principal: Principal, search_id: int) -> list[dict]:
+    """The decisions recorded on a search's candidates, oldest first (the searcher's or an examiner's read,
+    audited like :func:`get_search`)."""
+    authorize(principal, Permission.SEARCH_BIOMETRIC)
+    _entry(session, principal, search_id)
+    out = [
+        {"id": d["id"], "search_id": search_id, "person_id": person, "decision": d["decision"],
+         "reason": d["reason"], "by": d["by"], "at": d["at"]}
+        for person, d in sorted(_decisions(session, search_id).items(), key=lambda kv: kv[1]["id"])
+    ]  # fmt: skip
+    audit.record(
+        session, principal, "biometric.identify_view", target_type="identification", target_id=search_id
+    )
+    return out
+
+
 def decisions_for_person(session: Session, principal: Principal, person_id: int) -> list[dict]:
     """Every examiner decision naming ``person_id``, oldest first."""
     authorize(principal, Permission.SEARCH_BIOMETRIC)

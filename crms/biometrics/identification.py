@@ -4,10 +4,22 @@ The database is the truth; the gallery (:class:`crms.fingerprint.gallery.Gallery
 derived from the active, enrolled rows of ``fingerprints`` and kept current *incrementally*: before every
 search (and after enrolment) :meth:`GalleryStore.sync` reads only the rows changed since it last looked
 (``updated_at``, indexed; every change of a print - enrolment, recapture, retirement, merge - sets it) and
-applies them: inserted, replaced, or removed. A count check catches rows deleted outright (then only their
-ids are reconciled). So a process that restarts, even after ``kill -9``, reaches the same state: it loads
-its snapshot file if there is one (a cache, checked: format, and then caught up like any other state) or
-reads the table once, then syncs.
+applies them: inserted, replaced, or removed; rows read again within the margin are not applied again, and
+once the watermark is ``SETTLED`` only rows changed after it are read. At load, and then every
+``CENSUS_EVERY``, it checks the gallery against the table: the count and the sums of ids, person ids and
+positions of the live rows (one aggregate query) against the same sums over the gallery. A difference (a row
+deleted outright, a change committed with an ``updated_at`` older than the watermark) is repaired row by row:
+the live rows' (id, person, position) are read and every row that differs is read again.
+
+The snapshot (``<data dir>/gallery/snapshot``, :func:`bind_snapshot`; :class:`crms.config.Settings`) is a
+cache that saves the first load's parsing: the gallery's arrays sealed with the data key (AES-256-GCM, in
+chunks bound to their order, so a damaged, truncated or swapped file fails to open), written atomically
+(a new file, flushed, renamed over the old). Its stamp says which state it holds: the database it was made
+from, the watermark, the gallery's census and the rows left out. A process that starts, even after
+``kill -9``, opens it, checks it (it opens, it belongs to this database, its arrays add up to its census),
+catches up from its watermark, and checks the result against the table as above; a snapshot that fails any
+check is discarded and the gallery rebuilt from the table. It is written after a load from the table, and
+again after every ``SNAPSHOT_EVERY`` changes (or 1 % of the gallery, whichever is more).
 
 :func:`identify` searches 1-10 probe fingers (templates, or images extracted first) for a caller with
 ``search:biometric``; a reason is required; the search and its candidate list are audited.
@@ -15,6 +27,11 @@ reads the table once, then syncs.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import secrets
+import struct
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,8 +46,20 @@ from crms.access.principal import Principal
 from crms.biometrics.models import EnrolmentStatus, Fingerprint
 from crms.errors import CrmsError, ValidationError
 
+log = logging.getLogger("crms.gallery")
+
 SYNC_MARGIN = timedelta(seconds=5)  # rows changed this long before the watermark are read again (clock skew)
+# ... until the watermark is this old; then only rows changed after it are read (a change committed later
+# with an older updated_at is the census check's to find)
+SETTLED = timedelta(seconds=15)
+# The census (count and sums over every live row: a scan of the table, about 0.3 s at 100,000 fingers on a
+# busy 2-core machine) runs at load and then at most this often, not before every search.
+CENSUS_EVERY = timedelta(seconds=30)
+SNAPSHOT_EVERY = 1000  # changes applied since the last snapshot before the next one is written
+_SEAL_MAGIC = b"CRMSGAL1"
+_SEAL_CHUNK = 16 * 1024 * 1024
 _stores: dict[str, GalleryStore] = {}
+_snapshots: dict[str, tuple[Path, bytes]] = {}  # database key -> (snapshot path, data key)
 _stores_lock = threading.Lock()
 
 
@@ -42,18 +71,77 @@ def _aware(t: datetime | None) -> datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
+# ------------------------------------------------------------------------------------------ sealed file
+
+
+def _seal(data: bytes, key: bytes):
+    """``data`` as AES-256-GCM chunks: magic, then per chunk its length, nonce and ciphertext; each chunk's
+    associated data names its index and whether it is the last (a truncated or reordered file fails)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    aead = AESGCM(key)
+    yield _SEAL_MAGIC
+    view = memoryview(data)
+    n = max(1, -(-len(data) // _SEAL_CHUNK))
+    for i in range(n):
+        nonce = secrets.token_bytes(12)
+        ct = aead.encrypt(nonce, bytes(view[i * _SEAL_CHUNK : (i + 1) * _SEAL_CHUNK]), _ad(i, i == n - 1))
+        yield struct.pack(">I", len(ct)) + nonce + ct
+
+
+def _ad(i: int, last: bool) -> bytes:
+    return b"crms-gallery-snapshot|%d|%d" % (i, int(last))
+
+
+def _unseal(blob: bytes, key: bytes) -> bytes | None:
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    if not blob.startswith(_SEAL_MAGIC):
+        return None
+    aead = AESGCM(key)
+    out, pos, i = [], len(_SEAL_MAGIC), 0
+    while pos < len(blob):
+        if pos + 16 > len(blob):
+            return None
+        (n,) = struct.unpack(">I", blob[pos : pos + 4])
+        nonce, end = blob[pos + 4 : pos + 16], pos + 16 + n
+        if end > len(blob):
+            return None
+        try:
+            out.append(aead.decrypt(nonce, blob[pos + 16 : end], _ad(i, end == len(blob))))
+        except InvalidTag:
+            return None
+        pos, i = end, i + 1
+    return b"".join(out) if out else None
+
+
+# ------------------------------------------------------------------------------------------ the store
+
+
 class GalleryStore:
     """The gallery of one database, kept in step with its ``fingerprints`` table."""
 
-    def __init__(self, snapshot: Path | None = None) -> None:
+    def __init__(self, snapshot: Path | None = None, key: bytes | None = None, database: str = "") -> None:
         from crms.fingerprint import gallery_from_environment
 
+        if snapshot is not None and key is None:
+            raise ValueError("a gallery snapshot needs the data key (it holds biometric templates)")
         self.gallery = gallery_from_environment()  # one gallery, or shards (worker processes, Ray actors)
         self.snapshot = snapshot
+        self.key = key
+        self.database = database  # which database the snapshot belongs to (a digest of its URL)
         self.watermark: datetime | None = None  # newest updated_at applied
         self.loaded = False
         self.skipped: dict[int, str] = {}  # fingerprint id -> why its template is not in the gallery
+        self._skipped_at: dict[int, tuple[int, int]] = {}  # fingerprint id -> (person, position)
+        self.changes = 0  # changes applied since the last snapshot
+        self._recent: dict[int, datetime] = {}  # rows applied within the margin: id -> their updated_at
+        self._census_at: datetime | None = None  # when the gallery was last checked against the table
+        self.last_load: dict = {}  # how the first sync went: from the snapshot or the table, and why
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()  # one snapshot written at a time, the newest taken last
+        self._taken = self._written = 0
 
     @staticmethod
     def _live(query):
@@ -63,110 +151,310 @@ class GalleryStore:
             Fingerprint.template.is_not(None),
         )
 
-    def _stamp(self) -> str:
-        return self.watermark.isoformat() if self.watermark else ""
-
     def sync(self, session: Session) -> dict[str, int]:
         """Catch up with the table; returns what changed."""
         with self._lock:
             if not self.loaded:
-                return self._load(session)
-            return self._catch_up(session)
+                out = self._load(session)
+            else:
+                out = self._catch_up(session)
+            taken = None
+            if self.snapshot is not None and (
+                out.get("rebuilt") or self.changes >= max(SNAPSHOT_EVERY, len(self.gallery) // 100)
+            ):
+                taken = self._take()
+        if taken is not None:  # sealed and written outside the lock: searches go on meanwhile
+            self._write(*taken)
+        return out
 
+    # -------------------------------------------------------------------- first load
     def _load(self, session: Session) -> dict[str, int]:
+        why = "none configured"
+        if self.snapshot is not None:
+            why = self._open_snapshot()
+            if why == "ok":
+                out = self._catch_up(session, census=True)
+                out["from_snapshot"] = 1
+                if out.get("repaired"):
+                    log.warning("gallery: snapshot out of step with the database, %d rows repaired",
+                                out["repaired"])  # fmt: skip
+                self.loaded = True
+                self.last_load = {"source": "snapshot", "repaired": out.get("repaired", 0), **out}
+                return out
+            self._reset()
+        self.loaded = True
+        out = self._catch_up(session, census=True)
+        out["rebuilt"] = 1
+        self.last_load = {"source": "database", "snapshot": why, **out}
+        if self.snapshot is not None:
+            log.info("gallery: built from the database (%d fingers; snapshot %s)", out["fingers"], why)
+        return out
+
+    def _reset(self) -> None:
+        from crms.fingerprint import gallery_from_environment
+
+        close = getattr(self.gallery, "close", None)
+        if close is not None:
+            close()
+        self.gallery = gallery_from_environment()
+        self.watermark = None
+        self.skipped, self._skipped_at = {}, {}
+
+    def _open_snapshot(self) -> str:
+        """Load the snapshot into the gallery; 'ok', or why not."""
         from crms.fingerprint import Gallery
 
-        if self.snapshot is not None and self.snapshot.exists() and isinstance(self.gallery, Gallery):
-            g = Gallery.load(self.snapshot)
-            if g is not None:
-                import numpy as np
+        assert self.snapshot is not None and self.key is not None
+        _remove_leftovers(self.snapshot)
+        if not isinstance(self.gallery, Gallery):
+            return "not used with shards"
+        try:
+            blob = self.snapshot.read_bytes()
+        except FileNotFoundError:
+            return "missing"
+        except OSError as exc:
+            return f"unreadable ({exc.strerror})"
+        data = _unseal(blob, self.key)
+        if data is None:
+            return "damaged (does not open with the data key)"
+        got = Gallery.from_snapshot(data)
+        if got is None:
+            return "damaged (arrays)"
+        g, raw = got
+        try:
+            stamp = json.loads(raw)
+            census = tuple(int(x) for x in stamp["census"])
+            watermark = datetime.fromisoformat(stamp["watermark"]) if stamp["watermark"] else None
+            skipped = {int(k): (int(v[0]), int(v[1]), str(v[2])) for k, v in stamp["skipped"].items()}
+            database = stamp["database"]
+        except (ValueError, KeyError, TypeError, IndexError):
+            return "damaged (stamp)"
+        if database != self.database:
+            return "of another database"
+        if g.checksum() != census:
+            return "damaged (census)"
+        self.gallery = g
+        self.watermark = _aware(watermark)
+        self.skipped = {k: v[2] for k, v in skipped.items()}
+        self._skipped_at = {k: (v[0], v[1]) for k, v in skipped.items()}
+        return "ok"
 
-                with np.load(self.snapshot, allow_pickle=False) as z:
-                    stamp = str(z["stamp"])
-                self.gallery = g
-                self.watermark = datetime.fromisoformat(stamp) if stamp else None
-                self.loaded = True
-                out = self._catch_up(session)
-                out["from_snapshot"] = 1
-                return out
-        self.watermark = None
-        self.loaded = True
-        return self._catch_up(session)
+    def _take(self) -> tuple[int, bytes] | None:
+        """Under the lock: the gallery's arrays and stamp as they are now (numbered), changes reset."""
+        from crms.fingerprint import Gallery
 
-    def _catch_up(self, session: Session) -> dict[str, int]:
+        if self.snapshot is None or self.key is None or not isinstance(self.gallery, Gallery):
+            return None
+        stamp = json.dumps({
+            "database": self.database,
+            "watermark": self.watermark.isoformat() if self.watermark else "",
+            "census": list(self.gallery.checksum()),
+            "skipped": {str(k): [*self._skipped_at.get(k, (0, 0)), v] for k, v in self.skipped.items()},
+        })  # fmt: skip
+        data = self.gallery.snapshot_bytes(stamp)
+        self.changes = 0
+        self._taken += 1
+        return self._taken, data
+
+    def _write(self, number: int, data: bytes) -> bool:
+        """Seal and write a taken snapshot, unless a later one was written already."""
+        from crms.fingerprint import write_atomically
+
+        assert self.snapshot is not None and self.key is not None
+        with self._write_lock:
+            if number <= self._written:
+                return False
+            try:
+                write_atomically(self.snapshot, _seal(data, self.key))
+            except OSError as exc:  # a cache: the search goes on without it
+                log.warning("gallery: snapshot not written (%s)", exc)
+                return False
+            self._written = number
+            return True
+
+    def save_snapshot(self) -> bool:
+        with self._lock:
+            taken = self._take()
+        return taken is not None and self._write(*taken)
+
+    # -------------------------------------------------------------------- catching up
+    def _apply(self, rows) -> tuple[int, int, datetime | None]:
+        """Apply (id, person, position, active, status, template, updated_at) rows: all parsed before the
+        gallery changes; then one insert and the deletes under the gallery's lock. Rows changed after the
+        watermark count towards the next snapshot (those read again within the margin do not)."""
         from crms.fingerprint import loads
 
-        q = select(
-            Fingerprint.id,
-            Fingerprint.person_id,
-            Fingerprint.position,
-            Fingerprint.active,
-            Fingerprint.status,
-            Fingerprint.template,
-            Fingerprint.updated_at,
-        )
-        if self.watermark is not None:
-            q = q.where(Fingerprint.updated_at >= self.watermark - SYNC_MARGIN)
-        inserts, deletes, newest = [], [], self.watermark
-        for fid, person, position, active, status, blob, updated in session.execute(
-            q.order_by(Fingerprint.id)
-        ):
+        inserts, deletes, newest = [], [], None
+        for fid, person, position, active, status, blob, updated in rows:
             updated = _aware(updated)
+            fid = int(fid)
             if newest is None or (updated is not None and updated > newest):
                 newest = updated
+            if updated is not None and self._recent.get(fid) == updated:
+                continue  # read again within the margin, already applied as it is
+            if updated is not None:
+                self._recent[fid] = updated
+            if self.watermark is None or updated is None or updated > self.watermark:
+                self.changes += 1
+            self.skipped.pop(fid, None)
+            self._skipped_at.pop(fid, None)
             if active and status == EnrolmentStatus.ENROLLED.value and blob is not None:
                 try:
-                    inserts.append(
-                        (int(fid), int(person), int(position), loads(bytes(blob), f"fingerprint {fid}"))
-                    )
-                    self.skipped.pop(int(fid), None)
+                    t = loads(bytes(blob), f"fingerprint {fid}")
+                    inserts.append((fid, int(person), int(position), t))
                 except CrmsError as exc:  # e.g. a template of an older format version: left out, reported
-                    self.skipped[int(fid)] = exc.message
-                    deletes.append(int(fid))
+                    self.skipped[fid] = exc.message
+                    self._skipped_at[fid] = (int(person), int(position))
+                    deletes.append(fid)
             else:
-                deletes.append(int(fid))
-        # all checked before the gallery changes; then one insert and the deletes under the gallery's lock
+                deletes.append(fid)
         if inserts:
             self.gallery.insert_many(inserts)
         removed = sum(self.gallery.delete(k) for k in deletes)
-        self.watermark = newest
-        reconciled = self._reconcile(session)
-        return {"inserted": len(inserts), "removed": removed + reconciled, "fingers": len(self.gallery)}
+        return len(inserts), removed, newest
+
+    _COLUMNS = (
+        Fingerprint.id,
+        Fingerprint.person_id,
+        Fingerprint.position,
+        Fingerprint.active,
+        Fingerprint.status,
+        Fingerprint.template,
+        Fingerprint.updated_at,
+    )
+
+    def _catch_up(self, session: Session, census: bool = False) -> dict[str, int]:
+        from crms.timeutil import utcnow
+
+        now = _aware(utcnow())
+        q = select(*self._COLUMNS)
+        if self.watermark is not None:
+            if now - self.watermark > SETTLED:
+                q = q.where(Fingerprint.updated_at > self.watermark)
+            else:
+                q = q.where(Fingerprint.updated_at >= self.watermark - SYNC_MARGIN)
+        # no ORDER BY: with one, SQLite's planner scans the whole table in id order instead of the index
+        inserted, removed, newest = self._apply(sorted(session.execute(q), key=lambda r: r[0]))
+        if newest is not None and (self.watermark is None or newest > self.watermark):
+            self.watermark = newest
+        if self.watermark is None or now - self.watermark > SETTLED:
+            self._recent.clear()  # nothing within the margin is read again
+        elif self._recent:
+            low = self.watermark - SYNC_MARGIN
+            self._recent = {k: v for k, v in self._recent.items() if v >= low}
+        repaired = 0
+        if census or self._census_at is None or now - self._census_at >= CENSUS_EVERY:
+            repaired = self._reconcile(session)
+            self._census_at = now
+        out = {"inserted": inserted, "removed": removed + repaired, "fingers": len(self.gallery)}
+        if repaired:
+            out["repaired"] = repaired
+        return out
+
+    def _expected(self) -> tuple[int, int, int, int]:
+        n, k, p, pos = self.gallery.checksum()
+        for fid, (person, position) in self._skipped_at.items():
+            n, k, p, pos = n + 1, k + fid, p + person, pos + position
+        return n, k, p, pos
 
     def _reconcile(self, session: Session) -> int:
-        """Rows deleted outright leave no trace in ``updated_at``: compare counts, then ids."""
-        n = int(session.scalar(self._live(select(func.count()).select_from(Fingerprint))) or 0)
-        if n == len(self.gallery) + len(self.skipped):
+        """Check the gallery (and the rows left out) against the live rows of the table: count and sums of
+        id, person and position. Equal: nothing to do. Otherwise read the live rows' (id, person, position),
+        drop the gallery's fingers that are not live and read again every live row that differs."""
+        agg = self._live(
+            select(
+                func.count(),
+                func.coalesce(func.sum(Fingerprint.id), 0),
+                func.coalesce(func.sum(Fingerprint.person_id), 0),
+                func.coalesce(func.sum(Fingerprint.position), 0),
+            ).select_from(Fingerprint)
+        )
+        row = session.execute(agg).one()
+        if tuple(int(x) for x in row) == self._expected():
             return 0
-        live = {int(i) for i in session.scalars(self._live(select(Fingerprint.id)))}
-        self.skipped = {k: v for k, v in self.skipped.items() if k in live}
-        gone = [int(k) for k in self.gallery.keys() if int(k) not in live]
-        return sum(self.gallery.delete(k) for k in gone)
+        live = {
+            int(i): (int(p), int(pos))
+            for i, p, pos in session.execute(
+                self._live(select(Fingerprint.id, Fingerprint.person_id, Fingerprint.position))
+            )
+        }
+        keys, persons, positions = self.gallery.census()
+        mine = {int(k): (int(p), int(pos)) for k, p, pos in zip(keys, persons, positions, strict=True)}
+        mine.update(self._skipped_at)
+        gone = [k for k in mine if k not in live]
+        for k in gone:
+            self.skipped.pop(k, None)
+            self._skipped_at.pop(k, None)
+        removed = sum(self.gallery.delete(k) for k in gone)
+        stale = sorted(k for k, v in live.items() if mine.get(k) != v)
+        for i in range(0, len(stale), 500):
+            q = select(*self._COLUMNS).where(Fingerprint.id.in_(stale[i : i + 500]))
+            self._apply(session.execute(q.order_by(Fingerprint.id)))
+        self.changes += removed + len(stale)
+        return removed + len(stale)
 
-    def save_snapshot(self) -> bool:
-        from crms.fingerprint import Gallery
 
-        if self.snapshot is None or not isinstance(self.gallery, Gallery):
-            return False
-        with self._lock:
-            self.gallery.save(self.snapshot, stamp=self._stamp())
-        return True
+def _remove_leftovers(path: Path) -> None:
+    """Temporary files of snapshots whose writer died before renaming them (``kill -9`` mid-write)."""
+    import os
+
+    try:
+        leftovers = list(path.parent.glob(f".{path.name}.*.tmp"))
+    except OSError:
+        return
+    for tmp in leftovers:
+        try:
+            pid = int(tmp.name.split(".")[2])
+            os.kill(pid, 0)  # its writer still runs (another server process): leave it
+        except (ValueError, IndexError, ProcessLookupError):
+            tmp.unlink(missing_ok=True)
+        except PermissionError:
+            pass
 
 
-def store_for(db, snapshot: Path | None = None) -> GalleryStore:
+def _database_key(db) -> str:
+    return str(db.engine.url)  # SQLAlchemy renders the password as ***
+
+
+def bind_snapshot(db, path: Path | None, key: bytes | None) -> None:
+    """Composition roots: the gallery of database ``db`` in this process keeps its snapshot at ``path``
+    (sealed with ``key``, the data key); None turns the snapshot off."""
+    k = _database_key(db)
+    with _stores_lock:
+        if path is None or key is None:
+            _snapshots.pop(k, None)
+        else:
+            _snapshots[k] = (Path(path), key)
+        st = _stores.get(k)
+        if st is not None and not st.loaded:
+            st.snapshot, st.key = (Path(path), key) if path is not None and key is not None else (None, None)
+
+
+def store_for(db) -> GalleryStore:
     """The process's gallery of database ``db`` (one per database URL)."""
-    key = str(db.engine.url)
+    key = _database_key(db)
     with _stores_lock:
         st = _stores.get(key)
         if st is None:
-            st = _stores[key] = GalleryStore(snapshot)
+            path, data_key = _snapshots.get(key, (None, None))
+            digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+            st = _stores[key] = GalleryStore(path, data_key, digest)
         return st
 
 
 def forget_stores() -> None:
-    """Drop every process gallery (tests; a restart does the same)."""
+    """Drop every process gallery (tests; a restart does the same). The snapshot bindings stay."""
     with _stores_lock:
         _stores.clear()
+
+
+def save_snapshots() -> None:
+    """Write the snapshot of every gallery changed since its last one (a server's orderly shutdown)."""
+    with _stores_lock:
+        stores = list(_stores.values())
+    for st in stores:
+        if st.loaded and st.changes:
+            st.save_snapshot()
 
 
 # ------------------------------------------------------------------------------------------ probes

@@ -18,14 +18,18 @@ from crms.errors import NotFound, PermissionDenied
 THUMB_WIDTH = 160
 
 
+def may_view_thumbnails(principal: Principal) -> bool:
+    """Whether the principal may see fingerprint pictures: the roles that handle prints."""
+    return has_permission(principal, Permission.BIOMETRIC_ENROL) or has_permission(
+        principal, Permission.BIOMETRIC_CONFIRM
+    )
+
+
 def fingerprint_thumbnail(
     session: Session, principal: Principal, store, fingerprint_id: int, *, width: int = THUMB_WIDTH
 ) -> bytes:
     """PNG of the print ``fingerprint_id``, ``width`` pixels wide, with the requester's watermark."""
-    if not (
-        has_permission(principal, Permission.BIOMETRIC_ENROL)
-        or has_permission(principal, Permission.BIOMETRIC_CONFIRM)
-    ):
+    if not may_view_thumbnails(principal):
         raise PermissionDenied(f"role '{principal.role}' may not see fingerprint images")
     row = session.get(Fingerprint, fingerprint_id)
     if row is None:

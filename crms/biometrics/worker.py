@@ -53,6 +53,11 @@ def start_for_server(settings) -> EnrolWorker:
 
     db = Database(settings.database_url)
     bind_data_dir(db, settings.data_dir)
+    if settings.gallery_snapshot_path is not None:  # the duplicate check's gallery keeps the same snapshot
+        from crms.access.crypto import load_data_key
+        from crms.biometrics.identification import bind_snapshot
+
+        bind_snapshot(db, settings.gallery_snapshot_path, load_data_key(settings.data_dir, settings.data_key))
     return EnrolWorker.from_settings(db, settings).start()
 
 
@@ -141,7 +146,12 @@ class EnrolWorker:
                 )
             except Exception as exc:  # noqa: BLE001 - the worker must outlive one bad run
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("enrol worker: run failed; trying again in %s s", self.poll_seconds)
+                from crms.biometrics.enrolment import stopped_from_outside
+
+                if isinstance(exc, stopped_from_outside()):  # its extraction process was stopped (pkill)
+                    log.warning("enrol worker: extraction stopped (%s); the prints stay pending", exc)
+                else:
+                    log.exception("enrol worker: run failed; trying again in %s s", self.poll_seconds)
 
     def run_once(self) -> int:
         """Enrol everything pending now; returns how many prints were enrolled or failed (0 when another

@@ -20,29 +20,9 @@ from pathlib import Path
 
 import typer
 
+from crms.cli.fp_common import extract_many, fail, load_templates, parse_dpi, resolution
+
 fp_app = typer.Typer(help="Fingerprint engine: extract templates, score pairs, evaluate on an FVC-style set.")
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def _dpi(value: str | None):
-    from crms import fingerprint as fp
-    from crms.errors import CrmsError
-
-    try:
-        return fp.parse_dpi(value)
-    except CrmsError as exc:
-        _fail(exc.message)
-
-
-def _extract_many(paths: list[Path], dpi, processes: int | None = None) -> list:
-    """Extract images in a worker pool (both cores) or in-process for a handful."""
-    from crms import fingerprint as fp
-
-    return fp.extract_many(paths, dpi, processes)
 
 
 def _input_images(inp: Path) -> list[Path]:
@@ -51,11 +31,11 @@ def _input_images(inp: Path) -> list[Path]:
     if inp.is_dir():
         files = fp.list_images(inp)
         if not files:
-            _fail(f"{inp}: no images (png, jpg, tif, bmp, wsq, jp2) in this folder")
+            fail(f"{inp}: no images (png, jpg, tif, bmp, wsq, jp2) in this folder")
         return files
     if inp.is_file():
         return [inp]
-    _fail(f"{inp}: no such file or folder")
+    fail(f"{inp}: no such file or folder")
     return []
 
 
@@ -73,11 +53,11 @@ def extract_cmd(
     ),
 ) -> None:
     """Extract one template per image; print one JSON line per image."""
-    d = _dpi(dpi)
+    d = parse_dpi(dpi)
     files = _input_images(input)
     stems = [f.stem for f in files]
     if len(set(stems)) != len(stems):
-        _fail(f"{input}: two images share a stem; templates would overwrite each other")
+        fail(f"{input}: two images share a stem; templates would overwrite each other")
     outdir.mkdir(parents=True, exist_ok=True)
     from crms import fingerprint as fp
 
@@ -91,7 +71,7 @@ def extract_cmd(
             except CrmsError:
                 pass  # reported with the extraction below
     failed = 0
-    for f, r in zip(files, _extract_many(files, d), strict=True):
+    for f, r in zip(files, extract_many(files, d), strict=True):
         if r.error:
             failed += 1
             typer.echo(f"error: {r.error}", err=True)
@@ -102,42 +82,10 @@ def extract_cmd(
         if r.dpi_source != "caller":
             typer.echo(f"{f}: resolution {r.dpi:g} ppi ({r.dpi_source})", err=True)
         line = {"file": str(f), "ms": round(r.ms, 1), "minutiae": r.minutiae, "quality": r.quality}
-        line.update(_resolution(r))
+        line.update(resolution(r))
         typer.echo(json.dumps(line))
     if failed:
         raise typer.Exit(1)
-
-
-def _resolution(r) -> dict:
-    """Which source resolution an extraction used and why (JSON-ready)."""
-    out: dict = {"dpi": r.dpi, "dpi_source": r.dpi_source}
-    if getattr(r, "dpi_reason", None):
-        out["dpi_reason"] = r.dpi_reason
-    return out
-
-
-def _load_templates(paths: list[Path], dpi, notes: dict | None = None) -> dict[Path, object]:
-    """Templates for a list of unique paths: template files are read, images extracted."""
-    from crms import fingerprint as fp
-    from crms.errors import CrmsError
-
-    out: dict[Path, object] = {}
-    images = []
-    for p in paths:
-        if fp.is_template_file(p):
-            try:
-                out[p] = fp.load_template(p)
-            except CrmsError as exc:
-                _fail(exc.message)
-        else:
-            images.append(p)
-    for p, r in zip(images, _extract_many(images, dpi) if images else [], strict=True):
-        if r.error:
-            _fail(r.error)
-        out[p] = fp.loads(r.template)
-        if notes is not None:
-            notes[p] = _resolution(r)
-    return out
 
 
 @fp_app.command("score")
@@ -151,7 +99,7 @@ def score_cmd(
     ),
 ) -> None:
     """Score each pair; print a<TAB>b<TAB>score in input order (score ≈ 10·log10(1/FMR))."""
-    d = _dpi(dpi)
+    d = parse_dpi(dpi)
     rows: list[tuple[str, str]] = []
     if len(inputs) == 2:
         pairs = Path(".")
@@ -161,16 +109,16 @@ def score_cmd(
         try:
             text = pairs.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            _fail(f"{pairs}: cannot read ({exc})")
+            fail(f"{pairs}: cannot read ({exc})")
         for n, line in enumerate(text.splitlines(), 1):
             if not line.strip() or line.startswith("#"):
                 continue
             parts = line.rstrip("\r").split("\t")
             if len(parts) != 2 or not parts[0] or not parts[1]:
-                _fail(f"{pairs}: line {n}: expected two paths separated by one tab")
+                fail(f"{pairs}: line {n}: expected two paths separated by one tab")
             rows.append((parts[0], parts[1]))
     else:
-        _fail("give a TSV file of pairs, or two paths A B")
+        fail("give a TSV file of pairs, or two paths A B")
 
     def resolve(s: str) -> Path:
         p = Path(s)
@@ -184,10 +132,10 @@ def score_cmd(
             if s not in unique:
                 p = resolve(s)
                 if not p.is_file():
-                    _fail(f"{pairs}: pair {n}: {s}: no such file")
+                    fail(f"{pairs}: pair {n}: {s}: no such file")
                 unique[s] = p
     notes: dict = {}
-    templates = _load_templates(list(dict.fromkeys(unique.values())), d, notes)
+    templates = load_templates(list(dict.fromkeys(unique.values())), d, notes)
     for p, note in notes.items():
         if note["dpi_source"] != "caller":
             typer.echo(f"{p}: resolution {note['dpi']:g} ppi ({note['dpi_source']})", err=True)
@@ -214,7 +162,7 @@ def run_eval(folder: Path, dpi, processes: int | None = None) -> dict:
     try:
         return fp.evaluate_folder(folder, dpi, processes)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     return {}
 
 
@@ -226,8 +174,8 @@ def eval_cmd(
 ) -> None:
     """FVC protocol: all pairs i<j, genuine = same FINGER; EER (FVC2000), FMR100, FMR1000, ZeroFMR."""
     if not folder.is_dir():
-        _fail(f"{folder}: not a folder")
-    res = run_eval(folder, _dpi(dpi))
+        fail(f"{folder}: not a folder")
+    res = run_eval(folder, parse_dpi(dpi))
     if as_json:
         typer.echo(json.dumps(res))
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from crms.cli.light import TextGroup
+from crms.cli.light import TextGroup, pause_gc, settle_gc
 from crms.optional import optional_module
 
 app = typer.Typer(
@@ -63,8 +63,12 @@ for _name in COMMAND_MODULES:
 def main() -> None:
     from crms.config import restrict_new_files
 
-    restrict_new_files()  # the data dir, database, logs and exports: private to the service account
-    app()
+    pause_gc()  # start-up: resumed once the command is known, except for a quick one (crms.cli.light)
+    try:
+        restrict_new_files()  # the data dir, database, logs and exports: private to the service account
+        app()
+    finally:
+        settle_gc()
 
 
 if __name__ == "__main__":

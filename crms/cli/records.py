@@ -10,9 +10,9 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    from crms.cli.light import TextCommand
+    from crms.cli.light import QuickCommand
 
-    app.command("lookup", cls=TextCommand)(lookup)
+    app.command("lookup", cls=QuickCommand)(lookup)
 
 
 def lookup(

@@ -2,7 +2,10 @@
 
 Output formats are stable:
   crms fp search GALLERY PROBES [--top K] [--dpi N|auto]   probe<TAB>rank<TAB>candidate<TAB>score, rank 1..K
-  crms fp identify IMAGE... [--finger N] --reason TEXT     rank<TAB>person_id<TAB>score<TAB>hit (a login)
+  crms fp identify IMAGE... [--finger N] --reason TEXT     rank<TAB>person_id<TAB>score<TAB>hit (a login);
+                                                           "# search ID ..." on stderr
+  crms fp decide SEARCH PERSON confirmed|rejected|inconclusive --reason TEXT   an examiner's decision (JSON)
+  crms fp decisions SEARCH [--json]                        rank<TAB>person_id<TAB>score<TAB>decision<TAB>by
   crms fp duplicates [--status S] [--json]                 the examiners' queue of probable duplicates
   crms fp duplicate CASE confirm|reject --reason TEXT      an examiner's decision
   crms bench identify --fingers N                          one JSON object (synthetic template gallery)
@@ -21,18 +24,18 @@ bench_app = typer.Typer(help="Benchmarks that are part of the product (synthetic
 
 
 def _files(folder: Path, what: str) -> list[Path]:
-    from crms.cli.fp import _fail
+    from crms.cli.fp_common import fail
     from crms.fingerprint import IMAGE_SUFFIXES, is_template_file
 
     if not folder.is_dir():
-        _fail(f"{what} {folder}: no such folder")
+        fail(f"{what} {folder}: no such folder")
     files = sorted(
         p
         for p in folder.iterdir()
         if p.is_file() and (p.suffix.lower() in IMAGE_SUFFIXES or is_template_file(p))
     )
     if not files:
-        _fail(f"{what} {folder}: no images or templates in this folder")
+        fail(f"{what} {folder}: no images or templates in this folder")
     return files
 
 
@@ -44,21 +47,21 @@ def search_cmd(
     brute_force: bool = typer.Option(False, "--brute-force", help="Skip the first stage (full match all)."),
 ) -> None:
     """Search every probe against the gallery; print probe<TAB>rank<TAB>candidate<TAB>score."""
-    from crms.cli.fp import _dpi, _fail, _load_templates
+    from crms.cli.fp_common import fail, load_templates, parse_dpi
     from crms.errors import CrmsError
     from crms.fingerprint import Gallery, ProbeFinger
 
-    d = _dpi(dpi)
+    d = parse_dpi(dpi)
     gfiles, pfiles = _files(gallery, "gallery"), _files(probes, "probes")
     stems = [f.stem for f in gfiles]
     if len(set(stems)) != len(stems):
-        _fail(f"gallery {gallery}: two files share a stem")
-    templates = _load_templates(list(dict.fromkeys(gfiles + pfiles)), d)
+        fail(f"gallery {gallery}: two files share a stem")
+    templates = load_templates(list(dict.fromkeys(gfiles + pfiles)), d)
     g = Gallery(capacity=len(gfiles))
     try:
         g.insert_many((i, i, 0, templates[f]) for i, f in enumerate(gfiles))
     except CrmsError as exc:
-        _fail(exc.message)
+        fail(exc.message)
     out = sys.stdout
     for p in pfiles:
         try:
@@ -81,35 +84,83 @@ def identify_cmd(
     dpi: str = typer.Option(None, "--dpi", help="Resolution of the images in ppi, or 'auto'."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object."),
 ) -> None:
-    """Search the prints against every enrolled person (needs a login with search:biometric)."""
-    from crms.biometrics.identification import ProbeInput, identify
+    """Search the prints against every enrolled person (needs a login with search:biometric). The search is
+    kept under its search id for an examiner's decision (crms fp decide)."""
+    from crms.access.crypto import EncryptedStore
+    from crms.biometrics.examination import search
+    from crms.biometrics.identification import ProbeInput
     from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
-    from crms.cli.fp import _dpi, _fail
+    from crms.cli.fp_common import fail, parse_dpi
+    from crms.config import get_settings
 
-    d = _dpi(dpi)
+    d = parse_dpi(dpi)
     if finger and len(finger) not in (1, len(images)):
-        _fail(f"{len(finger)} --finger values for {len(images)} images (give one per image)")
+        fail(f"{len(finger)} --finger values for {len(images)} images (give one per image)")
     probes = []
     for i, p in enumerate(images):
         try:
             data = p.read_bytes()
         except OSError as exc:
-            _fail(f"{p}: cannot read ({exc.strerror or exc})")
+            fail(f"{p}: cannot read ({exc.strerror or exc})")
         pos = (finger[0] if len(finger) == 1 else finger[i]) if finger else 0
         probes.append(ProbeInput(p.name, data, pos, d))
     with cli_errors():
         db = open_db()
         principal = cli_principal()
+        store = EncryptedStore.from_settings(get_settings())
         with unit_of_work(db, principal, "crms fp identify") as s:
-            out = identify(s, principal, db, probes, reason=reason, top=top)
+            out = search(s, principal, db, store, probes, reason=reason, top=top)
     if as_json:
         typer.echo(json.dumps(out))
         return
     typer.echo(
-        f"# {out['gallery']['persons']} persons, threshold {out['threshold']} (FPIR {out['fpir']})", err=True
+        f"# search {out['search_id']}: {out['gallery']['persons']} persons, threshold {out['threshold']}"
+        f" (FPIR {out['fpir']})",
+        err=True,
     )
     for c in out["candidates"]:
         typer.echo(f"{c['rank']}\t{c['person_id']}\t{c['score']:.2f}\t{'hit' if c['hit'] else '-'}")
+
+
+def decide_cmd(
+    search_id: int = typer.Argument(..., help="The search id (crms fp identify, the web, the API)."),
+    person_id: int = typer.Argument(..., help="The candidate decided on."),
+    decision: str = typer.Argument(..., help="confirmed, rejected or inconclusive"),
+    reason: str = typer.Option(..., "--reason", help="Why (recorded with the decision)."),
+) -> None:
+    """A fingerprint examiner's decision on one candidate of an identification search (once per candidate)."""
+    from crms.biometrics.examination import decide
+    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+
+    with cli_errors():
+        db = open_db()
+        principal = cli_principal()
+        with unit_of_work(db, principal, "crms fp decide") as s:
+            out = decide(s, principal, search_id, person_id, decision, reason)
+    typer.echo(json.dumps(out))
+
+
+def decisions_cmd(
+    search_id: int = typer.Argument(..., help="The search id."),
+    as_json: bool = typer.Option(False, "--json", help="The search as one JSON object."),
+) -> None:
+    """A search's candidates with the decisions recorded so far: rank, person, score, decision, by."""
+    from crms.biometrics.examination import get_search
+    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+
+    with cli_errors():
+        db = open_db()
+        principal = cli_principal()
+        with unit_of_work(db, principal, "crms fp decisions") as s:
+            out = get_search(s, principal, search_id)
+    if as_json:
+        typer.echo(json.dumps(out, default=str))
+        return
+    for c in out["candidates"]:
+        d = c.get("decision") or {}
+        typer.echo(
+            f"{c['rank']}\t{c['person_id']}\t{c['score']:.2f}\t{d.get('decision', '-')}\t{d.get('by', '-')}"
+        )
 
 
 def duplicates_cmd(
@@ -166,6 +217,8 @@ def register(app: typer.Typer) -> None:
 
     fp_app.command("search")(search_cmd)
     fp_app.command("identify")(identify_cmd)
+    fp_app.command("decide")(decide_cmd)
+    fp_app.command("decisions")(decisions_cmd)
     fp_app.command("duplicates")(duplicates_cmd)
     fp_app.command("duplicate")(duplicate_cmd)
     app.add_typer(bench_app, name="bench")

@@ -496,14 +496,20 @@ def _store(settings):
 
 def _quiet_worker() -> None:
     """Image workers leave Ctrl-C (sent to the whole terminal process group) to their parent, which stops
-    them; SIGTERM keeps its default, because that is how the parent's pool stops them."""
+    them; SIGTERM keeps its default: a worker that gets one (``pkill``) dies, and its parent sees a broken
+    pool and stops too."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class _Images:
-    """Finger images drawn in ``jobs`` worker processes (or here when ``jobs`` is 1), one person ahead."""
+    """Finger images drawn in ``jobs`` worker processes (or here when ``jobs`` is 1), one person ahead.
+
+    A ``concurrent.futures`` process pool, not ``multiprocessing.Pool``: an idle ``Pool`` worker waits for
+    work holding the task queue's lock, so when the workers are killed together with their parent (SIGTERM
+    to all at once) the lock is never released and ``Pool.terminate()`` waits for it forever. The executor's
+    parent never takes a lock its workers hold; a dead worker marks the pool broken."""
 
     def __init__(self, jobs: int):
         self.jobs = jobs
@@ -512,32 +518,36 @@ class _Images:
     def __enter__(self) -> _Images:
         if self.jobs > 1:
             import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
 
-            self.pool = mp.get_context("spawn").Pool(self.jobs, initializer=_quiet_worker)
+            self.pool = ProcessPoolExecutor(
+                self.jobs, mp_context=mp.get_context("spawn"), initializer=_quiet_worker
+            )
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
+        if self.pool is not None:  # images not yet started are dropped; those being drawn finish first
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
     def submit(
         self, items: list[tuple[int, int, int]]
     ) -> Callable[[Callable[[], bool]], list[tuple[int, int, bytes]] | None]:
-        """Start drawing ``items``; the returned ``wait(stop)`` gives the images, or None once ``stop()``."""
+        """Start drawing ``items``; the returned ``wait(stop)`` gives the images, or None once ``stop()``
+        (or once the workers are gone because everything is being stopped)."""
         if self.pool is None or not items:
             return lambda stop: None if stop() else [_finger_job(it) for it in items]
-        import multiprocessing as mp
+        from crms.biometrics.enrolment import await_result
 
-        pending = self.pool.map_async(_finger_job, items, chunksize=1)
+        pending = [self.pool.submit(_finger_job, it) for it in items]
 
         def wait(stop: Callable[[], bool]) -> list[tuple[int, int, bytes]] | None:
-            while True:
-                try:
-                    return pending.get(timeout=0.5)
-                except mp.TimeoutError:
-                    if stop():
-                        return None
+            made = []
+            for fut in pending:
+                image = await_result(fut.result, stop)
+                if image is None:
+                    return None
+                made.append(image)
+            return made
 
         return wait
 
@@ -710,7 +720,12 @@ def _write_fingerprints(
                     for index, position, png in made:
                         if stop():
                             break
-                        checked = enrolment.check_image(png, position)  # decoded before the transaction
+                        try:
+                            checked = enrolment.check_image(png, position)  # decoded before the transaction
+                        except enrolment.stopped_from_outside():  # its decoder stopped with us (pkill)
+                            if enrolment.stop_follows(stop):
+                                break
+                            raise
                         with db.transaction() as s:
                             enrolment.capture(s, principal, store, ids[index], position, checked, ppi=500,
                                               source="synthetic")  # fmt: skip

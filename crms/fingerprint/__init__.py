@@ -36,8 +36,14 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "IMAGE_SUFFIXES": ("images", "IMAGE_SUFFIXES"),
     "load_image": ("images", "load_image"),
     "decode_image": ("images", "decode"),
+    "DecoderStopped": (
+        "sandbox",
+        "SandboxStopped",
+    ),  # a decode stopped from outside (SIGTERM), no fault of the file
     "list_images": ("images", "list_images"),
     "parse_dpi": ("images", "parse_dpi"),
+    "MIN_DPI": ("images", "MIN_DPI"),
+    "MAX_DPI": ("images", "MAX_DPI"),
     "choose_dpi": ("images", "choose_dpi"),
     "estimate_dpi": ("images", "estimate_dpi"),
     # quality
@@ -84,6 +90,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Candidate": ("gallery", "Candidate"),
     "SearchResult": ("gallery", "SearchResult"),
     "threshold_for_fpir": ("gallery", "threshold_for_fpir"),
+    "write_atomically": ("gallery", "write_atomically"),
     "ShardedGallery": ("shards", "ShardedGallery"),
     "gallery_from_environment": ("shards", "from_environment"),
     "MatcherPort": ("abis", "MatcherPort"),

@@ -106,7 +106,9 @@ def cylinders(x, y, theta, hull):
 
     Only the DISC cells of the grid inside the disc are stored: bit index of cell (i, j, k) is
     d * ND + k where d counts the disc cells in row-major (i, j) order, packed little-endian into
-    NWORDS uint64 words.
+    NWORDS uint64 words. The directional term of a neighbour, which depends only on the pair of
+    minutiae, is computed once per neighbour (not once per cell); every cell then sums the same
+    products in the same order.
     """
     n = x.shape[0]
     bits = np.zeros((n, NWORDS), dtype=np.uint64)
@@ -126,12 +128,18 @@ def cylinders(x, y, theta, hull):
                 incircle += 1
     contrib = np.zeros(ND)
     nb = np.empty(n, dtype=np.int64)
+    gdt = np.empty((n, ND))
     for m in range(n):
         c, s = math.cos(theta[m]), math.sin(theta[m])
         nn = 0
         for t in range(n):
             if t != m and (x[t] - x[m]) ** 2 + (y[t] - y[m]) ** 2 <= reach * reach:
                 nb[nn] = t
+                dth = _angle_diff(theta[m], theta[t])
+                for k in range(ND):
+                    phi = -math.pi + (k + 0.5) * dd
+                    a = _angle_diff(phi, dth)
+                    gdt[nn, k] = 0.5 * (math.erf((a + dd / 2) / sq) - math.erf((a - dd / 2) / sq))
                 nn += 1
         valid = 0
         d = -1
@@ -155,12 +163,8 @@ def cylinders(x, y, theta, hull):
                     if d2 > 9.0 * SIGMA_S * SIGMA_S:
                         continue
                     gs = gs_norm * math.exp(-d2 / (2.0 * SIGMA_S * SIGMA_S))
-                    dth = _angle_diff(theta[m], theta[t])
                     for k in range(ND):
-                        phi = -math.pi + (k + 0.5) * dd
-                        a = _angle_diff(phi, dth)
-                        gd = 0.5 * (math.erf((a + dd / 2) / sq) - math.erf((a - dd / 2) / sq))
-                        contrib[k] += gs * gd
+                        contrib[k] += gs * gdt[q, k]
                 for k in range(ND):
                     b = d * ND + k
                     w, o = b >> 6, b & 63
@@ -169,6 +173,55 @@ def cylinders(x, y, theta, hull):
                         bits[m, w] |= np.uint64(1) << np.uint64(o)
         ok[m] = valid >= MIN_VC * incircle and nn >= MIN_M
     return bits, mask, ok, incircle * ND
+
+
+@njit(cache=True, inline="always")
+def _hull_chain(pts, first, stop, step, h):
+    """One half of the monotone chain over pts[first:stop:step] into h; returns its length."""
+    k = 0
+    for i in range(first, stop, step):
+        while (
+            k >= 2
+            and (
+                (h[k - 1, 0] - h[k - 2, 0]) * (pts[i, 1] - h[k - 2, 1])
+                - (h[k - 1, 1] - h[k - 2, 1]) * (pts[i, 0] - h[k - 2, 0])
+            )
+            <= 0
+        ):
+            k -= 1
+        h[k, 0], h[k, 1] = pts[i, 0], pts[i, 1]
+        k += 1
+    return k
+
+
+@njit(cache=True)
+def convex_hull(x, y):
+    """Convex hull of the points (x, y) as float64 (H, 2): points sorted by x then y, duplicates dropped,
+    Andrew's monotone chain popping on a cross product <= 0 (collinear points left out); fewer than 3
+    distinct points come back as they are."""
+    n = x.shape[0]
+    if n == 0:
+        return np.zeros((0, 2))
+    order = np.argsort(y, kind="mergesort")
+    order = order[np.argsort(x[order], kind="mergesort")]
+    pts = np.empty((n, 2))
+    m = 0
+    for i in range(n):
+        px, py = x[order[i]], y[order[i]]
+        if m > 0 and pts[m - 1, 0] == px and pts[m - 1, 1] == py:
+            continue
+        pts[m, 0], pts[m, 1] = px, py
+        m += 1
+    if m < 3:
+        return pts[:m].copy()
+    h = np.empty((2 * m, 2))
+    out = np.empty((2 * m, 2))
+    k = _hull_chain(pts, 0, m, 1, h)  # lower half, left to right
+    lower = k
+    out[: lower - 1] = h[: lower - 1]
+    k = _hull_chain(pts, m - 1, -1, -1, h)  # upper half, right to left
+    out[lower - 1 : lower - 1 + k - 1] = h[: k - 1]
+    return out[: lower - 1 + k - 1].copy()
 
 
 SQRT = np.sqrt(np.arange(NBITS + 1, dtype=np.float64))  # sqrt of every possible bit count
@@ -276,44 +329,29 @@ def _grid(xs, ys):
 
 
 @njit(cache=True, inline="always")
-def _pair_up(
-    xa,
-    ya,
-    ca,
-    sa,
-    xb,
-    yb,
-    cb,
-    sb,
-    sim,
-    rot,
-    tx,
-    ty,
-    cax,
-    cay,
-    cbx,
-    cby,
-    params,
-    ia,
-    ib,
-    cost_a,
-    cost_b,
-    rb,
-    g_x0,
-    g_y0,
-    g_inv,
-    g_cols,
-    g_rows,
-    g_start,
-    g_members,
-):
+def _pair_work(na, nb):
+    """Scratch arrays of ``_pair_up`` (A of ``na``, B of ``nb`` minutiae): ia, ib, cost_a, cost_b, rb."""
+    return (
+        np.empty(na, dtype=np.int64),
+        np.empty(nb, dtype=np.int64),
+        np.empty(na),
+        np.empty(nb),
+        np.empty(nb),
+    )
+
+
+@njit(cache=True, inline="always")
+def _pair_up(xa, ya, ca, sa, xb, yb, cb, sb, sim, rot, tx, ty, cax, cay, cbx, cby, params, work, grid):
     """Mutual-nearest pairing of A (moved by rotation ``rot`` and translation) with B.
 
     Tolerance grows with the distance to the alignment centres (cax, cay) in A and (cbx, cby) in B.
     Candidates come from the cells of B's grid (``_grid``) that the square u +- tmax, v +- tmax meets;
     equal costs go to the lower index of B, so the result does not depend on the order they are visited.
-    Fills ia[k] = index in B (or -1); returns the number of pairs.
+    ``work``: scratch arrays from ``_pair_work``; ``grid``: ``_grid`` of B.
+    Fills ia[k] = index in B (or -1), ia = work[0]; returns the number of pairs.
     """
+    ia, ib, cost_a, cost_b, rb = work
+    g_x0, g_y0, g_inv, g_cols, g_rows, g_start, g_members = grid
     na, nb = xa.shape[0], xb.shape[0]
     tol0, slope, dcos, min_sim = params[P_TOL], params[P_SLOPE], params[P_DCOS], params[P_MIN_SIM]
     c, s = math.cos(rot), math.sin(rot)
@@ -375,15 +413,11 @@ def _pair_up(
 @njit(cache=True)
 def _pair_up_py(xa, ya, ca, sa, xb, yb, cb, sb, sim, rot, tx, ty, cax, cay, cbx, cby, params):
     """``_pair_up`` on its own (for tests): the index in B paired with each minutia of A, or -1."""
-    na, nb = xa.shape[0], xb.shape[0]
-    ia = np.empty(na, dtype=np.int64)
-    g_x0, g_y0, g_inv, g_cols, g_rows, g_start, g_members = _grid(xb, yb)
+    work = _pair_work(xa.shape[0], xb.shape[0])
     _pair_up(
-        xa, ya, ca, sa, xb, yb, cb, sb, sim, rot, tx, ty, cax, cay, cbx, cby, params,
-        ia, np.empty(nb, dtype=np.int64), np.empty(na), np.empty(nb), np.empty(nb),
-        g_x0, g_y0, g_inv, g_cols, g_rows, g_start, g_members,
-    )  # fmt: skip
-    return ia
+        xa, ya, ca, sa, xb, yb, cb, sb, sim, rot, tx, ty, cax, cay, cbx, cby, params, work, _grid(xb, yb)
+    )
+    return work[0]
 
 
 @njit(cache=True, inline="always")
@@ -476,6 +510,33 @@ def top_pairs(sim, n):
 
 
 @njit(cache=True, inline="always")
+def _anchor_alignment(xa, ya, ta, xb, yb, tb, i, j):
+    """Rigid transform (rotation, tx, ty) that lays minutia i of A onto minutia j of B."""
+    rot = tb[j] - ta[i]
+    c, s = math.cos(rot), math.sin(rot)
+    return rot, xb[j] - (c * xa[i] - s * ya[i]), yb[j] - (s * xa[i] + c * ya[i])
+
+
+@njit(cache=True, inline="always")
+def _paired_similarity(sim, ia):
+    """Sum of the local similarities of the pairs (ia[k] = index in B paired with k, or -1)."""
+    ssum = 0.0
+    for k in range(ia.shape[0]):
+        if ia[k] >= 0:
+            ssum += sim[k, ia[k]]
+    return ssum
+
+
+@njit(cache=True, inline="always")
+def _overlaps(xa, ya, hull_a, xb, yb, hull_b, rot, tx, ty, margin):
+    """Minutiae of A (moved onto B) inside B's hull, and of B (moved back onto A) inside A's hull."""
+    ova = _count_inside(xa, ya, rot, tx, ty, hull_b, margin)
+    ci, si = math.cos(-rot), math.sin(-rot)
+    ovb = _count_inside(xb, yb, -rot, -(ci * tx - si * ty), -(si * tx + ci * ty), hull_a, margin)
+    return ova, ovb
+
+
+@njit(cache=True, inline="always")
 def _keep_detail(detail, rot, tx, ty, ia):
     detail[0], detail[1], detail[2] = rot, tx, ty
     for k in range(ia.shape[0]):
@@ -507,12 +568,9 @@ def consolidate(xa, ya, ta, ca, sa, hull_a, xb, yb, tb, cb, sb, hull_b, sim, par
     margin = params[P_MARGIN]
     keep = detail.shape[0] > 0
     top_v, top_a, top_b = _top_pairs(sim, n_anchors)
-    ia = np.empty(na, dtype=np.int64)
-    ib = np.empty(nb, dtype=np.int64)
-    cost_a = np.empty(na)
-    cost_b = np.empty(nb)
-    rb = np.empty(nb)
-    g_x0, g_y0, g_inv, g_cols, g_rows, g_start, g_members = _grid(xb, yb)
+    work = _pair_work(na, nb)
+    ia = work[0]  # the pairing of the last _pair_up
+    grid = _grid(xb, yb)
     first = np.full(n_anchors, -1.0)
     first_ia = np.empty((n_anchors, na), dtype=np.int64)  # pairing of each anchor's alignment
     first_n = np.zeros(n_anchors, dtype=np.int64)
@@ -524,46 +582,12 @@ def consolidate(xa, ya, ta, ca, sa, hull_a, xb, yb, tb, cb, sb, hull_b, sim, par
         i, j = top_a[q], top_b[q]
         if i < 0:
             break
-        rot = tb[j] - ta[i]
-        c, s = math.cos(rot), math.sin(rot)
-        tx = xb[j] - (c * xa[i] - s * ya[i])
-        ty = yb[j] - (s * xa[i] + c * ya[i])
+        rot, tx, ty = _anchor_alignment(xa, ya, ta, xb, yb, tb, i, j)
         first_n[q] = _pair_up(
-            xa,
-            ya,
-            ca,
-            sa,
-            xb,
-            yb,
-            cb,
-            sb,
-            sim,
-            rot,
-            tx,
-            ty,
-            xa[i],
-            ya[i],
-            xb[j],
-            yb[j],
-            params,
-            ia,
-            ib,
-            cost_a,
-            cost_b,
-            rb,
-            g_x0,
-            g_y0,
-            g_inv,
-            g_cols,
-            g_rows,
-            g_start,
-            g_members,
+            xa, ya, ca, sa, xb, yb, cb, sb, sim, rot, tx, ty, xa[i], ya[i], xb[j], yb[j], params, work, grid
         )
-        ssum = 0.0
-        for k in range(na):
-            first_ia[q, k] = ia[k]
-            if ia[k] >= 0:
-                ssum += sim[k, ia[k]]
+        first_ia[q] = ia
+        ssum = _paired_similarity(sim, ia)
         first[q] = ssum
         best_first = max(best_first, ssum)
     order = np.argsort(-first)
@@ -577,10 +601,7 @@ def consolidate(xa, ya, ta, ca, sa, hull_a, xb, yb, tb, cb, sb, hull_b, sim, par
         if first[q] < 0.0:
             break
         i, j = top_a[q], top_b[q]
-        rot = tb[j] - ta[i]
-        c, s = math.cos(rot), math.sin(rot)
-        tx = xb[j] - (c * xa[i] - s * ya[i])
-        ty = yb[j] - (s * xa[i] + c * ya[i])
+        rot, tx, ty = _anchor_alignment(xa, ya, ta, xb, yb, tb, i, j)
         cax, cay, cbx, cby = xa[i], ya[i], xb[j], yb[j]
         n = first_n[q]  # the anchor's own pairing, from its first pass
         for k in range(na):
@@ -590,40 +611,9 @@ def consolidate(xa, ya, ta, ca, sa, hull_a, xb, yb, tb, cb, sb, hull_b, sim, par
                 break
             rot, tx, ty, cax, cay, cbx, cby = _refit(xa, ya, xb, yb, ia, n)
             n = _pair_up(
-                xa,
-                ya,
-                ca,
-                sa,
-                xb,
-                yb,
-                cb,
-                sb,
-                sim,
-                rot,
-                tx,
-                ty,
-                cax,
-                cay,
-                cbx,
-                cby,
-                params,
-                ia,
-                ib,
-                cost_a,
-                cost_b,
-                rb,
-                g_x0,
-                g_y0,
-                g_inv,
-                g_cols,
-                g_rows,
-                g_start,
-                g_members,
+                xa, ya, ca, sa, xb, yb, cb, sb, sim, rot, tx, ty, cax, cay, cbx, cby, params, work, grid
             )
-        ssum = 0.0
-        for k in range(na):
-            if ia[k] >= 0:
-                ssum += sim[k, ia[k]]
+        ssum = _paired_similarity(sim, ia)
         if params[P_BY_SUPPORT] > 0.0:  # select by support alone; overlap of the winner only
             crit = ssum * n
             if crit > best:
@@ -634,9 +624,7 @@ def consolidate(xa, ya, ta, ca, sa, hull_a, xb, yb, tb, cb, sb, hull_b, sim, par
                 if keep:
                     _keep_detail(detail, rot, tx, ty, ia)
             continue
-        ova = _count_inside(xa, ya, rot, tx, ty, hull_b, margin)
-        ci, si = math.cos(-rot), math.sin(-rot)
-        ovb = _count_inside(xb, yb, -rot, -(ci * tx - si * ty), -(si * tx + ci * ty), hull_a, margin)
+        ova, ovb = _overlaps(xa, ya, hull_a, xb, yb, hull_b, rot, tx, ty, margin)
         crit = ssum * n / max(0.5 * (ova + ovb), n, 1.0)
         if crit > best:
             best = crit
@@ -647,11 +635,7 @@ def consolidate(xa, ya, ta, ca, sa, hull_a, xb, yb, tb, cb, sb, hull_b, sim, par
             if keep:
                 _keep_detail(detail, rot, tx, ty, ia)
     if params[P_BY_SUPPORT] > 0.0 and best >= 0.0:
-        out[2] = _count_inside(xa, ya, b_rot, b_tx, b_ty, hull_b, margin)
-        ci, si = math.cos(-b_rot), math.sin(-b_rot)
-        out[3] = _count_inside(
-            xb, yb, -b_rot, -(ci * b_tx - si * b_ty), -(si * b_tx + ci * b_ty), hull_a, margin
-        )
+        out[2], out[3] = _overlaps(xa, ya, hull_a, xb, yb, hull_b, b_rot, b_tx, b_ty, margin)
 
 
 @njit(cache=True)

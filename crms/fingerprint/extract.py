@@ -8,10 +8,13 @@ weights file pyfing ships, read with h5py by :mod:`crms.fingerprint.leader_weigh
 (configuration ``leader_torch``; ``CRMS_LEADER_KERAS=1`` runs the Keras model there).
 
 Configurations (``CONFIGS``):
-  - ``leader``: GMFS segmentation (mask and quality) + LEADER end-to-end minutiae (ONNX Runtime).
-  - ``leader_crop`` / ``leader_crop64``: the same, LEADER run on the foreground's bounding box plus 32 / 64 px
-    only (see step_leader_crop); 6-15 % less CPU, but less accurate at low FMR on FVC2004 DB1
-    (docs/BENCHMARKS.md), so not the default.
+  - ``leader``: GMFS segmentation (mask and quality) + LEADER end-to-end minutiae (ONNX Runtime), the
+    network run on the window of the padded image that covers the foreground's bounding box + 64 px, its
+    edges on the network's grid of 32 (``_leader_crop``): less background, the same minutiae but for a
+    few near the window's edge (docs/BENCHMARKS.md).
+  - ``leader_full``: the same with the network on the whole image (the default before the window).
+  - ``leader_s90`` / ``leader_s80``: ``leader`` with the network reading the image scaled by 0.9 / 0.8
+    (16 % / 32 % less CPU, less accurate on FVC: docs/BENCHMARKS.md), so not the default.
   - ``leader_torch``: ``leader`` with the PyTorch port of the network (the default before ONNX Runtime).
   - ``classic``: GMFS + GBFOE orientation + XSFFE frequency + GBFEN enhancement + SBMEX minutiae.
 Each step is a function of the context and of its own frozen parameter object
@@ -54,6 +57,7 @@ from crms.fingerprint.template import (
 DEFAULT_CONFIG = "leader"
 DEFAULT_SEGMENT = SegmentParams()
 DEFAULT_LEADER = LeaderParams()
+FULL_LEADER = LeaderParams(crop_margin=None)
 DEFAULT_TEMPLATE = TemplateParams()
 DEFAULT_QUALITY = q.DEFAULT_QUALITY
 
@@ -92,7 +96,7 @@ def _alg(kind: str, params: Any = None):
     if params is None and kind in ("LEADER", "LEADER_TORCH"):
         params = DEFAULT_LEADER
     if kind in ("LEADER", "LEADER_TORCH"):  # one network per threshold it runs with, not per setting
-        params = replace(params, low_res_threshold=None, crop_margin=None)
+        params = replace(params, low_res_threshold=None, crop_margin=None, network_scale=1.0)
     key = ("alg", kind, params)
     if key not in _state:
         pf = _pyfing()
@@ -143,48 +147,72 @@ def _for_image(ctx: Ctx, p: LeaderParams) -> LeaderParams:
 
 def step_leader(ctx: Ctx, p: LeaderParams) -> None:
     p = _for_image(ctx, p)
-    if p.crop_margin is not None:
+    if p.network_scale != 1.0:
+        _leader_scaled(ctx, p)
+    elif p.crop_margin is not None and ctx.get("mask") is not None:  # no mask: the whole image
         _leader_crop(ctx, p)
     else:
         ctx["raw_minutiae"] = _alg("LEADER", p).run(ctx["image"], 500)
+
+
+def _leader_scaled(ctx: Ctx, p: LeaderParams) -> None:
+    """LEADER on the image scaled by ``p.network_scale`` (area interpolation), then its minutiae's
+    positions scaled back to the image (pixel centres, rounded); with a mask, on the scaled foreground's
+    window as in ``_leader_crop`` (margin in network pixels)."""
+    import cv2
+
+    img, mask, s = ctx["image"], ctx.get("mask"), p.network_scale
+    h, w = img.shape
+    sw, sh = max(1, round(w * s)), max(1, round(h * s))
+    small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
+    box = None
+    if mask is not None and p.crop_margin is not None:
+        b = foreground_box(mask)
+        if b is None:
+            ctx["raw_minutiae"] = []
+            return
+        fy, fx = sh / h, sw / w
+        box = (
+            int(b[0] * fy),
+            min(sh, math.ceil(b[1] * fy)),
+            int(b[2] * fx),
+            min(sw, math.ceil(b[3] * fx)),
+        )
+    raw = _alg("LEADER", p).run(small, 500, box=box, margin=int(p.crop_margin or 0))
+    ctx["raw_minutiae"] = [
+        (
+            min(w - 1, max(0, round((x + 0.5) * w / sw - 0.5))),
+            min(h - 1, max(0, round((y + 0.5) * h / sh - 0.5))),
+            d,
+            t,
+            q,
+        )
+        for x, y, d, t, q in raw
+    ]
 
 
 def step_leader_torch(ctx: Ctx, p: LeaderParams) -> None:
     ctx["raw_minutiae"] = _alg("LEADER_TORCH", _for_image(ctx, p)).run(ctx["image"], 500)
 
 
-CROP_MARGIN = 32  # pixels of context kept around the foreground for the ``leader_crop`` configuration
-NET_MULTIPLE = 32  # LEADER's input sides are multiples of 32 (pyfing pads to them)
-
-
-def crop_range(
-    lo: int, hi: int, size: int, margin: int = CROP_MARGIN, multiple: int = NET_MULTIPLE
-) -> tuple[int, int]:
-    """[lo, hi) widened by ``margin``, then to a multiple of ``multiple`` with real pixels where the
-    image has them (the network pads to that multiple anyway), clipped to [0, size)."""
-    a, b = max(0, lo - margin), min(size, hi + margin)
-    want = min(size, -(-(b - a) // multiple) * multiple)
-    extra = want - (b - a)
-    a = max(0, a - extra // 2)
-    b = min(size, a + want)
-    return max(0, b - want), b
+def foreground_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(y0, y1, x0, x1), the bounding box of a segmentation mask's foreground; None when it is empty."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return None
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
 
 
 def _leader_crop(ctx: Ctx, p: LeaderParams) -> None:
-    """LEADER on the foreground's bounding box (plus ``p.crop_margin``) only: less background to push
-    through. The box is widened to the network's multiple with image pixels, and any padding uses the
-    whole image's top-left pixel (the background), as for the full image."""
-    img, mask = ctx["image"], ctx["mask"]
-    ys, xs = np.nonzero(mask)
-    if ys.size == 0:
+    """LEADER on the window of the padded image around the foreground's bounding box (plus
+    ``p.crop_margin``, edges on the network's grid: :func:`crms.fingerprint.leader_onnx.network_window`):
+    less background to push through. Minutiae outside the mask are dropped by the template step
+    anyway, so an empty mask gives none."""
+    box = foreground_box(ctx["mask"])
+    if box is None:
         ctx["raw_minutiae"] = []
         return
-    h, w = img.shape
-    margin, mult = int(p.crop_margin or 0), p.input_size_multiple
-    y0, y1 = crop_range(int(ys.min()), int(ys.max()) + 1, h, margin, mult)
-    x0, x1 = crop_range(int(xs.min()), int(xs.max()) + 1, w, margin, mult)
-    raw = _alg("LEADER", p).run(np.ascontiguousarray(img[y0:y1, x0:x1]), 500, fill=int(img[0, 0]))
-    ctx["raw_minutiae"] = [(x + x0, y + y0, d, t, qq) for x, y, d, t, qq in raw]
+    ctx["raw_minutiae"] = _alg("LEADER", p).run(ctx["image"], 500, box=box, margin=int(p.crop_margin or 0))
 
 
 def step_orientation(ctx: Ctx, p: PyfingParams) -> None:
@@ -295,17 +323,22 @@ def _leader_pipeline(name: str, minutiae: Step) -> Pipeline:
 
 
 CONFIGS: dict[str, Pipeline] = {
-    "leader": _leader_pipeline("GMFS + LEADER", Step("minutiae", step_leader, DEFAULT_LEADER)),
+    "leader": _leader_pipeline(
+        "GMFS + LEADER on the foreground's window", Step("minutiae", step_leader, DEFAULT_LEADER)
+    ),
+    "leader_full": _leader_pipeline(
+        "GMFS + LEADER on the whole image", Step("minutiae", step_leader, FULL_LEADER)
+    ),
     "leader_torch": _leader_pipeline(
         "GMFS + LEADER (PyTorch port)", Step("minutiae", step_leader_torch, DEFAULT_LEADER)
     ),
-    "leader_crop": _leader_pipeline(
-        "GMFS + LEADER on the foreground box",
-        Step("minutiae", step_leader, LeaderParams(crop_margin=CROP_MARGIN)),
+    "leader_s90": _leader_pipeline(
+        "GMFS + LEADER at 0.9 scale on the foreground's window",
+        Step("minutiae", step_leader, LeaderParams(network_scale=0.9)),
     ),
-    "leader_crop64": _leader_pipeline(
-        "GMFS + LEADER on the foreground box + 64 px",
-        Step("minutiae", step_leader, LeaderParams(crop_margin=64)),
+    "leader_s80": _leader_pipeline(
+        "GMFS + LEADER at 0.8 scale on the foreground's window",
+        Step("minutiae", step_leader, LeaderParams(network_scale=0.8)),
     ),
     "classic": Pipeline(
         "GMFS + GBFOE + XSFFE + GBFEN + SBMEX",

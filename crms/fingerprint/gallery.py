@@ -15,7 +15,9 @@ away when they reach a quarter of the arrays.
 Search (``search``): 1-10 probe fingers, each with a position or 0 (unknown).
 
 1. stage 1 per probe finger: descriptor dot product with every live gallery finger of the same position
-   (all positions when either side is unknown); the best ``survivors`` go on;
+   (all positions when either side is unknown); the best ``RERANK`` x ``survivors`` (shared among the
+   probe's fingers) are re-ranked with the finer descriptor computed from their minutiae
+   (``prefilter.fine_scores``), and the best ``survivors`` of that ranking go on;
 2. the persons owning a survivor are the candidates; stage 2 fully matches every probe finger against the
    candidate's finger at the same position (every finger when the probe's is unknown), in parallel;
 3. fusion: a person's score is the sum over probe fingers of the best full-match score of that finger;
@@ -31,7 +33,7 @@ import math
 import threading
 import time
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +50,7 @@ SNAPSHOT_VERSION = 1
 DEFAULT_TOP = 20
 DEFAULT_SURVIVORS = 150  # stage-1 survivors per probe finger (at least)
 DEFAULT_PENETRATION = 0.0  # ... or this fraction of the searched fingers, whichever is more
+RERANK = 5  # the coarse scan keeps this many times the survivors (shared among the probe fingers)
 DEFAULT_FPIR = 0.01
 MIN_MINUTIAE = 3  # a probe finger with fewer cannot be searched
 
@@ -137,137 +140,13 @@ def _descriptor_q(q: np.ndarray) -> np.ndarray:
     return P.descriptor(t.minutiae)
 
 
-@njit(cache=True)
-def cylinders(x, y, theta, hull):  # pragma: no cover - compiled
-    """``_kernels.cylinders`` with the same arithmetic in the same order (bit for bit the same result), but
-    the directional terms, which depend only on the pair of minutiae, computed once per neighbour instead of
-    once per cell: several times faster, which is what stage 2 spends its time on."""
-    n = x.shape[0]
-    bits = np.zeros((n, K.NWORDS), dtype=np.uint64)
-    mask = np.zeros((n, K.NWORDS), dtype=np.uint64)
-    ok = np.zeros(n, dtype=np.bool_)
-    R, NS, ND, SIGMA_S, SIGMA_D = K.R, K.NS, K.ND, K.SIGMA_S, K.SIGMA_D
-    ds = 2.0 * R / NS
-    dd = 2.0 * math.pi / ND
-    reach = R + 3.0 * SIGMA_S
-    gs_norm = 1.0 / (SIGMA_S * math.sqrt(2.0 * math.pi))
-    sq = math.sqrt(2.0) * SIGMA_D
-    incircle = 0
-    for i in range(NS):
-        for j in range(NS):
-            ci = i - (NS - 1) / 2.0
-            cj = j - (NS - 1) / 2.0
-            if (ci * ci + cj * cj) * ds * ds <= R * R:
-                incircle += 1
-    contrib = np.zeros(ND)
-    nb = np.empty(n, dtype=np.int64)
-    gdt = np.empty((n, ND))
-    for m in range(n):
-        c, s = math.cos(theta[m]), math.sin(theta[m])
-        nn = 0
-        for t in range(n):
-            if t != m and (x[t] - x[m]) ** 2 + (y[t] - y[m]) ** 2 <= reach * reach:
-                nb[nn] = t
-                dth = K._angle_diff(theta[m], theta[t])
-                for k in range(ND):
-                    phi = -math.pi + (k + 0.5) * dd
-                    a = K._angle_diff(phi, dth)
-                    gdt[nn, k] = 0.5 * (math.erf((a + dd / 2) / sq) - math.erf((a - dd / 2) / sq))
-                nn += 1
-        valid = 0
-        d = -1
-        for i in range(NS):
-            for j in range(NS):
-                ci = (i - (NS - 1) / 2.0) * ds
-                cj = (j - (NS - 1) / 2.0) * ds
-                if ci * ci + cj * cj > R * R:
-                    continue
-                d += 1
-                px = x[m] + c * ci - s * cj
-                py = y[m] + s * ci + c * cj
-                if not K._inside_dilated_hull(px, py, hull, K.OMEGA):
-                    continue
-                valid += 1
-                for k in range(ND):
-                    contrib[k] = 0.0
-                for q in range(nn):
-                    t = nb[q]
-                    d2 = (x[t] - px) ** 2 + (y[t] - py) ** 2
-                    if d2 > 9.0 * SIGMA_S * SIGMA_S:
-                        continue
-                    gs = gs_norm * math.exp(-d2 / (2.0 * SIGMA_S * SIGMA_S))
-                    for k in range(ND):
-                        contrib[k] += gs * gdt[q, k]
-                for k in range(ND):
-                    b = d * ND + k
-                    w, o = b >> 6, b & 63
-                    mask[m, w] |= np.uint64(1) << np.uint64(o)
-                    if contrib[k] > K.MU_PSI:
-                        bits[m, w] |= np.uint64(1) << np.uint64(o)
-        ok[m] = valid >= K.MIN_VC * incircle and nn >= K.MIN_M
-    return bits, mask, ok, incircle * ND
-
-
-@njit(cache=True)
-def hull(x, y):  # pragma: no cover - compiled
-    """``matcher._hull`` compiled: the same polygon (points sorted by x then y, duplicates dropped, Andrew's
-    monotone chain popping on a cross product <= 0), as float64 (H, 2)."""
-    n = x.shape[0]
-    if n == 0:
-        return np.zeros((0, 2))
-    order = np.argsort(y, kind="mergesort")
-    order = order[np.argsort(x[order], kind="mergesort")]
-    pts = np.empty((n, 2))
-    m = 0
-    for i in range(n):
-        px, py = x[order[i]], y[order[i]]
-        if m > 0 and pts[m - 1, 0] == px and pts[m - 1, 1] == py:
-            continue
-        pts[m, 0], pts[m, 1] = px, py
-        m += 1
-    if m < 3:
-        return pts[:m].copy()
-    h = np.empty((2 * m, 2))
-    k = 0
-    for i in range(m):  # lower
-        while (
-            k >= 2
-            and (
-                (h[k - 1, 0] - h[k - 2, 0]) * (pts[i, 1] - h[k - 2, 1])
-                - (h[k - 1, 1] - h[k - 2, 1]) * (pts[i, 0] - h[k - 2, 0])
-            )
-            <= 0
-        ):
-            k -= 1
-        h[k, 0], h[k, 1] = pts[i, 0], pts[i, 1]
-        k += 1
-    lower = k
-    out = np.empty((2 * m, 2))
-    out[: lower - 1] = h[: lower - 1]
-    k = 0
-    for i in range(m - 1, -1, -1):  # upper
-        while (
-            k >= 2
-            and (
-                (h[k - 1, 0] - h[k - 2, 0]) * (pts[i, 1] - h[k - 2, 1])
-                - (h[k - 1, 1] - h[k - 2, 1]) * (pts[i, 0] - h[k - 2, 0])
-            )
-            <= 0
-        ):
-            k -= 1
-        h[k, 0], h[k, 1] = pts[i, 0], pts[i, 1]
-        k += 1
-    out[lower - 1 : lower - 1 + k - 1] = h[: k - 1]
-    return out[: lower - 1 + k - 1].copy()
-
-
 @njit(cache=True, parallel=True)
 def _cylinders_batch(xs, ys, ts, off, hulls, hoff, bits, mask, ok):  # pragma: no cover - compiled
     for g in prange(off.shape[0] - 1):
         b, e = off[g], off[g + 1]
         if e == b:
             continue
-        bb, mm, oo, _cells = cylinders(xs[b:e], ys[b:e], ts[b:e], hulls[hoff[g] : hoff[g + 1]])
+        bb, mm, oo, _cells = K.cylinders(xs[b:e], ys[b:e], ts[b:e], hulls[hoff[g] : hoff[g + 1]])
         bits[b:e] = bb
         mask[b:e] = mm
         ok[b:e] = oo
@@ -304,7 +183,7 @@ def pack_minutiae(items: Sequence[np.ndarray]) -> M.PackedGallery:
         xs.append(x)
         ys.append(y)
         ts.append(th)
-        hl.append(hull(x, y))
+        hl.append(K.convex_hull(x, y))
     off = np.zeros(len(items) + 1, dtype=np.int64)
     off[1:] = np.cumsum([a.shape[0] for a in xs])
     hoff = np.zeros(len(items) + 1, dtype=np.int64)
@@ -335,6 +214,32 @@ def score_packed(probe: M.PreparedTemplate, g: M.PackedGallery) -> np.ndarray:
         probe.cells, M.DEFAULT_MATCHER.as_array(), M._CAL_RAW, M._CAL_SCORE, M._CAL_TAIL_SLOPE, out,
     )  # fmt: skip
     return out
+
+
+def write_atomically(path: Path, data: bytes | Iterable[bytes]) -> None:
+    """``data`` into ``path`` all or nothing: a new private file (0600) beside it with a unique name, flushed
+    to disk, renamed over ``path``, and the directory flushed; a crash leaves the old file or the new."""
+    import os
+    import secrets
+
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            for chunk in (data,) if isinstance(data, bytes | bytearray | memoryview) else data:
+                fh.write(chunk)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
 
 
 class Gallery:
@@ -547,46 +452,81 @@ class Gallery:
             self.rows = int(live.shape[0])
             self.dead = 0
 
+    # ------------------------------------------------------------------ census (checked against the truth)
+    def census(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(keys, persons, positions) of the live fingers, copies."""
+        with self._lock:
+            r = self.rows
+            a = self.alive[:r]
+            return self.key[:r][a].copy(), self.person[:r][a].copy(), self.position[:r][a].astype(np.int64)
+
+    def checksum(self) -> tuple[int, int, int, int]:
+        """(count, sum of keys, sum of persons, sum of positions) of the live fingers: what a caller compares
+        with the same sums over its own records to know whether the gallery is in step with them."""
+        with self._lock:
+            r = self.rows
+            a = self.alive[:r]
+            return (
+                int(np.count_nonzero(a)),
+                int(self.key[:r][a].sum(dtype=np.int64)),
+                int(self.person[:r][a].sum(dtype=np.int64)),
+                int(self.position[:r][a].sum(dtype=np.int64)),
+            )
+
     # ------------------------------------------------------------------ snapshot (a cache)
-    def save(self, path: str | Path, stamp: str = "") -> None:
-        """Write a snapshot (the caller's ``stamp`` says which database state it holds)."""
+    def snapshot_bytes(self, stamp: str = "") -> bytes:
+        """The gallery as one ``.npz`` (uncompressed; each member CRC-checked when read) with the caller's
+        ``stamp`` (which state of the caller's records it holds)."""
+        import io
+
         with self._lock:
             self.compact()
-            p = Path(path)
-            tmp = p.with_name(p.name + ".tmp")
-            with open(tmp, "wb") as f:
-                np.savez(
-                    f,
-                    version=np.array([SNAPSHOT_VERSION, P.DIMS]),
-                    stamp=np.array(stamp),
-                    key=self.key[: self.rows],
-                    person=self.person[: self.rows],
-                    position=self.position[: self.rows],
-                    mcount=self.mcount[: self.rows],
-                    minutiae=self.minutiae[: self.mused],
-                    desc=self.desc[: self.rows],
-                )
-            tmp.replace(p)
+            buf = io.BytesIO()
+            np.savez(
+                buf,
+                version=np.array([SNAPSHOT_VERSION, P.DIMS]),
+                stamp=np.array(stamp),
+                key=self.key[: self.rows],
+                person=self.person[: self.rows],
+                position=self.position[: self.rows],
+                mcount=self.mcount[: self.rows],
+                minutiae=self.minutiae[: self.mused],
+                desc=self.desc[: self.rows],
+            )
+        return buf.getvalue()
+
+    def save(self, path: str | Path, stamp: str = "") -> None:
+        """Write a snapshot atomically: a private temporary file beside it, flushed to disk, renamed over
+        ``path`` (a reader, or a crash at any moment, sees the old file or the new one, never half of one)."""
+        write_atomically(Path(path), self.snapshot_bytes(stamp))
 
     @classmethod
-    def load(cls, path: str | Path, stamp: str | None = None) -> Gallery | None:
-        """A gallery from a snapshot, or None when it is missing, damaged, of another format or (with
-        ``stamp``) of another database state."""
+    def from_snapshot(cls, data, stamp: str | None = None) -> tuple[Gallery, str] | None:
+        """(gallery, stamp) from :meth:`snapshot_bytes`, or None when damaged, of another format or (with
+        ``stamp``) of another state."""
+        import io
+
         try:
-            with np.load(Path(path), allow_pickle=False) as z:
+            with np.load(io.BytesIO(data) if isinstance(data, bytes | bytearray) else data,
+                         allow_pickle=False) as z:  # fmt: skip
                 ver = z["version"]
                 if int(ver[0]) != SNAPSHOT_VERSION or int(ver[1]) != P.DIMS:
                     return None
-                if stamp is not None and str(z["stamp"]) != stamp:
+                got = str(z["stamp"])
+                if stamp is not None and got != stamp:
                     return None
                 key, person, position = z["key"], z["person"], z["position"]
                 mcount, minutiae, desc = z["mcount"], z["minutiae"], z["desc"]
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        except (OSError, ValueError, KeyError, EOFError, IndexError, TypeError, zipfile.BadZipFile):
             return None
         n = key.shape[0]
         if not (person.shape[0] == position.shape[0] == mcount.shape[0] == desc.shape[0] == n):
             return None
-        if int(mcount.sum()) != minutiae.shape[0] or desc.shape[1:] != (P.DIMS,):
+        if minutiae.ndim != 2 or minutiae.shape[1:] != (3,) or desc.shape[1:] != (P.DIMS,):
+            return None
+        if int(mcount.sum()) != minutiae.shape[0] or np.any(mcount < 0):
+            return None
+        if np.any((position < 0) | (position > 10)):
             return None
         g = cls(capacity=n, minutiae_capacity=max(1, minutiae.shape[0]))
         g.key[:n], g.person[:n], g.position[:n], g.mcount[:n], g.desc[:n] = (
@@ -601,7 +541,18 @@ class Gallery:
             g.moff[1:n] = np.cumsum(mcount.astype(np.int64))[:-1]
         g.minutiae[: minutiae.shape[0]] = minutiae
         g.rows, g.mused = n, int(minutiae.shape[0])
-        return g
+        return g, got
+
+    @classmethod
+    def load(cls, path: str | Path, stamp: str | None = None) -> Gallery | None:
+        """A gallery from a snapshot, or None when it is missing, damaged, of another format or (with
+        ``stamp``) of another database state."""
+        try:
+            data = Path(path).read_bytes()
+        except OSError:
+            return None
+        got = cls.from_snapshot(data, stamp)
+        return None if got is None else got[0]
 
     # ------------------------------------------------------------------ search
     def _minutiae_of(self, row: int) -> np.ndarray:
@@ -659,6 +610,31 @@ class Gallery:
                 )
         return out
 
+    def _live_rows_of(self) -> Callable[[np.ndarray], np.ndarray]:
+        """A lookup from finger keys to the rows of those held here and alive (call it under the lock)."""
+        live_rows = np.flatnonzero(self.alive[: self.rows])
+        order = np.argsort(self.key[live_rows], kind="stable")
+        sorted_keys, sorted_rows = self.key[live_rows][order], live_rows[order]
+        return lambda ks: sorted_rows[np.searchsorted(sorted_keys, ks[np.isin(ks, sorted_keys)])]
+
+    def rerank(self, probes: list[tuple], keys: list[np.ndarray]) -> list[tuple]:
+        """Per probe finger, the fine descriptor's similarity (``prefilter.fine_scores``) with the fingers
+        ``keys[i]`` held here, as (scores, keys, persons)."""
+        out = []
+        with self._lock:
+            rows_of = self._live_rows_of()
+            for (_name, _pos, q), ks in zip(probes, keys, strict=True):
+                rows = rows_of(ks)
+                counts = self.mcount[rows].astype(np.int64)
+                off = np.zeros(rows.shape[0] + 1, dtype=np.int64)
+                np.cumsum(counts, out=off[1:])
+                idx = np.repeat(self.moff[rows] - off[:-1], counts) + np.arange(off[-1])
+                m = self.minutiae[idx]
+                probe = P.fine_descriptor(_to_template(q).minutiae)
+                sc = P.fine_scores(probe, m[:, 0] / 8.0, m[:, 1] / 8.0, m[:, 2] * (2 * math.pi / 65536), off)
+                out.append((sc, self.key[rows].copy(), self.person[rows].copy()))
+        return out
+
     def stage2(self, probes: list[tuple], keys: list[np.ndarray], persons: np.ndarray | None) -> list[tuple]:
         """Full matching: probe finger i against the fingers ``keys[i]`` held here, plus (``persons`` given,
         the probe's position known) every finger of a compatible position of those persons. Returns
@@ -666,14 +642,11 @@ class Gallery:
         with self._lock:
             r = self.rows
             alive, position, person, key = self.alive[:r], self.position[:r], self.person[:r], self.key[:r]
-            live_rows = np.flatnonzero(alive)
-            order = np.argsort(key[live_rows], kind="stable")
-            sorted_keys = key[live_rows][order]
+            rows_of = self._live_rows_of()
             pairs = []
             cand_mask = alive & np.isin(person, persons) if persons is not None else None
             for (_name, pos, _q), ks in zip(probes, keys, strict=True):
-                idx = np.searchsorted(sorted_keys, ks[np.isin(ks, sorted_keys)])
-                rows = live_rows[order][idx]
+                rows = rows_of(ks)
                 if cand_mask is not None:
                     rows = rows[cand_mask[rows]]
                     if pos:
@@ -733,8 +706,9 @@ def run_search(
     brute_force: bool = False,
     call=None,
 ) -> SearchResult:
-    """The search over one or more shards (objects with ``stats``, ``stage1``, ``stage2``; ``call(method,
-    args)`` runs one method on every shard and returns their answers, by default in this process)."""
+    """The search over one or more shards (objects with ``stats``, ``stage1``, ``rerank``, ``stage2``;
+    ``call(method, args)`` runs one method on every shard and returns their answers, by default in this
+    process)."""
     if top < 1:
         raise GalleryError("top must be at least 1", field="top")
     prepared = prepare_probes(probes)
@@ -746,24 +720,39 @@ def run_search(
     if fingers == 0:
         raise GalleryError("the gallery is empty: nobody is enrolled", field="gallery")
     searched_per = [0] * len(prepared)
-    # stage 1 on every shard; the global best of each probe finger chosen from the union
+    # stage 1 on every shard: the coarse scan keeps RERANK times the survivors wanted, shared among the probe
+    # fingers (a tenprint's fingers support each other in the vote below; one finger alone needs the finer
+    # ranking most), and the fine re-ranking picks the survivors among them; each choice is the global best
+    # of the union of the shards' answers
     keep = [max(survivors, int(math.ceil(penetration * fingers))) for _ in prepared]
-    answers = call("stage1", (prepared, keep, brute_force))
+    wide = [max(k, int(math.ceil(RERANK * k / len(prepared)))) for k in keep]
+    answers = call("stage1", (prepared, wide, brute_force))
     chosen_keys: list[np.ndarray] = []
-    votes: dict[int, float] = {}
-    for i, (_name, _pos, q) in enumerate(prepared):
+    scored: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for i in range(len(prepared)):
         sc = np.concatenate([a[i][0] for a in answers])
         ks = np.concatenate([a[i][1] for a in answers])
         ps = np.concatenate([a[i][2] for a in answers])
         searched_per[i] = sum(a[i][3] for a in answers)
-        pick = np.arange(sc.shape[0]) if brute_force else _top_by(sc, ks, keep[i])
+        pick = np.arange(sc.shape[0]) if brute_force else _top_by(sc, ks, wide[i])
         chosen_keys.append(np.sort(ks[pick]))
-        if brute_force:
-            continue
-        d = P.descriptor(_to_template(q).minutiae).astype(np.int64)
-        norm = float(np.dot(d, d)) or 1.0
+        d = P.descriptor(_to_template(prepared[i][2]).minutiae).astype(np.int64)
+        norm = float(np.dot(d, d))
+        scored.append((sc[pick] / (norm or 1.0), ks[pick], ps[pick]))
+    finer = [i for i in range(len(prepared)) if wide[i] > keep[i]]
+    if finer and not brute_force:
+        fine = call("rerank", ([prepared[i] for i in finer], [chosen_keys[i] for i in finer]))
+        for j, i in enumerate(finer):
+            sc = np.concatenate([a[j][0] for a in fine])
+            ks = np.concatenate([a[j][1] for a in fine])
+            ps = np.concatenate([a[j][2] for a in fine])
+            pick = _top_by(sc, ks, keep[i])
+            chosen_keys[i] = np.sort(ks[pick])
+            scored[i] = (sc[pick], ks[pick], ps[pick])
+    votes: dict[int, float] = {}
+    for sc, _ks, ps in [] if brute_force else scored:
         best_of: dict[int, float] = {}
-        for pid, v in zip(ps[pick].tolist(), (sc[pick] / norm).tolist(), strict=True):
+        for pid, v in zip(ps.tolist(), sc.tolist(), strict=True):
             if v > best_of.get(pid, -1.0):
                 best_of[pid] = v
         for pid, v in best_of.items():

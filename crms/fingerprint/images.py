@@ -120,6 +120,8 @@ def decode(data: bytes, name: str = "image", *, sandbox: bool = True) -> tuple[n
         return sb.shared("images", preload=(__name__,)).run(
             _decode_here, bytes(data), name, fmt, MAX_PIXELS, MAX_SIDE
         )
+    except sb.SandboxStopped:  # the service is being stopped: not the file's fault
+        raise
     except sb.SandboxFailure as exc:
         raise ImageError(f"{name}: the {fmt} decoder {exc.reason}; the file cannot be used") from None
     except ImageError:

@@ -441,9 +441,20 @@ class LeaderOnnx:
         dv, tv = out
         return np.arctan2(dv[:, 1], dv[:, 0]), 1.0 / (1.0 + np.exp(-tv[:, 0]))
 
-    def run(self, image: np.ndarray, dpi: int = 500, fill: int | None = None) -> list:
+    def run(
+        self,
+        image: np.ndarray,
+        dpi: int = 500,
+        fill: int | None = None,
+        box: tuple[int, int, int, int] | None = None,
+        margin: int = 64,
+    ) -> list:
         """Minutiae of a 500 ppi image, padded (with ``fill``, default its top-left pixel as pyfing
-        does) to a multiple of 32 on each side."""
+        does) to a multiple of 32 on each side.
+
+        ``box`` (y0, y1, x0, x1), the foreground's bounding box: the network reads only the window of
+        the padded image that covers the box plus ``margin`` pixels, its edges on the padded image's
+        grid of 32 (see :func:`network_window`), and only minutiae inside that window are returned."""
         import cv2 as cv
 
         from crms.fingerprint._pyfing import import_pyfing
@@ -453,19 +464,44 @@ class LeaderOnnx:
         if dpi != p.dnn_input_dpi:
             raise ValueError("LeaderOnnx expects images already normalised to 500 ppi")
         h, w = image.shape
-        m = p.dnn_input_size_multiple  # pyfing's Leader._compute_size with no minimum border
-        iw, ih = -(-w // m) * m, -(-h // m) * m
-        bl, bt = (iw - w) // 2, (ih - h) // 2
+        (y0, y1, top, bottom), (x0, x1, left, right) = network_window(
+            image.shape, p.dnn_input_size_multiple, box, margin
+        )
         value = int(image[0, 0]) if fill is None else int(fill)
-        ir = cv.copyMakeBorder(image, bt, ih - h - bt, bl, iw - w - bl, cv.BORDER_CONSTANT, value=value)
+        ir = cv.copyMakeBorder(image[y0:y1, x0:x1], top, bottom, left, right, cv.BORDER_CONSTANT, value=value)
         nms, feat = self.network(ir)
-        nms = nms[bt : bt + h, bl : bl + w]
+        nms = nms[top : top + y1 - y0, left : left + x1 - x0]
         iy, ix = np.nonzero(nms >= p.minutia_quality_threshold)  # row-major, as np.argwhere
         if iy.size == 0:
             return []
-        direction, typ = self.dir_typ(feat, iy + bt, ix + bl)
+        direction, typ = self.dir_typ(feat, iy + top, ix + left)
         qq = nms[iy, ix]
         return [
             minutia(int(x), int(y), float(d), "E" if t >= p.type_threshold else "B", float(q))
-            for x, y, d, t, q in zip(ix, iy, direction, typ, qq, strict=True)
+            for x, y, d, t, q in zip(ix + x0, iy + y0, direction, typ, qq, strict=True)
         ]
+
+
+def network_window(
+    shape: tuple[int, int], multiple: int = 32, box: tuple[int, int, int, int] | None = None, margin: int = 64
+) -> tuple[tuple[int, int, int, int], tuple[int, int, int, int]]:
+    """Which part of an image the network reads: per axis (rows, then columns) the image's range
+    [a, b) and the padding before and after it.
+
+    The image is padded as pyfing does (to a multiple of ``multiple``, centred). Without ``box`` the
+    network reads all of it. With ``box`` (y0, y1, x0, x1) it reads the padded image's window that
+    covers the box plus ``margin``, widened outwards to the padded image's grid of ``multiple``: the
+    network's pooling cells then fall where they fall for the whole image, so inside the window its
+    output differs from the whole image's only through what it no longer sees beyond the window."""
+    out = []
+    ranges = ((0, shape[0]), (0, shape[1])) if box is None else ((box[0], box[1]), (box[2], box[3]))
+    for size, (lo, hi) in zip(shape, ranges, strict=True):
+        padded = -(-size // multiple) * multiple
+        off = (padded - size) // 2
+        a, b = 0, padded
+        if box is not None:
+            a = max(0, (lo + off - margin) // multiple * multiple)
+            b = min(padded, -(-(hi + off + margin) // multiple) * multiple)
+        r0, r1 = min(size, max(0, a - off)), max(0, min(size, b - off))
+        out.append((r0, r1, r0 + off - a, b - off - r1))
+    return out[0], out[1]

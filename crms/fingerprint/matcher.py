@@ -66,33 +66,6 @@ class PreparedTemplate:
         return int(self.x.shape[0])
 
 
-def _hull(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    n = x.shape[0]
-    if n == 0:
-        return np.zeros((0, 2))
-    pts = np.unique(np.stack([x, y], axis=1), axis=0)
-    if pts.shape[0] < 3:
-        return pts.astype(np.float64)
-    # Andrew's monotone chain
-    order = np.lexsort((pts[:, 1], pts[:, 0]))
-    p = pts[order]
-
-    def half(points):
-        h: list = []
-        for q in points:
-            while (
-                len(h) >= 2
-                and ((h[-1][0] - h[-2][0]) * (q[1] - h[-2][1]) - (h[-1][1] - h[-2][1]) * (q[0] - h[-2][0]))
-                <= 0
-            ):
-                h.pop()
-            h.append(q)
-        return h
-
-    lower, upper = half(p), half(p[::-1])
-    return np.array(lower[:-1] + upper[:-1], dtype=np.float64)
-
-
 def prepare(t: Template | PreparedTemplate) -> PreparedTemplate:
     """Precompute the matcher data of a template (cached on ``t.extras['mcc']``)."""
     if isinstance(t, PreparedTemplate):
@@ -106,7 +79,7 @@ def prepare(t: Template | PreparedTemplate) -> PreparedTemplate:
     x = np.ascontiguousarray(m[:, 0])
     y = np.ascontiguousarray(-m[:, 1])
     theta = np.ascontiguousarray(np.mod(m[:, 2], 2 * np.pi))
-    hull = _hull(x, y)
+    hull = K.convex_hull(x, y)
     bits, mask, valid, cells = K.cylinders(x, y, theta, hull)
     ones, cnt = K.cylinder_counts(bits, mask)
     p = PreparedTemplate(

@@ -57,13 +57,16 @@ class SegmentParams:
 class LeaderParams:
     """LEADER end-to-end minutiae (pyfing ``LeaderParameters``), run in ONNX Runtime.
 
-    ``crop_margin``: None runs the network on the whole image; a number runs it on the foreground's
-    bounding box widened by that many pixels (the ``leader_crop`` configurations)."""
+    ``crop_margin``: the network reads the foreground's bounding box widened by that many pixels, the
+    window's edges on the network's grid (its minutiae are then those of the whole image but for a few
+    near the window's edge, docs/BENCHMARKS.md); None runs it on the whole image (``leader_full``)."""
 
     minutia_quality_threshold: float = 0.6  # pyfing's default; see docs/BENCHMARKS.md
     type_threshold: float = 0.5
     input_size_multiple: int = 32  # the network's input sides are multiples of this (pyfing pads)
-    crop_margin: int | None = None
+    crop_margin: int | None = 64
+    # The network reads the image scaled by this factor (area interpolation; positions scaled back).
+    network_scale: float = 1.0
     # Images enlarged from below ``low_res_below_dpi`` (their ridges blurred by the enlargement) take
     # ``low_res_threshold`` instead, when set: the network is less sure of their minutiae.
     low_res_threshold: float | None = 0.35  # bench/socofing_rank1.py; None: one threshold for all

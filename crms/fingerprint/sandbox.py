@@ -44,6 +44,16 @@ class SandboxFailure(Exception):
         self.reason = reason
 
 
+class SandboxStopped(SandboxFailure):
+    """The worker was stopped from outside (SIGTERM, SIGINT or SIGHUP: the service is being stopped, e.g. by
+    ``pkill``), which no input makes a decoder do: not the input's fault, so callers must not refuse it."""
+
+
+# How a process is told to stop; a decoder choking on hostile bytes dies of SIGSEGV, SIGBUS, SIGABRT, SIGFPE,
+# SIGILL or SIGXCPU instead.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
 def _signal_name(code: int | None) -> str:
     if code is None:
         return "no exit status"
@@ -205,6 +215,8 @@ class Sandbox:
                     raise SandboxFailure(
                         f"used more than {self.cpu_seconds:g} s of CPU and was stopped"
                     ) from None
+                if code is not None and -code in STOP_SIGNALS:
+                    raise SandboxStopped(f"was stopped ({_signal_name(code)})") from None
                 raise SandboxFailure(f"crashed ({_signal_name(code)})") from None
             with self._lock:
                 # A worker whose decoder failed on hostile bytes may have a damaged heap (NBIS reads and
@@ -247,7 +259,8 @@ def shared(name: str, *, preload: tuple[str, ...] = (), size: int | None = None)
 
 
 @atexit.register
-def _close_all() -> None:
+def close_all() -> None:
+    """Close every shared sandbox (at exit; a later ``shared`` call starts fresh workers)."""
     for box in list(_pools.values()):
         box.close()
 

@@ -67,6 +67,12 @@ class ShardServer:
     def count(self) -> int:
         return len(self.g)
 
+    def census(self):
+        return self.g.census()
+
+    def checksum(self):
+        return self.g.checksum()
+
     def nbytes(self) -> int:
         return self.g.nbytes()
 
@@ -75,6 +81,9 @@ class ShardServer:
 
     def stage1(self, probes, keep, brute_force):
         return self.g.stage1(probes, keep, brute_force)
+
+    def rerank(self, probes, keys):
+        return self.g.rerank(probes, keys)
 
     def stage2(self, probes, keys, persons):
         return self.g.stage2(probes, keys, persons)
@@ -121,7 +130,7 @@ class _ProcessShard:
 
 class ShardedGallery:
     """A gallery of ``n`` shards behind the same verbs as :class:`Gallery` (insert_many, delete,
-    delete_person, move_person, keys, search)."""
+    delete_person, move_person, keys, census, checksum, search)."""
 
     def __init__(self, n: int = 2, backend: str = "local", address: str | None = None) -> None:
         if n < 1:
@@ -204,6 +213,14 @@ class ShardedGallery:
 
     def __len__(self) -> int:
         return int(sum(self._call("count", ())))
+
+    def census(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        parts = self._call("census", ())
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
+
+    def checksum(self) -> tuple[int, int, int, int]:
+        sums = self._call("checksum", ())
+        return tuple(int(sum(s[i] for s in sums)) for i in range(4))  # type: ignore[return-value]
 
     @property
     def persons(self) -> int:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from crms.errors import ValidationError
 
+CNIC_LIKE = {"CNIC", "NICOP"}  # document types numbered in the CNIC format (NICOP carries the holder's CNIC)
+
 PROVINCES: dict[str, str] = {
     "1": "Khyber Pakhtunkhwa",
     "2": "Federally Administered Tribal Areas (now Khyber Pakhtunkhwa)",

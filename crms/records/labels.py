@@ -11,7 +11,7 @@ import csv
 from functools import cache
 from importlib.resources import files
 
-from crms.records.models import (
+from crms.records.vocab import (
     AddressKind,
     CaseStatus,
     DocumentType,

@@ -22,8 +22,9 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from crms.access.principal import Principal
+from crms.api.deps import biometric_store, get_db
 from crms.errors import CrmsError, ValidationError
-from crms.web.app import FIELD_LABELS, N_, _db, _errors, _form, _see, _store, act, render
+from crms.web.app import FIELD_LABELS, N_, act, form_errors, read_form, render, see_other
 
 MAX_PROBES = 10
 # Decisions and case statuses as the pages show them (``_(code)`` in the templates).
@@ -38,7 +39,7 @@ def _person(session: Session, who: Principal, person_id: int) -> dict:
 
 
 def _reshow(request: Request, again) -> Response:
-    with _db(request).transaction() as session:
+    with get_db(request).transaction() as session:
         return again(session, request.state.principal)
 
 
@@ -91,12 +92,12 @@ def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
             if not probes:
                 raise ValidationError("choose at least one fingerprint image", field="image")
             out = examination.search(
-                session, who, _db(request), _store(request), probes, reason=form["reason"]
+                session, who, get_db(request), biometric_store(request), probes, reason=form["reason"]
             )
-            return _see(f"/identify/{out['search_id']}")
+            return see_other(f"/identify/{out['search_id']}")
 
         def bad(exc: CrmsError) -> Response:
-            errors = _errors(exc)
+            errors = form_errors(exc)
             m = re.match(r"probe (\d+)\.", exc.field or "")
             if m:
                 errors[f"probe_{m.group(1)}"] = exc.message
@@ -129,7 +130,7 @@ def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
             from crms.errors import NotFound
 
             raise NotFound(f"person {person_id} is not a candidate of search {search_id}", field="person_id")
-        view = examination.pairing(session, who, _store(request), search_id, person_id, probe)
+        view = examination.pairing(session, who, biometric_store(request), search_id, person_id, probe)
         picture = "data:image/png;base64," + base64.b64encode(view.pop("png")).decode()
         return render(
             request, "candidate.html", status=status, result=result, cand=cand, view=view, picture=picture,
@@ -144,7 +145,7 @@ def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
 
     @app.post("/identify/{search_id}/candidates/{person_id}", include_in_schema=False)
     async def candidate_decide(request: Request, search_id: int, person_id: int):
-        form = await _form(request)
+        form = await read_form(request)
         raw = str(form.get("probe") or "0")
         probe = int(raw) if raw.isdigit() else 0
 
@@ -159,13 +160,13 @@ def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
                 str(form.get("decision") or ""),
                 str(form.get("reason") or ""),
             )
-            return _see(f"/identify/{search_id}?decided={person_id}")
+            return see_other(f"/identify/{search_id}?decided={person_id}")
 
         def bad(exc: CrmsError) -> Response:
             return _reshow(
                 request,
                 lambda s, w: candidate_view(
-                    request, s, w, search_id, person_id, probe, 422, errors=_errors(exc), values=form
+                    request, s, w, search_id, person_id, probe, 422, errors=form_errors(exc), values=form
                 ),
             )
 
@@ -189,7 +190,7 @@ def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
         return act(request, work)
 
     def case_view(request: Request, session: Session, who: Principal, case_id: int, status=200, **ctx):
-        from crms.biometrics import dedup
+        from crms.biometrics import dedup, thumbnails
         from crms.errors import NotFound
 
         case = next((c for c in dedup.queue(session, who, None) if c["id"] == case_id), None)
@@ -209,6 +210,7 @@ def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
             pairs=pairs,
             persons=persons,
             cases=[],
+            show_thumbs=thumbnails.may_view_thumbnails(who),
             **ctx,
         )
 
@@ -218,7 +220,7 @@ def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
 
     @app.post("/duplicates/{case_id}/{step}", include_in_schema=False)
     async def duplicate_step(request: Request, case_id: int, step: str):
-        form = await _form(request)
+        form = await read_form(request)
 
         def work(session: Session, who: Principal) -> Response:
             from crms.biometrics import dedup
@@ -230,11 +232,12 @@ def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
                 dedup.decide(session, who, case_id, str(form.get("decision") or ""), reason)
             else:
                 raise ValidationError(f"unknown step {step!r}", field="step")
-            return _see(f"/duplicates/{case_id}")
+            return see_other(f"/duplicates/{case_id}")
 
         def bad(exc: CrmsError) -> Response:
             return _reshow(
-                request, lambda s, w: case_view(request, s, w, case_id, 422, errors=_errors(exc), values=form)
+                request,
+                lambda s, w: case_view(request, s, w, case_id, 422, errors=form_errors(exc), values=form),
             )
 
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)

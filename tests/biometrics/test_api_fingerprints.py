@@ -139,6 +139,9 @@ def test_a_wsq_that_crashes_the_decoder_is_a_422_naming_the_file(client, make_us
     pid = person(client, op, "54400-5555555-3")
     # NBIS reads past its buffers here: mostly a segfault, sometimes garbage pixels, by memory layout (ASLR).
     # So each kind of upload is sent until one decode has faulted: that one must be a 422 naming the file.
+    # A worker that read garbage is kept for the next file and reads this one the same way again, so after
+    # such a try the decoder workers are replaced by fresh ones (a new memory layout).
+    from crms.fingerprint import sandbox
 
     def until_refused(send, name: str) -> None:
         for _ in range(30):
@@ -147,6 +150,7 @@ def test_a_wsq_that_crashes_the_decoder_is_a_422_naming_the_file(client, make_us
                 assert r.json()["field"] == "image" and r.json()["detail"].startswith(f"{name}: "), r.text
                 return
             assert r.status_code == 201, r.text  # the decoder got through this time: an ordinary capture
+            sandbox.close_all()
         raise AssertionError(f"no upload of the regression file as {name!r} faulted in 30 tries")
 
     until_refused(
@@ -178,3 +182,13 @@ def test_an_image_bomb_is_a_422_and_nothing_is_written(client, make_user):
     assert r.status_code == 422 and r.json()["field"] == "image"
     listed = client.get(f"/api/v1/persons/{pid}/fingerprints?reason=check", headers=op).json()
     assert listed["fingerprints"] == []
+
+
+def test_capture_ppi_outside_the_engines_range_is_refused(client, make_user):
+    from crms.fingerprint import MAX_DPI, MIN_DPI
+
+    _, op = make_user("cro_operator")
+    pid = person(client, op, "54400-2222223-3")
+    for bad in (MIN_DPI - 1, MAX_DPI + 1):
+        r = client.post(f"/api/v1/persons/{pid}/fingerprints/1?ppi={bad}", content=finger(1), headers=op)
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "ppi", r.text

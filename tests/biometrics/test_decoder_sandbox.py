@@ -80,6 +80,29 @@ def test_a_crash_kills_only_the_worker(box):
     assert box.run(_pid) != second  # but not after a failed one
 
 
+def _terminate_self() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)  # as `pkill -f crms` does to every process of the service
+    time.sleep(60)
+
+
+def test_a_worker_stopped_from_outside_is_no_fault_of_the_file(box, monkeypatch):
+    """SIGTERM (or SIGINT, SIGHUP) is how a service is stopped, never what a decoder does on bad bytes: the
+    caller learns that the decode was stopped (SandboxStopped), and decode() does not refuse the file as
+    unusable (the demo job stops cleanly; a capture is not failed for good)."""
+    with pytest.raises(sandbox.SandboxStopped, match="stopped .SIGTERM."):
+        box.run(_terminate_self)
+    assert box.run(_pid) != os.getpid()  # a fresh worker for the next call
+
+    class Stopped:
+        def run(self, *args):
+            raise sandbox.SandboxStopped("was stopped (SIGTERM)")
+
+    monkeypatch.setattr(sandbox, "shared", lambda *a, **k: Stopped())
+    png = encode(synthetic_print(64, 64), "PNG")
+    with pytest.raises(sandbox.SandboxStopped):
+        decode(png, "finger 3")
+
+
 def test_cpu_limit_stops_a_spinning_decoder(box):
     with pytest.raises(sandbox.SandboxFailure, match="more than 1 s of CPU"):
         box.run(_spin)

@@ -62,19 +62,126 @@ def test_onnx_leader_refuses_other_resolutions(ex):
         ex._alg("LEADER").run(np.full((64, 64), 255, np.uint8), 569)
 
 
-def test_crop_range_widens_to_the_network_multiple_inside_the_image(ex):
-    cr = ex.crop_range
-    assert cr(100, 200, 480) == (54, 246)  # 100 + 2*32 = 164 -> 192, widened with real pixels
-    assert cr(0, 300, 320) == (0, 320)  # touches the border: shifted inside
-    assert cr(5, 50, 60) == (0, 60)  # image smaller than the multiple: the whole side
-    a, b = cr(400, 470, 480)
-    assert b == 480 and (b - a) % 32 == 0 and a <= 400 - 32
+def test_network_window_is_the_whole_padded_image_without_a_box():
+    from crms.fingerprint.leader_onnx import network_window
+
+    # pyfing's padding: to a multiple of 32, centred (the extra pixel after)
+    assert network_window((300, 388)) == ((0, 300, 10, 10), (0, 388, 14, 14))
+    assert network_window((320, 64)) == ((0, 320, 0, 0), (0, 64, 0, 0))
 
 
-def test_crop_configuration_finds_the_full_images_minutiae(ex):
+def test_network_window_covers_box_and_margin_on_the_padded_images_grid():
+    from crms.fingerprint.leader_onnx import network_window
+
+    h, w = 480, 640  # padded as it is: offsets 0
+    (r0, r1, top, bottom), (c0, c1, left, right) = network_window((h, w), 32, (200, 300, 250, 400), 64)
+    assert (r0, r1, top, bottom) == (128, 384, 0, 0)  # 200 - 64 = 136 -> 128; 300 + 64 = 364 -> 384
+    assert (c0, c1, left, right) == (160, 480, 0, 0)
+    # an image that is padded: the window's edges are multiples of 32 in padded coordinates
+    h, w = 300, 290  # padded to 320 x 320, offsets 10 / 15
+    (r0, r1, top, bottom), (c0, c1, left, right) = network_window((h, w), 32, (100, 180, 120, 200), 32)
+    assert (r0 + 10 - top) % 32 == 0 and (r1 - r0 + top + bottom) % 32 == 0
+    assert (c0 + 15 - left) % 32 == 0 and (c1 - c0 + left + right) % 32 == 0
+    assert r0 <= 100 - 32 and r1 >= 180 + 32 and c0 <= 120 - 32 and c1 >= 200 + 32
+    assert (top, left) == (0, 0) and (bottom, right) == (0, 0)  # inside the image: no padding
+    # a box at the image's edge keeps pyfing's padding on that side only
+    (r0, r1, top, bottom), _ = network_window((h, w), 32, (0, 50, 0, 50), 64)
+    assert (r0, top) == (0, 10) and (r1 + 10 + bottom) % 32 == 0 and bottom == 0
+
+
+def _canvas_print(seed: int) -> np.ndarray:
+    """A generated impression (384 x 288) inside a large canvas of its background: most of the image is
+    background."""
+    from crms import fingerprint as fp
+
+    pixels = fp.render_impression(fp.generate_master(seed=seed, finger_index=2), 0)
+    canvas = np.full((640, 576), pixels[0, 0], np.uint8)
+    canvas[130:514, 150:438] = pixels
+    return canvas
+
+
+@pytest.mark.parametrize("seed", [1, 4])
+def test_window_finds_the_whole_images_minutiae_on_a_generated_print(ex, seed):
+    """The network on the foreground's window (+ 64 px, grid-aligned) reads far fewer pixels and finds
+    the same minutiae as on the whole image: same positions and types, directions within 0.05 rad."""
+    from crms.fingerprint.images import FingerImage
+
+    pixels = _canvas_print(seed)
+    leader = ex._alg("LEADER")
+    seen: list[tuple[int, ...]] = []
+    network = leader.network
+    leader.network = lambda x: (seen.append(x.shape), network(x))[1]  # type: ignore[method-assign]
+    try:
+        img = FingerImage(pixels, 500.0, "caller", (576, 640), "raw")
+        full = ex.extract(img, "leader_full").template.minutiae
+        win = ex.extract(img, "leader").template.minutiae
+    finally:
+        del leader.network
+    assert seen[0] == (640, 576) and seen[1][0] * seen[1][1] <= 0.6 * 640 * 576
+    assert len(full) >= 10
+    d = np.hypot(full[:, None, 0] - win[None, :, 0], full[:, None, 1] - win[None, :, 1])
+    assert (d.min(axis=1) <= 2).mean() >= 0.95 and abs(len(win) - len(full)) <= 1 + 0.05 * len(full)
+    same = d.min(axis=1) == 0
+    j = d.argmin(axis=1)[same]
+    assert (full[same, 3] == win[j, 3]).mean() >= 0.95
+    assert np.abs(np.angle(np.exp(1j * (full[same, 2] - win[j, 2])))).max() < 0.05
+
+
+def test_window_configuration_finds_the_full_images_minutiae_on_fvc(ex):
     img = load_image(fvc("fvc2004", "DB1_B", "103_4.png"))
-    full = ex.extract(img, "leader").template.minutiae
-    crop = ex.extract(img, "leader_crop").template.minutiae
-    d = np.hypot(full[:, None, 0] - crop[None, :, 0], full[:, None, 1] - crop[None, :, 1]).min(axis=1)
-    assert (d <= 2).mean() >= 0.9
-    assert abs(len(crop) - len(full)) <= 0.1 * len(full) + 2
+    full = ex.extract(img, "leader_full").template.minutiae
+    win = ex.extract(img, "leader").template.minutiae
+    d = np.hypot(full[:, None, 0] - win[None, :, 0], full[:, None, 1] - win[None, :, 1]).min(axis=1)
+    assert (d <= 2).mean() >= 0.95
+    assert abs(len(win) - len(full)) <= 0.05 * len(full) + 1
+
+
+def test_empty_mask_gives_no_minutiae(ex):
+    ctx = {"image": np.full((64, 64), 255, np.uint8), "mask": np.zeros((64, 64), np.uint8)}
+    ex.step_leader(ctx, ex.DEFAULT_LEADER)
+    assert ctx["raw_minutiae"] == []
+    assert ex.foreground_box(np.pad(np.ones((3, 4), bool), ((5, 6), (7, 8)))) == (5, 8, 7, 11)
+
+
+def test_without_a_mask_the_network_reads_the_whole_image(ex):
+    pixels = _canvas_print(1)
+    ctx = {"image": pixels}
+    ex.step_leader(ctx, ex.DEFAULT_LEADER)
+    assert ctx["raw_minutiae"] == ex._alg("LEADER").run(pixels, 500)
+
+
+def test_scaled_network_input_finds_the_minutiae_near_their_place(ex):
+    """LeaderParams.network_scale: the network reads a smaller image; positions come back in the image's
+    pixels, most minutiae within 4 px of the full-scale ones with the same direction (±0.2 rad)."""
+    from dataclasses import replace
+
+    from crms.fingerprint.images import FingerImage
+    from crms.fingerprint.params import LeaderParams
+
+    pixels = _canvas_print(1)
+    img = FingerImage(pixels, 500.0, "caller", (576, 640), "raw")
+    base = ex.CONFIGS["leader"]
+    ex.CONFIGS["test_scaled"] = replace(
+        base,
+        steps=tuple(
+            replace(s, params=LeaderParams(network_scale=0.8)) if s.name == "minutiae" else s
+            for s in base.steps
+        ),
+    )
+    leader = ex._alg("LEADER")
+    seen: list[tuple[int, ...]] = []
+    network = leader.network
+    leader.network = lambda x: (seen.append(x.shape), network(x))[1]  # type: ignore[method-assign]
+    try:
+        full = ex.extract(img, "leader").template.minutiae
+        small = ex.extract(img, "test_scaled").template.minutiae
+    finally:
+        del leader.network, ex.CONFIGS["test_scaled"]
+    assert seen[1][0] * seen[1][1] < 0.85 * seen[0][0] * seen[0][1]  # windows are multiples of 32
+    assert len(full) >= 10 and abs(len(small) - len(full)) <= 0.2 * len(full)
+    d = np.hypot(full[:, None, 0] - small[None, :, 0], full[:, None, 1] - small[None, :, 1])
+    near = d.min(axis=1) <= 4
+    assert near.mean() >= 0.8
+    j = d.argmin(axis=1)[near]
+    assert np.median(np.abs(np.angle(np.exp(1j * (full[near, 2] - small[j, 2]))))) < 0.2
+    assert small[:, 0].max() < 576 and small[:, 1].max() < 640

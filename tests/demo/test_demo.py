@@ -342,3 +342,114 @@ def test_background_fingerprint_job_stops_cleanly_on_sigterm(demo_env):
     assert "Traceback" not in log and "BrokenPipeError" not in log and "leaked semaphore" not in log
     again = subprocess.run(cmd + ["--no-templates"], env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "demo fingerprints: done, 3 persons" in again.stdout, again.stderr
+
+
+def _group_alive(pgid: int) -> list[int]:
+    """Processes (not zombies) still in process group ``pgid``."""
+    from pathlib import Path
+
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            alive.append(int(stat.parent.name))
+    return alive
+
+
+def _spawned_workers(parent: int) -> list[int]:
+    """``parent``'s multiprocessing workers (spawned interpreters), oldest first."""
+    from pathlib import Path
+
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            cmd = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == parent and b"spawn_main" in cmd:
+            found.append((int(fields[19]), int(proc.name)))  # start time, pid
+    return [pid for _start, pid in sorted(found)]
+
+
+def _cpu_ticks(pid: int) -> int:
+    from pathlib import Path
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def test_server_and_fingerprint_job_stop_when_all_get_sigterm_at_once(demo_env, tmp_path):
+    """`pkill -f crms` on a running demo: the server, its enrol worker, the background fingerprint job and
+    the job's image and extraction workers all get SIGTERM at the same moment, while the job's image
+    workers are idle (the next person's images drawn, the job busy enrolling). Every process exits within
+    a bound (none waits forever for a lock a killed worker held), and the job says how far it got."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    db, settings = demo_env
+    build_demo(db, settings, people=4, seed=9, stage="records", mugshots=False)
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, CRMS_DATABASE_URL=db.url, CRMS_DATA_DIR=str(settings.data_dir),
+               PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))  # fmt: skip
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server_log, job_out, job_err = (open(tmp_path / name, "w+") for name in ("server.log", "out", "err"))
+    server = subprocess.Popen([sys.executable, "-m", "crms.cli.main", "serve", "--port", str(port)],
+                              env=env, stdout=server_log, stderr=subprocess.STDOUT,
+                              start_new_session=True)  # fmt: skip
+    job = subprocess.Popen([sys.executable, "-m", "crms.cli.main", "demo", "--stage", "fingerprints",
+                            "--people", "4", "--seed", "9", "--jobs", "2"],
+                           env=env, stdout=job_out, stderr=job_err, start_new_session=True)  # fmt: skip
+    groups = (server.pid, job.pid)
+    try:
+        deadline = time.monotonic() + 300
+
+        def running() -> None:
+            assert job.poll() is None and server.poll() is None, Path(server_log.name).read_text()[-3000:]
+            assert time.monotonic() < deadline, "the job made no progress"
+
+        while "fingerprints 1/" not in Path(job_err.name).read_text():  # the first person's images drawn
+            running()
+            time.sleep(0.2)
+        images = _spawned_workers(job.pid)[:2]  # the image workers (the extraction ones start later)
+        assert len(images) == 2
+        before = [-1, -1]
+        while True:  # until both image workers have been idle for a second, waiting for work
+            running()
+            now = [_cpu_ticks(p) for p in images]
+            if now == before:
+                break
+            before = now
+            time.sleep(1.0)
+        with socket.create_connection(("127.0.0.1", port), timeout=5):  # the server is up
+            pass
+        for pgid in groups:  # all at once, as pkill does
+            os.killpg(pgid, signal.SIGTERM)
+        stopped = time.monotonic()
+        while any(_group_alive(g) for g in groups) and time.monotonic() - stopped < 60:
+            time.sleep(0.2)
+        left = {g: _group_alive(g) for g in groups}
+    finally:
+        for pgid in groups:
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        job.wait(10)
+        server.wait(10)
+    out = Path(job_out.name).read_text()
+    log = Path(job_err.name).read_text() + out
+    assert left == {server.pid: [], job.pid: []}, f"still running 60 s after SIGTERM: {left}\n{log[-3000:]}"
+    assert re.search(r"demo fingerprints: stopped at \d of 4 persons", out), log[-3000:]
+    assert job.returncode == 0, log[-3000:]
+    assert "Traceback" not in log, log[-3000:]

@@ -24,3 +24,13 @@ def test_photo_api(client, make_user):
     bad = client.post(f"/api/v1/persons/{pid}/photos?kind=side", content=image(), headers=op)
     assert bad.status_code == 422 and "kind" in bad.text
     assert len(client.get(f"/api/v1/persons/{pid}/photos", headers=op).json()) == 1
+
+
+def test_oversized_photo_names_the_photo_limit(client, make_user):
+    """A photo over the photo limit (but within the route's body limit) is refused with that limit."""
+    from crms.faces.photos import MAX_BYTES
+
+    _, op = make_user("cro_operator")
+    pid = person(client, op, "54400-1111114-7")
+    r = client.post(f"/api/v1/persons/{pid}/photos?kind=front", content=b"\0" * (MAX_BYTES + 1), headers=op)
+    assert r.status_code == 413 and f"image larger than {MAX_BYTES} bytes" in r.text, r.text

@@ -125,3 +125,88 @@ def test_duplicate_queue_through_the_api(client, make_user, enrolled, db):
     assert r.status_code == 200 and r.json()["status"] == "merged"
     r = client.get("/api/v1/duplicates?status=all", headers=examiner)
     assert [c["status"] for c in r.json()] == ["merged"]
+
+
+def test_examiner_decisions_on_an_identification_through_the_api(client, make_user, enrolled, db):
+    """``POST /identify`` answers with a ``search_id``; an examiner records confirmed / rejected /
+    inconclusive on its candidates (``POST /identify/{id}/decisions``, the service the web page calls),
+    once per candidate, with a reason; refusals and decisions are in the audit trail."""
+    from crms.access.models import AuditEntry
+
+    pid, other = list(enrolled)[2], list(enrolled)[0]
+    _, investigator = make_user("investigating_officer")
+    r = client.post(
+        "/api/v1/identify",
+        headers=investigator,
+        files=parts([enrolled[pid][0], enrolled[pid][5]], [1, 6]),
+        data={"position": ["1", "6"], "reason": "FIR 88/2026 robbery suspect", "top": "3"},
+    )
+    assert r.status_code == 200, r.text
+    sid = r.json()["search_id"]
+    assert r.json()["candidates"][0]["person_id"] == pid and r.json()["probes"][0]["position"] == 1
+    url = f"/api/v1/identify/{sid}/decisions"
+    body = {"person_id": pid, "decision": "confirmed", "reason": "14 minutiae in agreement"}
+    r = client.post(url, headers=investigator, json=body)
+    assert r.status_code == 403  # biometric:confirm is the examiner's
+    user, examiner = make_user("fingerprint_examiner")
+    r = client.post(url, headers=examiner, json={**body, "decision": "maybe"})
+    assert r.status_code == 422 and r.json()["field"] == "decision"
+    r = client.post(url, headers=examiner, json={**body, "reason": " "})
+    assert r.status_code == 422 and r.json()["field"] == "reason"
+    r = client.post(url, headers=examiner, json={**body, "person_id": 999999})
+    assert r.status_code == 404 and r.json()["field"] == "person_id"
+    r = client.post("/api/v1/identify/999999/decisions", headers=examiner, json=body)
+    assert r.status_code == 404 and r.json()["field"] == "search_id"
+    r = client.post(url, headers=examiner, json=body)
+    assert r.status_code == 201, r.text
+    assert r.json() | {"id": 0} == {"id": 0, "search_id": sid, "person_id": pid, "decision": "confirmed"}
+    assert client.post(url, headers=examiner, json=body).status_code == 409  # decided once
+    second = [c["person_id"] for c in client.get(f"/api/v1/identify/{sid}", headers=examiner).json()
+              ["candidates"]][1]  # fmt: skip
+    r = client.post(url, headers=examiner, json={"person_id": second, "decision": "inconclusive",
+                                                 "reason": "smudged delta"})  # fmt: skip
+    assert r.status_code == 201
+    got = client.get(f"/api/v1/identify/{sid}", headers=investigator)  # the searcher sees the outcome
+    assert got.status_code == 200
+    decided = {c["person_id"]: c["decision"] for c in got.json()["candidates"]}
+    assert decided[pid]["decision"] == "confirmed" and decided[pid]["by"] == user.username
+    assert decided[second]["decision"] == "inconclusive"
+    assert {k: v for k, v in decided.items() if v}.keys() == {pid, second}
+    _, stranger = make_user("investigating_officer")
+    assert client.get(f"/api/v1/identify/{sid}", headers=stranger).status_code == 403
+    r = client.get(f"/api/v1/identify/{sid}/decisions", headers=examiner)
+    listed = [(d["person_id"], d["decision"]) for d in r.json()]
+    assert listed == [(pid, "confirmed"), (second, "inconclusive")]
+    with db.transaction() as s:
+        rows = s.scalars(select(AuditEntry).where(AuditEntry.action == "biometric.identify_decision")).all()
+        assert [(json.loads(e.query)["person"], e.target_id, e.reason) for e in rows] == [
+            (pid, str(sid), "14 minutiae in agreement"), (second, str(sid), "smudged delta")]  # fmt: skip
+        refused = s.scalars(select(AuditEntry).where(AuditEntry.outcome != "ok")).all()
+        assert any(e.username.startswith("investigating") for e in refused)
+    assert other not in decided or decided.get(other) is None
+
+
+def test_two_prints_of_the_same_file_name_are_two_probes(client, make_user, enrolled):
+    pid = list(enrolled)[1]
+    _, headers = make_user("cro_operator")
+    files = [
+        (n, ("image.tpl", body, t))
+        for n, (_f, body, t) in parts([enrolled[pid][0], enrolled[pid][1]], [1, 2])
+    ]
+    r = client.post("/api/v1/identify", headers=headers, files=files,
+                    data={"position": ["1", "2"], "reason": "phone capture"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert [p["name"] for p in r.json()["probes"]] == ["image.tpl", "image.tpl (print 2)"]
+    assert r.json()["candidates"][0]["person_id"] == pid
+
+
+def test_identify_checks_each_ppi_with_the_engines_range(client, make_user):
+    from crms.fingerprint import MAX_DPI, MIN_DPI
+
+    _, headers = make_user("investigating_officer")
+    t = S.master(np.random.default_rng(4))
+    for bad in (str(MIN_DPI - 1), str(MAX_DPI + 1), "abc", "nan"):
+        r = client.post(
+            "/api/v1/identify", headers=headers, files=parts([t], [1]), data={"reason": "check", "ppi": bad}
+        )
+        assert r.status_code == 422 and r.json()["field"] == "ppi" and "f1.tpl" in r.json()["detail"], bad

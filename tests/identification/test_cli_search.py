@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from crms.biometrics.identification import forget_stores
@@ -113,3 +114,59 @@ def test_fp_identify_and_duplicates_with_a_login(db, tmp_path, monkeypatch):
     assert (int(new), int(old)) == (twin, pid)
     r = runner.invoke(app, ["fp", "duplicate", case, "reject", "--reason", "not the same"], env=env)
     assert r.exit_code == 0 and json.loads(r.stdout)["status"] == "rejected"
+
+
+def test_fp_identify_gives_a_search_id_and_an_examiner_decides_with_fp_decide(db, tmp_path, monkeypatch):
+    from crms.access.models import AuditEntry, User
+    from crms.access.tokens import issue_token
+
+    monkeypatch.setenv("CRMS_DATABASE_URL", db.url)
+    monkeypatch.setenv("CRMS_DATA_DIR", str(tmp_path / "data"))
+    rng = np.random.default_rng(6)
+    op = principal(db, "cro_operator")
+    people = {}
+    for _ in range(3):
+        pid = person(db, op)
+        people[pid] = S.master(rng)
+        enrol(db, pid, 1, people[pid])
+    pid = list(people)[2]
+    save_template(S.impression(people[pid], rng), tmp_path / "thumb.tpl")
+    with db.transaction() as s:
+        env = {"CRMS_TOKEN": issue_token(s, s.get(User, op.user_id))}
+    r = runner.invoke(
+        app, ["fp", "identify", str(tmp_path / "thumb.tpl"), "--finger", "1", "--reason", "arrest"], env=env
+    )
+    assert r.exit_code == 0, r.output
+    assert "# search " in r.stderr
+    sid = int(r.stderr.split("# search ")[1].split(":")[0])
+    r = runner.invoke(
+        app,
+        ["fp", "identify", str(tmp_path / "thumb.tpl"), "--finger", "1", "--reason", "arrest", "--json"],
+        env=env,
+    )
+    assert json.loads(r.stdout)["search_id"] > sid
+    decide = ["fp", "decide", str(sid), str(pid), "confirmed", "--reason", "12 points agree"]
+    r = runner.invoke(app, decide, env=env)
+    assert r.exit_code == 3 and "biometric:confirm" in r.stderr  # the operator may search, not decide
+    examiner = principal(db, "fingerprint_examiner")
+    with db.transaction() as s:
+        env = {"CRMS_TOKEN": issue_token(s, s.get(User, examiner.user_id))}
+    r = runner.invoke(app, ["fp", "decide", str(sid), str(pid), "probably", "--reason", "x"], env=env)
+    assert r.exit_code == 2 and "decision" in r.stderr
+    r = runner.invoke(app, decide, env=env)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout) | {"id": 0} == {"id": 0, "search_id": sid, "person_id": pid,
+                                                "decision": "confirmed"}  # fmt: skip
+    r = runner.invoke(app, decide, env=env)
+    assert r.exit_code == 2 and "already decided" in r.stderr
+    unknown = ["fp", "decide", str(sid + 100000), str(pid), "rejected", "--reason", "x"]
+    r = runner.invoke(app, unknown, env=env)
+    assert r.exit_code == 1
+    r = runner.invoke(app, ["fp", "decisions", str(sid)], env=env)
+    assert r.exit_code == 0, r.output
+    lines = [line.split("\t") for line in r.stdout.splitlines()]
+    assert lines[0][:4] == ["1", str(pid), lines[0][2], "confirmed"] and lines[0][4].startswith("fingerpr")
+    assert all(line[3] == "-" for line in lines[1:])
+    with db.transaction() as s:
+        kinds = [e.action for e in s.scalars(select(AuditEntry).order_by(AuditEntry.id))]
+    assert kinds.count("biometric.identify_decision") == 1 and "biometric.identify_search" in kinds

@@ -173,24 +173,90 @@ def test_threshold_for_fpir():
         G.threshold_for_fpir(0, 10)
 
 
-def test_fast_cylinders_equal_the_matcher_kernel(masters):
+def test_packed_cylinders_equal_the_matchers(masters):
+    """The gallery builds stage 2's cylinders and hulls with the matcher's kernels: bit for bit what
+    ``matcher.prepare`` gives for the same stored template."""
+    rng = np.random.default_rng(3)
+    temps = [masters[0][0], masters[1][1]] + [S.impression(masters[2][f], rng) for f in range(5)]
+    qs = [G._template_minutiae(t) for t in temps]
+    packed = G.pack_minutiae(qs)
+    ref = M.pack([G._to_template(q) for q in qs])
+    for name in (
+        "x",
+        "y",
+        "theta",
+        "bits",
+        "mask",
+        "valid",
+        "ones",
+        "cnt",
+        "offsets",
+        "hulls",
+        "hull_offsets",
+    ):
+        assert np.array_equal(getattr(packed, name), getattr(ref, name)), name
+
+
+def _reference_hull(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Andrew's monotone chain in plain Python (the matcher's former hull)."""
+    if x.shape[0] == 0:
+        return np.zeros((0, 2))
+    pts = np.unique(np.stack([x, y], axis=1), axis=0)
+    if pts.shape[0] < 3:
+        return pts.astype(np.float64)
+    p = pts[np.lexsort((pts[:, 1], pts[:, 0]))]
+
+    def half(points):
+        h: list = []
+        for q in points:
+            while (
+                len(h) >= 2
+                and ((h[-1][0] - h[-2][0]) * (q[1] - h[-2][1]) - (h[-1][1] - h[-2][1]) * (q[0] - h[-2][0]))
+                <= 0
+            ):
+                h.pop()
+            h.append(q)
+        return h
+
+    lower, upper = half(p), half(p[::-1])
+    return np.array(lower[:-1] + upper[:-1], dtype=np.float64)
+
+
+def test_compiled_hull_equals_the_reference():
     from crms.fingerprint import _kernels as K
 
-    rng = np.random.default_rng(3)
-    for t in [masters[0][0], masters[1][1]] + [S.impression(masters[2][f], rng) for f in range(5)]:
-        p = M.prepare(Template(t.width, t.height, t.minutiae.copy()))
-        a = K.cylinders(p.x, p.y, p.theta, p.hull)
-        b = G.cylinders(p.x, p.y, p.theta, p.hull)
-        assert all(np.array_equal(u, v) for u, v in zip(a, b, strict=True))
-
-
-def test_compiled_hull_equals_the_matchers():
     rng = np.random.default_rng(5)
     cases = [np.zeros(0), np.array([1.0]), np.array([1.0, 1.0]), np.array([0.0, 1.0, 2.0])]
     for x in cases:
-        assert np.array_equal(G.hull(x, x.copy()), M._hull(x, x.copy()))
+        assert np.array_equal(K.convex_hull(x, x.copy()), _reference_hull(x, x.copy()))
     for n in (3, 4, 5, 10, 40, 80):
         for _ in range(20):
             x = np.round(rng.uniform(0, 50, n) * 8) / 8  # repeated values and collinear points happen
             y = np.round(rng.uniform(0, 50, n)) if n < 10 else rng.uniform(0, 300, n)
-            assert np.array_equal(G.hull(x, y), M._hull(x, y)), (x, y)
+            assert np.array_equal(K.convex_hull(x, y), _reference_hull(x, y)), (x, y)
+
+
+def test_fine_scores_are_the_cosine_of_fine_descriptors(masters):
+    from crms.fingerprint import prefilter as P
+
+    probe_d = P.fine_descriptor(masters[0][0].minutiae)
+    fingers = [masters[p][1] for p in range(5)] + [masters[0][0]]
+    m = np.concatenate([f.minutiae for f in fingers])
+    off = np.concatenate([[0], np.cumsum([f.minutiae.shape[0] for f in fingers])])
+    sc = P.fine_scores(probe_d, m[:, 0], m[:, 1], m[:, 2], off)
+    want = [float(np.dot(probe_d, P.fine_descriptor(f.minutiae))) for f in fingers]
+    assert np.allclose(sc, want) and sc[-1] == pytest.approx(1.0)
+
+
+def test_survivors_are_the_best_of_the_fine_ranking_among_the_coarse_best(masters):
+    g = build(masters)
+    p = probe(masters, 7, 4)
+    prepared = G.prepare_probes([p])
+    keep = 3
+    ((coarse_scores, coarse_keys, _persons, _n),) = g.stage1(prepared, [G.RERANK * keep], False)
+    ((fine_scores, fine_keys, _p),) = g.rerank(prepared, [np.sort(coarse_keys)])
+    assert sorted(fine_keys.tolist()) == sorted(coarse_keys.tolist())
+    best = {int(k) for k in fine_keys[np.argsort(-fine_scores, kind="stable")][:keep]}
+    r = g.search([p], top=PERSONS, survivors=keep)
+    assert r.stage2_compared == keep
+    assert {f["finger_id"] for c in r.candidates for f in c.fingers} == best

@@ -129,8 +129,12 @@ def test_empty_gallery_is_a_clear_error(db):
     assert e.value.field == "gallery"
 
 
-def test_gallery_follows_enrol_retire_merge_delete_incrementally(world):
+def test_gallery_follows_enrol_retire_merge_delete_incrementally(world, monkeypatch):
+    from datetime import timedelta
+
     from crms.records.services import merge_persons
+
+    monkeypatch.setattr(identification, "CENSUS_EVERY", timedelta(0))  # rows deleted outright: seen at once
 
     db, op, fingers = world
     a, b = list(fingers)[:2]
@@ -171,31 +175,218 @@ def test_gallery_follows_enrol_retire_merge_delete_incrementally(world):
     assert store.gallery.persons == 5  # a (with b), c, d, e... minus the deleted one, plus x
 
 
+KEY = bytes(range(32))
+
+
+def _fresh(db) -> list[tuple[int, int, int]]:
+    """The live fingers of a gallery built from the table alone (no snapshot), as (id, person, position)."""
+    st = GalleryStore()
+    with db.read_transaction() as s:
+        st.sync(s)
+    return _census(st)
+
+
+def _census(st) -> list[tuple[int, int, int]]:
+    keys, persons, positions = st.gallery.census()
+    return sorted(zip(keys.tolist(), persons.tolist(), positions.tolist(), strict=True))
+
+
+def _restart(db, snap, key=KEY, database="db-1") -> tuple[GalleryStore, dict]:
+    st = GalleryStore(snap, key, database)  # a new process: nothing survives but the table and the file
+    with db.transaction() as s:
+        out = st.sync(s)
+    return st, out
+
+
 def test_restart_and_snapshot_reach_the_database_state(world, tmp_path):
     db, op, fingers = world
     pid = list(fingers)[2]
     first = search(db, op, [probe(fingers[pid][1], 2)])
-    snap = tmp_path / "gallery.npz"
-    st = GalleryStore(snap)
-    with db.transaction() as s:
-        st.sync(s)
-    assert st.save_snapshot()
+    snap = tmp_path / "gallery" / "snapshot"
+    st, out = _restart(db, snap)
+    assert out.get("rebuilt") == 1 and st.last_load["snapshot"] == "missing" and snap.exists()
+    assert b"stamp" not in snap.read_bytes() and b"CRMSGAL1" == snap.read_bytes()[:8]  # sealed
+    assert [p.name for p in snap.parent.iterdir()] == ["snapshot"]  # no temporary file left behind
     t = S.master(np.random.default_rng(5))
-    late = enrol(db, pid, 1, t) if False else None  # noqa: F841 (position 1 is taken; use a new person)
     newcomer = person(db, op, "Late")
     enrol(db, newcomer, 3, t)
-    forget_stores()  # a restart (or kill -9): nothing survives but the database and the snapshot
-    st2 = GalleryStore(snap)
-    with db.transaction() as s:
-        out = st2.sync(s)
+    st2, out = _restart(db, snap)  # stale: one enrolment behind
     assert out.get("from_snapshot") == 1 and out["fingers"] == 61 and out["inserted"] >= 1
+    assert _census(st2) == _fresh(db)
     forget_stores()
     assert search(db, op, [probe(fingers[pid][1], 2)])["candidates"][:3] == first["candidates"][:3]
-    snap.write_bytes(b"garbage")
-    st3 = GalleryStore(snap)
+
+
+def _flip(b: bytes) -> bytes:
+    i = len(b) // 2
+    return b[:i] + bytes([b[i] ^ 1]) + b[i + 1 :]
+
+
+@pytest.mark.parametrize(
+    "spoil, why",
+    [
+        (lambda p: p.write_bytes(b"garbage"), "damaged (does not open with the data key)"),
+        (lambda p: p.write_bytes(p.read_bytes()[:-100]), "damaged (does not open with the data key)"),
+        (lambda p: p.write_bytes(_flip(p.read_bytes())), "damaged (does not open with the data key)"),
+        (lambda p: p.unlink(), "missing"),
+    ],
+)
+def test_a_damaged_snapshot_is_rebuilt_from_the_table(world, tmp_path, spoil, why):
+    db, op, fingers = world
+    snap = tmp_path / "snapshot"
+    _restart(db, snap)
+    spoil(snap)
+    st, out = _restart(db, snap)
+    assert out.get("rebuilt") == 1 and st.last_load["snapshot"] == why
+    assert _census(st) == _fresh(db) and len(st.gallery) == 60
+
+
+def test_a_snapshot_of_another_database_or_key_is_not_used(world, tmp_path):
+    db, op, fingers = world
+    snap = tmp_path / "snapshot"
+    _restart(db, snap)
+    st, out = _restart(db, snap, database="db-2")
+    assert out.get("rebuilt") == 1 and st.last_load["snapshot"] == "of another database"
+    st, out = _restart(db, snap, key=bytes(32))
+    assert out.get("rebuilt") == 1 and st.last_load["snapshot"].startswith("damaged")
+
+
+def test_changes_the_watermark_cannot_see_are_caught_by_the_census(world, tmp_path):
+    """A merge or enrolment committed with an ``updated_at`` older than the snapshot's watermark (a clock set
+    back, a long transaction), and a row deleted outright: the census check finds and repairs them."""
+    db, op, fingers = world
+    b, c = list(fingers)[1:3]
+    snap = tmp_path / "snapshot"
+    _restart(db, snap)
+    long_ago = utcnow().replace(year=2000)
+    t = S.master(np.random.default_rng(77))
+    newcomer, z, w = person(db, op, "Backdated"), person(db, op, "Z"), person(db, op, "W")
+    fid = enrol(db, newcomer, 4, t)
     with db.transaction() as s:
-        out = st3.sync(s)
-    assert "from_snapshot" not in out and out["fingers"] == 61
+        s.get(Fingerprint, fid).updated_at = long_ago
+        for row in s.scalars(select(Fingerprint).where(Fingerprint.person_id == b)):
+            row.person_id, row.updated_at = z, long_ago  # moved to z behind the watermark
+        s.execute(delete(Fingerprint).where(Fingerprint.person_id == c))
+    st, out = _restart(db, snap)
+    assert out.get("from_snapshot") == 1 and out["repaired"] >= 1 + 10 + 10
+    assert _census(st) == _fresh(db)
+    with db.transaction() as s:  # while running, too: a row moved behind the watermark
+        s.get(Fingerprint, fid).person_id = w
+        s.get(Fingerprint, fid).updated_at = long_ago
+    with db.transaction() as s:
+        assert "repaired" not in st.sync(s)  # the census waits CENSUS_EVERY since the last one
+        st._census_at -= identification.CENSUS_EVERY
+        assert st.sync(s)["repaired"] == 1
+    assert _census(st) == _fresh(db)
+    st._census_at -= identification.CENSUS_EVERY
+    with db.transaction() as s:
+        assert "repaired" not in st.sync(s)  # in step: one aggregate query, nothing read again
+
+
+def test_the_snapshot_is_written_again_after_many_changes(world, tmp_path, monkeypatch):
+    db, op, fingers = world
+    snap = tmp_path / "snapshot"
+    st, _ = _restart(db, snap)
+    before = snap.read_bytes()
+    monkeypatch.setattr(identification, "SNAPSHOT_EVERY", 3)
+    newcomer = person(db, op, "Three")
+    for f in (1, 2):
+        enrol(db, newcomer, f, S.master(np.random.default_rng(300 + f)))
+    with db.transaction() as s:
+        st.sync(s)
+    assert snap.read_bytes() == before and st.changes == 2
+    enrol(db, newcomer, 3, S.master(np.random.default_rng(303)))
+    with db.transaction() as s:
+        st.sync(s)
+    assert snap.read_bytes() != before and st.changes == 0
+    st2, out = _restart(db, snap)
+    assert out.get("from_snapshot") == 1 and _census(st2) == _fresh(db) and len(st2.gallery) == 63
+
+
+def test_searches_go_on_while_a_snapshot_is_written(world, tmp_path, monkeypatch):
+    import threading
+
+    db, op, fingers = world
+    snap = tmp_path / "snapshot"
+    st, _ = _restart(db, snap)
+    sealing, release = threading.Event(), threading.Event()
+    seal = identification._seal
+
+    def slow_seal(data, key):
+        sealing.set()
+        assert release.wait(30)
+        return seal(data, key)
+
+    monkeypatch.setattr(identification, "_seal", slow_seal)
+    monkeypatch.setattr(identification, "SNAPSHOT_EVERY", 1)
+    enrol(db, person(db, op, "Writer"), 1, S.master(np.random.default_rng(71)))
+
+    def sync_and_save():
+        with db.read_transaction() as s:
+            st.sync(s)
+
+    writer = threading.Thread(target=sync_and_save)
+    writer.start()
+    assert sealing.wait(30)
+    with db.read_transaction() as s:  # the gallery's lock is free while the file is sealed and written
+        assert st.sync(s)["fingers"] == 61
+    release.set()
+    writer.join(30)
+    st2, out = _restart(db, snap)
+    assert out.get("from_snapshot") == 1 and len(st2.gallery) == 61
+
+
+def test_settings_bind_the_snapshot_to_the_data_dir(db, tmp_path):
+    from crms.api.app import wire_gallery
+    from crms.config import Settings
+
+    settings = Settings(data_dir=tmp_path, database_url=db.url, data_key=None, secret_key="x",
+                        environment="test")  # fmt: skip
+    wire_gallery(db, settings)
+    st = identification.store_for(db)
+    assert st.snapshot == tmp_path / "gallery" / "snapshot" and st.key is not None and len(st.key) == 32
+    assert (tmp_path / "keys" / "data.key").exists()
+    forget_stores()
+    wire_gallery(db, Settings(**{**settings.__dict__, "gallery_snapshot": False}))
+    assert identification.store_for(db).snapshot is None
+
+
+def test_a_sync_in_step_reads_and_applies_nothing_again(world):
+    """Rows changed within the margin before the watermark are read again but not applied again; once the
+    watermark is older than ``SETTLED`` only rows changed after it are read."""
+    db, op, fingers = world
+    st = GalleryStore()
+    with db.read_transaction() as s:
+        assert st.sync(s)["inserted"] == 60
+    with db.read_transaction() as s:
+        assert st.sync(s) == {"inserted": 0, "removed": 0, "fingers": 60}
+    with db.transaction() as s:  # a bulk load long ago: every row with the same updated_at
+        for row in s.scalars(select(Fingerprint)):
+            row.updated_at = utcnow().replace(year=2020, microsecond=0)
+    st = GalleryStore()
+    with db.read_transaction() as s:
+        st.sync(s)
+    assert st._recent == {}
+    statements = []
+    from sqlalchemy import event
+
+    event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append((a[2], a[3])))
+    with db.read_transaction() as s:
+        assert st.sync(s) == {"inserted": 0, "removed": 0, "fingers": 60}
+    (catch_up,) = [x for x in statements if "updated_at >" in x[0]]
+    assert "updated_at >=" not in catch_up[0]
+    if db.engine.dialect.name == "sqlite":  # the rows after the watermark through the index, not a table scan
+        raw = db.engine.raw_connection()
+        try:
+            raw.execute("ANALYZE")
+            plan = str(raw.execute("EXPLAIN QUERY PLAN " + catch_up[0], catch_up[1]).fetchall())
+        finally:
+            raw.close()
+        assert "ix_fingerprints_updated_at" in plan, plan
+    newcomer = person(db, op, "New")
+    enrol(db, newcomer, 1, S.master(np.random.default_rng(61)))
+    with db.read_transaction() as s:
+        assert st.sync(s)["inserted"] == 1
 
 
 def test_a_template_of_an_older_version_is_left_out_and_reported(world):

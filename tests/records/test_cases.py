@@ -439,3 +439,47 @@ def test_api_refuses_a_conviction_by_status_change(client, make_user):
     assert r.status_code == 422 and r.json()["field"] == "status", r.text
     person = client.get(f"/api/v1/persons/{pid}", headers=sho).json()
     assert person["active_flags"] == ["absconder", "wanted"] and person["summary"]["convictions"] == 0
+
+
+def test_checks_shared_by_case_and_party_changes_keep_their_wording(rdb, principal):
+    """Status transitions, dates before the FIR and 'only an accused' (one rule each, in services.common and
+    services.court) answer every caller with the same field and wording."""
+    op = principal()
+    pid = _person(rdb, op)
+    case_id = _case(rdb, op)
+    complainant = _link(rdb, op, case_id, pid, role="complainant")
+    accused = _link(rdb, op, case_id, pid)
+    early = "1990-01-01"
+    with rdb.transaction() as session:
+        refusals = []
+        for call in (
+            lambda: cases.change_case_status(session, op, case_id, {"status": "convicted"}),
+            lambda: cases.change_party_status(session, op, accused, {"status": "proclaimed_offender_a"}),
+            lambda: cases.change_case_status(
+                session, op, case_id, {"status": "under_investigation", "effective_on": early}
+            ),
+            lambda: cases.change_party_status(
+                session, op, accused, {"status": "absconder", "effective_on": early}
+            ),
+            lambda: cases.record_conviction(
+                session, op, accused, {"court": "ATC-I", "convicted_on": early, "sentence": "7 years RI"}
+            ),
+            lambda: cases.record_arrest(session, op, complainant, {"arrested_on": "2024-04-02"}),
+            lambda: cases.record_conviction(
+                session, op, complainant, {"court": "ATC-I", "convicted_on": early, "sentence": "7 years RI"}
+            ),
+        ):
+            with pytest.raises(ValidationError) as err:
+                call()
+            refusals.append((err.value.field, err.value.message))
+    assert refusals[0][0] == "status"
+    assert refusals[0][1].startswith("case status cannot change from registered to convicted (allowed: ")
+    assert refusals[1][0] == "status"
+    assert refusals[1][1].startswith("status cannot change from named to proclaimed_offender_a (allowed: ")
+    assert refusals[2:5] == [
+        ("effective_on", "effective_on is before the FIR was registered"),
+        ("effective_on", "effective_on is before the FIR was registered"),
+        ("convicted_on", "convicted_on is before the FIR was registered"),
+    ]
+    assert refusals[5] == ("link_id", "only an accused can be arrested in a case (this link is complainant)")
+    assert refusals[6] == ("link_id", "only an accused can be convicted (this link is complainant)")

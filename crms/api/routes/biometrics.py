@@ -15,11 +15,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from crms.access.policy import Permission, authorize
-from crms.api.deps import in_transaction
+from crms.api.deps import biometric_store, in_transaction
 from crms.api.params import IdPath
-from crms.api.serving import body_limit
+from crms.api.serving import body_limit, read_body
 from crms.biometrics import enrolment
 from crms.errors import PayloadTooLarge, ValidationError
+from crms.fingerprint import MAX_DPI, MIN_DPI
 from crms.fingerprint import MAX_IMAGE_BYTES as MAX_BYTES
 
 router = APIRouter(tags=["biometrics"])
@@ -27,15 +28,6 @@ router = APIRouter(tags=["biometrics"])
 Position = Annotated[
     int, Path(ge=1, le=10, description="ANSI/NIST finger position: 1 right thumb ... 10 left little")
 ]
-
-
-def _store(request: Request):
-    store = getattr(request.app.state, "biometric_store", None)
-    if store is None:
-        from crms.access.crypto import EncryptedStore
-
-        store = request.app.state.biometric_store = EncryptedStore.from_settings(request.app.state.settings)
-    return store
 
 
 MULTIPART_OVERHEAD = 64 * 1024  # the form's boundaries and part headers around the image
@@ -65,32 +57,18 @@ IMAGE_BODY = {
 }
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused as soon as it passes ``limit`` (never read whole first)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"image larger than {MAX_BYTES} bytes", field="image")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"image larger than {MAX_BYTES} bytes", field="image")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def _image_body(request: Request) -> tuple[bytes, str | None]:
     """The uploaded image and its file name (multipart) or None (raw body)."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "multipart/form-data":
-        body = await _read_body(request, MAX_BYTES)
+        body = await read_body(request, MAX_BYTES)
         if not body:
             raise ValidationError("send the fingerprint image as the request body", field="image")
         return body, None
     from starlette.datastructures import UploadFile
     from starlette.formparsers import MultiPartException, MultiPartParser
 
-    body = await _read_body(request, MAX_BYTES + MULTIPART_OVERHEAD)
+    body = await read_body(request, MAX_BYTES + MULTIPART_OVERHEAD, image_limit=MAX_BYTES)
 
     async def stream():
         yield body
@@ -145,7 +123,7 @@ async def capture_fingerprint(
     person_id: IdPath,
     position: Position,
     ppi: Annotated[
-        int | None, Query(ge=100, le=2000, description="scanner resolution if the file lacks it")
+        int | None, Query(ge=MIN_DPI, le=MAX_DPI, description="scanner resolution if the file lacks it")
     ] = None,
     source: Annotated[str, Query(max_length=16)] = "livescan",
 ):
@@ -154,7 +132,7 @@ async def capture_fingerprint(
     image, filename = await _image_body(request)
     # Decoded before the transaction opens: no database lock is held while a decoder works.
     checked = await run_in_threadpool(enrolment.check_image, image, position, filename)
-    store = _store(request)
+    store = biometric_store(request)
     row = await in_transaction(
         request,
         lambda session, who: enrolment.fingerprint_dict(

@@ -1,12 +1,17 @@
-"""1:N fingerprint identification (``POST /api/v1/identify``) and the examiners' queue of probable duplicate
-enrolments (``/api/v1/duplicates``). Thin: the rules live in crms.biometrics.identification and
-crms.biometrics.dedup.
+"""1:N fingerprint identification (``POST /api/v1/identify``), the examiner's decisions on its candidates
+(``/api/v1/identify/{search_id}``, ``.../decisions``) and the examiners' queue of probable duplicate
+enrolments (``/api/v1/duplicates``). Thin: the rules live in crms.biometrics.identification,
+crms.biometrics.examination (the service the web's identification pages call) and crms.biometrics.dedup.
 
 ``POST /identify`` is multipart: 1-10 parts named ``print`` (a fingerprint image - PNG, JPEG, TIFF, BMP, WSQ,
 JPEG 2000 - or a template, CRMS or ISO/IEC 19794-2), with, in the same order, ``position`` fields (ANSI/NIST
 1-10, 0 unknown; all unknown when absent) and optional ``ppi`` fields (one per print, or one for all;
 ``auto`` estimates it); ``reason`` (required) and ``top`` (default 20). The answer is the candidate list with
-per-finger scores and the decision threshold for the gallery's size.
+per-finger scores, the decision threshold for the gallery's size and the ``search_id`` under which the search
+is kept (the probes encrypted) for an examiner's review: ``GET /identify/{search_id}`` (the candidates with
+the decisions so far; the searcher or an examiner), ``POST /identify/{search_id}/decisions``
+(``biometric:confirm``: ``{"person_id", "decision": confirmed|rejected|inconclusive, "reason"}``, once per
+candidate), ``GET /identify/{search_id}/decisions``.
 """
 
 from __future__ import annotations
@@ -14,13 +19,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from crms.access.policy import Permission, authorize
 from crms.api.deps import in_transaction
 from crms.api.params import IdPath
-from crms.biometrics import dedup, identification
+from crms.biometrics import dedup, examination, identification
 from crms.errors import PayloadTooLarge, ValidationError
 from crms.fingerprint import MAX_IMAGE_BYTES as MAX_BYTES
 
@@ -28,17 +34,15 @@ router = APIRouter(tags=["identification"])
 
 
 def _ppi(value: str | None, name: str):
+    """A print's ``ppi`` field: None, 'auto' or a resolution in the engine's range (``fp.parse_dpi``)."""
     if value is None or value == "":
         return None
-    if value == "auto":
-        return "auto"
+    from crms import fingerprint as fp
+
     try:
-        v = float(value)
-    except ValueError:
-        raise ValidationError(f"{name}: ppi {value!r} is not a number or 'auto'", field="ppi") from None
-    if not 100 <= v <= 2000:
-        raise ValidationError(f"{name}: ppi {v:g} is outside 100-2000", field="ppi")
-    return v
+        return fp.parse_dpi(value)
+    except fp.ImageError as exc:
+        raise ValidationError(f"{name}: ppi {value!r}: {exc.message}", field="ppi") from None
 
 
 @router.post("/identify", summary="Who do these prints belong to? (1-10 fingers, multipart)")
@@ -58,10 +62,14 @@ async def identify(request: Request):
     if len(ppis) not in (0, 1, len(prints)):
         raise ValidationError(f"{len(ppis)} ppi values for {len(prints)} prints", field="ppi")
     probes = []
+    names: set[str] = set()
     for i, part in enumerate(prints):
         if isinstance(part, str):
             raise ValidationError(f"print {i + 1}: a file part is expected", field="print")
         name = part.filename or f"print {i + 1}"
+        if name in names:  # two files of the same name (a phone's "image.jpg"): each probe keeps its own
+            name = f"{name} (print {i + 1})"
+        names.add(name)
         data = await part.read(MAX_BYTES + 1)
         if len(data) > MAX_BYTES:
             raise PayloadTooLarge(f"{name}: larger than {MAX_BYTES} bytes", field=name)
@@ -75,13 +83,58 @@ async def identify(request: Request):
     if not top_raw.isdigit():
         raise ValidationError("top must be a whole number", field="top")
     db = request.app.state.db
+    store = _store(request)
     out = await in_transaction(
         request,
-        lambda session, who: identification.identify(
-            session, who, db, probes, reason=reason, top=int(top_raw)
+        lambda session, who: examination.search(
+            session, who, db, store, probes, reason=reason, top=int(top_raw)
         ),
     )
     return JSONResponse(out)
+
+
+def _store(request: Request):
+    store = getattr(request.app.state, "biometric_store", None)
+    if store is None:
+        from crms.access.crypto import EncryptedStore
+
+        store = request.app.state.biometric_store = EncryptedStore.from_settings(request.app.state.settings)
+    return store
+
+
+@router.get("/identify/{search_id}", summary="A search's candidates with the examiners' decisions so far")
+async def get_search(request: Request, search_id: IdPath):
+    out = await in_transaction(request, lambda session, who: examination.get_search(session, who, search_id))
+    return JSONResponse(jsonable_encoder(out), headers={"Cache-Control": "no-store"})
+
+
+class IdentifyDecisionIn(BaseModel):
+    person_id: int = Field(ge=1, le=2**31 - 1, description="the candidate decided on")
+    decision: str = Field(max_length=16, description="confirmed, rejected or inconclusive")
+    reason: str = Field(max_length=500)
+
+
+@router.post(
+    "/identify/{search_id}/decisions",
+    status_code=201,
+    summary="An examiner confirms, rejects or marks inconclusive one candidate of a search",
+)
+async def decide_candidate(request: Request, search_id: IdPath, body: IdentifyDecisionIn):
+    out = await in_transaction(
+        request,
+        lambda session, who: examination.decide(
+            session, who, search_id, body.person_id, body.decision, body.reason
+        ),
+    )
+    return JSONResponse(out, status_code=201)
+
+
+@router.get("/identify/{search_id}/decisions", summary="The decisions recorded on a search, oldest first")
+async def list_decisions(request: Request, search_id: IdPath):
+    out = await in_transaction(
+        request, lambda session, who: examination.search_decisions(session, who, search_id)
+    )
+    return JSONResponse(jsonable_encoder(out), headers={"Cache-Control": "no-store"})
 
 
 @router.get("/duplicates", summary="Probable duplicate enrolments waiting for an examiner")

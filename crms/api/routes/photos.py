@@ -12,10 +12,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from crms.access.policy import Permission, authorize
-from crms.api.deps import in_transaction
+from crms.api.deps import biometric_store, in_transaction
 from crms.api.params import IdPath
-from crms.api.routes.biometrics import _read_body, _store
-from crms.api.serving import body_limit
+from crms.api.serving import body_limit, read_body
 from crms.faces import photos
 
 router = APIRouter(tags=["photos"])
@@ -55,9 +54,9 @@ async def upload_photo(
     note: Annotated[str | None, Query(max_length=300)] = None,
 ):
     await in_transaction(request, lambda session, who: authorize(who, Permission.PERSON_WRITE))
-    body = await _read_body(request, photos.MAX_BYTES)
+    body = await read_body(request, photos.MAX_BYTES)
     checked = await run_in_threadpool(photos.check_photo, body)
-    store = _store(request)
+    store = biometric_store(request)
     row = await in_transaction(
         request,
         lambda session, who: photos.photo_dict(
@@ -71,7 +70,7 @@ async def upload_photo(
 async def photo_image(
     request: Request, photo_id: IdPath, reason: Annotated[str | None, Query(max_length=500)] = None
 ):
-    store = _store(request)
+    store = biometric_store(request)
     data, media, _ = await in_transaction(
         request, lambda session, who: photos.read_photo(session, who, store, photo_id, reason=reason)
     )

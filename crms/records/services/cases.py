@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from crms.access import audit
-from crms.access.policy import Permission, authorize
+from crms.access.policy import Permission, authorize, has_permission
 from crms.access.principal import Principal
 from crms.errors import Conflict, NotFound, ValidationError
 from crms.records.models import (
@@ -25,7 +25,14 @@ from crms.records.schemas import (
     CaseUpdate,
     coerce,
 )
-from crms.records.services.common import MAX_PAGE, _get_case, touch
+from crms.records.services.common import (
+    MAX_PAGE,
+    _get_case,
+    check_not_before_fir,
+    check_transition,
+    touch,
+    writable_case,
+)
 from crms.records.services.flags import CASE_CLEARS_FLAGS, _clear
 from crms.records.services.guard import guard_reads
 from crms.records.services.reading import party_dict
@@ -194,8 +201,7 @@ def add_case(session: Session, principal: Principal, data: CaseCreate | dict) ->
 def update_case(session: Session, principal: Principal, case_id: int, data: CaseUpdate | dict) -> Case:
     authorize(principal, Permission.CASE_WRITE)  # the role first (403 before 404)
     data = coerce(CaseUpdate, data)
-    case = _get_case(session, case_id)
-    authorize(principal, Permission.CASE_WRITE, unit=case.unit_path)
+    case = writable_case(session, principal, case_id, Permission.CASE_WRITE)
     changes = data.model_dump(exclude_unset=True)
     if "sections" in changes:
         if changes["sections"] is None:
@@ -269,6 +275,11 @@ def find_case(
     return get_case(session, principal, case_id)
 
 
+def may_list_cases(principal: Principal) -> bool:
+    """Whether :func:`list_cases` answers the principal (``case:read``); pages show the list only then."""
+    return has_permission(principal, Permission.CASE_READ)
+
+
 def list_cases(
     session: Session,
     principal: Principal,
@@ -331,18 +342,10 @@ def change_case_status(
 ) -> Case:
     authorize(principal, Permission.STATUS_WRITE)  # the role first (403 before 404)
     data = coerce(CaseStatusIn, data)
-    case = _get_case(session, case_id)
-    authorize(principal, Permission.STATUS_WRITE, unit=case.unit_path)
+    case = writable_case(session, principal, case_id, Permission.STATUS_WRITE)
     new = data.status.value
-    allowed = CASE_TRANSITIONS.get(case.status, set())
-    if new not in allowed:
-        raise ValidationError(
-            f"case status cannot change from {case.status} to {new} "
-            f"(allowed: {', '.join(sorted(allowed)) or 'none'})",
-            field="status",
-        )
-    if data.effective_on and data.effective_on < case.registered_on:
-        raise ValidationError("effective_on is before the FIR was registered", field="effective_on")
+    check_transition(CASE_TRANSITIONS, case.status, new, what="case status")
+    check_not_before_fir(data.effective_on, case, "effective_on")
     old = case.status
     case.status = new
     touch(case, principal)

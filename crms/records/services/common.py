@@ -1,23 +1,25 @@
 """What every records service shares: stamping who/when on a row, fetching a person (following merge
-redirects) or a writable one, fetching a case or a person-in-case link, and the paging limit."""
+redirects) or a writable one, fetching a case or a person-in-case link, the checks of a status change
+shared by cases and persons in cases, and the paging limit."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
 from crms.access.policy import Permission, authorize
 from crms.access.principal import Principal
-from crms.errors import Conflict, NotFound
-from crms.records.models import (
-    Case,
-    CaseParty,
-    Person,
-)
+from crms.errors import Conflict, NotFound, ValidationError
+from crms.records.cnic import CNIC_LIKE  # noqa: F401  (re-exported: services.CNIC_LIKE)
 from crms.timeutil import utcnow
 
-CNIC_LIKE = {"CNIC", "NICOP"}  # numbers in the CNIC format (NICOP carries the holder's CNIC number)
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from crms.records.models import Case, CaseParty, Person
+
+# The ORM classes are imported where a row is fetched: the reads that need none (the CNIC lookup) import
+# this module without building them.
+
 MAX_PAGE = 500
 
 
@@ -31,8 +33,26 @@ def touch(obj: Any, principal: Principal, *, new: bool = False) -> None:
     obj.updated_by = principal.user_id
 
 
+def check_transition(transitions: dict[str, set[str]], old: str, new: str, *, what: str = "status") -> None:
+    """Refuse a status change that ``transitions`` does not allow from ``old`` (field ``status``)."""
+    allowed = transitions.get(old, set())
+    if new not in allowed:
+        raise ValidationError(
+            f"{what} cannot change from {old} to {new} (allowed: {', '.join(sorted(allowed)) or 'none'})",
+            field="status",
+        )
+
+
+def check_not_before_fir(day: Any, case: Case, field: str) -> None:
+    """Refuse a date (when given) earlier than the day the case's FIR was registered."""
+    if day and day < case.registered_on:
+        raise ValidationError(f"{field} is before the FIR was registered", field=field)
+
+
 def get_person_row(session: Session, person_id: int, *, follow: bool = True) -> tuple[Person, int | None]:
     """The person (following merge redirects when ``follow``) and the id it was redirected from."""
+    from crms.records.models import Person
+
     person = session.get(Person, person_id)
     if person is None:
         raise NotFound(f"person {person_id} not found", field="person_id")
@@ -58,6 +78,8 @@ def get_writable_person(session: Session, principal: Principal, person_id: int, 
 
 
 def _get_case(session: Session, case_id: int) -> Case:
+    from crms.records.models import Case
+
     case = session.get(Case, case_id)
     if case is None:
         raise NotFound(f"case {case_id} not found", field="case_id")
@@ -65,7 +87,24 @@ def _get_case(session: Session, case_id: int) -> Case:
 
 
 def _get_link(session: Session, link_id: int) -> CaseParty:
+    from crms.records.models import CaseParty
+
     link = session.get(CaseParty, link_id)
     if link is None:
         raise NotFound(f"person-in-case link {link_id} not found", field="link_id")
+    return link
+
+
+def writable_case(session: Session, principal: Principal, case_id: int, permission: Permission) -> Case:
+    """The case a write goes to (404), within the principal's unit (403). Callers check the role first, so
+    that a role without ``permission`` learns nothing of which cases exist (403 before 404)."""
+    case = _get_case(session, case_id)
+    authorize(principal, permission, unit=case.unit_path)
+    return case
+
+
+def writable_link(session: Session, principal: Principal, link_id: int, permission: Permission) -> CaseParty:
+    """The person-in-case link a write goes to, as :func:`writable_case` (its case's unit)."""
+    link = _get_link(session, link_id)
+    authorize(principal, permission, unit=link.case.unit_path)
     return link

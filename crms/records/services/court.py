@@ -10,6 +10,7 @@ from crms.access.principal import Principal
 from crms.errors import ValidationError
 from crms.records.models import (
     Arrest,
+    CaseParty,
     Conviction,
     PartyRole,
     PartyStatus,
@@ -19,22 +20,44 @@ from crms.records.schemas import (
     ConvictionIn,
     coerce,
 )
-from crms.records.services.common import _get_link, touch
+from crms.records.services.common import check_not_before_fir, touch, writable_link
 from crms.records.services.links import _apply_party_status, check_party_status_in_case
 
 PS = PartyStatus
+
+
+def _accused_link(session: Session, principal: Principal, link_id: int, done: str) -> CaseParty:
+    """The link of the accused whose arrest or conviction is recorded (the role was checked first): within
+    the principal's unit, and of an accused."""
+    link = writable_link(session, principal, link_id, Permission.STATUS_WRITE)
+    if link.role != PartyRole.ACCUSED:
+        raise ValidationError(f"only an accused can be {done} (this link is {link.role})", field="link_id")
+    return link
+
+
+def _save(
+    session: Session, principal: Principal, link: CaseParty, row: Arrest | Conviction, action: str
+) -> None:
+    """Add the new arrest or conviction row and audit it against the person."""
+    touch(row, principal, new=True)
+    session.add(row)
+    session.flush()
+    key = "arrest_id" if isinstance(row, Arrest) else "conviction_id"
+    audit.record(
+        session,
+        principal,
+        action,
+        target_type="person",
+        target_id=link.person_id,
+        query={"case_id": link.case_id, key: row.id},
+    )
 
 
 def record_arrest(session: Session, principal: Principal, link_id: int, data: ArrestIn | dict) -> Arrest:
     """Record an arrest of an accused; the status becomes 'arrested' (if it is not already)."""
     authorize(principal, Permission.STATUS_WRITE)  # the role first (403 before 404)
     data = coerce(ArrestIn, data)
-    link = _get_link(session, link_id)
-    authorize(principal, Permission.STATUS_WRITE, unit=link.case.unit_path)
-    if link.role != PartyRole.ACCUSED:
-        raise ValidationError(
-            f"only an accused can be arrested in a case (this link is {link.role})", field="link_id"
-        )
+    link = _accused_link(session, principal, link_id, "arrested in a case")
     if data.arrested_on < link.case.registered_on and (
         link.case.occurred_on is None or data.arrested_on < link.case.occurred_on
     ):
@@ -50,17 +73,7 @@ def record_arrest(session: Session, principal: Principal, link_id: int, data: Ar
         arrested_by=data.arrested_by,
         notes=data.notes,
     )
-    touch(arrest, principal, new=True)
-    session.add(arrest)
-    session.flush()
-    audit.record(
-        session,
-        principal,
-        "case.arrest",
-        target_type="person",
-        target_id=link.person_id,
-        query={"case_id": link.case_id, "arrest_id": arrest.id},
-    )
+    _save(session, principal, link, arrest, "case.arrest")
     return arrest
 
 
@@ -70,12 +83,8 @@ def record_conviction(
     """Record a conviction of an accused; the status becomes 'convicted'."""
     authorize(principal, Permission.STATUS_WRITE)  # the role first (403 before 404)
     data = coerce(ConvictionIn, data)
-    link = _get_link(session, link_id)
-    authorize(principal, Permission.STATUS_WRITE, unit=link.case.unit_path)
-    if link.role != PartyRole.ACCUSED:
-        raise ValidationError(f"only an accused can be convicted (this link is {link.role})", field="link_id")
-    if data.convicted_on < link.case.registered_on:
-        raise ValidationError("convicted_on is before the FIR was registered", field="convicted_on")
+    link = _accused_link(session, principal, link_id, "convicted")
+    check_not_before_fir(data.convicted_on, link.case, "convicted_on")
     check_party_status_in_case(PS.CONVICTED.value, link.case.status)
     if link.status != PS.CONVICTED:
         _apply_party_status(
@@ -94,15 +103,5 @@ def record_conviction(
         sentence=data.sentence,
         notes=data.notes,
     )
-    touch(conviction, principal, new=True)
-    session.add(conviction)
-    session.flush()
-    audit.record(
-        session,
-        principal,
-        "case.conviction",
-        target_type="person",
-        target_id=link.person_id,
-        query={"case_id": link.case_id, "conviction_id": conviction.id},
-    )
+    _save(session, principal, link, conviction, "case.conviction")
     return conviction

@@ -35,7 +35,7 @@ from crms.records.schemas import (
     FlagIn,
     coerce,
 )
-from crms.records.services.common import _get_case
+from crms.records.services.common import writable_case
 from crms.records.services.guard import guard_reads
 from crms.records.services.reading import flag_dict
 from crms.timeutil import utcnow
@@ -136,8 +136,7 @@ def set_flag(session: Session, principal: Principal, person_id: int, data: FlagI
     """Raise or clear a flag by hand; it must point at a case where the person is an accused."""
     authorize(principal, Permission.STATUS_WRITE)  # the role first (403 before 404)
     data = coerce(FlagIn, data)
-    case = _get_case(session, data.case_id)
-    authorize(principal, Permission.STATUS_WRITE, unit=case.unit_path)
+    case = writable_case(session, principal, data.case_id, Permission.STATUS_WRITE)
     link = session.scalar(
         select(CaseParty).where(
             CaseParty.case_id == case.id,

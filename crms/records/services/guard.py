@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from crms.access import audit
 from crms.access.models import RateBucket
+from crms.access.policy import Permission, has_permission
 from crms.access.principal import Principal
 from crms.access.ratelimit import limit_for
 from crms.errors import RateLimited
@@ -33,6 +34,12 @@ NORMAL_WEIGHT = 0.1  # weight of a finished window in the user's normal
 
 _T = RateBucket.__table__
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def may_browse(principal: Principal) -> bool:
+    """Whether the principal may browse the register (``person:browse``: ``list_persons``, ``list_wanted``,
+    each with a reason); pages show those lists only then."""
+    return has_permission(principal, Permission.PERSON_BROWSE)
 
 
 def _window_start(now: datetime) -> datetime:

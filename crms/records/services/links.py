@@ -24,7 +24,14 @@ from crms.records.schemas import (
     PartyStatusIn,
     coerce,
 )
-from crms.records.services.common import _get_case, _get_link, touch
+from crms.records.services.common import (
+    _get_link,
+    check_not_before_fir,
+    check_transition,
+    touch,
+    writable_case,
+    writable_link,
+)
 from crms.records.services.flags import _sync_flags
 from crms.records.services.guard import guard_reads
 from crms.records.services.reading import party_dict
@@ -109,8 +116,7 @@ def link_dict(link: CaseParty) -> dict:
 def link_person(session: Session, principal: Principal, case_id: int, data: LinkCreate | dict) -> CaseParty:
     authorize(principal, Permission.CASE_WRITE)  # the role first (403 before 404)
     data = coerce(LinkCreate, data)
-    case = _get_case(session, case_id)
-    authorize(principal, Permission.CASE_WRITE, unit=case.unit_path)
+    case = writable_case(session, principal, case_id, Permission.CASE_WRITE)
     person = session.get(Person, data.person_id)
     if person is None:
         raise NotFound(f"person {data.person_id} not found", field="person_id")
@@ -168,8 +174,7 @@ def link_person(session: Session, principal: Principal, case_id: int, data: Link
 def update_link(session: Session, principal: Principal, link_id: int, data: LinkUpdate | dict) -> CaseParty:
     authorize(principal, Permission.CASE_WRITE)  # the role first (403 before 404)
     data = coerce(LinkUpdate, data)
-    link = _get_link(session, link_id)
-    authorize(principal, Permission.CASE_WRITE, unit=link.case.unit_path)
+    link = writable_link(session, principal, link_id, Permission.CASE_WRITE)
     for key, value in data.model_dump(exclude_unset=True).items():
         setattr(link, key, value)
     touch(link, principal)
@@ -210,18 +215,11 @@ def _apply_party_status(
         raise ValidationError(
             f"only an accused can have status {new} (this link is {link.role})", field="status"
         )
-    allowed = PARTY_TRANSITIONS.get(link.status, set())
-    if new not in allowed:
-        raise ValidationError(
-            f"status cannot change from {link.status} to {new} "
-            f"(allowed: {', '.join(sorted(allowed)) or 'none'})",
-            field="status",
-        )
+    check_transition(PARTY_TRANSITIONS, link.status, new)
     check_party_status_in_case(new, link.case.status)
     if new in RECORDED_STATUSES and not recorded:
         raise ValidationError(f"status {new} is set by its record: {RECORDED_STATUSES[new]}", field="status")
-    if effective_on and effective_on < link.case.registered_on:
-        raise ValidationError("effective_on is before the FIR was registered", field="effective_on")
+    check_not_before_fir(effective_on, link.case, "effective_on")
     old = link.status
     link.status = new
     touch(link, principal)
@@ -253,7 +251,6 @@ def change_party_status(
 ) -> CaseParty:
     authorize(principal, Permission.STATUS_WRITE)  # the role first (403 before 404)
     data = coerce(PartyStatusIn, data)
-    link = _get_link(session, link_id)
-    authorize(principal, Permission.STATUS_WRITE, unit=link.case.unit_path)
+    link = writable_link(session, principal, link_id, Permission.STATUS_WRITE)
     _apply_party_status(session, principal, link, data.status.value, data.effective_on, data.note)
     return link

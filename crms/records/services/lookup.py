@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import Session
 
 from crms.access import audit
 from crms.access.policy import Permission, authorize
 from crms.access.principal import Principal
-from crms.records.cnic import parse_cnic
-from crms.records.models import (
-    Case,
-    CaseParty,
-    IdentityDocument,
-    Person,
-    PersonFlag,
-)
-from crms.records.services.common import CNIC_LIKE
+from crms.records import tables
+from crms.records.cnic import CNIC_LIKE, parse_cnic
 from crms.records.services.reading import (
     _document_part_dict,
     _flag_row_dict,
@@ -28,6 +22,12 @@ from crms.records.services.reading import (
     person_core_dict,
 )
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+# Core statements on crms.records.tables only: a lookup builds no ORM class of the records and configures no
+# mapper of theirs (CLI start-up, docs/BENCHMARKS.md).
+
 _LOOKUP: dict = {}
 
 
@@ -35,8 +35,8 @@ def _lookup_statements() -> dict:
     """The CNIC lookup's statements, built once (building a statement costs more than running it)."""
     if _LOOKUP:
         return _LOOKUP
-    P, D = Person.__table__, IdentityDocument.__table__
-    CP, C, F = CaseParty.__table__, Case.__table__, PersonFlag.__table__
+    P, D = tables.persons, tables.identity_documents
+    CP, C, F = tables.case_parties, tables.cases, tables.person_flags
     pid = bindparam("pid")
     _LOOKUP["person"] = (
         select(P)
@@ -102,4 +102,5 @@ def lookup_cnic(session: Session, principal: Principal, cnic: str, reason: str |
 
 
 def count_cases_of(session: Session, person_id: int) -> int:
-    return session.scalar(select(func.count(CaseParty.id)).where(CaseParty.person_id == person_id)) or 0
+    CP = tables.case_parties
+    return session.scalar(select(func.count(CP.c.id)).where(CP.c.person_id == person_id)) or 0

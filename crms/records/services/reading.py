@@ -4,32 +4,27 @@ history in a handful of Core queries, one part of a record, and a page of person
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 from sqlalchemy import bindparam, cast, func, literal_column, null, select, union_all
-from sqlalchemy.orm import Session, selectinload
 
 from crms.access import audit
 from crms.access.policy import Permission, authorize
 from crms.access.principal import Principal
 from crms.errors import NotFound, ValidationError
-from crms.records.cnic import format_cnic
-from crms.records.models import (
-    Address,
-    BodyMark,
-    Case,
-    CaseParty,
-    IdentityDocument,
-    Person,
-    PersonAlias,
-    PersonChange,
-    PersonFlag,
-    PersonMerge,
-    PhoneNumber,
-    PhysicalDescription,
-)
-from crms.records.services.common import CNIC_LIKE, MAX_PAGE
+from crms.records import tables
+from crms.records.cnic import CNIC_LIKE, format_cnic
+from crms.records.services.common import MAX_PAGE
 from crms.records.services.guard import guard_reads
 from crms.timeutil import iso_or_none as _ts
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from crms.records.models import CaseParty, Person, PersonFlag
+
+# The reads below are Core statements on crms.records.tables: a CNIC lookup or a full record builds no ORM
+# class (list_persons and person_part, which load Person objects, import the models when called).
 
 
 def document_dict(d) -> dict:
@@ -212,8 +207,8 @@ def _person_parts(kinds: tuple[str, ...]):
     one round trip instead of four. Columns: part, id, a, b, c, d (all text); ordered by part, then id."""
     from sqlalchemy import String
 
-    A, D = PersonAlias.__table__, IdentityDocument.__table__
-    AD, PH = Address.__table__, PhoneNumber.__table__
+    A, D = tables.person_aliases, tables.identity_documents
+    AD, PH = tables.addresses, tables.phone_numbers
     pid = bindparam("pid")
     none = _none(String)
     columns = {
@@ -255,9 +250,9 @@ def _full_statements() -> dict:
     from sqlalchemy import DateTime, Integer
 
     pid = bindparam("pid")
-    P = Person.__table__
-    DS, BM = PhysicalDescription.__table__, BodyMark.__table__
-    CP, C, F, M = CaseParty.__table__, Case.__table__, PersonFlag.__table__, PersonMerge.__table__
+    P = tables.persons
+    DS, BM = tables.physical_descriptions, tables.body_marks
+    CP, C, F, M = tables.case_parties, tables.cases, tables.person_flags, tables.person_merges
     from crms.records.models import Arrest, Conviction, PartyStatusChange
 
     H, AR, CV = PartyStatusChange.__table__, Arrest.__table__, Conviction.__table__
@@ -289,7 +284,7 @@ def _full_statements() -> dict:
         .where(F.c.person_id == pid)
         .order_by(F.c.id)
     )
-    PC = PersonChange.__table__
+    PC = tables.person_changes
     # merges into this person (m) and the changes made to it (c)
     _FULL["log"] = union_all(
         select(_tag("m").label("part"), M.c.id.label("id"), M.c.merged_id.label("other"),
@@ -502,6 +497,10 @@ def list_persons(
         raise ValidationError(f"limit must be between 1 and {MAX_PAGE}", field="limit")
     if offset < 0:
         raise ValidationError("offset must be 0 or more", field="offset")
+    from sqlalchemy.orm import selectinload
+
+    from crms.records.models import Person
+
     q = select(Person).where(Person.merged_into_id.is_(None))
     if unit:
         u = unit.strip("/").upper()
@@ -534,6 +533,8 @@ def person_part(session: Session, principal: Principal, person_id: int, part: st
     authorize(principal, Permission.PERSON_READ)
     if part not in ("documents", "aliases", "addresses", "phones", "descriptions", "cases", "flags"):
         raise ValidationError(f"unknown part '{part}'", field="part")
+    from crms.records.models import Person
+
     if session.get(Person, person_id) is None:
         _audit_miss(session, principal, person_id, None, part)
         return None

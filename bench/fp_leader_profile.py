@@ -1,0 +1,150 @@
+"""Where LEADER's network spends its time: ONNX Runtime's own profiler, per operator type and per node.
+
+    .venv/bin/python bench/fp_leader_profile.py [--per-set 2] [--top 25] [--full]
+
+One thread, the graph and session options of :class:`crms.fingerprint.leader_onnx.LeaderOnnx`, run on
+the network inputs the default configuration makes from FVC images (the foreground's window; ``--full``:
+the whole padded image), ``--per-set`` images from each of the 8 FVC B sets. Kernel times are the
+profiler's (wall, per node); they are printed as shares of the total, per image, with the node's output
+shape, so that a layer's cost can be compared with its multiply-adds (``MMAC``, convolutions only).
+Besides the network, the rest of an extraction (segmentation, quality map, direction and type heads
+in numpy, template step) is timed with CPU time per step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fp_eval import DATA, SETS  # noqa: E402  (bench/ is on sys.path when run as a script)
+from fp_extract_speed import cpu_description  # noqa: E402
+
+from crms.fingerprint import extract  # noqa: E402
+from crms.fingerprint.images import list_images, load_image  # noqa: E402
+from crms.fingerprint.leader_onnx import build_model, network_window  # noqa: E402
+
+
+def network_inputs(per_set: int, full: bool) -> list[np.ndarray]:
+    """The padded network inputs of ``per_set`` images per FVC set, as the extraction makes them."""
+    import cv2
+
+    out = []
+    for year, db, dpi in SETS:
+        for f in list_images(DATA / year / db)[:: max(1, 80 // per_set)][:per_set]:
+            img = load_image(f, dpi).pixels
+            ctx: dict = {"image": img}
+            extract.step_segment(ctx, extract.DEFAULT_SEGMENT)
+            box = None if full else extract.foreground_box(ctx["mask"])
+            margin = extract.DEFAULT_LEADER.crop_margin or 0
+            (y0, y1, t, b), (x0, x1, left, r) = network_window(img.shape, 32, box, margin)
+            v = int(img[0, 0])
+            out.append(cv2.copyMakeBorder(img[y0:y1, x0:x1], t, b, left, r, cv2.BORDER_CONSTANT, value=v))
+    return out
+
+
+def conv_macs(model) -> dict[str, tuple[int, ...]]:
+    """Node name -> the weight shape of each Conv (multiply-adds = output pixels x prod(shape[1:]))."""
+    inits = {i.name: tuple(i.dims) for i in model.graph.initializer}
+    return {n.name: inits[n.input[1]] for n in model.graph.node if n.op_type == "Conv"}
+
+
+def main() -> None:
+    import onnxruntime as ort
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--per-set", type=int, default=2)
+    ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--full", action="store_true", help="the whole padded image, not the window")
+    a = ap.parse_args()
+    extract.set_threads(1)
+    leader = extract._alg("LEADER")
+    inputs = network_inputs(a.per_set, a.full)
+    model, _ = build_model(leader.weights)
+    weights = conv_macs(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 1
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        so.log_severity_level = 3
+        so.enable_profiling = True
+        so.profile_file_prefix = str(Path(tmp) / "leader")
+        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        sess.run(None, {"img": inputs[0].astype(np.float32)[None, None]})
+        c0 = time.process_time()
+        for x in inputs:
+            sess.run(None, {"img": x.astype(np.float32)[None, None]})
+        cpu = (time.process_time() - c0) * 1000 / len(inputs)
+        events = json.loads(Path(sess.end_profiling()).read_text())
+    n = len(inputs)
+    by_op: dict[str, float] = defaultdict(float)
+    by_node: dict[str, float] = defaultdict(float)
+    info: dict[str, tuple[str, list]] = {}
+    for e in events:
+        if e.get("cat") != "Node" or not e["name"].endswith("_kernel_time"):
+            continue
+        name = e["name"][: -len("_kernel_time")]
+        by_op[e["args"]["op_name"]] += e["dur"]
+        by_node[name] += e["dur"]
+        shapes = e["args"].get("output_type_shape") or [{}]
+        info[name] = (e["args"]["op_name"], next(iter(shapes[0].values()), []))
+    scale = 1.0 / (1000 * (n + 1))  # n inputs and the warm-up run
+    total = sum(by_op.values())
+    pixels = np.mean([x.size for x in inputs])
+    print(f"{n} network inputs, mean {pixels / 1000:.0f} k pixels, {cpu_description()}")
+    print(f"network CPU time {cpu:.0f} ms per input (process time); profiler kernel sum below, ms per run")
+    print("| operator | ms | share |")
+    print("|---|---:|---:|")
+    for op, us in sorted(by_op.items(), key=lambda kv: -kv[1]):
+        print(f"| {op} | {us * scale:.1f} | {100 * us / total:.1f} % |")
+    print("\n| node | operator | output | ms | share | MMAC (this shape) |\n|---|---|---|---:|---:|---:|")
+    for name, us in sorted(by_node.items(), key=lambda kv: -kv[1])[: a.top]:
+        op, shape = info[name]
+        base = name.removesuffix("_nchwc")
+        mac = ""
+        if base in weights and shape:
+            mac = f"{np.prod(shape) * np.prod(weights[base][1:]) / 1e6:.0f}"
+        print(f"| {name} | {op} | {shape} | {us * scale:.1f} | {100 * us / total:.1f} % | {mac} |")
+    # the rest of an extraction: CPU time per step
+    steps: dict[str, list[float]] = defaultdict(list)
+    network = leader.network
+
+    def timed_network(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        c0 = time.process_time()
+        out = network(x)
+        steps["network"].append((time.process_time() - c0) * 1000)
+        return out
+
+    leader.network = timed_network
+    for year, db, dpi in SETS:
+        for f in list_images(DATA / year / db)[:: max(1, 80 // a.per_set)][: a.per_set]:
+            img = load_image(f, dpi)
+            ctx = {"image": img.pixels, "source_dpi": img.dpi}
+            for step in extract.CONFIGS["leader_full" if a.full else "leader"].steps:
+                c0 = time.process_time()
+                step.fn(ctx, step.params)
+                steps[step.name].append((time.process_time() - c0) * 1000)
+    del leader.network
+    print(
+        "\nextraction steps, CPU ms per image (mean; 'minutiae' includes 'network'): "
+        + ", ".join(f"{k} {np.mean(v):.1f}" for k, v in steps.items())
+    )
+
+
+if __name__ == "__main__":
+    main()
