@@ -159,6 +159,16 @@ def main() -> None:
         tag = "position_known" if known else "position_unknown"
         r1 = np.array(ranks)
         r2 = np.array(ranks_left_out)
+        counts = np.array([t.count for _k, _s, _p, t in (probes if known else unknown_probes)])
+        by_count = {}
+        for lo, hi in ((0, 5), (5, 10), (10, 15), (15, 20), (20, 10**6)):
+            sel = (counts >= lo) & (counts < hi)
+            if sel.any():
+                label = f"{lo}-{hi - 1}" if hi < 10**6 else f"{lo}+"
+                by_count[label] = {
+                    "probes": int(sel.sum()),
+                    "rank1": round(float(np.mean(r2[sel] <= 1)) * 100, 2),
+                }
         out[tag] = {
             "rank1_dups_as_nonmates": round(float(np.mean(r1 <= 1)) * 100, 2),
             "rank10_dups_as_nonmates": round(float(np.mean(r1 <= 10)) * 100, 2),
@@ -168,6 +178,7 @@ def main() -> None:
             "cpu_s_per_search": round(cpu / max(1, len(pen)), 4),
             "probes_not_searchable": fails,
             "probes": len(ranks),
+            "rank1_dups_left_out_by_probe_minutiae": by_count,
         }
         print(tag, json.dumps(out[tag]), flush=True)
 
