@@ -49,6 +49,10 @@ def test_worker_enrols_what_was_pending_at_start_and_each_new_capture(app, clien
         r = client.post(f"/api/v1/persons/{pid}/fingerprints/2", content=finger(5, 2), headers=op)
         assert r.status_code == 201 and r.json()["status"] == "pending"
         assert _wait_status(client, op, pid, ["enrolled", "enrolled"]) == ["enrolled", "enrolled"]
+        # the worker counts a batch once its run returns, just after the commit the statuses show
+        deadline = time.monotonic() + 10
+        while worker.enrolled < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert worker.enrolled == 2 and worker.last_error is None
     finally:
         worker.stop()
