@@ -143,14 +143,18 @@ def _descriptors(x, y, t, off, out):  # pragma: no cover - compiled
 def descriptors(x: np.ndarray, y_down: np.ndarray, theta: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """``descriptor`` of many fingers at once (finger g owns rows offsets[g]:offsets[g+1]), in parallel."""
     out = np.zeros((offsets.shape[0] - 1, DIMS), dtype=np.uint8)
-    _descriptors(
+    _descriptors(*_columns(x, y_down, theta, offsets), out)
+    return out
+
+
+def _columns(x, y_down, theta, offsets) -> tuple[np.ndarray, ...]:
+    """Many fingers' minutiae as the compiled loops take them: float64 x, y up, direction; int64 offsets."""
+    return (
         np.ascontiguousarray(x, dtype=np.float64),
         -np.ascontiguousarray(y_down, dtype=np.float64),
         np.ascontiguousarray(theta, dtype=np.float64),
         np.ascontiguousarray(offsets, dtype=np.int64),
-        out,
     )
-    return out
 
 
 def fine_descriptor(minutiae: np.ndarray) -> np.ndarray:
@@ -186,12 +190,5 @@ def fine_scores(
     """Cosine of ``probe`` (a ``fine_descriptor``) with the fine descriptor of each finger g (the minutiae
     in rows offsets[g]:offsets[g+1]), in parallel: 0 (unrelated) to 1 (the same pair histogram)."""
     out = np.zeros(offsets.shape[0] - 1, dtype=np.float64)
-    _fine_scores(
-        np.ascontiguousarray(probe, dtype=np.float64),
-        np.ascontiguousarray(x, dtype=np.float64),
-        -np.ascontiguousarray(y_down, dtype=np.float64),
-        np.ascontiguousarray(theta, dtype=np.float64),
-        np.ascontiguousarray(offsets, dtype=np.int64),
-        out,
-    )
+    _fine_scores(np.ascontiguousarray(probe, dtype=np.float64), *_columns(x, y_down, theta, offsets), out)
     return out
