@@ -629,9 +629,9 @@ class Gallery:
                 off = np.zeros(rows.shape[0] + 1, dtype=np.int64)
                 np.cumsum(counts, out=off[1:])
                 idx = np.repeat(self.moff[rows] - off[:-1], counts) + np.arange(off[-1])
-                m = self.minutiae[idx]
+                m = _to_template(self.minutiae[idx]).minutiae
                 probe = P.fine_descriptor(_to_template(q).minutiae)
-                sc = P.fine_scores(probe, m[:, 0] / 8.0, m[:, 1] / 8.0, m[:, 2] * (2 * math.pi / 65536), off)
+                sc = P.fine_scores(probe, m[:, 0], m[:, 1], m[:, 2], off)
                 out.append((sc, self.key[rows].copy(), self.person[rows].copy()))
         return out
 
@@ -666,6 +666,11 @@ class Gallery:
                 for row, sc in zip(rows.tolist(), scores.tolist(), strict=True):
                     out.append((pi, int(person[row]), int(key[row]), int(position[row]), float(sc)))
             return out
+
+
+def _union(answers: list, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Probe finger i's (scores, keys, persons) from every shard's answer, joined."""
+    return tuple(np.concatenate([a[i][k] for a in answers]) for k in range(3))
 
 
 def _top_by(scores: np.ndarray, keys: np.ndarray, n: int) -> np.ndarray:
@@ -728,29 +733,27 @@ def run_search(
     wide = [max(k, int(math.ceil(RERANK * k / len(prepared)))) for k in keep]
     answers = call("stage1", (prepared, wide, brute_force))
     chosen_keys: list[np.ndarray] = []
-    scored: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    for i in range(len(prepared)):
-        sc = np.concatenate([a[i][0] for a in answers])
-        ks = np.concatenate([a[i][1] for a in answers])
-        ps = np.concatenate([a[i][2] for a in answers])
+    scored: list[tuple[np.ndarray, np.ndarray]] = []  # per probe finger: its survivors' scores and persons
+    for i, (_name, _pos, q) in enumerate(prepared):
+        sc, ks, ps = _union(answers, i)
         searched_per[i] = sum(a[i][3] for a in answers)
-        pick = np.arange(sc.shape[0]) if brute_force else _top_by(sc, ks, wide[i])
+        if brute_force:
+            chosen_keys.append(np.sort(ks))
+            continue
+        pick = _top_by(sc, ks, wide[i])
         chosen_keys.append(np.sort(ks[pick]))
-        d = P.descriptor(_to_template(prepared[i][2]).minutiae).astype(np.int64)
-        norm = float(np.dot(d, d))
-        scored.append((sc[pick] / (norm or 1.0), ks[pick], ps[pick]))
+        d = P.descriptor(_to_template(q).minutiae).astype(np.int64)
+        scored.append((sc[pick] / (float(np.dot(d, d)) or 1.0), ps[pick]))
     finer = [i for i in range(len(prepared)) if wide[i] > keep[i]]
     if finer and not brute_force:
         fine = call("rerank", ([prepared[i] for i in finer], [chosen_keys[i] for i in finer]))
         for j, i in enumerate(finer):
-            sc = np.concatenate([a[j][0] for a in fine])
-            ks = np.concatenate([a[j][1] for a in fine])
-            ps = np.concatenate([a[j][2] for a in fine])
+            sc, ks, ps = _union(fine, j)
             pick = _top_by(sc, ks, keep[i])
             chosen_keys[i] = np.sort(ks[pick])
-            scored[i] = (sc[pick], ks[pick], ps[pick])
+            scored[i] = (sc[pick], ps[pick])
     votes: dict[int, float] = {}
-    for sc, _ks, ps in [] if brute_force else scored:
+    for sc, ps in scored:
         best_of: dict[int, float] = {}
         for pid, v in zip(ps.tolist(), sc.tolist(), strict=True):
             if v > best_of.get(pid, -1.0):
