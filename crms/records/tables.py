@@ -47,6 +47,18 @@ def _tracked() -> list[Column]:
     ]
 
 
+def _status_change() -> list[Column]:
+    """A status history row: from which status to which, the day it took effect, a note, who and when."""
+    return [
+        Column("from_status", String(32)),
+        Column("status", String(32), nullable=False),
+        Column("effective_on", Date),
+        Column("note", String(500)),
+        Column("changed_at", DateTime(timezone=True), default=utcnow, nullable=False),
+        Column("changed_by", ForeignKey("users.id")),
+    ]
+
+
 # Person
 persons = Table(
     "persons",
@@ -220,12 +232,7 @@ case_status_history = Table(
     Base.metadata,
     Column("id", Integer, primary_key=True),
     Column("case_id", ForeignKey("cases.id"), index=True, nullable=False),
-    Column("from_status", String(32)),
-    Column("status", String(32), nullable=False),
-    Column("effective_on", Date),
-    Column("note", String(500)),
-    Column("changed_at", DateTime(timezone=True), default=utcnow, nullable=False),
-    Column("changed_by", ForeignKey("users.id")),
+    *_status_change(),
 )
 
 # CaseParty: A person in a case: role, status (with history), modus operandi and gang.
@@ -249,12 +256,7 @@ case_party_status_history = Table(
     Base.metadata,
     Column("id", Integer, primary_key=True),
     Column("party_id", ForeignKey("case_parties.id"), index=True, nullable=False),
-    Column("from_status", String(32)),
-    Column("status", String(32), nullable=False),
-    Column("effective_on", Date),
-    Column("note", String(500)),
-    Column("changed_at", DateTime(timezone=True), default=utcnow, nullable=False),
-    Column("changed_by", ForeignKey("users.id")),
+    *_status_change(),
 )
 
 # Arrest
