@@ -42,6 +42,7 @@ from crms.access.policy import Permission, authorize, unit_contains
 from crms.access.principal import Principal
 from crms.db import Base
 from crms.errors import PermissionDenied, ValidationError
+from crms.records import import_stage
 from crms.records.cnic import ascii_digits, format_cnic
 from crms.records.models import Address, IdentityDocument, Person, PersonAlias, PhoneNumber
 from crms.records.phones import parse_phone
@@ -777,8 +778,19 @@ def import_persons_file(
             target_id=Path(path).name[:64],
         )
         raise
-    with db.transaction() as session:
-        return _write(session, principal, plan, progress, recheck=True, staged=staged)
+    db_file = import_stage.sqlite_file(str(db.engine.url)) if staged is not None else None
+    if db_file is None:
+        with db.transaction() as session:
+            return _write(session, principal, plan, progress, recheck=True, staged=staged)
+    # SQLite: the rows go into a staging database first, in batches, without the write lock; the write
+    # transaction then copies them in (crms.records.import_stage).
+    with db.engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        with import_stage.attached(raw, db_file):
+            import_stage.fill(raw, _stage_tables(staged), progress)
+            staged.in_stage = True
+            with db.sessionmaker(bind=conn) as session, session.begin():
+                return _write(session, principal, plan, progress, recheck=True, staged=staged)
 
 
 def _validate(
@@ -924,6 +936,7 @@ class _Staged:
     person_columns: list[str]
     persons: list[tuple]
     children: dict[str, tuple[list[str], list[tuple]]]
+    in_stage: bool = False  # the rows are in the attached staging database (SQLite; import_stage)
 
 
 def _stage(session: Session, principal: Principal, rows: list[Prepared]) -> _Staged:
@@ -966,6 +979,23 @@ def _stage(session: Session, principal: Principal, rows: list[Prepared]) -> _Sta
     return _Staged(rows, sqlite, stamp, person_columns, persons, children)
 
 
+def _stage_columns(staged: _Staged) -> list[tuple[Any, list[str]]]:
+    """The tables an import writes, persons first, each with the names of the columns it stages."""
+    persons = Person.__table__
+    out = [(persons, [persons.c[c].name for c in staged.person_columns])]
+    for name, (columns, _data) in staged.children.items():
+        table = Base.metadata.tables[name]
+        out.append((table, [table.c[c].name for c in columns]))
+    return out
+
+
+def _stage_tables(staged: _Staged) -> list[tuple[Any, list[str], list[tuple]]]:
+    """The staged rows per table for :func:`import_stage.fill`: (table, column names, rows each starting
+    with the index of its person in the import)."""
+    rows = [[(i, *t) for i, t in enumerate(staged.persons)], *(d for _c, d in staged.children.values())]
+    return [(table, columns, r) for (table, columns), r in zip(_stage_columns(staged), rows, strict=True)]
+
+
 def _bulk(session: Session, table, columns: list[str], data: list[tuple]) -> None:
     """executemany of ``data`` (tuples in ``columns`` order) straight on the DBAPI cursor: SQLAlchemy's
     per-row parameter processing costs as much as SQLite itself here."""
@@ -1005,6 +1035,8 @@ def _insert(
     else:
         index = list(range(len(rows)))
     persons = Person.__table__
+    if staged.in_stage:
+        return _insert_from_stage(session, staged, index, progress)
     is_pg = not staged.sqlite
     first_params = {**rows[0].person, **staged.stamp}
     ids = reserve_ids(session, persons, len(rows), None if is_pg else first_params)
@@ -1036,6 +1068,25 @@ def _insert(
         # fresh statistics now: the next import's lookups get index plans without waiting for autovacuum
         session.execute(sql_text("ANALYZE persons, identity_documents, addresses"))
     return ids
+
+
+def _insert_from_stage(
+    session: Session,
+    staged: _Staged,
+    index: list[int],
+    progress: Callable[[str, int, int], None] | None,
+) -> list[int]:
+    """SQLite: copy the rows ``index`` of the staging database into the real tables (this transaction holds
+    the write lock, taken at BEGIN IMMEDIATE, so the ids above the highest one are free)."""
+    persons = Person.__table__
+    base = (session.scalar(select(func.max(persons.c.id))) or 0) + 1
+    kept = set(index)
+    dropped = [i for i in range(len(staged.rows)) if i not in kept] if len(kept) != len(staged.rows) else []
+    for n, (table, columns) in enumerate(_stage_columns(staged)):
+        import_stage.copy_in(session, table, "id" if n == 0 else "person_id", columns, base, dropped)
+        if n == 0 and progress is not None:
+            progress("write", len(index), len(index))  # persons copied in, not yet committed
+    return [base + i for i in index]
 
 
 def write_reject_file(
