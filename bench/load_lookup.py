@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import random
 import signal
@@ -57,7 +58,15 @@ def tree_cpu_seconds(root: int) -> float:
 
 
 async def client(
-    host: str, port: int, paths, auth: str, expect: int, latencies: list[float], errors: list[str]
+    host: str,
+    port: int,
+    paths,
+    auth: str,
+    expect: int,
+    latencies: list[float],
+    errors: list[str],
+    trace: list[tuple[int, float, float]] | None = None,
+    number: int = 0,
 ) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
@@ -77,13 +86,17 @@ async def client(
             if length:
                 await reader.readexactly(length)
             latencies.append((time.perf_counter() - t0) * 1000)
+            if trace is not None:  # (client, sent at, latency ms)
+                trace.append((number, t0, latencies[-1]))
             if status != expect:
                 errors.append(f"{path}: HTTP {status}")
     finally:
         writer.close()
 
 
-async def run_load(host: str, port: int, paths: list[str], auth: str, expect: int, clients: int):
+async def run_load(
+    host: str, port: int, paths: list[str], auth: str, expect: int, clients: int, trace: list | None = None
+):
     latencies: list[float] = []
     errors: list[str] = []
     # One queue of lookups for all clients (closed loop: a client sends its next lookup as soon as it has
@@ -91,7 +104,7 @@ async def run_load(host: str, port: int, paths: list[str], auth: str, expect: in
     # instead of finishing a fixed share early and leaving the run's end to the busier worker alone.
     queue = iter(paths)
     t0 = time.perf_counter()
-    runs = (client(host, port, queue, auth, expect, latencies, errors) for _ in range(clients))
+    runs = (client(host, port, queue, auth, expect, latencies, errors, trace, i) for i in range(clients))
     await asyncio.gather(*runs)
     return time.perf_counter() - t0, latencies, errors
 
@@ -128,6 +141,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--rate-search", default="1000000/60", help="CRMS_RATE_SEARCH (on, never reached)")
     ap.add_argument("--no-access-log", action="store_true")
+    ap.add_argument("--trace", type=Path, help="write each lookup: client, sent at (s), latency (ms)")
     a = ap.parse_args()
     if not 1 <= a.requests <= 200_000:
         raise SystemExit("--requests must be 1..200000")
@@ -170,9 +184,14 @@ def main() -> None:
         warm = paths[: a.warmup]
         measured = paths[a.warmup : a.warmup + a.requests]
         asyncio.run(run_load("127.0.0.1", port, warm, auth, expect, min(a.clients, len(warm) or 1)))
+        # The client's own collector pauses (its heap holds SQLAlchemy and the lookups) would show as
+        # server latency: everything allocated so far is frozen out of the collections.
+        gc.collect()
+        gc.freeze()
         load0 = os.getloadavg()[0]
         s0, c0 = tree_cpu_seconds(server.pid), time.process_time()
-        wall, lat, errors = asyncio.run(run_load("127.0.0.1", port, measured, auth, expect, a.clients))
+        trace: list | None = [] if a.trace else None
+        wall, lat, errors = asyncio.run(run_load("127.0.0.1", port, measured, auth, expect, a.clients, trace))
         s1, c1 = tree_cpu_seconds(server.pid), time.process_time()
         load1 = os.getloadavg()[0]
     finally:
@@ -182,6 +201,9 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
     n = len(lat)
+    if a.trace:
+        t_first = min(t for _c, t, _l in trace)
+        a.trace.write_text("".join(f"{c}\t{t - t_first:.6f}\t{ms:.3f}\n" for c, t, ms in trace))
     print(
         f"{db.engine.dialect.name}, {n_persons} persons, workers {a.workers}, clients {a.clients}: "
         f"{n} lookups in {wall:.2f} s = {n / wall:.0f}/s; latency ms p50 {quantile(lat, 0.5):.1f} "

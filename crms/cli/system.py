@@ -75,9 +75,9 @@ def serve(
         server_header=False,
     )
     try:
-        from crms.api.workers import reuse_port_supported, run_workers
+        from crms.api.workers import run_workers
 
-        if workers > 1 and reuse_port_supported():  # connections spread over the workers (crms.api.workers)
+        if workers > 1:  # each connection to the least busy worker (crms.api.workers)
             run_workers(uvicorn.Config("crms.api.app:create_app", **options))
         else:
             uvicorn.run("crms.api.app:create_app", **options)
