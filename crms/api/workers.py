@@ -11,8 +11,9 @@ Here the workers share one listening socket and **the worker with the fewest ope
 next one**: each worker's open-connection count sits in a small shared memory file (:class:`Counts`, one slot
 per worker), and a worker whose count is above another's stops watching the socket for a moment and lets a
 waiting connection be for the others, all of them woken for it, to take; after :data:`DEFER_SECONDS` of
-letting it wait (the others busy or stuck) it takes it itself. Worker supervision (restart of a dead worker,
-signals, shutdown) is uvicorn's; a replacement worker starts at zero.
+letting it wait (the others busy or stuck; ``CRMS_WORKER_HANDOFF_MS``) it takes it itself. A worker counts
+for the others once it accepts (a worker still starting is not waited for). Worker supervision (restart of a
+dead worker, signals, shutdown) is uvicorn's; a replacement worker starts at zero.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.server import Server
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
-DEFER_SECONDS = 0.05  # longest a worker lets a connection wait for a less busy worker
+DEFER_SECONDS = 0.05  # longest a worker lets a connection wait for a less busy one (CRMS_WORKER_HANDOFF_MS)
 RETRY_SECONDS = 0.002  # how soon a worker that let a connection wait looks again
 PUBLISH_SECONDS = 0.25  # how often a worker writes its open-connection count for the others
 ACCEPT_BATCH = 64  # connections taken at most per wake-up
@@ -72,6 +73,21 @@ class Counts:
             os.unlink(self.path)
 
 
+def defer_seconds() -> float:
+    """How long a busier worker lets a waiting connection be for a less busy one: ``CRMS_WORKER_HANDOFF_MS``
+    (0–10,000 ms), by default :data:`DEFER_SECONDS`."""
+    text = os.environ.get("CRMS_WORKER_HANDOFF_MS", "").strip()
+    if not text:
+        return DEFER_SECONDS
+    try:
+        ms = float(text)
+    except ValueError:
+        raise ValueError(f"CRMS_WORKER_HANDOFF_MS must be a number of milliseconds, not {text!r}") from None
+    if not 0 <= ms <= 10_000:
+        raise ValueError("CRMS_WORKER_HANDOFF_MS must be between 0 and 10000")
+    return ms / 1000
+
+
 class BalancedSocket(socket.socket):
     """The shared listening socket as one worker (``slot`` of ``counts``) receives it; its
     :class:`BalancedServer` accepts on it only while no other worker has fewer open connections."""
@@ -98,6 +114,7 @@ class BalancedServer(Server):
         plain = [s for s in sockets or [] if s not in balanced] if sockets is not None else None
         await super().startup(sockets=plain)
         self.crms_balanced, self.crms_pending, self.crms_deferred_since = balanced, 0, None
+        self.crms_defer = defer_seconds()
         loop = asyncio.get_running_loop()
         for sock in balanced:
             sock.listen(self.config.backlog)
@@ -125,7 +142,7 @@ class BalancedServer(Server):
                 now = time.monotonic()
                 if self.crms_deferred_since is None:
                     self.crms_deferred_since = now
-                if now - self.crms_deferred_since < DEFER_SECONDS:  # look again a little later
+                if now - self.crms_deferred_since < self.crms_defer:  # look again a little later
                     loop.remove_reader(sock.fileno())
                     loop.call_later(RETRY_SECONDS, self._crms_watch, sock)
                     return
@@ -225,7 +242,7 @@ def worker_view(sock: BalancedSocket, counts: Counts, slot: int) -> BalancedSock
     """Worker ``slot``'s own socket object over the shared listening socket (same descriptor, duplicated)."""
     view = BalancedSocket(sock.family, sock.type, sock.proto, fileno=os.dup(sock.fileno()))
     view.set_inheritable(True)
-    counts.values[slot] = 0
+    counts.values[slot] = -1  # until the worker accepts: a worker still starting is waited for by no other
     return view.balance(counts, slot)
 
 
@@ -233,6 +250,7 @@ def run_workers(config: Any) -> None:
     """Run ``config.workers`` uvicorn workers (``config``: a ``uvicorn.Config`` naming the app by import
     string) on one listening socket, connections going to the worker with the fewest."""
     log = logging.getLogger("uvicorn.error")
+    defer_seconds()  # a malformed CRMS_WORKER_HANDOFF_MS stops the server here, not in every worker
     sock = listening_socket(config.host, config.port)
     counts = Counts.create(2 * config.workers)
     slots = list(range(config.workers))  # the slot of the worker at each position

@@ -75,9 +75,13 @@ def serve(
         server_header=False,
     )
     try:
-        from crms.api.workers import run_workers
+        from crms.api.workers import defer_seconds, run_workers
 
         if workers > 1:  # each connection to the least busy worker (crms.api.workers)
+            try:
+                defer_seconds()
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc), param_hint="CRMS_WORKER_HANDOFF_MS") from None
             run_workers(uvicorn.Config("crms.api.app:create_app", **options))
         else:
             uvicorn.run("crms.api.app:create_app", **options)

@@ -107,6 +107,9 @@ def test_each_connection_goes_to_the_worker_with_the_fewest(served_db, tmp_path)
         "CRMS_DATA_DIR": str(data_dir),
         "CRMS_DATABASE_URL": url,
         "PYTHONPATH": str(CHECKOUT),
+        # a busier worker lets a connection wait up to 5 s (50 ms by default) for the less busy one: on a
+        # loaded test machine that one may wait that long for a core
+        "CRMS_WORKER_HANDOFF_MS": "5000",
     }
     cmd = [sys.executable, "-m", "crms.cli.main", "serve", "--port", str(port), "--workers", "2"]
     proc = subprocess.Popen(
@@ -119,6 +122,7 @@ def test_each_connection_goes_to_the_worker_with_the_fewest(served_db, tmp_path)
     clients: dict[int, socket.socket] = {}
     try:
         _wait_listening(port, proc)
+        _wait_accepting(proc.pid, port, None, 2)  # a worker counts for the others once it accepts
         clients = _connect(port, 10)  # 16 at once: all on one worker with uvicorn's shared socket
         holders = _settled(proc.pid, port, clients)
         counts = _per_worker(holders)
@@ -140,8 +144,7 @@ def test_each_connection_goes_to_the_worker_with_the_fewest(served_db, tmp_path)
         while not (new := [p for p in _children(proc.pid) if p not in holders.values() and _is_worker(p)]):
             assert time.monotonic() < deadline, "no replacement worker"
             time.sleep(0.2)
-        _wait_listening(port, proc)
-        time.sleep(1.0)
+        _wait_accepting(proc.pid, port, set(new))  # until then the other worker takes them all
         again = _connect(port, 4)
         clients.update(again)
         holders = _settled(proc.pid, port, clients)
@@ -161,6 +164,22 @@ def _is_worker(pid: int) -> bool:
         return "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
     except OSError:
         return False
+
+
+def _wait_accepting(server_pid: int, port: int, pids: set[int] | None, n: int = 1) -> None:
+    """Open connections until ``n`` workers (or the workers ``pids``) hold one; close them and wait for the
+    counts to be refreshed."""
+    deadline, probes, seen = time.monotonic() + 60, {}, set()
+    try:
+        while not (seen >= pids if pids else len(seen) >= n):
+            assert time.monotonic() < deadline, f"workers not accepting: {seen}"
+            probes.update(_connect(port, 1))
+            seen = set(_settled(server_pid, port, probes).values()) - {None}
+            time.sleep(0.1)
+    finally:
+        for p in probes.values():
+            p.close()
+    time.sleep(0.6)  # the counts are refreshed every 0.25 s
 
 
 def _free_port() -> int:
