@@ -206,8 +206,6 @@ class GalleryStore:
 
         assert self.snapshot is not None and self.key is not None
         _remove_leftovers(self.snapshot)
-        if not isinstance(self.gallery, Gallery):
-            return "not used with shards"
         try:
             blob = self.snapshot.read_bytes()
         except FileNotFoundError:
@@ -217,10 +215,16 @@ class GalleryStore:
         data = _unseal(blob, self.key)
         if data is None:
             return "damaged (does not open with the data key)"
-        got = Gallery.from_snapshot(data)
-        if got is None:
-            return "damaged (arrays)"
-        g, raw = got
+        if isinstance(self.gallery, Gallery):
+            got = Gallery.from_snapshot(data)
+            if got is None:
+                return "damaged (arrays)"
+            g, raw = got
+        else:  # shards (worker processes, Ray actors): each loads its own part
+            raw, why = self.gallery.load_snapshot(data)
+            if raw is None:
+                return why
+            g = self.gallery
         try:
             stamp = json.loads(raw)
             census = tuple(int(x) for x in stamp["census"])
@@ -241,9 +245,8 @@ class GalleryStore:
 
     def _take(self) -> tuple[int, bytes] | None:
         """Under the lock: the gallery's arrays and stamp as they are now (numbered), changes reset."""
-        from crms.fingerprint import Gallery
 
-        if self.snapshot is None or self.key is None or not isinstance(self.gallery, Gallery):
+        if self.snapshot is None or self.key is None:
             return None
         stamp = json.dumps({
             "database": self.database,

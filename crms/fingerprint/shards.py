@@ -22,6 +22,8 @@ import numpy as np
 from crms.fingerprint import gallery as G
 from crms.fingerprint.template import Template
 
+SNAPSHOT_VERSION = 1  # of a sharded gallery's snapshot (each shard's part: Gallery's own format)
+
 
 class ShardServer:
     """One shard: a :class:`Gallery` and the verbs a coordinator calls on it."""
@@ -78,6 +80,17 @@ class ShardServer:
 
     def stats(self):
         return self.g.stats()
+
+    def snapshot_bytes(self, stamp: str = "") -> bytes:
+        return self.g.snapshot_bytes(stamp)
+
+    def load_snapshot(self, data: bytes) -> bool:
+        """Replace this shard's gallery by a snapshot of one (False, nothing changed, when it is damaged)."""
+        got = G.Gallery.from_snapshot(data)
+        if got is None:
+            return False
+        self.g = got[0]
+        return True
 
     def stage1(self, probes, keep, brute_force):
         return self.g.stage1(probes, keep, brute_force)
@@ -231,6 +244,43 @@ class ShardedGallery:
 
     def search(self, probes: Sequence[G.ProbeFinger], **kw) -> G.SearchResult:
         return G.run_search(self._shards, probes, call=self._call, **kw)
+
+    def snapshot_bytes(self, stamp: str = "") -> bytes:
+        """Every shard's :meth:`Gallery.snapshot_bytes` in one ``.npz`` with the caller's ``stamp``; it loads
+        back only into a gallery of as many shards (a person's shard is ``person % n``)."""
+        import io
+
+        parts = self._call("snapshot_bytes", ("",))
+        buf = io.BytesIO()
+        np.savez(
+            buf,
+            version=np.array([SNAPSHOT_VERSION, self.n]),
+            stamp=np.array(stamp),
+            **{f"shard{i}": np.frombuffer(part, dtype=np.uint8) for i, part in enumerate(parts)},
+        )
+        return buf.getvalue()
+
+    def load_snapshot(self, data: bytes) -> tuple[str | None, str]:
+        """Load each shard's part of :meth:`snapshot_bytes`: (its stamp, "ok"), or (None, why not). After a
+        failure some shards may hold their part: the caller starts afresh (a new gallery)."""
+        import io
+        import zipfile
+
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as z:
+                version = z["version"]
+                if version.shape != (2,) or int(version[0]) != SNAPSHOT_VERSION:
+                    return None, "damaged (not a sharded gallery's)"
+                if int(version[1]) != self.n:
+                    return None, f"of {int(version[1])} shards, not {self.n}"
+                stamp = str(z["stamp"])
+                parts = [z[f"shard{i}"].tobytes() for i in range(self.n)]
+        except (OSError, ValueError, KeyError, EOFError, IndexError, TypeError, zipfile.BadZipFile):
+            return None, "damaged (not a sharded gallery's)"
+        for i, part in enumerate(parts):
+            if not self._call("load_snapshot", (part,), [i])[0]:
+                return None, f"damaged (shard {i})"
+        return stamp, "ok"
 
     def close(self) -> None:
         if self.backend == "process":

@@ -533,3 +533,42 @@ def test_the_dedup_search_after_a_run_holds_no_write_lock(world, monkeypatch):
     monkeypatch.setattr(dedup, "_search_person", search_then_write)
     assert dedup.check_enrolled_since(db, op, since) == 1
     assert wrote == [twin]
+
+
+@pytest.mark.parametrize("backend", ["local", "process"])
+def test_a_sharded_gallery_restarts_from_its_snapshot(world, tmp_path, monkeypatch, backend):
+    """Sharded galleries (worker processes, Ray actors) keep a snapshot too: each shard's part in one sealed
+    file, loaded back by a gallery of as many shards and checked like the single gallery's. Before, shards
+    were always built again from the table ("not used with shards")."""
+    db, op, fingers = world
+    pid = list(fingers)[2]
+    first = search(db, op, [probe(fingers[pid][1], 2)])  # the single gallery's answer
+    monkeypatch.setenv("CRMS_CLUSTER", backend)
+    monkeypatch.setenv("CRMS_GALLERY_SHARDS", "2")
+    snap = tmp_path / "snapshot"
+    st, out = _restart(db, snap)
+    assert out.get("rebuilt") == 1 and st.last_load["snapshot"] == "missing" and snap.exists()
+    st.gallery.close()
+    newcomer = person(db, op, "Late")
+    enrol(db, newcomer, 3, S.master(np.random.default_rng(5)))
+    st2, out = _restart(db, snap)  # stale: one enrolment behind
+    try:
+        assert out.get("from_snapshot") == 1 and st2.last_load["source"] == "snapshot"
+        assert out["fingers"] == 61 and out["inserted"] >= 1
+        assert _census(st2) == _fresh(db)
+        assert [len(k) for k in st2.gallery._call("keys", ())] != [61, 0]  # split over both shards
+    finally:
+        st2.gallery.close()
+    monkeypatch.setenv("CRMS_GALLERY_SHARDS", "3")  # split another way: not used, built again
+    st3, out = _restart(db, snap)
+    try:
+        assert out.get("rebuilt") == 1 and st3.last_load["snapshot"] == "of 2 shards, not 3"
+        assert _census(st3) == _fresh(db)
+    finally:
+        st3.gallery.close()
+    monkeypatch.delenv("CRMS_CLUSTER")
+    monkeypatch.delenv("CRMS_GALLERY_SHARDS")
+    st4, out = _restart(db, snap)  # the single gallery does not take the shards' file either
+    assert out.get("rebuilt") == 1 and st4.last_load["snapshot"] == "damaged (arrays)"
+    forget_stores()
+    assert search(db, op, [probe(fingers[pid][1], 2)])["candidates"][:3] == first["candidates"][:3]
