@@ -73,6 +73,11 @@ def test_ray_shard_actors_answer_like_one_gallery(data, monkeypatch):
         assert isinstance(g, SH.ShardedGallery) and g.backend == "ray" and g.n == 2
         g.insert_many(items)
         assert lists(g, searches) == expected
+        snapshot = g.snapshot_bytes("state 7")  # each actor's part, loaded back by new actors
         g.close()
+        h = SH.from_environment()
+        assert h.load_snapshot(snapshot) == ("state 7", "ok")
+        assert lists(h, searches) == expected and h.checksum() == one.checksum()
+        h.close()
     finally:
         ray.shutdown()
