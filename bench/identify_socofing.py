@@ -188,7 +188,7 @@ def main() -> None:
     packed_pos = {p: M.pack([real[keys[i]][2] for i in rows]) for p, rows in by_pos.items()}
     packed_all = M.pack([real[k][2] for k in keys])
     bf: dict = {}
-    for known in (True, False):
+    for known in (True, False) if sample else ():  # --brute-sample 0: no brute-force comparison
         agree, r_bf, r_s1, cpu = 0, [], [], 0.0
         for j in sample:
             key, _subject, position, t = probes[j]
