@@ -32,6 +32,21 @@ class Settings:
         return self.data_dir / "gallery" / "snapshot" if self.gallery_snapshot else None
 
 
+def env_number(name: str, default: float, low: float, high: float, unit: str) -> float:
+    """A number setting from the environment (``default`` when unset or empty); a malformed or out-of-range
+    value raises ValueError naming the variable."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of {unit}, not {text!r}") from None
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low:g} and {high:g}")
+    return value
+
+
 def get_settings() -> Settings:
     data_dir = Path(os.environ.get("CRMS_DATA_DIR", "./data")).resolve()
     url = os.environ.get("CRMS_DATABASE_URL") or f"sqlite:///{data_dir / 'crms.sqlite3'}"

@@ -12,7 +12,6 @@ the CLI) is refused at most ``CRMS_TOKEN_CACHE_SECONDS`` later.
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 import threading
 import time
@@ -88,16 +87,9 @@ _clock = time.monotonic  # (tests move it forward)
 
 def cache_seconds() -> float:
     """How long a verified token is trusted without a database read (``CRMS_TOKEN_CACHE_SECONDS``)."""
-    text = os.environ.get("CRMS_TOKEN_CACHE_SECONDS", "").strip()
-    if not text:
-        return DEFAULT_CACHE_SECONDS
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise ValueError(f"CRMS_TOKEN_CACHE_SECONDS must be a number of seconds, not {text!r}") from None
-    if not 0 <= seconds <= 60:
-        raise ValueError("CRMS_TOKEN_CACHE_SECONDS must be between 0 and 60")
-    return seconds
+    from crms.config import env_number
+
+    return env_number("CRMS_TOKEN_CACHE_SECONDS", DEFAULT_CACHE_SECONDS, 0, 60, "seconds")
 
 
 def clear_token_cache() -> None:

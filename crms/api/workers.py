@@ -76,16 +76,9 @@ class Counts:
 def defer_seconds() -> float:
     """How long a busier worker lets a waiting connection be for a less busy one: ``CRMS_WORKER_HANDOFF_MS``
     (0–10,000 ms), by default :data:`DEFER_SECONDS`."""
-    text = os.environ.get("CRMS_WORKER_HANDOFF_MS", "").strip()
-    if not text:
-        return DEFER_SECONDS
-    try:
-        ms = float(text)
-    except ValueError:
-        raise ValueError(f"CRMS_WORKER_HANDOFF_MS must be a number of milliseconds, not {text!r}") from None
-    if not 0 <= ms <= 10_000:
-        raise ValueError("CRMS_WORKER_HANDOFF_MS must be between 0 and 10000")
-    return ms / 1000
+    from crms.config import env_number
+
+    return env_number("CRMS_WORKER_HANDOFF_MS", DEFER_SECONDS * 1000, 0, 10_000, "milliseconds") / 1000
 
 
 class BalancedSocket(socket.socket):

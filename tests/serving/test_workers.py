@@ -198,3 +198,16 @@ def _wait_listening(port: int, proc: subprocess.Popen) -> None:
         except OSError:
             assert time.monotonic() < deadline, "server did not start"
             time.sleep(0.2)
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "20000"])
+def test_a_malformed_handoff_setting_stops_the_server_naming_it(tmp_path, monkeypatch, value):
+    from typer.testing import CliRunner
+
+    from crms.cli.main import app
+
+    monkeypatch.setenv("CRMS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CRMS_DATABASE_URL", f"sqlite:///{tmp_path / 'data' / 'crms.sqlite3'}")
+    monkeypatch.setenv("CRMS_WORKER_HANDOFF_MS", value)
+    r = CliRunner().invoke(app, ["serve", "--workers", "2", "--no-enrol-worker", "--port", str(_free_port())])
+    assert r.exit_code == 2 and "CRMS_WORKER_HANDOFF_MS" in r.output, r.output
