@@ -40,15 +40,24 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL; None for an in-memory database, a ``file:`` URI, another dialect."""
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split("///", 1)[-1]
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return Path(path.split("?", 1)[0])
+
+
 def make_engine(url: str, **kwargs) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:" and not path.startswith("file:"):
-            private_sqlite_file(Path(path.split("?", 1)[0]))
+        db_file = sqlite_file(url)
         connect_args: dict = {"timeout": 30}
-        if path and path != ":memory:" and not path.startswith("file:"):
-            connect_args["factory"] = _queued_connection_class(path.split("?", 1)[0] + "-writer.lock")
+        if db_file is not None:
+            private_sqlite_file(db_file)
+            connect_args["factory"] = _queued_connection_class(f"{db_file}-writer.lock")
         engine = create_engine(url, connect_args=connect_args, **kwargs)
 
         @event.listens_for(engine, "connect")

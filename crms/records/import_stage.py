@@ -38,16 +38,6 @@ COPY_CACHE_KIB = 131_072  # SQLite page cache of the import's connection during 
 COPY_ORDER = {"identity_documents": ["doc_type", "number"]}
 
 
-def sqlite_file(url: str) -> Path | None:
-    """The database file of a SQLite URL; None for an in-memory database or another dialect."""
-    if not url.startswith("sqlite"):
-        return None
-    path = url.split("///", 1)[-1].split("?", 1)[0]
-    if not path or path == ":memory:" or path.startswith("file:"):
-        return None
-    return Path(path)
-
-
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

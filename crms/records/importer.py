@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 from crms.access import audit
 from crms.access.policy import Permission, authorize, unit_contains
 from crms.access.principal import Principal
-from crms.db import Base
+from crms.db import Base, sqlite_file
 from crms.errors import PermissionDenied, ValidationError
 from crms.records import import_stage
 from crms.records.cnic import ascii_digits, format_cnic
@@ -778,7 +778,7 @@ def import_persons_file(
             target_id=Path(path).name[:64],
         )
         raise
-    db_file = import_stage.sqlite_file(str(db.engine.url)) if staged is not None else None
+    db_file = sqlite_file(db.url) if staged is not None else None
     if db_file is None:
         with db.transaction() as session:
             return _write(session, principal, plan, progress, recheck=True, staged=staged)

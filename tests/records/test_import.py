@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from crms.db import sqlite_file
 from crms.errors import PermissionDenied
 from crms.records import import_stage
 from crms.records import services as svc
@@ -616,7 +617,7 @@ def test_a_failure_while_writing_leaves_nothing(rdb, principal, tmp_path, monkey
 
 
 def _staging_files(db) -> list[Path]:
-    db_file = import_stage.sqlite_file(db.url)
+    db_file = sqlite_file(db.url)
     return sorted(db_file.parent.glob(f"{import_stage.PREFIX}*")) if db_file else []
 
 
@@ -668,7 +669,7 @@ def test_a_staging_file_left_by_a_killed_import_is_removed_by_the_next(rdb, prin
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
     )
-    db_dir = import_stage.sqlite_file(rdb.url).parent
+    db_dir = sqlite_file(rdb.url).parent
     stale = db_dir / f"{import_stage.PREFIX}{int(dead.stdout)}-abc.sqlite3"
     stale.write_bytes(b"")
     mine = db_dir / f"{import_stage.PREFIX}{os.getpid()}-live.sqlite3"  # a running import's: kept
