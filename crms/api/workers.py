@@ -218,7 +218,7 @@ ForkingPickler.register(BalancedSocket, _reduce_balanced)
 
 
 def listening_socket(host: str, port: int) -> BalancedSocket:
-    """The TCP socket all workers accept on (bound, not yet listening; uvicorn calls ``listen``)."""
+    """The TCP socket all workers accept on (bound, not yet listening: each worker's server listens)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = BalancedSocket(family, socket.SOCK_STREAM)
     try:
@@ -241,9 +241,9 @@ def worker_view(sock: BalancedSocket, counts: Counts, slot: int) -> BalancedSock
 
 def run_workers(config: Any) -> None:
     """Run ``config.workers`` uvicorn workers (``config``: a ``uvicorn.Config`` naming the app by import
-    string) on one listening socket, connections going to the worker with the fewest."""
+    string) on one listening socket, connections going to the worker with the fewest. ``crms serve`` checks
+    ``CRMS_WORKER_HANDOFF_MS`` (:func:`defer_seconds`) before it calls this."""
     log = logging.getLogger("uvicorn.error")
-    defer_seconds()  # a malformed CRMS_WORKER_HANDOFF_MS stops the server here, not in every worker
     sock = listening_socket(config.host, config.port)
     counts = Counts.create(2 * config.workers)
     slots = list(range(config.workers))  # the slot of the worker at each position

@@ -245,7 +245,6 @@ class GalleryStore:
 
     def _take(self) -> tuple[int, bytes] | None:
         """Under the lock: the gallery's arrays and stamp as they are now (numbered), changes reset."""
-
         if self.snapshot is None or self.key is None:
             return None
         stamp = json.dumps({

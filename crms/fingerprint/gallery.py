@@ -47,6 +47,8 @@ from crms.fingerprint import prefilter as P
 from crms.fingerprint.template import Template
 
 SNAPSHOT_VERSION = 1
+# what reading a damaged or foreign snapshot (.npz) may raise
+SNAPSHOT_READ_ERRORS = (OSError, ValueError, KeyError, EOFError, IndexError, TypeError, zipfile.BadZipFile)
 DEFAULT_TOP = 20
 DEFAULT_SURVIVORS = 150  # stage-1 survivors per probe finger (at least)
 DEFAULT_PENETRATION = 0.0  # ... or this fraction of the searched fingers, whichever is more
@@ -517,7 +519,7 @@ class Gallery:
                     return None
                 key, person, position = z["key"], z["person"], z["position"]
                 mcount, minutiae, desc = z["mcount"], z["minutiae"], z["desc"]
-        except (OSError, ValueError, KeyError, EOFError, IndexError, TypeError, zipfile.BadZipFile):
+        except SNAPSHOT_READ_ERRORS:
             return None
         n = key.shape[0]
         if not (person.shape[0] == position.shape[0] == mcount.shape[0] == desc.shape[0] == n):

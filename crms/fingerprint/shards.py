@@ -264,7 +264,6 @@ class ShardedGallery:
         """Load each shard's part of :meth:`snapshot_bytes`: (its stamp, "ok"), or (None, why not). After a
         failure some shards may hold their part: the caller starts afresh (a new gallery)."""
         import io
-        import zipfile
 
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as z:
@@ -275,7 +274,7 @@ class ShardedGallery:
                     return None, f"of {int(version[1])} shards, not {self.n}"
                 stamp = str(z["stamp"])
                 parts = [z[f"shard{i}"].tobytes() for i in range(self.n)]
-        except (OSError, ValueError, KeyError, EOFError, IndexError, TypeError, zipfile.BadZipFile):
+        except G.SNAPSHOT_READ_ERRORS:
             return None, "damaged (not a sharded gallery's)"
         for i, part in enumerate(parts):
             if not self._call("load_snapshot", (part,), [i])[0]:
