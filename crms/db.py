@@ -91,7 +91,14 @@ def make_engine(url: str, **kwargs) -> Engine:
                 _queue_writer(conn)
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _first_write(conn, _cursor, statement, _params, _context, _many):  # pragma: no cover - trivial
+        if conn.info.get(READ_FIRST) and not conn.info.get(WRITING) and not _is_read(statement):
+            conn.info[WRITING] = True
+
+    return engine
 
 
 READ_ONLY = "crms_read_only"  # connection.info key: the transaction only reads
@@ -106,8 +113,9 @@ class SnapshotMoved(Exception):
 
 
 def _is_read(statement: str) -> bool:
+    """Whether a statement of a read-first transaction leaves it a reader (its deferred BEGIN too)."""
     head = statement.lstrip()[:7].upper()
-    return head.startswith("SELECT") or head.startswith("WITH") or head.startswith("PRAGMA")
+    return head.startswith(("SELECT", "WITH", "PRAGMA")) or head.rstrip(" ;") == "BEGIN"
 
 
 def _queue_writer(conn) -> None:
@@ -125,6 +133,14 @@ def begin_writing(session) -> None:
     conn = session.connection()
     if conn.info.get(READ_FIRST) and not conn.info.get(WRITING):
         _queue_writer(conn)
+
+
+def has_written(session) -> bool:
+    """Whether a :meth:`Database.read_first_transaction` has written anything so far (ORM changes not yet
+    flushed included)."""
+    if session.new or session.dirty or session.deleted:
+        return True
+    return bool(session.connection().info.get(WRITING))
 
 
 def snapshot_moved(exc: BaseException) -> bool:
@@ -239,22 +255,19 @@ class Database:
     @contextmanager
     def read_first_transaction(self) -> Iterator[Session]:
         """One transaction for an action that reads first and writes at its end (an audited read: the
-        record, then its audit entry and rate-limit token). On PostgreSQL the same as :meth:`transaction`. On
-        SQLite the transaction begins as a reader (no write lock, so other actions' writes go on during the
-        read) and queues for the write lock at its first write; if another connection committed in between,
-        SQLite refuses that write (SQLITE_BUSY_SNAPSHOT), nothing has been written, and :class:`SnapshotMoved`
-        is raised: run the action again in :meth:`transaction` (:meth:`read_first` does)."""
-        if not self.is_sqlite:
-            with self.transaction() as session:
-                yield session
-            return
+        record, then its audit entry and rate-limit token); :func:`has_written` tells whether it has written
+        yet. On PostgreSQL otherwise the same as :meth:`transaction`. On SQLite the transaction begins as a
+        reader (no write lock, so other actions' writes go on during the read) and queues for the write lock
+        at its first write; if another connection committed in between, SQLite refuses that write
+        (SQLITE_BUSY_SNAPSHOT), nothing has been written, and :class:`SnapshotMoved` is raised: run the
+        action again in :meth:`transaction` (:meth:`read_first` does)."""
         with self.engine.connect() as conn:
             conn.info[READ_FIRST] = True
             try:
                 with self.sessionmaker(bind=conn) as session, session.begin():
                     yield session
             except Exception as exc:
-                if snapshot_moved(exc):
+                if self.is_sqlite and snapshot_moved(exc):
                     raise SnapshotMoved(str(exc)) from exc
                 raise
             finally:

@@ -134,3 +134,47 @@ def test_sqlite_writers_queue_and_nested_transactions_do_not_queue_twice(tmp_pat
         finally:
             raw.close()
     db.dispose()
+
+
+def test_a_read_first_transaction_reads_without_queueing_for_the_writer_lock(tmp_path):
+    """A read-first transaction (an audited read) takes the writer lock file only at its first write: its own
+    BEGIN is a read, so while another thread holds a write transaction its reads go on (before the fix the
+    deferred BEGIN itself queued on the lock file: every lookup of every worker waited for every write)."""
+    import threading
+
+    from sqlalchemy import text
+
+    from crms.db import Database, has_written
+
+    db = Database(f"sqlite:///{tmp_path / 'r.sqlite3'}")
+    with db.transaction() as s:
+        s.execute(text("create table t (x integer)"))
+        s.execute(text("insert into t values (1)"))
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with db.transaction() as s:
+            s.execute(text("insert into t values (2)"))
+            holding.set()
+            release.wait(10)
+
+    other = threading.Thread(target=writer)
+    other.start()
+    assert holding.wait(10)
+    read: list[int] = []
+
+    def reader() -> None:
+        with db.read_first_transaction() as s:
+            read.append(s.execute(text("select count(*) from t")).scalar())
+            read.append(has_written(s))
+
+    worker = threading.Thread(target=reader)
+    worker.start()
+    worker.join(5)
+    finished = not worker.is_alive()
+    release.set()
+    other.join(10)
+    worker.join(10)
+    db.dispose()
+    assert finished, "the read waited for another transaction's write lock"
+    assert read == [1, False]
