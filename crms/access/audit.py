@@ -63,6 +63,7 @@ REASON_MIN, REASON_MAX = 4, 500
 _DATA_DIR_KEY = "crms_data_dir"
 _PENDING_KEY = "crms_audit_pending_head"
 _NEW_CHAIN_KEY = "crms_audit_new_chain"
+_DEFERRED_KEY = "crms_audit_deferred"
 log = logging.getLogger("crms.audit")
 
 
@@ -200,6 +201,56 @@ class WrittenEntry(SimpleNamespace):
     ``entry_hash`` ...); a plain object, not one the session tracks."""
 
 
+@dataclass(frozen=True)
+class DeferredEntry:
+    """An entry :func:`record` collected instead of writing (a session under :func:`defer_entries`): who,
+    what, and record's keyword arguments."""
+
+    principal: Principal
+    action: str
+    fields: dict[str, Any]
+
+
+def defer_entries(session: Session) -> list[DeferredEntry]:
+    """From now on, :func:`record` in ``session`` collects its entries in the returned list instead of
+    writing them (and takes no rate-limit token): for an audited read whose only write is its audit entry,
+    so that the read holds no write lock and the entries of concurrent reads are written together
+    (:mod:`crms.access.audit_writer`). Whoever defers must write them (:func:`write_deferred`) before the
+    read's answer is given; :func:`stop_deferring` ends it."""
+    entries: list[DeferredEntry] = []
+    session.info[_DEFERRED_KEY] = entries
+    return entries
+
+
+def stop_deferring(session: Session) -> list[DeferredEntry]:
+    """End :func:`defer_entries`; the entries collected so far (not written)."""
+    return session.info.pop(_DEFERRED_KEY, None) or []
+
+
+def write_deferred(session: Session, entries: list[DeferredEntry]) -> None:
+    """Write deferred entries in ``session``'s transaction, in order, as :func:`record` would have: each
+    search's rate-limit token first (RateLimited, before any entry is written, when the caller has none
+    left), then the entries."""
+    from crms.access.ratelimit import check_search_rate
+
+    for entry in entries:  # every token first: a refusal leaves none of the read's entries written
+        if entry.action.startswith("search") and entry.fields["outcome"] == "ok":
+            check_search_rate(session, entry.principal)
+    for entry in entries:
+        f = entry.fields
+        _append(
+            session,
+            entry.principal,
+            entry.action,
+            f["target_type"],
+            f["target_id"],
+            f["query"],
+            f["reason"],
+            f["outcome"],
+            f["detail"],
+        )
+
+
 def record(
     session: Session,
     principal: Principal,
@@ -214,10 +265,30 @@ def record(
 ) -> WrittenEntry:
     if isinstance(query, dict):
         query = json.dumps(query, ensure_ascii=False, sort_keys=True, default=str)
+    deferred = session.info.get(_DEFERRED_KEY)
+    if deferred is not None:  # an audited read: collected here, written after its read (defer_entries)
+        fields = dict(target_type=target_type, target_id=target_id, query=query, reason=reason)
+        deferred.append(DeferredEntry(principal, action, {**fields, "outcome": outcome, "detail": detail}))
+        return WrittenEntry(id=None, seq=None, action=action, outcome=outcome, **fields)
     if action.startswith("search") and outcome == "ok":
         from crms.access.ratelimit import check_search_rate
 
         check_search_rate(session, principal)
+    return _append(session, principal, action, target_type, target_id, query, reason, outcome, detail)
+
+
+def _append(
+    session: Session,
+    principal: Principal,
+    action: str,
+    target_type: str | None,
+    target_id: Any,
+    query: str | None,
+    reason: str | None,
+    outcome: str,
+    detail: str | None,
+) -> WrittenEntry:
+    """Append one entry to the chain in ``session``'s transaction (:func:`record` without its checks)."""
     # Take the chain position: this UPDATE locks the head row (PostgreSQL) / the database (SQLite) until
     # commit. Statements are built once (this runs on every read and search).
     sqlite = session.get_bind().dialect.name == "sqlite"

@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crms.access.principal import Principal
+from crms.db import has_written
 from crms.errors import AuthenticationError, Conflict, PermissionDenied, RateLimited, ValidationError
 
 # Unique constraints whose violation a service checks for first (and answers 409 naming the field): a
@@ -101,13 +102,19 @@ def unit_of_work(
     after_authenticate: Callable[[Principal], None] | None = None,
     on_principal: Callable[[Principal], None] | None = None,
     read_first: bool = False,
+    deferred: list | None = None,
 ) -> Iterator[Work]:
     """Authenticate (exactly one of ``principal``, ``authenticate``, ``pre_authenticate``), run the block in
     one transaction, audit refusals; see the module docstring. ``where`` names the action in refusal
     entries; ``on_principal`` is told the caller as soon as it is known (the API keeps it on the request).
     ``read_first``: an action that reads and then writes only at its end (an audited read), run in
     :meth:`crms.db.Database.read_first_transaction` (it may raise :class:`crms.db.SnapshotMoved`: nothing was
-    written, run the action again without ``read_first``)."""
+    written, run the action again without ``read_first``).
+    ``deferred`` (with ``read_first``): an audited read whose answer waits for its audit entries. The block's
+    entries are collected (:func:`crms.access.audit.defer_entries`); if the block wrote nothing else they are
+    left in ``deferred``, not written, for the caller to have written after the read's transaction and before
+    its answer (:mod:`crms.access.audit_writer`); if it wrote something they are written in its
+    transaction as usual."""
     from crms.access import audit
 
     if sum(x is not None for x in (principal, authenticate, pre_authenticate)) != 1:
@@ -127,10 +134,20 @@ def unit_of_work(
                 after_authenticate(caller.principal)
         elif principal is not None:
             known(principal)
+        if deferred is not None and not read_first:
+            raise TypeError("deferred needs read_first")
         with db.read_first_transaction() if read_first else db.transaction() as session:
+            if deferred is not None:
+                audit.defer_entries(session)
             if authenticate is not None:
                 known(authenticate(session))
             yield Work(session, caller.principal)
+            if deferred is not None:
+                entries = audit.stop_deferring(session)
+                if has_written(session):  # one transaction for what it wrote and its audit entries
+                    audit.write_deferred(session, entries)
+                else:
+                    deferred.extend(entries)
     except AuthenticationError as exc:
         audit.record_refusal(db, anonymous, "auth.refused", exc.message, query=where)
         raise

@@ -25,6 +25,7 @@ instead, which does the same work in one crossing.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -33,6 +34,7 @@ from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
+from crms.access.audit_writer import writer_for
 from crms.access.principal import Principal
 from crms.access.work import conflict_from_integrity  # noqa: F401  (re-exported: older imports)
 from crms.access.work import read_first as run_read_first
@@ -133,10 +135,13 @@ def _token_check(request: Request):
 
 
 @contextmanager
-def request_transaction(request: Request, *, read_first: bool = False) -> Iterator[Session]:
+def request_transaction(
+    request: Request, *, read_first: bool = False, deferred: list | None = None
+) -> Iterator[Session]:
     """Authenticate and run the request in one transaction: the shared unit of work of
     :func:`crms.access.work.unit_of_work` (committed when the block ends, rolled back on any error, refusals
-    audited in a transaction of their own, a concurrent unique key answered 409)."""
+    audited in a transaction of their own, a concurrent unique key answered 409); ``read_first`` and
+    ``deferred`` as there."""
     from crms.access.work import unit_of_work
 
     db: Database = request.app.state.db
@@ -151,7 +156,7 @@ def request_transaction(request: Request, *, read_first: bool = False) -> Iterat
     else:
         auth = {"pre_authenticate": _cookie_check(request), "after_authenticate": _csrf_check(request)}
     with unit_of_work(
-        db, where=where, anonymous=anon, on_principal=keep, read_first=read_first, **auth
+        db, where=where, anonymous=anon, on_principal=keep, read_first=read_first, deferred=deferred, **auth
     ) as work:
         yield work.session
 
@@ -171,26 +176,36 @@ async def in_transaction(
     record), where each extra hand-over to a thread and back costs a wake-up of two threads, which on a busy
     machine is a wait for a free core.
 
-    ``read_first``: ``work`` reads, then writes only at its end (its audit entry and rate-limit token). On
-    SQLite the read then holds no write lock (:meth:`crms.db.Database.read_first_transaction`); when another
-    request committed during the read, nothing has been written and the whole action runs once more, holding
-    the write lock from its start (one transaction per action either way), and it runs on the event loop
-    without the hand-over to a thread."""
+    ``read_first``: ``work`` is an audited read: it reads, and its only writes are its audit entries (with
+    their rate-limit tokens). It reads in a transaction that holds no write lock
+    (:meth:`crms.db.Database.read_first_transaction`), its entries collected instead of written; they are
+    then written together with those of the reads that finished meanwhile, in one transaction
+    (:mod:`crms.access.audit_writer`), and the answer is given once they are committed (a refusal by the
+    search rate limit is audited there and answered 429). If ``work`` wrote something else after all, its
+    entries go into its own transaction (on SQLite, when another request committed during the read, nothing
+    has been written and the whole action runs once more holding the write lock from its start). On SQLite
+    the read runs on the event loop, without the hand-over to a thread."""
+    deferred: list | None = [] if read_first else None
 
     def attempt(first: bool) -> T:
-        with request_transaction(request, read_first=first) as session:
+        if deferred is not None:
+            deferred.clear()
+        with request_transaction(request, read_first=first, deferred=deferred if first else None) as session:
             return work(session, request.state.principal)
 
     def call() -> T:
         return run_read_first(attempt) if read_first else attempt(False)
 
-    if read_first and request.app.state.db.is_sqlite:
-        # On the event loop itself: a SQLite lookup is a few local reads and one short write, less than the
-        # hand-over to a thread and back costs (measured: 0.7 ms of CPU less per lookup, and the write lock no
-        # longer held while the thread waits for the interpreter lock). The loop waits while another
-        # process holds the write lock: as long as one write transaction (an import's write phase at most).
-        return call()
-    return await run_in_threadpool(call)
+    db = request.app.state.db
+    if read_first and db.is_sqlite:
+        # On the event loop itself: a SQLite lookup is a few local reads, less than the hand-over to a thread
+        # and back costs (measured: 0.7 ms of CPU less per lookup).
+        result = call()
+    else:
+        result = await run_in_threadpool(call)
+    if deferred:
+        await asyncio.wrap_future(writer_for(db).submit(deferred, where=_where(request)))
+    return result
 
 
 # Use these in routes. scope="function" commits before the response is sent, so a failed commit is an error

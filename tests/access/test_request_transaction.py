@@ -1,6 +1,7 @@
-"""One API request, one transaction: the API token is checked inside the request's own transaction (one
-BEGIN and one COMMIT), still read from the database on every request (a token revoked between two requests
-is refused on the next one), and nothing is written for the token itself."""
+"""One API request, one transaction (an audited read: one that reads, then the audit writer's for its entry):
+the API token is checked inside the request's own transaction (one BEGIN and one COMMIT), still read from
+the database on every request (a token revoked between two requests is refused on the next one), and nothing
+is written for the token itself."""
 
 from __future__ import annotations
 
@@ -21,12 +22,17 @@ def test_one_begin_and_one_commit_per_request(client, make_user, db):
     begins, commits = _count(db, "begin"), _count(db, "commit")
     r = client.get("/api/v1/persons?cnic=54400-1234567-3&reason=test+lookup", headers=headers)
     assert r.status_code == 404  # an audited search that found nobody
-    assert (len(begins), len(commits)) == (1, 1)
+    # an audited read: the token and the read in one transaction that writes nothing, then its audit entry in
+    # the audit writer's transaction (shared with the reads that finished meanwhile: crms.access.audit_writer)
+    assert (len(begins), len(commits)) == (2, 2)
     r = client.get("/api/v1/auth/me", headers=headers)
     assert r.status_code == 200
     # the token was checked moments ago (the process's cache of verified tokens, crms.access.tokens) and
     # /auth/me reads nothing else: no transaction at all
-    assert (len(begins), len(commits)) == (1, 1)
+    assert (len(begins), len(commits)) == (2, 2)
+    r = client.post("/api/v1/auth/logout", headers=headers)
+    assert r.status_code in (200, 204)  # a write: token check, write and audit entry in one transaction
+    assert (len(begins), len(commits)) == (3, 3)
 
 
 def test_token_row_not_written_by_a_request(client, make_user, db):

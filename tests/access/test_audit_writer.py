@@ -1,0 +1,110 @@
+"""Audited reads' entries are written in batches (crms.access.audit_writer): the reads that finish while one
+batch commits share the next transaction; every entry is in the one keyed chain; a read refused by the rate
+limit gets its refusal audited without touching the others; a failed write fails every read of its batch and
+writes nothing. Both backends."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+
+import pytest
+from sqlalchemy import event, func, select, text
+
+from crms.access import audit
+from crms.access.audit_writer import AuditWriter, _Batch
+from crms.access.models import AuditEntry
+from crms.access.principal import Principal
+from crms.errors import RateLimited
+
+ALICE = Principal(user_id=7, username="alice", role="cro_operator", unit="BA/QTA", channel="api")
+BOB = Principal(user_id=9, username="bob", role="cro_operator", unit="BA/QTA", channel="api")
+
+
+def _deferred(db, who: Principal, person_id: int) -> list[audit.DeferredEntry]:
+    """An audited read's entries, collected as the API's lookup collects them."""
+    with db.read_first_transaction() as session:
+        entries = audit.defer_entries(session)
+        audit.record(session, who, "search.cnic", target_type="person", target_id=person_id, reason="a test")
+        assert audit.stop_deferring(session) == entries
+    return entries
+
+
+def _entries(db, action: str | None = None) -> list[AuditEntry]:
+    with db.transaction() as s:
+        q = select(AuditEntry).order_by(AuditEntry.seq)
+        return list(s.scalars(q if action is None else q.where(AuditEntry.action == action)))
+
+
+def test_a_deferred_entry_is_not_written_by_the_read(db, tmp_path):
+    audit.bind_data_dir(db, tmp_path)
+    entries = _deferred(db, ALICE, 1)
+    assert [(e.action, e.fields["target_id"]) for e in entries] == [("search.cnic", 1)]
+    assert _entries(db) == []
+
+
+def test_reads_finishing_during_a_commit_share_the_next_transaction(db, tmp_path):
+    audit.bind_data_dir(db, tmp_path)
+    writer = AuditWriter(db)
+    commits: list[str] = []
+    event.listen(db.engine, "commit", lambda conn: commits.append(threading.current_thread().name))
+    # Another action holds the audit head (SQLite: the write lock; PostgreSQL: the head's row lock), so the
+    # writer's first transaction waits while four more reads finish.
+    blocker = db.engine.connect()
+    blocker.begin()
+    blocker.execute(text("UPDATE audit_head SET seq = seq WHERE id = 1"))
+    first = writer.submit(_deferred(db, ALICE, 1), where="GET /api/v1/persons")
+    with pytest.raises(TimeoutError):
+        first.result(timeout=0.5)
+    rest = [writer.submit(_deferred(db, ALICE, n), where="GET /api/v1/persons") for n in range(2, 6)]
+    blocker.rollback()
+    blocker.close()
+    for done in [first, *rest]:
+        assert done.result(timeout=30) is None
+    written = _entries(db, "search.cnic")
+    assert [int(e.target_id) for e in written] == [1, 2, 3, 4, 5]
+    assert commits.count("crms-audit-writer") == 2  # the first read alone, then the four that waited
+    with db.transaction() as s:
+        assert audit.verify(s, data_dir=tmp_path).ok
+
+
+def test_a_refused_read_is_audited_as_refused_and_the_others_are_written(db, tmp_path, monkeypatch):
+    audit.bind_data_dir(db, tmp_path)
+    monkeypatch.setenv("CRMS_RATE_SEARCH", "1/3600")
+    writer = AuditWriter(db)
+    writer.write(_deferred(db, ALICE, 1), where="GET /api/v1/persons")  # Alice's one search this hour
+    batches = [writer.submit(_deferred(db, ALICE, 2), where="GET /api/v1/persons")]
+    batches.append(writer.submit(_deferred(db, BOB, 3), where="GET /api/v1/persons"))
+    with pytest.raises(RateLimited):
+        batches[0].result(timeout=30)
+    assert batches[1].result(timeout=30) is None
+    assert [int(e.target_id) for e in _entries(db, "search.cnic")] == [1, 3]
+    refused = _entries(db, "access.refused")
+    assert [(e.username, e.query, e.outcome) for e in refused] == [
+        ("alice", "GET /api/v1/persons", "refused")
+    ]
+    with db.transaction() as s:
+        assert audit.verify(s, data_dir=tmp_path).ok
+
+
+def test_a_failed_write_fails_every_read_of_its_batch_and_writes_nothing(db, tmp_path, monkeypatch):
+    audit.bind_data_dir(db, tmp_path)
+    writer = AuditWriter(db)
+    reads = [_deferred(db, ALICE, 1), _deferred(db, BOB, 2)]
+    real = audit._append
+    calls: list[int] = []
+
+    def failing_second(session, *args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real(session, *args)
+
+    monkeypatch.setattr(audit, "_append", failing_second)
+    batches = [_Batch(entries, "GET /api/v1/persons", Future()) for entries in reads]
+    writer.write_batches(batches)
+    for batch in batches:
+        with pytest.raises(OSError, match="disk full"):
+            batch.done.result(timeout=0)
+    with db.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(AuditEntry)) == 0
