@@ -129,6 +129,12 @@ def quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def audit_seq(db) -> int:
+    """The audit chain's last sequence number."""
+    with db.engine.connect() as conn:
+        return int(conn.exec_driver_sql("select seq from audit_head where id = 1").scalar() or 0)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dir", type=Path, required=True, help="a bench/records_bench.py --dir")
@@ -158,6 +164,7 @@ def main() -> None:
     with db.engine.connect() as conn:
         n_persons = conn.exec_driver_sql("select max(id) from persons").scalar()
     targets = rb._targets(db, n_persons, a.requests + a.warmup, a.seed)
+    seq0 = audit_seq(db)
     db.dispose()
     urls, expect = targets["urls"]["cnic_lookup"]
     paths = [urlsplit(u).path + "?" + urlsplit(u).query if "://" in u else u for u in urls]
@@ -201,6 +208,8 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
     n = len(lat)
+    audited = audit_seq(db) - seq0  # every answered lookup (warm-up included) has its entry in the chain
+    db.dispose()
     if a.trace:
         t_first = min(t for _c, t, _l in trace)
         a.trace.write_text("".join(f"{c}\t{t - t_first:.6f}\t{ms:.3f}\n" for c, t, ms in trace))
@@ -209,8 +218,11 @@ def main() -> None:
         f"{n} lookups in {wall:.2f} s = {n / wall:.0f}/s; latency ms p50 {quantile(lat, 0.5):.1f} "
         f"p95 {quantile(lat, 0.95):.1f} p99 {quantile(lat, 0.99):.1f} (mean {statistics.mean(lat):.1f}); "
         f"server CPU {(s1 - s0) * 1000 / n:.2f} ms/lookup, client CPU {(c1 - c0) * 1000 / n:.2f} ms/lookup; "
-        f"load average {load0:.1f} -> {load1:.1f} on {os.cpu_count()} cores; errors {len(errors)}"
+        f"load average {load0:.1f} -> {load1:.1f} on {os.cpu_count()} cores; errors {len(errors)}; "
+        f"audit entries written {audited} for {n + len(warm)} lookups"
     )
+    if audited != n + len(warm):
+        errors.append(f"{audited} audit entries for {n + len(warm)} lookups")
     if errors:
         print("first errors:", errors[:5])
         raise SystemExit(1)
