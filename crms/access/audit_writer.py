@@ -55,9 +55,9 @@ class AuditWriter:
             done.set_result(None)
             return done
         self._waiting.put(_Batch(list(entries), where, done))
-        if self._thread is None:
+        if self._thread is None or not self._thread.is_alive():  # not started yet, or not in this process
             with self._start:
-                if self._thread is None:
+                if self._thread is None or not self._thread.is_alive():
                     self._thread = threading.Thread(target=self._run, name="crms-audit-writer", daemon=True)
                     self._thread.start()
         return done
