@@ -3,12 +3,15 @@ written in one transaction.
 
 An audited read (a CNIC lookup through the API) reads in a transaction that writes nothing, its audit entry
 collected instead of written (:func:`crms.access.audit.defer_entries`); the adapter then hands the entries
-here and gives its answer only once they are committed. One thread per process and database writes them: it
-takes every batch waiting, writes them in one transaction (the search rate-limit tokens, the entries with
-their keyed hash chain), commits, and tells each waiting read. While it commits, the next reads' entries
-gather for the next transaction. So the database's write lock (SQLite) or the audit head's row lock
-(PostgreSQL) is taken once per batch instead of once per read, and the commit, the WAL pages and the
-audit-head file are written once per batch.
+here and gives its answer only once they are committed. Every batch waiting is written in one transaction
+(the search rate-limit tokens, the entries with their keyed hash chain), committed, and each waiting read
+told. Two ways to wait: :meth:`AuditWriter.submit`, one thread per process and database that writes while
+the next reads' entries gather (reads run on worker threads: PostgreSQL), and
+:meth:`AuditWriter.submit_here`, on the event loop itself (SQLite, whose lookups read on the loop: the reads
+handled in one turn of the loop are written together at the start of the next, without a hand-over to
+another thread, which on two busy cores costs more than it saves). So the database's write lock (SQLite)
+or the audit head's row lock (PostgreSQL) is taken once per batch instead of once per read, and the commit,
+the WAL pages and the audit-head file are written once per batch.
 
 What does not change: no answer without its audit entry committed (a failed write fails every read of the
 batch: their callers answer an error, never the data), one chain of entries with the same hash and MAC, and
@@ -19,6 +22,7 @@ not affected.
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 import weakref
@@ -33,7 +37,15 @@ from crms.errors import RateLimited
 class _Batch:
     entries: list[audit.DeferredEntry]
     where: str
-    done: Future
+    done: Future | asyncio.Future
+
+    def tell(self, error: BaseException | None = None) -> None:
+        if self.done.done():  # an asyncio future whose request was cancelled (the client went away)
+            return
+        if error is None:
+            self.done.set_result(None)
+        else:
+            self.done.set_exception(error)
 
 
 class AuditWriter:
@@ -45,6 +57,7 @@ class AuditWriter:
         self._waiting: queue.SimpleQueue[_Batch] = queue.SimpleQueue()
         self._start = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._here: list[_Batch] = []  # submit_here's batches, for the loop's next turn
 
     def submit(self, entries: list[audit.DeferredEntry], *, where: str) -> Future:
         """Queue one read's entries; the Future is done (None) once they are committed, or holds why not
@@ -61,6 +74,24 @@ class AuditWriter:
                     self._thread = threading.Thread(target=self._run, name="crms-audit-writer", daemon=True)
                     self._thread.start()
         return done
+
+    def submit_here(self, entries: list[audit.DeferredEntry], *, where: str) -> asyncio.Future:
+        """As :meth:`submit`, written on the running event loop: every batch submitted during this turn of the
+        loop goes into one transaction at the start of its next turn (which blocks the loop while it writes,
+        as a read-and-write on the loop did). One event loop per writer."""
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        if not entries:
+            done.set_result(None)
+            return done
+        if not self._here:
+            loop.call_soon(self._write_here)
+        self._here.append(_Batch(list(entries), where, done))
+        return done
+
+    def _write_here(self) -> None:
+        batches, self._here = self._here, []
+        self.write_batches(batches)
 
     def write(self, entries: list[audit.DeferredEntry], *, where: str) -> None:
         """:meth:`submit` and wait."""
@@ -89,15 +120,12 @@ class AuditWriter:
                         _audit_refusal(session, batch, exc)
         except BaseException as exc:  # nothing of the batch was written: every read in it fails
             for batch in batches:
-                batch.done.set_exception(exc)
+                batch.tell(exc)
             if not isinstance(exc, Exception):
                 raise
             return
         for i, batch in enumerate(batches):
-            if i in refused:
-                batch.done.set_exception(refused[i])
-            else:
-                batch.done.set_result(None)
+            batch.tell(refused.get(i))
 
 
 def _audit_refusal(session, batch: _Batch, exc: RateLimited) -> None:

@@ -204,7 +204,11 @@ async def in_transaction(
     else:
         result = await run_in_threadpool(call)
     if deferred:
-        await asyncio.wrap_future(writer_for(db).submit(deferred, where=_where(request)))
+        writer = writer_for(db)
+        if db.is_sqlite:  # on the loop, with the other reads of this turn (crms.access.audit_writer)
+            await writer.submit_here(deferred, where=_where(request))
+        else:
+            await asyncio.wrap_future(writer.submit(deferred, where=_where(request)))
     return result
 
 

@@ -108,3 +108,28 @@ def test_a_failed_write_fails_every_read_of_its_batch_and_writes_nothing(db, tmp
             batch.done.result(timeout=0)
     with db.transaction() as s:
         assert s.scalar(select(func.count()).select_from(AuditEntry)) == 0
+
+
+def test_reads_of_one_turn_of_the_event_loop_share_one_transaction_written_on_the_loop(db, tmp_path):
+    """SQLite's lookups read on the event loop: the entries submitted during one turn are written together at
+    the start of the next, on the loop's own thread; a read whose request went away (its future cancelled)
+    is still written and does not disturb the others."""
+    import asyncio
+
+    audit.bind_data_dir(db, tmp_path)
+    writer = AuditWriter(db)
+    commits: list[str] = []
+    event.listen(db.engine, "commit", lambda conn: commits.append(threading.current_thread().name))
+    reads = [_deferred(db, ALICE if n % 2 else BOB, n) for n in range(1, 6)]
+
+    async def serve() -> list:
+        done = [writer.submit_here(entries, where="GET /api/v1/persons") for entries in reads]
+        done[2].cancel()
+        assert commits == []  # nothing written during this turn
+        return await asyncio.gather(*done[:2], *done[3:])
+
+    assert asyncio.run(serve()) == [None] * 4
+    assert commits == [threading.current_thread().name]  # one transaction, on the loop's thread
+    assert [int(e.target_id) for e in _entries(db, "search.cnic")] == [1, 2, 3, 4, 5]
+    with db.transaction() as s:
+        assert audit.verify(s, data_dir=tmp_path).ok
