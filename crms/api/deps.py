@@ -84,7 +84,7 @@ def app_secret(request: Request) -> bytes:
 
 
 def _where(request: Request) -> str:
-    return f"{request.method} {request.url.path}"
+    return f"{request.method} {request.scope['path']}"  # (request.url builds a URL object: 1 % of a lookup)
 
 
 def _bearer(request: Request) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, literal, select
 
 from crms.access import audit
 from crms.access.policy import Permission, authorize
@@ -41,7 +41,8 @@ def _lookup_statements() -> dict:
     _LOOKUP["person"] = (
         select(P)
         .join(D, D.c.person_id == P.c.id)
-        .where(D.c.number == bindparam("number"), D.c.doc_type.in_(sorted(CNIC_LIKE)))
+        # the document types as literals: an IN of bound values is re-rendered on every execution
+        .where(D.c.number == bindparam("number"), D.c.doc_type.in_([literal(t) for t in sorted(CNIC_LIKE)]))
         .order_by(D.c.doc_type)  # CNIC before NICOP
         .limit(1)
     )
