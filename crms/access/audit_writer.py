@@ -1,17 +1,15 @@
 """Group commit of audited reads' entries: the entries of reads that finished at about the same time are
 written in one transaction.
 
-An audited read (a CNIC lookup through the API) reads in a transaction that writes nothing, its audit entry
-collected instead of written (:func:`crms.access.audit.defer_entries`); the adapter then hands the entries
-here and gives its answer only once they are committed. Every batch waiting is written in one transaction
-(the search rate-limit tokens, the entries with their keyed hash chain), committed, and each waiting read
-told. Two ways to wait: :meth:`AuditWriter.submit`, one thread per process and database that writes while
-the next reads' entries gather (reads run on worker threads: PostgreSQL), and
-:meth:`AuditWriter.submit_here`, on the event loop itself (SQLite, whose lookups read on the loop: the reads
-handled in one turn of the loop are written together at the start of the next, without a hand-over to
-another thread, which on two busy cores costs more than it saves). So the database's write lock (SQLite)
-or the audit head's row lock (PostgreSQL) is taken once per batch instead of once per read, and the commit,
-the WAL pages and the audit-head file are written once per batch.
+An audited read (a CNIC lookup through the API) reads on the event loop in a transaction that writes nothing,
+its audit entry collected instead of written (:func:`crms.access.audit.defer_entries`); the adapter then
+hands the entries here (:meth:`AuditWriter.submit`) and gives its answer only once they are committed. The
+reads handled in one turn of the loop are written together at the start of its next turn, in one transaction
+(the search rate-limit tokens, then the entries with their keyed hash chain), on the loop's own thread. So
+the database's write lock (SQLite) or the audit head's row lock (PostgreSQL) is taken once per batch instead
+of once per read, and the commit, the WAL pages and the audit-head file are written once per batch. (A
+writer thread fed by the loop was measured first: the hand-overs between the two threads cost more CPU on
+two busy cores than the batches saved: docs/BENCHMARKS.md.)
 
 What does not change: no answer without its audit entry committed (a failed write fails every read of the
 batch: their callers answer an error, never the data), one chain of entries with the same hash and MAC, and
@@ -23,7 +21,6 @@ not affected.
 from __future__ import annotations
 
 import asyncio
-import queue
 import threading
 import weakref
 from concurrent.futures import Future
@@ -35,12 +32,15 @@ from crms.errors import RateLimited
 
 @dataclass
 class _Batch:
+    """One read's entries, where its request went (``METHOD /path``, for a refusal's entry), and the future
+    its request waits on."""
+
     entries: list[audit.DeferredEntry]
     where: str
-    done: Future | asyncio.Future
+    done: asyncio.Future | Future
 
     def tell(self, error: BaseException | None = None) -> None:
-        if self.done.done():  # an asyncio future whose request was cancelled (the client went away)
+        if self.done.done():  # the request was cancelled (its client went away): written all the same
             return
         if error is None:
             self.done.set_result(None)
@@ -49,63 +49,31 @@ class _Batch:
 
 
 class AuditWriter:
-    """Writes deferred audit entries of one database in batches, on a thread of its own (started at the
-    first :meth:`submit`)."""
+    """Writes the deferred audit entries of one database in batches, on the event loop that submits them."""
 
     def __init__(self, db) -> None:
         self._db = db
-        self._waiting: queue.SimpleQueue[_Batch] = queue.SimpleQueue()
-        self._start = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._here: list[_Batch] = []  # submit_here's batches, for the loop's next turn
+        self._waiting: list[_Batch] = []  # for the loop's next turn
 
-    def submit(self, entries: list[audit.DeferredEntry], *, where: str) -> Future:
-        """Queue one read's entries; the Future is done (None) once they are committed, or holds why not
+    def submit(self, entries: list[audit.DeferredEntry], *, where: str) -> asyncio.Future:
+        """Queue one read's entries for the next turn of the running event loop, where every batch submitted
+        during this turn goes into one transaction (the loop waits while it is written, as it waited for a
+        lookup's own write). The future is done (None) once they are committed, or holds why not
         (RateLimited for a refused search, the database's error for a failed write). ``where`` names the
         action in a refusal's entry, as :func:`crms.access.work.unit_of_work` does."""
-        done: Future = Future()
-        if not entries:
-            done.set_result(None)
-            return done
-        self._waiting.put(_Batch(list(entries), where, done))
-        if self._thread is None or not self._thread.is_alive():  # not started yet, or not in this process
-            with self._start:
-                if self._thread is None or not self._thread.is_alive():
-                    self._thread = threading.Thread(target=self._run, name="crms-audit-writer", daemon=True)
-                    self._thread.start()
-        return done
-
-    def submit_here(self, entries: list[audit.DeferredEntry], *, where: str) -> asyncio.Future:
-        """As :meth:`submit`, written on the running event loop: every batch submitted during this turn of the
-        loop goes into one transaction at the start of its next turn (which blocks the loop while it writes,
-        as a read-and-write on the loop did). One event loop per writer."""
         loop = asyncio.get_running_loop()
         done = loop.create_future()
         if not entries:
             done.set_result(None)
             return done
-        if not self._here:
-            loop.call_soon(self._write_here)
-        self._here.append(_Batch(list(entries), where, done))
+        if not self._waiting:
+            loop.call_soon(self._write_waiting)
+        self._waiting.append(_Batch(list(entries), where, done))
         return done
 
-    def _write_here(self) -> None:
-        batches, self._here = self._here, []
+    def _write_waiting(self) -> None:
+        batches, self._waiting = self._waiting, []
         self.write_batches(batches)
-
-    def write(self, entries: list[audit.DeferredEntry], *, where: str) -> None:
-        """:meth:`submit` and wait."""
-        self.submit(entries, where=where).result()
-
-    def _run(self) -> None:
-        while True:
-            batches = [self._waiting.get()]
-            while True:
-                try:
-                    batches.append(self._waiting.get_nowait())
-                except queue.Empty:
-                    break
-            self.write_batches(batches)
 
     def write_batches(self, batches: list[_Batch]) -> None:
         """One transaction for ``batches``, then each one told its outcome."""
@@ -139,7 +107,7 @@ _writers_lock = threading.Lock()
 
 
 def writer_for(db) -> AuditWriter:
-    """The process's writer for ``db`` (one per Database object)."""
+    """The process's writer for ``db`` (one per Database object; a server worker has one event loop)."""
     with _writers_lock:
         writer = _writers.get(db)
         if writer is None:

@@ -25,7 +25,6 @@ instead, which does the same work in one crossing.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -177,14 +176,16 @@ async def in_transaction(
     machine is a wait for a free core.
 
     ``read_first``: ``work`` is an audited read: it reads, and its only writes are its audit entries (with
-    their rate-limit tokens). It reads in a transaction that holds no write lock
+    their rate-limit tokens). It runs on the event loop itself, without the hand-over to a thread and back
+    (measured: 0.7 ms of CPU less per lookup on SQLite, and on PostgreSQL on the same machine 358-398 against
+    247-275 lookups/s), in a transaction that holds no write lock
     (:meth:`crms.db.Database.read_first_transaction`), its entries collected instead of written; they are
-    then written together with those of the reads that finished meanwhile, in one transaction
+    then written together with those of the other reads of this turn of the loop, in one transaction
     (:mod:`crms.access.audit_writer`), and the answer is given once they are committed (a refusal by the
     search rate limit is audited there and answered 429). If ``work`` wrote something else after all, its
     entries go into its own transaction (on SQLite, when another request committed during the read, nothing
-    has been written and the whole action runs once more holding the write lock from its start). On SQLite
-    the read runs on the event loop, without the hand-over to a thread."""
+    has been written and the whole action runs once more holding the write lock from its start). The loop
+    waits while the database answers: with a database on another machine, serve with more workers."""
     deferred: list | None = [] if read_first else None
 
     def attempt(first: bool) -> T:
@@ -193,22 +194,11 @@ async def in_transaction(
         with request_transaction(request, read_first=first, deferred=deferred if first else None) as session:
             return work(session, request.state.principal)
 
-    def call() -> T:
-        return run_read_first(attempt) if read_first else attempt(False)
-
-    db = request.app.state.db
-    if read_first and db.is_sqlite:
-        # On the event loop itself: a SQLite lookup is a few local reads, less than the hand-over to a thread
-        # and back costs (measured: 0.7 ms of CPU less per lookup).
-        result = call()
-    else:
-        result = await run_in_threadpool(call)
+    if not read_first:
+        return await run_in_threadpool(attempt, False)
+    result = run_read_first(attempt)
     if deferred:
-        writer = writer_for(db)
-        if db.is_sqlite:  # on the loop, with the other reads of this turn (crms.access.audit_writer)
-            await writer.submit_here(deferred, where=_where(request))
-        else:
-            await asyncio.wrap_future(writer.submit(deferred, where=_where(request)))
+        await writer_for(request.app.state.db).submit(deferred, where=_where(request))
     return result
 
 
