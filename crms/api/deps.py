@@ -169,11 +169,11 @@ def get_session(request: Request) -> Iterator[Session]:
 async def in_transaction(
     request: Request, work: Callable[[Session, Principal], T], *, read_first: bool = False
 ) -> T:
-    """Run ``work(session, principal)`` in the request's transaction with exactly one hand-over to the
-    thread pool: authentication, the work and the commit all happen in that one call. The same rules as
-    :data:`SessionDep` (it is the same :func:`request_transaction`); for the hot reads (CNIC lookup, full
-    record), where each extra hand-over to a thread and back costs a wake-up of two threads, which on a busy
-    machine is a wait for a free core.
+    """Run ``work(session, principal)`` in the request's transaction with one hand-over to the thread pool
+    (none for ``read_first``): authentication, the work and the commit all happen in that one call. The same
+    rules as :data:`SessionDep` (it is the same :func:`request_transaction`); for the hot reads (CNIC lookup,
+    full record), where each extra hand-over to a thread and back costs a wake-up of two threads, which on a
+    busy machine is a wait for a free core.
 
     ``read_first``: ``work`` is an audited read: it reads, and its only writes are its audit entries (with
     their rate-limit tokens). It runs on the event loop itself, without the hand-over to a thread and back
