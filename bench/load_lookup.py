@@ -57,6 +57,24 @@ def tree_cpu_seconds(root: int) -> float:
     return total
 
 
+def postgres_cpu_seconds() -> float:
+    """User + system CPU of this machine's PostgreSQL processes (live ones: the pool's backends live through a
+    run), from /proc; 0.0 when none runs here."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        if raw[raw.index("(") + 1 : raw.rindex(")")] != "postgres":
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()
+        total += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
+
+
 async def client(
     host: str,
     port: int,
@@ -196,10 +214,10 @@ def main() -> None:
         gc.collect()
         gc.freeze()
         load0 = os.getloadavg()[0]
-        s0, c0 = tree_cpu_seconds(server.pid), time.process_time()
+        s0, c0, pg0 = tree_cpu_seconds(server.pid), time.process_time(), postgres_cpu_seconds()
         trace: list | None = [] if a.trace else None
         wall, lat, errors = asyncio.run(run_load("127.0.0.1", port, measured, auth, expect, a.clients, trace))
-        s1, c1 = tree_cpu_seconds(server.pid), time.process_time()
+        s1, c1, pg1 = tree_cpu_seconds(server.pid), time.process_time(), postgres_cpu_seconds()
         load1 = os.getloadavg()[0]
     finally:
         os.killpg(server.pid, signal.SIGINT)
@@ -213,11 +231,13 @@ def main() -> None:
     if a.trace:
         t_first = min(t for _c, t, _l in trace)
         a.trace.write_text("".join(f"{c}\t{t - t_first:.6f}\t{ms:.3f}\n" for c, t, ms in trace))
+    pg_cpu = f", PostgreSQL CPU {(pg1 - pg0) * 1000 / n:.2f} ms/lookup" if "postgresql" in url else ""
     print(
         f"{db.engine.dialect.name}, {n_persons} persons, workers {a.workers}, clients {a.clients}: "
         f"{n} lookups in {wall:.2f} s = {n / wall:.0f}/s; latency ms p50 {quantile(lat, 0.5):.1f} "
         f"p95 {quantile(lat, 0.95):.1f} p99 {quantile(lat, 0.99):.1f} (mean {statistics.mean(lat):.1f}); "
-        f"server CPU {(s1 - s0) * 1000 / n:.2f} ms/lookup, client CPU {(c1 - c0) * 1000 / n:.2f} ms/lookup; "
+        f"server CPU {(s1 - s0) * 1000 / n:.2f} ms/lookup, client CPU {(c1 - c0) * 1000 / n:.2f} ms/lookup"
+        f"{pg_cpu}; "
         f"load average {load0:.1f} -> {load1:.1f} on {os.cpu_count()} cores; errors {len(errors)}; "
         f"audit entries written {audited} for {n + len(warm)} lookups"
     )

@@ -7,6 +7,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,7 +92,8 @@ def make_engine(url: str, **kwargs) -> Engine:
                 _queue_writer(conn)
 
         return engine
-    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    engine = create_engine(url, **kwargs)
+    ping_idle_connections(engine, PING_AFTER_IDLE_SECONDS)
 
     @event.listens_for(engine, "before_cursor_execute")
     def _first_write(conn, _cursor, statement, _params, _context, _many):  # pragma: no cover - trivial
@@ -99,6 +101,40 @@ def make_engine(url: str, **kwargs) -> Engine:
             conn.info[WRITING] = True
 
     return engine
+
+
+# A pooled PostgreSQL connection idle for longer than this is pinged before it is handed out (the server may
+# have closed it: a restart, an idle timeout); one used more recently is handed out as it is.
+PING_AFTER_IDLE_SECONDS = 2.0
+_CHECKED_IN = "crms_checked_in"  # connection record .info key: when the pool got the connection back
+
+
+def ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
+    """Ping a pooled connection before handing it out only when it has been idle for more than
+    ``idle_seconds`` (SQLAlchemy's ``pool_pre_ping`` pings on every checkout: one more round trip for every
+    transaction, two of the about eight a CNIC lookup cost on PostgreSQL). A dead connection found so is
+    replaced by a new one before the caller sees it (the pool retries the checkout); one that dies within
+    ``idle_seconds`` of its last use fails its next transaction once, and that failure invalidates the
+    pool's other connections of before it (SQLAlchemy's disconnect handling)."""
+    from sqlalchemy import exc
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn, record) -> None:
+        record.info[_CHECKED_IN] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_conn, record, _proxy) -> None:
+        since = record.info.pop(_CHECKED_IN, None)
+        if since is None or time.monotonic() - since <= idle_seconds:
+            return  # a new connection, or one in use a moment ago
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as error:
+            if not engine.dialect.is_disconnect(error, dbapi_conn, None):
+                raise
+            alive = False
+        if not alive:
+            raise exc.DisconnectionError("the pooled connection was closed by the server")
 
 
 READ_ONLY = "crms_read_only"  # connection.info key: the transaction only reads
@@ -133,6 +169,74 @@ def begin_writing(session) -> None:
     conn = session.connection()
     if conn.info.get(READ_FIRST) and not conn.info.get(WRITING):
         _queue_writer(conn)
+
+
+_compiled_reads: dict[tuple[int, str], tuple[object, object]] = {}
+
+
+def read_together(conn, reads: list[tuple[object, dict]]) -> list[list]:
+    """Run SELECTs that do not depend on one another's results on ``conn``; each one's rows, with attribute
+    access by column name. On SQLite one after another through SQLAlchemy. On PostgreSQL they go to the
+    server together (psycopg's pipeline mode; one at a time, each is a round trip):
+
+    - as the first statements of the connection's transaction: in one round trip, in a read-only transaction
+      block of their own at REPEATABLE READ sent with them (``BEGIN`` and ``COMMIT`` in the same pipeline;
+      psycopg's own ``BEGIN`` would be a round trip of its own even there), so all of them read one snapshot
+      (at PostgreSQL's READ COMMITTED each statement reads its own). The connection's transaction has then
+      sent nothing: a write after them begins it as usual, and a commit with no write costs nothing;
+    - later in the transaction: in one round trip, in that transaction.
+
+    For hot reads (the CNIC lookup): the statements must be built once (each is compiled once per process)
+    and read only columns that SQLAlchemy passes through as the driver gives them (numbers, text, dates and
+    times, booleans, JSON), since their rows bypass SQLAlchemy's result processing on PostgreSQL."""
+    if conn.dialect.name != "postgresql":
+        return [conn.execute(statement, params).all() for statement, params in reads]
+    from psycopg.pq import TransactionStatus
+    from psycopg.rows import namedtuple_row
+    from sqlalchemy.exc import DBAPIError
+
+    raw = conn.connection.driver_connection
+    first = not raw.autocommit and raw.info.transaction_status == TransactionStatus.IDLE
+    cursors = []
+    if first:
+        raw.autocommit = True  # (the block is sent as statements: psycopg adds no BEGIN of its own)
+    try:
+        with raw.pipeline():
+            if first:
+                raw.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            for statement, params in reads:
+                compiled = _compiled_for(conn.dialect, statement)
+                cursor = raw.cursor(row_factory=namedtuple_row)
+                cursor.execute(compiled.string, compiled.construct_params(params))
+                cursors.append(cursor)
+            if first:
+                raw.execute("COMMIT")
+    except raw.Error as error:  # raised as SQLAlchemy raises the driver's errors
+        if first and not raw.closed and raw.info.transaction_status != TransactionStatus.IDLE:
+            raw.execute("ROLLBACK")  # (a failed statement leaves the block open, aborted)
+        disconnected = conn.dialect.is_disconnect(error, raw, None)
+        if disconnected:
+            conn.invalidate(error)
+        raise DBAPIError.instance(
+            "; ".join(str(_compiled_for(conn.dialect, s)) for s, _ in reads),
+            None,
+            error,
+            raw.Error,
+            connection_invalidated=disconnected,
+            dialect=conn.dialect,
+        ) from error
+    finally:
+        if first and not raw.closed:
+            raw.autocommit = False
+    return [cursor.fetchall() for cursor in cursors]
+
+
+def _compiled_for(dialect, statement):
+    key = (id(statement), dialect.name)
+    known = _compiled_reads.get(key)
+    if known is None or known[0] is not statement:  # (the statement kept: its id is not reused meanwhile)
+        known = _compiled_reads[key] = (statement, statement.compile(dialect=dialect))
+    return known[1]
 
 
 def has_written(session) -> bool:

@@ -54,7 +54,7 @@ from sqlalchemy.orm import Session
 from crms.access.models import AuditEntry, AuditHead
 from crms.access.principal import Principal
 from crms.db import begin_writing
-from crms.errors import ValidationError
+from crms.errors import RateLimited, ValidationError
 from crms.timeutil import as_utc, utcnow
 
 GENESIS = "0" * 64
@@ -123,13 +123,18 @@ def entry_fields(e: AuditEntry) -> dict[str, Any]:
 
 
 _HEAD = AuditHead.__table__
-_BUMP_HEAD = (
-    update(_HEAD).where(_HEAD.c.id == 1).values(seq=_HEAD.c.seq + 1).returning(_HEAD.c.seq, _HEAD.c.hash)
+_BUMP_HEAD = (  # n positions for n entries: the new last seq and the hash before the first of them
+    update(_HEAD)
+    .where(_HEAD.c.id == 1)
+    .values(seq=_HEAD.c.seq + bindparam("n"))
+    .returning(_HEAD.c.seq, _HEAD.c.hash)
 )
 _SET_HEAD_HASH = update(_HEAD).where(_HEAD.c.id == 1).values(hash=bindparam("head_hash"))
 _INSERT_ENTRY = insert(AuditEntry.__table__)
 _ENTRY = AuditEntry.__table__
 _ENTRY_COLUMNS = [c.name for c in _ENTRY.c if c.name != "id"]
+# PostgreSQL, several entries: one INSERT of all their rows (SQLAlchemy's "insertmanyvalues"), ids in order
+_INSERT_ENTRIES = insert(_ENTRY).returning(_ENTRY.c.id, sort_by_parameter_order=True)
 # PostgreSQL: the entry and the head's new hash in one statement (one round trip instead of two); the head
 # row is already locked by _BUMP_HEAD in this transaction.
 _NEW_ENTRY = (
@@ -149,7 +154,7 @@ _APPEND_PG = (
 
 # SQLite, through the DBAPI cursor (see record): the statements SQLAlchemy would send, and its storage of
 # DateTime values (text, as SQLAlchemy's SQLite dialect writes and reads them).
-_SQLITE_BUMP = "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash"
+_SQLITE_BUMP = "UPDATE audit_head SET seq = seq + ? WHERE id = 1 RETURNING seq, hash"
 _SQLITE_SET_HASH = "UPDATE audit_head SET hash = ? WHERE id = 1"
 _SQLITE_INSERT = (
     f"INSERT INTO audit_log ({', '.join(chr(34) + c + chr(34) for c in _ENTRY_COLUMNS)}) "
@@ -228,27 +233,59 @@ def stop_deferring(session: Session) -> list[DeferredEntry]:
 
 
 def write_deferred(session: Session, entries: list[DeferredEntry]) -> None:
-    """Write deferred entries in ``session``'s transaction, in order, as :func:`record` would have: each
-    search's rate-limit token first (RateLimited, before any entry is written, when the caller has none
-    left), then the entries."""
-    from crms.access.ratelimit import check_search_rate
+    """Write one audited read's deferred entries in ``session``'s transaction, as :func:`record` would have:
+    its search rate-limit tokens first (RateLimited, before any entry is written, when the caller has none
+    left), then the entries, in order."""
+    refused = _take_search_tokens(session, [entries])[0]
+    if refused is not None:
+        raise refused
+    _append_many(session, entries)
 
-    for entry in entries:  # every token first: a refusal leaves none of the read's entries written
-        if entry.action.startswith("search") and entry.fields["outcome"] == "ok":
-            check_search_rate(session, entry.principal)
-    for entry in entries:
-        f = entry.fields
-        _append(
-            session,
-            entry.principal,
-            entry.action,
-            f["target_type"],
-            f["target_id"],
-            f["query"],
-            f["reason"],
-            f["outcome"],
-            f["detail"],
-        )
+
+def write_deferred_reads(
+    session: Session, reads: list[list[DeferredEntry]], wheres: list[str]
+) -> list[RateLimited | None]:
+    """Write the deferred entries of several audited reads in ``session``'s transaction, in a few
+    statements whatever their number (:mod:`crms.access.audit_writer`): each user's search tokens for all
+    of them taken from the user's bucket at once, then every entry appended to the chain at once, in the
+    reads' order. A read for which its user's bucket holds too few tokens gets its RateLimited and, in place
+    of its entries, the refusal's (``access.refused``, naming ``wheres[i]``, the request as ``METHOD
+    /path``), as :func:`crms.access.work.unit_of_work` audits a refusal; the other reads are not affected."""
+    refusals = _take_search_tokens(session, reads)
+    items: list[DeferredEntry] = []
+    for entries, where, refused in zip(reads, wheres, refusals, strict=True):
+        if refused is None:
+            items.extend(entries)
+        else:
+            fields = dict(target_type=None, target_id=None, query=where, reason=None)
+            refusal = {**fields, "outcome": "refused", "detail": refused.message}
+            items.append(DeferredEntry(entries[0].principal, "access.refused", refusal))
+    _append_many(session, items)
+    return refusals
+
+
+def _take_search_tokens(session: Session, reads: list[list[DeferredEntry]]) -> list[RateLimited | None]:
+    """A search rate-limit token for each successful search entry of ``reads``, taken from each user's
+    bucket once for all their reads (:func:`crms.access.ratelimit.take_each`); per read, None or why not."""
+    from crms.access.ratelimit import limit_for, search_key, take_each
+
+    wanted: dict[str, list[tuple[int, int]]] = {}  # bucket -> [(read, tokens it needs)]
+    for i, entries in enumerate(reads):
+        needs: dict[str, int] = {}
+        for entry in entries:
+            key = search_key(entry.principal)
+            if key is not None and entry.action.startswith("search") and entry.fields["outcome"] == "ok":
+                needs[key] = needs.get(key, 0) + 1
+        for key, need in needs.items():
+            wanted.setdefault(key, []).append((i, need))
+    refusals: list[RateLimited | None] = [None] * len(reads)
+    if wanted:
+        limit = limit_for("search")
+        for key, asks in wanted.items():
+            outcomes = take_each(session, key, limit, [need for _, need in asks], what="searches")
+            for (i, _), refused in zip(asks, outcomes, strict=True):
+                refusals[i] = refusals[i] or refused
+    return refusals
 
 
 def record(
@@ -265,77 +302,92 @@ def record(
 ) -> WrittenEntry:
     if isinstance(query, dict):
         query = json.dumps(query, ensure_ascii=False, sort_keys=True, default=str)
+    fields = dict(target_type=target_type, target_id=target_id, query=query, reason=reason)
+    entry = DeferredEntry(principal, action, {**fields, "outcome": outcome, "detail": detail})
     deferred = session.info.get(_DEFERRED_KEY)
     if deferred is not None:  # an audited read: collected here, written after its read (defer_entries)
-        fields = dict(target_type=target_type, target_id=target_id, query=query, reason=reason)
-        deferred.append(DeferredEntry(principal, action, {**fields, "outcome": outcome, "detail": detail}))
+        deferred.append(entry)
         return WrittenEntry(id=None, seq=None, action=action, outcome=outcome, **fields)
     if action.startswith("search") and outcome == "ok":
         from crms.access.ratelimit import check_search_rate
 
         check_search_rate(session, principal)
-    return _append(session, principal, action, target_type, target_id, query, reason, outcome, detail)
+    return _append_many(session, [entry])[0]
 
 
-def _append(
-    session: Session,
-    principal: Principal,
-    action: str,
-    target_type: str | None,
-    target_id: Any,
-    query: str | None,
-    reason: str | None,
-    outcome: str,
-    detail: str | None,
-) -> WrittenEntry:
-    """Append one entry to the chain in ``session``'s transaction (:func:`record` without its checks)."""
-    # Take the chain position: this UPDATE locks the head row (PostgreSQL) / the database (SQLite) until
-    # commit. Statements are built once (this runs on every read and search).
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    if sqlite:  # the DBAPI cursor directly: three statements on every read and search, without the
-        # SQLAlchemy layer around each (the write lock is held since BEGIN IMMEDIATE; same SQL and values)
-        begin_writing(session)  # (a read-first transaction queues for the write lock here)
-        if session.autoflush:  # as session.execute would: pending changes go first (the caller may
-            session.flush()  # expunge objects right after this call)
-        cursor = session.connection().connection.driver_connection.cursor()
-        seq, prev_hash = cursor.execute(_SQLITE_BUMP).fetchone()
-    else:
-        seq, prev_hash = session.execute(_BUMP_HEAD).one()
+def _entry_values(entry: DeferredEntry, seq: int, prev_hash: str) -> dict[str, Any]:
+    """The columns of ``entry`` at chain position ``seq`` after ``prev_hash``, its hash included (its MAC
+    not)."""
+    principal, f = entry.principal, entry.fields
     values = {
-        "seq": int(seq),
+        "seq": seq,
         "at": utcnow(),
         "user_id": principal.user_id,
         "username": principal.username[:64],
         "channel": principal.channel[:16],
         "address": None if principal.address is None else str(principal.address)[:64],
-        "action": action[:64],
-        "target_type": None if target_type is None else str(target_type)[:32],
-        "target_id": None if target_id is None else str(target_id)[:64],
-        "query": query,
-        "reason": reason,
-        "outcome": outcome,
-        "detail": detail,
+        "action": entry.action[:64],
+        "target_type": None if f["target_type"] is None else str(f["target_type"])[:32],
+        "target_id": None if f["target_id"] is None else str(f["target_id"])[:64],
+        "query": f["query"],
+        "reason": f["reason"],
+        "outcome": f["outcome"],
+        "detail": f["detail"],
         "prev_hash": prev_hash,
     }
     values["entry_hash"] = compute_hash(prev_hash, _fields_of(values))
-    values["entry_mac"] = compute_mac(audit_key(data_dir_of(session)), values["entry_hash"])
+    return values
+
+
+def _append_many(session: Session, entries: list[DeferredEntry]) -> list[WrittenEntry]:
+    """Append ``entries`` to the chain, in order, in ``session``'s transaction (:func:`record` without its
+    checks): their positions taken at once, then their rows; three statements whatever their number."""
+    if not entries:
+        return []
+    n = len(entries)
+    # Take the chain positions: this UPDATE locks the head row (PostgreSQL) / the database (SQLite) until
+    # commit. Statements are built once (this runs on every read and search).
+    dialect = session.get_bind().dialect.name
+    sqlite = dialect == "sqlite"
+    if sqlite:  # the DBAPI cursor directly: on every read and search, without the SQLAlchemy layer around
+        # each statement (the write lock is held since BEGIN IMMEDIATE; same SQL and values)
+        begin_writing(session)  # (a read-first transaction queues for the write lock here)
+        if session.autoflush:  # as session.execute would: pending changes go first (the caller may
+            session.flush()  # expunge objects right after this call)
+        cursor = session.connection().connection.driver_connection.cursor()
+        last, prev_hash = cursor.execute(_SQLITE_BUMP, (n,)).fetchone()
+    else:
+        last, prev_hash = session.execute(_BUMP_HEAD, {"n": n}).one()
+    first = int(last) - n + 1
+    key = audit_key(data_dir_of(session))
+    rows = []
+    for i, entry in enumerate(entries):
+        values = _entry_values(entry, first + i, prev_hash if i == 0 else rows[-1]["entry_hash"])
+        values["entry_mac"] = compute_mac(key, values["entry_hash"])
+        rows.append(values)
+    head_hash = rows[-1]["entry_hash"]
     if sqlite:
-        cursor.execute(_SQLITE_SET_HASH, (values["entry_hash"],))
-        cursor.execute(_SQLITE_INSERT, [_sqlite_value(c, values[c]) for c in _ENTRY_COLUMNS])
-        new_id = cursor.lastrowid
+        ids = []
+        cursor.execute(_SQLITE_SET_HASH, (head_hash,))
+        for values in rows:
+            cursor.execute(_SQLITE_INSERT, [_sqlite_value(c, values[c]) for c in _ENTRY_COLUMNS])
+            ids.append(cursor.lastrowid)
         cursor.close()
-    elif session.get_bind().dialect.name == "postgresql":
-        new_id = session.execute(_APPEND_PG, {f"v_{k}": v for k, v in values.items()}).scalar_one()
+    elif dialect == "postgresql" and n == 1:
+        ids = [session.execute(_APPEND_PG, {f"v_{k}": v for k, v in rows[0].items()}).scalar_one()]
+    elif dialect == "postgresql":
+        ids = list(session.execute(_INSERT_ENTRIES, rows).scalars())
+        session.execute(_SET_HEAD_HASH, {"head_hash": head_hash})
     else:  # pragma: no cover - another backend: plain Core statements
-        session.execute(_SET_HEAD_HASH, {"head_hash": values["entry_hash"]})
-        new_id = session.execute(_INSERT_ENTRY, values).inserted_primary_key[0]
-    entry = WrittenEntry(id=new_id, **values)  # what was written (not an ORM object: this runs on every read)
+        session.execute(_SET_HEAD_HASH, {"head_hash": head_hash})
+        ids = [session.execute(_INSERT_ENTRY, values).inserted_primary_key[0] for values in rows]
+    written = [WrittenEntry(id=i, **values) for i, values in zip(ids, rows, strict=True)]
     # (first seq and its prev_hash written in this transaction, last seq and its hash): the head file may
     # move to the last one if the chain reaches the first one (the ones between are this transaction's own).
     pending = session.info.get(_PENDING_KEY)
-    first = (pending[0], pending[1]) if pending else (int(seq), prev_hash)
-    session.info[_PENDING_KEY] = (*first, int(seq), entry.entry_hash)
-    return entry
+    start = (pending[0], pending[1]) if pending else (first, prev_hash)
+    session.info[_PENDING_KEY] = (*start, int(last), head_hash)
+    return written
 
 
 def record_refusal(db, principal: Principal, action: str, detail: str, **kw: Any) -> None:

@@ -27,7 +27,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 from crms.access import audit
-from crms.errors import RateLimited
 
 
 @dataclass
@@ -76,30 +75,20 @@ class AuditWriter:
         self.write_batches(batches)
 
     def write_batches(self, batches: list[_Batch]) -> None:
-        """One transaction for ``batches``, then each one told its outcome."""
-        refused: dict[int, RateLimited] = {}
+        """One transaction for ``batches`` (a few statements whatever their number:
+        :func:`crms.access.audit.write_deferred_reads`), then each one told its outcome."""
         try:
             with self._db.transaction() as session:
-                for i, batch in enumerate(batches):
-                    try:
-                        audit.write_deferred(session, batch.entries)
-                    except RateLimited as exc:  # raised before any of its entries is written
-                        refused[i] = exc
-                        _audit_refusal(session, batch, exc)
+                reads, wheres = [b.entries for b in batches], [b.where for b in batches]
+                refusals = audit.write_deferred_reads(session, reads, wheres)
         except BaseException as exc:  # nothing of the batch was written: every read in it fails
             for batch in batches:
                 batch.tell(exc)
             if not isinstance(exc, Exception):
                 raise
             return
-        for i, batch in enumerate(batches):
-            batch.tell(refused.get(i))
-
-
-def _audit_refusal(session, batch: _Batch, exc: RateLimited) -> None:
-    """As :func:`crms.access.work.unit_of_work` audits a refusal, in the batch's transaction."""
-    who = batch.entries[0].principal
-    audit.record(session, who, "access.refused", detail=exc.message, query=batch.where, outcome="refused")
+        for batch, refused in zip(batches, refusals, strict=True):
+            batch.tell(refused)
 
 
 _writers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -86,41 +86,29 @@ _SQLITE_WRITE = "UPDATE rate_limits SET tokens = ?, updated_at = ? WHERE key = ?
 _SQLITE_TO_DB, _SQLITE_FROM_DB = _sqlite_processors()
 
 
-def _take_sqlite(session: Session, key: str, limit: Limit, what: str) -> bool:
-    """:func:`take` on SQLite through the DBAPI cursor; False when the bucket does not exist yet."""
+def _read_sqlite(session: Session, key: str) -> tuple[float, object] | None:
+    """The bucket's tokens and last update on SQLite through the DBAPI cursor; None when it does not exist."""
     from crms.db import begin_writing
 
     begin_writing(session)  # (a read-first transaction queues for the write lock here)
     cursor = session.connection().connection.driver_connection.cursor()
     try:
         row = cursor.execute(_SQLITE_READ, (key,)).fetchone()
-        if row is None:
-            return False
-        now = utcnow()
-        elapsed = max(0.0, (now - as_utc(_SQLITE_FROM_DB(row[1]))).total_seconds())
-        tokens = min(limit.capacity, row[0] + elapsed * limit.rate)
-        if tokens < 1.0:
-            wait = (1.0 - tokens) / limit.rate
-            raise RateLimited(f"too many {what}: try again in {wait:.0f} s", field="rate")
-        cursor.execute(_SQLITE_WRITE, (tokens - 1.0, _SQLITE_TO_DB(now), key))
-        return True
     finally:
         cursor.close()
+    return None if row is None else (row[0], _SQLITE_FROM_DB(row[1]))
 
 
-def take(session: Session, key: str, limit: Limit | None, *, what: str = "requests") -> None:
-    """Take one token from bucket ``key`` or raise RateLimited. Runs in the caller's transaction."""
-    if limit is None:
-        return
-    key = key[:160]
+def _read(session: Session, key: str, limit: Limit, now) -> tuple[float, object]:
+    """The bucket's tokens and last update (its row locked until commit on PostgreSQL); a bucket used for the
+    first time is created full, tolerating a concurrent first use of the same key."""
     conn = session.connection()
     dialect = conn.dialect.name
-    if dialect == "sqlite" and _take_sqlite(session, key, limit, what):
-        return
-    now = utcnow()
+    if dialect == "sqlite" and (found := _read_sqlite(session, key)) is not None:
+        return found
     read = _READ_LOCKED if dialect == "postgresql" else _READ
     row = conn.execute(read, {"bucket": key}).first()
-    if row is None:  # first use: insert, tolerating a concurrent first use of the same key
+    if row is None:
         if dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as dialect_insert
         else:
@@ -128,18 +116,64 @@ def take(session: Session, key: str, limit: Limit | None, *, what: str = "reques
         first = dialect_insert(_BUCKET).values(key=key, tokens=limit.capacity, updated_at=now)
         conn.execute(first.on_conflict_do_nothing())
         row = conn.execute(read, {"bucket": key}).first()
-    elapsed = max(0.0, (now - as_utc(row.updated_at)).total_seconds())
-    tokens = min(limit.capacity, row.tokens + elapsed * limit.rate)
-    if tokens < 1.0:
-        wait = (1.0 - tokens) / limit.rate
-        raise RateLimited(f"too many {what}: try again in {wait:.0f} s", field="rate")
-    conn.execute(_WRITE, {"bucket": key, "left": tokens - 1.0, "now": now})
+    return row.tokens, row.updated_at
+
+
+def _write(session: Session, key: str, tokens: float, now) -> None:
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            cursor.execute(_SQLITE_WRITE, (tokens, _SQLITE_TO_DB(now), key))
+        finally:
+            cursor.close()
+        return
+    conn.execute(_WRITE, {"bucket": key, "left": tokens, "now": now})
+
+
+def take_each(
+    session: Session, key: str, limit: Limit | None, needs: list[int], *, what: str = "requests"
+) -> list[RateLimited | None]:
+    """For several requests at once, in order, take each one's tokens (``needs``) from bucket ``key``: one
+    read and one write of the bucket for all of them (a batch of audited reads,
+    :mod:`crms.access.audit_writer`). Each gets None, or the RateLimited it would have got alone when the
+    bucket holds fewer tokens than it needs then (it takes none). Runs in the caller's transaction."""
+    if limit is None or not needs:
+        return [None] * len(needs)
+    key = key[:160]
+    now = utcnow()
+    stored, updated_at = _read(session, key, limit, now)
+    elapsed = max(0.0, (now - as_utc(updated_at)).total_seconds())
+    tokens = left = min(limit.capacity, stored + elapsed * limit.rate)
+    outcomes: list[RateLimited | None] = []
+    for need in needs:
+        if left >= need:
+            left -= need
+            outcomes.append(None)
+        else:
+            wait = (need - left) / limit.rate
+            outcomes.append(RateLimited(f"too many {what}: try again in {wait:.0f} s", field="rate"))
+    if left != tokens:  # (a bucket nobody could take from is left as it was)
+        _write(session, key, left, now)
+    return outcomes
+
+
+def take(session: Session, key: str, limit: Limit | None, *, what: str = "requests") -> None:
+    """Take one token from bucket ``key`` or raise RateLimited. Runs in the caller's transaction."""
+    refused = take_each(session, key, limit, [1], what=what)[0]
+    if refused is not None:
+        raise refused
+
+
+def search_key(principal: Principal) -> str | None:
+    """The bucket of ``principal``'s searches; None for internal jobs (no user), which have none."""
+    return None if principal.user_id is None else f"search:{principal.user_id}"
 
 
 def check_search_rate(session: Session, principal: Principal) -> None:
-    if principal.user_id is None:  # internal jobs
-        return
-    take(session, f"search:{principal.user_id}", limit_for("search"), what="searches")
+    key = search_key(principal)
+    if key is not None:
+        take(session, key, limit_for("search"), what="searches")
 
 
 def give_back(session: Session, key: str, limit: Limit | None) -> None:

@@ -70,16 +70,16 @@ def test_a_failed_write_fails_every_read_of_its_batch_and_writes_nothing(db, tmp
     audit.bind_data_dir(db, tmp_path)
     writer = AuditWriter(db)
     reads = [_deferred(db, ALICE, 1), _deferred(db, BOB, 2)]
-    real = audit._append
+    real = audit.compute_mac
     calls: list[int] = []
 
-    def failing_second(session, *args):
+    def failing_second(*args):  # the second read's entry fails after the first one's was made
         calls.append(1)
         if len(calls) == 2:
             raise OSError("disk full")
-        return real(session, *args)
+        return real(*args)
 
-    monkeypatch.setattr(audit, "_append", failing_second)
+    monkeypatch.setattr(audit, "compute_mac", failing_second)
     batches = [_Batch(entries, "GET /api/v1/persons", Future()) for entries in reads]
     writer.write_batches(batches)
     for batch in batches:
@@ -110,5 +110,55 @@ def test_reads_of_one_turn_of_the_event_loop_share_one_transaction_written_on_th
     assert asyncio.run(serve()) == [None] * 4
     assert commits == [threading.current_thread().name]  # one transaction, on the loop's thread
     assert [int(e.target_id) for e in _entries(db, "search.cnic")] == [1, 2, 3, 4, 5]
+    with db.transaction() as s:
+        assert audit.verify(s, data_dir=tmp_path).ok
+
+
+def _statements_to_write(db, tmp_path, reads: list[list[audit.DeferredEntry]]) -> int:
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *_):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        batches = [_Batch(entries, "GET /api/v1/persons", Future()) for entries in reads]
+        AuditWriter(db).write_batches(batches)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert all(b.done.result(timeout=0) is None for b in batches)
+    return len(statements)
+
+
+def test_a_batch_costs_the_same_statements_whatever_its_number_of_reads(db, tmp_path):
+    """Each user's search tokens are taken once for all their reads of the batch and the entries appended
+    at once: on PostgreSQL every statement is a round trip, and they were four per read."""
+    audit.bind_data_dir(db, tmp_path)
+    _statements_to_write(db, tmp_path, [_deferred(db, ALICE, 1), _deferred(db, BOB, 2)])  # buckets made
+    two = _statements_to_write(db, tmp_path, [_deferred(db, ALICE, 3), _deferred(db, BOB, 4)])
+    ten = _statements_to_write(db, tmp_path, [_deferred(db, ALICE if n % 2 else BOB, n) for n in range(5, 15)])
+    assert ten == two  # (SQLite's go through the DBAPI cursor, in-process: none per read through SQLAlchemy)
+    assert [int(e.target_id) for e in _entries(db, "search.cnic")] == list(range(1, 15))
+    with db.transaction() as s:
+        assert audit.verify(s, data_dir=tmp_path).ok
+
+
+def test_a_batch_grants_a_user_the_tokens_left_in_order_and_refuses_the_rest(db, tmp_path, monkeypatch):
+    audit.bind_data_dir(db, tmp_path)
+    monkeypatch.setenv("CRMS_RATE_SEARCH", "3/3600")
+    reads = [_deferred(db, ALICE, n) for n in range(1, 6)]
+    batches = [_Batch(entries, f"GET /api/v1/persons?{n}", Future()) for n, entries in enumerate(reads, 1)]
+    AuditWriter(db).write_batches(batches)
+    assert [b.done.result(timeout=0) for b in batches[:3]] == [None, None, None]
+    for b in batches[3:]:
+        with pytest.raises(RateLimited, match="too many searches"):
+            b.done.result(timeout=0)
+    assert [(e.action, e.target_id or e.query) for e in _entries(db)] == [
+        ("search.cnic", "1"),
+        ("search.cnic", "2"),
+        ("search.cnic", "3"),
+        ("access.refused", "GET /api/v1/persons?4"),
+        ("access.refused", "GET /api/v1/persons?5"),
+    ]
     with db.transaction() as s:
         assert audit.verify(s, data_dir=tmp_path).ok

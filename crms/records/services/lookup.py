@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, func, literal, select
 from crms.access import audit
 from crms.access.policy import Permission, authorize
 from crms.access.principal import Principal
+from crms.db import read_together
 from crms.records import tables
 from crms.records.cnic import CNIC_LIKE, parse_cnic
 from crms.records.services.reading import (
@@ -32,26 +33,27 @@ _LOOKUP: dict = {}
 
 
 def _lookup_statements() -> dict:
-    """The CNIC lookup's statements, built once (building a statement costs more than running it)."""
+    """The CNIC lookup's statements, built once (building a statement costs more than running it). Each one
+    finds the person by the number itself, so that the four can be sent together (crms.db.read_together)."""
     if _LOOKUP:
         return _LOOKUP
     P, D = tables.persons, tables.identity_documents
     CP, C, F = tables.case_parties, tables.cases, tables.person_flags
-    pid = bindparam("pid")
-    _LOOKUP["person"] = (
-        select(P)
-        .join(D, D.c.person_id == P.c.id)
+    holder = (
+        select(D.c.person_id)
         # the document types as literals: an IN of bound values is re-rendered on every execution
         .where(D.c.number == bindparam("number"), D.c.doc_type.in_([literal(t) for t in sorted(CNIC_LIKE)]))
         .order_by(D.c.doc_type)  # CNIC before NICOP
         .limit(1)
+        .scalar_subquery()
     )
-    _LOOKUP["parts"] = _person_parts(("alias", "document"))  # one query for aliases and documents
-    _LOOKUP["parties"] = _parties_of_person(CP, C, pid)
+    _LOOKUP["person"] = select(P).where(P.c.id == holder)
+    _LOOKUP["parts"] = _person_parts(("alias", "document"), holder)  # one query for aliases and documents
+    _LOOKUP["parties"] = _parties_of_person(CP, C, holder)
     _LOOKUP["flags"] = (
         select(F, C.c.police_station_code, C.c.fir_number, C.c.year)
         .outerjoin(C, C.c.id == F.c.case_id)
-        .where(F.c.person_id == pid, F.c.cleared_at.is_(None))
+        .where(F.c.person_id == holder, F.c.cleared_at.is_(None))
         .order_by(F.c.id)
     )
     return _LOOKUP
@@ -62,14 +64,18 @@ def lookup_cnic(session: Session, principal: Principal, cnic: str, reason: str |
     person holds this CNIC (the search is audited either way; adapters answer 404 / exit 1 for None).
 
     Malformed CNIC → ValidationError(field='cnic'). A reason is required (searches, CJIS 5.4.1.1).
-    Hot path: four indexed Core queries on the session's connection (no ORM object loading)."""
+    Hot path: four indexed Core queries on the session's connection (no ORM object loading), sent together
+    on PostgreSQL."""
     authorize(principal, Permission.SEARCH_CNIC)
     reason = audit.require_reason(reason)
     parsed = parse_cnic(cnic)
     q = _lookup_statements()
-    conn = session.connection()
-    person = conn.execute(q["person"], {"number": parsed.digits}).first()
-    if person is None:
+    by_number = {"number": parsed.digits}
+    # one round trip on PostgreSQL, in one snapshot (crms.db.read_together)
+    found, parts, parties, flags = read_together(
+        session.connection(), [(q[name], by_number) for name in ("person", "parts", "parties", "flags")]
+    )
+    if not found:
         audit.record(
             session,
             principal,
@@ -79,14 +85,13 @@ def lookup_cnic(session: Session, principal: Principal, cnic: str, reason: str |
             detail="not found",
         )
         return None
+    person = found[0]
     pid = person.id
     out = person_core_dict(person)
-    parts = _split_parts(conn.execute(q["parts"], {"pid": pid}))
+    parts = _split_parts(parts)
     out["aliases"] = [{"name": a.a, "script": a.b} for a in parts["alias"]]
     out["documents"] = [_document_part_dict(d) for d in parts["document"]]
-    parties = conn.execute(q["parties"], {"pid": pid}).all()
     out["cases"] = [_party_row_dict(r) for r in parties]
-    flags = conn.execute(q["flags"], {"pid": pid}).all()
     out["flags"] = [_flag_row_dict(f) for f in flags]
     out["summary"] = _summary(parties, {f.kind for f in flags if f.pending_unit is None})
     out["cnic"] = parsed.as_dict()

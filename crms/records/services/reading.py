@@ -202,14 +202,15 @@ def _none(type_):
     return cast(null(), type_)
 
 
-def _person_parts(kinds: tuple[str, ...]):
+def _person_parts(kinds: tuple[str, ...], pid=None):
     """One UNION ALL over the person's small child tables (aliases, identity documents, addresses, phones):
-    one round trip instead of four. Columns: part, id, a, b, c, d (all text); ordered by part, then id."""
+    one round trip instead of four. Columns: part, id, a, b, c, d (all text); ordered by part, then id.
+    ``pid``: the person's id as an SQL expression (default: the parameter ``pid``)."""
     from sqlalchemy import String
 
     A, D = tables.person_aliases, tables.identity_documents
     AD, PH = tables.addresses, tables.phone_numbers
-    pid = bindparam("pid")
+    pid = bindparam("pid") if pid is None else pid
     none = _none(String)
     columns = {
         "alias": (A, A.c.name, A.c.script, none, none),
