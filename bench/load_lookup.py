@@ -4,8 +4,8 @@ Starts `crms serve --workers W` on 127.0.0.1 against a database that bench/recor
 SQLite file records.sqlite3 there unless --url names another), then C concurrent keep-alive clients send a
 bounded number of CNIC lookups (random existing CNICs, each with a reason; every lookup authenticated by an
 API token, audited and rate limited as in production). Reports requests/s, latency p50/p95/p99 and the
-server's CPU per request (all its processes, from /proc), the client's own CPU per request, and the load
-average.
+server's CPU per request (all its processes, from /proc), PostgreSQL's (its processes on this machine), the
+client's own CPU per request, and the load average.
 
     .venv/bin/python bench/load_lookup.py --dir /tmp/crms-bench-1m --workers 2 --clients 16 --requests 10000
 
