@@ -34,10 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def tree_cpu_seconds(root: int) -> float:
-    """User + system CPU of ``root`` and all its descendants (live ones), from /proc."""
-    children: dict[int, list[int]] = {}
-    times: dict[int, float] = {}
+def _processes() -> list[tuple[int, str, int, float]]:
+    """Every live process: pid, command name, parent pid, user + system CPU seconds (from /proc)."""
+    out = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -46,9 +45,18 @@ def tree_cpu_seconds(root: int) -> float:
         except OSError:
             continue
         fields = raw[raw.rindex(")") + 2 :].split()
-        pid, ppid = int(entry), int(fields[1])
+        cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
+        out.append((int(entry), raw[raw.index("(") + 1 : raw.rindex(")")], int(fields[1]), cpu))
+    return out
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU of ``root`` and all its descendants (live ones)."""
+    children: dict[int, list[int]] = {}
+    times: dict[int, float] = {}
+    for pid, _name, ppid, cpu in _processes():
         children.setdefault(ppid, []).append(pid)
-        times[pid] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+        times[pid] = cpu
     total, stack = 0.0, [root]
     while stack:
         pid = stack.pop()
@@ -59,20 +67,8 @@ def tree_cpu_seconds(root: int) -> float:
 
 def postgres_cpu_seconds() -> float:
     """User + system CPU of this machine's PostgreSQL processes (live ones: the pool's backends live through a
-    run), from /proc; 0.0 when none runs here."""
-    total = 0.0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            raw = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        if raw[raw.index("(") + 1 : raw.rindex(")")] != "postgres":
-            continue
-        fields = raw[raw.rindex(")") + 2 :].split()
-        total += (int(fields[11]) + int(fields[12])) / CLK_TCK
-    return total
+    run); 0.0 when none runs here."""
+    return sum(cpu for _pid, name, _ppid, cpu in _processes() if name == "postgres")
 
 
 async def client(
