@@ -4,6 +4,7 @@ placeholder Keras, and the same minutiae as with Keras loaded."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -36,10 +37,17 @@ def _engine_or_skip() -> None:
         pytest.skip(f"the 'fingerprint' extra is not installed: {missing}")
 
 
+# numpy's BLAS takes its thread count when it loads, and a result can differ in its last bits with another
+# count: the child gets this process's setting of when it started (crms.fingerprint.workers.WorkerPool sets
+# these in the environment for its workers, after this process's BLAS has loaded).
+_BLAS_THREADS = {v: os.environ.get(v) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+
+
 def _run(code: str) -> str:
-    out = subprocess.run(
-        [sys.executable, "-c", BLOCK + textwrap.dedent(code)], capture_output=True, text=True, cwd=ROOT
-    )
+    env = {k: v for k, v in os.environ.items() if k not in _BLAS_THREADS}
+    env.update({k: v for k, v in _BLAS_THREADS.items() if v is not None})
+    command = [sys.executable, "-c", BLOCK + textwrap.dedent(code)]
+    out = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout
 
