@@ -99,9 +99,12 @@ def _read_sqlite(session: Session, key: str) -> tuple[float, object] | None:
     return None if row is None else (row[0], _SQLITE_FROM_DB(row[1]))
 
 
-def _read(session: Session, key: str, limit: Limit, now) -> tuple[float, object]:
+def _read(
+    session: Session, key: str, limit: Limit, now, *, create: bool = True
+) -> tuple[float, object] | None:
     """The bucket's tokens and last update (its row locked until commit on PostgreSQL); a bucket used for the
-    first time is created full, tolerating a concurrent first use of the same key."""
+    first time is created full, tolerating a concurrent first use of the same key (``create=False``: None
+    instead)."""
     conn = session.connection()
     dialect = conn.dialect.name
     if dialect == "sqlite" and (found := _read_sqlite(session, key)) is not None:
@@ -109,6 +112,8 @@ def _read(session: Session, key: str, limit: Limit, now) -> tuple[float, object]
     read = _READ_LOCKED if dialect == "postgresql" else _READ
     row = conn.execute(read, {"bucket": key}).first()
     if row is None:
+        if not create:
+            return None
         if dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as dialect_insert
         else:
@@ -131,6 +136,12 @@ def _write(session: Session, key: str, tokens: float, now) -> None:
     conn.execute(_WRITE, {"bucket": key, "left": tokens, "now": now})
 
 
+def _refilled(limit: Limit, stored: float, updated_at, now) -> float:
+    """The tokens a bucket holds at ``now``: what it held at its last update plus the refill since, capped."""
+    elapsed = max(0.0, (now - as_utc(updated_at)).total_seconds())
+    return min(limit.capacity, stored + elapsed * limit.rate)
+
+
 def take_each(
     session: Session, key: str, limit: Limit | None, needs: list[int], *, what: str = "requests"
 ) -> list[RateLimited | None]:
@@ -143,8 +154,7 @@ def take_each(
     key = key[:160]
     now = utcnow()
     stored, updated_at = _read(session, key, limit, now)
-    elapsed = max(0.0, (now - as_utc(updated_at)).total_seconds())
-    tokens = left = min(limit.capacity, stored + elapsed * limit.rate)
+    tokens = left = _refilled(limit, stored, updated_at, now)
     outcomes: list[RateLimited | None] = []
     for need in needs:
         if left >= need:
@@ -181,15 +191,10 @@ def give_back(session: Session, key: str, limit: Limit | None) -> None:
     if limit is None:
         return
     key = key[:160]
-    conn = session.connection()
-    read = _READ_LOCKED if conn.dialect.name == "postgresql" else _READ
-    row = conn.execute(read, {"bucket": key}).first()
-    if row is None:
-        return
     now = utcnow()
-    elapsed = max(0.0, (now - as_utc(row.updated_at)).total_seconds())
-    tokens = min(limit.capacity, row.tokens + elapsed * limit.rate + 1.0)
-    conn.execute(_WRITE, {"bucket": key, "left": tokens, "now": now})
+    found = _read(session, key, limit, now, create=False)
+    if found is not None:
+        _write(session, key, min(limit.capacity, _refilled(limit, *found, now) + 1.0), now)
 
 
 def _login_keys(username: str, address: str | None) -> list[tuple[str, str]]:
