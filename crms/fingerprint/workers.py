@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +88,27 @@ def _warm() -> bool:
     return True
 
 
+BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextmanager
+def _blas_threads(threads: int) -> Iterator[None]:
+    """numpy's BLAS reads its thread count when it loads, which in a spawned worker is before the
+    initializer runs: the workers started inside this block inherit ``threads`` (an explicit setting in the
+    environment wins). This process's environment is as it was afterwards."""
+    saved = {var: os.environ.get(var) for var in BLAS_THREAD_VARS}
+    for var in BLAS_THREAD_VARS:
+        os.environ.setdefault(var, str(threads))
+    try:
+        yield
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+
+
 class ExtractorPool:
     """A pool of extraction processes (``processes`` defaults to the CPU count, at most 2 here)."""
 
@@ -94,16 +117,17 @@ class ExtractorPool:
 
         n = processes or min(2, os.cpu_count() or 1)
         self.processes = n
-        # numpy's BLAS reads its thread count when it loads, which in a spawned worker is before the
-        # initializer runs; the workers inherit these (an explicit setting in the environment wins).
-        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(var, str(threads))
-        self._ex = ProcessPoolExecutor(
-            max_workers=n,
-            mp_context=mp.get_context("spawn"),
-            initializer=_init_worker,
-            initargs=(threads, config or DEFAULT_CONFIG),
-        )
+        with _blas_threads(threads):
+            self._ex = ProcessPoolExecutor(
+                max_workers=n,
+                mp_context=mp.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(threads, config or DEFAULT_CONFIG),
+            )
+            # every worker started now, while the environment says so (a spawned pool starts them as
+            # jobs arrive, one per job submitted while the others are busy)
+            for f in [self._ex.submit(os.getpid) for _ in range(n)]:
+                f.result()
 
     def warm(self) -> None:
         """Load the models in every worker (so that timings exclude start-up)."""

@@ -27,3 +27,19 @@ def test_pool_extracts_without_blocking_the_caller():
     t = loads(r.template)
     assert (t.width, t.height) == (300, 360) and t.count == r.minutiae
     assert bad.template is None and "unrecognised" in bad.error
+
+
+def test_the_workers_get_one_blas_thread_and_this_process_keeps_its_environment(monkeypatch):
+    pytest.importorskip("onnxruntime", reason="the fingerprint extra is not installed")
+    import os
+
+    from crms.fingerprint.workers import BLAS_THREAD_VARS, ExtractorPool
+
+    for var in BLAS_THREAD_VARS:
+        monkeypatch.delenv(var, raising=False)
+    with ExtractorPool(processes=2, threads=1) as pool:
+        assert not [var for var in BLAS_THREAD_VARS if var in os.environ]
+        seen = {pool._ex.submit(os.getenv, var).result(timeout=600) for var in BLAS_THREAD_VARS}
+        pids = {pool._ex.submit(os.getpid).result(timeout=600) for _ in range(8)}
+    assert seen == {"1"}
+    assert len(pids) <= 2
