@@ -48,7 +48,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, event, func, insert, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
 from crms.access.models import AuditEntry, AuditHead
@@ -123,33 +123,8 @@ def entry_fields(e: AuditEntry) -> dict[str, Any]:
 
 
 _HEAD = AuditHead.__table__
-_BUMP_HEAD = (  # n positions for n entries: the new last seq and the hash before the first of them
-    update(_HEAD)
-    .where(_HEAD.c.id == 1)
-    .values(seq=_HEAD.c.seq + bindparam("n"))
-    .returning(_HEAD.c.seq, _HEAD.c.hash)
-)
-_SET_HEAD_HASH = update(_HEAD).where(_HEAD.c.id == 1).values(hash=bindparam("head_hash"))
-_INSERT_ENTRY = insert(AuditEntry.__table__)
 _ENTRY = AuditEntry.__table__
 _ENTRY_COLUMNS = [c.name for c in _ENTRY.c if c.name != "id"]
-# PostgreSQL, several entries: one INSERT of all their rows (SQLAlchemy's "insertmanyvalues"), ids in order
-_INSERT_ENTRIES = insert(_ENTRY).returning(_ENTRY.c.id, sort_by_parameter_order=True)
-# PostgreSQL: the entry and the head's new hash in one statement (one round trip instead of two); the head
-# row is already locked by _BUMP_HEAD in this transaction.
-_NEW_ENTRY = (
-    insert(_ENTRY)
-    .values({c: bindparam(f"v_{c}") for c in _ENTRY_COLUMNS})
-    .returning(_ENTRY.c.id)
-    .cte("new_entry")
-)
-_APPEND_PG = (
-    update(_HEAD)
-    .where(_HEAD.c.id == 1)
-    .values(hash=bindparam("v_entry_hash"))
-    .returning(select(_NEW_ENTRY.c.id).scalar_subquery())
-    .add_cte(_NEW_ENTRY)
-)
 
 
 # SQLite, through the DBAPI cursor (see record): the statements SQLAlchemy would send, and its storage of
@@ -170,6 +145,25 @@ def _sqlite_datetime() -> Callable[[Any], Any]:
 
 
 _SQLITE_AT = _sqlite_datetime()
+
+
+def _pg_append() -> str:
+    """PostgreSQL, through the DBAPI cursor: every entry of a batch and the head's new hash in one statement
+    of one shape whatever their number (each column's values as one array: psycopg parses it once and the
+    server prepares it once), their ids in chain order. The head row is already locked by the bump."""
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.dialect()
+    arrays = ", ".join(f"%s::{_ENTRY.c[c].type.compile(dialect=dialect)}[]" for c in _ENTRY_COLUMNS)
+    names = ", ".join(f'"{c}"' for c in _ENTRY_COLUMNS)
+    return (
+        f"WITH new AS (INSERT INTO audit_log ({names}) SELECT * FROM unnest({arrays}) RETURNING id, seq) "
+        "UPDATE audit_head SET hash = %s WHERE id = 1 RETURNING (SELECT array_agg(id ORDER BY seq) FROM new)"
+    )
+
+
+_PG_BUMP = "UPDATE audit_head SET seq = seq + %s WHERE id = 1 RETURNING seq, hash"
+_PG_APPEND = _pg_append()
 
 
 def _sqlite_value(column: str, value: Any) -> Any:
@@ -346,41 +340,34 @@ def _append_many(session: Session, entries: list[DeferredEntry]) -> list[Written
         return []
     n = len(entries)
     # Take the chain positions: this UPDATE locks the head row (PostgreSQL) / the database (SQLite) until
-    # commit. Statements are built once (this runs on every read and search).
-    dialect = session.get_bind().dialect.name
-    sqlite = dialect == "sqlite"
-    if sqlite:  # the DBAPI cursor directly: on every read and search, without the SQLAlchemy layer around
-        # each statement (the write lock is held since BEGIN IMMEDIATE; same SQL and values)
-        begin_writing(session)  # (a read-first transaction queues for the write lock here)
-        if session.autoflush:  # as session.execute would: pending changes go first (the caller may
-            session.flush()  # expunge objects right after this call)
-        cursor = session.connection().connection.driver_connection.cursor()
-        last, prev_hash = cursor.execute(_SQLITE_BUMP, (n,)).fetchone()
-    else:
-        last, prev_hash = session.execute(_BUMP_HEAD, {"n": n}).one()
-    first = int(last) - n + 1
-    key = audit_key(data_dir_of(session))
-    rows = []
-    for i, entry in enumerate(entries):
-        values = _entry_values(entry, first + i, prev_hash if i == 0 else rows[-1]["entry_hash"])
-        values["entry_mac"] = compute_mac(key, values["entry_hash"])
-        rows.append(values)
-    head_hash = rows[-1]["entry_hash"]
-    if sqlite:
-        ids = []
-        cursor.execute(_SQLITE_SET_HASH, (head_hash,))
-        for values in rows:
-            cursor.execute(_SQLITE_INSERT, [_sqlite_value(c, values[c]) for c in _ENTRY_COLUMNS])
-            ids.append(cursor.lastrowid)
+    # commit. Through the DBAPI cursor (on every read and search, without SQLAlchemy's layer around each
+    # statement; the same SQL and values it would send).
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    begin_writing(session)  # (a read-first transaction says it writes, and on SQLite queues for the lock)
+    if session.autoflush:  # as session.execute would: pending changes go first (the caller may
+        session.flush()  # expunge objects right after this call)
+    cursor = session.connection().connection.driver_connection.cursor()
+    try:
+        last, prev_hash = cursor.execute(_SQLITE_BUMP if sqlite else _PG_BUMP, (n,)).fetchone()
+        first = int(last) - n + 1
+        key = audit_key(data_dir_of(session))
+        rows = []
+        for i, entry in enumerate(entries):
+            values = _entry_values(entry, first + i, prev_hash if i == 0 else rows[-1]["entry_hash"])
+            values["entry_mac"] = compute_mac(key, values["entry_hash"])
+            rows.append(values)
+        head_hash = rows[-1]["entry_hash"]
+        if sqlite:
+            ids = []
+            cursor.execute(_SQLITE_SET_HASH, (head_hash,))
+            for values in rows:
+                cursor.execute(_SQLITE_INSERT, [_sqlite_value(c, values[c]) for c in _ENTRY_COLUMNS])
+                ids.append(cursor.lastrowid)
+        else:
+            columns = [[values[c] for values in rows] for c in _ENTRY_COLUMNS]
+            ids = cursor.execute(_PG_APPEND, (*columns, head_hash)).fetchone()[0]
+    finally:
         cursor.close()
-    elif dialect == "postgresql" and n == 1:
-        ids = [session.execute(_APPEND_PG, {f"v_{k}": v for k, v in rows[0].items()}).scalar_one()]
-    elif dialect == "postgresql":
-        ids = list(session.execute(_INSERT_ENTRIES, rows).scalars())
-        session.execute(_SET_HEAD_HASH, {"head_hash": head_hash})
-    else:  # pragma: no cover - another backend: plain Core statements
-        session.execute(_SET_HEAD_HASH, {"head_hash": head_hash})
-        ids = [session.execute(_INSERT_ENTRY, values).inserted_primary_key[0] for values in rows]
     written = [WrittenEntry(id=i, **values) for i, values in zip(ids, rows, strict=True)]
     # (first seq and its prev_hash written in this transaction, last seq and its hash): the head file may
     # move to the last one if the chain reaches the first one (the ones between are this transaction's own).

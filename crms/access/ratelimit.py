@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from crms.access.models import RateBucket
@@ -62,13 +61,6 @@ def check_limits() -> None:
 
 
 _BUCKET = RateBucket.__table__
-_READ = select(_BUCKET.c.tokens, _BUCKET.c.updated_at).where(_BUCKET.c.key == bindparam("bucket"))
-_READ_LOCKED = _READ.with_for_update()
-_WRITE = (
-    update(_BUCKET)
-    .where(_BUCKET.c.key == bindparam("bucket"))
-    .values(tokens=bindparam("left"), updated_at=bindparam("now"))
-)  # statements built once, Core (no ORM flush): a search takes a token on every request
 
 
 def _sqlite_processors():
@@ -79,24 +71,31 @@ def _sqlite_processors():
     return impl.bind_processor(dialect), impl.result_processor(dialect, None)
 
 
-# SQLite, through the DBAPI cursor (a search takes a token on every request; as crms.access.audit.record):
-# the statements SQLAlchemy would send, and its storage of DateTime values.
+# Through the DBAPI cursor (a search takes a token on every request; as crms.access.audit.record), without
+# SQLAlchemy's layer around each statement: the statements it would send. SQLite stores DateTime values as
+# text, converted as SQLAlchemy's SQLite dialect does; psycopg reads and writes them as they are. On
+# PostgreSQL the read locks the bucket's row until commit.
 _SQLITE_READ = "SELECT tokens, updated_at FROM rate_limits WHERE key = ?"
 _SQLITE_WRITE = "UPDATE rate_limits SET tokens = ?, updated_at = ? WHERE key = ?"
 _SQLITE_TO_DB, _SQLITE_FROM_DB = _sqlite_processors()
+_PG_READ = "SELECT tokens, updated_at FROM rate_limits WHERE key = %s FOR UPDATE"
+_PG_WRITE = "UPDATE rate_limits SET tokens = %s, updated_at = %s WHERE key = %s"
 
 
-def _read_sqlite(session: Session, key: str) -> tuple[float, object] | None:
-    """The bucket's tokens and last update on SQLite through the DBAPI cursor; None when it does not exist."""
+def _read_direct(session: Session, key: str) -> tuple[float, object] | None:
+    """The bucket's tokens and last update through the DBAPI cursor; None when it does not exist."""
     from crms.db import begin_writing
 
-    begin_writing(session)  # (a read-first transaction queues for the write lock here)
+    begin_writing(session)  # (a read-first transaction says it writes, and on SQLite queues for the lock)
+    sqlite = session.get_bind().dialect.name == "sqlite"
     cursor = session.connection().connection.driver_connection.cursor()
     try:
-        row = cursor.execute(_SQLITE_READ, (key,)).fetchone()
+        row = cursor.execute(_SQLITE_READ if sqlite else _PG_READ, (key,)).fetchone()
     finally:
         cursor.close()
-    return None if row is None else (row[0], _SQLITE_FROM_DB(row[1]))
+    if row is None:
+        return None
+    return (row[0], _SQLITE_FROM_DB(row[1])) if sqlite else (row[0], row[1])
 
 
 def _read(
@@ -105,35 +104,28 @@ def _read(
     """The bucket's tokens and last update (its row locked until commit on PostgreSQL); a bucket used for the
     first time is created full, tolerating a concurrent first use of the same key (``create=False``: None
     instead)."""
-    conn = session.connection()
-    dialect = conn.dialect.name
-    if dialect == "sqlite" and (found := _read_sqlite(session, key)) is not None:
+    found = _read_direct(session, key)
+    if found is not None or not create:
         return found
-    read = _READ_LOCKED if dialect == "postgresql" else _READ
-    row = conn.execute(read, {"bucket": key}).first()
-    if row is None:
-        if not create:
-            return None
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        first = dialect_insert(_BUCKET).values(key=key, tokens=limit.capacity, updated_at=now)
-        conn.execute(first.on_conflict_do_nothing())
-        row = conn.execute(read, {"bucket": key}).first()
-    return row.tokens, row.updated_at
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    first = dialect_insert(_BUCKET).values(key=key, tokens=limit.capacity, updated_at=now)
+    session.connection().execute(first.on_conflict_do_nothing())
+    return _read_direct(session, key)
 
 
 def _write(session: Session, key: str, tokens: float, now) -> None:
-    conn = session.connection()
-    if conn.dialect.name == "sqlite":
-        cursor = conn.connection.driver_connection.cursor()
-        try:
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    cursor = session.connection().connection.driver_connection.cursor()
+    try:
+        if sqlite:
             cursor.execute(_SQLITE_WRITE, (tokens, _SQLITE_TO_DB(now), key))
-        finally:
-            cursor.close()
-        return
-    conn.execute(_WRITE, {"bucket": key, "left": tokens, "now": now})
+        else:
+            cursor.execute(_PG_WRITE, (tokens, now, key))
+    finally:
+        cursor.close()
 
 
 def _refilled(limit: Limit, stored: float, updated_at, now) -> float:

@@ -5,8 +5,11 @@ read of its batch and writes nothing. Both backends."""
 
 from __future__ import annotations
 
+import tempfile
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import event, func, select
@@ -114,18 +117,50 @@ def test_reads_of_one_turn_of_the_event_loop_share_one_transaction_written_on_th
         assert audit.verify(s, data_dir=tmp_path).ok
 
 
-def _statements_to_write(db, tmp_path, reads: list[list[audit.DeferredEntry]]) -> int:
-    statements: list[str] = []
+@contextmanager
+def _sent_statements(db) -> Iterator[list[str]]:
+    """Every statement the driver sends while the block runs, SQLAlchemy's and those run through the DBAPI
+    cursor alike: SQLite's trace callback; on PostgreSQL libpq's protocol trace (each Bind, or simple Query,
+    message; the list is filled when the block ends)."""
+    from psycopg.pq import Trace
 
-    def count(conn, cursor, statement, *_):
-        statements.append(statement)
+    sent: list[str] = []
+    traces: list = []
 
-    event.listen(db.engine, "before_cursor_execute", count)
+    def checkout(dbapi_conn, _record, _proxy) -> None:
+        if db.is_sqlite:
+            dbapi_conn.set_trace_callback(sent.append)
+            return
+        traces.append(trace := tempfile.TemporaryFile("w+"))
+        dbapi_conn.pgconn.trace(trace.fileno())
+        dbapi_conn.pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS | Trace.REGRESS_MODE)
+
+    def checkin(dbapi_conn, _record) -> None:
+        if db.is_sqlite:
+            dbapi_conn.set_trace_callback(None)
+        else:
+            dbapi_conn.pgconn.untrace()
+
+    event.listen(db.engine, "checkout", checkout)
+    event.listen(db.engine, "checkin", checkin)
     try:
+        yield sent
+    finally:
+        event.remove(db.engine, "checkout", checkout)
+        event.remove(db.engine, "checkin", checkin)
+        for trace in traces:
+            trace.seek(0)
+            for fields in (line.split("\t") for line in trace.read().splitlines()):
+                if fields[0] == "F" and fields[2] in ("Bind", "Query"):
+                    sent.append(fields[2])
+            trace.close()
+
+
+def _statements_to_write(db, tmp_path, reads: list[list[audit.DeferredEntry]]) -> int:
+    """How many statements writing ``reads`` in one batch sends (bucket made before)."""
+    with _sent_statements(db) as statements:
         batches = [_Batch(entries, "GET /api/v1/persons", Future()) for entries in reads]
         AuditWriter(db).write_batches(batches)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
     assert all(b.done.result(timeout=0) is None for b in batches)
     return len(statements)
 
@@ -136,8 +171,12 @@ def test_a_batch_costs_the_same_statements_whatever_its_number_of_reads(db, tmp_
     audit.bind_data_dir(db, tmp_path)
     _statements_to_write(db, tmp_path, [_deferred(db, ALICE, 1), _deferred(db, BOB, 2)])  # buckets made
     two = _statements_to_write(db, tmp_path, [_deferred(db, ALICE, 3), _deferred(db, BOB, 4)])
-    ten = _statements_to_write(db, tmp_path, [_deferred(db, ALICE if n % 2 else BOB, n) for n in range(5, 15)])
-    assert ten == two  # (SQLite's go through the DBAPI cursor, in-process: none per read through SQLAlchemy)
+    ten = _statements_to_write(
+        db, tmp_path, [_deferred(db, ALICE if n % 2 else BOB, n) for n in range(5, 15)]
+    )
+    # BEGIN, each user's bucket read and written, the head moved, the entries appended, COMMIT (SQLite, in
+    # the process, appends the entries one by one and sets the head's hash on its own)
+    assert (two, ten) == ((10, 18) if db.is_sqlite else (8, 8))
     assert [int(e.target_id) for e in _entries(db, "search.cnic")] == list(range(1, 15))
     with db.transaction() as s:
         assert audit.verify(s, data_dir=tmp_path).ok
