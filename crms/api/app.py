@@ -94,3 +94,19 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     if web is not None:
         web.install(app)
     return app
+
+
+def create_served_app() -> FastAPI:
+    """The application as ``crms serve`` runs it (one in each server process): :func:`create_app`, then
+    everything it holds at that point (modules, routes, models, tables: about 150,000 objects) is taken out of
+    the garbage collector's reach (``gc.freeze``). Otherwise each full collection (one every few tens of
+    thousands of surviving objects) walks all of them, 50-80 ms here during which that process answers
+    nobody, added to the latency of every request in flight (docs/BENCHMARKS.md, CNIC lookups under load).
+    Only cycles among those objects that become garbage later are never freed; the application lives as
+    long as its process."""
+    import gc
+
+    app = create_app()
+    gc.collect()
+    gc.freeze()
+    return app

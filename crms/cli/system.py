@@ -82,9 +82,9 @@ def serve(
                 defer_seconds()
             except ValueError as exc:
                 raise typer.BadParameter(str(exc), param_hint="CRMS_WORKER_HANDOFF_MS") from None
-            run_workers(uvicorn.Config("crms.api.app:create_app", **options))
+            run_workers(uvicorn.Config("crms.api.app:create_served_app", **options))
         else:
-            uvicorn.run("crms.api.app:create_app", **options)
+            uvicorn.run("crms.api.app:create_served_app", **options)
     finally:
         if worker is not None:
             worker.stop()

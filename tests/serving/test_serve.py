@@ -175,3 +175,23 @@ def test_web_login_works_on_plain_http_localhost(app, db):
         assert "Secure" in c.get("/login").headers["set-cookie"]
     with TestClient(app, base_url="http://localhost", client=("10.1.2.3", 5000)) as c:
         assert "Secure" in c.get("/login").headers["set-cookie"]
+
+
+def test_a_served_application_keeps_its_start_up_objects_out_of_the_collectors_walk(tmp_path):
+    """``crms serve``'s application (crms.api.app.create_served_app): what it holds once made is frozen, so a
+    full collection under load walks only what came after (a pause of 50-80 ms per collection before)."""
+    code = (
+        "import gc; from crms.api.app import create_served_app; create_served_app(); "
+        "print(gc.get_freeze_count(), len(gc.get_objects()))"
+    )
+    env = {
+        **os.environ,
+        "CRMS_DATA_DIR": str(tmp_path / "data"),
+        "CRMS_DATABASE_URL": f"sqlite:///{tmp_path / 'crms.sqlite3'}",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=CHECKOUT, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    frozen, walked = map(int, out.stdout.split())
+    assert frozen > 50_000 and walked < frozen / 10
