@@ -5,11 +5,8 @@ read of its batch and writes nothing. Both backends."""
 
 from __future__ import annotations
 
-import tempfile
 import threading
-from collections.abc import Iterator
 from concurrent.futures import Future
-from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import event, func, select
@@ -19,6 +16,7 @@ from crms.access.audit_writer import AuditWriter, _Batch
 from crms.access.models import AuditEntry
 from crms.access.principal import Principal
 from crms.errors import RateLimited
+from tests.driver_statements import sent_statements
 
 ALICE = Principal(user_id=7, username="alice", role="cro_operator", unit="BA/QTA", channel="api")
 BOB = Principal(user_id=9, username="bob", role="cro_operator", unit="BA/QTA", channel="api")
@@ -117,48 +115,9 @@ def test_reads_of_one_turn_of_the_event_loop_share_one_transaction_written_on_th
         assert audit.verify(s, data_dir=tmp_path).ok
 
 
-@contextmanager
-def _sent_statements(db) -> Iterator[list[str]]:
-    """Every statement the driver sends while the block runs, SQLAlchemy's and those run through the DBAPI
-    cursor alike: SQLite's trace callback; on PostgreSQL libpq's protocol trace (each Bind, or simple Query,
-    message; the list is filled when the block ends)."""
-    from psycopg.pq import Trace
-
-    sent: list[str] = []
-    traces: list = []
-
-    def checkout(dbapi_conn, _record, _proxy) -> None:
-        if db.is_sqlite:
-            dbapi_conn.set_trace_callback(sent.append)
-            return
-        traces.append(trace := tempfile.TemporaryFile("w+"))
-        dbapi_conn.pgconn.trace(trace.fileno())
-        dbapi_conn.pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS | Trace.REGRESS_MODE)
-
-    def checkin(dbapi_conn, _record) -> None:
-        if db.is_sqlite:
-            dbapi_conn.set_trace_callback(None)
-        else:
-            dbapi_conn.pgconn.untrace()
-
-    event.listen(db.engine, "checkout", checkout)
-    event.listen(db.engine, "checkin", checkin)
-    try:
-        yield sent
-    finally:
-        event.remove(db.engine, "checkout", checkout)
-        event.remove(db.engine, "checkin", checkin)
-        for trace in traces:
-            trace.seek(0)
-            for fields in (line.split("\t") for line in trace.read().splitlines()):
-                if fields[0] == "F" and fields[2] in ("Bind", "Query"):
-                    sent.append(fields[2])
-            trace.close()
-
-
 def _statements_to_write(db, tmp_path, reads: list[list[audit.DeferredEntry]]) -> int:
     """How many statements writing ``reads`` in one batch sends (bucket made before)."""
-    with _sent_statements(db) as statements:
+    with sent_statements(db) as statements:
         batches = [_Batch(entries, "GET /api/v1/persons", Future()) for entries in reads]
         AuditWriter(db).write_batches(batches)
     assert all(b.done.result(timeout=0) is None for b in batches)

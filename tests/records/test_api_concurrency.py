@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from crms.records.models import Case, IdentityDocument
+from tests.driver_statements import sent_statements
 
 from ._support import case_data, person_data
 
@@ -102,11 +103,9 @@ def test_unique_violation_maps_to_the_field(db):
 
 
 def test_full_record_and_lookup_round_trips(client, make_user, db):
-    """Round trips per request (each one costs a network hop on PostgreSQL): the full record of a person
-    with a case takes 7 queries, the CNIC lookup 4 (in two round trips on PostgreSQL), plus the audit entry (2 on PostgreSQL; on SQLite its 3
-    statements go through the DBAPI cursor (crms.access.audit.record), which this SQLAlchemy event does not
-    see, so the test checks that the entry was written instead). The token, checked by the requests before,
-    comes from the process's cache of verified tokens (crms.access.tokens): no query."""
+    """Statements per request, as the driver sends them (on PostgreSQL each one is part of a network round
+    trip): the full record of a person with a case and the CNIC lookup. The token, checked by the requests
+    before, comes from the process's cache of verified tokens (crms.access.tokens): no query."""
     _, op = make_user("cro_operator", unit="BA/QTA/QUETTA")
     _, sho = make_user("sho", unit="BA/QTA/QUETTA")
     cnic = "54400-7654321-3"
@@ -119,36 +118,22 @@ def test_full_record_and_lookup_round_trips(client, make_user, db):
         f"/api/v1/cases/{case['id']}/links", json={"person_id": pid, "role": "accused"}, headers=sho
     )
     assert r.status_code == 201, r.text
-    statements: list[str] = []
-
-    def _watch(conn, cursor, statement, *args):
-        if not statement.startswith("BEGIN"):  # SQLite's BEGIN IMMEDIATE (crms.db)
-            statements.append(statement)
-
-    from sqlalchemy import event, func, select
-
-    from crms.access.models import AuditEntry
-
-    def entries() -> int:
-        with db.transaction() as s:
-            return s.scalar(select(func.count()).select_from(AuditEntry))
-
-    before = entries()
-    event.listen(db.engine, "before_cursor_execute", _watch)
-    audit = 0 if db.is_sqlite else 2  # PostgreSQL: the entry and the head's hash in one statement
-    r = client.get(f"/api/v1/persons/{pid}?reason=test+read", headers=op)
+    client.get(f"/api/v1/persons?cnic={cnic}&reason=test+lookup", headers=op)  # creates the rate bucket
+    client.get(f"/api/v1/persons/{pid}?reason=test+read", headers=op)  # ... and the read counters
+    # SQLite appends an audit entry in three statements (the head moved, its hash, the entry), PostgreSQL in
+    # two (the head moved; the entry and the head's hash in one)
+    audit = 3 if db.is_sqlite else 2
+    with sent_statements(db) as statements:
+        r = client.get(f"/api/v1/persons/{pid}?reason=test+read", headers=op)
     assert r.status_code == 200 and len(r.json()["cases"]) == 1
     guard = 2  # the read limit and the read-rate watch (crms.records.services.guard): one read, one write
-    assert len(statements) == 7 + guard + audit, statements
-    statements.clear()
-    assert entries() == before + 1  # the read's audit entry was written
-    client.get(f"/api/v1/persons?cnic={cnic}&reason=test+lookup", headers=op)  # creates the rate bucket
-    statements.clear()
-    r = client.get(f"/api/v1/persons?cnic={cnic}&reason=test+lookup", headers=op)
+    assert len(statements) == 1 + 7 + guard + audit + 1, statements  # BEGIN ... COMMIT
+
+    with sent_statements(db) as statements:
+        r = client.get(f"/api/v1/persons?cnic={cnic}&reason=test+lookup", headers=op)
     assert r.status_code == 200
-    rate = 0 if db.is_sqlite else 2  # the search rate limit's bucket: read, then write (SQLite: the cursor,
-    # crms.access.ratelimit.take; the bucket's token is checked by its own tests)
-    # the four queries: on PostgreSQL through psycopg's pipeline, two round trips, not seen by this event
-    # (tests/records/test_lookup_round_trips.py counts them)
-    lookup = 4 if db.is_sqlite else 0
-    assert len(statements) == lookup + rate + audit, statements
+    # the four reads in a transaction of their own (on PostgreSQL in one round trip: test_lookup_round_trips),
+    # then the audit writer's batch: the search bucket read and written, and the entry
+    read = 1 + 4 + 1
+    batch = 1 + 2 + audit + 1
+    assert len(statements) == read + batch, statements
