@@ -128,7 +128,7 @@ def _write(session: Session, key: str, tokens: float, now) -> None:
         cursor.close()
 
 
-def _refilled(limit: Limit, stored: float, updated_at, now) -> float:
+def refilled(limit: Limit, stored: float, updated_at, now) -> float:
     """The tokens a bucket holds at ``now``: what it held at its last update plus the refill since, capped."""
     elapsed = max(0.0, (now - as_utc(updated_at)).total_seconds())
     return min(limit.capacity, stored + elapsed * limit.rate)
@@ -146,7 +146,7 @@ def take_each(
     key = key[:160]
     now = utcnow()
     stored, updated_at = _read(session, key, limit, now)
-    tokens = left = _refilled(limit, stored, updated_at, now)
+    tokens = left = refilled(limit, stored, updated_at, now)
     outcomes: list[RateLimited | None] = []
     for need in needs:
         if left >= need:
@@ -186,7 +186,7 @@ def give_back(session: Session, key: str, limit: Limit | None) -> None:
     now = utcnow()
     found = _read(session, key, limit, now, create=False)
     if found is not None:
-        _write(session, key, min(limit.capacity, _refilled(limit, *found, now) + 1.0), now)
+        _write(session, key, min(limit.capacity, refilled(limit, *found, now) + 1.0), now)
 
 
 def _login_keys(username: str, address: str | None) -> list[tuple[str, str]]:

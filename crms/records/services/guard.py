@@ -23,7 +23,7 @@ from crms.access import audit
 from crms.access.models import RateBucket
 from crms.access.policy import Permission, has_permission
 from crms.access.principal import Principal
-from crms.access.ratelimit import limit_for
+from crms.access.ratelimit import limit_for, refilled
 from crms.errors import RateLimited
 from crms.timeutil import as_utc, utcnow
 
@@ -86,8 +86,7 @@ def guard_reads(session: Session, principal: Principal, count: int = 1) -> None:
         bucket = rows.get(bucket_key)
         tokens = limit.capacity
         if bucket is not None:
-            elapsed = max(0.0, (now - as_utc(bucket.updated_at)).total_seconds())
-            tokens = min(limit.capacity, float(bucket.tokens) + elapsed * limit.rate)
+            tokens = refilled(limit, float(bucket.tokens), bucket.updated_at, now)
         if tokens < count:
             wait = (count - tokens) / limit.rate
             raise RateLimited(f"too many record reads: try again in {wait:.0f} s", field="rate")
