@@ -92,6 +92,7 @@ def main() -> None:
     data_dir = a.dir / "data"
     os.environ.update(CRMS_DATABASE_URL=url, CRMS_DATA_DIR=str(data_dir), CRMS_RATE_SEARCH="1000000/60")
     import records_bench as rb
+    from api_inprocess import call
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
     from crms.access.audit import bind_data_dir
@@ -113,33 +114,9 @@ def main() -> None:
     app = ProxyHeadersMiddleware(make())
 
     async def lookup(path_query: str) -> None:
-        path, _, query = path_query.partition("?")
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0"},
-            "http_version": "1.1",
-            "method": "GET",
-            "scheme": "http",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": query.encode(),
-            "root_path": "",
-            "headers": [(b"host", b"127.0.0.1"), (b"authorization", auth)],
-            "client": ("127.0.0.1", 5555),
-            "server": ("127.0.0.1", 8000),
-            "state": {},
-        }
-        sent: list[dict] = []
-
-        async def receive() -> dict:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: dict) -> None:
-            sent.append(message)
-
-        await app(scope, receive, send)
-        if sent[0]["status"] != 200:
-            raise SystemExit(f"{path_query}: {sent[0]['status']} {sent[-1].get('body', b'')[:200]!r}")
+        status = await call(app, path_query, auth)  # (bench/api_inprocess.py: one ASGI request)
+        if status != 200:
+            raise SystemExit(f"{path_query}: answered {status}")
 
     async def run(queue: list[str]) -> None:
         async def client() -> None:
