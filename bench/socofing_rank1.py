@@ -61,6 +61,12 @@ def main() -> None:
     ap.add_argument("--threshold", type=float, default=None)
     ap.add_argument("--low-res-threshold", type=float, default=-1.0, help="-1: the configuration's own")
     ap.add_argument("--also", default="", help="low-resolution thresholds emulated from the same run")
+    ap.add_argument(
+        "--fill",
+        default="",
+        help="K:FLOOR[,K:FLOOR]: also emulate keeping the best K minutiae down to quality FLOOR for prints "
+        "left with fewer than K (with the first --also threshold, or the run's own)",
+    )
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "crms-socofing-rank1")
     a = ap.parse_args()
     if not DATA.exists():
@@ -118,21 +124,37 @@ def main() -> None:
     probe_t = [template(f) for f in probes]
     loads_.append(os.getloadavg()[0])
     keys = np.array([finger_key(f.name) for f in real])
-    for thr in [None] + [float(x) for x in a.also.split(",") if x]:
+    also = [float(x) for x in a.also.split(",") if x]
+    for thr in [None, *also]:
         report(a, leader_p, thr, real, probes, gallery, probe_t, keys, cpu, n_ex, dpis, loads_)
+    for kf in [x for x in a.fill.split(",") if x]:
+        k, floor = kf.split(":")
+        fill = (int(k), float(floor))
+        thr = also[0] if also else None
+        report(a, leader_p, thr, real, probes, gallery, probe_t, keys, cpu, n_ex, dpis, loads_, fill)
 
 
-def _filtered(t, thr: float | None):
-    """The template as extracted with quality threshold ``thr`` for enlarged prints."""
-    if thr is None or t.dpi >= 350:
+def _filtered(t, thr: float | None, fill: tuple[int, float] | None = None):
+    """The template as extracted with quality threshold ``thr`` for enlarged prints; with ``fill`` =
+    (k, floor), a print left with fewer than k minutiae keeps its best k down to quality ``floor``."""
+    if (thr is None or t.dpi >= 350) and fill is None:
         return t
-    m = t.minutiae[t.minutiae[:, 4] >= thr * 100 - 1e-3]
+    q = t.minutiae[:, 4]
+    keep = q >= (thr if thr is not None and t.dpi < 350 else -1) * 100 - 1e-3
+    if fill is not None and keep.sum() < fill[0]:
+        order = np.argsort(-q, kind="stable")
+        best = order[q[order] >= fill[1] * 100 - 1e-3][: fill[0]]
+        keep = keep.copy()
+        keep[best] = True
+    m = t.minutiae[keep]
     return Template(t.width, t.height, m, quality=t.quality, dpi=t.dpi)
 
 
-def report(a, leader_p, thr, real, probes, gallery, probe_t, keys, cpu, n_ex, dpis, loads_) -> None:
-    gallery = [_filtered(t, thr) for t in gallery]
-    probe_t = [_filtered(t, thr) for t in probe_t]
+def report(
+    a, leader_p, thr, real, probes, gallery, probe_t, keys, cpu, n_ex, dpis, loads_, fill=None
+) -> None:
+    gallery = [_filtered(t, thr, fill) for t in gallery]
+    probe_t = [_filtered(t, thr, fill) for t in probe_t]
     packed = matcher.pack(gallery)
     t0 = time.process_time()
     hits, counts, impostors = [], [], []
@@ -149,7 +171,9 @@ def report(a, leader_p, thr, real, probes, gallery, probe_t, keys, cpu, n_ex, dp
     print(
         f"SOCOFing subjects {a.first}-{a.first + a.subjects - 1}: {len(probes)} Altered-Easy probes x "
         f"{len(real)} Real prints, "
-        f"dpi {a.dpi}, LEADER {leader_p}" + ("" if thr is None else f", low-resolution threshold {thr}")
+        f"dpi {a.dpi}, LEADER {leader_p}"
+        + ("" if thr is None else f", low-resolution threshold {thr}")
+        + ("" if fill is None else f", fill to {fill[0]} minutiae down to {fill[1]}")
     )
     print(
         f"rank-1 {hits_a.mean() * 100:.2f} % ({int(hits_a.sum())}/{hits_a.size}); probes with < 10 minutiae: "

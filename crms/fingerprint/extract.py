@@ -96,7 +96,14 @@ def _alg(kind: str, params: Any = None):
     if params is None and kind in ("LEADER", "LEADER_TORCH"):
         params = DEFAULT_LEADER
     if kind in ("LEADER", "LEADER_TORCH"):  # one network per threshold it runs with, not per setting
-        params = replace(params, low_res_threshold=None, crop_margin=None, network_scale=1.0)
+        params = replace(
+            params,
+            low_res_threshold=None,
+            crop_margin=None,
+            network_scale=1.0,
+            min_minutiae=None,
+            fill_threshold=0.0,
+        )
     key = ("alg", kind, params)
     if key not in _state:
         pf = _pyfing()
@@ -145,14 +152,44 @@ def _for_image(ctx: Ctx, p: LeaderParams) -> LeaderParams:
     return p if t == p.minutia_quality_threshold else replace(p, minutia_quality_threshold=t)
 
 
-def step_leader(ctx: Ctx, p: LeaderParams) -> None:
+@dataclass(frozen=True)
+class Refill:
+    """What the template step needs to fill a print left with fewer than ``to`` minutiae: the network
+    again at quality ``floor`` (``again()``: its raw minutiae); ``threshold`` is the print's own."""
+
+    to: int
+    threshold: float
+    floor: float
+    again: Callable[[], list]
+
+
+def _fill(ctx: Ctx, p: LeaderParams, run: Callable[[Ctx, LeaderParams], None]) -> None:
+    """``run`` at the image's threshold; with ``p.min_minutiae``, leave the template step a ``Refill``
+    (run only for a print that keeps fewer than that many minutiae once the border rule has dropped
+    its own)."""
     p = _for_image(ctx, p)
+    run(ctx, p)
+    if p.min_minutiae and p.fill_threshold < p.minutia_quality_threshold:
+
+        def again() -> list:
+            scratch = dict(ctx)
+            run(scratch, replace(p, minutia_quality_threshold=p.fill_threshold))
+            return scratch["raw_minutiae"]
+
+        ctx["refill"] = Refill(p.min_minutiae, p.minutia_quality_threshold, p.fill_threshold, again)
+
+
+def _leader(ctx: Ctx, p: LeaderParams) -> None:
     if p.network_scale != 1.0:
         _leader_scaled(ctx, p)
     elif p.crop_margin is not None and ctx.get("mask") is not None:  # no mask: the whole image
         _leader_crop(ctx, p)
     else:
         ctx["raw_minutiae"] = _alg("LEADER", p).run(ctx["image"], 500)
+
+
+def step_leader(ctx: Ctx, p: LeaderParams) -> None:
+    _fill(ctx, p, _leader)
 
 
 def _leader_scaled(ctx: Ctx, p: LeaderParams) -> None:
@@ -191,8 +228,12 @@ def _leader_scaled(ctx: Ctx, p: LeaderParams) -> None:
     ]
 
 
+def _leader_torch(ctx: Ctx, p: LeaderParams) -> None:
+    ctx["raw_minutiae"] = _alg("LEADER_TORCH", p).run(ctx["image"], 500)
+
+
 def step_leader_torch(ctx: Ctx, p: LeaderParams) -> None:
-    ctx["raw_minutiae"] = _alg("LEADER_TORCH", _for_image(ctx, p)).run(ctx["image"], 500)
+    _fill(ctx, p, _leader_torch)
 
 
 def foreground_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -234,25 +275,43 @@ def step_sbmex(ctx: Ctx, p: PyfingParams) -> None:
 _TYPES = {"E": MINUTIA_ENDING, "B": MINUTIA_BIFURCATION}
 
 
-def step_to_template(ctx: Ctx, p: TemplateParams) -> None:
-    """pyfing minutiae -> (N, 5) array; drop those at the segmentation border; keep the best."""
-    import cv2
-
-    raw = ctx["raw_minutiae"]
-    m = np.array(
+def _as_array(raw: list) -> np.ndarray:
+    """pyfing minutiae (x, y, direction, "E"/"B", quality 0-1) -> (N, 5) float32, quality 0-100."""
+    return np.array(
         [
             (x, y, math.fmod(d, 2 * math.pi) % (2 * math.pi), _TYPES.get(t, MINUTIA_OTHER), qq * 100)
             for x, y, d, t, qq in raw
         ],
         dtype=np.float32,
     ).reshape(-1, 5)
-    mask = ctx.get("mask")
-    if mask is not None and m.shape[0]:
-        inner = cv2.erode((mask > 0).astype(np.uint8), np.ones((2 * p.border_px + 1,) * 2, np.uint8))
-        h, w = inner.shape
-        xi = np.clip(m[:, 0].astype(int), 0, w - 1)
-        yi = np.clip(m[:, 1].astype(int), 0, h - 1)
-        m = m[inner[yi, xi] > 0]
+
+
+def _inside(m: np.ndarray, mask: np.ndarray | None, border_px: int) -> np.ndarray:
+    """The minutiae at least ``border_px`` inside the segmentation mask (all of them without a mask)."""
+    import cv2
+
+    if mask is None or not m.shape[0]:
+        return m
+    inner = cv2.erode((mask > 0).astype(np.uint8), np.ones((2 * border_px + 1,) * 2, np.uint8))
+    h, w = inner.shape
+    xi = np.clip(m[:, 0].astype(int), 0, w - 1)
+    yi = np.clip(m[:, 1].astype(int), 0, h - 1)
+    return m[inner[yi, xi] > 0]
+
+
+def step_to_template(ctx: Ctx, p: TemplateParams) -> None:
+    """pyfing minutiae -> (N, 5) array; drop those at the segmentation border; a print left with too few
+    is filled (``Refill``: all it had, then the best of the network's others down to the floor, up to
+    the minimum); keep the best ``max_minutiae``."""
+    m = _inside(_as_array(ctx["raw_minutiae"]), ctx.get("mask"), p.border_px)
+    refill: Refill | None = ctx.get("refill")
+    if refill is not None and m.shape[0] < refill.to:
+        ctx["fill_minutiae"] = refill.again()
+        m = _inside(_as_array(ctx["fill_minutiae"]), ctx.get("mask"), p.border_px)
+        keep = m[:, 4] >= refill.threshold * 100 - 1e-3
+        keep[np.argsort(-m[:, 4], kind="stable")[: refill.to]] = True
+        m = m[keep]
+        ctx["fill"] = {"to": refill.to, "threshold": refill.threshold, "floor": refill.floor}
     if m.shape[0] > p.max_minutiae:
         keep = np.sort(np.argsort(-m[:, 4], kind="stable")[: p.max_minutiae])
         m = m[keep]
@@ -267,7 +326,7 @@ STEP_OUTPUTS: dict[str, tuple[str, ...]] = {
     "frequency": ("period",),
     "enhance": ("enhanced",),
     "minutiae": ("raw_minutiae",),
-    "template": ("minutiae",),
+    "template": ("fill", "fill_minutiae", "minutiae"),
 }
 
 
@@ -486,7 +545,7 @@ class TraceFolder:
                 rec["files"].append(
                     self._png(f"{step}_period", np.uint8(np.clip(np.asarray(v) * 12, 0, 255)))
                 )
-            elif k in ("raw_minutiae", "minutiae"):
+            elif k in ("raw_minutiae", "fill_minutiae", "minutiae"):
                 if k == "minutiae":
                     m = np.asarray(v, dtype=np.float64).reshape(-1, 5)
                 else:  # pyfing's minutiae: x, y, direction, "E"/"B", quality 0-1
@@ -496,7 +555,8 @@ class TraceFolder:
                     ).reshape(-1, 5)
                 rec[k] = _minutiae_json(m)
                 if self._image is not None:
-                    rec["files"].append(self._png(f"{step}_overlay", draw_minutiae(self._image, m)))
+                    what = "fill_overlay" if k == "fill_minutiae" else "overlay"
+                    rec["files"].append(self._png(f"{step}_{what}", draw_minutiae(self._image, m)))
             else:
                 rec[k] = v
         self.steps.append(rec)

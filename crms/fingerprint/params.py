@@ -71,6 +71,12 @@ class LeaderParams:
     # ``low_res_threshold`` instead, when set: the network is less sure of their minutiae.
     low_res_threshold: float | None = 0.35  # bench/socofing_rank1.py; None: one threshold for all
     low_res_below_dpi: float = 350.0
+    # A print left with fewer than ``min_minutiae`` minutiae at its threshold (an obliterated or small
+    # print) is run again at ``fill_threshold`` and keeps its best ``min_minutiae`` down to that
+    # quality: a few uncertain minutiae rank its mate better than too few to search with. Prints with
+    # enough minutiae are untouched. None: no filling.
+    min_minutiae: int | None = None  # off by default: docs/BENCHMARKS.md ("Few minutiae: filling")
+    fill_threshold: float = 0.1
 
     def threshold_for(self, source_dpi: float | None) -> float:
         """The quality threshold for an image of this source resolution."""

@@ -161,6 +161,48 @@ def test_low_resolution_threshold_applies_only_to_enlarged_prints(ex):
         del ex.CONFIGS["test_lowres"], ex.CONFIGS["test_plain"]
 
 
+def test_a_print_with_few_minutiae_is_filled_to_the_minimum_and_others_are_untouched(ex, tmp_path):
+    """LeaderParams.min_minutiae: a print left with fewer than that many minutiae at its threshold keeps
+    them all plus the network's best others down to fill_threshold, up to the minimum; the trace says
+    so. A print with enough minutiae gets exactly what it got without the rule."""
+    import json
+    from dataclasses import replace
+
+    from crms.fingerprint.images import FingerImage
+    from crms.fingerprint.params import LeaderParams
+
+    def config(name: str, p: LeaderParams) -> str:
+        base = ex.CONFIGS["leader"]
+        steps = tuple(replace(s, params=p) if s.name == "minutiae" else s for s in base.steps)
+        ex.CONFIGS[name] = replace(base, steps=steps)
+        return name
+
+    plain_c = config("test_nofill", LeaderParams(min_minutiae=None))
+    fill_c = config("test_fill", LeaderParams(min_minutiae=10, fill_threshold=0.1))
+    try:
+        px = load_image(fvc("fvc2002", "DB1_B", "101_1.png")).pixels
+        whole = FingerImage(px, 500.0, "caller", (px.shape[1], px.shape[0]), "PNG")
+        plain = ex.extract(whole, plain_c).template.minutiae
+        assert len(plain) >= 10
+        assert ex.extract(whole, fill_c).template.minutiae.tobytes() == plain.tobytes()
+
+        part = load_image(fvc("fvc2002", "DB1_B", "102_3.png")).pixels
+        part = np.ascontiguousarray(part[150:290, 100:240])  # a fragment of a print: 9 minutiae
+        frag = FingerImage(part, 500.0, "caller", (part.shape[1], part.shape[0]), "PNG")
+        few = ex.extract(frag, plain_c).template.minutiae
+        filled = ex.extract(frag, fill_c, debug_dir=tmp_path).template.minutiae
+        assert len(few) < 10 and len(filled) == 10
+        assert filled[:, 4].min() >= 10 - 1e-3 and filled[:, 4].min() < 60 - 1e-3 <= few[:, 4].min()
+        kept = {(round(float(x)), round(float(y))) for x, y in filled[:, :2]}
+        assert {(round(float(x)), round(float(y))) for x, y in few[:, :2]} <= kept
+        steps = {s["step"]: s for s in json.loads((tmp_path / "trace.json").read_text())["steps"]}
+        assert steps["template"]["fill"] == {"to": 10, "threshold": 0.6, "floor": 0.1}
+        assert len(steps["template"]["fill_minutiae"]) >= 10
+        assert (tmp_path / "4_template_fill_overlay.png").is_file()
+    finally:
+        del ex.CONFIGS["test_nofill"], ex.CONFIGS["test_fill"]
+
+
 def test_named_parameters_run_the_algorithms_as_configured_before(ex):
     """The pipeline with its parameter objects gives bit-identical minutiae to pyfing's algorithms called
     the way the engine called them before the parameters were named: GMFS with its defaults at 500 ppi,
