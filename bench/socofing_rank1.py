@@ -140,12 +140,10 @@ def _filtered(t, thr: float | None, fill: tuple[int, float] | None = None):
     if (thr is None or t.dpi >= 350) and fill is None:
         return t
     q = t.minutiae[:, 4]
-    keep = q >= (thr if thr is not None and t.dpi < 350 else -1) * 100 - 1e-3
-    if fill is not None and keep.sum() < fill[0]:
-        order = np.argsort(-q, kind="stable")
-        best = order[q[order] >= fill[1] * 100 - 1e-3][: fill[0]]
-        keep = keep.copy()
-        keep[best] = True
+    own = thr if thr is not None and t.dpi < 350 else -1.0
+    keep = q >= own * 100 - 1e-3
+    if fill is not None and keep.sum() < fill[0]:  # the engine's rule (step_to_template)
+        keep = ex.fill_keep(q, own, fill[0], fill[1])
     m = t.minutiae[keep]
     return Template(t.width, t.height, m, quality=t.quality, dpi=t.dpi)
 

@@ -299,6 +299,15 @@ def _inside(m: np.ndarray, mask: np.ndarray | None, border_px: int) -> np.ndarra
     return m[inner[yi, xi] > 0]
 
 
+def fill_keep(quality: np.ndarray, threshold: float, to: int, floor: float = 0.0) -> np.ndarray:
+    """Which minutiae a filled print keeps (qualities 0-100, thresholds 0-1): every one at or above
+    ``threshold``, then the best of the others at or above ``floor`` until there are ``to``."""
+    keep = quality >= threshold * 100 - 1e-3
+    order = np.argsort(-quality, kind="stable")
+    keep[order[quality[order] >= floor * 100 - 1e-3][:to]] = True
+    return keep
+
+
 def step_to_template(ctx: Ctx, p: TemplateParams) -> None:
     """pyfing minutiae -> (N, 5) array; drop those at the segmentation border; a print left with too few
     is filled (``Refill``: all it had, then the best of the network's others down to the floor, up to
@@ -308,9 +317,7 @@ def step_to_template(ctx: Ctx, p: TemplateParams) -> None:
     if refill is not None and m.shape[0] < refill.to:
         ctx["fill_minutiae"] = refill.again()
         m = _inside(_as_array(ctx["fill_minutiae"]), ctx.get("mask"), p.border_px)
-        keep = m[:, 4] >= refill.threshold * 100 - 1e-3
-        keep[np.argsort(-m[:, 4], kind="stable")[: refill.to]] = True
-        m = m[keep]
+        m = m[fill_keep(m[:, 4], refill.threshold, refill.to)]
         ctx["fill"] = {"to": refill.to, "threshold": refill.threshold, "floor": refill.floor}
     if m.shape[0] > p.max_minutiae:
         keep = np.sort(np.argsort(-m[:, 4], kind="stable")[: p.max_minutiae])

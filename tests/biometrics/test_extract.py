@@ -126,27 +126,27 @@ def test_step_parameters_are_frozen_and_cached_algorithms_untouched(ex):
     assert ex._alg("pyfing", seg.as_pyfing()) is gmfs
 
 
+def _leader_config(ex, name: str, p) -> str:
+    """Register configuration ``name``: the default pipeline with LEADER parameters ``p``."""
+    from dataclasses import replace
+
+    base = ex.CONFIGS["leader"]
+    steps = tuple(replace(s, params=p) if s.name == "minutiae" else s for s in base.steps)
+    ex.CONFIGS[name] = replace(base, steps=steps)
+    return name
+
+
 def test_low_resolution_threshold_applies_only_to_enlarged_prints(ex):
     """LeaderParams.low_res_threshold: prints enlarged from below low_res_below_dpi keep the network's
     less certain minutiae too; a 500 ppi print gets exactly what the plain threshold gives."""
-    from dataclasses import replace
 
     from crms.fingerprint.images import FingerImage
     from crms.fingerprint.params import LeaderParams
 
     p = LeaderParams(minutia_quality_threshold=0.6, low_res_threshold=0.4)
     assert (p.threshold_for(500), p.threshold_for(569), p.threshold_for(170)) == (0.6, 0.6, 0.4)
-    base = ex.CONFIGS["leader"]
-    ex.CONFIGS["test_lowres"] = replace(
-        base, steps=tuple(replace(s, params=p) if s.name == "minutiae" else s for s in base.steps)
-    )
-    ex.CONFIGS["test_plain"] = replace(
-        base,
-        steps=tuple(
-            replace(s, params=LeaderParams(low_res_threshold=None)) if s.name == "minutiae" else s
-            for s in base.steps
-        ),
-    )
+    _leader_config(ex, "test_lowres", p)
+    _leader_config(ex, "test_plain", LeaderParams(low_res_threshold=None))
     try:
         px = load_image(fvc("fvc2002", "DB1_B", "103_1.png")).pixels
         at500 = FingerImage(px, 500.0, "caller", (px.shape[1], px.shape[0]), "PNG")
@@ -166,19 +166,12 @@ def test_a_print_with_few_minutiae_is_filled_to_the_minimum_and_others_are_untou
     them all plus the network's best others down to fill_threshold, up to the minimum; the trace says
     so. A print with enough minutiae gets exactly what it got without the rule."""
     import json
-    from dataclasses import replace
 
     from crms.fingerprint.images import FingerImage
     from crms.fingerprint.params import LeaderParams
 
-    def config(name: str, p: LeaderParams) -> str:
-        base = ex.CONFIGS["leader"]
-        steps = tuple(replace(s, params=p) if s.name == "minutiae" else s for s in base.steps)
-        ex.CONFIGS[name] = replace(base, steps=steps)
-        return name
-
-    plain_c = config("test_nofill", LeaderParams(min_minutiae=None))
-    fill_c = config("test_fill", LeaderParams(min_minutiae=10, fill_threshold=0.1))
+    plain_c = _leader_config(ex, "test_nofill", LeaderParams(min_minutiae=None))
+    fill_c = _leader_config(ex, "test_fill", LeaderParams(min_minutiae=10, fill_threshold=0.1))
     try:
         px = load_image(fvc("fvc2002", "DB1_B", "101_1.png")).pixels
         whole = FingerImage(px, 500.0, "caller", (px.shape[1], px.shape[0]), "PNG")
