@@ -81,6 +81,8 @@ def main() -> None:
                 p = replace(p, minutia_quality_threshold=a.threshold)
             if a.low_res_threshold >= 0:
                 p = replace(p, low_res_threshold=a.low_res_threshold or None)
+            if a.fill:  # the emulated rules start from templates that were not filled
+                p = replace(p, min_minutiae=None)
             steps[i] = replace(s, params=p)
     config = "bench"
     ex.CONFIGS[config] = replace(base, steps=tuple(steps))

@@ -11,10 +11,14 @@ Configurations (``CONFIGS``):
   - ``leader``: GMFS segmentation (mask and quality) + LEADER end-to-end minutiae (ONNX Runtime), the
     network run on the window of the padded image that covers the foreground's bounding box + 64 px, its
     edges on the network's grid of 32 (``_leader_crop``): less background, the same minutiae but for a
-    few near the window's edge (docs/BENCHMARKS.md).
+    few near the window's edge (docs/BENCHMARKS.md). A print left with fewer than 8 minutiae once the
+    border rule has run is filled to 8 from the network's other candidates down to quality 0.1
+    (``LeaderParams.min_minutiae``).
   - ``leader_full``: the same with the network on the whole image (the default before the window).
   - ``leader_s90`` / ``leader_s80``: ``leader`` with the network reading the image scaled by 0.9 / 0.8
     (16 % / 32 % less CPU, less accurate on FVC: docs/BENCHMARKS.md), so not the default.
+  - ``leader_nofill`` / ``leader_fill10``: ``leader`` without filling prints left with few minutiae, and
+    with them filled to 10 instead of 8 (``LeaderParams.min_minutiae``; docs/BENCHMARKS.md).
   - ``leader_torch``: ``leader`` with the PyTorch port of the network (the default before ONNX Runtime).
   - ``classic``: GMFS + GBFOE orientation + XSFFE frequency + GBFEN enhancement + SBMEX minutiae.
 Each step is a function of the context and of its own frozen parameter object
@@ -405,6 +409,15 @@ CONFIGS: dict[str, Pipeline] = {
     "leader_s80": _leader_pipeline(
         "GMFS + LEADER at 0.8 scale on the foreground's window",
         Step("minutiae", step_leader, LeaderParams(network_scale=0.8)),
+    ),
+    # Filling of prints left with few minutiae (docs/BENCHMARKS.md, "Few minutiae: filling").
+    "leader_nofill": _leader_pipeline(
+        "GMFS + LEADER on the foreground's window, no filling",
+        Step("minutiae", step_leader, replace(DEFAULT_LEADER, min_minutiae=None)),
+    ),
+    "leader_fill10": _leader_pipeline(
+        "GMFS + LEADER, prints with < 10 minutiae filled from threshold 0.1",
+        Step("minutiae", step_leader, replace(DEFAULT_LEADER, min_minutiae=10)),
     ),
     "classic": Pipeline(
         "GMFS + GBFOE + XSFFE + GBFEN + SBMEX",

@@ -74,8 +74,9 @@ class LeaderParams:
     # A print left with fewer than ``min_minutiae`` minutiae at its threshold (an obliterated or small
     # print) is run again at ``fill_threshold`` and keeps its best ``min_minutiae`` down to that
     # quality: a few uncertain minutiae rank its mate better than too few to search with. Prints with
-    # enough minutiae are untouched. None: no filling.
-    min_minutiae: int | None = None  # off by default: docs/BENCHMARKS.md ("Few minutiae: filling")
+    # enough minutiae are untouched. None: no filling. 8: no FVC set worse, FVC2002 DB3 better, fewer
+    # SOCOFing misses (docs/BENCHMARKS.md, "Few minutiae: filling"); 10 cost FVC2004 DB2 a genuine pair.
+    min_minutiae: int | None = 8
     fill_threshold: float = 0.1
 
     def threshold_for(self, source_dpi: float | None) -> float:
