@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from PIL import Image  # noqa: E402
 
-from crms.fingerprint.extract import CONFIGS  # noqa: E402
+from crms.fingerprint.extract import CONFIGS, DEFAULT_CONFIG  # noqa: E402
 from crms.fingerprint.images import list_images  # noqa: E402
 from crms.fingerprint.serialise import load_template  # noqa: E402
 from crms.fingerprint.workers import ExtractorPool  # noqa: E402
@@ -56,12 +56,12 @@ def main() -> None:
     ap.add_argument("--dpi", default="size", choices=["size", "auto"])
     ap.add_argument("--processes", type=int, default=1)
     ap.add_argument("--folders", default="Real,Altered-Easy")
-    ap.add_argument("--config", default="leader", help="extractor configuration (crms.fingerprint.extract)")
+    ap.add_argument("--config", default=DEFAULT_CONFIG, help="crms.fingerprint.extract configuration")
     ap.add_argument("--base", default="", help="rule folder whose unfilled templates are copied")
     ap.add_argument("--reverse", action="store_true", help="last file first (a second job meets the first)")
     a = ap.parse_args()
     t0 = time.time()
-    rule = a.dpi if a.config == "leader" else f"{a.dpi}-{a.config}"
+    rule = a.dpi if a.config == DEFAULT_CONFIG else f"{a.dpi}-{a.config}"
     with ExtractorPool(a.processes, config=a.config) as pool:
         for folder in a.folders.split(","):
             out = a.cache / rule / folder

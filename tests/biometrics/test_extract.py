@@ -128,11 +128,7 @@ def test_step_parameters_are_frozen_and_cached_algorithms_untouched(ex):
 
 def _leader_config(ex, name: str, p) -> str:
     """Register configuration ``name``: the default pipeline with LEADER parameters ``p``."""
-    from dataclasses import replace
-
-    base = ex.CONFIGS["leader"]
-    steps = tuple(replace(s, params=p) if s.name == "minutiae" else s for s in base.steps)
-    ex.CONFIGS[name] = replace(base, steps=steps)
+    ex.CONFIGS[name] = ex._leader_pipeline(name, ex.Step("minutiae", ex.step_leader, p))
     return name
 
 
