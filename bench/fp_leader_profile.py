@@ -6,7 +6,9 @@ One thread, the graph and session options of :class:`crms.fingerprint.leader_onn
 the network inputs the default configuration makes from FVC images (the foreground's window; ``--full``:
 the whole padded image), ``--per-set`` images from each of the 8 FVC B sets. Kernel times are the
 profiler's (wall, per node); they are printed as shares of the total, per image, with the node's output
-shape, so that a layer's cost can be compared with its multiply-adds (``MMAC``, convolutions only).
+shape, so that a layer's cost can be compared with its multiply-adds (``MMAC``, convolutions only). The
+last line is the floor: the convolutions' multiply-adds per input against one thread's float32 matrix
+product rate on the same CPU.
 Besides the network, the rest of an extraction (segmentation, quality map, direction and type heads
 in numpy, template step) is timed with CPU time per step.
 """
@@ -144,6 +146,52 @@ def main() -> None:
         "\nextraction steps, CPU ms per image (mean; 'minutiae' includes 'network'): "
         + ", ".join(f"{k} {np.mean(v):.1f}" for k, v in steps.items())
     )
+    macs = np.mean([graph_macs(model, x.shape) for x in inputs]) / 1e6
+    rate = sgemm_rate()
+    conv_ms = by_op["Conv"] * scale
+    print(
+        f"\nfloor: the convolutions are {macs:.0f} M multiply-adds per input (mean); in the profile they "
+        f"run at {macs / conv_ms:.1f} G/s, against {rate:.1f} G/s for one thread's float32 matrix product "
+        f"(numpy, 1024 x 1024 x 1024) on this CPU: at that rate they alone take {macs / rate:.0f} ms"
+    )
+
+
+def graph_macs(model, shape: tuple[int, int]) -> float:
+    """Multiply-adds of every convolution of the graph for one input of ``shape`` (H, W)."""
+    import onnx
+    from onnx import shape_inference
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    dims = m.graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_value, dims[3].dim_value = shape
+    m = shape_inference.infer_shapes(m)
+    shapes = {
+        v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+        for v in list(m.graph.value_info) + list(m.graph.output)
+    }
+    inits = {i.name: tuple(i.dims) for i in m.graph.initializer}
+    return float(
+        sum(
+            np.prod(shapes[n.output[0]]) * np.prod(inits[n.input[1]][1:])
+            for n in m.graph.node
+            if n.op_type == "Conv"
+        )
+    )
+
+
+def sgemm_rate(n: int = 1024, repeats: int = 5) -> float:
+    """One thread's float32 matrix-product rate, G multiply-adds per second (best of ``repeats``)."""
+    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    a @ a
+    best = min(_timed(lambda: a @ a) for _ in range(repeats))
+    return n**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    c0 = time.process_time()
+    fn()
+    return time.process_time() - c0
 
 
 if __name__ == "__main__":
