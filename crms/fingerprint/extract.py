@@ -17,6 +17,9 @@ Configurations (``CONFIGS``):
   - ``leader_full``: the same with the network on the whole image (the default before the window).
   - ``leader_s90`` / ``leader_s80``: ``leader`` with the network reading the image scaled by 0.9 / 0.8
     (16 % / 32 % less CPU, less accurate on FVC: docs/BENCHMARKS.md), so not the default.
+  - ``leader_a75``: ``leader`` with the network reading the image scaled by 0.75 and its spatial layers
+    retrained for that scale (``LeaderParams.adapted``, ``leader_weights.adapted_weights``): about 35 %
+    less CPU, less accurate on FVC than ``leader`` (docs/BENCHMARKS.md), so not the default.
   - ``leader_nofill`` / ``leader_fill10``: ``leader`` without filling prints left with few minutiae, and
     with them filled to 10 instead of 8 (``LeaderParams.min_minutiae``; docs/BENCHMARKS.md).
   - ``leader_torch``: ``leader`` with the PyTorch port of the network (the default before ONNX Runtime).
@@ -123,7 +126,13 @@ def _alg(kind: str, params: Any = None):
             if kind == "LEADER":
                 from crms.fingerprint.leader_onnx import LeaderOnnx
 
-                _state[key] = LeaderOnnx(lp, threads=int(_state.get("threads", 1)))  # type: ignore[arg-type]
+                weights = None
+                if params.adapted is not None:
+                    from crms.fingerprint.leader_weights import adapted_weights
+
+                    weights = adapted_weights(params.adapted)
+                threads = int(_state.get("threads", 1))
+                _state[key] = LeaderOnnx(lp, threads=threads, weights=weights)  # type: ignore[arg-type]
             else:
                 leader = pf.Leader(lp)
                 if os.environ.get("KERAS_BACKEND") == "torch" and os.environ.get("CRMS_LEADER_KERAS") != "1":
@@ -409,6 +418,10 @@ CONFIGS: dict[str, Pipeline] = {
     "leader_s80": _leader_pipeline(
         "GMFS + LEADER at 0.8 scale on the foreground's window",
         Step("minutiae", step_leader, LeaderParams(network_scale=0.8)),
+    ),
+    "leader_a75": _leader_pipeline(
+        "GMFS + LEADER adapted to 0.75 scale on the foreground's window",
+        Step("minutiae", step_leader, LeaderParams(network_scale=0.75, adapted="scale075")),
     ),
     # Filling of prints left with few minutiae (docs/BENCHMARKS.md, "Few minutiae: filling").
     "leader_nofill": _leader_pipeline(

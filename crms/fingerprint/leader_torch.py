@@ -25,6 +25,18 @@ class LeaderTorch:
                 self.w[layer.name] = [torch.from_numpy(np.ascontiguousarray(a)) for a in ws]
         self._prep()
 
+    @classmethod
+    def from_weights(cls, weights: dict[str, list[np.ndarray]]) -> LeaderTorch:
+        """The network from the Keras layers' arrays (name -> list, as
+        :func:`crms.fingerprint.leader_weights.load_weights` reads them), without Keras."""
+        self = cls.__new__(cls)
+        self.w = {
+            name: [torch.from_numpy(np.ascontiguousarray(np.asarray(a, np.float32))) for a in ws]
+            for name, ws in weights.items()
+        }
+        self._prep()
+        return self
+
     # ----------------------------------------------------------------- weight layout conversion
     def _prep(self) -> None:
         conv: dict[str, tuple] = {}
@@ -108,9 +120,10 @@ class LeaderTorch:
         return self.conv(f"{name}_conv2", x, act="gelu")
 
     # ----------------------------------------------------------------- the network
-    @torch.no_grad()
-    def forward(self, img: torch.Tensor) -> torch.Tensor:
-        """img: float32 (1, 1, H, W) with H, W multiples of 32. Returns (H, W, 4) like the Keras model."""
+    def maps(self, img: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """img: float32 (N, 1, H, W) with H, W multiples of 32. The heads' outputs before decoding, each
+        (N, C, H, W): minutia probability (C = 1), direction vector (C = 2: cosine, sine), ending
+        probability (C = 1). Differentiable (no ``no_grad``)."""
         inp = img
         x = self.stem(5, True, 2, "stem0", inp)
         x1 = self.stem(5, False, 2, "stem1", inp)
@@ -136,8 +149,14 @@ class LeaderTorch:
         h = [self.head(f"head_{k}", x) for k in range(3)]
         pos = self.conv("head_conv_pos", h[0], act="sigmoid")
         dvec = self.conv("head_conv_dir", h[1])
-        direction = torch.atan2(dvec[:, 1:2], dvec[:, 0:1])
         typ = self.conv("head_conv_typ", h[2], act="sigmoid")
+        return pos, dvec, typ
+
+    @torch.no_grad()
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        """img: float32 (1, 1, H, W) with H, W multiples of 32. Returns (H, W, 4) like the Keras model."""
+        pos, dvec, typ = self.maps(img)
+        direction = torch.atan2(dvec[:, 1:2], dvec[:, 0:1])
         gb = self.conv("nms_Gaussian_blur", pos)
         mp = F.max_pool2d(gb, 7, stride=1, padding=3)
         nms = gb * (gb == mp).float()

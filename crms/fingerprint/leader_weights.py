@@ -83,6 +83,39 @@ def load_weights(path: str | Path | None = None) -> dict[str, list[np.ndarray]]:
     return out
 
 
+ADAPTED = {"scale075": "leader_scale075.npz"}  # name -> file beside this module
+
+
+def adapted_weights(
+    name: str, base: dict[str, list[np.ndarray]] | None = None
+) -> dict[str, list[np.ndarray]]:
+    """LEADER's weights with the layers of the shipped adaptation ``name`` replaced.
+
+    An adaptation retrains the layers that see space (stems, first U-net, attention, depthwise
+    convolutions, LayerNormalizations, output convolutions) for LEADER reading an image scaled down
+    (``scale075``: by 0.75), distilled from full-resolution LEADER on the project's synthetic prints
+    (bench/fp_leader_adapt.py); every other layer stays pyfing's. The file holds ``<layer>|<i>`` -> the
+    layer's i-th array in Keras layout. ``name`` may also be the path of such a file."""
+    if name in ADAPTED:
+        path = Path(__file__).with_name(ADAPTED[name])
+    elif name.endswith(".npz") and Path(name).is_file():  # one made by bench/fp_leader_adapt.py
+        path = Path(name)
+    else:
+        raise ValueError(f"unknown LEADER adaptation {name!r}; choose from {sorted(ADAPTED)} or an .npz file")
+    out = {k: list(v) for k, v in (base if base is not None else load_weights()).items()}
+    with np.load(path) as z:
+        for key in z.files:
+            layer, i = key.rsplit("|", 1)
+            if layer not in out or not i.isdigit() or int(i) >= len(out[layer]):
+                raise ValueError(f"{path.name}: {key} is not an array of LEADER's layers")
+            old = out[layer][int(i)]
+            new = np.asarray(z[key], np.float32)
+            if new.shape != old.shape:
+                raise ValueError(f"{path.name}: {key} has shape {new.shape}, LEADER's {old.shape}")
+            out[layer][int(i)] = new
+    return out
+
+
 def digest(weights: dict[str, list[np.ndarray]]) -> str:
     """SHA-256 over the layer names, shapes and float32 bytes, in name order."""
     h = hashlib.sha256()

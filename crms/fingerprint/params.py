@@ -67,6 +67,9 @@ class LeaderParams:
     crop_margin: int | None = 64
     # The network reads the image scaled by this factor (area interpolation; positions scaled back).
     network_scale: float = 1.0
+    # LEADER's weights with a shipped adaptation's layers (``leader_weights.ADAPTED``), e.g. the network
+    # retrained to read images scaled by 0.75; None: pyfing's weights as they are.
+    adapted: str | None = None
     # Images enlarged from below ``low_res_below_dpi`` (their ridges blurred by the enlargement) take
     # ``low_res_threshold`` instead, when set: the network is less sure of their minutiae.
     low_res_threshold: float | None = 0.35  # bench/socofing_rank1.py; None: one threshold for all

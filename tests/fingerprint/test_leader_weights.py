@@ -94,6 +94,33 @@ def test_a_wrong_file_is_refused(tmp_path):
         load_weights(tmp_path / "x.weights.h5")
 
 
+def test_adaptation_replaces_only_its_layers_and_ships_under_1_mb():
+    _engine_or_skip()
+    from crms.fingerprint import leader_weights as lw
+
+    base = lw.load_weights()
+    adapted = lw.adapted_weights("scale075", base)
+    assert lw.digest(base) == lw.WEIGHTS_SHA256  # the base is not changed in place
+    changed = {
+        k for k in base if any(not np.array_equal(a, b) for a, b in zip(base[k], adapted[k], strict=True))
+    }
+    assert "stem0_conv" in changed and "enc1_0_depthwise_conv" in changed
+    assert not any(k.endswith(("_conv_exp", "_conv_red", "_conv_adj")) for k in changed)  # 1x1: LEADER's
+    assert all(a.shape == b.shape for k in base for a, b in zip(base[k], adapted[k], strict=True))
+    assert (Path(lw.__file__).with_name(lw.ADAPTED["scale075"])).stat().st_size < 1_000_000
+
+
+def test_a_wrong_adaptation_is_refused(tmp_path):
+    _engine_or_skip()
+    from crms.fingerprint.leader_weights import adapted_weights
+
+    with pytest.raises(ValueError, match="unknown LEADER adaptation 'scale050'"):
+        adapted_weights("scale050")
+    np.savez(tmp_path / "bad.npz", **{"stem0_conv|0": np.zeros((3, 3, 1, 8), np.float32)})
+    with pytest.raises(ValueError, match=r"stem0_conv\|0 has shape \(3, 3, 1, 8\), LEADER's \(5, 5, 1, 8\)"):
+        adapted_weights(str(tmp_path / "bad.npz"))
+
+
 def test_extraction_without_keras_or_torch_gives_the_same_minutiae(tmp_path):
     """A default install (no Keras, no PyTorch): both configurations extract, bit for bit as in this
     process (where Keras may be installed), and nothing heavy was imported."""
