@@ -1,7 +1,9 @@
 """Can LEADER read a smaller image if its spatial layers are adapted to it? Distillation at a lower scale.
 
     .venv/bin/python bench/fp_leader_adapt.py targets DIR [--synthetic 400] [--socofing 200] [--seed 11]
+                                              [--nist]
     .venv/bin/python bench/fp_leader_adapt.py train DIR --scale 0.75 --steps 1500 --out adapted.npz
+                                              [--init adapted.npz] [--real-repeat 30] [--lr 2e-4]
     .venv/bin/python bench/fp_leader_adapt.py agree DIR --scale 0.75 [--adapted adapted.npz]
 
 Needs the ``fingerprint-torch`` extra (torch). The network's multiply-adds fall with the square of the
@@ -15,10 +17,12 @@ scale (0.75: 44 % fewer), but LEADER was trained at 500 ppi and loses FVC accura
   LEADER's weights; trainable are the stems, the first U-net, the attention, every depthwise
   convolution, every LayerNormalization and the output convolutions, 129 k of 948 k weights (0.5 MB as
   float32); the second U-net's and the heads' 1x1 convolutions, which do not see space, stay LEADER's.
-  Loss: squared error to
-  the teacher's maps sampled at the student's pixel centres (minutia probability max-filtered over
-  3x3 first, so that a peak between two student pixels keeps its height), direction and type weighted
-  where a minutia is likely; 128x128 crops, 4 per step, Adam, 40 prints held out.
+  Loss: squared error to the teacher's maps sampled at the student's pixel centres (minutia probability
+  max-filtered over 3x3 first, so that a peak between two student pixels keeps its height), direction
+  and type weighted where a minutia is likely; 128x128 crops, 4 per step, Adam, 40 prints held out.
+  ``--nist`` prints (NIST's public-domain 500 ppi rolled prints) are drawn ``--real-repeat`` times as
+  often. The output holds the trained layers in Keras layout, as
+  ``crms.fingerprint.leader_weights.adapted_weights`` reads them (``leader_scale075.npz`` is one).
 - ``agree``: minutiae of the scaled network (LEADER's own weights, and with ``--adapted``) against
   full-resolution LEADER on the 40 held-out prints (ONNX graph, the scaled positions mapped back):
   recall and precision within 3 px, direction error, type agreement of matched pairs.
