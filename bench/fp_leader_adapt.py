@@ -54,15 +54,13 @@ HELD_OUT = 40
 
 
 def pad32(img: np.ndarray) -> np.ndarray:
-    """Pad to multiples of 32, centred, with the top-left pixel (as LEADER does)."""
+    """The whole image padded as LEADER pads it (``leader_onnx.network_window`` without a box)."""
     import cv2
 
-    h, w = img.shape
-    hh, ww = -(-h // 32) * 32, -(-w // 32) * 32
-    t, left = (hh - h) // 2, (ww - w) // 2
-    return cv2.copyMakeBorder(
-        img, t, hh - h - t, left, ww - w - left, cv2.BORDER_CONSTANT, value=int(img[0, 0])
-    )
+    from crms.fingerprint.leader_onnx import network_window
+
+    (_, _, top, bottom), (_, _, left, right) = network_window(img.shape)
+    return cv2.copyMakeBorder(img, top, bottom, left, right, cv2.BORDER_CONSTANT, value=int(img[0, 0]))
 
 
 def teacher():
@@ -199,30 +197,8 @@ def cmd_train(a: argparse.Namespace) -> None:
         if step % 100 == 0 or step == a.steps:
             print(f"step {step} {time.time() - t0:.0f} s loss {avg:.5f}", flush=True)
     trained = {n.split("|")[0] for n in names}
-    keras = keras_layout(net)
+    keras = net.keras_weights()
     np.savez(a.out, **{f"{k}|{i}": x for k in sorted(trained) for i, x in enumerate(keras[k])})
-
-
-def keras_layout(net) -> dict[str, list[np.ndarray]]:
-    """The network's weights back in Keras layout (layer name -> arrays), as ``load_weights`` gives them."""
-    out = {k: [t.detach().numpy().copy() for t in v] for k, v in net.w.items()}
-    for name, ts in net.c.items():  # undo LeaderTorch._prep's layouts
-        ws = out[name]
-        if name.endswith("_depthwise_conv"):
-            ws[0] = ts[0].detach().permute(2, 3, 0, 1).numpy()
-        elif name.endswith("_conv") and len(ws) == 3 and ws[1].shape[0] == 1:
-            ws[:] = [
-                ts[0].detach().permute(2, 3, 0, 1).numpy(),
-                ts[1].detach().permute(2, 3, 1, 0).numpy(),
-                ts[2].detach().numpy(),
-            ]
-        elif name.endswith("_ln"):
-            ws[:] = [ts[0].detach().reshape(-1).numpy(), ts[1].detach().reshape(-1).numpy()]
-        elif len(ws) in (1, 2) and ws[0].ndim == 4:
-            ws[0] = ts[0].detach().permute(2, 3, 1, 0).numpy()
-            if len(ws) == 2:
-                ws[1] = ts[1].detach().numpy()
-    return {k: [np.ascontiguousarray(x) for x in v] for k, v in out.items()}
 
 
 def agreement(ref: list, got: list, tol: float = 3.0) -> tuple[int, int, int, list[float], list[bool]]:

@@ -18,24 +18,44 @@ LN_EPS = 1e-3  # Keras LayerNormalization default
 
 class LeaderTorch:
     def __init__(self, keras_model) -> None:
-        self.w: dict[str, list[torch.Tensor]] = {}
-        for layer in keras_model.layers:
-            ws = layer.get_weights()
-            if ws:
-                self.w[layer.name] = [torch.from_numpy(np.ascontiguousarray(a)) for a in ws]
-        self._prep()
+        self._load({layer.name: ws for layer in keras_model.layers if (ws := layer.get_weights())})
 
     @classmethod
     def from_weights(cls, weights: dict[str, list[np.ndarray]]) -> LeaderTorch:
         """The network from the Keras layers' arrays (name -> list, as
         :func:`crms.fingerprint.leader_weights.load_weights` reads them), without Keras."""
         self = cls.__new__(cls)
-        self.w = {
+        self._load(weights)
+        return self
+
+    def _load(self, weights: dict[str, list[np.ndarray]]) -> None:
+        self.w: dict[str, list[torch.Tensor]] = {
             name: [torch.from_numpy(np.ascontiguousarray(np.asarray(a, np.float32))) for a in ws]
             for name, ws in weights.items()
         }
         self._prep()
-        return self
+
+    def keras_weights(self) -> dict[str, list[np.ndarray]]:
+        """The weights back in Keras layout (name -> arrays, as ``load_weights`` gives them): the inverse
+        of :meth:`_prep`'s layouts, taking what training changed in ``self.c``."""
+        out = {k: [t.detach().numpy().copy() for t in v] for k, v in self.w.items()}
+        for name, ts in self.c.items():
+            ws = out[name]
+            if name.endswith("_depthwise_conv"):
+                ws[0] = ts[0].detach().permute(2, 3, 0, 1).numpy()
+            elif name.endswith("_conv") and len(ws) == 3 and ws[1].shape[0] == 1:  # SeparableConv2D
+                ws[:] = [
+                    ts[0].detach().permute(2, 3, 0, 1).numpy(),
+                    ts[1].detach().permute(2, 3, 1, 0).numpy(),
+                    ts[2].detach().numpy(),
+                ]
+            elif name.endswith("_ln"):
+                ws[:] = [ts[0].detach().reshape(-1).numpy(), ts[1].detach().reshape(-1).numpy()]
+            elif len(ws) in (1, 2) and ws[0].ndim == 4:  # Conv2D
+                ws[0] = ts[0].detach().permute(2, 3, 1, 0).numpy()
+                if len(ws) == 2:
+                    ws[1] = ts[1].detach().numpy()
+        return {k: [np.ascontiguousarray(x) for x in v] for k, v in out.items()}
 
     # ----------------------------------------------------------------- weight layout conversion
     def _prep(self) -> None:

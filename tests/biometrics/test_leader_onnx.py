@@ -57,6 +57,10 @@ def test_torch_port_from_the_weights_file_gives_the_graphs_nms_map(ex):
         pos.sum().backward()
     assert pos.shape == typ.shape == (1, 1, 96, 128) and dvec.shape == (1, 2, 96, 128)
     assert w.grad is not None and float(w.grad.abs().sum()) > 0
+    back = net.keras_weights()  # the inverse of the port's layouts: the arrays it was built from
+    assert all(
+        np.array_equal(a, b) for k, v in onnx_leader.weights.items() for a, b in zip(v, back[k], strict=True)
+    )
 
 
 def test_graph_is_built_deterministically_from_the_shipped_weights(ex):
@@ -174,21 +178,13 @@ def test_without_a_mask_the_network_reads_the_whole_image(ex):
 def test_scaled_network_input_finds_the_minutiae_near_their_place(ex):
     """LeaderParams.network_scale: the network reads a smaller image; positions come back in the image's
     pixels, most minutiae within 4 px of the full-scale ones with the same direction (±0.2 rad)."""
-    from dataclasses import replace
-
     from crms.fingerprint.images import FingerImage
     from crms.fingerprint.params import LeaderParams
 
     pixels = _canvas_print(1)
     img = FingerImage(pixels, 500.0, "caller", (576, 640), "raw")
-    base = ex.CONFIGS["leader"]
-    ex.CONFIGS["test_scaled"] = replace(
-        base,
-        steps=tuple(
-            replace(s, params=LeaderParams(network_scale=0.8)) if s.name == "minutiae" else s
-            for s in base.steps
-        ),
-    )
+    scaled = ex.Step("minutiae", ex.step_leader, LeaderParams(network_scale=0.8))
+    ex.CONFIGS["test_scaled"] = ex._leader_pipeline("test_scaled", scaled)
     leader = ex._alg("LEADER")
     seen: list[tuple[int, ...]] = []
     network = leader.network
@@ -212,17 +208,12 @@ def test_network_adapted_to_075_finds_full_resolution_minutiae_better_than_plain
     """``leader_a75`` (LEADER's spatial layers retrained to read the image scaled by 0.75) against the
     same scaling with pyfing's weights: on generated prints it never used for training, more of
     full-resolution LEADER's minutiae are found within 3 px, and few that LEADER does not find."""
-    from dataclasses import replace
-
     from crms import fingerprint as fp
     from crms.fingerprint.images import FingerImage
     from crms.fingerprint.params import LeaderParams
 
-    base = ex.CONFIGS["leader"]
-    plain = LeaderParams(network_scale=0.75)
-    ex.CONFIGS["test_plain75"] = replace(
-        base, steps=tuple(replace(s, params=plain) if s.name == "minutiae" else s for s in base.steps)
-    )
+    plain = ex.Step("minutiae", ex.step_leader, LeaderParams(network_scale=0.75))
+    ex.CONFIGS["test_plain75"] = ex._leader_pipeline("test_plain75", plain)
     found = {"test_plain75": [0, 0, 0], "leader_a75": [0, 0, 0]}  # LEADER's found, LEADER's, own near
     try:
         for seed in (5, 6, 7, 8):
