@@ -1,9 +1,9 @@
 """Can LEADER read a smaller image if its spatial layers are adapted to it? Distillation at a lower scale.
 
     .venv/bin/python bench/fp_leader_adapt.py targets DIR [--synthetic 400] [--socofing 200] [--seed 11]
-                                              [--nist]
+                                              [--nist] [--difficulty 0.6] [--zoom 1 1]
     .venv/bin/python bench/fp_leader_adapt.py train DIR --scale 0.75 --steps 1500 --out adapted.npz
-                                              [--init adapted.npz] [--real-repeat 30] [--lr 2e-4]
+                                              [--init adapted.npz] [--real-repeat 30] [--lr 2e-4] [--cosine]
     .venv/bin/python bench/fp_leader_adapt.py agree DIR --scale 0.75 [--adapted adapted.npz]
 
 Needs the ``fingerprint-torch`` extra (torch). The network's multiply-adds fall with the square of the
@@ -71,6 +71,7 @@ def teacher():
 
 
 def cmd_targets(a: argparse.Namespace) -> None:
+    import cv2
     import torch
 
     from crms.fingerprint.images import list_images, load_image
@@ -95,7 +96,7 @@ def cmd_targets(a: argparse.Namespace) -> None:
             sys.exit(f"NIST prints not found under {NIST} (../shared); leave out --nist")
         images += [("nist", lambda f=f: load_image(f, 500).pixels) for f in files]
     for i in range(a.synthetic):
-        k, d = int(rng.integers(0, 100)), float(rng.uniform(0, 0.6))
+        k, d = int(rng.integers(0, 100)), float(rng.uniform(0, a.difficulty))
         images.append(
             (
                 "syn",
@@ -104,9 +105,15 @@ def cmd_targets(a: argparse.Namespace) -> None:
                 ),
             )
         )
+    lo, hi = a.zoom
     t0 = time.time()
     for n, (tag, make) in enumerate(images):
-        img = pad32(make())
+        img = make()
+        if tag == "syn" and (lo, hi) != (1.0, 1.0):  # vary the ridge period beyond the generator's 8-11 px
+            z = float(rng.uniform(lo, hi))
+            inter = cv2.INTER_AREA if z < 1 else cv2.INTER_CUBIC
+            img = cv2.resize(img, None, fx=z, fy=z, interpolation=inter)
+        img = pad32(img)
         with torch.no_grad():
             maps = torch.cat(net.maps(torch.from_numpy(img.astype(np.float32))[None, None]), 1)[0]
         np.savez(out / f"{tag}_{n:04d}.npz", img=img, maps=maps.numpy().astype(np.float16))
@@ -156,6 +163,7 @@ def cmd_train(a: argparse.Namespace) -> None:
                     params.append(t.requires_grad_(True))
     print(f"{len(data)} training prints, {sum(p.numel() for p in params)} trainable weights", flush=True)
     opt = torch.optim.Adam(params, a.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.steps) if a.cosine else None
     rng = random.Random(a.seed)
     crop, margin = 128, 12
 
@@ -193,6 +201,8 @@ def cmd_train(a: argparse.Namespace) -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if sched is not None:
+            sched.step()
         avg = loss.item() if avg is None else 0.98 * avg + 0.02 * loss.item()
         if step % 100 == 0 or step == a.steps:
             print(f"step {step} {time.time() - t0:.0f} s loss {avg:.5f}", flush=True)
@@ -262,6 +272,10 @@ def main() -> None:
     t.add_argument("--socofing", type=int, default=200)
     t.add_argument("--seed", type=int, default=11)
     t.add_argument("--nist", action="store_true", help="also NIST's public-domain 500 ppi prints (11)")
+    t.add_argument("--difficulty", type=float, default=0.6, help="synthetic difficulty drawn from [0, this]")
+    t.add_argument(
+        "--zoom", type=float, nargs=2, default=(1.0, 1.0), help="synthetic prints scaled by U(lo, hi)"
+    )
     r = sub.add_parser("train")
     r.add_argument("dir")
     r.add_argument("--scale", type=float, default=0.75)
@@ -272,6 +286,7 @@ def main() -> None:
     r.add_argument("--out", required=True)
     r.add_argument("--init", help="start from this adaptation (an .npz this script wrote)")
     r.add_argument("--real-repeat", type=int, default=1, help="draw NIST prints this many times as often")
+    r.add_argument("--cosine", action="store_true", help="learning rate falls to 0 along a cosine")
     g = sub.add_parser("agree")
     g.add_argument("dir")
     g.add_argument("--scale", type=float, default=0.75)
