@@ -16,6 +16,20 @@ import torch.nn.functional as F  # noqa: N812
 LN_EPS = 1e-3  # Keras LayerNormalization default
 
 
+def _layer_kind(name: str, ws: list) -> str | None:
+    """Which Keras layer a name's arrays (numpy or torch, Keras layout) belong to: ``depthwise``,
+    ``separable``, ``ln``, ``conv`` or None; one rule for :meth:`LeaderTorch._prep` and its inverse."""
+    if name.endswith("_depthwise_conv"):
+        return "depthwise"
+    if name.endswith("_conv") and len(ws) == 3 and ws[1].shape[0] == 1:
+        return "separable"
+    if name.endswith("_ln"):
+        return "ln"
+    if len(ws) in (1, 2) and ws[0].ndim == 4:
+        return "conv"
+    return None
+
+
 class LeaderTorch:
     def __init__(self, keras_model) -> None:
         self._load({layer.name: ws for layer in keras_model.layers if (ws := layer.get_weights())})
@@ -40,18 +54,18 @@ class LeaderTorch:
         of :meth:`_prep`'s layouts, taking what training changed in ``self.c``."""
         out = {k: [t.detach().numpy().copy() for t in v] for k, v in self.w.items()}
         for name, ts in self.c.items():
-            ws = out[name]
-            if name.endswith("_depthwise_conv"):
+            ws, kind = out[name], _layer_kind(name, out[name])
+            if kind == "depthwise":
                 ws[0] = ts[0].detach().permute(2, 3, 0, 1).numpy()
-            elif name.endswith("_conv") and len(ws) == 3 and ws[1].shape[0] == 1:  # SeparableConv2D
+            elif kind == "separable":
                 ws[:] = [
                     ts[0].detach().permute(2, 3, 0, 1).numpy(),
                     ts[1].detach().permute(2, 3, 1, 0).numpy(),
                     ts[2].detach().numpy(),
                 ]
-            elif name.endswith("_ln"):
+            elif kind == "ln":
                 ws[:] = [ts[0].detach().reshape(-1).numpy(), ts[1].detach().reshape(-1).numpy()]
-            elif len(ws) in (1, 2) and ws[0].ndim == 4:  # Conv2D
+            elif kind == "conv":
                 ws[0] = ts[0].detach().permute(2, 3, 1, 0).numpy()
                 if len(ws) == 2:
                     ws[1] = ts[1].detach().numpy()
@@ -61,15 +75,16 @@ class LeaderTorch:
     def _prep(self) -> None:
         conv: dict[str, tuple] = {}
         for name, ws in self.w.items():
-            if name.endswith("_depthwise_conv"):  # DepthwiseConv2D: (kh, kw, in, 1), no bias
+            kind = _layer_kind(name, ws)
+            if kind == "depthwise":  # DepthwiseConv2D: (kh, kw, in, 1), no bias
                 conv[name] = (ws[0].permute(2, 3, 0, 1).contiguous(), None)
-            elif name.endswith("_conv") and len(ws) == 3 and ws[1].shape[0] == 1:  # SeparableConv2D
+            elif kind == "separable":  # SeparableConv2D
                 dw = ws[0].permute(2, 3, 0, 1).contiguous()
                 pw = ws[1].permute(3, 2, 0, 1).contiguous()
                 conv[name] = (dw, pw, ws[2])
-            elif name.endswith("_ln"):
+            elif kind == "ln":
                 conv[name] = (ws[0].view(1, -1, 1, 1), ws[1].view(1, -1, 1, 1))
-            elif len(ws) in (1, 2) and ws[0].ndim == 4:  # Conv2D
+            elif kind == "conv":  # Conv2D
                 conv[name] = (ws[0].permute(3, 2, 0, 1).contiguous(), ws[1] if len(ws) == 2 else None)
         self.c = conv
 
