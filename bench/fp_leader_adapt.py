@@ -224,6 +224,18 @@ def agreement(ref: list, got: list, tol: float = 3.0) -> tuple[int, int, int, li
     return len(hit), len(ref), len(got), dirs, [ref[i][3] == got[j[i]][3] for i in hit]
 
 
+def agreement_sums(pairs) -> tuple[np.ndarray, list[float], list[bool]]:
+    """:func:`agreement` summed over (reference, found) minutia lists: (matched, reference, found)
+    counts, and all matched pairs' direction errors and type agreement."""
+    tot, dirs, types = np.zeros(3), [], []
+    for ref, got in pairs:
+        hit, nr, ng, dd, ty = agreement(ref, got)
+        tot += (hit, nr, ng)
+        dirs += dd
+        types += ty
+    return tot, dirs, types
+
+
 def cmd_agree(a: argparse.Namespace) -> None:
     import cv2
 
@@ -242,21 +254,21 @@ def cmd_agree(a: argparse.Namespace) -> None:
     print("| network | minutiae found / LEADER's | recall | precision | direction error (rad) | same type |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, net in nets.items():
-        tot, dirs, types = np.zeros(3), [], []
-        for f in held:
-            img = np.load(f)["img"]
-            h, w = img.shape
-            ref = [(m.x, m.y, m.direction, m.type) for m in full.run(img, 500)]
-            sh, sw = round(h * a.scale), round(w * a.scale)
-            small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
-            got = [
-                ((m.x + 0.5) * w / sw - 0.5, (m.y + 0.5) * h / sh - 0.5, m.direction, m.type)
-                for m in net.run(small, 500)
-            ]
-            hit, nr, ng, dd, ty = agreement(ref, got)
-            tot += (hit, nr, ng)
-            dirs += dd
-            types += ty
+
+        def pairs(net=net):
+            for f in held:
+                img = np.load(f)["img"]
+                h, w = img.shape
+                ref = [(m.x, m.y, m.direction, m.type) for m in full.run(img, 500)]
+                sh, sw = round(h * a.scale), round(w * a.scale)
+                small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
+                got = [
+                    ((m.x + 0.5) * w / sw - 0.5, (m.y + 0.5) * h / sh - 0.5, m.direction, m.type)
+                    for m in net.run(small, 500)
+                ]
+                yield ref, got
+
+        tot, dirs, types = agreement_sums(pairs())
         print(
             f"| {name} | {tot[2]:.0f} / {tot[1]:.0f} | {tot[0] / tot[1]:.3f} | {tot[0] / max(1, tot[2]):.3f} "
             f"| {np.mean(dirs):.3f} | {np.mean(types):.3f} |"

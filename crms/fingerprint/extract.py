@@ -24,6 +24,8 @@ Configurations (``CONFIGS``):
     with them filled to 10 instead of 8 (``LeaderParams.min_minutiae``; docs/BENCHMARKS.md).
   - ``leader_torch``: ``leader`` with the PyTorch port of the network (the default before ONNX Runtime).
   - ``classic``: GMFS + GBFOE orientation + XSFFE frequency + GBFEN enhancement + SBMEX minutiae.
+  - ``NAME+FILE.npz`` (:func:`pipeline`): configuration NAME with LEADER's weights changed by an adaptation
+    or pruning file that bench/fp_leader_adapt.py or bench/fp_leader_prune.py wrote, to measure it.
 Each step is a function of the context and of its own frozen parameter object
 (:mod:`crms.fingerprint.params`); the pyfing algorithm objects are cached per parameter object and never
 changed. ``extract(..., trace=sink)`` hands each step's intermediates to ``sink(step, data)``;
@@ -369,9 +371,29 @@ class Pipeline:
         return {s.name: (as_dict(s.params) if s.params is not None else None) for s in self.steps}
 
 
+def pipeline(config: str) -> Pipeline:
+    """The pipeline of a configuration name: one of ``CONFIGS``, or ``NAME+FILE.npz`` for configuration
+    NAME with its LEADER weights changed by that file (``leader_weights.adapted_weights``: an adaptation
+    or a pruning written by bench/fp_leader_adapt.py or bench/fp_leader_prune.py), for measuring one."""
+    if config not in CONFIGS and "+" in config:
+        base, path = config.split("+", 1)
+        if base in CONFIGS and path.endswith(".npz") and Path(path).is_file():
+            steps = tuple(
+                replace(s, params=replace(s.params, adapted=path)) if s.fn is step_leader else s
+                for s in CONFIGS[base].steps
+            )
+            CONFIGS[config] = Pipeline(f"{CONFIGS[base].name}, LEADER weights from {Path(path).name}", steps)
+    if config not in CONFIGS:
+        raise ValueError(
+            f"unknown extractor configuration {config!r}; choose from {sorted(CONFIGS)} "
+            "(or NAME+FILE.npz, an existing weights file)"
+        )
+    return CONFIGS[config]
+
+
 def _algorithms(config: str) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
-    for s in CONFIGS[config].steps:
+    for s in pipeline(config).steps:
         if s.fn is step_segment:
             out.append(("pyfing", s.params.as_pyfing()))
         elif s.fn is step_leader:
@@ -476,21 +498,19 @@ def extract(
     ``trace``: called as ``trace(step, data)`` with the input (step "image") and after each step with
     what that step produced (see ``STEP_OUTPUTS``) and its parameters; ``debug_dir`` is a shortcut for
     ``trace=TraceFolder(debug_dir)``. Tracing changes nothing in the result."""
-    if config not in CONFIGS:
-        raise ValueError(f"unknown extractor configuration {config!r}; choose from {sorted(CONFIGS)}")
+    pipe = pipeline(config)
     if trace is None and debug_dir is not None:
         trace = TraceFolder(Path(debug_dir))
     warm(config)
-    pipeline = CONFIGS[config]
     ctx: Ctx = {"image": img.pixels, "source_dpi": img.dpi}
     if trace is not None:
         trace(
             "image",
-            {"image": img.pixels, "config": config, "pipeline": pipeline.name, **resolution_info(img)},
+            {"image": img.pixels, "config": config, "pipeline": pipe.name, **resolution_info(img)},
         )
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    for step in pipeline.steps:
+    for step in pipe.steps:
         t = time.perf_counter()
         step.fn(ctx, step.params)
         timings[step.name] = (time.perf_counter() - t) * 1000

@@ -180,11 +180,11 @@ def build_model(weights: dict[str, list[np.ndarray]]):
             ones[0, ii] = 1.0 / c
             y = g.ln_scale(g.op("Sub", [y, g.conv(y, ones, None)], "xc"), ones)
         gam, bet = w[f"{name}_ln"]
-        ke, be = w[f"{name}_conv_exp"]  # (1,1,c,4c)
+        ke, be = w[f"{name}_conv_exp"]  # (1,1,c,hidden)
         ke2 = ke[0, 0] * gam[:, None]  # (c, 4c)
         be2 = be + bet @ ke[0, 0]
-        e = np.arange(4 * c)
-        ecp = _c8(4 * c)
+        e = np.arange(ke.shape[-1])  # 4c hidden units, fewer in a pruned block
+        ecp = _c8(e.size)
         return g.gelu(g.conv(y, pad_w(ke2, e, ecp, ii, icp), pad_b(be2, e, ecp))), e, ecp
 
     def ibc(name: str, x: T, post: tuple[np.ndarray, np.ndarray] | None = None, pad: bool = True) -> T:

@@ -94,11 +94,13 @@ def adapted_weights(
     An adaptation retrains the layers that see space (stems, first U-net, attention, depthwise
     convolutions, LayerNormalizations, output convolutions) for LEADER reading an image scaled down
     (``scale075``: by 0.75), distilled from full-resolution LEADER on the project's synthetic prints
-    (bench/fp_leader_adapt.py); every other layer stays pyfing's. The file holds ``<layer>|<i>`` -> the
-    layer's i-th array in Keras layout. ``name`` may also be the path of such a file."""
+    (bench/fp_leader_adapt.py); every other layer stays pyfing's. A pruning (bench/fp_leader_prune.py)
+    replaces inverse-bottleneck blocks' expansion and reduction with ones of fewer hidden units. The
+    file holds ``<layer>|<i>`` -> the layer's i-th array in Keras layout. ``name`` may also be the path
+    of such a file."""
     if name in ADAPTED:
         path = Path(__file__).with_name(ADAPTED[name])
-    elif name.endswith(".npz") and Path(name).is_file():  # one made by bench/fp_leader_adapt.py
+    elif name.endswith(".npz") and Path(name).is_file():  # one made by bench/fp_leader_adapt.py or _prune.py
         path = Path(name)
     else:
         raise ValueError(f"unknown LEADER adaptation {name!r}; choose from {sorted(ADAPTED)} or an .npz file")
@@ -110,10 +112,29 @@ def adapted_weights(
                 raise ValueError(f"{path.name}: {key} is not an array of LEADER's layers")
             old = out[layer][int(i)]
             new = np.asarray(z[key], np.float32)
-            if new.shape != old.shape:
+            if new.shape != old.shape and not _pruned_shape(layer, int(i), old.shape, new.shape):
                 raise ValueError(f"{path.name}: {key} has shape {new.shape}, LEADER's {old.shape}")
             out[layer][int(i)] = new
+    for layer in out:  # a pruned block: as many hidden units in its reduction as in its expansion
+        if layer.endswith("_conv_exp"):
+            (ke, be), red = out[layer], out[layer[: -len("_exp")] + "_red"][0]
+            if not ke.shape[3] == be.shape[0] == red.shape[2]:
+                raise ValueError(
+                    f"{path.name}: {layer[: -len('_conv_exp')]} has {ke.shape[3]} hidden units in its "
+                    f"expansion and {red.shape[2]} in its reduction"
+                )
     return out
+
+
+def _pruned_shape(layer: str, i: int, old: tuple, new: tuple) -> bool:
+    """Whether ``new`` is ``old`` with fewer (at least one) hidden units of an inverse-bottleneck block
+    (bench/fp_leader_prune.py): the expansion's output axis (kernel and bias) or the reduction kernel's
+    input axis."""
+    axis = {("_conv_exp", 0): 3, ("_conv_exp", 1): 0, ("_conv_red", 0): 2}.get((layer[-9:], i))
+    if axis is None or len(new) != len(old):
+        return False
+    same = all(a == b for k, (a, b) in enumerate(zip(old, new, strict=True)) if k != axis)
+    return same and 1 <= new[axis] <= old[axis]
 
 
 def digest(weights: dict[str, list[np.ndarray]]) -> str:
