@@ -181,7 +181,7 @@ def build_model(weights: dict[str, list[np.ndarray]]):
             y = g.ln_scale(g.op("Sub", [y, g.conv(y, ones, None)], "xc"), ones)
         gam, bet = w[f"{name}_ln"]
         ke, be = w[f"{name}_conv_exp"]  # (1,1,c,hidden)
-        ke2 = ke[0, 0] * gam[:, None]  # (c, 4c)
+        ke2 = ke[0, 0] * gam[:, None]  # (c, hidden)
         be2 = be + bet @ ke[0, 0]
         e = np.arange(ke.shape[-1])  # 4c hidden units, fewer in a pruned block
         ecp = _c8(e.size)
@@ -191,7 +191,7 @@ def build_model(weights: dict[str, list[np.ndarray]]):
         """Inverse bottleneck; ``post`` = a further 1x1 linear layer (in, out) + bias to fold in."""
         en, ei, ecp = ibc_expand(name, x)
         xn, ii, icp = x
-        kr, br = w[f"{name}_conv_red"]  # (1,1,4c,c)
+        kr, br = w[f"{name}_conv_red"]  # (1,1,hidden,c)
         ka, ba = w[f"{name}_conv_adj"]  # (1,1,c,o)
         kr, ka = kr[0, 0], ka[0, 0]
         c = kr.shape[1]
