@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _prune_file(tmp_path: Path, base: dict, keep: dict[str, np.ndarray], name: str = "p.npz") -> str:
+def _prune_file(tmp_path: Path, base: dict, keep: dict[str, np.ndarray]) -> str:
     """An .npz keeping hidden units ``keep[block]`` (in that order) of each block, reductions unrefit."""
     out = {}
     for block, idx in keep.items():
@@ -20,7 +20,7 @@ def _prune_file(tmp_path: Path, base: dict, keep: dict[str, np.ndarray], name: s
         kr, br = base[f"{block}_conv_red"]
         out |= {f"{block}_conv_exp|0": ke[..., idx], f"{block}_conv_exp|1": be[idx]}
         out |= {f"{block}_conv_red|0": kr[:, :, idx], f"{block}_conv_red|1": br}
-    path = tmp_path / name
+    path = tmp_path / "p.npz"
     np.savez(path, **out)
     return str(path)
 
