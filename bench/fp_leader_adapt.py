@@ -4,6 +4,7 @@
                                               [--nist] [--difficulty 0.6] [--zoom 1 1]
     .venv/bin/python bench/fp_leader_adapt.py train DIR --scale 0.75 --steps 1500 --out adapted.npz
                                               [--init adapted.npz] [--real-repeat 30] [--lr 2e-4] [--cosine]
+                                              [--train {spatial,init}] [--same-crop]
     .venv/bin/python bench/fp_leader_adapt.py agree DIR --scale 0.75 [--adapted adapted.npz]
 
 Needs the ``fingerprint-torch`` extra (torch). The network's multiply-adds fall with the square of the
@@ -18,10 +19,14 @@ scale (0.75: 44 % fewer), but LEADER was trained at 500 ppi and loses FVC accura
   convolution, every LayerNormalization and the output convolutions, 129 k of 948 k weights (0.5 MB as
   float32); the second U-net's and the heads' 1x1 convolutions, which do not see space, stay LEADER's.
   Loss: squared error to the teacher's maps sampled at the student's pixel centres (minutia probability
-  max-filtered over 3x3 first, so that a peak between two student pixels keeps its height), direction
-  and type weighted where a minutia is likely; 128x128 crops, 4 per step, Adam, 40 prints held out.
+  max-filtered over 3x3 first below scale 1, so that a peak between two student pixels keeps its height),
+  direction and type weighted where a minutia is likely; 128x128 crops, 4 per step, Adam, 40 prints held out.
   ``--nist`` prints (NIST's public-domain 500 ppi rolled prints) are drawn ``--real-repeat`` times as
-  often. The output holds the trained layers in Keras layout, as
+  often. ``--train init`` trains instead the layers the ``--init`` file holds (a pruning's 1x1
+  convolutions from ``bench/fp_leader_prune.py``); ``--same-crop`` takes the targets from the teacher run
+  on a 128-pixel crop and the student's input from the same crop scaled (96 pixels at 0.75), so the loss
+  asks nothing that the crop's context cannot give (the stored whole-image maps are not used).
+  The output holds the trained layers in Keras layout, as
   ``crms.fingerprint.leader_weights.adapted_weights`` reads them (``leader_scale075.npz`` is one).
 - ``agree``: minutiae of the scaled network (LEADER's own weights, and with ``--adapted``) against
   full-resolution LEADER on the 40 held-out prints (ONNX graph, the scaled positions mapped back):
@@ -134,14 +139,23 @@ def cmd_train(a: argparse.Namespace) -> None:
 
     torch.set_num_threads(a.threads)
     train, _ = split(a.dir)
+    crop, margin = 128, 12
+    if a.same_crop:  # the teacher reads a crop of `crop` pixels, the student the same crop scaled
+        student_crop = round(crop * a.scale)
+        if student_crop % 32 or abs(student_crop / crop - a.scale) > 1e-9:
+            sys.exit("--same-crop needs a scale that makes 128 pixels a multiple of 32 (1, 0.75, 0.5, 0.25)")
     data = []
     for f in train + [f for f in train if Path(f).name.startswith("nist")] * (a.real_repeat - 1):
         z = np.load(f)
+        if a.same_crop:  # targets come from the teacher during training
+            data.append((z["img"].astype(np.float32), None, float(z["img"][0, 0])))
+            continue
         img, maps = z["img"], torch.from_numpy(z["maps"].astype(np.float32))[None]
         h, w = img.shape
         sh, sw = round(h * a.scale), round(w * a.scale)
         small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32)
-        maps[:, :1] = F.max_pool2d(maps[:, :1], 3, 1, 1)
+        if a.scale != 1.0:  # a peak between two student pixels keeps its height
+            maps[:, :1] = F.max_pool2d(maps[:, :1], 3, 1, 1)
         gy, gx = torch.meshgrid((torch.arange(sh) + 0.5) / sh, (torch.arange(sw) + 0.5) / sw, indexing="ij")
         grid = torch.stack([gx * 2 - 1, gy * 2 - 1], -1)[None]  # student pixel centres on the teacher's image
         data.append(
@@ -154,9 +168,22 @@ def cmd_train(a: argparse.Namespace) -> None:
         net = LeaderTorch.from_weights(adapted_weights(a.init))
     else:
         net = teacher()
+    if a.train == "init":
+        if not a.init:
+            sys.exit("--train init needs --init (the layers to train are those the file holds)")
+        with np.load(a.init) as z:
+            chosen = {k.rsplit("|", 1)[0] for k in z.files}
+
+        def trainable(name: str) -> bool:
+            return name in chosen
+    else:
+
+        def trainable(name: str) -> bool:
+            return name.startswith(SPATIAL) or name.endswith(("_depthwise_conv", "_ln"))
+
     names, params = [], []
     for name, ts in net.c.items():
-        if name.startswith(SPATIAL) or name.endswith(("_depthwise_conv", "_ln")):
+        if trainable(name):
             for i, t in enumerate(ts):
                 if t is not None:
                     names.append(f"{name}|{i}")
@@ -165,9 +192,36 @@ def cmd_train(a: argparse.Namespace) -> None:
     opt = torch.optim.Adam(params, a.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.steps) if a.cosine else None
     rng = random.Random(a.seed)
-    crop, margin = 128, 12
+    ref = teacher() if a.same_crop else None
+
+    def batch_same_crop():
+        """The teacher's maps of a full-resolution crop, sampled at the student's pixel centres on the
+        same crop scaled: no context the student lacks."""
+        side = round(crop * a.scale)
+        full = []
+        for _ in range(4):
+            img, _, v = rng.choice(data)
+            ph, pw = max(0, crop - img.shape[0]), max(0, crop - img.shape[1])
+            if ph or pw:
+                img = np.pad(img, ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2)), constant_values=v)
+            y0, x0 = rng.randint(0, img.shape[0] - crop), rng.randint(0, img.shape[1] - crop)
+            full.append(np.ascontiguousarray(img[y0 : y0 + crop, x0 : x0 + crop]))
+        with torch.no_grad():
+            t = torch.cat(ref.maps(torch.from_numpy(np.stack(full))[:, None]), 1)
+        if side == crop:
+            return torch.from_numpy(np.stack(full))[:, None], t
+        t[:, :1] = F.max_pool2d(t[:, :1], 3, 1, 1)  # a peak between two student pixels keeps its height
+        c = (torch.arange(side) + 0.5) / side * 2 - 1
+        gy, gx = torch.meshgrid(c, c, indexing="ij")
+        t = F.grid_sample(
+            t, torch.stack([gx, gy], -1)[None].expand(len(full), -1, -1, -1), align_corners=False
+        )
+        small = [cv2.resize(im, (side, side), interpolation=cv2.INTER_AREA) for im in full]
+        return torch.from_numpy(np.stack(small))[:, None], t
 
     def batch():
+        if ref is not None:
+            return batch_same_crop()
         xs, ts = [], []
         for _ in range(4):
             small, tgt, v = rng.choice(data)
@@ -299,6 +353,13 @@ def main() -> None:
     r.add_argument("--init", help="start from this adaptation (an .npz this script wrote)")
     r.add_argument("--real-repeat", type=int, default=1, help="draw NIST prints this many times as often")
     r.add_argument("--cosine", action="store_true", help="learning rate falls to 0 along a cosine")
+    r.add_argument(
+        "--train",
+        choices=("spatial", "init"),
+        default="spatial",
+        help="the layers that see space, or those the --init file holds (e.g. a pruning's 1x1 convolutions)",
+    )
+    r.add_argument("--same-crop", action="store_true", help="targets from the teacher on the same crop")
     g = sub.add_parser("agree")
     g.add_argument("dir")
     g.add_argument("--scale", type=float, default=0.75)
