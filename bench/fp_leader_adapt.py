@@ -4,7 +4,7 @@
                                               [--nist] [--difficulty 0.6] [--zoom 1 1]
     .venv/bin/python bench/fp_leader_adapt.py train DIR --scale 0.75 --steps 1500 --out adapted.npz
                                               [--init adapted.npz] [--real-repeat 30] [--lr 2e-4] [--cosine]
-                                              [--train {spatial,init}] [--same-crop]
+                                              [--train {spatial,init,all}] [--same-crop]
     .venv/bin/python bench/fp_leader_adapt.py agree DIR --scale 0.75 [--adapted adapted.npz]
 
 Needs the ``fingerprint-torch`` extra (torch). The network's multiply-adds fall with the square of the
@@ -23,10 +23,10 @@ scale (0.75: 44 % fewer), but LEADER was trained at 500 ppi and loses FVC accura
   direction and type weighted where a minutia is likely; 128x128 crops, 4 per step, Adam, 40 prints held out.
   ``--nist`` prints (NIST's public-domain 500 ppi rolled prints) are drawn ``--real-repeat`` times as
   often. ``--train init`` trains instead the layers the ``--init`` file holds (a pruning's 1x1
-  convolutions from ``bench/fp_leader_prune.py``); ``--same-crop`` takes the targets from the teacher run
-  on a 128-pixel crop and the student's input from the same crop scaled (96 pixels at 0.75), so the loss
-  asks nothing that the crop's context cannot give (the stored whole-image maps are not used).
-  The output holds the trained layers in Keras layout, as
+  convolutions from ``bench/fp_leader_prune.py``), ``--train all`` every layer. ``--same-crop`` takes
+  the targets from the teacher run on a 128-pixel crop and the student's input from the same crop scaled
+  (96 pixels at 0.75), so the loss asks nothing that the crop's context cannot give (the stored
+  whole-image maps are not used). The output holds the trained layers in Keras layout, as
   ``crms.fingerprint.leader_weights.adapted_weights`` reads them (``leader_scale075.npz`` is one).
 - ``agree``: minutiae of the scaled network (LEADER's own weights, and with ``--adapted``) against
   full-resolution LEADER on the 40 held-out prints (ONNX graph, the scaled positions mapped back):
@@ -176,6 +176,10 @@ def cmd_train(a: argparse.Namespace) -> None:
 
         def trainable(name: str) -> bool:
             return name in chosen
+    elif a.train == "all":
+
+        def trainable(name: str) -> bool:
+            return True
     else:
 
         def trainable(name: str) -> bool:
@@ -355,9 +359,9 @@ def main() -> None:
     r.add_argument("--cosine", action="store_true", help="learning rate falls to 0 along a cosine")
     r.add_argument(
         "--train",
-        choices=("spatial", "init"),
+        choices=("spatial", "init", "all"),
         default="spatial",
-        help="the layers that see space, or those the --init file holds (e.g. a pruning's 1x1 convolutions)",
+        help="the layers that see space, those the --init file holds (a pruning's 1x1 convolutions), or all",
     )
     r.add_argument("--same-crop", action="store_true", help="targets from the teacher on the same crop")
     g = sub.add_parser("agree")
