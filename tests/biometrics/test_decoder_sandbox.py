@@ -153,12 +153,14 @@ def test_the_regression_wsq_segfaults_an_unsandboxed_decoder():
 def test_wsq_that_segfaults_nbis_is_refused_naming_the_file():
     """Whether NBIS faults on this file depends on the decoder's memory layout (most decodes do, some get
     through with garbage pixels), so it is sent until one decode has crashed its worker: that crash must be a
-    refusal naming the file, and this process lives on. 30 tries: a run without a single crash would mean the
-    file no longer reproduces the fault."""
+    refusal naming the file, and this process lives on. A worker that got through is reused, with the same
+    layout, so every try starts fresh workers. 30 tries: a run without a single crash would mean the file no
+    longer reproduces the fault."""
     data = WSQ_SEGFAULT.read_bytes()
     assert len(data) < 2000
     crashed = False
     for _ in range(30):
+        sandbox.close_all()  # a fresh worker process, with its own memory layout
         try:
             decode(data, "print.wsq")
         except ImageError as e:
