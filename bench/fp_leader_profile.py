@@ -1,14 +1,15 @@
 """Where LEADER's network spends its time: ONNX Runtime's own profiler, per operator type and per node.
 
-    .venv/bin/python bench/fp_leader_profile.py [--per-set 2] [--top 25] [--full]
+    .venv/bin/python bench/fp_leader_profile.py [--per-set 2] [--top 25] [--full] [--model q.onnx]
 
 One thread, the graph and session options of :class:`crms.fingerprint.leader_onnx.LeaderOnnx`, run on
 the network inputs the default configuration makes from FVC images (the foreground's window; ``--full``:
-the whole padded image), ``--per-set`` images from each of the 8 FVC B sets. Kernel times are the
-profiler's (wall, per node); they are printed as shares of the total, per image, with the node's output
-shape, so that a layer's cost can be compared with its multiply-adds (``MMAC``, convolutions only). The
-last line is the floor: the convolutions' multiply-adds per input against one thread's float32 matrix
-product rate on the same CPU.
+the whole padded image), ``--per-set`` images from each of the 8 FVC B sets; ``--model``: profile that
+ONNX file instead (the int8 graph of ``bench/fp_leader_int8.py``; the rest of the extraction stays
+float). Kernel times are the profiler's (wall, per node); they are printed as shares of the total, per
+image, with the node's output shape, so that a layer's cost can be compared with its multiply-adds
+(``MMAC``, convolutions only). The last line is the floor: the convolutions' multiply-adds per input
+against one thread's float32 matrix product rate on the same CPU.
 Besides the network, the rest of an extraction (segmentation, quality map, direction and type heads
 in numpy, template step) is timed with CPU time per step.
 """
@@ -71,6 +72,7 @@ def main() -> None:
     ap.add_argument("--per-set", type=int, default=2)
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--full", action="store_true", help="the whole padded image, not the window")
+    ap.add_argument("--model", type=Path, default=None, help="an ONNX file to profile instead of the graph")
     a = ap.parse_args()
     extract.set_threads(1)
     leader = extract._alg("LEADER")
@@ -86,7 +88,8 @@ def main() -> None:
         so.log_severity_level = 3
         so.enable_profiling = True
         so.profile_file_prefix = str(Path(tmp) / "leader")
-        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        graph = a.model.read_bytes() if a.model else model.SerializeToString()
+        sess = ort.InferenceSession(graph, so, providers=["CPUExecutionProvider"])
         sess.run(None, {"img": inputs[0].astype(np.float32)[None, None]})
         c0 = time.process_time()
         for x in inputs:

@@ -1,0 +1,262 @@
+"""LEADER's convolutions in int8 (ONNX Runtime static quantisation) on a CPU with VNNI: faster, same minutiae?
+
+    .venv/bin/python bench/fp_leader_int8.py quantize q.onnx [--convs 1x1|dense] [--dynamic]
+    .venv/bin/python bench/fp_leader_int8.py speed q.onnx [--per-set 4]
+    .venv/bin/python bench/fp_leader_int8.py templates q.onnx T     # then bench/matcher_eval.py --templates T
+
+``quantize`` builds LEADER's float graph (``crms.fingerprint.leader_onnx.build_model``) and quantises the
+chosen convolutions with ``onnxruntime.quantization.quantize_static``: QDQ format, int8 weights per output
+channel, uint8 activations (the x86 VNNI instruction multiplies unsigned by signed bytes). The activation
+ranges are min-max over the calibration prints (the histogram calibrators keep every activation of every
+print in memory: more than 24 GiB): the project's synthetic prints and NIST's 11 public-domain 500 ppi
+prints, never FVC or SOCOFing. ``--convs 1x1``: the 1x1 convolutions with at least 8 input and 8 output
+channels (the inverse-bottleneck expansions and reductions, the separable blocks' pointwise halves);
+``dense``: every convolution that is not depthwise and has at least 8 input and 8 output channels (adds
+the attention's three dilated 3x3 convolutions). Depthwise convolutions, the stems (one input channel),
+LayerNormalization and GELU stay float. ``--dynamic``: ``quantize_dynamic`` instead (ConvInteger, uint8
+weights, each input's range measured at every run, float outputs; no calibration).
+
+``speed``: the network alone (one thread), float and int8 taking turns on the same padded FVC windows
+(the default ``leader`` configuration's windows), CPU time, and the NMS maps compared: the minutiae (NMS
+peaks at LEADER's threshold) the float graph finds that the int8 one finds at the same pixel and within
+2 px, and the ones int8 adds. The CPU model is printed: int8 needs VNNI (AVX-512 or AVX-VNNI) to pay.
+
+``templates``: all 8 FVC B sets extracted with configuration ``leader`` whose LEADER graph is the int8 one
+(one process), written as ``bench/fp_cache_templates.py`` writes them, for ``bench/matcher_eval.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from fp_cache_templates import DATA, SETS  # noqa: E402
+from fp_extract_speed import cpu_description  # noqa: E402
+from fp_leader_prune import calibration  # noqa: E402
+
+
+def float_model():
+    from crms.fingerprint.leader_onnx import build_model
+    from crms.fingerprint.leader_weights import load_weights
+
+    weights = {k: [np.asarray(a, np.float32) for a in v] for k, v in load_weights().items()}
+    return build_model(weights)[0]
+
+
+def chosen_convs(model, which: str) -> list[str]:
+    """Names of the Conv nodes to quantise (see the module docstring)."""
+    shapes = {t.name: tuple(t.dims) for t in model.graph.initializer}
+    out = []
+    for n in model.graph.node:
+        if n.op_type != "Conv":
+            continue
+        o, i, kh, kw = shapes[n.input[1]]
+        group = next((a.i for a in n.attribute if a.name == "group"), 1)
+        if group != 1 or i < 8 or o < 8 or which == "1x1" and (kh, kw) != (1, 1):
+            continue
+        out.append(n.name)
+    return out
+
+
+def session(model_bytes: bytes):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    return ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+
+
+def quantize(out: str, images: list[np.ndarray], convs: str = "1x1", dynamic: bool = False) -> int:
+    """Write the int8 graph to ``out``, ranges calibrated on ``images`` (padded to multiples of 32) or,
+    ``dynamic``, measured at run time; returns the number of convolutions quantised."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
+
+    model = float_model()
+    nodes = chosen_convs(model, convs)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.it = iter(images)
+
+        def get_next(self):
+            x = next(self.it, None)
+            return None if x is None else {"img": x.astype(np.float32)[None, None]}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "leader.onnx"
+        src.write_bytes(model.SerializeToString())
+        if dynamic:
+            kinds = {"op_types_to_quantize": ["Conv"], "nodes_to_quantize": nodes}
+            quantize_dynamic(str(src), out, weight_type=QuantType.QUInt8, **kinds)
+        else:
+            quantize_static(
+                str(src),
+                out,
+                Reader(),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                nodes_to_quantize=nodes,
+                calibrate_method=CalibrationMethod.MinMax,
+                extra_options={"CalibTensorRangeSymmetric": False},
+            )
+    return len(nodes)
+
+
+def cmd_quantize(a: argparse.Namespace) -> None:
+    images = [] if a.dynamic else calibration(a.synthetic, a.seed)
+    t0 = time.time()
+    n = quantize(a.out, images, a.convs, a.dynamic)
+    print(f"{a.out}: {n} convolutions quantised, {len(images)} calibration prints, {time.time() - t0:.0f} s")
+
+
+def fvc_windows(per_set: int) -> list[tuple[str, np.ndarray]]:
+    """(label, padded window) as the default ``leader`` configuration feeds the network, ``per_set`` FVC
+    images per B set."""
+    import cv2
+
+    from crms.fingerprint import extract
+    from crms.fingerprint.extract import DEFAULT_LEADER, foreground_box
+    from crms.fingerprint.images import list_images, load_image
+    from crms.fingerprint.leader_onnx import network_window
+
+    out = []
+    for (year, db), dpi in SETS.items():
+        for f in list_images(DATA / year / db)[:: max(1, 80 // per_set)][:per_set]:
+            img = load_image(f, dpi).pixels
+            mask = extract._alg("pyfing", extract.DEFAULT_SEGMENT.as_pyfing()).run(img)
+            box = foreground_box(mask)
+            (y0, y1, top, bottom), (x0, x1, left, right) = network_window(
+                img.shape, 32, box, int(DEFAULT_LEADER.crop_margin or 0)
+            )
+            win = cv2.copyMakeBorder(
+                img[y0:y1, x0:x1], top, bottom, left, right, cv2.BORDER_CONSTANT, value=int(img[0, 0])
+            )
+            out.append((f"{year}/{db}/{f.name}", win))
+    return out
+
+
+def peaks(nms: np.ndarray, threshold: float) -> np.ndarray:
+    return np.argwhere(nms >= threshold)
+
+
+def cmd_speed(a: argparse.Namespace) -> None:
+    from crms.fingerprint.extract import DEFAULT_LEADER
+
+    sessions = {
+        "float": session(float_model().SerializeToString()),
+        "int8": session(Path(a.model).read_bytes()),
+    }
+    wins = fvc_windows(a.per_set)
+    thr = DEFAULT_LEADER.minutia_quality_threshold
+    for s in sessions.values():  # warm-up
+        s.run(None, {"img": wins[0][1].astype(np.float32)[None, None]})
+    cpu = {k: [] for k in sessions}
+    same = within = n_ref = n_got = 0
+    worst = 0.0
+    loads = [os.getloadavg()[0]]
+    for i, (_, win) in enumerate(wins):
+        x = win.astype(np.float32)[None, None]
+        order = list(sessions) if i % 2 == 0 else list(reversed(sessions))
+        out = {}
+        for k in order:
+            c0 = time.process_time()
+            out[k] = sessions[k].run(None, {"img": x})[0][0, 0]
+            cpu[k].append((time.process_time() - c0) * 1000)
+        ref, got = peaks(out["float"], thr), peaks(out["int8"], thr)
+        n_ref, n_got = n_ref + len(ref), n_got + len(got)
+        worst = max(worst, float(np.abs(out["float"] - out["int8"]).max()))
+        if len(ref) and len(got):
+            diff = ref[:, None, :] - got[None, :, :]
+            same += int((np.abs(diff).max(axis=2).min(axis=1) == 0).sum())
+            within += int((np.hypot(diff[..., 0], diff[..., 1]).min(axis=1) <= 2).sum())
+    loads.append(os.getloadavg()[0])
+    print(f"{len(wins)} FVC windows, load average {min(loads):.1f}-{max(loads):.1f} ({cpu_description()})")
+    for k, v in cpu.items():
+        print(f"{k}: network CPU ms mean {np.mean(v):.0f}, median {np.median(v):.0f}")
+    print(
+        f"float minutiae {n_ref}, int8 {n_got}; same pixel {same / max(1, n_ref):.3f}, "
+        f"within 2 px {within / max(1, n_ref):.3f}; largest NMS-map difference {worst:.3f}"
+    )
+
+
+def cmd_templates(a: argparse.Namespace) -> None:
+    from crms.fingerprint import extract, leader_onnx
+    from crms.fingerprint.images import list_images
+    from crms.fingerprint.workers import extract_one
+
+    q = session(Path(a.model).read_bytes())
+    plain_init = leader_onnx.LeaderOnnx.__init__
+
+    def init(self, parameters, threads: int = 1, weights=None) -> None:
+        plain_init(self, parameters, threads, weights)
+        if weights is None:  # LEADER's own weights: the quantised graph of them
+            self.session = q
+
+    leader_onnx.LeaderOnnx.__init__ = init  # type: ignore[method-assign]
+    extract.set_threads(1)
+    out, t0 = Path(a.out), time.time()
+    for (year, db), dpi in SETS.items():
+        files = list_images(DATA / year / db)
+        d = out / year / db
+        d.mkdir(parents=True, exist_ok=True)
+        n = 0
+        for f in files:
+            r = extract_one(str(f), dpi)
+            if r.error:
+                print(f"{f}: {r.error}", file=sys.stderr)
+                continue
+            (d / (f.stem + ".tpl")).write_bytes(r.template)
+            n += r.minutiae
+        print(f"{year}/{db}: {len(files)} templates, {n / len(files):.1f} minutiae", flush=True)
+    print(f"total {time.time() - t0:.0f} s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("quantize")
+    p.add_argument("out")
+    p.add_argument("--convs", choices=("1x1", "dense"), default="1x1")
+    p.add_argument("--dynamic", action="store_true", help="ranges measured at run time, no calibration")
+    p.add_argument("--synthetic", type=int, default=40)
+    p.add_argument("--seed", type=int, default=31)
+    p = sub.add_parser("speed")
+    p.add_argument("model")
+    p.add_argument("--per-set", type=int, default=4)
+    p = sub.add_parser("templates")
+    p.add_argument("model")
+    p.add_argument("out")
+    a = ap.parse_args()
+    if not DATA.exists() and a.cmd != "quantize":
+        sys.exit(f"shared data not found: {DATA}")
+    {"quantize": cmd_quantize, "speed": cmd_speed, "templates": cmd_templates}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    main()

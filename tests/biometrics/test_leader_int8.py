@@ -1,0 +1,60 @@
+"""bench/fp_leader_int8.py: which of LEADER's convolutions it quantises, and that its int8 graph runs and
+finds the float graph's minutiae."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("fp_leader_int8", ROOT / "bench" / "fp_leader_int8.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _convs(model) -> dict[str, tuple[tuple[int, ...], int]]:
+    """Conv node name -> (weight shape, group)."""
+    shapes = {t.name: tuple(t.dims) for t in model.graph.initializer}
+    return {
+        n.name: (shapes[n.input[1]], next((a.i for a in n.attribute if a.name == "group"), 1))
+        for n in model.graph.node
+        if n.op_type == "Conv"
+    }
+
+
+def test_only_dense_convolutions_with_enough_channels_are_chosen(ex):
+    b = _bench()
+    model = b.float_model()
+    convs = _convs(model)
+    one = set(b.chosen_convs(model, "1x1"))
+    dense = set(b.chosen_convs(model, "dense"))
+    wide = {n for n, (s, g) in convs.items() if g == 1 and s[0] >= 8 and s[1] >= 8}
+    wide_1x1 = {n for n in wide if convs[n][0][2:] == (1, 1)}
+    assert one == wide_1x1 and len(one) > 20
+    assert one < dense and dense == wide
+    # the stems (one input channel), depthwise convolutions and the mean/variance kernels stay float
+    assert not any(convs[n][0][1] == 1 or convs[n][0][0] == 1 for n in dense)
+
+
+def test_int8_graph_runs_and_keeps_most_minutiae(ex, tmp_path):
+    from crms.fingerprint.params import LeaderParams
+
+    b = _bench()
+    from fp_leader_prune import pad32, synthetic  # bench/ is on sys.path once the script is loaded
+
+    prints = [pad32(x) for x in synthetic(3, seed=5)]
+    out = tmp_path / "q.onnx"
+    assert b.quantize(str(out), prints[:2]) > 20
+    q, f = b.session(out.read_bytes()), b.session(b.float_model().SerializeToString())
+    x = prints[2].astype(np.float32)[None, None]
+    thr = LeaderParams().minutia_quality_threshold
+    ref, got = b.peaks(f.run(None, {"img": x})[0][0, 0], thr), b.peaks(q.run(None, {"img": x})[0][0, 0], thr)
+    assert len(ref) >= 10
+    d = np.hypot(*(ref[:, None, :] - got[None, :, :]).transpose(2, 0, 1))
+    assert (d.min(axis=1) <= 2).mean() >= 0.9
