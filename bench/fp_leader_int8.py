@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from fp_cache_templates import DATA, SETS  # noqa: E402
 from fp_extract_speed import cpu_description  # noqa: E402
+from fp_leader_profile import network_inputs, session_options  # noqa: E402
 from fp_leader_prune import calibration  # noqa: E402
 
 
@@ -74,13 +75,7 @@ def chosen_convs(model, which: str) -> list[str]:
 def session(model_bytes: bytes):
     import onnxruntime as ort
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.log_severity_level = 3
-    return ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model_bytes, session_options(), providers=["CPUExecutionProvider"])
 
 
 def quantize(out: str, images: list[np.ndarray], convs: str = "1x1", dynamic: bool = False) -> int:
@@ -135,32 +130,6 @@ def cmd_quantize(a: argparse.Namespace) -> None:
     print(f"{a.out}: {n} convolutions quantised, {len(images)} calibration prints, {time.time() - t0:.0f} s")
 
 
-def fvc_windows(per_set: int) -> list[tuple[str, np.ndarray]]:
-    """(label, padded window) as the default ``leader`` configuration feeds the network, ``per_set`` FVC
-    images per B set."""
-    import cv2
-
-    from crms.fingerprint import extract
-    from crms.fingerprint.extract import DEFAULT_LEADER, foreground_box
-    from crms.fingerprint.images import list_images, load_image
-    from crms.fingerprint.leader_onnx import network_window
-
-    out = []
-    for (year, db), dpi in SETS.items():
-        for f in list_images(DATA / year / db)[:: max(1, 80 // per_set)][:per_set]:
-            img = load_image(f, dpi).pixels
-            mask = extract._alg("pyfing", extract.DEFAULT_SEGMENT.as_pyfing()).run(img)
-            box = foreground_box(mask)
-            (y0, y1, top, bottom), (x0, x1, left, right) = network_window(
-                img.shape, 32, box, int(DEFAULT_LEADER.crop_margin or 0)
-            )
-            win = cv2.copyMakeBorder(
-                img[y0:y1, x0:x1], top, bottom, left, right, cv2.BORDER_CONSTANT, value=int(img[0, 0])
-            )
-            out.append((f"{year}/{db}/{f.name}", win))
-    return out
-
-
 def peaks(nms: np.ndarray, threshold: float) -> np.ndarray:
     return np.argwhere(nms >= threshold)
 
@@ -172,15 +141,15 @@ def cmd_speed(a: argparse.Namespace) -> None:
         "float": session(float_model().SerializeToString()),
         "int8": session(Path(a.model).read_bytes()),
     }
-    wins = fvc_windows(a.per_set)
+    wins = network_inputs(a.per_set, full=False)
     thr = DEFAULT_LEADER.minutia_quality_threshold
     for s in sessions.values():  # warm-up
-        s.run(None, {"img": wins[0][1].astype(np.float32)[None, None]})
+        s.run(None, {"img": wins[0].astype(np.float32)[None, None]})
     cpu = {k: [] for k in sessions}
     same = within = n_ref = n_got = 0
     worst = 0.0
     loads = [os.getloadavg()[0]]
-    for i, (_, win) in enumerate(wins):
+    for i, win in enumerate(wins):
         x = win.astype(np.float32)[None, None]
         order = list(sessions) if i % 2 == 0 else list(reversed(sessions))
         out = {}

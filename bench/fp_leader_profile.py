@@ -59,6 +59,19 @@ def network_inputs(per_set: int, full: bool) -> list[np.ndarray]:
     return out
 
 
+def session_options():
+    """LeaderOnnx's session options: one thread, every graph optimisation (the blocked layout)."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    return so
+
+
 def conv_macs(model) -> dict[str, tuple[int, ...]]:
     """Node name -> the weight shape of each Conv (multiply-adds = output pixels x prod(shape[1:]))."""
     inits = {i.name: tuple(i.dims) for i in model.graph.initializer}
@@ -80,12 +93,7 @@ def main() -> None:
     model, _ = build_model(leader.weights)
     weights = conv_macs(model)
     with tempfile.TemporaryDirectory() as tmp:
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        so.log_severity_level = 3
+        so = session_options()
         so.enable_profiling = True
         so.profile_file_prefix = str(Path(tmp) / "leader")
         graph = a.model.read_bytes() if a.model else model.SerializeToString()
