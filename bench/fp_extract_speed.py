@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fp_eval import DATA, SETS  # noqa: E402  (bench/ is on sys.path when run as a script)
+from fp_eval import DATA, SETS, sample_images  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 from crms.fingerprint import extract  # noqa: E402
 from crms.fingerprint.images import list_images, load_image  # noqa: E402
@@ -108,7 +108,7 @@ def main() -> None:
     agree: dict[str, list[float]] = {c: [] for c in configs[1:]}
     loads = [os.getloadavg()[0]]
     for year, db, dpi in SETS:
-        for f in list_images(DATA / year / db)[:: max(1, 80 // a.per_set)][: a.per_set]:
+        for f in sample_images(year, db, a.per_set):
             img = load_image(f, dpi)
             ref = None
             for c in configs:

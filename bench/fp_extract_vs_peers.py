@@ -43,11 +43,11 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fp_eval import DATA, SETS  # noqa: E402  (bench/ is on sys.path when run as a script)
+from fp_eval import DATA, SETS, sample_images  # noqa: E402  (bench/ is on sys.path when run as a script)
 from fp_extract_speed import cpu_description  # noqa: E402
 
 from crms.fingerprint import extract  # noqa: E402
-from crms.fingerprint.images import list_images, load_image  # noqa: E402
+from crms.fingerprint.images import load_image  # noqa: E402
 
 SAFIS = "SourceAFIS"
 SAFIS_JVM = "SourceAFIS (whole JVM)"
@@ -98,11 +98,7 @@ def mindtct():
 
 
 def images(per_set: int) -> list[tuple[str, Path, float]]:
-    return [
-        (year, f, dpi)
-        for year, db, dpi in SETS
-        for f in list_images(DATA / year / db)[:: max(1, 80 // per_set)][:per_set]
-    ]
+    return [(year, f, dpi) for year, db, dpi in SETS for f in sample_images(year, db, per_set)]
 
 
 def main() -> None:

@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from fp_cache_templates import DATA, SETS  # noqa: E402
 from fp_extract_speed import cpu_description  # noqa: E402
-from fp_leader_profile import network_inputs, session_options  # noqa: E402
+from fp_leader_profile import network_inputs  # noqa: E402
 from fp_leader_prune import calibration  # noqa: E402
 
 
@@ -74,6 +74,8 @@ def chosen_convs(model, which: str) -> list[str]:
 
 def session(model_bytes: bytes):
     import onnxruntime as ort
+
+    from crms.fingerprint.leader_onnx import session_options
 
     return ort.InferenceSession(model_bytes, session_options(), providers=["CPUExecutionProvider"])
 

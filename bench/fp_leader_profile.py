@@ -33,12 +33,12 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fp_eval import DATA, SETS  # noqa: E402  (bench/ is on sys.path when run as a script)
+from fp_eval import SETS, sample_images  # noqa: E402  (bench/ is on sys.path when run as a script)
 from fp_extract_speed import cpu_description  # noqa: E402
 
 from crms.fingerprint import extract  # noqa: E402
-from crms.fingerprint.images import list_images, load_image  # noqa: E402
-from crms.fingerprint.leader_onnx import build_model, network_window  # noqa: E402
+from crms.fingerprint.images import load_image  # noqa: E402
+from crms.fingerprint.leader_onnx import build_model, network_window, session_options  # noqa: E402
 
 
 def network_inputs(per_set: int, full: bool) -> list[np.ndarray]:
@@ -47,7 +47,7 @@ def network_inputs(per_set: int, full: bool) -> list[np.ndarray]:
 
     out = []
     for year, db, dpi in SETS:
-        for f in list_images(DATA / year / db)[:: max(1, 80 // per_set)][:per_set]:
+        for f in sample_images(year, db, per_set):
             img = load_image(f, dpi).pixels
             ctx: dict = {"image": img}
             extract.step_segment(ctx, extract.DEFAULT_SEGMENT)
@@ -57,19 +57,6 @@ def network_inputs(per_set: int, full: bool) -> list[np.ndarray]:
             v = int(img[0, 0])
             out.append(cv2.copyMakeBorder(img[y0:y1, x0:x1], t, b, left, r, cv2.BORDER_CONSTANT, value=v))
     return out
-
-
-def session_options():
-    """LeaderOnnx's session options: one thread, every graph optimisation (the blocked layout)."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.log_severity_level = 3
-    return so
 
 
 def conv_macs(model) -> dict[str, tuple[int, ...]]:
@@ -145,7 +132,7 @@ def main() -> None:
 
     leader.network = timed_network
     for year, db, dpi in SETS:
-        for f in list_images(DATA / year / db)[:: max(1, 80 // a.per_set)][: a.per_set]:
+        for f in sample_images(year, db, a.per_set):
             img = load_image(f, dpi)
             ctx = {"image": img.pixels, "source_dpi": img.dpi}
             for step in extract.CONFIGS["leader_full" if a.full else "leader"].steps:

@@ -46,7 +46,6 @@ def main() -> None:
     rows = []
     all_imp = []
     t_cmp = []
-    fnmr30 = []
     for folder in sets:
         stems, temps = load_set(folder)
         t0 = time.perf_counter()
@@ -59,28 +58,28 @@ def main() -> None:
         t_cmp.append((time.perf_counter() - t0) / len(ii))
         scores = matcher.calibrate(matcher.raw_similarity(feats))
         m = ev.compute_metrics(scores[genuine], scores[~genuine])
-        fnmr30.append(float(np.mean(scores[genuine] < 30)))  # 30: FMR 0.1 % by the calibration
+        at30 = float(np.mean(scores[genuine] < 30))  # 30: FMR 0.1 % by the calibration
         all_imp.append(scores[~genuine])
         name = f"{folder.parent.name}/{folder.name}"
         saved[name.replace("/", "_") + "_f"] = feats
         saved[name.replace("/", "_") + "_g"] = genuine
-        rows.append((name, m))
+        rows.append((name, m, at30))
         print(
             f"{name}: EER {100 * m.eer:.2f}  FMR100 {100 * m.fmr100:.2f}  FMR1000 {100 * m.fmr1000:.2f}  "
-            f"ZeroFMR {100 * m.zerofmr:.2f}  FNMR@30 {100 * fnmr30[-1]:.2f}"
+            f"ZeroFMR {100 * m.zerofmr:.2f}  FNMR@30 {100 * at30:.2f}"
             f"  | prep {1000 * t_prep:.2f} ms, cmp {1e6 * t_cmp[-1]:.0f} µs"
             f"  | minutiae mean {np.mean([p.count for p in prep]):.0f}",
             flush=True,
         )
     for year in ("fvc2002", "fvc2004"):
-        ms = [m for n, m in rows if n.startswith(year)]
-        at30 = [f for (n, _), f in zip(rows, fnmr30, strict=True) if n.startswith(year)]
+        ms = [m for n, m, _ in rows if n.startswith(year)]
+        fnmr = [f for n, _, f in rows if n.startswith(year)]
         if ms:
             print(
                 f"mean {year} ({len(ms)} sets): EER {100 * np.mean([m.eer for m in ms]):.2f}  "
                 f"FMR100 {100 * np.mean([m.fmr100 for m in ms]):.2f}  "
                 f"FMR1000 {100 * np.mean([m.fmr1000 for m in ms]):.2f}  "
-                f"ZeroFMR {100 * np.mean([m.zerofmr for m in ms]):.2f}  FNMR@30 {100 * np.mean(at30):.2f}"
+                f"ZeroFMR {100 * np.mean([m.zerofmr for m in ms]):.2f}  FNMR@30 {100 * np.mean(fnmr):.2f}"
             )
     imp = np.concatenate(all_imp)
     for s in (10, 20, 30, 40):

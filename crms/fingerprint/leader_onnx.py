@@ -388,6 +388,22 @@ def point_outputs(
     return np.einsum("cnij,ijco->no", patch, kernel, optimize=True) + bias
 
 
+def session_options(threads: int = 1):
+    """ONNX Runtime's session options for LEADER's graph: ``threads`` threads in an operator, operators in
+    sequence, every graph optimisation."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = max(1, threads)
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # All optimisations, including the blocked (NCHWc) layout for convolutions: the depthwise 7x7
+    # convolutions run ~5x faster in it (hence the channel padding to multiples of 8).
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    return so
+
+
 class LeaderOnnx:
     """Drop-in for ``pyfing.Leader`` at 500 ppi: same padding, same minutiae, ONNX Runtime network."""
 
@@ -408,15 +424,9 @@ class LeaderOnnx:
         self.ktyp, self.btyp = weights["head_conv_typ"]
         self.weights = weights
         model, self.feat_idx = build_model(weights)
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = max(1, threads)
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        # All optimisations, including the blocked (NCHWc) layout for convolutions: the depthwise 7x7
-        # convolutions run ~5x faster in it (hence the channel padding to multiples of 8).
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        so.log_severity_level = 3
-        self.session = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            model.SerializeToString(), session_options(threads), providers=["CPUExecutionProvider"]
+        )
 
     def network(self, padded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The NMS map (H, W) and the decoder features (C', H/2, W/2) of a padded image."""
