@@ -19,7 +19,8 @@ weights, each input's range measured at every run, float outputs; no calibration
 ``speed``: the network alone (one thread), float and int8 taking turns on the same padded FVC windows
 (the default ``leader`` configuration's windows), CPU time, and the NMS maps compared: the minutiae (NMS
 peaks at LEADER's threshold) the float graph finds that the int8 one finds at the same pixel and within
-2 px, and the ones int8 adds. The CPU model is printed: int8 needs VNNI (AVX-512 or AVX-VNNI) to pay.
+2 px, and how many int8 finds in all (``fp_leader_profile.compare_networks``). The CPU model is printed:
+int8 needs VNNI (AVX-512 or AVX-VNNI) to pay.
 
 ``templates``: all 8 FVC B sets extracted with configuration ``leader`` whose LEADER graph is the int8 one
 (one process), written as ``bench/fp_cache_templates.py`` writes them, for ``bench/matcher_eval.py``.
@@ -44,8 +45,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from fp_cache_templates import DATA, SETS  # noqa: E402
-from fp_extract_speed import cpu_description  # noqa: E402
-from fp_leader_profile import network_inputs  # noqa: E402
+from fp_leader_profile import compare_networks, network_inputs  # noqa: E402
 from fp_leader_prune import calibration  # noqa: E402
 
 
@@ -132,48 +132,13 @@ def cmd_quantize(a: argparse.Namespace) -> None:
     print(f"{a.out}: {n} convolutions quantised, {len(images)} calibration prints, {time.time() - t0:.0f} s")
 
 
-def peaks(nms: np.ndarray, threshold: float) -> np.ndarray:
-    return np.argwhere(nms >= threshold)
-
-
 def cmd_speed(a: argparse.Namespace) -> None:
-    from crms.fingerprint.extract import DEFAULT_LEADER
-
     sessions = {
         "float": session(float_model().SerializeToString()),
         "int8": session(Path(a.model).read_bytes()),
     }
-    wins = network_inputs(a.per_set, full=False)
-    thr = DEFAULT_LEADER.minutia_quality_threshold
-    for s in sessions.values():  # warm-up
-        s.run(None, {"img": wins[0].astype(np.float32)[None, None]})
-    cpu = {k: [] for k in sessions}
-    same = within = n_ref = n_got = 0
-    worst = 0.0
-    loads = [os.getloadavg()[0]]
-    for i, win in enumerate(wins):
-        x = win.astype(np.float32)[None, None]
-        order = list(sessions) if i % 2 == 0 else list(reversed(sessions))
-        out = {}
-        for k in order:
-            c0 = time.process_time()
-            out[k] = sessions[k].run(None, {"img": x})[0][0, 0]
-            cpu[k].append((time.process_time() - c0) * 1000)
-        ref, got = peaks(out["float"], thr), peaks(out["int8"], thr)
-        n_ref, n_got = n_ref + len(ref), n_got + len(got)
-        worst = max(worst, float(np.abs(out["float"] - out["int8"]).max()))
-        if len(ref) and len(got):
-            diff = ref[:, None, :] - got[None, :, :]
-            same += int((np.abs(diff).max(axis=2).min(axis=1) == 0).sum())
-            within += int((np.hypot(diff[..., 0], diff[..., 1]).min(axis=1) <= 2).sum())
-    loads.append(os.getloadavg()[0])
-    print(f"{len(wins)} FVC windows, load average {min(loads):.1f}-{max(loads):.1f} ({cpu_description()})")
-    for k, v in cpu.items():
-        print(f"{k}: network CPU ms mean {np.mean(v):.0f}, median {np.median(v):.0f}")
-    print(
-        f"float minutiae {n_ref}, int8 {n_got}; same pixel {same / max(1, n_ref):.3f}, "
-        f"within 2 px {within / max(1, n_ref):.3f}; largest NMS-map difference {worst:.3f}"
-    )
+    runners = {k: (lambda x, s=s: s.run(None, {"img": x})[0]) for k, s in sessions.items()}
+    compare_networks(runners, network_inputs(a.per_set, full=False))
 
 
 def cmd_templates(a: argparse.Namespace) -> None:

@@ -59,6 +59,49 @@ def network_inputs(per_set: int, full: bool) -> list[np.ndarray]:
     return out
 
 
+def compare_networks(runners: dict, wins: list[np.ndarray]) -> None:
+    """Time LEADER's network in each of ``runners`` (name -> function from the ``1x1xHxW`` float32 input
+    to the NMS map) on the same windows, one after another in an order that turns at each window, and
+    print CPU time and how the minutiae (NMS peaks at LEADER's threshold) of the first runner, the
+    reference, are found by the others: at the same pixel and within 2 px."""
+    from crms.fingerprint.extract import DEFAULT_LEADER
+
+    thr = DEFAULT_LEADER.minutia_quality_threshold
+    names = list(runners)
+    for run in runners.values():  # warm-up
+        run(wins[0].astype(np.float32)[None, None])
+    cpu: dict[str, list[float]] = {k: [] for k in names}
+    found = {k: [0, 0, 0, 0.0] for k in names[1:]}  # same pixel, within 2 px, minutiae, largest map diff
+    n_ref = 0
+    loads = [os.getloadavg()[0]]
+    for i, win in enumerate(wins):
+        x = win.astype(np.float32)[None, None]
+        out = {}
+        for k in names[i % len(names) :] + names[: i % len(names)]:
+            c0 = time.process_time()
+            out[k] = np.asarray(runners[k](x))[0, 0]
+            cpu[k].append((time.process_time() - c0) * 1000)
+        ref = np.argwhere(out[names[0]] >= thr)
+        n_ref += len(ref)
+        for k in names[1:]:
+            got, f = np.argwhere(out[k] >= thr), found[k]
+            f[2] += len(got)
+            f[3] = max(f[3], float(np.abs(out[names[0]] - out[k]).max()))
+            if len(ref) and len(got):
+                diff = ref[:, None, :] - got[None, :, :]
+                f[0] += int((np.abs(diff).max(axis=2).min(axis=1) == 0).sum())
+                f[1] += int((np.hypot(diff[..., 0], diff[..., 1]).min(axis=1) <= 2).sum())
+    loads.append(os.getloadavg()[0])
+    print(f"{len(wins)} FVC windows, load average {min(loads):.1f}-{max(loads):.1f} ({cpu_description()})")
+    for k, v in cpu.items():
+        print(f"{k}: network CPU ms mean {np.mean(v):.1f}, median {np.median(v):.1f}")
+    for k, (same, within, n, worst) in found.items():
+        print(
+            f"{k}: minutiae {n} against {names[0]}'s {n_ref}; same pixel {same / max(1, n_ref):.3f}, "
+            f"within 2 px {within / max(1, n_ref):.3f}; largest NMS-map difference {worst:.2e}"
+        )
+
+
 def conv_macs(model) -> dict[str, tuple[int, ...]]:
     """Node name -> the weight shape of each Conv (multiply-adds = output pixels x prod(shape[1:]))."""
     inits = {i.name: tuple(i.dims) for i in model.graph.initializer}
