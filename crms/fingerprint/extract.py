@@ -15,8 +15,9 @@ Configurations (``CONFIGS``):
     border rule has run is filled to 8 from the network's other candidates down to quality 0.1
     (``LeaderParams.min_minutiae``).
   - ``leader_full``: the same with the network on the whole image (the default before the window).
-  - ``leader_s90`` / ``leader_s80``: ``leader`` with the network reading the image scaled by 0.9 / 0.8
-    (16 % / 32 % less CPU, less accurate on FVC: docs/BENCHMARKS.md), so not the default.
+  - ``leader_s90`` / ``leader_s80`` / ``leader_s50``: ``leader`` with the network reading the image scaled
+    by 0.9 / 0.8 / 0.5 (16 % / 32 % / about 70 % less network CPU, less accurate on FVC:
+    docs/BENCHMARKS.md), so not the default; ``leader_s50+FILE.npz`` measures an adaptation to 0.5.
   - ``leader_a75``: ``leader`` with the network reading the image scaled by 0.75 and its spatial layers
     retrained for that scale (``LeaderParams.adapted``, ``leader_weights.adapted_weights``): about 35 %
     less CPU, less accurate on FVC than ``leader`` (docs/BENCHMARKS.md), so not the default.
@@ -440,6 +441,10 @@ CONFIGS: dict[str, Pipeline] = {
     "leader_s80": _leader_pipeline(
         "GMFS + LEADER at 0.8 scale on the foreground's window",
         Step("minutiae", step_leader, LeaderParams(network_scale=0.8)),
+    ),
+    "leader_s50": _leader_pipeline(
+        "GMFS + LEADER at 0.5 scale on the foreground's window",
+        Step("minutiae", step_leader, LeaderParams(network_scale=0.5)),
     ),
     "leader_a75": _leader_pipeline(
         "GMFS + LEADER adapted to 0.75 scale on the foreground's window",
