@@ -45,16 +45,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from fp_cache_templates import DATA, SETS  # noqa: E402
-from fp_leader_profile import compare_networks, network_inputs  # noqa: E402
+from fp_leader_profile import compare_networks, float_model, network_inputs, session  # noqa: E402
 from fp_leader_prune import calibration  # noqa: E402
-
-
-def float_model():
-    from crms.fingerprint.leader_onnx import build_model
-    from crms.fingerprint.leader_weights import load_weights
-
-    weights = {k: [np.asarray(a, np.float32) for a in v] for k, v in load_weights().items()}
-    return build_model(weights)[0]
 
 
 def chosen_convs(model, which: str) -> list[str]:
@@ -70,14 +62,6 @@ def chosen_convs(model, which: str) -> list[str]:
             continue
         out.append(n.name)
     return out
-
-
-def session(model_bytes: bytes):
-    import onnxruntime as ort
-
-    from crms.fingerprint.leader_onnx import session_options
-
-    return ort.InferenceSession(model_bytes, session_options(), providers=["CPUExecutionProvider"])
 
 
 def quantize(out: str, images: list[np.ndarray], convs: str = "1x1", dynamic: bool = False) -> int:

@@ -31,8 +31,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from fp_eval import DATA  # noqa: E402
-from fp_leader_int8 import float_model, session  # noqa: E402
-from fp_leader_profile import compare_networks, network_inputs  # noqa: E402
+from fp_leader_profile import compare_networks, float_model, network_inputs, session  # noqa: E402
 
 
 def openvino_runner(model_bytes: bytes, precision: str):

@@ -59,6 +59,24 @@ def network_inputs(per_set: int, full: bool) -> list[np.ndarray]:
     return out
 
 
+def float_model():
+    """LEADER's float graph from the shipped weights, as :class:`LeaderOnnx` builds it."""
+    from crms.fingerprint.leader_onnx import build_model
+    from crms.fingerprint.leader_weights import load_weights
+
+    weights = {k: [np.asarray(a, np.float32) for a in v] for k, v in load_weights().items()}
+    return build_model(weights)[0]
+
+
+def session(model_bytes: bytes):
+    """An ONNX Runtime session for a LEADER graph with the extractor's session options."""
+    import onnxruntime as ort
+
+    from crms.fingerprint.leader_onnx import session_options
+
+    return ort.InferenceSession(model_bytes, session_options(), providers=["CPUExecutionProvider"])
+
+
 def compare_networks(runners: dict, wins: list[np.ndarray]) -> None:
     """Time LEADER's network in each of ``runners`` (name -> function from the ``1x1xHxW`` float32 input
     to the NMS map) on the same windows, one after another in an order that turns at each window, and
