@@ -4,6 +4,9 @@ turns image by image, one thread each.
     .venv/bin/python bench/fp_extract_vs_peers.py [--per-set 8] [--configs leader,leader_a75]
         [--sourceafis CLASSPATH] [--java-warmup 300] [--mindtct]
 
+A configuration may be ``NAME@FILE.onnx``: NAME with its LEADER network run by that graph (an int8 one
+from ``bench/fp_leader_int8.py quantize FILE.onnx --config NAME``; ``fp_leader_profile.with_graph``).
+
 Neither peer is a dependency; both are built outside the project:
 
 - ``--sourceafis CLASSPATH``: SourceAFIS for Java 3.x and what it needs (Maven Central:
@@ -19,9 +22,9 @@ Neither peer is a dependency; both are built outside the project:
 
 Same images as ``bench/fp_extract_speed.py`` (``--per-set`` per FVC B set at its true resolution; CRMS
 and MINDTCT read them normalised to 500 ppi, decoding and resampling untimed), models loaded and one
-image extracted per CRMS configuration before timing; CPU time (``time.process_time`` for this process),
-the extractors rotating which goes first image by image. The mean and median ratios to SourceAFIS are
-printed per FVC year and overall.
+image extracted per CRMS configuration and by MINDTCT before timing; CPU time (``time.process_time``
+for this process), the extractors rotating which goes first image by image. The mean and median ratios
+to SourceAFIS are printed per FVC year and overall.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 from fp_eval import DATA, SETS, sample_images  # noqa: E402  (bench/ is on sys.path when run as a script)
 from fp_extract_speed import cpu_description  # noqa: E402
+from fp_leader_profile import with_graph  # noqa: E402
 
 from crms.fingerprint import extract  # noqa: E402
 from crms.fingerprint.images import load_image  # noqa: E402
@@ -114,12 +118,14 @@ def main() -> None:
     if not a.sourceafis and not a.mindtct:
         sys.exit("nothing to compare with: give --sourceafis CLASSPATH and/or --mindtct")
     todo = images(a.per_set)
-    configs = a.configs.split(",")
+    configs = [with_graph(*c.split("@", 1)) if "@" in c else c for c in a.configs.split(",")]
     extract.set_threads(1)
     for c in configs:
         extract.warm(c)
         extract.extract(load_image(todo[0][1], todo[0][2]), c)
     nbis = mindtct() if a.mindtct else None
+    if nbis:  # untimed: loading the library and its first call
+        nbis(load_image(todo[0][1], todo[0][2]).pixels, ppi=500.0)
     names = [*configs, *(["MINDTCT"] if nbis else [])]
     with tempfile.TemporaryDirectory() as tmp:
         safis = SourceAfis(a.sourceafis, Path(tmp)) if a.sourceafis else None

@@ -1,8 +1,11 @@
 """LEADER's convolutions in int8 (ONNX Runtime static quantisation) on a CPU with VNNI: faster, same minutiae?
 
-    .venv/bin/python bench/fp_leader_int8.py quantize q.onnx [--convs 1x1|dense] [--dynamic]
-    .venv/bin/python bench/fp_leader_int8.py speed q.onnx [--per-set 4]
-    .venv/bin/python bench/fp_leader_int8.py templates q.onnx T     # then bench/matcher_eval.py --templates T
+    .venv/bin/python bench/fp_leader_int8.py quantize q.onnx [--convs 1x1|dense] [--dynamic] [--config C]
+    .venv/bin/python bench/fp_leader_int8.py speed q.onnx [--per-set 4] [--config C]
+    .venv/bin/python bench/fp_leader_int8.py templates q.onnx T [--config C]   # then bench/matcher_eval.py
+
+``--config`` (default ``leader``): the extractor configuration whose network is quantised and measured,
+e.g. ``leader_a75`` (its adapted weights, the image scaled by 0.75); give the same one to all three.
 
 ``quantize`` builds LEADER's float graph (``crms.fingerprint.leader_onnx.build_model``) and quantises the
 chosen convolutions with ``onnxruntime.quantization.quantize_static``: QDQ format, int8 weights per output
@@ -17,13 +20,14 @@ LayerNormalization and GELU stay float. ``--dynamic``: ``quantize_dynamic`` inst
 weights, each input's range measured at every run, float outputs; no calibration).
 
 ``speed``: the network alone (one thread), float and int8 taking turns on the same padded FVC windows
-(the default ``leader`` configuration's windows), CPU time, and the NMS maps compared: the minutiae (NMS
+(the configuration's windows), CPU time, and the NMS maps compared: the minutiae (NMS
 peaks at LEADER's threshold) the float graph finds that the int8 one finds at the same pixel and within
 2 px, and how many int8 finds in all (``fp_leader_profile.compare_networks``). The CPU model is printed:
 int8 needs VNNI (AVX-512 or AVX-VNNI) to pay.
 
-``templates``: all 8 FVC B sets extracted with configuration ``leader`` whose LEADER graph is the int8 one
-(one process), written as ``bench/fp_cache_templates.py`` writes them, for ``bench/matcher_eval.py``.
+``templates``: all 8 FVC B sets extracted with the configuration, its LEADER graph the int8 one (one
+process: ``fp_leader_profile.with_graph``), written as ``bench/fp_cache_templates.py`` writes them, for
+``bench/matcher_eval.py``.
 """
 
 from __future__ import annotations
@@ -45,8 +49,15 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from fp_cache_templates import DATA, SETS  # noqa: E402
-from fp_leader_profile import compare_networks, float_model, network_inputs, session  # noqa: E402
-from fp_leader_prune import calibration  # noqa: E402
+from fp_leader_profile import (  # noqa: E402
+    compare_networks,
+    float_model,
+    leader_params,
+    network_inputs,
+    session,
+    with_graph,
+)
+from fp_leader_prune import calibration, pad32  # noqa: E402
 
 
 def chosen_convs(model, which: str) -> list[str]:
@@ -64,9 +75,11 @@ def chosen_convs(model, which: str) -> list[str]:
     return out
 
 
-def quantize(out: str, images: list[np.ndarray], convs: str = "1x1", dynamic: bool = False) -> int:
-    """Write the int8 graph to ``out``, ranges calibrated on ``images`` (padded to multiples of 32) or,
-    ``dynamic``, measured at run time; returns the number of convolutions quantised."""
+def quantize(
+    out: str, images: list[np.ndarray], convs: str = "1x1", dynamic: bool = False, config: str = "leader"
+) -> int:
+    """Write the int8 graph of ``config``'s network to ``out``, ranges calibrated on ``images`` (padded to
+    multiples of 32) or, ``dynamic``, measured at run time; returns the number of convolutions quantised."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -76,7 +89,7 @@ def quantize(out: str, images: list[np.ndarray], convs: str = "1x1", dynamic: bo
         quantize_static,
     )
 
-    model = float_model()
+    model = float_model(config)
     nodes = chosen_convs(model, convs)
 
     class Reader(CalibrationDataReader):
@@ -110,36 +123,33 @@ def quantize(out: str, images: list[np.ndarray], convs: str = "1x1", dynamic: bo
 
 
 def cmd_quantize(a: argparse.Namespace) -> None:
+    import cv2
+
     images = [] if a.dynamic else calibration(a.synthetic, a.seed)
+    s = leader_params(a.config).network_scale
+    if s != 1.0:
+        images = [pad32(cv2.resize(x, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)) for x in images]
     t0 = time.time()
-    n = quantize(a.out, images, a.convs, a.dynamic)
+    n = quantize(a.out, images, a.convs, a.dynamic, a.config)
     print(f"{a.out}: {n} convolutions quantised, {len(images)} calibration prints, {time.time() - t0:.0f} s")
 
 
 def cmd_speed(a: argparse.Namespace) -> None:
     sessions = {
-        "float": session(float_model().SerializeToString()),
+        "float": session(float_model(a.config).SerializeToString()),
         "int8": session(Path(a.model).read_bytes()),
     }
     runners = {k: (lambda x, s=s: s.run(None, {"img": x})[0]) for k, s in sessions.items()}
-    compare_networks(runners, network_inputs(a.per_set, full=False))
+    compare_networks(runners, network_inputs(a.per_set, a.config))
 
 
 def cmd_templates(a: argparse.Namespace) -> None:
-    from crms.fingerprint import extract, leader_onnx
+    from crms.fingerprint import extract
     from crms.fingerprint.images import list_images
     from crms.fingerprint.workers import extract_one
 
-    q = session(Path(a.model).read_bytes())
-    plain_init = leader_onnx.LeaderOnnx.__init__
-
-    def init(self, parameters, threads: int = 1, weights=None) -> None:
-        plain_init(self, parameters, threads, weights)
-        if weights is None:  # LEADER's own weights: the quantised graph of them
-            self.session = q
-
-    leader_onnx.LeaderOnnx.__init__ = init  # type: ignore[method-assign]
     extract.set_threads(1)
+    extract._state["config"] = with_graph(a.config, a.model)  # what extract_one runs
     out, t0 = Path(a.out), time.time()
     for (year, db), dpi in SETS.items():
         files = list_images(DATA / year / db)
@@ -172,6 +182,8 @@ def main() -> None:
     p = sub.add_parser("templates")
     p.add_argument("model")
     p.add_argument("out")
+    for p in sub.choices.values():
+        p.add_argument("--config", default="leader", help="the extractor configuration (default leader)")
     a = ap.parse_args()
     if not DATA.exists() and a.cmd != "quantize":
         sys.exit(f"shared data not found: {DATA}")

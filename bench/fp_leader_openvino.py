@@ -80,7 +80,7 @@ def main() -> None:
         sys.exit("OpenVINO not found: pip install --target DIR openvino, then OPENVINO_SITE=DIR")
     model = float_model().SerializeToString()
     ort = session(model)
-    wins = network_inputs(a.per_set, full=False)
+    wins = network_inputs(a.per_set)
     ov_run = openvino_runner(model, a.precision)
     for w in wins:  # compile every shape before timing
         ov_run(w.astype(np.float32)[None, None])

@@ -38,43 +38,77 @@ from fp_extract_speed import cpu_description  # noqa: E402
 
 from crms.fingerprint import extract  # noqa: E402
 from crms.fingerprint.images import load_image  # noqa: E402
-from crms.fingerprint.leader_onnx import build_model, network_window, session_options  # noqa: E402
+from crms.fingerprint.leader_onnx import build_model, session_options  # noqa: E402
 
 
-def network_inputs(per_set: int, full: bool) -> list[np.ndarray]:
-    """The padded network inputs of ``per_set`` images per FVC set, as the extraction makes them."""
-    import cv2
+def leader_params(config: str):
+    """The :class:`LeaderParams` of a configuration's minutiae step."""
+    return next(s.params for s in extract.pipeline(config).steps if s.fn is extract.step_leader)
+
+
+def network_inputs(per_set: int, config: str = "leader") -> list[np.ndarray]:
+    """The padded network inputs that ``config`` makes of ``per_set`` images per FVC set (its window, its
+    scale), recorded as its extraction feeds them to LEADER: the first network call per image, so a
+    print refilled at a lower threshold counts once."""
+    from crms.fingerprint.leader_onnx import LeaderOnnx
+
+    seen: list[np.ndarray] = []
+    network = LeaderOnnx.network
+
+    def record(self, padded: np.ndarray):
+        seen.append(padded.copy())
+        return network(self, padded)
 
     out = []
-    for year, db, dpi in SETS:
-        for f in sample_images(year, db, per_set):
-            img = load_image(f, dpi).pixels
-            ctx: dict = {"image": img}
-            extract.step_segment(ctx, extract.DEFAULT_SEGMENT)
-            box = None if full else extract.foreground_box(ctx["mask"])
-            margin = extract.DEFAULT_LEADER.crop_margin or 0
-            (y0, y1, t, b), (x0, x1, left, r) = network_window(img.shape, 32, box, margin)
-            v = int(img[0, 0])
-            out.append(cv2.copyMakeBorder(img[y0:y1, x0:x1], t, b, left, r, cv2.BORDER_CONSTANT, value=v))
+    LeaderOnnx.network = record  # type: ignore[method-assign]
+    try:
+        for year, db, dpi in SETS:
+            for f in sample_images(year, db, per_set):
+                seen.clear()
+                extract.extract(load_image(f, dpi), config)
+                out.append(seen[0])
+    finally:
+        LeaderOnnx.network = network  # type: ignore[method-assign]
     return out
 
 
-def float_model():
-    """LEADER's float graph from the shipped weights, as :class:`LeaderOnnx` builds it."""
-    from crms.fingerprint.leader_onnx import build_model
-    from crms.fingerprint.leader_weights import load_weights
-
-    weights = {k: [np.asarray(a, np.float32) for a in v] for k, v in load_weights().items()}
-    return build_model(weights)[0]
+def float_model(config: str = "leader"):
+    """LEADER's float graph with the weights ``config`` runs (pyfing's, or an adaptation's), as
+    :class:`LeaderOnnx` builds it."""
+    return build_model(extract._alg("LEADER", leader_params(config)).weights)[0]
 
 
 def session(model_bytes: bytes):
     """An ONNX Runtime session for a LEADER graph with the extractor's session options."""
     import onnxruntime as ort
 
-    from crms.fingerprint.leader_onnx import session_options
-
     return ort.InferenceSession(model_bytes, session_options(), providers=["CPUExecutionProvider"])
+
+
+def with_graph(config: str, onnx_file: str) -> str:
+    """Register configuration ``CONFIG@FILE``: ``config`` with its LEADER network run by the graph in
+    ``onnx_file`` (e.g. an int8 graph of the same weights from ``bench/fp_leader_int8.py``) instead of
+    the float one, the rest of the extraction unchanged; returns its name."""
+    from dataclasses import replace
+
+    name = f"{config}@{Path(onnx_file).name}"
+    graph = session(Path(onnx_file).read_bytes())
+
+    def run(ctx: dict, p) -> None:
+        leader = extract._alg("LEADER", p)
+        plain, leader.session = leader.session, graph
+        try:
+            extract._leader(ctx, p)
+        finally:
+            leader.session = plain
+
+    def step(ctx: dict, p) -> None:
+        extract._fill(ctx, p, run)
+
+    base = extract.pipeline(config)
+    steps = tuple(replace(s, fn=step) if s.fn is extract.step_leader else s for s in base.steps)
+    extract.CONFIGS[name] = extract.Pipeline(f"{base.name}, LEADER graph {Path(onnx_file).name}", steps)
+    return name
 
 
 def compare_networks(runners: dict, wins: list[np.ndarray]) -> None:
@@ -137,7 +171,7 @@ def main() -> None:
     a = ap.parse_args()
     extract.set_threads(1)
     leader = extract._alg("LEADER")
-    inputs = network_inputs(a.per_set, a.full)
+    inputs = network_inputs(a.per_set, "leader_full" if a.full else "leader")
     model, _ = build_model(leader.weights)
     weights = conv_macs(model)
     with tempfile.TemporaryDirectory() as tmp:

@@ -59,3 +59,34 @@ def test_int8_graph_runs_and_keeps_most_minutiae(ex, tmp_path):
     assert len(ref) >= 10
     d = np.hypot(*(ref[:, None, :] - got[None, :, :]).transpose(2, 0, 1))
     assert (d.min(axis=1) <= 2).mean() >= 0.9
+
+
+def test_a_configuration_runs_the_graph_it_is_given(ex, tmp_path):
+    """fp_leader_profile.with_graph: CONFIG@FILE extracts as CONFIG with its network replaced by the graph
+    in FILE; the same graph gives the same template, another graph (the 0.75 adaptation's weights read
+    at full scale) other minutiae."""
+    from crms import fingerprint as fp
+
+    b = _bench()
+    import fp_leader_profile as prof
+
+    png = tmp_path / "print.png"
+    png.write_bytes(fp.png_bytes(fp.render_impression(fp.generate_master(seed=7, finger_index=1), 0)))
+    img = fp.load_image(png)
+    same, other = tmp_path / "same.onnx", tmp_path / "other.onnx"
+    same.write_bytes(b.float_model("leader").SerializeToString())
+    other.write_bytes(b.float_model("leader_a75").SerializeToString())
+    assert prof.leader_params("leader_a75").network_scale == 0.75
+    plain = ex.extract(img, "leader").template.minutiae
+    assert len(plain) >= 15
+    names = [prof.with_graph("leader", str(same)), prof.with_graph("leader", str(other))]
+    try:
+        assert names[0] == "leader@same.onnx"
+        assert np.array_equal(ex.extract(img, names[0]).template.minutiae, plain)
+        swapped = ex.extract(img, names[1]).template.minutiae
+        assert swapped.shape != plain.shape or not np.array_equal(swapped, plain)
+        # the graph is swapped only while the configuration runs
+        assert np.array_equal(ex.extract(img, "leader").template.minutiae, plain)
+    finally:
+        for n in names:
+            ex.CONFIGS.pop(n, None)
