@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +31,28 @@ SETS = {
 }
 
 
+def write_templates(out: Path, extract_files: Callable[[list[Path], int], list], only: str = "") -> None:
+    """Each FVC B set's templates under ``out``/year/db, extracted by ``extract_files(files, dpi)`` (a list
+    of ``crms.fingerprint.workers.ExtractResult``); ``only``: the sets whose year/db contains it."""
+    t0 = time.time()
+    for (year, db), dpi in SETS.items():
+        if only not in f"{year}/{db}":
+            continue
+        files = list_images(DATA / year / db)
+        res = extract_files(files, dpi)
+        d = out / year / db
+        d.mkdir(parents=True, exist_ok=True)
+        for f, r in zip(files, res, strict=True):
+            if r.error:
+                print(f"{f}: {r.error}", file=sys.stderr)
+                continue
+            (d / (f.stem + ".tpl")).write_bytes(r.template)
+        ms = sum(r.ms for r in res) / len(res)
+        nm = sum(r.minutiae for r in res) / len(res)
+        print(f"{year}/{db}: {len(res)} templates, {ms:.0f} ms/image, {nm:.1f} minutiae", flush=True)
+    print(f"total {time.time() - t0:.0f} s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("out", nargs="?", default=str(cache_dir("templates")))
@@ -37,25 +60,8 @@ def main() -> None:
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--only", default="", help="only sets whose year/db contains this text")
     a = ap.parse_args()
-    out = Path(a.out)
-    t0 = time.time()
     with ExtractorPool(a.processes, config=a.config) as pool:
-        for (year, db), dpi in SETS.items():
-            if a.only not in f"{year}/{db}":
-                continue
-            files = list_images(DATA / year / db)
-            res = pool.map(files, dpi)
-            d = out / year / db
-            d.mkdir(parents=True, exist_ok=True)
-            for f, r in zip(files, res, strict=True):
-                if r.error:
-                    print(f"{f}: {r.error}", file=sys.stderr)
-                    continue
-                (d / (f.stem + ".tpl")).write_bytes(r.template)
-            ms = sum(r.ms for r in res) / len(res)
-            nm = sum(r.minutiae for r in res) / len(res)
-            print(f"{year}/{db}: {len(res)} templates, {ms:.0f} ms/image, {nm:.1f} minutiae", flush=True)
-    print(f"total {time.time() - t0:.0f} s")
+        write_templates(Path(a.out), pool.map, a.only)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from fp_cache_templates import DATA, SETS  # noqa: E402
+from fp_cache_templates import DATA, write_templates  # noqa: E402
 from fp_leader_profile import (  # noqa: E402
     compare_networks,
     float_model,
@@ -145,26 +145,10 @@ def cmd_speed(a: argparse.Namespace) -> None:
 
 def cmd_templates(a: argparse.Namespace) -> None:
     from crms.fingerprint import extract
-    from crms.fingerprint.images import list_images
-    from crms.fingerprint.workers import extract_one
+    from crms.fingerprint.workers import extract_many
 
-    extract.set_threads(1)
-    extract._state["config"] = with_graph(a.config, a.model)  # what extract_one runs
-    out, t0 = Path(a.out), time.time()
-    for (year, db), dpi in SETS.items():
-        files = list_images(DATA / year / db)
-        d = out / year / db
-        d.mkdir(parents=True, exist_ok=True)
-        n = 0
-        for f in files:
-            r = extract_one(str(f), dpi)
-            if r.error:
-                print(f"{f}: {r.error}", file=sys.stderr)
-                continue
-            (d / (f.stem + ".tpl")).write_bytes(r.template)
-            n += r.minutiae
-        print(f"{year}/{db}: {len(files)} templates, {n / len(files):.1f} minutiae", flush=True)
-    print(f"total {time.time() - t0:.0f} s")
+    extract._state["config"] = with_graph(a.config, a.model)  # what extract_many runs in this process
+    write_templates(Path(a.out), lambda files, dpi: extract_many(files, dpi, processes=1))
 
 
 def main() -> None:

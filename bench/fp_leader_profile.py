@@ -172,7 +172,7 @@ def main() -> None:
     extract.set_threads(1)
     leader = extract._alg("LEADER")
     inputs = network_inputs(a.per_set, "leader_full" if a.full else "leader")
-    model, _ = build_model(leader.weights)
+    model = float_model()
     weights = conv_macs(model)
     with tempfile.TemporaryDirectory() as tmp:
         so = session_options()
