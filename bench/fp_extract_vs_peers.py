@@ -5,7 +5,10 @@ turns image by image, one thread each.
         [--sourceafis CLASSPATH] [--java-warmup 300] [--mindtct]
 
 A configuration may be ``NAME@FILE.onnx``: NAME with its LEADER network run by that graph (an int8 one
-from ``bench/fp_leader_int8.py quantize FILE.onnx --config NAME``; ``fp_leader_profile.with_graph``).
+from ``bench/fp_leader_int8.py quantize FILE.onnx --config NAME``; ``fp_leader_profile.with_graph``), or
+``NAME@openvino-PRECISION``: its network run by OpenVINO at that precision hint (``f32``, ``bf16``;
+``OPENVINO_SITE=DIR`` as ``bench/fp_leader_openvino.py`` says), compiled once per window shape by
+extracting every image once before timing.
 
 Neither peer is a dependency; both are built outside the project:
 
@@ -101,6 +104,19 @@ def mindtct():
     return get_extractor("nbis_mindtct")
 
 
+def configuration(spec: str) -> str:
+    """A configuration's registered name: ``NAME``, ``NAME@FILE.onnx`` (that graph in ONNX Runtime) or
+    ``NAME@openvino-PRECISION`` (LEADER's network in OpenVINO, ``bench/fp_leader_openvino.py``)."""
+    if "@" not in spec:
+        return spec
+    name, graph = spec.split("@", 1)
+    if graph.startswith("openvino-"):
+        from fp_leader_openvino import with_openvino
+
+        return with_openvino(name, graph.removeprefix("openvino-"))
+    return with_graph(name, graph)
+
+
 def images(per_set: int) -> list[tuple[str, Path, float]]:
     return [(year, f, dpi) for year, db, dpi in SETS for f in sample_images(year, db, per_set)]
 
@@ -118,11 +134,13 @@ def main() -> None:
     if not a.sourceafis and not a.mindtct:
         sys.exit("nothing to compare with: give --sourceafis CLASSPATH and/or --mindtct")
     todo = images(a.per_set)
-    configs = [with_graph(*c.split("@", 1)) if "@" in c else c for c in a.configs.split(",")]
+    configs = [configuration(c) for c in a.configs.split(",")]
     extract.set_threads(1)
     for c in configs:
         extract.warm(c)
-        extract.extract(load_image(todo[0][1], todo[0][2]), c)
+        # OpenVINO compiles its graph once per window shape: every image once, untimed
+        for _, f, dpi in todo if "@openvino-" in c else todo[:1]:
+            extract.extract(load_image(f, dpi), c)
     nbis = mindtct() if a.mindtct else None
     if nbis:  # untimed: loading the library and its first call
         nbis(load_image(todo[0][1], todo[0][2]).pixels, ppi=500.0)

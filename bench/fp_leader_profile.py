@@ -89,10 +89,16 @@ def with_graph(config: str, onnx_file: str) -> str:
     """Register configuration ``CONFIG@FILE``: ``config`` with its LEADER network run by the graph in
     ``onnx_file`` (e.g. an int8 graph of the same weights from ``bench/fp_leader_int8.py``) instead of
     the float one, the rest of the extraction unchanged; returns its name."""
+    return with_session(config, Path(onnx_file).name, session(Path(onnx_file).read_bytes()))
+
+
+def with_session(config: str, label: str, graph) -> str:
+    """Register configuration ``CONFIG@LABEL``: ``config`` with its LEADER network run by ``graph``, any
+    object with an ONNX Runtime session's ``run(None, {"img": x})`` giving ``[nms, feat]``, the rest of
+    the extraction unchanged; returns its name."""
     from dataclasses import replace
 
-    name = f"{config}@{Path(onnx_file).name}"
-    graph = session(Path(onnx_file).read_bytes())
+    name = f"{config}@{label}"
 
     def run(ctx: dict, p) -> None:
         leader = extract._alg("LEADER", p)
@@ -107,7 +113,7 @@ def with_graph(config: str, onnx_file: str) -> str:
 
     base = extract.pipeline(config)
     steps = tuple(replace(s, fn=step) if s.fn is extract.step_leader else s for s in base.steps)
-    extract.CONFIGS[name] = extract.Pipeline(f"{base.name}, LEADER graph {Path(onnx_file).name}", steps)
+    extract.CONFIGS[name] = extract.Pipeline(f"{base.name}, LEADER network {label}", steps)
     return name
 
 
