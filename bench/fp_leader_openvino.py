@@ -165,7 +165,7 @@ def main() -> None:
         from crms.fingerprint import extract
         from crms.fingerprint.workers import extract_many
 
-        extract._state["config"] = with_session(a.config, f"OpenVINO {a.precision}", ov_leader)
+        extract._state["config"] = with_session(a.config, f"openvino-{a.precision}", ov_leader)
         write_templates(Path(a.out), lambda files, dpi: extract_many(files, dpi, processes=1))
         return
     ort = session(float_model(a.config).SerializeToString())
