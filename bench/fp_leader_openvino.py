@@ -132,11 +132,11 @@ def import_openvino() -> None:
         sys.exit("OpenVINO not found: pip install --target DIR openvino, then OPENVINO_SITE=DIR")
 
 
-def with_openvino(config: str, precision: str, model=None) -> str:
-    """Register configuration ``CONFIG@openvino-PRECISION``: ``config`` with its LEADER network (or
-    ``model``) run by OpenVINO at that precision hint, the NMS after the graph unless in f32."""
+def with_openvino(config: str, precision: str) -> str:
+    """Register configuration ``CONFIG@openvino-PRECISION``: ``config`` with its LEADER network run by
+    OpenVINO at that precision hint, the NMS after the graph unless in f32."""
     import_openvino()
-    graph = OpenVinoLeader(float_model(config) if model is None else model, precision, precision != "f32")
+    graph = OpenVinoLeader(float_model(config), precision, precision != "f32")
     return with_session(config, f"openvino-{precision}", graph)
 
 
@@ -157,7 +157,8 @@ def main() -> None:
     import_openvino()
     import onnx
 
-    model = onnx.load_from_string(Path(a.model).read_bytes()) if a.model else float_model(a.config)
+    reference = float_model(a.config)
+    model = onnx.load_from_string(Path(a.model).read_bytes()) if a.model else reference
     ov_leader = OpenVinoLeader(model, a.precision, a.nms_after)
     if a.cmd == "templates":
         from fp_cache_templates import write_templates
@@ -168,7 +169,7 @@ def main() -> None:
         extract._state["config"] = with_session(a.config, f"openvino-{a.precision}", ov_leader)
         write_templates(Path(a.out), lambda files, dpi: extract_many(files, dpi, processes=1))
         return
-    ort = session(float_model(a.config).SerializeToString())
+    ort = session(reference.SerializeToString())
     wins = network_inputs(a.per_set, a.config)
     for w in wins:  # compile every shape before timing
         ov_leader.run(None, {"img": w.astype(np.float32)[None, None]})
