@@ -3,19 +3,7 @@ finds the float graph's minutiae."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("fp_leader_int8", ROOT / "bench" / "fp_leader_int8.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _convs(model) -> dict[str, tuple[tuple[int, ...], int]]:
@@ -28,8 +16,8 @@ def _convs(model) -> dict[str, tuple[tuple[int, ...], int]]:
     }
 
 
-def test_only_dense_convolutions_with_enough_channels_are_chosen(ex):
-    b = _bench()
+def test_only_dense_convolutions_with_enough_channels_are_chosen(ex, bench_script):
+    b = bench_script("fp_leader_int8")
     model = b.float_model()
     convs = _convs(model)
     one = set(b.chosen_convs(model, "1x1"))
@@ -42,10 +30,10 @@ def test_only_dense_convolutions_with_enough_channels_are_chosen(ex):
     assert not any(convs[n][0][1] == 1 or convs[n][0][0] == 1 for n in dense)
 
 
-def test_int8_graph_runs_and_keeps_most_minutiae(ex, tmp_path):
+def test_int8_graph_runs_and_keeps_most_minutiae(ex, tmp_path, bench_script):
     from crms.fingerprint.params import LeaderParams
 
-    b = _bench()
+    b = bench_script("fp_leader_int8")
     from fp_leader_prune import pad32, synthetic  # bench/ is on sys.path once the script is loaded
 
     prints = [pad32(x) for x in synthetic(3, seed=5)]
@@ -61,13 +49,13 @@ def test_int8_graph_runs_and_keeps_most_minutiae(ex, tmp_path):
     assert (d.min(axis=1) <= 2).mean() >= 0.9
 
 
-def test_a_configuration_runs_the_graph_it_is_given(ex, tmp_path):
+def test_a_configuration_runs_the_graph_it_is_given(ex, tmp_path, bench_script):
     """fp_leader_profile.with_graph: CONFIG@FILE extracts as CONFIG with its network replaced by the graph
     in FILE; the same graph gives the same template, another graph (the 0.75 adaptation's weights read
     at full scale) other minutiae."""
     from crms import fingerprint as fp
 
-    b = _bench()
+    b = bench_script("fp_leader_int8")
     import fp_leader_profile as prof
 
     png = tmp_path / "print.png"

@@ -3,27 +3,13 @@ the whole graph's NMS map (what lets OpenVINO run the network in bf16 without th
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def _bench():
-    spec = importlib.util.spec_from_file_location(
-        "fp_leader_openvino", ROOT / "bench" / "fp_leader_openvino.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_nms_after_the_cut_graph_is_the_graphs_own(ex):
+def test_nms_after_the_cut_graph_is_the_graphs_own(ex, bench_script):
     from crms.fingerprint.params import LeaderParams
 
-    b = _bench()
+    b = bench_script("fp_leader_openvino")
     from fp_leader_prune import pad32, synthetic  # bench/ is on sys.path once the script is loaded
 
     model = b.float_model()
@@ -43,8 +29,8 @@ def test_nms_after_the_cut_graph_is_the_graphs_own(ex):
     np.testing.assert_array_equal(np.argwhere(after >= thr), peaks)
 
 
-def test_nms_after_keeps_only_the_maximum_of_each_7x7_neighbourhood():
-    b = _bench()
+def test_nms_after_keeps_only_the_maximum_of_each_7x7_neighbourhood(bench_script):
+    b = bench_script("fp_leader_openvino")
     pos = np.zeros((32, 32), np.float32)
     pos[10, 10], pos[12, 12], pos[25, 5] = 1.0, 0.9, 0.5  # the second is within 3 px of the first
     kernel = np.zeros((5, 5), np.float32)

@@ -3,13 +3,10 @@ on the same pruned weights, and the closed-form pruning rule of bench/fp_leader_
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _prune_file(tmp_path: Path, base: dict, keep: dict[str, np.ndarray]) -> str:
@@ -106,17 +103,10 @@ def test_a_configuration_with_a_weights_file(ex, tmp_path):
         ex.pipeline("leader+nothing.npz")
 
 
-def _bench_prune():
-    spec = importlib.util.spec_from_file_location("fp_leader_prune", ROOT / "bench" / "fp_leader_prune.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_pruning_rule_refits_the_kept_units_by_least_squares():
+def test_pruning_rule_refits_the_kept_units_by_least_squares(bench_script):
     """Each removal is the optimal-brain-surgeon step: the refit of the kept units is the least-squares
     solution on those units alone, and the unit that carries the target is kept."""
-    obs_prune = _bench_prune().obs_prune
+    obs_prune = bench_script("fp_leader_prune").obs_prune
     rng = np.random.default_rng(3)
     e = np.hstack([rng.normal(size=(2000, 12)), np.ones((2000, 1))])
     y = 2.0 * e[:, [4]] - e[:, [9]] + 0.5 + 0.01 * rng.normal(size=(2000, 1))
