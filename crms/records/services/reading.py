@@ -39,12 +39,17 @@ def document_dict(d) -> dict:
 
 
 def flag_dict(f: PersonFlag) -> dict:
+    return _flag_fields(f, f.case.fir_key if f.case is not None else None)
+
+
+def _flag_fields(f, fir: str | None) -> dict:
+    """A flag as the API gives it, from a PersonFlag or a lookup row of the same columns."""
     return {
         "id": f.id,
         "kind": f.kind,
         "active": f.cleared_at is None and f.pending_unit is None,
         "case_id": f.case_id,
-        "fir": f.case.fir_key if f.case is not None else None,
+        "fir": fir,
         "raised_at": _ts(f.raised_at),
         "raised_by": f.raised_by,
         "raise_reason": f.raise_reason,
@@ -299,22 +304,7 @@ def _full_statements() -> dict:
 
 
 def _flag_row_dict(f) -> dict:
-    return {
-        "id": f.id,
-        "kind": f.kind,
-        "active": f.cleared_at is None and f.pending_unit is None,
-        "case_id": f.case_id,
-        "fir": _fir_key(f.police_station_code, f.fir_number, f.year) if f.case_id else None,
-        "raised_at": _ts(f.raised_at),
-        "raised_by": f.raised_by,
-        "raise_reason": f.raise_reason,
-        "cleared_at": _ts(f.cleared_at),
-        "cleared_by": f.cleared_by,
-        "clear_reason": f.clear_reason,
-        "pending_confirmation_by": f.pending_unit if f.cleared_at is None else None,
-        "confirmed_at": _ts(f.confirmed_at),
-        "confirmed_by": f.confirmed_by,
-    }
+    return _flag_fields(f, _fir_key(f.police_station_code, f.fir_number, f.year) if f.case_id else None)
 
 
 def _party_row_dict(r) -> dict:
