@@ -22,20 +22,13 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from fp_eval import DATA  # noqa: E402
+from fp_eval import SETS as FVC  # noqa: E402
 
 from crms.fingerprint import images as im  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data" / "fingerprints"
-FVC = [
-    ("fvc2002", "DB1_B", 500),
-    ("fvc2002", "DB2_B", 569),
-    ("fvc2002", "DB3_B", 500),
-    ("fvc2002", "DB4_B", 500),
-    ("fvc2004", "DB1_B", 500),
-    ("fvc2004", "DB2_B", 500),
-    ("fvc2004", "DB3_B", 512),
-    ("fvc2004", "DB4_B", 500),
-]
 SOCO_SMALL, SOCO_LARGE = 170.0, 480.0
 
 
