@@ -470,29 +470,18 @@ class ProbeInput:
     ppi: float | str | None = None  # image resolution, 'auto', or None for the file's own
 
 
-def _position(value, name: str) -> int:
-    try:
-        p = int(value)
-    except (TypeError, ValueError):
-        raise ValidationError(
-            f"{name}: finger position {value!r} is not a number", field="position"
-        ) from None
-    if not 0 <= p <= 10:
-        raise ValidationError(f"{name}: finger position {p} is not 0 (unknown) or 1-10", field="position")
-    return p
-
-
 def probe_templates(probes: list[ProbeInput]):
     """Probe fingers for the gallery: templates parsed, images extracted (in parallel when several)."""
     from crms.fingerprint import ISO_MAGIC, ProbeFinger, TemplateError, iso_loads, loads
     from crms.fingerprint import TEMPLATE_MAGIC as MAGIC
+    from crms.fingerprint.gallery import check_position
 
     if not 1 <= len(probes) <= 10:
         raise ValidationError(f"send 1 to 10 probe fingers, got {len(probes)}", field="probes")
     out: list = [None] * len(probes)
     images = []
     for i, p in enumerate(probes):
-        pos = _position(p.position, p.name)
+        pos = check_position(p.position, p.name)
         head = bytes(p.data[:4])
         if head == MAGIC:
             try:

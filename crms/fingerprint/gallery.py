@@ -61,6 +61,19 @@ class GalleryError(ValidationError):
     pass
 
 
+def check_position(position, name: str) -> int:
+    """A finger position as an int: 1-10 (ANSI/NIST), 0 unknown; anything else is refused naming ``name``."""
+    try:
+        p = int(position)
+    except (TypeError, ValueError):
+        raise GalleryError(
+            f"{name}: finger position {position!r} is not a number", field="position"
+        ) from None
+    if not 0 <= p <= 10:
+        raise GalleryError(f"{name}: finger position {p} is not 0 (unknown) or 1-10", field="position")
+    return p
+
+
 @dataclass
 class ProbeFinger:
     template: Template
@@ -312,24 +325,12 @@ class Gallery:
         r = self.rows
         return np.flatnonzero((self.key[:r] == key) & self.alive[:r])
 
-    @staticmethod
-    def _check_position(position: int, name: str) -> int:
-        try:
-            p = int(position)
-        except (TypeError, ValueError):
-            raise GalleryError(
-                f"{name}: finger position {position!r} is not a number", field="position"
-            ) from None
-        if not 0 <= p <= 10:
-            raise GalleryError(f"{name}: finger position {p} is not 0 (unknown) or 1-10", field="position")
-        return p
-
     def insert_many(self, items: Iterable[tuple[int, int, int, Template]]) -> int:
         """Insert (key, person, position, template) rows; a key already live is replaced. All rows are checked
         (and their descriptors computed) before the gallery changes."""
         prepared = []
         for key, person, position, t in items:
-            pos = self._check_position(position, f"finger {key}")
+            pos = check_position(position, f"finger {key}")
             if not isinstance(t, Template):
                 raise GalleryError(f"finger {key}: not a template", field="template")
             q = _template_minutiae(t)
@@ -693,7 +694,7 @@ def prepare_probes(probes: Sequence[ProbeFinger]) -> list[tuple]:
         raise GalleryError(f"a search takes 1 to 10 probe fingers, got {len(probes)}", field="probes")
     out = []
     for p in probes:
-        pos = Gallery._check_position(p.position, p.name)
+        pos = check_position(p.position, p.name)
         q = _template_minutiae(p.template)
         if q.shape[0] < MIN_MINUTIAE:
             raise GalleryError(

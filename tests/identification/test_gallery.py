@@ -260,3 +260,18 @@ def test_survivors_are_the_best_of_the_fine_ranking_among_the_coarse_best(master
     r = g.search([p], top=PERSONS, survivors=keep)
     assert r.stage2_compared == keep
     assert {f["finger_id"] for c in r.candidates for f in c.fingers} == best
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("thumb", "'thumb' is not a number"),
+        (None, "None is not a number"),
+        (-1, "-1 is not 0 (unknown) or 1-10"),
+    ],
+)
+def test_check_position_names_the_finger_and_the_value(value, words):
+    assert [G.check_position(v, "f") for v in (0, "7", 10)] == [0, 7, 10]
+    with pytest.raises(ValidationError) as e:
+        G.check_position(value, "left.png")
+    assert e.value.field == "position" and e.value.message == f"left.png: finger position {words}"
