@@ -472,9 +472,8 @@ class ProbeInput:
 
 def probe_templates(probes: list[ProbeInput]):
     """Probe fingers for the gallery: templates parsed, images extracted (in parallel when several)."""
-    from crms.fingerprint import ISO_MAGIC, ProbeFinger, TemplateError, iso_loads, loads
+    from crms.fingerprint import ISO_MAGIC, ProbeFinger, TemplateError, check_position, iso_loads, loads
     from crms.fingerprint import TEMPLATE_MAGIC as MAGIC
-    from crms.fingerprint.gallery import check_position
 
     if not 1 <= len(probes) <= 10:
         raise ValidationError(f"send 1 to 10 probe fingers, got {len(probes)}", field="probes")

@@ -87,6 +87,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Gallery": ("gallery", "Gallery"),
     "GalleryError": ("gallery", "GalleryError"),
     "ProbeFinger": ("gallery", "ProbeFinger"),
+    "check_position": ("gallery", "check_position"),
     "Candidate": ("gallery", "Candidate"),
     "SearchResult": ("gallery", "SearchResult"),
     "threshold_for_fpir": ("gallery", "threshold_for_fpir"),
