@@ -186,7 +186,7 @@ class ShardedGallery:
         per: list[list] = [[] for _ in range(self.n)]
         seen = set()
         for key, person, position, t in items:
-            pos = G.Gallery._check_position(position, f"finger {key}")
+            pos = G.check_position(position, f"finger {key}")
             if not isinstance(t, Template):
                 raise G.GalleryError(f"finger {key}: not a template", field="template")
             if key in seen:
