@@ -14,28 +14,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from _cache import cache_dir  # noqa: E402  (bench/ is on sys.path when run as a script)
+from fp_eval import DATA, SETS  # noqa: E402
 
 from crms.fingerprint.images import list_images  # noqa: E402
 from crms.fingerprint.workers import ExtractorPool  # noqa: E402
-
-DATA = ROOT.parent / "shared" / "data" / "fingerprints"
-SETS = {
-    ("fvc2002", "DB1_B"): 500,
-    ("fvc2002", "DB2_B"): 569,
-    ("fvc2002", "DB3_B"): 500,
-    ("fvc2002", "DB4_B"): 500,
-    ("fvc2004", "DB1_B"): 500,
-    ("fvc2004", "DB2_B"): 500,
-    ("fvc2004", "DB3_B"): 512,
-    ("fvc2004", "DB4_B"): 500,
-}
 
 
 def write_templates(out: Path, extract_files: Callable[[list[Path], int], list], only: str = "") -> None:
     """Each FVC B set's templates under ``out``/year/db, extracted by ``extract_files(files, dpi)`` (a list
     of ``crms.fingerprint.workers.ExtractResult``); ``only``: the sets whose year/db contains it."""
     t0 = time.time()
-    for (year, db), dpi in SETS.items():
+    for year, db, dpi in SETS:
         if only not in f"{year}/{db}":
             continue
         files = list_images(DATA / year / db)
@@ -51,6 +40,16 @@ def write_templates(out: Path, extract_files: Callable[[list[Path], int], list],
         nm = sum(r.minutiae for r in res) / len(res)
         print(f"{year}/{db}: {len(res)} templates, {ms:.0f} ms/image, {nm:.1f} minutiae", flush=True)
     print(f"total {time.time() - t0:.0f} s")
+
+
+def write_templates_in_process(out: Path, config: str) -> None:
+    """``write_templates`` with configuration ``config`` in this one process: for a configuration registered
+    here (``fp_leader_profile.with_graph`` / ``with_session``), which worker processes would not know."""
+    from crms.fingerprint import extract
+    from crms.fingerprint.workers import extract_many
+
+    extract._state["config"] = config  # what extract_many runs in this process
+    write_templates(out, lambda files, dpi: extract_many(files, dpi, processes=1))
 
 
 def main() -> None:

@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from fp_cache_templates import DATA, write_templates  # noqa: E402
+from fp_cache_templates import DATA, write_templates_in_process  # noqa: E402
 from fp_leader_profile import (  # noqa: E402
     compare_networks,
     float_model,
@@ -144,11 +144,7 @@ def cmd_speed(a: argparse.Namespace) -> None:
 
 
 def cmd_templates(a: argparse.Namespace) -> None:
-    from crms.fingerprint import extract
-    from crms.fingerprint.workers import extract_many
-
-    extract._state["config"] = with_graph(a.config, a.model)  # what extract_many runs in this process
-    write_templates(Path(a.out), lambda files, dpi: extract_many(files, dpi, processes=1))
+    write_templates_in_process(Path(a.out), with_graph(a.config, a.model))
 
 
 def main() -> None:

@@ -161,13 +161,9 @@ def main() -> None:
     model = onnx.load_from_string(Path(a.model).read_bytes()) if a.model else reference
     ov_leader = OpenVinoLeader(model, a.precision, a.nms_after)
     if a.cmd == "templates":
-        from fp_cache_templates import write_templates
+        from fp_cache_templates import write_templates_in_process
 
-        from crms.fingerprint import extract
-        from crms.fingerprint.workers import extract_many
-
-        extract._state["config"] = with_session(a.config, f"openvino-{a.precision}", ov_leader)
-        write_templates(Path(a.out), lambda files, dpi: extract_many(files, dpi, processes=1))
+        write_templates_in_process(Path(a.out), with_session(a.config, f"openvino-{a.precision}", ov_leader))
         return
     ort = session(reference.SerializeToString())
     wins = network_inputs(a.per_set, a.config)
