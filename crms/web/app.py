@@ -901,60 +901,44 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         with get_db(request).transaction() as session:
             return again(session, request.state.principal)
 
-    @app.post("/cases/{case_id}/status", include_in_schema=False)
-    async def case_status(request: Request, case_id: int):
+    async def case_form(request: Request, case_id: int, target_id: int, service: str, *fields: str):
+        """A case page's form: its FIELDS to the cases service SERVICE for TARGET_ID (the case or a party)."""
         form = await read_form(request)
 
         def do(session: Session, who: Principal) -> None:
             from crms.records import services_cases as cases
 
-            cases.change_case_status(session, who, case_id, _clean(form, "status", "effective_on", "note"))
+            getattr(cases, service)(session, who, target_id, _clean(form, *fields))
 
         return await run_in_threadpool(case_action, request, case_id, form, do)
+
+    @app.post("/cases/{case_id}/status", include_in_schema=False)
+    async def case_status(request: Request, case_id: int):
+        return await case_form(
+            request, case_id, case_id, "change_case_status", "status", "effective_on", "note"
+        )
 
     @app.post("/cases/{case_id}/link", include_in_schema=False)
     async def case_link(request: Request, case_id: int):
-        form = await read_form(request)
-
-        def do(session: Session, who: Principal) -> None:
-            from crms.records import services_cases as cases
-
-            cases.link_person(session, who, case_id, _clean(form, "person_id", "role", "status"))
-
-        return await run_in_threadpool(case_action, request, case_id, form, do)
+        return await case_form(request, case_id, case_id, "link_person", "person_id", "role", "status")
 
     @app.post("/cases/{case_id}/links/{link_id}/status", include_in_schema=False)
     async def link_status(request: Request, case_id: int, link_id: int):
-        form = await read_form(request)
-
-        def do(session: Session, who: Principal) -> None:
-            from crms.records import services_cases as cases
-
-            cases.change_party_status(session, who, link_id, _clean(form, "status", "effective_on", "note"))
-
-        return await run_in_threadpool(case_action, request, case_id, form, do)
+        return await case_form(
+            request, case_id, link_id, "change_party_status", "status", "effective_on", "note"
+        )
 
     @app.post("/cases/{case_id}/links/{link_id}/arrest", include_in_schema=False)
     async def link_arrest(request: Request, case_id: int, link_id: int):
-        form = await read_form(request)
-
-        def do(session: Session, who: Principal) -> None:
-            from crms.records import services_cases as cases
-
-            cases.record_arrest(session, who, link_id, _clean(form, "arrested_on", "place", "arrested_by"))
-
-        return await run_in_threadpool(case_action, request, case_id, form, do)
+        return await case_form(
+            request, case_id, link_id, "record_arrest", "arrested_on", "place", "arrested_by"
+        )
 
     @app.post("/cases/{case_id}/links/{link_id}/conviction", include_in_schema=False)
     async def link_conviction(request: Request, case_id: int, link_id: int):
-        form = await read_form(request)
-
-        def do(session: Session, who: Principal) -> None:
-            from crms.records import services_cases as cases
-
-            cases.record_conviction(session, who, link_id, _clean(form, "court", "convicted_on", "sentence"))
-
-        return await run_in_threadpool(case_action, request, case_id, form, do)
+        return await case_form(
+            request, case_id, link_id, "record_conviction", "court", "convicted_on", "sentence"
+        )
 
     # ---------------------------------------------------------------- tenprint enrolment
 
