@@ -7,7 +7,9 @@ the offence parser."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from crms.optional import lazy_exports
 
 if TYPE_CHECKING:
     from crms.records.reference.loader import (
@@ -60,16 +62,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    sub = _SUBMODULES.get(name)
-    if sub is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(f"{__name__}.{sub}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_SUBMODULES))
+__getattr__, __dir__ = lazy_exports(__name__, _SUBMODULES)

@@ -19,8 +19,9 @@ imported on first use, so that one service does not load them all.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from crms.optional import lazy_exports
 
 if TYPE_CHECKING:
     from crms.records.services.cases import (
@@ -144,23 +145,7 @@ _SUBMODULES: dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    from importlib import import_module
-
-    if (Path(__file__).parent / f"{name}.py").is_file():  # a submodule itself (services.names), on first use
-        value = import_module(f"{__name__}.{name}")
-        globals()[name] = value
-        return value
-    sub = _SUBMODULES.get(name)
-    if sub is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{sub}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_SUBMODULES))
+__getattr__, __dir__ = lazy_exports(__name__, _SUBMODULES)
 
 
 __all__ = [
