@@ -22,6 +22,9 @@ class Settings:
     # The 1:N gallery's snapshot (a cache of the fingerprints table, sealed with the data key) under the data
     # dir; CRMS_GALLERY_SNAPSHOT=off turns it off (every start then reads the table).
     gallery_snapshot: bool = True
+    # The matcher's compiled kernels made ready when a server starts, in the background (crms.api.app);
+    # CRMS_WARM_MATCHER=off leaves them to the first search or comparison.
+    warm_matcher: bool = True
 
     @property
     def is_sqlite(self) -> bool:
@@ -57,9 +60,14 @@ def get_settings() -> Settings:
         secret_key=os.environ.get("CRMS_SECRET_KEY"),
         environment=os.environ.get("CRMS_ENV", "development"),
         audit_key=os.environ.get("CRMS_AUDIT_KEY"),
-        gallery_snapshot=os.environ.get("CRMS_GALLERY_SNAPSHOT", "on").strip().lower()
-        not in ("off", "0", "no", "false"),
+        gallery_snapshot=env_switch("CRMS_GALLERY_SNAPSHOT"),
+        warm_matcher=env_switch("CRMS_WARM_MATCHER"),
     )
+
+
+def env_switch(name: str) -> bool:
+    """An on/off setting from the environment, on unless set to off, 0, no or false."""
+    return os.environ.get(name, "on").strip().lower() not in ("off", "0", "no", "false")
 
 
 # The data directory holds password hashes, TOTP secrets, keys and every personal record: nobody but the

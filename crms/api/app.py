@@ -3,8 +3,11 @@ to ROUTERS; routes stay thin and call services."""
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import Depends, FastAPI
 
@@ -17,6 +20,8 @@ from crms.api.serving import BodyLimit, LoopbackDemoCookies, install_docs
 from crms.config import Settings, get_settings
 from crms.db import Database
 from crms.optional import optional_module
+
+_log = logging.getLogger("uvicorn.error")  # the server's own log, as uvicorn configures it
 
 # Modules that define `router: fastapi.APIRouter` (mounted under /api/v1).
 ROUTERS = [
@@ -52,8 +57,36 @@ def wire_gallery(db: Database, settings: Settings) -> None:
     bind_snapshot(db, path, load_data_key(settings.data_dir, settings.data_key) if path else None)
 
 
+def warm_matcher_in_background(lock: Path) -> threading.Thread:
+    """The matcher's compiled kernels made ready (compiled, or loaded from numba's cache) in a daemon thread,
+    so that after an install or upgrade the first search or comparison does not wait about a minute for
+    them (docs/BENCHMARKS.md, "First use after an install"). A compilation runs in a child process, so
+    requests meanwhile are served at nearly their usual pace, and the server process only loads the cache
+    the child wrote. The worker processes of one server take turns on the LOCK file: one child compiles
+    (about 700 MB at its peak) and the other workers then load from the cache."""
+
+    def warm() -> None:
+        import fcntl
+
+        from crms.fingerprint import warm_matcher_via_child
+
+        try:
+            lock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            with open(lock, "a+b") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)  # released when the file is closed
+                _log.info("Matcher kernels ready in %.1f s.", warm_matcher_via_child())
+        except Exception:  # a failure here only leaves the first search to compile them
+            _log.exception("warming the matcher's kernels failed")
+
+    thread = threading.Thread(target=warm, name="crms-warm-matcher", daemon=True)
+    thread.start()
+    return thread
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    if app.state.settings.warm_matcher:
+        app.state.matcher_warm = warm_matcher_in_background(app.state.settings.data_dir / "matcher-warm.lock")
     yield
     import sys
 

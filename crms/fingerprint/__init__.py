@@ -83,6 +83,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "pack": ("matcher", "pack"),
     "explain": ("matcher", "explain"),
     "MatcherParams": ("params", "MatcherParams"),
+    "warm_matcher": ("warmup", "warm_matcher"),
+    "warm_matcher_via_child": ("warmup", "warm_matcher_via_child"),
     # 1:N identification
     "Gallery": ("gallery", "Gallery"),
     "GalleryError": ("gallery", "GalleryError"),

@@ -48,6 +48,7 @@ def web_server(_sqlite_template, tmp_path_factory) -> Iterator[Server]:
     from crms.access.users import create_user
     from crms.api.app import create_app
     from crms.config import Settings
+    from crms.fingerprint import warm_matcher
 
     tmp = tmp_path_factory.mktemp("web")
     path = tmp / "crms.sqlite3"
@@ -57,6 +58,9 @@ def web_server(_sqlite_template, tmp_path_factory) -> Iterator[Server]:
         data_dir=tmp / "data", database_url=db.url, data_key=None, secret_key="web-test", environment="test"
     )
     app = create_app(settings=settings, database=db)  # binds the data dir (keys) first
+    # The server readies the matcher in the background as it starts; here it is done before, so that no page
+    # waits for a first compilation (a minute of CPU when numba's cache is empty), whatever ran before.
+    warm_matcher()
     users = {}
     with db.transaction() as session:
         for name, role in [

@@ -1,0 +1,135 @@
+"""First use of the matcher after an install: ``crms.fingerprint.warm_matcher`` (the kernels of a score, a
+many-to-one score, the side-by-side comparison and a 1:N search) in a fresh process, first with numba's
+cache empty (as after an install or upgrade), then with the cache that run wrote. Each run is its own
+interpreter with ``NUMBA_CACHE_DIR`` set to a new folder, so the tree's own cache is neither used nor
+changed. Reports wall and CPU seconds of the warm-up and the process's peak RSS against one that only
+imports the API application.
+
+With --serve, what an officer meets meanwhile: ``crms serve`` started with an empty cache (a new data
+directory and numba cache folder), a GET of the sign-in page every 0.2 s until the server logs that the
+kernels are ready, then as many requests to a server started with CRMS_WARM_MATCHER=off; the latencies
+of both.
+
+    .venv/bin/python bench/matcher_warmup.py --runs 2
+    .venv/bin/python bench/matcher_warmup.py --runs 0 --serve
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from cli_startup import _cpu_model  # noqa: E402
+
+CHILD = """
+import json, resource, time
+from crms.api.app import create_app
+create_app()
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+wall = 0.0
+cpu = time.process_time()
+if WARM:
+    import crms.fingerprint as fp
+    wall = fp.warm_matcher()
+cpu = time.process_time() - cpu
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"wall": wall, "cpu": cpu, "rss_app_mb": base / 1024, "rss_mb": rss / 1024}))
+"""
+
+
+def _child(cache: Path, data: Path, warm: bool) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMS_")}
+    env.update(NUMBA_CACHE_DIR=str(cache), CRMS_DATA_DIR=str(data))
+    code = CHILD.replace("WARM", str(warm))
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(out.stderr[-3000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(tmp: Path, warm: bool, count: int | None) -> list[float]:
+    """Latencies (s) of GET /login every 0.2 s: until the log says the kernels are ready (COUNT None),
+    or COUNT of them."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMS_")}
+    env.update(NUMBA_CACHE_DIR=str(tmp / "numba"), CRMS_DATA_DIR=str(tmp / "data"))
+    env["CRMS_WARM_MATCHER"] = "on" if warm else "off"
+    port = _port()
+    log = tmp / "serve.log"
+    crms = Path(sys.executable).parent / "crms"
+    cmd = [str(crms), "serve", "--port", str(port), "--no-enrol-worker", "--no-access-log"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}/login"
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(url, timeout=5).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        times: list[float] = []
+        while (count is None and b"Matcher kernels ready" not in log.read_bytes()) or (
+            count is not None and len(times) < count
+        ):
+            t = time.perf_counter()
+            urllib.request.urlopen(url, timeout=60).read()
+            times.append(time.perf_counter() - t)
+            time.sleep(0.2)
+        return times
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def _describe(label: str, times: list[float]) -> None:
+    ms = sorted(t * 1000 for t in times)
+    print(
+        f"{label}: {len(ms)} requests, median {statistics.median(ms):.1f} ms, "
+        f"p95 {ms[int(0.95 * (len(ms) - 1))]:.1f} ms, max {ms[-1]:.1f} ms"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=2, help="cold/cached pairs, each with a new empty cache")
+    ap.add_argument("--serve", action="store_true", help="latency of a server while it warms up (above)")
+    args = ap.parse_args()
+    print(f"CPU: {_cpu_model()} ({os.cpu_count()} cores), Python {platform.python_version()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        app = _child(Path(tmp) / "none", Path(tmp) / "data", warm=False)
+        print(f"API application only: peak RSS {app['rss_mb']:.0f} MB")
+        for run in range(args.runs):
+            cache = Path(tmp) / f"cache{run}"
+            for label in ("empty cache", "cached"):
+                r = _child(cache, Path(tmp) / "data", warm=True)
+                print(
+                    f"run {run + 1}, {label}: warm_matcher {r['wall']:.2f} s wall, {r['cpu']:.2f} s CPU; "
+                    f"peak RSS {r['rss_mb']:.0f} MB (+{r['rss_mb'] - r['rss_app_mb']:.0f})"
+                )
+        if args.serve:
+            during = _serve(Path(tempfile.mkdtemp(dir=tmp)), warm=True, count=None)
+            _describe("GET /login while a new server warms up from an empty cache", during)
+            _describe("GET /login, warm-up off", _serve(Path(tempfile.mkdtemp(dir=tmp)), False, len(during)))
+
+
+if __name__ == "__main__":
+    main()
