@@ -33,10 +33,11 @@ def sample_pair(count: int = 40, seed: int = 0) -> tuple[Template, Template]:
     m[:, 3] = rng.integers(1, 3, count)
     m[:, 4] = 80
     c, s = np.cos(0.1), np.sin(0.1)
-    turned = m[: count - 5].copy()
-    turned[:, 0] = c * m[: count - 5, 0] - s * m[: count - 5, 1] + 12
-    turned[:, 1] = s * m[: count - 5, 0] + c * m[: count - 5, 1] - 8
-    turned[:, 2] = (m[: count - 5, 2] - 0.1) % (2 * np.pi)  # directions counter-clockwise, y down
+    kept = m[: count - 5]
+    turned = kept.copy()
+    turned[:, 0] = c * kept[:, 0] - s * kept[:, 1] + 12
+    turned[:, 1] = s * kept[:, 0] + c * kept[:, 1] - 8
+    turned[:, 2] = (kept[:, 2] - 0.1) % (2 * np.pi)  # directions counter-clockwise, y down
     return Template(300, 400, m, quality=60), Template(300, 400, turned, quality=60)
 
 

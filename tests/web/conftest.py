@@ -55,10 +55,15 @@ def web_server(_sqlite_template, tmp_path_factory) -> Iterator[Server]:
     shutil.copyfile(_sqlite_template, path)
     db = Database(f"sqlite:///{path}")
     settings = Settings(
-        data_dir=tmp / "data", database_url=db.url, data_key=None, secret_key="web-test", environment="test"
+        data_dir=tmp / "data",
+        database_url=db.url,
+        data_key=None,
+        secret_key="web-test",
+        environment="test",
+        warm_matcher=False,  # done below, before the server starts
     )
     app = create_app(settings=settings, database=db)  # binds the data dir (keys) first
-    # The server readies the matcher in the background as it starts; here it is done before, so that no page
+    # A server readies the matcher in the background as it starts; here it is done before, so that no page
     # waits for a first compilation (a minute of CPU when numba's cache is empty), whatever ran before.
     warm_matcher()
     users = {}
