@@ -22,9 +22,10 @@ class Settings:
     # The 1:N gallery's snapshot (a cache of the fingerprints table, sealed with the data key) under the data
     # dir; CRMS_GALLERY_SNAPSHOT=off turns it off (every start then reads the table).
     gallery_snapshot: bool = True
-    # The matcher's compiled kernels made ready when a server starts, in the background (crms.api.app);
-    # CRMS_WARM_MATCHER=off leaves them to the first search or comparison.
-    warm_matcher: bool = True
+    # The matcher's compiled kernels made ready when a server starts, in the background (crms.api.app): on
+    # in get_settings (what `crms serve` reads) unless CRMS_WARM_MATCHER=off, which leaves them to the first
+    # search or comparison; off in settings made in code (tests, scripts), which start no compiler process.
+    warm_matcher: bool = False
 
     @property
     def is_sqlite(self) -> bool:

@@ -22,6 +22,10 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 PG_ADMIN_URL = os.environ.get("CRMS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
+# Servers the tests start do not compile the matcher in a child process of their own (dozens of them at once
+# on an empty numba cache); tests/fingerprint/test_warmup.py turns it on where it is the subject.
+os.environ["CRMS_WARM_MATCHER"] = "off"
+
 # Environment variables that point at a user's data or database: no test may inherit them.
 _USER_DATA_ENV = ("CRMS_DATA_DIR", "CRMS_DATABASE_URL", "CRMS_DATA_KEY", "CRMS_AUDIT_KEY", "CRMS_SECRET_KEY")
 

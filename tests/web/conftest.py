@@ -55,16 +55,12 @@ def web_server(_sqlite_template, tmp_path_factory) -> Iterator[Server]:
     shutil.copyfile(_sqlite_template, path)
     db = Database(f"sqlite:///{path}")
     settings = Settings(
-        data_dir=tmp / "data",
-        database_url=db.url,
-        data_key=None,
-        secret_key="web-test",
-        environment="test",
-        warm_matcher=False,  # done below, before the server starts
+        data_dir=tmp / "data", database_url=db.url, data_key=None, secret_key="web-test", environment="test"
     )
     app = create_app(settings=settings, database=db)  # binds the data dir (keys) first
-    # A server readies the matcher in the background as it starts; here it is done before, so that no page
-    # waits for a first compilation (a minute of CPU when numba's cache is empty), whatever ran before.
+    # `crms serve` readies the matcher in the background as it starts; here it is done before the server
+    # starts, so that no page waits for a first compilation (a minute of CPU when numba's cache is empty),
+    # whatever ran before.
     warm_matcher()
     users = {}
     with db.transaction() as session:
