@@ -1,9 +1,10 @@
 """The matcher's kernels made ready before the first search (crms.fingerprint.warm_matcher), and a server
-doing it at start-up in the background. Each check runs in a fresh interpreter, where nothing is compiled
-or loaded yet."""
+doing it at start-up in the background. The checks of what is compiled run in a fresh interpreter, where
+nothing is compiled or loaded yet."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ KERNELS = (
 
 
 def _run(code: str, tmp_path: Path, **env: str) -> str:
-    environ = {k: v for k, v in __import__("os").environ.items() if not k.startswith("CRMS_")}
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("CRMS_")}
     environ.update(CRMS_DATA_DIR=str(tmp_path / "data"), **env)
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=environ, timeout=600
