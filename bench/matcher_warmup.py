@@ -5,13 +5,17 @@ interpreter with ``NUMBA_CACHE_DIR`` set to a new folder, so the tree's own cach
 changed. Reports wall and CPU seconds of the warm-up and the process's peak RSS against one that only
 imports the API application.
 
+With --steps, what the first officer after an install meets without a warm-up: in a fresh process with
+an empty cache, the wall time of a first score, then of the first side-by-side comparison (``explain``),
+then of a first 1:N search, each after the ones before.
+
 With --serve, what an officer meets meanwhile: ``crms serve`` started with an empty cache (a new data
 directory and numba cache folder), a GET of the sign-in page every 0.2 s until the server logs that the
 kernels are ready, then as many requests to a server started with CRMS_WARM_MATCHER=off; the latencies
 of both.
 
     .venv/bin/python bench/matcher_warmup.py --runs 2
-    .venv/bin/python bench/matcher_warmup.py --runs 0 --serve
+    .venv/bin/python bench/matcher_warmup.py --runs 0 --steps --serve
 """
 
 from __future__ import annotations
@@ -49,11 +53,26 @@ rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"wall": wall, "cpu": cpu, "rss_app_mb": base / 1024, "rss_mb": rss / 1024}))
 """
 
+STEPS = """
+import json, time
+from crms.fingerprint import Gallery, ProbeFinger, explain, score
+from crms.fingerprint.warmup import sample_pair
+a, b = sample_pair()
+out = {}
+t = time.perf_counter(); score(a, b); out["first score"] = time.perf_counter() - t
+t = time.perf_counter(); explain(a, b); out["then the first comparison's pairing"] = time.perf_counter() - t
+g = Gallery(capacity=16)
+t = time.perf_counter()
+g.insert_many([(1, 1, 1, a)]); g.search([ProbeFinger(b, 1)])
+out["then the first 1:N search"] = time.perf_counter() - t
+print(json.dumps(out))
+"""
 
-def _child(cache: Path, data: Path, warm: bool) -> dict:
+
+def _child(cache: Path, data: Path, warm: bool, code: str = CHILD) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRMS_")}
     env.update(NUMBA_CACHE_DIR=str(cache), CRMS_DATA_DIR=str(data))
-    code = CHILD.replace("WARM", str(warm))
+    code = code.replace("WARM", str(warm))
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     if out.returncode:
         raise SystemExit(out.stderr[-3000:])
@@ -111,6 +130,7 @@ def _describe(label: str, times: list[float]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=2, help="cold/cached pairs, each with a new empty cache")
+    ap.add_argument("--steps", action="store_true", help="first uses without a warm-up (above)")
     ap.add_argument("--serve", action="store_true", help="latency of a server while it warms up (above)")
     args = ap.parse_args()
     print(f"CPU: {_cpu_model()} ({os.cpu_count()} cores), Python {platform.python_version()}")
@@ -125,6 +145,9 @@ def main() -> None:
                     f"run {run + 1}, {label}: warm_matcher {r['wall']:.2f} s wall, {r['cpu']:.2f} s CPU; "
                     f"peak RSS {r['rss_mb']:.0f} MB (+{r['rss_mb'] - r['rss_app_mb']:.0f})"
                 )
+        if args.steps:
+            first = _child(Path(tmp) / "steps", Path(tmp) / "data", warm=False, code=STEPS)
+            print("empty cache, no warm-up: " + ", ".join(f"{k} {v:.1f} s" for k, v in first.items()))
         if args.serve:
             during = _serve(Path(tempfile.mkdtemp(dir=tmp)), warm=True, count=None)
             _describe("GET /login while a new server warms up from an empty cache", during)
