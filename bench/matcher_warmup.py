@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from cli_startup import _cpu_model  # noqa: E402
+from records_bench import percentiles  # noqa: E402
 
 CHILD = """
 import json, resource, time
@@ -69,11 +69,18 @@ print(json.dumps(out))
 """
 
 
-def _child(cache: Path, data: Path, warm: bool, code: str = CHILD) -> dict:
+def _env(cache: Path, data: Path) -> dict[str, str]:
+    """This environment without CRMS settings, with numba's cache and the data directory named."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRMS_")}
     env.update(NUMBA_CACHE_DIR=str(cache), CRMS_DATA_DIR=str(data))
+    return env
+
+
+def _child(cache: Path, data: Path, warm: bool, code: str = CHILD) -> dict:
     code = code.replace("WARM", str(warm))
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=_env(cache, data), capture_output=True, text=True
+    )
     if out.returncode:
         raise SystemExit(out.stderr[-3000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -88,8 +95,7 @@ def _port() -> int:
 def _serve(tmp: Path, warm: bool, count: int | None) -> list[float]:
     """Latencies (s) of GET /login every 0.2 s: until the log says the kernels are ready (COUNT None),
     or COUNT of them."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CRMS_")}
-    env.update(NUMBA_CACHE_DIR=str(tmp / "numba"), CRMS_DATA_DIR=str(tmp / "data"))
+    env = _env(tmp / "numba", tmp / "data")
     env["CRMS_WARM_MATCHER"] = "on" if warm else "off"
     port = _port()
     log = tmp / "serve.log"
@@ -120,11 +126,8 @@ def _serve(tmp: Path, warm: bool, count: int | None) -> list[float]:
 
 
 def _describe(label: str, times: list[float]) -> None:
-    ms = sorted(t * 1000 for t in times)
-    print(
-        f"{label}: {len(ms)} requests, median {statistics.median(ms):.1f} ms, "
-        f"p95 {ms[int(0.95 * (len(ms) - 1))]:.1f} ms, max {ms[-1]:.1f} ms"
-    )
+    p = percentiles(times)
+    print(f"{label}: {p['n']} requests, median {p['p50_ms']} ms, p95 {p['p95_ms']} ms, p99 {p['p99_ms']} ms")
 
 
 def main() -> None:
