@@ -20,6 +20,19 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 # than a database error).
 MAX_ID = 2**31 - 1
 
+
+def check_page(limit: int, offset: int, *, max_limit: int) -> None:
+    """A listing's page: 1..``max_limit`` rows from an offset of 0..MAX_ID (past the last id there is no row,
+    and a larger one fails in the database: SQLite's integers stop at 2^63). ValidationError naming the
+    parameter otherwise."""
+    from crms.errors import ValidationError
+
+    if not 1 <= limit <= max_limit:
+        raise ValidationError(f"limit must be between 1 and {max_limit}", field="limit")
+    if not 0 <= offset <= MAX_ID:
+        raise ValidationError(f"offset must be between 0 and {MAX_ID}", field="offset")
+
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",

@@ -53,7 +53,7 @@ from sqlalchemy.orm import Session
 
 from crms.access.models import AuditEntry, AuditHead
 from crms.access.principal import Principal
-from crms.db import begin_writing
+from crms.db import begin_writing, check_page
 from crms.errors import RateLimited, ValidationError
 from crms.timeutil import as_utc, utcnow
 
@@ -904,10 +904,7 @@ def query(
     from crms.access.policy import Permission, authorize
 
     authorize(principal, Permission.AUDIT_READ)
-    if not 1 <= limit <= 1000:
-        raise ValidationError("limit must be 1-1000", field="limit")
-    if offset < 0:
-        raise ValidationError("offset must be >= 0", field="offset")
+    check_page(limit, offset, max_limit=1000)
     if since and until and as_utc(since) > as_utc(until):
         raise ValidationError("since is after until", field="since")
     conds = []

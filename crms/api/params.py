@@ -3,6 +3,7 @@
 * Ids: every id column is a 32-bit INTEGER on PostgreSQL (and SQLite's integers stop at 2^63), so an id
   outside 1..2^31-1 can name no row. Routes type their ids as :data:`IdPath` / :data:`IdQuery` and such a
   value is answered 422 naming the parameter instead of reaching the database (where it failed with a 500).
+  A listing's page offset (:data:`OffsetQuery`) is bounded the same way: past the last id there is no row.
 * Unknown query parameters: :func:`reject_unknown_query` (installed on every API router by
   :func:`crms.api.app.create_app`) answers 422 naming each query parameter the route does not declare, so
   a misspelt or unsupported filter (``GET /persons?name=Aslam``) is never silently ignored.
@@ -20,6 +21,7 @@ from crms.errors import ValidationError
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 NumberQuery = Annotated[int, Query(ge=1, le=MAX_ID)]
+OffsetQuery = Annotated[int, Query(ge=0, le=MAX_ID)]
 
 _DECLARED: dict[int, frozenset[str]] = {}
 

@@ -55,6 +55,22 @@ def test_a_good_password_passes_the_rules():
     users.check_password_rules(PASSWORD, username="aslam")
 
 
+def test_a_long_passphrase_passes_the_rules_and_a_longer_one_is_refused_by_name():
+    """Up to 256 characters are allowed; the estimator (zxcvbn, which raises on more than 72) reads the first
+    100, so a long passphrase is judged rather than crashing the request (a 500 found by fuzzing the API)."""
+    passphrase = "quiet river lantern 42, " * 8  # 192 characters
+    users.check_password_rules(passphrase, username="aslam")
+    with pytest.raises(ValidationError, match="at most 256") as err:
+        users.check_password_rules("x7!" * 90, username="aslam")
+    assert err.value.field == "password"
+
+
+def test_activate_with_a_long_new_password_is_judged_not_a_server_error(db, sclient):
+    body = {"username": "nobody", "enrolment_code": "0", "new_password": "w" * 200}
+    r = sclient.post("/api/v1/auth/activate", json=body)
+    assert r.status_code in (401, 422), r.text
+
+
 def test_change_your_own_password(db, make_account, make_user):
     from crms.access.tokens import issue_token
 

@@ -139,3 +139,39 @@ def test_a_read_of_a_missing_person_is_audited(client, make_user, db, suffix):
     assert r.status_code == 404 and r.json()["field"] == "person_id", r.text
     (entry,) = audit_entries(db, action="person.read", target_id="999999")
     assert entry.outcome == "not_found" and entry.user_id == user.id
+
+
+@pytest.mark.parametrize("path", ["/api/v1/persons", "/api/v1/cases", "/api/v1/audit"])
+def test_a_page_offset_past_every_id_is_refused_by_name(client, make_user, path):
+    """Before: ``offset=79006765105684047865053184`` reached the database and SQLite answered a 500 (Python
+    int too large to convert to SQLite INTEGER; found by fuzzing the API). Offsets stop at the id range's
+    end; the last offset allowed reads an empty page on both backends."""
+    from crms.db import MAX_ID
+
+    _, who = make_user("auditor" if path.endswith("audit") else "cro_operator")
+    params = {"reason": "monthly register check"} if path.endswith("persons") else {}
+    for offset in (2**63, MAX_ID + 1):
+        r = client.get(path, params={**params, "offset": offset}, headers=who)
+        assert r.status_code == 422 and r.json()["field"] == "offset", r.text
+    r = client.get(path, params={**params, "offset": MAX_ID}, headers=who)
+    assert r.status_code == 200 and r.json()["items"] == [], r.text
+
+
+@pytest.mark.parametrize("lister", ["persons", "cases", "audit"])
+def test_services_refuse_an_offset_past_every_id(db, make_user, lister):
+    from crms.access import audit
+    from crms.access.users import principal_for
+    from crms.db import MAX_ID
+    from crms.errors import ValidationError
+
+    user, _ = make_user("auditor" if lister == "audit" else "cro_operator")
+    principal = principal_for(user, channel="api", address="10.0.0.1")
+    past = MAX_ID + 1
+    call = {
+        "persons": lambda s: svc.list_persons(s, principal, offset=past, reason="monthly register check"),
+        "cases": lambda s: svc.list_cases(s, principal, offset=past),
+        "audit": lambda s: audit.query(s, principal, offset=past),
+    }[lister]
+    with pytest.raises(ValidationError, match="offset") as err, db.transaction() as s:
+        call(s)
+    assert err.value.field == "offset"

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 
 from crms.access import audit as svc
 from crms.api.deps import PrincipalDep, SessionDep
-from crms.api.params import IdQuery
+from crms.api.params import IdQuery, OffsetQuery
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -26,7 +26,7 @@ def query_audit(
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: OffsetQuery = 0,
 ) -> dict:
     total, rows = svc.query(
         session,

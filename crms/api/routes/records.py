@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from crms.api.deps import PrincipalDep, SessionDep, in_transaction
-from crms.api.params import IdPath, NumberQuery
+from crms.api.params import IdPath, NumberQuery, OffsetQuery
 from crms.api.problems import problem
 from crms.records import services as svc
 from crms.records.labels import labelled
@@ -40,7 +40,6 @@ router = APIRouter(tags=["records"])
 CASE = "case_status"  # a case's own status (and history) are case statuses
 
 Limit = Annotated[int, Query(ge=1, le=svc.MAX_PAGE)]
-Offset = Annotated[int, Query(ge=0)]
 Reason = Annotated[str | None, Query(max_length=500, description="why (required for searches)")]
 
 
@@ -76,7 +75,7 @@ async def list_or_lookup(
     reason: Reason = None,
     unit: Annotated[str | None, Query(max_length=200)] = None,
     limit: Limit = 50,
-    offset: Offset = 0,
+    offset: OffsetQuery = 0,
 ):
     if cnic is None:
         page = await in_transaction(
@@ -228,7 +227,7 @@ def list_cases(
     year: Annotated[int | None, Query(ge=1947, le=9999)] = None,
     status: Annotated[str | None, Query(max_length=32)] = None,
     limit: Limit = 50,
-    offset: Offset = 0,
+    offset: OffsetQuery = 0,
 ):
     page = svc.list_cases(
         session,

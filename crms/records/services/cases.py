@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, selectinload
 from crms.access import audit
 from crms.access.policy import Permission, authorize, has_permission
 from crms.access.principal import Principal
+from crms.db import check_page
 from crms.errors import Conflict, NotFound, ValidationError
 from crms.records.models import (
     Case,
@@ -292,10 +293,7 @@ def list_cases(
     status: str | None = None,
 ) -> dict:
     authorize(principal, Permission.CASE_READ)
-    if not 1 <= limit <= MAX_PAGE:
-        raise ValidationError(f"limit must be between 1 and {MAX_PAGE}", field="limit")
-    if offset < 0:
-        raise ValidationError("offset must be 0 or more", field="offset")
+    check_page(limit, offset, max_limit=MAX_PAGE)
     q = select(Case)
     if district:
         from crms.records.reference import get_district

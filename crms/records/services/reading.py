@@ -11,6 +11,7 @@ from sqlalchemy import bindparam, cast, func, literal_column, null, select, unio
 from crms.access import audit
 from crms.access.policy import Permission, authorize
 from crms.access.principal import Principal
+from crms.db import check_page
 from crms.errors import NotFound, ValidationError
 from crms.records import tables
 from crms.records.cnic import CNIC_LIKE, format_cnic
@@ -484,10 +485,7 @@ def list_persons(
     its audit entry names the persons returned."""
     authorize(principal, Permission.PERSON_BROWSE)
     reason = audit.require_reason(reason)
-    if not 1 <= limit <= MAX_PAGE:
-        raise ValidationError(f"limit must be between 1 and {MAX_PAGE}", field="limit")
-    if offset < 0:
-        raise ValidationError("offset must be 0 or more", field="offset")
+    check_page(limit, offset, max_limit=MAX_PAGE)
     from sqlalchemy.orm import selectinload
 
     from crms.records.models import Person
