@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from crms.access.principal import Principal
 from crms.api.deps import biometric_store, get_db
+from crms.api.params import IdPath
 from crms.api.serving import IMPORT_FILE_LIMIT, body_limit
 from crms.biometrics.marks import REASONS
 from crms.errors import (
@@ -636,11 +637,11 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
 
     @app.get("/persons/{person_id}", response_class=HTMLResponse, include_in_schema=False)
-    def person_page(request: Request, person_id: int):
+    def person_page(request: Request, person_id: IdPath):
         return act(request, lambda s, w: person_view(request, s, w, person_id))
 
     @app.get("/persons/{person_id}/edit", response_class=HTMLResponse, include_in_schema=False)
-    def person_edit(request: Request, person_id: int):
+    def person_edit(request: Request, person_id: IdPath):
         def work(session: Session, who: Principal) -> Response:
             from crms.records import services as svc
 
@@ -653,7 +654,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         return act(request, work)
 
     @app.post("/persons/{person_id}/edit", include_in_schema=False)
-    async def person_update(request: Request, person_id: int):
+    async def person_update(request: Request, person_id: IdPath):
         form = await read_form(request)
 
         def work(session: Session, who: Principal) -> Response:
@@ -682,6 +683,8 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         from crms.records import services as svc
 
         record = svc.get_person(session, who, person_id)
+        if record is None:  # the miss is audited; answered, not raised, so that the entry commits
+            return message_page(request, 404, N_("Not found"), f"person {person_id} not found")
         prints = None
         if enrolment.may_list_prints(who):
             prints = enrolment.fingerprints_of(session, who, record["id"])
@@ -695,7 +698,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
     @app.post("/persons/{person_id}/photos", include_in_schema=False)
     @body_limit(PHOTO_MAX_BYTES + 64 * 1024)
-    async def person_photo_post(request: Request, person_id: int):
+    async def person_photo_post(request: Request, person_id: IdPath):
         from crms.faces import photos as faces
 
         data = await request.form()
@@ -720,7 +723,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
 
     @app.get("/photos/{photo_id}/image", include_in_schema=False)
-    def photo_image(request: Request, photo_id: int):
+    def photo_image(request: Request, photo_id: IdPath):
         def work(session: Session, who: Principal) -> Response:
             from crms.faces.photos import read_photo
 
@@ -761,7 +764,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
     }
 
     @app.post("/persons/{person_id}/add/{part}", include_in_schema=False)
-    async def person_add_part(request: Request, person_id: int, part: str):
+    async def person_add_part(request: Request, person_id: IdPath, part: str):
         form = await read_form(request)
 
         def work(session: Session, who: Principal) -> Response:
@@ -792,7 +795,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
 
     @app.get("/persons/{person_id}/print", response_class=HTMLResponse, include_in_schema=False)
-    def person_print(request: Request, person_id: int):
+    def person_print(request: Request, person_id: IdPath):
         def work(session: Session, who: Principal) -> Response:
             from crms.records import services as svc
             from crms.timeutil import utcnow
@@ -880,7 +883,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         )
 
     @app.get("/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
-    def case_page(request: Request, case_id: int):
+    def case_page(request: Request, case_id: IdPath):
         return act(request, lambda s, w: case_view(request, s, w, case_id))
 
     def case_action(request: Request, case_id: int, form: dict, do: Callable[[Session, Principal], None]):
@@ -913,29 +916,29 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         return await run_in_threadpool(case_action, request, case_id, form, do)
 
     @app.post("/cases/{case_id}/status", include_in_schema=False)
-    async def case_status(request: Request, case_id: int):
+    async def case_status(request: Request, case_id: IdPath):
         return await case_form(
             request, case_id, case_id, "change_case_status", "status", "effective_on", "note"
         )
 
     @app.post("/cases/{case_id}/link", include_in_schema=False)
-    async def case_link(request: Request, case_id: int):
+    async def case_link(request: Request, case_id: IdPath):
         return await case_form(request, case_id, case_id, "link_person", "person_id", "role", "status")
 
     @app.post("/cases/{case_id}/links/{link_id}/status", include_in_schema=False)
-    async def link_status(request: Request, case_id: int, link_id: int):
+    async def link_status(request: Request, case_id: IdPath, link_id: IdPath):
         return await case_form(
             request, case_id, link_id, "change_party_status", "status", "effective_on", "note"
         )
 
     @app.post("/cases/{case_id}/links/{link_id}/arrest", include_in_schema=False)
-    async def link_arrest(request: Request, case_id: int, link_id: int):
+    async def link_arrest(request: Request, case_id: IdPath, link_id: IdPath):
         return await case_form(
             request, case_id, link_id, "record_arrest", "arrested_on", "place", "arrested_by"
         )
 
     @app.post("/cases/{case_id}/links/{link_id}/conviction", include_in_schema=False)
-    async def link_conviction(request: Request, case_id: int, link_id: int):
+    async def link_conviction(request: Request, case_id: IdPath, link_id: IdPath):
         return await case_form(
             request, case_id, link_id, "record_conviction", "court", "convicted_on", "sentence"
         )
@@ -968,11 +971,11 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         )
 
     @app.get("/persons/{person_id}/fingerprints", response_class=HTMLResponse, include_in_schema=False)
-    def enrol_page(request: Request, person_id: int):
+    def enrol_page(request: Request, person_id: IdPath):
         return act(request, lambda s, w: enrol_view(request, s, w, person_id))
 
     @app.post("/persons/{person_id}/fingerprints", include_in_schema=False)
-    async def enrol_post(request: Request, person_id: int):
+    async def enrol_post(request: Request, person_id: IdPath):
         from crms.fingerprint import MAX_IMAGE_BYTES as MAX_BYTES
 
         data = await request.form()
@@ -1054,7 +1057,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         return response
 
     @app.get("/fingerprints/{fingerprint_id}/thumb", include_in_schema=False)
-    def fingerprint_thumb(request: Request, fingerprint_id: int):
+    def fingerprint_thumb(request: Request, fingerprint_id: IdPath):
         def work(session: Session, who: Principal) -> Response:
             from crms.biometrics.thumbnails import fingerprint_thumbnail
 
@@ -1178,7 +1181,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
 
     @app.post("/users/{user_id}/active", include_in_schema=False)
-    async def users_active(request: Request, user_id: int):
+    async def users_active(request: Request, user_id: IdPath):
         form = await read_form(request)
 
         def work(session: Session, who: Principal) -> Response:
@@ -1190,7 +1193,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         return await run_in_threadpool(act, request, work, form=form)
 
     @app.post("/users/{user_id}/approve", include_in_schema=False)
-    async def users_approve(request: Request, user_id: int):
+    async def users_approve(request: Request, user_id: IdPath):
         form = await read_form(request)
 
         def work(session: Session, who: Principal) -> Response:
@@ -1207,7 +1210,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
 
     @app.post("/users/{user_id}/reset", include_in_schema=False)
-    async def users_reset(request: Request, user_id: int):
+    async def users_reset(request: Request, user_id: IdPath):
         form = await read_form(request)
 
         def work(session: Session, who: Principal) -> Response:

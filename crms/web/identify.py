@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from crms.access.principal import Principal
 from crms.api.deps import biometric_store, get_db
+from crms.api.params import IdPath
 from crms.errors import CrmsError, ValidationError
 from crms.web.app import FIELD_LABELS, N_, act, form_errors, read_form, render, see_other
 
@@ -108,7 +109,7 @@ def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
 
     @app.get("/identify/{search_id}", response_class=HTMLResponse, include_in_schema=False)
-    def identify_result(request: Request, search_id: int):
+    def identify_result(request: Request, search_id: IdPath):
         def work(session: Session, who: Principal) -> Response:
             from crms.biometrics import examination
 
@@ -140,11 +141,11 @@ def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
     @app.get(
         "/identify/{search_id}/candidates/{person_id}", response_class=HTMLResponse, include_in_schema=False
     )
-    def candidate_page(request: Request, search_id: int, person_id: int, probe: int = 0):
+    def candidate_page(request: Request, search_id: IdPath, person_id: IdPath, probe: int = 0):
         return act(request, lambda s, w: candidate_view(request, s, w, search_id, person_id, probe))
 
     @app.post("/identify/{search_id}/candidates/{person_id}", include_in_schema=False)
-    async def candidate_decide(request: Request, search_id: int, person_id: int):
+    async def candidate_decide(request: Request, search_id: IdPath, person_id: IdPath):
         form = await read_form(request)
         raw = str(form.get("probe") or "0")
         probe = int(raw) if raw.isdigit() else 0
@@ -215,11 +216,11 @@ def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
         )
 
     @app.get("/duplicates/{case_id}", response_class=HTMLResponse, include_in_schema=False)
-    def duplicate_case(request: Request, case_id: int):
+    def duplicate_case(request: Request, case_id: IdPath):
         return act(request, lambda s, w: case_view(request, s, w, case_id))
 
     @app.post("/duplicates/{case_id}/{step}", include_in_schema=False)
-    async def duplicate_step(request: Request, case_id: int, step: str):
+    async def duplicate_step(request: Request, case_id: IdPath, step: str):
         form = await read_form(request)
 
         def work(session: Session, who: Principal) -> Response:

@@ -275,3 +275,53 @@ def test_every_user_route_keeps_a_district_administrator_in_its_unit(app, sclien
             elif r.status_code == 403 and "jurisdiction" in r.text:
                 failures.append(f"{method} {path} for an insider: {r.status_code} {r.text[:160]}")
     assert not failures, "\n".join(failures)
+
+
+# Ids that name no record: one a column could hold, the last one it can hold, and two past it (2^31 overflows
+# PostgreSQL's INTEGER, 2^63 SQLite's). Other path parameters get a value the route accepts.
+ABSENT_IDS = ("99999", str(2**31 - 1), str(2**31), str(2**63))
+OTHER_PATH_VALUES = {"step": "confirm", "part": "alias", "position": "1", "code": "en", "name": "app.css"}
+
+
+@pytest.mark.parametrize("role", ["supervisor", "fingerprint_examiner", "administrator"])
+def test_no_route_answers_an_absent_or_impossible_id_with_a_server_error(
+    app, db, make_user, monkeypatch, role
+):
+    """Found by fuzzing the pages: ``GET /persons/99999`` answered 500 to every role that may list prints (the
+    page read the missing record's prints before saying it was missing). Every route with an id in its path,
+    page or API, GET or POST, called with ids that name no record, answers a refusal or "not found" page,
+    never a server error, on both backends."""
+    from fastapi.testclient import TestClient
+
+    from crms.access.models import User
+    from crms.access.sessions import COOKIE, create_session
+    from crms.access.users import principal_for
+
+    monkeypatch.setenv("CRMS_RATE_READ", "100000/60")
+    monkeypatch.setenv("CRMS_RATE_SEARCH", "100000/60")
+    user, headers = make_user(role)
+    with db.transaction() as s:
+        cookie = create_session(s, principal_for(s.get(User, user.id), channel="web"))
+    failures, checked = [], 0
+    with TestClient(
+        app, base_url="https://testserver", raise_server_exceptions=False, follow_redirects=False
+    ) as c:
+        c.cookies.set(COOKIE, cookie)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/").text).group(1)
+        for method, path in _routes(app):
+            if "_id}" not in path:
+                continue
+            for value in ABSENT_IDS:
+                url = re.sub(r"\{\w+_id\}", value, path)
+                url = re.sub(r"\{(\w+)\}", lambda m: OTHER_PATH_VALUES[m.group(1)], url)
+                if path.startswith("/api/"):
+                    _, params, body = _request_args(app, method, path)
+                    r = c.request(method, url, params=params, json=body, headers=headers)
+                else:
+                    data = {"csrf_token": csrf} if method == "POST" else None
+                    r = c.request(method, url, data=data)
+                checked += 1
+                if r.status_code >= 500:
+                    failures.append(f"{method} {url}: {r.status_code}")
+    assert checked >= 100
+    assert not failures, "\n".join(failures)
