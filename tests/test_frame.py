@@ -22,6 +22,44 @@ def test_openapi_served(client):
     assert r.json()["info"]["title"] == "CRMS"
 
 
+def test_a_method_a_route_does_not_take_is_405_naming_those_it_does(client):
+    """RFC 9110 requires a 405 to carry ``Allow``; the problem+json and page error handlers dropped the header
+    Starlette had set (found by schemathesis)."""
+    r = client.request("TRACE", "/api/v1/auth/me")
+    assert r.status_code == 405 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.headers["allow"] == "GET"
+    r = client.request("TRACE", "/api/v1/persons/1")
+    assert r.status_code == 405 and r.headers["allow"] == "GET, PATCH"
+    r = client.put("/login")
+    assert r.status_code == 405 and r.headers["content-type"].startswith("text/html")
+    assert set(r.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+
+
+def test_errors_are_sent_as_the_openapi_document_declares_them(client, make_user):
+    """Every API error is problem+json; the document declared FastAPI's own validation body for 422 and no
+    other error (schemathesis: undocumented status codes and content types)."""
+    spec = client.get("/api/openapi.json").json()
+    assert "HTTPValidationError" not in str(spec)
+    problem = spec["components"]["schemas"]["Problem"]
+    _, operator = make_user("cro_operator")
+    calls = [
+        ("get", "/api/v1/persons/{person_id}", "/api/v1/persons/1", {}),  # 401: no credentials
+        ("get", "/api/v1/users", "/api/v1/users", operator),  # 403
+        ("get", "/api/v1/persons/{person_id}", "/api/v1/persons/99999", operator),  # 404
+        ("get", "/api/v1/persons/{person_id}", "/api/v1/persons/0", operator),  # 422
+        ("get", "/api/v1/persons", "/api/v1/persons?name=x", operator),  # 422: unknown parameter
+    ]
+    for method, template, url, headers in calls:
+        r = client.request(method, url, headers=headers)
+        responses = spec["paths"][template][method]["responses"]
+        declared = responses.get(str(r.status_code)) or responses[f"{str(r.status_code)[0]}XX"]
+        media = r.headers["content-type"].split(";")[0]
+        assert media in declared["content"], (url, r.status_code, media)
+        body = r.json()
+        assert set(problem["required"]) <= set(body) <= set(problem["properties"]), body
+        assert body["status"] == r.status_code
+
+
 def test_cli_help():
     from typer.testing import CliRunner
 

@@ -12,16 +12,99 @@ from crms.errors import CrmsError
 PROBLEM = "application/problem+json"
 
 
-def problem(status: int, title: str, detail: str, *, instance: str | None = None, **extra) -> JSONResponse:
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra,
+) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     if instance:
         body["instance"] = instance
     body.update({k: v for k, v in extra.items() if v is not None})
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+    headers = {**({"WWW-Authenticate": "Bearer"} if status == 401 else {}), **(headers or {})}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers or None)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route of the application takes at the request's path, for a 405's ``Allow`` (RFC
+    9110). Starlette's own names only the first route matching the path, and a path such as ``/login`` has
+    one route per method."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        nested = route.effective_route_contexts() if hasattr(route, "effective_route_contexts") else (route,)
+        for r in nested:
+            regex, taken = getattr(r, "path_regex", None), getattr(r, "methods", None)
+            if regex is not None and taken and regex.match(request.url.path):
+                methods |= taken
+    return ", ".join(sorted(methods))
+
+
+def error_headers(request: Request, exc: StarletteHTTPException) -> dict[str, str]:
+    """The headers an HTTP error keeps in any body: its own, with ``Allow`` naming every route's methods."""
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request) or headers.get("Allow", "")
+    return headers
+
+
+# The problem details as the OpenAPI document declares them, for every operation's errors.
+PROBLEM_SCHEMA = {
+    "title": "Problem",
+    "type": "object",
+    "description": "RFC 9457 problem details: every refused or failed API call is answered with one.",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string", "description": "what is wrong, in words"},
+        "instance": {"type": "string", "description": "the request's path"},
+        "field": {"type": "string", "description": "the failing parameter or field, where one is at fault"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": ["string", "null"]}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+_PROBLEM_CONTENT = {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def document_problems(spec: dict) -> dict:
+    """Declare the API's errors as they are sent: each operation's 422 (FastAPI declares its own validation
+    body, which the handlers above replace) and any other 4xx (``4XX``: refused, not found, conflict, too
+    large, rate limited) as ``application/problem+json`` :data:`PROBLEM_SCHEMA`."""
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM_SCHEMA
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            if "422" in responses:
+                responses["422"] = {"description": "Invalid input", "content": _PROBLEM_CONTENT}
+            responses.setdefault(
+                "4XX", {"description": "Refused or failed (problem details)", "content": _PROBLEM_CONTENT}
+            )
+    return spec
 
 
 def install_problem_handlers(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
     @app.exception_handler(CrmsError)
     async def _crms_error(request: Request, exc: CrmsError):
         errors = exc.details or ([{"field": exc.field, "message": exc.message}] if exc.field else None)
@@ -43,4 +126,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
-        return problem(exc.status_code, str(exc.detail), str(exc.detail), instance=request.url.path)
+        headers = error_headers(request, exc)
+        return problem(
+            exc.status_code, str(exc.detail), str(exc.detail), instance=request.url.path, headers=headers
+        )

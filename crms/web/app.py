@@ -1322,6 +1322,8 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
+    from crms.api.problems import error_headers
+
     previous = app.exception_handlers.get(StarletteHTTPException)
 
     async def html_http_error(request: Request, exc: StarletteHTTPException):
@@ -1329,7 +1331,9 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             return await previous(request, exc)
         if exc.status_code == 404:
             return message_page(request, 404, N_("Not found"), N_("There is no such page."))
-        return message_page(request, exc.status_code, N_("Error"), N_("The request could not be handled."))
+        page = message_page(request, exc.status_code, N_("Error"), N_("The request could not be handled."))
+        page.headers.update(error_headers(request, exc))
+        return page
 
     app.add_exception_handler(StarletteHTTPException, html_http_error)
 

@@ -66,7 +66,17 @@ async def upload_photo(
     return JSONResponse(row, status_code=201)
 
 
-@router.get("/photos/{photo_id}/image", summary="The image of a photo (identification roles; audited)")
+@router.get(
+    "/photos/{photo_id}/image",
+    summary="The image of a photo (identification roles; audited)",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The image, in its stored format",
+            "content": PHOTO_BODY["requestBody"]["content"],
+        }
+    },
+)
 async def photo_image(
     request: Request, photo_id: IdPath, reason: Annotated[str | None, Query(max_length=500)] = None
 ):
