@@ -8,7 +8,15 @@ import re
 from datetime import date
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic import ValidationError as PydanticValidationError
 
 from crms.db import MAX_ID
@@ -42,6 +50,17 @@ Text500 = _text(500)
 Text1000 = _text(1000)
 Notes = _text(5000)
 Country = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Z]{2}$")]
+
+
+def _calendar_day(value: Any) -> Any:
+    """A date is written as a date (``YYYY-MM-DD``); Pydantic would read a number as seconds since 1970, so
+    that ``"observed_on": 0`` was stored as 1970-01-01."""
+    if isinstance(value, int | float):
+        raise ValueError("a date is written YYYY-MM-DD, not as a number")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_calendar_day)]
 
 
 def _not_future(value: date | None, what: str) -> date | None:
@@ -90,7 +109,7 @@ class MarkIn(Strict):
 
 
 class DescriptionIn(Strict):
-    observed_on: date
+    observed_on: Day
     height_cm: int | None = Field(default=None, ge=50, le=250)
     build: Short | None = None
     complexion: Short | None = None
@@ -115,7 +134,7 @@ class _PersonFields(Strict):
     parentage_name_en: LongName | None = None
     parentage_name_ur: LongName | None = None
     caste: Name | None = None
-    date_of_birth: date | None = None
+    date_of_birth: Day | None = None
     birth_year: int | None = Field(default=None, ge=1900)
     birth_year_estimated: bool | None = None
     gender: Literal["M", "F", "X"] | None = None
@@ -173,9 +192,9 @@ class CaseCreate(Strict):
     police_station: _text(150)
     district: _text(100) | None = None
     fir_number: int = Field(ge=1, le=999_999)
-    registered_on: date
+    registered_on: Day
     year: int = Field(ge=1947)
-    occurred_on: date | None = None
+    occurred_on: Day | None = None
     place: Text500 | None = None
     sections: _text(300)
     notes: Notes | None = None
@@ -203,7 +222,7 @@ class CaseCreate(Strict):
 
 
 class CaseUpdate(Strict):
-    occurred_on: date | None = None
+    occurred_on: Day | None = None
     place: Text500 | None = None
     sections: _text(300) | None = None
     notes: Notes | None = None
@@ -217,7 +236,7 @@ class CaseUpdate(Strict):
 class _StatusChangeIn(Strict):
     """A status change: when it took effect (not in the future) and a note; subclasses give the status."""
 
-    effective_on: date | None = None
+    effective_on: Day | None = None
     note: Text500 | None = None
 
     @field_validator("effective_on")
@@ -248,7 +267,7 @@ class LinkUpdate(Strict):
 
 
 class ArrestIn(Strict):
-    arrested_on: date
+    arrested_on: Day
     place: Text500 | None = None
     arrested_by: _text(200) | None = None
     notes: Text1000 | None = None
@@ -261,7 +280,7 @@ class ArrestIn(Strict):
 
 class ConvictionIn(Strict):
     court: _text(200)
-    convicted_on: date
+    convicted_on: Day
     sentence: Text1000
     notes: Text1000 | None = None
 

@@ -315,3 +315,26 @@ def test_list_pagination(rdb, principal):
             svc.list_persons(session, op, limit=0, reason="register check")
         assert err.value.field == "limit"
         assert svc.get_person(session, op, 999999) is None  # a miss (audited)
+
+
+@pytest.mark.parametrize(
+    "schema, field, base",
+    [
+        ("DescriptionIn", "observed_on", {}),
+        ("PersonCreate", "date_of_birth", {"given_name_en": "Aslam"}),
+        ("CaseUpdate", "occurred_on", {}),
+        ("ArrestIn", "arrested_on", {}),
+        ("ConvictionIn", "convicted_on", {"court": "ATC Quetta", "sentence": "5 years"}),
+    ],
+)
+@pytest.mark.parametrize("number", [0, 1_700_000_000, 2.5, True])
+def test_a_date_given_as_a_number_is_refused_by_name(schema, field, base, number):
+    """Before: ``"observed_on": 0`` over the API was stored as 1970-01-01 (Pydantic reads a number as seconds
+    since 1970; found by schemathesis). Every date of a record is written YYYY-MM-DD."""
+    from crms.records import schemas
+
+    model = getattr(schemas, schema)
+    with pytest.raises(ValidationError, match="YYYY-MM-DD") as err:
+        schemas.coerce(model, {**base, field: number})
+    assert err.value.field == field
+    assert getattr(schemas.coerce(model, {**base, field: "2020-02-29"}), field).isoformat() == "2020-02-29"

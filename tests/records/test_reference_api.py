@@ -72,6 +72,8 @@ def test_admin_edits_and_others_may_not(client, make_user, db):
 
     bad = client.put("/api/v1/reference/districts/QUETTA", json={"valid_from": "yesterday"}, headers=admin)
     assert bad.status_code == 422 and bad.json()["field"] == "valid_from"
+    number = client.put("/api/v1/reference/districts/QUETTA", json={"valid_to": 0}, headers=admin)
+    assert number.status_code == 422 and "YYYY-MM-DD" in number.json()["detail"], number.text  # not 1970
     unknown = client.put("/api/v1/reference/districts/QUETTA", json={"division_code": "NOPE"}, headers=admin)
     assert unknown.status_code == 422 and unknown.json()["field"] == "division_code"
     extra = client.put("/api/v1/reference/districts/QUETTA", json={"colour": "red"}, headers=admin)

@@ -3,14 +3,13 @@ Reading needs a logged-in user; PUT (create or edit) needs the reference:edit pe
 
 from __future__ import annotations
 
-from datetime import date
-
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from crms.api.deps import PrincipalDep, SessionDep
 from crms.records.reference import parse_offences
 from crms.records.reference import service as svc
+from crms.records.schemas import Day
 
 router = APIRouter(prefix="/reference", tags=["reference"])
 
@@ -22,8 +21,8 @@ class _Body(BaseModel):
 class DivisionIn(_Body):
     name_en: str | None = Field(None, max_length=100)
     name_ur: str | None = Field(None, max_length=100)
-    valid_from: date | None = None
-    valid_to: date | None = None
+    valid_from: Day | None = None
+    valid_to: Day | None = None
     notes: str | None = Field(None, max_length=2000)
 
 
@@ -38,8 +37,8 @@ class PoliceStationIn(_Body):
     name_ur: str | None = Field(None, max_length=150)
     district_code: str | None = Field(None, max_length=32)
     kind: str | None = Field(None, pattern="^(police|levies)$")
-    valid_from: date | None = None
-    valid_to: date | None = None
+    valid_from: Day | None = None
+    valid_to: Day | None = None
     merged_into_code: str | None = Field(None, max_length=64)
     aliases: str | None = Field(None, max_length=300)
     notes: str | None = Field(None, max_length=2000)
