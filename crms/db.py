@@ -16,6 +16,8 @@ from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from crms.errors import ValidationError
+
 # Every id column is an INTEGER, 32-bit on PostgreSQL: inputs naming an id are bounded by this (a 422 rather
 # than a database error).
 MAX_ID = 2**31 - 1
@@ -25,8 +27,6 @@ def check_page(limit: int, offset: int, *, max_limit: int) -> None:
     """A listing's page: 1..``max_limit`` rows from an offset of 0..MAX_ID (past the last id there is no row,
     and a larger one fails in the database: SQLite's integers stop at 2^63). ValidationError naming the
     parameter otherwise."""
-    from crms.errors import ValidationError
-
     if not 1 <= limit <= max_limit:
         raise ValidationError(f"limit must be between 1 and {max_limit}", field="limit")
     if not 0 <= offset <= MAX_ID:
