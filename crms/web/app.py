@@ -274,6 +274,12 @@ def message_page(request: Request, status: int, title: str, text: str) -> HTMLRe
     return render(request, "message.html", status=status, title=title, text=text)
 
 
+def person_not_found(request: Request, person_id: int) -> HTMLResponse:
+    """The page for a person id with no record. The service audited the miss and returned None: the page is
+    answered, not raised, so that the entry commits."""
+    return message_page(request, 404, N_("Not found"), f"person {person_id} not found")
+
+
 # ------------------------------------------------------------------------------------------ the request
 
 
@@ -646,8 +652,8 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             from crms.records import services as svc
 
             record = svc.get_person(session, who, person_id)
-            if record is None:  # the miss is audited; answered, not raised, so that the entry commits
-                return message_page(request, 404, N_("Not found"), f"person {person_id} not found")
+            if record is None:
+                return person_not_found(request, person_id)
             values = {k: record.get(k) or "" for k in PERSON_FIELDS}
             return render(request, "person_form.html", values=values, errors={}, person=record)
 
@@ -683,8 +689,8 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         from crms.records import services as svc
 
         record = svc.get_person(session, who, person_id)
-        if record is None:  # the miss is audited; answered, not raised, so that the entry commits
-            return message_page(request, 404, N_("Not found"), f"person {person_id} not found")
+        if record is None:
+            return person_not_found(request, person_id)
         prints = None
         if enrolment.may_list_prints(who):
             prints = enrolment.fingerprints_of(session, who, record["id"])
@@ -802,9 +808,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
             record = svc.get_person(session, who, person_id, reason="printed record")
             if record is None:
-                return message_page(request, 404, N_("Not found"), f"person {person_id} not found")
-            if record is None:  # the miss is audited; answered, not raised, so that the entry commits
-                return message_page(request, 404, N_("Not found"), f"person {person_id} not found")
+                return person_not_found(request, person_id)
             return render(request, "print.html", p=record, printed_at=utcnow())
 
         return act(request, work)
