@@ -16,11 +16,14 @@ Refusals roll the action back and are then audited in a transaction of their own
 as ``auth.refused`` under ``anonymous``; PermissionDenied, RateLimited and a missing reason (ValidationError
 on field ``reason``) as ``access.refused`` under the caller. A unique key (identity document, FIR key, case
 link) written by a concurrent action between a service's check and its insert fails at flush or commit: that
-becomes :class:`~crms.errors.Conflict` naming the field, like the service's own check.
+becomes :class:`~crms.errors.Conflict` naming the field, like the service's own check. So does a versioned
+row (a person, a case) that a concurrent action changed after this one read it (SQLAlchemy's
+``StaleDataError`` at flush): this action's change would silently undo the other's.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +31,7 @@ from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from crms.access.principal import Principal
 from crms.db import has_written
@@ -66,6 +70,18 @@ def _constraint_of(exc: IntegrityError) -> str | None:
                 if key == columns:
                     return str(constraint.name)
     return None
+
+
+def conflict_from_stale(exc: StaleDataError) -> Conflict:
+    """The Conflict for a versioned row that a concurrent action changed between this one's read and its write
+    (field ``version``; the table is named when SQLAlchemy's message names it)."""
+    match = re.search(r"on table '(\w+)'", str(exc))
+    what = f"this {match.group(1).removesuffix('s')} record" if match else "this record"
+    return Conflict(
+        f"{what} was changed by another action at the same time; nothing was saved: read it again and make "
+        "the change on what it holds now",
+        field="version",
+    )
 
 
 def conflict_from_integrity(exc: IntegrityError) -> Conflict | None:
@@ -164,6 +180,8 @@ def unit_of_work(
         if conflict is None:
             raise
         raise conflict from exc
+    except StaleDataError as exc:  # at flush: rolled back by now
+        raise conflict_from_stale(exc) from exc
 
 
 def read_first(action: Callable[[bool], T]) -> T:

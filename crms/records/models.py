@@ -49,6 +49,7 @@ class Tracked:
 
 class Person(Base):
     __table__ = tables.persons
+    __mapper_args__ = {"version_id_col": tables.persons.c.version}
 
     aliases: Mapped[list[PersonAlias]] = relationship(back_populates="person", order_by="PersonAlias.id")
     documents: Mapped[list[IdentityDocument]] = relationship(
@@ -129,6 +130,7 @@ class Case(Base):
     """An FIR. Natural key: (police station, FIR number, year); the district is implied by the station."""
 
     __table__ = tables.cases
+    __mapper_args__ = {"version_id_col": tables.cases.c.version}
 
     offences: Mapped[list[CaseOffence]] = relationship(
         back_populates="case", order_by="CaseOffence.position", cascade="all, delete-orphan"

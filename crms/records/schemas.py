@@ -184,8 +184,22 @@ class PersonCreate(_PersonFields):
     unit: _text(200) | None = None  # jurisdiction of the record; default: the registering user's unit
 
 
+# The version of the copy an edit was made on: a record changed since is refused with 409 naming ``version``
+# rather than silently losing that change. Optional: an edit that sends none is applied to what is there.
+Version = Annotated[
+    int | None,
+    Field(
+        ge=1,
+        le=MAX_ID,
+        description="the record's `version` when it was read; a record changed since is refused (409)",
+    ),
+]
+
+
 class PersonUpdate(_PersonFields):
     """Partial update: only the fields sent change (send null to clear an optional field)."""
+
+    version: Version = None
 
 
 class CaseCreate(Strict):
@@ -222,6 +236,7 @@ class CaseCreate(Strict):
 
 
 class CaseUpdate(Strict):
+    version: Version = None
     occurred_on: Day | None = None
     place: Text500 | None = None
     sections: _text(300) | None = None

@@ -30,6 +30,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from crms.db import Base
@@ -45,6 +46,13 @@ def _tracked() -> list[Column]:
         Column("updated_at", DateTime(timezone=True), default=utcnow, nullable=False),
         Column("updated_by", ForeignKey("users.id")),
     ]
+
+
+def _version() -> Column:
+    """The row's version, raised by one at every change of the row (the ORM's ``version_id_col``): an edit
+    made on a copy read at an older version is refused rather than silently undoing the changes made since
+    (:func:`crms.records.services.common.check_version`)."""
+    return Column("version", Integer, nullable=False, server_default=text("1"))
 
 
 def _status_change() -> list[Column]:
@@ -87,6 +95,7 @@ persons = Table(
     Column("merged_into_id", ForeignKey("persons.id"), index=True),
     Column("merged_at", DateTime(timezone=True)),
     *_tracked(),
+    _version(),
     Index("ix_persons_name_sound_birth_year", "name_sound", "birth_year"),
 )
 
@@ -211,6 +220,7 @@ cases = Table(
     Column("unit_path", String(200), index=True, nullable=False),
     Column("notes", Text),
     *_tracked(),
+    _version(),
     UniqueConstraint("police_station_code", "fir_number", "year", name="uq_cases_fir_key"),
 )
 

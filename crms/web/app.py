@@ -110,6 +110,8 @@ FIELD_LABELS = {
     "sentence": N_("Sentence"),
     "photo": N_("Photo"),
     "language": N_("Language"),
+    "caste": N_("Caste"),
+    "parentage_relation": N_("Relation"),
 }
 # Stored codes shown to people (statuses, roles, kinds), as the pages name them.
 TERMS = {
@@ -655,6 +657,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             if record is None:
                 return person_not_found(request, person_id)
             values = {k: record.get(k) or "" for k in PERSON_FIELDS}
+            values["version"] = record["version"]  # a save on this copy is refused once the record changes
             return render(request, "person_form.html", values=values, errors={}, person=record)
 
         return act(request, work)
@@ -666,13 +669,15 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         def work(session: Session, who: Principal) -> Response:
             from crms.records import services as svc
 
-            data = {k: (form.get(k, "").strip() or None) for k in PERSON_FIELDS if k in form}
+            data = {k: (form.get(k, "").strip() or None) for k in PERSON_FIELDS + ("version",) if k in form}
             if data.get("gender") is None:
                 data.pop("gender", None)
             svc.update_person(session, who, person_id, data)
             return see_other(f"/persons/{person_id}")
 
         def bad(exc: CrmsError) -> Response:
+            if isinstance(exc, Conflict) and exc.field == "version":
+                return _reshow(request, lambda s, w: person_changed(request, s, w, person_id, form, exc))
             return render(
                 request,
                 "person_form.html",
@@ -683,6 +688,26 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             )
 
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
+
+    def person_changed(
+        request: Request, session: Session, who: Principal, person_id: int, form: dict, exc: Conflict
+    ) -> Response:
+        """The edit form again (409) when the person changed after the officer opened it: the fields where
+        the record now differs from the officer's entries, side by side; the entries kept; and the form now
+        at the record's current version, so that saving again applies them to the record as it is now."""
+        from crms.records import services as svc
+
+        record = svc.get_person(session, who, person_id)
+        if record is None:
+            return person_not_found(request, person_id)
+        changed = [
+            (key, record.get(key) or "", form[key].strip())
+            for key in PERSON_FIELDS
+            if key in form and str(record.get(key) or "") != form[key].strip()
+        ]
+        values = {**form, "version": record["version"]}
+        stale = {"message": exc.message, "changed": changed}
+        return render(request, "person_form.html", 409, values=values, errors={}, person=record, stale=stale)
 
     def person_view(request: Request, session: Session, who: Principal, person_id: int, status=200, **ctx):
         from crms.biometrics import enrolment, thumbnails

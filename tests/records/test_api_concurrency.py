@@ -1,5 +1,6 @@
-"""Two requests at the same time writing the same unique key (identity document, FIR key): the loser gets
-409 problem+json naming the field, never 500, and nothing of it is written.
+"""Two requests at the same time writing the same unique key (identity document, FIR key), or editing the
+same person on the same copy: the loser gets 409 problem+json naming the field, never 500, and nothing of it
+is written.
 
 On PostgreSQL both requests are held after the service's duplicate check until both have passed it, so both
 really insert and the database's unique index decides (the IntegrityError at flush). On SQLite the write lock
@@ -75,6 +76,32 @@ def test_concurrent_registration_of_the_same_fir(client, make_user, db, monkeypa
     assert lost.json()["field"] == "fir_number"
     with db.transaction() as s:
         assert s.scalar(select(func.count()).select_from(Case).where(Case.fir_number == 501)) == 1
+
+
+def test_concurrent_edits_of_the_same_person_made_on_the_same_copy(client, make_user, db, monkeypatch):
+    """Two officers save edits of the same person at the same moment, each made on version 1: one is saved,
+    the other refused (409 naming ``version``), never both with the second silently undoing the first. On
+    PostgreSQL both pass the version check before either writes, so the database decides (the versioned
+    UPDATE matches no row: SQLAlchemy's StaleDataError); on SQLite the second meets the check itself."""
+    from crms.records.services import persons
+
+    _hold_after(monkeypatch, persons, "check_version", db)
+    _, op = make_user("cro_operator")
+    pid = client.post("/api/v1/persons", json=person_data(), headers=op).json()["person"]["id"]
+    url = f"/api/v1/persons/{pid}"
+    with ThreadPoolExecutor(2) as pool:
+        futures = [
+            pool.submit(client.patch, url, json={"caste": caste, "version": 1}, headers=op)
+            for caste in ("Bugti", "Raisani")
+        ]
+        ok, lost = sorted((f.result() for f in futures), key=lambda r: r.status_code)
+    assert ok.status_code == 200, ok.text
+    assert lost.status_code == 409 and lost.headers["content-type"].startswith(PROBLEM), lost.text
+    assert lost.json()["field"] == "version"
+    if not db.is_sqlite:
+        assert "at the same time" in lost.json()["detail"]
+    record = client.get(f"/api/v1/persons/{pid}", headers=op).json()
+    assert (record["caste"], record["version"]) == (ok.json()["caste"], 2)
 
 
 def test_unique_violation_maps_to_the_field(db):

@@ -292,9 +292,21 @@ def test_person_case_lookup_tenprint_print(browser, web_server, lang, size, tmp_
     assert _count(web_server, Person) == persons + 1
     v.check("person")
 
-    # --- edit
+    # --- edit, while a second tab edits the same person and saves first: the first tab's save is refused,
+    # nothing of it written, the record as it is now beside its entries; saving again applies them
     page = v.goto(f"/persons/{person_id}/edit")
+    other = v.context.new_page()
+    other.goto(f"/persons/{person_id}/edit")
+    other.fill("#f-caste", "Bugti")
+    other.click("main form button[type=submit]")
+    other.wait_for_url(f"**/persons/{person_id}")
+    other.close()
     page.fill("#f-caste", "Raisani")
+    page.click("main form button[type=submit]")
+    page.wait_for_selector("#stale")
+    assert "Bugti" in page.locator("#stale").inner_text()
+    assert page.locator("#f-caste").input_value() == "Raisani"
+    v.check("person-edit-changed")
     page.click("main form button[type=submit]")
     page.wait_for_url(f"**/persons/{person_id}")
     assert "Raisani" in page.content()

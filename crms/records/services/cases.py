@@ -31,6 +31,7 @@ from crms.records.services.common import (
     _get_case,
     check_not_before_fir,
     check_transition,
+    check_version,
     touch,
     writable_case,
 )
@@ -113,6 +114,7 @@ def case_dict(case: Case, *, parties: bool = True, history: bool = True) -> dict
         "created_by": case.created_by,
         "updated_at": _ts(case.updated_at),
         "updated_by": case.updated_by,
+        "version": case.version,
     }
     if history:
         out["status_history"] = [
@@ -200,10 +202,12 @@ def add_case(session: Session, principal: Principal, data: CaseCreate | dict) ->
 
 
 def update_case(session: Session, principal: Principal, case_id: int, data: CaseUpdate | dict) -> Case:
+    """Change the fields sent; ``version`` as for :func:`crms.records.services.update_person`."""
     authorize(principal, Permission.CASE_WRITE)  # the role first (403 before 404)
     data = coerce(CaseUpdate, data)
     case = writable_case(session, principal, case_id, Permission.CASE_WRITE)
     changes = data.model_dump(exclude_unset=True)
+    check_version(session, case, changes.pop("version", None), "case")
     if "sections" in changes:
         if changes["sections"] is None:
             raise ValidationError("sections cannot be cleared", field="sections")

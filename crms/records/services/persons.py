@@ -21,7 +21,7 @@ from crms.records.schemas import (
     PersonUpdate,
     coerce,
 )
-from crms.records.services.common import get_writable_person, touch
+from crms.records.services.common import check_version, get_writable_person, touch
 from crms.records.services.contacts import _add_addresses, _add_aliases, _add_descriptions, _add_phones
 from crms.records.services.documents import _add_documents
 from crms.records.services.names import _refresh_name_keys, likely_duplicates
@@ -157,9 +157,12 @@ def register_person(session: Session, principal: Principal, data: PersonCreate |
 def update_person(
     session: Session, principal: Principal, person_id: int, data: PersonUpdate | dict
 ) -> Person:
+    """Change the fields sent. ``version``, when sent, is the version of the copy the change was made on (the
+    edit form's); a person changed since is refused (:func:`check_version`)."""
     data = coerce(PersonUpdate, data)
     person = get_writable_person(session, principal, person_id)
     changes = data.model_dump(exclude_unset=True)
+    check_version(session, person, changes.pop("version", None), "person")
     for key in ("gender", "nationality", "birth_year_estimated"):
         if key in changes and changes[key] is None:
             raise ValidationError(f"{key} cannot be cleared", field=key)

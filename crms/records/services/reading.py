@@ -93,6 +93,7 @@ def person_core_dict(p) -> dict:
         "created_by": p.created_by,
         "updated_at": _ts(p.updated_at),
         "updated_by": p.updated_by,
+        "version": p.version,
     }
 
 

@@ -1,0 +1,149 @@
+"""Lost updates, on SQLite and PostgreSQL: an edit made on a copy of a person or a case read before someone
+else changed it is refused (409 naming ``version``) and writes nothing, in the services, the API and the
+edit page; an edit that sends no version still applies to what is there."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from crms.errors import Conflict, ValidationError
+from crms.records import services as svc
+from crms.records import services_cases as cases
+
+from ._support import audit_entries, case_data, person_data
+
+PROBLEM = "application/problem+json"
+
+
+def _person(db, who) -> int:
+    with db.transaction() as session:
+        return svc.register_person(session, who, person_data()).person.id
+
+
+def _read(db, who, person_id: int) -> dict:
+    with db.transaction() as session:
+        return svc.get_person(session, who, person_id)
+
+
+def test_a_person_edit_on_a_stale_copy_is_refused_and_writes_nothing(rdb, principal):
+    op, other = principal(), principal("supervisor")
+    pid = _person(rdb, op)
+    seen = _read(rdb, op, pid)
+    assert seen["version"] == 1
+    with rdb.transaction() as session:
+        assert svc.update_person(session, other, pid, {"caste": "Bugti", "version": 1}).version == 2
+
+    with rdb.transaction() as session, pytest.raises(Conflict) as err:
+        svc.update_person(session, op, pid, {"caste": "Raisani", "notes": "x", "version": seen["version"]})
+    assert err.value.field == "version"
+    message = err.value.message
+    assert f"person {pid} was changed by {other.username}" in message and "version 1, now 2" in message
+    now = _read(rdb, op, pid)
+    assert (now["caste"], now["notes"], now["version"]) == ("Bugti", None, 2)
+    assert [e.action for e in audit_entries(rdb, target_id=str(pid))].count("person.update") == 1
+
+    with rdb.transaction() as session:  # made again on the copy read now: applied
+        assert svc.update_person(session, op, pid, {"caste": "Raisani", "version": 2}).version == 3
+    with rdb.transaction() as session:  # no version sent: applied to what is there
+        assert svc.update_person(session, op, pid, {"notes": "seen at Sariab"}).version == 4
+    assert _read(rdb, op, pid)["caste"] == "Raisani"
+
+
+def test_a_change_to_a_part_of_the_record_also_makes_earlier_copies_stale(rdb, principal):
+    """Adding an alias changes the person's record (its version): a form opened before must be checked
+    against it, as the officer who opened it has not seen the alias."""
+    op = principal()
+    pid = _person(rdb, op)
+    with rdb.transaction() as session:
+        svc.add_alias(session, op, pid, {"name": "Raufa"})
+    assert _read(rdb, op, pid)["version"] == 2
+    with rdb.transaction() as session, pytest.raises(Conflict):
+        svc.update_person(session, op, pid, {"caste": "Raisani", "version": 1})
+
+
+@pytest.mark.parametrize("version", [0, -1, 2**31, "two"])
+def test_an_impossible_version_is_refused_naming_it(rdb, principal, version):
+    op = principal()
+    pid = _person(rdb, op)
+    with rdb.transaction() as session, pytest.raises(ValidationError) as err:
+        svc.update_person(session, op, pid, {"caste": "Raisani", "version": version})
+    assert err.value.field == "version" or "version" in err.value.message
+
+
+def test_a_case_edit_on_a_stale_copy_is_refused(rdb, principal):
+    sho, other = principal("sho", "BA/QTA/QUETTA"), principal("sho", "BA/QTA/QUETTA")
+    with rdb.transaction() as session:
+        case_id = cases.add_case(session, sho, case_data()).id
+    with rdb.transaction() as session:
+        assert cases.get_case(session, sho, case_id)["version"] == 1
+        cases.update_case(session, other, case_id, {"place": "Sariab Road", "version": 1})
+    with rdb.transaction() as session, pytest.raises(Conflict) as err:
+        cases.update_case(session, sho, case_id, {"notes": "recovered", "version": 1})
+    assert err.value.field == "version" and other.username in err.value.message
+    with rdb.transaction() as session:
+        case = cases.get_case(session, sho, case_id)
+    assert (case["place"], case["notes"], case["version"]) == ("Sariab Road", None, 2)
+
+
+def test_the_api_reports_the_version_and_refuses_a_stale_patch(client, make_user, db):
+    _, op = make_user("cro_operator")
+    _, sho = make_user("sho", unit="BA/QTA/QUETTA")
+    r = client.post("/api/v1/persons", json=person_data(), headers=op)
+    pid = r.json()["person"]["id"]
+    assert r.json()["person"]["version"] == 1
+    assert client.get(f"/api/v1/persons/{pid}", headers=op).json()["version"] == 1
+    r = client.patch(f"/api/v1/persons/{pid}", json={"caste": "Bugti", "version": 1}, headers=op)
+    assert r.status_code == 200 and r.json()["version"] == 2, r.text
+    r = client.patch(f"/api/v1/persons/{pid}", json={"caste": "Raisani", "version": 1}, headers=op)
+    assert r.status_code == 409 and r.headers["content-type"].startswith(PROBLEM), r.text
+    assert r.json()["field"] == "version"
+    assert client.get(f"/api/v1/persons/{pid}", headers=op).json()["caste"] == "Bugti"
+    r = client.patch(f"/api/v1/persons/{pid}", json={"caste": "Raisani", "version": 0}, headers=op)
+    assert r.status_code == 422 and "version" in r.text
+
+    case = client.post("/api/v1/cases", json=case_data(), headers=sho).json()
+    assert case["version"] == 1
+    r = client.patch(f"/api/v1/cases/{case['id']}", json={"place": "Sariab Road", "version": 1}, headers=sho)
+    assert r.status_code == 200 and r.json()["version"] == 2, r.text
+    r = client.patch(f"/api/v1/cases/{case['id']}", json={"notes": "x", "version": 1}, headers=sho)
+    assert r.status_code == 409 and r.json()["field"] == "version"
+
+
+def test_the_edit_page_keeps_the_officers_entries_and_shows_what_changed(app, db, make_user):
+    """Two officers open the same person's edit page; the second to save is shown the record as it is now
+    beside their entries (409), nothing of theirs saved; saving that page again applies them."""
+    from fastapi.testclient import TestClient
+
+    from crms.access.models import User
+    from crms.access.sessions import COOKIE, create_session
+    from crms.access.users import principal_for
+
+    user, api = make_user("cro_operator")
+    with db.transaction() as s:
+        cookie = create_session(s, principal_for(s.get(User, user.id), channel="web"))
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as c:
+        pid = c.post("/api/v1/persons", json=person_data(), headers=api).json()["person"]["id"]
+        c.cookies.set(COOKIE, cookie)
+        page = c.get(f"/persons/{pid}/edit").text
+        form = dict(re.findall(r'<input[^>]* name="(\w+)"[^>]* value="([^"]*)"', page))
+        assert form["version"] == "1" and form["caste"] == "Kakar"
+
+        r = c.patch(f"/api/v1/persons/{pid}", json={"caste": "Bugti"}, headers=api)  # the other officer
+        assert r.status_code == 200, r.text
+        r = c.post(f"/persons/{pid}/edit", data={**form, "caste": "Raisani", "given_name_en": "Rauf"})
+        assert r.status_code == 409, r.text[:300]
+        assert 'id="stale"' in r.text
+        cells = r'<tr><th scope="row">([^<]+)</th><td dir="auto">([^<]*)</td><td dir="auto">([^<]*)'
+        rows = re.findall(cells, r.text)
+        assert sorted(rows) == [("Caste", "Bugti", "Raisani"), ("Given name (English)", "Abdul Rauf", "Rauf")]
+        kept = dict(re.findall(r'<input[^>]* name="(\w+)"[^>]* value="([^"]*)"', r.text))
+        assert kept["caste"] == "Raisani" and kept["version"] == "2"
+        record = c.get(f"/api/v1/persons/{pid}", headers=api).json()
+        assert (record["caste"], record["given_name_en"]) == ("Bugti", "Abdul Rauf")
+
+        r = c.post(f"/persons/{pid}/edit", data=kept)
+        assert r.status_code == 303, r.text[:300]
+        record = c.get(f"/api/v1/persons/{pid}", headers=api).json()
+    assert (record["caste"], record["given_name_en"], record["version"]) == ("Raisani", "Rauf", 3)
