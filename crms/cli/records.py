@@ -1,6 +1,13 @@
-"""Records commands: ``crms lookup CNIC [--json] [--reason R]`` (instant CNIC lookup).
+"""Records commands: ``crms lookup CNIC [--json] [--reason R]`` (instant CNIC lookup); ``crms person
+show|edit`` and ``crms case show|edit|status`` (a person's full record, a case, and changes to them, through
+the same services and permission checks as the API and the pages).
 
-Exit codes: 0 found, 1 no person with this CNIC, 2 invalid input, 3 not authenticated / not allowed."""
+An edit names the fields to change as ``FIELD=VALUE`` (an empty value clears the field); ``--version N`` is
+the record's version as last read (``show`` prints it): a record changed since is refused rather than
+silently undoing that change.
+
+Exit codes: 0 done, 1 no such record (for ``lookup``: no person with this CNIC), 2 invalid input or a
+conflict (a stale version, a refused status change), 3 not authenticated / not allowed."""
 
 from __future__ import annotations
 
@@ -8,11 +15,24 @@ import os
 
 import typer
 
+person_app = typer.Typer(help="Person records: show one, edit its fields.", no_args_is_help=True)
+case_app = typer.Typer(
+    help="Cases (FIRs): show one, edit its fields, change its status.", no_args_is_help=True
+)
+
+AS_JSON = typer.Option(False, "--json", help="Print the result as JSON.")
+VERSION = typer.Option(
+    None, "--version", min=1, help="The version you read (from show): refused if the record changed since."
+)
+FIELDS = typer.Argument(..., help="FIELD=VALUE pairs (an empty VALUE clears the field).", show_default=False)
+
 
 def register(app: typer.Typer) -> None:
     from crms.cli.light import QuickCommand
 
     app.command("lookup", cls=QuickCommand)(lookup)
+    app.add_typer(person_app, name="person")
+    app.add_typer(case_app, name="case")
 
 
 def lookup(
@@ -65,7 +85,9 @@ def _print(found: dict) -> None:
     console = Console()
     parent = found.get("parentage_name_en") or found.get("parentage_name_ur") or ""
     rel = (found.get("parentage_relation_label") or {}).get("en", "")
-    console.print(f"[bold]{found['name']}[/bold] {rel} {parent}  (person {found['id']})")
+    console.print(
+        f"[bold]{found['name']}[/bold] {rel} {parent}  (person {found['id']}, version {found['version']})"
+    )
     urdu = " ".join(x for x in (found.get("given_name_ur"), found.get("family_name_ur")) if x)
     if urdu:
         console.print(urdu)
@@ -74,7 +96,7 @@ def _print(found: dict) -> None:
     console.print(f"gender {gender}  born {born}  caste {found.get('caste') or '-'}")
     for d in found["documents"]:
         console.print(f"{d['doc_type_label']['en']}: {d['formatted']} ({d['issuing_country']})")
-    for w in found["cnic"]["warnings"]:
+    for w in found.get("cnic", {}).get("warnings", []):
         console.print(f"[yellow]warning: {w}[/yellow]")
     flags = [_both(lab) for lab in found["summary"]["active_flags_labels"]]
     console.print("[bold red]FLAGS: " + ", ".join(flags) + "[/bold red]" if flags else "no active flags")
@@ -95,3 +117,162 @@ def _print(found: dict) -> None:
                 _both(c["status_label"]),
             )
         console.print(table)
+
+
+def _changes(pairs: list[str], version: int | None) -> dict:
+    """``FIELD=VALUE`` pairs as the services' input (an empty value: None, which clears the field)."""
+    from crms.errors import ValidationError
+
+    data: dict = {}
+    for pair in pairs:
+        field, sep, value = pair.partition("=")
+        if not sep or not field.strip():
+            raise ValidationError(f"expected FIELD=VALUE, got {pair!r}", field="fields")
+        data[field.strip()] = value.strip() or None
+    if version is not None:
+        data["version"] = version
+    return data
+
+
+def _emit(data: dict, as_json: bool, show) -> None:
+    import json
+
+    if as_json:
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        show(data)
+
+
+@person_app.command("show")
+def person_show(
+    person_id: int = typer.Argument(..., min=1, help="The person's number."),
+    as_json: bool = AS_JSON,
+    reason: str = typer.Option(
+        None, "--reason", "-r", help="Why you read the record (default: env CRMS_REASON)."
+    ),
+) -> None:
+    """A person's full record: names in both scripts, documents, flags, cases, and its version."""
+    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+    from crms.records.labels import labelled
+    from crms.records.services import get_person
+
+    reason = reason or os.environ.get("CRMS_REASON")
+    with cli_errors():
+        db = open_db()
+        principal = cli_principal(db=db)
+        with unit_of_work(db, principal, f"person show {person_id}") as session:
+            record = get_person(session, principal, person_id, reason=reason)
+    if record is None:  # the miss is audited and committed
+        typer.echo(f"not found: person {person_id} not found", err=True)
+        raise typer.Exit(1)
+    _emit(labelled(record), as_json, _print)
+
+
+@person_app.command("edit")
+def person_edit(
+    person_id: int = typer.Argument(..., min=1, help="The person's number."),
+    fields: list[str] = FIELDS,
+    version: int = VERSION,
+    as_json: bool = AS_JSON,
+) -> None:
+    """Change a person's own fields, e.g.: crms person edit 12 caste=Raisani notes= --version 3"""
+    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+    from crms.records.labels import labelled
+    from crms.records.services import person_core_dict, update_person
+
+    with cli_errors():
+        data = _changes(fields, version)
+        db = open_db()
+        principal = cli_principal(db=db)
+        with unit_of_work(db, principal, f"person edit {person_id}") as session:
+            out = labelled(person_core_dict(update_person(session, principal, person_id, data)))
+    _emit(out, as_json, lambda p: typer.echo(f"person {p['id']} saved (version {p['version']})"))
+
+
+def _case_out(case) -> dict:
+    from crms.records.labels import labelled
+    from crms.records.services_cases import case_dict
+
+    return labelled(case_dict(case, parties=False), status_vocabulary="case_status")
+
+
+def _print_case(c: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]{c['fir']}[/bold]  (case {c['id']}, version {c['version']})")
+    console.print(
+        f"district {c['district']}  registered {c['registered_on']}  occurred {c['occurred_on'] or '-'}"
+    )
+    console.print(f"sections {c['sections']}  place {c['place'] or '-'}")
+    console.print(f"status {_both(c.get('status_label'))}")
+    if c.get("notes"):
+        console.print(f"notes {c['notes']}")
+    if c.get("parties"):
+        table = Table("Person", "Name", "Role", "Status")
+        for p in c["parties"]:
+            table.add_row(
+                str(p["person_id"]), p["person_name"] or "-", _both(p["role_label"]), _both(p["status_label"])
+            )
+        console.print(table)
+
+
+@case_app.command("show")
+def case_show(
+    case_id: int = typer.Argument(..., min=1, help="The case's number (not the FIR number)."),
+    as_json: bool = AS_JSON,
+) -> None:
+    """A case: FIR key, offences, status and its history, the persons linked, and its version."""
+    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+    from crms.records.labels import labelled
+    from crms.records.services_cases import get_case
+
+    with cli_errors():
+        db = open_db()
+        principal = cli_principal(db=db)
+        with unit_of_work(db, principal, f"case show {case_id}") as session:
+            case = labelled(get_case(session, principal, case_id), status_vocabulary="case_status")
+    _emit(case, as_json, _print_case)
+
+
+@case_app.command("edit")
+def case_edit(
+    case_id: int = typer.Argument(..., min=1, help="The case's number."),
+    fields: list[str] = FIELDS,
+    version: int = VERSION,
+    as_json: bool = AS_JSON,
+) -> None:
+    """Change a case's fields (occurred_on, place, sections, notes), e.g.
+    crms case edit 7 place="Sariab Road" --version 2"""
+    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+    from crms.records.services_cases import update_case
+
+    with cli_errors():
+        data = _changes(fields, version)
+        db = open_db()
+        principal = cli_principal(db=db)
+        with unit_of_work(db, principal, f"case edit {case_id}") as session:
+            out = _case_out(update_case(session, principal, case_id, data))
+    _emit(out, as_json, lambda c: typer.echo(f"case {c['id']} saved (version {c['version']})"))
+
+
+@case_app.command("status")
+def case_status(
+    case_id: int = typer.Argument(..., min=1, help="The case's number."),
+    status: str = typer.Argument(..., help="The new status, e.g. under_investigation, challan_complete."),
+    effective_on: str = typer.Option(None, "--on", help="The day it took effect (YYYY-MM-DD)."),
+    note: str = typer.Option(None, "--note", help="A note kept with the change."),
+    as_json: bool = AS_JSON,
+) -> None:
+    """Change a case's status (only the transitions the case's state allows; kept in its history)."""
+    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+    from crms.records.services_cases import change_case_status
+
+    data = {"status": status, "effective_on": effective_on, "note": note}
+    with cli_errors():
+        db = open_db()
+        principal = cli_principal(db=db)
+        with unit_of_work(db, principal, f"case status {case_id}") as session:
+            out = _case_out(change_case_status(session, principal, case_id, data))
+    _emit(out, as_json, lambda c: typer.echo(f"case {c['id']} is now {_both(c.get('status_label'))}"))

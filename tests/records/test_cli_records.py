@@ -1,9 +1,11 @@
-"""``crms lookup CNIC --json`` against a real database (both backends): found, unknown (exit 1), malformed
-(exit 2), no login (exit 3); every search is audited."""
+"""The records commands against a real database (both backends). ``crms lookup CNIC --json``: found, unknown
+(exit 1), malformed (exit 2), no login (exit 3); every search is audited. ``crms person show|edit`` and
+``crms case show|edit|status``: the services' rules and refusals, with their exit codes."""
 
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 from typer.testing import CliRunner
@@ -15,10 +17,12 @@ from crms.records import services_cases as cases
 from ._support import audit_entries, case_data, person_data
 
 runner = CliRunner()
+QUETTA = "BA/QTA/QUETTA"
 
 
 @pytest.fixture
-def cli(rdb, tmp_path, monkeypatch):
+def cli_as(rdb, tmp_path, monkeypatch):
+    """cli_as(role, unit='BA') -> run(*args, login=True): the CLI as a fresh user of that role."""
     from crms.access.tokens import issue_token
     from crms.access.users import create_user
 
@@ -26,13 +30,23 @@ def cli(rdb, tmp_path, monkeypatch):
     monkeypatch.setenv("CRMS_DATA_DIR", str(tmp_path / "data"))
     for var in ("CRMS_USER", "CRMS_PASSWORD", "CRMS_TOTP", "CRMS_TOKEN", "CRMS_REASON"):
         monkeypatch.delenv(var, raising=False)
-    with rdb.transaction() as session:
-        token = issue_token(session, create_user(session, "io_lookup", "investigating_officer", unit="BA"))
 
-    def run(*args, login=True):
-        return runner.invoke(cli_app, list(args), env={"CRMS_TOKEN": token} if login else {})
+    def make(role: str, unit: str = "BA"):
+        with rdb.transaction() as session:
+            user = create_user(session, f"{role[:10]}_{uuid.uuid4().hex[:6]}", role, unit=unit)
+            token = issue_token(session, user)
 
-    return run
+        def run(*args, login=True):
+            return runner.invoke(cli_app, list(args), env={"CRMS_TOKEN": token} if login else {})
+
+        return run
+
+    return make
+
+
+@pytest.fixture
+def cli(cli_as):
+    return cli_as("investigating_officer")
 
 
 def test_lookup_json_found_unknown_malformed(rdb, principal, cli):
@@ -99,3 +113,54 @@ def test_lookup_shows_labels_not_internal_codes(rdb, principal, cli):
         "ur": "اشتہاری مجرم (زمرہ ب)",
     }
     assert found["cases"][0]["case_status_label"]["en"].startswith("Challan u/s 512")
+
+
+def test_person_show_and_edit(rdb, principal, cli_as):
+    op = principal("cro_operator", QUETTA)
+    with rdb.transaction() as session:
+        pid = svc.register_person(session, op, person_data()).person.id
+    run = cli_as("cro_operator", QUETTA)
+
+    r = run("person", "show", str(pid), "--json", "--reason", "file check")
+    assert r.exit_code == 0, r.output
+    record = json.loads(r.stdout)
+    assert (record["id"], record["caste"], record["version"]) == (pid, "Kakar", 1)
+    r = run("person", "show", str(pid), "--reason", "file check")
+    assert r.exit_code == 0 and f"(person {pid}, version 1)" in r.output and "عبدالرؤف" in r.output
+    assert run("person", "show", "99999", "--reason", "file check").exit_code == 1
+
+    r = run("person", "edit", str(pid), "caste=Raisani", "notes=seen at Sariab", "--version", "1")
+    assert r.exit_code == 0 and f"person {pid} saved (version 2)" in r.output, r.output
+    r = run("person", "edit", str(pid), "caste=Bugti", "--version", "1")  # made on the copy read before
+    assert r.exit_code == 2 and "version: person" in r.output and "since it was read" in r.output
+    r = run("person", "edit", str(pid), "notes=", "--json")  # an empty value clears; no version: applied
+    assert r.exit_code == 0 and json.loads(r.stdout)["notes"] is None
+    r = run("person", "edit", str(pid), "colour=red")
+    assert r.exit_code == 2 and "colour" in r.output
+    r = run("person", "edit", str(pid), "caste")
+    assert r.exit_code == 2 and "FIELD=VALUE" in r.output
+    assert cli_as("cro_operator", "BA/MKN/KECH")("person", "edit", str(pid), "caste=x").exit_code == 3
+    with rdb.transaction() as session:
+        assert svc.get_person(session, op, pid)["caste"] == "Raisani"
+    assert [e.channel for e in audit_entries(rdb, action="person.update")] == ["cli", "cli"]
+
+
+def test_case_show_edit_and_status(rdb, principal, cli_as):
+    sho = principal("sho", QUETTA)
+    with rdb.transaction() as session:
+        case_id = cases.add_case(session, sho, case_data()).id
+    run = cli_as("sho", QUETTA)
+
+    r = run("case", "show", str(case_id), "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["version"] == 1, r.output
+    r = run("case", "edit", str(case_id), "place=Sariab Road", "--version", "1")
+    assert r.exit_code == 0 and f"case {case_id} saved (version 2)" in r.output, r.output
+    assert run("case", "edit", str(case_id), "notes=x", "--version", "1").exit_code == 2
+    r = run("case", "status", str(case_id), "under_investigation", "--note", "IO appointed")
+    assert r.exit_code == 0 and "Under investigation" in r.output, r.output
+    r = run("case", "status", str(case_id), "registered")
+    assert r.exit_code == 2 and "cannot change from under_investigation to registered" in r.output
+    r = run("case", "show", str(case_id))
+    assert r.exit_code == 0 and "FIR 112/2024 PS QUETTA-CANTT" in r.output and "Sariab Road" in r.output
+    assert run("case", "show", "99999").exit_code == 1
+    assert cli_as("auditor")("case", "show", str(case_id)).exit_code == 3
