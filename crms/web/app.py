@@ -112,6 +112,8 @@ FIELD_LABELS = {
     "language": N_("Language"),
     "caste": N_("Caste"),
     "parentage_relation": N_("Relation"),
+    "occurred_on": N_("Occurred on"),
+    "notes": N_("Notes"),
 }
 # Stored codes shown to people (statuses, roles, kinds), as the pages name them.
 TERMS = {
@@ -270,6 +272,33 @@ def form_errors(exc: CrmsError, rename: dict[str, str] | None = None) -> dict[st
         out.setdefault(name, item.get("message") or exc.message)
     out["_all"] = "; ".join(f"{k}: {v}" for k, v in out.items())
     return out
+
+
+def edited(form: dict, fields: tuple[str, ...]) -> dict:
+    """An edit form's fields as the services' input: those sent, an empty one as None (cleared), and the
+    version the form was opened at."""
+    return {k: (form.get(k, "").strip() or None) for k in (*fields, "version") if k in form}
+
+
+def is_stale(exc: CrmsError) -> bool:
+    """The refusal of an edit made on a copy of a record that changed since (409 naming ``version``)."""
+    return isinstance(exc, Conflict) and exc.field == "version"
+
+
+def changed_form(
+    request: Request, template: str, record: dict, form: dict, fields: tuple[str, ...], exc: CrmsError, **ctx
+) -> HTMLResponse:
+    """An edit form again (409) when its record changed after the officer opened it: the fields where the
+    record now differs from the officer's entries, side by side; the entries kept; and the form now at the
+    record's current version, so that saving again applies them to the record as it is now."""
+    changed = [
+        (key, str(record.get(key) or ""), form[key].strip())
+        for key in fields
+        if key in form and str(record.get(key) or "") != form[key].strip()
+    ]
+    values = {**form, "version": record["version"]}
+    stale = {"message": exc.message, "changed": changed}
+    return render(request, template, 409, values=values, errors={}, stale=stale, **ctx)
 
 
 def message_page(request: Request, status: int, title: str, text: str) -> HTMLResponse:
@@ -669,14 +698,14 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         def work(session: Session, who: Principal) -> Response:
             from crms.records import services as svc
 
-            data = {k: (form.get(k, "").strip() or None) for k in PERSON_FIELDS + ("version",) if k in form}
+            data = edited(form, PERSON_FIELDS)
             if data.get("gender") is None:
                 data.pop("gender", None)
             svc.update_person(session, who, person_id, data)
             return see_other(f"/persons/{person_id}")
 
         def bad(exc: CrmsError) -> Response:
-            if isinstance(exc, Conflict) and exc.field == "version":
+            if is_stale(exc):
                 return _reshow(request, lambda s, w: person_changed(request, s, w, person_id, form, exc))
             return render(
                 request,
@@ -692,22 +721,12 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
     def person_changed(
         request: Request, session: Session, who: Principal, person_id: int, form: dict, exc: Conflict
     ) -> Response:
-        """The edit form again (409) when the person changed after the officer opened it: the fields where
-        the record now differs from the officer's entries, side by side; the entries kept; and the form now
-        at the record's current version, so that saving again applies them to the record as it is now."""
         from crms.records import services as svc
 
         record = svc.get_person(session, who, person_id)
         if record is None:
             return person_not_found(request, person_id)
-        changed = [
-            (key, record.get(key) or "", form[key].strip())
-            for key in PERSON_FIELDS
-            if key in form and str(record.get(key) or "") != form[key].strip()
-        ]
-        values = {**form, "version": record["version"]}
-        stale = {"message": exc.message, "changed": changed}
-        return render(request, "person_form.html", 409, values=values, errors={}, person=record, stale=stale)
+        return changed_form(request, "person_form.html", record, form, PERSON_FIELDS, exc, person=record)
 
     def person_view(request: Request, session: Session, who: Principal, person_id: int, status=200, **ctx):
         from crms.biometrics import enrolment, thumbnails
@@ -914,6 +933,57 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
     @app.get("/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
     def case_page(request: Request, case_id: IdPath):
         return act(request, lambda s, w: case_view(request, s, w, case_id))
+
+    CASE_EDIT_FIELDS = ("occurred_on", "place", "sections", "notes")
+
+    def case_edit_form(
+        request: Request, session: Session, who: Principal, case_id: int, status=200, values=None, errors=None
+    ) -> Response:
+        """The case's edit form: as the case is (and its version), or the officer's entries with errors."""
+        from crms.records import services_cases as cases
+
+        c = cases.get_case(session, who, case_id)
+        if values is None:
+            values = {k: c.get(k) or "" for k in CASE_EDIT_FIELDS} | {"version": c["version"]}
+        return render(request, "case_form.html", status, case=c, values=values, errors=errors or {})
+
+    @app.get("/cases/{case_id}/edit", response_class=HTMLResponse, include_in_schema=False)
+    def case_edit(request: Request, case_id: IdPath):
+        def work(session: Session, who: Principal) -> Response:
+            from crms.access.policy import authorize
+
+            authorize(who, Permission.CASE_WRITE)  # the form only for a role that may send it (as form_page)
+            return case_edit_form(request, session, who, case_id)
+
+        return act(request, work)
+
+    @app.post("/cases/{case_id}/edit", include_in_schema=False)
+    async def case_update(request: Request, case_id: IdPath):
+        form = await read_form(request)
+
+        def work(session: Session, who: Principal) -> Response:
+            from crms.records import services_cases as cases
+
+            cases.update_case(session, who, case_id, edited(form, CASE_EDIT_FIELDS))
+            return see_other(f"/cases/{case_id}")
+
+        def bad(exc: CrmsError) -> Response:
+            from crms.records import services_cases as cases
+
+            if is_stale(exc):
+
+                def again(s: Session, w: Principal) -> Response:
+                    c = cases.get_case(s, w, case_id)
+                    return changed_form(request, "case_form.html", c, form, CASE_EDIT_FIELDS, exc, case=c)
+
+                return _reshow(request, again)
+            errors = form_errors(exc)
+            return _reshow(
+                request,
+                lambda s, w: case_edit_form(request, s, w, case_id, status=422, values=form, errors=errors),
+            )
+
+        return await run_in_threadpool(act, request, work, form=form, on_error=bad)
 
     def case_action(request: Request, case_id: int, form: dict, do: Callable[[Session, Principal], None]):
         def work(session: Session, who: Principal) -> Response:

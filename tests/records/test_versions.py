@@ -5,6 +5,8 @@ edit page; an edit that sends no version still applies to what is there."""
 from __future__ import annotations
 
 import re
+import uuid
+from contextlib import contextmanager
 
 import pytest
 
@@ -111,23 +113,35 @@ def test_the_api_reports_the_version_and_refuses_a_stale_patch(client, make_user
     assert r.status_code == 409 and r.json()["field"] == "version"
 
 
-def test_the_edit_page_keeps_the_officers_entries_and_shows_what_changed(app, db, make_user):
-    """Two officers open the same person's edit page; the second to save is shown the record as it is now
-    beside their entries (409), nothing of theirs saved; saving that page again applies them."""
+INPUTS = r'<input[^>]* name="(\w+)"[^>]* value="([^"]*)"'
+CHANGED = r'<tr><th scope="row">([^<]+)</th><td dir="auto">([^<]*)</td><td dir="auto">([^<]*)'
+
+
+@contextmanager
+def _signed_in(app, db, role: str, unit: str = "BA"):
+    """(TestClient with a browser session of a fresh user of ROLE, that user's API headers)."""
     from fastapi.testclient import TestClient
 
     from crms.access.models import User
     from crms.access.sessions import COOKIE, create_session
-    from crms.access.users import principal_for
+    from crms.access.tokens import issue_token
+    from crms.access.users import create_user, principal_for
 
-    user, api = make_user("cro_operator")
     with db.transaction() as s:
+        user = create_user(s, f"{role[:10]}_{uuid.uuid4().hex[:6]}", role, unit=unit)
+        api = {"Authorization": f"Bearer {issue_token(s, user)}"}
         cookie = create_session(s, principal_for(s.get(User, user.id), channel="web"))
     with TestClient(app, base_url="https://testserver", follow_redirects=False) as c:
-        pid = c.post("/api/v1/persons", json=person_data(), headers=api).json()["person"]["id"]
         c.cookies.set(COOKIE, cookie)
-        page = c.get(f"/persons/{pid}/edit").text
-        form = dict(re.findall(r'<input[^>]* name="(\w+)"[^>]* value="([^"]*)"', page))
+        yield c, api
+
+
+def test_the_edit_page_keeps_the_officers_entries_and_shows_what_changed(app, db):
+    """Two officers open the same person's edit page; the second to save is shown the record as it is now
+    beside their entries (409), nothing of theirs saved; saving that page again applies them."""
+    with _signed_in(app, db, "cro_operator") as (c, api):
+        pid = c.post("/api/v1/persons", json=person_data(), headers=api).json()["person"]["id"]
+        form = dict(re.findall(INPUTS, c.get(f"/persons/{pid}/edit").text))
         assert form["version"] == "1" and form["caste"] == "Kakar"
 
         r = c.patch(f"/api/v1/persons/{pid}", json={"caste": "Bugti"}, headers=api)  # the other officer
@@ -135,10 +149,9 @@ def test_the_edit_page_keeps_the_officers_entries_and_shows_what_changed(app, db
         r = c.post(f"/persons/{pid}/edit", data={**form, "caste": "Raisani", "given_name_en": "Rauf"})
         assert r.status_code == 409, r.text[:300]
         assert 'id="stale"' in r.text
-        cells = r'<tr><th scope="row">([^<]+)</th><td dir="auto">([^<]*)</td><td dir="auto">([^<]*)'
-        rows = re.findall(cells, r.text)
+        rows = re.findall(CHANGED, r.text)
         assert sorted(rows) == [("Caste", "Bugti", "Raisani"), ("Given name (English)", "Abdul Rauf", "Rauf")]
-        kept = dict(re.findall(r'<input[^>]* name="(\w+)"[^>]* value="([^"]*)"', r.text))
+        kept = dict(re.findall(INPUTS, r.text))
         assert kept["caste"] == "Raisani" and kept["version"] == "2"
         record = c.get(f"/api/v1/persons/{pid}", headers=api).json()
         assert (record["caste"], record["given_name_en"]) == ("Bugti", "Abdul Rauf")
@@ -147,3 +160,26 @@ def test_the_edit_page_keeps_the_officers_entries_and_shows_what_changed(app, db
         assert r.status_code == 303, r.text[:300]
         record = c.get(f"/api/v1/persons/{pid}", headers=api).json()
     assert (record["caste"], record["given_name_en"], record["version"]) == ("Raisani", "Rauf", 3)
+
+
+def test_the_case_edit_page_changes_the_details_and_refuses_a_stale_save(app, db):
+    with _signed_in(app, db, "sho", "BA/QTA/QUETTA") as (c, api):
+        case_id = c.post("/api/v1/cases", json=case_data(), headers=api).json()["id"]
+        assert f'href="/cases/{case_id}/edit"' in c.get(f"/cases/{case_id}").text
+        form = dict(re.findall(INPUTS, c.get(f"/cases/{case_id}/edit").text))
+        assert (form["version"], form["place"], form["sections"]) == ("1", "Zarghoon Road", "392/411/34 PPC")
+
+        r = c.post(f"/cases/{case_id}/edit", data={**form, "sections": ""})  # refused naming the field
+        assert r.status_code == 422 and 'id="e-sections"' in r.text
+        r = c.post(f"/cases/{case_id}/edit", data={**form, "notes": "Motorbike recovered"})
+        assert r.status_code == 303, r.text[:300]
+        r = c.post(f"/cases/{case_id}/edit", data={**form, "place": "Sariab Road"})  # made on version 1
+        assert r.status_code == 409 and 'id="stale"' in r.text
+        assert re.findall(CHANGED, r.text) == [
+            ("Place", "Zarghoon Road", "Sariab Road"),
+            ("Notes", "Motorbike recovered", "—"),
+        ]
+        case = c.get(f"/api/v1/cases/{case_id}", headers=api).json()
+        assert (case["place"], case["notes"], case["version"]) == ("Zarghoon Road", "Motorbike recovered", 2)
+    with _signed_in(app, db, "fingerprint_examiner") as (c, _):  # may read cases, not change them
+        assert c.get(f"/cases/{case_id}/edit").status_code == 403

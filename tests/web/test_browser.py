@@ -382,6 +382,15 @@ def test_person_case_lookup_tenprint_print(browser, web_server, lang, size, tmp_
         assert page.locator(".error").count() == 0, page.locator(".error").all_inner_texts()
         page.wait_for_url(case_url)
     v.check("case")
+    # the FIR's details, edited from its page
+    page.locator("main a.button[href$='/edit']").click()
+    page.wait_for_url(re.compile(r"/cases/\d+/edit$"))
+    v.check("case-edit")
+    page.fill("#f-place", "Sariab Road, near the flyover")
+    page.fill("#f-notes", "Motorbike recovered")
+    page.click("main form button[type=submit]")
+    page.wait_for_url(case_url)
+    assert "Motorbike recovered" in page.content() and "near the flyover" in page.content()
 
     # --- CNIC lookup: the answer and the flag at a glance
     page = v.goto("/lookup")
