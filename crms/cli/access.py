@@ -134,13 +134,10 @@ def user_add(
 def user_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """List users within your unit."""
     from crms.access.users import list_users, user_dict
-    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+    from crms.cli.auth import cli_action
 
-    with cli_errors():
-        db = open_db()
-        principal = cli_principal()
-        with unit_of_work(db, principal, "crms user list") as session:
-            rows = [user_dict(u) for u in list_users(session, principal)]
+    with cli_action("crms user list") as (session, principal):
+        rows = [user_dict(u) for u in list_users(session, principal)]
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
@@ -168,13 +165,10 @@ def user_disable(
 ) -> None:
     """Disable a user (revokes their tokens and sessions)."""
     from crms.access.users import set_active
-    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+    from crms.cli.auth import cli_action
 
-    with cli_errors():
-        db = open_db()
-        principal = cli_principal()
-        with unit_of_work(db, principal, "crms user disable") as session:
-            user = set_active(session, principal, username, enable)
+    with cli_action("crms user disable") as (session, principal):
+        user = set_active(session, principal, username, enable)
     typer.echo(f"user {user.username} {'enabled' if enable else 'disabled'}")
 
 
@@ -186,15 +180,12 @@ def user_role(
 ) -> None:
     """Change a user's role (and unit); their tokens and sessions are revoked."""
     from crms.access.users import set_role
-    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+    from crms.cli.auth import cli_action
 
-    with cli_errors():
-        db = open_db()
-        principal = cli_principal()
-        with unit_of_work(db, principal, "crms user role") as session:
-            user = set_role(session, principal, username, role, unit)
-            typer.echo(f"user {user.username}: {user.role} at {user.unit}")
-            _show_secret(user)
+    with cli_action("crms user role") as (session, principal):
+        user = set_role(session, principal, username, role, unit)
+        typer.echo(f"user {user.username}: {user.role} at {user.unit}")
+        _show_secret(user)
 
 
 @user_app.command("reset")
@@ -202,13 +193,10 @@ def user_reset(username: str) -> None:
     """Reset a user's account (forgotten password, lost authenticator): their password, authenticator,
     tokens and sessions stop working; a one-time enrolment code lets them set new ones."""
     from crms.access.users import reset_account
-    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+    from crms.cli.auth import cli_action
 
-    with cli_errors():
-        db = open_db()
-        principal = cli_principal()
-        with unit_of_work(db, principal, "crms user reset") as session:
-            user = reset_account(session, principal, username)
+    with cli_action("crms user reset") as (session, principal):
+        user = reset_account(session, principal, username)
     _show_secret(user)
 
 
@@ -222,13 +210,10 @@ def user_reset_mfa(username: str) -> None:
 def user_approve(username: str) -> None:
     """Approve a privileged account (auditor, examiner, administrator) set up by another administrator."""
     from crms.access.users import approve
-    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+    from crms.cli.auth import cli_action
 
-    with cli_errors():
-        db = open_db()
-        principal = cli_principal()
-        with unit_of_work(db, principal, "crms user approve") as session:
-            user = approve(session, principal, username)
+    with cli_action("crms user approve") as (session, principal):
+        user = approve(session, principal, username)
     typer.echo(f"user {user.username} approved")
 
 
@@ -322,13 +307,10 @@ def audit_seal() -> None:
     """Once, after upgrading or losing the data dir: add the MACs of entries written before the audit key
     and re-anchor the audit-head file -- only when the chain is otherwise intact (exit 2 otherwise)."""
     from crms.access import audit
-    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+    from crms.cli.auth import cli_action
 
-    with cli_errors():
-        db = open_db()
-        principal = cli_principal(db=db)
-        with unit_of_work(db, principal, "crms audit seal") as session:
-            report = audit.seal(session, principal)
+    with cli_action("crms audit seal") as (session, principal):
+        report = audit.seal(session, principal)
     what = f"entries #1..#{report.unsealed} sealed" if report.unsealed else "audit-head file re-anchored"
     typer.echo(f"{what}; run `crms audit verify`")
 

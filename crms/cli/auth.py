@@ -184,6 +184,18 @@ def unit_of_work(db, principal: Principal, what: str) -> Iterator:
         yield work.session
 
 
+@contextmanager
+def cli_action(what: str) -> Iterator[tuple]:
+    """One CLI action: ``with cli_action("crms user list") as (session, principal):``. Its errors become a
+    message and an exit code (:func:`cli_errors`); the caller is authenticated (:func:`cli_principal`); the
+    block runs in one audited transaction (:func:`unit_of_work`)."""
+    with cli_errors():
+        db = open_db()
+        principal = cli_principal(db=db)
+        with unit_of_work(db, principal, what) as session:
+            yield session, principal
+
+
 def exit_code(exc: CrmsError) -> int:
     if isinstance(exc, NotFound):
         return 1

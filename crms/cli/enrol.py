@@ -65,13 +65,10 @@ def enrol_pending_cmd(
 def enrolment_cmd(as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
     """Count active fingerprints by status (pending, enrolled, failed) and persons with ten prints."""
     from crms.biometrics.enrolment import enrolment_status
-    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+    from crms.cli.auth import cli_action
 
-    with cli_errors():
-        db = open_db()
-        principal = cli_principal()
-        with unit_of_work(db, principal, "crms fp enrolment") as s:
-            counts = enrolment_status(s, principal)
+    with cli_action("crms fp enrolment") as (s, principal):
+        counts = enrolment_status(s, principal)
     if as_json:
         typer.echo(json.dumps(counts))
         return

@@ -18,15 +18,10 @@ def mark_missing_cmd(
 ) -> None:
     """Record a finger that cannot be printed; capturing it later clears the mark."""
     from crms.biometrics import marks
-    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+    from crms.cli.auth import cli_action
 
-    with cli_errors():
-        db = open_db()
-        principal = cli_principal()
-        with unit_of_work(db, principal, "crms fp mark-missing") as s:
-            out = marks.mark_dict(
-                marks.record_missing_finger(s, principal, person_id, position, reason, note)
-            )
+    with cli_action("crms fp mark-missing") as (s, principal):
+        out = marks.mark_dict(marks.record_missing_finger(s, principal, person_id, position, reason, note))
     if as_json:
         typer.echo(json.dumps(out))
     else:

@@ -49,15 +49,12 @@ def lookup(
     """Look up a person by CNIC: identity documents, flags and criminal-history summary."""
     import json
 
-    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+    from crms.cli.auth import cli_action
     from crms.records.services import lookup_cnic
 
     reason = reason or os.environ.get("CRMS_REASON")
-    with cli_errors():
-        db = open_db()
-        principal = cli_principal("search:cnic", db=db)
-        with unit_of_work(db, principal, f"lookup {cnic}") as session:
-            found = lookup_cnic(session, principal, cnic, reason=reason)
+    with cli_action(f"lookup {cnic}") as (session, principal):
+        found = lookup_cnic(session, principal, cnic, reason=reason)
     if found is None:
         msg = f"no person with CNIC {cnic}"
         if as_json:
@@ -152,16 +149,13 @@ def person_show(
     ),
 ) -> None:
     """A person's full record: names in both scripts, documents, flags, cases, and its version."""
-    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+    from crms.cli.auth import cli_action
     from crms.records.labels import labelled
     from crms.records.services import get_person
 
     reason = reason or os.environ.get("CRMS_REASON")
-    with cli_errors():
-        db = open_db()
-        principal = cli_principal(db=db)
-        with unit_of_work(db, principal, f"person show {person_id}") as session:
-            record = get_person(session, principal, person_id, reason=reason)
+    with cli_action(f"person show {person_id}") as (session, principal):
+        record = get_person(session, principal, person_id, reason=reason)
     if record is None:  # the miss is audited and committed
         typer.echo(f"not found: person {person_id} not found", err=True)
         raise typer.Exit(1)
@@ -176,16 +170,13 @@ def person_edit(
     as_json: bool = AS_JSON,
 ) -> None:
     """Change a person's own fields, e.g.: crms person edit 12 caste=Raisani notes= --version 3"""
-    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+    from crms.cli.auth import cli_action
     from crms.records.labels import labelled
     from crms.records.services import person_core_dict, update_person
 
-    with cli_errors():
-        data = _changes(fields, version)
-        db = open_db()
-        principal = cli_principal(db=db)
-        with unit_of_work(db, principal, f"person edit {person_id}") as session:
-            out = labelled(person_core_dict(update_person(session, principal, person_id, data)))
+    with cli_action(f"person edit {person_id}") as (session, principal):
+        person = update_person(session, principal, person_id, _changes(fields, version))
+        out = labelled(person_core_dict(person))
     _emit(out, as_json, lambda p: typer.echo(f"person {p['id']} saved (version {p['version']})"))
 
 
@@ -224,15 +215,12 @@ def case_show(
     as_json: bool = AS_JSON,
 ) -> None:
     """A case: FIR key, offences, status and its history, the persons linked, and its version."""
-    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+    from crms.cli.auth import cli_action
     from crms.records.labels import labelled
     from crms.records.services_cases import get_case
 
-    with cli_errors():
-        db = open_db()
-        principal = cli_principal(db=db)
-        with unit_of_work(db, principal, f"case show {case_id}") as session:
-            case = labelled(get_case(session, principal, case_id), status_vocabulary="case_status")
+    with cli_action(f"case show {case_id}") as (session, principal):
+        case = labelled(get_case(session, principal, case_id), status_vocabulary="case_status")
     _emit(case, as_json, _print_case)
 
 
@@ -245,15 +233,11 @@ def case_edit(
 ) -> None:
     """Change a case's fields (occurred_on, place, sections, notes), e.g.
     crms case edit 7 place="Sariab Road" --version 2"""
-    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+    from crms.cli.auth import cli_action
     from crms.records.services_cases import update_case
 
-    with cli_errors():
-        data = _changes(fields, version)
-        db = open_db()
-        principal = cli_principal(db=db)
-        with unit_of_work(db, principal, f"case edit {case_id}") as session:
-            out = _case_out(update_case(session, principal, case_id, data))
+    with cli_action(f"case edit {case_id}") as (session, principal):
+        out = _case_out(update_case(session, principal, case_id, _changes(fields, version)))
     _emit(out, as_json, lambda c: typer.echo(f"case {c['id']} saved (version {c['version']})"))
 
 
@@ -266,13 +250,10 @@ def case_status(
     as_json: bool = AS_JSON,
 ) -> None:
     """Change a case's status (only the transitions the case's state allows; kept in its history)."""
-    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+    from crms.cli.auth import cli_action
     from crms.records.services_cases import change_case_status
 
     data = {"status": status, "effective_on": effective_on, "note": note}
-    with cli_errors():
-        db = open_db()
-        principal = cli_principal(db=db)
-        with unit_of_work(db, principal, f"case status {case_id}") as session:
-            out = _case_out(change_case_status(session, principal, case_id, data))
+    with cli_action(f"case status {case_id}") as (session, principal):
+        out = _case_out(change_case_status(session, principal, case_id, data))
     _emit(out, as_json, lambda c: typer.echo(f"case {c['id']} is now {_both(c.get('status_label'))}"))

@@ -130,13 +130,10 @@ def decide_cmd(
 ) -> None:
     """A fingerprint examiner's decision on one candidate of an identification search (once per candidate)."""
     from crms.biometrics.examination import decide
-    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+    from crms.cli.auth import cli_action
 
-    with cli_errors():
-        db = open_db()
-        principal = cli_principal()
-        with unit_of_work(db, principal, "crms fp decide") as s:
-            out = decide(s, principal, search_id, person_id, decision, reason)
+    with cli_action("crms fp decide") as (s, principal):
+        out = decide(s, principal, search_id, person_id, decision, reason)
     typer.echo(json.dumps(out))
 
 
@@ -146,13 +143,10 @@ def decisions_cmd(
 ) -> None:
     """A search's candidates with the decisions recorded so far: rank, person, score, decision, by."""
     from crms.biometrics.examination import get_search
-    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+    from crms.cli.auth import cli_action
 
-    with cli_errors():
-        db = open_db()
-        principal = cli_principal()
-        with unit_of_work(db, principal, "crms fp decisions") as s:
-            out = get_search(s, principal, search_id)
+    with cli_action("crms fp decisions") as (s, principal):
+        out = get_search(s, principal, search_id)
     if as_json:
         typer.echo(json.dumps(out, default=str))
         return
@@ -169,13 +163,10 @@ def duplicates_cmd(
 ) -> None:
     """The examiners' queue of probable duplicate enrolments."""
     from crms.biometrics.dedup import queue
-    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+    from crms.cli.auth import cli_action
 
-    with cli_errors():
-        db = open_db()
-        principal = cli_principal()
-        with unit_of_work(db, principal, "crms fp duplicates") as s:
-            rows = queue(s, principal, None if status == "all" else status)
+    with cli_action("crms fp duplicates") as (s, principal):
+        rows = queue(s, principal, None if status == "all" else status)
     if as_json:
         typer.echo(json.dumps(rows))
         return
@@ -190,13 +181,10 @@ def duplicate_cmd(
 ) -> None:
     """An examiner's decision on a probable duplicate (confirm merges when the examiner may merge)."""
     from crms.biometrics.dedup import decide
-    from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
+    from crms.cli.auth import cli_action
 
-    with cli_errors():
-        db = open_db()
-        principal = cli_principal()
-        with unit_of_work(db, principal, "crms fp duplicate") as s:
-            out = decide(s, principal, case, decision, reason)
+    with cli_action("crms fp duplicate") as (s, principal):
+        out = decide(s, principal, case, decision, reason)
     typer.echo(json.dumps(out))
 
 
