@@ -49,8 +49,8 @@ def cli(cli_as):
     return cli_as("investigating_officer")
 
 
-def test_lookup_json_found_unknown_malformed(rdb, principal, cli):
-    op = principal("cro_operator", "BA/QTA/QUETTA")
+def _absconder(rdb, op) -> tuple[int, int, int]:
+    """A person with CNIC 54400-1234567-3, accused in a new case and absconding: (person, case, link)."""
     with rdb.transaction() as session:
         pid = svc.register_person(
             session, op, person_data(documents=[{"doc_type": "CNIC", "number": "54400-1234567-3"}])
@@ -58,6 +58,11 @@ def test_lookup_json_found_unknown_malformed(rdb, principal, cli):
         case = cases.add_case(session, op, case_data())
         link = cases.link_person(session, op, case.id, {"person_id": pid, "role": "accused"})
         cases.change_party_status(session, op, link.id, {"status": "absconder"})
+    return pid, case.id, link.id
+
+
+def test_lookup_json_found_unknown_malformed(rdb, principal, cli):
+    pid, _, _ = _absconder(rdb, principal("cro_operator", "BA/QTA/QUETTA"))
 
     r = cli("lookup", "۵۴۴۰۰۱۲۳۴۵۶۷۳", "--json", "--reason", "checkpost Kuchlak")
     assert r.exit_code == 0, r.output
@@ -89,15 +94,10 @@ def test_lookup_json_found_unknown_malformed(rdb, principal, cli):
 def test_lookup_shows_labels_not_internal_codes(rdb, principal, cli):
     """Before: the human output printed raw codes such as challan_512 and proclaimed_offender_b."""
     op = principal("sho", "BA/QTA/QUETTA")
+    pid, case_id, link_id = _absconder(rdb, op)
     with rdb.transaction() as session:
-        pid = svc.register_person(
-            session, op, person_data(documents=[{"doc_type": "CNIC", "number": "54400-1234567-3"}])
-        ).person.id
-        case = cases.add_case(session, op, case_data())
-        link = cases.link_person(session, op, case.id, {"person_id": pid, "role": "accused"})
-        cases.change_party_status(session, op, link.id, {"status": "absconder"})
-        cases.change_party_status(session, op, link.id, {"status": "proclaimed_offender_b"})
-        cases.change_case_status(session, op, case.id, {"status": "challan_512"})
+        cases.change_party_status(session, op, link_id, {"status": "proclaimed_offender_b"})
+        cases.change_case_status(session, op, case_id, {"status": "challan_512"})
     r = cli("lookup", "54400-1234567-3", "--reason", "checkpost Kuchlak")
     assert r.exit_code == 0, r.output
     assert "Accused" in r.output and "ملزم" in r.output  # the table may wrap a label over two lines
