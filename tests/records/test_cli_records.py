@@ -94,7 +94,7 @@ def test_lookup_json_found_unknown_malformed(rdb, principal, cli):
 def test_lookup_shows_labels_not_internal_codes(rdb, principal, cli):
     """Before: the human output printed raw codes such as challan_512 and proclaimed_offender_b."""
     op = principal("sho", "BA/QTA/QUETTA")
-    pid, case_id, link_id = _absconder(rdb, op)
+    _, case_id, link_id = _absconder(rdb, op)
     with rdb.transaction() as session:
         cases.change_party_status(session, op, link_id, {"status": "proclaimed_offender_b"})
         cases.change_case_status(session, op, case_id, {"status": "challan_512"})
