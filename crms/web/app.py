@@ -378,16 +378,29 @@ def act(
     except RateLimited as exc:
         return message_page(request, exc.status, N_("Not allowed"), N_("Your role may not do this."))
     except CrmsError as exc:
-        if on_error is not None:
-            return on_error(exc)
-        if isinstance(exc, Conflict):
-            return message_page(request, 409, N_("Already recorded"), exc.message)
-        return message_page(
-            request, exc.status, N_("Not found") if exc.status == 404 else N_("Error"), exc.message
-        )
+        return _error_page(request, exc, on_error)
     except Exception:  # a fault of ours: logged with its trace, the user gets a plain page
         _log.exception("web page %s failed", where)
         return message_page(request, 500, N_("Error"), N_("The request could not be handled."))
+
+
+def _error_page(
+    request: Request, exc: CrmsError, on_error: Callable[[CrmsError], Response] | None
+) -> Response:
+    """The page for a service's refusal: the form's own (``on_error``: the form again, the error at its field)
+    or a message page. When the form cannot be shown again because its record is gone (a case page's form
+    posted for a case that does not exist), the page says that."""
+    if on_error is not None:
+        try:
+            return on_error(exc)
+        except (PermissionDenied, RateLimited) as again:  # the page to show it on is not for this role
+            return message_page(request, again.status, N_("Not allowed"), N_("Your role may not do this."))
+        except CrmsError as again:
+            exc = again
+    if isinstance(exc, Conflict):
+        return message_page(request, 409, N_("Already recorded"), exc.message)
+    title = N_("Not found") if exc.status == 404 else N_("Error")
+    return message_page(request, exc.status, title, exc.message)
 
 
 async def read_form(request: Request) -> dict:
