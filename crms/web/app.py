@@ -297,7 +297,13 @@ def changed_form(
         if key in form and str(record.get(key) or "") != form[key].strip()
     ]
     values = {**form, "version": record["version"]}
-    stale = {"message": exc.message, "changed": changed}
+    stale = {
+        "message": exc.message,
+        "changed": changed,
+        "at": record.get("updated_at"),
+        "now": record["version"],
+        "yours": form.get("version", ""),
+    }
     return render(request, template, 409, values=values, errors={}, stale=stale, **ctx)
 
 

@@ -148,7 +148,7 @@ def test_the_edit_page_keeps_the_officers_entries_and_shows_what_changed(app, db
         assert r.status_code == 200, r.text
         r = c.post(f"/persons/{pid}/edit", data={**form, "caste": "Raisani", "given_name_en": "Rauf"})
         assert r.status_code == 409, r.text[:300]
-        assert 'id="stale"' in r.text
+        assert 'id="stale"' in r.text and "version 2; your form was opened at version 1" in r.text
         rows = re.findall(CHANGED, r.text)
         assert sorted(rows) == [("Caste", "Bugti", "Raisani"), ("Given name (English)", "Abdul Rauf", "Rauf")]
         kept = dict(re.findall(INPUTS, r.text))
