@@ -157,6 +157,9 @@ TERMS = {
     "tattoo": N_("tattoo"),
     "latin": N_("English script"),
     "urdu": N_("Urdu script"),
+    "s/o": N_("son of"),
+    "d/o": N_("daughter of"),
+    "w/o": N_("wife of"),
     "M": N_("Male"),
     "F": N_("Female"),
     "X": N_("Not recorded"),
@@ -274,6 +277,10 @@ def form_errors(exc: CrmsError, rename: dict[str, str] | None = None) -> dict[st
     return out
 
 
+# Edit-form fields that hold a code (shown by its term) rather than free text.
+CODED_FIELDS = frozenset({"gender", "parentage_relation"})
+
+
 def edited(form: dict, fields: tuple[str, ...]) -> dict:
     """An edit form's fields as the services' input: those sent, an empty one as None (cleared), and the
     version the form was opened at."""
@@ -292,7 +299,7 @@ def changed_form(
     record now differs from the officer's entries, side by side; the entries kept; and the form now at the
     record's current version, so that saving again applies them to the record as it is now."""
     changed = [
-        (key, str(record.get(key) or ""), form[key].strip())
+        (key, str(record.get(key) or ""), form[key].strip(), key in CODED_FIELDS)
         for key in fields
         if key in form and str(record.get(key) or "") != form[key].strip()
     ]

@@ -146,11 +146,19 @@ def test_the_edit_page_keeps_the_officers_entries_and_shows_what_changed(app, db
 
         r = c.patch(f"/api/v1/persons/{pid}", json={"caste": "Bugti"}, headers=api)  # the other officer
         assert r.status_code == 200, r.text
-        r = c.post(f"/persons/{pid}/edit", data={**form, "caste": "Raisani", "given_name_en": "Rauf"})
+        form = {**form, "gender": "M", "parentage_relation": "s/o"}  # the form's selects
+        r = c.post(
+            f"/persons/{pid}/edit",
+            data={**form, "caste": "Raisani", "given_name_en": "Rauf", "parentage_relation": "w/o"},
+        )
         assert r.status_code == 409, r.text[:300]
         assert 'id="stale"' in r.text and "version 2; your form was opened at version 1" in r.text
         rows = re.findall(CHANGED, r.text)
-        assert sorted(rows) == [("Caste", "Bugti", "Raisani"), ("Given name (English)", "Abdul Rauf", "Rauf")]
+        assert sorted(rows) == [
+            ("Caste", "Bugti", "Raisani"),
+            ("Given name (English)", "Abdul Rauf", "Rauf"),
+            ("Relation", "son of", "wife of"),
+        ]
         kept = dict(re.findall(INPUTS, r.text))
         assert kept["caste"] == "Raisani" and kept["version"] == "2"
         record = c.get(f"/api/v1/persons/{pid}", headers=api).json()
