@@ -313,7 +313,13 @@ def _write_person(
                     session,
                     principal,
                     case.id,
-                    {"person_id": person.id, "role": "accused", "modus_operandi": c.mo, "gang": c.gang},
+                    {
+                        "person_id": person.id,
+                        "role": "accused",
+                        "effective_on": c.registered_on.isoformat(),  # named in the FIR
+                        "modus_operandi": c.mo,
+                        "gang": c.gang,
+                    },
                 )
                 _play_story(session, principal, case, link, c, today)
         except Conflict:  # an FIR with this key already exists (entered by someone else): leave it

@@ -272,8 +272,16 @@ class LinkCreate(Strict):
     person_id: int = Field(ge=1, le=MAX_ID)
     role: PartyRole
     status: PartyStatus = PartyStatus.NAMED
+    effective_on: Day | None = Field(
+        None, description="The day the person was named in the case (not before the FIR), where known."
+    )
     modus_operandi: Text1000 | None = None
     gang: _text(200) | None = None
+
+    @field_validator("effective_on")
+    @classmethod
+    def _eff(cls, v: date | None) -> date | None:
+        return _not_future(v, "effective_on")
 
 
 class LinkUpdate(Strict):

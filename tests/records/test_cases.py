@@ -483,3 +483,40 @@ def test_checks_shared_by_case_and_party_changes_keep_their_wording(rdb, princip
     ]
     assert refusals[5] == ("link_id", "only an accused can be arrested in a case (this link is complainant)")
     assert refusals[6] == ("link_id", "only an accused can be convicted (this link is complainant)")
+
+
+def test_an_arrest_at_the_scene_before_the_fir_is_recorded(rdb, principal):
+    """Caught in the act: arrested on the day of the offence, the FIR registered the day after. The arrest
+    stands on that day; before the offence it is refused, naming arrested_on (not a field nobody sent)."""
+    op = principal()
+    pid = _person(rdb, op)
+    case_id = _case(rdb, op)  # offence 2024-03-13, FIR 2024-03-14
+    link = _link(rdb, op, case_id, pid)
+    with rdb.transaction() as session:
+        with pytest.raises(ValidationError) as err:
+            cases.record_arrest(session, op, link, {"arrested_on": "2024-03-12"})
+        assert err.value.field == "arrested_on"
+    with rdb.transaction() as session:
+        cases.record_arrest(session, op, link, {"arrested_on": "2024-03-13", "place": "Zarghoon Road"})
+    with rdb.transaction() as session:
+        c = svc.get_person(session, op, pid)["cases"][0]
+    assert c["status"] == "arrested" and c["arrests"][0]["arrested_on"] == "2024-03-13"
+    assert c["status_history"][-1]["effective_on"] == "2024-03-13"
+
+
+def test_the_day_a_person_was_named_starts_the_links_history(rdb, principal):
+    """A register entered years later: the link's first status carries the day the person was named (not
+    before the FIR, not in the future); without it the history has only the day it was recorded."""
+    op = principal()
+    case_id = _case(rdb, op)
+    named = _link(rdb, op, case_id, _person(rdb, op), effective_on="2024-05-02")
+    unknown = _link(rdb, op, case_id, _person(rdb, op), role="witness")
+    for day in ("2024-03-13", "2999-01-01"):
+        with pytest.raises(ValidationError) as err:
+            _link(rdb, op, case_id, _person(rdb, op), effective_on=day)
+        assert err.value.field == "effective_on"
+    with rdb.transaction() as session:
+        parties = cases.get_case(session, op, case_id)["parties"]
+    first = {p["link_id"]: p["status_history"][0] for p in parties}
+    assert first[named]["effective_on"] == "2024-05-02" and first[named]["to"] == "named"
+    assert first[unknown]["effective_on"] is None and first[unknown]["changed_at"]

@@ -143,6 +143,7 @@ def link_person(session: Session, principal: Principal, case_id: int, data: Link
             field="status",
         )
     check_party_status_in_case(status, case.status)
+    check_not_before_fir(data.effective_on, case, "effective_on")
     link = CaseParty(
         case_id=case.id,
         person_id=person.id,
@@ -154,7 +155,11 @@ def link_person(session: Session, principal: Principal, case_id: int, data: Link
     touch(link, principal, new=True)
     link.status_history.append(
         PartyStatusChange(
-            from_status=None, status=status, changed_at=link.created_at, changed_by=principal.user_id
+            from_status=None,
+            status=status,
+            effective_on=data.effective_on,
+            changed_at=link.created_at,
+            changed_by=principal.user_id,
         )
     )
     session.add(link)
@@ -219,7 +224,8 @@ def _apply_party_status(
     check_party_status_in_case(new, link.case.status)
     if new in RECORDED_STATUSES and not recorded:
         raise ValidationError(f"status {new} is set by its record: {RECORDED_STATUSES[new]}", field="status")
-    check_not_before_fir(effective_on, link.case, "effective_on")
+    if not recorded:  # an arrest or a conviction checks its own day (an arrest may come before the FIR)
+        check_not_before_fir(effective_on, link.case, "effective_on")
     old = link.status
     link.status = new
     touch(link, principal)
