@@ -1,6 +1,7 @@
 """Records commands: ``crms lookup CNIC [--json] [--reason R]`` (instant CNIC lookup); ``crms person
-show|edit`` and ``crms case show|edit|status`` (a person's full record, a case, and changes to them, through
-the same services and permission checks as the API and the pages).
+show|edit``, ``crms case show|edit|status`` and ``crms link add|show|edit|status|arrest|conviction`` (a
+person's full record, a case, a person in a case, and changes to them, through the same services and
+permission checks as the API and the pages).
 
 An edit names the fields to change as ``FIELD=VALUE`` (an empty value clears the field); ``--version N`` is
 the record's version as last read (``show`` prints it): a record changed since is refused rather than
@@ -20,6 +21,12 @@ case_app = typer.Typer(
     help="Cases (FIRs): show one, edit its fields, change its status.", no_args_is_help=True
 )
 
+link_app = typer.Typer(
+    help="A person in a case (a link): add one, show it, edit its modus operandi and gang, change its "
+    "status, record an arrest or a conviction.",
+    no_args_is_help=True,
+)
+
 AS_JSON = typer.Option(False, "--json", help="Print the result as JSON.")
 VERSION = typer.Option(
     None, "--version", min=1, help="The version you read (from show): refused if the record changed since."
@@ -33,6 +40,7 @@ def register(app: typer.Typer) -> None:
     app.command("lookup", cls=QuickCommand)(lookup)
     app.add_typer(person_app, name="person")
     app.add_typer(case_app, name="case")
+    app.add_typer(link_app, name="link")
 
 
 def lookup(
@@ -201,10 +209,14 @@ def _print_case(c: dict) -> None:
     if c.get("notes"):
         console.print(f"notes {c['notes']}")
     if c.get("parties"):
-        table = Table("Person", "Name", "Role", "Status")
+        table = Table("Link", "Person", "Name", "Role", "Status")
         for p in c["parties"]:
             table.add_row(
-                str(p["person_id"]), p["person_name"] or "-", _both(p["role_label"]), _both(p["status_label"])
+                str(p["link_id"]),
+                str(p["person_id"]),
+                p["person_name"] or "-",
+                _both(p["role_label"]),
+                _both(p["status_label"]),
             )
         console.print(table)
 
@@ -257,3 +269,147 @@ def case_status(
     with cli_action(f"case status {case_id}") as (session, principal):
         out = _case_out(change_case_status(session, principal, case_id, data))
     _emit(out, as_json, lambda c: typer.echo(f"case {c['id']} is now {_both(c.get('status_label'))}"))
+
+
+# ------------------------------------------------------------------------------- a person in a case
+
+LINK_ID = typer.Argument(..., min=1, help="The link's number (crms case show lists them).")
+ON = typer.Option(None, "--on", help="The day it took effect (YYYY-MM-DD).")
+
+
+def _link_out(link) -> dict:
+    from crms.records.labels import labelled
+    from crms.records.services_cases import link_dict
+
+    return labelled(link_dict(link))
+
+
+def _print_link(link: dict) -> None:
+    from rich.console import Console
+
+    console = Console()
+    console.print(
+        f"[bold]link {link['link_id']}[/bold]: person {link['person_id']} in {link['fir']} (case "
+        f"{link['case_id']}) as {_both(link.get('role_label'))}, {_both(link.get('status_label'))}"
+    )
+    console.print(f"modus operandi {link['modus_operandi'] or '-'}  gang {link['gang'] or '-'}")
+    for h in link.get("status_history", []):
+        day = h["effective_on"] or f"recorded {h['changed_at'][:10]}"
+        console.print(f"  {day}: {h['from'] or '-'} -> {h['to']}  {h['note'] or ''}".rstrip())
+    for a in link.get("arrests", []):
+        console.print(f"  arrested {a['arrested_on']} {a['place'] or ''} {a['arrested_by'] or ''}".rstrip())
+    for v in link.get("convictions", []):
+        console.print(f"  convicted {v['convicted_on']} by {v['court']}: {v['sentence']}")
+
+
+def _saved(link: dict) -> None:
+    typer.echo(f"link {link['link_id']}: person {link['person_id']} is {_both(link.get('status_label'))}")
+
+
+@link_app.command("add")
+def link_add(
+    case_id: int = typer.Argument(..., min=1, help="The case's number."),
+    person_id: int = typer.Argument(..., min=1, help="The person's number."),
+    role: str = typer.Option("accused", "--role", help="accused, complainant, victim or witness."),
+    effective_on: str = typer.Option(None, "--on", help="The day the person was named (YYYY-MM-DD)."),
+    mo: str = typer.Option(None, "--mo", help="Modus operandi in this case."),
+    gang: str = typer.Option(None, "--gang", help="The gang, where known."),
+    as_json: bool = AS_JSON,
+) -> None:
+    """Link a person to a case, e.g. crms link add 7 12 --on 2024-03-14 --mo "snatching on motorbike"."""
+    from crms.cli.auth import cli_action
+    from crms.records.services_cases import link_person
+
+    data = {
+        "person_id": person_id,
+        "role": role,
+        "effective_on": effective_on,
+        "modus_operandi": mo,
+        "gang": gang,
+    }
+    with cli_action(f"link add {case_id} {person_id}") as (session, principal):
+        out = _link_out(link_person(session, principal, case_id, {k: v for k, v in data.items() if v}))
+    _emit(out, as_json, _saved)
+
+
+@link_app.command("show")
+def link_show(link_id: int = LINK_ID, as_json: bool = AS_JSON) -> None:
+    """A person in a case: role, status and its history, modus operandi, gang, arrests, convictions."""
+    from crms.cli.auth import cli_action
+    from crms.records.labels import labelled
+    from crms.records.services_cases import get_link
+
+    with cli_action(f"link show {link_id}") as (session, principal):
+        link = labelled(get_link(session, principal, link_id))
+    _emit(link, as_json, _print_link)
+
+
+@link_app.command("edit")
+def link_edit(link_id: int = LINK_ID, fields: list[str] = FIELDS, as_json: bool = AS_JSON) -> None:
+    """Change a link's modus_operandi or gang, e.g. crms link edit 31 gang="Zarghoon gang"."""
+    from crms.cli.auth import cli_action
+    from crms.records.services_cases import update_link
+
+    with cli_action(f"link edit {link_id}") as (session, principal):
+        out = _link_out(update_link(session, principal, link_id, _changes(fields, None)))
+    _emit(out, as_json, lambda link: typer.echo(f"link {link['link_id']} saved"))
+
+
+@link_app.command("status")
+def link_status(
+    link_id: int = LINK_ID,
+    status: str = typer.Argument(..., help="The new status, e.g. absconder, on_bail, acquitted."),
+    effective_on: str = ON,
+    note: str = typer.Option(None, "--note", help="A note kept with the change."),
+    as_json: bool = AS_JSON,
+) -> None:
+    """Change a person's status in a case (arrests and convictions: their own commands)."""
+    from crms.cli.auth import cli_action
+    from crms.records.services_cases import change_party_status
+
+    data = {"status": status, "effective_on": effective_on, "note": note}
+    with cli_action(f"link status {link_id}") as (session, principal):
+        out = _link_out(change_party_status(session, principal, link_id, data))
+    _emit(out, as_json, _saved)
+
+
+@link_app.command("arrest")
+def link_arrest(
+    link_id: int = LINK_ID,
+    arrested_on: str = typer.Argument(..., help="The day of the arrest (YYYY-MM-DD)."),
+    place: str = typer.Option(None, "--place", help="Where."),
+    arrested_by: str = typer.Option(None, "--by", help="Who made the arrest."),
+    notes: str = typer.Option(None, "--notes"),
+    as_json: bool = AS_JSON,
+) -> None:
+    """Record an arrest of an accused; the status becomes arrested."""
+    from crms.cli.auth import cli_action
+    from crms.records.models import CaseParty
+    from crms.records.services_cases import record_arrest
+
+    data = {"arrested_on": arrested_on, "place": place, "arrested_by": arrested_by, "notes": notes}
+    with cli_action(f"link arrest {link_id}") as (session, principal):
+        record_arrest(session, principal, link_id, data)
+        out = _link_out(session.get(CaseParty, link_id))
+    _emit(out, as_json, _saved)
+
+
+@link_app.command("conviction")
+def link_conviction(
+    link_id: int = LINK_ID,
+    court: str = typer.Option(..., "--court", help="The court."),
+    convicted_on: str = typer.Option(..., "--on", help="The day of the judgement (YYYY-MM-DD)."),
+    sentence: str = typer.Option(..., "--sentence", help="The sentence, as pronounced."),
+    notes: str = typer.Option(None, "--notes"),
+    as_json: bool = AS_JSON,
+) -> None:
+    """Record a conviction of an accused; the status becomes convicted."""
+    from crms.cli.auth import cli_action
+    from crms.records.models import CaseParty
+    from crms.records.services_cases import record_conviction
+
+    data = {"court": court, "convicted_on": convicted_on, "sentence": sentence, "notes": notes}
+    with cli_action(f"link conviction {link_id}") as (session, principal):
+        record_conviction(session, principal, link_id, data)
+        out = _link_out(session.get(CaseParty, link_id))
+    _emit(out, as_json, _saved)

@@ -1,6 +1,7 @@
 """The records commands against a real database (both backends). ``crms lookup CNIC --json``: found, unknown
 (exit 1), malformed (exit 2), no login (exit 3); every search is audited. ``crms person show|edit`` and
-``crms case show|edit|status``: the services' rules and refusals, with their exit codes."""
+``crms case show|edit|status`` and ``crms link ...``: the services' rules and refusals, with their exit
+codes."""
 
 from __future__ import annotations
 
@@ -164,3 +165,45 @@ def test_case_show_edit_and_status(rdb, principal, cli_as):
     assert r.exit_code == 0 and "FIR 112/2024 PS QUETTA-CANTT" in r.output and "Sariab Road" in r.output
     assert run("case", "show", "99999").exit_code == 1
     assert cli_as("auditor")("case", "show", str(case_id)).exit_code == 3
+
+
+def test_a_person_in_a_case_from_the_command_line(rdb, principal, cli_as):
+    """crms link add|show|edit|status|arrest|conviction: the link's number is in `case show`; the day a
+    person was named, modus operandi and gang are kept; refusals exit 2, a missing link 1, a role 3."""
+    sho = principal("sho", QUETTA)
+    with rdb.transaction() as session:
+        case_id = cases.add_case(session, sho, case_data()).id
+        pid = svc.register_person(session, sho, person_data()).person.id
+    run = cli_as("sho", QUETTA)
+
+    r = run("link", "add", str(case_id), str(pid), "--on", "2024-03-14", "--mo", "snatching on motorbike")
+    assert r.exit_code == 0 and "is Named" in r.output, r.output
+    r = run("case", "show", str(case_id), "--json")
+    link = json.loads(r.stdout)["parties"][0]["link_id"]
+    assert str(link) in run("case", "show", str(case_id)).output
+    assert run("link", "add", str(case_id), str(pid)).exit_code == 2  # already linked as accused
+    r = run("link", "add", str(case_id), str(pid), "--role", "witness", "--on", "2024-03-01")
+    assert r.exit_code == 2 and "before the FIR" in r.output, r.output
+
+    assert run("link", "edit", str(link), "gang=Zarghoon gang").exit_code == 0
+    assert run("link", "edit", str(link), "role=victim").exit_code == 2  # not an editable field
+    r = run("link", "status", str(link), "absconder", "--on", "2024-04-01", "--note", "raids failed")
+    assert r.exit_code == 0 and "Absconder" in r.output, r.output
+    assert run("link", "status", str(link), "convicted").exit_code == 2  # only by recording a conviction
+    r = run("link", "arrest", str(link), "2024-05-02", "--place", "Sariab", "--by", "SI Khan")
+    assert r.exit_code == 0 and "Arrested" in r.output, r.output
+
+    r = run("link", "show", str(link), "--json")
+    shown = json.loads(r.stdout)
+    assert shown["modus_operandi"] == "snatching on motorbike" and shown["gang"] == "Zarghoon gang"
+    assert [(h["to"], h["effective_on"]) for h in shown["status_history"]] == [
+        ("named", "2024-03-14"),
+        ("absconder", "2024-04-01"),
+        ("arrested", "2024-05-02"),
+    ]
+    text = run("link", "show", str(link)).output
+    assert "2024-04-01: named -> absconder  raids failed" in text and "arrested 2024-05-02 Sariab" in text
+    r = run("link", "conviction", str(link), "--court", "ATC-I", "--on", "2024-06-01", "--sentence", "3y")
+    assert r.exit_code == 2 and "not possible while the case is registered" in r.output, r.output
+    assert run("link", "show", "99999").exit_code == 1
+    assert cli_as("auditor")("link", "show", str(link)).exit_code == 3
