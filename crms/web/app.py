@@ -32,6 +32,7 @@ from crms.errors import (
     AuthenticationError,
     Conflict,
     CrmsError,
+    NotFound,
     PermissionDenied,
     RateLimited,
     ValidationError,
@@ -940,7 +941,12 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
 
-    def case_view(request: Request, session: Session, who: Principal, case_id: int, errors=None, status=200):
+    def case_view(
+        request: Request, session: Session, who: Principal, case_id: int, errors=None, status=200, scope="",
+        values=None,
+    ) -> HTMLResponse:  # fmt: skip
+        """The case page; after a refused form, ``errors`` and the officer's ``values`` go to the one form
+        named by ``scope`` ("case", "link", or "link-N-status|arrest|conviction|edit" for person N's)."""
         from crms.records import services_cases as cases
         from crms.records.models import CaseStatus, PartyRole, PartyStatus
 
@@ -951,6 +957,8 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             status,
             c=c,
             errors=errors or {},
+            scope=scope,
+            values=values or {},
             case_statuses=[s.value for s in CaseStatus],
             party_statuses=[s.value for s in PartyStatus],
             roles=[r.value for r in PartyRole],
@@ -1011,15 +1019,24 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
 
-    def case_action(request: Request, case_id: int, form: dict, do: Callable[[Session, Principal], None]):
+    def case_action(
+        request: Request,
+        case_id: int,
+        form: dict,
+        do: Callable[[Session, Principal], None],
+        scope: str = "case",
+    ):
         def work(session: Session, who: Principal) -> Response:
             do(session, who)
-            return see_other(f"/cases/{case_id}")
+            person = scope.rsplit("-", 1)[0] if scope.startswith("link-") else ""  # back to that person
+            return see_other(f"/cases/{case_id}#{person}" if person else f"/cases/{case_id}")
 
         def bad(exc: CrmsError) -> Response:
-            # The failed transaction is rolled back; show the case as it is, the error next to the field.
+            # The failed transaction is rolled back; show the case as it is, the error next to the field of
+            # the form that was sent, with the officer's entries.
             def again(session: Session, who: Principal) -> Response:
-                return case_view(request, session, who, case_id, form_errors(exc), exc.status)
+                values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+                return case_view(request, session, who, case_id, form_errors(exc), exc.status, scope, values)
 
             return act(request, again) if request.method == "GET" else _reshow(request, again)
 
@@ -1029,26 +1046,54 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         with get_db(request).transaction() as session:
             return again(session, request.state.principal)
 
-    async def case_form(request: Request, case_id: int, target_id: int, service: str, *fields: str):
-        """A case page's form: its FIELDS to the cases service SERVICE for TARGET_ID (the case or a party)."""
+    async def case_form(
+        request: Request, case_id: int, link_id: int | None, service: str, *fields: str, edit: bool = False
+    ):
+        """A case page's form: its FIELDS to the cases service SERVICE, for the case or for the person in it
+        with LINK_ID (a link of another case: not found). ``edit``: an empty field clears the value (as an
+        edit form's), rather than leaving the service's default."""
         form = await read_form(request)
+        scope = "link" if service == "link_person" else "case"
+        if link_id is not None:
+            scope = f"link-{link_id}-{LINK_FORMS[service]}"
 
         def do(session: Session, who: Principal) -> None:
             from crms.records import services_cases as cases
+            from crms.records.models import CaseParty
 
-            getattr(cases, service)(session, who, target_id, _clean(form, *fields))
+            data = edited(form, fields) if edit else _clean(form, *fields)
+            getattr(cases, service)(session, who, case_id if link_id is None else link_id, data)
+            if link_id is not None and session.get(CaseParty, link_id).case_id != case_id:  # after the
+                # service's checks (a role without the permission learns nothing); the change rolls back
+                raise NotFound(f"person-in-case link {link_id} is not in case {case_id}", field="link_id")
 
-        return await run_in_threadpool(case_action, request, case_id, form, do)
+        return await run_in_threadpool(case_action, request, case_id, form, do, scope)
+
+    # the forms of a person in a case, by service: their names on the page ("link-N-status", ...)
+    LINK_FORMS = {
+        "change_party_status": "status",
+        "record_arrest": "arrest",
+        "record_conviction": "conviction",
+        "update_link": "edit",
+    }
 
     @app.post("/cases/{case_id}/status", include_in_schema=False)
     async def case_status(request: Request, case_id: IdPath):
-        return await case_form(
-            request, case_id, case_id, "change_case_status", "status", "effective_on", "note"
-        )
+        return await case_form(request, case_id, None, "change_case_status", "status", "effective_on", "note")
 
     @app.post("/cases/{case_id}/link", include_in_schema=False)
     async def case_link(request: Request, case_id: IdPath):
-        return await case_form(request, case_id, case_id, "link_person", "person_id", "role", "status")
+        return await case_form(
+            request,
+            case_id,
+            None,
+            "link_person",
+            "person_id",
+            "role",
+            "effective_on",
+            "modus_operandi",
+            "gang",
+        )
 
     @app.post("/cases/{case_id}/links/{link_id}/status", include_in_schema=False)
     async def link_status(request: Request, case_id: IdPath, link_id: IdPath):
@@ -1067,6 +1112,10 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         return await case_form(
             request, case_id, link_id, "record_conviction", "court", "convicted_on", "sentence"
         )
+
+    @app.post("/cases/{case_id}/links/{link_id}/edit", include_in_schema=False)
+    async def link_edit(request: Request, case_id: IdPath, link_id: IdPath):
+        return await case_form(request, case_id, link_id, "update_link", "modus_operandi", "gang", edit=True)
 
     # ---------------------------------------------------------------- tenprint enrolment
 

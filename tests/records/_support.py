@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import select
@@ -69,3 +70,22 @@ def case_data(**kw) -> dict:
     }
     data.update(kw)
     return data
+
+
+@contextmanager
+def signed_in(app, db, role: str, unit: str = "BA"):
+    """(TestClient with a browser session of a fresh user of ROLE, that user's API headers)."""
+    from fastapi.testclient import TestClient
+
+    from crms.access.models import User
+    from crms.access.sessions import COOKIE, create_session
+    from crms.access.tokens import issue_token
+    from crms.access.users import create_user, principal_for
+
+    with db.transaction() as s:
+        user = create_user(s, f"{role[:10]}_{uuid.uuid4().hex[:6]}", role, unit=unit)
+        api = {"Authorization": f"Bearer {issue_token(s, user)}"}
+        cookie = create_session(s, principal_for(s.get(User, user.id), channel="web"))
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as c:
+        c.cookies.set(COOKIE, cookie)
+        yield c, api

@@ -5,8 +5,6 @@ edit page; an edit that sends no version still applies to what is there."""
 from __future__ import annotations
 
 import re
-import uuid
-from contextlib import contextmanager
 
 import pytest
 
@@ -14,7 +12,7 @@ from crms.errors import Conflict, ValidationError
 from crms.records import services as svc
 from crms.records import services_cases as cases
 
-from ._support import audit_entries, case_data, person_data
+from ._support import audit_entries, case_data, person_data, signed_in
 
 PROBLEM = "application/problem+json"
 
@@ -117,29 +115,10 @@ INPUTS = r'<input[^>]* name="(\w+)"[^>]* value="([^"]*)"'
 CHANGED = r'<tr><th scope="row">([^<]+)</th><td dir="auto">([^<]*)</td><td dir="auto">([^<]*)'
 
 
-@contextmanager
-def _signed_in(app, db, role: str, unit: str = "BA"):
-    """(TestClient with a browser session of a fresh user of ROLE, that user's API headers)."""
-    from fastapi.testclient import TestClient
-
-    from crms.access.models import User
-    from crms.access.sessions import COOKIE, create_session
-    from crms.access.tokens import issue_token
-    from crms.access.users import create_user, principal_for
-
-    with db.transaction() as s:
-        user = create_user(s, f"{role[:10]}_{uuid.uuid4().hex[:6]}", role, unit=unit)
-        api = {"Authorization": f"Bearer {issue_token(s, user)}"}
-        cookie = create_session(s, principal_for(s.get(User, user.id), channel="web"))
-    with TestClient(app, base_url="https://testserver", follow_redirects=False) as c:
-        c.cookies.set(COOKIE, cookie)
-        yield c, api
-
-
 def test_the_edit_page_keeps_the_officers_entries_and_shows_what_changed(app, db):
     """Two officers open the same person's edit page; the second to save is shown the record as it is now
     beside their entries (409), nothing of theirs saved; saving that page again applies them."""
-    with _signed_in(app, db, "cro_operator") as (c, api):
+    with signed_in(app, db, "cro_operator") as (c, api):
         pid = c.post("/api/v1/persons", json=person_data(), headers=api).json()["person"]["id"]
         form = dict(re.findall(INPUTS, c.get(f"/persons/{pid}/edit").text))
         assert form["version"] == "1" and form["caste"] == "Kakar"
@@ -171,7 +150,7 @@ def test_the_edit_page_keeps_the_officers_entries_and_shows_what_changed(app, db
 
 
 def test_the_case_edit_page_changes_the_details_and_refuses_a_stale_save(app, db):
-    with _signed_in(app, db, "sho", "BA/QTA/QUETTA") as (c, api):
+    with signed_in(app, db, "sho", "BA/QTA/QUETTA") as (c, api):
         case_id = c.post("/api/v1/cases", json=case_data(), headers=api).json()["id"]
         assert f'href="/cases/{case_id}/edit"' in c.get(f"/cases/{case_id}").text
         form = dict(re.findall(INPUTS, c.get(f"/cases/{case_id}/edit").text))
@@ -189,5 +168,5 @@ def test_the_case_edit_page_changes_the_details_and_refuses_a_stale_save(app, db
         ]
         case = c.get(f"/api/v1/cases/{case_id}", headers=api).json()
         assert (case["place"], case["notes"], case["version"]) == ("Zarghoon Road", "Motorbike recovered", 2)
-    with _signed_in(app, db, "fingerprint_examiner") as (c, _):  # may read cases, not change them
+    with signed_in(app, db, "fingerprint_examiner") as (c, _):  # may read cases, not change them
         assert c.get(f"/cases/{case_id}/edit").status_code == 403

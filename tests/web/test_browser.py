@@ -362,8 +362,12 @@ def test_person_case_lookup_tenprint_print(browser, web_server, lang, size, tmp_
     case_url = page.url
     assert _count(web_server, Case) == cases + 1
     page.fill("form[action$='/link'] #f-person_id", str(person_id))
+    page.fill("#f-link-effective_on", "2025-03-02")
+    page.fill("form[action$='/link'] #f-modus_operandi", "snatching on motorbike")
     page.click("form[action$='/link'] button[type=submit]")
     page.wait_for_url(case_url)
+    assert "snatching on motorbike" in page.locator("main ul.list").inner_text()
+    back = re.compile(re.escape(case_url) + r"#link-\d+$")  # a person's form returns to that person
     page.select_option("#f-status", "under_investigation")
     page.click("form[action$='/status'] button[type=submit]")
     page.wait_for_url(case_url)
@@ -373,6 +377,20 @@ def test_person_case_lookup_tenprint_print(browser, web_server, lang, size, tmp_
     page.click("form[action$='/status'] button[type=submit]")
     assert page.locator("#e-status").is_visible()
     assert page.locator("#case-status").get_attribute("data-status") == "under_investigation"
+    # a person's status change dated before the FIR: refused in that person's form, the entries kept
+    page.locator("details summary").first.click()
+    person_status = page.locator("form[action*='/links/'][action$='/status']").first
+    person_status.locator("select").select_option("absconder")
+    person_status.locator("input[type=date]").fill("2025-02-01")
+    person_status.locator("input[name=note]").fill("raids failed")
+    person_status.locator("button").click()
+    page.wait_for_load_state()
+    person_status = page.locator("form[action*='/links/'][action$='/status']").first
+    assert person_status.is_visible() and person_status.locator(".error").is_visible()  # opened, marked
+    assert _t(lang, "Effective on", "مؤثر تاریخ") in person_status.locator(".error").inner_text()
+    assert person_status.locator("input[name=note]").input_value() == "raids failed"
+    assert page.locator("#case .error").count() == 0  # the case's own status form is not marked
+    v.check("case-person-refused")
     for status in ("absconder", "proclaimed_offender_a"):
         page.goto(case_url)
         page.locator("details summary").first.click()
@@ -380,7 +398,7 @@ def test_person_case_lookup_tenprint_print(browser, web_server, lang, size, tmp_
         page.locator("form[action*='/links/'][action$='/status'] button").first.click()
         page.wait_for_load_state()
         assert page.locator(".error").count() == 0, page.locator(".error").all_inner_texts()
-        page.wait_for_url(case_url)
+        page.wait_for_url(back)
     v.check("case")
     # the FIR's details, edited from its page
     page.locator("main a.button[href$='/edit']").click()

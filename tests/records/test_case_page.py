@@ -1,0 +1,124 @@
+"""The case page's forms for the persons in a case, on SQLite and PostgreSQL: linking a person with the day
+they were named, modus operandi and gang; editing those; a refused form shows its error in that form only,
+with the officer's entries kept; a link of another case is not found; a status change recorded without the
+day it took effect says when it was recorded."""
+
+from __future__ import annotations
+
+import re
+
+from ._support import case_data, person_data, signed_in
+
+QUETTA = "BA/QTA/QUETTA"
+CSRF = r'name="csrf_token" value="([^"]+)"'
+
+
+def _csrf(c, url: str) -> str:
+    return re.search(CSRF, c.get(url).text).group(1)
+
+
+def _new_case_and_person(c, api, **case) -> tuple[int, int]:
+    case_id = c.post("/api/v1/cases", json=case_data(**case), headers=api).json()["id"]
+    pid = c.post("/api/v1/persons", json=person_data(), headers=api).json()["person"]["id"]
+    return case_id, pid
+
+
+def test_a_person_linked_from_the_case_page_keeps_the_day_named_modus_operandi_and_gang(app, db):
+    with signed_in(app, db, "sho", QUETTA) as (c, api):
+        case_id, pid = _new_case_and_person(c, api)
+        r = c.post(
+            f"/cases/{case_id}/link",
+            data={
+                "csrf_token": _csrf(c, f"/cases/{case_id}"),
+                "person_id": str(pid),
+                "role": "accused",
+                "effective_on": "2024-03-15",
+                "modus_operandi": "snatching on motorbike",
+                "gang": "Zarghoon gang",
+            },
+        )
+        assert r.status_code == 303, r.text[:500]
+        link = c.get(f"/api/v1/cases/{case_id}", headers=api).json()["parties"][0]
+        assert r.headers["location"] == f"/cases/{case_id}"
+        assert (link["modus_operandi"], link["gang"]) == ("snatching on motorbike", "Zarghoon gang")
+        assert link["status_history"][0]["effective_on"] == "2024-03-15"
+        for page in (f"/cases/{case_id}", f"/persons/{pid}"):
+            text = c.get(page).text
+            assert "snatching on motorbike" in text and "Zarghoon gang" in text, page
+            assert "15-Mar-2024: — → named" in text, page
+
+        r = c.post(
+            f"/cases/{case_id}/links/{link['link_id']}/edit",
+            data={"csrf_token": _csrf(c, f"/cases/{case_id}"), "modus_operandi": "snatching", "gang": ""},
+        )
+        assert r.status_code == 303 and r.headers["location"] == f"/cases/{case_id}#link-{link['link_id']}"
+        link = c.get(f"/api/v1/links/{link['link_id']}", headers=api).json()
+        assert (link["modus_operandi"], link["gang"]) == ("snatching", None)  # an emptied field is cleared
+
+
+def test_a_refused_form_of_one_person_shows_its_error_there_with_the_entries_kept(app, db):
+    with signed_in(app, db, "sho", QUETTA) as (c, api):
+        case_id, pid = _new_case_and_person(c, api)
+        link = c.post(
+            f"/api/v1/cases/{case_id}/links", json={"person_id": pid, "role": "accused"}, headers=api
+        ).json()["link_id"]
+        r = c.post(
+            f"/cases/{case_id}/links/{link}/status",
+            data={
+                "csrf_token": _csrf(c, f"/cases/{case_id}"),
+                "status": "absconder",
+                "effective_on": "2024-03-01",  # before the FIR (2024-03-14)
+                "note": "raids at Kuchlak failed",
+            },
+        )
+        assert r.status_code == 422, r.text[:500]
+        form = f"link-{link}-status"
+        assert f'id="e-{form}-effective_on"' in r.text  # the error in that person's status form ...
+        assert r.text.count('aria-invalid="true"') == 1  # ... and in no other form on the page
+        assert "<details open><summary>" in r.text and f'href="#{form}"' in r.text
+        assert 'value="raids at Kuchlak failed"' in r.text and 'value="2024-03-01"' in r.text
+        assert re.search(rf'id="f-{form}-status"[^>]*>.*?<option value="absconder" selected>', r.text, re.S)
+        assert c.get(f"/api/v1/links/{link}", headers=api).json()["status"] == "named"  # nothing written
+
+        r = c.post(
+            f"/cases/{case_id}/link",
+            data={"csrf_token": _csrf(c, f"/cases/{case_id}"), "person_id": str(pid), "role": "accused"},
+        )
+        assert r.status_code == 409 and 'id="e-person_id"' in r.text, r.text[:500]
+        assert 'value="' + str(pid) + '"' in r.text  # the number entered is kept in the link form
+
+
+def test_a_link_of_another_case_is_not_found_and_nothing_changes(app, db):
+    with signed_in(app, db, "sho", QUETTA) as (c, api):
+        case_id, pid = _new_case_and_person(c, api)
+        other, _ = _new_case_and_person(c, api, fir_number=113)
+        link = c.post(
+            f"/api/v1/cases/{case_id}/links", json={"person_id": pid, "role": "accused"}, headers=api
+        ).json()["link_id"]
+        r = c.post(
+            f"/cases/{other}/links/{link}/status",
+            data={"csrf_token": _csrf(c, f"/cases/{other}"), "status": "absconder"},
+        )
+        assert r.status_code == 404 and r.headers["content-type"].startswith("text/html"), r.text[:300]
+        assert c.get(f"/api/v1/links/{link}", headers=api).json()["status"] == "named"
+
+
+def test_an_arrest_at_the_scene_is_recorded_from_the_page_and_undated_history_says_recorded(app, db):
+    with signed_in(app, db, "sho", QUETTA) as (c, api):
+        case_id, pid = _new_case_and_person(c, api)
+        link = c.post(
+            f"/api/v1/cases/{case_id}/links", json={"person_id": pid, "role": "accused"}, headers=api
+        ).json()["link_id"]
+        r = c.post(
+            f"/cases/{case_id}/links/{link}/arrest",
+            data={
+                "csrf_token": _csrf(c, f"/cases/{case_id}"),
+                "arrested_on": "2024-03-13",  # the offence's day, before the FIR
+                "place": "Zarghoon Road",
+                "arrested_by": "ASI Baloch",
+            },
+        )
+        assert r.status_code == 303, r.text[:500]
+        text = c.get(f"/cases/{case_id}").text
+        assert "13-Mar-2024: named → arrested" in text and "Zarghoon Road — ASI Baloch" in text
+        assert re.search(r'<span class="muted">recorded \d\d-\w{3}-\d{4}</span>: — → named', text)
