@@ -36,6 +36,12 @@ class AuthenticationError(CrmsError):
     title = "Not authenticated"
 
 
+class PasswordChangeRequired(AuthenticationError):
+    """The password was right but works once (a demo or reset password): a new one must be set first."""
+
+    title = "Password change required"
+
+
 class PermissionDenied(CrmsError):
     status = 403
     title = "Forbidden"

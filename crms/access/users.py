@@ -25,7 +25,15 @@ from crms.access import audit
 from crms.access.models import User
 from crms.access.policy import PASSWORD_ROLES, Permission, Role, authorize, mfa_required, unit_contains
 from crms.access.principal import Principal
-from crms.errors import AuthenticationError, Conflict, CrmsError, NotFound, RateLimited, ValidationError
+from crms.errors import (
+    AuthenticationError,
+    Conflict,
+    CrmsError,
+    NotFound,
+    PasswordChangeRequired,
+    RateLimited,
+    ValidationError,
+)
 from crms.timeutil import as_utc, iso_or_none, utcnow
 
 # Argon2id with the OWASP Password Storage Cheat Sheet parameters (19 MiB, 2 passes, 1 lane): well under
@@ -637,7 +645,7 @@ def _check_credentials(
         if not verify_totp(user, totp, secret=_totp_of(session, user)):
             raise AuthenticationError("invalid or already used one-time code", field="totp")
     if not changing and user.must_change_password:
-        raise AuthenticationError(
+        raise PasswordChangeRequired(
             "password change required: set a new password first (crms passwd, or POST /api/v1/auth/password)",
             field="password",
         )

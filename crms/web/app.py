@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -33,6 +33,7 @@ from crms.errors import (
     Conflict,
     CrmsError,
     NotFound,
+    PasswordChangeRequired,
     PermissionDenied,
     RateLimited,
     ValidationError,
@@ -558,6 +559,8 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
                 totp=(str(form.get("totp", "")).strip()[:10] or None),
                 address=client_address(request),
             )
+        except PasswordChangeRequired:  # the password was right and works once: straight to changing it
+            return see_other("/password?" + urlencode({"username": username, "required": 1}))
         except CrmsError as exc:
             return login_form(request, form_errors(exc), exc.status, username=username, next=next_url)
         with db.transaction() as session:
@@ -1465,8 +1468,9 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         return await run_in_threadpool(public_post, request, form, "activate.html", work)
 
     @app.get("/password", response_class=HTMLResponse, include_in_schema=False)
-    def password_page(request: Request, username: str = ""):
-        return public_form(request, "password.html", values={"username": username[:64]})
+    def password_page(request: Request, username: str = "", required: int = 0):
+        values = {"username": username[:64]}
+        return public_form(request, "password.html", values=values, required=bool(required))
 
     @app.post("/password", include_in_schema=False)
     async def password_post(request: Request):

@@ -149,6 +149,21 @@ def test_login_form_wrong_password(sclient, make_account):
     assert r.status_code == 401 and "invalid username or password" in r.text
 
 
+def test_login_form_with_a_password_that_must_be_changed_goes_to_the_change_form(db, sclient, make_account):
+    """A demo or reset password is right but works once: the login form sends its user straight to the
+    change form (their name filled in, told why), not to an error that names a CLI command; no session."""
+    user = make_account("cro_operator", must_change_password=True)
+    r = _login_form(sclient, user.username)
+    assert r.status_code == 303, r.text[:300]
+    assert r.headers["location"] == f"/password?username={user.username}&required=1"
+    assert "set-cookie" not in r.headers or "crms_session" not in r.headers["set-cookie"]
+    assert last_entry(db).outcome == "refused" and "password change required" in last_entry(db).detail
+    page = sclient.get(r.headers["location"])
+    assert page.status_code == 200 and "choose a new one before you sign in" in page.text
+    assert f'value="{user.username}"' in page.text and "crms passwd" not in page.text
+    assert "choose a new one" not in sclient.get(f"/password?username={user.username}").text
+
+
 def test_cookie_request_needs_csrf_for_changes(db, sclient, make_account):
     user = make_account("cro_operator")
     r = sclient.post("/api/v1/auth/login", json={"username": user.username, "password": PASSWORD})
