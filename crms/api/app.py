@@ -20,6 +20,7 @@ from crms.api.serving import BodyLimit, LoopbackDemoCookies, install_docs
 from crms.config import Settings, get_settings
 from crms.db import Database
 from crms.optional import optional_module
+from crms.timeutil import office_zone
 
 _log = logging.getLogger("uvicorn.error")  # the server's own log, as uvicorn configures it
 
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     settings = settings or get_settings()
     check_limits()  # a malformed CRMS_RATE_* stops the start, naming the variable
     token_cache_seconds()  # ... and so does a malformed CRMS_TOKEN_CACHE_SECONDS
+    office_zone()  # ... and an unknown CRMS_TIMEZONE
     app = FastAPI(
         lifespan=_lifespan,
         title="CRMS",

@@ -285,7 +285,11 @@ def _link_out(link) -> dict:
 
 
 def _print_link(link: dict) -> None:
+    from datetime import datetime
+
     from rich.console import Console
+
+    from crms.timeutil import local
 
     console = Console()
     console.print(
@@ -294,7 +298,7 @@ def _print_link(link: dict) -> None:
     )
     console.print(f"modus operandi {link['modus_operandi'] or '-'}  gang {link['gang'] or '-'}")
     for h in link.get("status_history", []):
-        day = h["effective_on"] or f"recorded {h['changed_at'][:10]}"
+        day = h["effective_on"] or f"recorded {local(datetime.fromisoformat(h['changed_at'])):%Y-%m-%d}"
         console.print(f"  {day}: {h['from'] or '-'} -> {h['to']}  {h['note'] or ''}".rstrip())
     for a in link.get("arrests", []):
         console.print(f"  arrested {a['arrested_on']} {a['place'] or ''} {a['arrested_by'] or ''}".rstrip())

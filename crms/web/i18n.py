@@ -14,8 +14,10 @@ from functools import cache
 from pathlib import Path
 
 from babel import Locale
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, get_timezone_name
 from babel.numbers import format_decimal
+
+from crms.timeutil import local, office_zone
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 LANGUAGES = ("en", "ur")
@@ -48,23 +50,31 @@ def choose(value: str | None) -> str:
 
 
 class Formatter:
-    """Dates and numbers for one language (Urdu uses its own month names; digits stay Western, as on
-    Pakistani forms)."""
+    """Dates, times and numbers for one language (Urdu uses its own month names; digits stay Western, as on
+    Pakistani forms). Times are shown on the office's clock (:func:`crms.timeutil.office_zone`), and the day
+    of a time is the office's day; a date is shown as it is."""
 
     def __init__(self, lang: str):
         self.lang = lang
         self.locale = Locale.parse(BABEL_LOCALES[lang])
+        self.tz = office_zone()
+
+    @property
+    def zone(self) -> str:
+        """The office's zone as people call it in this language ("Pakistan Time")."""
+        return get_timezone_name(self.tz, width="short", locale=self.locale)
 
     def date(self, value: str | date | None) -> str:
         if not value:
             return ""
         if isinstance(value, str):
             try:
-                value = datetime.fromisoformat(value)
+                parsed = datetime.fromisoformat(value)
             except ValueError:
                 return value
+            value = parsed.date() if len(value) <= 10 else parsed  # "2024-03-14" is a day, not a time
         if isinstance(value, datetime):
-            value = value.date()
+            value = local(value).date()
         return format_date(value, format="medium", locale=self.locale)
 
     def datetime(self, value: str | datetime | None) -> str:
@@ -75,7 +85,7 @@ class Formatter:
                 value = datetime.fromisoformat(value)
             except ValueError:
                 return value
-        return format_datetime(value, format="medium", locale=self.locale, tzinfo=None)
+        return format_datetime(local(value), format="medium", locale=self.locale, tzinfo=self.tz)
 
     def number(self, value: int | float | None) -> str:
         return "" if value is None else format_decimal(value, locale=self.locale)
