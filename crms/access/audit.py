@@ -94,6 +94,10 @@ def _iso(at: datetime) -> str:
     return as_utc(at).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+# What an entry's outcome may be: done; refused (a permission, a limit, a credential); a record asked for
+# that is not there; an unusual read rate (crms.records.services.guard); a chain check that found tampering.
+OUTCOMES = ("ok", "refused", "not_found", "alert", "failed")
+
 HASHED_FIELDS = (
     "seq",
     "at",
@@ -897,17 +901,21 @@ def query(
     action: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    outcome: str | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[int, list[AuditEntry]]:
-    """Auditors query the trail by user, record and time range; the query itself is audited."""
+    """Auditors query the trail by user, record, action, outcome and time range (newest first); the query
+    itself is audited."""
     from crms.access.policy import Permission, authorize
 
     authorize(principal, Permission.AUDIT_READ)
     check_page(limit, offset, max_limit=1000)
     if since and until and as_utc(since) > as_utc(until):
         raise ValidationError("since is after until", field="since")
-    conds = []
+    if outcome is not None and outcome not in OUTCOMES:
+        raise ValidationError(f"outcome must be one of {', '.join(OUTCOMES)}", field="outcome")
+    conds = [] if outcome is None else [AuditEntry.outcome == outcome]
     if username:
         conds.append(AuditEntry.username == username)
     if user_id is not None:
@@ -936,6 +944,7 @@ def query(
         "action": action,
         "since": since,
         "until": until,
+        "outcome": outcome,
     }
     record(session, principal, "audit.query", query={k: v for k, v in filters.items() if v is not None})
     return total, rows

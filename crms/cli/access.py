@@ -334,11 +334,12 @@ def audit_show(
     action: str = typer.Option(None, help="Action prefix, e.g. search or auth.login."),
     since: str = typer.Option(None, help="From (ISO date/time, UTC)."),
     until: str = typer.Option(None, help="To (ISO date/time, UTC)."),
+    outcome: str = typer.Option(None, help="ok, refused, not_found, alert or failed."),
     limit: int = typer.Option(50, min=1, max=1000),
     offset: int = typer.Option(0, min=0),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Query the audit trail by user, record and time range (newest first)."""
+    """Query the audit trail by user, record, action, outcome and time range (newest first)."""
     from crms.access import audit
     from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
 
@@ -356,6 +357,7 @@ def audit_show(
                 action=action,
                 since=s,
                 until=u,
+                outcome=outcome,
                 limit=limit,
                 offset=offset,
             )

@@ -13,6 +13,7 @@ import base64
 import logging
 import tempfile
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -119,6 +120,11 @@ FIELD_LABELS = {
 }
 # Stored codes shown to people (statuses, roles, kinds), as the pages name them.
 TERMS = {
+    "outcome_ok": N_("done"),
+    "outcome_refused": N_("refused"),
+    "outcome_not_found": N_("not found"),
+    "outcome_alert": N_("alert"),
+    "outcome_failed": N_("failed"),
     "registered": N_("registered"),
     "under_investigation": N_("under investigation"),
     "challan_complete": N_("challan complete"),
@@ -238,6 +244,10 @@ def render(request: Request, template: str, status: int = 200, **ctx: Any) -> HT
     trans = translations(lang)
     principal: Principal | None = getattr(request.state, "principal", None)
     ctx.setdefault("errors", {})
+
+    def term(code: str | None) -> str:
+        return trans.gettext(TERMS[code]) if code in TERMS else (code or "")
+
     html = _env.get_template(template).render(
         _=trans.gettext,
         lang=lang,
@@ -250,7 +260,8 @@ def render(request: Request, template: str, status: int = 200, **ctx: Any) -> HT
         here=quote(str(request.url.path) + (("?" + request.url.query) if request.url.query else ""), safe=""),
         field_label=lambda name: trans.gettext(FIELD_LABELS.get(name or "", name or "")),
         fingers=FINGERS,
-        term=lambda code: trans.gettext(TERMS[code]) if code in TERMS else (code or ""),
+        term=term,
+        options=lambda codes, prefix="": [(c, term(prefix + c)) for c in codes],  # a select's, by their terms
         **ctx,
     )
     return _secure_headers(HTMLResponse(html, status_code=status))
@@ -431,6 +442,28 @@ def _clean(form: dict, *names: str) -> dict:
         if isinstance(value, str) and value.strip():
             out[name] = value.strip()
     return out
+
+
+def _office_day(text: str, field: str, *, end: bool = False) -> datetime | None:
+    """A day of a filter form (YYYY-MM-DD, the office's day) as the UTC time it starts, or with ``end`` its
+    last moment; ValidationError naming the field otherwise."""
+    from datetime import date
+
+    from crms.timeutil import office_day_span
+
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(f"{field} must be a date (YYYY-MM-DD), not {text!r}", field=field) from None
+    return office_day_span(day)[1 if end else 0]
+
+
+def _audit_offset(text: str) -> int:
+    if not text.strip().isdigit() or len(text.strip()) > 12:
+        raise ValidationError("offset must be a whole number, 0 or more", field="offset")
+    return int(text)
 
 
 def see_other(url: str) -> RedirectResponse:
@@ -1289,34 +1322,73 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
     # ---------------------------------------------------------------- audit
 
+    AUDIT_PAGE = 50
+
     @app.get("/audit", response_class=HTMLResponse, include_in_schema=False)
     def audit_page(
-        request: Request, username: str = "", action: str = "", target_id: str = "", verify: int = 0
+        request: Request,
+        username: str = "",
+        action: str = "",
+        target_type: str = "",
+        target_id: str = "",
+        outcome: str = "",
+        since: str = "",
+        until: str = "",
+        offset: str = "0",
+        verify: int = 0,
     ):
+        """The trail, newest first, 50 entries a page, filtered by user, action (a prefix), record, outcome
+        and the office's days from and to."""
+        values = {
+            "username": username, "action": action, "target_type": target_type, "target_id": target_id,
+            "outcome": outcome, "since": since, "until": until,
+        }  # fmt: skip
+        values = {k: v.strip()[:64] for k, v in values.items()}
+
         def work(session: Session, who: Principal) -> Response:
             from crms.access import audit
 
             report = None
             if verify:  # the access service authorises, checks and audits
                 report = audit.verify_trail(session, who)
-            total, rows = 0, []
+            total, rows, errors, start = 0, [], {}, 0
             if not verify or audit.may_query(who):  # without audit:read, query refuses (403)
-                total, rows = audit.query(
-                    session,
-                    who,
-                    username=username.strip() or None,
-                    action=action.strip() or None,
-                    target_id=target_id.strip() or None,
-                    limit=50,
-                )
-            entries = [audit.as_dict(e) for e in rows]
+                try:
+                    start = _audit_offset(offset)
+                    total, rows = audit.query(
+                        session,
+                        who,
+                        username=values["username"] or None,
+                        action=values["action"] or None,
+                        target_type=values["target_type"] or None,
+                        target_id=values["target_id"] or None,
+                        outcome=values["outcome"] or None,
+                        since=_office_day(values["since"], "since"),
+                        until=_office_day(values["until"], "until", end=True),
+                        limit=AUDIT_PAGE,
+                        offset=start,
+                    )
+                except ValidationError as exc:
+                    errors = form_errors(exc)
+            query = {k: v for k, v in values.items() if v}
+            older = start + len(rows) < total
+            pages = {
+                "newer": urlencode({**query, "offset": max(start - AUDIT_PAGE, 0)}) if start else None,
+                "older": urlencode({**query, "offset": start + AUDIT_PAGE}) if older else None,
+            }
             return render(
                 request,
                 "audit.html",
-                entries=entries,
+                422 if errors else 200,
+                entries=[audit.as_dict(e) for e in rows],
                 total=total,
+                first=start + 1,
+                last=start + len(rows),
+                pages=pages,
                 report=report,
-                values={"username": username, "action": action, "target_id": target_id},
+                values=values,
+                errors=errors,
+                outcomes=audit.OUTCOMES,
             )
 
         return act(request, work)

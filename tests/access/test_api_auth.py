@@ -296,6 +296,7 @@ def test_auditor_queries_by_user_record_and_time(db, sclient, make_user):
         audit.record(s, a, "person.read", target_type="person", target_id=5)
         audit.record(s, b, "person.read", target_type="person", target_id=6)
         audit.record(s, a, "search.cnic", query={"cnic": "3520212345671"}, reason="FIR 7/2026")
+        audit.record(s, b, "access.refused", outcome="refused", detail="role may not audit:read")
     r = sclient.get("/api/v1/audit", params={"username": "op_a"}, headers=auditor)
     assert r.status_code == 200
     assert [i["action"] for i in r.json()["items"]] == ["search.cnic", "person.read"]
@@ -306,8 +307,12 @@ def test_auditor_queries_by_user_record_and_time(db, sclient, make_user):
     assert r.json()["total"] == 0
     r = sclient.get("/api/v1/audit", params={"action": "search"}, headers=auditor)
     assert r.json()["items"][0]["reason"] == "FIR 7/2026"
-    # The auditors' own queries are in the trail too.
-    assert len(entries(db, action="audit.query")) == 4
+    r = sclient.get("/api/v1/audit", params={"outcome": "refused", "username": "op_b"}, headers=auditor)
+    assert [i["action"] for i in r.json()["items"]] == ["access.refused"]
+    r = sclient.get("/api/v1/audit", params={"outcome": "maybe"}, headers=auditor)
+    assert r.status_code == 422 and "outcome" in r.text
+    # The auditors' own queries are in the trail too (the refused one is not a query made).
+    assert len(entries(db, action="audit.query")) == 5
     r = sclient.get("/api/v1/audit/verify", headers=auditor)
     assert r.status_code == 200 and r.json()["ok"] is True, r.json()
 

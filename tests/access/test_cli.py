@@ -132,6 +132,10 @@ def test_audit_verify_and_show(db, cli, make_account):
     assert "audit.verify" in actions and "auth.login" in actions
     r = cli("audit", "show", "--since", "yesterday", env=env)
     assert r.exit_code == 2 and "since" in r.output
+    r = cli("audit", "show", "--outcome", "ok", "--user", auditor.username, "--json", env=env)
+    assert {i["outcome"] for i in json.loads(r.output)["items"]} == {"ok"}
+    r = cli("audit", "show", "--outcome", "maybe", env=env)
+    assert r.exit_code == 2 and "outcome must be one of" in r.output
     with db.engine.begin() as conn:
         conn.execute(text("update audit_log set action = 'person.read' where seq = 2"))
     r = cli("audit", "verify", env=env)

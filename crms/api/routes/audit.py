@@ -1,5 +1,5 @@
-"""The audit trail for auditors (``/api/v1/audit``): query by user, record and time range; verify the
-chain."""
+"""The audit trail for auditors (``/api/v1/audit``): query by user, record, action, outcome and time range;
+verify the chain."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ def query_audit(
     action: str | None = Query(None, max_length=64),
     since: datetime | None = None,
     until: datetime | None = None,
+    outcome: str | None = Query(None, max_length=16, description="ok, refused, not_found, alert or failed"),
     limit: int = Query(100, ge=1, le=1000),
     offset: OffsetQuery = 0,
 ) -> dict:
@@ -38,6 +39,7 @@ def query_audit(
         action=action,
         since=since,
         until=until,
+        outcome=outcome,
         limit=limit,
         offset=offset,
     )
