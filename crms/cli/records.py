@@ -294,7 +294,8 @@ def _print_link(link: dict) -> None:
     console = Console()
     console.print(
         f"[bold]link {link['link_id']}[/bold]: person {link['person_id']} in {link['fir']} (case "
-        f"{link['case_id']}) as {_both(link.get('role_label'))}, {_both(link.get('status_label'))}"
+        f"{link['case_id']}) as {_both(link.get('role_label'))}, {_both(link.get('status_label'))}, "
+        f"version {link['version']}"
     )
     console.print(f"modus operandi {link['modus_operandi'] or '-'}  gang {link['gang'] or '-'}")
     for h in link.get("status_history", []):
@@ -349,14 +350,16 @@ def link_show(link_id: int = LINK_ID, as_json: bool = AS_JSON) -> None:
 
 
 @link_app.command("edit")
-def link_edit(link_id: int = LINK_ID, fields: list[str] = FIELDS, as_json: bool = AS_JSON) -> None:
-    """Change a link's modus_operandi or gang, e.g. crms link edit 31 gang="Zarghoon gang"."""
+def link_edit(
+    link_id: int = LINK_ID, fields: list[str] = FIELDS, version: int = VERSION, as_json: bool = AS_JSON
+) -> None:
+    """Change a link's modus_operandi or gang, e.g. crms link edit 31 gang="Zarghoon gang" --version 2."""
     from crms.cli.auth import cli_action
     from crms.records.services_cases import update_link
 
     with cli_action(f"link edit {link_id}") as (session, principal):
-        out = _link_out(update_link(session, principal, link_id, _changes(fields, None)))
-    _emit(out, as_json, lambda link: typer.echo(f"link {link['link_id']} saved"))
+        out = _link_out(update_link(session, principal, link_id, _changes(fields, version)))
+    _emit(out, as_json, lambda link: typer.echo(f"link {link['link_id']} saved (version {link['version']})"))
 
 
 @link_app.command("status")
@@ -388,13 +391,11 @@ def link_arrest(
 ) -> None:
     """Record an arrest of an accused; the status becomes arrested."""
     from crms.cli.auth import cli_action
-    from crms.records.models import CaseParty
     from crms.records.services_cases import record_arrest
 
     data = {"arrested_on": arrested_on, "place": place, "arrested_by": arrested_by, "notes": notes}
     with cli_action(f"link arrest {link_id}") as (session, principal):
-        record_arrest(session, principal, link_id, data)
-        out = _link_out(session.get(CaseParty, link_id))
+        out = _link_out(record_arrest(session, principal, link_id, data).party)
     _emit(out, as_json, _saved)
 
 
@@ -409,11 +410,9 @@ def link_conviction(
 ) -> None:
     """Record a conviction of an accused; the status becomes convicted."""
     from crms.cli.auth import cli_action
-    from crms.records.models import CaseParty
     from crms.records.services_cases import record_conviction
 
     data = {"court": court, "convicted_on": convicted_on, "sentence": sentence, "notes": notes}
     with cli_action(f"link conviction {link_id}") as (session, principal):
-        record_conviction(session, principal, link_id, data)
-        out = _link_out(session.get(CaseParty, link_id))
+        out = _link_out(record_conviction(session, principal, link_id, data).party)
     _emit(out, as_json, _saved)

@@ -161,6 +161,7 @@ class CaseParty(Base):
     """A person in a case: role, status (with history), modus operandi and gang."""
 
     __table__ = tables.case_parties
+    __mapper_args__ = {"version_id_col": tables.case_parties.c.version}
 
     case: Mapped[Case] = relationship(back_populates="parties")
     person: Mapped[Person] = relationship(back_populates="parties")

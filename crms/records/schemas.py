@@ -287,6 +287,7 @@ class LinkCreate(Strict):
 class LinkUpdate(Strict):
     modus_operandi: Text1000 | None = None
     gang: _text(200) | None = None
+    version: Version = None
 
 
 class ArrestIn(Strict):

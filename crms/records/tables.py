@@ -257,6 +257,7 @@ case_parties = Table(
     Column("modus_operandi", String(1000)),
     Column("gang", String(200)),
     *_tracked(),
+    _version(),
     UniqueConstraint("case_id", "person_id", "role", name="uq_case_parties_link"),
 )
 

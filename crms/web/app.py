@@ -1095,12 +1095,12 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
         def do(session: Session, who: Principal) -> None:
             from crms.records import services_cases as cases
-            from crms.records.models import CaseParty
 
             data = edited(form, fields) if edit else _clean(form, *fields)
-            getattr(cases, service)(session, who, case_id if link_id is None else link_id, data)
-            if link_id is not None and session.get(CaseParty, link_id).case_id != case_id:  # after the
-                # service's checks (a role without the permission learns nothing); the change rolls back
+            done = getattr(cases, service)(session, who, case_id if link_id is None else link_id, data)
+            link = getattr(done, "party", done)  # the link, or the arrest or conviction recorded for it
+            if link_id is not None and link.case_id != case_id:  # checked after the service's checks (a
+                # role without the permission learns nothing); the change rolls back
                 raise NotFound(f"person-in-case link {link_id} is not in case {case_id}", field="link_id")
 
         return await run_in_threadpool(case_action, request, case_id, form, do, scope)

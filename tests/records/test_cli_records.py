@@ -185,7 +185,10 @@ def test_a_person_in_a_case_from_the_command_line(rdb, principal, cli_as):
     r = run("link", "add", str(case_id), str(pid), "--role", "witness", "--on", "2024-03-01")
     assert r.exit_code == 2 and "before the FIR" in r.output, r.output
 
-    assert run("link", "edit", str(link), "gang=Zarghoon gang").exit_code == 0
+    r = run("link", "edit", str(link), "gang=Zarghoon gang", "--version", "1")
+    assert r.exit_code == 0 and "saved (version 2)" in r.output, r.output
+    r = run("link", "edit", str(link), "gang=Other gang", "--version", "1")  # a stale copy: refused
+    assert r.exit_code == 2 and "version 1, now 2" in r.output, r.output
     assert run("link", "edit", str(link), "role=victim").exit_code == 2  # not an editable field
     r = run("link", "status", str(link), "absconder", "--on", "2024-04-01", "--note", "raids failed")
     assert r.exit_code == 0 and "Absconder" in r.output, r.output

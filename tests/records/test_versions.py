@@ -1,6 +1,6 @@
-"""Lost updates, on SQLite and PostgreSQL: an edit made on a copy of a person or a case read before someone
-else changed it is refused (409 naming ``version``) and writes nothing, in the services, the API and the
-edit page; an edit that sends no version still applies to what is there."""
+"""Lost updates, on SQLite and PostgreSQL: an edit made on a copy of a person, a case or a person's link to a
+case read before someone else changed it is refused (409 naming ``version``) and writes nothing, in the
+services, the API and the edit forms; an edit that sends no version still applies to what is there."""
 
 from __future__ import annotations
 
@@ -170,3 +170,36 @@ def test_the_case_edit_page_changes_the_details_and_refuses_a_stale_save(app, db
         assert (case["place"], case["notes"], case["version"]) == ("Zarghoon Road", "Motorbike recovered", 2)
     with signed_in(app, db, "fingerprint_examiner") as (c, _):  # may read cases, not change them
         assert c.get(f"/cases/{case_id}/edit").status_code == 403
+
+
+def test_a_person_in_case_edit_on_a_stale_copy_is_refused_on_the_case_page(app, db):
+    """Modus operandi and gang, as persons' and cases' fields: the case page's form carries the version it
+    was opened at; a save after someone else's is refused (409) with a notice in that form, the entries
+    kept and the version now current, so saving again applies them."""
+    with signed_in(app, db, "sho", "BA/QTA/QUETTA") as (c, api):
+        case_id = c.post("/api/v1/cases", json=case_data(), headers=api).json()["id"]
+        pid = c.post("/api/v1/persons", json=person_data(), headers=api).json()["person"]["id"]
+        accused = {"person_id": pid, "role": "accused"}
+        link_id = c.post(f"/api/v1/cases/{case_id}/links", json=accused, headers=api).json()["link_id"]
+        page = c.get(f"/cases/{case_id}").text
+        form = dict(re.findall(INPUTS, page[page.index(f'id="link-{link_id}-edit"') :]))
+        assert form["version"] == "1"
+
+        r = c.patch(f"/api/v1/links/{link_id}", json={"gang": "Zarghoon gang", "version": 1}, headers=api)
+        assert r.status_code == 200 and r.json()["version"] == 2, r.text
+        r = c.patch(f"/api/v1/links/{link_id}", json={"gang": "x", "version": 1}, headers=api)
+        assert r.status_code == 409 and r.json()["field"] == "version", r.text
+
+        data = {"csrf_token": form["csrf_token"], "version": "1", "modus_operandi": "dacoity", "gang": ""}
+        r = c.post(f"/cases/{case_id}/links/{link_id}/edit", data=data)
+        assert r.status_code == 409, r.text[:300]
+        edit = r.text[r.text.index(f'id="link-{link_id}-edit"') :]
+        assert 'class="notice" role="alert"' in edit and 'value="dacoity"' in edit
+        kept = dict(re.findall(INPUTS, edit))
+        assert kept["version"] == "2"
+        assert c.get(f"/api/v1/links/{link_id}", headers=api).json()["gang"] == "Zarghoon gang"  # not undone
+
+        r = c.post(f"/cases/{case_id}/links/{link_id}/edit", data={**data, "version": kept["version"]})
+        assert r.status_code == 303, r.text[:300]
+        saved = c.get(f"/api/v1/links/{link_id}", headers=api).json()
+    assert (saved["modus_operandi"], saved["gang"], saved["version"]) == ("dacoity", None, 3)

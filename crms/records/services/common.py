@@ -33,7 +33,7 @@ def touch(obj: Any, principal: Principal, *, new: bool = False) -> None:
     obj.updated_by = principal.user_id
 
 
-def check_version(session: Session, row: Person | Case, expected: int | None, what: str) -> None:
+def check_version(session: Session, row: Person | Case | CaseParty, expected: int | None, what: str) -> None:
     """Refuse (409, field ``version``) a change made on a copy of ``row`` read at version ``expected`` when
     the row has changed since: saving it would silently undo the other change. ``None``: the caller sent no
     version (an API client that reads nothing first)."""

@@ -28,6 +28,7 @@ from crms.records.services.common import (
     _get_link,
     check_not_before_fir,
     check_transition,
+    check_version,
     touch,
     writable_case,
     writable_link,
@@ -180,7 +181,9 @@ def update_link(session: Session, principal: Principal, link_id: int, data: Link
     authorize(principal, Permission.CASE_WRITE)  # the role first (403 before 404)
     data = coerce(LinkUpdate, data)
     link = writable_link(session, principal, link_id, Permission.CASE_WRITE)
-    for key, value in data.model_dump(exclude_unset=True).items():
+    changes = data.model_dump(exclude_unset=True)
+    check_version(session, link, changes.pop("version", None), "person-in-case link")
+    for key, value in changes.items():
         setattr(link, key, value)
     touch(link, principal)
     session.flush()

@@ -128,6 +128,7 @@ def party_dict(link: CaseParty, *, history: bool = True) -> dict:
         "status": link.status,
         "modus_operandi": link.modus_operandi,
         "gang": link.gang,
+        "version": link.version,
     }
     if history:
         out["status_history"] = _status_history(link.status_history)
