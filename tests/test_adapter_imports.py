@@ -19,10 +19,6 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("crms/api/params.py", "crms.db", "MAX_ID"): "the id range of the schema, a constant",
     ("crms/cli/system.py", "crms.db", "upgrade"): "crms db upgrade runs the migrations (a storage service "
     "for it would belong in crms.db itself)",
-    ("crms/web/app.py", "crms.records.models", "CaseStatus"): "status/role choices of the case page: to come "
-    "from a records service (or crms.records.labels)",
-    ("crms/web/app.py", "crms.records.models", "PartyRole"): "as CaseStatus",
-    ("crms/web/app.py", "crms.records.models", "PartyStatus"): "as CaseStatus",
 }
 
 

@@ -984,21 +984,10 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         """The case page; after a refused form, ``errors`` and the officer's ``values`` go to the one form
         named by ``scope`` ("case", "link", or "link-N-status|arrest|conviction|edit" for person N's)."""
         from crms.records import services_cases as cases
-        from crms.records.models import CaseStatus, PartyRole, PartyStatus
 
         c = cases.get_case(session, who, case_id)
-        return render(
-            request,
-            "case.html",
-            status,
-            c=c,
-            errors=errors or {},
-            scope=scope,
-            values=values or {},
-            case_statuses=[s.value for s in CaseStatus],
-            party_statuses=[s.value for s in PartyStatus],
-            roles=[r.value for r in PartyRole],
-        )
+        values = values or {}
+        return render(request, "case.html", status, c=c, errors=errors or {}, scope=scope, values=values)
 
     @app.get("/cases/{case_id}", response_class=HTMLResponse, include_in_schema=False)
     def case_page(request: Request, case_id: IdPath):

@@ -520,3 +520,61 @@ def test_the_day_a_person_was_named_starts_the_links_history(rdb, principal):
     first = {p["link_id"]: p["status_history"][0] for p in parties}
     assert first[named]["effective_on"] == "2024-05-02" and first[named]["to"] == "named"
     assert first[unknown]["effective_on"] is None and first[unknown]["changed_at"]
+
+
+class _Undo(Exception):
+    """Raised to roll back an attempt that succeeded."""
+
+
+def _accepted(db, attempt) -> bool:
+    """Whether the services accept ATTEMPT(session); nothing of it is kept either way."""
+    try:
+        with db.transaction() as session:
+            attempt(session)
+            raise _Undo
+    except _Undo:
+        return True
+    except ValidationError:
+        return False
+
+
+@pytest.mark.parametrize(
+    ("case_path", "party_path", "role"),
+    [
+        ((), (), "accused"),
+        (("under_investigation",), ("absconder",), "accused"),
+        (("under_investigation", "challan_complete", "under_trial"), ("on_bail",), "accused"),
+        (("cancelled",), (), "accused"),
+        ((), (), "witness"),
+    ],
+)
+def test_the_moves_offered_are_exactly_the_ones_the_rules_accept(rdb, principal, case_path, party_path, role):
+    """What the case page offers (a case's and a person's next_statuses, can_record) is what the services
+    then accept, in every state tried: no option that is refused, none missing."""
+    from crms.records.models import CaseStatus, PartyStatus
+
+    sho = principal("sho", QUETTA)
+    case_id = _case(rdb, sho)
+    link = _link(rdb, sho, case_id, _person(rdb, sho), role=role)
+    _case_to(rdb, sho, case_id, *case_path)
+    for status in party_path:
+        _status(rdb, sho, link, status)
+    with rdb.transaction() as session:
+        case = cases.get_case(session, sho, case_id)
+    offered = case["parties"][0]
+
+    def party(status):
+        return lambda s: cases.change_party_status(s, sho, link, {"status": status})
+
+    def case_to(status):
+        return lambda s: cases.change_case_status(s, sho, case_id, {"status": status})
+
+    arrest = {"arrested_on": "2024-12-01"}
+    conviction = {"court": "ATC-I Quetta", "convicted_on": "2024-12-01", "sentence": "3 years RI"}
+    records = {
+        "arrest": lambda s: cases.record_arrest(s, sho, link, arrest),
+        "conviction": lambda s: cases.record_conviction(s, sho, link, conviction),
+    }
+    assert offered["next_statuses"] == [p.value for p in PartyStatus if _accepted(rdb, party(p.value))]
+    assert offered["can_record"] == [what for what, call in records.items() if _accepted(rdb, call)]
+    assert case["next_statuses"] == [c.value for c in CaseStatus if _accepted(rdb, case_to(c.value))]

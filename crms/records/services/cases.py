@@ -37,6 +37,7 @@ from crms.records.services.common import (
 )
 from crms.records.services.flags import CASE_CLEARS_FLAGS, _clear
 from crms.records.services.guard import guard_reads
+from crms.records.services.links import party_moves
 from crms.records.services.reading import party_dict
 from crms.timeutil import iso_or_none as _ts
 from crms.timeutil import utcnow
@@ -115,6 +116,8 @@ def case_dict(case: Case, *, parties: bool = True, history: bool = True) -> dict
         "updated_at": _ts(case.updated_at),
         "updated_by": case.updated_by,
         "version": case.version,
+        # the statuses a status change may move the case to now
+        "next_statuses": [s.value for s in CS if s in CASE_TRANSITIONS.get(case.status, set())],
     }
     if history:
         out["status_history"] = [
@@ -131,7 +134,7 @@ def case_dict(case: Case, *, parties: bool = True, history: bool = True) -> dict
     if parties:
         out["parties"] = []
         for link in case.parties:
-            d = party_dict(link)
+            d = party_dict(link) | party_moves(link)
             d["person_id"] = link.person_id
             d["person_name"] = link.person.display_name if link.person is not None else None
             out["parties"].append(d)

@@ -105,9 +105,33 @@ def check_party_status_in_case(new: str, case_status: str) -> None:
         )
 
 
+def party_moves(link: CaseParty) -> dict:
+    """What may happen to a person in a case now, as the rules stand: ``next_statuses``, the statuses a
+    status change may move the link to (its transitions that the case's state allows; none for a
+    complainant, victim or witness), and ``can_record``, the records that may be added ("arrest",
+    "conviction"), which move the status to arrested or convicted themselves."""
+    if link.role != PartyRole.ACCUSED:
+        return {"next_statuses": [], "can_record": []}
+
+    def possible(status: str) -> bool:
+        allowed = PARTY_CASE_STATES.get(status)
+        return allowed is None or link.case.status in allowed
+
+    moves = PARTY_TRANSITIONS.get(link.status, set())
+    return {
+        "next_statuses": [s.value for s in PS if s in moves and s not in RECORDED_STATUSES and possible(s)],
+        "can_record": [
+            what
+            for what, status in (("arrest", PS.ARRESTED), ("conviction", PS.CONVICTED))
+            if (link.status == status or status in moves) and possible(status)
+        ],
+    }
+
+
 def link_dict(link: CaseParty) -> dict:
     d = party_dict(link)
     d["person_id"] = link.person_id
+    d.update(party_moves(link))
     return d
 
 
