@@ -311,11 +311,8 @@ def changed_form(
     """An edit form again (409) when its record changed after the officer opened it: the fields where the
     record now differs from the officer's entries, side by side; the entries kept; and the form now at the
     record's current version, so that saving again applies them to the record as it is now."""
-    changed = [
-        (key, str(record.get(key) or ""), form[key].strip(), key in CODED_FIELDS)
-        for key in fields
-        if key in form and str(record.get(key) or "") != form[key].strip()
-    ]
+    pairs = [(key, str(record.get(key) or ""), form[key].strip()) for key in fields if key in form]
+    changed = [(key, now, yours, key in CODED_FIELDS) for key, now, yours in pairs if now != yours]
     values = {**form, "version": record["version"]}
     stale = {
         "message": exc.message,
