@@ -294,6 +294,11 @@ def form_errors(exc: CrmsError, rename: dict[str, str] | None = None) -> dict[st
 CODED_FIELDS = frozenset({"gender", "parentage_relation"})
 
 
+def kept_entries(form: dict) -> dict:
+    """A refused form's text entries, to show it again as the officer filled it in."""
+    return {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+
+
 def edited(form: dict, fields: tuple[str, ...]) -> dict:
     """An edit form's fields as the services' input: those sent, an empty one as None (cleared), and the
     version the form was opened at."""
@@ -801,6 +806,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         from crms.faces import photos as faces
 
         pictures = faces.photos_of(session, who, record["id"])
+        ctx.setdefault("values", {})
         return render(
             request, "person.html", status, p=record, prints=prints, photos=pictures,
             show_photos=faces.may_view_images(who), show_thumbs=thumbnails.may_view_thumbnails(who), **ctx,
@@ -826,8 +832,12 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
         def bad(exc: CrmsError) -> Response:
             errors = form_errors(exc, {"image": "photo"})
+            values = kept_entries(form)  # the file itself is not sent back
             return _reshow(
-                request, lambda s, w: person_view(request, s, w, person_id, 422, errors=errors, part="photo")
+                request,
+                lambda s, w: person_view(
+                    request, s, w, person_id, 422, errors=errors, part="photo", values=values
+                ),
             )
 
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
@@ -895,11 +905,14 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
                 raise NotFound(f"no part {part!r}", field="part")
             return see_other(f"/persons/{person_id}#{part}")
 
-        def bad(exc: CrmsError) -> Response:
+        def bad(exc: CrmsError) -> Response:  # shown again in its form, the officer's entries kept
             errors = form_errors(exc, PART_RENAME)
+            values = kept_entries(form)
             return _reshow(
                 request,
-                lambda s, w: person_view(request, s, w, person_id, exc.status, errors=errors, part=part),
+                lambda s, w: person_view(
+                    request, s, w, person_id, exc.status, errors=errors, part=part, values=values
+                ),
             )
 
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
@@ -1057,7 +1070,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             # The failed transaction is rolled back; show the case as it is, the error next to the field of
             # the form that was sent, with the officer's entries.
             def again(session: Session, who: Principal) -> Response:
-                values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+                values = kept_entries(form)
                 return case_view(request, session, who, case_id, form_errors(exc), exc.status, scope, values)
 
             return act(request, again) if request.method == "GET" else _reshow(request, again)
