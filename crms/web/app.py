@@ -1539,7 +1539,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         return await run_in_threadpool(public_post, request, form, "activate.html", work)
 
     @app.get("/password", response_class=HTMLResponse, include_in_schema=False)
-    def password_page(request: Request, username: str = "", required: int = 0):
+    def password_page(request: Request, username: str = "", required: str = ""):
         values = {"username": username[:64]}
         return public_form(request, "password.html", values=values, required=bool(required))
 

@@ -23,6 +23,12 @@ def _new_case_and_person(c, api, **case) -> tuple[int, int]:
     return case_id, pid
 
 
+def _accused(c, api, case_id: int, pid: int) -> int:
+    """The person linked to the case as accused (through the API): the link's number."""
+    accused = {"person_id": pid, "role": "accused"}
+    return c.post(f"/api/v1/cases/{case_id}/links", json=accused, headers=api).json()["link_id"]
+
+
 def test_a_person_linked_from_the_case_page_keeps_the_day_named_modus_operandi_and_gang(app, db):
     with signed_in(app, db, "sho", QUETTA) as (c, api):
         case_id, pid = _new_case_and_person(c, api)
@@ -59,9 +65,7 @@ def test_a_person_linked_from_the_case_page_keeps_the_day_named_modus_operandi_a
 def test_a_refused_form_of_one_person_shows_its_error_there_with_the_entries_kept(app, db):
     with signed_in(app, db, "sho", QUETTA) as (c, api):
         case_id, pid = _new_case_and_person(c, api)
-        link = c.post(
-            f"/api/v1/cases/{case_id}/links", json={"person_id": pid, "role": "accused"}, headers=api
-        ).json()["link_id"]
+        link = _accused(c, api, case_id, pid)
         r = c.post(
             f"/cases/{case_id}/links/{link}/status",
             data={
@@ -92,9 +96,7 @@ def test_a_link_of_another_case_is_not_found_and_nothing_changes(app, db):
     with signed_in(app, db, "sho", QUETTA) as (c, api):
         case_id, pid = _new_case_and_person(c, api)
         other, _ = _new_case_and_person(c, api, fir_number=113)
-        link = c.post(
-            f"/api/v1/cases/{case_id}/links", json={"person_id": pid, "role": "accused"}, headers=api
-        ).json()["link_id"]
+        link = _accused(c, api, case_id, pid)
         r = c.post(
             f"/cases/{other}/links/{link}/status",
             data={"csrf_token": _csrf(c, f"/cases/{other}"), "status": "absconder"},
@@ -106,9 +108,7 @@ def test_a_link_of_another_case_is_not_found_and_nothing_changes(app, db):
 def test_an_arrest_at_the_scene_is_recorded_from_the_page_and_undated_history_says_recorded(app, db):
     with signed_in(app, db, "sho", QUETTA) as (c, api):
         case_id, pid = _new_case_and_person(c, api)
-        link = c.post(
-            f"/api/v1/cases/{case_id}/links", json={"person_id": pid, "role": "accused"}, headers=api
-        ).json()["link_id"]
+        link = _accused(c, api, case_id, pid)
         r = c.post(
             f"/cases/{case_id}/links/{link}/arrest",
             data={
