@@ -1,5 +1,5 @@
 """Records commands: ``crms lookup CNIC [--json] [--reason R]`` (instant CNIC lookup); ``crms person
-show|edit``, ``crms case show|edit|status`` and ``crms link add|show|edit|status|arrest|conviction`` (a
+show|edit``, ``crms case list|show|edit|status`` and ``crms link add|show|edit|status|arrest|conviction`` (a
 person's full record, a case, a person in a case, and changes to them, through the same services and
 permission checks as the API and the pages).
 
@@ -18,7 +18,7 @@ import typer
 
 person_app = typer.Typer(help="Person records: show one, edit its fields.", no_args_is_help=True)
 case_app = typer.Typer(
-    help="Cases (FIRs): show one, edit its fields, change its status.", no_args_is_help=True
+    help="Cases (FIRs): list them, show one, edit its fields, change its status.", no_args_is_help=True
 )
 
 link_app = typer.Typer(
@@ -219,6 +219,40 @@ def _print_case(c: dict) -> None:
                 _both(p["status_label"]),
             )
         console.print(table)
+
+
+@case_app.command("list")
+def case_list(
+    district: str = typer.Option(None, "--district", help="District code or name."),
+    station: str = typer.Option(None, "--station", help="Police station code or name."),
+    year: int = typer.Option(None, "--year", min=1947, max=9999, help="The FIR's year."),
+    status: str = typer.Option(None, "--status", help="e.g. under_investigation, under_trial."),
+    limit: int = typer.Option(50, "--limit", min=1, max=500),
+    offset: int = typer.Option(0, "--offset", min=0),
+    as_json: bool = AS_JSON,
+) -> None:
+    """FIRs, latest entered first, filtered by district, police station, year and status."""
+    from crms.cli.auth import cli_action
+    from crms.records.labels import labelled
+    from crms.records.services_cases import list_cases
+
+    filters = {"district": district, "police_station": station, "year": year, "status": status}
+    with cli_action("case list") as (session, principal):
+        page = list_cases(session, principal, limit=limit, offset=offset, **filters)
+        page = labelled(page, status_vocabulary="case_status")
+    _emit(page, as_json, _print_cases)
+
+
+def _print_cases(page: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    shown = len(page["items"])
+    title = f"FIRs {page['offset'] + 1}-{page['offset'] + shown} of {page['total']}" if shown else "no FIRs"
+    table = Table("Case", "FIR", "Registered", "Sections", "Status", title=title)
+    for c in page["items"]:
+        table.add_row(str(c["id"]), c["fir"], c["registered_on"], c["sections"], _both(c.get("status_label")))
+    Console().print(table)
 
 
 @case_app.command("show")

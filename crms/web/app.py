@@ -462,10 +462,23 @@ def _office_day(text: str, field: str, *, end: bool = False) -> datetime | None:
     return office_day_span(day)[1 if end else 0]
 
 
-def _audit_offset(text: str) -> int:
+def _whole_number(text: str, field: str) -> int:
+    """A listing's offset or a year from a query string: ValidationError naming the field otherwise."""
     if not text.strip().isdigit() or len(text.strip()) > 12:
-        raise ValidationError("offset must be a whole number, 0 or more", field="offset")
+        raise ValidationError(f"{field} must be a whole number, 0 or more", field=field)
     return int(text)
+
+
+def page_links(filters: dict, start: int, shown: int, total: int, size: int) -> dict:
+    """A listing's place (entries ``first``–``last``) and the query strings of its newer and older pages,
+    which keep its filters (None where there is no such page)."""
+    query = {k: v for k, v in filters.items() if v}
+    return {
+        "first": start + 1,
+        "last": start + shown,
+        "newer": urlencode({**query, "offset": max(start - size, 0)}) if start else None,
+        "older": urlencode({**query, "offset": start + size}) if start + shown < total else None,
+    }
 
 
 def see_other(url: str) -> RedirectResponse:
@@ -965,6 +978,53 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         "sections",
     )
 
+    CASES_PAGE = 50
+
+    @app.get("/cases", response_class=HTMLResponse, include_in_schema=False)
+    def cases_page(
+        request: Request,
+        district: str = "",
+        police_station: str = "",
+        year: str = "",
+        status: str = "",
+        offset: str = "0",
+    ):
+        """The FIRs, latest entered first, 50 a page, by district, police station, year and status."""
+        values = {"district": district, "police_station": police_station, "year": year, "status": status}
+        values = {k: v.strip()[:150] for k, v in values.items()}
+
+        def work(session: Session, who: Principal) -> Response:
+            from crms.records import services_cases as cases
+            from crms.records.vocab import CaseStatus
+
+            page, errors, start = {"items": [], "total": 0}, {}, 0
+            try:
+                start = _whole_number(offset, "offset")
+                page = cases.list_cases(
+                    session,
+                    who,
+                    limit=CASES_PAGE,
+                    offset=start,
+                    district=values["district"] or None,
+                    police_station=values["police_station"] or None,
+                    year=_whole_number(values["year"], "year") if values["year"] else None,
+                    status=values["status"] or None,
+                )
+            except ValidationError as exc:
+                errors = form_errors(exc)
+            return render(
+                request,
+                "cases.html",
+                422 if errors else 200,
+                page=page,
+                pages=page_links(values, start, len(page["items"]), page["total"], CASES_PAGE),
+                values=values,
+                errors=errors,
+                statuses=[s.value for s in CaseStatus],
+            )
+
+        return act(request, work)
+
     @app.get("/cases/new", response_class=HTMLResponse, include_in_schema=False)
     def case_new(request: Request):
         return act(request, form_page(Permission.CASE_WRITE, "case_form.html", request=request, values={}))
@@ -1353,7 +1413,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             total, rows, errors, start = 0, [], {}, 0
             if not verify or audit.may_query(who):  # without audit:read, query refuses (403)
                 try:
-                    start = _audit_offset(offset)
+                    start = _whole_number(offset, "offset")
                     total, rows = audit.query(
                         session,
                         who,
@@ -1369,21 +1429,13 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
                     )
                 except ValidationError as exc:
                     errors = form_errors(exc)
-            query = {k: v for k, v in values.items() if v}
-            older = start + len(rows) < total
-            pages = {
-                "newer": urlencode({**query, "offset": max(start - AUDIT_PAGE, 0)}) if start else None,
-                "older": urlencode({**query, "offset": start + AUDIT_PAGE}) if older else None,
-            }
             return render(
                 request,
                 "audit.html",
                 422 if errors else 200,
                 entries=[audit.as_dict(e) for e in rows],
                 total=total,
-                first=start + 1,
-                last=start + len(rows),
-                pages=pages,
+                pages=page_links(values, start, len(rows), total, AUDIT_PAGE),
                 report=report,
                 values=values,
                 errors=errors,

@@ -122,3 +122,34 @@ def test_an_arrest_at_the_scene_is_recorded_from_the_page_and_undated_history_sa
         text = c.get(f"/cases/{case_id}").text
         assert "13-Mar-2024: named → arrested" in text and "Zarghoon Road — ASI Baloch" in text
         assert re.search(r'<span class="muted">recorded \d\d-\w{3}-\d{4}</span>: — → named', text)
+
+
+def test_the_fir_list_filters_by_station_year_and_status_and_pages_through(app, db):
+    with signed_in(app, db, "sho", QUETTA) as (c, api):
+        ids = [
+            c.post("/api/v1/cases", json=case_data(fir_number=300 + i, year=2024), headers=api).json()["id"]
+            for i in range(53)
+        ]
+        c.post(
+            "/api/v1/cases", json=case_data(fir_number=1, year=2023, registered_on="2023-05-01"), headers=api
+        )
+        c.post(f"/api/v1/cases/{ids[0]}/status", json={"status": "under_investigation"}, headers=api)
+        first = c.get("/cases", params={"police_station": "Cantt", "district": "Quetta", "year": "2024"})
+        assert first.status_code == 200, first.text[:300]
+        assert "FIRs 1–50 of 53, latest entered first" in first.text
+        shown = [int(i) for i in re.findall(r'<a href="/cases/(\d+)" dir="ltr">', first.text)]
+        assert shown == sorted(ids, reverse=True)[:50]
+        older = re.search(r'href="/cases\?([^"]+)" rel="next"', first.text).group(1).replace("&amp;", "&")
+        rest = [
+            int(i) for i in re.findall(r'<a href="/cases/(\d+)" dir="ltr">', c.get(f"/cases?{older}").text)
+        ]
+        assert rest == sorted(ids, reverse=True)[50:]
+        r = c.get("/cases", params={"status": "under_investigation"})
+        assert [int(i) for i in re.findall(r'<a href="/cases/(\d+)" dir="ltr">', r.text)] == [ids[0]]
+        for params, field in (
+            ({"police_station": "Nowhere Town"}, "police_station"),
+            ({"year": "twenty"}, "year"),
+        ):
+            r = c.get("/cases", params=params)
+            assert r.status_code == 422 and f'id="e-{field}"' in r.text, (params, r.text[:300])
+        assert 'href="/cases"' in c.get("/").text  # from the menu and the dashboard

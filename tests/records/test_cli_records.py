@@ -166,6 +166,16 @@ def test_case_show_edit_and_status(rdb, principal, cli_as):
     assert run("case", "show", "99999").exit_code == 1
     assert cli_as("auditor")("case", "show", str(case_id)).exit_code == 3
 
+    listed = ("case", "list", "--station", "Cantt", "--district", "Quetta", "--status", "under_investigation")
+    r = run(*listed)
+    assert r.exit_code == 0 and "FIRs 1-1 of 1" in r.output, r.output
+    firs = [c["fir"] for c in json.loads(run(*listed, "--json").stdout)["items"]]
+    assert firs == ["FIR 112/2024 PS QUETTA-CANTT"]
+    r = run("case", "list", "--year", "2023", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["total"] == 0
+    r = run("case", "list", "--station", "Nowhere Town")
+    assert r.exit_code == 2 and "police_station" in r.output, r.output
+
 
 def test_a_person_in_a_case_from_the_command_line(rdb, principal, cli_as):
     """crms link add|show|edit|status|arrest|conviction: the link's number is in `case show`; the day a

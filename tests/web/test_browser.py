@@ -415,6 +415,11 @@ def test_person_case_lookup_tenprint_print(browser, web_server, lang, size, tmp_
     page.click("main form button[type=submit]")
     page.wait_for_url(case_url)
     assert "Motorbike recovered" in page.content() and "near the flyover" in page.content()
+    # the FIR list, filtered by station and status, leads to the case
+    page = v.goto("/cases?district=Quetta&police_station=Cantt&status=under_investigation")
+    v.check("cases")
+    page.locator(f"main a[href='{case_url.removeprefix(web_server.url)}']").click()
+    page.wait_for_url(case_url)
 
     # --- CNIC lookup: the answer and the flag at a glance
     page = v.goto("/lookup")
