@@ -42,10 +42,21 @@ def local(value: datetime) -> datetime:
 
 
 def office_day_span(day: date) -> tuple[datetime, datetime]:
-    """The first and the last moment (UTC) of a day on the office's clock."""
-    start = datetime.combine(day, time(), tzinfo=office_zone())
-    end = datetime.combine(day + timedelta(days=1), time(), tzinfo=office_zone()) - timedelta(microseconds=1)
-    return start.astimezone(UTC), end.astimezone(UTC)
+    """The first and the last moment (UTC) of a day on the office's clock (at the calendar's ends, where
+    the day's edge in UTC falls outside it, the first or last moment there is)."""
+    zone = office_zone()
+
+    def midnight(d: date) -> datetime:
+        try:
+            return datetime.combine(d, time(), tzinfo=zone).astimezone(UTC)
+        except OverflowError:
+            return (datetime.min if d.year == 1 else datetime.max).replace(tzinfo=UTC)
+
+    last = datetime.max.replace(tzinfo=UTC)
+    end = (
+        last if day == date.max else min(midnight(day + timedelta(days=1)) - timedelta(microseconds=1), last)
+    )
+    return midnight(day), end
 
 
 def as_utc(value: datetime) -> datetime:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from crms.timeutil import local, office_zone, today
+from crms.timeutil import local, office_day_span, office_zone, today
 
 
 def test_pakistan_time_is_the_default_and_today_is_the_offices_day(monkeypatch):
@@ -61,3 +61,15 @@ def test_pages_show_times_and_days_in_the_offices_zone(monkeypatch):
     assert ur.date(at).startswith("7 دسمبر")
     assert en.date(date(2026, 12, 6)) == "06-Dec-2026"  # a day is a day: no conversion
     assert en.zone == "Pakistan Time" and ur.zone == "پاکستان وقت"
+
+
+def test_a_day_is_its_span_on_the_offices_clock_even_at_the_calendars_ends(monkeypatch):
+    monkeypatch.delenv("CRMS_TIMEZONE", raising=False)
+    start, end = office_day_span(date(2026, 12, 6))
+    assert start == datetime(2026, 12, 5, 19, 0, tzinfo=UTC)
+    assert end == datetime(2026, 12, 6, 18, 59, 59, 999999, tzinfo=UTC)
+    for zone in ("Asia/Karachi", "America/Los_Angeles", "Pacific/Kiritimati"):
+        monkeypatch.setenv("CRMS_TIMEZONE", zone)
+        for day in (date.min, date.max):  # a filter typed as 0001-01-01 or 9999-12-31
+            first, last = office_day_span(day)
+            assert first <= last

@@ -64,6 +64,12 @@ def test_filters_by_outcome_record_type_and_the_offices_days(app, db):
         assert len(_seqs(r.text)) == 3
         day = today()
         assert len(_seqs(c.get("/audit", params={"username": "clerk_audit", "since": day}).text)) == 3
+        wide = {
+            "username": "clerk_audit",
+            "since": "0001-01-01",
+            "until": "9999-12-31",
+        }  # the calendar's ends
+        assert len(_seqs(c.get("/audit", params=wide).text)) == 3
         r = c.get("/audit", params={"username": "clerk_audit", "until": day - timedelta(days=1)})
         assert _seqs(r.text) == [] and "No entries." in r.text
         # the times are the office's (Pakistan Time by default), and the column says so
