@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -64,6 +65,32 @@ def sqlite_file(url: str) -> Path | None:
     return Path(path.split("?", 1)[0])
 
 
+def refuse_nul_text(engine: Engine) -> None:
+    """Refuse, before it reaches the database, a statement whose text parameter holds a NUL character
+    (ValidationError naming the column where the statement says it): PostgreSQL cannot store one and
+    answered with an error that became a 500; SQLite would store it, invisible in every name and search.
+    No person types one; a form or request that carries one is refused whole."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _no_nul(_conn, _cursor, _statement, params, context, many) -> None:
+        rows = params if many else [params]
+        for row in rows or ():
+            values = row.items() if isinstance(row, dict) else enumerate(row or ())
+            for key, value in values:
+                if isinstance(value, str) and "\x00" in value:
+                    raise ValidationError(
+                        "text may not contain a NUL character (\\x00)", field=_bind_field(key, context)
+                    )
+
+
+def _bind_field(key, context) -> str | None:
+    """The column a bound parameter stands for, as far as the statement tells (``name_1`` -> ``name``)."""
+    if isinstance(key, int):
+        names = getattr(getattr(context, "compiled", None), "positiontup", None) or []
+        key = names[key % len(names)] if names else None
+    return re.sub(r"_\d+$", "", key) if isinstance(key, str) and key != "pk_1" else None
+
+
 def make_engine(url: str, **kwargs) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
@@ -104,9 +131,11 @@ def make_engine(url: str, **kwargs) -> Engine:
             if conn.info.get(READ_FIRST) and not conn.info.get(WRITING) and not _is_read(statement):
                 _queue_writer(conn)
 
+        refuse_nul_text(engine)
         return engine
     engine = create_engine(url, **kwargs)
     ping_idle_connections(engine, PING_AFTER_IDLE_SECONDS)
+    refuse_nul_text(engine)
 
     @event.listens_for(engine, "before_cursor_execute")
     def _first_write(conn, _cursor, statement, _params, _context, _many):  # pragma: no cover - trivial

@@ -40,6 +40,7 @@ import hmac
 import json
 import logging
 import os
+import unicodedata
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -80,6 +81,8 @@ def require_reason(reason: str | None) -> str:
         raise ValidationError(f"reason must be at least {REASON_MIN} characters", field="reason")
     if len(text) > REASON_MAX:
         raise ValidationError(f"reason must be at most {REASON_MAX} characters", field="reason")
+    if any(unicodedata.category(ch) == "Cc" for ch in text):  # a NUL, a line break, an escape: no purpose
+        raise ValidationError("reason may not hold control characters (a NUL, a line break)", field="reason")
     return text
 
 

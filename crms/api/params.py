@@ -47,6 +47,9 @@ async def reject_unknown_query(request: Request) -> None:
     route = request.scope.get("route")
     if route is None or not hasattr(route, "dependant"):
         return
+    for name, value in request.query_params.multi_items():
+        if "\x00" in name or "\x00" in value:  # PostgreSQL cannot hold one; no person types one
+            raise ValidationError("a query parameter may not contain a NUL character (%00)", field=name[:64])
     unknown = sorted(set(request.query_params.keys()) - declared_query_params(route))
     if unknown:
         allowed = ", ".join(sorted(declared_query_params(route))) or "none"

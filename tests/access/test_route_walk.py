@@ -329,3 +329,71 @@ def test_no_route_answers_an_absent_or_impossible_id_with_a_server_error(
                         failures.append(f"{method} {url}: {r.status_code} {r.headers.get('content-type')}")
     assert checked >= 100
     assert not failures, "\n".join(failures)
+
+
+HOSTILE_QUERY_VALUES = ("\x00", "0001-01-01", "9999-12-31", "9" * 40, "-1", "ک" * 300, "%00'--")
+
+
+def _get_routes_with_query(app):
+    """(path, route, query parameter names) of every GET route, page or API, that declares some."""
+    out = []
+
+    def visit(routes):
+        for r in routes:
+            if hasattr(r, "effective_route_contexts"):
+                for ctx in r.effective_route_contexts():
+                    visit_one(ctx.path, ctx.original_route)
+            else:
+                visit_one(getattr(r, "path", ""), r)
+
+    def visit_one(path, route):
+        dependant = getattr(route, "dependant", None)
+        if "GET" in (getattr(route, "methods", None) or set()) and dependant is not None:
+            names = [q.alias for q in dependant.query_params]
+            if names:
+                out.append((path, names))
+
+    visit(app.routes)
+    return out
+
+
+@pytest.mark.parametrize("role", ["supervisor", "auditor"])
+def test_no_route_answers_a_hostile_query_value_with_a_server_error(app, db, make_user, monkeypatch, role):
+    """Found by sending hostile values to the pages and the API on PostgreSQL: a NUL character in a query
+    value (``/api/v1/cases?district=%00``) and a day at the calendar's ends (``/audit?since=0001-01-01``)
+    answered 500. Every GET route's every query parameter, given each hostile value, answers a refusal or a
+    page, never a server error, on both backends; a page answers with a page."""
+    from fastapi.testclient import TestClient
+
+    from crms.access.models import User
+    from crms.access.sessions import COOKIE, create_session
+    from crms.access.users import principal_for
+
+    monkeypatch.setenv("CRMS_RATE_READ", "100000/60")
+    monkeypatch.setenv("CRMS_RATE_SEARCH", "100000/60")
+    user, headers = make_user(role)
+    with db.transaction() as s:
+        cookie = create_session(s, principal_for(s.get(User, user.id), channel="web"))
+    failures, checked = [], 0
+    with TestClient(
+        app, base_url="https://testserver", raise_server_exceptions=False, follow_redirects=False
+    ) as c:
+        c.cookies.set(COOKIE, cookie)
+        for path, names in _get_routes_with_query(app):
+            url = re.sub(r"\{\w+_id\}", "1", path)
+            url = re.sub(r"\{(\w+)\}", lambda m: OTHER_PATH_VALUES[m.group(1)], url)
+            required = _request_args(app, "GET", path)[1] if path.startswith("/api/") else {}
+            for name in names:
+                for value in HOSTILE_QUERY_VALUES:
+                    params = {**required, name: value}
+                    r = c.get(url, params=params, headers=headers if path.startswith("/api/") else None)
+                    checked += 1
+                    if r.status_code >= 500:
+                        failures.append(f"GET {url} {name}={value[:12]!r}: {r.status_code}")
+                    elif not path.startswith("/api/") and r.status_code != 303:
+                        if not r.headers.get("content-type", "").startswith("text/html"):
+                            failures.append(
+                                f"GET {url} {name}={value[:12]!r}: {r.headers.get('content-type')}"
+                            )
+    assert checked >= 200, checked
+    assert not failures, "\n".join(failures)

@@ -1,0 +1,59 @@
+"""A NUL character (``\\x00``) in any text, on SQLite and PostgreSQL: PostgreSQL cannot store one and
+answered with an error that became a 500; SQLite stored it, invisible in names and searches. Whatever
+carries one (a JSON body, a page's form, a query string, a search reason) is refused with 422 naming what
+it can, and nothing is written."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from crms.access import audit
+from crms.errors import ValidationError
+from tests.records._support import case_data, person_data, signed_in
+
+CSRF = r'name="csrf_token" value="([^"]+)"'
+
+
+def test_a_nul_in_a_json_body_is_refused_naming_the_field_and_nothing_is_written(app, db):
+    with signed_in(app, db, "sho", "BA/QTA/QUETTA") as (c, api):
+        before = c.get("/api/v1/cases", headers=api).json()["total"]
+        r = c.post("/api/v1/persons", json=person_data(given_name_en="Ab\x00dul"), headers=api)
+        assert r.status_code == 422 and r.json()["field"] == "given_name_en", r.text
+        r = c.post("/api/v1/cases", json=case_data(place="Zarghoon\x00 Road"), headers=api)
+        assert r.status_code == 422 and "NUL" in r.json()["detail"], r.text
+        assert c.get("/api/v1/cases", headers=api).json()["total"] == before
+
+
+def test_a_nul_in_a_query_string_is_refused_on_the_api_and_the_pages(app, db):
+    with signed_in(app, db, "sho", "BA/QTA/QUETTA") as (c, api):
+        r = c.get("/api/v1/cases", params={"district": "Quetta\x00"}, headers=api)
+        assert r.status_code == 422 and r.json()["field"] == "district", r.text
+        r = c.get(
+            "/api/v1/cases/by-fir",
+            params={"police_station": "\x00", "fir_number": 1, "year": 2024},
+            headers=api,
+        )
+        assert r.status_code == 422, r.text
+        r = c.get("/cases", params={"district": "\x00"})
+        assert r.status_code == 422 and r.headers["content-type"].startswith("text/html"), r.text[:300]
+
+
+def test_a_nul_in_a_pages_form_is_refused_at_its_field(app, db):
+    with signed_in(app, db, "cro_operator") as (c, api):
+        token = re.search(CSRF, c.get("/persons/new").text).group(1)
+        form = {"csrf_token": token, **{k: str(v) for k, v in person_data().items()}, "caste": "Ka\x00kar"}
+        r = c.post("/persons/new", data=form)
+        assert r.status_code == 422 and 'id="e-caste"' in r.text, r.text[:300]
+        assert c.get("/api/v1/persons", params={"reason": "test of NUL"}, headers=api).json()["total"] == 0
+
+
+def test_a_search_reason_with_a_control_character_is_refused():
+    for reason in ("FIR 12\x00/2026", "FIR 12/2026\nand more", "check\x1b[2Jpost"):
+        with pytest.raises(ValidationError) as err:
+            audit.require_reason(reason)
+        assert err.value.field == "reason"
+    assert (
+        audit.require_reason("ایف آئی آر\u200c 12/2026") == "ایف آئی آر\u200c 12/2026"
+    )  # a ZWNJ is Urdu text
