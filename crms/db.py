@@ -73,9 +73,20 @@ def refuse_nul_text(engine: Engine) -> None:
 
     @event.listens_for(engine, "before_cursor_execute")
     def _no_nul(_conn, _cursor, _statement, params, context, many) -> None:
-        rows = params if many else [params]
-        for row in rows or ():
-            values = row.items() if isinstance(row, dict) else enumerate(row or ())
+        # executemany hands a list of rows; SQLite's insertmanyvalues hands one row with many=True
+        batch = (
+            many
+            and isinstance(params, list | tuple)
+            and params
+            and isinstance(params[0], tuple | list | dict)
+        )
+        rows = params if batch else [params]
+        for row in rows:
+            values = (
+                row.items()
+                if isinstance(row, dict)
+                else enumerate(row if isinstance(row, tuple | list) else ())
+            )
             for key, value in values:
                 if isinstance(value, str) and "\x00" in value:
                     raise ValidationError(
@@ -84,11 +95,11 @@ def refuse_nul_text(engine: Engine) -> None:
 
 
 def _bind_field(key, context) -> str | None:
-    """The column a bound parameter stands for, as far as the statement tells (``name_1`` -> ``name``)."""
+    """The column a bound parameter stands for, as the statement tells (``name_1``, ``name__3``: name)."""
     if isinstance(key, int):
         names = getattr(getattr(context, "compiled", None), "positiontup", None) or []
         key = names[key % len(names)] if names else None
-    return re.sub(r"_\d+$", "", key) if isinstance(key, str) and key != "pk_1" else None
+    return re.sub(r"_+\d+$", "", key) if isinstance(key, str) and key != "pk_1" else None
 
 
 def make_engine(url: str, **kwargs) -> Engine:
