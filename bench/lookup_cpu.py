@@ -3,7 +3,8 @@ proxy-headers middleware) called directly over ASGI by C concurrent tasks on one
 socket, against a database that bench/records_bench.py loaded. Reports the process's CPU per lookup and the
 thread CPU spent in its parts: the lookup's reads (`crms.db.read_together`), the rest of the lookup service,
 the audit writer's batches (`AuditWriter.write_batches`: buckets, chain, commit), FastAPI's dependency solving
-(query parameters, the unknown-parameter check), the labels and the JSON encoding of the answer; `--profile
+(query parameters, the unknown-parameter check), the labels, the JSON encoding of the answer and the NUL
+check of every statement's text (`crms.db.check_no_nul`); `--profile
 FILE` writes a cProfile of the measured part (thread CPU as its clock; it slows pure Python most).
 
 The tasks stay in step, so each of the writer's batches holds about C lookups: C = 4 is near the 3.5 of
@@ -59,6 +60,7 @@ def _instrument() -> None:
     import fastapi.routing
 
     import crms.api.routes.records as routes
+    import crms.db
     import crms.records.services as services
     import crms.records.services.lookup as lookup
     from crms.access.audit_writer import AuditWriter
@@ -68,6 +70,7 @@ def _instrument() -> None:
     _timed(AuditWriter, "write_batches", "audit writer's batches")
     _timed(routes, "labelled", "labels")
     _timed(routes, "plain_json", "JSON response")
+    _timed(crms.db, "check_no_nul", "NUL check of the statements' text")
     solve = fastapi.routing.solve_dependencies
 
     async def solve_timed(*args, **kwargs):  # no await inside for these routes: one slice of the thread

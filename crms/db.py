@@ -67,31 +67,36 @@ def sqlite_file(url: str) -> Path | None:
 
 def refuse_nul_text(engine: Engine) -> None:
     """Refuse, before it reaches the database, a statement whose text parameter holds a NUL character
-    (ValidationError naming the column where the statement says it): PostgreSQL cannot store one and
-    answered with an error that became a 500; SQLite would store it, invisible in every name and search.
-    No person types one; a form or request that carries one is refused whole."""
+    (:func:`check_no_nul`): PostgreSQL cannot store one and answered with an error that became a 500;
+    SQLite would store it, invisible in every name and search. No person types one; a form or request that
+    carries one is refused whole."""
 
     @event.listens_for(engine, "before_cursor_execute")
     def _no_nul(_conn, _cursor, _statement, params, context, many) -> None:
-        # executemany hands a list of rows; SQLite's insertmanyvalues hands one row with many=True
-        batch = (
-            many
-            and isinstance(params, list | tuple)
-            and params
-            and isinstance(params[0], tuple | list | dict)
+        check_no_nul(params, context, many)
+
+
+def check_no_nul(params, context, many: bool) -> None:
+    """ValidationError naming the column (where the statement says it) if a text parameter holds a NUL."""
+    if not many:  # the common case, kept cheap: one row, no NUL
+        for value in params.values() if type(params) is dict else params or ():
+            if type(value) is str and "\x00" in value:
+                break
+        else:
+            return
+    # executemany hands a list of rows; SQLite's insertmanyvalues hands one row with many=True
+    batch = (
+        many and isinstance(params, list | tuple) and params and isinstance(params[0], tuple | list | dict)
+    )
+    for row in params if batch else [params]:
+        values = (
+            row.items() if isinstance(row, dict) else enumerate(row if isinstance(row, tuple | list) else ())
         )
-        rows = params if batch else [params]
-        for row in rows:
-            values = (
-                row.items()
-                if isinstance(row, dict)
-                else enumerate(row if isinstance(row, tuple | list) else ())
-            )
-            for key, value in values:
-                if isinstance(value, str) and "\x00" in value:
-                    raise ValidationError(
-                        "text may not contain a NUL character (\\x00)", field=_bind_field(key, context)
-                    )
+        for key, value in values:
+            if isinstance(value, str) and "\x00" in value:
+                raise ValidationError(
+                    "text may not contain a NUL character (\\x00)", field=_bind_field(key, context)
+                )
 
 
 def _bind_field(key, context) -> str | None:
