@@ -84,6 +84,10 @@ def check_no_nul(params, context, many: bool) -> None:
                 break
         else:
             return
+    elif isinstance(params, list | tuple) and params and isinstance(params[0], tuple | list | dict):
+        texts = [v for row in params for v in (row.values() if type(row) is dict else row) if type(v) is str]
+        if "\x00" not in "".join(texts):  # a batch: one scan of all its text
+            return
     # executemany hands a list of rows; SQLite's insertmanyvalues hands one row with many=True
     batch = (
         many and isinstance(params, list | tuple) and params and isinstance(params[0], tuple | list | dict)

@@ -61,3 +61,22 @@ def test_a_search_reason_with_a_control_character_is_refused():
     assert (
         audit.require_reason("ایف آئی آر\u200c 12/2026") == "ایف آئی آر\u200c 12/2026"
     )  # a ZWNJ is Urdu text
+
+
+def test_the_check_reads_single_rows_and_batches_of_either_shape():
+    from crms.db import check_no_nul
+
+    check_no_nul(("Quetta", 5, None, b"\x00 bytes are not text"), None, False)
+    check_no_nul([("Quetta",), ("Sibi",)], None, True)
+    for params, many in (
+        (("Qu\x00etta",), False),
+        ({"name_1": "Qu\x00etta"}, False),
+        ([("Quetta",), ("Sibi",), ("Zh\x00ob",)], True),  # executemany: a list of rows
+        ([{"name": "Quetta"}, {"name": "Zh\x00ob"}], True),
+        (("Zh\x00ob", 3), True),  # SQLite's insertmanyvalues: one row, flagged many
+    ):
+        with pytest.raises(ValidationError, match="NUL"):
+            check_no_nul(params, None, many)
+    with pytest.raises(ValidationError) as err:
+        check_no_nul([{"name__1": "a"}, {"name__1": "\x00"}], None, True)
+    assert err.value.field == "name"
