@@ -14,6 +14,7 @@ reached (a 422 would prove nothing and fails the test).
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 
 import pytest
 from fastapi.routing import APIRoute
@@ -277,6 +278,28 @@ def test_every_user_route_keeps_a_district_administrator_in_its_unit(app, sclien
     assert not failures, "\n".join(failures)
 
 
+@contextmanager
+def _walker(app, db, make_user, monkeypatch, role):
+    """(a client signed in to the pages as a new user of ROLE, that user's API headers): server errors are
+    answered, not raised, and rate limits stay out of the way of a walk."""
+    from fastapi.testclient import TestClient
+
+    from crms.access.models import User
+    from crms.access.sessions import COOKIE, create_session
+    from crms.access.users import principal_for
+
+    monkeypatch.setenv("CRMS_RATE_READ", "100000/60")
+    monkeypatch.setenv("CRMS_RATE_SEARCH", "100000/60")
+    user, headers = make_user(role)
+    with db.transaction() as s:
+        cookie = create_session(s, principal_for(s.get(User, user.id), channel="web"))
+    with TestClient(
+        app, base_url="https://testserver", raise_server_exceptions=False, follow_redirects=False
+    ) as c:
+        c.cookies.set(COOKIE, cookie)
+        yield c, headers
+
+
 # Ids that name no record: one a column could hold, the last one it can hold, and two past it (2^31 overflows
 # PostgreSQL's INTEGER, 2^63 SQLite's). Other path parameters get a value the route accepts.
 ABSENT_IDS = ("99999", str(2**31 - 1), str(2**31), str(2**63))
@@ -292,22 +315,8 @@ def test_no_route_answers_an_absent_or_impossible_id_with_a_server_error(
     page or API, GET or POST, called with ids that name no record, answers a refusal or "not found" page,
     never a server error, on both backends. A page route answers with a page, never problem+json: a case
     page's form posted for a missing case used to answer JSON, as showing the form again failed too."""
-    from fastapi.testclient import TestClient
-
-    from crms.access.models import User
-    from crms.access.sessions import COOKIE, create_session
-    from crms.access.users import principal_for
-
-    monkeypatch.setenv("CRMS_RATE_READ", "100000/60")
-    monkeypatch.setenv("CRMS_RATE_SEARCH", "100000/60")
-    user, headers = make_user(role)
-    with db.transaction() as s:
-        cookie = create_session(s, principal_for(s.get(User, user.id), channel="web"))
     failures, checked = [], 0
-    with TestClient(
-        app, base_url="https://testserver", raise_server_exceptions=False, follow_redirects=False
-    ) as c:
-        c.cookies.set(COOKIE, cookie)
+    with _walker(app, db, make_user, monkeypatch, role) as (c, headers):
         csrf = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/").text).group(1)
         for method, path in _routes(app):
             if "_id}" not in path:
@@ -363,22 +372,8 @@ def test_no_route_answers_a_hostile_query_value_with_a_server_error(app, db, mak
     value (``/api/v1/cases?district=%00``) and a day at the calendar's ends (``/audit?since=0001-01-01``)
     answered 500. Every GET route's every query parameter, given each hostile value, answers a refusal or a
     page, never a server error, on both backends; a page answers with a page."""
-    from fastapi.testclient import TestClient
-
-    from crms.access.models import User
-    from crms.access.sessions import COOKIE, create_session
-    from crms.access.users import principal_for
-
-    monkeypatch.setenv("CRMS_RATE_READ", "100000/60")
-    monkeypatch.setenv("CRMS_RATE_SEARCH", "100000/60")
-    user, headers = make_user(role)
-    with db.transaction() as s:
-        cookie = create_session(s, principal_for(s.get(User, user.id), channel="web"))
     failures, checked = [], 0
-    with TestClient(
-        app, base_url="https://testserver", raise_server_exceptions=False, follow_redirects=False
-    ) as c:
-        c.cookies.set(COOKIE, cookie)
+    with _walker(app, db, make_user, monkeypatch, role) as (c, headers):
         for path, names in _get_routes_with_query(app):
             url = re.sub(r"\{\w+_id\}", "1", path)
             url = re.sub(r"\{(\w+)\}", lambda m: OTHER_PATH_VALUES[m.group(1)], url)
