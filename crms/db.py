@@ -78,26 +78,24 @@ def refuse_nul_text(engine: Engine) -> None:
 
 def check_no_nul(params, context, many: bool) -> None:
     """ValidationError naming the column (where the statement says it) if a text parameter holds a NUL."""
-    if not many:  # the common case, kept cheap: one row, no NUL
+    # executemany hands a list of rows; SQLite's insertmanyvalues hands one row with many=True
+    batch = (
+        many and isinstance(params, list | tuple) and params and isinstance(params[0], tuple | list | dict)
+    )
+    rows = params if batch else [params]
+    if not batch:  # one row, the common case: a plain loop is the cheapest scan
         for value in params.values() if type(params) is dict else params or ():
             if type(value) is str and "\x00" in value:
                 break
         else:
             return
-    elif isinstance(params, list | tuple) and params and isinstance(params[0], tuple | list | dict):
-        texts = [v for row in params for v in (row.values() if type(row) is dict else row) if type(v) is str]
-        if "\x00" not in "".join(texts):  # a batch: one scan of all its text
-            return
-    # executemany hands a list of rows; SQLite's insertmanyvalues hands one row with many=True
-    batch = (
-        many and isinstance(params, list | tuple) and params and isinstance(params[0], tuple | list | dict)
-    )
-    for row in params if batch else [params]:
-        values = (
-            row.items() if isinstance(row, dict) else enumerate(row if isinstance(row, tuple | list) else ())
-        )
-        for key, value in values:
-            if isinstance(value, str) and "\x00" in value:
+    elif "\x00" not in "".join(
+        [v for row in rows for v in (row.values() if type(row) is dict else row) if type(v) is str]
+    ):
+        return  # a batch: one scan of all its text
+    for row in rows:
+        for key, value in row.items() if type(row) is dict else enumerate(row):
+            if type(value) is str and "\x00" in value:
                 raise ValidationError(
                     "text may not contain a NUL character (\\x00)", field=_bind_field(key, context)
                 )
