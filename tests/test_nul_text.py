@@ -80,3 +80,15 @@ def test_the_check_reads_single_rows_and_batches_of_either_shape():
     with pytest.raises(ValidationError) as err:
         check_no_nul([{"name__1": "a"}, {"name__1": "\x00"}], None, True)
     assert err.value.field == "name"
+
+
+def test_a_sign_in_with_a_nul_in_the_name_is_an_unknown_name_refused_and_audited(app, db):
+    from fastapi.testclient import TestClient
+
+    from tests.access.conftest import last_entry
+
+    with TestClient(app, base_url="https://testserver") as c:
+        r = c.post("/api/v1/auth/tokens", json={"username": "ad\x00min", "password": "x" * 12, "name": "t"})
+        assert r.status_code == 401 and r.json()["detail"] == "invalid username or password", r.text
+    entry = last_entry(db)
+    assert (entry.action, entry.outcome, entry.username) == ("auth.login", "refused", "ad\ufffdmin")

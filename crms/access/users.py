@@ -570,6 +570,9 @@ def _attempt(db, username: str, address: str | None, channel: str, action: str, 
 
     error: CrmsError | None = None
     result = None
+    # No account's name holds a NUL (a name is stored text): such a name is an unknown one, refused and
+    # audited like any, with the NUL shown as U+FFFD (PostgreSQL cannot store it).
+    username = (username or "").replace("\x00", "\ufffd")
     with db.transaction() as session:
         who = _anonymous(username, channel, address)
         user = session.scalar(select(User).where(User.username == (username or "")))
