@@ -47,4 +47,6 @@ def test_the_parentage_relation_is_shown_by_its_term(app, db):
         pid = c.post("/api/v1/persons", json=person_data(), headers=api).json()["person"]["id"]
         c.cookies.set("crms_lang", "ur")
         page = c.get(f"/persons/{pid}").text
+        printed = c.get(f"/persons/{pid}/print").text
     assert "ولد" in page and ">s/o<" not in page and "<dd>s/o " not in page
+    assert "<td>ولد " in printed and "<td>s/o " not in printed  # the printed record too
