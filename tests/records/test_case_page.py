@@ -140,6 +140,7 @@ def test_the_fir_list_filters_by_station_year_and_status_and_pages_through(app, 
         shown = [int(i) for i in re.findall(r'<a href="/cases/(\d+)" dir="ltr">', first.text)]
         assert shown == sorted(ids, reverse=True)[:50]
         older = re.search(r'href="/cases\?([^"]+)" rel="next"', first.text).group(1).replace("&amp;", "&")
+        assert ">Older FIRs</a>" in first.text
         rest = [
             int(i) for i in re.findall(r'<a href="/cases/(\d+)" dir="ltr">', c.get(f"/cases?{older}").text)
         ]
