@@ -102,7 +102,8 @@ def check_no_nul(params, context, many: bool) -> None:
 
 
 def _bind_field(key, context) -> str | None:
-    """The column a bound parameter stands for, as the statement tells (``name_1``, ``name__3``: name)."""
+    """The column a bound parameter stands for, as the statement tells (``name_1``, ``name__3``: name; the
+    ``pk_1`` of a look-up by primary key names no field of the input)."""
     if isinstance(key, int):
         names = getattr(getattr(context, "compiled", None), "positiontup", None) or []
         key = names[key % len(names)] if names else None

@@ -52,11 +52,9 @@ def office_day_span(day: date) -> tuple[datetime, datetime]:
         except OverflowError:
             return (datetime.min if d.year == 1 else datetime.max).replace(tzinfo=UTC)
 
-    last = datetime.max.replace(tzinfo=UTC)
-    end = (
-        last if day == date.max else min(midnight(day + timedelta(days=1)) - timedelta(microseconds=1), last)
-    )
-    return midnight(day), end
+    if day == date.max:
+        return midnight(day), datetime.max.replace(tzinfo=UTC)
+    return midnight(day), midnight(day + timedelta(days=1)) - timedelta(microseconds=1)
 
 
 def as_utc(value: datetime) -> datetime:

@@ -41,7 +41,8 @@ def declared_query_params(route) -> frozenset[str]:
 
 
 async def reject_unknown_query(request: Request) -> None:
-    """422 naming the query parameters that the matched route does not declare."""
+    """422 naming the query parameters that the matched route does not declare, or one whose name or value
+    holds a NUL character (named here; the storage layer's check could not name a query's parameter)."""
     if not request.query_params:
         return
     route = request.scope.get("route")

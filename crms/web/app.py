@@ -1119,7 +1119,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         case_id: int,
         form: dict,
         do: Callable[[Session, Principal], None],
-        scope: str = "case",
+        scope: str,
     ):
         def work(session: Session, who: Principal) -> Response:
             do(session, who)

@@ -17,7 +17,7 @@ from babel import Locale
 from babel.dates import format_date, format_datetime, get_timezone_name
 from babel.numbers import format_decimal
 
-from crms.timeutil import local, office_zone
+from crms.timeutil import as_utc, office_zone
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 LANGUAGES = ("en", "ur")
@@ -74,7 +74,7 @@ class Formatter:
                 return value
             value = parsed.date() if len(value) <= 10 else parsed  # "2024-03-14" is a day, not a time
         if isinstance(value, datetime):
-            value = local(value).date()
+            value = as_utc(value).astimezone(self.tz).date()
         return format_date(value, format="medium", locale=self.locale)
 
     def datetime(self, value: str | datetime | None) -> str:
@@ -85,7 +85,7 @@ class Formatter:
                 value = datetime.fromisoformat(value)
             except ValueError:
                 return value
-        return format_datetime(local(value), format="medium", locale=self.locale, tzinfo=self.tz)
+        return format_datetime(as_utc(value), format="medium", locale=self.locale, tzinfo=self.tz)
 
     def number(self, value: int | float | None) -> str:
         return "" if value is None else format_decimal(value, locale=self.locale)
