@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -15,6 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.ports import free_port
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 
@@ -71,7 +72,7 @@ def served_db(tmp_path, _sqlite_template):
 def test_serve_with_workers_https_offline_docs_and_clean_access_log(served_db, tmp_path):
     data_dir, url, token = served_db
     certfile, keyfile = _self_signed(tmp_path)
-    port = random.randint(20000, 60000)
+    port = free_port()  # a random port could be taken by another process of the run: the server exits
     env = {
         **os.environ,
         "CRMS_DATA_DIR": str(data_dir),
@@ -106,7 +107,8 @@ def test_serve_with_workers_https_offline_docs_and_clean_access_log(served_db, t
                     docs = http.get(f"{base}/api/docs")
                     break
                 except httpx.TransportError:
-                    assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+                    assert proc.poll() is None, f"server did not start: {proc.communicate()[0]}"
+                    assert time.monotonic() < deadline, "server did not start"
                     time.sleep(0.3)
             assert docs.status_code == 200
             assert "/api/docs/assets/swagger-ui-bundle.js" in docs.text and "cdn.jsdelivr" not in docs.text
@@ -119,7 +121,8 @@ def test_serve_with_workers_https_offline_docs_and_clean_access_log(served_db, t
                 r = http.get(f"{base}/api/v1/persons", params=params, headers=headers)
                 assert r.status_code == 404, r.text
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
     assert out.count("Started server process") == 2, out
     assert '"GET /api/v1/persons HTTP/1.1" 404' in out, out

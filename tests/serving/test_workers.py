@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from crms.api.workers import Counts
+from tests.ports import free_port
 
 from .test_serve import served_db  # noqa: F401
 
@@ -101,7 +102,7 @@ def _per_worker(holders: dict[int, int]) -> dict[int, int]:
 
 def test_each_connection_goes_to_the_worker_with_the_fewest(served_db, tmp_path):  # noqa: F811
     data_dir, url, _token = served_db
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "CRMS_DATA_DIR": str(data_dir),
@@ -182,12 +183,6 @@ def _wait_accepting(server_pid: int, port: int, pids: set[int] | None, n: int = 
     time.sleep(0.6)  # the counts are refreshed every 0.25 s
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait_listening(port: int, proc: subprocess.Popen) -> None:
     deadline = time.monotonic() + 60
     while True:
@@ -209,5 +204,5 @@ def test_a_malformed_handoff_setting_stops_the_server_naming_it(tmp_path, monkey
     monkeypatch.setenv("CRMS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("CRMS_DATABASE_URL", f"sqlite:///{tmp_path / 'data' / 'crms.sqlite3'}")
     monkeypatch.setenv("CRMS_WORKER_HANDOFF_MS", value)
-    r = CliRunner().invoke(app, ["serve", "--workers", "2", "--no-enrol-worker", "--port", str(_free_port())])
+    r = CliRunner().invoke(app, ["serve", "--workers", "2", "--no-enrol-worker", "--port", str(free_port())])
     assert r.exit_code == 2 and "CRMS_WORKER_HANDOFF_MS" in r.output, r.output
