@@ -98,6 +98,7 @@ class PhysicalDescription(Base):
     """A dated observation of how the person looks (it changes)."""
 
     __table__ = tables.physical_descriptions
+    __mapper_args__ = {"version_id_col": tables.physical_descriptions.c.version}
 
     person: Mapped[Person] = relationship(back_populates="descriptions")
     marks: Mapped[list[BodyMark]] = relationship(

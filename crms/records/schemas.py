@@ -196,6 +196,19 @@ Version = Annotated[
 ]
 
 
+class DescriptionUpdate(DescriptionIn):
+    """A correction of a recorded description: all its fields and marks are replaced by these."""
+
+    version: Version = None
+
+
+class EntryRemoval(Strict):
+    """Why an entry recorded in error (a document, an alias, an address, a phone) is taken off a record: the
+    audit trail keeps what it held and this reason."""
+
+    reason: _text(500, min_length=0) | None = None  # none or blank: refused by the service, naming it
+
+
 class PersonUpdate(_PersonFields):
     """Partial update: only the fields sent change (send null to clear an optional field)."""
 

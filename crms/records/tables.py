@@ -164,6 +164,7 @@ physical_descriptions = Table(
     Column("beard", String(100)),
     Column("languages", JSON, default=list, nullable=False),
     *_tracked(),
+    _version(),
 )
 
 # BodyMark

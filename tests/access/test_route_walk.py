@@ -303,7 +303,14 @@ def _walker(app, db, make_user, monkeypatch, role):
 # Ids that name no record: one a column could hold, the last one it can hold, and two past it (2^31 overflows
 # PostgreSQL's INTEGER, 2^63 SQLite's). Other path parameters get a value the route accepts.
 ABSENT_IDS = ("99999", str(2**31 - 1), str(2**31), str(2**63))
-OTHER_PATH_VALUES = {"step": "confirm", "part": "alias", "position": "1", "code": "en", "name": "app.css"}
+OTHER_PATH_VALUES = {
+    "step": "confirm",
+    "part": "alias",
+    "kind": "phone",
+    "position": "1",
+    "code": "en",
+    "name": "app.css",
+}
 
 
 @pytest.mark.parametrize("role", ["supervisor", "fingerprint_examiner", "administrator"])

@@ -25,6 +25,7 @@ from crms.records.schemas import (
     CaseUpdate,
     ConvictionIn,
     DescriptionIn,
+    DescriptionUpdate,
     DocumentIn,
     FlagConfirmIn,
     FlagIn,
@@ -132,12 +133,6 @@ def add_document(person_id: IdPath, body: DocumentIn, session: SessionDep, princ
     return {"document": svc.document_dict(doc), "warnings": warnings}
 
 
-@router.delete("/persons/{person_id}/documents/{document_id}", status_code=204)
-def remove_document(person_id: IdPath, document_id: IdPath, session: SessionDep, principal: PrincipalDep):
-    svc.remove_document(session, principal, person_id, document_id)
-    return Response(status_code=204)
-
-
 @router.post("/persons/{person_id}/aliases", status_code=201)
 def add_alias(person_id: IdPath, body: AliasIn, session: SessionDep, principal: PrincipalDep):
     person = svc.add_alias(session, principal, person_id, body)
@@ -167,20 +162,60 @@ def add_phone(person_id: IdPath, body: PhoneIn, session: SessionDep, principal: 
 
 @router.post("/persons/{person_id}/descriptions", status_code=201, summary="Add a dated physical description")
 def add_description(person_id: IdPath, body: DescriptionIn, session: SessionDep, principal: PrincipalDep):
-    d = svc.add_description(session, principal, person_id, body)
-    return {"id": d.id, "observed_on": d.observed_on.isoformat(), "marks": len(d.marks)}
+    return _description_out(svc.add_description(session, principal, person_id, body))
 
 
-@router.put("/persons/{person_id}/descriptions/{description_id}", summary="Correct a physical description")
+@router.put(
+    "/persons/{person_id}/descriptions/{description_id}",
+    summary="Correct a physical description (send the `version` read: a description changed since is "
+    "refused with 409)",
+)
 def update_description(
     person_id: IdPath,
     description_id: IdPath,
-    body: DescriptionIn,
+    body: DescriptionUpdate,
     session: SessionDep,
     principal: PrincipalDep,
 ):
-    d = svc.update_description(session, principal, person_id, description_id, body)
-    return {"id": d.id, "observed_on": d.observed_on.isoformat(), "marks": len(d.marks)}
+    return _description_out(svc.update_description(session, principal, person_id, description_id, body))
+
+
+def _description_out(d) -> dict:
+    return {"id": d.id, "observed_on": d.observed_on.isoformat(), "marks": len(d.marks), "version": d.version}
+
+
+RemovalReason = Annotated[
+    str | None, Query(max_length=500, description="why the entry is taken off the record (required)")
+]
+
+
+def _removal_route(kind: str, collection: str) -> None:
+    """DELETE /persons/{person_id}/<collection>/{entry_id}?reason=...: an entry recorded in error."""
+
+    @router.delete(
+        f"/persons/{{person_id}}/{collection}/{{entry_id}}",
+        status_code=204,
+        name=f"remove_{kind}",
+        summary=f"Take a {kind} recorded in error off a person's record (the audit trail keeps it and why)",
+    )
+    def remove(
+        person_id: IdPath,
+        entry_id: IdPath,
+        session: SessionDep,
+        principal: PrincipalDep,
+        reason: RemovalReason = None,
+    ):
+        svc.remove_entry(session, principal, person_id, kind, entry_id, {"reason": reason})
+        return Response(status_code=204)
+
+
+for _kind, _collection in (
+    ("document", "documents"),
+    ("alias", "aliases"),
+    ("address", "addresses"),
+    ("phone", "phones"),
+):
+    _removal_route(_kind, _collection)
 
 
 @router.get("/persons/{person_id}/documents", summary="Identity documents of a person")

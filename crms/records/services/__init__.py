@@ -36,14 +36,16 @@ if TYPE_CHECKING:
     )
     from crms.records.services.common import CNIC_LIKE, MAX_PAGE, get_person_row, get_writable_person, touch
     from crms.records.services.contacts import (
+        ENTRY_KINDS,
         add_address,
         add_alias,
         add_description,
         add_phone,
+        remove_entry,
         update_description,
     )
     from crms.records.services.court import record_arrest, record_conviction
-    from crms.records.services.documents import add_document, normalise_document, remove_document
+    from crms.records.services.documents import add_document, normalise_document
     from crms.records.services.flags import (
         CASE_CLEARS_FLAGS,
         STATUS_FLAGS,
@@ -102,12 +104,13 @@ _SUBMODULES: dict[str, str] = {
     "add_alias": "contacts",
     "add_description": "contacts",
     "add_phone": "contacts",
+    "ENTRY_KINDS": "contacts",
+    "remove_entry": "contacts",
     "update_description": "contacts",
     "record_arrest": "court",
     "record_conviction": "court",
     "add_document": "documents",
     "normalise_document": "documents",
-    "remove_document": "documents",
     "CASE_CLEARS_FLAGS": "flags",
     "STATUS_FLAGS": "flags",
     "confirm_flag": "flags",
@@ -152,6 +155,7 @@ __all__ = [
     "CASE_CLEARS_FLAGS",
     "CASE_TRANSITIONS",
     "CNIC_LIKE",
+    "ENTRY_KINDS",
     "MAX_PAGE",
     "PARTY_TRANSITIONS",
     "STATUS_FLAGS",
@@ -198,7 +202,7 @@ __all__ = [
     "record_conviction",
     "register_merge_participant",
     "register_person",
-    "remove_document",
+    "remove_entry",
     "set_flag",
     "touch",
     "unregister_merge_participant",

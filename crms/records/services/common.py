@@ -33,18 +33,20 @@ def touch(obj: Any, principal: Principal, *, new: bool = False) -> None:
     obj.updated_by = principal.user_id
 
 
-def check_version(session: Session, row: Person | Case | CaseParty, expected: int | None, what: str) -> None:
+def check_version(session: Session, row: Any, expected: int | None, what: str) -> None:
     """Refuse (409, field ``version``) a change made on a copy of ``row`` read at version ``expected`` when
     the row has changed since: saving it would silently undo the other change. ``None``: the caller sent no
     version (an API client that reads nothing first)."""
     if expected is None or expected == row.version:
         return
     from crms.access.models import User
+    from crms.timeutil import local
 
     who = session.get(User, row.updated_by) if row.updated_by is not None else None
     by = f" by {who.username}" if who is not None else ""
+    at = local(row.updated_at)  # on the office's clock, as the pages show it
     raise Conflict(
-        f"{what} {row.id} was changed{by} at {row.updated_at:%Y-%m-%d %H:%M} UTC since it was read (version "
+        f"{what} {row.id} was changed{by} at {at:%Y-%m-%d %H:%M} ({at.tzname()}) since it was read (version "
         f"{expected}, now {row.version}); nothing was saved: read it again and make the change on what it "
         "holds now",
         field="version",

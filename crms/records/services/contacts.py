@@ -11,6 +11,7 @@ from crms.errors import NotFound, ValidationError
 from crms.records.models import (
     Address,
     BodyMark,
+    IdentityDocument,
     Person,
     PersonAlias,
     PhoneNumber,
@@ -20,9 +21,11 @@ from crms.records.schemas import (
     AddressIn,
     AliasIn,
     DescriptionIn,
+    DescriptionUpdate,
+    EntryRemoval,
     coerce,
 )
-from crms.records.services.common import get_writable_person, touch
+from crms.records.services.common import check_version, get_writable_person, touch
 
 
 def _resolve_address(session: Session, a: AddressIn, fname: str) -> tuple[str | None, str | None]:
@@ -144,21 +147,31 @@ def add_description(
 
 
 def update_description(
-    session: Session, principal: Principal, person_id: int, description_id: int, data: DescriptionIn | dict
+    session: Session,
+    principal: Principal,
+    person_id: int,
+    description_id: int,
+    data: DescriptionUpdate | DescriptionIn | dict,
 ) -> PhysicalDescription:
-    """Correct a recorded observation (all its fields and marks are replaced by ``data``)."""
+    """Correct a recorded observation (all its fields and marks are replaced by ``data``). A correction made
+    on a copy read at an older ``version`` is refused (409) rather than undoing the correction made since."""
     authorize(principal, Permission.PERSON_WRITE)
-    data = coerce(DescriptionIn, data)
+    if isinstance(data, DescriptionIn) and not isinstance(data, DescriptionUpdate):
+        data = data.model_dump()
+    data = coerce(DescriptionUpdate, data)
     person = get_writable_person(session, principal, person_id)
     row = session.get(PhysicalDescription, description_id)
     if row is None or row.person_id != person.id:
         raise NotFound(
             f"description {description_id} not found for person {person_id}", field="description_id"
         )
+    check_version(session, row, data.version, "description")
+    # The marks first: loading the old ones flushes what is pending, and a change of the row already made
+    # would be written (and its version raised) twice.
+    row.marks = [BodyMark(kind=m.kind.value, body_location=m.body_location, text=m.text) for m in data.marks]
     for key in ("observed_on", "height_cm", "build", "complexion", "eye_colour", "hair", "beard"):
         setattr(row, key, getattr(data, key))
     row.languages = list(data.languages)
-    row.marks = [BodyMark(kind=m.kind.value, body_location=m.body_location, text=m.text) for m in data.marks]
     touch(row, principal)
     touch(person, principal)
     session.flush()
@@ -171,3 +184,58 @@ def update_description(
         query={"description_id": description_id},
     )
     return row
+
+
+# The entries of a record that an officer may take off it when they were recorded in error, each with what
+# the audit trail keeps of it (what it held).
+_ENTRIES = {
+    "document": (IdentityDocument, "documents", lambda d: f"{d.doc_type} {d.number}"),
+    "alias": (PersonAlias, "aliases", lambda a: f"{a.name} ({a.script})"),
+    "address": (
+        Address,
+        "addresses",
+        lambda a: " ".join(x for x in (a.kind, a.text, a.police_station_code, a.district_code) if x),
+    ),
+    "phone": (PhoneNumber, "phones", lambda p: p.e164),
+}
+ENTRY_KINDS = tuple(_ENTRIES)
+
+
+def remove_entry(
+    session: Session,
+    principal: Principal,
+    person_id: int,
+    kind: str,
+    entry_id: int,
+    data: EntryRemoval | dict,
+) -> Person:
+    """Take an entry recorded in error (``kind``: document, alias, address or phone) off a person's record,
+    with the reason; the audit trail keeps what it held (``person.<kind>.remove``)."""
+    if kind not in _ENTRIES:
+        raise ValidationError(f"no entry kind {kind!r} (one of: {', '.join(ENTRY_KINDS)})", field="kind")
+    authorize(principal, Permission.PERSON_WRITE)  # the role first (403 before 422)
+    data = coerce(EntryRemoval, data)
+    if not data.reason:
+        raise ValidationError(
+            "state why the entry is taken off the record (a reason is required)", field="reason"
+        )
+    person = get_writable_person(session, principal, person_id)
+    model, collection, shown = _ENTRIES[kind]
+    row = session.get(model, entry_id)
+    if row is None or row.person_id != person.id:
+        raise NotFound(f"{kind} {entry_id} not found for person {person_id}", field=f"{kind}_id")
+    held = shown(row)
+    getattr(person, collection).remove(row)
+    session.delete(row)
+    touch(person, principal)
+    session.flush()
+    audit.record(
+        session,
+        principal,
+        f"person.{kind}.remove",
+        target_type="person",
+        target_id=person.id,
+        reason=data.reason,
+        detail=f"{kind} {entry_id}: {held}",
+    )
+    return person

@@ -1,5 +1,6 @@
 """Identity documents: number normalisation (CNIC/NICOP through crms.records.cnic), the one-person-per-
-document rule, and adding or removing a document of a person."""
+document rule, and adding a document to a person (one recorded in error is taken off by
+:func:`crms.records.services.contacts.remove_entry`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from crms.access import audit
 from crms.access.principal import Principal
-from crms.errors import Conflict, NotFound, ValidationError
+from crms.errors import Conflict, ValidationError
 from crms.records.cnic import ascii_digits, format_cnic, parse_cnic
 from crms.records.models import (
     IdentityDocument,
@@ -83,21 +84,3 @@ def add_document(session: Session, principal: Principal, person_id: int, data: D
     doc = person.documents[-1]
     audit.record(session, principal, "person.document.add", target_type="person", target_id=person.id)
     return doc, warnings
-
-
-def remove_document(session: Session, principal: Principal, person_id: int, document_id: int) -> None:
-    person = get_writable_person(session, principal, person_id)
-    doc = session.get(IdentityDocument, document_id)
-    if doc is None or doc.person_id != person.id:
-        raise NotFound(f"document {document_id} not found for person {person_id}", field="document_id")
-    session.delete(doc)
-    touch(person, principal)
-    session.flush()
-    audit.record(
-        session,
-        principal,
-        "person.document.remove",
-        target_type="person",
-        target_id=person.id,
-        detail=f"{doc.doc_type} {doc.number}",
-    )

@@ -370,6 +370,7 @@ def _full_record_of(session: Session, row) -> dict:
             "beard": d.beard,
             "languages": list(d.languages or []),
             "marks": marks.get(d.id, []),
+            "version": d.version,
         }
         for d in descriptions
     ]
