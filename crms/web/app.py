@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 import tempfile
 from collections.abc import Callable
 from datetime import datetime
@@ -97,6 +98,8 @@ FIELD_LABELS = {
     "mark_location": N_("Where on the body"),
     "mark_kind": N_("Mark kind"),
     "beard": N_("Beard"),
+    "eye_colour": N_("Eye colour"),
+    "languages": N_("Languages"),
     "hair": N_("Hair"),
     "complexion": N_("Complexion"),
     "build": N_("Build"),
@@ -258,7 +261,7 @@ def render(request: Request, template: str, status: int = 200, **ctx: Any) -> HT
         csrf=getattr(request.state, "csrf", ""),
         path=request.url.path,
         here=quote(str(request.url.path) + (("?" + request.url.query) if request.url.query else ""), safe=""),
-        field_label=lambda name: trans.gettext(FIELD_LABELS.get(name or "", name or "")),
+        field_label=lambda name: trans.gettext(FIELD_LABELS.get(_row_free(name), name or "")),
         fingers=FINGERS,
         term=term,
         options=lambda codes, prefix="": [(c, term(prefix + c)) for c in codes],  # a select's, by their terms
@@ -444,6 +447,58 @@ def _clean(form: dict, *names: str) -> dict:
         if isinstance(value, str) and value.strip():
             out[name] = value.strip()
     return out
+
+
+def _row_free(name: str | None) -> str:
+    """A form field's name without its row number (``mark_location_2``: ``mark_location``)."""
+    return re.sub(r"_\d+$", "", name or "")
+
+
+# A description form's rows of marks (``mark_kind_N``, ``mark_location_N``, ``mark_text_N``): the add form's,
+# and at most this many in a correction form (the marks recorded and one more).
+ADD_MARK_ROWS = 3
+MAX_MARK_ROWS = 51
+MARK_FIELDS = {"kind": "kind", "body_location": "location", "text": "text"}  # the services' names: the form's
+DESCRIPTION_TEXT = ("observed_on", "height_cm", "build", "complexion", "eye_colour", "hair", "beard")
+
+
+def description_data(form: dict) -> tuple[dict, dict[str, str]]:
+    """A description form as the services' input (an empty field left out; languages separated by commas,
+    Urdu's included; a mark row without a place or text left out), and the renames of the services' error
+    fields to the form's (``marks.0.body_location``: the row's ``mark_location_N``)."""
+    data: dict[str, Any] = _clean(form, *DESCRIPTION_TEXT)
+    data["languages"] = [x.strip() for x in re.split(r"[,،]", str(form.get("languages") or "")) if x.strip()]
+    data["marks"], rename = [], {f"languages.{i}": "languages" for i in range(20)}
+    for row in range(MAX_MARK_ROWS):
+        mark = _clean(form, f"mark_kind_{row}", f"mark_location_{row}", f"mark_text_{row}")
+        if not (mark.get(f"mark_location_{row}") or mark.get(f"mark_text_{row}")):
+            continue
+        n = len(data["marks"])
+        rename |= {f"marks.{n}.{key}": f"mark_{name}_{row}" for key, name in MARK_FIELDS.items()}
+        data["marks"].append(
+            {
+                "kind": mark.get(f"mark_kind_{row}", "mark"),
+                "body_location": mark.get(f"mark_location_{row}", ""),
+                **({"text": mark[f"mark_text_{row}"]} if f"mark_text_{row}" in mark else {}),
+            }
+        )
+    return data, rename
+
+
+def description_values(d: dict) -> dict:
+    """A recorded description as its correction form's entries."""
+    values = {k: "" if d.get(k) is None else str(d[k]) for k in DESCRIPTION_TEXT}
+    values["languages"] = ", ".join(d.get("languages") or [])
+    for row, m in enumerate(d.get("marks") or []):
+        values |= {f"mark_kind_{row}": m["kind"], f"mark_location_{row}": m["body_location"]}
+        values[f"mark_text_{row}"] = m.get("text") or ""
+    return values
+
+
+def mark_rows(values: dict) -> int:
+    """How many rows of marks a correction form shows for ``values``: those filled in and one more."""
+    rows = [int(k.rsplit("_", 1)[1]) for k in values if re.fullmatch(r"mark_(kind|location|text)_\d+", k)]
+    return min(max(rows, default=-1) + 2, MAX_MARK_ROWS)
 
 
 def _office_day(text: str, field: str, *, end: bool = False) -> datetime | None:
@@ -820,6 +875,11 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
         pictures = faces.photos_of(session, who, record["id"])
         ctx.setdefault("values", {})
+        corrections = {}  # each description's correction form: as recorded, or the officer's entries again
+        for d in record["descriptions"]:
+            values = ctx["values"] if ctx.get("part") == f"description-{d['id']}" else description_values(d)
+            corrections[d["id"]] = {"values": values, "rows": mark_rows(values)}
+        ctx["corrections"], ctx["add_mark_rows"] = corrections, ADD_MARK_ROWS
         return render(
             request, "person.html", status, p=record, prints=prints, photos=pictures,
             show_photos=faces.may_view_images(who), show_thumbs=thumbnails.may_view_thumbnails(who), **ctx,
@@ -874,35 +934,43 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             return _clean(form, "script", "name")
         if part == "address":
             return _clean(form, "kind", "district", "police_station", "text")
-        if part == "description":
-            data: dict[str, Any] = _clean(
-                form, "observed_on", "height_cm", "build", "complexion", "hair", "beard"
-            )
-            mark = _clean(form, "mark_kind", "mark_location", "mark_text")
-            if mark.get("mark_location"):
-                data["marks"] = [
-                    {
-                        "kind": mark.get("mark_kind", "mark"),
-                        "body_location": mark["mark_location"],
-                        **({"text": mark["mark_text"]} if "mark_text" in mark else {}),
-                    }
-                ]
-            return data
         return {}
 
-    PART_RENAME = {
-        "marks.0.body_location": "mark_location",
-        "marks.0.text": "mark_text",
-        "marks.0.kind": "mark_kind",
-    }
-
-    @app.post("/persons/{person_id}/add/{part}", include_in_schema=False)
-    async def person_add_part(request: Request, person_id: IdPath, part: str):
+    async def person_form(
+        request: Request,
+        person_id: int,
+        part: str,
+        do: Callable[[Session, Principal, dict], None],
+        rename: Callable[[dict], dict[str, str]] = lambda form: {},
+        anchor: str = "",
+    ) -> Response:
+        """One of the person page's forms (``part`` names it on the page): ``do`` with the form, then back to
+        the page at ``anchor``; refused, the page again with the error in that form only and the entries
+        kept (the failed transaction rolled back)."""
         form = await read_form(request)
 
         def work(session: Session, who: Principal) -> Response:
+            do(session, who, form)
+            return see_other(f"/persons/{person_id}#{anchor or part}")
+
+        def bad(exc: CrmsError) -> Response:
+            errors = form_errors(exc, rename(form))
+            values = kept_entries(form)
+            return _reshow(
+                request,
+                lambda s, w: person_view(
+                    request, s, w, person_id, exc.status, errors=errors, part=part, values=values
+                ),
+            )
+
+        return await run_in_threadpool(act, request, work, form=form, on_error=bad)
+
+    @app.post("/persons/{person_id}/add/{part}", include_in_schema=False)
+    async def person_add_part(request: Request, person_id: IdPath, part: str):
+        from crms.records import services as svc
+
+        def do(session: Session, who: Principal, form: dict) -> None:
             from crms.errors import NotFound
-            from crms.records import services as svc
 
             if part == "document":
                 svc.add_document(session, who, person_id, part_data(part, form))
@@ -913,22 +981,32 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             elif part == "phone":
                 svc.add_phone(session, who, person_id, str(form.get("phone", "")).strip()[:40])
             elif part == "description":
-                svc.add_description(session, who, person_id, part_data(part, form))
+                svc.add_description(session, who, person_id, description_data(form)[0])
             else:
                 raise NotFound(f"no part {part!r}", field="part")
-            return see_other(f"/persons/{person_id}#{part}")
 
-        def bad(exc: CrmsError) -> Response:  # shown again in its form, the officer's entries kept
-            errors = form_errors(exc, PART_RENAME)
-            values = kept_entries(form)
-            return _reshow(
-                request,
-                lambda s, w: person_view(
-                    request, s, w, person_id, exc.status, errors=errors, part=part, values=values
-                ),
-            )
+        return await person_form(request, person_id, part, do, lambda form: description_data(form)[1])
 
-        return await run_in_threadpool(act, request, work, form=form, on_error=bad)
+    @app.post("/persons/{person_id}/descriptions/{description_id}", include_in_schema=False)
+    async def person_description_correct(request: Request, person_id: IdPath, description_id: IdPath):
+        from crms.records import services as svc
+
+        def do(session: Session, who: Principal, form: dict) -> None:
+            data = description_data(form)[0] | _clean(form, "version")
+            svc.update_description(session, who, person_id, description_id, data)
+
+        part = f"description-{description_id}"
+        return await person_form(request, person_id, part, do, lambda form: description_data(form)[1])
+
+    @app.post("/persons/{person_id}/remove/{kind}/{entry_id}", include_in_schema=False)
+    async def person_remove_entry(request: Request, person_id: IdPath, kind: str, entry_id: IdPath):
+        from crms.records import services as svc
+
+        def do(session: Session, who: Principal, form: dict) -> None:
+            svc.remove_entry(session, who, person_id, kind, entry_id, {"reason": form.get("reason")})
+
+        anchor = "documents" if kind == "document" else "entries"
+        return await person_form(request, person_id, f"{kind}-{entry_id}-remove", do, anchor=anchor)
 
     @app.get("/persons/{person_id}/print", response_class=HTMLResponse, include_in_schema=False)
     def person_print(request: Request, person_id: IdPath):

@@ -50,3 +50,138 @@ def test_the_parentage_relation_is_shown_by_its_term(app, db):
         printed = c.get(f"/persons/{pid}/print").text
     assert "ولد" in page and ">s/o<" not in page and "<dd>s/o " not in page
     assert "<td>ولد " in printed and "<td>s/o " not in printed  # the printed record too
+
+
+INPUTS = r'<input[^>]* name="(\w+)"[^>]* value="([^"]*)"'
+SELECTS = r'<select[^>]* name="(\w+)"[^>]*>(?:(?!</select>).)*?<option value="([^"]*)" selected'
+
+
+def _entries(html: str) -> dict:
+    """What a browser sends of a form: its inputs' values and its selects' chosen options."""
+    return dict(re.findall(INPUTS, html)) | dict(re.findall(SELECTS, html, re.S))
+
+
+def _scoped(html: str, form_id: str) -> str:
+    start = html.index(f'id="{form_id}"')
+    return html[start : html.index("</form>", start)]
+
+
+def test_an_entry_recorded_in_error_is_removed_from_the_page_with_a_reason(app, db):
+    with signed_in(app, db, "cro_operator") as (c, api):
+        body = person_data(phones=["0300 1234567", "0333 7654321"], aliases=[{"name": "Raufa"}])
+        pid = c.post("/api/v1/persons", json=body, headers=api).json()["person"]["id"]
+        record = c.get(f"/api/v1/persons/{pid}", headers=api).json()
+        wrong = record["phones"][1]["id"]
+        page = c.get(f"/persons/{pid}").text
+        token = re.search(CSRF, page).group(1)
+        this = f"phone-{wrong}-remove"
+        assert (
+            f'action="/persons/{pid}/remove/phone/{wrong}"' in page and 'id="f-' + this + '-reason"' in page
+        )
+
+        r = c.post(f"/persons/{pid}/remove/phone/{wrong}", data={"csrf_token": token, "reason": " "})
+        assert r.status_code == 422, r.text[:300]
+        assert '<details class="remove" open><summary>' in r.text and f'id="e-{this}-reason"' in r.text
+        assert r.text.count('aria-invalid="true"') == 1  # the other entries' forms are not marked
+        assert len(c.get(f"/api/v1/persons/{pid}", headers=api).json()["phones"]) == 2
+
+        r = c.post(f"/persons/{pid}/remove/phone/{wrong}", data={"csrf_token": token, "reason": "not his"})
+        assert r.status_code == 303 and r.headers["location"].endswith(f"/persons/{pid}#entries"), r.text
+        page = c.get(f"/persons/{pid}").text
+        assert "+923337654321" not in page and "+923001234567" in page
+    with signed_in(app, db, "fingerprint_examiner") as (c, _):  # may read the record, not change it
+        page = c.get(f"/persons/{pid}").text
+        assert "/remove/" not in page and "Correct this description" not in page
+        r = c.post(f"/persons/{pid}/remove/alias/{record['aliases'][0]['id']}", data={"reason": "x"})
+        assert r.status_code in (403, 422), r.text[:200]  # refused (no form token, no permission)
+
+
+def test_a_description_is_recorded_in_full_and_corrected_on_the_copy_last_read(app, db):
+    with signed_in(app, db, "cro_operator") as (c, api):
+        pid = c.post("/api/v1/persons", json=person_data(), headers=api).json()["person"]["id"]
+        token = re.search(CSRF, c.get(f"/persons/{pid}").text).group(1)
+        entries = {
+            "observed_on": "2024-03-14",
+            "height_cm": "170",
+            "eye_colour": "brown",
+            "hair": "black, short",
+            "beard": "full",
+            "languages": "Pashto، Urdu, Balochi",
+            "mark_kind_0": "scar",
+            "mark_location_0": "left cheek",
+            "mark_kind_2": "tattoo",
+            "mark_location_2": "right forearm",
+            "mark_text_2": "a falcon",
+        }
+        r = c.post(f"/persons/{pid}/add/description", data={"csrf_token": token, **entries})
+        assert r.status_code == 303, r.text[:300]
+        (desc,) = c.get(f"/api/v1/persons/{pid}", headers=api).json()["descriptions"]
+        assert desc["languages"] == ["Pashto", "Urdu", "Balochi"] and desc["eye_colour"] == "brown"
+        assert [(m["kind"], m["body_location"], m["text"]) for m in desc["marks"]] == [
+            ("scar", "left cheek", None),
+            ("tattoo", "right forearm", "a falcon"),
+        ]
+        page = c.get(f"/persons/{pid}").text
+        for shown in ("brown", "black, short", "full", "Pashto, Urdu, Balochi", "a falcon"):
+            assert shown in page
+        form = _entries(_scoped(page, f"description-{desc['id']}-form"))
+        assert (form["mark_kind_0"], form["mark_kind_1"], form["mark_kind_2"]) == ("scar", "tattoo", "mark")
+        assert (form["version"], form["mark_location_1"], form["mark_text_1"]) == (
+            "1",
+            "right forearm",
+            "a falcon",
+        )
+        assert "mark_location_2" in form and form["mark_location_2"] == ""  # one more row for a new mark
+
+        url = f"/persons/{pid}/descriptions/{desc['id']}"
+        put = {k: desc[k] for k in ("observed_on", "height_cm", "eye_colour", "hair", "languages")}
+        put |= {
+            "beard": "trimmed",
+            "version": 1,
+            "marks": [{k: m[k] for k in ("kind", "body_location", "text")} for m in desc["marks"]],
+        }
+        assert (
+            c.put(f"/api/v1/persons/{pid}/descriptions/{desc['id']}", json=put, headers=api).status_code
+            == 200
+        )
+
+        mine = {**form, "height_cm": "172", "mark_location_0": "", "mark_text_1": "a falcon and a star"}
+        r = c.post(url, data=mine)
+        assert r.status_code == 409, r.text[:300]
+        again = _scoped(r.text, f"description-{desc['id']}-form")
+        assert 'class="notice" role="alert"' in again and 'value="172"' in again
+        kept = _entries(again)
+        assert kept["version"] == "2" and kept["mark_text_1"] == "a falcon and a star"
+        assert c.get(f"/api/v1/persons/{pid}", headers=api).json()["descriptions"][0]["height_cm"] == 170
+
+        r = c.post(url, data={**mine, "mark_text_0": "from a knife", "version": "2"})
+        assert r.status_code == 422, r.text[:300]  # a mark's description without where it is
+        again = _scoped(r.text, f"description-{desc['id']}-form")
+        assert f'id="e-description-{desc["id"]}-mark_location_0"' in again
+        assert r.text.count('aria-invalid="true"') == 1
+
+        r = c.post(url, data={**mine, "beard": "trimmed", "version": "2"})
+        assert r.status_code == 303, r.text[:300]
+        (now,) = c.get(f"/api/v1/persons/{pid}", headers=api).json()["descriptions"]
+    assert (now["height_cm"], now["beard"], now["version"]) == (172, "trimmed", 3)
+    assert [(m["kind"], m["text"]) for m in now["marks"]] == [("tattoo", "a falcon and a star")]
+
+
+def test_the_printed_record_holds_the_aliases_and_the_latest_description(app, db):
+    body = person_data(aliases=[{"name": "Raufa"}, {"name": "رؤفا", "script": "urdu"}])
+    body["descriptions"] = [
+        {"observed_on": "2019-05-01", "height_cm": 160, "hair": "brown"},
+        {
+            "observed_on": "2024-03-14",
+            "height_cm": 170,
+            "beard": "full",
+            "marks": [{"kind": "tattoo", "body_location": "right forearm", "text": "a falcon"}],
+        },
+    ]
+    with signed_in(app, db, "cro_operator") as (c, api):
+        pid = c.post("/api/v1/persons", json=body, headers=api).json()["person"]["id"]
+        printed = c.get(f"/persons/{pid}/print").text
+    assert "Raufa" in printed and "رؤفا" in printed
+    assert "Observed on 14-Mar-2024" in printed
+    assert "170" in printed and "full" in printed and "right forearm (a falcon)" in printed
+    assert "brown" not in printed and "160" not in printed  # the latest observation, not an old one

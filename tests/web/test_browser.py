@@ -336,13 +336,40 @@ def test_person_case_lookup_tenprint_print(browser, web_server, lang, size, tmp_
     page.locator("#description summary").click()
     page.fill("#f-observed_on", "2025-02-01")
     page.fill("#f-height_cm", "172")
-    page.fill("#f-mark_location", "left forearm")
-    page.fill("#f-mark_text", "burn scar")
+    page.fill("#f-beard", "full, black")
+    page.fill("#f-languages", "Pashto, Urdu")
+    page.fill("#f-mark_location_0", "left forearm")
+    page.fill("#f-mark_text_0", "burn scar")
     page.locator("form[action$='/add/description'] button").click()
     page.wait_for_url(re.compile(r"#description$"))
     assert (
         "left forearm" in page.content() and "House 4, Street 9" in page.content() and "پپو" in page.content()
     )
+    assert "full, black" in page.content() and "Pashto, Urdu" in page.content()
+
+    # --- the description corrected in place (a second mark added), the alias taken off with a reason
+    described = page.locator("section.description").first
+    described.locator("summary").click()
+    form = described.locator("form")
+    form.locator("input[name=height_cm]").fill("173")
+    form.locator("input[name=mark_location_1]").fill("right hand")
+    form.locator("select[name=mark_kind_1]").select_option("tattoo")
+    v.check("person-description-correct")
+    form.locator("button").click()
+    page.wait_for_url(re.compile(r"#description-\d+$"))
+    shown = page.locator("section.description").first.inner_text()
+    assert "173" in shown and "right hand" in shown and "left forearm" in shown
+    alias = page.locator("#entries li", has_text="پپو")
+    alias.locator("summary").click()
+    alias.locator("button").click()  # no reason: refused in that form
+    page.wait_for_load_state()
+    alias = page.locator("#entries li", has_text="پپو")
+    assert alias.locator("details[open] .error").count() == 1
+    v.check("person-remove-refused")
+    alias.locator("input[name=reason]").fill("alias of another man")
+    alias.locator("button").click()
+    page.wait_for_url(re.compile(r"#entries$"))
+    assert "پپو" not in page.locator("#entries").inner_text()
 
     # --- an FIR: refused without sections, then registered; a person linked; status changes
     cases = _count(web_server, Case)
