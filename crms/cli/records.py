@@ -1,7 +1,7 @@
 """Records commands: ``crms lookup CNIC [--json] [--reason R]`` (instant CNIC lookup); ``crms person
-show|edit``, ``crms case list|show|edit|status`` and ``crms link add|show|edit|status|arrest|conviction`` (a
-person's full record, a case, a person in a case, and changes to them, through the same services and
-permission checks as the API and the pages).
+show|edit|add|remove|correct-description``, ``crms case list|show|edit|status`` and ``crms link
+add|show|edit|status|arrest|conviction`` (a person's full record, a case, a person in a case, and changes to
+them, through the same services and permission checks as the API and the pages).
 
 An edit names the fields to change as ``FIELD=VALUE`` (an empty value clears the field); ``--version N`` is
 the record's version as last read (``show`` prints it): a record changed since is refused rather than
@@ -16,7 +16,11 @@ import os
 
 import typer
 
-person_app = typer.Typer(help="Person records: show one, edit its fields.", no_args_is_help=True)
+person_app = typer.Typer(
+    help="Person records: show one, edit its fields, add to it, take off an entry recorded in error, "
+    "correct a description.",
+    no_args_is_help=True,
+)
 case_app = typer.Typer(
     help="Cases (FIRs): list them, show one, edit its fields, change its status.", no_args_is_help=True
 )
@@ -167,7 +171,7 @@ def person_show(
     if record is None:  # the miss is audited and committed
         typer.echo(f"not found: person {person_id} not found", err=True)
         raise typer.Exit(1)
-    _emit(labelled(record), as_json, _print)
+    _emit(labelled(record), as_json, lambda found: (_print(found), _print_entries(found)))
 
 
 @person_app.command("edit")
@@ -186,6 +190,156 @@ def person_edit(
         person = update_person(session, principal, person_id, _changes(fields, version))
         out = labelled(person_core_dict(person))
     _emit(out, as_json, lambda p: typer.echo(f"person {p['id']} saved (version {p['version']})"))
+
+
+ENTRY_KIND = typer.Argument(
+    ..., help="What it is: document, alias, address, phone (add also takes: description).", show_default=False
+)
+
+
+def _entry_fields(kind: str, pairs: list[str]) -> dict | str:
+    """``FIELD=VALUE`` pairs as an entry of KIND for the services: a phone's ``number=``; a description's
+    ``languages=`` separated by commas and each ``mark=KIND:WHERE[:TEXT]`` (repeatable) one of its marks."""
+    from crms.errors import ValidationError
+
+    marks, plain = [], []
+    for pair in pairs:
+        field, _, value = pair.partition("=")
+        if kind == "description" and field.strip() == "mark":
+            mark_kind, _, rest = value.partition(":")
+            where, _, text = rest.partition(":")
+            if not where.strip():
+                raise ValidationError(f"expected mark=KIND:WHERE[:TEXT], got {pair!r}", field="mark")
+            mark = {"kind": mark_kind.strip(), "body_location": where.strip(), "text": text.strip() or None}
+            marks.append(mark)
+        else:
+            plain.append(pair)
+    data = {k: v for k, v in _changes(plain, None).items() if v is not None}
+    if kind == "phone":
+        return str(data.get("number") or "")
+    if kind == "description":
+        if "languages" in data:
+            data["languages"] = [
+                x.strip() for x in data["languages"].replace("،", ",").split(",") if x.strip()
+            ]
+        data["marks"] = marks
+    return data
+
+
+@person_app.command("add")
+def person_add(
+    person_id: int = typer.Argument(..., min=1, help="The person's number."),
+    kind: str = ENTRY_KIND,
+    fields: list[str] = FIELDS,
+    as_json: bool = AS_JSON,
+) -> None:
+    """Add to a person's record, e.g.: crms person add 12 phone number=03001234567;
+    crms person add 12 description observed_on=2024-03-14 height_cm=170 languages=Pashto,Urdu
+    mark=scar:left cheek mark=tattoo:right forearm:a falcon"""
+    from crms.cli.auth import cli_action
+    from crms.errors import ValidationError
+    from crms.records import services as svc
+
+    adders = {
+        "document": svc.add_document,
+        "alias": svc.add_alias,
+        "address": svc.add_address,
+        "phone": svc.add_phone,
+        "description": svc.add_description,
+    }
+    with cli_action(f"person add {person_id} {kind}") as (session, principal):
+        if kind not in adders:
+            raise ValidationError(f"cannot add a {kind!r} (one of: {', '.join(adders)})", field="kind")
+        adders[kind](session, principal, person_id, _entry_fields(kind, fields))
+        out = svc.full_record(session, person_id)
+    _emit(out, as_json, lambda p: typer.echo(f"person {p['id']}: {kind} added (version {p['version']})"))
+
+
+@person_app.command("remove")
+def person_remove(
+    person_id: int = typer.Argument(..., min=1, help="The person's number."),
+    kind: str = ENTRY_KIND,
+    entry_id: int = typer.Argument(..., min=1, help="The entry's number (person show lists them)."),
+    reason: str = typer.Option(
+        ..., "--reason", "-r", help="Why it is taken off (kept in the audit trail).", show_default=False
+    ),
+) -> None:
+    """Take an entry recorded in error off a person's record, e.g.: crms person remove 12 phone 31
+    --reason "typed on the wrong record"."""
+    from crms.cli.auth import cli_action
+    from crms.records import services as svc
+
+    with cli_action(f"person remove {person_id} {kind} {entry_id}") as (session, principal):
+        person = svc.remove_entry(session, principal, person_id, kind, entry_id, {"reason": reason})
+        version = person.version
+    typer.echo(f"person {person_id}: {kind} {entry_id} removed (version {version})")
+
+
+@person_app.command("correct-description")
+def person_correct_description(
+    person_id: int = typer.Argument(..., min=1, help="The person's number."),
+    description_id: int = typer.Argument(..., min=1, help="The description's number (person show lists it)."),
+    fields: list[str] = FIELDS,
+    version: int = VERSION,
+    replace_marks: bool = typer.Option(
+        False, "--replace-marks", help="The mark= pairs replace the marks recorded (default: added to them)."
+    ),
+) -> None:
+    """Correct a recorded description: the fields named change, the others keep their value, e.g.:
+    crms person correct-description 12 4 height_cm=172 beard= --version 1"""
+    from crms.cli.auth import cli_action
+    from crms.errors import NotFound
+    from crms.records import services as svc
+
+    with cli_action(f"person correct-description {person_id} {description_id}") as (session, principal):
+        recorded = next(
+            (d for d in svc.full_record(session, person_id)["descriptions"] if d["id"] == description_id),
+            None,
+        )
+        if recorded is None:
+            raise NotFound(
+                f"description {description_id} not found for person {person_id}", field="description_id"
+            )
+        keep = ("observed_on", "height_cm", "build", "complexion", "eye_colour", "hair", "beard", "languages")
+        data = {k: recorded[k] for k in keep} | {"marks": recorded["marks"]}
+        changes = _changes([p for p in fields if not p.startswith("mark=")], version)
+        if "languages" in changes:
+            changes["languages"] = _entry_fields("description", [f"languages={changes['languages'] or ''}"])[
+                "languages"
+            ]
+        added = _entry_fields("description", [p for p in fields if p.startswith("mark=")])["marks"]
+        data |= changes
+        data["marks"] = added if replace_marks else data["marks"] + added
+        row = svc.update_description(session, principal, person_id, description_id, data)
+        now = row.version
+    typer.echo(f"description {description_id} of person {person_id} saved (version {now})")
+
+
+def _print_entries(found: dict) -> None:
+    """A record's entries with their numbers (for person remove and correct-description)."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console()
+    for a in found.get("aliases", []):
+        console.print(escape(f"alias {a['id']}: {a['name']}"))
+    for a in found.get("addresses", []):
+        where = " ".join(x for x in (a["text"], a["police_station"], a["district"]) if x)
+        console.print(escape(f"address {a['id']} ({a['kind']}): {where}"))
+    for p in found.get("phones", []):
+        console.print(f"phone {p['id']}: {p['e164']}")
+    for d in found.get("descriptions", []):
+        facts = [
+            f"{k} {d[k]}" for k in ("height_cm", "build", "complexion", "eye_colour", "hair", "beard") if d[k]
+        ]
+        if d["languages"]:
+            facts.append("languages " + ", ".join(d["languages"]))
+        facts += [
+            f"{m['kind']} {m['body_location']}" + (f" ({m['text']})" if m["text"] else "") for m in d["marks"]
+        ]
+        console.print(
+            escape(f"description {d['id']} (version {d['version']}), {d['observed_on']}: " + "; ".join(facts))
+        )
 
 
 def _case_out(case) -> dict:

@@ -220,3 +220,66 @@ def test_a_person_in_a_case_from_the_command_line(rdb, principal, cli_as):
     assert r.exit_code == 2 and "not possible while the case is registered" in r.output, r.output
     assert run("link", "show", "99999").exit_code == 1
     assert cli_as("auditor")("link", "show", str(link)).exit_code == 3
+
+
+def test_a_persons_entries_from_the_command_line(rdb, principal, cli_as):
+    """crms person add, remove (with the reason) and correct-description (the fields named change; the
+    version read guards the correction), and show listing the entries with their numbers."""
+    op = principal("cro_operator", QUETTA)
+    with rdb.transaction() as session:
+        pid = svc.register_person(session, op, person_data()).person.id
+    run = cli_as("cro_operator", QUETTA)
+
+    r = run("person", "add", str(pid), "phone", "number=0300 1234567")
+    assert r.exit_code == 0 and f"person {pid}: phone added (version 2)" in r.output, r.output
+    r = run("person", "add", str(pid), "alias", "name=Raufa")
+    assert r.exit_code == 0, r.output
+    r = run(
+        "person", "add", str(pid), "description", "observed_on=2024-03-14", "height_cm=170",
+        "languages=Pashto،Urdu", "mark=scar:left cheek", "mark=tattoo:right forearm:a falcon", "--json",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    (desc,) = json.loads(r.stdout)["descriptions"]
+    assert desc["languages"] == ["Pashto", "Urdu"] and len(desc["marks"]) == 2
+    r = run("person", "add", str(pid), "description", "observed_on=2024-03-14", "mark=scar")
+    assert r.exit_code == 2 and "mark=KIND:WHERE" in r.output
+    r = run("person", "add", str(pid), "flag", "kind=wanted")
+    assert r.exit_code == 2 and "cannot add a 'flag'" in r.output
+
+    r = run("person", "show", str(pid), "--reason", "file check")
+    assert r.exit_code == 0, r.output
+    with rdb.transaction() as session:
+        record = svc.get_person(session, op, pid)
+    phone, alias = record["phones"][0]["id"], record["aliases"][0]["id"]
+    assert f"phone {phone}: +923001234567" in r.output and f"alias {alias}: Raufa" in r.output
+    assert f"description {desc['id']} (version 1), 2024-03-14: height_cm 170" in r.output
+
+    r = run("person", "remove", str(pid), "phone", str(phone))
+    assert r.exit_code == 2 and "--reason" in r.output  # required
+    r = run("person", "remove", str(pid), "phone", str(phone), "--reason", "  ")
+    assert r.exit_code == 2 and "reason" in r.output
+    r = run("person", "remove", str(pid), "alias", str(alias + 1), "--reason", "typed on the wrong record")
+    assert r.exit_code == 1 and f"alias {alias + 1} not found" in r.output
+    r = run("person", "remove", str(pid), "phone", str(phone), "--reason", "typed on the wrong record")
+    assert r.exit_code == 0 and f"phone {phone} removed" in r.output, r.output
+    (entry,) = audit_entries(rdb, action="person.phone.remove")
+    assert (entry.channel, entry.reason) == ("cli", "typed on the wrong record")
+
+    d = str(desc["id"])
+    r = run("person", "correct-description", str(pid), d, "height_cm=172", "beard=full", "--version", "1")
+    assert r.exit_code == 0 and "(version 2)" in r.output, r.output
+    r = run("person", "correct-description", str(pid), d, "height_cm=150", "--version", "1")
+    assert r.exit_code == 2 and "version: description" in r.output
+    r = run("person", "correct-description", str(pid), d, "mark=mark:neck", "--replace-marks")
+    assert r.exit_code == 0, r.output
+    r = run("person", "correct-description", str(pid), "99999", "beard=")
+    assert r.exit_code == 1
+    with rdb.transaction() as session:
+        (now,) = svc.get_person(session, op, pid)["descriptions"]
+    assert (now["height_cm"], now["beard"], now["languages"], now["version"]) == (
+        172,
+        "full",
+        ["Pashto", "Urdu"],
+        3,
+    )
+    assert [(m["kind"], m["body_location"]) for m in now["marks"]] == [("mark", "neck")]
