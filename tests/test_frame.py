@@ -35,6 +35,34 @@ def test_a_method_a_route_does_not_take_is_405_naming_those_it_does(client):
     assert set(r.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
 
 
+def test_a_path_that_names_a_route_is_405_for_a_method_it_does_not_take(client, make_user):
+    """``PATCH /persons/merge`` reached ``PATCH /persons/{person_id}`` and was answered 422 "person_id: not
+    an integer"; the method is what is wrong (the path names ``POST /persons/merge``), on the API and the
+    pages. A route with a parameter still answers for its own values."""
+    _, op = make_user("cro_operator")
+    for method, path, allow in (
+        ("PATCH", "/api/v1/persons/merge", "POST"),
+        ("GET", "/api/v1/persons/merge", "POST"),
+        ("PATCH", "/api/v1/cases/by-fir", "GET"),
+        ("DELETE", "/api/v1/cases/by-fir", "GET"),
+    ):
+        r = client.request(method, path, json={}, headers=op)
+        assert r.status_code == 405 and r.headers["allow"] == allow, (method, path, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+    r = client.post("/persons/new/edit")  # a page: /persons/{person_id}/edit, "new" is no number
+    assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
+    r = client.request("PATCH", "/persons/new")
+    assert (
+        r.status_code == 405
+        and r.headers["allow"] == "GET, POST"
+        and "text/html" in r.headers["content-type"]
+    )
+    r = client.patch("/api/v1/persons/abc", json={}, headers=op)
+    assert r.status_code == 422 and r.json()["field"] == "person_id"
+    r = client.request("TRACE", "/api/v1/persons/merge")
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+
+
 def test_errors_are_sent_as_the_openapi_document_declares_them(client, make_user):
     """Every API error is problem+json; the document declared FastAPI's own validation body for 422 and no
     other error (schemathesis: undocumented status codes and content types)."""

@@ -32,15 +32,37 @@ def problem(
 def allowed_methods(request: Request) -> str:
     """Every method some route of the application takes at the request's path, for a 405's ``Allow`` (RFC
     9110). Starlette's own names only the first route matching the path, and a path such as ``/login`` has
-    one route per method."""
+    one route per method. A path that names routes word for word (``/persons/merge``) is theirs alone."""
+    return ", ".join(sorted(named_path_methods(request) or _methods_at(request, named=False)))
+
+
+def named_path_methods(request: Request) -> set[str]:
+    """The methods of the routes whose path names the request's path word for word (``/persons/merge``):
+    none where only a route with a parameter (``/persons/{person_id}``) takes it."""
+    return _methods_at(request, named=True)
+
+
+def _methods_at(request: Request, *, named: bool) -> set[str]:
     methods: set[str] = set()
     for route in request.app.router.routes:
         nested = route.effective_route_contexts() if hasattr(route, "effective_route_contexts") else (route,)
         for r in nested:
             regex, taken = getattr(r, "path_regex", None), getattr(r, "methods", None)
-            if regex is not None and taken and regex.match(request.url.path):
+            if regex is None or not taken or (named and r.param_convertors):
+                continue
+            if regex.match(request.url.path):
                 methods |= taken
-    return ", ".join(sorted(methods))
+    return methods
+
+
+def wrong_method(request: Request, exc: RequestValidationError) -> StarletteHTTPException | None:
+    """405 for a method that the routes named by the request's path do not take, where a route with a
+    parameter took the path instead: ``PATCH /persons/merge`` reached ``PATCH /persons/{person_id}`` and was
+    answered "person_id is not an integer" while the method was what was wrong."""
+    named = named_path_methods(request)
+    if named and request.method not in named and any(e.get("loc", ("",))[0] == "path" for e in exc.errors()):
+        return StarletteHTTPException(405, "Method Not Allowed")
+    return None
 
 
 def error_headers(request: Request, exc: StarletteHTTPException) -> dict[str, str]:
@@ -114,6 +136,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
+        if (wrong := wrong_method(request, exc)) is not None:
+            return await _http(request, wrong)
         errors = []
         for err in exc.errors():
             loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]

@@ -1701,7 +1701,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    from crms.api.problems import error_headers
+    from crms.api.problems import error_headers, wrong_method
 
     previous = app.exception_handlers.get(StarletteHTTPException)
 
@@ -1721,6 +1721,8 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
     previous_validation = app.exception_handlers.get(RequestValidationError)
 
     async def html_validation_error(request: Request, exc: RequestValidationError):
+        if (wrong := wrong_method(request, exc)) is not None:
+            return await html_http_error(request, wrong)
         if request.url.path.startswith("/api") and previous_validation is not None:
             return await previous_validation(request, exc)
         return message_page(request, 422, N_("Error"), N_("The address or a value in it is not valid."))
