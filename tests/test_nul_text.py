@@ -92,3 +92,30 @@ def test_a_sign_in_with_a_nul_in_the_name_is_an_unknown_name_refused_and_audited
         assert r.status_code == 401 and r.json()["detail"] == "invalid username or password", r.text
     entry = last_entry(db)
     assert (entry.action, entry.outcome, entry.username) == ("auth.login", "refused", "ad\ufffdmin")
+
+
+def test_a_nul_in_a_reason_only_the_audit_trail_keeps_is_refused_naming_it(app, db):
+    """The trail is written past the ORM's check: a removal's reason with a NUL answered 500 on PostgreSQL
+    (and SQLite kept it). It is refused naming ``reason`` and the entry stays; a refusal is still recorded."""
+    from tests.records._support import audit_entries
+
+    with signed_in(app, db, "cro_operator") as (c, api):
+        body = person_data(phones=["0300 1234567"])
+        pid = c.post("/api/v1/persons", json=body, headers=api).json()["person"]["id"]
+        phone = c.get(f"/api/v1/persons/{pid}", headers=api).json()["phones"][0]["id"]
+        token = re.search(CSRF, c.get(f"/persons/{pid}").text).group(1)
+        r = c.post(
+            f"/persons/{pid}/remove/phone/{phone}", data={"csrf_token": token, "reason": "wrong\x00man"}
+        )
+        assert r.status_code == 422 and f'id="e-phone-{phone}-remove-reason"' in r.text, r.text[:300]
+        assert c.get(f"/api/v1/persons/{pid}", headers=api).json()["phones"][0]["id"] == phone
+    assert audit_entries(db, action="person.phone.remove") == []
+
+    with db.transaction() as session:
+        from crms.access.principal import Principal
+
+        who = Principal(user_id=None, username="someone", role="cro_operator", unit="BA", channel="web")
+        entry = audit.record(session, who, "person.read", outcome="refused", detail="no person 'x\x00'")
+    assert entry.outcome == "refused"
+    (kept,) = audit_entries(db, action="person.read", outcome="refused", username="someone")
+    assert kept.detail == "no person 'x\ufffd'"

@@ -302,7 +302,17 @@ def record(
     detail: str | None = None,
 ) -> WrittenEntry:
     if isinstance(query, dict):
-        query = json.dumps(query, ensure_ascii=False, sort_keys=True, default=str)
+        query = json.dumps(query, ensure_ascii=False, sort_keys=True, default=str)  # a NUL escaped: \u0000
+    # The trail is written through the driver, past the ORM's check (crms.db.refuse_nul_text): a NUL that
+    # only the trail would keep (a removal's reason, say) failed on PostgreSQL with a 500. An action done is
+    # refused, naming the text; a refusal is still recorded, the NUL shown as U+FFFD.
+    texts = {"reason": reason, "query": query, "detail": detail, "target_id": target_id}
+    for name, text in texts.items():
+        if isinstance(text, str) and "\x00" in text:
+            if outcome == "ok":
+                raise ValidationError(f"{name} may not contain a NUL character (\\x00)", field=name)
+            texts[name] = text.replace("\x00", "\ufffd")
+    reason, query, detail, target_id = texts["reason"], texts["query"], texts["detail"], texts["target_id"]
     fields = dict(target_type=target_type, target_id=target_id, query=query, reason=reason)
     entry = DeferredEntry(principal, action, {**fields, "outcome": outcome, "detail": detail})
     deferred = session.info.get(_DEFERRED_KEY)
