@@ -20,6 +20,7 @@ app = typer.Typer(
 COMMAND_MODULES = [
     "crms.cli.system",  # serve, db upgrade
     "crms.cli.records",  # lookup, import
+    "crms.cli.photos",  # photo list|add|remove
     "crms.cli.reference",  # reference load|districts|stations|sections|parse
     "crms.cli.importer",  # import persons
     "crms.cli.access",  # user, audit

@@ -8,6 +8,8 @@
   front, left or right view retires the earlier one of that kind (kept for history). Audited
   ``photo.upload``.
 * :func:`photos_of` lists a person's photos (``person:read``; audited ``photo.list``), without the images.
+* :func:`remove_photo` takes a photo taken in error off the current ones, with the reason (kept as a
+  replaced one; the view it replaced is current again). Audited ``photo.remove``.
 * :func:`read_photo` returns the decrypted image only to roles that work with identification
   (``search:biometric``: operators, examiners, investigators, SHOs, supervisors; not administrators,
   auditors or SMS officers); every read is audited ``photo.image``.
@@ -25,7 +27,7 @@ from sqlalchemy.orm import Session
 from crms.access import audit
 from crms.access.policy import Permission, authorize
 from crms.access.principal import Principal
-from crms.errors import NotFound, ValidationError
+from crms.errors import Conflict, NotFound, ValidationError
 from crms.faces.models import PersonPhoto, PhotoKind
 from crms.timeutil import iso_or_none, utcnow
 
@@ -184,6 +186,55 @@ def read_photo(
     audit.record(session, principal, "photo.image", target_type="person", target_id=row.person_id,
                  reason=reason, query={"photo_id": row.id})  # fmt: skip
     return data, MEDIA_TYPES.get(row.image_format, "application/octet-stream"), photo_dict(row)
+
+
+def remove_photo(
+    session: Session, principal: Principal, photo_id: int, reason: str | None
+) -> tuple[PersonPhoto, PersonPhoto | None]:
+    """Take a photo taken in error (another man's, a wrong side) off the person's current photos, with the
+    reason (``person:write`` in the person's unit). It is kept as a replaced one (history, audit); a front,
+    left or right view that replaced an earlier one on its upload brings that one back. Returns the photo
+    and the one brought back, if any. Audited ``photo.remove``."""
+    from crms.records.schemas import EntryRemoval, coerce
+    from crms.records.services import get_writable_person
+
+    authorize(principal, Permission.PERSON_WRITE)
+    data = coerce(EntryRemoval, {"reason": reason})
+    if not data.reason:
+        raise ValidationError(
+            "state why the photo is taken off the record (a reason is required)", field="reason"
+        )
+    row = session.get(PersonPhoto, photo_id)
+    if row is None:
+        raise NotFound(f"photo {photo_id} not found", field="photo_id")
+    get_writable_person(session, principal, row.person_id)
+    if not row.active:
+        raise Conflict(
+            f"photo {photo_id} is no longer a current photo (replaced or removed)", field="photo_id"
+        )
+    now = utcnow()
+    row.active, row.retired_at, row.retired_by = False, now, principal.user_id
+    back = None
+    if row.kind != PhotoKind.MARK.value:  # the view this one replaced when it was uploaded, if any
+        back = session.scalar(
+            select(PersonPhoto)
+            .where(
+                PersonPhoto.person_id == row.person_id,
+                PersonPhoto.kind == row.kind,
+                PersonPhoto.active.is_(False),
+                PersonPhoto.retired_at == row.captured_at,
+            )
+            .order_by(PersonPhoto.id.desc())
+            .limit(1)
+        )
+        if back is not None:
+            back.active, back.retired_at, back.retired_by = True, None, None
+    session.flush()
+    audit.record(
+        session, principal, "photo.remove", target_type="person", target_id=row.person_id, reason=data.reason,
+        query={"photo_id": row.id, "kind": row.kind, "current_again": back.id if back is not None else None},
+    )  # fmt: skip
+    return row, back
 
 
 def follow_merge(session: Session, principal: Principal, survivor, merged, now) -> dict[str, list[int]]:

@@ -1003,9 +1003,17 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         from crms.records import services as svc
 
         def do(session: Session, who: Principal, form: dict) -> None:
-            svc.remove_entry(session, who, person_id, kind, entry_id, {"reason": form.get("reason")})
+            if kind != "photo":
+                svc.remove_entry(session, who, person_id, kind, entry_id, {"reason": form.get("reason")})
+                return
+            from crms.errors import NotFound
+            from crms.faces import photos as faces
 
-        anchor = "documents" if kind == "document" else "entries"
+            removed, _ = faces.remove_photo(session, who, entry_id, form.get("reason"))
+            if removed.person_id != person_id:  # after the service's checks; the change rolls back
+                raise NotFound(f"photo {entry_id} is not a photo of person {person_id}", field="photo_id")
+
+        anchor = {"document": "documents", "photo": "photos"}.get(kind, "entries")
         return await person_form(request, person_id, f"{kind}-{entry_id}-remove", do, anchor=anchor)
 
     @app.get("/persons/{person_id}/print", response_class=HTMLResponse, include_in_schema=False)

@@ -34,3 +34,21 @@ def test_oversized_photo_names_the_photo_limit(client, make_user):
     pid = person(client, op, "54400-1111114-7")
     r = client.post(f"/api/v1/persons/{pid}/photos?kind=front", content=b"\0" * (MAX_BYTES + 1), headers=op)
     assert r.status_code == 413 and f"image larger than {MAX_BYTES} bytes" in r.text, r.text
+
+
+def test_a_photo_taken_in_error_is_taken_off_through_the_api(client, make_user):
+    _, op = make_user("cro_operator")
+    _, examiner = make_user("fingerprint_examiner")
+    pid = person(client, op, "54400-1111115-7")
+    right = client.post(f"/api/v1/persons/{pid}/photos?kind=front", content=image(), headers=op).json()
+    other = image(colour=(10, 10, 10))
+    wrong = client.post(f"/api/v1/persons/{pid}/photos?kind=front", content=other, headers=op).json()
+    url = f"/api/v1/photos/{wrong['id']}/remove"
+    r = client.post(url, json={}, headers=op)
+    assert r.status_code == 422 and r.json()["field"] == "reason", r.text
+    assert client.post(url, json={"reason": "not him"}, headers=examiner).status_code == 403
+    r = client.post(url, json={"reason": "another man's photo"}, headers=op)
+    assert r.status_code == 200, r.text
+    assert not r.json()["photo"]["active"] and r.json()["current_again"]["id"] == right["id"]
+    assert [p["id"] for p in client.get(f"/api/v1/persons/{pid}/photos", headers=op).json()] == [right["id"]]
+    assert client.post(url, json={"reason": "again"}, headers=op).status_code == 409

@@ -120,3 +120,38 @@ def test_photos_follow_a_merge(env):
     assert [(p["id"], p["kind"]) for p in listed] == [(kept, "front"), (side, "left")]
     with db.transaction() as s:
         assert not s.get(PersonPhoto, other).active and s.get(PersonPhoto, other).person_id == survivor
+
+
+def test_a_photo_taken_in_error_is_taken_off_with_a_reason_and_the_view_it_replaced_comes_back(env):
+    from crms.errors import Conflict, NotFound
+    from tests.records._support import audit_entries
+
+    db, store = env
+    pid = make_person(db)
+    op = make_principal(db)
+    right = upload(db, store, op, pid, "front", image())
+    wrong = upload(db, store, op, pid, "front", image("PNG", colour=(10, 10, 10)))  # another man's
+    mark = upload(db, store, op, pid, "mark", image(colour=(1, 2, 3)))
+    for reason in (None, "  "):
+        with pytest.raises(ValidationError) as err, db.transaction() as s:
+            photos.remove_photo(s, op, wrong.id, reason)
+        assert err.value.field == "reason"
+    with pytest.raises(PermissionDenied), db.transaction() as s:  # another district's operator
+        photos.remove_photo(s, make_principal(db, "cro_operator", "BA/GWD"), wrong.id, "not him")
+    with pytest.raises(NotFound), db.transaction() as s:
+        photos.remove_photo(s, op, 999_999, "not him")
+
+    with db.transaction() as s:
+        removed, back = photos.remove_photo(s, op, wrong.id, " another man's photo ")
+        assert (removed.active, back.id) == (False, right.id)
+    with db.transaction() as s:
+        assert [p["id"] for p in photos.photos_of(s, op, pid)] == [right.id, mark.id]
+        assert len(photos.photos_of(s, op, pid, history=True)) == 3  # kept as a replaced one
+    with pytest.raises(Conflict), db.transaction() as s:
+        photos.remove_photo(s, op, wrong.id, "again")
+    with db.transaction() as s:  # a mark photo brings nothing back; the last front leaves none current
+        assert photos.remove_photo(s, op, mark.id, "not his tattoo")[1] is None
+        assert photos.remove_photo(s, op, right.id, "blurred")[1] is None
+        assert photos.photos_of(s, op, pid) == []
+    (entry, *_) = audit_entries(db, action="photo.remove")
+    assert entry.reason == "another man's photo" and f'"current_again": {right.id}' in entry.query

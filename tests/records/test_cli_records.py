@@ -283,3 +283,39 @@ def test_a_persons_entries_from_the_command_line(rdb, principal, cli_as):
         3,
     )
     assert [(m["kind"], m["body_location"]) for m in now["marks"]] == [("mark", "neck")]
+
+
+def test_a_persons_photos_from_the_command_line(rdb, principal, cli_as, tmp_path):
+    from tests.faces.test_photos import image
+
+    op = principal("cro_operator", QUETTA)
+    with rdb.transaction() as session:
+        pid = svc.register_person(session, op, person_data()).person.id
+    run = cli_as("cro_operator", QUETTA)
+    right, wrong = tmp_path / "front.jpg", tmp_path / "other.png"
+    right.write_bytes(image())
+    wrong.write_bytes(image("PNG", colour=(10, 10, 10)))
+
+    r = run("photo", "add", str(pid), str(right))
+    assert r.exit_code == 0 and "front 120x160 jpeg, current" in r.output, r.output
+    first = int(r.output.split()[1].rstrip(":"))
+    r = run("photo", "add", str(pid), str(wrong), "--kind", "front", "--note", "at the check post")
+    assert r.exit_code == 0 and "at the check post" in r.output, r.output
+    second = int(r.output.split()[1].rstrip(":"))
+    r = run("photo", "add", str(pid), str(tmp_path / "missing.jpg"))
+    assert r.exit_code == 2 and "cannot read" in r.output
+    (tmp_path / "bad.jpg").write_bytes(b"not an image")
+    assert run("photo", "add", str(pid), str(tmp_path / "bad.jpg")).exit_code == 2
+
+    r = run("photo", "remove", str(second))
+    assert r.exit_code == 2 and "--reason" in r.output
+    assert cli_as("fingerprint_examiner")("photo", "remove", str(second), "-r", "x").exit_code == 3
+    r = run("photo", "remove", str(second), "--reason", "another man's photo")
+    assert r.exit_code == 0 and f"photo {first} is current again" in r.output, r.output
+    assert run("photo", "remove", str(second), "--reason", "again").exit_code == 2
+
+    r = run("photo", "list", str(pid), "--json")
+    assert r.exit_code == 0 and [p["id"] for p in json.loads(r.stdout)] == [first]
+    r = run("photo", "list", str(pid), "--history")
+    assert f"photo {second}: front" in r.output and "replaced" in r.output
+    assert run("photo", "list", "99999").exit_code == 1

@@ -185,3 +185,29 @@ def test_the_printed_record_holds_the_aliases_and_the_latest_description(app, db
     assert "Observed on 14-Mar-2024" in printed
     assert "170" in printed and "full" in printed and "right forearm (a falcon)" in printed
     assert "brown" not in printed and "160" not in printed  # the latest observation, not an old one
+
+
+def test_a_photo_taken_in_error_is_removed_from_the_page_and_the_one_it_replaced_comes_back(app, db):
+    from tests.faces.test_photos import image
+
+    with signed_in(app, db, "cro_operator") as (c, api):
+        pid = c.post("/api/v1/persons", json=person_data(), headers=api).json()["person"]["id"]
+        other = c.post("/api/v1/persons", json=person_data(given_name_en="Abdul Ghani"), headers=api)
+        other = other.json()["person"]["id"]
+        url = f"/api/v1/persons/{pid}/photos?kind=front"
+        right = c.post(url, content=image(), headers=api).json()["id"]
+        wrong = c.post(url, content=image(colour=(10, 10, 10)), headers=api).json()["id"]
+        page = c.get(f"/persons/{pid}").text
+        token = re.search(CSRF, page).group(1)
+        assert (
+            f'action="/persons/{pid}/remove/photo/{wrong}"' in page and f"/photos/{right}/image" not in page
+        )
+
+        r = c.post(f"/persons/{other}/remove/photo/{wrong}", data={"csrf_token": token, "reason": "not him"})
+        assert r.status_code == 404, r.text[:300]  # not a photo of that person: nothing changes
+        r = c.post(
+            f"/persons/{pid}/remove/photo/{wrong}", data={"csrf_token": token, "reason": "another man"}
+        )
+        assert r.status_code == 303 and r.headers["location"].endswith("#photos"), r.text[:300]
+        page = c.get(f"/persons/{pid}").text
+    assert f"/photos/{right}/image" in page and f"/photos/{wrong}/image" not in page

@@ -1,7 +1,8 @@
 """Photos of a person (``/api/v1/persons/{id}/photos``): list, upload (the image as the raw body, kind and
-note in the query), and the image of one photo (``/api/v1/photos/{id}/image``, decrypted for identification
-roles only, audited). Thin: the rules are in crms.faces.photos; the upload is decoded (bounded, Pillow) before
-the transaction opens."""
+note in the query), the image of one photo (``/api/v1/photos/{id}/image``, decrypted for identification
+roles only, audited), and one taken in error taken off (``/api/v1/photos/{id}/remove``, with the reason).
+Thin: the rules are in crms.faces.photos; the upload is decoded (bounded, Pillow) before the transaction
+opens."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from crms.access.policy import Permission, authorize
 from crms.api.deps import biometric_store, in_transaction
@@ -85,3 +87,21 @@ async def photo_image(
         request, lambda session, who: photos.read_photo(session, who, store, photo_id, reason=reason)
     )
     return Response(data, media_type=media, headers={"Cache-Control": "no-store"})
+
+
+class PhotoRemoval(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=500, description="why it is taken off (required)")
+
+
+@router.post(
+    "/photos/{photo_id}/remove",
+    summary="Take a photo taken in error off the person's current photos, with the reason (kept as a "
+    "replaced one; the view it replaced is current again)",
+)
+async def remove_photo(request: Request, photo_id: IdPath, body: PhotoRemoval):
+    def work(session, who) -> dict:
+        row, back = photos.remove_photo(session, who, photo_id, body.reason)
+        return {"photo": photos.photo_dict(row), "current_again": photos.photo_dict(back) if back else None}
+
+    return JSONResponse(await in_transaction(request, work))
