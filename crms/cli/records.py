@@ -1,7 +1,7 @@
 """Records commands: ``crms lookup CNIC [--json] [--reason R]`` (instant CNIC lookup); ``crms person
 show|edit|add|remove|correct-description``, ``crms case list|show|edit|status`` and ``crms link
-add|show|edit|status|arrest|conviction`` (a person's full record, a case, a person in a case, and changes to
-them, through the same services and permission checks as the API and the pages).
+add|show|edit|status|arrest|conviction|remove`` (a person's full record, a case, a person in a case, and
+changes to them, through the same services and permission checks as the API and the pages).
 
 An edit names the fields to change as ``FIELD=VALUE`` (an empty value clears the field); ``--version N`` is
 the record's version as last read (``show`` prints it): a record changed since is refused rather than
@@ -27,7 +27,7 @@ case_app = typer.Typer(
 
 link_app = typer.Typer(
     help="A person in a case (a link): add one, show it, edit its modus operandi and gang, change its "
-    "status, record an arrest or a conviction.",
+    "status, record an arrest or a conviction, remove one made in error.",
     no_args_is_help=True,
 )
 
@@ -604,3 +604,21 @@ def link_conviction(
     with cli_action(f"link conviction {link_id}") as (session, principal):
         out = _link_out(record_conviction(session, principal, link_id, data).party)
     _emit(out, as_json, _saved)
+
+
+@link_app.command("remove")
+def link_remove(
+    link_id: int = LINK_ID,
+    reason: str = typer.Option(
+        ..., "--reason", "-r", help="Why it is removed (kept in the audit trail).", show_default=False
+    ),
+) -> None:
+    """Remove a link made in error (the wrong person or the wrong FIR chosen); its flags are cleared and
+    kept. Not with an arrest or a conviction recorded."""
+    from crms.cli.auth import cli_action
+    from crms.records.services_cases import remove_link
+
+    with cli_action(f"link remove {link_id}") as (session, principal):
+        link = remove_link(session, principal, link_id, {"reason": reason})
+        what = f"person {link.person_id} is no longer in case {link.case_id}"
+    typer.echo(f"link {link_id} removed: {what}")

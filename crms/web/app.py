@@ -1209,7 +1209,9 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
     ):
         def work(session: Session, who: Principal) -> Response:
             do(session, who)
-            person = scope.rsplit("-", 1)[0] if scope.startswith("link-") else ""  # back to that person
+            # back to that person (a link removed: to the persons in the case)
+            person = scope.rsplit("-", 1)[0] if scope.startswith("link-") else ""
+            person = "persons" if scope.endswith("-remove") else person
             return see_other(f"/cases/{case_id}#{person}" if person else f"/cases/{case_id}")
 
         def bad(exc: CrmsError) -> Response:
@@ -1256,6 +1258,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         "record_arrest": "arrest",
         "record_conviction": "conviction",
         "update_link": "edit",
+        "remove_link": "remove",
     }
 
     @app.post("/cases/{case_id}/status", include_in_schema=False)
@@ -1293,6 +1296,10 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         return await case_form(
             request, case_id, link_id, "record_conviction", "court", "convicted_on", "sentence"
         )
+
+    @app.post("/cases/{case_id}/links/{link_id}/remove", include_in_schema=False)
+    async def link_remove(request: Request, case_id: IdPath, link_id: IdPath):
+        return await case_form(request, case_id, link_id, "remove_link", "reason")
 
     @app.post("/cases/{case_id}/links/{link_id}/edit", include_in_schema=False)
     async def link_edit(request: Request, case_id: IdPath, link_id: IdPath):

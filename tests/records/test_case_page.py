@@ -154,3 +154,34 @@ def test_the_fir_list_filters_by_station_year_and_status_and_pages_through(app, 
             r = c.get("/cases", params=params)
             assert r.status_code == 422 and f'id="e-{field}"' in r.text, (params, r.text[:300])
         assert 'href="/cases"' in c.get("/").text  # from the menu and the dashboard
+
+
+def test_a_link_made_in_error_is_removed_from_the_case_page_with_a_reason(app, db):
+    with signed_in(app, db, "sho", QUETTA) as (c, api):
+        case_id, pid = _new_case_and_person(c, api)
+        link = _accused(c, api, case_id, pid)
+        page = c.get(f"/cases/{case_id}").text
+        assert f'action="/cases/{case_id}/links/{link}/remove"' in page
+        token = _csrf(c, f"/cases/{case_id}")
+        r = c.post(f"/cases/{case_id}/links/{link}/remove", data={"csrf_token": token, "reason": ""})
+        assert r.status_code == 422, r.text[:300]
+        assert f'id="e-link-{link}-remove-reason"' in r.text and r.text.count('aria-invalid="true"') == 1
+        other, _ = _new_case_and_person(c, api, fir_number=113)
+        r = c.post(f"/cases/{other}/links/{link}/remove", data={"csrf_token": token, "reason": "wrong man"})
+        assert r.status_code == 404, r.text[:300]  # a link of another case: nothing removed
+        assert c.get(f"/api/v1/links/{link}", headers=api).status_code == 200
+
+        r = c.post(f"/cases/{case_id}/links/{link}/remove", data={"csrf_token": token, "reason": "wrong man"})
+        assert r.status_code == 303 and r.headers["location"] == f"/cases/{case_id}#persons", r.text[:300]
+        assert c.get(f"/api/v1/cases/{case_id}", headers=api).json()["parties"] == []
+        assert c.get(f"/api/v1/links/{link}", headers=api).status_code == 404
+
+        link = _accused(c, api, case_id, pid)
+        c.post(f"/api/v1/links/{link}/arrests", json={"arrested_on": "2024-03-20"}, headers=api)
+        assert (
+            f"/links/{link}/remove" not in c.get(f"/cases/{case_id}").text
+        )  # an arrest recorded: not offered
+        r = c.delete(f"/api/v1/links/{link}", params={"reason": "wrong man"}, headers=api)
+        assert r.status_code == 409 and r.json()["field"] == "link_id", r.text
+    with signed_in(app, db, "fingerprint_examiner") as (c, _):
+        assert "/remove" not in c.get(f"/cases/{case_id}").text

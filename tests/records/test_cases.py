@@ -578,3 +578,58 @@ def test_the_moves_offered_are_exactly_the_ones_the_rules_accept(rdb, principal,
     assert offered["next_statuses"] == [p.value for p in PartyStatus if _accepted(rdb, party(p.value))]
     assert offered["can_record"] == [what for what, call in records.items() if _accepted(rdb, call)]
     assert case["next_statuses"] == [c.value for c in CaseStatus if _accepted(rdb, case_to(c.value))]
+
+
+def test_a_link_made_in_error_is_removed_with_a_reason_and_its_flags_cleared(rdb, principal):
+    """The wrong man linked (or the wrong FIR chosen), then marked absconder: the link and its history go,
+    the flags it raised are cleared and kept, the audit trail keeps what it held and why; a link with an
+    arrest recorded stays; and the merge of two records of one man linked to one case, refused until one
+    link goes, then goes through."""
+    op, examiner = principal("cro_operator", QUETTA), principal("fingerprint_examiner")
+    sup = principal("supervisor")
+    wrong, right = _person(rdb, op), _person(rdb, op, given_name_en="Abdul Ghani")
+    case_id = _case(rdb, op)
+    link = _link(rdb, op, case_id, wrong, effective_on="2024-03-14")
+    _status(rdb, op, link, "absconder", note="not found at home")
+    kept = _link(rdb, op, case_id, right)
+    assert sorted(k for k, _, active in _flags(rdb, wrong) if active) == ["absconder", "wanted"]
+
+    for reason in (None, " "):
+        with pytest.raises(ValidationError) as err, rdb.transaction() as session:
+            cases.remove_link(session, op, link, {"reason": reason})
+        assert err.value.field == "reason"
+    for who in (examiner, principal("cro_operator", "BA/MKN/KECH")):
+        with pytest.raises(PermissionDenied), rdb.transaction() as session:
+            cases.remove_link(session, who, link, {"reason": "wrong man"})
+    with pytest.raises(NotFound), rdb.transaction() as session:
+        cases.remove_link(session, op, 999_999, {"reason": "wrong man"})
+
+    with rdb.transaction() as session:
+        cases.remove_link(session, op, link, {"reason": "wrong Abdul Rauf chosen"})
+    with rdb.transaction() as session:
+        record = svc.get_person(session, op, wrong)
+        case = cases.get_case(session, op, case_id)
+    assert record["cases"] == [] and record["active_flags"] == []
+    assert [p["link_id"] for p in case["parties"]] == [kept]
+    assert _flags(rdb, wrong) == [("absconder", case_id, False), ("wanted", case_id, False)]  # kept
+    with rdb.transaction() as session:
+        reasons = {f.clear_reason for f in session.scalars(select(PersonFlag))}
+    assert reasons == {"link removed as made in error: wrong Abdul Rauf chosen"}
+    (entry,) = audit_entries(rdb, action="case.link.remove")
+    assert entry.reason == "wrong Abdul Rauf chosen" and "as accused, status absconder" in entry.detail
+    assert "2 status change(s)" in entry.detail and entry.target_id == str(wrong)
+
+    with rdb.transaction() as session:
+        cases.record_arrest(session, op, kept, {"arrested_on": "2024-03-20"})
+    with pytest.raises(Conflict) as err, rdb.transaction() as session:
+        cases.remove_link(session, op, kept, {"reason": "wrong man"})
+    assert "an arrest is recorded" in err.value.message
+
+    twin = _person(rdb, op, given_name_en="Abdul Ghani", caste="Raisani")  # the same man, registered twice
+    twin_link = _link(rdb, op, case_id, twin)
+    with pytest.raises(Conflict) as err, rdb.transaction() as session:
+        svc.merge_persons(session, sup, {"survivor_id": right, "merged_id": twin, "reason": "same man"})
+    assert "remove the link made in error" in err.value.message
+    with rdb.transaction() as session:
+        cases.remove_link(session, op, twin_link, {"reason": "the same man as the other accused"})
+        svc.merge_persons(session, sup, {"survivor_id": right, "merged_id": twin, "reason": "same man"})

@@ -319,3 +319,20 @@ def test_a_persons_photos_from_the_command_line(rdb, principal, cli_as, tmp_path
     r = run("photo", "list", str(pid), "--history")
     assert f"photo {second}: front" in r.output and "replaced" in r.output
     assert run("photo", "list", "99999").exit_code == 1
+
+
+def test_a_link_made_in_error_is_removed_from_the_command_line(rdb, principal, cli_as):
+    sho = principal("sho", QUETTA)
+    with rdb.transaction() as session:
+        case_id = cases.add_case(session, sho, case_data()).id
+        pid = svc.register_person(session, sho, person_data()).person.id
+        link = cases.link_person(session, sho, case_id, {"person_id": pid, "role": "accused"}).id
+    run = cli_as("sho", QUETTA)
+    r = run("link", "remove", str(link))
+    assert r.exit_code == 2 and "--reason" in r.output
+    assert cli_as("fingerprint_examiner")("link", "remove", str(link), "-r", "wrong man").exit_code == 3
+    r = run("link", "remove", str(link), "--reason", "the wrong Abdul Rauf")
+    assert r.exit_code == 0 and f"person {pid} is no longer in case {case_id}" in r.output, r.output
+    assert run("link", "remove", str(link), "--reason", "again").exit_code == 1
+    (entry,) = audit_entries(rdb, action="case.link.remove")
+    assert (entry.channel, entry.reason) == ("cli", "the wrong Abdul Rauf")

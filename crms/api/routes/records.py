@@ -185,7 +185,7 @@ def _description_out(d) -> dict:
 
 
 RemovalReason = Annotated[
-    str | None, Query(max_length=500, description="why the entry is taken off the record (required)")
+    str | None, Query(max_length=500, description="why it is removed (required; kept in the audit trail)")
 ]
 
 
@@ -313,6 +313,17 @@ def case_status(case_id: IdPath, body: CaseStatusIn, session: SessionDep, princi
 @router.post("/cases/{case_id}/links", status_code=201, summary="Link a person to the case")
 def link_person(case_id: IdPath, body: LinkCreate, session: SessionDep, principal: PrincipalDep):
     return labelled(svc.link_dict(svc.link_person(session, principal, case_id, body)))
+
+
+@router.delete(
+    "/links/{link_id}",
+    status_code=204,
+    summary="Remove a link made in error, with the reason (its flags cleared and kept; not with an arrest "
+    "or a conviction recorded)",
+)
+def remove_link(link_id: IdPath, session: SessionDep, principal: PrincipalDep, reason: RemovalReason = None):
+    svc.remove_link(session, principal, link_id, {"reason": reason})
+    return Response(status_code=204)
 
 
 @router.get("/links/{link_id}", summary="A person-in-case link with status history, arrests, convictions")

@@ -60,6 +60,7 @@ if TYPE_CHECKING:
         get_link,
         link_dict,
         link_person,
+        remove_link,
         update_link,
     )
     from crms.records.services.lookup import count_cases_of, lookup_cnic
@@ -122,6 +123,7 @@ _SUBMODULES: dict[str, str] = {
     "get_link": "links",
     "link_dict": "links",
     "link_person": "links",
+    "remove_link": "links",
     "update_link": "links",
     "count_cases_of": "lookup",
     "lookup_cnic": "lookup",
@@ -203,6 +205,7 @@ __all__ = [
     "register_merge_participant",
     "register_person",
     "remove_entry",
+    "remove_link",
     "set_flag",
     "touch",
     "unregister_merge_participant",

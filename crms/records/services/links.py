@@ -17,8 +17,10 @@ from crms.records.models import (
     PartyStatus,
     PartyStatusChange,
     Person,
+    PersonFlag,
 )
 from crms.records.schemas import (
+    EntryRemoval,
     LinkCreate,
     LinkUpdate,
     PartyStatusIn,
@@ -33,7 +35,7 @@ from crms.records.services.common import (
     writable_case,
     writable_link,
 )
-from crms.records.services.flags import _sync_flags
+from crms.records.services.flags import _clear, _sync_flags
 from crms.records.services.guard import guard_reads
 from crms.records.services.reading import party_dict
 from crms.timeutil import utcnow
@@ -218,6 +220,50 @@ def update_link(session: Session, principal: Principal, link_id: int, data: Link
         target_type="person",
         target_id=link.person_id,
         query={"link_id": link.id},
+    )
+    return link
+
+
+def remove_link(session: Session, principal: Principal, link_id: int, data: EntryRemoval | dict) -> CaseParty:
+    """Undo a link made in error (the wrong person or the wrong FIR chosen), with the reason. The link and
+    its status history go; the flags its statuses raised are cleared and kept (flags are never deleted);
+    the audit trail keeps what the link held and why. A link with an arrest or a conviction recorded stays:
+    those record what happened to the person in this case."""
+    authorize(principal, Permission.CASE_WRITE)  # the role first (403 before 422)
+    data = coerce(EntryRemoval, data)
+    if not data.reason:
+        raise ValidationError("state why the link is removed (a reason is required)", field="reason")
+    link = writable_link(session, principal, link_id, Permission.CASE_WRITE)
+    case = link.case
+    if link.arrests or link.convictions:
+        recorded = "an arrest" if link.arrests else "a conviction"
+        raise Conflict(
+            f"{recorded} is recorded for person {link.person_id} in {case.fir_key}: the link is not removed "
+            "as made in error",
+            field="link_id",
+        )
+    held = (
+        f"link {link.id}: person {link.person_id} in {case.fir_key} as {link.role}, status {link.status}, "
+        f"{len(link.status_history)} status change(s)"
+    )
+    for flag in session.scalars(select(PersonFlag).where(PersonFlag.party_id == link.id)):
+        if flag.cleared_at is None:
+            _clear(flag, principal, f"link removed as made in error: {data.reason}")
+        flag.party_id = None
+    for change in list(link.status_history):
+        session.delete(change)
+    session.delete(link)
+    touch(case, principal)
+    session.flush()
+    audit.record(
+        session,
+        principal,
+        "case.link.remove",
+        target_type="person",
+        target_id=link.person_id,
+        reason=data.reason,
+        query={"link_id": link.id, "case_id": case.id},
+        detail=held,
     )
     return link
 

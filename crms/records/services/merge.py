@@ -63,7 +63,8 @@ def merge_persons(session: Session, principal: Principal, data: MergeIn | dict) 
     for p in merged.parties:
         if (p.case_id, p.role) in survivor_links:
             raise Conflict(
-                f"both persons are linked to case {p.case_id} as {p.role}; unlink one before merging",
+                f"both persons are linked to case {p.case_id} as {p.role}: remove the link made in error "
+                f"(link {p.id} or the other one) before merging",
                 field="merged_id",
             )
     moved: dict[str, list[int]] = {}
