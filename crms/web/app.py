@@ -985,7 +985,10 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             else:
                 raise NotFound(f"no part {part!r}", field="part")
 
-        return await person_form(request, person_id, part, do, lambda form: description_data(form)[1])
+        marks = part == "description"  # its rows of marks: the services' error fields renamed
+        return await person_form(
+            request, person_id, part, do, lambda f: description_data(f)[1] if marks else {}
+        )
 
     @app.post("/persons/{person_id}/descriptions/{description_id}", include_in_schema=False)
     async def person_description_correct(request: Request, person_id: IdPath, description_id: IdPath):
