@@ -9,6 +9,7 @@ from datetime import date
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -49,7 +50,18 @@ Short = _text(50)
 Text500 = _text(500)
 Text1000 = _text(1000)
 Notes = _text(5000)
-Country = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Z]{2}$")]
+
+
+def _country(value: str) -> str:
+    """A two-letter country code, in either case (``af``: ``AF``); the pattern alone checked the letters
+    before upper-casing them, and refused ``af`` with a regular expression for a message."""
+    code = value.strip().upper()
+    if not re.fullmatch(r"[A-Z]{2}", code):
+        raise ValueError(f"a two-letter country code such as PK or AF is expected, not {value!r}")
+    return code
+
+
+Country = Annotated[str, StringConstraints(max_length=10), AfterValidator(_country)]
 
 
 def _calendar_day(value: Any) -> Any:

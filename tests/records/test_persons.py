@@ -338,3 +338,22 @@ def test_a_date_given_as_a_number_is_refused_by_name(schema, field, base, number
         schemas.coerce(model, {**base, field: number})
     assert err.value.field == field
     assert getattr(schemas.coerce(model, {**base, field: "2020-02-29"}), field).isoformat() == "2020-02-29"
+
+
+@pytest.mark.parametrize(("given", "kept"), [("af", "AF"), (" pk ", "PK"), ("AFG", None), ("1A", None)])
+def test_a_country_code_is_taken_in_either_case_and_a_wrong_one_named(rdb, principal, given, kept):
+    """``af`` was refused with a regular expression for a message: the pattern checked the letters before
+    upper-casing them."""
+    op = principal()
+    data = person_data(nationality=given, documents=[{"doc_type": "PASSPORT", "number": "AB1234567"}])
+    data["documents"][0]["issuing_country"] = given
+    if kept is None:
+        with pytest.raises(ValidationError) as err, rdb.transaction() as session:
+            svc.register_person(session, op, data)
+        assert err.value.field in ("nationality", "documents.0.issuing_country")
+        assert "a two-letter country code such as PK or AF" in err.value.message
+        return
+    with rdb.transaction() as session:
+        pid = svc.register_person(session, op, data).person.id
+        record = svc.get_person(session, op, pid)
+    assert record["nationality"] == kept and record["documents"][0]["issuing_country"] == kept
