@@ -120,6 +120,9 @@ FIELD_LABELS = {
     "parentage_relation": N_("Relation"),
     "occurred_on": N_("Occurred on"),
     "notes": N_("Notes"),
+    "birth_year": N_("Year of birth"),
+    "birth_year_estimated": N_("Year of birth estimated"),
+    "nationality": N_("Nationality"),
 }
 # Stored codes shown to people (statuses, roles, kinds), as the pages name them.
 TERMS = {
@@ -880,6 +883,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             values = ctx["values"] if ctx.get("part") == f"description-{d['id']}" else description_values(d)
             corrections[d["id"]] = {"values": values, "rows": mark_rows(values)}
         ctx["corrections"], ctx["add_mark_rows"] = corrections, ADD_MARK_ROWS
+        ctx["coded_fields"] = CODED_FIELDS
         return render(
             request, "person.html", status, p=record, prints=prints, photos=pictures,
             show_photos=faces.may_view_images(who), show_thumbs=thumbnails.may_view_thumbnails(who), **ctx,

@@ -211,3 +211,25 @@ def test_a_photo_taken_in_error_is_removed_from_the_page_and_the_one_it_replaced
         assert r.status_code == 303 and r.headers["location"].endswith("#photos"), r.text[:300]
         page = c.get(f"/persons/{pid}").text
     assert f"/photos/{right}/image" in page and f"/photos/{wrong}/image" not in page
+
+
+def test_the_page_shows_every_field_of_the_person_who_recorded_it_and_what_changed(app, db):
+    """Notes, nationality and an estimated year of birth were kept but shown on no page; nor who recorded
+    the person, or the field-level history the services keep."""
+    body = person_data(notes="Seen at Sariab bus stand.\nDrives a black Mehran.", nationality="af")
+    body["birth_year_estimated"] = True
+    with signed_in(app, db, "cro_operator") as (c, api):
+        pid = c.post("/api/v1/persons", json=body, headers=api).json()["person"]["id"]
+        me = c.get("/api/v1/auth/me", headers=api).json()["username"]
+        r = c.patch(f"/api/v1/persons/{pid}", json={"caste": "Raisani", "gender": "F"}, headers=api)
+        assert r.status_code == 200, r.text
+        page = c.get(f"/persons/{pid}").text
+        printed = c.get(f"/persons/{pid}/print").text
+    assert "Drives a black Mehran." in page and ">AF<" in page and "about 1988" in page
+    assert f"by {me}; last changed" in page and "(version 2)" in page
+    history = page[page.index('<details id="changes">') :]
+    history = history[: history.index("</details>")]
+    assert "Changes to this record (1)" in history
+    assert '<td>Caste</td><td dir="auto">Kakar</td><td dir="auto">Raisani</td>' in history
+    assert '<td>Gender</td><td dir="auto">Male</td><td dir="auto">Female</td>' in history
+    assert "Drives a black Mehran." in printed and "about 1988" in printed

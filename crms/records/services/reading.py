@@ -265,7 +265,15 @@ def _full_statements() -> dict:
     from crms.records.models import Arrest, Conviction, PartyStatusChange
 
     H, AR, CV = PartyStatusChange.__table__, Arrest.__table__, Conviction.__table__
-    _FULL["person"] = select(P).where(P.c.id == pid)
+    # who recorded and who last changed the person, and who changed or merged into it (the log), by name
+    from crms.access.models import User
+
+    UC, UU, UL = (User.__table__.alias(name) for name in ("uc", "uu", "ul"))
+    _FULL["person"] = (
+        select(P, UC.c.username.label("created_by_name"), UU.c.username.label("updated_by_name"))
+        .select_from(P.outerjoin(UC, UC.c.id == P.c.created_by).outerjoin(UU, UU.c.id == P.c.updated_by))
+        .where(P.c.id == pid)
+    )
     _FULL["parts"] = _person_parts(("alias", "document", "address", "phone"))
     _FULL["descriptions"] = select(DS).where(DS.c.person_id == pid).order_by(DS.c.observed_on, DS.c.id)
     _FULL["marks"] = (
@@ -298,9 +306,12 @@ def _full_statements() -> dict:
     _FULL["log"] = union_all(
         select(_tag("m").label("part"), M.c.id.label("id"), M.c.merged_id.label("other"),
                M.c.reason.label("text"), M.c.moved.label("data"), M.c.merged_at.label("at"),
-               M.c.merged_by.label("by"))
+               M.c.merged_by.label("by"), UL.c.username.label("by_name"))
+        .select_from(M.outerjoin(UL, UL.c.id == M.c.merged_by))
         .where(M.c.survivor_id == pid),
-        select(_tag("c"), PC.c.id, num, PC.c.action, PC.c.changes, PC.c.changed_at, PC.c.changed_by)
+        select(_tag("c"), PC.c.id, num, PC.c.action, PC.c.changes, PC.c.changed_at, PC.c.changed_by,
+               UL.c.username)
+        .select_from(PC.outerjoin(UL, UL.c.id == PC.c.changed_by))
         .where(PC.c.person_id == pid),
     ).order_by(literal_column("part"), literal_column("id"))  # fmt: skip
     return _FULL
@@ -343,6 +354,7 @@ def _full_record_of(session: Session, row) -> dict:
     conn = session.connection()
     args = {"pid": row.id}
     out = person_core_dict(row)
+    out["created_by_name"], out["updated_by_name"] = row.created_by_name, row.updated_by_name
     parts = _split_parts(conn.execute(q["parts"], args))
     out["aliases"] = [{"id": a.id, "name": a.a, "script": a.b} for a in parts["alias"]]
     out["documents"] = [_document_part_dict(d) for d in parts["document"]]
@@ -420,12 +432,21 @@ def _full_record_of(session: Session, row) -> dict:
                     "person_id": r.other,
                     "merged_at": _ts(r.at),
                     "merged_by": r.by,
+                    "merged_by_name": r.by_name,
                     "reason": r.text,
                     "moved": r.data,
                 }
             )
         else:
-            changes.append({"action": r.text, "changes": r.data, "changed_at": _ts(r.at), "changed_by": r.by})
+            changes.append(
+                {
+                    "action": r.text,
+                    "changes": r.data,
+                    "changed_at": _ts(r.at),
+                    "changed_by": r.by,
+                    "changed_by_name": r.by_name,
+                }
+            )
     out["merged_from"] = merged_from
     out["changes"] = changes
     return out
