@@ -180,8 +180,10 @@ def test_the_api_takes_entries_off_with_a_reason_and_corrects_descriptions(clien
     assert r.status_code == 404 and r.json()["field"] == "alias_id", r.text
     r = client.delete(f"/api/v1/persons/{pid}/documents/{phone_id}", params={"reason": REASON}, headers=op)
     assert r.status_code == 404, r.text  # a phone's number is no document's
-    record = client.get(f"/api/v1/persons/{pid}", headers=op).json()
-    assert record["aliases"] == [] and record["phones"][0]["id"] == phone_id
+    assert client.get(f"/api/v1/persons/{pid}/aliases", headers=op).json()["items"] == []
+    assert client.get(f"/api/v1/persons/{pid}/phones", headers=op).json()["items"][0]["id"] == phone_id
+    assert client.get(f"/api/v1/persons/{pid}/addresses", headers=op).json()["items"] == []
+    assert client.get("/api/v1/persons/99999/phones", headers=op).status_code == 404
 
     (desc,) = client.get(f"/api/v1/persons/{pid}/descriptions", headers=op).json()["items"]
     url = f"/api/v1/persons/{pid}/descriptions/{desc['id']}"

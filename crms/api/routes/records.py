@@ -223,6 +223,21 @@ def list_documents(request: Request, person_id: IdPath, session: SessionDep, pri
     return _part(request, session, principal, person_id, "documents")
 
 
+@router.get("/persons/{person_id}/aliases", summary="Aliases of a person (with their numbers)")
+def list_aliases(request: Request, person_id: IdPath, session: SessionDep, principal: PrincipalDep):
+    return _part(request, session, principal, person_id, "aliases")
+
+
+@router.get("/persons/{person_id}/addresses", summary="Addresses of a person (with their numbers)")
+def list_addresses(request: Request, person_id: IdPath, session: SessionDep, principal: PrincipalDep):
+    return _part(request, session, principal, person_id, "addresses")
+
+
+@router.get("/persons/{person_id}/phones", summary="Phone numbers of a person (with their numbers)")
+def list_phones(request: Request, person_id: IdPath, session: SessionDep, principal: PrincipalDep):
+    return _part(request, session, principal, person_id, "phones")
+
+
 @router.get("/persons/{person_id}/descriptions", summary="Dated physical descriptions of a person")
 def list_descriptions(request: Request, person_id: IdPath, session: SessionDep, principal: PrincipalDep):
     return _part(request, session, principal, person_id, "descriptions")
