@@ -126,6 +126,11 @@ FIELD_LABELS = {
 }
 # Stored codes shown to people (statuses, roles, kinds), as the pages name them.
 TERMS = {
+    "removed_document": N_("Identity document removed"),
+    "removed_alias": N_("Alias removed"),
+    "removed_address": N_("Address removed"),
+    "removed_phone": N_("Phone removed"),
+    "removed_case_link": N_("Link to a case removed"),
     "outcome_ok": N_("done"),
     "outcome_refused": N_("refused"),
     "outcome_not_found": N_("not found"),

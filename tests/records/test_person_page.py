@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from ._support import person_data, signed_in
+from ._support import case_data, person_data, signed_in
 
 CSRF = r'name="csrf_token" value="([^"]+)"'
 
@@ -88,7 +88,8 @@ def test_an_entry_recorded_in_error_is_removed_from_the_page_with_a_reason(app, 
         r = c.post(f"/persons/{pid}/remove/phone/{wrong}", data={"csrf_token": token, "reason": "not his"})
         assert r.status_code == 303 and r.headers["location"].endswith(f"/persons/{pid}#entries"), r.text
         page = c.get(f"/persons/{pid}").text
-        assert "+923337654321" not in page and "+923001234567" in page
+        assert '<li><span dir="ltr">+923337654321</span>' not in page  # in the history only
+        assert '<li><span dir="ltr">+923001234567</span>' in page
     with signed_in(app, db, "fingerprint_examiner") as (c, _):  # may read the record, not change it
         page = c.get(f"/persons/{pid}").text
         assert "/remove/" not in page and "Correct this description" not in page
@@ -233,3 +234,36 @@ def test_the_page_shows_every_field_of_the_person_who_recorded_it_and_what_chang
     assert '<td>Caste</td><td dir="auto">Kakar</td><td dir="auto">Raisani</td>' in history
     assert '<td>Gender</td><td dir="auto">Male</td><td dir="auto">Female</td>' in history
     assert "Drives a black Mehran." in printed and "about 1988" in printed
+
+
+def test_what_was_removed_in_error_stays_in_the_records_history(app, db):
+    with signed_in(app, db, "sho", "BA/QTA/QUETTA") as (c, api):
+        pid = c.post("/api/v1/persons", json=person_data(aliases=[{"name": "Raufa"}]), headers=api).json()
+        pid = pid["person"]["id"]
+        alias = c.get(f"/api/v1/persons/{pid}/aliases", headers=api).json()["items"][0]["id"]
+        case_id = c.post("/api/v1/cases", json=case_data(), headers=api).json()["id"]
+        link = c.post(
+            f"/api/v1/cases/{case_id}/links", json={"person_id": pid, "role": "accused"}, headers=api
+        )
+        link = link.json()["link_id"]
+        r = c.delete(
+            f"/api/v1/persons/{pid}/aliases/{alias}", params={"reason": "his brother's"}, headers=api
+        )
+        assert r.status_code == 204, r.text
+        assert (
+            c.delete(f"/api/v1/links/{link}", params={"reason": "wrong FIR"}, headers=api).status_code == 204
+        )
+        record = c.get(f"/api/v1/persons/{pid}", headers=api).json()
+        page = c.get(f"/persons/{pid}").text
+    removed = [ch["changes"] for ch in record["changes"] if ch["action"] == "remove"]
+    assert removed == [
+        {"kind": "alias", "held": "Raufa (latin)", "reason": "his brother's"},
+        {
+            "kind": "case_link",
+            "held": "FIR 112/2024 PS QUETTA-CANTT as accused, status named, 1 status change(s)",
+            "reason": "wrong FIR",
+        },
+    ]
+    history = page[page.index('<details id="changes">') :]
+    assert "Alias removed" in history and "Raufa (latin)" in history and "his brother&#39;s" in history
+    assert "Link to a case removed" in history and "wrong FIR" in history

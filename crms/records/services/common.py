@@ -33,6 +33,24 @@ def touch(obj: Any, principal: Principal, *, new: bool = False) -> None:
     obj.updated_by = principal.user_id
 
 
+def record_removal(
+    session: Session, principal: Principal, person_id: int, kind: str, held: str, reason: str
+) -> None:
+    """Keep a removal of an entry made in error in the person's own history (``person_changes``, action
+    ``remove``): the record shows what went, when, by whom and why, as the audit trail does."""
+    from crms.records.models import PersonChange
+
+    session.add(
+        PersonChange(
+            person_id=person_id,
+            action="remove",
+            changes={"kind": kind, "held": held, "reason": reason},
+            changed_at=utcnow(),
+            changed_by=principal.user_id,
+        )
+    )
+
+
 def check_version(session: Session, row: Any, expected: int | None, what: str) -> None:
     """Refuse (409, field ``version``) a change made on a copy of ``row`` read at version ``expected`` when
     the row has changed since: saving it would silently undo the other change. ``None``: the caller sent no

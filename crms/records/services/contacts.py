@@ -25,7 +25,7 @@ from crms.records.schemas import (
     EntryRemoval,
     coerce,
 )
-from crms.records.services.common import check_version, get_writable_person, touch
+from crms.records.services.common import check_version, get_writable_person, record_removal, touch
 
 
 def _resolve_address(session: Session, a: AddressIn, fname: str) -> tuple[str | None, str | None]:
@@ -227,6 +227,7 @@ def remove_entry(
     held = shown(row)
     getattr(person, collection).remove(row)
     session.delete(row)
+    record_removal(session, principal, person.id, kind, held, data.reason)
     touch(person, principal)
     session.flush()
     audit.record(

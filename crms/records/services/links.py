@@ -31,6 +31,7 @@ from crms.records.services.common import (
     check_not_before_fir,
     check_transition,
     check_version,
+    record_removal,
     touch,
     writable_case,
     writable_link,
@@ -242,10 +243,7 @@ def remove_link(session: Session, principal: Principal, link_id: int, data: Entr
             "as made in error",
             field="link_id",
         )
-    held = (
-        f"link {link.id}: person {link.person_id} in {case.fir_key} as {link.role}, status {link.status}, "
-        f"{len(link.status_history)} status change(s)"
-    )
+    held = f"{case.fir_key} as {link.role}, status {link.status}, {len(link.status_history)} status change(s)"
     for flag in session.scalars(select(PersonFlag).where(PersonFlag.party_id == link.id)):
         if flag.cleared_at is None:
             _clear(flag, principal, f"link removed as made in error: {data.reason}")
@@ -253,6 +251,7 @@ def remove_link(session: Session, principal: Principal, link_id: int, data: Entr
     for change in list(link.status_history):
         session.delete(change)
     session.delete(link)
+    record_removal(session, principal, link.person_id, "case_link", held, data.reason)
     touch(case, principal)
     session.flush()
     audit.record(
@@ -263,7 +262,7 @@ def remove_link(session: Session, principal: Principal, link_id: int, data: Entr
         target_id=link.person_id,
         reason=data.reason,
         query={"link_id": link.id, "case_id": case.id},
-        detail=held,
+        detail=f"link {link.id}: person {link.person_id} in {held}",
     )
     return link
 
