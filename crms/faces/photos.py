@@ -195,15 +195,11 @@ def remove_photo(
     reason (``person:write`` in the person's unit). It is kept as a replaced one (history, audit); a front,
     left or right view that replaced an earlier one on its upload brings that one back. Returns the photo
     and the one brought back, if any. Audited ``photo.remove``."""
-    from crms.records.schemas import EntryRemoval, coerce
     from crms.records.services import get_writable_person
+    from crms.records.services.common import removal_reason
 
     authorize(principal, Permission.PERSON_WRITE)
-    data = coerce(EntryRemoval, {"reason": reason})
-    if not data.reason:
-        raise ValidationError(
-            "state why the photo is taken off the record (a reason is required)", field="reason"
-        )
+    reason = removal_reason({"reason": reason}, "the photo is taken off the record")
     row = session.get(PersonPhoto, photo_id)
     if row is None:
         raise NotFound(f"photo {photo_id} not found", field="photo_id")
@@ -231,7 +227,7 @@ def remove_photo(
             back.active, back.retired_at, back.retired_by = True, None, None
     session.flush()
     audit.record(
-        session, principal, "photo.remove", target_type="person", target_id=row.person_id, reason=data.reason,
+        session, principal, "photo.remove", target_type="person", target_id=row.person_id, reason=reason,
         query={"photo_id": row.id, "kind": row.kind, "current_again": back.id if back is not None else None},
     )  # fmt: skip
     return row, back

@@ -33,6 +33,17 @@ def touch(obj: Any, principal: Principal, *, new: bool = False) -> None:
     obj.updated_by = principal.user_id
 
 
+def removal_reason(data, what: str) -> str:
+    """The stated reason of a removal (``data``: an EntryRemoval or its dict), or ValidationError naming
+    ``reason``: an entry made in error goes only with one (``what``: "the entry is taken off the record")."""
+    from crms.records.schemas import EntryRemoval, coerce
+
+    reason = coerce(EntryRemoval, data).reason
+    if not reason:
+        raise ValidationError(f"state why {what} (a reason is required)", field="reason")
+    return reason
+
+
 def record_removal(
     session: Session, principal: Principal, person_id: int, kind: str, held: str, reason: str
 ) -> None:

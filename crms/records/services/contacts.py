@@ -25,7 +25,13 @@ from crms.records.schemas import (
     EntryRemoval,
     coerce,
 )
-from crms.records.services.common import check_version, get_writable_person, record_removal, touch
+from crms.records.services.common import (
+    check_version,
+    get_writable_person,
+    record_removal,
+    removal_reason,
+    touch,
+)
 
 
 def _resolve_address(session: Session, a: AddressIn, fname: str) -> tuple[str | None, str | None]:
@@ -214,11 +220,7 @@ def remove_entry(
     if kind not in _ENTRIES:
         raise ValidationError(f"no entry kind {kind!r} (one of: {', '.join(ENTRY_KINDS)})", field="kind")
     authorize(principal, Permission.PERSON_WRITE)  # the role first (403 before 422)
-    data = coerce(EntryRemoval, data)
-    if not data.reason:
-        raise ValidationError(
-            "state why the entry is taken off the record (a reason is required)", field="reason"
-        )
+    reason = removal_reason(data, "the entry is taken off the record")
     person = get_writable_person(session, principal, person_id)
     model, collection, shown = _ENTRIES[kind]
     row = session.get(model, entry_id)
@@ -227,7 +229,7 @@ def remove_entry(
     held = shown(row)
     getattr(person, collection).remove(row)
     session.delete(row)
-    record_removal(session, principal, person.id, kind, held, data.reason)
+    record_removal(session, principal, person.id, kind, held, reason)
     touch(person, principal)
     session.flush()
     audit.record(
@@ -236,7 +238,7 @@ def remove_entry(
         f"person.{kind}.remove",
         target_type="person",
         target_id=person.id,
-        reason=data.reason,
+        reason=reason,
         detail=f"{kind} {entry_id}: {held}",
     )
     return person

@@ -32,6 +32,7 @@ from crms.records.services.common import (
     check_transition,
     check_version,
     record_removal,
+    removal_reason,
     touch,
     writable_case,
     writable_link,
@@ -231,9 +232,7 @@ def remove_link(session: Session, principal: Principal, link_id: int, data: Entr
     the audit trail keeps what the link held and why. A link with an arrest or a conviction recorded stays:
     those record what happened to the person in this case."""
     authorize(principal, Permission.CASE_WRITE)  # the role first (403 before 422)
-    data = coerce(EntryRemoval, data)
-    if not data.reason:
-        raise ValidationError("state why the link is removed (a reason is required)", field="reason")
+    reason = removal_reason(data, "the link is removed")
     link = writable_link(session, principal, link_id, Permission.CASE_WRITE)
     case = link.case
     if link.arrests or link.convictions:
@@ -246,12 +245,12 @@ def remove_link(session: Session, principal: Principal, link_id: int, data: Entr
     held = f"{case.fir_key} as {link.role}, status {link.status}, {len(link.status_history)} status change(s)"
     for flag in session.scalars(select(PersonFlag).where(PersonFlag.party_id == link.id)):
         if flag.cleared_at is None:
-            _clear(flag, principal, f"link removed as made in error: {data.reason}")
+            _clear(flag, principal, f"link removed as made in error: {reason}")
         flag.party_id = None
     for change in list(link.status_history):
         session.delete(change)
     session.delete(link)
-    record_removal(session, principal, link.person_id, "case_link", held, data.reason)
+    record_removal(session, principal, link.person_id, "case_link", held, reason)
     touch(case, principal)
     session.flush()
     audit.record(
@@ -260,7 +259,7 @@ def remove_link(session: Session, principal: Principal, link_id: int, data: Entr
         "case.link.remove",
         target_type="person",
         target_id=link.person_id,
-        reason=data.reason,
+        reason=reason,
         query={"link_id": link.id, "case_id": case.id},
         detail=f"link {link.id}: person {link.person_id} in {held}",
     )
