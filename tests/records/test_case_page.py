@@ -185,3 +185,17 @@ def test_a_link_made_in_error_is_removed_from_the_case_page_with_a_reason(app, d
         assert r.status_code == 409 and r.json()["field"] == "link_id", r.text
     with signed_in(app, db, "fingerprint_examiner") as (c, _):
         assert "/remove" not in c.get(f"/cases/{case_id}").text
+
+
+def test_the_case_page_says_who_registered_the_fir_and_who_changed_each_status(app, db):
+    with signed_in(app, db, "sho", QUETTA) as (c, api):
+        me = c.get("/api/v1/auth/me", headers=api).json()["username"]
+        case_id, pid = _new_case_and_person(c, api)
+        link = _accused(c, api, case_id, pid)
+        r = c.post(f"/api/v1/links/{link}/status", json={"status": "absconder"}, headers=api)
+        assert r.status_code == 200, r.text
+        case = c.get(f"/api/v1/cases/{case_id}", headers=api).json()
+        page = c.get(f"/cases/{case_id}").text
+    assert case["created_by_name"] == case["updated_by_name"] == me
+    assert [h["changed_by_name"] for h in case["parties"][0]["status_history"]] == [me, me]
+    assert f"by {me}; last changed" in page and page.count(f'<span dir="ltr">{me}</span>') >= 3

@@ -29,6 +29,7 @@ from crms.records.schemas import (
 from crms.records.services.common import (
     MAX_PAGE,
     _get_case,
+    add_user_names,
     check_not_before_fir,
     check_transition,
     check_version,
@@ -257,7 +258,12 @@ def get_case(session: Session, principal: Principal, case_id: int) -> dict:
             query={"case_id": case.id},
             detail=f"party to {case.fir_key}",
         )
-    return case_dict(case)
+    out = case_dict(case)
+    histories = [h for party in out["parties"] for h in party["status_history"]]
+    add_user_names(
+        session, [out, *out["status_history"], *histories], "created_by", "updated_by", "changed_by"
+    )
+    return out
 
 
 def find_case(
