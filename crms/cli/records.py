@@ -199,7 +199,7 @@ ENTRY_KIND = typer.Argument(
 
 def _entry_fields(kind: str, pairs: list[str]) -> dict | str:
     """``FIELD=VALUE`` pairs as an entry of KIND for the services: a phone's ``number=``; a description's
-    ``languages=`` separated by commas and each ``mark=KIND:WHERE[:TEXT]`` (repeatable) one of its marks."""
+    each ``mark=KIND:WHERE[:TEXT]`` (repeatable) one of its marks (``languages=`` separated by commas)."""
     from crms.errors import ValidationError
 
     marks, plain = [], []
@@ -218,10 +218,6 @@ def _entry_fields(kind: str, pairs: list[str]) -> dict | str:
     if kind == "phone":
         return str(data.get("number") or "")
     if kind == "description":
-        if "languages" in data:
-            data["languages"] = [
-                x.strip() for x in data["languages"].replace("،", ",").split(",") if x.strip()
-            ]
         data["marks"] = marks
     return data
 
@@ -303,10 +299,8 @@ def person_correct_description(
         keep = ("observed_on", "height_cm", "build", "complexion", "eye_colour", "hair", "beard", "languages")
         data = {k: recorded[k] for k in keep} | {"marks": recorded["marks"]}
         changes = _changes([p for p in fields if not p.startswith("mark=")], version)
-        if "languages" in changes:
-            changes["languages"] = _entry_fields("description", [f"languages={changes['languages'] or ''}"])[
-                "languages"
-            ]
+        if "languages" in changes:  # separated by commas (crms.records.schemas); empty: none
+            changes["languages"] = changes["languages"] or []
         added = _entry_fields("description", [p for p in fields if p.startswith("mark=")])["marks"]
         data |= changes
         data["marks"] = added if replace_marks else data["marks"] + added

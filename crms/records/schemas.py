@@ -120,6 +120,14 @@ class MarkIn(Strict):
     text: Text500 | None = None
 
 
+def _language_list(value: Any) -> Any:
+    """Languages given as one text (a form's, the command line's) are separated by commas, Urdu's (،)
+    included; a list stays as it is."""
+    if isinstance(value, str):
+        return [part.strip() for part in re.split(r"[,،]", value) if part.strip()]
+    return value
+
+
 class DescriptionIn(Strict):
     observed_on: Day
     height_cm: int | None = Field(default=None, ge=50, le=250)
@@ -128,7 +136,9 @@ class DescriptionIn(Strict):
     eye_colour: Short | None = None
     hair: _text(100) | None = None
     beard: _text(100) | None = None
-    languages: list[Short] = Field(default_factory=list, max_length=20)
+    languages: Annotated[list[Short], BeforeValidator(_language_list)] = Field(
+        default_factory=list, max_length=20
+    )
     marks: list[MarkIn] = Field(default_factory=list, max_length=50)
 
     @field_validator("observed_on")

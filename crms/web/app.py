@@ -471,11 +471,11 @@ DESCRIPTION_TEXT = ("observed_on", "height_cm", "build", "complexion", "eye_colo
 
 
 def description_data(form: dict) -> tuple[dict, dict[str, str]]:
-    """A description form as the services' input (an empty field left out; languages separated by commas,
-    Urdu's included; a mark row without a place or text left out), and the renames of the services' error
-    fields to the form's (``marks.0.body_location``: the row's ``mark_location_N``)."""
+    """A description form as the services' input (an empty field left out; a mark row without a place or
+    text left out), and the renames of the services' error fields to the form's (``marks.0.body_location``:
+    the row's ``mark_location_N``)."""
     data: dict[str, Any] = _clean(form, *DESCRIPTION_TEXT)
-    data["languages"] = [x.strip() for x in re.split(r"[,،]", str(form.get("languages") or "")) if x.strip()]
+    data["languages"] = str(form.get("languages") or "")  # separated by commas (crms.records.schemas)
     data["marks"], rename = [], {f"languages.{i}": "languages" for i in range(20)}
     for row in range(MAX_MARK_ROWS):
         mark = _clean(form, f"mark_kind_{row}", f"mark_location_{row}", f"mark_text_{row}")
