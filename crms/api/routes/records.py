@@ -189,8 +189,15 @@ RemovalReason = Annotated[
 ]
 
 
-def _removal_route(kind: str, collection: str) -> None:
-    """DELETE /persons/{person_id}/<collection>/{entry_id}?reason=...: an entry recorded in error."""
+def _entry_routes(kind: str, collection: str, title: str) -> None:
+    """GET /persons/{person_id}/<collection> (the entries with their numbers) and DELETE
+    /persons/{person_id}/<collection>/{entry_id}?reason=... (one recorded in error)."""
+
+    @router.get(
+        f"/persons/{{person_id}}/{collection}", name=f"list_{collection}", summary=f"{title} of a person"
+    )
+    def listed(request: Request, person_id: IdPath, session: SessionDep, principal: PrincipalDep):
+        return _part(request, session, principal, person_id, collection)
 
     @router.delete(
         f"/persons/{{person_id}}/{collection}/{{entry_id}}",
@@ -209,33 +216,13 @@ def _removal_route(kind: str, collection: str) -> None:
         return Response(status_code=204)
 
 
-for _kind, _collection in (
-    ("document", "documents"),
-    ("alias", "aliases"),
-    ("address", "addresses"),
-    ("phone", "phones"),
+for _kind, _collection, _title in (
+    ("document", "documents", "Identity documents"),
+    ("alias", "aliases", "Aliases"),
+    ("address", "addresses", "Addresses"),
+    ("phone", "phones", "Phone numbers"),
 ):
-    _removal_route(_kind, _collection)
-
-
-@router.get("/persons/{person_id}/documents", summary="Identity documents of a person")
-def list_documents(request: Request, person_id: IdPath, session: SessionDep, principal: PrincipalDep):
-    return _part(request, session, principal, person_id, "documents")
-
-
-@router.get("/persons/{person_id}/aliases", summary="Aliases of a person (with their numbers)")
-def list_aliases(request: Request, person_id: IdPath, session: SessionDep, principal: PrincipalDep):
-    return _part(request, session, principal, person_id, "aliases")
-
-
-@router.get("/persons/{person_id}/addresses", summary="Addresses of a person (with their numbers)")
-def list_addresses(request: Request, person_id: IdPath, session: SessionDep, principal: PrincipalDep):
-    return _part(request, session, principal, person_id, "addresses")
-
-
-@router.get("/persons/{person_id}/phones", summary="Phone numbers of a person (with their numbers)")
-def list_phones(request: Request, person_id: IdPath, session: SessionDep, principal: PrincipalDep):
-    return _part(request, session, principal, person_id, "phones")
+    _entry_routes(_kind, _collection, _title)
 
 
 @router.get("/persons/{person_id}/descriptions", summary="Dated physical descriptions of a person")
