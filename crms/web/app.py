@@ -126,6 +126,11 @@ FIELD_LABELS = {
 }
 # Stored codes shown to people (statuses, roles, kinds), as the pages name them.
 TERMS = {
+    "added_document": N_("Identity document added"),
+    "added_alias": N_("Alias added"),
+    "added_address": N_("Address added"),
+    "added_phone": N_("Phone added"),
+    "added_description": N_("Description added"),
     "removed_document": N_("Identity document removed"),
     "removed_alias": N_("Alias removed"),
     "removed_address": N_("Address removed"),

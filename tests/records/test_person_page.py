@@ -255,6 +255,8 @@ def test_what_was_removed_in_error_stays_in_the_records_history(app, db):
         )
         record = c.get(f"/api/v1/persons/{pid}", headers=api).json()
         page = c.get(f"/persons/{pid}").text
+    added = [ch["changes"] for ch in record["changes"] if ch["action"] == "add"]
+    assert added == []  # the alias came with the registration, not as an addition
     removed = [ch["changes"] for ch in record["changes"] if ch["action"] == "remove"]
     assert removed == [
         {"kind": "alias", "held": "Raufa (latin)", "reason": "his brother's"},
@@ -267,3 +269,27 @@ def test_what_was_removed_in_error_stays_in_the_records_history(app, db):
     history = page[page.index('<details id="changes">') :]
     assert "Alias removed" in history and "Raufa (latin)" in history and "his brother&#39;s" in history
     assert "Link to a case removed" in history and "wrong FIR" in history
+
+
+def test_an_entry_added_later_is_in_the_records_history_and_one_given_twice_is_not(app, db):
+    with signed_in(app, db, "cro_operator") as (c, api):
+        pid = c.post("/api/v1/persons", json=person_data(phones=["0300 1234567"]), headers=api).json()
+        pid = pid["person"]["id"]
+        for number in ("0333 7654321", "0300 1234567"):  # the second is on the record already
+            r = c.post(f"/api/v1/persons/{pid}/phones", json={"number": number}, headers=api)
+            assert r.status_code == 201, r.text
+        r = c.post(f"/api/v1/persons/{pid}/aliases", json={"name": "Raufa"}, headers=api)
+        assert r.status_code == 201, r.text
+        body = {"observed_on": "2024-03-14", "marks": [{"kind": "scar", "body_location": "chin"}]}
+        assert c.post(f"/api/v1/persons/{pid}/descriptions", json=body, headers=api).status_code == 201
+        record = c.get(f"/api/v1/persons/{pid}", headers=api).json()
+        page = c.get(f"/persons/{pid}").text
+    added = [
+        (ch["changes"]["kind"], ch["changes"]["held"]) for ch in record["changes"] if ch["action"] == "add"
+    ]
+    assert added == [
+        ("phone", "+923337654321"),
+        ("alias", "Raufa (latin)"),
+        ("description", "observed 2024-03-14, 1 mark(s)"),
+    ]
+    assert "Phone added" in page and "Description added" in page and "Changes to this record (3)" in page

@@ -4,6 +4,7 @@ shared by cases and persons in cases, and the paging limit."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from crms.access.policy import Permission, authorize
@@ -60,22 +61,49 @@ def removal_reason(data, what: str) -> str:
     return reason
 
 
-def record_removal(
-    session: Session, principal: Principal, person_id: int, kind: str, held: str, reason: str
+# What the record's history keeps of an entry added or removed (action ``add`` / ``remove``), by kind.
+ENTRY_SHOWN: dict[str, Callable[[Any], str]] = {
+    "document": lambda d: f"{d.doc_type} {d.number}",
+    "alias": lambda a: f"{a.name} ({a.script})",
+    "address": lambda a: " ".join(x for x in (a.kind, a.text, a.police_station_code, a.district_code) if x),
+    "phone": lambda p: p.e164,
+    "description": lambda d: f"observed {d.observed_on.isoformat()}, {len(d.marks)} mark(s)",
+}
+
+
+def record_entry_change(
+    session: Session,
+    principal: Principal,
+    person_id: int,
+    action: str,
+    kind: str,
+    held: str,
+    reason: str | None = None,
 ) -> None:
-    """Keep a removal of an entry made in error in the person's own history (``person_changes``, action
-    ``remove``): the record shows what went, when, by whom and why, as the audit trail does."""
+    """Keep an entry added to a person's record, or removed from it as made in error, in the person's own
+    history (``person_changes``, action ``add`` or ``remove``): the record shows what came or went, when,
+    by whom and (a removal) why, as the audit trail does."""
     from crms.records.models import PersonChange
 
+    changes = {"kind": kind, "held": held} | ({"reason": reason} if reason is not None else {})
     session.add(
         PersonChange(
             person_id=person_id,
-            action="remove",
-            changes={"kind": kind, "held": held, "reason": reason},
+            action=action,
+            changes=changes,
             changed_at=utcnow(),
             changed_by=principal.user_id,
         )
     )
+
+
+def record_added(
+    session: Session, principal: Principal, person: Any, kind: str, collection: str, before: int
+):
+    """Keep the entries of ``collection`` past the first ``before`` (those an action added) in the person's
+    history: an entry given twice is not added, and not kept."""
+    for row in getattr(person, collection)[before:]:
+        record_entry_change(session, principal, person.id, "add", kind, ENTRY_SHOWN[kind](row))
 
 
 def check_version(session: Session, row: Any, expected: int | None, what: str) -> None:

@@ -26,9 +26,11 @@ from crms.records.schemas import (
     coerce,
 )
 from crms.records.services.common import (
+    ENTRY_SHOWN,
     check_version,
     get_writable_person,
-    record_removal,
+    record_added,
+    record_entry_change,
     removal_reason,
     touch,
 )
@@ -112,7 +114,9 @@ def _add_aliases(principal, person: Person, items: list[AliasIn]) -> None:
 def add_alias(session: Session, principal: Principal, person_id: int, data: AliasIn | dict) -> Person:
     data = coerce(AliasIn, data)
     person = get_writable_person(session, principal, person_id)
+    before = len(person.aliases)
     _add_aliases(principal, person, [data])
+    record_added(session, principal, person, "alias", "aliases", before)
     touch(person, principal)
     session.flush()
     audit.record(session, principal, "person.alias.add", target_type="person", target_id=person.id)
@@ -122,7 +126,9 @@ def add_alias(session: Session, principal: Principal, person_id: int, data: Alia
 def add_address(session: Session, principal: Principal, person_id: int, data: AddressIn | dict) -> Address:
     data = coerce(AddressIn, data)
     person = get_writable_person(session, principal, person_id)
+    before = len(person.addresses)
     _add_addresses(session, principal, person, [data], "")
+    record_added(session, principal, person, "address", "addresses", before)
     touch(person, principal)
     session.flush()
     audit.record(session, principal, "person.address.add", target_type="person", target_id=person.id)
@@ -133,7 +139,9 @@ def add_phone(
     session: Session, principal: Principal, person_id: int, number: str
 ) -> tuple[Person, list[str]]:
     person = get_writable_person(session, principal, person_id)
+    before = len(person.phones)
     warnings = _add_phones(principal, person, [number], "")
+    record_added(session, principal, person, "phone", "phones", before)
     touch(person, principal)
     session.flush()
     audit.record(session, principal, "person.phone.add", target_type="person", target_id=person.id)
@@ -145,7 +153,9 @@ def add_description(
 ) -> PhysicalDescription:
     data = coerce(DescriptionIn, data)
     person = get_writable_person(session, principal, person_id)
+    before = len(person.descriptions)
     _add_descriptions(principal, person, [data])
+    record_added(session, principal, person, "description", "descriptions", before)
     touch(person, principal)
     session.flush()
     audit.record(session, principal, "person.description.add", target_type="person", target_id=person.id)
@@ -192,17 +202,13 @@ def update_description(
     return row
 
 
-# The entries of a record that an officer may take off it when they were recorded in error, each with what
-# the audit trail keeps of it (what it held).
+# The entries of a record that an officer may take off it when they were recorded in error (what the
+# history keeps of each: crms.records.services.common.ENTRY_SHOWN).
 _ENTRIES = {
-    "document": (IdentityDocument, "documents", lambda d: f"{d.doc_type} {d.number}"),
-    "alias": (PersonAlias, "aliases", lambda a: f"{a.name} ({a.script})"),
-    "address": (
-        Address,
-        "addresses",
-        lambda a: " ".join(x for x in (a.kind, a.text, a.police_station_code, a.district_code) if x),
-    ),
-    "phone": (PhoneNumber, "phones", lambda p: p.e164),
+    "document": (IdentityDocument, "documents"),
+    "alias": (PersonAlias, "aliases"),
+    "address": (Address, "addresses"),
+    "phone": (PhoneNumber, "phones"),
 }
 ENTRY_KINDS = tuple(_ENTRIES)
 
@@ -222,14 +228,14 @@ def remove_entry(
     authorize(principal, Permission.PERSON_WRITE)  # the role first (403 before 422)
     reason = removal_reason(data, "the entry is taken off the record")
     person = get_writable_person(session, principal, person_id)
-    model, collection, shown = _ENTRIES[kind]
+    model, collection = _ENTRIES[kind]
     row = session.get(model, entry_id)
     if row is None or row.person_id != person.id:
         raise NotFound(f"{kind} {entry_id} not found for person {person_id}", field=f"{kind}_id")
-    held = shown(row)
+    held = ENTRY_SHOWN[kind](row)
     getattr(person, collection).remove(row)
     session.delete(row)
-    record_removal(session, principal, person.id, kind, held, reason)
+    record_entry_change(session, principal, person.id, "remove", kind, held, reason)
     touch(person, principal)
     session.flush()
     audit.record(

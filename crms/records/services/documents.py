@@ -21,7 +21,7 @@ from crms.records.schemas import (
     DocumentIn,
     coerce,
 )
-from crms.records.services.common import CNIC_LIKE, get_writable_person, touch
+from crms.records.services.common import CNIC_LIKE, get_writable_person, record_added, touch
 
 _DOC_NUMBER = re.compile(r"^[A-Z0-9]{3,40}$")
 
@@ -78,7 +78,9 @@ def _add_documents(
 def add_document(session: Session, principal: Principal, person_id: int, data: DocumentIn | dict):
     data = coerce(DocumentIn, data)
     person = get_writable_person(session, principal, person_id)
+    before = len(person.documents)
     warnings = _add_documents(session, principal, person, [data], "")
+    record_added(session, principal, person, "document", "documents", before)
     touch(person, principal)
     session.flush()
     doc = person.documents[-1]

@@ -31,7 +31,7 @@ from crms.records.services.common import (
     check_not_before_fir,
     check_transition,
     check_version,
-    record_removal,
+    record_entry_change,
     removal_reason,
     touch,
     writable_case,
@@ -250,7 +250,7 @@ def remove_link(session: Session, principal: Principal, link_id: int, data: Entr
     for change in list(link.status_history):
         session.delete(change)
     session.delete(link)
-    record_removal(session, principal, link.person_id, "case_link", held, reason)
+    record_entry_change(session, principal, link.person_id, "remove", "case_link", held, reason)
     touch(case, principal)
     session.flush()
     audit.record(
