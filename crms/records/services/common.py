@@ -99,7 +99,7 @@ def record_entry_change(
 
 def record_added(
     session: Session, principal: Principal, person: Any, kind: str, collection: str, before: int
-):
+) -> None:
     """Keep the entries of ``collection`` past the first ``before`` (those an action added) in the person's
     history: an entry given twice is not added, and not kept."""
     for row in getattr(person, collection)[before:]:
