@@ -131,6 +131,7 @@ TERMS = {
     "added_address": N_("Address added"),
     "added_phone": N_("Phone added"),
     "added_description": N_("Description added"),
+    "corrected_description": N_("Description corrected"),
     "removed_document": N_("Identity document removed"),
     "removed_alias": N_("Alias removed"),
     "removed_address": N_("Address removed"),

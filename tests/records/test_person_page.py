@@ -163,9 +163,20 @@ def test_a_description_is_recorded_in_full_and_corrected_on_the_copy_last_read(a
 
         r = c.post(url, data={**mine, "beard": "trimmed", "version": "2"})
         assert r.status_code == 303, r.text[:300]
-        (now,) = c.get(f"/api/v1/persons/{pid}", headers=api).json()["descriptions"]
+        record = c.get(f"/api/v1/persons/{pid}", headers=api).json()
+        (now,) = record["descriptions"]
+        page = c.get(f"/persons/{pid}").text
     assert (now["height_cm"], now["beard"], now["version"]) == (172, "trimmed", 3)
     assert [(m["kind"], m["text"]) for m in now["marks"]] == [("tattoo", "a falcon and a star")]
+    corrected = [ch["changes"] for ch in record["changes"] if ch["action"] == "correct"]
+    assert corrected[-1] == {
+        "kind": "description",
+        "before": "observed 2024-03-14; height (cm) 170; eye colour brown; hair black, short; beard trimmed; "
+        "languages Pashto, Urdu, Balochi; scar left cheek; tattoo right forearm (a falcon)",
+        "held": "observed 2024-03-14; height (cm) 172; eye colour brown; hair black, short; beard trimmed; "
+        "languages Pashto, Urdu, Balochi; tattoo right forearm (a falcon and a star)",
+    }
+    assert len(corrected) == 2 and "Description corrected" in page  # the API's correction, then the page's
 
 
 def test_the_printed_record_holds_the_aliases_and_the_latest_description(app, db):
@@ -290,6 +301,6 @@ def test_an_entry_added_later_is_in_the_records_history_and_one_given_twice_is_n
     assert added == [
         ("phone", "+923337654321"),
         ("alias", "Raufa (latin)"),
-        ("description", "observed 2024-03-14, 1 mark(s)"),
+        ("description", "observed 2024-03-14; scar chin"),
     ]
     assert "Phone added" in page and "Description added" in page and "Changes to this record (3)" in page

@@ -61,13 +61,26 @@ def removal_reason(data, what: str) -> str:
     return reason
 
 
-# What the record's history keeps of an entry added or removed (action ``add`` / ``remove``), by kind.
+def _description_text(d: Any) -> str:
+    """A physical description in one line: the day observed, the fields recorded, each mark."""
+    named = {"height_cm": "height (cm)", "eye_colour": "eye colour"}
+    keys = ("height_cm", "build", "complexion", "eye_colour", "hair", "beard")
+    parts = [f"observed {d.observed_on.isoformat()}"]
+    parts += [f"{named.get(k, k)} {getattr(d, k)}" for k in keys if getattr(d, k) not in (None, "")]
+    if d.languages:
+        parts.append("languages " + ", ".join(d.languages))
+    parts += [f"{m.kind} {m.body_location}" + (f" ({m.text})" if m.text else "") for m in d.marks]
+    return "; ".join(parts)
+
+
+# What the record's history keeps of an entry added, removed or corrected (action ``add`` / ``remove`` /
+# ``correct``), by kind.
 ENTRY_SHOWN: dict[str, Callable[[Any], str]] = {
     "document": lambda d: f"{d.doc_type} {d.number}",
     "alias": lambda a: f"{a.name} ({a.script})",
     "address": lambda a: " ".join(x for x in (a.kind, a.text, a.police_station_code, a.district_code) if x),
     "phone": lambda p: p.e164,
-    "description": lambda d: f"observed {d.observed_on.isoformat()}, {len(d.marks)} mark(s)",
+    "description": _description_text,
 }
 
 
@@ -79,13 +92,15 @@ def record_entry_change(
     kind: str,
     held: str,
     reason: str | None = None,
+    before: str | None = None,
 ) -> None:
-    """Keep an entry added to a person's record, or removed from it as made in error, in the person's own
-    history (``person_changes``, action ``add`` or ``remove``): the record shows what came or went, when,
-    by whom and (a removal) why, as the audit trail does."""
+    """Keep an entry added to a person's record, removed from it as made in error, or corrected, in the
+    person's own history (``person_changes``, action ``add``, ``remove`` or ``correct``): the record shows
+    what came, went or changed (``before``), when, by whom and (a removal) why, as the audit trail does."""
     from crms.records.models import PersonChange
 
     changes = {"kind": kind, "held": held} | ({"reason": reason} if reason is not None else {})
+    changes |= {"before": before} if before is not None else {}
     session.add(
         PersonChange(
             person_id=person_id,

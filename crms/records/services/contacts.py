@@ -182,14 +182,18 @@ def update_description(
             f"description {description_id} not found for person {person_id}", field="description_id"
         )
     check_version(session, row, data.version, "description")
-    # The marks first: loading the old ones flushes what is pending, and a change of the row already made
-    # would be written (and its version raised) twice.
+    # What it held first: loading the old marks flushes what is pending, and a change of the row already
+    # made would be written (and its version raised) twice; then the marks, then the fields.
+    before = ENTRY_SHOWN["description"](row)
     row.marks = [BodyMark(kind=m.kind.value, body_location=m.body_location, text=m.text) for m in data.marks]
     for key in ("observed_on", "height_cm", "build", "complexion", "eye_colour", "hair", "beard"):
         setattr(row, key, getattr(data, key))
     row.languages = list(data.languages)
     touch(row, principal)
     touch(person, principal)
+    after = ENTRY_SHOWN["description"](row)
+    if after != before:
+        record_entry_change(session, principal, person.id, "correct", "description", after, before=before)
     session.flush()
     audit.record(
         session,
