@@ -112,13 +112,19 @@ def record_entry_change(
     )
 
 
-def record_added(
+def entries_added(
     session: Session, principal: Principal, person: Any, kind: str, collection: str, before: int
 ) -> None:
-    """Keep the entries of ``collection`` past the first ``before`` (those an action added) in the person's
-    history: an entry given twice is not added, and not kept."""
+    """The end of an action that added entries of ``kind`` to ``person``'s ``collection`` past its first
+    ``before``: each kept in the person's history (one given twice was not added, and is not kept), the
+    record stamped (its version raised), the action audited (``person.<kind>.add``)."""
+    from crms.access import audit
+
     for row in getattr(person, collection)[before:]:
         record_entry_change(session, principal, person.id, "add", kind, ENTRY_SHOWN[kind](row))
+    touch(person, principal)
+    session.flush()
+    audit.record(session, principal, f"person.{kind}.add", target_type="person", target_id=person.id)
 
 
 def check_version(session: Session, row: Any, expected: int | None, what: str) -> None:

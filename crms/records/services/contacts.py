@@ -28,8 +28,8 @@ from crms.records.schemas import (
 from crms.records.services.common import (
     ENTRY_SHOWN,
     check_version,
+    entries_added,
     get_writable_person,
-    record_added,
     record_entry_change,
     removal_reason,
     touch,
@@ -116,10 +116,7 @@ def add_alias(session: Session, principal: Principal, person_id: int, data: Alia
     person = get_writable_person(session, principal, person_id)
     before = len(person.aliases)
     _add_aliases(principal, person, [data])
-    record_added(session, principal, person, "alias", "aliases", before)
-    touch(person, principal)
-    session.flush()
-    audit.record(session, principal, "person.alias.add", target_type="person", target_id=person.id)
+    entries_added(session, principal, person, "alias", "aliases", before)
     return person
 
 
@@ -128,10 +125,7 @@ def add_address(session: Session, principal: Principal, person_id: int, data: Ad
     person = get_writable_person(session, principal, person_id)
     before = len(person.addresses)
     _add_addresses(session, principal, person, [data], "")
-    record_added(session, principal, person, "address", "addresses", before)
-    touch(person, principal)
-    session.flush()
-    audit.record(session, principal, "person.address.add", target_type="person", target_id=person.id)
+    entries_added(session, principal, person, "address", "addresses", before)
     return person.addresses[-1]
 
 
@@ -141,10 +135,7 @@ def add_phone(
     person = get_writable_person(session, principal, person_id)
     before = len(person.phones)
     warnings = _add_phones(principal, person, [number], "")
-    record_added(session, principal, person, "phone", "phones", before)
-    touch(person, principal)
-    session.flush()
-    audit.record(session, principal, "person.phone.add", target_type="person", target_id=person.id)
+    entries_added(session, principal, person, "phone", "phones", before)
     return person, warnings
 
 
@@ -155,10 +146,7 @@ def add_description(
     person = get_writable_person(session, principal, person_id)
     before = len(person.descriptions)
     _add_descriptions(principal, person, [data])
-    record_added(session, principal, person, "description", "descriptions", before)
-    touch(person, principal)
-    session.flush()
-    audit.record(session, principal, "person.description.add", target_type="person", target_id=person.id)
+    entries_added(session, principal, person, "description", "descriptions", before)
     return person.descriptions[-1]
 
 
@@ -172,9 +160,7 @@ def update_description(
     """Correct a recorded observation (all its fields and marks are replaced by ``data``). A correction made
     on a copy read at an older ``version`` is refused (409) rather than undoing the correction made since."""
     authorize(principal, Permission.PERSON_WRITE)
-    if isinstance(data, DescriptionIn) and not isinstance(data, DescriptionUpdate):
-        data = data.model_dump()
-    data = coerce(DescriptionUpdate, data)
+    data = coerce(DescriptionUpdate, data)  # a DescriptionIn too: its fields, at no version
     person = get_writable_person(session, principal, person_id)
     row = session.get(PhysicalDescription, description_id)
     if row is None or row.person_id != person.id:

@@ -9,7 +9,6 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crms.access import audit
 from crms.access.principal import Principal
 from crms.errors import Conflict, ValidationError
 from crms.records.cnic import ascii_digits, format_cnic, parse_cnic
@@ -21,7 +20,7 @@ from crms.records.schemas import (
     DocumentIn,
     coerce,
 )
-from crms.records.services.common import CNIC_LIKE, get_writable_person, record_added, touch
+from crms.records.services.common import CNIC_LIKE, entries_added, get_writable_person, touch
 
 _DOC_NUMBER = re.compile(r"^[A-Z0-9]{3,40}$")
 
@@ -80,9 +79,5 @@ def add_document(session: Session, principal: Principal, person_id: int, data: D
     person = get_writable_person(session, principal, person_id)
     before = len(person.documents)
     warnings = _add_documents(session, principal, person, [data], "")
-    record_added(session, principal, person, "document", "documents", before)
-    touch(person, principal)
-    session.flush()
-    doc = person.documents[-1]
-    audit.record(session, principal, "person.document.add", target_type="person", target_id=person.id)
-    return doc, warnings
+    entries_added(session, principal, person, "document", "documents", before)
+    return person.documents[-1], warnings
