@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 class CrmsError(Exception):
     """Base of every error a service raises on purpose."""
@@ -43,8 +45,16 @@ class PasswordChangeRequired(AuthenticationError):
 
 
 class PermissionDenied(CrmsError):
+    """A refusal. ``kind`` says of what, for a page to word it: ``role`` (the role lacks the permission),
+    ``jurisdiction`` (the record's unit lies outside the user's) or ``rule`` (a rule of the action, in
+    ``message``: a second administrator must approve, say)."""
+
     status = 403
     title = "Forbidden"
+
+    def __init__(self, message: str, *, field: str | None = None, kind: str = "rule"):
+        super().__init__(message, field=field)
+        self.kind = kind
 
 
 class PayloadTooLarge(CrmsError):
@@ -53,5 +63,18 @@ class PayloadTooLarge(CrmsError):
 
 
 class RateLimited(CrmsError):
+    """Too many requests in a short time; ``retry_after``: whole seconds until one would be allowed, where
+    known (the API sends it as ``Retry-After``, the pages say it)."""
+
     status = 429
     title = "Too many requests"
+
+    def __init__(self, message: str, *, field: str | None = None, retry_after: float | None = None):
+        super().__init__(message, field=field)
+        self.retry_after = None if retry_after is None else max(1, math.ceil(retry_after))
+
+    @classmethod
+    def waiting(cls, what: str, seconds: float) -> RateLimited:
+        """Too many of ``what`` (record reads, searches): one more is allowed in ``seconds``."""
+        wait = max(1, math.ceil(seconds))
+        return cls(f"too many {what}: try again in {wait} s", field="rate", retry_after=wait)

@@ -130,6 +130,8 @@ def authorize(principal: Principal, permission: Permission, *, unit: str | None 
     """Raise PermissionDenied unless the principal holds ``permission`` (and, for writes, the record's
     ``unit`` lies within the principal's unit)."""
     if not has_permission(principal, permission):
-        raise PermissionDenied(f"role '{principal.role}' may not {permission.value}")
+        raise PermissionDenied(f"role '{principal.role}' may not {permission.value}", kind="role")
     if permission in WRITE_PERMISSIONS and unit is not None and not unit_contains(principal.unit, unit):
-        raise PermissionDenied(f"record of unit {unit} is outside your jurisdiction ({principal.unit})")
+        raise PermissionDenied(
+            f"record of unit {unit} is outside your jurisdiction ({principal.unit})", kind="jurisdiction"
+        )

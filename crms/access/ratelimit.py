@@ -154,7 +154,7 @@ def take_each(
             outcomes.append(None)
         else:
             wait = (need - left) / limit.rate
-            outcomes.append(RateLimited(f"too many {what}: try again in {wait:.0f} s", field="rate"))
+            outcomes.append(RateLimited.waiting(what, wait))
     if left != tokens:  # (a bucket nobody could take from is left as it was)
         _write(session, key, left, now)
     return outcomes

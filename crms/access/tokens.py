@@ -264,10 +264,12 @@ def _authorize_other(session: Session, principal: Principal, user_id: int, what:
     """Another user's tokens: an administrator whose unit contains that user's (the rule of every
     user-related service, crms.access.users)."""
     if not has_permission(principal, Permission.USER_ADMIN):
-        raise PermissionDenied(f"only an administrator may {what} another user's tokens")
+        raise PermissionDenied(f"only an administrator may {what} another user's tokens", kind="role")
     owner = session.get(User, user_id)
     if owner is not None and not unit_contains(principal.unit, owner.unit):
-        raise PermissionDenied(f"user of unit {owner.unit} is outside your jurisdiction ({principal.unit})")
+        raise PermissionDenied(
+            f"user of unit {owner.unit} is outside your jurisdiction ({principal.unit})", kind="jurisdiction"
+        )
 
 
 def list_tokens(session: Session, principal: Principal, *, user_id: int | None = None) -> list[ApiToken]:

@@ -130,6 +130,19 @@ def _normalise_phone(phone: str) -> str:
     return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
 
 
+def account_role(role: str | None) -> str:
+    """The role an account may be given, or ValidationError naming ``role`` (none chosen, unknown, system)."""
+    if not (role or "").strip():
+        raise ValidationError("a role is required: choose the one the officer's duties need", field="role")
+    try:
+        role = Role(role).value
+    except ValueError:
+        raise ValidationError(f"unknown role '{role}'", field="role") from None
+    if role == Role.SYSTEM:
+        raise ValidationError("the system role cannot be given to an account", field="role")
+    return role
+
+
 def create_user(
     session: Session,
     username: str,
@@ -148,12 +161,7 @@ def create_user(
     passwords work once, for setting a new one) and test fixtures. Administrators create accounts with
     :func:`add_user` instead. ``totp=None`` enrols TOTP when the role requires it; the secret is then on
     ``user.new_totp_secret`` (show it once, e.g. as :func:`totp_uri`); the database holds it encrypted."""
-    try:
-        role = Role(role).value
-    except ValueError:
-        raise ValidationError(f"unknown role '{role}'", field="role") from None
-    if role == Role.SYSTEM:
-        raise ValidationError("the system role cannot be given to an account", field="role")
+    role = account_role(role)
     if not username or not USERNAME_RE.match(username):
         raise ValidationError(
             "username must be 1-64 characters: letters, digits, '.', '_' or '-'", field="username"
@@ -249,6 +257,7 @@ def user_dict(user: User) -> dict:
         "must_change_password": bool(user.must_change_password),
         "enrolment_pending": user.enrolment_code_hash is not None,
         "approval_pending": bool(user.approval_pending),
+        "set_up_by": user.set_up_by,
         "failed_logins": user.failed_logins or 0,
         "last_login_at": iso_or_none(user.last_login_at),
         "created_at": iso_or_none(user.created_at),
@@ -286,7 +295,9 @@ def _authorize_admin(principal: Principal, unit: str | None) -> None:
     if unit is not None and not unit_contains(principal.unit, unit):
         from crms.errors import PermissionDenied
 
-        raise PermissionDenied(f"unit {unit} is outside your jurisdiction ({principal.unit})")
+        raise PermissionDenied(
+            f"unit {unit} is outside your jurisdiction ({principal.unit})", kind="jurisdiction"
+        )
 
 
 def get_user(session: Session, principal: Principal, user_id: int | str) -> User:
@@ -422,12 +433,7 @@ def set_role(
     (``user.enrolment_code``: the user enrols the authenticator, the administrator never sees it)."""
     user = _get(session, user_id)
     _authorize_admin(principal, user.unit)
-    try:
-        role = Role(role).value
-    except ValueError:
-        raise ValidationError(f"unknown role '{role}'", field="role") from None
-    if role == Role.SYSTEM:
-        raise ValidationError("the system role cannot be given to an account", field="role")
+    role = account_role(role)
     if user.id == principal.user_id:
         raise ValidationError("you cannot change your own role or unit", field="user")
     new_unit = normalise_unit(unit) if unit is not None else user.unit

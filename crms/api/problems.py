@@ -130,9 +130,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(CrmsError)
     async def _crms_error(request: Request, exc: CrmsError):
         errors = exc.details or ([{"field": exc.field, "message": exc.message}] if exc.field else None)
+        wait = getattr(exc, "retry_after", None)
         return problem(
-            exc.status, exc.title, exc.message, instance=request.url.path, field=exc.field, errors=errors
-        )
+            exc.status, exc.title, exc.message, instance=request.url.path, field=exc.field, errors=errors,
+            headers={"Retry-After": str(wait)} if wait else None,
+        )  # fmt: skip
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):

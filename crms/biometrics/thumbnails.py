@@ -30,7 +30,7 @@ def fingerprint_thumbnail(
 ) -> bytes:
     """PNG of the print ``fingerprint_id``, ``width`` pixels wide, with the requester's watermark."""
     if not may_view_thumbnails(principal):
-        raise PermissionDenied(f"role '{principal.role}' may not see fingerprint images")
+        raise PermissionDenied(f"role '{principal.role}' may not see fingerprint images", kind="role")
     row = session.get(Fingerprint, fingerprint_id)
     if row is None:
         raise NotFound(f"fingerprint {fingerprint_id} not found", field="fingerprint_id")

@@ -350,6 +350,34 @@ def message_page(request: Request, status: int, title: str, text: str) -> HTMLRe
     return render(request, "message.html", status=status, title=title, text=text)
 
 
+# Refusals by a rule of the action, worded for the pages (crms.errors.PermissionDenied, kind "rule").
+RULE_REFUSALS = (N_("a second administrator must approve an account you set up"),)
+
+
+def refused(request: Request, exc: PermissionDenied) -> HTMLResponse:
+    """The page for a refusal, saying of what: the role, the jurisdiction, or the action's own rule."""
+    kind = getattr(exc, "kind", "role")
+    if kind == "jurisdiction":
+        text = N_("This record belongs to a unit outside your jurisdiction.")
+    elif kind == "rule":
+        text = exc.message  # (in the catalogue where RULE_REFUSALS has it; else as the service says it)
+    else:
+        text = N_("Your role may not do this.")
+    return message_page(request, exc.status, N_("Not allowed"), text)
+
+
+def too_many(request: Request, exc: RateLimited) -> HTMLResponse:
+    """The page for a rate limit: what happened and how long to wait (``Retry-After`` too), not a refusal
+    of the officer's role."""
+    wait = exc.retry_after or 60
+    text = translations(_lang(request)).gettext(
+        N_("Too many requests in a short time. Wait %(s)s seconds, then try again.")
+    )
+    page = render(request, "message.html", status=429, title=N_("Too many requests"), text=text % {"s": wait})
+    page.headers["Retry-After"] = str(wait)
+    return page
+
+
 def person_not_found(request: Request, person_id: int) -> HTMLResponse:
     """The page for a person id with no record. The service audited the miss and returned None: the page is
     answered, not raised, so that the entry commits."""
@@ -419,9 +447,9 @@ def act(
             return message_page(
                 request, 403, N_("Form expired"), N_("This form expired or was not sent by this site.")
             )
-        return message_page(request, exc.status, N_("Not allowed"), N_("Your role may not do this."))
+        return refused(request, exc)
     except RateLimited as exc:
-        return message_page(request, exc.status, N_("Not allowed"), N_("Your role may not do this."))
+        return too_many(request, exc)
     except CrmsError as exc:
         return _error_page(request, exc, on_error)
     except Exception:  # a fault of ours: logged with its trace, the user gets a plain page
@@ -438,8 +466,10 @@ def _error_page(
     if on_error is not None:
         try:
             return on_error(exc)
-        except (PermissionDenied, RateLimited) as again:  # the page to show it on is not for this role
-            return message_page(request, again.status, N_("Not allowed"), N_("Your role may not do this."))
+        except RateLimited as again:
+            return too_many(request, again)
+        except PermissionDenied as again:  # the page to show it on is not for this role
+            return refused(request, again)
         except CrmsError as again:
             exc = again
     if isinstance(exc, Conflict):

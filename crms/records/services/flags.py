@@ -246,7 +246,8 @@ def confirm_flag(
     if not _overlaps(principal.unit, flag.pending_unit):
         raise PermissionDenied(
             f"flag {flag_id} awaits the confirmation of {flag.pending_unit}, "
-            f"outside your unit ({principal.unit})"
+            f"outside your unit ({principal.unit})",
+            kind="jurisdiction",
         )
     unit = flag.pending_unit
     if data.action == "confirm":

@@ -89,7 +89,7 @@ def guard_reads(session: Session, principal: Principal, count: int = 1) -> None:
             tokens = refilled(limit, float(bucket.tokens), bucket.updated_at, now)
         if tokens < count:
             wait = (count - tokens) / limit.rate
-            raise RateLimited(f"too many record reads: try again in {wait:.0f} s", field="rate")
+            raise RateLimited.waiting("record reads", wait)
         writes.append({"key": bucket_key, "tokens": tokens - count, "updated_at": now})
     win, norm = rows.get(win_key), rows.get(norm_key)
     normal = float(norm.tokens) if norm is not None else 0.0
