@@ -327,15 +327,38 @@ def is_stale(exc: CrmsError) -> bool:
     return isinstance(exc, Conflict) and exc.field == "version"
 
 
+def as_form(record: dict, fields: tuple[str, ...]) -> dict:
+    """An edit form's values for a record: each field as the form shows it, the version it was read at, and
+    the same values again as ``was_FIELD`` (hidden in the form: what the officer started from)."""
+    values = {key: str(record.get(key) or "") for key in fields}
+    return values | {f"was_{key}": value for key, value in values.items()} | {"version": record["version"]}
+
+
 def changed_form(
     request: Request, template: str, record: dict, form: dict, fields: tuple[str, ...], exc: CrmsError, **ctx
 ) -> HTMLResponse:
-    """An edit form again (409) when its record changed after the officer opened it: the fields where the
-    record now differs from the officer's entries, side by side; the entries kept; and the form now at the
-    record's current version, so that saving again applies them to the record as it is now."""
-    pairs = [(key, str(record.get(key) or ""), form[key].strip()) for key in fields if key in form]
-    changed = [(key, now, yours, key in CODED_FIELDS) for key, now, yours in pairs if now != yours]
-    values = {**form, "version": record["version"]}
+    """An edit form again (409) when its record changed after the officer opened it. A field the officer
+    left as it was now shows the record's value (saving again must not undo another officer's change); a
+    field they changed keeps their entry. The fields changed meanwhile are listed: as the officer found
+    them, as they are now and as the form holds them, marked where both changed one. The form is now at the
+    record's current version, so that saving again applies the officer's changes to the record as it is."""
+    now = as_form(record, fields)
+    values = {**form, **{k: v for k, v in now.items() if k.startswith("was_") or k == "version"}}
+    changed = []
+    for key in fields:
+        if key not in form:
+            continue
+        yours, was = form[key].strip(), form.get(f"was_{key}")
+        if was is None:  # (a form sent without what it started from: its entries kept, differences listed)
+            if now[key] != yours:
+                changed.append((key, None, now[key], yours, key in CODED_FIELDS, True))
+            continue
+        was = was.strip()
+        if yours == was:
+            values[key] = now[key]
+        if now[key] != was:
+            clash = yours not in (was, now[key])
+            changed.append((key, was, now[key], values[key], key in CODED_FIELDS, clash))
     stale = {
         "message": exc.message,
         "changed": changed,
@@ -862,8 +885,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             record = svc.get_person(session, who, person_id)
             if record is None:
                 return person_not_found(request, person_id)
-            values = {k: record.get(k) or "" for k in PERSON_FIELDS}
-            values["version"] = record["version"]  # a save on this copy is refused once the record changes
+            values = as_form(record, PERSON_FIELDS)  # a save on this copy is refused once the record changes
             return render(request, "person_form.html", values=values, errors={}, person=record)
 
         return act(request, work)
@@ -1207,7 +1229,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
         c = cases.get_case(session, who, case_id)
         if values is None:
-            values = {k: c.get(k) or "" for k in CASE_EDIT_FIELDS} | {"version": c["version"]}
+            values = as_form(c, CASE_EDIT_FIELDS)
         return render(request, "case_form.html", status, case=c, values=values, errors=errors or {})
 
     @app.get("/cases/{case_id}/edit", response_class=HTMLResponse, include_in_schema=False)

@@ -112,18 +112,31 @@ def test_the_api_reports_the_version_and_refuses_a_stale_patch(client, make_user
 
 
 INPUTS = r'<input[^>]* name="(\w+)"[^>]* value="([^"]*)"'
-CHANGED = r'<tr><th scope="row">([^<]+)</th><td dir="auto">([^<]*)</td><td dir="auto">([^<]*)'
+# A row of the stale notice's table: field, as the officer found it, as it is now, as their form holds it
+# (and whether they changed it too).
+CHANGED = (
+    r'<tr( class="clash")?><th scope="row">([^<]+)(?:<br><strong>[^<]+</strong>)?</th>'
+    r'<td dir="auto">([^<]*)</td><td dir="auto">([^<]*)</td><td dir="auto">([^<]*)</td>'
+)
+
+
+def changed_rows(html: str) -> list[tuple]:
+    return [
+        (field, was, now, yours, bool(clash)) for clash, field, was, now, yours in re.findall(CHANGED, html)
+    ]
 
 
 def test_the_edit_page_keeps_the_officers_entries_and_shows_what_changed(app, db):
-    """Two officers open the same person's edit page; the second to save is shown the record as it is now
-    beside their entries (409), nothing of theirs saved; saving that page again applies them."""
+    """Two officers open the same person's edit page; the second to save is shown what changed meanwhile
+    (409), nothing of theirs saved: their own changes kept, the fields they left showing the record as it is
+    now. Saving that page again applies their changes and keeps the other officer's (it undid them)."""
     with signed_in(app, db, "cro_operator") as (c, api):
         pid = c.post("/api/v1/persons", json=person_data(), headers=api).json()["person"]["id"]
         form = dict(re.findall(INPUTS, c.get(f"/persons/{pid}/edit").text))
         assert form["version"] == "1" and form["caste"] == "Kakar"
 
-        r = c.patch(f"/api/v1/persons/{pid}", json={"caste": "Bugti"}, headers=api)  # the other officer
+        other = {"caste": "Bugti", "family_name_en": "Kakar Jr"}
+        r = c.patch(f"/api/v1/persons/{pid}", json=other, headers=api)  # the other officer
         assert r.status_code == 200, r.text
         form = {**form, "gender": "M", "parentage_relation": "s/o"}  # the form's selects
         r = c.post(
@@ -132,21 +145,25 @@ def test_the_edit_page_keeps_the_officers_entries_and_shows_what_changed(app, db
         )
         assert r.status_code == 409, r.text[:300]
         assert 'id="stale"' in r.text and "version 2; your form was opened at version 1" in r.text
-        rows = re.findall(CHANGED, r.text)
-        assert sorted(rows) == [
-            ("Caste", "Bugti", "Raisani"),
-            ("Given name (English)", "Abdul Rauf", "Rauf"),
-            ("Relation", "son of", "wife of"),
+        assert sorted(changed_rows(r.text)) == [
+            ("Caste", "Kakar", "Bugti", "Raisani", True),  # both changed it: the officer's entry kept
+            ("Family name (English)", "Kakar", "Kakar Jr", "Kakar Jr", False),  # theirs: now in the form
         ]
         kept = dict(re.findall(INPUTS, r.text))
-        assert kept["caste"] == "Raisani" and kept["version"] == "2"
+        assert (kept["caste"], kept["given_name_en"], kept["family_name_en"]) == (
+            "Raisani",
+            "Rauf",
+            "Kakar Jr",
+        )
+        assert kept["version"] == "2" and kept["was_family_name_en"] == "Kakar Jr"
         record = c.get(f"/api/v1/persons/{pid}", headers=api).json()
         assert (record["caste"], record["given_name_en"]) == ("Bugti", "Abdul Rauf")
 
-        r = c.post(f"/persons/{pid}/edit", data=kept)
+        r = c.post(f"/persons/{pid}/edit", data={**kept, "parentage_relation": "w/o", "gender": "M"})
         assert r.status_code == 303, r.text[:300]
         record = c.get(f"/api/v1/persons/{pid}", headers=api).json()
     assert (record["caste"], record["given_name_en"], record["version"]) == ("Raisani", "Rauf", 3)
+    assert (record["family_name_en"], record["parentage_relation"]) == ("Kakar Jr", "w/o")
 
 
 def test_the_case_edit_page_changes_the_details_and_refuses_a_stale_save(app, db):
@@ -162,12 +179,13 @@ def test_the_case_edit_page_changes_the_details_and_refuses_a_stale_save(app, db
         assert r.status_code == 303, r.text[:300]
         r = c.post(f"/cases/{case_id}/edit", data={**form, "place": "Sariab Road"})  # made on version 1
         assert r.status_code == 409 and 'id="stale"' in r.text
-        assert re.findall(CHANGED, r.text) == [
-            ("Place", "Zarghoon Road", "Sariab Road"),
-            ("Notes", "Motorbike recovered", "—"),
-        ]
+        assert changed_rows(r.text) == [("Notes", "—", "Motorbike recovered", "Motorbike recovered", False)]
         case = c.get(f"/api/v1/cases/{case_id}", headers=api).json()
         assert (case["place"], case["notes"], case["version"]) == ("Zarghoon Road", "Motorbike recovered", 2)
+        kept = dict(re.findall(INPUTS, r.text))
+        assert c.post(f"/cases/{case_id}/edit", data=kept).status_code == 303  # saved again: both kept
+        case = c.get(f"/api/v1/cases/{case_id}", headers=api).json()
+        assert (case["place"], case["notes"], case["version"]) == ("Sariab Road", "Motorbike recovered", 3)
     with signed_in(app, db, "fingerprint_examiner") as (c, _):  # may read cases, not change them
         assert c.get(f"/cases/{case_id}/edit").status_code == 403
 

@@ -132,7 +132,10 @@ def test_sign_in_with_totp_and_user_administration(browser, web_server, lang, si
     v.check("dashboard-admin")
     page = v.goto("/users")
     before = _count(web_server, User)
+    page.click("form[action='/users'] button[type=submit]")  # no role chosen: none is given by default
+    assert _t(lang, "Role", "کردار") in page.locator("#e-role").inner_text()
     page.fill("#f-username", "bad name!")
+    page.select_option("#f-role", "cro_operator")
     page.click("form[action='/users'] button[type=submit]")
     assert page.locator("#e-username").is_visible()
     assert _t(lang, "Username", "صارف نام") in page.locator("#e-username").inner_text()
