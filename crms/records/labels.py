@@ -86,8 +86,10 @@ def labelled(data, *, status_vocabulary: str = "party_status"):
             out[key] = labelled(value, status_vocabulary="party_status")
         elif key == "parties" and isinstance(value, list):
             out[key] = labelled(value, status_vocabulary="party_status")
-        elif key == "flags" and isinstance(value, list):
-            out[key] = [dict(f, kind_label=label("flag", f.get("kind"))) for f in value]
+        elif key == "flags" and isinstance(value, list):  # (a merge's ``moved`` lists the flags' ids)
+            out[key] = [
+                dict(f, kind_label=label("flag", f.get("kind"))) if isinstance(f, dict) else f for f in value
+            ]
         elif key == "status_history" and isinstance(value, list):
             out[key] = [
                 dict(
@@ -95,6 +97,8 @@ def labelled(data, *, status_vocabulary: str = "party_status"):
                     from_label=label(status_vocabulary, h.get("from")),
                     to_label=label(status_vocabulary, h.get("to")),
                 )
+                if isinstance(h, dict)
+                else h
                 for h in value
             ]
         elif isinstance(value, dict | list):

@@ -206,6 +206,30 @@ def test_merge_endpoint(client, make_user):
     assert client.get("/api/v1/persons/999999", headers=sup).status_code == 404
 
 
+def test_a_merged_record_with_flags_and_case_history_reads_back(client, make_user):
+    """A merge moves the merged record's flags and links; its entry lists their ids, which the read of the
+    survivor (and of the merged id, redirected) labelled as if they were flags, and answered 500."""
+    _, sup = make_user("supervisor")
+    a = _register(client, sup)["person"]["id"]
+    b = _register(client, sup, given_name_en="Abdur Rauf")["person"]["id"]
+    case_id = client.post("/api/v1/cases", json=case_data(), headers=sup).json()["id"]
+    link = client.post(
+        f"/api/v1/cases/{case_id}/links", json={"person_id": b, "role": "accused"}, headers=sup
+    )
+    r = client.post(
+        f"/api/v1/links/{link.json()['link_id']}/status", json={"status": "absconder"}, headers=sup
+    )
+    assert r.status_code == 200, r.text
+    merge = {"survivor_id": a, "merged_id": b, "reason": "same man"}
+    assert client.post("/api/v1/persons/merge", json=merge, headers=sup).status_code == 200
+    for pid in (a, b):
+        r = client.get(f"/api/v1/persons/{pid}", headers=sup)
+        assert r.status_code == 200, r.text
+        full = r.json()
+        assert "absconder" in full["active_flags"] and full["cases"][0]["case_id"] == case_id
+        assert full["merged_from"][0]["moved"]["flags"] == [f["id"] for f in full["flags"]]
+
+
 def test_role_is_checked_before_the_record_is_looked_up(client, make_user):
     """An under-privileged caller learns nothing about which ids exist: 403 even for an unknown id."""
     _, auditor = make_user("auditor")
