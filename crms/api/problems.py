@@ -150,6 +150,12 @@ def install_problem_handlers(app: FastAPI) -> None:
             422, "Invalid input", detail, instance=request.url.path, field=first["field"], errors=errors
         )
 
+    @app.exception_handler(Exception)
+    async def _fault(request: Request, exc: Exception):
+        """A fault of ours: problem details like every other answer, never a trace; the server logs the trace
+        (Starlette raises the exception on after answering)."""
+        return problem(500, "Internal error", "the request could not be handled", instance=request.url.path)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
         headers = error_headers(request, exc)
