@@ -102,6 +102,14 @@ def test_the_api_reports_the_version_and_refuses_a_stale_patch(client, make_user
     assert client.get(f"/api/v1/persons/{pid}", headers=op).json()["caste"] == "Bugti"
     r = client.patch(f"/api/v1/persons/{pid}", json={"caste": "Raisani", "version": 0}, headers=op)
     assert r.status_code == 422 and "version" in r.text
+    r = client.patch(f"/api/v1/persons/{pid}", json={"caste": "Raisani", "version": 7}, headers=op)
+    assert r.status_code == 409 and "is at version 2: there is no version 7" in r.json()["detail"], r.text
+    for same in ({"version": 2}, {"caste": "Bugti", "version": 2}, {"caste": "Bugti"}):  # nothing changes
+        r = client.patch(f"/api/v1/persons/{pid}", json=same, headers=op)
+        assert r.status_code == 200 and r.json()["version"] == 2, (same, r.text)
+    assert [c["action"] for c in client.get(f"/api/v1/persons/{pid}", headers=op).json()["changes"]] == [
+        "update"
+    ]
 
     case = client.post("/api/v1/cases", json=case_data(), headers=sho).json()
     assert case["version"] == 1

@@ -133,6 +133,12 @@ def check_version(session: Session, row: Any, expected: int | None, what: str) -
     version (an API client that reads nothing first)."""
     if expected is None or expected == row.version:
         return
+    if expected > row.version:  # (no copy of it was ever read at that version: a mistyped number)
+        raise Conflict(
+            f"{what} {row.id} is at version {row.version}: there is no version {expected} to make a change "
+            "on; read it again",
+            field="version",
+        )
     from crms.access.models import User
     from crms.timeutil import local
 

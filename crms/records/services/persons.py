@@ -174,10 +174,11 @@ def update_person(
     for key, value in changes.items():
         setattr(person, key, value)
     _check_person_fields(person)
-    _refresh_name_keys(person)
-    touch(person, principal)
-    _record_change(session, principal, person, before, "update")
-    session.flush()
+    if any(getattr(person, key) != value for key, value in before.items()):
+        _refresh_name_keys(person)
+        touch(person, principal)  # (a save that changes nothing keeps the version: no false conflicts)
+        _record_change(session, principal, person, before, "update")
+        session.flush()
     audit.record(
         session,
         principal,
