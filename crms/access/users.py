@@ -282,7 +282,7 @@ def principal_for(user: User, *, channel: str, address: str | None = None, scope
 def _get(session: Session, user_id: int | str) -> User:
     user = (
         session.get(User, int(user_id))
-        if isinstance(user_id, int) or str(user_id).isdigit()
+        if isinstance(user_id, int) or (str(user_id).isascii() and str(user_id).isdigit())
         else session.scalar(select(User).where(User.username == str(user_id)))
     )
     if user is None:

@@ -41,6 +41,7 @@ from crms.errors import (
     ValidationError,
 )
 from crms.faces.photos import MAX_BYTES as PHOTO_MAX_BYTES
+from crms.records.cnic import ascii_digits
 from crms.web.i18n import RTL, Formatter, choose, translations
 
 _log = logging.getLogger("crms.web")
@@ -501,9 +502,20 @@ def _error_page(
     return message_page(request, exc.status, title, exc.message)
 
 
+# A form entry made only of digits (Urdu and Arabic-Indic ones too, as a phone's Urdu keyboard types them)
+# and the separators of a number, a date or a CNIC.
+_NUMBER_LIKE = re.compile(r"[\s0-9۰-۹٠-٩./:-]*[۰-۹٠-٩][\s0-9۰-۹٠-٩./:-]*")
+
+
+def western_digits(value: str) -> str:
+    """A form entry made only of digits (and the separators of a number, a date or a CNIC) in Western
+    digits: ``۱۷۵`` is 175, ``۲۰۲۴-۰۳-۱۴`` a date. Text with letters is left as typed."""
+    return ascii_digits(value) if _NUMBER_LIKE.fullmatch(value) else value
+
+
 async def read_form(request: Request) -> dict:
     data = await request.form()
-    return {k: v for k, v in data.items()}
+    return {k: western_digits(v) if isinstance(v, str) else v for k, v in data.items()}
 
 
 def _clean(form: dict, *names: str) -> dict:
@@ -586,7 +598,8 @@ def _office_day(text: str, field: str, *, end: bool = False) -> datetime | None:
 
 def _whole_number(text: str, field: str) -> int:
     """A listing's offset or a year from a query string: ValidationError naming the field otherwise."""
-    if not text.strip().isdigit() or len(text.strip()) > 12:
+    text = ascii_digits(text.strip())
+    if not (text.isascii() and text.isdigit()) or len(text) > 12:  # (isdigit alone takes "²")
         raise ValidationError(f"{field} must be a whole number, 0 or more", field=field)
     return int(text)
 
@@ -825,8 +838,10 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         "parentage_name_en",
         "parentage_name_ur",
         "date_of_birth",
+        "birth_year",
         "gender",
         "caste",
+        "nationality",
         "notes",
     )
     PERSON_RENAME = {

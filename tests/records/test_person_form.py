@@ -1,0 +1,59 @@
+"""The person form as an officer fills it in, on SQLite and PostgreSQL: the year of birth (where the date
+is not known), the nationality and the notes are entered there (the page showed them, no form took them);
+numbers typed with an Urdu keyboard's digits are read as numbers in every form; a digit that is not a
+decimal one (``²``) is refused, not a 500."""
+
+from __future__ import annotations
+
+import re
+
+from ._support import signed_in
+
+CSRF = r'name="csrf_token" value="([^"]+)"'
+INPUTS = r'<input[^>]* name="(\w+)"[^>]* value="([^"]*)"'
+
+
+def test_year_of_birth_nationality_and_notes_are_entered_and_corrected_on_the_form(app, db):
+    with signed_in(app, db, "cro_operator") as (c, api):
+        page = c.get("/persons/new").text
+        assert 'name="birth_year"' in page and 'name="notes"' in page
+        assert re.search(r'name="nationality"[^>]* value="PK"', page)  # the usual one, filled in
+        token = re.search(CSRF, page).group(1)
+        form = {"csrf_token": token, "given_name_en": "Gul Khan", "birth_year": "۱۹۸۸", "nationality": "af",
+                "notes": "Crossed at Chaman; speaks Pashto", "gender": "M"}  # fmt: skip
+        r = c.post("/persons/new", data=form)
+        assert r.status_code == 303, r.text[:500]
+        pid = int(r.headers["location"].rsplit("/", 1)[1])
+        record = c.get(f"/api/v1/persons/{pid}", headers=api).json()
+        assert (record["birth_year"], record["nationality"]) == (1988, "AF")
+        assert record["notes"] == "Crossed at Chaman; speaks Pashto"
+
+        page = c.get(f"/persons/{pid}/edit").text
+        values = dict(re.findall(INPUTS, page))
+        assert (values["birth_year"], values["nationality"]) == ("1988", "AF")
+        assert "Crossed at Chaman; speaks Pashto</textarea>" in page
+        edit = {**values, "birth_year": "", "date_of_birth": "1988-06-01", "notes": "", "gender": "M"}
+        r = c.post(f"/persons/{pid}/edit", data=edit)
+        assert r.status_code == 303, r.text[:500]
+        record = c.get(f"/api/v1/persons/{pid}", headers=api).json()
+        assert (record["date_of_birth"], record["notes"], record["version"]) == ("1988-06-01", None, 2)
+        r = c.post(f"/persons/{pid}/edit", data={**edit, "nationality": "", "version": "2"})
+        assert r.status_code == 422 and 'id="e-nationality"' in r.text, r.text[:500]
+
+
+def test_urdu_digits_are_numbers_in_the_forms_and_other_digits_are_refused(app, db):
+    with signed_in(app, db, "sho", "BA/QTA/QUETTA") as (c, api):
+        token = re.search(CSRF, c.get("/cases/new").text).group(1)
+        form = {"csrf_token": token, "police_station": "QUETTA-CANTT", "fir_number": "۱۲۳",
+                "registered_on": "۲۰۲۴-۰۳-۱۴", "sections": "392 PPC"}  # fmt: skip
+        r = c.post("/cases/new", data=form)
+        assert r.status_code == 303, r.text[:500]
+        case = c.get(r.headers["location"].replace("/cases/", "/api/v1/cases/"), headers=api).json()
+        assert (case["fir_number"], case["registered_on"]) == (123, "2024-03-14")
+        assert c.get("/cases", params={"year": "۲۰۲۴"}).status_code == 200
+        for query in ({"offset": "²"}, {"year": "²⁰²⁴"}):
+            r = c.get("/cases", params=query)
+            assert r.status_code == 422, (query, r.status_code)
+    with signed_in(app, db, "administrator") as (c, api):
+        r = c.get("/api/v1/users/²", headers=api)
+        assert r.status_code == 422, r.text
