@@ -496,25 +496,27 @@ def _saved(link: dict) -> None:
 @link_app.command("add")
 def link_add(
     case_id: int = typer.Argument(..., min=1, help="The case's number."),
-    person_id: int = typer.Argument(..., min=1, help="The person's number."),
+    person: str = typer.Argument(..., help="The person's number, or their CNIC (13 digits)."),
     role: str = typer.Option("accused", "--role", help="accused, complainant, victim or witness."),
     effective_on: str = typer.Option(None, "--on", help="The day the person was named (YYYY-MM-DD)."),
     mo: str = typer.Option(None, "--mo", help="Modus operandi in this case."),
     gang: str = typer.Option(None, "--gang", help="The gang, where known."),
     as_json: bool = AS_JSON,
 ) -> None:
-    """Link a person to a case, e.g. crms link add 7 12 --on 2024-03-14 --mo "snatching on motorbike"."""
+    """Link a person to a case, e.g. crms link add 7 12 --on 2024-03-14 --mo "snatching on motorbike", or
+    crms link add 7 54400-1234567-3 (by CNIC)."""
     from crms.cli.auth import cli_action
+    from crms.records.cnic import is_cnic_like
     from crms.records.services_cases import link_person
 
     data = {
-        "person_id": person_id,
+        "cnic" if is_cnic_like(person) else "person_id": person,
         "role": role,
         "effective_on": effective_on,
         "modus_operandi": mo,
         "gang": gang,
     }
-    with cli_action(f"link add {case_id} {person_id}") as (session, principal):
+    with cli_action(f"link add {case_id} {person}") as (session, principal):
         out = _link_out(link_person(session, principal, case_id, {k: v for k, v in data.items() if v}))
     _emit(out, as_json, _saved)
 

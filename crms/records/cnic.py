@@ -39,6 +39,12 @@ def ascii_digits(text: str) -> str:
     return text.translate(_DIGITS)
 
 
+def is_cnic_like(text: str) -> bool:
+    """An entry that is a CNIC rather than a record number: 13 digits, with or without dashes or spaces."""
+    text = ascii_digits(text.strip())
+    return re.fullmatch(r"[\d\s-]+", text) is not None and len(re.sub(r"\D", "", text)) == 13
+
+
 @dataclass(frozen=True)
 class Cnic:
     digits: str  # the normalised 13 digits

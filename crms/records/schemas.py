@@ -17,6 +17,7 @@ from pydantic import (
     StringConstraints,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic import ValidationError as PydanticValidationError
 
@@ -304,7 +305,8 @@ class PartyStatusIn(_StatusChangeIn):
 
 
 class LinkCreate(Strict):
-    person_id: int = Field(ge=1, le=MAX_ID)
+    person_id: int | None = Field(None, ge=1, le=MAX_ID, description="the person's record number, or:")
+    cnic: _text(20) | None = Field(None, description="the person's CNIC (13 digits, dashes optional)")
     role: PartyRole
     status: PartyStatus = PartyStatus.NAMED
     effective_on: Day | None = Field(
@@ -317,6 +319,12 @@ class LinkCreate(Strict):
     @classmethod
     def _eff(cls, v: date | None) -> date | None:
         return _not_future(v, "effective_on")
+
+    @model_validator(mode="after")
+    def _one_person(self) -> LinkCreate:
+        if (self.person_id is None) == (self.cnic is None):
+            raise ValueError("name the person by person_id or by cnic (one of them)")
+        return self
 
 
 class LinkUpdate(Strict):

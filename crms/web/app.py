@@ -41,7 +41,7 @@ from crms.errors import (
     ValidationError,
 )
 from crms.faces.photos import MAX_BYTES as PHOTO_MAX_BYTES
-from crms.records.cnic import ascii_digits
+from crms.records.cnic import ascii_digits, is_cnic_like
 from crms.web.i18n import RTL, Formatter, choose, translations
 
 _log = logging.getLogger("crms.web")
@@ -279,6 +279,7 @@ def render(request: Request, template: str, status: int = 200, **ctx: Any) -> HT
         field_label=lambda name: trans.gettext(FIELD_LABELS.get(_row_free(name), name or "")),
         fingers=FINGERS,
         term=term,
+        said=lambda text: trans.gettext(text) if text in SERVICE_TEXTS else text,
         options=lambda codes, prefix="": [(c, term(prefix + c)) for c in codes],  # a select's, by their terms
         **ctx,
     )
@@ -374,8 +375,14 @@ def message_page(request: Request, status: int, title: str, text: str) -> HTMLRe
     return render(request, "message.html", status=status, title=title, text=text)
 
 
-# Refusals by a rule of the action, worded for the pages (crms.errors.PermissionDenied, kind "rule").
-RULE_REFUSALS = (N_("a second administrator must approve an account you set up"),)
+# Texts the services write themselves that the pages show (a refusal by a rule of the action, a status
+# note of their own), in the catalogue: shown translated (`said` in the templates); an officer's text is not.
+SERVICE_TEXTS = frozenset(
+    {
+        N_("a second administrator must approve an account you set up"),
+        N_("arrest recorded"),
+    }
+)
 
 
 def refused(request: Request, exc: PermissionDenied) -> HTMLResponse:
@@ -384,7 +391,7 @@ def refused(request: Request, exc: PermissionDenied) -> HTMLResponse:
     if kind == "jurisdiction":
         text = N_("This record belongs to a unit outside your jurisdiction.")
     elif kind == "rule":
-        text = exc.message  # (in the catalogue where RULE_REFUSALS has it; else as the service says it)
+        text = exc.message  # (in the catalogue where SERVICE_TEXTS has it; else as the service says it)
     else:
         text = N_("Your role may not do this.")
     return message_page(request, exc.status, N_("Not allowed"), text)
@@ -1304,7 +1311,8 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             # the form that was sent, with the officer's entries.
             def again(session: Session, who: Principal) -> Response:
                 values = kept_entries(form)
-                return case_view(request, session, who, case_id, form_errors(exc), exc.status, scope, values)
+                errors = form_errors(exc, {"cnic": "person_id"})  # (the link form's one field takes either)
+                return case_view(request, session, who, case_id, errors, exc.status, scope, values)
 
             return act(request, again) if request.method == "GET" else _reshow(request, again)
 
@@ -1329,6 +1337,8 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             from crms.records import services_cases as cases
 
             data = edited(form, fields) if edit else _clean(form, *fields)
+            if service == "link_person" and is_cnic_like(data.get("person_id", "")):
+                data["cnic"] = data.pop("person_id")
             done = getattr(cases, service)(session, who, case_id if link_id is None else link_id, data)
             link = getattr(done, "party", done)  # the link, or the arrest or conviction recorded for it
             if link_id is not None and link.case_id != case_id:  # checked after the service's checks (a

@@ -199,3 +199,26 @@ def test_the_case_page_says_who_registered_the_fir_and_who_changed_each_status(a
     assert case["created_by_name"] == case["updated_by_name"] == me
     assert [h["changed_by_name"] for h in case["parties"][0]["status_history"]] == [me, me]
     assert f"by {me}; last changed" in page and page.count(f'<span dir="ltr">{me}</span>') >= 3
+
+
+def test_a_person_is_linked_by_cnic_on_the_page_and_the_api(app, db):
+    """The officer at the case knows the suspect's CNIC, not the record's number: the link form takes
+    either; an unknown CNIC is refused at that field; the API takes ``cnic`` instead of ``person_id``."""
+    with signed_in(app, db, "sho", QUETTA) as (c, api):
+        case_id = c.post("/api/v1/cases", json=case_data(), headers=api).json()["id"]
+        cnic = {"documents": [{"doc_type": "CNIC", "number": "54400-1234567-3"}]}
+        pid = c.post("/api/v1/persons", json=person_data(**cnic), headers=api).json()["person"]["id"]
+        form = {"csrf_token": _csrf(c, f"/cases/{case_id}"), "role": "accused"}
+        r = c.post(f"/cases/{case_id}/link", data={**form, "person_id": "54400-7654321-3"})
+        assert r.status_code == 404 and 'id="e-person_id"' in r.text, r.text[:500]
+        assert "no person has CNIC 54400-7654321-3 on record" in r.text
+        r = c.post(f"/cases/{case_id}/link", data={**form, "person_id": "۵۴۴۰۰۱۲۳۴۵۶۷۳"})  # Urdu digits
+        assert r.status_code == 303, r.text[:500]
+        assert c.get(f"/api/v1/cases/{case_id}", headers=api).json()["parties"][0]["person_id"] == pid
+
+        link = {"cnic": "5440012345673", "role": "witness"}
+        r = c.post(f"/api/v1/cases/{case_id}/links", json=link, headers=api)
+        assert r.status_code == 201 and r.json()["person_id"] == pid, r.text
+        for bad in ({"role": "victim"}, {"cnic": "5440012345673", "person_id": pid, "role": "victim"}):
+            r = c.post(f"/api/v1/cases/{case_id}/links", json=bad, headers=api)
+            assert r.status_code == 422 and "person_id or by cnic" in r.json()["detail"], r.text

@@ -336,3 +336,17 @@ def test_a_link_made_in_error_is_removed_from_the_command_line(rdb, principal, c
     assert run("link", "remove", str(link), "--reason", "again").exit_code == 1
     (entry,) = audit_entries(rdb, action="case.link.remove")
     assert (entry.channel, entry.reason) == ("cli", "the wrong Abdul Rauf")
+
+
+def test_link_add_takes_a_cnic_for_the_person(rdb, principal, cli_as):
+    sho = principal("sho", QUETTA)
+    with rdb.transaction() as session:
+        case_id = cases.add_case(session, sho, case_data()).id
+        documents = [{"doc_type": "CNIC", "number": "54400-1234567-3"}]
+        pid = svc.register_person(session, sho, person_data(documents=documents)).person.id
+    run = cli_as("sho", QUETTA)
+    r = run("link", "add", str(case_id), "54400-7654321-3")
+    assert r.exit_code == 1 and "no person has CNIC 54400-7654321-3" in r.output, r.output
+    r = run("link", "add", str(case_id), "54400-1234567-3", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["person_id"] == pid, r.output
+    assert run("link", "add", str(case_id), "twelve").exit_code == 2

@@ -10,9 +10,11 @@ from crms.access import audit
 from crms.access.policy import Permission, authorize
 from crms.access.principal import Principal
 from crms.errors import Conflict, NotFound, ValidationError
+from crms.records.cnic import format_cnic
 from crms.records.models import (
     CaseParty,
     CaseStatus,
+    IdentityDocument,
     PartyRole,
     PartyStatus,
     PartyStatusChange,
@@ -146,9 +148,12 @@ def link_person(session: Session, principal: Principal, case_id: int, data: Link
     authorize(principal, Permission.CASE_WRITE)  # the role first (403 before 404)
     data = coerce(LinkCreate, data)
     case = writable_case(session, principal, case_id, Permission.CASE_WRITE)
-    person = session.get(Person, data.person_id)
-    if person is None:
-        raise NotFound(f"person {data.person_id} not found", field="person_id")
+    if data.cnic is not None:
+        person = person_by_cnic(session, data.cnic)
+    else:
+        person = session.get(Person, data.person_id)
+        if person is None:
+            raise NotFound(f"person {data.person_id} not found", field="person_id")
     if person.merged_into_id is not None:
         raise Conflict(
             f"person {person.id} was merged into person {person.merged_into_id}; link that record",
@@ -200,9 +205,25 @@ def link_person(session: Session, principal: Principal, case_id: int, data: Link
         "case.link",
         target_type="person",
         target_id=person.id,
-        query={"case_id": case.id, "role": link.role, "status": status},
+        query={"case_id": case.id, "role": link.role, "status": status}
+        | ({"cnic": data.cnic} if data.cnic is not None else {}),
     )
     return link
+
+
+def person_by_cnic(session: Session, cnic: str) -> Person:
+    """The person a CNIC is recorded for, or NotFound naming ``cnic``."""
+    from crms.records.services.documents import normalise_document
+
+    number, _ = normalise_document("CNIC", cnic, field_name="cnic")
+    person = session.scalar(
+        select(Person)
+        .join(IdentityDocument, IdentityDocument.person_id == Person.id)
+        .where(IdentityDocument.doc_type == "CNIC", IdentityDocument.number == number)
+    )
+    if person is None:
+        raise NotFound(f"no person has CNIC {format_cnic(number)} on record", field="cnic")
+    return person
 
 
 def update_link(session: Session, principal: Principal, link_id: int, data: LinkUpdate | dict) -> CaseParty:
