@@ -21,9 +21,9 @@ def test_a_nul_in_a_json_body_is_refused_naming_the_field_and_nothing_is_written
         before = c.get("/api/v1/cases", headers=api).json()["total"]
         r = c.post("/api/v1/persons", json=person_data(given_name_en="Ab\x00dul"), headers=api)
         assert r.status_code == 422 and r.json()["field"] == "given_name_en", r.text
-        aliases = [{"name": "Raufi"}, {"name": "Rau\x00fa"}, {"name": "Rauf Khan"}]  # rows written in a batch
+        aliases = [{"name": "Raufi"}, {"name": "Rau\x00fa"}, {"name": "Rauf Khan"}]  # (a name's own rule)
         r = c.post("/api/v1/persons", json=person_data(aliases=aliases), headers=api)
-        assert r.status_code == 422 and r.json()["field"] == "name", r.text
+        assert r.status_code == 422 and r.json()["field"] == "aliases.1.name", r.text
         assert c.get("/api/v1/persons", params={"reason": "check the NUL"}, headers=api).json()["total"] == 0
         r = c.post("/api/v1/cases", json=case_data(place="Zarghoon\x00 Road"), headers=api)
         assert r.status_code == 422 and "NUL" in r.json()["detail"], r.text

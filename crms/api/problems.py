@@ -143,7 +143,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         errors = []
         for err in exc.errors():
             loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
-            errors.append({"field": ".".join(loc) or None, "message": err.get("msg", "invalid")})
+            message = err.get("msg", "invalid").removeprefix("Value error, ")  # (as the services say it)
+            errors.append({"field": ".".join(loc) or None, "message": message})
         first = errors[0] if errors else {"field": None, "message": "invalid request"}
         detail = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
         return problem(

@@ -5,6 +5,7 @@ errors into a :class:`crms.errors.ValidationError` naming the failing field."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -45,8 +46,17 @@ def _text(max_length: int, min_length: int = 1):
     ]
 
 
-Name = _text(100)
-LongName = _text(200)
+def _name_text(value: str) -> str:
+    """A name is letters and their marks, spaces and punctuation: a symbol (an emoji, ``+``, ``$``) or a
+    control or format character other than the joiners Urdu spelling needs is refused, naming it."""
+    for ch in value:
+        if unicodedata.category(ch)[0] in "SC" and ch not in "\u200c\u200d":
+            raise ValueError(f"a name may not contain {ch!r} (a symbol, emoji or control character)")
+    return value
+
+
+Name = Annotated[_text(100), AfterValidator(_name_text)]
+LongName = Annotated[_text(200), AfterValidator(_name_text)]
 Short = _text(50)
 Text500 = _text(500)
 Text1000 = _text(1000)

@@ -57,3 +57,15 @@ def test_urdu_digits_are_numbers_in_the_forms_and_other_digits_are_refused(app, 
     with signed_in(app, db, "administrator") as (c, api):
         r = c.get("/api/v1/users/²", headers=api)
         assert r.status_code == 422, r.text
+
+
+def test_a_name_with_a_symbol_or_emoji_is_refused_and_urdu_joiners_are_kept(app, db):
+    with signed_in(app, db, "cro_operator") as (c, api):
+        for field, name in (("given_name_en", "Ali 😀"), ("family_name_en", "Kakar+"), ("caste", "Bugti ©")):
+            r = c.post("/api/v1/persons", json={"given_name_en": "Ali", field: name}, headers=api)
+            assert r.status_code == 422 and r.json()["field"] == field, r.text
+            assert r.json()["detail"].startswith(f"{field}: a name may not contain"), r.text
+        r = c.post(
+            "/api/v1/persons", json={"given_name_ur": "نورِ\u200cالٰہی", "caste": "O'Brien-Khan"}, headers=api
+        )
+        assert r.status_code == 201 and r.json()["person"]["given_name_ur"] == "نورِ\u200cالٰہی", r.text
