@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from crms.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from crms.records import services as svc
 from crms.records import services_cases as cases
-from crms.records.models import Case, CaseStatusChange, PersonFlag
+from crms.records.models import Case, CaseParty, CaseStatusChange, PersonFlag
 
 from ._support import audit_entries, case_data, person_data
 
@@ -633,3 +633,32 @@ def test_a_link_made_in_error_is_removed_with_a_reason_and_its_flags_cleared(rdb
     with rdb.transaction() as session:
         cases.remove_link(session, op, twin_link, {"reason": "the same man as the other accused"})
         svc.merge_persons(session, sup, {"survivor_id": right, "merged_id": twin, "reason": "same man"})
+
+
+def test_status_changes_and_arrests_are_recorded_in_the_order_they_happened(rdb, principal):
+    """A person absconding from 2024-04-01 cannot be arrested on 2024-03-20, nor made a proclaimed offender
+    from before that day: the history would read out of order. An arrest while in custody is refused: the
+    release (bail) or escape comes first. A change recorded without its day is not compared."""
+    op = principal()
+    link = _link(rdb, op, _case(rdb, op), _person(rdb, op))
+    with rdb.transaction() as session:
+        cases.change_party_status(session, op, link, {"status": "absconder", "effective_on": "2024-04-01"})
+    for action, data, field in (
+        (cases.record_arrest, {"arrested_on": "2024-03-20"}, "arrested_on"),
+        (cases.change_party_status, {"status": "proclaimed_offender_a", "effective_on": "2024-03-31"}, None),
+    ):
+        with rdb.transaction() as session:
+            with pytest.raises(ValidationError, match="record changes in the order they happened") as err:
+                action(session, op, link, data)
+            assert err.value.field == (field or "effective_on")
+    with rdb.transaction() as session:
+        cases.record_arrest(session, op, link, {"arrested_on": "2024-04-01"})  # the same day is in order
+    with rdb.transaction() as session:
+        with pytest.raises(Conflict, match=r"already arrested in this case \(on 2024-04-01\)") as err:
+            cases.record_arrest(session, op, link, {"arrested_on": "2024-05-02"})
+        assert err.value.field == "arrested_on"
+    with rdb.transaction() as session:
+        cases.change_party_status(session, op, link, {"status": "on_bail"})  # no day: not compared
+        cases.record_arrest(session, op, link, {"arrested_on": "2024-06-10"})  # re-arrested after bail
+        history = [(h.status, h.effective_on) for h in session.get(CaseParty, link).status_history]
+    assert [s for s, _ in history] == ["named", "absconder", "arrested", "on_bail", "arrested"]

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from crms.access import audit
 from crms.access.policy import Permission, authorize
 from crms.access.principal import Principal
-from crms.errors import ValidationError
+from crms.errors import Conflict, ValidationError
 from crms.records.models import (
     Arrest,
     CaseParty,
@@ -54,7 +54,8 @@ def _save(
 
 
 def record_arrest(session: Session, principal: Principal, link_id: int, data: ArrestIn | dict) -> Arrest:
-    """Record an arrest of an accused; the status becomes 'arrested' (if it is not already)."""
+    """Record an arrest of an accused; the status becomes 'arrested'. Refused while the person is in custody
+    in the case, and when dated before the current status took effect."""
     authorize(principal, Permission.STATUS_WRITE)  # the role first (403 before 404)
     data = coerce(ArrestIn, data)
     link = _accused_link(session, principal, link_id, "arrested in a case")
@@ -62,10 +63,17 @@ def record_arrest(session: Session, principal: Principal, link_id: int, data: Ar
         link.case.occurred_on is None or data.arrested_on < link.case.occurred_on
     ):
         raise ValidationError("arrested_on is before the offence and the FIR", field="arrested_on")
-    if link.status != PS.ARRESTED:
-        _apply_party_status(
-            session, principal, link, PS.ARRESTED.value, data.arrested_on, "arrest recorded", recorded=True
+    if link.status == PS.ARRESTED:  # (in custody: a release on bail or an escape comes first)
+        last = max((a.arrested_on for a in link.arrests), default=None)
+        since = f" (on {last.isoformat()})" if last else ""
+        raise Conflict(
+            f"the person is already arrested in this case{since}: record the bail or abscondence that ended "
+            "it first",
+            field="arrested_on",
         )
+    _apply_party_status(
+        session, principal, link, PS.ARRESTED.value, data.arrested_on, "arrest recorded", recorded=True
+    )
     arrest = Arrest(
         party_id=link.id,
         arrested_on=data.arrested_on,

@@ -303,6 +303,21 @@ def get_link(session: Session, principal: Principal, link_id: int) -> dict:
     return link_dict(link)
 
 
+def check_in_order(link: CaseParty, day, field: str) -> None:
+    """Refuse a status change dated before the day the link's current status took effect: the history would
+    read out of order (an arrest before the abscondence it ended). Changes are recorded as they happened;
+    one recorded without its day is not compared."""
+    if day is None:
+        return
+    since = max((h.effective_on for h in link.status_history if h.effective_on is not None), default=None)
+    if since is not None and day < since:
+        raise ValidationError(
+            f"{field} {day.isoformat()} is before {since.isoformat()}, when the person's status in this case "
+            f"became {link.status}: record changes in the order they happened",
+            field=field,
+        )
+
+
 def _apply_party_status(
     session, principal, link: CaseParty, new: str, effective_on=None, note=None, *, recorded: bool = False
 ) -> None:
@@ -318,6 +333,7 @@ def _apply_party_status(
         raise ValidationError(f"status {new} is set by its record: {RECORDED_STATUSES[new]}", field="status")
     if not recorded:  # an arrest or a conviction checks its own day (an arrest may come before the FIR)
         check_not_before_fir(effective_on, link.case, "effective_on")
+    check_in_order(link, effective_on, "arrested_on" if new == PS.ARRESTED else "effective_on")
     old = link.status
     link.status = new
     touch(link, principal)
