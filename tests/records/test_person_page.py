@@ -304,3 +304,21 @@ def test_an_entry_added_later_is_in_the_records_history_and_one_given_twice_is_n
         ("description", "observed 2024-03-14; scar chin"),
     ]
     assert "Phone added" in page and "Description added" in page and "Changes to this record (3)" in page
+
+
+def test_a_merge_says_on_the_page_what_it_dropped_as_already_on_the_record(app, db):
+    with signed_in(app, db, "supervisor") as (c, api):
+        keep = c.post("/api/v1/persons", json=person_data(phones=["+923001234567"]), headers=api).json()
+        other = person_data(given_name_en="Abdur Rauf", phones=["0300-1234567"])
+        dup = c.post("/api/v1/persons", json=other, headers=api).json()
+        keep, dup = keep["person"]["id"], dup["person"]["id"]
+        body = {"survivor_id": keep, "merged_id": dup, "reason": "same man"}
+        r = c.post("/api/v1/persons/merge", json=body, headers=api)
+        assert r.status_code == 200, r.text
+        assert [p["e164"] for p in r.json()["phones"]] == ["+923001234567"]
+        page = c.get(f"/persons/{keep}").text
+        c.cookies.set("crms_lang", "ur")
+        urdu = c.get(f"/persons/{keep}").text
+    history = page[page.index('<details id="changes">') :]
+    assert "Phones already on the record (not moved)" in history and "+923001234567" in history
+    assert "ریکارڈ میں پہلے سے موجود فون" in urdu
