@@ -28,24 +28,15 @@ from crms.records.schemas import (
     coerce,
 )
 from crms.records.services.common import ENTRY_SHOWN, get_writable_person, touch
-from crms.records.services.contacts import _add_aliases
+from crms.records.services.contacts import _add_aliases, same_address, same_alias
 from crms.records.services.names import _full_name_en, _full_name_ur, _refresh_name_keys
 from crms.records.services.persons import _SCALAR_FIELDS, _check_person_fields, _record_change
 from crms.timeutil import utcnow
 
-
-def _text_key(text: str | None) -> str:
-    return " ".join((text or "").split()).casefold()
-
-
 # The entries of the merged record that the survivor may hold already, each by what makes two the same: a
 # phone by its stored E.164 number, an alias by its name (whatever its case) and script, an address by its
 # fields. Documents need none: a document belongs to one person only (its unique key).
-_SAME = {
-    "phones": lambda p: p.e164,
-    "aliases": lambda a: (a.name.casefold(), a.script),
-    "addresses": lambda a: (a.kind, a.district_code, a.police_station_code, _text_key(a.text)),
-}
+_SAME = {"phones": lambda p: p.e164, "aliases": same_alias, "addresses": same_address}
 _KIND = {"phones": "phone", "aliases": "alias", "addresses": "address"}
 
 
