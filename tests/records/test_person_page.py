@@ -369,3 +369,20 @@ def test_an_entry_the_person_already_has_is_refused_naming_its_field(app, db):
     for key in ("phones", "aliases", "addresses", "documents"):
         assert after[key] == before[key]
     assert after["version"] == before["version"]
+
+
+def test_a_blank_address_is_refused_marking_the_text_field(app, db):
+    with signed_in(app, db, "cro_operator") as (c, api):
+        pid = c.post("/api/v1/persons", json=person_data(), headers=api).json()["person"]["id"]
+        token = re.search(CSRF, c.get(f"/persons/{pid}").text).group(1)
+        blank = {"kind": "present", "district": "", "police_station": "", "text": ""}
+        r = c.post(f"/persons/{pid}/add/address", data={"csrf_token": token, **blank})
+        assert r.status_code == 422, r.text[:300]
+        address = _form(r.text, "address")
+        assert 'id="e-text"' in address and "needs a district, a police station or a text" in address
+        assert r.text.count('aria-invalid="true"') == 1
+        r = c.post(f"/api/v1/persons/{pid}/addresses", json={"kind": "present"}, headers=api)
+        assert r.status_code == 422 and r.json()["field"] == "address.text", r.text
+        body = person_data(addresses=[{"kind": "present"}])
+        r = c.post("/api/v1/persons", json=body, headers=api)
+        assert r.status_code == 422 and r.json()["field"] == "addresses.0.text", r.text

@@ -40,7 +40,9 @@ def _resolve_address(session: Session, a: AddressIn, fname: str) -> tuple[str | 
     from crms.records.reference import get_district, get_police_station
 
     if not (a.district or a.police_station or a.text):
-        raise ValidationError("an address needs a district, a police station or a text", field=fname)
+        raise ValidationError(
+            "an address needs a district, a police station or a text", field=f"{fname}.text"
+        )  # the field named is one each form shows (the text), so that the form marks it
     district = station = None
     try:
         if a.district:
