@@ -86,6 +86,10 @@ FIELD_LABELS = {
     "place": N_("Place"),
     "survivor_id": N_("Record to keep"),
     "merged_id": N_("Record to merge into it"),
+    # a merge's history: the merged record's entries that the survivor had already (not moved)
+    "dropped_phones": N_("Phones already on the record (not moved)"),
+    "dropped_aliases": N_("Aliases already on the record (not moved)"),
+    "dropped_addresses": N_("Addresses already on the record (not moved)"),
     "image": N_("Fingerprint image"),
     "file": N_("Register file"),
     "unit": N_("Unit"),

@@ -232,8 +232,12 @@ def test_a_persons_entries_from_the_command_line(rdb, principal, cli_as):
 
     r = run("person", "add", str(pid), "phone", "number=0300 1234567")
     assert r.exit_code == 0 and f"person {pid}: phone added (version 2)" in r.output, r.output
+    r = run("person", "add", str(pid), "phone", "number=0300-1234567")  # the same number, written otherwise
+    assert r.exit_code == 2 and "error: phone: person" in r.output and "already has" in r.output, r.output
     r = run("person", "add", str(pid), "alias", "name=Raufa")
     assert r.exit_code == 0, r.output
+    r = run("person", "add", str(pid), "alias", "name=RAUFA")
+    assert r.exit_code == 2 and "error: name: person" in r.output and "already has" in r.output, r.output
     r = run(
         "person", "add", str(pid), "description", "observed_on=2024-03-14", "height_cm=170",
         "languages=Pashto،Urdu", "mark=scar:left cheek", "mark=tattoo:right forearm:a falcon", "--json",

@@ -282,13 +282,13 @@ def test_what_was_removed_in_error_stays_in_the_records_history(app, db):
     assert "Link to a case removed" in history and "wrong FIR" in history
 
 
-def test_an_entry_added_later_is_in_the_records_history_and_one_given_twice_is_not(app, db):
+def test_an_entry_added_later_is_in_the_records_history_and_one_refused_as_known_is_not(app, db):
     with signed_in(app, db, "cro_operator") as (c, api):
         pid = c.post("/api/v1/persons", json=person_data(phones=["0300 1234567"]), headers=api).json()
         pid = pid["person"]["id"]
-        for number in ("0333 7654321", "0300 1234567"):  # the second is on the record already
+        for number, status in (("0333 7654321", 201), ("0300 1234567", 409)):  # the second: on the record
             r = c.post(f"/api/v1/persons/{pid}/phones", json={"number": number}, headers=api)
-            assert r.status_code == 201, r.text
+            assert r.status_code == status, r.text
         r = c.post(f"/api/v1/persons/{pid}/aliases", json={"name": "Raufa"}, headers=api)
         assert r.status_code == 201, r.text
         body = {"observed_on": "2024-03-14", "marks": [{"kind": "scar", "body_location": "chin"}]}
@@ -304,3 +304,85 @@ def test_an_entry_added_later_is_in_the_records_history_and_one_given_twice_is_n
         ("description", "observed 2024-03-14; scar chin"),
     ]
     assert "Phone added" in page and "Description added" in page and "Changes to this record (3)" in page
+
+
+def test_a_merge_says_on_the_page_what_it_dropped_as_already_on_the_record(app, db):
+    with signed_in(app, db, "supervisor") as (c, api):
+        keep = c.post("/api/v1/persons", json=person_data(phones=["+923001234567"]), headers=api).json()
+        other = person_data(given_name_en="Abdur Rauf", phones=["0300-1234567"])
+        dup = c.post("/api/v1/persons", json=other, headers=api).json()
+        keep, dup = keep["person"]["id"], dup["person"]["id"]
+        body = {"survivor_id": keep, "merged_id": dup, "reason": "same man"}
+        r = c.post("/api/v1/persons/merge", json=body, headers=api)
+        assert r.status_code == 200, r.text
+        assert [p["e164"] for p in r.json()["phones"]] == ["+923001234567"]
+        page = c.get(f"/persons/{keep}").text
+        c.cookies.set("crms_lang", "ur")
+        urdu = c.get(f"/persons/{keep}").text
+    history = page[page.index('<details id="changes">') :]
+    assert "Phones already on the record (not moved)" in history and "+923001234567" in history
+    assert "ریکارڈ میں پہلے سے موجود فون" in urdu
+
+
+def test_an_entry_the_person_already_has_is_refused_naming_its_field(app, db):
+    """A phone (as stored, however written), an alias (same name whatever its case, same script), an address
+    (same fields) or a document the person already has: refused with 409 naming the form's field, on the
+    API and the page; nothing is added."""
+    home = {"kind": "permanent", "district": "Pishin", "text": "Village Khanozai"}
+    with signed_in(app, db, "cro_operator") as (c, api):
+        body = person_data(
+            phones=["+923001234567"],
+            aliases=[{"name": "Raufa"}],
+            addresses=[home],
+            documents=[{"doc_type": "PASSPORT", "number": "AB1234567"}],
+        )
+        pid = c.post("/api/v1/persons", json=body, headers=api).json()["person"]["id"]
+        before = c.get(f"/api/v1/persons/{pid}", headers=api).json()
+        r = c.post(f"/api/v1/persons/{pid}/phones", json={"number": "0300-1234567"}, headers=api)
+        assert r.status_code == 409 and r.json()["field"] == "phone", r.text
+        assert "already has" in r.json()["detail"] and "+923001234567" in r.json()["detail"]
+        r = c.post(f"/api/v1/persons/{pid}/aliases", json={"name": "RAUFA"}, headers=api)
+        assert r.status_code == 409 and r.json()["field"] == "name", r.text
+        r = c.post(
+            f"/api/v1/persons/{pid}/addresses", json={**home, "text": "village  khanozai"}, headers=api
+        )
+        assert r.status_code == 409 and r.json()["field"] == "address.text", r.text
+        doc = {"doc_type": "PASSPORT", "number": "ab 1234567"}
+        r = c.post(f"/api/v1/persons/{pid}/documents", json=doc, headers=api)
+        assert r.status_code == 409 and r.json()["field"] == "number", r.text
+        assert "already has" in r.json()["detail"], r.text
+
+        token = re.search(CSRF, c.get(f"/persons/{pid}").text).group(1)
+        r = c.post(f"/persons/{pid}/add/phone", data={"csrf_token": token, "phone": "0300-1234567"})
+        assert r.status_code == 409, r.text[:300]
+        phone = _form(r.text, "phone")
+        assert phone.startswith('<details id="phone" open>') and 'id="e-phone"' in phone
+        assert "already has" in phone and 'value="0300-1234567"' in phone
+        assert r.text.count('aria-invalid="true"') == 1
+        r = c.post(
+            f"/persons/{pid}/add/alias", data={"csrf_token": token, "script": "latin", "name": "raufa"}
+        )
+        assert r.status_code == 409 and 'id="e-name"' in _form(r.text, "alias"), r.text[:300]
+        r = c.post(f"/persons/{pid}/add/address", data={"csrf_token": token, **home})
+        assert r.status_code == 409 and 'id="e-text"' in _form(r.text, "address"), r.text[:300]
+        after = c.get(f"/api/v1/persons/{pid}", headers=api).json()
+    for key in ("phones", "aliases", "addresses", "documents"):
+        assert after[key] == before[key]
+    assert after["version"] == before["version"]
+
+
+def test_a_blank_address_is_refused_marking_the_text_field(app, db):
+    with signed_in(app, db, "cro_operator") as (c, api):
+        pid = c.post("/api/v1/persons", json=person_data(), headers=api).json()["person"]["id"]
+        token = re.search(CSRF, c.get(f"/persons/{pid}").text).group(1)
+        blank = {"kind": "present", "district": "", "police_station": "", "text": ""}
+        r = c.post(f"/persons/{pid}/add/address", data={"csrf_token": token, **blank})
+        assert r.status_code == 422, r.text[:300]
+        address = _form(r.text, "address")
+        assert 'id="e-text"' in address and "needs a district, a police station or a text" in address
+        assert r.text.count('aria-invalid="true"') == 1
+        r = c.post(f"/api/v1/persons/{pid}/addresses", json={"kind": "present"}, headers=api)
+        assert r.status_code == 422 and r.json()["field"] == "address.text", r.text
+        body = person_data(addresses=[{"kind": "present"}])
+        r = c.post("/api/v1/persons", json=body, headers=api)
+        assert r.status_code == 422 and r.json()["field"] == "addresses.0.text", r.text

@@ -304,6 +304,57 @@ def test_merge_keeps_history_and_redirects(rdb, principal):
     assert err.value.field == "merged_id"
 
 
+def test_merge_drops_the_entries_the_survivor_already_has(rdb, principal):
+    """A phone, an alias or an address of the merged record that the survivor already has (the same number
+    as stored, the same name in the same script whatever its case, the same address fields) is not moved a
+    second time: the survivor's is kept, the merged record's dropped, and the merge's history, its PersonMerge
+    row and its audit entry say what was dropped."""
+    from crms.records.models import Address, PersonAlias, PersonMerge, PhoneNumber
+
+    op = principal()
+    home = {"kind": "permanent", "district": "Pishin", "text": "Village Khanozai"}
+    keep = _register(
+        rdb, op, phones=["+923001234567"], aliases=[{"name": "Raufa"}], addresses=[home]
+    ).person.id
+    dup = _register(
+        rdb,
+        op,
+        given_name_en="Abdur Rauf",
+        phones=["0300-1234567", "0333 7654321"],
+        aliases=[{"name": "RAUFA"}, {"name": "رؤفا", "script": "urdu"}],
+        addresses=[home, {**home, "kind": "present"}],
+    ).person.id
+    sup = principal("supervisor")
+    with rdb.transaction() as session:
+        svc.merge_persons(session, sup, {"survivor_id": keep, "merged_id": dup, "reason": "same man"})
+    with rdb.transaction() as session:
+        record = svc.get_person(session, op, keep)
+        moved = session.scalar(select(PersonMerge.moved).where(PersonMerge.merged_id == dup))
+        left = [session.scalar(select(func.count()).where(m.person_id == dup)) for m in (
+            PhoneNumber, PersonAlias, Address)]  # fmt: skip
+    assert [p["e164"] for p in record["phones"]] == ["+923001234567", "+923337654321"]
+    assert sorted((a["name"], a["script"]) for a in record["aliases"]) == [
+        ("Abdur Rauf Kakar", "latin"),
+        ("Raufa", "latin"),
+        ("رؤفا", "urdu"),
+    ]
+    assert [a["kind"] for a in record["addresses"]] == ["permanent", "present"]
+    assert left == [0, 0, 0]  # the duplicates are gone, not left on the redirect
+    merge = record["changes"][-1]
+    assert merge["action"] == "merge"
+    assert merge["changes"]["dropped_phones"] == ["+923001234567", None]
+    assert merge["changes"]["dropped_aliases"] == ["RAUFA (latin)", None]
+    assert merge["changes"]["dropped_addresses"] == ["permanent Village Khanozai PISHIN", None]
+    assert moved["dropped"] == {
+        "phones": ["+923001234567"],
+        "aliases": ["RAUFA (latin)"],
+        "addresses": ["permanent Village Khanozai PISHIN"],
+    }
+    assert len(moved["phones"]) == 1 and len(moved["aliases"]) == 1 and len(moved["addresses"]) == 1
+    (entry,) = audit_entries(rdb, action="person.merge")
+    assert "+923001234567" in entry.detail and "RAUFA (latin)" in entry.detail
+
+
 def test_list_pagination(rdb, principal):
     op = principal()
     for i in range(5):

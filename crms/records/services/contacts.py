@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from crms.access import audit
 from crms.access.policy import Permission, authorize
 from crms.access.principal import Principal
-from crms.errors import NotFound, ValidationError
+from crms.errors import Conflict, NotFound, ValidationError
 from crms.records.models import (
     Address,
     BodyMark,
@@ -40,7 +40,9 @@ def _resolve_address(session: Session, a: AddressIn, fname: str) -> tuple[str | 
     from crms.records.reference import get_district, get_police_station
 
     if not (a.district or a.police_station or a.text):
-        raise ValidationError("an address needs a district, a police station or a text", field=fname)
+        raise ValidationError(
+            "an address needs a district, a police station or a text", field=f"{fname}.text"
+        )  # the field named is one each form shows (the text), so that the form marks it
     district = station = None
     try:
         if a.district:
@@ -53,18 +55,47 @@ def _resolve_address(session: Session, a: AddressIn, fname: str) -> tuple[str | 
     return district_code, station.code if station else None
 
 
-def _add_addresses(session, principal, person: Person, items: list[AddressIn], prefix: str) -> None:
+def same_address(a) -> tuple:
+    """What makes two addresses of a person the same: their kind, district, police station and text (without
+    case or extra spaces)."""
+    return (a.kind, a.district_code, a.police_station_code, " ".join((a.text or "").split()).casefold())
+
+
+def same_alias(a) -> tuple[str, str]:
+    """What makes two aliases of a person the same: the name whatever its case, and the script."""
+    return (a.name.casefold(), a.script)
+
+
+def _already_has(person: Person, what: str, field: str) -> Conflict:
+    return Conflict(f"person {person.id} already has {what}; nothing was added", field=field)
+
+
+def _add_addresses(
+    session, principal, person: Person, items: list[AddressIn], prefix: str, *, refuse_known: bool = False
+) -> None:
+    """Add ``items`` to the person's addresses; one the person has already is not added twice (refused with
+    ``refuse_known``: a single address added to a record)."""
+    have = {same_address(a) for a in person.addresses}
     for i, a in enumerate(items):
         fname = f"{prefix}.{i}" if prefix else "address"
         district_code, station_code = _resolve_address(session, a, fname)
         row = Address(
             kind=a.kind.value, district_code=district_code, police_station_code=station_code, text=a.text
         )
+        if same_address(row) in have:
+            if refuse_known:
+                raise _already_has(person, f"this address ({ENTRY_SHOWN['address'](row)})", f"{fname}.text")
+            continue
+        have.add(same_address(row))
         touch(row, principal, new=True)
         person.addresses.append(row)
 
 
-def _add_phones(principal, person: Person, items: list[str], prefix: str) -> list[str]:
+def _add_phones(
+    principal, person: Person, items: list[str], prefix: str, *, refuse_known: bool = False
+) -> list[str]:
+    """Add ``items`` to the person's phones (the warnings of their parsing); a number the person has
+    already (as stored, E.164) is not added twice (refused with ``refuse_known``: a single phone added)."""
     from crms.records.phones import parse_phone
 
     warnings = []
@@ -74,6 +105,8 @@ def _add_phones(principal, person: Person, items: list[str], prefix: str) -> lis
         phone = parse_phone(text, field_name=fname)
         warnings += [f"{fname}: {w}" for w in phone.warnings]
         if phone.e164 in have:
+            if refuse_known:
+                raise _already_has(person, f"the phone number {phone.e164}", fname)
             continue
         have.add(phone.e164)
         row = PhoneNumber(e164=phone.e164, kind=phone.kind)
@@ -99,11 +132,15 @@ def _add_descriptions(principal, person: Person, items: list[DescriptionIn]) -> 
         person.descriptions.append(row)
 
 
-def _add_aliases(principal, person: Person, items: list[AliasIn]) -> None:
-    have = {(a.name.casefold(), a.script) for a in person.aliases}
+def _add_aliases(principal, person: Person, items: list[AliasIn], *, refuse_known: bool = False) -> None:
+    """Add ``items`` to the person's aliases; one the person has already (:func:`same_alias`) is not added
+    twice (refused with ``refuse_known``: a single alias added to a record)."""
+    have = {same_alias(a) for a in person.aliases}
     for a in items:
         key = (a.name.casefold(), a.script.value)
         if key in have:
+            if refuse_known:
+                raise _already_has(person, f"the alias {a.name} ({a.script.value})", "name")
             continue
         have.add(key)
         row = PersonAlias(name=a.name, script=a.script.value)
@@ -115,7 +152,7 @@ def add_alias(session: Session, principal: Principal, person_id: int, data: Alia
     data = coerce(AliasIn, data)
     person = get_writable_person(session, principal, person_id)
     before = len(person.aliases)
-    _add_aliases(principal, person, [data])
+    _add_aliases(principal, person, [data], refuse_known=True)
     entries_added(session, principal, person, "alias", "aliases", before)
     return person
 
@@ -124,7 +161,7 @@ def add_address(session: Session, principal: Principal, person_id: int, data: Ad
     data = coerce(AddressIn, data)
     person = get_writable_person(session, principal, person_id)
     before = len(person.addresses)
-    _add_addresses(session, principal, person, [data], "")
+    _add_addresses(session, principal, person, [data], "", refuse_known=True)
     entries_added(session, principal, person, "address", "addresses", before)
     return person.addresses[-1]
 
@@ -134,7 +171,7 @@ def add_phone(
 ) -> tuple[Person, list[str]]:
     person = get_writable_person(session, principal, person_id)
     before = len(person.phones)
-    warnings = _add_phones(principal, person, [number], "")
+    warnings = _add_phones(principal, person, [number], "", refuse_known=True)
     entries_added(session, principal, person, "phone", "phones", before)
     return person, warnings
 

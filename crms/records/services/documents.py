@@ -39,7 +39,9 @@ def normalise_document(doc_type: str, number: str, *, field_name: str = "number"
     return value, []
 
 
-def _check_document_free(session: Session, doc_type: str, number: str, field_name: str) -> None:
+def _check_document_free(
+    session: Session, doc_type: str, number: str, field_name: str, person_id: int | None = None
+) -> None:
     existing = session.scalar(
         select(IdentityDocument).where(
             IdentityDocument.doc_type == doc_type, IdentityDocument.number == number
@@ -47,6 +49,10 @@ def _check_document_free(session: Session, doc_type: str, number: str, field_nam
     )
     if existing is not None:
         shown = format_cnic(number) if doc_type in CNIC_LIKE else number
+        if person_id is not None and existing.person_id == person_id:
+            raise Conflict(
+                f"person {person_id} already has {doc_type} {shown}; nothing was added", field=field_name
+            )
         raise Conflict(
             f"{doc_type} {shown} is already recorded for person {existing.person_id}", field=field_name
         )
@@ -65,7 +71,7 @@ def _add_documents(
         if key in seen:
             raise ValidationError(f"{d.doc_type.value} {d.number} is given twice", field=fname)
         seen.add(key)
-        _check_document_free(session, d.doc_type.value, number, fname)
+        _check_document_free(session, d.doc_type.value, number, fname, person.id)
         doc = IdentityDocument(
             doc_type=d.doc_type.value, number=number, issuing_country=d.issuing_country, notes=d.notes
         )

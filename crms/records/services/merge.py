@@ -27,11 +27,26 @@ from crms.records.schemas import (
     MergeIn,
     coerce,
 )
-from crms.records.services.common import get_writable_person, touch
-from crms.records.services.contacts import _add_aliases
+from crms.records.services.common import ENTRY_SHOWN, get_writable_person, touch
+from crms.records.services.contacts import _add_aliases, same_address, same_alias
 from crms.records.services.names import _full_name_en, _full_name_ur, _refresh_name_keys
 from crms.records.services.persons import _SCALAR_FIELDS, _check_person_fields, _record_change
 from crms.timeutil import utcnow
+
+# The entries of the merged record that the survivor may hold already, each by what makes two the same: a
+# phone by its stored E.164 number, an alias by its name (whatever its case) and script, an address by its
+# fields. Documents need none: a document belongs to one person only (its unique key).
+_SAME = {"phones": lambda p: p.e164, "aliases": same_alias, "addresses": same_address}
+_KIND = {"phones": "phone", "aliases": "alias", "addresses": "address"}
+
+
+def _dropped_text(dropped: dict[str, list[str]]) -> str | None:
+    """The audit entry's word on the merged record's entries that the survivor had already."""
+    if not dropped:
+        return None
+    return "dropped as already on the record: " + "; ".join(
+        f"{attr} {', '.join(held)}" for attr, held in dropped.items()
+    )
 
 
 def _merge_participants(
@@ -47,7 +62,9 @@ def merge_persons(session: Session, principal: Principal, data: MergeIn | dict) 
     """Fold ``merged_id`` into ``survivor_id``: documents, aliases, addresses, phones, descriptions, case
     links and flags move, and so do other areas' rows (the registered participants: fingerprints); the merged
     record's names become aliases; blanks of the survivor are filled; the
-    merged record stays as a redirect and a PersonMerge row keeps what moved."""
+    merged record stays as a redirect and a PersonMerge row keeps what moved. A phone, alias or address the
+    survivor already has (``_SAME``) is not moved twice: the merged record's is dropped, and the merge's
+    history, its PersonMerge row (``dropped``) and its audit entry say which."""
     authorize(principal, Permission.PERSON_MERGE)  # the role first; the units of both records below
     data = coerce(MergeIn, data)
     if data.survivor_id == data.merged_id:
@@ -67,12 +84,23 @@ def merge_persons(session: Session, principal: Principal, data: MergeIn | dict) 
                 f"(link {p.id} or the other one) before merging",
                 field="merged_id",
             )
-    moved: dict[str, list[int]] = {}
+    moved: dict = {}
+    dropped: dict[str, list[str]] = {}
     with session.no_autoflush:
         for attr in ("documents", "aliases", "addresses", "phones", "descriptions", "parties", "flags"):
             rows = list(getattr(merged, attr))
-            moved[attr] = [r.id for r in rows]
+            same = _SAME.get(attr)
+            have = {same(r) for r in getattr(survivor, attr)} if same else set()
+            moved[attr] = []
             for r in rows:
+                if same and same(r) in have:  # the survivor's is kept; the merged record's goes
+                    dropped.setdefault(attr, []).append(ENTRY_SHOWN[_KIND[attr]](r))
+                    getattr(merged, attr).remove(r)
+                    session.delete(r)
+                    continue
+                if same:
+                    have.add(same(r))
+                moved[attr].append(r.id)
                 r.person = survivor  # back_populates moves it between the two collections
     now = utcnow()
     moved.update(_merge_participants(session, principal, survivor, merged, now))
@@ -91,7 +119,11 @@ def merge_persons(session: Session, principal: Principal, data: MergeIn | dict) 
     moved["filled"] = filled  # type: ignore[assignment]
     _check_person_fields(survivor)
     _refresh_name_keys(survivor)
-    _record_change(session, principal, survivor, before, "merge", extra={"merged_id": [None, merged.id]})
+    if dropped:
+        moved["dropped"] = dropped
+    extra = {"merged_id": [None, merged.id]}
+    extra |= {f"dropped_{attr}": ["; ".join(held), None] for attr, held in dropped.items()}
+    _record_change(session, principal, survivor, before, "merge", extra=extra)
     merged.merged_into_id = survivor.id
     merged.merged_at = now
     touch(merged, principal)
@@ -117,5 +149,6 @@ def merge_persons(session: Session, principal: Principal, data: MergeIn | dict) 
         target_id=survivor.id,
         query={"survivor_id": survivor.id, "merged_id": merged.id},
         reason=data.reason,
+        detail=_dropped_text(dropped),
     )
     return survivor
