@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from crms.errors import CrmsError
+from crms.errors import CrmsError, validation_detail
 
 PROBLEM = "application/problem+json"
 
@@ -90,7 +90,22 @@ PROBLEM_SCHEMA = {
             "type": "array",
             "items": {
                 "type": "object",
-                "properties": {"field": {"type": ["string", "null"]}, "message": {"type": "string"}},
+                "properties": {
+                    "field": {"type": ["string", "null"]},
+                    "message": {"type": "string"},
+                    "type": {
+                        "type": "string",
+                        "description": "the kind of error, where it is known: Pydantic's error type "
+                        "(`missing`, `string_too_long`, `int_parsing`, `less_than_equal`, `date_parsing`, "
+                        "...) or a rule's own (`date_in_future`, `year_in_future`)",
+                    },
+                    "limit": {
+                        "type": "number",
+                        "description": "the limit the input broke, where the kind has one: the length for "
+                        "`string_too_long`/`string_too_short`/`too_long`, the bound for "
+                        "`less_than_equal`/`greater_than_equal`/`less_than`/`greater_than`",
+                    },
+                },
             },
         },
     },
@@ -144,7 +159,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         for err in exc.errors():
             loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
             message = err.get("msg", "invalid").removeprefix("Value error, ")  # (as the services say it)
-            errors.append({"field": ".".join(loc) or None, "message": message})
+            errors.append(validation_detail(err, ".".join(loc) or None, message))
         first = errors[0] if errors else {"field": None, "message": "invalid request"}
         detail = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
         return problem(

@@ -498,7 +498,8 @@ def probe_templates(probes: list[ProbeInput]):
         results = _extract([(p.data, p.ppi, p.name) for _i, p, _pos in images])
         for (i, p, pos), r in zip(images, results, strict=True):
             if r.error:
-                raise ValidationError(f"{p.name}: {r.error}", field=f"{p.name}.image")
+                said = r.error if r.error.startswith(f"{p.name}:") else f"{p.name}: {r.error}"  # named once
+                raise ValidationError(said, field=f"{p.name}.image")
             out[i] = ProbeFinger(loads(r.template), pos, p.name)
     return out
 

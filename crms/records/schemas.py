@@ -21,9 +21,10 @@ from pydantic import (
     model_validator,
 )
 from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import PydanticCustomError
 
 from crms.db import MAX_ID
-from crms.errors import ValidationError
+from crms.errors import ValidationError, validation_detail
 from crms.records.models import (
     AddressKind,
     CaseStatus,
@@ -87,8 +88,10 @@ Day = Annotated[date, BeforeValidator(_calendar_day)]
 
 
 def _not_future(value: date | None, what: str) -> date | None:
+    """The office's today at the latest; refused with the kind ``date_in_future`` (the pages say it in the
+    officer's language) and the words API clients know ("arrested_on is in the future")."""
     if value is not None and value > today():
-        raise ValueError(f"{what} is in the future")
+        raise PydanticCustomError("date_in_future", "{what} is in the future", {"what": what})
     return value
 
 
@@ -199,7 +202,7 @@ class _PersonFields(Strict):
     @classmethod
     def _by(cls, v: int | None) -> int | None:
         if v is not None and v > today().year:
-            raise ValueError("birth_year is in the future")
+            raise PydanticCustomError("year_in_future", "{what} is in the future", {"what": "birth_year"})
         return v
 
 
@@ -393,12 +396,13 @@ S = TypeVar("S", bound=BaseModel)
 
 
 def errors_of(exc: PydanticValidationError, prefix: str = "") -> list[dict]:
+    """Pydantic's errors as details: ``field`` (dotted, after ``prefix``), ``message``, the error's ``type``
+    and its ``limit`` where it has one (:func:`crms.errors.validation_detail`)."""
     out = []
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ())]
         name = ".".join(([prefix] if prefix else []) + loc) or prefix or None
-        msg = err.get("msg", "invalid")
-        out.append({"field": name, "message": msg.removeprefix("Value error, ")})
+        out.append(validation_detail(err, name, err.get("msg", "invalid").removeprefix("Value error, ")))
     return out
 
 

@@ -128,6 +128,9 @@ FIELD_LABELS = {
     "birth_year": N_("Year of birth"),
     "birth_year_estimated": N_("Year of birth estimated"),
     "nationality": N_("Nationality"),
+    "since": N_("From"),  # the audit viewer's filters
+    "until": N_("To"),
+    "outcome": N_("Outcome"),
 }
 # Stored codes shown to people (statuses, roles, kinds), as the pages name them.
 TERMS = {
@@ -299,16 +302,87 @@ def _can(principal: Principal | None) -> Callable[[str], bool]:
     return can
 
 
+# The kinds of error the services report (a detail's ``type``: Pydantic's, or a schema's own in
+# crms.records.schemas) as the pages say them; %(n)s is the detail's ``limit``. Other kinds, and a service's
+# own refusals, are shown in the service's English words.
+PLAIN_MESSAGES = {
+    "missing": N_("Required"),
+    "string_too_short": N_("At least %(n)s characters"),
+    "string_too_long": N_("At most %(n)s characters"),
+    "too_long": N_("At most %(n)s entries"),
+    "int_parsing": N_("A whole number is expected"),
+    "int_type": N_("A whole number is expected"),
+    "int_from_float": N_("A whole number is expected"),
+    "float_parsing": N_("A number is expected"),
+    "float_type": N_("A number is expected"),
+    "less_than_equal": N_("At most %(n)s"),
+    "greater_than_equal": N_("At least %(n)s"),
+    "less_than": N_("Less than %(n)s"),
+    "greater_than": N_("More than %(n)s"),
+    "date_parsing": N_("A date is expected, as YYYY-MM-DD"),
+    "date_from_datetime_parsing": N_("A date is expected, as YYYY-MM-DD"),
+    "date_from_datetime_inexact": N_("A date is expected, as YYYY-MM-DD"),
+    "date_type": N_("A date is expected, as YYYY-MM-DD"),
+    "literal_error": N_("Choose one of the listed values"),
+    "enum": N_("Choose one of the listed values"),
+    "date_in_future": N_("This date is in the future"),
+    "year_in_future": N_("This year is in the future"),
+}
+
+
+class PlainMessage(str):
+    """An error as the pages say it: the English words (the string itself, as ``_all`` and logs show it)
+    with the catalogue's msgid and values, said in the page's language by ``said(gettext)``."""
+
+    msgid: str
+    values: dict
+
+    def __new__(cls, msgid: str, **values: Any) -> PlainMessage:
+        self = super().__new__(cls, msgid % values if values else msgid)
+        self.msgid, self.values = msgid, values
+        return self
+
+    def said(self, gettext: Callable[[str], str]) -> str:
+        text = gettext(self.msgid)
+        return text % self.values if self.values else text
+
+
+def plain_message(item: dict) -> PlainMessage | None:
+    """A detail (field, message, type, limit) in plain words where its kind is a common one, else None."""
+    msgid, limit = PLAIN_MESSAGES.get(item.get("type") or ""), item.get("limit")
+    if msgid is None:
+        return None
+    if item["type"] == "string_too_short" and limit == 1:  # an empty or blank text where one is needed
+        return PlainMessage(PLAIN_MESSAGES["missing"])
+    if "%(n)s" not in msgid:
+        return PlainMessage(msgid)
+    return PlainMessage(msgid, n=limit) if limit is not None else None
+
+
+def unprefixed(name: str, message: str) -> str:
+    """A service's message without the field's name in front ("probe 1: not a supported image" at the
+    field ``probe_1``), as the error macro shows it after the field's label."""
+    heads = {f"{name}: ", f"{name.replace('_', ' ')}: ", f"{FIELD_LABELS.get(_row_free(name), name)}: "}
+    text = str(message)
+    while head := next((h for h in heads if text.startswith(h) and len(text) > len(h)), None):
+        text = text[len(head) :]
+    return text
+
+
+_env.globals["unprefixed"] = unprefixed
+
+
 def form_errors(exc: CrmsError, rename: dict[str, str] | None = None) -> dict[str, str]:
-    """{form field: service message} for an error (all fields of a validation with details). A field the
-    form does not show is reported under ``_form`` (shown above the form) with the field's name."""
+    """{form field: message} for an error (all fields of a validation with details): the common kinds of
+    error as :class:`PlainMessage` (said in the page's language), others in the service's words; ``_all``
+    sums them up in English. A detail without a field is reported under ``_form`` (shown above the form)."""
     rename = rename or {}
     out: dict[str, str] = {}
     items = exc.details or [{"field": exc.field, "message": exc.message}]
     for item in items:
         name = item.get("field") or "_form"
         name = rename.get(name, name.split(".")[-1] if name not in FIELD_LABELS else name)
-        out.setdefault(name, item.get("message") or exc.message)
+        out.setdefault(name, plain_message(item) or item.get("message") or exc.message)
     out["_all"] = "; ".join(f"{k}: {v}" for k, v in out.items())
     return out
 
@@ -1224,8 +1298,9 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             case = cases.add_case(session, who, data)
             return see_other(f"/cases/{case.id}")
 
-        def bad(exc: CrmsError) -> Response:
-            return render(request, "case_form.html", 422, values=form, errors=form_errors(exc))
+        def bad(exc: CrmsError) -> Response:  # the year is taken from Registered on: its error is shown there
+            errors = form_errors(exc, {"year": "registered_on"})
+            return render(request, "case_form.html", 422, values=form, errors=errors)
 
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
 

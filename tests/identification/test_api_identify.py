@@ -89,6 +89,7 @@ def test_identify_refusals_and_bad_input(client, make_user, enrolled):
         data={"reason": "check", "position": "1"},
     )
     assert r.status_code == 422 and r.json()["field"] == "thumb.png.image"
+    assert r.json()["detail"].count("thumb.png:") == 1, r.json()["detail"]  # the file named once
     r = client.post("/api/v1/identify", headers=headers, data={"reason": "check"})
     assert r.status_code == 422 and r.json()["field"] == "print"
 

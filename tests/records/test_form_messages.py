@@ -1,0 +1,167 @@
+"""Form errors in the officer's words and language: the services keep Pydantic's kind of error (and its
+limit) in each detail; the pages say the common kinds through the catalogue (Urdu pages in Urdu, without
+the English span), and keep a service's own English message in its span, the field named once."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+
+from crms.timeutil import today
+
+from ._support import case_data, person_data, signed_in
+
+CSRF = r'name="csrf_token" value="([^"]+)"'
+LONG = "A" * 101
+
+
+def _error(html: str, field: str) -> str:
+    """The text of a field's error paragraph (tags removed)."""
+    m = re.search(rf'<p class="error" id="e-{field}" role="alert">(.*?)</p>', html, re.S)
+    assert m, f"no error shown at {field}"
+    return m.group(1)
+
+
+# ------------------------------------------------------------------------------------------ the services
+
+
+def test_errors_of_keeps_the_kind_and_the_limit_and_the_message():
+    from crms.errors import ValidationError
+    from crms.records.schemas import CaseCreate, PersonCreate, coerce
+
+    future = (today() + timedelta(days=3)).isoformat()
+    with pytest.raises(ValidationError) as err:
+        coerce(PersonCreate, {"given_name_en": LONG, "date_of_birth": future, "birth_year": "19x0"})
+    by_field = {d["field"]: d for d in err.value.details}
+    assert by_field["given_name_en"] == {
+        "field": "given_name_en",
+        "message": "String should have at most 100 characters",
+        "type": "string_too_long",
+        "limit": 100,
+    }
+    assert by_field["date_of_birth"]["type"] == "date_in_future"
+    assert by_field["date_of_birth"]["message"] == "date_of_birth is in the future"  # as API clients had it
+    assert by_field["birth_year"]["type"] == "int_parsing" and "limit" not in by_field["birth_year"]
+    assert err.value.message == "given_name_en: String should have at most 100 characters"
+
+    with pytest.raises(ValidationError) as err:
+        coerce(CaseCreate, case_data(police_station=None, fir_number=0, registered_on="14/03/2024"))
+    kinds = {d["field"]: (d["type"], d.get("limit")) for d in err.value.details}
+    assert kinds["police_station"] == ("string_type", None)
+    assert kinds["fir_number"] == ("greater_than_equal", 1)
+    assert kinds["registered_on"][0] == "date_from_datetime_parsing"
+    with pytest.raises(ValidationError) as err:
+        coerce(CaseCreate, {k: v for k, v in case_data().items() if k != "sections"})
+    assert err.value.details == [{"field": "sections", "message": "Field required", "type": "missing"}]
+
+
+def test_the_api_answers_field_and_message_and_now_the_kind(client, make_user):
+    _, op = make_user("cro_operator")
+    r = client.post("/api/v1/persons", json=person_data(given_name_en=LONG), headers=op)
+    assert r.status_code == 422, r.text
+    (item,) = r.json()["errors"]
+    assert item["field"] == "given_name_en" and item["message"] == "String should have at most 100 characters"
+    assert item["type"] == "string_too_long" and item["limit"] == 100
+    r = client.get("/api/v1/persons/0", headers=op)  # FastAPI's own validation of a path parameter
+    assert r.status_code == 422 and r.json()["errors"][0]["type"] == "greater_than_equal", r.text
+    items = client.get("/api/openapi.json").json()["components"]["schemas"]["Problem"]["properties"]
+    declared = items["errors"]["items"]["properties"]
+    assert set(declared) >= {"field", "message", "type", "limit"}
+    assert declared["type"]["description"] and declared["limit"]["description"]
+
+
+# ------------------------------------------------------------------------------------------ the pages
+
+
+def _post_case(c, **entries):
+    token = re.search(CSRF, c.get("/cases/new").text).group(1)
+    return c.post("/cases/new", data={"csrf_token": token, **entries})
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_a_refused_form_says_the_errors_plainly_in_urdu_and_in_english(app, db):
+    entries = {"district": LONG, "fir_number": "12a", "registered_on": "2024-03-14", "sections": "392 PPC"}
+    with signed_in(app, db, "sho", unit="BA/QTA/QUETTA") as (c, _):
+        c.cookies.set("crms_lang", "ur")
+        r = _post_case(c, **entries)  # no police station, an overlong district, a FIR number with a letter
+        assert r.status_code == 422, r.text[:300]
+        page = r.text
+        assert "String should have" not in page and "Field required" not in page
+        assert "Input should be" not in page and "police_station" not in page.split("<form")[0]
+        required = _error(page, "police_station")
+        assert "لازمی ہے" in required and 'lang="en"' not in required
+        assert "زیادہ سے زیادہ 100 حروف" in _error(page, "district")
+        assert "پورا عدد" in _error(page, "fir_number")
+        summary = page[page.index('<p class="error" role="alert">') :].split("</p>")[0]
+        assert "تھانہ" in summary and "لازمی ہے" in summary  # the summary names fields by their labels
+
+        c.cookies.set("crms_lang", "en")
+        page = _post_case(c, **entries).text
+        assert "Required" in _error(page, "police_station")
+        assert "At most 100 characters" in _error(page, "district")
+        assert "A whole number is expected" in _error(page, "fir_number")
+        assert "String should have" not in page and "Field required" not in page
+
+        # a FIR registered before 1947: the service's `year` (from Registered on) is shown at Registered on
+        r = _post_case(c, **case_data(registered_on="1800-01-01", year=None, fir_number="5"))
+        assert r.status_code == 422 and "At least 1947" in _error(r.text, "registered_on"), r.text[:400]
+        r = _post_case(c, **case_data(registered_on=(today() + timedelta(days=2)).isoformat()))
+        assert "This date is in the future" in _error(r.text, "registered_on")
+        assert "registered_on" not in _error(r.text, "registered_on")
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_an_overlong_name_on_the_person_form_in_urdu(app, db):
+    with signed_in(app, db, "cro_operator") as (c, _):
+        c.cookies.set("crms_lang", "ur")
+        token = re.search(CSRF, c.get("/persons/new").text).group(1)
+        r = c.post("/persons/new", data={"csrf_token": token, "given_name_en": LONG, "gender": "M"})
+        assert r.status_code == 422, r.text[:300]
+        shown = _error(r.text, "given_name_en")
+        assert "زیادہ سے زیادہ 100 حروف" in shown and "String should" not in shown
+        assert 'lang="en"' not in shown
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_a_service_message_stays_english_in_its_span_and_filters_have_labels(app, db):
+    with signed_in(app, db, "auditor") as (c, _):
+        c.cookies.set("crms_lang", "ur")
+        r = c.get("/audit?since=2026-12-10&until=2026-12-01")
+        assert r.status_code == 422, r.text[:300]
+        shown = _error(r.text, "since")
+        assert "سے" in shown.split("—")[0] and "since —" not in shown  # the filter's label, "From"
+        assert '<span lang="en" dir="ltr">since is after until</span>' in shown
+
+
+def test_a_message_that_names_its_field_is_not_prefixed_twice():
+    from crms.web.app import unprefixed
+
+    assert unprefixed("probe_1", "probe 1: probe 1: not a supported image") == "not a supported image"
+    assert unprefixed("date_of_birth", "date_of_birth: before 1900") == "before 1900"
+    assert unprefixed("reason", "reason must be at least 10 characters") == (
+        "reason must be at least 10 characters"
+    )
+
+
+def test_every_message_of_the_pages_has_an_urdu_translation():
+    """The catalogue holds every message the templates and the web code mark, each translated."""
+    from pathlib import Path
+
+    from babel.messages.extract import extract_from_dir
+    from babel.messages.pofile import read_po
+
+    root = Path(__file__).resolve().parents[2]
+    with (root / "crms/web/locale/ur/LC_MESSAGES/messages.po").open("rb") as fh:
+        catalog = read_po(fh, locale="ur")
+    method_map = [("crms/web/**.py", "python"), ("crms/web/templates/**.html", "jinja2")]  # babel.cfg's
+    found = {
+        msg if isinstance(msg, str) else msg[0]
+        for _f, _l, msg, _c, _x in extract_from_dir(root, method_map, keywords={"_": None, "N_": None})
+    }
+    assert found, "no messages extracted"
+    missing = sorted(m for m in found if not (catalog.get(m) and catalog.get(m).string))
+    assert not missing, missing
+    for msgid in ("Required", "At most %(n)s characters", "A date is expected, as YYYY-MM-DD"):
+        assert "%(n)s" in catalog.get(msgid).string or "%(n)s" not in msgid
