@@ -1195,7 +1195,12 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             record = svc.get_person(session, who, person_id, reason="printed record")
             if record is None:
                 return person_not_found(request, person_id)
-            return render(request, "print.html", p=record, printed_at=utcnow())
+            from crms.faces import photos as faces
+
+            photo = None  # the current front view (else the first photo), where the role may see images
+            if faces.may_view_images(who):
+                photo = next(iter(faces.photos_of(session, who, record["id"])), None)
+            return render(request, "print.html", p=record, printed_at=utcnow(), photo=photo)
 
         return act(request, work)
 

@@ -52,3 +52,19 @@ def test_a_photo_taken_in_error_is_taken_off_through_the_api(client, make_user):
     assert not r.json()["photo"]["active"] and r.json()["current_again"]["id"] == right["id"]
     assert [p["id"] for p in client.get(f"/api/v1/persons/{pid}/photos", headers=op).json()] == [right["id"]]
     assert client.post(url, json={"reason": "again"}, headers=op).status_code == 409
+
+
+def test_the_printed_record_carries_the_front_photograph(app, db):
+    """A printed register entry or check-post copy carries the mugshot, for a role that may see images."""
+    from tests.records._support import person_data, signed_in
+
+    with signed_in(app, db, "cro_operator") as (c, api):
+        pid = c.post("/api/v1/persons", json=person_data(), headers=api).json()["person"]["id"]
+        assert "mugshot" not in c.get(f"/persons/{pid}/print").text  # none taken yet
+        side = c.post(f"/api/v1/persons/{pid}/photos?kind=left", content=image(), headers=api).json()
+        front = c.post(f"/api/v1/persons/{pid}/photos?kind=front", content=image(), headers=api).json()
+        page = c.get(f"/persons/{pid}/print").text
+        assert f'<img src="/photos/{front["id"]}/image"' in page and f"/photos/{side['id']}/" not in page
+        assert c.get(f"/photos/{front['id']}/image").headers["content-type"] == "image/jpeg"
+    with signed_in(app, db, "auditor") as (c, _):  # (an auditor may not read records at all)
+        assert c.get(f"/persons/{pid}/print").status_code == 403
