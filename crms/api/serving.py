@@ -86,7 +86,7 @@ async def read_body(request: Request, limit: int, *, image_limit: int | None = N
 
     shown = limit if image_limit is None else image_limit
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"image larger than {shown} bytes", field="image")
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -95,6 +95,54 @@ async def read_body(request: Request, limit: int, *, image_limit: int | None = N
             raise PayloadTooLarge(f"image larger than {shown} bytes", field="image")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+MULTIPART_OVERHEAD = 64 * 1024  # a form's boundaries and part headers around an uploaded file
+
+
+async def upload_body(
+    request: Request, limit: int, *, what: str = "image", fields: tuple[str, ...] = ("image",)
+) -> tuple[bytes, str | None]:
+    """An uploaded file (a fingerprint image, a photo) and its file name: the raw request body (name None),
+    or the file in the first of ``fields`` of a multipart/form-data form. Refused naming ``image``: empty,
+    over ``limit`` bytes (413, before it is read whole), a form without the file or one that cannot be read.
+    """
+    from starlette.datastructures import UploadFile
+    from starlette.formparsers import MultiPartException, MultiPartParser
+
+    from crms.errors import PayloadTooLarge, ValidationError
+
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "multipart/form-data":
+        body = await read_body(request, limit)
+        if not body:
+            raise ValidationError(f"send the {what} as the request body", field="image")
+        return body, None
+    body = await read_body(request, limit + MULTIPART_OVERHEAD, image_limit=limit)
+
+    async def stream():
+        yield body
+        yield b""
+
+    try:
+        form = await MultiPartParser(request.headers, stream(), max_files=1, max_fields=10).parse()
+    except MultiPartException as exc:
+        raise ValidationError(f"unreadable multipart form: {exc.message}", field="image") from None
+    try:
+        upload = next((form[f] for f in fields if isinstance(form.get(f), UploadFile)), None)
+        if upload is None:
+            raise ValidationError(
+                f"send the {what} as the file field '{fields[0]}' of the form", field="image"
+            )
+        data = await upload.read()
+        name = upload.filename
+    finally:
+        await form.close()
+    if not data:
+        raise ValidationError(f"the uploaded {what} is empty", field="image")
+    if len(data) > limit:
+        raise PayloadTooLarge(f"{what} larger than {limit} bytes", field="image")
+    return data, (name or None)
 
 
 class _TooLarge(HTTPException):

@@ -73,7 +73,9 @@ def check_photo(image: bytes) -> CheckedPhoto:
             img.load()  # decode it all: a truncated or corrupt file is refused here
     except ValidationError:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, SyntaxError):
+    except Image.DecompressionBombError:  # (Pillow's own bound, met before ours for a huge header)
+        raise ValidationError(f"photo larger than {MAX_PIXELS:,} pixels", field="image") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise ValidationError("the file is not a readable image", field="image") from None
     return CheckedPhoto(data, hashlib.sha256(data).hexdigest(), FORMATS[fmt][0], width, height)
 

@@ -68,3 +68,21 @@ def test_the_printed_record_carries_the_front_photograph(app, db):
         assert c.get(f"/photos/{front['id']}/image").headers["content-type"] == "image/jpeg"
     with signed_in(app, db, "auditor") as (c, _):  # (an auditor may not read records at all)
         assert c.get(f"/persons/{pid}/print").status_code == 403
+
+
+def test_a_photo_may_be_sent_as_a_multipart_file_and_a_huge_one_is_named_too_large(client, make_user):
+    import io
+
+    from PIL import Image
+
+    _, op = make_user("cro_operator")
+    pid = person(client, op, "54400-1111115-7")
+    files = {"image": ("front.jpg", image(), "image/jpeg")}
+    r = client.post(f"/api/v1/persons/{pid}/photos?kind=front", files=files, headers=op)
+    assert r.status_code == 201 and r.json()["format"] == "jpeg", r.text
+    r = client.post(f"/api/v1/persons/{pid}/photos", files={"file": ("a.jpg", image())}, headers=op)
+    assert r.status_code == 422 and "file field 'image'" in r.json()["detail"], r.text
+    huge = io.BytesIO()
+    Image.new("1", (60000, 60000)).save(huge, "PNG")  # a few hundred KB that would decode to 3.6 G pixels
+    r = client.post(f"/api/v1/persons/{pid}/photos", content=huge.getvalue(), headers=op)
+    assert r.status_code == 422 and "larger than 30,000,000 pixels" in r.json()["detail"], r.text

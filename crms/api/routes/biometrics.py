@@ -17,9 +17,8 @@ from fastapi.responses import JSONResponse
 from crms.access.policy import Permission, authorize
 from crms.api.deps import biometric_store, in_transaction
 from crms.api.params import IdPath
-from crms.api.serving import body_limit, read_body
+from crms.api.serving import MULTIPART_OVERHEAD, body_limit, upload_body
 from crms.biometrics import enrolment
-from crms.errors import PayloadTooLarge, ValidationError
 from crms.fingerprint import MAX_DPI, MIN_DPI
 from crms.fingerprint import MAX_IMAGE_BYTES as MAX_BYTES
 
@@ -30,7 +29,6 @@ Position = Annotated[
 ]
 
 
-MULTIPART_OVERHEAD = 64 * 1024  # the form's boundaries and part headers around the image
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 IMAGE_BODY = {
     "requestBody": {
@@ -57,44 +55,6 @@ IMAGE_BODY = {
 }
 
 
-async def _image_body(request: Request) -> tuple[bytes, str | None]:
-    """The uploaded image and its file name (multipart) or None (raw body)."""
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype != "multipart/form-data":
-        body = await read_body(request, MAX_BYTES)
-        if not body:
-            raise ValidationError("send the fingerprint image as the request body", field="image")
-        return body, None
-    from starlette.datastructures import UploadFile
-    from starlette.formparsers import MultiPartException, MultiPartParser
-
-    body = await read_body(request, MAX_BYTES + MULTIPART_OVERHEAD, image_limit=MAX_BYTES)
-
-    async def stream():
-        yield body
-        yield b""
-
-    try:
-        form = await MultiPartParser(request.headers, stream(), max_files=1, max_fields=10).parse()
-    except MultiPartException as exc:
-        raise ValidationError(f"unreadable multipart form: {exc.message}", field="image") from None
-    try:
-        upload = form.get("image")
-        if not isinstance(upload, UploadFile):
-            raise ValidationError(
-                "send the fingerprint image as the file field 'image' of the form", field="image"
-            )
-        data = await upload.read()
-        name = upload.filename
-    finally:
-        await form.close()
-    if not data:
-        raise ValidationError("the uploaded image is empty", field="image")
-    if len(data) > MAX_BYTES:
-        raise PayloadTooLarge(f"image larger than {MAX_BYTES} bytes", field="image")
-    return data, (name or None)
-
-
 @router.get("/persons/{person_id}/fingerprints", summary="A person's fingerprints, finger by finger")
 async def list_fingerprints(
     request: Request,
@@ -117,7 +77,7 @@ async def list_fingerprints(
     summary="Capture one finger (PNG, JPEG, TIFF, BMP, WSQ, JPEG 2000: the raw body or a multipart file)",
     openapi_extra=IMAGE_BODY,
 )
-@body_limit(MAX_BYTES + 64 * 1024)  # the image plus any multipart framing; credentials checked first
+@body_limit(MAX_BYTES + MULTIPART_OVERHEAD)  # the image plus any multipart framing; credentials checked first
 async def capture_fingerprint(
     request: Request,
     person_id: IdPath,
@@ -129,7 +89,7 @@ async def capture_fingerprint(
 ):
     # Authenticated and allowed before up to MAX_BYTES of upload are read (capture checks again).
     await in_transaction(request, lambda session, who: authorize(who, Permission.BIOMETRIC_ENROL))
-    image, filename = await _image_body(request)
+    image, filename = await upload_body(request, MAX_BYTES, what="fingerprint image")
     # Decoded before the transaction opens: no database lock is held while a decoder works.
     checked = await run_in_threadpool(enrolment.check_image, image, position, filename)
     store = biometric_store(request)

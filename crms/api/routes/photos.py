@@ -1,8 +1,8 @@
-"""Photos of a person (``/api/v1/persons/{id}/photos``): list, upload (the image as the raw body, kind and
-note in the query), the image of one photo (``/api/v1/photos/{id}/image``, decrypted for identification
-roles only, audited), and one taken in error taken off (``/api/v1/photos/{id}/remove``, with the reason).
-Thin: the rules are in crms.faces.photos; the upload is decoded (bounded, Pillow) before the transaction
-opens."""
+"""Photos of a person (``/api/v1/persons/{id}/photos``): list, upload (the image as the raw body or a
+multipart file, kind and note in the query), the image of one photo (``/api/v1/photos/{id}/image``,
+decrypted for identification roles only, audited), and one taken in error taken off
+(``/api/v1/photos/{id}/remove``, with the reason). Thin: the rules are in crms.faces.photos; the upload is
+decoded (bounded, Pillow) before the transaction opens."""
 
 from __future__ import annotations
 
@@ -16,16 +16,27 @@ from pydantic import BaseModel, ConfigDict, Field
 from crms.access.policy import Permission, authorize
 from crms.api.deps import biometric_store, in_transaction
 from crms.api.params import IdPath
-from crms.api.serving import body_limit, read_body
+from crms.api.serving import MULTIPART_OVERHEAD, body_limit, upload_body
 from crms.faces import photos
 
 router = APIRouter(tags=["photos"])
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
+_IMAGES = {"image/jpeg": _BINARY, "image/png": _BINARY, "image/webp": _BINARY}
 PHOTO_BODY = {
     "requestBody": {
         "required": True,
-        "description": "The photo (JPEG, PNG or WebP) as the raw request body.",
-        "content": {"image/jpeg": _BINARY, "image/png": _BINARY, "image/webp": _BINARY},
+        "description": "The photo (JPEG, PNG or WebP): the raw bytes as the request body, or a "
+        "multipart/form-data form with the file in the field `image`.",
+        "content": _IMAGES
+        | {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"image": {"type": "string", "format": "binary"}},
+                    "required": ["image"],
+                }
+            }
+        },
     }
 }
 
@@ -48,7 +59,7 @@ async def list_photos(
     summary="Add a photo of the person (front, left, right or mark)",
     openapi_extra=PHOTO_BODY,
 )
-@body_limit(photos.MAX_BYTES + 1024)
+@body_limit(photos.MAX_BYTES + MULTIPART_OVERHEAD)
 async def upload_photo(
     request: Request,
     person_id: IdPath,
@@ -56,7 +67,7 @@ async def upload_photo(
     note: Annotated[str | None, Query(max_length=300)] = None,
 ):
     await in_transaction(request, lambda session, who: authorize(who, Permission.PERSON_WRITE))
-    body = await read_body(request, photos.MAX_BYTES)
+    body, _ = await upload_body(request, photos.MAX_BYTES, what="photo", fields=("image", "photo"))
     checked = await run_in_threadpool(photos.check_photo, body)
     store = biometric_store(request)
     row = await in_transaction(
@@ -75,7 +86,7 @@ async def upload_photo(
     responses={
         200: {
             "description": "The image, in its stored format",
-            "content": PHOTO_BODY["requestBody"]["content"],
+            "content": _IMAGES,
         }
     },
 )
