@@ -210,3 +210,29 @@ def test_identify_checks_each_ppi_with_the_engines_range(client, make_user):
             "/api/v1/identify", headers=headers, files=parts([t], [1]), data={"reason": "check", "ppi": bad}
         )
         assert r.status_code == 422 and r.json()["field"] == "ppi" and "f1.tpl" in r.json()["detail"], bad
+
+
+def test_a_search_confirms_at_most_one_person(client, make_user, enrolled):
+    """Once an examiner confirmed one candidate, confirming another person for the same search is refused
+    (409 naming the confirmed person); rejecting or marking the others inconclusive is still possible."""
+    pid = list(enrolled)[2]
+    _, investigator = make_user("investigating_officer")
+    r = client.post("/api/v1/identify", headers=investigator,
+                    files=parts([enrolled[pid][0], enrolled[pid][5]], [1, 6]),
+                    data={"position": ["1", "6"], "reason": "FIR 12/2026", "top": "3"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    sid = r.json()["search_id"]
+    others = [c["person_id"] for c in r.json()["candidates"] if c["person_id"] != pid]
+    _, examiner = make_user("fingerprint_examiner")
+    url = f"/api/v1/identify/{sid}/decisions"
+    r = client.post(
+        url, headers=examiner, json={"person_id": pid, "decision": "confirmed", "reason": "12 pts"}
+    )
+    assert r.status_code == 201, r.text
+    r = client.post(url, headers=examiner, json={"person_id": others[0], "decision": "confirmed",
+                                                 "reason": "also"})  # fmt: skip
+    assert r.status_code == 409 and r.json()["field"] == "person_id", r.text
+    assert f"person {pid} is already confirmed" in r.json()["detail"]
+    r = client.post(url, headers=examiner, json={"person_id": others[0], "decision": "rejected",
+                                                 "reason": "different pattern"})  # fmt: skip
+    assert r.status_code == 201, r.text
