@@ -86,7 +86,7 @@ async def read_body(request: Request, limit: int, *, image_limit: int | None = N
 
     shown = limit if image_limit is None else image_limit
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"image larger than {shown} bytes", field="image")
     chunks, size = [], 0
     async for chunk in request.stream():

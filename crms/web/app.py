@@ -563,7 +563,7 @@ def _office_day(text: str, field: str, *, end: bool = False) -> datetime | None:
 
 def _whole_number(text: str, field: str) -> int:
     """A listing's offset or a year from a query string: ValidationError naming the field otherwise."""
-    if not text.strip().isdigit() or len(text.strip()) > 12:
+    if not (text.strip().isascii() and text.strip().isdigit()) or len(text.strip()) > 12:
         raise ValidationError(f"{field} must be a whole number, 0 or more", field=field)
     return int(text)
 

@@ -212,6 +212,23 @@ def test_identify_checks_each_ppi_with_the_engines_range(client, make_user):
         assert r.status_code == 422 and r.json()["field"] == "ppi" and "f1.tpl" in r.json()["detail"], bad
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("top", "²"), ("top", "5" * 5000), ("top", "-3"), ("top", "1e2"), ("top", "0"), ("top", "101"),
+     ("position", "²"), ("position", "5" * 5000), ("position", "1_0"), ("ppi", "²"), ("ppi", "5" * 5000)],
+)  # fmt: skip
+def test_identify_refuses_numbers_it_cannot_read_with_a_422_naming_the_field(client, make_user, field, value):
+    """Superscript digits (``str.isdigit`` says yes, ``int`` says no), a number of thousands of digits (over
+    Python's limit for int()), signs, exponents and out-of-range values: a 422 naming the field, never a
+    500."""
+    _, headers = make_user("investigating_officer")
+    t = S.master(np.random.default_rng(4))
+    r = client.post("/api/v1/identify", headers=headers, files=parts([t], [1]),
+                    data={"reason": "check", field: value})  # fmt: skip
+    assert r.status_code == 422, r.text[:300]
+    assert r.json()["field"] == field and len(r.json()["detail"]) < 300, r.text[:300]
+
+
 def test_a_search_confirms_at_most_one_person(client, make_user, enrolled):
     """Once an examiner confirmed one candidate, confirming another person for the same search is refused
     (409 naming the confirmed person); rejecting or marking the others inconclusive is still possible."""
