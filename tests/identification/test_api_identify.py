@@ -229,6 +229,23 @@ def test_identify_refuses_numbers_it_cannot_read_with_a_422_naming_the_field(cli
     assert r.json()["field"] == field and len(r.json()["detail"]) < 300, r.text[:300]
 
 
+def test_one_finger_twice_in_a_search_is_refused(client, make_user, enrolled):
+    """Two probes given the same finger position would count one finger twice against the same gallery
+    print: refused (the service's rule, so the CLI and the web refuse it too). Unknown (0) may repeat."""
+    pid = list(enrolled)[1]
+    _, headers = make_user("investigating_officer")
+    files = parts([enrolled[pid][1], enrolled[pid][1]], [2, 2])
+    r = client.post("/api/v1/identify", headers=headers, files=files,
+                    data={"position": ["2", "2"], "reason": "check"})  # fmt: skip
+    assert r.status_code == 422 and r.json()["field"] == "position", r.text
+    assert "position 2" in r.json()["detail"] and "f2.tpl" in r.json()["detail"]
+    r = client.post("/api/v1/identify", headers=headers, files=files,
+                    data={"position": ["0", "0"], "reason": "check"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    r = client.post("/api/v1/identify", headers=headers, files=files, data={"position": "2", "reason": "x"})
+    assert r.status_code == 422 and r.json()["detail"] == "1 positions for 2 prints (give one per print)"
+
+
 def test_a_search_confirms_at_most_one_person(client, make_user, enrolled):
     """Once an examiner confirmed one candidate, confirming another person for the same search is refused
     (409 naming the confirmed person); rejecting or marking the others inconclusive is still possible."""

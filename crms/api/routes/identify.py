@@ -73,8 +73,7 @@ async def identify(request: Request):
     ppis = form.getlist("ppi")
     if not prints:
         raise ValidationError("send 1 to 10 fingerprints as multipart parts named 'print'", field="print")
-    if positions and len(positions) != len(prints):
-        raise ValidationError(f"{len(positions)} positions for {len(prints)} prints", field="position")
+    positions = identification.positions_for(len(prints), [str(p) for p in positions])
     if len(ppis) not in (0, 1, len(prints)):
         raise ValidationError(f"{len(ppis)} ppi values for {len(prints)} prints", field="ppi")
     probes = []
@@ -91,7 +90,7 @@ async def identify(request: Request):
             raise PayloadTooLarge(f"{name}: larger than {MAX_BYTES} bytes", field=name)
         if not data:
             raise ValidationError(f"{name}: empty", field=name)
-        pos = positions[i] if positions else "0"
+        pos = positions[i]  # checked by the service (0 unknown, 1-10), naming the print
         ppi = _ppi(str(ppis[0] if len(ppis) == 1 else ppis[i]), name) if ppis else None
         probes.append(identification.ProbeInput(name, data, pos, ppi))  # type: ignore[arg-type]
     reason = str(form.get("reason") or "")
