@@ -69,7 +69,7 @@ def check_position(position, name: str) -> int:
         text = position.strip()
         if not (text.isascii() and text.isdigit() and len(text) <= 2):
             shown = text if len(text) <= 12 else text[:12] + "..."
-            raise GalleryError(f"{name}: finger position {shown!r} is not a number 0-10", field="position")
+            raise GalleryError(f"{name}: finger position {shown!r} is not a number", field="position")
         position = int(text)
     try:
         p = operator.index(position)  # an int or NumPy integer; not a float or None
