@@ -13,3 +13,18 @@ def capture_quality(image: bytes, *, ppi: float | None = None) -> dict:
     q = fp.assess_quality(finger.pixels)
     ok, reason = fp.check_enrolment(q)
     return {"score": q.score, "ok": ok, "reason": reason, "threshold": fp.DEFAULT_ENROL_THRESHOLD}
+
+
+def no_fingerprint(pixels) -> str | None:
+    """Why the decoded image (uint8 gray-scale, any resolution) holds no fingerprint at all, or None.
+
+    Blank is one uniform shade (an all-white, all-black or fully transparent scan, a lifted finger) or an
+    image where the quality check finds no ridge area (score 0). A poor but present print is not blank:
+    it is stored, and the officer warned (:func:`capture_quality`); enrolment then fails it if it yields too
+    few minutiae (crms.biometrics.enrolment)."""
+    if int(pixels.max()) - int(pixels.min()) <= 2:
+        return f"no fingerprint in the image: it is blank (one uniform shade, {int(pixels.mean())} of 255)"
+    q = fp.assess_quality(pixels)
+    if q.score == 0:
+        return "no fingerprint in the image: no ridge area found (quality 0)"
+    return None

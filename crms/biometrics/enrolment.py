@@ -9,13 +9,16 @@ worker pool behind it:
 * :func:`capture` checks the officer's right to enrol for the person's unit (``biometric:enrol``), takes
   the checked image (or checks it itself when given bytes), stores it encrypted
   (:class:`crms.access.crypto.EncryptedStore`) and adds a *pending*
-  :class:`~crms.biometrics.models.Fingerprint` row; an earlier print of the same finger is retired (kept
-  for history). Capturing the very same image again changes nothing.
+  :class:`~crms.biometrics.models.Fingerprint` row. An earlier *enrolled* print of the same finger stays
+  active (searchable) until the new one enrols, and is retired then; a recapture that fails leaves it in
+  place. An earlier print still pending is *superseded* at once (kept for history, never enrolled), a
+  failed one retired. Capturing the very same image again changes nothing.
 * :func:`enrol_pending` extracts the templates of pending rows in a pool of extraction processes
   (:class:`crms.fingerprint.workers.ExtractorPool`) and stores each one as it arrives, in its own transaction.
   It is resumable: an interruption loses at most the images in flight, and the next run carries on from
   the rows still pending. One run at a time per data dir (a lock file); a row that changed meanwhile
-  (recaptured or retired) is left alone.
+  (recaptured or retired) is left alone. A print that yields fewer minutiae than a search needs is
+  *failed* (its error says to capture the finger again), not enrolled.
 
 Every change is audited: ``biometric.capture`` (by the officer), ``biometric.enrol`` /
 ``biometric.enrol_failed`` (by the job that extracted the template).
@@ -89,6 +92,19 @@ def active_print(session: Session, person_id: int, position: int) -> Fingerprint
     )
 
 
+def waiting_print(session: Session, person_id: int, position: int) -> Fingerprint | None:
+    """The recapture of an enrolled finger still waiting for its template (pending, not yet active)."""
+    return session.scalar(
+        select(Fingerprint).where(
+            Fingerprint.person_id == person_id,
+            Fingerprint.position == position,
+            Fingerprint.active.is_(False),
+            Fingerprint.retired_at.is_(None),
+            Fingerprint.status == EnrolmentStatus.PENDING.value,
+        )
+    )
+
+
 def _retire(row: Fingerprint, principal: Principal, now: datetime) -> None:
     """No longer the active print of its finger; kept, with who retired it and when."""
     row.active = False
@@ -111,11 +127,17 @@ class CheckedImage:
 
 def check_image(image: bytes, position: int, name: str | None = None) -> CheckedImage:
     """Decode ``image`` in the decoder sandbox and keep what capture needs; no database work, so call it
-    before the transaction. Raises ImageError (a ValidationError) naming the file."""
+    before the transaction. Raises ImageError (a ValidationError) naming the file; a blank image (no
+    fingerprint in it: :func:`crms.biometrics.capture_check.no_fingerprint`) is refused the same way."""
+    from crms.biometrics.capture_check import no_fingerprint
     from crms.fingerprint import decode_image
 
     data = bytes(image)
-    pixels, file_dpi, fmt = decode_image(data, name or f"finger {position}")
+    label = name or f"finger {position}"
+    pixels, file_dpi, fmt = decode_image(data, label)
+    blank = no_fingerprint(pixels)
+    if blank is not None:
+        raise ValidationError(f"{label}: {blank}; capture the finger again", field="image")
     return CheckedImage(
         data, hashlib.sha256(data).hexdigest(), fmt, int(pixels.shape[1]), int(pixels.shape[0]), file_dpi
     )
@@ -155,14 +177,26 @@ def capture(
         raise ValidationError(f"resolution {used:g} ppi is outside {MIN_PPI}-{MAX_PPI}", field="ppi")
     digest = checked.sha256
     current = active_print(session, person.id, position)
-    if current is not None and current.image_sha256 == digest:
-        return current
+    waiting = waiting_print(session, person.id, position)
+    for same in (current, waiting):
+        if same is not None and same.image_sha256 == digest:
+            return same
     ref = store.put("fingerprint", checked.data)
     _forget_files_on_rollback(session, store, ref)
     now = utcnow()
-    if current is not None:
+    superseded = []
+    if waiting is not None:  # an earlier recapture, not yet enrolled: this one takes its place
+        _retire(waiting, principal, now)
+        waiting.status = EnrolmentStatus.SUPERSEDED.value
+        superseded.append(waiting.id)
+    # An enrolled print stays active (searchable) until this one enrols (_store_result swaps them).
+    keep = current is not None and current.status == EnrolmentStatus.ENROLLED.value
+    if current is not None and not keep:
         _retire(current, principal, now)
-        session.flush()  # the partial unique index allows the new active row only after this
+        if current.status == EnrolmentStatus.PENDING.value:
+            current.status = EnrolmentStatus.SUPERSEDED.value
+            superseded.append(current.id)
+    session.flush()  # the partial unique index allows the new active row only after this
     row = Fingerprint(
         person_id=person.id,
         position=position,
@@ -174,6 +208,7 @@ def capture(
         image_width=checked.width,
         image_sha256=digest,
         status=EnrolmentStatus.PENDING.value,
+        active=not keep,
         captured_at=captured_at or now,
         captured_by=principal.user_id,
         created_at=now,
@@ -193,7 +228,9 @@ def capture(
         target_type="person",
         target_id=person.id,
         query={"fingerprint_id": row.id, "position": position, "source": source,
-               "replaced": None if current is None else current.id, "cleared_mark": cleared},
+               "replaced": None if current is None or keep else current.id,
+               "replaces_when_enrolled": current.id if keep else None, "superseded": superseded,
+               "cleared_mark": cleared},
     )  # fmt: skip
     return row
 
@@ -299,9 +336,22 @@ def fingerprints_of(
     marks = marks_of(session, target, history=history)
     by_position = {r.position: fingerprint_dict(r) for r in active}
     marked = {m.position: mark_dict(m) for m in marks if m.active}
+    waiting = {
+        r.position: fingerprint_dict(r)
+        for r in session.scalars(
+            select(Fingerprint).where(
+                Fingerprint.person_id == target,
+                Fingerprint.active.is_(False),
+                Fingerprint.retired_at.is_(None),
+                Fingerprint.status == EnrolmentStatus.PENDING.value,
+            )
+        )
+    }
     fingers = [
         {"position": pos, "finger": name, "print": by_position.get(pos), "mark": marked.get(pos),
-         "state": "captured" if pos in by_position else "marked" if pos in marked else "not_captured"}
+         "state": "captured" if pos in by_position else "marked" if pos in marked else "not_captured",
+         # a recapture waiting for its template; it replaces ``print`` once enrolled
+         "recapture": waiting.get(pos)}
         for pos, name in FINGER_POSITIONS.items()
     ]  # fmt: skip
     return {
@@ -329,20 +379,21 @@ def enrolment_status(session: Session, principal: Principal) -> dict[str, int]:
 
 def enrolment_counts(session: Session) -> dict[str, int]:
     """Active prints by status, persons with any print and persons with all ten."""
-    out = {s.value: 0 for s in EnrolmentStatus}
+    shown = [s for s in EnrolmentStatus if s is not EnrolmentStatus.SUPERSEDED]  # never active
+    out = {s.value: 0 for s in shown}
     for status, n in session.execute(
         select(Fingerprint.status, func.count())
         .where(Fingerprint.active.is_(True))
         .group_by(Fingerprint.status)
     ):
-        out[status] = int(n)
+        out[status] = out.get(status, 0) + int(n)
     per_person = (
         select(Fingerprint.person_id, func.count().label("n"))
         .where(Fingerprint.active.is_(True))
         .group_by(Fingerprint.person_id)
         .subquery()
     )
-    out["prints"] = sum(out[s.value] for s in EnrolmentStatus)
+    out["prints"] = sum(out[s.value] for s in shown)
     out["persons"] = int(session.scalar(select(func.count()).select_from(per_person)) or 0)
     out["persons_ten_prints"] = int(
         session.scalar(select(func.count()).select_from(per_person).where(per_person.c.n == 10)) or 0
@@ -386,15 +437,13 @@ def exclusive(data_dir: Path, name: str) -> Iterator[None]:
         os.close(fd)
 
 
+def _queued():
+    """The enrolment queue: pending prints, active or waiting to replace an enrolled one (not retired)."""
+    return (Fingerprint.status == EnrolmentStatus.PENDING.value, Fingerprint.retired_at.is_(None))
+
+
 def _pending_count(session: Session) -> int:
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(Fingerprint)
-            .where(Fingerprint.status == EnrolmentStatus.PENDING.value, Fingerprint.active.is_(True))
-        )
-        or 0
-    )
+    return int(session.scalar(select(func.count()).select_from(Fingerprint).where(*_queued())) or 0)
 
 
 def _next_pending(db, after_id: int, n: int) -> list[tuple[int, str, int]]:
@@ -403,11 +452,7 @@ def _next_pending(db, after_id: int, n: int) -> list[tuple[int, str, int]]:
             (int(i), str(ref), int(ppi))
             for i, ref, ppi in s.execute(
                 select(Fingerprint.id, Fingerprint.image_ref, Fingerprint.image_ppi)
-                .where(
-                    Fingerprint.status == EnrolmentStatus.PENDING.value,
-                    Fingerprint.active.is_(True),
-                    Fingerprint.id > after_id,
-                )
+                .where(*_queued(), Fingerprint.id > after_id)
                 .order_by(Fingerprint.id)
                 .limit(n)
             )
@@ -417,11 +462,13 @@ def _next_pending(db, after_id: int, n: int) -> list[tuple[int, str, int]]:
 def _store_result(
     db, principal: Principal, fid: int, ref: str, result, version: str, report: EnrolReport
 ) -> None:
+    from crms.fingerprint import MIN_MINUTIAE
+
     with db.transaction() as s:
         row = s.get(Fingerprint, fid)
         if (
             row is None
-            or not row.active
+            or row.retired_at is not None  # retired, superseded or merged away meanwhile
             or row.image_ref != ref
             or row.status != EnrolmentStatus.PENDING.value
         ):
@@ -429,12 +476,34 @@ def _store_result(
             return
         now = utcnow()
         row.updated_at, row.updated_by = now, principal.user_id
-        if result.error:
+        error = result.error
+        if not error and result.minutiae < MIN_MINUTIAE:
+            row.quality, row.minutiae = int(result.quality), int(result.minutiae)
+            error = (
+                f"only {result.minutiae} usable minutiae found, at least {MIN_MINUTIAE} needed to search "
+                "this print: capture the finger again"
+            )
+        if error:
             row.status = EnrolmentStatus.FAILED.value
-            row.error = result.error[:300]
+            row.error = error[:300]
             report.failed += 1
-            action, query = "biometric.enrol_failed", {"fingerprint_id": fid, "error": row.error}
+            query = {"fingerprint_id": fid, "error": row.error}
+            if not row.active:  # a failed recapture: the enrolled print it was to replace stays
+                _retire(row, principal, now)
+                query["kept"] = getattr(active_print(s, row.person_id, row.position), "id", None)
+            action = "biometric.enrol_failed"
         else:
+            replaced = None
+            if not row.active:  # a recapture that enrolled: it replaces the active print now
+                current = active_print(s, row.person_id, row.position)
+                if current is not None:
+                    _retire(current, principal, now)
+                    replaced = current.id
+                    s.flush()  # the partial unique index allows the new active row only after this
+                row.active = True
+                from crms.biometrics.marks import clear_on_capture
+
+                clear_on_capture(s, principal, row.person_id, row.position, row.id)
             row.status = EnrolmentStatus.ENROLLED.value
             row.template = result.template
             row.quality = int(result.quality)
@@ -446,6 +515,8 @@ def _store_result(
             action = "biometric.enrol"
             query = {"fingerprint_id": fid, "position": row.position, "minutiae": row.minutiae,
                      "quality": row.quality, "extractor": version}  # fmt: skip
+            if replaced is not None:
+                query["replaced"] = replaced
         audit.record(s, principal, action, target_type="person", target_id=row.person_id, query=query)
 
 

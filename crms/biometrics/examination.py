@@ -8,7 +8,8 @@ Recorded in the audit trail (hash-chained, append-only), not in a table of its o
   the probe fingers (name, position, references of the probe image and template in the encrypted store),
   the threshold and the candidate list with per-finger scores. Its audit entry id is the *search id*.
 * ``biometric.identify_decision`` (target ``identification`` / the search id): one per candidate decided,
-  with ``{"person": id, "decision": ..., "score": ...}`` and the reason. A candidate is decided once.
+  with ``{"person": id, "decision": ..., "score": ...}`` and the reason. A candidate is decided once, and
+  at most one candidate of a search is confirmed (the probe is one person's prints).
 * ``biometric.image``: every side-by-side picture shown (decrypted only for ``biometric:confirm``).
 
 So "every decision on person P" or "the decisions of search S" is an audit query (action + target).
@@ -133,7 +134,10 @@ def _candidate(q: dict, person_id: int) -> dict:
 def decide(
     session: Session, principal: Principal, search_id: int, person_id: int, decision: str, reason: str | None
 ) -> dict:
-    """The examiner's decision on one candidate of a search: confirmed, rejected or inconclusive."""
+    """The examiner's decision on one candidate of a search: confirmed, rejected or inconclusive. Each
+    candidate is decided once; a second person is not confirmed where one already is (Conflict naming the
+    confirmed person). Decisions are audit entries and are not revised; were revision added, the latest
+    decision of each candidate (``_decisions``) is what this rule reads."""
     authorize(principal, Permission.BIOMETRIC_CONFIRM)
     if decision not in DECISIONS:
         raise ValidationError("decision must be confirmed, rejected or inconclusive", field="decision")
@@ -141,8 +145,18 @@ def decide(
         raise ValidationError("a reason is required", field="reason")
     _e, q = _entry(session, principal, search_id)
     c = _candidate(q, person_id)
-    if person_id in _decisions(session, search_id):
+    decided = _decisions(session, search_id)  # each candidate's latest decision
+    if person_id in decided:
         raise Conflict(f"candidate {person_id} of search {search_id} is already decided", field="person_id")
+    if decision == "confirmed":  # the prints are one person's: a search identifies at most one
+        confirmed = [p for p, d in decided.items() if d["decision"] == "confirmed"]
+        if confirmed:
+            first = confirmed[0]
+            raise Conflict(
+                f"person {first} is already confirmed for search {search_id} (by {decided[first]['by']}): "
+                f"a search identifies at most one person, so person {person_id} cannot be confirmed too",
+                field="person_id",
+            )
     entry = audit.record(
         session, principal, DECISION_ACTION, target_type="identification", target_id=search_id,
         reason=reason.strip()[:500],

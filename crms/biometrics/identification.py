@@ -470,6 +470,18 @@ class ProbeInput:
     ppi: float | str | None = None  # image resolution, 'auto', or None for the file's own
 
 
+def positions_for(prints: int, positions: list) -> list:
+    """The finger position of each of ``prints`` probes: ``positions`` gives one per print, or none (all
+    unknown, 0). The API's ``position`` fields and the CLI's ``--finger`` options are read by this rule."""
+    if not positions:
+        return [0] * prints
+    if len(positions) != prints:
+        raise ValidationError(
+            f"{len(positions)} positions for {prints} prints (give one per print)", field="position"
+        )
+    return list(positions)
+
+
 def probe_templates(probes: list[ProbeInput]):
     """Probe fingers for the gallery: templates parsed, images extracted (in parallel when several)."""
     from crms.fingerprint import ISO_MAGIC, ProbeFinger, TemplateError, check_position, iso_loads, loads
@@ -479,8 +491,16 @@ def probe_templates(probes: list[ProbeInput]):
         raise ValidationError(f"send 1 to 10 probe fingers, got {len(probes)}", field="probes")
     out: list = [None] * len(probes)
     images = []
+    seen: dict[int, str] = {}
     for i, p in enumerate(probes):
         pos = check_position(p.position, p.name)
+        if pos and pos in seen:  # one finger searched twice would count twice against the same print
+            raise ValidationError(
+                f"{p.name}: finger position {pos} is given twice ({seen[pos]} and {p.name}): "
+                "each finger can be searched once",
+                field="position",
+            )
+        seen[pos] = p.name
         head = bytes(p.data[:4])
         if head == MAGIC:
             try:
@@ -497,9 +517,9 @@ def probe_templates(probes: list[ProbeInput]):
     if images:
         results = _extract([(p.data, p.ppi, p.name) for _i, p, _pos in images])
         for (i, p, pos), r in zip(images, results, strict=True):
-            if r.error:
-                said = r.error if r.error.startswith(f"{p.name}:") else f"{p.name}: {r.error}"  # named once
-                raise ValidationError(said, field=f"{p.name}.image")
+            if r.error:  # the engine's message names the image already
+                message = r.error if r.error.startswith(f"{p.name}: ") else f"{p.name}: {r.error}"
+                raise ValidationError(message, field=f"{p.name}.image")
             out[i] = ProbeFinger(loads(r.template), pos, p.name)
     return out
 

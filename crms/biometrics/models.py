@@ -6,7 +6,10 @@ One row per captured finger of a person: the finger position (ANSI/NIST-ITL fric
 :mod:`crms.fingerprint.serialise`) with its quality and the extractor that made it. A finger is *pending*
 until its template is extracted (``template`` NULL), then *enrolled*; an image the extractor cannot read is
 *failed* (with the reason). Recapturing a finger retires the old row (``active`` false, kept for history), so
-each person has at most one active print per position (a partial unique index on both databases).
+each person has at most one active print per position (a partial unique index on both databases). An
+*enrolled* print stays active while its recapture waits for its template (the new row pending, not active,
+``retired_at`` NULL) and is retired only when the recapture enrols; a pending print recaptured before it
+enrolled is *superseded*.
 
 Tenprint cards, 1:N identification and latent cases will add their own tables; they reference these rows.
 """
@@ -54,7 +57,8 @@ FINGER_POSITIONS: dict[int, str] = {
 class EnrolmentStatus(StrEnum):
     PENDING = "pending"  # image stored, template not yet extracted
     ENROLLED = "enrolled"  # template stored
-    FAILED = "failed"  # the extractor could not read the image (``error`` says why)
+    FAILED = "failed"  # the extractor could not read the image, or found too few minutiae (``error``)
+    SUPERSEDED = "superseded"  # recaptured while still pending: never enrolled, kept for history
 
 
 class FingerprintSource(StrEnum):

@@ -204,11 +204,20 @@ def exit_code(exc: CrmsError) -> int:
     return 3
 
 
+def error_line(exc: CrmsError) -> str:
+    """``field: message``, or only the message where it names the field's subject already (a probe's
+    ``text.png.image`` with ``text.png: not a supported image``: the file named once)."""
+    field = exc.field or ""
+    subject = field.rsplit(".", 1)[0] if "." in field else field
+    if not field or exc.message.startswith(f"{subject}: ") or exc.message.startswith(f"{field}: "):
+        return exc.message
+    return f"{field}: {exc.message}"
+
+
 @contextmanager
 def cli_errors() -> Iterator[None]:
     try:
         yield
     except CrmsError as exc:
-        where = f"{exc.field}: " if exc.field else ""
-        print(f"error: {where}{exc.message}", file=sys.stderr)
+        print(f"error: {error_line(exc)}", file=sys.stderr)
         raise typer.Exit(exit_code(exc)) from None

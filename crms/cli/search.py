@@ -88,21 +88,20 @@ def identify_cmd(
     kept under its search id for an examiner's decision (crms fp decide)."""
     from crms.access.crypto import EncryptedStore
     from crms.biometrics.examination import search
-    from crms.biometrics.identification import ProbeInput
+    from crms.biometrics.identification import ProbeInput, positions_for
     from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
     from crms.cli.fp_common import fail, parse_dpi
     from crms.config import get_settings
 
     d = parse_dpi(dpi)
-    if finger and len(finger) not in (1, len(images)):
-        fail(f"{len(finger)} --finger values for {len(images)} images (give one per image)")
+    with cli_errors():  # one --finger per image, or none: the service's rule, as for the API
+        positions = positions_for(len(images), list(finger or []))
     probes = []
-    for i, p in enumerate(images):
+    for p, pos in zip(images, positions, strict=True):
         try:
             data = p.read_bytes()
         except OSError as exc:
             fail(f"{p}: cannot read ({exc.strerror or exc})")
-        pos = (finger[0] if len(finger) == 1 else finger[i]) if finger else 0
         probes.append(ProbeInput(p.name, data, pos, d))
     with cli_errors():
         db = open_db()

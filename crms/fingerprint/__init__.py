@@ -90,6 +90,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "GalleryError": ("gallery", "GalleryError"),
     "ProbeFinger": ("gallery", "ProbeFinger"),
     "check_position": ("gallery", "check_position"),
+    "MIN_MINUTIAE": ("gallery", "MIN_MINUTIAE"),  # fewer and a finger cannot be searched (nor enrolled)
     "Candidate": ("gallery", "Candidate"),
     "SearchResult": ("gallery", "SearchResult"),
     "threshold_for_fpir": ("gallery", "threshold_for_fpir"),

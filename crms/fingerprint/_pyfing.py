@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import threading
 import types
 
 KERAS_MISSING = (
@@ -64,11 +65,24 @@ def _install_placeholder() -> None:
     sys.modules["keras"] = keras
 
 
+_imported = None
+_lock = threading.Lock()
+
+
 def import_pyfing():
     """Import pyfing (once per process): with the real Keras on the torch backend when it is installed,
-    else with the placeholder."""
-    if "pyfing" in sys.modules:
-        return sys.modules["pyfing"]
+    else with the placeholder. Thread-safe: a thread that comes while another imports waits for the whole
+    module (pyfing is in ``sys.modules`` from the start of its import, half-initialised until the end)."""
+    global _imported
+    if _imported is not None:
+        return _imported
+    with _lock:
+        if _imported is None:
+            _imported = _import()
+        return _imported
+
+
+def _import():
     if "keras" not in sys.modules:
         if keras_usable():
             os.environ.setdefault("KERAS_BACKEND", "torch")

@@ -39,6 +39,7 @@ import json
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -72,18 +73,26 @@ DEFAULT_TEMPLATE = TemplateParams()
 DEFAULT_QUALITY = q.DEFAULT_QUALITY
 
 _state: dict[Any, object] = {}
+# pyfing's import and the algorithm objects are made once per process, under this lock: threads that extract
+# at once (crms fp identify with several prints) must not see a half-imported pyfing or build a model twice.
+_init_lock = threading.RLock()
 
 
 def _pyfing():
     """Import pyfing once per process (Keras, when installed, on the torch backend, gradients off)."""
-    if "pf" not in _state:
-        from crms.fingerprint._pyfing import import_pyfing
+    pf = _state.get("pf")
+    if pf is not None:
+        return pf
+    with _init_lock:
+        if "pf" not in _state:
+            from crms.fingerprint._pyfing import import_pyfing
 
-        _state["pf"] = import_pyfing()
-        torch = sys.modules.get("torch")
-        if torch is not None and "threads" in _state:
-            torch.set_num_threads(int(_state["threads"]))  # type: ignore[arg-type]
-    return _state["pf"]
+            module = import_pyfing()
+            torch = sys.modules.get("torch")
+            if torch is not None and "threads" in _state:
+                torch.set_num_threads(int(_state["threads"]))  # type: ignore[arg-type]
+            _state["pf"] = module  # published only once fully imported
+        return _state["pf"]
 
 
 def set_threads(n: int) -> None:
@@ -115,6 +124,14 @@ def _alg(kind: str, params: Any = None):
             fill_threshold=0.0,
         )
     key = ("alg", kind, params)
+    made = _state.get(key)
+    if made is not None:
+        return made
+    with _init_lock:
+        return _make_alg(key, kind, params)
+
+
+def _make_alg(key: tuple, kind: str, params: Any):
     if key not in _state:
         pf = _pyfing()
         if kind == "pyfing":

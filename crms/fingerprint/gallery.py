@@ -30,6 +30,7 @@ identification rate (FPIR) follows from the gallery's size (``threshold_for_fpir
 from __future__ import annotations
 
 import math
+import operator
 import threading
 import time
 import zipfile
@@ -62,10 +63,17 @@ class GalleryError(ValidationError):
 
 
 def check_position(position, name: str) -> int:
-    """A finger position as an int: 1-10 (ANSI/NIST), 0 unknown; anything else is refused naming ``name``."""
+    """A finger position as an int: 1-10 (ANSI/NIST), 0 unknown; anything else is refused naming ``name``.
+    A string must be plain ASCII digits (not ``²``, ``1_0``, ``+3`` or thousands of digits)."""
+    if isinstance(position, str):
+        text = position.strip()
+        if not (text.isascii() and text.isdigit() and len(text) <= 2):
+            shown = text if len(text) <= 12 else text[:12] + "..."
+            raise GalleryError(f"{name}: finger position {shown!r} is not a number", field="position")
+        position = int(text)
     try:
-        p = int(position)
-    except (TypeError, ValueError):
+        p = operator.index(position)  # an int or NumPy integer; not a float or None
+    except TypeError:
         raise GalleryError(
             f"{name}: finger position {position!r} is not a number", field="position"
         ) from None

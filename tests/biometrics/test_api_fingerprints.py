@@ -192,3 +192,25 @@ def test_capture_ppi_outside_the_engines_range_is_refused(client, make_user):
     for bad in (MIN_DPI - 1, MAX_DPI + 1):
         r = client.post(f"/api/v1/persons/{pid}/fingerprints/1?ppi={bad}", content=finger(1), headers=op)
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "ppi", r.text
+
+
+def test_a_blank_image_is_refused_with_a_422_naming_the_image(client, make_user):
+    """An all-white, all-black or fully transparent image holds no fingerprint: refused at capture (the
+    rule is the service's, crms.biometrics.enrolment.check_image), nothing is stored."""
+    import io
+
+    from PIL import Image
+
+    _, op = make_user("cro_operator")
+    pid = person(client, op, "54400-3333333-3")
+    for mode, colour in (("L", 255), ("L", 0), ("RGBA", (0, 0, 0, 0))):
+        buf = io.BytesIO()
+        Image.new(mode, (388, 374), colour).save(buf, format="PNG")
+        r = client.post(f"/api/v1/persons/{pid}/fingerprints/3?ppi=500", content=buf.getvalue(), headers=op)
+        assert r.status_code == 422, (mode, colour, r.text)
+        assert r.json()["field"] == "image" and "no fingerprint" in r.json()["detail"], r.text
+        r = client.post(f"/api/v1/persons/{pid}/fingerprints/3?ppi=500", headers=op,
+                        files={"image": ("blank.png", buf.getvalue(), "image/png")})  # fmt: skip
+        assert r.status_code == 422 and r.json()["detail"].startswith("blank.png: "), r.text
+    listed = client.get(f"/api/v1/persons/{pid}/fingerprints", headers=op).json()
+    assert listed["fingerprints"] == [] and 3 in listed["missing"]

@@ -163,7 +163,7 @@ def test_capture_validates_position_image_and_resolution(env):
     with pytest.raises(ValidationError, match="not a supported image"):
         capture(db, store, op, pid, 1, b"hello, not a fingerprint")
     buf = io.BytesIO()
-    Image.new("L", (300, 300), 200).save(buf, format="PNG")  # no resolution recorded
+    Image.open(io.BytesIO(finger(0))).save(buf, format="PNG")  # a print with no resolution recorded
     with pytest.raises(ValidationError, match="ppi"):
         capture(db, store, op, pid, 1, buf.getvalue())
     with pytest.raises(ValidationError, match="outside"):
@@ -239,24 +239,112 @@ def test_enrol_pending_marks_unreadable_prints_failed_and_can_retry(env):
         assert s.scalar(select(Fingerprint.status)) == "pending"
 
 
-def test_a_blank_print_enrols_with_no_minutiae(env):
-    """A readable image with no ridges in it is not an error: enrolled, with an empty template."""
-    engine_or_skip()
+def blank_png(mode: str = "L", colour=255, size=(388, 374)) -> bytes:
     import io
 
-    import numpy as np
     from PIL import Image
 
+    buf = io.BytesIO()
+    Image.new(mode, size, colour).save(buf, format="PNG", dpi=(500, 500))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "image",
+    [blank_png(), blank_png(colour=0), blank_png("RGBA", (0, 0, 0, 0)), blank_png(colour=200, size=(99, 99))],
+    ids=["white", "black", "transparent", "gray"],
+)
+def test_a_blank_image_is_refused_at_capture(env, image):
+    """An image with no fingerprint in it (one uniform shade) is refused naming the image: nothing stored,
+    no row, so the finger stays "not captured" instead of turning into an empty enrolment."""
     db, store = env
     pid = make_person(db)
-    buf = io.BytesIO()
-    Image.fromarray(np.full((40, 40), 255, np.uint8)).save(buf, format="PNG", dpi=(500, 500))
-    capture(db, store, make_principal(db), pid, 1, buf.getvalue())
-    report = enrolment.enrol_pending(db, store, principal=make_principal(db), jobs=1)
+    with pytest.raises(ValidationError, match="no fingerprint") as caught:
+        capture(db, store, make_principal(db), pid, 3, image)
+    assert caught.value.field == "image" and "finger 3" in caught.value.message
+    with pytest.raises(ValidationError, match="white.png: .*no fingerprint"):
+        enrolment.check_image(image, 3, "white.png")
+    with db.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(Fingerprint)) == 0
+    assert not store.root.exists() or not any(p.is_file() for p in store.root.rglob("*"))
+
+
+def test_a_print_with_too_few_minutiae_fails_enrolment(env):
+    """A stored image that yields fewer minutiae than a search needs (blank after capture, or a print with
+    no usable ridges) is recorded as failed with a reason an operator can read, not as enrolled."""
+    engine_or_skip()
+    db, store = env
+    pid = make_person(db)
+    row = capture(db, store, make_principal(db), pid, 1, finger(0))
+    with db.transaction() as s:
+        s.get(Fingerprint, row.id).image_ref = store.put("fingerprint", blank_png(size=(300, 300)))
+    op = make_principal(db)
+    report = enrolment.enrol_pending(db, store, principal=op, jobs=1)
+    assert (report.enrolled, report.failed, report.remaining) == (0, 1, 0)
+    with db.transaction() as s:
+        failed = s.get(Fingerprint, row.id)
+        assert failed.status == "failed" and failed.template is None and failed.active
+        assert failed.minutiae == 0 and "minutiae" in failed.error and "capture" in failed.error
+        listed = enrolment.fingerprints_of(s, op, pid)
+    assert listed["failed"] == 1 and listed["enrolled"] == 0
+    assert actions(db)[-2:] == ["biometric.enrol_failed", "biometric.read"]
+
+
+def test_a_recapture_keeps_the_enrolled_print_active_until_the_new_one_enrols(env):
+    """Recapturing an enrolled finger does not take the good print out of the gallery: the new capture
+    waits beside it (pending, not active) and replaces it only once its own template is extracted; a
+    recapture that fails leaves the enrolled print in place."""
+    engine_or_skip()
+    db, store = env
+    pid = make_person(db)
+    op = make_principal(db)
+    good = capture(db, store, op, pid, 1, finger(0)).id
+    enrolment.enrol_pending(db, store, principal=op, jobs=1)
+    new = capture(db, store, op, pid, 1, finger(1))
+    assert new.status == "pending" and not new.active and new.retired_at is None
+    assert capture(db, store, op, pid, 1, finger(1)).id == new.id  # the same image again: no change
+    with db.transaction() as s:
+        assert enrolment.active_print(s, pid, 1).id == good
+        assert enrolment.enrolment_counts(s)["enrolled"] == 1
+        listed = enrolment.fingerprints_of(s, op, pid)
+        assert listed["fingers"][0]["print"]["id"] == good
+        assert listed["fingers"][0]["recapture"]["id"] == new.id
+    report = enrolment.enrol_pending(db, store, principal=op, jobs=1)
     assert (report.enrolled, report.failed, report.remaining) == (1, 0, 0)
     with db.transaction() as s:
-        row = s.scalar(select(Fingerprint))
-        assert row.status == "enrolled" and row.minutiae == 0 and row.template is not None
+        assert enrolment.active_print(s, pid, 1).id == new.id
+        old = s.get(Fingerprint, good)
+        assert not old.active and old.retired_at is not None and old.status == "enrolled"
+    bad = capture(db, store, op, pid, 1, finger(2)).id
+    with db.transaction() as s:
+        s.get(Fingerprint, bad).image_ref = store.put("fingerprint", blank_png(size=(300, 300)))
+    report = enrolment.enrol_pending(db, store, principal=op, jobs=1)
+    assert (report.enrolled, report.failed) == (0, 1)
+    with db.transaction() as s:
+        assert enrolment.active_print(s, pid, 1).id == new.id  # the good print stays
+        failed = s.get(Fingerprint, bad)
+        assert failed.status == "failed" and not failed.active and failed.retired_at is not None
+        assert enrolment.fingerprints_of(s, op, pid)["fingers"][0]["recapture"] is None
+
+
+def test_a_pending_print_recaptured_before_it_enrols_is_superseded(env):
+    """A print still waiting for its template when the finger is captured again is superseded: out of the
+    queue, kept for history, never enrolled."""
+    engine_or_skip()
+    db, store = env
+    pid = make_person(db)
+    op = make_principal(db)
+    first = capture(db, store, op, pid, 2, finger(0, 2)).id
+    second = capture(db, store, op, pid, 2, finger(1, 2)).id
+    with db.transaction() as s:
+        old = s.get(Fingerprint, first)
+        assert (old.status, old.active) == ("superseded", False) and old.retired_at is not None
+        assert enrolment.enrolment_counts(s)["pending"] == 1
+    report = enrolment.enrol_pending(db, store, principal=op, jobs=1)
+    assert (report.enrolled, report.remaining) == (1, 0)
+    with db.transaction() as s:
+        assert s.get(Fingerprint, first).status == "superseded"
+        assert enrolment.active_print(s, pid, 2).id == second
 
 
 def test_a_print_missing_from_the_store_fails_without_stopping_the_run(env):

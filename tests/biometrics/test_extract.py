@@ -218,3 +218,37 @@ def test_named_parameters_run_the_algorithms_as_configured_before(ex):
     got = ex.extract(img, "leader_full").template.minutiae
     assert 10 <= len(got) <= 150
     assert got.tobytes() == m.tobytes()
+
+
+_THREADED_FIRST_USE = """
+import sys, threading
+from concurrent.futures import ThreadPoolExecutor
+from crms.demo.builder import finger_png
+from crms.fingerprint import extract_one
+assert "pyfing" not in sys.modules
+images = [finger_png(77, i, 1) for i in range(4)]  # synthetic prints made in code, 500 ppi
+start = threading.Barrier(4)
+def job(i):
+    start.wait()  # all four reach the first extraction (and pyfing's import) at once
+    return extract_one(images[i], 500, f"print{i}.png")
+with ThreadPoolExecutor(4) as pool:
+    results = list(pool.map(job, range(4)))
+for r in results:
+    print(r.file, r.error, r.minutiae)
+assert all(r.error is None and r.minutiae >= 3 for r in results)
+"""
+
+
+def test_the_first_extractions_in_threads_of_a_fresh_process_import_pyfing_once(ex):
+    """Several images extracted in threads by a process that has not imported pyfing yet (crms fp identify
+    with two prints): every thread waits for the one import instead of seeing a half-imported module
+    ("partially initialized module 'pyfing' has no attribute 'Gmfs'")."""
+    import subprocess
+    import sys
+
+    for _ in range(2):
+        run = subprocess.run(
+            [sys.executable, "-c", _THREADED_FIRST_USE],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stdout + run.stderr[-3000:]

@@ -211,3 +211,63 @@ def test_identify_checks_each_ppi_with_the_engines_range(client, make_user):
             "/api/v1/identify", headers=headers, files=parts([t], [1]), data={"reason": "check", "ppi": bad}
         )
         assert r.status_code == 422 and r.json()["field"] == "ppi" and "f1.tpl" in r.json()["detail"], bad
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("top", "²"), ("top", "5" * 5000), ("top", "-3"), ("top", "1e2"), ("top", "0"), ("top", "101"),
+     ("position", "²"), ("position", "5" * 5000), ("position", "1_0"), ("ppi", "²"), ("ppi", "5" * 5000)],
+)  # fmt: skip
+def test_identify_refuses_numbers_it_cannot_read_with_a_422_naming_the_field(client, make_user, field, value):
+    """Superscript digits (``str.isdigit`` says yes, ``int`` says no), a number of thousands of digits (over
+    Python's limit for int()), signs, exponents and out-of-range values: a 422 naming the field, never a
+    500."""
+    _, headers = make_user("investigating_officer")
+    t = S.master(np.random.default_rng(4))
+    r = client.post("/api/v1/identify", headers=headers, files=parts([t], [1]),
+                    data={"reason": "check", field: value})  # fmt: skip
+    assert r.status_code == 422, r.text[:300]
+    assert r.json()["field"] == field and len(r.json()["detail"]) < 300, r.text[:300]
+
+
+def test_one_finger_twice_in_a_search_is_refused(client, make_user, enrolled):
+    """Two probes given the same finger position would count one finger twice against the same gallery
+    print: refused (the service's rule, so the CLI and the web refuse it too). Unknown (0) may repeat."""
+    pid = list(enrolled)[1]
+    _, headers = make_user("investigating_officer")
+    files = parts([enrolled[pid][1], enrolled[pid][1]], [2, 2])
+    r = client.post("/api/v1/identify", headers=headers, files=files,
+                    data={"position": ["2", "2"], "reason": "check"})  # fmt: skip
+    assert r.status_code == 422 and r.json()["field"] == "position", r.text
+    assert "position 2" in r.json()["detail"] and "f2.tpl" in r.json()["detail"]
+    r = client.post("/api/v1/identify", headers=headers, files=files,
+                    data={"position": ["0", "0"], "reason": "check"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    r = client.post("/api/v1/identify", headers=headers, files=files, data={"position": "2", "reason": "x"})
+    assert r.status_code == 422 and r.json()["detail"] == "1 positions for 2 prints (give one per print)"
+
+
+def test_a_search_confirms_at_most_one_person(client, make_user, enrolled):
+    """Once an examiner confirmed one candidate, confirming another person for the same search is refused
+    (409 naming the confirmed person); rejecting or marking the others inconclusive is still possible."""
+    pid = list(enrolled)[2]
+    _, investigator = make_user("investigating_officer")
+    r = client.post("/api/v1/identify", headers=investigator,
+                    files=parts([enrolled[pid][0], enrolled[pid][5]], [1, 6]),
+                    data={"position": ["1", "6"], "reason": "FIR 12/2026", "top": "3"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    sid = r.json()["search_id"]
+    others = [c["person_id"] for c in r.json()["candidates"] if c["person_id"] != pid]
+    _, examiner = make_user("fingerprint_examiner")
+    url = f"/api/v1/identify/{sid}/decisions"
+    r = client.post(
+        url, headers=examiner, json={"person_id": pid, "decision": "confirmed", "reason": "12 pts"}
+    )
+    assert r.status_code == 201, r.text
+    r = client.post(url, headers=examiner, json={"person_id": others[0], "decision": "confirmed",
+                                                 "reason": "also"})  # fmt: skip
+    assert r.status_code == 409 and r.json()["field"] == "person_id", r.text
+    assert f"person {pid} is already confirmed" in r.json()["detail"]
+    r = client.post(url, headers=examiner, json={"person_id": others[0], "decision": "rejected",
+                                                 "reason": "different pattern"})  # fmt: skip
+    assert r.status_code == 201, r.text

@@ -170,3 +170,37 @@ def test_fp_identify_gives_a_search_id_and_an_examiner_decides_with_fp_decide(db
     with db.transaction() as s:
         kinds = [e.action for e in s.scalars(select(AuditEntry).order_by(AuditEntry.id))]
     assert kinds.count("biometric.identify_decision") == 1 and "biometric.identify_search" in kinds
+
+
+def test_fp_identify_refuses_what_the_api_refuses_and_names_a_file_once(db, tmp_path, monkeypatch):
+    """Two images with one --finger: refused as the API refuses it (one position per print); the same finger
+    twice: refused; an unreadable image: its name said once."""
+    from crms.access.models import User
+    from crms.access.tokens import issue_token
+
+    monkeypatch.setenv("CRMS_DATABASE_URL", db.url)
+    monkeypatch.setenv("CRMS_DATA_DIR", str(tmp_path / "data"))
+    rng = np.random.default_rng(7)
+    op = principal(db, "cro_operator")
+    pid = person(db, op)
+    masters = [S.master(rng) for _ in range(2)]
+    for f, t in enumerate(masters):
+        enrol(db, pid, f + 1, t)
+        save_template(S.impression(t, rng), tmp_path / f"f{f + 1}.tpl")
+    with db.transaction() as s:
+        env = {"CRMS_TOKEN": issue_token(s, s.get(User, op.user_id))}
+    a, b = str(tmp_path / "f1.tpl"), str(tmp_path / "f2.tpl")
+    r = runner.invoke(app, ["fp", "identify", a, b, "--finger", "1", "--reason", "x"], env=env)
+    assert r.exit_code == 2 and "1 positions for 2 prints" in r.stderr, r.output
+    r = runner.invoke(
+        app, ["fp", "identify", a, b, "--finger", "1", "--finger", "1", "--reason", "x"], env=env
+    )
+    assert r.exit_code == 2 and "position 1" in r.stderr and "f2.tpl" in r.stderr, r.output
+    r = runner.invoke(
+        app, ["fp", "identify", a, b, "--finger", "1", "--finger", "2", "--reason", "x"], env=env
+    )
+    assert r.exit_code == 0, r.output
+    (tmp_path / "text.png").write_text("hello, not a fingerprint")
+    r = runner.invoke(app, ["fp", "identify", str(tmp_path / "text.png"), "--reason", "x"], env=env)
+    assert r.exit_code == 2 and r.stderr.count("text.png") == 1, r.stderr
+    assert "not a supported image" in r.stderr

@@ -39,16 +39,32 @@ def _ppi(value: str | None, name: str):
         return None
     from crms import fingerprint as fp
 
+    shown = value if len(value) <= 12 else value[:12] + "..."
     try:
         return fp.parse_dpi(value)
     except fp.ImageError as exc:
-        raise ValidationError(f"{name}: ppi {value!r}: {exc.message}", field="ppi") from None
+        message = exc.message if len(exc.message) <= 120 else exc.message[:120] + "..."
+        raise ValidationError(f"{name}: ppi {shown!r}: {message}", field="ppi") from None
+
+
+def _whole(value: str, field: str, digits: int = 4) -> int:
+    """A form field that must be a whole number: plain ASCII digits (``str.isdigit`` also accepts ``²``,
+    which ``int`` refuses, and ``int`` refuses thousands of digits), else a 422 naming the field."""
+    text = value.strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= digits):
+        raise ValidationError(f"{field} must be a whole number", field=field)
+    return int(text)
 
 
 @router.post("/identify", summary="Who do these prints belong to? (1-10 fingers, multipart)")
 async def identify(request: Request):
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > 10 * MAX_BYTES + 65536:
+    if (
+        declared is not None
+        and declared.isascii()
+        and declared.isdigit()
+        and int(declared) > 10 * MAX_BYTES + 65536
+    ):
         raise PayloadTooLarge("upload larger than ten images", field="print")
     await in_transaction(request, lambda session, who: authorize(who, Permission.SEARCH_BIOMETRIC))
     form = await request.form(max_files=10, max_fields=40)
@@ -57,8 +73,7 @@ async def identify(request: Request):
     ppis = form.getlist("ppi")
     if not prints:
         raise ValidationError("send 1 to 10 fingerprints as multipart parts named 'print'", field="print")
-    if positions and len(positions) != len(prints):
-        raise ValidationError(f"{len(positions)} positions for {len(prints)} prints", field="position")
+    positions = identification.positions_for(len(prints), [str(p) for p in positions])
     if len(ppis) not in (0, 1, len(prints)):
         raise ValidationError(f"{len(ppis)} ppi values for {len(prints)} prints", field="ppi")
     probes = []
@@ -75,20 +90,16 @@ async def identify(request: Request):
             raise PayloadTooLarge(f"{name}: larger than {MAX_BYTES} bytes", field=name)
         if not data:
             raise ValidationError(f"{name}: empty", field=name)
-        pos = positions[i] if positions else "0"
+        pos = positions[i]  # checked by the service (0 unknown, 1-10), naming the print
         ppi = _ppi(str(ppis[0] if len(ppis) == 1 else ppis[i]), name) if ppis else None
         probes.append(identification.ProbeInput(name, data, pos, ppi))  # type: ignore[arg-type]
     reason = str(form.get("reason") or "")
-    top_raw = str(form.get("top") or "20")
-    if not top_raw.isdigit():
-        raise ValidationError("top must be a whole number", field="top")
+    top = _whole(str(form.get("top") or "20"), "top")  # its range (1-100) is the service's rule
     db = request.app.state.db
     store = _store(request)
     out = await in_transaction(
         request,
-        lambda session, who: examination.search(
-            session, who, db, store, probes, reason=reason, top=int(top_raw)
-        ),
+        lambda session, who: examination.search(session, who, db, store, probes, reason=reason, top=top),
     )
     return JSONResponse(out)
 
