@@ -214,3 +214,31 @@ def test_a_blank_image_is_refused_with_a_422_naming_the_image(client, make_user)
         assert r.status_code == 422 and r.json()["detail"].startswith("blank.png: "), r.text
     listed = client.get(f"/api/v1/persons/{pid}/fingerprints", headers=op).json()
     assert listed["fingerprints"] == [] and 3 in listed["missing"]
+
+
+def test_the_enrol_page_shows_a_recapture_waiting_beside_the_enrolled_print(app, db):
+    """An operator recaptures a finger already enrolled: the page keeps the enrolled print and says that a
+    new capture waits to replace it."""
+    from crms.access.crypto import EncryptedStore
+    from crms.access.models import User
+    from crms.access.users import principal_for
+    from crms.biometrics import enrolment
+    from tests.records._support import signed_in
+
+    with signed_in(app, db, "cro_operator") as (c, api):
+        pid = person(c, api, "54400-2222224-7")
+        assert (
+            c.post(f"/api/v1/persons/{pid}/fingerprints/1", content=finger(0), headers=api).status_code == 201
+        )
+        store = EncryptedStore.from_settings(app.state.settings)
+        with db.transaction() as s:  # the enrol worker's part, run here
+            operator = s.scalars(select(User).where(User.role == "cro_operator")).one()
+            who = principal_for(operator, channel="web")
+        enrolment.enrol_pending(db, store, principal=who, jobs=1)
+        page = c.get(f"/persons/{pid}/fingerprints").text
+        assert 'data-status="recapture"' not in page
+        assert (
+            c.post(f"/api/v1/persons/{pid}/fingerprints/1", content=finger(1), headers=api).status_code == 201
+        )
+        page = c.get(f"/persons/{pid}/fingerprints").text
+        assert 'data-status="enrolled"' in page and 'data-status="recapture"' in page
