@@ -108,22 +108,17 @@ def test_the_printed_record_fits_a_phone_and_keeps_its_tables_whole_on_paper(
 
 
 @pytest.mark.parametrize("lang", LANGS)
-def test_the_users_page_fits_a_phone(browser, web_server, accounts, lang):
-    name, secret = accounts["admin", lang]
+@pytest.mark.parametrize(
+    ("role", "path", "shown", "least"),  # (the users page with rows enough to widen it)
+    [("admin", "/users", "form[action$='/reset']", 3), ("examiner", "/identify", "#f-probe_1", 1)],
+)
+def test_the_users_and_identify_pages_fit_a_phone(
+    browser, web_server, accounts, lang, role, path, shown, least
+):
+    name, secret = accounts[role, lang]
     v = Visit(browser, web_server, lang, "phone")
     v.sign_in(name, pyotp.TOTP(secret).now() if secret else None)
-    page = v.goto("/users")
-    assert page.locator("form[action$='/reset']").count() >= 3
-    _fits(page, f"/users ({lang})")
-    v.close()
-
-
-@pytest.mark.parametrize("lang", LANGS)
-def test_the_identify_page_fits_a_phone(browser, web_server, accounts, lang):
-    name, secret = accounts["examiner", lang]
-    v = Visit(browser, web_server, lang, "phone")
-    v.sign_in(name, pyotp.TOTP(secret).now() if secret else None)
-    page = v.goto("/identify")
-    assert page.locator("#f-probe_1").count() == 1
-    _fits(page, f"/identify ({lang})")
+    page = v.goto(path)
+    assert page.locator(shown).count() >= least
+    _fits(page, f"{path} ({lang})")
     v.close()
