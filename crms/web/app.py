@@ -286,7 +286,7 @@ def render(request: Request, template: str, status: int = 200, **ctx: Any) -> HT
         field_label=lambda name: trans.gettext(FIELD_LABELS.get(_row_free(name), name or "")),
         fingers=FINGERS,
         term=term,
-        said=lambda text: trans.gettext(text) if text in SERVICE_TEXTS else text,
+        service_text=lambda text: trans.gettext(text) if text in SERVICE_TEXTS else text,
         options=lambda codes, prefix="": [(c, term(prefix + c)) for c in codes],  # a select's, by their terms
         **ctx,
     )
@@ -454,7 +454,8 @@ def message_page(request: Request, status: int, title: str, text: str) -> HTMLRe
 
 
 # Texts the services write themselves that the pages show (a refusal by a rule of the action, a status
-# note of their own), in the catalogue: shown translated (`said` in the templates); an officer's text is not.
+# note of their own), in the catalogue: shown translated (`service_text` in the templates); an officer's
+# text is not.
 SERVICE_TEXTS = frozenset(
     {
         N_("a second administrator must approve an account you set up"),
