@@ -18,13 +18,11 @@ def capture_quality(image: bytes, *, ppi: float | None = None) -> dict:
 def no_fingerprint(pixels) -> str | None:
     """Why the decoded image (uint8 gray-scale, any resolution) holds no fingerprint at all, or None.
 
-    Blank is one uniform shade (an all-white, all-black or fully transparent scan, a lifted finger) or an
-    image where the quality check finds no ridge area (score 0). A poor but present print is not blank:
-    it is stored, and the officer warned (:func:`capture_quality`); enrolment then fails it if it yields too
-    few minutiae (crms.biometrics.enrolment)."""
+    Blank is one uniform shade (an all-white, all-black or fully transparent scan, a lifted finger). A poor
+    print, even one where the quality check finds no ridge area, is not refused: in a tenprint of ten files
+    the other nine would be refused with it. It is stored and the officer warned (:func:`capture_quality`);
+    enrolment then fails it if it yields too few minutiae (crms.biometrics.enrolment), and the page asks for
+    it again."""
     if int(pixels.max()) - int(pixels.min()) <= 2:
         return f"no fingerprint in the image: it is blank (one uniform shade, {int(pixels.mean())} of 255)"
-    q = fp.assess_quality(pixels)
-    if q.score == 0:
-        return "no fingerprint in the image: no ridge area found (quality 0)"
     return None
