@@ -640,7 +640,11 @@ def test_status_changes_and_arrests_are_recorded_in_the_order_they_happened(rdb,
     from before that day: the history would read out of order. An arrest while in custody is refused: the
     release (bail) or escape comes first. A change recorded without its day is not compared."""
     op = principal()
-    link = _link(rdb, op, _case(rdb, op), _person(rdb, op))
+    case_id = _case(rdb, op)  # registered 2024-03-14, the offence 2024-03-13
+    caught = _link(rdb, op, case_id, _person(rdb, op, given_name_en="Caught Khan"), effective_on="2024-03-14")
+    with rdb.transaction() as session:  # caught at the scene, before the FIR named him: in order
+        cases.record_arrest(session, op, caught, {"arrested_on": "2024-03-13"})
+    link = _link(rdb, op, case_id, _person(rdb, op))
     with rdb.transaction() as session:
         cases.change_party_status(session, op, link, {"status": "absconder", "effective_on": "2024-04-01"})
     for action, data, field in (

@@ -304,12 +304,14 @@ def get_link(session: Session, principal: Principal, link_id: int) -> dict:
 
 
 def check_in_order(link: CaseParty, day, field: str) -> None:
-    """Refuse a status change dated before the day the link's current status took effect: the history would
+    """Refuse a status change dated before the day of the link's latest change of status: the history would
     read out of order (an arrest before the abscondence it ended). Changes are recorded as they happened;
-    one recorded without its day is not compared."""
+    one recorded without its day is not compared, nor is the day the person was named (an arrest at the
+    scene may come before the FIR that names them)."""
     if day is None:
         return
-    since = max((h.effective_on for h in link.status_history if h.effective_on is not None), default=None)
+    changes = [h.effective_on for h in link.status_history if h.from_status is not None]
+    since = max((d for d in changes if d is not None), default=None)
     if since is not None and day < since:
         raise ValidationError(
             f"{field} {day.isoformat()} is before {since.isoformat()}, when the person's status in this case "
