@@ -18,7 +18,6 @@ from pydantic import (
     StringConstraints,
     ValidationInfo,
     field_validator,
-    model_validator,
 )
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
@@ -332,12 +331,6 @@ class LinkCreate(Strict):
     @classmethod
     def _eff(cls, v: date | None) -> date | None:
         return _not_future(v, "effective_on")
-
-    @model_validator(mode="after")
-    def _one_person(self) -> LinkCreate:
-        if (self.person_id is None) == (self.cnic is None):
-            raise ValueError("name the person by person_id or by cnic (one of them)")
-        return self
 
 
 class LinkUpdate(Strict):

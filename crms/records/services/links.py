@@ -147,6 +147,8 @@ def link_dict(link: CaseParty) -> dict:
 def link_person(session: Session, principal: Principal, case_id: int, data: LinkCreate | dict) -> CaseParty:
     authorize(principal, Permission.CASE_WRITE)  # the role first (403 before 404)
     data = coerce(LinkCreate, data)
+    if (data.person_id is None) == (data.cnic is None):  # (here, not in the schema: the role comes first)
+        raise ValidationError("name the person by person_id or by cnic (one of them)", field="person_id")
     case = writable_case(session, principal, case_id, Permission.CASE_WRITE)
     if data.cnic is not None:
         person = person_by_cnic(session, data.cnic)
