@@ -78,6 +78,13 @@ def body_limit(max_bytes: int, *, authenticated: bool = True) -> Callable[[F], F
     return mark
 
 
+def declared_length(request: Request) -> int | None:
+    """The request's ``Content-Length``; None when absent or not plain ASCII digits (``str.isdigit`` also
+    takes ``²``, which ``int`` refuses; :class:`BodyLimit` has answered 413 to a malformed one already)."""
+    value = request.headers.get("content-length")
+    return int(value) if value is not None and value.isascii() and value.isdigit() else None
+
+
 async def read_body(request: Request, limit: int, *, image_limit: int | None = None) -> bytes:
     """An upload's request body, refused (413, field ``image``) as soon as it passes ``limit`` bytes (never
     read whole first). ``image_limit``: the image's own limit named in the refusal when ``limit`` also
@@ -85,8 +92,7 @@ async def read_body(request: Request, limit: int, *, image_limit: int | None = N
     from crms.errors import PayloadTooLarge
 
     shown = limit if image_limit is None else image_limit
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
+    if (declared_length(request) or 0) > limit:
         raise PayloadTooLarge(f"image larger than {shown} bytes", field="image")
     chunks, size = [], 0
     async for chunk in request.stream():

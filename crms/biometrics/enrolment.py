@@ -92,15 +92,21 @@ def active_print(session: Session, person_id: int, position: int) -> Fingerprint
     )
 
 
+def _waiting():
+    """A recapture of an enrolled finger still waiting for its template: pending, not yet active, not
+    retired (the conditions, for a query's ``where``)."""
+    return (
+        Fingerprint.active.is_(False),
+        Fingerprint.retired_at.is_(None),
+        Fingerprint.status == EnrolmentStatus.PENDING.value,
+    )
+
+
 def waiting_print(session: Session, person_id: int, position: int) -> Fingerprint | None:
     """The recapture of an enrolled finger still waiting for its template (pending, not yet active)."""
     return session.scalar(
         select(Fingerprint).where(
-            Fingerprint.person_id == person_id,
-            Fingerprint.position == position,
-            Fingerprint.active.is_(False),
-            Fingerprint.retired_at.is_(None),
-            Fingerprint.status == EnrolmentStatus.PENDING.value,
+            Fingerprint.person_id == person_id, Fingerprint.position == position, *_waiting()
         )
     )
 
@@ -338,14 +344,7 @@ def fingerprints_of(
     marked = {m.position: mark_dict(m) for m in marks if m.active}
     waiting = {
         r.position: fingerprint_dict(r)
-        for r in session.scalars(
-            select(Fingerprint).where(
-                Fingerprint.person_id == target,
-                Fingerprint.active.is_(False),
-                Fingerprint.retired_at.is_(None),
-                Fingerprint.status == EnrolmentStatus.PENDING.value,
-            )
-        )
+        for r in session.scalars(select(Fingerprint).where(Fingerprint.person_id == target, *_waiting()))
     }
     fingers = [
         {"position": pos, "finger": name, "print": by_position.get(pos), "mark": marked.get(pos),

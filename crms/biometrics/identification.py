@@ -466,7 +466,7 @@ def save_snapshots() -> None:
 class ProbeInput:
     name: str  # what the caller calls it (file name, form field), used in every error message
     data: bytes  # an image, or a template (CRMS format or ISO/IEC 19794-2)
-    position: int = 0  # ANSI/NIST 1-10, 0 unknown
+    position: int | str = 0  # ANSI/NIST 1-10, 0 unknown; a form's text is read by check_position
     ppi: float | str | None = None  # image resolution, 'auto', or None for the file's own
 
 

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from crms.access.principal import Principal
 from crms.api.deps import biometric_store, get_db
 from crms.api.params import IdPath
-from crms.api.serving import IMPORT_FILE_LIMIT, body_limit
+from crms.api.serving import IMPORT_FILE_LIMIT, MULTIPART_OVERHEAD, body_limit
 from crms.biometrics.marks import REASONS
 from crms.errors import (
     AuthenticationError,
@@ -1054,7 +1054,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         )  # fmt: skip
 
     @app.post("/persons/{person_id}/photos", include_in_schema=False)
-    @body_limit(PHOTO_MAX_BYTES + 64 * 1024)
+    @body_limit(PHOTO_MAX_BYTES + MULTIPART_OVERHEAD)
     async def person_photo_post(request: Request, person_id: IdPath):
         from crms.faces import photos as faces
 

@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 from crms.access.policy import Permission, authorize
 from crms.api.deps import in_transaction
 from crms.api.params import IdPath
+from crms.api.serving import MULTIPART_OVERHEAD, declared_length
 from crms.biometrics import dedup, examination, identification
 from crms.errors import PayloadTooLarge, ValidationError
 from crms.fingerprint import MAX_IMAGE_BYTES as MAX_BYTES
@@ -58,13 +59,7 @@ def _whole(value: str, field: str, digits: int = 4) -> int:
 
 @router.post("/identify", summary="Who do these prints belong to? (1-10 fingers, multipart)")
 async def identify(request: Request):
-    declared = request.headers.get("content-length")
-    if (
-        declared is not None
-        and declared.isascii()
-        and declared.isdigit()
-        and int(declared) > 10 * MAX_BYTES + 65536
-    ):
+    if (declared_length(request) or 0) > 10 * MAX_BYTES + MULTIPART_OVERHEAD:
         raise PayloadTooLarge("upload larger than ten images", field="print")
     await in_transaction(request, lambda session, who: authorize(who, Permission.SEARCH_BIOMETRIC))
     form = await request.form(max_files=10, max_fields=40)

@@ -137,7 +137,7 @@ def _add_aliases(principal, person: Person, items: list[AliasIn], *, refuse_know
     twice (refused with ``refuse_known``: a single alias added to a record)."""
     have = {same_alias(a) for a in person.aliases}
     for a in items:
-        key = (a.name.casefold(), a.script.value)
+        key = same_alias(a)
         if key in have:
             if refuse_known:
                 raise _already_has(person, f"the alias {a.name} ({a.script.value})", "name")

@@ -39,14 +39,19 @@ def normalise_document(doc_type: str, number: str, *, field_name: str = "number"
     return value, []
 
 
-def _check_document_free(
-    session: Session, doc_type: str, number: str, field_name: str, person_id: int | None = None
-) -> None:
-    existing = session.scalar(
+def recorded_document(session: Session, doc_type: str, number: str) -> IdentityDocument | None:
+    """The document of this type and (normalised) number on record, whoever's it is."""
+    return session.scalar(
         select(IdentityDocument).where(
             IdentityDocument.doc_type == doc_type, IdentityDocument.number == number
         )
     )
+
+
+def _check_document_free(
+    session: Session, doc_type: str, number: str, field_name: str, person_id: int | None = None
+) -> None:
+    existing = recorded_document(session, doc_type, number)
     if existing is not None:
         shown = format_cnic(number) if doc_type in CNIC_LIKE else number
         if person_id is not None and existing.person_id == person_id:

@@ -14,7 +14,6 @@ from crms.records.cnic import format_cnic
 from crms.records.models import (
     CaseParty,
     CaseStatus,
-    IdentityDocument,
     PartyRole,
     PartyStatus,
     PartyStatusChange,
@@ -215,17 +214,13 @@ def link_person(session: Session, principal: Principal, case_id: int, data: Link
 
 def person_by_cnic(session: Session, cnic: str) -> Person:
     """The person a CNIC is recorded for, or NotFound naming ``cnic``."""
-    from crms.records.services.documents import normalise_document
+    from crms.records.services.documents import normalise_document, recorded_document
 
     number, _ = normalise_document("CNIC", cnic, field_name="cnic")
-    person = session.scalar(
-        select(Person)
-        .join(IdentityDocument, IdentityDocument.person_id == Person.id)
-        .where(IdentityDocument.doc_type == "CNIC", IdentityDocument.number == number)
-    )
-    if person is None:
+    document = recorded_document(session, "CNIC", number)
+    if document is None:
         raise NotFound(f"no person has CNIC {format_cnic(number)} on record", field="cnic")
-    return person
+    return document.person
 
 
 def update_link(session: Session, principal: Principal, link_id: int, data: LinkUpdate | dict) -> CaseParty:
