@@ -36,7 +36,34 @@ def validation_detail(err: dict, field: str | None, message: str | None = None) 
         if isinstance(value, int | float) and not isinstance(value, bool):
             detail["limit"] = value
             break
+    if err.get("type") in RULE_KINDS:
+        detail["values"] = {
+            k: v for k, v in ctx.items() if isinstance(v, str | int) and not isinstance(v, bool)
+        }
     return detail
+
+
+# A rule's own kinds of error (beside Pydantic's), each with the values its message names: the pages say them
+# in their language, an API client reads ``type`` and ``values`` rather than the English words.
+RULE_KINDS = frozenset(
+    {
+        "date_in_future",
+        "year_in_future",
+        "name_symbol",
+        "after_other_date",
+        "unit_unknown",
+        "unit_unknown_near",
+        "unit_unknown_inside",
+    }
+)
+
+
+def rule_error(field: str, kind: str, message: str, **values: str | int) -> ValidationError:
+    """ValidationError of one ``field`` by a rule of ``kind`` (one of RULE_KINDS), its values named, with
+    ``message`` in English words as every adapter has always shown it."""
+    assert kind in RULE_KINDS, kind
+    detail = {"field": field, "message": message, "type": kind, "values": values}
+    return ValidationError(message, field=field, details=[detail])
 
 
 class ValidationError(CrmsError):

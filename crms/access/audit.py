@@ -55,7 +55,7 @@ from sqlalchemy.orm import Session
 from crms.access.models import AuditEntry, AuditHead
 from crms.access.principal import Principal
 from crms.db import begin_writing, check_page
-from crms.errors import RateLimited, ValidationError
+from crms.errors import RateLimited, ValidationError, rule_error
 from crms.timeutil import as_utc, utcnow
 
 GENESIS = "0" * 64
@@ -925,7 +925,7 @@ def query(
     authorize(principal, Permission.AUDIT_READ)
     check_page(limit, offset, max_limit=1000)
     if since and until and as_utc(since) > as_utc(until):
-        raise ValidationError("since is after until", field="since")
+        raise rule_error("since", "after_other_date", "since is after until", what="since", other="until")
     if outcome is not None and outcome not in OUTCOMES:
         raise ValidationError(f"outcome must be one of {', '.join(OUTCOMES)}", field="outcome")
     conds = [] if outcome is None else [AuditEntry.outcome == outcome]

@@ -25,6 +25,7 @@ from crms.access import audit
 from crms.access.models import User
 from crms.access.policy import PASSWORD_ROLES, Permission, Role, authorize, mfa_required, unit_contains
 from crms.access.principal import Principal
+from crms.access.units import check_unit, normalise_unit
 from crms.errors import (
     AuthenticationError,
     Conflict,
@@ -49,7 +50,6 @@ ENROLMENT_TTL = timedelta(hours=72)
 # Roles whose new accounts (and whose role changes, resets) wait for a second administrator's approval.
 PRIVILEGED_ROLES = frozenset({Role.AUDITOR.value, Role.EXAMINER.value, Role.ADMINISTRATOR.value})
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-UNIT_RE = re.compile(r"^[A-Z]{2}(/[A-Z0-9][A-Z0-9_.-]{0,47}){0,5}$")
 PIN_RE = re.compile(r"^[0-9]{4,8}$")
 
 
@@ -109,15 +109,6 @@ def check_password_rules(password: str, *, username: str = "", full_name: str = 
     _check_password_strength(password, user_inputs=(username, *full_name.split()))
 
 
-def normalise_unit(unit: str) -> str:
-    value = (unit or "").strip().strip("/").upper()
-    if not UNIT_RE.match(value):
-        raise ValidationError(
-            "unit must be a path like BA or BA/QTA/QUETTA/QUETTA-CANTT (province first)", field="unit"
-        )
-    return value
-
-
 def _normalise_phone(phone: str) -> str:
     import phonenumbers
 
@@ -168,7 +159,7 @@ def create_user(
         )
     if len(full_name) > 200:
         raise ValidationError("full name must be at most 200 characters", field="full_name")
-    unit = normalise_unit(unit)
+    unit = check_unit(session, unit)
     if password is not None:
         check_password_rules(password, username=username, full_name=full_name)
     if phone is not None:
@@ -438,6 +429,8 @@ def set_role(
         raise ValidationError("you cannot change your own role or unit", field="user")
     new_unit = normalise_unit(unit) if unit is not None else user.unit
     _authorize_admin(principal, new_unit)
+    if unit is not None:
+        check_unit(session, new_unit)
     old = {"role": user.role, "unit": user.unit}
     user.role, user.unit = role, new_unit
     user.enrolment_code = None

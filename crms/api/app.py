@@ -39,7 +39,8 @@ ROUTERS = [
 
 
 def wire_areas() -> None:
-    """Composition root: the areas whose rows follow a person merge (records imports no other area)."""
+    """Composition root: the areas whose rows follow a person merge (records imports no other area), and the
+    registry of units that accounts are checked against."""
     from crms.biometrics.enrolment import follow_merge
     from crms.records.participants import register_merge_participant
 
@@ -47,6 +48,10 @@ def wire_areas() -> None:
     from crms.faces.photos import follow_merge as photos_follow_merge
 
     register_merge_participant(photos_follow_merge)
+    from crms.access.units import register_unit_registry
+    from crms.records.reference.lookups import current_units
+
+    register_unit_registry(current_units)  # accounts name units that exist (access imports no other area)
 
 
 def wire_gallery(db: Database, settings: Settings) -> None:

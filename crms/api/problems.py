@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from crms.errors import CrmsError, validation_detail
+from crms.errors import RULE_KINDS, CrmsError, validation_detail
 
 PROBLEM = "application/problem+json"
 
@@ -97,7 +97,13 @@ PROBLEM_SCHEMA = {
                         "type": "string",
                         "description": "the kind of error, where it is known: Pydantic's error type "
                         "(`missing`, `string_too_long`, `int_parsing`, `less_than_equal`, `date_parsing`, "
-                        "...) or a rule's own (`date_in_future`, `year_in_future`)",
+                        "...) or a rule's own (" + ", ".join(f"`{k}`" for k in sorted(RULE_KINDS)) + ")",
+                    },
+                    "values": {
+                        "type": "object",
+                        "description": "for a rule's own kind, the values its message names: `what` and "
+                        "`other` (field names) for `after_other_date`, `char` for `name_symbol`, `unit`, "
+                        "`parent` and `paths` for the unit kinds",
                     },
                     "limit": {
                         "type": "number",

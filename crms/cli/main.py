@@ -45,12 +45,21 @@ def _photos_follow_merge(session, principal, survivor, merged, now) -> dict[str,
     return follow_merge(session, principal, survivor, merged, now)
 
 
+def _current_units(session) -> dict[str, str]:
+    from crms.records.reference.lookups import current_units  # imported when an account is checked
+
+    return current_units(session)
+
+
 def wire_areas() -> None:
-    """Composition root: the areas whose rows follow a person merge (records imports no other area)."""
+    """Composition root: the areas whose rows follow a person merge (records imports no other area), and the
+    registry of units that accounts are checked against."""
+    from crms.access.units import register_unit_registry
     from crms.records.participants import register_merge_participant
 
     register_merge_participant(_fingerprints_follow_merge)
     register_merge_participant(_photos_follow_merge)
+    register_unit_registry(_current_units)
 
 
 wire_areas()

@@ -51,7 +51,11 @@ def _name_text(value: str) -> str:
     control or format character other than the joiners Urdu spelling needs is refused, naming it."""
     for ch in value:
         if unicodedata.category(ch)[0] in "SC" and ch not in "\u200c\u200d":
-            raise ValueError(f"a name may not contain {ch!r} (a symbol, emoji or control character)")
+            raise PydanticCustomError(
+                "name_symbol",
+                "a name may not contain {char} (a symbol, emoji or control character)",
+                {"char": repr(ch)},
+            )
     return value
 
 
@@ -84,6 +88,10 @@ def _calendar_day(value: Any) -> Any:
 
 
 Day = Annotated[date, BeforeValidator(_calendar_day)]
+
+
+# The crime cannot have happened after the FIR was registered (the kind ``after_other_date``).
+AFTER_REGISTERED = {"what": "occurred_on", "other": "registered_on"}
 
 
 def _not_future(value: date | None, what: str) -> date | None:
@@ -279,7 +287,7 @@ class CaseCreate(Strict):
     def _occ(cls, v: date | None, info: ValidationInfo) -> date | None:
         registered = info.data.get("registered_on")
         if v is not None and registered is not None and v > registered:
-            raise ValueError("occurred_on is after registered_on")
+            raise PydanticCustomError("after_other_date", "{what} is after {other}", AFTER_REGISTERED)
         return _not_future(v, "occurred_on")
 
 

@@ -327,7 +327,16 @@ PLAIN_MESSAGES = {
     "enum": N_("Choose one of the listed values"),
     "date_in_future": N_("This date is in the future"),
     "year_in_future": N_("This year is in the future"),
+    # A rule's own kinds (crms.errors.RULE_KINDS), with the values the rule names.
+    "name_symbol": N_("A name may not contain %(char)s (a symbol, emoji or control character)"),
+    "after_other_date": N_("This date is after “%(other)s”"),
+    "unit_unknown": N_("No division, district or police station has the path %(unit)s"),
+    "unit_unknown_near": N_("No unit has the path %(unit)s; did you mean %(paths)s?"),
+    "unit_unknown_inside": N_("No unit %(unit)s in %(parent)s; its units are %(paths)s"),
 }
+
+# Values of a rule's message that are a form field's name: said as the field's label.
+LABEL_VALUES = frozenset({"other"})
 
 
 class PlainMessage(str):
@@ -344,7 +353,10 @@ class PlainMessage(str):
 
     def said(self, gettext: Callable[[str], str]) -> str:
         text = gettext(self.msgid)
-        return text % self.values if self.values else text
+        if not self.values:
+            return text
+        label = {k: gettext(FIELD_LABELS.get(v, v)) for k, v in self.values.items() if k in LABEL_VALUES}
+        return text % (self.values | label)
 
 
 def plain_message(item: dict) -> PlainMessage | None:
@@ -354,9 +366,11 @@ def plain_message(item: dict) -> PlainMessage | None:
         return None
     if item["type"] == "string_too_short" and limit == 1:  # an empty or blank text where one is needed
         return PlainMessage(PLAIN_MESSAGES["missing"])
-    if "%(n)s" not in msgid:
+    values = dict(item.get("values") or {}) | ({"n": limit} if limit is not None else {})
+    named = set(re.findall(r"%\((\w+)\)s", msgid))
+    if not named:
         return PlainMessage(msgid)
-    return PlainMessage(msgid, n=limit) if limit is not None else None
+    return PlainMessage(msgid, **{k: values[k] for k in named}) if named <= values.keys() else None
 
 
 def unprefixed(name: str, message: str) -> str:
@@ -1722,12 +1736,14 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
     def users_view(request: Request, session: Session, who: Principal, status=200, **ctx) -> Response:
         from crms.access import users
         from crms.access.policy import Role
+        from crms.access.units import units_within
 
         rows = [users.user_dict(u) for u in users.list_users(session, who)]
         roles = [r.value for r in Role if r != Role.SYSTEM]
         ctx.setdefault("errors", {})
         ctx.setdefault("values", {})
-        return render(request, "users.html", status, users=rows, roles=roles, **ctx)
+        units = units_within(session, who.unit)  # the new account's unit is chosen among these
+        return render(request, "users.html", status, users=rows, roles=roles, units=units, **ctx)
 
     @app.get("/users", response_class=HTMLResponse, include_in_schema=False)
     def users_page(request: Request):

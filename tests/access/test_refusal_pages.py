@@ -30,7 +30,7 @@ def test_a_rate_limited_page_says_to_wait_and_sends_retry_after(app, db, monkeyp
 
 
 def test_a_write_outside_the_jurisdiction_says_so(app, db):
-    with signed_in(app, db, "sho", "BA/TBT/TURBAT") as (c, turbat):
+    with signed_in(app, db, "sho", "BA/MKN/KECH") as (c, turbat):
         pid = c.post("/api/v1/persons", json=person_data(), headers=turbat).json()["person"]["id"]
     with signed_in(app, db, "sho", "BA/QTA/QUETTA") as (c, _):  # the same role, another unit
         token = re.search(CSRF, c.get(f"/persons/{pid}").text).group(1)

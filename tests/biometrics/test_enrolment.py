@@ -131,7 +131,7 @@ def test_one_active_print_per_person_and_finger_is_enforced_by_the_database(env)
     [
         ("fingerprint_examiner", "BA", True),
         ("cro_operator", "BA/QTA", True),
-        ("cro_operator", "BA/MKR", False),  # outside the person's unit
+        ("cro_operator", "BA/MKN", False),  # outside the person's unit
         ("investigating_officer", "BA", False),
         ("auditor", "BA", False),
     ],

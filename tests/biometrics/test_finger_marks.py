@@ -83,7 +83,7 @@ def test_mark_refused_for_bad_input_captured_finger_and_role(env):
     with pytest.raises(PermissionDenied):
         mark(db, make_principal(db, "investigating_officer"), pid, 2, "missing")
     with pytest.raises(PermissionDenied):  # another district
-        mark(db, make_principal(db, "cro_operator", "BA/GWD"), pid, 2, "missing")
+        mark(db, make_principal(db, "cro_operator", "BA/MKN/GWADAR"), pid, 2, "missing")
     with db.transaction() as s:
         assert s.scalar(select(FingerMark.id)) is None
 

@@ -86,13 +86,13 @@ def test_roles(env):
     pid = make_person(db)
     row = upload(db, store, make_principal(db), pid, "front", image())
     with pytest.raises(PermissionDenied):  # another district may not add
-        upload(db, store, make_principal(db, "cro_operator", "BA/GWD"), pid, "left", image())
+        upload(db, store, make_principal(db, "cro_operator", "BA/MKN/GWADAR"), pid, "left", image())
     for role in ("administrator", "auditor"):
         with pytest.raises(PermissionDenied), db.transaction() as s:
             photos.read_photo(s, make_principal(db, role), store, row.id)
     with db.transaction() as s:  # an investigator of another district may see it
         data, _, _ = photos.read_photo(
-            s, make_principal(db, "investigating_officer", "BA/GWD"), store, row.id
+            s, make_principal(db, "investigating_officer", "BA/MKN/GWADAR"), store, row.id
         )
     assert data == image()
 
@@ -137,7 +137,7 @@ def test_a_photo_taken_in_error_is_taken_off_with_a_reason_and_the_view_it_repla
             photos.remove_photo(s, op, wrong.id, reason)
         assert err.value.field == "reason"
     with pytest.raises(PermissionDenied), db.transaction() as s:  # another district's operator
-        photos.remove_photo(s, make_principal(db, "cro_operator", "BA/GWD"), wrong.id, "not him")
+        photos.remove_photo(s, make_principal(db, "cro_operator", "BA/MKN/GWADAR"), wrong.id, "not him")
     with pytest.raises(NotFound), db.transaction() as s:
         photos.remove_photo(s, op, 999_999, "not him")
 

@@ -111,7 +111,7 @@ def test_an_entry_of_another_person_or_kind_is_not_found(rdb, principal):
 
 def test_only_those_who_may_change_the_record_take_an_entry_off(rdb, principal):
     op, examiner = principal(), principal("fingerprint_examiner")
-    outside = principal("cro_operator", "BA/KCH")  # another district's operator
+    outside = principal("cro_operator", "BA/MKN/KECH")  # another district's operator
     pid = _person(rdb, op, unit="BA/QTA")
     phone_id = _read(rdb, op, pid)["phones"][0]["id"]
     for who in (examiner, outside):

@@ -4,6 +4,7 @@ the English span), and keep a service's own English message in its span, the fie
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import timedelta
 
@@ -128,11 +129,40 @@ def test_an_overlong_name_on_the_person_form_in_urdu(app, db):
 def test_a_service_message_stays_english_in_its_span_and_filters_have_labels(app, db):
     with signed_in(app, db, "auditor") as (c, _):
         c.cookies.set("crms_lang", "ur")
+        r = c.get("/audit?outcome=sideways")
+        assert r.status_code == 422, r.text[:300]
+        shown = _error(r.text, "outcome")
+        assert '<span lang="en" dir="ltr">outcome must be one of ok, ' in shown
+
+
+def test_a_rule_of_dates_is_said_in_urdu_with_the_other_fields_label(app, db):
+    """A rule's own kind (``after_other_date``) and its values: the other field is named by its label."""
+    with signed_in(app, db, "auditor") as (c, _):
+        c.cookies.set("crms_lang", "ur")
         r = c.get("/audit?since=2026-12-10&until=2026-12-01")
         assert r.status_code == 422, r.text[:300]
         shown = _error(r.text, "since")
         assert "سے" in shown.split("—")[0] and "since —" not in shown  # the filter's label, "From"
-        assert '<span lang="en" dir="ltr">since is after until</span>' in shown
+        assert "یہ تاریخ “تک” کے بعد کی ہے" in shown and 'lang="en"' not in shown
+        c.cookies.set("crms_lang", "en")
+        shown = _error(c.get("/audit?since=2026-12-10&until=2026-12-01").text, "since")
+        assert "This date is after “To”" in shown
+        r = c.get("/api/v1/audit?since=2026-12-10&until=2026-12-01")
+        (item,) = r.json()["errors"]
+        assert item["type"] == "after_other_date" and item["values"] == {"what": "since", "other": "until"}
+        assert item["message"] == "since is after until"
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_a_symbol_in_a_name_is_said_in_urdu_naming_it(app, db):
+    with signed_in(app, db, "cro_operator") as (c, _):
+        c.cookies.set("crms_lang", "ur")
+        token = re.search(CSRF, c.get("/persons/new").text).group(1)
+        data = {"csrf_token": token, "given_name_en": "Rauf 😀", "gender": "M"}
+        r = c.post("/persons/new", data=data)
+        assert r.status_code == 422, r.text[:300]
+        shown = _error(r.text, "given_name_en")
+        assert "نام میں '😀' نہیں ہو سکتا" in html.unescape(shown) and 'lang="en"' not in shown
 
 
 def test_a_message_that_names_its_field_is_not_prefixed_twice():

@@ -139,7 +139,13 @@ def test_sign_in_with_totp_and_user_administration(browser, web_server, lang, si
     page.click("form[action='/users'] button[type=submit]")
     assert page.locator("#e-username").is_visible()
     assert _t(lang, "Username", "صارف نام") in page.locator("#e-username").inner_text()
+    page.fill("#f-username", f"typo_{lang}_{size}")
+    page.fill("#f-unit", "BA/QTA/QUETA")  # a typo: the unit registry names the nearest unit
+    page.click("form[action='/users'] button[type=submit]")
+    assert "BA/QTA/QUETTA" in page.locator("#e-unit").inner_text()
+    assert page.locator("#unit-list option[value='BA/QTA/QUETTA/QUETTA-CANTT']").count() == 1
     assert _count(web_server, User) == before
+    page.fill("#f-unit", "BA")
     # A new examiner: the administrator gets a one-time enrolment code, never chooses the password; the
     # account cannot be activated from the administrator's own address.
     name = f"exam_{lang}_{size}"

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
         read_reference_data,
         unit_path,
     )
-    from crms.records.reference.lookups import ReferenceIndex, get_district, get_police_station
+    from crms.records.reference.lookups import ReferenceIndex, current_units, get_district, get_police_station
     from crms.records.reference.models import District, Division, PoliceStation, Statute, StatuteSection
     from crms.records.reference.offences import Offence, OffenceParser, format_offences, parse_offences
 
@@ -29,6 +29,7 @@ _SUBMODULES: dict[str, str] = {
     "read_reference_data": "loader",
     "unit_path": "loader",
     "ReferenceIndex": "lookups",
+    "current_units": "lookups",
     "get_district": "lookups",
     "get_police_station": "lookups",
     "District": "models",
@@ -50,6 +51,7 @@ __all__ = [
     "PoliceStation",
     "ReferenceDataError",
     "ReferenceIndex",
+    "current_units",
     "Statute",
     "StatuteSection",
     "format_offences",

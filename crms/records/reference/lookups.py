@@ -176,3 +176,27 @@ def get_police_station(
     for s in session.scalars(query):
         index.add_station(s)
     return index.police_station(text, d, on=on)
+
+
+def current_units(session: Session) -> dict[str, str]:
+    """The jurisdiction units that exist now, ``{path: English name}``: the province, its current divisions,
+    districts and police stations (a closed district or station names no unit for new records or accounts).
+    The registry that :func:`crms.access.units.check_unit` consults (registered by the composition roots)."""
+    from crms.records.reference.loader import PROVINCE
+    from crms.records.reference.models import Division
+
+    units = {PROVINCE: "Balochistan"}
+    divisions = {d.code: d for d in session.scalars(select(Division)) if d.is_current()}
+    for d in divisions.values():
+        units[f"{PROVINCE}/{d.code}"] = f"{d.name_en} division"
+    districts = {}
+    for d in session.scalars(select(District)):
+        if d.is_current() and d.division_code in divisions:
+            districts[d.code] = d
+            units[f"{PROVINCE}/{d.division_code}/{d.code}"] = f"{d.name_en} district"
+    for s in session.scalars(select(PoliceStation)):
+        if s.is_current() and s.district_code in districts:
+            units[s.unit_path] = (
+                f"{s.name_en} police station" if s.kind == "police" else f"{s.name_en} levies"
+            )
+    return units

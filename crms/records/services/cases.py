@@ -10,7 +10,7 @@ from crms.access import audit
 from crms.access.policy import Permission, authorize, has_permission
 from crms.access.principal import Principal
 from crms.db import check_page
-from crms.errors import Conflict, NotFound, ValidationError
+from crms.errors import Conflict, NotFound, ValidationError, rule_error
 from crms.records.models import (
     Case,
     CaseOffence,
@@ -21,6 +21,7 @@ from crms.records.models import (
     PersonFlag,
 )
 from crms.records.schemas import (
+    AFTER_REGISTERED,
     CaseCreate,
     CaseStatusIn,
     CaseUpdate,
@@ -218,7 +219,9 @@ def update_case(session: Session, principal: Principal, case_id: int, data: Case
         _set_offences(case, _parse_sections(session, changes["sections"]))
         case.sections_text = changes.pop("sections")
     if changes.get("occurred_on") and changes["occurred_on"] > case.registered_on:
-        raise ValidationError("occurred_on is after registered_on", field="occurred_on")
+        raise rule_error(
+            "occurred_on", "after_other_date", "occurred_on is after registered_on", **AFTER_REGISTERED
+        )
     for key, value in changes.items():
         setattr(case, key, value)
     touch(case, principal)

@@ -112,9 +112,10 @@ def register_person(session: Session, principal: Principal, data: PersonCreate |
     data = coerce(PersonCreate, data)
     unit = principal.unit
     if data.unit:
-        from crms.access.users import normalise_unit
+        from crms.access.units import check_unit
+        from crms.records.reference.lookups import current_units
 
-        unit = normalise_unit(data.unit)
+        unit = check_unit(session, data.unit, known=current_units)
         if not unit_contains(principal.unit, unit):
             raise ValidationError(f"unit {unit} is outside your unit {principal.unit}", field="unit")
     authorize(principal, Permission.PERSON_WRITE, unit=unit)
