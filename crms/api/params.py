@@ -26,6 +26,18 @@ OffsetQuery = Annotated[int, Query(ge=0, le=MAX_ID)]
 _DECLARED: dict[int, frozenset[str]] = {}
 
 
+def whole_number(text: str, field: str, digits: int = 12) -> int:
+    """A form or query field that must be a whole number, 0 or more, in ASCII or Urdu digits: else a 422
+    naming the field (``str.isdigit`` alone takes ``²``, which ``int`` refuses, and ``int`` refuses thousands
+    of digits). The field's range is its service's rule."""
+    from crms.records.cnic import ascii_digits
+
+    value = ascii_digits(text.strip())
+    if not (value.isascii() and value.isdigit() and len(value) <= digits):
+        raise ValidationError(f"{field} must be a whole number, 0 or more", field=field)
+    return int(value)
+
+
 def declared_query_params(route) -> frozenset[str]:
     """The query parameter names (aliases) a route declares, its dependencies' included (cached per route)."""
     names = _DECLARED.get(id(route))

@@ -181,10 +181,10 @@ def eval_cmd(
         return
     typer.echo(
         f"{folder}: {res['images']} images, {res['genuine']} genuine and {res['impostor']} impostor pairs\n"
-        f"  EER      {res['eer']:.2f} %\n"
-        f"  FMR100   {res['fmr100']:.2f} %\n"
-        f"  FMR1000  {res['fmr1000']:.2f} %\n"
-        f"  ZeroFMR  {res['zerofmr']:.2f} %\n"
+        f"  EER      {res['eer_percent']:.2f} %\n"
+        f"  FMR100   {res['fmr100_percent']:.2f} %\n"
+        f"  FMR1000  {res['fmr1000_percent']:.2f} %\n"
+        f"  ZeroFMR  {res['zerofmr_percent']:.2f} %\n"
         f"  extraction {res['extract_ms']:.0f} ms/image (one thread per worker), "
         f"comparison {res['compare_us']:.1f} µs/pair\n"
         "  resolution "

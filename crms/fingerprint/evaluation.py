@@ -116,8 +116,9 @@ def compare_timed(prepared: list, score_many) -> tuple[np.ndarray, float]:
 
 def evaluate_folder(folder: Path, dpi: float | str | None = None, processes: int | None = None) -> dict:
     """The FVC protocol on a folder of ``FINGER_IMPRESSION.ext`` images: the JSON-ready summary (rates in
-    percent, mean extraction ms per image, mean comparison µs per pair with numba's compilation excluded).
-    Raises ValueError with the reason when the folder cannot be evaluated or an image cannot be read."""
+    percent, their keys ending ``_percent``; mean extraction ms per image, mean comparison µs per pair with
+    numba's compilation excluded). Raises ValueError with the reason when the folder cannot be evaluated or
+    an image cannot be read."""
     from crms.fingerprint import matcher
     from crms.fingerprint.images import list_images
     from crms.fingerprint.serialise import loads
@@ -142,10 +143,10 @@ def evaluate_folder(folder: Path, dpi: float | str | None = None, processes: int
         "images": len(files),
         "genuine": m.genuine,
         "impostor": m.impostor,
-        "eer": round(100 * m.eer, 3),
-        "fmr100": round(100 * m.fmr100, 3),
-        "fmr1000": round(100 * m.fmr1000, 3),
-        "zerofmr": round(100 * m.zerofmr, 3),
+        "eer_percent": round(100 * m.eer, 3),
+        "fmr100_percent": round(100 * m.fmr100, 3),
+        "fmr1000_percent": round(100 * m.fmr1000, 3),
+        "zerofmr_percent": round(100 * m.zerofmr, 3),
         "extract_ms": round(float(np.mean([r.ms for r in results])), 1),
         "compare_us": round(compare_s / max(1, scores.size) * 1e6, 2),
         "resolution": resolution_summary(results),

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from crms.access.principal import Principal
 from crms.api.deps import biometric_store, get_db
-from crms.api.params import IdPath
+from crms.api.params import IdPath, whole_number
 from crms.api.serving import IMPORT_FILE_LIMIT, MULTIPART_OVERHEAD, body_limit
 from crms.biometrics.marks import REASONS
 from crms.errors import (
@@ -696,14 +696,6 @@ def _office_day(text: str, field: str, *, end: bool = False) -> datetime | None:
     return office_day_span(day)[1 if end else 0]
 
 
-def _whole_number(text: str, field: str) -> int:
-    """A listing's offset or a year from a query string: ValidationError naming the field otherwise."""
-    text = ascii_digits(text.strip())
-    if not (text.isascii() and text.isdigit()) or len(text) > 12:  # (isdigit alone takes "²")
-        raise ValidationError(f"{field} must be a whole number, 0 or more", field=field)
-    return int(text)
-
-
 def page_links(filters: dict, start: int, shown: int, total: int, size: int) -> dict:
     """A listing's place (entries ``first``–``last``) and the query strings of its newer and older pages,
     which keep its filters (None where there is no such page)."""
@@ -1275,7 +1267,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
             page, errors, start = {"items": [], "total": 0}, {}, 0
             try:
-                start = _whole_number(offset, "offset")
+                start = whole_number(offset, "offset")
                 page = cases.list_cases(
                     session,
                     who,
@@ -1283,7 +1275,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
                     offset=start,
                     district=values["district"] or None,
                     police_station=values["police_station"] or None,
-                    year=_whole_number(values["year"], "year") if values["year"] else None,
+                    year=whole_number(values["year"], "year") if values["year"] else None,
                     status=values["status"] or None,
                 )
             except ValidationError as exc:
@@ -1700,7 +1692,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             total, rows, errors, start = 0, [], {}, 0
             if not verify or audit.may_query(who):  # without audit:read, query refuses (403)
                 try:
-                    start = _whole_number(offset, "offset")
+                    start = whole_number(offset, "offset")
                     total, rows = audit.query(
                         session,
                         who,

@@ -119,17 +119,17 @@ def test_eval_json_is_exactly_one_object(tmp_path):
         "images",
         "genuine",
         "impostor",
-        "eer",
-        "fmr100",
-        "fmr1000",
-        "zerofmr",
+        "eer_percent",  # the rates are percentages, as their names say
+        "fmr100_percent",
+        "fmr1000_percent",
+        "zerofmr_percent",
         "extract_ms",
         "compare_us",
         "resolution",
     ]
     assert obj["resolution"] == {"file": {"images": 6, "min_dpi": 500.0, "max_dpi": 500.0}}
     assert (obj["images"], obj["genuine"], obj["impostor"]) == (6, 6, 9)
-    assert 0 <= obj["eer"] <= 100 and obj["extract_ms"] > 0 and obj["compare_us"] > 0
+    assert 0 <= obj["eer_percent"] <= 100 and obj["extract_ms"] > 0 and obj["compare_us"] > 0
     res = runner.invoke(app, ["fp", "eval", str(d)])
     assert res.exit_code == 0 and "EER" in res.stdout and "6 genuine and 9 impostor" in res.stdout
 

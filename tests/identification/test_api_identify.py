@@ -271,3 +271,32 @@ def test_a_search_confirms_at_most_one_person(client, make_user, enrolled):
     r = client.post(url, headers=examiner, json={"person_id": others[0], "decision": "rejected",
                                                  "reason": "different pattern"})  # fmt: skip
     assert r.status_code == 201, r.text
+
+
+def test_the_openapi_document_declares_the_identify_form(client):
+    """Integrators generate clients from the document: the multipart form, its parts and their limits."""
+    op = client.get("/api/openapi.json").json()["paths"]["/api/v1/identify"]["post"]
+    form = op["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert form["required"] == ["print", "reason"]
+    assert (
+        form["properties"]["print"]["maxItems"] == 10
+        and form["properties"]["print"]["items"]["format"] == "binary"
+    )
+    assert set(form["properties"]) == {"print", "position", "ppi", "reason", "top"}
+
+
+@pytest.mark.parametrize(("typed", "value"), [("7", 7), (" 12 ", 12), ("۱۲", 12), ("0", 0)])
+def test_a_whole_number_field_reads_ascii_and_urdu_digits(typed, value):
+    from crms.api.params import whole_number
+
+    assert whole_number(typed, "top") == value
+
+
+@pytest.mark.parametrize("typed", ["²", "-3", "1e2", "", "5" * 13, "1 000"])
+def test_a_whole_number_field_refuses_anything_else_naming_the_field(typed):
+    from crms.api.params import whole_number
+    from crms.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="offset must be a whole number, 0 or more") as e:
+        whole_number(typed, "offset")
+    assert e.value.field == "offset"

@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 
 from crms.access.policy import Permission, authorize
 from crms.api.deps import in_transaction
-from crms.api.params import IdPath
+from crms.api.params import IdPath, whole_number
 from crms.api.serving import MULTIPART_OVERHEAD, declared_length
 from crms.biometrics import dedup, examination, identification
 from crms.errors import PayloadTooLarge, ValidationError
@@ -48,16 +48,52 @@ def _ppi(value: str | None, name: str):
         raise ValidationError(f"{name}: ppi {shown!r}: {message}", field="ppi") from None
 
 
-def _whole(value: str, field: str, digits: int = 4) -> int:
-    """A form field that must be a whole number: plain ASCII digits (``str.isdigit`` also accepts ``²``,
-    which ``int`` refuses, and ``int`` refuses thousands of digits), else a 422 naming the field."""
-    text = value.strip()
-    if not (text.isascii() and text.isdigit() and len(text) <= digits):
-        raise ValidationError(f"{field} must be a whole number", field=field)
-    return int(text)
+# The multipart form as the OpenAPI document declares it (the route reads the form itself, to bound it).
+IDENTIFY_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["print", "reason"],
+                    "properties": {
+                        "print": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": 10,
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "1-10 fingerprints: images (PNG, JPEG, TIFF, BMP, WSQ, JPEG 2000) "
+                            "or templates (CRMS, ISO/IEC 19794-2)",
+                        },
+                        "position": {
+                            "type": "array",
+                            "items": {"type": "integer", "minimum": 0, "maximum": 10},
+                            "description": "each print's finger, in the same order (ANSI/NIST 1-10, 0 "
+                            "unknown; all unknown when absent), each finger at most once",
+                        },
+                        "ppi": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "description": "the resolution of each print, or one for all: a number or "
+                            "`auto` (estimated); absent: the image's own tag",
+                        },
+                        "reason": {"type": "string", "description": "why the search is made (audited)"},
+                        "top": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                    },
+                },
+                "encoding": {"print": {"contentType": "application/octet-stream, image/*"}},
+            }
+        },
+    }
+}
 
 
-@router.post("/identify", summary="Who do these prints belong to? (1-10 fingers, multipart)")
+@router.post(
+    "/identify",
+    summary="Who do these prints belong to? (1-10 fingers, multipart)",
+    openapi_extra=IDENTIFY_BODY,
+)
 async def identify(request: Request):
     if (declared_length(request) or 0) > 10 * MAX_BYTES + MULTIPART_OVERHEAD:
         raise PayloadTooLarge("upload larger than ten images", field="print")
@@ -89,7 +125,7 @@ async def identify(request: Request):
         ppi = _ppi(str(ppis[0] if len(ppis) == 1 else ppis[i]), name) if ppis else None
         probes.append(identification.ProbeInput(name, data, pos, ppi))  # type: ignore[arg-type]
     reason = str(form.get("reason") or "")
-    top = _whole(str(form.get("top") or "20"), "top")  # its range (1-100) is the service's rule
+    top = whole_number(str(form.get("top") or "20"), "top", digits=4)  # its range (1-100): the service's
     db = request.app.state.db
     store = _store(request)
     out = await in_transaction(

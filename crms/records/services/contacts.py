@@ -238,6 +238,8 @@ _ENTRIES = {
     "phone": (PhoneNumber, "phones"),
 }
 ENTRY_KINDS = tuple(_ENTRIES)
+# A person's collection ("phones") -> the kind of entry it holds ("phone").
+KIND_OF_COLLECTION = {collection: kind for kind, (_, collection) in _ENTRIES.items()}
 
 
 def remove_entry(

@@ -28,7 +28,7 @@ from crms.records.schemas import (
     coerce,
 )
 from crms.records.services.common import ENTRY_SHOWN, get_writable_person, touch
-from crms.records.services.contacts import _add_aliases, same_address, same_alias
+from crms.records.services.contacts import KIND_OF_COLLECTION, _add_aliases, same_address, same_alias
 from crms.records.services.names import _full_name_en, _full_name_ur, _refresh_name_keys
 from crms.records.services.persons import _SCALAR_FIELDS, _check_person_fields, _record_change
 from crms.timeutil import utcnow
@@ -37,7 +37,6 @@ from crms.timeutil import utcnow
 # phone by its stored E.164 number, an alias by its name (whatever its case) and script, an address by its
 # fields. Documents need none: a document belongs to one person only (its unique key).
 _SAME = {"phones": lambda p: p.e164, "aliases": same_alias, "addresses": same_address}
-_KIND = {"phones": "phone", "aliases": "alias", "addresses": "address"}
 
 
 def _dropped_text(dropped: dict[str, list[str]]) -> str | None:
@@ -94,7 +93,7 @@ def merge_persons(session: Session, principal: Principal, data: MergeIn | dict) 
             moved[attr] = []
             for r in rows:
                 if same and same(r) in have:  # the survivor's is kept; the merged record's goes
-                    dropped.setdefault(attr, []).append(ENTRY_SHOWN[_KIND[attr]](r))
+                    dropped.setdefault(attr, []).append(ENTRY_SHOWN[KIND_OF_COLLECTION[attr]](r))
                     getattr(merged, attr).remove(r)
                     session.delete(r)
                     continue
