@@ -84,6 +84,13 @@ def _fits(page) -> None:
     )
 
 
+def _on_screen(locator) -> None:
+    """Each of these is within the screen's width, not in a region scrolled off to the side."""
+    for item in locator.all():
+        box, width = item.bounding_box(), item.page.evaluate("window.innerWidth")
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= width + 1, (item.inner_text(), box)
+
+
 def test_identify_compare_decide_and_duplicate_queue(browser, web_server, tmp_path):
     from crms.access.models import AuditEntry
     from crms.biometrics.models import DuplicateCase
@@ -108,6 +115,7 @@ def test_identify_compare_decide_and_duplicate_queue(browser, web_server, tmp_pa
     assert first.get_attribute("data-person") == str(w["a"]) and "Abdul Qadir" in first.inner_text()
     assert "عبدالقادر" in first.inner_text() and page.locator("#threshold").is_visible()
     _fits(page)
+    _on_screen(page.locator("#candidates td"))  # on a phone each candidate is a card: its decision link too
     v.check("identify-candidates")
     first.get_by_role("link", name="Compare side by side").click()
     page.wait_for_url(re.compile(r"/candidates/\d+"))
@@ -137,6 +145,7 @@ def test_identify_compare_decide_and_duplicate_queue(browser, web_server, tmp_pa
     v.lang = "ur"
     assert page.locator(f"tr[data-case='{w['case']}']").is_visible()
     _fits(page)
+    _on_screen(page.locator("#cases td"))
     v.check("duplicates")
     page.locator(f"tr[data-case='{w['case']}'] a").click()
     page.wait_for_url(re.compile(r"/duplicates/\d+$"))
