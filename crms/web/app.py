@@ -91,6 +91,7 @@ FIELD_LABELS = {
     "dropped_aliases": N_("Aliases already on the record (not moved)"),
     "dropped_addresses": N_("Addresses already on the record (not moved)"),
     "image": N_("Fingerprint image"),
+    "probe": N_("Finger image"),  # one of the identification form's prints (probe_N)
     "file": N_("Register file"),
     "unit": N_("Unit"),
     "full_name": N_("Full name"),

@@ -56,7 +56,9 @@ def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
     def search_form(request: Request, session: Session, who: Principal, status: int = 200, **ctx) -> Response:
         authorize(who, Permission.SEARCH_BIOMETRIC)
         ctx.setdefault("values", {})
-        return render(request, "identify.html", status=status, slots=range(1, MAX_PROBES + 1), **ctx)
+        slots = range(1, MAX_PROBES + 1)
+        more = [f"probe_{n}" for n in slots[1:]]  # the prints under "More fingers", opened on an error
+        return render(request, "identify.html", status=status, slots=slots, more_probes=more, **ctx)
 
     @app.get("/identify", response_class=HTMLResponse, include_in_schema=False)
     def identify_page(request: Request):
@@ -97,10 +99,14 @@ def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
             return see_other(f"/identify/{out['search_id']}")
 
         def bad(exc: CrmsError) -> Response:
-            errors = form_errors(exc)
-            m = re.match(r"probe (\d+)\.", exc.field or "")
-            if m:
-                errors[f"probe_{m.group(1)}"] = exc.message
+            # An error about one print (the service names it "probe N", in the field or the message) is
+            # shown once, in that print's box; any other at its field.
+            m = re.match(r"probe (\d+)[.:]", exc.field or "") or re.match(r"probe (\d+): ", exc.message)
+            if m is None:
+                errors = form_errors(exc)
+            else:
+                name = f"probe_{m.group(1)}"  # the print's box: its image and its finger
+                errors = {name: exc.message, "_all": f"{name}: {exc.message}"}
             return _reshow(
                 request, lambda s, w: search_form(request, s, w, 422, errors=errors, values=values)
             )
