@@ -23,6 +23,7 @@ import copy
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlencode, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -238,7 +239,7 @@ class BodyLimit:
                 if path.startswith("/api/"):
                     response = problem(401, "Not authenticated", refusal, instance=path)
                 else:  # a page's form: back to the login page, as the pages do
-                    response = RedirectResponse("/login", status_code=303)
+                    response = RedirectResponse(sign_in_again(Request(scope)), status_code=303)
                 await _respond(scope, send, response)
                 return
         received = 0
@@ -276,6 +277,37 @@ async def _respond(scope: Scope, send: Send, response: Any) -> None:
         return {"type": "http.disconnect"}
 
     await response(scope, nothing, send)
+
+
+def local_path(target: str | None) -> str:
+    """``target`` if it is a path of this site ("/cases?year=2024"), else "/": never another site's address
+    (``//host``, ``/\\host``, which browsers read as ``//host``, or ``https://host``)."""
+    target = target or "/"
+    if not target.startswith("/") or target.startswith(("//", "/\\")) or any(c < " " for c in target):
+        return "/"
+    return target
+
+
+def return_path(request: Request) -> str:
+    """The page to come back to after signing in again: a page's own address (with its query), or for a form
+    sent from a page of this site, that page (the form's action may have no page of its own)."""
+    if request.method == "GET":
+        url = request.url
+        return local_path(url.path + (f"?{url.query}" if url.query else ""))
+    referer = urlsplit(request.headers.get("referer") or "")
+    if referer.netloc != request.url.netloc or not referer.path:
+        return "/"
+    return local_path(referer.path + (f"?{referer.query}" if referer.query else ""))
+
+
+def sign_in_again(request: Request, *, expired: bool = True) -> str:
+    """The sign-in page's address for a page request whose session has ended (``expired``) or never was:
+    it returns to :func:`return_path`, and says that a form sent was not saved."""
+    query: dict = {"expired": 1} if expired else {}
+    query["next"] = return_path(request)
+    if expired and request.method == "POST":
+        query["unsent"] = 1
+    return "/login?" + urlencode(query)
 
 
 def _check_credentials(app: Any, scope: Scope) -> str | None:

@@ -28,7 +28,13 @@ from sqlalchemy.orm import Session
 from crms.access.principal import Principal
 from crms.api.deps import biometric_store, get_db
 from crms.api.params import IdPath, whole_number
-from crms.api.serving import IMPORT_FILE_LIMIT, MULTIPART_OVERHEAD, body_limit
+from crms.api.serving import (
+    IMPORT_FILE_LIMIT,
+    MULTIPART_OVERHEAD,
+    body_limit,
+    local_path,
+    sign_in_again,
+)
 from crms.biometrics.marks import REASONS
 from crms.errors import (
     AuthenticationError,
@@ -543,7 +549,7 @@ def act(
     cookie = request.cookies.get(COOKIE)
     request.state.principal = None
     if not cookie:
-        return RedirectResponse("/login?next=" + quote(request.url.path, safe=""), status_code=303)
+        return RedirectResponse(sign_in_again(request, expired=False), status_code=303)
 
     def authenticate(session: Session) -> Principal:
         who = principal_from_session(session, cookie, address=client_address(request))
@@ -565,8 +571,8 @@ def act(
             after_authenticate=check_form,
         ) as work_:  # fmt: skip
             return work(work_.session, work_.principal)
-    except AuthenticationError:
-        return RedirectResponse("/login?expired=1", status_code=303)
+    except AuthenticationError:  # the session ended: back to this page after signing in again
+        return RedirectResponse(sign_in_again(request), status_code=303)
     except PermissionDenied as exc:
         if exc.field == CSRF_FIELD:
             return message_page(
@@ -795,8 +801,10 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         return resp
 
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
-    def login_page(request: Request, expired: int = 0, changed: int = 0, next: str = "/"):
-        return login_form(request, expired=bool(expired), changed=bool(changed), next=next)
+    def login_page(request: Request, expired: int = 0, changed: int = 0, unsent: int = 0, next: str = "/"):
+        return login_form(
+            request, expired=bool(expired), changed=bool(changed), unsent=bool(unsent), next=local_path(next)
+        )
 
     @app.post("/login", include_in_schema=False)
     async def login_post(request: Request):
@@ -818,9 +826,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
         db = get_db(request)
         username = str(form.get("username", ""))[:64]
-        next_url = str(form.get("next") or "/")
-        if not next_url.startswith("/") or next_url.startswith("//"):
-            next_url = "/"
+        next_url = local_path(str(form.get("next") or "/"))
         try:
             check_login_csrf(_secret(request), request.cookies.get(CSRF_COOKIE), form.get("csrf_token"))
         except PermissionDenied as exc:
