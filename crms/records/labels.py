@@ -112,3 +112,29 @@ def labelled(data, *, status_vocabulary: str = "party_status"):
         elif _KEYS.get(key) and isinstance(value, str):
             out[f"{key}_label"] = label(_KEYS[key], value)
     return out
+
+
+@cache
+def description_terms() -> dict[str, dict[str, dict[str, str]]]:
+    """The common words of a physical description, in English and Urdu, by field (``build``,
+    ``complexion``, ``eye_colour``, ``hair``, ``beard``, ``language``): {field: {English word casefolded:
+    {"en", "ur"}}}, from ``data/description_terms.csv``. A description is free text; these are what the
+    forms suggest and what the pages say in Urdu when a description holds one of them."""
+    out: dict[str, dict[str, dict[str, str]]] = {}
+    text = files("crms.records").joinpath("data/description_terms.csv").read_text(encoding="utf-8")
+    for row in csv.DictReader(text.splitlines()):
+        out.setdefault(row["field"], {})[row["en"].casefold()] = {"en": row["en"], "ur": row["ur"]}
+    return out
+
+
+def description_word(field: str, value: str | None, lang: str) -> str:
+    """``value`` of a description's ``field`` in ``lang`` where it is one of the common words (whatever its
+    case or surrounding spaces) and ``lang`` is not English, else as written."""
+    found = description_terms().get(field, {}).get((value or "").strip().casefold())
+    return found.get(lang, value) if found and lang != "en" else (value or "")
+
+
+def description_choices(field: str, lang: str) -> list[tuple[str, str]]:
+    """(English word, the word in ``lang``) of the common words of a description's ``field``, as a form
+    suggests them."""
+    return [(t["en"], t.get(lang, t["en"])) for t in description_terms().get(field, {}).values()]

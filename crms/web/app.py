@@ -48,6 +48,7 @@ from crms.errors import (
 )
 from crms.faces.photos import MAX_BYTES as PHOTO_MAX_BYTES
 from crms.records.cnic import ascii_digits, is_cnic_like
+from crms.records.labels import description_choices, description_word
 from crms.web.i18n import RTL, Formatter, choose, translations
 
 _log = logging.getLogger("crms.web")
@@ -293,6 +294,8 @@ def render(request: Request, template: str, status: int = 200, **ctx: Any) -> HT
         field_label=lambda name: trans.gettext(FIELD_LABELS.get(_row_free(name), name or "")),
         fingers=FINGERS,
         term=term,
+        described=lambda field, value: description_word(field, value, lang),
+        description_choices=lambda field: description_choices(field, lang),
         service_text=lambda text: trans.gettext(text) if text in SERVICE_TEXTS else text,
         options=lambda codes, prefix="": [(c, term(prefix + c)) for c in codes],  # a select's, by their terms
         **ctx,
