@@ -71,6 +71,8 @@ def test_phones_e164_with_default_region_pk():
     assert parse_phone("۰۳۰۰۱۲۳۴۵۶۷").e164 == "+923001234567"
     assert parse_phone("+92 81 2345678").e164 == "+92812345678"
     assert parse_phone("+44 20 7946 0018").region == "GB"
+    for written in ("+92 0300 1234567", "0092 0300-1234567", "+9203001234567"):  # the trunk zero kept
+        assert (parse_phone(written).e164, parse_phone(written).warnings) == ("+923001234567", []), written
     with pytest.raises(ValidationError) as err:
         parse_phone("12", field_name="phones.0")
     assert err.value.field == "phones.0"
