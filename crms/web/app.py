@@ -1773,7 +1773,12 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             users.set_active(session, who, user_id, form.get("active") == "1")
             return see_other("/users")
 
-        return await run_in_threadpool(act, request, work, form=form)
+        def bad(exc: CrmsError) -> Response:  # (the users page again, the refusal said above its form)
+            return _reshow(
+                request, lambda s, w: users_view(request, s, w, exc.status, errors=form_errors(exc))
+            )
+
+        return await run_in_threadpool(act, request, work, form=form, on_error=bad)
 
     @app.post("/users/{user_id}/approve", include_in_schema=False)
     async def users_approve(request: Request, user_id: IdPath):

@@ -312,6 +312,17 @@ def test_disabling_a_privileged_account_is_immediate_and_raises_an_alert(db, rol
     assert len(entries(db, outcome="alert")) == 1
 
 
+def test_a_refused_disable_on_the_users_page_says_why_there(app, db):
+    with signed_in(app, db, "administrator") as (c, _):
+        page = c.get("/users").text
+        with db.transaction() as s:  # the signed-in administrator, the only one
+            uid = s.scalar(select(User.id).where(User.role == "administrator"))
+        r = c.post(f"/users/{uid}/active", data={"csrf_token": re.search(CSRF, page).group(1), "active": "0"})
+        assert r.status_code == 422 and "you cannot disable your own account" in r.text, r.text[:500]
+        assert 'action="/users"' in r.text  # the users page, not a bare error page
+    assert _row(db, uid).is_active
+
+
 def test_disabling_an_operator_raises_no_alert(db):
     _, admin = _admin(db)
     with db.transaction() as s:
