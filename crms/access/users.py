@@ -1,10 +1,10 @@
 """User accounts: creation, administration, and authentication (password + TOTP, phone + PIN for SMS
-officers), with lockout after repeated failures.
+officers); failed logins are slowed down, never locking an account.
 
 Low-level helpers (``create_user``, ``hash_password``) take only a session; the administration services
-(``add_user``, ``list_users``, ``set_active``, ``set_role``, ``reset_mfa``) take the caller's principal, check
-``user:admin`` and are audited. ``login``/``login_sms`` take the Database: a failure is recorded (counter,
-lockout, audit entry) in its own committed transaction before the error is raised.
+(``add_user``, ``list_users``, ``set_active``, ``set_role``, ``reset_mfa``, ``reset_sms_login``) take the
+caller's principal, check ``user:admin`` and are audited. ``login``/``login_sms`` take the Database: a
+failure is recorded (counter, audit entry) in its own committed transaction before the error is raised.
 """
 
 from __future__ import annotations
@@ -170,6 +170,8 @@ def create_user(
         raise ValidationError(
             "an SMS officer needs a phone number and a PIN", field="phone" if not phone else "pin"
         )
+    if role != Role.SMS_OFFICER and pin is not None:  # a PIN opens the SMS login: SMS officers' only
+        raise ValidationError("a PIN is for an SMS officer only: leave it empty for this role", field="pin")
     if session.scalar(select(User).where(func.lower(User.username) == username.lower())):
         raise Conflict(f"user '{username}' already exists", field="username")
     if phone and session.scalar(select(User).where(User.phone == phone)):
@@ -292,6 +294,7 @@ def _authorize_admin(principal: Principal, unit: str | None) -> None:
 
 
 def get_user(session: Session, principal: Principal, user_id: int | str) -> User:
+    _authorize_admin(principal, None)  # the role first: no caller learns which accounts exist
     user = _get(session, user_id)
     _authorize_admin(principal, user.unit)
     return user
@@ -360,7 +363,10 @@ def reset_account(session: Session, principal: Principal, user_id: int | str) ->
     if user.id == principal.user_id:
         raise ValidationError("change your own password instead (crms passwd)", field="user")
     if user.role not in PASSWORD_ROLES:
-        raise ValidationError("an SMS officer has a PIN, not a password", field="user")
+        raise ValidationError(
+            "an SMS officer has a PIN, not a password: set a new PIN or phone instead (crms user reset-sms)",
+            field="user",
+        )
     _issue_enrolment_code(session, principal, user)
     user.totp_secret = None
     user.totp_last_step = None
@@ -370,6 +376,49 @@ def reset_account(session: Session, principal: Principal, user_id: int | str) ->
     _needs_approval(session, principal, user)
     revoke_all_credentials(session, user)
     audit.record(session, principal, "user.reset", target_type="user", target_id=user.id)
+    return user
+
+
+def reset_sms_login(
+    session: Session, principal: Principal, user_id: int | str, *, phone: str | None = None,
+    pin: str | None = None,
+) -> User:  # fmt: skip
+    """An administrator's reset of an SMS officer's login (a lost phone, a forgotten or disclosed PIN): a new
+    phone number and/or a new PIN, chosen by the administrator and told to the officer in person (the SMS
+    login has no way yet for the officer to choose one; it is never shown back). The old PIN or phone stops
+    working at once; every token and session of the account is revoked. The SMS officer's role is not a
+    privileged one: no second administrator's approval, as for creating the account. Audited as
+    ``user.sms_reset`` (the new phone, whether the PIN changed; never the PIN)."""
+    _authorize_admin(principal, None)  # the role first, then the account's unit
+    user = _get(session, user_id)
+    _authorize_admin(principal, user.unit)
+    if user.role != Role.SMS_OFFICER:
+        raise ValidationError(
+            "only an SMS officer has a phone and PIN login: reset this account's password instead",
+            field="user",
+        )
+    phone = (phone or "").strip() or None
+    if phone is not None:
+        phone = _normalise_phone(phone)
+        if phone == user.phone:
+            phone = None  # the same number: unchanged
+    if phone is None and pin is None:
+        raise ValidationError("give a new phone number, a new PIN or both", field="phone")
+    if pin is not None and not PIN_RE.match(pin):
+        raise ValidationError("PIN must be 4-8 digits", field="pin")
+    if phone and session.scalar(select(User).where(User.phone == phone, User.id != user.id)):
+        raise Conflict(f"phone {phone} is registered to another user", field="phone")
+    if phone is not None:
+        user.phone = phone
+    if pin is not None:
+        user.pin_hash = hash_password(pin)
+    user.failed_logins = 0
+    user.locked_until = None
+    user.updated_at = utcnow()
+    _needs_approval(session, principal, user)  # (none for this role, as at its creation)
+    revoke_all_credentials(session, user)
+    audit.record(session, principal, "user.sms_reset", target_type="user", target_id=user.id,
+                 query={"phone": phone, "pin": pin is not None})  # fmt: skip
     return user
 
 
@@ -401,11 +450,44 @@ def list_users(session: Session, principal: Principal, *, include_inactive: bool
     return users
 
 
+PROVINCE = "BA"
+
+
+def _last_province_administrator(session: Session, user: User) -> bool:
+    """Whether ``user`` is the province's only administrator able to act (active and approved): disabling
+    it would leave nobody to administer the accounts of the whole province."""
+    if user.role != Role.ADMINISTRATOR or user.unit != PROVINCE:
+        return False
+    if not user.is_active or user.approval_pending:
+        return False
+    others = select(func.count()).where(
+        User.role == Role.ADMINISTRATOR.value,
+        User.unit == PROVINCE,
+        User.is_active.is_(True),
+        User.approval_pending.is_(False),
+        User.id != user.id,
+    )
+    return not session.scalar(others)
+
+
 def set_active(session: Session, principal: Principal, user_id: int | str, active: bool) -> User:
+    """Disable (tokens and sessions revoked) or enable an account. Disabling is protective (a compromised
+    account) and takes effect at once, without a second administrator; a privileged account's (see
+    PRIVILEGED_ROLES) also raises an ``alert.privileged_disabled`` entry for the auditors. The province's
+    last active administrator is never disabled (Conflict), so that the accounts can still be administered.
+    Audited as ``user.disable`` / ``user.enable``."""
+    _authorize_admin(principal, None)
     user = _get(session, user_id)
     _authorize_admin(principal, user.unit)
     if not active and user.id == principal.user_id:
         raise ValidationError("you cannot disable your own account", field="user")
+    if not active and _last_province_administrator(session, user):
+        raise Conflict(
+            f"{user.username} is the last active administrator of the province ({PROVINCE}): enable or "
+            "approve another administrator there first",
+            field="user",
+        )
+    alert = not active and user.is_active and user.role in PRIVILEGED_ROLES
     user.is_active = active
     user.updated_at = utcnow()
     if not active:
@@ -413,6 +495,17 @@ def set_active(session: Session, principal: Principal, user_id: int | str, activ
     audit.record(
         session, principal, "user.enable" if active else "user.disable", target_type="user", target_id=user.id
     )
+    if alert:
+        audit.record(
+            session,
+            principal,
+            "alert.privileged_disabled",
+            target_type="user",
+            target_id=user.id,
+            outcome="alert",
+            query={"role": user.role, "unit": user.unit},
+            detail=f"{principal.username} disabled the {user.role} account {user.username} ({user.unit})",
+        )
     return user
 
 
@@ -750,7 +843,7 @@ def login_sms(db, phone: str, pin: str) -> Principal:
         try:
             check_login_rate(session, f"sms:{phone}", None)
             generic = AuthenticationError("unknown phone or wrong PIN", field="pin")
-            if user is None or user.pin_hash is None:
+            if user is None or user.pin_hash is None or user.role != Role.SMS_OFFICER:
                 _verify_hash(None, pin or "")
                 raise generic
             if not _verify_hash(user.pin_hash, pin or ""):

@@ -1,4 +1,5 @@
-"""``crms user add|list|disable|role|reset-mfa`` and ``crms audit verify|seal|show``."""
+"""``crms user add|list|disable|enable|role|reset|reset-mfa|reset-sms|approve``, ``crms login|logout|passwd|
+activate`` and ``crms audit verify|seal|show``."""
 
 from __future__ import annotations
 
@@ -163,13 +164,24 @@ def user_disable(
     username: str,
     enable: bool = typer.Option(False, "--enable", help="Re-enable instead."),
 ) -> None:
-    """Disable a user (revokes their tokens and sessions)."""
+    """Disable a user (revokes their tokens and sessions); at once, even for a privileged account (an alert
+    entry tells the auditors), never the province's last active administrator."""
+    _set_active(username, enable)
+
+
+@user_app.command("enable")
+def user_enable(username: str) -> None:
+    """Enable a disabled user again (they sign in with their own password, or phone and PIN)."""
+    _set_active(username, True)
+
+
+def _set_active(username: str, active: bool) -> None:
     from crms.access.users import set_active
     from crms.cli.auth import cli_action
 
-    with cli_action("crms user disable") as (session, principal):
-        user = set_active(session, principal, username, enable)
-    typer.echo(f"user {user.username} {'enabled' if enable else 'disabled'}")
+    with cli_action("crms user enable" if active else "crms user disable") as (session, principal):
+        user = set_active(session, principal, username, active)
+    typer.echo(f"user {user.username} {'enabled' if active else 'disabled'}")
 
 
 @user_app.command("role")
@@ -204,6 +216,31 @@ def user_reset(username: str) -> None:
 def user_reset_mfa(username: str) -> None:
     """A lost authenticator: the same as ``crms user reset``."""
     user_reset(username)
+
+
+@user_app.command("reset-sms")
+def user_reset_sms(
+    username: str,
+    phone: str = typer.Option(None, help="The officer's new phone number (omit to keep the current one)."),
+    pin: str = typer.Option(
+        None, help="The new PIN, 4-8 digits (better: CRMS_NEW_PIN or the hidden prompt, kept out of history)."
+    ),
+) -> None:
+    """An SMS officer's lost phone or forgotten PIN: set a new phone number and/or PIN; the old ones stop
+    working at once. The new PIN comes from --pin, CRMS_NEW_PIN, or is asked for (hidden, twice) when no
+    new phone is given; it is never shown: tell it to the officer in person."""
+    import os
+
+    from crms.access.users import reset_sms_login
+    from crms.cli.auth import cli_action
+
+    pin = pin or os.environ.get("CRMS_NEW_PIN") or None
+    if pin is None and phone is None:
+        pin = typer.prompt(f"New PIN for {username}", hide_input=True, confirmation_prompt=True)
+    with cli_action("crms user reset-sms") as (session, principal):
+        user = reset_sms_login(session, principal, username, phone=phone, pin=pin)
+    done = " and ".join(w for w, given in (("phone", phone), ("PIN", pin)) if given)
+    typer.echo(f"new {done} set for {user.username} ({user.phone}): tell the officer in person")
 
 
 @user_app.command("approve")

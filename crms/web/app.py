@@ -66,6 +66,8 @@ FIELD_LABELS = {
     "username": N_("Username"),
     "password": N_("Password"),
     "new_password": N_("New password"),
+    "new_password_again": N_("New password again"),
+    "pin": N_("PIN"),
     "totp": N_("One-time code"),
     "cnic": N_("CNIC"),
     "reason": N_("Reason"),
@@ -1781,7 +1783,12 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             users.set_active(session, who, user_id, form.get("active") == "1")
             return see_other("/users")
 
-        return await run_in_threadpool(act, request, work, form=form)
+        def bad(exc: CrmsError) -> Response:  # (the users page again, the refusal said above its form)
+            return _reshow(
+                request, lambda s, w: users_view(request, s, w, exc.status, errors=form_errors(exc))
+            )
+
+        return await run_in_threadpool(act, request, work, form=form, on_error=bad)
 
     @app.post("/users/{user_id}/approve", include_in_schema=False)
     async def users_approve(request: Request, user_id: IdPath):
@@ -1818,6 +1825,37 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
 
+    def sms_view(request: Request, session: Session, who: Principal, user_id: int, status=200, **ctx):
+        from crms.access import users
+
+        account = users.user_dict(users.get_user(session, who, user_id))
+        ctx.setdefault("errors", {})
+        ctx.setdefault("values", {"phone": account["phone"] or ""})
+        return render(request, "user_sms.html", status, account=account, **ctx)
+
+    @app.get("/users/{user_id}/sms", response_class=HTMLResponse, include_in_schema=False)
+    def users_sms_page(request: Request, user_id: IdPath):
+        return act(request, lambda s, w: sms_view(request, s, w, user_id))
+
+    @app.post("/users/{user_id}/sms", include_in_schema=False)
+    async def users_sms(request: Request, user_id: IdPath):
+        """An SMS officer's new phone and/or PIN (users.reset_sms_login); the PIN is never shown."""
+        form = await read_form(request)
+
+        def work(session: Session, who: Principal) -> Response:
+            from crms.access import users
+
+            data = _clean(form, "phone", "pin")
+            user = users.reset_sms_login(session, who, user_id, **data)
+            return users_view(request, session, who, sms_set=users.user_dict(user))
+
+        def bad(exc: CrmsError) -> Response:
+            values = {"phone": str(form.get("phone", ""))[:32]}  # (the PIN is never shown back)
+            ctx = {"errors": form_errors(exc), "values": values}
+            return _reshow(request, lambda s, w: sms_view(request, s, w, user_id, exc.status, **ctx))
+
+        return await run_in_threadpool(act, request, work, form=form, on_error=bad)
+
     # ---------------------------------------------------------------- activation and password change
     # Public forms (no session yet): the same signed double-submit CSRF token as the sign-in form.
 
@@ -1830,7 +1868,20 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         resp.set_cookie(CSRF_COOKIE, nonce, **cookie_options(3600))
         return resp
 
+    def typed_twice(request: Request, form: dict, template: str) -> Response | None:
+        """The form again (422, the error at the repeat field, nothing sent to the service) when the new
+        password and its repetition differ: a typo in a hidden field would set a password nobody knows and
+        spend the one-time password or enrolment code. The API and the CLI take it once."""
+        if str(form.get("new_password", ""))[:256] == str(form.get("new_password_again", ""))[:256]:
+            return None
+        said = PlainMessage(N_("The two new passwords differ: type the same new password in both fields."))
+        errors = {"new_password_again": said, "_all": f"new_password_again: {said}"}
+        values = {"username": str(form.get("username", ""))[:64]}
+        return public_form(request, template, 422, errors=errors, values=values)
+
     def public_post(request: Request, form: dict, template: str, work: Callable[[], Response]) -> Response:
+        """A public form that sets a new password (activation, password change): its CSRF token, then the new
+        password typed twice alike, then ``work`` (the service), its refusal shown at the field."""
         from crms.access import audit
         from crms.access.sessions import CSRF_COOKIE, check_login_csrf
         from crms.api.deps import anonymous
@@ -1843,6 +1894,8 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
                                  query=f"POST {request.url.path}")  # fmt: skip
             errors = {"_form": N_("This form expired or was not sent by this site.")}
             return public_form(request, template, 403, errors=errors, values=values)
+        if (again := typed_twice(request, form, template)) is not None:
+            return again
         try:
             return work()
         except CrmsError as exc:

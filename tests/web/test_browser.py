@@ -156,10 +156,30 @@ def test_sign_in_with_totp_and_user_administration(browser, web_server, lang, si
     assert len(code) >= 12
     assert _count(web_server, User) == before + 1
     v.check("users")
+    # A new SMS officer: the phone and PIN fields of the same form; the PIN is never shown back. A lost
+    # phone or PIN is set anew on the officer's own page, not by a password reset.
+    sms = f"sms_{lang}_{size}"
+    page.fill("#f-username", sms)
+    page.select_option("#f-role", "sms_officer")
+    page.fill("#f-phone", f"+92300777{COMBOS.index((lang, size)):04d}")
+    page.fill("#f-pin", "7391")
+    page.click("form[action='/users'] button[type=submit]")
+    assert page.locator("#enrolment-code").count() == 0 and "7391" not in page.content()
+    page.locator(f"a[href$='/sms']:has(span:text-is('{sms}'))").click()
+    page.wait_for_url("**/sms")
+    page.fill("#f-pin", "12")
+    page.click("main form button[type=submit]")
+    assert _t(lang, "PIN", "پن") in page.locator("#e-pin").inner_text()
+    v.check("user-sms")
+    page.fill("#f-pin", "508172")
+    page.click("main form button[type=submit]")
+    assert sms in page.locator("section.card[role=status] h2").inner_text()
+    assert "508172" not in page.content()
     v.sign_out()
     page = v.goto(f"/activate?username={name}")
     page.fill("#f-enrolment_code", code)
     page.fill("#f-new_password", "an unusual phrase for " + name)
+    page.fill("#f-new_password_again", "an unusual phrase for " + name)
     page.click("main form button[type=submit]")
     assert page.locator("p.error").first.is_visible()
     assert page.locator("#totp-qr").count() == 0
@@ -186,11 +206,19 @@ def test_activation_with_totp_qr_approval_and_sign_in(browser, web_server, lang,
     v.check("activate")
     page.fill("#f-enrolment_code", code)
     page.fill("#f-new_password", "short")
+    page.fill("#f-new_password_again", "short")
     page.click("main form button[type=submit]")
     assert _t(lang, "New password", "نیا پاس ورڈ") in page.locator("#e-new_password").inner_text()
     page.fill("#f-enrolment_code", code)
     new_password = "quiet river under " + name
     page.fill("#f-new_password", new_password)
+    page.fill("#f-new_password_again", new_password + "x")  # a typo in the hidden repeat: nothing spent
+    page.click("main form button[type=submit]")
+    again = page.locator("#e-new_password_again").inner_text()
+    assert _t(lang, "New password again", "نیا پاس ورڈ دوبارہ") in again
+    page.fill("#f-enrolment_code", code)
+    page.fill("#f-new_password", new_password)
+    page.fill("#f-new_password_again", new_password)
     page.click("main form button[type=submit]")
     assert page.locator("#totp-qr").is_visible()
     secret = page.locator("#totp-secret").inner_text().strip()
@@ -235,6 +263,7 @@ def test_password_change_required_then_changed(browser, web_server, lang, size):
     v.check("password")
     page.fill("#f-password", PASSWORD)
     page.fill("#f-new_password", "password")
+    page.fill("#f-new_password_again", "password")
     page.click("main form button[type=submit]")
     refused = page.locator("#e-new_password").inner_text()
     assert ("نیا پاس ورڈ" if lang == "ur" else "new password") in (
@@ -242,6 +271,7 @@ def test_password_change_required_then_changed(browser, web_server, lang, size):
     )
     page.fill("#f-password", PASSWORD)
     page.fill("#f-new_password", "seven blue kites over quetta")
+    page.fill("#f-new_password_again", "seven blue kites over quetta")
     page.click("main form button[type=submit]")
     page.wait_for_url("**/login?changed=1")
     page.fill("#f-username", name)

@@ -33,6 +33,11 @@ class UserPatch(BaseModel):
     is_active: bool | None = None
 
 
+class SmsLoginIn(BaseModel):
+    phone: str | None = Field(default=None, max_length=32)
+    pin: str | None = Field(default=None, max_length=8)
+
+
 @router.get("")
 def list_users(principal: PrincipalDep, session: SessionDep) -> list[dict]:
     return [svc.user_dict(u) for u in svc.list_users(session, principal)]
@@ -82,6 +87,13 @@ def reset_account(user_id: IdPath, principal: PrincipalDep, session: SessionDep)
 def reset_mfa(user_id: IdPath, principal: PrincipalDep, session: SessionDep) -> dict:
     """A lost authenticator: the same as a reset (the user enrols the new one with the enrolment code)."""
     return _with_code(svc.reset_mfa(session, principal, user_id))
+
+
+@router.post("/{user_id}/reset-sms")
+def reset_sms_login(user_id: IdPath, body: SmsLoginIn, principal: PrincipalDep, session: SessionDep) -> dict:
+    """An SMS officer's lost phone or PIN: the administrator sets a new phone number and/or PIN (told to the
+    officer in person, never answered back); the old ones stop working at once."""
+    return svc.user_dict(svc.reset_sms_login(session, principal, user_id, phone=body.phone, pin=body.pin))
 
 
 @router.post("/{user_id}/approve")
