@@ -1203,7 +1203,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             from crms.records import services as svc
             from crms.timeutil import utcnow
 
-            record = svc.get_person(session, who, person_id, reason="printed record")
+            record = svc.print_person(session, who, person_id)
             if record is None:
                 return person_not_found(request, person_id)
             from crms.faces import photos as faces
