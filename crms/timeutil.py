@@ -58,8 +58,28 @@ def office_day_span(day: date) -> tuple[datetime, datetime]:
 
 
 def as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; treat them as UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    """A time in UTC: an aware one converted (``04:00+05:00`` is ``23:00`` UTC the day before: SQLite
+    stores a time without its offset, so one left unconverted would be compared as another instant), a
+    naive one taken as UTC (SQLite hands stored times back naive; the API and the CLI read a time without an
+    offset as UTC). An offset that carries a time past the calendar's ends gives its first or last moment."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if value.year == 1 else datetime.max).replace(tzinfo=UTC)
+
+
+def time_bound(text: str, *, end: bool = False) -> datetime:
+    """A time filter's bound as a person types it: a date (YYYY-MM-DD) is the office's day (its first
+    moment, or with ``end`` its last), a date and time (ISO 8601) is that instant, in UTC unless it carries
+    an offset (``2026-12-07T04:00+05:00``). ValueError for anything else."""
+    text = text.strip()
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return as_utc(datetime.fromisoformat(text))
+    return office_day_span(day)[1 if end else 0]
 
 
 def iso_or_none(value: date | datetime | None) -> str | None:

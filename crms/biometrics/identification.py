@@ -64,11 +64,11 @@ _stores_lock = threading.Lock()
 
 
 def _aware(t: datetime | None) -> datetime | None:
-    from datetime import UTC
+    """A watermark or row time in UTC (crms.timeutil.as_utc: SQLite's naive times are UTC, an aware one,
+    as a PostgreSQL server on Pakistan time hands back, converted)."""
+    from crms.timeutil import as_utc
 
-    if t is None:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
+    return None if t is None else as_utc(t)
 
 
 # ------------------------------------------------------------------------------------------ sealed file

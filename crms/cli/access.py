@@ -352,15 +352,67 @@ def audit_seal() -> None:
     typer.echo(f"{what}; run `crms audit verify`")
 
 
-def _when(value: str | None, field: str) -> datetime | None:
+def _when(value: str | None, field: str, *, end: bool = False) -> datetime | None:
+    """A --since/--until as the service's UTC time: a date is the office's day (as on the web page's
+    filter), a date and time UTC unless it carries an offset (crms.timeutil.time_bound)."""
     from crms.errors import ValidationError
+    from crms.timeutil import time_bound
 
     if value is None:
         return None
     try:
-        return datetime.fromisoformat(value)
+        return time_bound(value, end=end)
     except ValueError:
-        raise ValidationError(f"not an ISO date/time: {value!r}", field=field) from None
+        raise ValidationError(
+            f"{field} must be a date (YYYY-MM-DD, the office's day) or a date and time (ISO 8601, UTC unless "
+            f"it carries an offset such as +05:00), not {value!r}",
+            field=field,
+        ) from None
+
+
+TIME_HELP = (
+    "A date (YYYY-MM-DD) is the office's day (CRMS_TIMEZONE, Pakistan's by default), as on the web page; "
+    "a date and time (2026-12-07T04:00) is UTC, like the table's times, unless it carries an offset "
+    "(2026-12-07T04:00+05:00)."
+)
+
+
+def audit_table(items: list[dict], total: int):
+    """The entries as a table that a terminal of 80 columns shows whole (narrower: ``--json``): two lines a
+    cell (number and outcome; time and user; action and record), none of them wrapped or cut; the channel
+    and address, reason, query and detail wrapped in the last column, the only one that gives way."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+        title=f"{total} entries",
+        title_justify="left",
+    )
+    table.add_column("#\noutcome", no_wrap=True)
+    table.add_column("at (UTC)\nuser", no_wrap=True)
+    table.add_column("action\nrecord", no_wrap=True, overflow="fold", max_width=28)
+    table.add_column("from, reason,\nquery, detail", overflow="fold")  # the one column that wraps
+    for e in items:
+        target = f"{e['target_type'] or ''}:{e['target_id'] or ''}".strip(":")
+        outcome = Text(e["outcome"], style="" if e["outcome"] == "ok" else "bold red")
+        said = [f"{e['channel'] or ''} {e['address'] or ''}".strip()]
+        if e["reason"]:
+            said.append(f"reason: {e['reason']}")
+        for key in ("query", "detail"):
+            if e[key]:
+                said.append(e[key] if isinstance(e[key], str) else json.dumps(e[key], ensure_ascii=False))
+        table.add_row(  # Text: what the trail holds is shown as it is, never read as Rich markup
+            Text.assemble(str(e["seq"]), "\n", outcome),
+            Text(f"{e['at'][:19]}\n{e['username']}"),
+            Text(f"{e['action']}\n{target}"),
+            Text("\n".join(x for x in said if x)),
+        )
+    return table
 
 
 @audit_app.command("show")
@@ -369,8 +421,8 @@ def audit_show(
     target_type: str = typer.Option(None, "--target-type", help="e.g. person, case, user."),
     target_id: str = typer.Option(None, "--target-id", help="Record id."),
     action: str = typer.Option(None, help="Action prefix, e.g. search or auth.login."),
-    since: str = typer.Option(None, help="From (ISO date/time, UTC)."),
-    until: str = typer.Option(None, help="To (ISO date/time, UTC)."),
+    since: str = typer.Option(None, help="From this time or day on. " + TIME_HELP),
+    until: str = typer.Option(None, help="Up to this time, or to the end of this day. " + TIME_HELP),
     outcome: str = typer.Option(None, help="ok, refused, not_found, alert or failed."),
     limit: int = typer.Option(50, min=1, max=1000),
     offset: int = typer.Option(0, min=0),
@@ -381,7 +433,7 @@ def audit_show(
     from crms.cli.auth import cli_errors, cli_principal, open_db, unit_of_work
 
     with cli_errors():
-        s, u = _when(since, "since"), _when(until, "until")
+        s, u = _when(since, "since"), _when(until, "until", end=True)
         db = open_db()
         principal = cli_principal()
         with unit_of_work(db, principal, "crms audit show") as session:
@@ -403,29 +455,5 @@ def audit_show(
         typer.echo(json.dumps({"total": total, "items": items}, ensure_ascii=False, indent=2))
         return
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(
-        "#",
-        "at (UTC)",
-        "user",
-        "from",
-        "action",
-        "target",
-        "outcome",
-        "reason / query",
-        title=f"{total} entries",
-    )
-    for e in items:
-        target = f"{e['target_type'] or ''}:{e['target_id'] or ''}".strip(":")
-        table.add_row(
-            str(e["seq"]),
-            e["at"][:19],
-            e["username"],
-            e["address"] or "",
-            e["action"],
-            target,
-            e["outcome"],
-            e["reason"] or e["query"] or e["detail"] or "",
-        )
-    Console().print(table)
+    Console().print(audit_table(items, total))

@@ -260,6 +260,8 @@ case_parties = Table(
     *_tracked(),
     _version(),
     UniqueConstraint("case_id", "person_id", "role", name="uq_case_parties_link"),
+    # SQLite: a removed link's id is never given again (the audit trail names links by id); migration 0013
+    sqlite_autoincrement=True,
 )
 
 # PartyStatusChange

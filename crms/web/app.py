@@ -710,12 +710,16 @@ def _office_day(text: str, field: str, *, end: bool = False) -> datetime | None:
 
 def page_links(filters: dict, start: int, shown: int, total: int, size: int) -> dict:
     """A listing's place (entries ``first``–``last``) and the query strings of its newer and older pages,
-    which keep its filters (None where there is no such page)."""
+    which keep its filters (None where there is no such page). An offset past the end (``past_end``: no
+    entry shown, though the filter finds some) has no place; its newer page is the last one."""
     query = {k: v for k, v in filters.items() if v}
+    past_end = shown == 0 and 0 < total <= start
+    newer = ((total - 1) // size) * size if past_end else max(start - size, 0)
     return {
         "first": start + 1,
         "last": start + shown,
-        "newer": urlencode({**query, "offset": max(start - size, 0)}) if start else None,
+        "past_end": past_end,
+        "newer": urlencode({**query, "offset": newer}) if start and total else None,
         "older": urlencode({**query, "offset": start + size}) if start + shown < total else None,
     }
 
@@ -1211,7 +1215,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             from crms.records import services as svc
             from crms.timeutil import utcnow
 
-            record = svc.get_person(session, who, person_id, reason="printed record")
+            record = svc.print_person(session, who, person_id)
             if record is None:
                 return person_not_found(request, person_id)
             from crms.faces import photos as faces

@@ -94,3 +94,19 @@ def test_a_bad_filter_is_named_next_to_its_field(app, db):
             assert f'id="e-{field}"' in r.text if field != "offset" else "offset must be" in r.text, params
     with signed_in(app, db, "cro_operator") as (c, _):
         assert c.get("/audit").status_code == 403
+
+
+def test_an_offset_past_the_end_says_so_and_leads_to_the_last_page(app, db):
+    _entries(db, 70)
+    with signed_in(app, db, "auditor") as (c, _):
+        for offset in ("99999999", "70", "100"):
+            r = c.get("/audit", params={"username": "clerk_audit", "offset": offset})
+            assert r.status_code == 200, r.text[:300]
+            assert _seqs(r.text) == [] and "No entries this far into the list (70 in all)." in r.text
+            assert not re.search(r"Entries [\d,]+–", r.text), r.text  # never an inverted range
+            newer = re.search(r'href="/audit\?([^"]+)" rel="prev"', r.text).group(1).replace("&amp;", "&")
+            assert "username=clerk_audit" in newer and "offset=50" in newer and 'rel="next"' not in r.text
+            last = c.get(f"/audit?{newer}")
+            assert len(_seqs(last.text)) == 20 and "Entries 51–70 of 70" in last.text
+        r = c.get("/audit", params={"username": "nobody_at_all", "offset": "50"})
+        assert "No entries." in r.text and 'rel="prev"' not in r.text  # nothing to lead to

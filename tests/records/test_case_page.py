@@ -145,6 +145,11 @@ def test_the_fir_list_filters_by_station_year_and_status_and_pages_through(app, 
             int(i) for i in re.findall(r'<a href="/cases/(\d+)" dir="ltr">', c.get(f"/cases?{older}").text)
         ]
         assert rest == sorted(ids, reverse=True)[50:]
+        past = c.get(f"/cases?{older.replace('offset=50', 'offset=99999999')}")
+        assert past.status_code == 200 and "No FIRs this far into the list (53 in all)." in past.text
+        assert "FIRs 100,000,000" not in past.text and 'rel="next"' not in past.text
+        last = re.search(r'href="/cases\?([^"]+)" rel="prev"', past.text).group(1).replace("&amp;", "&")
+        assert "offset=50" in last and "year=2024" in last
         r = c.get("/cases", params={"status": "under_investigation"})
         assert [int(i) for i in re.findall(r'<a href="/cases/(\d+)" dir="ltr">', r.text)] == [ids[0]]
         for params, field in (

@@ -666,3 +666,29 @@ def test_status_changes_and_arrests_are_recorded_in_the_order_they_happened(rdb,
         cases.record_arrest(session, op, link, {"arrested_on": "2024-06-10"})  # re-arrested after bail
         history = [(h.status, h.effective_on) for h in session.get(CaseParty, link).status_history]
     assert [s for s, _ in history] == ["named", "absconder", "arrested", "on_bail", "arrested"]
+
+
+def test_a_new_link_names_its_id_in_the_trail_and_never_takes_a_removed_ones(rdb, principal):
+    """The probe removed link 49 and added a witness: SQLite gave the new link id 49 again, and the
+    ``case.link`` entry did not say which link it made, so a later "link 49" entry could be either. The
+    entry names the link it made, and a removed link's id is not given again (SQLite: AUTOINCREMENT;
+    PostgreSQL's sequences never reuse one)."""
+    import json
+
+    op = principal("cro_operator", QUETTA)
+    case_id, other = _case(rdb, op), _case(rdb, op, fir_number=113)
+    accused, witness = _person(rdb, op), _person(rdb, op, given_name_en="Abdul Ghani")
+    first = _link(rdb, op, other, accused)
+    wrong = _link(rdb, op, case_id, accused)  # the newest link: the one SQLite would give again
+    with rdb.transaction() as session:
+        cases.remove_link(session, op, wrong, {"reason": "wrong FIR chosen"})
+    new = _link(rdb, op, case_id, witness, role="witness")
+    assert new != wrong and new > wrong > first
+    made = [json.loads(e.query) for e in audit_entries(rdb, action="case.link")]
+    assert [m["link_id"] for m in made] == [first, wrong, new]
+    assert made[-1] | {"link_id": new} == {
+        "link_id": new,
+        "case_id": case_id,
+        "role": "witness",
+        "status": "named",
+    }

@@ -386,3 +386,31 @@ def test_a_blank_address_is_refused_marking_the_text_field(app, db):
         body = person_data(addresses=[{"kind": "present"}])
         r = c.post("/api/v1/persons", json=body, headers=api)
         assert r.status_code == 422 and r.json()["field"] == "addresses.0.text", r.text
+
+
+def test_a_printout_is_its_own_audited_action_and_counts_as_a_read(app, db, monkeypatch):
+    """A print was audited as ``person.read`` with the reason "printed record": an auditor could not list
+    printouts by action. It is ``person.print`` now (a miss too), and it still takes from the read limit."""
+    from ._support import audit_entries
+
+    with signed_in(app, db, "cro_operator") as (c, api):
+        pid = c.post("/api/v1/persons", json=person_data(), headers=api).json()["person"]["id"]
+        me = c.get("/api/v1/auth/me", headers=api).json()["username"]
+        assert c.get(f"/persons/{pid}/print").status_code == 200
+        assert c.get("/persons/99999/print").status_code == 404
+        monkeypatch.setenv("CRMS_RATE_READ", "2/600")
+        assert c.get(f"/persons/{pid}").status_code == 200
+        assert c.get(f"/persons/{pid}/print").status_code == 200
+        assert c.get(f"/persons/{pid}/print").status_code == 429  # a print is a read: the third of two
+    prints = audit_entries(db, action="person.print", username=me)
+    assert [(e.target_id, e.outcome) for e in prints] == [
+        (str(pid), "ok"),
+        ("99999", "not_found"),
+        (str(pid), "ok"),
+    ]
+    assert not [e for e in audit_entries(db, username=me) if e.reason == "printed record"]
+    with signed_in(app, db, "auditor") as (c, auditor):
+        found = c.get("/api/v1/audit", params={"action": "person.print"}, headers=auditor).json()["items"]
+        assert len(found) == 3 and {e["username"] for e in found} == {me}
+        page = c.get("/audit", params={"action": "person.print"}).text
+        assert "Entries 1–3 of 3" in page

@@ -83,6 +83,7 @@ if TYPE_CHECKING:
         party_dict,
         person_core_dict,
         person_part,
+        print_person,
     )
 
 # The public name -> the module that defines it. Loaded on first use (PEP 562), so that a command that
@@ -147,6 +148,7 @@ _SUBMODULES: dict[str, str] = {
     "party_dict": "reading",
     "person_core_dict": "reading",
     "person_part": "reading",
+    "print_person": "reading",
 }
 
 
@@ -200,6 +202,7 @@ __all__ = [
     "pending_flags",
     "person_core_dict",
     "person_part",
+    "print_person",
     "record_arrest",
     "record_conviction",
     "register_merge_participant",

@@ -206,7 +206,7 @@ def link_person(session: Session, principal: Principal, case_id: int, data: Link
         "case.link",
         target_type="person",
         target_id=person.id,
-        query={"case_id": case.id, "role": link.role, "status": status}
+        query={"link_id": link.id, "case_id": case.id, "role": link.role, "status": status}
         | ({"cnic": data.cnic} if data.cnic is not None else {}),
     )
     return link

@@ -453,14 +453,19 @@ def _full_record_of(session: Session, row) -> dict:
 
 
 def _audit_miss(
-    session: Session, principal: Principal, person_id: int, reason: str | None, detail: str
+    session: Session,
+    principal: Principal,
+    person_id: int,
+    reason: str | None,
+    detail: str,
+    action: str = "person.read",
 ) -> None:
     """A read of a person id that names no person is audited too (outcome ``not_found``): probing ids is a
     read attempt. The adapters answer 404 for the None the services return (the entry is committed)."""
     audit.record(
         session,
         principal,
-        "person.read",
+        action,
         target_type="person",
         target_id=person_id,
         reason=reason,
@@ -474,6 +479,19 @@ def get_person(
 ) -> dict | None:
     """The full person record with history, or None when no person has this id (the miss is audited; the
     adapters answer 404). A merged id answers with the surviving record (``redirected_from`` says so)."""
+    return _read_person(session, principal, person_id, reason, "person.read")
+
+
+def print_person(session: Session, principal: Principal, person_id: int) -> dict | None:
+    """The full record for a printout: a copy of it leaves the system, so it is audited as its own action,
+    ``person.print`` (auditors list printouts by it; a miss too), not as a read; it counts as a read for the
+    read limit, and needs what a read needs (``person:read``)."""
+    return _read_person(session, principal, person_id, None, "person.print")
+
+
+def _read_person(
+    session: Session, principal: Principal, person_id: int, reason: str | None, action: str
+) -> dict | None:
     authorize(principal, Permission.PERSON_READ)
     statement = _full_statements()["person"]
     conn = session.connection()
@@ -481,7 +499,7 @@ def get_person(
     while True:
         row = conn.execute(statement, {"pid": target}).first()
         if row is None:
-            _audit_miss(session, principal, person_id, reason, f"person {target} not found")
+            _audit_miss(session, principal, person_id, reason, f"person {target} not found", action)
             return None
         if row.merged_into_id is None or target in seen:
             break
@@ -491,7 +509,7 @@ def get_person(
     guard_reads(session, principal)
     out = _full_record_of(session, row)
     out["redirected_from"] = redirected_from
-    audit.record(session, principal, "person.read", target_type="person", target_id=target, reason=reason)
+    audit.record(session, principal, action, target_type="person", target_id=target, reason=reason)
     return out
 
 
