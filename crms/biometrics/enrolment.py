@@ -247,35 +247,42 @@ def follow_merge(
     """A merge of two person records (crms.records.services.merge_persons): every fingerprint row of the
     merged person, active and retired, moves to the survivor with its history. Where both have an active
     print of the same finger, the survivor's stays active and the merged person's is retired (kept, so an
-    examiner can still see and restore it)."""
+    examiner can still see and restore it). The missing-finger marks follow too
+    (:func:`crms.biometrics.marks.follow_merge`), and the probable-duplicate cases the merge settles are
+    closed as resolved (:func:`crms.biometrics.dedup.follow_merge`)."""
+    from crms.biometrics.dedup import follow_merge as cases_follow
     from crms.biometrics.marks import follow_merge as marks_follow
 
+    out: dict[str, list[int]] = {}
     rows = list(
         session.scalars(
             select(Fingerprint).where(Fingerprint.person_id == merged.id).order_by(Fingerprint.id)
         )
     )
-    if not rows:
-        moved = marks_follow(session, principal, survivor.id, merged.id, now)
-        return {"finger_marks": moved} if moved else {}
-    taken = set(
-        session.scalars(
-            select(Fingerprint.position).where(
-                Fingerprint.person_id == survivor.id, Fingerprint.active.is_(True)
+    if rows:
+        taken = set(
+            session.scalars(
+                select(Fingerprint.position).where(
+                    Fingerprint.person_id == survivor.id, Fingerprint.active.is_(True)
+                )
             )
         )
-    )
-    retired = []
-    for row in rows:
-        if row.active and row.position in taken:
-            _retire(row, principal, now)
-            retired.append(row.id)
-        row.person_id = survivor.id
-        row.updated_at, row.updated_by = now, principal.user_id
-    session.flush()
-    out = {"fingerprints": [r.id for r in rows], "fingerprints_retired": retired}
+        retired = []
+        for row in rows:
+            if row.active and row.position in taken:
+                _retire(row, principal, now)
+                retired.append(row.id)
+            row.person_id = survivor.id
+            row.updated_at, row.updated_by = now, principal.user_id
+        session.flush()
+        out = {"fingerprints": [r.id for r in rows], "fingerprints_retired": retired}
     moved = marks_follow(session, principal, survivor.id, merged.id, now)
-    return {**out, "finger_marks": moved} if moved else out
+    if moved:
+        out["finger_marks"] = moved
+    resolved = cases_follow(session, principal, survivor.id, merged.id)
+    if resolved:
+        out["duplicate_cases_resolved"] = resolved
+    return out
 
 
 def fingerprint_dict(row: Fingerprint) -> dict:

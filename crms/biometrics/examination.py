@@ -107,16 +107,38 @@ def _decisions(session: Session, search_id: int) -> dict[int, dict]:
     return out
 
 
-def get_search(session: Session, principal: Principal, search_id: int) -> dict:
-    """A search's candidate list with the decisions recorded so far (audited as a read)."""
+def get_search(
+    session: Session,
+    principal: Principal,
+    search_id: int,
+    *,
+    names: bool = True,
+    candidate: int | None = None,
+) -> dict:
+    """A search's candidate list with the decisions recorded so far (audited as a read). With ``names`` (a
+    page, the API) each candidate carries its ``person``'s names, shown under ONE ``person.list`` entry
+    naming the ids (reason "identification candidates"; not a read of each record, see
+    :func:`crms.records.services.names_shown`). With ``candidate`` (one candidate's page) only that
+    candidate's names are shown (reason "identification candidate"), NotFound where it is not one."""
+    from crms.records.services import names_shown
+
     authorize(principal, Permission.SEARCH_BIOMETRIC)
     e, q = _entry(session, principal, search_id)
+    if candidate is not None:
+        _candidate(q, candidate)
     decided = _decisions(session, search_id)
     for c in q["candidates"]:
         c["decision"] = decided.get(int(c["person_id"]))
     audit.record(
         session, principal, "biometric.identify_view", target_type="identification", target_id=search_id
     )
+    if names:
+        shown = [int(c["person_id"]) for c in q["candidates"]] if candidate is None else [candidate]
+        reason = "identification candidates" if candidate is None else "identification candidate"
+        found = names_shown(session, principal, shown, reason=reason, query={"search": search_id})
+        for c in q["candidates"]:
+            if int(c["person_id"]) in shown:
+                c["person"] = found.get(int(c["person_id"]))
     return {
         "search_id": e.id, "at": e.at, "by": e.username, "reason": e.reason, "threshold": q["threshold"],
         "fpir": q.get("fpir"), "gallery": q.get("gallery"), "candidates": q["candidates"],

@@ -122,6 +122,7 @@ class DuplicateStatus(StrEnum):
     CONFIRMED = "confirmed"  # the examiner says: the same person; waiting for the merge
     MERGED = "merged"  # the two records were merged (crms.records.services.merge_persons)
     REJECTED = "rejected"  # the examiner says: different persons; both stay enrolled
+    RESOLVED = "resolved"  # both persons became one record by another merge: nothing left to decide or merge
 
 
 class DuplicateCase(Tracked, Base):

@@ -1,4 +1,5 @@
-"""``crms fp search|identify|duplicates|duplicate`` and ``crms bench identify``: 1:N identification.
+"""``crms fp search|identify|decide|decisions|duplicates|duplicate|duplicate-merge`` and
+``crms bench identify``: 1:N identification.
 
 Output formats are stable:
   crms fp search GALLERY PROBES [--top K] [--dpi N|auto]   probe<TAB>rank<TAB>candidate<TAB>score, rank 1..K
@@ -7,7 +8,8 @@ Output formats are stable:
   crms fp decide SEARCH PERSON confirmed|rejected|inconclusive --reason TEXT   an examiner's decision (JSON)
   crms fp decisions SEARCH [--json]                        rank<TAB>person_id<TAB>score<TAB>decision<TAB>by
   crms fp duplicates [--status S] [--json]                 the examiners' queue of probable duplicates
-  crms fp duplicate CASE confirm|reject --reason TEXT      an examiner's decision
+  crms fp duplicate CASE confirm|reject --reason TEXT      an examiner's decision (JSON)
+  crms fp duplicate-merge CASE --reason TEXT               a supervisor merges a confirmed case (JSON)
   crms bench identify --fingers N                          one JSON object (synthetic template gallery)
 GALLERY and PROBES are folders of images or templates; a candidate is a file stem.
 """
@@ -145,7 +147,7 @@ def decisions_cmd(
     from crms.cli.auth import cli_action
 
     with cli_action("crms fp decisions") as (s, principal):
-        out = get_search(s, principal, search_id)
+        out = get_search(s, principal, search_id, names=as_json)  # names only where they are shown
     if as_json:
         typer.echo(json.dumps(out, default=str))
         return
@@ -157,7 +159,9 @@ def decisions_cmd(
 
 
 def duplicates_cmd(
-    status: str = typer.Option("open", "--status", help="open, confirmed, merged, rejected or all."),
+    status: str = typer.Option(
+        "open", "--status", help="open, confirmed, merged, rejected, resolved or all."
+    ),
     as_json: bool = typer.Option(False, "--json", help="One JSON array."),
 ) -> None:
     """The examiners' queue of probable duplicate enrolments."""
@@ -165,7 +169,7 @@ def duplicates_cmd(
     from crms.cli.auth import cli_action
 
     with cli_action("crms fp duplicates") as (s, principal):
-        rows = queue(s, principal, None if status == "all" else status)
+        rows = queue(s, principal, None if status == "all" else status, names=as_json)
     if as_json:
         typer.echo(json.dumps(rows))
         return
@@ -184,6 +188,20 @@ def duplicate_cmd(
 
     with cli_action("crms fp duplicate") as (s, principal):
         out = decide(s, principal, case, decision, reason)
+    typer.echo(json.dumps(out))
+
+
+def duplicate_merge_cmd(
+    case: int = typer.Argument(..., help="The case id (crms fp duplicates --status confirmed)."),
+    reason: str = typer.Option(..., "--reason", help="Why (recorded with the merge)."),
+) -> None:
+    """A supervisor merges the two records of a duplicate an examiner confirmed (a record merged away since
+    is followed to its survivor; a case whose records are one already is closed as resolved)."""
+    from crms.biometrics.dedup import merge_confirmed
+    from crms.cli.auth import cli_action
+
+    with cli_action("crms fp duplicate-merge") as (s, principal):
+        out = merge_confirmed(s, principal, case, reason)
     typer.echo(json.dumps(out))
 
 
@@ -208,4 +226,5 @@ def register(app: typer.Typer) -> None:
     fp_app.command("decisions")(decisions_cmd)
     fp_app.command("duplicates")(duplicates_cmd)
     fp_app.command("duplicate")(duplicate_cmd)
+    fp_app.command("duplicate-merge")(duplicate_merge_cmd)
     app.add_typer(bench_app, name="bench")

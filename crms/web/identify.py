@@ -29,14 +29,10 @@ from crms.web.app import FIELD_LABELS, N_, act, form_errors, read_form, render, 
 
 MAX_PROBES = 10
 # Decisions and case statuses as the pages show them (``_(code)`` in the templates).
-WORDS = (N_("confirmed"), N_("rejected"), N_("inconclusive"), N_("open"), N_("merged"), N_("Unknown finger"))
-
-
-def _person(session: Session, who: Principal, person_id: int) -> dict:
-    from crms.records.services import get_person
-
-    rec = get_person(session, who, person_id, reason="identification candidate") or {}
-    return rec.get("person", rec) if isinstance(rec.get("person"), dict) else rec
+WORDS = (
+    N_("confirmed"), N_("rejected"), N_("inconclusive"), N_("open"), N_("merged"), N_("resolved"),
+    N_("Unknown finger"),
+)  # fmt: skip
 
 
 def _reshow(request: Request, again) -> Response:
@@ -119,8 +115,7 @@ def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
             from crms.biometrics import examination
 
             result = examination.get_search(session, who, search_id)
-            persons = {c["person_id"]: _person(session, who, c["person_id"]) for c in result["candidates"]}
-            return render(request, "identify.html", result=result, persons=persons, slots=[], values={})
+            return render(request, "identify.html", result=result, slots=[], values={})
 
         return act(request, work)
 
@@ -130,17 +125,13 @@ def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
     ) -> Response:  # fmt: skip
         from crms.biometrics import examination
 
-        result = examination.get_search(session, who, search_id)
-        cand = next((c for c in result["candidates"] if c["person_id"] == person_id), None)
-        if cand is None:
-            from crms.errors import NotFound
-
-            raise NotFound(f"person {person_id} is not a candidate of search {search_id}", field="person_id")
+        result = examination.get_search(session, who, search_id, candidate=person_id)
+        cand = next(c for c in result["candidates"] if c["person_id"] == person_id)
         view = examination.pairing(session, who, biometric_store(request), search_id, person_id, probe)
         picture = "data:image/png;base64," + base64.b64encode(view.pop("png")).decode()
         return render(
             request, "candidate.html", status=status, result=result, cand=cand, view=view, picture=picture,
-            person=_person(session, who, person_id), probe=probe, values=ctx.pop("values", {}), **ctx,
+            person=cand.get("person") or {}, probe=probe, values=ctx.pop("values", {}), **ctx,
         )  # fmt: skip
 
     @app.get(
@@ -186,35 +177,25 @@ def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
             from crms.biometrics import dedup
 
             cases = dedup.queue(session, who, None if status == "all" else status)
-            persons: dict[int, dict] = {}
-            for c in cases:
-                for pid in (c["person_id"], c["candidate_id"]):
-                    if pid not in persons:
-                        persons[pid] = _person(session, who, pid)
-            return render(request, "duplicates.html", cases=cases, persons=persons, shown=status, case=None)
+            return render(request, "duplicates.html", cases=cases, shown=status, case=None)
 
         return act(request, work)
 
     def case_view(request: Request, session: Session, who: Principal, case_id: int, status=200, **ctx):
         from crms.biometrics import dedup, thumbnails
-        from crms.errors import NotFound
 
-        case = next((c for c in dedup.queue(session, who, None) if c["id"] == case_id), None)
-        if case is None:
-            raise NotFound(f"no duplicate case {case_id}", field="case_id")
+        case = dedup.get_case(session, who, case_id)
         pairs = []
         for f in case["fingers"]:
             m = re.match(r"fingerprint (\d+)$", str(f.get("probe", "")))
             pairs.append({"position": f["position"], "score": f["score"], "a": int(m.group(1)) if m else None,
                           "b": f["finger_id"]})  # fmt: skip
-        persons = {pid: _person(session, who, pid) for pid in (case["person_id"], case["candidate_id"])}
         return render(
             request,
             "duplicates.html",
             status=status,
             case=case,
             pairs=pairs,
-            persons=persons,
             cases=[],
             show_thumbs=thumbnails.may_view_thumbnails(who),
             **ctx,

@@ -183,7 +183,8 @@ async def list_decisions(request: Request, search_id: IdPath):
 async def list_duplicates(
     request: Request,
     status: Annotated[
-        str | None, Query(max_length=10, description="open (default), confirmed, merged, rejected, all")
+        str | None,
+        Query(max_length=10, description="open (default), confirmed, merged, rejected, resolved, all"),
     ] = "open",
 ):
     wanted = None if status == "all" else status

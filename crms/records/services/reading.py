@@ -558,6 +558,50 @@ def list_persons(
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
+NAME_CHUNK = 500  # ids per statement (SQLite's bound-parameter limit is far above)
+
+
+def names_shown(
+    session: Session, principal: Principal, person_ids, *, reason: str, query: dict | None = None
+) -> dict[int, dict]:
+    """The names of the persons a work list shows (a duplicate case's two records, an identification's
+    candidates): ``{id: {"id", "name", the names in both scripts, "merged_into_id"}}``, for the ids that
+    name a person. The list is the system's, not the reader's choice, so it is not a read of each record:
+    nothing is counted against the read limit (:mod:`.guard`); the view is audited as ONE ``person.list``
+    entry naming the ids shown (``query["ids"]``, with the caller's ``query``: the cases, the search), its
+    reason what showed them. Opening a record is a read, as ever (:func:`get_person`)."""
+    authorize(principal, Permission.PERSON_READ)
+    ids = sorted({int(i) for i in person_ids})
+    p = tables.persons
+    names: dict[int, dict] = {}
+    conn = session.connection()
+    statement = select(
+        p.c.id, p.c.given_name_en, p.c.family_name_en, p.c.given_name_ur, p.c.family_name_ur,
+        p.c.merged_into_id,
+    ).where(p.c.id.in_(bindparam("ids", expanding=True)))  # fmt: skip
+    for start in range(0, len(ids), NAME_CHUNK):
+        for r in conn.execute(statement, {"ids": ids[start : start + NAME_CHUNK]}):
+            names[r.id] = {
+                "id": r.id,
+                "name": display_name(r),
+                "given_name_en": r.given_name_en,
+                "family_name_en": r.family_name_en,
+                "given_name_ur": r.given_name_ur,
+                "family_name_ur": r.family_name_ur,
+                "merged_into_id": r.merged_into_id,
+            }
+    audit.record(
+        session,
+        principal,
+        "person.list",
+        target_type="person",
+        query={**(query or {}), "ids": ids},
+        reason=reason,
+        detail=f"{len(names)} names shown",
+    )
+    return names
+
+
 def person_part(session: Session, principal: Principal, person_id: int, part: str) -> list[dict] | None:
     """One part of a person's record: 'documents', 'aliases', 'addresses', 'phones', 'descriptions',
     'cases' or 'flags' (audited as a read of the person), or None when no person has this id (audited)."""
