@@ -203,6 +203,60 @@ def search_decisions(session: Session, principal: Principal, search_id: int) -> 
     return out
 
 
+# How far back the examiners' work list looks: an identification older than this is no longer waiting.
+AWAITING_DAYS = 90
+
+
+def awaiting(session: Session, principal: Principal, *, limit: int = 50) -> list[dict]:
+    """The examiners' work list: the searches of the last :data:`AWAITING_DAYS` days with a candidate above
+    the threshold that no examiner has decided yet and no person confirmed, newest first (at most
+    ``limit``). Each: ``search_id``, ``at``, ``by``, ``reason``, the ``waiting`` candidates (person id,
+    rank, score) and ``decided`` (how many candidates already are). Audited as
+    ``biometric.identify_queue``."""
+    from datetime import timedelta
+
+    from crms.timeutil import utcnow
+
+    authorize(principal, Permission.BIOMETRIC_CONFIRM)
+    if not 1 <= limit <= 200:
+        raise ValidationError("limit must be 1-200", field="limit")
+    since = utcnow() - timedelta(days=AWAITING_DAYS)
+    searches = session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.action == SEARCH_ACTION, AuditEntry.at >= since)
+        .order_by(AuditEntry.id.desc())
+    )
+    decided: dict[str, dict[int, str]] = {}
+    for e in session.execute(
+        select(AuditEntry.target_id, AuditEntry.query).where(
+            AuditEntry.action == DECISION_ACTION, AuditEntry.at >= since
+        )
+    ):
+        q = json.loads(e.query or "{}")
+        decided.setdefault(e.target_id, {})[int(q["person"])] = q["decision"]
+    out = []
+    for e in searches:
+        done = decided.get(str(e.id), {})
+        if "confirmed" in done.values():
+            continue
+        q = json.loads(e.query or "{}")
+        waiting = [
+            {"person_id": int(c["person_id"]), "rank": c["rank"], "score": c["score"]}
+            for c in q.get("candidates", [])
+            if c.get("hit") and int(c["person_id"]) not in done
+        ]
+        if waiting:
+            out.append({"search_id": e.id, "at": e.at, "by": e.username, "reason": e.reason,
+                        "waiting": waiting, "decided": len(done)})  # fmt: skip
+            if len(out) == limit:
+                break
+    audit.record(
+        session, principal, "biometric.identify_queue", target_type="identification",
+        query={"shown": [s["search_id"] for s in out]},
+    )  # fmt: skip
+    return out
+
+
 def decisions_for_person(session: Session, principal: Principal, person_id: int) -> list[dict]:
     """Every examiner decision naming ``person_id``, oldest first."""
     authorize(principal, Permission.SEARCH_BIOMETRIC)

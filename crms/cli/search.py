@@ -158,6 +158,25 @@ def decisions_cmd(
         )
 
 
+def awaiting_cmd(
+    limit: int = typer.Option(50, "--limit", help="At most this many searches (1-200)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON array."),
+) -> None:
+    """The searches awaiting an examiner (a candidate above the threshold undecided), newest first: search,
+    when, by whom, the candidates waiting."""
+    from crms.biometrics.examination import awaiting
+    from crms.cli.auth import cli_action
+
+    with cli_action("crms fp awaiting") as (s, principal):
+        out = awaiting(s, principal, limit=limit)
+    if as_json:
+        typer.echo(json.dumps(out, default=str))
+        return
+    for a in out:
+        people = ", ".join(f"{w['person_id']} ({w['score']:.1f})" for w in a["waiting"])
+        typer.echo(f"{a['search_id']}\t{a['at']:%Y-%m-%d %H:%M}\t{a['by']}\t{people}")
+
+
 def duplicates_cmd(
     status: str = typer.Option(
         "open", "--status", help="open, confirmed, merged, rejected, resolved or all."
@@ -224,6 +243,7 @@ def register(app: typer.Typer) -> None:
     fp_app.command("identify")(identify_cmd)
     fp_app.command("decide")(decide_cmd)
     fp_app.command("decisions")(decisions_cmd)
+    fp_app.command("awaiting")(awaiting_cmd)
     fp_app.command("duplicates")(duplicates_cmd)
     fp_app.command("duplicate")(duplicate_cmd)
     fp_app.command("duplicate-merge")(duplicate_merge_cmd)

@@ -41,7 +41,7 @@ def _reshow(request: Request, again) -> Response:
 
 
 def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
-    from crms.access.policy import Permission, authorize
+    from crms.access.policy import Permission, authorize, has_permission
 
     FIELD_LABELS.update({"decision": N_("Decision"), "position": N_("Finger")})
     FIELD_LABELS["probes"] = N_("Fingerprint image")
@@ -52,6 +52,10 @@ def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
     def search_form(request: Request, session: Session, who: Principal, status: int = 200, **ctx) -> Response:
         authorize(who, Permission.SEARCH_BIOMETRIC)
         ctx.setdefault("values", {})
+        if has_permission(who, Permission.BIOMETRIC_CONFIRM):  # an examiner's work list above the form
+            from crms.biometrics import examination
+
+            ctx["awaiting"] = examination.awaiting(session, who)
         slots = range(1, MAX_PROBES + 1)
         more = [f"probe_{n}" for n in slots[1:]]  # the prints under "More fingers", opened on an error
         return render(request, "identify.html", status=status, slots=slots, more_probes=more, **ctx)

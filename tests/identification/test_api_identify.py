@@ -300,3 +300,41 @@ def test_a_whole_number_field_refuses_anything_else_naming_the_field(typed):
     with pytest.raises(ValidationError, match="offset must be a whole number, 0 or more") as e:
         whole_number(typed, "offset")
     assert e.value.field == "offset"
+
+
+def test_searches_with_an_undecided_hit_wait_for_an_examiner_until_one_is_decided(
+    client, make_user, enrolled
+):
+    """An officer's search with a candidate above the threshold reaches the examiners' work list (API, page,
+    CLI: one service), and leaves it when the hit is confirmed; a search without a hit never waits."""
+    from sqlalchemy import select
+
+    from crms.access.models import AuditEntry
+
+    _, officer = make_user("investigating_officer")
+    _, examiner = make_user("fingerprint_examiner")
+    pid = list(enrolled)[1]
+    hit = client.post("/api/v1/identify", headers=officer, files=parts([enrolled[pid][2]], [3]),
+                      data={"position": "3", "reason": "FIR 90/2026 check post"})  # fmt: skip
+    stranger = S.master(np.random.default_rng(99))
+    miss = client.post("/api/v1/identify", headers=officer, files=parts([stranger], [4]),
+                       data={"position": "4", "reason": "FIR 91/2026"})  # fmt: skip
+    assert hit.status_code == miss.status_code == 200, hit.text
+    assert not any(c["hit"] for c in miss.json()["candidates"])
+    assert client.get("/api/v1/identify", headers=officer).status_code == 403  # examiners' work
+    r = client.get("/api/v1/identify", headers=examiner)
+    assert r.status_code == 200, r.text
+    (waiting,) = r.json()
+    assert waiting["search_id"] == hit.json()["search_id"] and waiting["reason"] == "FIR 90/2026 check post"
+    assert [w["person_id"] for w in waiting["waiting"]] == [pid] and waiting["decided"] == 0
+    decision = {"person_id": pid, "decision": "confirmed", "reason": "14 minutiae in agreement"}
+    search = hit.json()["search_id"]
+    assert (
+        client.post(f"/api/v1/identify/{search}/decisions", headers=examiner, json=decision).status_code
+        == 201
+    )
+    assert client.get("/api/v1/identify", headers=examiner).json() == []
+    assert client.get("/api/v1/identify?limit=0", headers=examiner).status_code == 422
+    with client.app.state.db.transaction() as s:
+        views = s.scalars(select(AuditEntry).where(AuditEntry.action == "biometric.identify_queue")).all()
+        assert [json.loads(v.query)["shown"] for v in views] == [[search], []]

@@ -144,7 +144,8 @@ def test_fp_identify_gives_a_search_id_and_an_examiner_decides_with_fp_decide(db
         ["fp", "identify", str(tmp_path / "thumb.tpl"), "--finger", "1", "--reason", "arrest", "--json"],
         env=env,
     )
-    assert json.loads(r.stdout)["search_id"] > sid
+    sid2 = json.loads(r.stdout)["search_id"]
+    assert sid2 > sid
     decide = ["fp", "decide", str(sid), str(pid), "confirmed", "--reason", "12 points agree"]
     r = runner.invoke(app, decide, env=env)
     assert r.exit_code == 3 and "biometric:confirm" in r.stderr  # the operator may search, not decide
@@ -153,6 +154,10 @@ def test_fp_identify_gives_a_search_id_and_an_examiner_decides_with_fp_decide(db
         env = {"CRMS_TOKEN": issue_token(s, s.get(User, examiner.user_id))}
     r = runner.invoke(app, ["fp", "decide", str(sid), str(pid), "probably", "--reason", "x"], env=env)
     assert r.exit_code == 2 and "decision" in r.stderr
+    r = runner.invoke(app, ["fp", "awaiting"], env=env)  # both searches wait, newest first
+    assert r.exit_code == 0, r.output
+    assert [int(line.split("\t")[0]) for line in r.stdout.splitlines()] == [sid2, sid], r.stdout
+    assert all(f"\t{pid} (" in line for line in r.stdout.splitlines())
     r = runner.invoke(app, decide, env=env)
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout) | {"id": 0} == {"id": 0, "search_id": sid, "person_id": pid,

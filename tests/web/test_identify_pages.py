@@ -117,6 +117,13 @@ def test_identify_compare_decide_and_duplicate_queue(browser, web_server, tmp_pa
     _fits(page)
     _on_screen(page.locator("#candidates td"))  # on a phone each candidate is a card: its decision link too
     v.check("identify-candidates")
+    search = page.url.rsplit("/", 1)[1]
+    page = v.goto("/identify")  # the examiners' work list: this search waits for a decision
+    assert page.locator(f"#awaiting li[data-search='{search}']").is_visible()
+    _fits(page)
+    page.locator(f"#awaiting li[data-search='{search}'] a").click()
+    page.wait_for_url(re.compile(rf"/identify/{search}$"))
+    first = page.locator("#candidates tbody tr").first
     first.get_by_role("link", name="Compare side by side").click()
     page.wait_for_url(re.compile(r"/candidates/\d+"))
     assert page.locator("#pairing").evaluate("i => i.naturalWidth > 200")
@@ -130,6 +137,8 @@ def test_identify_compare_decide_and_duplicate_queue(browser, web_server, tmp_pa
     page.click("form.card button[type=submit]")
     page.wait_for_url(re.compile(r"/identify/\d+\?decided="))
     assert page.locator(f"tr[data-person='{w['a']}'] [data-decision=confirmed]").is_visible()
+    assert v.goto("/identify").locator(f"#awaiting li[data-search='{search}']").count() == 0  # decided
+    page = v.goto(f"/identify/{search}")
     page.set_viewport_size({"width": 1366, "height": 768})
     v.size = "desktop"
     v.check("identify-decided")

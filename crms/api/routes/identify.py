@@ -144,6 +144,14 @@ def _store(request: Request):
     return store
 
 
+@router.get("/identify", summary="Searches awaiting an examiner: a candidate above the threshold undecided")
+async def awaiting_searches(
+    request: Request, limit: Annotated[int, Query(ge=1, le=200, description="at most this many")] = 50
+):
+    out = await in_transaction(request, lambda session, who: examination.awaiting(session, who, limit=limit))
+    return JSONResponse(jsonable_encoder(out), headers={"Cache-Control": "no-store"})
+
+
 @router.get("/identify/{search_id}", summary="A search's candidates with the examiners' decisions so far")
 async def get_search(request: Request, search_id: IdPath):
     out = await in_transaction(request, lambda session, who: examination.get_search(session, who, search_id))
