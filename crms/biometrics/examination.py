@@ -8,7 +8,8 @@ Recorded in the audit trail (hash-chained, append-only), not in a table of its o
   the probe fingers (name, position, references of the probe image and template in the encrypted store),
   the threshold and the candidate list with per-finger scores. Its audit entry id is the *search id*.
 * ``biometric.identify_decision`` (target ``identification`` / the search id): one per candidate decided,
-  with ``{"person": id, "decision": ..., "score": ...}`` and the reason. A candidate is decided once, and
+  with ``{"person": id, "decision": ..., "score": ...}`` and the reason. A candidate is decided once (a
+  second examiner may revise the decision: a new entry with ``"revises": id``, the latest counting), and
   at most one candidate of a search is confirmed (the probe is one person's prints).
 * ``biometric.image``: every side-by-side picture shown (decrypted only for ``biometric:confirm``).
 
@@ -103,6 +104,7 @@ def _decisions(session: Session, search_id: int) -> dict[int, dict]:
         q = json.loads(e.query or "{}")
         out[int(q["person"])] = {
             "decision": q["decision"], "reason": e.reason, "by": e.username, "at": e.at, "id": e.id,
+            "user_id": e.user_id, "revises": q.get("revises"),
         }  # fmt: skip
     return out
 
@@ -154,12 +156,20 @@ def _candidate(q: dict, person_id: int) -> dict:
 
 
 def decide(
-    session: Session, principal: Principal, search_id: int, person_id: int, decision: str, reason: str | None
+    session: Session,
+    principal: Principal,
+    search_id: int,
+    person_id: int,
+    decision: str,
+    reason: str | None,
+    *,
+    revise: bool = False,
 ) -> dict:
     """The examiner's decision on one candidate of a search: confirmed, rejected or inconclusive. Each
     candidate is decided once; a second person is not confirmed where one already is (Conflict naming the
-    confirmed person). Decisions are audit entries and are not revised; were revision added, the latest
-    decision of each candidate (``_decisions``) is what this rule reads."""
+    confirmed person). With ``revise``, a second examiner (not the one who made it) replaces a candidate's
+    decision with another, with a reason; both stay in the audit trail (the new entry names the one it
+    revises) and the latest decision of each candidate (``_decisions``) is what counts."""
     authorize(principal, Permission.BIOMETRIC_CONFIRM)
     if decision not in DECISIONS:
         raise ValidationError("decision must be confirmed, rejected or inconclusive", field="decision")
@@ -168,8 +178,21 @@ def decide(
     _e, q = _entry(session, principal, search_id)
     c = _candidate(q, person_id)
     decided = _decisions(session, search_id)  # each candidate's latest decision
-    if person_id in decided:
+    before = decided.pop(person_id, None) if revise else decided.get(person_id)
+    if not revise and before is not None:
         raise Conflict(f"candidate {person_id} of search {search_id} is already decided", field="person_id")
+    if revise:
+        if before is None:
+            raise Conflict(
+                f"candidate {person_id} of search {search_id} has no decision to revise", field="person_id"
+            )
+        if before["user_id"] == principal.user_id:
+            raise Conflict(
+                f"the decision on candidate {person_id} is yours: a second examiner revises it",
+                field="person_id",
+            )
+        if before["decision"] == decision:
+            raise ValidationError(f"the decision is already {decision}", field="decision")
     if decision == "confirmed":  # the prints are one person's: a search identifies at most one
         confirmed = [p for p, d in decided.items() if d["decision"] == "confirmed"]
         if confirmed:
@@ -182,9 +205,11 @@ def decide(
     entry = audit.record(
         session, principal, DECISION_ACTION, target_type="identification", target_id=search_id,
         reason=reason.strip()[:500],
-        query={"person": person_id, "decision": decision, "score": c["score"], "rank": c["rank"]},
+        query={"person": person_id, "decision": decision, "score": c["score"], "rank": c["rank"]}
+        | ({"revises": before["id"]} if revise else {}),
     )  # fmt: skip
-    return {"id": entry.id, "search_id": search_id, "person_id": person_id, "decision": decision}
+    out = {"id": entry.id, "search_id": search_id, "person_id": person_id, "decision": decision}
+    return out | ({"revises": before["id"]} if revise else {})
 
 
 def search_decisions(session: Session, principal: Principal, search_id: int) -> list[dict]:
@@ -194,7 +219,7 @@ def search_decisions(session: Session, principal: Principal, search_id: int) -> 
     _entry(session, principal, search_id)
     out = [
         {"id": d["id"], "search_id": search_id, "person_id": person, "decision": d["decision"],
-         "reason": d["reason"], "by": d["by"], "at": d["at"]}
+         "reason": d["reason"], "by": d["by"], "at": d["at"], "revises": d["revises"]}
         for person, d in sorted(_decisions(session, search_id).items(), key=lambda kv: kv[1]["id"])
     ]  # fmt: skip
     audit.record(
@@ -228,9 +253,9 @@ def awaiting(session: Session, principal: Principal, *, limit: int = 50) -> list
     )
     decided: dict[str, dict[int, str]] = {}
     for e in session.execute(
-        select(AuditEntry.target_id, AuditEntry.query).where(
-            AuditEntry.action == DECISION_ACTION, AuditEntry.at >= since
-        )
+        select(AuditEntry.target_id, AuditEntry.query)
+        .where(AuditEntry.action == DECISION_ACTION, AuditEntry.at >= since)
+        .order_by(AuditEntry.id)  # a revised decision: the latest counts
     ):
         q = json.loads(e.query or "{}")
         decided.setdefault(e.target_id, {})[int(q["person"])] = q["decision"]

@@ -128,13 +128,19 @@ def decide_cmd(
     person_id: int = typer.Argument(..., help="The candidate decided on."),
     decision: str = typer.Argument(..., help="confirmed, rejected or inconclusive"),
     reason: str = typer.Option(..., "--reason", help="Why (recorded with the decision)."),
+    revise: bool = typer.Option(
+        False,
+        "--revise",
+        help="Replace the candidate's decision (a second examiner, not the one who made it).",
+    ),
 ) -> None:
-    """A fingerprint examiner's decision on one candidate of an identification search (once per candidate)."""
+    """A fingerprint examiner's decision on one candidate of an identification search (once per candidate;
+    a second examiner revises one with --revise)."""
     from crms.biometrics.examination import decide
     from crms.cli.auth import cli_action
 
     with cli_action("crms fp decide") as (s, principal):
-        out = decide(s, principal, search_id, person_id, decision, reason)
+        out = decide(s, principal, search_id, person_id, decision, reason, revise=revise)
     typer.echo(json.dumps(out))
 
 

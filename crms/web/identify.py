@@ -160,6 +160,7 @@ def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
                 person_id,
                 str(form.get("decision") or ""),
                 str(form.get("reason") or ""),
+                revise=form.get("revise") == "1",
             )
             return see_other(f"/identify/{search_id}?decided={person_id}")
 
@@ -167,7 +168,15 @@ def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
             return _reshow(
                 request,
                 lambda s, w: candidate_view(
-                    request, s, w, search_id, person_id, probe, 422, errors=form_errors(exc), values=form
+                    request,
+                    s,
+                    w,
+                    search_id,
+                    person_id,
+                    probe,
+                    exc.status,
+                    errors=form_errors(exc),
+                    values=form,
                 ),
             )
 

@@ -338,3 +338,98 @@ def test_searches_with_an_undecided_hit_wait_for_an_examiner_until_one_is_decide
     with client.app.state.db.transaction() as s:
         views = s.scalars(select(AuditEntry).where(AuditEntry.action == "biometric.identify_queue")).all()
         assert [json.loads(v.query)["shown"] for v in views] == [[search], []]
+
+
+def test_a_second_examiner_revises_a_wrong_decision_and_the_trail_keeps_both(client, make_user, enrolled, db):
+    """Examiner A confirms the wrong candidate; A may not revise it (a second examiner does), B rejects it
+    with a reason, and the right person can then be confirmed. Revising an undecided candidate, or to the
+    same decision, is refused; every decision stays in the audit trail."""
+    from sqlalchemy import select
+
+    from crms.access.models import AuditEntry
+
+    _, a = make_user("fingerprint_examiner")
+    _, b = make_user("fingerprint_examiner")
+    pid = list(enrolled)[0]
+    r = client.post("/api/v1/identify", headers=a, files=parts([enrolled[pid][0]], [1]),
+                    data={"position": "1", "reason": "FIR 92/2026"})  # fmt: skip
+    search = r.json()["search_id"]
+    wrong = next(c["person_id"] for c in r.json()["candidates"] if c["person_id"] != pid)
+    url = f"/api/v1/identify/{search}/decisions"
+
+    def decide(who, person, decision, revise=False):
+        body = {
+            "person_id": person,
+            "decision": decision,
+            "reason": "ridge detail compared",
+            "revise": revise,
+        }
+        return client.post(url, headers=who, json=body)
+
+    assert decide(a, wrong, "confirmed").status_code == 201
+    assert decide(a, pid, "confirmed").status_code == 409  # one person per search
+    assert decide(b, pid, "confirmed", revise=True).status_code == 409  # nothing to revise yet
+    r = decide(a, wrong, "rejected", revise=True)
+    assert r.status_code == 409 and "second examiner" in r.json()["detail"]
+    assert decide(b, wrong, "confirmed", revise=True).status_code == 422  # already so
+    r = decide(b, wrong, "rejected", revise=True)
+    assert r.status_code == 201, r.text
+    first = r.json()["revises"]
+    assert decide(b, pid, "confirmed").status_code == 201
+    latest = {d["person_id"]: d for d in client.get(url, headers=a).json()}
+    assert latest[wrong]["decision"] == "rejected" and latest[wrong]["revises"] == first
+    assert latest[pid]["decision"] == "confirmed"
+    with db.transaction() as s:
+        trail = s.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.action == "biometric.identify_decision")
+            .order_by(AuditEntry.id)
+        ).all()
+        assert [(json.loads(e.query)["person"], json.loads(e.query)["decision"]) for e in trail] == [
+            (wrong, "confirmed"),
+            (wrong, "rejected"),
+            (pid, "confirmed"),
+        ]
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_the_candidate_page_offers_a_revision_to_a_second_examiner_only(app, client, make_user, db, tmp_path):
+    """On the side-by-side page an examiner other than the one who decided may revise the decision; the
+    page says the decision revises an earlier one; the one whose decision it now is may not revise it."""
+    import re
+
+    pytest.importorskip("onnxruntime", reason="the 'fingerprint' extra is not installed")
+    from crms.access.crypto import EncryptedStore
+    from crms.biometrics import enrolment
+    from tests.records._support import signed_in
+    from tests.web.test_identify_pages import _png
+
+    store = EncryptedStore(tmp_path / "data")
+    op = principal(db, "cro_operator")
+    pid = person(db, op)
+    examiner = principal(db, "fingerprint_examiner")
+    with db.transaction() as s:
+        enrolment.capture(s, examiner, store, pid, 2, _png(tmp_path, 801, 0).read_bytes())
+    enrolment.enrol_pending(db, store, principal=examiner, jobs=1)
+    _, a = make_user("fingerprint_examiner")
+    probe = [("print", ("probe.png", _png(tmp_path, 801, 1).read_bytes(), "image/png"))]
+    r = client.post(
+        "/api/v1/identify", headers=a, files=probe, data={"position": "2", "reason": "FIR 93/2026"}
+    )
+    assert r.status_code == 200 and r.json()["candidates"][0]["person_id"] == pid, r.text
+    search = r.json()["search_id"]
+    body = {"person_id": pid, "decision": "inconclusive", "reason": "smudged"}
+    assert client.post(f"/api/v1/identify/{search}/decisions", headers=a, json=body).status_code == 201
+    page_url = f"/identify/{search}/candidates/{pid}"
+    with signed_in(app, db, "fingerprint_examiner") as (c, _):
+        page = c.get(page_url).text
+        assert "Revise this decision" in page and 'value="inconclusive"' not in page  # another decision
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        form = {"csrf_token": token, "revise": "1", "decision": "confirmed", "reason": "clear on a rescan"}
+        r = c.post(page_url, data=form)
+        assert r.status_code == 303, r.text[:300]
+        page = c.get(page_url).text
+        assert 'data-decision="confirmed"' in page and "revising an earlier decision" in page
+        assert "Revise this decision" not in page  # the decision is this examiner's now
+        r = c.post(page_url, data={**form, "decision": "rejected"})
+        assert r.status_code == 409 and "second examiner" in r.text

@@ -162,6 +162,10 @@ class IdentifyDecisionIn(BaseModel):
     person_id: int = Field(ge=1, le=2**31 - 1, description="the candidate decided on")
     decision: str = Field(max_length=16, description="confirmed, rejected or inconclusive")
     reason: str = Field(max_length=500)
+    revise: bool = Field(
+        default=False,
+        description="replace the candidate's decision (a second examiner, not the one who made it)",
+    )
 
 
 @router.post(
@@ -173,7 +177,7 @@ async def decide_candidate(request: Request, search_id: IdPath, body: IdentifyDe
     out = await in_transaction(
         request,
         lambda session, who: examination.decide(
-            session, who, search_id, body.person_id, body.decision, body.reason
+            session, who, search_id, body.person_id, body.decision, body.reason, revise=body.revise
         ),
     )
     return JSONResponse(out, status_code=201)
