@@ -283,17 +283,46 @@ def awaiting(session: Session, principal: Principal, *, limit: int = 50) -> list
 
 
 def decisions_for_person(session: Session, principal: Principal, person_id: int) -> list[dict]:
-    """Every examiner decision naming ``person_id``, oldest first."""
+    """Every examiner decision naming ``person_id``, oldest first (a revised one too, and the revision
+    naming it in ``revises``)."""
     authorize(principal, Permission.SEARCH_BIOMETRIC)
     out = []
     for e in session.scalars(
-        select(AuditEntry).where(AuditEntry.action == DECISION_ACTION).order_by(AuditEntry.id)
+        select(AuditEntry)
+        .where(
+            AuditEntry.action == DECISION_ACTION,
+            AuditEntry.query.like(f'%"person": {int(person_id)}%'),  # (sort_keys JSON) narrowed, then checked
+        )
+        .order_by(AuditEntry.id)
     ):
         q = json.loads(e.query or "{}")
         if int(q.get("person", -1)) == person_id:
-            out.append({"search_id": int(e.target_id), "decision": q["decision"], "reason": e.reason,
-                        "by": e.username, "at": e.at})  # fmt: skip
+            out.append({"id": e.id, "search_id": int(e.target_id), "decision": q["decision"],
+                        "reason": e.reason, "by": e.username, "at": e.at,
+                        "revises": q.get("revises")})  # fmt: skip
     return out
+
+
+def identifications_of(
+    session: Session, principal: Principal, person_id: int, *, audited: bool = True
+) -> list[dict]:
+    """The searches whose examiners' decision on ``person_id`` stands as confirmed (the latest decision of
+    each search, a revision counting), oldest first: what the person's record shows as identifications.
+    Audited as ``biometric.identifications`` of the person, unless the caller's own read of the record is
+    (``audited=False``: the person page)."""
+    from crms.records.models import Person
+
+    authorize(principal, Permission.SEARCH_BIOMETRIC)
+    if session.get(Person, person_id) is None:
+        raise NotFound(f"person {person_id} not found", field="person_id")
+    latest: dict[int, dict] = {}
+    for d in decisions_for_person(session, principal, person_id):
+        latest[d["search_id"]] = d
+    if audited:
+        audit.record(
+            session, principal, "biometric.identifications", target_type="person", target_id=person_id
+        )
+    return [d for d in latest.values() if d["decision"] == "confirmed"]
 
 
 # ------------------------------------------------------------------------------------------ side by side

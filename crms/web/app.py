@@ -1063,6 +1063,12 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         from crms.faces import photos as faces
 
         pictures = faces.photos_of(session, who, record["id"])
+        from crms.access.policy import Permission, has_permission
+
+        if has_permission(who, Permission.SEARCH_BIOMETRIC):  # the searches that identified this person
+            from crms.biometrics.examination import identifications_of
+
+            ctx["identifications"] = identifications_of(session, who, record["id"], audited=False)
         ctx.setdefault("values", {})
         corrections = {}  # each description's correction form: as recorded, or the officer's entries again
         for d in record["descriptions"]:

@@ -379,6 +379,11 @@ def test_a_second_examiner_revises_a_wrong_decision_and_the_trail_keeps_both(cli
     latest = {d["person_id"]: d for d in client.get(url, headers=a).json()}
     assert latest[wrong]["decision"] == "rejected" and latest[wrong]["revises"] == first
     assert latest[pid]["decision"] == "confirmed"
+    # the person's record: the search that identified them; the wrong person's confirmation revised away
+    r = client.get(f"/api/v1/persons/{pid}/identifications", headers=a)
+    assert [(d["search_id"], d["by"]) for d in r.json()] == [(search, latest[pid]["by"])], r.text
+    assert client.get(f"/api/v1/persons/{wrong}/identifications", headers=a).json() == []
+    assert client.get("/api/v1/persons/999999/identifications", headers=a).status_code == 404
     with db.transaction() as s:
         trail = s.scalars(
             select(AuditEntry)
@@ -433,3 +438,5 @@ def test_the_candidate_page_offers_a_revision_to_a_second_examiner_only(app, cli
         assert "Revise this decision" not in page  # the decision is this examiner's now
         r = c.post(page_url, data={**form, "decision": "rejected"})
         assert r.status_code == 409 and "second examiner" in r.text
+        listed = c.get(f"/persons/{pid}").text.split('id="identifications"')[1].split("</ul>")[0]
+        assert f'href="/identify/{search}"' in listed and "clear on a rescan" in listed

@@ -152,6 +152,17 @@ async def awaiting_searches(
     return JSONResponse(jsonable_encoder(out), headers={"Cache-Control": "no-store"})
 
 
+@router.get(
+    "/persons/{person_id}/identifications",
+    summary="The searches that identified a person (an examiner's confirmation standing)",
+)
+async def person_identifications(request: Request, person_id: IdPath):
+    out = await in_transaction(
+        request, lambda session, who: examination.identifications_of(session, who, person_id)
+    )
+    return JSONResponse(jsonable_encoder(out), headers={"Cache-Control": "no-store"})
+
+
 @router.get("/identify/{search_id}", summary="A search's candidates with the examiners' decisions so far")
 async def get_search(request: Request, search_id: IdPath):
     out = await in_transaction(request, lambda session, who: examination.get_search(session, who, search_id))
