@@ -24,26 +24,18 @@ from typer.testing import CliRunner
 from crms.access.audit import bind_data_dir
 from crms.access.models import AuditEntry, RateBucket
 from crms.biometrics import dedup
-from crms.biometrics.identification import forget_stores
 from crms.biometrics.models import DuplicateCase
 from crms.errors import Conflict
 from crms.fingerprint import synthetic_templates as S
 from crms.fingerprint.serialise import dumps
 from crms.timeutil import utcnow
-from tests.identification.test_identification_db import enrol, principal
+from tests.identification.test_identification_db import (  # noqa: F401 (_fresh_stores: autouse, here too)
+    _fresh_stores,
+    enrol,
+    principal,
+)
 
 NAMES = ["Aslam", "Bashir", "Dawood", "Faisal", "Ghulam", "Habib", "Imran", "Jamal", "Karim", "Latif"]
-
-
-@pytest.fixture(autouse=True)
-def _participants():
-    from crms.biometrics.enrolment import follow_merge
-    from crms.records.participants import register_merge_participant
-
-    register_merge_participant(follow_merge)  # as the composition roots (API, CLI) do
-    forget_stores()
-    yield
-    forget_stores()
 
 
 def _persons(db, n: int) -> list[int]:
