@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from contextlib import contextmanager
 
@@ -89,3 +90,9 @@ def signed_in(app, db, role: str, unit: str = "BA"):
     with TestClient(app, base_url="https://testserver", follow_redirects=False) as c:
         c.cookies.set(COOKIE, cookie)
         yield c, api
+
+
+def without_tokens(html: str) -> str:
+    """The page without its CSRF tokens' values: random hex that may hold any run of digits, so a test
+    that a secret (a PIN, a code) is not shown looks at the rest of the page."""
+    return re.sub(r'(name="csrf_token" value=")[^"]*"', r'\1"', html)
