@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
+from crms.access.principal import PROVINCE
 from crms.db import Base
 from crms.timeutil import utcnow
 
@@ -19,7 +20,7 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     full_name: Mapped[str] = mapped_column(String(200), default="")
     role: Mapped[str] = mapped_column(String(32))
-    unit: Mapped[str] = mapped_column(String(200), default="BA")
+    unit: Mapped[str] = mapped_column(String(200), default=PROVINCE)
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     phone: Mapped[str | None] = mapped_column(String(20), nullable=True, unique=True)
     # SMS officers authenticate with phone + PIN (Argon2id hash, like passwords).

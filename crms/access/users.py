@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from crms.access import audit
 from crms.access.models import User
 from crms.access.policy import PASSWORD_ROLES, Permission, Role, authorize, mfa_required, unit_contains
-from crms.access.principal import Principal
+from crms.access.principal import PROVINCE, Principal
 from crms.access.units import check_unit, normalise_unit
 from crms.errors import (
     AuthenticationError,
@@ -139,7 +139,7 @@ def create_user(
     username: str,
     role: str,
     *,
-    unit: str = "BA",
+    unit: str = PROVINCE,
     full_name: str = "",
     password: str | None = None,
     phone: str | None = None,
@@ -329,7 +329,7 @@ def add_user(session: Session, principal: Principal, username: str, role: str, *
     into a password (:func:`activate`); a TOTP secret, where the role needs one, is issued to the user then.
     A privileged role (auditor, examiner, administrator) also waits for a second administrator's approval
     (:func:`approve`). Audited as ``user.create``."""
-    _authorize_admin(principal, normalise_unit(kw.get("unit", "BA")))
+    _authorize_admin(principal, normalise_unit(kw.get("unit", PROVINCE)))
     if kw.pop("password", None) is not None:
         raise ValidationError(
             "an administrator does not choose a user's password: the user sets it with the enrolment code",
@@ -448,9 +448,6 @@ def list_users(session: Session, principal: Principal, *, include_inactive: bool
     users = [u for u in session.scalars(stmt) if unit_contains(principal.unit, u.unit)]
     audit.record(session, principal, "user.list", query={"count": len(users)})
     return users
-
-
-PROVINCE = "BA"
 
 
 def _last_province_administrator(session: Session, user: User) -> bool:

@@ -8,6 +8,8 @@ from datetime import datetime
 
 import typer
 
+from crms.access.principal import PROVINCE
+
 user_app = typer.Typer(help="User accounts (administrators).", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit trail (auditors).", no_args_is_help=True)
 
@@ -90,7 +92,7 @@ def user_add(
     role: str = typer.Option(
         ..., "--role", "-r", help="administrator, cro_operator, fingerprint_examiner, ..."
     ),
-    unit: str = typer.Option("BA", help="Unit path, e.g. BA/QTA/QUETTA/QUETTA-CANTT."),
+    unit: str = typer.Option(PROVINCE, help="Unit path, e.g. BA/QTA/QUETTA/QUETTA-CANTT."),
     full_name: str = typer.Option("", "--full-name"),
     password: str = typer.Option(
         None, help="Bootstrap only: your own password (prompted for when omitted; or CRMS_NEW_PASSWORD)."

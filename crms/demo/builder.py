@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crms.access.principal import PROVINCE
 from crms.demo.names import draw_name, synthetic_cnic
 from crms.errors import Conflict
 
@@ -418,7 +419,7 @@ def ensure_users(session: Session, report: DemoReport) -> None:
         if session.scalar(select(User.id).where(User.username == username)) is not None:
             report.users.append({"username": username, "role": role, "created": False})
             continue
-        kw: dict[str, Any] = {"unit": "BA", "full_name": f"Demo {name.title()}"}
+        kw: dict[str, Any] = {"unit": PROVINCE, "full_name": f"Demo {name.title()}"}
         entry: dict[str, Any] = {"username": username, "role": role, "created": True}
         if role == "sms_officer":
             kw.update(phone=f"+92300555{1000 + i:04d}", pin=f"{secrets.randbelow(10**6):06d}")

@@ -33,6 +33,7 @@ from sqlalchemy import (
     text,
 )
 
+from crms.access.principal import PROVINCE
 from crms.db import Base
 from crms.timeutil import utcnow
 
@@ -87,7 +88,7 @@ persons = Table(
     Column("nationality", String(2), default="PK", nullable=False),  # ISO 3166-1 alpha-2
     Column("notes", Text),
     # Jurisdiction of the record (unit path of the registering district/station); writes are limited to it.
-    Column("unit_path", String(200), default="BA", index=True, nullable=False),
+    Column("unit_path", String(200), default=PROVINCE, index=True, nullable=False),
     # Normalised full name (for duplicate reports) and a coarse phonetic key of the given name (indexed).
     Column("name_key", String(300), default="", index=True, nullable=False),
     Column("name_sound", String(16), default="", nullable=False),

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from crms.access import users as svc
+from crms.access.principal import PROVINCE
 from crms.api.deps import PrincipalDep, SessionDep
 from crms.api.params import IdPath
 from crms.timeutil import iso_or_none
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/users", tags=["users"])
 class UserIn(BaseModel):
     username: str = Field(min_length=1, max_length=64)
     role: str = Field(max_length=32)
-    unit: str = Field(default="BA", max_length=200)
+    unit: str = Field(default=PROVINCE, max_length=200)
     full_name: str = Field(default="", max_length=200)
     # Refused when given: the user sets the password with the enrolment code (kept so that a client that
     # sends one is told so, rather than having it silently dropped).

@@ -19,11 +19,11 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crms.access.principal import PROVINCE
 from crms.errors import ValidationError
 from crms.records.reference.models import District, Division, PoliceStation, Statute, StatuteSection
 
 DATA_DIR = Path(__file__).parent / "data"
-PROVINCE = "BA"
 KINDS = ("police", "levies")
 
 _CODE = re.compile(r"^[A-Z0-9]+(?:-[A-Z0-9]+)*$")
