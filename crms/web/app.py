@@ -479,15 +479,10 @@ def message_page(request: Request, status: int, title: str, text: str) -> HTMLRe
     return render(request, "message.html", status=status, title=title, text=text)
 
 
-# Texts the services write themselves that the pages show (a refusal by a rule of the action, a status
-# note of their own), in the catalogue: shown translated (`service_text` in the templates); an officer's
-# text is not.
-SERVICE_TEXTS = frozenset(
-    {
-        N_("a second administrator must approve an account you set up"),
-        N_("arrest recorded"),
-    }
-)
+# Notes the services write themselves into a record's history, in the catalogue: shown translated
+# (`service_text` in the templates); an officer's note is not. (A service's literal error messages are in
+# the catalogue through crms.web.service_messages.)
+SERVICE_TEXTS = frozenset({N_("arrest recorded")})
 
 
 def refused(request: Request, exc: PermissionDenied) -> HTMLResponse:
@@ -496,7 +491,7 @@ def refused(request: Request, exc: PermissionDenied) -> HTMLResponse:
     if kind == "jurisdiction":
         text = N_("This record belongs to a unit outside your jurisdiction.")
     elif kind == "rule":
-        text = exc.message  # (in the catalogue where SERVICE_TEXTS has it; else as the service says it)
+        text = exc.message  # (said by message.html in the page's language where the catalogue has it)
     else:
         text = N_("Your role may not do this.")
     return message_page(request, exc.status, N_("Not allowed"), text)

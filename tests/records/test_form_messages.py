@@ -176,22 +176,96 @@ def test_a_message_that_names_its_field_is_not_prefixed_twice():
 
 
 def test_every_message_of_the_pages_has_an_urdu_translation():
-    """The catalogue holds every message the templates and the web code mark, each translated."""
+    """The catalogue holds every message the templates and the web code mark, and every literal message a
+    service raises (babel.cfg's mapping, crms.web.service_messages), each translated."""
     from pathlib import Path
 
     from babel.messages.extract import extract_from_dir
+    from babel.messages.frontend import parse_mapping_cfg
     from babel.messages.pofile import read_po
 
     root = Path(__file__).resolve().parents[2]
     with (root / "crms/web/locale/ur/LC_MESSAGES/messages.po").open("rb") as fh:
         catalog = read_po(fh, locale="ur")
-    method_map = [("crms/web/**.py", "python"), ("crms/web/templates/**.html", "jinja2")]  # babel.cfg's
+    with (root / "crms/web/babel.cfg").open() as fh:
+        method_map, options_map = parse_mapping_cfg(fh)
     found = {
         msg if isinstance(msg, str) else msg[0]
-        for _f, _l, msg, _c, _x in extract_from_dir(root, method_map, keywords={"_": None, "N_": None})
+        for _f, _l, msg, _c, _x in extract_from_dir(
+            root, method_map, options_map, keywords={"_": None, "N_": None}
+        )
     }
-    assert found, "no messages extracted"
+    assert {"Required", "PIN must be 4-8 digits", "invalid username or password"} <= found
+    assert not any(m.startswith("use 'Authorization") for m in found)  # the API's own: English only
     missing = sorted(m for m in found if not (catalog.get(m) and catalog.get(m).string))
     assert not missing, missing
     for msgid in ("Required", "At most %(n)s characters", "A date is expected, as YYYY-MM-DD"):
         assert "%(n)s" in catalog.get(msgid).string or "%(n)s" not in msgid
+
+
+def test_the_catalogue_takes_a_services_literal_messages_not_those_built_from_values():
+    from crms.web.service_messages import raised_messages
+
+    source = """
+def rule(pin, n):
+    if not pin:
+        raise ValidationError("PIN must be 4-8 digits", field="pin")
+    if n:
+        raise Conflict(f"candidate {n} is already decided")
+    errors.NotFound("person %s not found" % n)
+    raise PermissionDenied("a reason " + "is required")
+    raise ValueError("not a service's error")
+    return ImageError("image too large")
+"""
+    assert [m for _line, m in raised_messages(source)] == ["PIN must be 4-8 digits", "image too large"]
+
+
+def test_the_extractor_knows_every_error_the_services_raise():
+    """Every subclass of crms.errors.CrmsError in the package is one the extractor looks for."""
+    import ast
+    from pathlib import Path
+
+    from crms.web.service_messages import ERRORS
+
+    known, classes = {"CrmsError"}, []
+    for path in (Path(__file__).resolve().parents[2] / "crms").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                bases = {b.attr if isinstance(b, ast.Attribute) else getattr(b, "id", "") for b in node.bases}
+                classes.append((node.name, bases))
+    grown = True
+    while grown:
+        grown = False
+        for name, bases in classes:
+            if name not in known and bases & known:
+                known.add(name)
+                grown = True
+    assert known - {"RowError"} == ERRORS, known ^ ERRORS
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_a_services_own_rule_is_said_in_urdu_on_the_page(app, db):
+    with signed_in(app, db, "administrator") as (c, _):
+        c.cookies.set("crms_lang", "ur")
+        token = re.search(CSRF, c.get("/users").text).group(1)
+        form = {"csrf_token": token, "username": "sms_u", "role": "sms_officer", "unit": "BA/QTA",
+                "phone": "0300 1234567", "pin": "12"}  # fmt: skip
+        r = c.post("/users", data=form)
+        assert r.status_code == 422, r.text[:300]
+        shown = _error(r.text, "pin")
+        assert "پن 4 سے 8 ہندسوں کا ہونا چاہیے" in shown and 'lang="en"' not in shown
+        c.cookies.set("crms_lang", "en")
+        shown = _error(c.post("/users", data=form).text, "pin")
+        assert "PIN must be 4-8 digits" in shown
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_a_wrong_password_is_said_in_urdu_on_the_sign_in_page(app, db):
+    from fastapi.testclient import TestClient
+
+    with TestClient(app, base_url="https://testserver", follow_redirects=False) as c:
+        c.cookies.set("crms_lang", "ur")
+        token = re.search(CSRF, c.get("/login").text).group(1)
+        r = c.post("/login", data={"csrf_token": token, "username": "nobody", "password": "not it at all"})
+        assert r.status_code == 401, r.text[:300]
+        assert "صارف نام یا پاس ورڈ غلط ہے" in r.text and "invalid username or password" not in r.text
