@@ -54,15 +54,34 @@ RULE_KINDS = frozenset(
         "unit_unknown",
         "unit_unknown_near",
         "unit_unknown_inside",
+        "cnic_characters",
+        "cnic_digits",
+        "cnic_province",
+        "phone_invalid",
+        "username_taken",
+        "phone_taken",
+        "fir_taken",
+        "document_taken",
+        "document_on_person",
     }
 )
 
 
-def rule_error(field: str, kind: str, message: str, **values: str | int) -> ValidationError:
-    """ValidationError of one ``field`` by a rule of ``kind`` (one of RULE_KINDS), its values named, with
-    ``message`` in English words as every adapter has always shown it."""
+def rule_error(
+    field: str, kind: str, message: str, *, error: type[CrmsError] | None = None, **values: str | int
+) -> CrmsError:
+    """The ``error`` (ValidationError unless said: a Conflict, say) of one ``field`` by a rule of ``kind``
+    (one of RULE_KINDS), its values named, with ``message`` in English words as every adapter has always
+    shown it."""
     assert kind in RULE_KINDS, kind
     detail = {"field": field, "message": message, "type": kind, "values": values}
+    return (error or ValidationError)(message, field=field, details=[detail])
+
+
+def limit_error(field: str, kind: str, limit: int, message: str) -> ValidationError:
+    """ValidationError of one ``field`` by a limit of one of Pydantic's kinds (``string_too_short``: at least
+    ``limit`` characters), said by the pages as Pydantic's own errors of that kind are."""
+    detail = {"field": field, "message": message, "type": kind, "limit": limit}
     return ValidationError(message, field=field, details=[detail])
 
 

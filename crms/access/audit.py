@@ -55,7 +55,7 @@ from sqlalchemy.orm import Session
 from crms.access.models import AuditEntry, AuditHead
 from crms.access.principal import Principal
 from crms.db import begin_writing, check_page
-from crms.errors import RateLimited, ValidationError, rule_error
+from crms.errors import RateLimited, ValidationError, limit_error, rule_error
 from crms.timeutil import as_utc, utcnow
 
 GENESIS = "0" * 64
@@ -78,9 +78,11 @@ def require_reason(reason: str | None) -> str:
     if not text:
         raise ValidationError("a reason is required for searches (state the case or purpose)", field="reason")
     if len(text) < REASON_MIN:
-        raise ValidationError(f"reason must be at least {REASON_MIN} characters", field="reason")
+        message = f"reason must be at least {REASON_MIN} characters"
+        raise limit_error("reason", "string_too_short", REASON_MIN, message)
     if len(text) > REASON_MAX:
-        raise ValidationError(f"reason must be at most {REASON_MAX} characters", field="reason")
+        message = f"reason must be at most {REASON_MAX} characters"
+        raise limit_error("reason", "string_too_long", REASON_MAX, message)
     if any(unicodedata.category(ch) == "Cc" for ch in text):  # a NUL, a line break, an escape: no purpose
         raise ValidationError("reason may not hold control characters (a NUL, a line break)", field="reason")
     return text

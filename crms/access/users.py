@@ -34,6 +34,8 @@ from crms.errors import (
     PasswordChangeRequired,
     RateLimited,
     ValidationError,
+    limit_error,
+    rule_error,
 )
 from crms.timeutil import as_utc, iso_or_none, utcnow
 
@@ -80,7 +82,8 @@ def _check_password_strength(
     offline, and nothing may be fetched at run time); and not guessable by zxcvbn's estimator (score 3 of 4 at
     least), given the user's own name and username."""
     if len(password) < MIN_PASSWORD:
-        raise ValidationError(f"password must be at least {MIN_PASSWORD} characters", field=field)
+        message = f"password must be at least {MIN_PASSWORD} characters"
+        raise limit_error(field, "string_too_short", MIN_PASSWORD, message)
     if len(password) > 256:
         raise ValidationError("password must be at most 256 characters", field=field)
     if password.strip().lower() in _common_passwords():
@@ -115,10 +118,15 @@ def _normalise_phone(phone: str) -> str:
     try:
         num = phonenumbers.parse(phone, "PK")
     except phonenumbers.NumberParseException:
-        raise ValidationError(f"not a phone number: {phone!r}", field="phone") from None
+        raise rule_error("phone", "phone_invalid", f"not a phone number: {phone!r}", phone=phone) from None
     if not phonenumbers.is_valid_number(num):
-        raise ValidationError(f"not a valid phone number: {phone!r}", field="phone")
+        raise rule_error("phone", "phone_invalid", f"not a valid phone number: {phone!r}", phone=phone)
     return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _phone_taken(phone: str) -> CrmsError:
+    message = f"phone {phone} is registered to another user"
+    return rule_error("phone", "phone_taken", message, error=Conflict, phone=phone)
 
 
 def account_role(role: str | None) -> str:
@@ -173,9 +181,10 @@ def create_user(
     if role != Role.SMS_OFFICER and pin is not None:  # a PIN opens the SMS login: SMS officers' only
         raise ValidationError("a PIN is for an SMS officer only: leave it empty for this role", field="pin")
     if session.scalar(select(User).where(func.lower(User.username) == username.lower())):
-        raise Conflict(f"user '{username}' already exists", field="username")
+        raise rule_error("username", "username_taken", f"user '{username}' already exists", error=Conflict,
+                         username=username)  # fmt: skip
     if phone and session.scalar(select(User).where(User.phone == phone)):
-        raise Conflict(f"phone {phone} is registered to another user", field="phone")
+        raise _phone_taken(phone)
     enrol = mfa_required(role) if totp is None else totp
     user = User(
         username=username,
@@ -407,7 +416,7 @@ def reset_sms_login(
     if pin is not None and not PIN_RE.match(pin):
         raise ValidationError("PIN must be 4-8 digits", field="pin")
     if phone and session.scalar(select(User).where(User.phone == phone, User.id != user.id)):
-        raise Conflict(f"phone {phone} is registered to another user", field="phone")
+        raise _phone_taken(phone)
     if phone is not None:
         user.phone = phone
     if pin is not None:

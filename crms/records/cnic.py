@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from crms.errors import ValidationError
+from crms.errors import ValidationError, rule_error
 
 CNIC_LIKE = {"CNIC", "NICOP"}  # document types numbered in the CNIC format (NICOP carries the holder's CNIC)
 
@@ -82,15 +82,14 @@ def parse_cnic(text: str | None, *, field_name: str = "cnic") -> Cnic:
     value = _SEPARATORS.sub("", ascii_digits(raw))
     if not value.isascii() or not value.isdigit():
         bad = next((c for c in value if not (c.isascii() and c.isdigit())), "?")
-        raise ValidationError(
-            f"CNIC may contain only digits, dashes and spaces (found {bad!r})", field=field_name
-        )
+        message = f"CNIC may contain only digits, dashes and spaces (found {bad!r})"
+        raise rule_error(field_name, "cnic_characters", message, char=bad)
     if len(value) != 13:
-        raise ValidationError(f"CNIC must have 13 digits (found {len(value)})", field=field_name)
+        message = f"CNIC must have 13 digits (found {len(value)})"
+        raise rule_error(field_name, "cnic_digits", message, found=len(value))
     if value[0] not in PROVINCES:
-        raise ValidationError(
-            f"CNIC must start with a province code 1-8 (found {value[0]})", field=field_name
-        )
+        message = f"CNIC must start with a province code 1-8 (found {value[0]})"
+        raise rule_error(field_name, "cnic_province", message, found=value[0])
     warnings = []
     if value[-1] == "0":
         warnings.append("last digit is 0, which NADRA does not normally issue; check the number")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from crms.errors import ValidationError
+from crms.errors import ValidationError, rule_error
 from crms.records.cnic import ascii_digits
 
 DEFAULT_REGION = "PK"
@@ -34,9 +34,10 @@ def parse_phone(text: str | None, *, region: str = DEFAULT_REGION, field_name: s
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException as exc:
-        raise ValidationError(f"not a phone number: {exc}", field=field_name) from None
+        raise rule_error(field_name, "phone_invalid", f"not a phone number: {exc}", phone=str(text)) from None
     if not phonenumbers.is_possible_number(number):
-        raise ValidationError(f"'{text}' cannot be a phone number (wrong length)", field=field_name)
+        message = f"'{text}' cannot be a phone number (wrong length)"
+        raise rule_error(field_name, "phone_invalid", message, phone=str(text))
     warnings = []
     if not phonenumbers.is_valid_number(number):
         warnings.append("number is not in a known numbering range; check it")

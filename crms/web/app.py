@@ -345,6 +345,15 @@ PLAIN_MESSAGES = {
     "unit_unknown": N_("No division, district or police station has the path %(unit)s"),
     "unit_unknown_near": N_("No unit has the path %(unit)s; did you mean %(paths)s?"),
     "unit_unknown_inside": N_("No unit %(unit)s in %(parent)s; its units are %(paths)s"),
+    "cnic_characters": N_("A CNIC has only digits, dashes and spaces, not %(char)s"),
+    "cnic_digits": N_("A CNIC has 13 digits, not %(found)s"),
+    "cnic_province": N_("A CNIC starts with a province code 1-8, not %(found)s"),
+    "phone_invalid": N_("%(phone)s is not a phone number"),
+    "username_taken": N_("The username %(username)s is taken"),
+    "phone_taken": N_("The phone %(phone)s is registered to another user"),
+    "fir_taken": N_("FIR %(fir)s of police station %(station)s is already registered (case %(case)s)"),
+    "document_taken": N_("%(document)s %(number)s is already on the record of person %(person)s"),
+    "document_on_person": N_("This person already has %(document)s %(number)s; nothing was added"),
 }
 
 # Values of a rule's message that are a form field's name: said as the field's label.
@@ -603,10 +612,11 @@ def _error_page(
             return refused(request, again)
         except CrmsError as again:
             exc = again
+    text = (plain_message(exc.details[0]) if len(exc.details) == 1 else None) or exc.message
     if isinstance(exc, Conflict):
-        return message_page(request, 409, N_("Already recorded"), exc.message)
+        return message_page(request, 409, N_("Already recorded"), text)
     title = N_("Not found") if exc.status == 404 else N_("Error")
-    return message_page(request, exc.status, title, exc.message)
+    return message_page(request, exc.status, title, text)
 
 
 # A form entry made only of digits (Urdu and Arabic-Indic ones too, as a phone's Urdu keyboard types them)

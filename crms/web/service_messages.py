@@ -1,9 +1,11 @@
 """The services' own messages in the pages' catalogue: a Babel extraction method (``babel.cfg``) that takes,
 besides the messages the web code marks (``_``, ``N_``), every message a service raises in plain words:
 the first argument of a :class:`crms.errors.CrmsError` (``ValidationError("PIN must be 4-8 digits")``)
-when it is a string as written, not one built from values (an f-string, a ``%`` or a ``+``). Those are said
-in the page's language (the ``message`` macro of forms.html, the message page); a message built from
-values stays the service's English words on the pages.
+when it is a string as written, or words after the name of what they are about (``f"{name}: the file is
+empty"``), not one built from values otherwise (an f-string, a ``%`` or a ``+``). Those are said in the
+page's language (the ``message`` macro of forms.html, the message page); a message built from values stays
+the service's English words on the pages, unless its rule has a kind the pages word themselves
+(:data:`crms.errors.RULE_KINDS`).
 
 The services know nothing of languages: the catalogue is the web's, and the API answers in English."""
 
@@ -45,11 +47,23 @@ def raised_messages(source: str) -> list[tuple[int, str]]:
         if not (isinstance(node, ast.Call) and node.args):
             continue
         name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
-        first = node.args[0]
-        if name in ERRORS and isinstance(first, ast.Constant) and isinstance(first.value, str):
-            if first.value.strip():
-                found.append((node.lineno, first.value))
+        text = _literal(node.args[0]) if name in ERRORS else None
+        if text and text.strip():
+            found.append((node.lineno, text))
     return sorted(found)
+
+
+def _literal(arg: ast.expr) -> str | None:
+    """The words of a message as written: a string, or the words after a name in front (``f"{name}: the file
+    is empty"``, shown without the name at its field's box, crms.web.app.unprefixed)."""
+    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+        return arg.value
+    if isinstance(arg, ast.JoinedStr) and len(arg.values) == 2:
+        head, words = arg.values
+        if isinstance(head, ast.FormattedValue) and isinstance(words, ast.Constant):
+            if isinstance(words.value, str) and words.value.startswith(": "):
+                return words.value[2:]
+    return None
 
 
 def extract(

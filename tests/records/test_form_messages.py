@@ -215,9 +215,15 @@ def rule(pin, n):
     errors.NotFound("person %s not found" % n)
     raise PermissionDenied("a reason " + "is required")
     raise ValueError("not a service's error")
+    raise ImageError(f"{name}: the file is empty")
+    raise ImageError(f"{name}: {size} bytes is too many")
     return ImageError("image too large")
 """
-    assert [m for _line, m in raised_messages(source)] == ["PIN must be 4-8 digits", "image too large"]
+    assert [m for _line, m in raised_messages(source)] == [
+        "PIN must be 4-8 digits",
+        "the file is empty",
+        "image too large",
+    ]
 
 
 def test_the_extractor_knows_every_error_the_services_raise():

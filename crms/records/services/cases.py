@@ -171,10 +171,10 @@ def add_case(session: Session, principal: Principal, data: CaseCreate | dict) ->
         )
     )
     if existing is not None:
-        raise Conflict(
-            f"FIR {data.fir_number}/{data.year} of PS {station.code} is already registered (case {existing})",
-            field="fir_number",
-        )
+        fir = f"{data.fir_number}/{data.year}"
+        message = f"FIR {fir} of PS {station.code} is already registered (case {existing})"
+        raise rule_error("fir_number", "fir_taken", message, error=Conflict, fir=fir, station=station.code,
+                         case=existing)  # fmt: skip
     offences = _parse_sections(session, data.sections)
     case = Case(
         police_station_code=station.code,

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crms.access.principal import Principal
-from crms.errors import Conflict, ValidationError
+from crms.errors import Conflict, ValidationError, rule_error
 from crms.records.cnic import ascii_digits, format_cnic, parse_cnic
 from crms.records.models import (
     IdentityDocument,
@@ -54,13 +54,12 @@ def _check_document_free(
     existing = recorded_document(session, doc_type, number)
     if existing is not None:
         shown = format_cnic(number) if doc_type in CNIC_LIKE else number
+        values = {"document": doc_type, "number": shown, "person": existing.person_id}
         if person_id is not None and existing.person_id == person_id:
-            raise Conflict(
-                f"person {person_id} already has {doc_type} {shown}; nothing was added", field=field_name
-            )
-        raise Conflict(
-            f"{doc_type} {shown} is already recorded for person {existing.person_id}", field=field_name
-        )
+            message = f"person {person_id} already has {doc_type} {shown}; nothing was added"
+            raise rule_error(field_name, "document_on_person", message, error=Conflict, **values)
+        message = f"{doc_type} {shown} is already recorded for person {existing.person_id}"
+        raise rule_error(field_name, "document_taken", message, error=Conflict, **values)
 
 
 def _add_documents(
