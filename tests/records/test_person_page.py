@@ -169,6 +169,11 @@ def test_a_description_is_recorded_in_full_and_corrected_on_the_copy_last_read(a
     assert (now["height_cm"], now["beard"], now["version"]) == (172, "trimmed", 3)
     assert [(m["kind"], m["text"]) for m in now["marks"]] == [("tattoo", "a falcon and a star")]
     corrected = [ch["changes"] for ch in record["changes"] if ch["action"] == "correct"]
+    fields = corrected[-1].pop("entry"), corrected[-1].pop("entry_before")  # the fields, after and before
+    assert fields[0]["height_cm"] == 172 and fields[1]["height_cm"] == 170 and fields[0]["beard"] == "trimmed"
+    assert fields[0]["marks"] == [
+        {"kind": "tattoo", "body_location": "right forearm", "text": "a falcon and a star"}
+    ]
     assert corrected[-1] == {
         "kind": "description",
         "before": "observed 2024-03-14; height (cm) 170; eye colour brown; hair black, short; beard trimmed; "
@@ -269,16 +274,24 @@ def test_what_was_removed_in_error_stays_in_the_records_history(app, db):
     added = [ch["changes"] for ch in record["changes"] if ch["action"] == "add"]
     assert added == []  # the alias came with the registration, not as an addition
     removed = [ch["changes"] for ch in record["changes"] if ch["action"] == "remove"]
+    link_entry = removed[1].pop("entry")  # the link's fields (the API labels its role and status)
+    assert (link_entry["fir_key"], link_entry["role"], link_entry["status"], link_entry["changes"]) == (
+        "FIR 112/2024 PS QUETTA-CANTT",
+        "accused",
+        "named",
+        1,
+    )
     assert removed == [
-        {"kind": "alias", "held": "Raufa (latin)", "reason": "his brother's"},
+        {"kind": "alias", "held": "Raufa (latin)", "reason": "his brother's",
+         "entry": {"name": "Raufa", "script": "latin"}},
         {
             "kind": "case_link",
             "held": "FIR 112/2024 PS QUETTA-CANTT as accused, status named, 1 status change(s)",
             "reason": "wrong FIR",
         },
-    ]
+    ]  # fmt: skip
     history = page[page.index('<details id="changes">') :]
-    assert "Alias removed" in history and "Raufa (latin)" in history and "his brother&#39;s" in history
+    assert "Alias removed" in history and "Raufa" in history and "his brother&#39;s" in history
     assert "Link to a case removed" in history and "wrong FIR" in history
 
 
@@ -414,3 +427,34 @@ def test_a_printout_is_its_own_audited_action_and_counts_as_a_read(app, db, monk
         assert len(found) == 3 and {e["username"] for e in found} == {me}
         page = c.get("/audit", params={"action": "person.print"}).text
         assert "Entries 1–3 of 3" in page
+
+
+def test_the_records_history_says_its_entries_in_urdu(app, db):
+    """An entry in the history is kept by its fields too: an address's kind, a description's words and a
+    mark are said in Urdu, a CNIC with its dashes; a change kept before (its line of English) as it was."""
+    from crms.records.models import PersonChange
+    from crms.timeutil import utcnow
+
+    body = person_data(documents=[{"doc_type": "CNIC", "number": "5440076543213"}])
+    with signed_in(app, db, "cro_operator") as (c, api):
+        pid = c.post("/api/v1/persons", json=body, headers=api).json()["person"]["id"]
+        address = {"kind": "present", "district": "Quetta", "police_station": "Cantt", "text": "House 5"}
+        assert c.post(f"/api/v1/persons/{pid}/addresses", json=address, headers=api).status_code == 201
+        seen = {"observed_on": "2024-03-14", "beard": "trimmed beard",
+                "marks": [{"kind": "scar", "body_location": "chin"}]}  # fmt: skip
+        assert c.post(f"/api/v1/persons/{pid}/descriptions", json=seen, headers=api).status_code == 201
+        doc = c.get(f"/api/v1/persons/{pid}", headers=api).json()["documents"][0]["id"]
+        r = c.delete(f"/api/v1/persons/{pid}/documents/{doc}", params={"reason": "not his"}, headers=api)
+        assert r.status_code == 204, r.text
+        with db.transaction() as s:  # a change kept before the history kept fields
+            s.add(PersonChange(person_id=pid, action="add", changes={"kind": "phone", "held": "+923001112223"},
+                               changed_at=utcnow()))  # fmt: skip
+        c.cookies.set("crms_lang", "ur")
+        page = c.get(f"/persons/{pid}").text
+    history = page[page.index('<details id="changes">') :]
+    history = history[: history.index("</details>")]
+    assert "موجودہ پتا" in history and "present address" not in history and "House 5" in history
+    assert "ترشی ہوئی داڑھی" in history and "trimmed beard" not in history
+    assert "مشاہدے کی تاریخ" in history and "observed 2024" not in history
+    assert "54400-7654321-3" in history and "5440076543213" not in history
+    assert "+923001112223" in history

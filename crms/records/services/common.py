@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from crms.access.policy import Permission, authorize
 from crms.access.principal import Principal
 from crms.errors import Conflict, NotFound, ValidationError
-from crms.records.cnic import CNIC_LIKE  # noqa: F401  (re-exported: services.CNIC_LIKE)
+from crms.records.cnic import CNIC_LIKE, format_cnic
 from crms.timeutil import utcnow
 
 if TYPE_CHECKING:
@@ -73,15 +73,50 @@ def _description_text(d: Any) -> str:
     return "; ".join(parts)
 
 
+def _document_number(d: Any) -> str:
+    return format_cnic(d.number) if d.doc_type in CNIC_LIKE else d.number
+
+
+def _description_entry(d: Any) -> dict:
+    keys = ("height_cm", "build", "complexion", "eye_colour", "hair", "beard")
+    return (
+        {"observed_on": d.observed_on.isoformat()}
+        | {k: getattr(d, k) for k in keys}
+        | {
+            "languages": list(d.languages or []),
+            "marks": [{"kind": m.kind, "body_location": m.body_location, "text": m.text} for m in d.marks],
+        }
+    )
+
+
 # What the record's history keeps of an entry added, removed or corrected (action ``add`` / ``remove`` /
-# ``correct``), by kind.
+# ``correct``), by kind: in one line of English (``held``, as the API and the audit trail give it) and as
+# its fields (``entry``, which the pages say in their language: an address's kind, a description's words).
 ENTRY_SHOWN: dict[str, Callable[[Any], str]] = {
-    "document": lambda d: f"{d.doc_type} {d.number}",
+    "document": lambda d: f"{d.doc_type} {_document_number(d)}",
     "alias": lambda a: f"{a.name} ({a.script})",
     "address": lambda a: " ".join(x for x in (a.kind, a.text, a.police_station_code, a.district_code) if x),
     "phone": lambda p: p.e164,
     "description": _description_text,
 }
+ENTRY_FIELDS: dict[str, Callable[[Any], dict]] = {
+    "document": lambda d: {"doc_type": d.doc_type, "number": _document_number(d)},
+    "alias": lambda a: {"name": a.name, "script": a.script},
+    "address": lambda a: {
+        "kind": a.kind,
+        "text": a.text,
+        "police_station": a.police_station_code,
+        "district": a.district_code,
+    },  # fmt: skip
+    "phone": lambda p: {"e164": p.e164},
+    "description": _description_entry,
+}
+
+
+def entry_change(kind: str, row: Any) -> dict:
+    """What the history keeps of the entry ``row`` of ``kind``: ``held`` (its line) and ``entry`` (its
+    fields), the keyword arguments of :func:`record_entry_change`."""
+    return {"held": ENTRY_SHOWN[kind](row), "entry": ENTRY_FIELDS[kind](row)}
 
 
 def record_entry_change(
@@ -93,14 +128,20 @@ def record_entry_change(
     held: str,
     reason: str | None = None,
     before: str | None = None,
+    *,
+    entry: dict | None = None,
+    entry_before: dict | None = None,
 ) -> None:
     """Keep an entry added to a person's record, removed from it as made in error, or corrected, in the
     person's own history (``person_changes``, action ``add``, ``remove`` or ``correct``): the record shows
-    what came, went or changed (``before``), when, by whom and (a removal) why, as the audit trail does."""
+    what came, went or changed (``before``), when, by whom and (a removal) why, as the audit trail does.
+    ``entry`` and ``entry_before`` are the entry's fields (:data:`ENTRY_FIELDS`), after and before."""
     from crms.records.models import PersonChange
 
     changes = {"kind": kind, "held": held} | ({"reason": reason} if reason is not None else {})
     changes |= {"before": before} if before is not None else {}
+    changes |= {"entry": entry} if entry is not None else {}
+    changes |= {"entry_before": entry_before} if entry_before is not None else {}
     session.add(
         PersonChange(
             person_id=person_id,
@@ -121,7 +162,7 @@ def entries_added(
     from crms.access import audit
 
     for row in getattr(person, collection)[before:]:
-        record_entry_change(session, principal, person.id, "add", kind, ENTRY_SHOWN[kind](row))
+        record_entry_change(session, principal, person.id, "add", kind, **entry_change(kind, row))
     touch(person, principal)
     session.flush()
     audit.record(session, principal, f"person.{kind}.add", target_type="person", target_id=person.id)

@@ -29,6 +29,7 @@ from crms.records.services.common import (
     ENTRY_SHOWN,
     check_version,
     entries_added,
+    entry_change,
     get_writable_person,
     record_entry_change,
     removal_reason,
@@ -207,16 +208,19 @@ def update_description(
     check_version(session, row, data.version, "description")
     # What it held first: loading the old marks flushes what is pending, and a change of the row already
     # made would be written (and its version raised) twice; then the marks, then the fields.
-    before = ENTRY_SHOWN["description"](row)
+    before = entry_change("description", row)
     row.marks = [BodyMark(kind=m.kind.value, body_location=m.body_location, text=m.text) for m in data.marks]
     for key in ("observed_on", "height_cm", "build", "complexion", "eye_colour", "hair", "beard"):
         setattr(row, key, getattr(data, key))
     row.languages = list(data.languages)
     touch(row, principal)
     touch(person, principal)
-    after = ENTRY_SHOWN["description"](row)
-    if after != before:
-        record_entry_change(session, principal, person.id, "correct", "description", after, before=before)
+    after = entry_change("description", row)
+    if after["held"] != before["held"]:
+        record_entry_change(
+            session, principal, person.id, "correct", "description", after["held"], before=before["held"],
+            entry=after["entry"], entry_before=before["entry"],
+        )  # fmt: skip
     session.flush()
     audit.record(
         session,
@@ -261,10 +265,10 @@ def remove_entry(
     row = session.get(model, entry_id)
     if row is None or row.person_id != person.id:
         raise NotFound(f"{kind} {entry_id} not found for person {person_id}", field=f"{kind}_id")
-    held = ENTRY_SHOWN[kind](row)
+    held = entry_change(kind, row)
     getattr(person, collection).remove(row)
     session.delete(row)
-    record_entry_change(session, principal, person.id, "remove", kind, held, reason)
+    record_entry_change(session, principal, person.id, "remove", kind, reason=reason, **held)
     touch(person, principal)
     session.flush()
     audit.record(

@@ -261,6 +261,8 @@ def remove_link(session: Session, principal: Principal, link_id: int, data: Entr
             field="link_id",
         )
     held = f"{case.fir_key} as {link.role}, status {link.status}, {len(link.status_history)} status change(s)"
+    entry = {"fir_key": case.fir_key, "role": link.role, "status": link.status,
+             "changes": len(link.status_history)}  # fmt: skip
     for flag in session.scalars(select(PersonFlag).where(PersonFlag.party_id == link.id)):
         if flag.cleared_at is None:
             _clear(flag, principal, f"link removed as made in error: {reason}")
@@ -268,7 +270,7 @@ def remove_link(session: Session, principal: Principal, link_id: int, data: Entr
     for change in list(link.status_history):
         session.delete(change)
     session.delete(link)
-    record_entry_change(session, principal, link.person_id, "remove", "case_link", held, reason)
+    record_entry_change(session, principal, link.person_id, "remove", "case_link", held, reason, entry=entry)
     touch(case, principal)
     session.flush()
     audit.record(
