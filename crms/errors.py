@@ -63,6 +63,14 @@ RULE_KINDS = frozenset(
         "fir_taken",
         "document_taken",
         "document_on_person",
+        "before_fir",
+        "status_out_of_order",
+        "station_not_yet",
+        "station_closed",
+        "station_merged",
+        "already_linked",
+        "already_arrested",
+        "cnic_not_on_record",
     }
 )
 

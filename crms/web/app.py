@@ -354,10 +354,26 @@ PLAIN_MESSAGES = {
     "fir_taken": N_("FIR %(fir)s of police station %(station)s is already registered (case %(case)s)"),
     "document_taken": N_("%(document)s %(number)s is already on the record of person %(person)s"),
     "document_on_person": N_("This person already has %(document)s %(number)s; nothing was added"),
+    "before_fir": N_("This date is before the FIR was registered (%(registered)s)"),
+    "status_out_of_order": N_(
+        "This date is before %(since)s, when the status became “%(status)s”: record changes in the order "
+        "they happened"
+    ),
+    "station_not_yet": N_("Police station %(station)s did not exist before %(since)s"),
+    "station_closed": N_("Police station %(station)s closed on %(on)s"),
+    "station_merged": N_("Police station %(station)s closed on %(on)s (merged into %(into)s)"),
+    "already_linked": N_("This person is already linked to this case as %(role)s"),
+    "already_arrested": N_(
+        "The person is already arrested in this case (on %(since)s): record the bail or abscondence that "
+        "ended it first"
+    ),
+    "cnic_not_on_record": N_("No person has CNIC %(cnic)s on record"),
 }
 
-# Values of a rule's message that are a form field's name: said as the field's label.
+# Values of a rule's message that are a form field's name: said as the field's label; values that are a
+# stored code (a status, a role): said by its term.
 LABEL_VALUES = frozenset({"other"})
+TERM_VALUES = frozenset({"status", "role"})
 
 
 class PlainMessage(str):
@@ -377,6 +393,7 @@ class PlainMessage(str):
         if not self.values:
             return text
         label = {k: gettext(FIELD_LABELS.get(v, v)) for k, v in self.values.items() if k in LABEL_VALUES}
+        label |= {k: gettext(TERMS[v]) for k, v in self.values.items() if k in TERM_VALUES and v in TERMS}
         return text % (self.values | label)
 
 

@@ -216,7 +216,7 @@ def test_a_person_is_linked_by_cnic_on_the_page_and_the_api(app, db):
         form = {"csrf_token": _csrf(c, f"/cases/{case_id}"), "role": "accused"}
         r = c.post(f"/cases/{case_id}/link", data={**form, "person_id": "54400-7654321-3"})
         assert r.status_code == 404 and 'id="e-person_id"' in r.text, r.text[:500]
-        assert "no person has CNIC 54400-7654321-3 on record" in r.text
+        assert "No person has CNIC 54400-7654321-3 on record" in r.text
         r = c.post(f"/cases/{case_id}/link", data={**form, "person_id": "۵۴۴۰۰۱۲۳۴۵۶۷۳"})  # Urdu digits
         assert r.status_code == 303, r.text[:500]
         assert c.get(f"/api/v1/cases/{case_id}", headers=api).json()["parties"][0]["person_id"] == pid

@@ -451,7 +451,7 @@ def test_checks_shared_by_case_and_party_changes_keep_their_wording(rdb, princip
     accused = _link(rdb, op, case_id, pid)
     early = "1990-01-01"
     with rdb.transaction() as session:
-        refusals = []
+        refusals, kinds = [], []
         for call in (
             lambda: cases.change_case_status(session, op, case_id, {"status": "convicted"}),
             lambda: cases.change_party_status(session, op, accused, {"status": "proclaimed_offender_a"}),
@@ -472,6 +472,7 @@ def test_checks_shared_by_case_and_party_changes_keep_their_wording(rdb, princip
             with pytest.raises(ValidationError) as err:
                 call()
             refusals.append((err.value.field, err.value.message))
+            kinds.append([(d.get("type"), d.get("values")) for d in err.value.details])
     assert refusals[0][0] == "status"
     assert refusals[0][1].startswith("case status cannot change from registered to convicted (allowed: ")
     assert refusals[1][0] == "status"
@@ -481,6 +482,7 @@ def test_checks_shared_by_case_and_party_changes_keep_their_wording(rdb, princip
         ("effective_on", "effective_on is before the FIR was registered"),
         ("convicted_on", "convicted_on is before the FIR was registered"),
     ]
+    assert kinds[2:5] == [[("before_fir", {"registered": "2024-03-14"})]] * 3  # said by the pages in Urdu
     assert refusals[5] == ("link_id", "only an accused can be arrested in a case (this link is complainant)")
     assert refusals[6] == ("link_id", "only an accused can be convicted (this link is complainant)")
 
@@ -655,12 +657,17 @@ def test_status_changes_and_arrests_are_recorded_in_the_order_they_happened(rdb,
             with pytest.raises(ValidationError, match="record changes in the order they happened") as err:
                 action(session, op, link, data)
             assert err.value.field == (field or "effective_on")
+            (detail,) = err.value.details
+            assert detail["type"] == "status_out_of_order"
+            assert detail["values"] == {"since": "2024-04-01", "status": "absconder"}
     with rdb.transaction() as session:
         cases.record_arrest(session, op, link, {"arrested_on": "2024-04-01"})  # the same day is in order
     with rdb.transaction() as session:
         with pytest.raises(Conflict, match=r"already arrested in this case \(on 2024-04-01\)") as err:
             cases.record_arrest(session, op, link, {"arrested_on": "2024-05-02"})
         assert err.value.field == "arrested_on"
+        assert err.value.details[0]["type"] == "already_arrested"
+        assert err.value.details[0]["values"] == {"since": "2024-04-01"}
     with rdb.transaction() as session:
         cases.change_party_status(session, op, link, {"status": "on_bail"})  # no day: not compared
         cases.record_arrest(session, op, link, {"arrested_on": "2024-06-10"})  # re-arrested after bail

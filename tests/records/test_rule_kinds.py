@@ -136,3 +136,74 @@ def test_a_print_file_that_is_no_image_is_said_in_urdu_at_its_box(app, db):
         assert r.status_code == 422, r.text[:300]
         shown = _error(r.text, "probe_1")
         assert "معاون تصویر نہیں" in shown and "not a supported" not in shown and 'lang="en"' not in shown
+
+
+def test_a_case_at_a_station_not_open_that_day_names_the_station_and_the_days(rdb, principal):
+    from crms.access.principal import Principal
+    from crms.records import services_cases as cases
+    from crms.records.reference import service as reference
+
+    admin = Principal(user_id=None, username="admin1", role="administrator", unit="BA")
+    with rdb.transaction() as s:
+        for code, dates in (
+            ("QUETTA-NEW-TOWN", {"valid_from": "2026-01-01"}),
+            ("QUETTA-OLD-TOWN", {"valid_from": "2000-01-01", "valid_to": "2025-01-01"}),
+            (
+                "QUETTA-RAIL",
+                {"valid_from": "2000-01-01", "valid_to": "2025-01-01", "merged_into_code": "QUETTA-CANTT"},
+            ),
+        ):
+            name = code.split("-", 1)[1].replace("-", " ").title()
+            entry = {"name_en": name, "name_ur": "تھانہ", "district_code": "QUETTA", **dates}
+            reference.update_reference(s, admin, "police_station", code, entry)
+    sho = principal("sho", "BA/QTA/QUETTA")
+    said = []
+    for station, day, fir in (("QUETTA-NEW-TOWN", "2024-05-01", 1), ("QUETTA-OLD-TOWN", "2025-02-01", 2),
+                              ("QUETTA-RAIL", "2025-02-01", 3)):  # fmt: skip
+        with rdb.transaction() as s, pytest.raises(ValidationError) as err:
+            cases.add_case(s, sho, case_data(police_station=station, registered_on=day, occurred_on=day,
+                                             year=2024 if fir == 1 else 2025, fir_number=fir))  # fmt: skip
+        said.append((_detail(err)["field"], _detail(err)["type"], _detail(err)["values"]))
+    assert said == [
+        ("police_station", "station_not_yet", {"station": "QUETTA-NEW-TOWN", "since": "2026-01-01"}),
+        ("police_station", "station_closed", {"station": "QUETTA-OLD-TOWN", "on": "2025-01-01"}),
+        (
+            "police_station",
+            "station_merged",
+            {"station": "QUETTA-RAIL", "on": "2025-01-01", "into": "QUETTA-CANTT"},
+        ),
+    ]
+
+
+def test_the_api_says_a_cnic_not_on_record_and_a_link_made_twice(client, make_user):
+    _, sho = make_user("sho", unit="BA/QTA/QUETTA")
+    case_id = client.post("/api/v1/cases", json=case_data(fir_number="79"), headers=sho).json()["id"]
+    r = client.post(f"/api/v1/cases/{case_id}/links", json={"cnic": "54400-7654321-3", "role": "accused"},
+                    headers=sho)  # fmt: skip
+    assert r.status_code == 404, r.text
+    assert r.json()["errors"][0]["type"] == "cnic_not_on_record"
+    assert r.json()["errors"][0]["values"] == {"cnic": "54400-7654321-3"}
+    pid = client.post("/api/v1/persons", json=person_data(), headers=sho).json()["person"]["id"]
+    link = {"person_id": pid, "role": "accused"}
+    assert client.post(f"/api/v1/cases/{case_id}/links", json=link, headers=sho).status_code == 201
+    r = client.post(f"/api/v1/cases/{case_id}/links", json=link, headers=sho)
+    assert r.status_code == 409, r.text
+    assert r.json()["errors"][0]["type"] == "already_linked"
+    assert r.json()["errors"][0]["values"] == {"role": "accused"}
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_a_link_made_twice_is_said_in_urdu_with_the_role_by_its_term(app, db):
+    with signed_in(app, db, "sho", unit="BA/QTA/QUETTA") as (c, api):
+        case_id = c.post("/api/v1/cases", json=case_data(fir_number="80"), headers=api).json()["id"]
+        pid = c.post("/api/v1/persons", json=person_data(), headers=api).json()["person"]["id"]
+        link = {"person_id": pid, "role": "accused"}
+        assert c.post(f"/api/v1/cases/{case_id}/links", json=link, headers=api).status_code == 201
+        c.cookies.set("crms_lang", "ur")
+        token = re.search(CSRF, c.get(f"/cases/{case_id}").text).group(1)
+        r = c.post(
+            f"/cases/{case_id}/link", data={"csrf_token": token, "person_id": str(pid), "role": "accused"}
+        )
+        assert r.status_code == 409, r.text[:300]
+        shown = _error(r.text, "person_id")
+        assert "یہ فرد اس مقدمے سے پہلے ہی بطور ملزم منسلک ہے" in shown and 'lang="en"' not in shown

@@ -154,14 +154,18 @@ def add_case(session: Session, principal: Principal, data: CaseCreate | dict) ->
     data = coerce(CaseCreate, data)
     station = get_police_station(session, data.police_station, data.district)
     if station.valid_from and data.registered_on < station.valid_from:
-        raise ValidationError(
-            f"police station {station.code} did not exist before {station.valid_from}", field="police_station"
-        )
+        since = station.valid_from.isoformat()
+        message = f"police station {station.code} did not exist before {since}"
+        raise rule_error("police_station", "station_not_yet", message, station=station.code, since=since)
     if station.valid_to and data.registered_on >= station.valid_to:
-        into = f" (merged into {station.merged_into_code})" if station.merged_into_code else ""
-        raise ValidationError(
-            f"police station {station.code} closed on {station.valid_to}{into}", field="police_station"
-        )
+        on, into = station.valid_to.isoformat(), station.merged_into_code
+        if into:
+            message = f"police station {station.code} closed on {on} (merged into {into})"
+            raise rule_error(
+                "police_station", "station_merged", message, station=station.code, on=on, into=into
+            )
+        message = f"police station {station.code} closed on {on}"
+        raise rule_error("police_station", "station_closed", message, station=station.code, on=on)
     authorize(principal, Permission.CASE_WRITE, unit=station.unit_path)
     existing = session.scalar(
         select(Case.id).where(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from crms.access.policy import Permission, authorize
 from crms.access.principal import Principal
-from crms.errors import Conflict, NotFound, ValidationError
+from crms.errors import Conflict, NotFound, ValidationError, rule_error
 from crms.records.cnic import CNIC_LIKE, format_cnic
 from crms.timeutil import utcnow
 
@@ -207,7 +207,8 @@ def check_transition(transitions: dict[str, set[str]], old: str, new: str, *, wh
 def check_not_before_fir(day: Any, case: Case, field: str) -> None:
     """Refuse a date (when given) earlier than the day the case's FIR was registered."""
     if day and day < case.registered_on:
-        raise ValidationError(f"{field} is before the FIR was registered", field=field)
+        message = f"{field} is before the FIR was registered"
+        raise rule_error(field, "before_fir", message, registered=case.registered_on.isoformat())
 
 
 def get_person_row(session: Session, person_id: int, *, follow: bool = True) -> tuple[Person, int | None]:

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from crms.access import audit
 from crms.access.policy import Permission, authorize
 from crms.access.principal import Principal
-from crms.errors import Conflict, ValidationError
+from crms.errors import Conflict, ValidationError, rule_error
 from crms.records.models import (
     Arrest,
     CaseParty,
@@ -65,12 +65,17 @@ def record_arrest(session: Session, principal: Principal, link_id: int, data: Ar
         raise ValidationError("arrested_on is before the offence and the FIR", field="arrested_on")
     if link.status == PS.ARRESTED:  # (in custody: a release on bail or an escape comes first)
         last = max((a.arrested_on for a in link.arrests), default=None)
-        since = f" (on {last.isoformat()})" if last else ""
-        raise Conflict(
-            f"the person is already arrested in this case{since}: record the bail or abscondence that ended "
-            "it first",
-            field="arrested_on",
+        if last is None:
+            raise Conflict(
+                "the person is already arrested in this case: record the bail or abscondence that ended it "
+                "first",
+                field="arrested_on",
+            )
+        message = (
+            f"the person is already arrested in this case (on {last.isoformat()}): record the bail or "
+            "abscondence that ended it first"
         )
+        raise rule_error("arrested_on", "already_arrested", message, error=Conflict, since=last.isoformat())
     _apply_party_status(
         session, principal, link, PS.ARRESTED.value, data.arrested_on, "arrest recorded", recorded=True
     )

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from crms.access import audit
 from crms.access.policy import Permission, authorize
 from crms.access.principal import Principal
-from crms.errors import Conflict, NotFound, ValidationError
+from crms.errors import Conflict, NotFound, ValidationError, rule_error
 from crms.records.cnic import format_cnic
 from crms.records.models import (
     CaseParty,
@@ -166,9 +166,8 @@ def link_person(session: Session, principal: Principal, case_id: int, data: Link
         )
     )
     if dup is not None:
-        raise Conflict(
-            f"person {person.id} is already linked to case {case.id} as {data.role.value}", field="person_id"
-        )
+        message = f"person {person.id} is already linked to case {case.id} as {data.role.value}"
+        raise rule_error("person_id", "already_linked", message, error=Conflict, role=data.role.value)
     status = data.status.value
     if data.role != PartyRole.ACCUSED and status != PS.NAMED:
         raise ValidationError(f"only an accused can have status {status}", field="status")
@@ -219,7 +218,9 @@ def person_by_cnic(session: Session, cnic: str) -> Person:
     number, _ = normalise_document("CNIC", cnic, field_name="cnic")
     document = recorded_document(session, "CNIC", number)
     if document is None:
-        raise NotFound(f"no person has CNIC {format_cnic(number)} on record", field="cnic")
+        shown = format_cnic(number)
+        message = f"no person has CNIC {shown} on record"
+        raise rule_error("cnic", "cnic_not_on_record", message, error=NotFound, cnic=shown)
     return document.person
 
 
@@ -312,10 +313,13 @@ def check_in_order(link: CaseParty, day, field: str) -> None:
     changes = [h.effective_on for h in link.status_history if h.from_status is not None]
     since = max((d for d in changes if d is not None), default=None)
     if since is not None and day < since:
-        raise ValidationError(
+        raise rule_error(
+            field,
+            "status_out_of_order",
             f"{field} {day.isoformat()} is before {since.isoformat()}, when the person's status in this case "
             f"became {link.status}: record changes in the order they happened",
-            field=field,
+            since=since.isoformat(),
+            status=link.status,
         )
 
 
