@@ -71,6 +71,9 @@ RULE_KINDS = frozenset(
         "already_linked",
         "already_arrested",
         "cnic_not_on_record",
+        "address_on_person",
+        "phone_on_person",
+        "alias_on_person",
     }
 )
 

@@ -368,6 +368,9 @@ PLAIN_MESSAGES = {
         "ended it first"
     ),
     "cnic_not_on_record": N_("No person has CNIC %(cnic)s on record"),
+    "address_on_person": N_("This person already has this address (%(entry)s); nothing was added"),
+    "phone_on_person": N_("This person already has the phone number %(entry)s; nothing was added"),
+    "alias_on_person": N_("This person already has the alias %(entry)s; nothing was added"),
 }
 
 # Values of a rule's message that are a form field's name: said as the field's label; values that are a

@@ -354,12 +354,17 @@ def test_an_entry_the_person_already_has_is_refused_naming_its_field(app, db):
         r = c.post(f"/api/v1/persons/{pid}/phones", json={"number": "0300-1234567"}, headers=api)
         assert r.status_code == 409 and r.json()["field"] == "phone", r.text
         assert "already has" in r.json()["detail"] and "+923001234567" in r.json()["detail"]
+        assert r.json()["errors"][0]["type"] == "phone_on_person"
+        assert r.json()["errors"][0]["values"] == {"entry": "+923001234567"}
         r = c.post(f"/api/v1/persons/{pid}/aliases", json={"name": "RAUFA"}, headers=api)
         assert r.status_code == 409 and r.json()["field"] == "name", r.text
+        assert r.json()["errors"][0]["type"] == "alias_on_person"
         r = c.post(
             f"/api/v1/persons/{pid}/addresses", json={**home, "text": "village  khanozai"}, headers=api
         )
         assert r.status_code == 409 and r.json()["field"] == "address.text", r.text
+        assert r.json()["errors"][0]["type"] == "address_on_person"
+        assert r.json()["errors"][0]["values"]["entry"].startswith("village  khanozai")
         doc = {"doc_type": "PASSPORT", "number": "ab 1234567"}
         r = c.post(f"/api/v1/persons/{pid}/documents", json=doc, headers=api)
         assert r.status_code == 409 and r.json()["field"] == "number", r.text
@@ -378,6 +383,11 @@ def test_an_entry_the_person_already_has_is_refused_naming_its_field(app, db):
         assert r.status_code == 409 and 'id="e-name"' in _form(r.text, "alias"), r.text[:300]
         r = c.post(f"/persons/{pid}/add/address", data={"csrf_token": token, **home})
         assert r.status_code == 409 and 'id="e-text"' in _form(r.text, "address"), r.text[:300]
+        c.cookies.set("crms_lang", "ur")
+        r = c.post(f"/persons/{pid}/add/phone", data={"csrf_token": token, "phone": "0300-1234567"})
+        phone = _form(r.text, "phone")
+        assert "اس فرد کے ریکارڈ میں فون نمبر +923001234567 پہلے سے موجود ہے" in phone
+        assert 'lang="en"' not in phone.split('id="e-phone"')[1].split("</p>")[0]
         after = c.get(f"/api/v1/persons/{pid}", headers=api).json()
     for key in ("phones", "aliases", "addresses", "documents"):
         assert after[key] == before[key]

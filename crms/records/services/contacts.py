@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from crms.access import audit
 from crms.access.policy import Permission, authorize
 from crms.access.principal import Principal
-from crms.errors import Conflict, NotFound, ValidationError
+from crms.errors import Conflict, CrmsError, NotFound, ValidationError, rule_error
 from crms.records.models import (
     Address,
     BodyMark,
@@ -67,8 +67,10 @@ def same_alias(a) -> tuple[str, str]:
     return (a.name.casefold(), a.script)
 
 
-def _already_has(person: Person, what: str, field: str) -> Conflict:
-    return Conflict(f"person {person.id} already has {what}; nothing was added", field=field)
+def _already_has(person: Person, kind: str, what: str, shown: str, field: str) -> CrmsError:
+    """Conflict: the person's record has this entry (of ``kind``: address, phone, alias) already."""
+    message = f"person {person.id} already has {what}; nothing was added"
+    return rule_error(field, f"{kind}_on_person", message, error=Conflict, entry=shown)
 
 
 def _add_addresses(
@@ -85,7 +87,9 @@ def _add_addresses(
         )
         if same_address(row) in have:
             if refuse_known:
-                raise _already_has(person, f"this address ({ENTRY_SHOWN['address'](row)})", f"{fname}.text")
+                what = f"this address ({ENTRY_SHOWN['address'](row)})"
+                shown = " ".join(x for x in (row.text, station_code, district_code) if x)
+                raise _already_has(person, "address", what, shown, f"{fname}.text")
             continue
         have.add(same_address(row))
         touch(row, principal, new=True)
@@ -107,7 +111,7 @@ def _add_phones(
         warnings += [f"{fname}: {w}" for w in phone.warnings]
         if phone.e164 in have:
             if refuse_known:
-                raise _already_has(person, f"the phone number {phone.e164}", fname)
+                raise _already_has(person, "phone", f"the phone number {phone.e164}", phone.e164, fname)
             continue
         have.add(phone.e164)
         row = PhoneNumber(e164=phone.e164, kind=phone.kind)
@@ -141,7 +145,7 @@ def _add_aliases(principal, person: Person, items: list[AliasIn], *, refuse_know
         key = same_alias(a)
         if key in have:
             if refuse_known:
-                raise _already_has(person, f"the alias {a.name} ({a.script.value})", "name")
+                raise _already_has(person, "alias", f"the alias {a.name} ({a.script.value})", a.name, "name")
             continue
         have.add(key)
         row = PersonAlias(name=a.name, script=a.script.value)
