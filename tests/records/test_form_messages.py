@@ -275,3 +275,10 @@ def test_a_wrong_password_is_said_in_urdu_on_the_sign_in_page(app, db):
         r = c.post("/login", data={"csrf_token": token, "username": "nobody", "password": "not it at all"})
         assert r.status_code == 401, r.text[:300]
         assert "صارف نام یا پاس ورڈ غلط ہے" in r.text and "invalid username or password" not in r.text
+
+
+def test_every_kind_of_rule_has_its_words_on_the_pages():
+    from crms.errors import RULE_KINDS
+    from crms.web.app import PLAIN_MESSAGES
+
+    assert RULE_KINDS <= PLAIN_MESSAGES.keys(), sorted(RULE_KINDS - PLAIN_MESSAGES.keys())
