@@ -101,9 +101,12 @@ PROBLEM_SCHEMA = {
                     },
                     "values": {
                         "type": "object",
-                        "description": "for a rule's own kind, the values its message names: `what` and "
-                        "`other` (field names) for `after_other_date`, `char` for `name_symbol`, `unit`, "
-                        "`parent` and `paths` for the unit kinds",
+                        "description": "for a rule's own kind, the values its message names, by name: "
+                        "`what` and `other` (field names) for `after_other_date`, `char` for `name_symbol` "
+                        "and `cnic_characters`, `unit`, `parent` and `paths` for the unit kinds, `found` for "
+                        "the other CNIC kinds, the value already taken for `username_taken`, `phone_taken`, "
+                        "`fir_taken` (`fir`, `station`, `case`) and `document_taken`, the days (ISO) for "
+                        "`before_fir`, `status_out_of_order`, `already_arrested` and the station kinds",
                     },
                     "limit": {
                         "type": "number",
