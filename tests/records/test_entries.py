@@ -43,7 +43,7 @@ def _read(db, who, person_id: int) -> dict:
 @pytest.mark.parametrize(
     ("kind", "collection", "kept"),
     [
-        ("document", "documents", "CNIC 5440012345671"),
+        ("document", "documents", "CNIC 54400-1234567-1"),
         ("alias", "aliases", "Raufa (latin)"),
         ("address", "addresses", "present Mohallah Kasi"),
         ("phone", "phones", "+923001234567"),
@@ -64,7 +64,7 @@ def test_an_entry_recorded_in_error_is_taken_off_with_its_reason(rdb, principal,
 
     (entry,) = audit_entries(rdb, action=f"person.{kind}.remove")
     assert (entry.target_id, entry.reason, entry.username) == (str(pid), REASON, op.username)
-    assert entry.detail.startswith(f"{kind} {entry_id}: ") and kept in entry.detail
+    assert entry.detail.startswith(f"{kind} {entry_id}: {kept}") and "{" not in entry.detail
 
 
 def test_a_removed_cnic_may_be_recorded_for_the_right_person(rdb, principal):

@@ -269,10 +269,10 @@ def remove_entry(
     row = session.get(model, entry_id)
     if row is None or row.person_id != person.id:
         raise NotFound(f"{kind} {entry_id} not found for person {person_id}", field=f"{kind}_id")
-    held = entry_change(kind, row)
+    kept = entry_change(kind, row)
     getattr(person, collection).remove(row)
     session.delete(row)
-    record_entry_change(session, principal, person.id, "remove", kind, reason=reason, **held)
+    record_entry_change(session, principal, person.id, "remove", kind, reason=reason, **kept)
     touch(person, principal)
     session.flush()
     audit.record(
@@ -282,6 +282,6 @@ def remove_entry(
         target_type="person",
         target_id=person.id,
         reason=reason,
-        detail=f"{kind} {entry_id}: {held}",
+        detail=f"{kind} {entry_id}: {kept['held']}",
     )
     return person
