@@ -2,7 +2,8 @@
 # Install CRMS with its test tools into .venv, make sure PostgreSQL answers, and run the whole test suite
 # on SQLite and PostgreSQL (the PostgreSQL tests fail rather than skip when CRMS_REQUIRE_POSTGRES=1), the web
 # pages in Debian's chromium (failing rather than skipping when CRMS_REQUIRE_BROWSER=1) and the Ray shard test
-# (the `cluster` extra).
+# (the `cluster` extra). The tests run in CRMS_TEST_WORKERS processes (pytest-xdist; default 2, 0 for one
+# process): many wait on servers, subprocesses and the browser rather than on the CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -19,4 +20,4 @@ if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; the
 fi
 export CRMS_REQUIRE_POSTGRES=${CRMS_REQUIRE_POSTGRES:-1}
 export CRMS_REQUIRE_BROWSER=${CRMS_REQUIRE_BROWSER:-1}
-exec .venv/bin/python -m pytest "$@"
+exec .venv/bin/python -m pytest -n "${CRMS_TEST_WORKERS:-2}" "$@"
