@@ -455,6 +455,47 @@ class Database:
     def upgrade(self, revision: str = "head") -> None:
         upgrade(self.url, revision)
 
+    def schema_revisions(self) -> tuple[str | None, str]:
+        """(the revision of the database's schema, None where it has none; the revision this code needs)."""
+        from alembic.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        head = ScriptDirectory.from_config(alembic_config(self.url)).get_current_head()
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision(), head
+
+    def schema_problem(self) -> str | None:
+        """Why this version of CRMS cannot use the database's schema (none yet, an older or a newer one), in
+        words that say what to do; None where the schema is the one it needs."""
+        from sqlalchemy.engine import make_url
+
+        current, head = self.schema_revisions()
+        if current == head:
+            return None
+        where = make_url(self.url).render_as_string(hide_password=True)
+        if current is None:
+            return f"the database {where} is not set up: run `crms db upgrade` first"
+        from alembic.script import ScriptDirectory
+        from alembic.util import CommandError
+
+        try:
+            ScriptDirectory.from_config(alembic_config(self.url)).get_revision(current)
+        except CommandError:
+            return (
+                f"the database {where} has schema revision {current}, newer than this version of CRMS "
+                f"knows ({head}): run the CRMS version that set it up"
+            )
+        return (
+            f"the database {where} has schema revision {current}, this version of CRMS needs {head}: run "
+            "`crms db upgrade`"
+        )
+
+    def is_empty(self) -> bool:
+        """Whether the database holds no table at all (a new one)."""
+        from sqlalchemy import inspect
+
+        return not inspect(self.engine).get_table_names()
+
     def dispose(self) -> None:
         self.engine.dispose()
 

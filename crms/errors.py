@@ -135,6 +135,14 @@ class PermissionDenied(CrmsError):
         self.kind = kind
 
 
+class DatabaseNotReady(CrmsError):
+    """The database's schema is not the one this version of CRMS needs (none yet, an older or a newer one):
+    the message says what to run."""
+
+    status = 503
+    title = "Database not ready"
+
+
 class PayloadTooLarge(CrmsError):
     status = 413
     title = "Content too large"

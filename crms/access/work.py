@@ -206,6 +206,44 @@ def authenticate_alone(db, authenticate: Callable[[Session], Principal], *, wher
 _databases: dict[str, object] = {}
 
 
+def database_not_ready(settings, exc: BaseException | None = None):
+    """:class:`~crms.errors.DatabaseNotReady` where the database of ``settings`` has not the schema this code
+    needs (an error ``exc`` of the database about a missing table or column, explained by it), else None."""
+    from sqlalchemy.exc import DBAPIError
+
+    from crms.errors import DatabaseNotReady
+
+    if exc is not None and not _missing_schema(exc):
+        return None
+    try:
+        problem = open_database(settings).schema_problem()
+    except DBAPIError:  # the database cannot be read at all: the original error says more
+        return None
+    return DatabaseNotReady(problem) if problem else None
+
+
+def _missing_schema(exc: BaseException) -> bool:
+    """A database error about a table or column that does not exist (SQLite's words, PostgreSQL's code)."""
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, DBAPIError):
+        return False
+    if getattr(exc.orig, "sqlstate", None) in {"42P01", "42703"}:  # undefined_table, undefined_column
+        return True
+    said = str(exc.orig)
+    return said.startswith(("no such table", "no such column")) or "has no column named" in said
+
+
+def set_up_new_database(settings) -> bool:
+    """Give a new database (no table at all) its schema; True if it did. One that holds tables is left as it
+    is (its upgrade is ``crms db upgrade``'s, never a side effect)."""
+    db = open_database(settings)
+    if not db.is_empty():
+        return False
+    db.upgrade()
+    return True
+
+
 def open_database(settings):
     """The Database of ``settings`` (one per URL in a process), bound to its data dir (audit head)."""
     from crms.access.audit import bind_data_dir

@@ -65,6 +65,7 @@ def demo(
     and one demo user per role (passwords are printed once, when the user is created)."""
     from rich.console import Console
 
+    from crms.access.work import set_up_new_database
     from crms.cli.auth import cli_errors, open_db
     from crms.cli.progress import progress_display
     from crms.config import get_settings
@@ -72,6 +73,8 @@ def demo(
 
     settings = get_settings()
     with cli_errors(), stop_on_signals() as stop:
+        if set_up_new_database(settings):  # the demo fills a new database: set it up first
+            Console(stderr=True).print("demo: a new database, set up (crms db upgrade)", highlight=False)
         db = open_db()
         with progress_display(quiet=as_json) as progress:
             report = build_demo(

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from crms.cli.light import TextGroup, pause_gc, settle_gc
@@ -77,8 +79,21 @@ def main() -> None:
     try:
         restrict_new_files()  # the data dir, database, logs and exports: private to the service account
         app()
+    except Exception as exc:  # a database without the schema this code needs: said so, not a traceback
+        why = _database_not_ready(exc)
+        if why is None:
+            raise
+        print(f"error: {why.message}", file=sys.stderr)
+        raise SystemExit(3) from None
     finally:
         settle_gc()
+
+
+def _database_not_ready(exc: Exception):
+    from crms.access.work import database_not_ready
+    from crms.config import get_settings
+
+    return database_not_ready(get_settings(), exc)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,11 @@ def serve(
         raise typer.BadParameter("give both --certfile and --keyfile", param_hint="--certfile/--keyfile")
     settings = get_settings()
     private_dir(settings.data_dir)
+    from crms.access.work import database_not_ready
+
+    if (why := database_not_ready(settings)) is not None:  # every request would fail: do not start
+        typer.echo(f"error: {why.message}", err=True)
+        raise typer.Exit(3)
     try:
         _prepare(settings)  # keys made once here, not raced by the workers
     except ValidationError as exc:
