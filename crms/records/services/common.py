@@ -107,7 +107,7 @@ ENTRY_FIELDS: dict[str, Callable[[Any], dict]] = {
         "text": a.text,
         "police_station": a.police_station_code,
         "district": a.district_code,
-    },  # fmt: skip
+    },
     "phone": lambda p: {"e164": p.e164},
     "description": _description_entry,
 }
