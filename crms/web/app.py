@@ -495,9 +495,9 @@ def changed_form(
             clash = yours not in (was, now[key])
             changed.append((key, was, now[key], values[key], key in CODED_FIELDS, clash))
     stale = {
-        "message": exc.message,
         "changed": changed,
         "at": record.get("updated_at"),
+        "by": record.get("updated_by_name"),
         "now": record["version"],
         "yours": form.get("version", ""),
     }

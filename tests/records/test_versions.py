@@ -153,6 +153,14 @@ def test_the_edit_page_keeps_the_officers_entries_and_shows_what_changed(app, db
         )
         assert r.status_code == 409, r.text[:300]
         assert 'id="stale"' in r.text and "version 2; your form was opened at version 1" in r.text
+        notice = r.text[r.text.index('id="stale"') : r.text.index("</p>", r.text.index('id="stale"'))]
+        me = c.get(f"/api/v1/persons/{pid}", headers=api).json()["updated_by_name"]
+        assert f" by {me}: version 2" in notice and 'lang="en"' not in notice  # who, in the page's words
+        c.cookies.set("crms_lang", "ur")
+        urdu = c.post(f"/persons/{pid}/edit", data={**form, "caste": "Raisani"}).text
+        notice = urdu[urdu.index('id="stale"') : urdu.index("</p>", urdu.index('id="stale"'))]
+        assert f"از {me}: ورژن 2" in notice and "since it was read" not in notice
+        c.cookies.set("crms_lang", "en")
         assert sorted(changed_rows(r.text)) == [
             ("Caste", "Kakar", "Bugti", "Raisani", True),  # both changed it: the officer's entry kept
             ("Family name (English)", "Kakar", "Kakar Jr", "Kakar Jr", False),  # theirs: now in the form
