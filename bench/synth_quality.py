@@ -63,6 +63,7 @@ def templates_for(name: str, images: Path, cache: Path, processes: int) -> tuple
 def evaluate(tpl_paths: list[Path]) -> dict:
     from crms.fingerprint import matcher
     from crms.fingerprint.serialise import loads
+
     fingers = [ev.finger_of(p.name.replace(".tpl", ".png")) for p in tpl_paths]
     _, _, genuine = ev.fvc_pairs(fingers)
     prepared = [matcher.prepare(loads(p.read_bytes())) for p in tpl_paths]
