@@ -108,14 +108,22 @@ _FIELD_TO_COLUMN = {
 # ------------------------------------------------------------------------------------------ report
 
 
+def _kind_of(exc: ValidationError) -> dict | None:
+    """The kind of a service's refusal (its one detail with a ``type``), for the pages to say it."""
+    return exc.details[0] if len(exc.details) == 1 and exc.details[0].get("type") else None
+
+
 @dataclass
 class RowError:
     row: int
     column: str | None
     message: str
+    detail: dict | None = None  # the rule's kind of error, as a service's detail has it (type, values, limit)
 
     def as_dict(self) -> dict:
-        return {"row": self.row, "column": self.column, "message": self.message}
+        out = {"row": self.row, "column": self.column, "message": self.message}
+        kind = {k: self.detail[k] for k in ("type", "values", "limit") if k in (self.detail or {})}
+        return out | kind
 
     def __str__(self) -> str:
         where = f"row {self.row}" + (f", column {self.column}" if self.column else "")
@@ -512,8 +520,8 @@ class _Validator:
         errors: list[RowError] = []
         warnings: list[RowError] = []
 
-        def err(column: str | None, message: str) -> None:
-            errors.append(RowError(number, column, message))
+        def err(column: str | None, message: str, detail: dict | None = None) -> None:
+            errors.append(RowError(number, column, message, detail))
 
         if max(map(len, raw.values()), default=0) > MAX_CELL:
             for column, cell in raw.items():
@@ -530,7 +538,7 @@ class _Validator:
                 cnic = number_
                 warnings += [RowError(number, "cnic", x) for x in w]
             except ValidationError as exc:
-                err("cnic", exc.message)
+                err("cnic", exc.message, _kind_of(exc))
 
         # --- gender, relation, date of birth
         gender = g["gender"].upper() or "X"
@@ -586,13 +594,16 @@ class _Validator:
                 if top == "aliases":
                     idx = int(d["field"].split(".")[1]) if d["field"].count(".") >= 1 else 0
                     column = "alias" if idx < len(_split(g["alias"])) else "alias_urdu"
-                err(column, d["message"])
+                err(column, d["message"], d if d.get("type") else None)
         phones: list[tuple[str, str]] = []
         for i, text in enumerate(_split(g["phone"])):
             try:
                 e164, kind, phone_warnings = self.phone(text)
             except ValidationError as exc:
-                err("phone", exc.message if len(_split(g["phone"])) == 1 else f"#{i + 1}: {exc.message}")
+                if len(_split(g["phone"])) == 1:
+                    err("phone", exc.message, _kind_of(exc))
+                else:
+                    err("phone", f"#{i + 1}: {exc.message}")
                 continue
             warnings += [RowError(number, "phone", w) for w in phone_warnings]
             if e164 not in {p for p, _ in phones}:
@@ -604,7 +615,7 @@ class _Validator:
         try:
             _check_person_fields(person)
         except ValidationError as exc:
-            err(_FIELD_TO_COLUMN.get(exc.field or "", exc.field), exc.message)
+            err(_FIELD_TO_COLUMN.get(exc.field or "", exc.field), exc.message, _kind_of(exc))
             return None, errors, warnings
         person.name_key, person.name_sound = self.name_keys(person)
         if cnic and gender in ("M", "F"):

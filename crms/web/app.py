@@ -425,6 +425,7 @@ def unprefixed(name: str, message: str) -> str:
 
 
 _env.globals["unprefixed"] = unprefixed
+_env.globals["plain_message"] = plain_message
 
 
 def form_errors(exc: CrmsError, rename: dict[str, str] | None = None) -> dict[str, str]:
@@ -1700,8 +1701,11 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
                 report = importer.import_persons(session, who, path, dry_run=dry)
             return render(request, "import.html", report=report.as_dict(), errors={})
 
-        def bad(exc: CrmsError) -> Response:
-            return render(request, "import.html", exc.status, report=None, errors=form_errors(exc))
+        def bad(exc: CrmsError) -> Response:  # a refusal of the whole file is said at the file's field
+            errors = form_errors(exc, rename={exc.field: "file"} if exc.field else None)
+            if "file" not in errors:
+                errors["file"] = errors.get("_form") or exc.message
+            return render(request, "import.html", exc.status, report=None, errors=errors)
 
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
 

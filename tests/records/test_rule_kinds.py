@@ -15,6 +15,7 @@ from crms.access.audit import require_reason
 from crms.access.users import check_password_rules
 from crms.errors import ValidationError
 from crms.records.cnic import parse_cnic
+from crms.records.importer import REQUIRED_COLUMNS
 from crms.records.phones import parse_phone
 
 from ._support import case_data, person_data, signed_in
@@ -207,3 +208,45 @@ def test_a_link_made_twice_is_said_in_urdu_with_the_role_by_its_term(app, db):
         assert r.status_code == 409, r.text[:300]
         shown = _error(r.text, "person_id")
         assert "یہ فرد اس مقدمے سے پہلے ہی بطور ملزم منسلک ہے" in shown and 'lang="en"' not in shown
+
+
+HEADER = ",".join(REQUIRED_COLUMNS) + "\n"  # cnic, name, father_name, ..., police_station, caste
+
+
+def _import(c, content: str):
+    token = re.search(CSRF, c.get("/import").text).group(1)
+    files = {"file": ("register.csv", content.encode(), "text/csv")}
+    return c.post("/import", data={"csrf_token": token, "mode": "dry"}, files=files)
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_an_import_reports_a_rows_problem_in_urdu_where_its_kind_is_known(app, db):
+    """A register's row with a CNIC of 12 digits, one with an overlong name: the report says both in Urdu;
+    the report's JSON (the CLI's and the API's) names their kinds."""
+    rows = HEADER + "54400-12345-67,Abdul Rauf,Gul Muhammad,,,M,,Quetta,Cantt,\n"
+    rows += ",{},Gul,,,M,,Quetta,Cantt,\n".format("A" * 101)
+    with signed_in(app, db, "cro_operator") as (c, _):
+        c.cookies.set("crms_lang", "ur")
+        r = _import(c, rows)
+        assert r.status_code == 200, r.text[r.text.index("<main") :][:1500]
+        table = html.unescape(r.text[r.text.index("<tbody>") : r.text.index("</tbody>")])
+        assert "شناختی کارڈ نمبر 13 ہندسوں کا ہوتا ہے، 12 کا نہیں" in table
+        assert "زیادہ سے زیادہ 100 حروف" in table and 'lang="en"' not in table
+
+    from crms.records.importer import RowError
+
+    message = "CNIC must have 13 digits (found 12)"
+    said = RowError(2, "cnic", message, {"type": "cnic_digits", "values": {"found": 12}, "message": message})
+    assert said.as_dict() == {"row": 2, "column": "cnic", "message": message, "type": "cnic_digits",
+                              "values": {"found": 12}}  # fmt: skip
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_a_register_without_its_columns_is_refused_saying_so_at_the_file(app, db):
+    """A file the importer refuses as a whole (a required column missing: the refusal names that column)
+    is said at the file's field, not left as a blank form."""
+    with signed_in(app, db, "cro_operator") as (c, _):
+        r = _import(c, "name,gender\nAbdul Rauf,M\n")
+        assert r.status_code == 422, r.text[:300]
+        shown = _error(r.text, "file")
+        assert "missing required column(s) cnic, father_name" in shown
