@@ -51,6 +51,13 @@ def serve(
     restrict_new_files()  # the database, keys, stores and logs this server creates: 0600 / 0700
     if (certfile is None) != (keyfile is None):
         raise typer.BadParameter("give both --certfile and --keyfile", param_hint="--certfile/--keyfile")
+    if workers > 1:  # the settings first, then the database
+        from crms.api.workers import defer_seconds
+
+        try:
+            defer_seconds()
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="CRMS_WORKER_HANDOFF_MS") from None
     settings = get_settings()
     private_dir(settings.data_dir)
     from crms.access.work import database_not_ready
@@ -80,13 +87,9 @@ def serve(
         server_header=False,
     )
     try:
-        from crms.api.workers import defer_seconds, run_workers
+        from crms.api.workers import run_workers
 
         if workers > 1:  # each connection to the least busy worker (crms.api.workers)
-            try:
-                defer_seconds()
-            except ValueError as exc:
-                raise typer.BadParameter(str(exc), param_hint="CRMS_WORKER_HANDOFF_MS") from None
             run_workers(uvicorn.Config("crms.api.app:create_served_app", **options))
         else:
             uvicorn.run("crms.api.app:create_served_app", **options)

@@ -29,6 +29,7 @@ ERRORS = frozenset(
         "PasswordChangeRequired",
         "PermissionDenied",
         "PayloadTooLarge",
+        "DatabaseNotReady",
         "RateLimited",
         "ImageError",
         "TemplateError",
