@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -73,8 +74,10 @@ def _sqlite_template(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def _pg_template() -> Iterator[str]:
+@contextmanager
+def new_pg_database(prefix: str) -> Iterator[tuple[str, str]]:
+    """(name, URL) of a new, empty PostgreSQL database, dropped afterwards. Skips where no server answers,
+    fails there when CRMS_REQUIRE_POSTGRES=1."""
     err = _pg_available()
     if err:
         if os.environ.get("CRMS_REQUIRE_POSTGRES") == "1":
@@ -82,18 +85,25 @@ def _pg_template() -> Iterator[str]:
         pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {err}")
     import psycopg
 
-    name = f"crms_tpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin = PG_ADMIN_URL.replace("postgresql+psycopg", "postgresql")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    db = Database(url)
-    db.upgrade()
-    _after_migrate(db)
-    db.dispose()
-    yield name
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield name, PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def _pg_template() -> Iterator[str]:
+    with new_pg_database("crms_tpl") as (name, url):
+        db = Database(url)
+        db.upgrade()
+        _after_migrate(db)
+        db.dispose()
+        yield name
 
 
 def _after_migrate(db: Database) -> None:

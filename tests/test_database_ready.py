@@ -70,25 +70,9 @@ def test_the_demo_sets_up_a_new_database_itself(tmp_path):
 
 @pytest.mark.postgres
 def test_a_command_on_a_new_postgresql_database_says_to_set_it_up(tmp_path):
-    import uuid
+    from tests.conftest import new_pg_database
 
-    import psycopg
-
-    from tests.conftest import PG_ADMIN_URL, _pg_available
-
-    if (err := _pg_available()) is not None:
-        if os.environ.get("CRMS_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PostgreSQL required but unreachable: {err}")
-        pytest.skip(f"PostgreSQL not reachable: {err}")
-    name = f"crms_new_{uuid.uuid4().hex[:8]}"
-    admin = PG_ADMIN_URL.replace("postgresql+psycopg", "postgresql")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    with new_pg_database("crms_new") as (name, url):
         r = _crms(tmp_path, "user", "add", "admin1", "--role", "administrator", database_url=url)
-        assert r.returncode == 3 and "is not set up: run `crms db upgrade` first" in r.stderr, r.stderr
-        assert f"/{name} is not set up" in r.stderr and "Traceback" not in r.stderr
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    assert r.returncode == 3 and "is not set up: run `crms db upgrade` first" in r.stderr, r.stderr
+    assert f"/{name} is not set up" in r.stderr and "Traceback" not in r.stderr
