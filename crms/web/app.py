@@ -471,7 +471,7 @@ def as_form(record: dict, fields: tuple[str, ...]) -> dict:
 
 
 def changed_form(
-    request: Request, template: str, record: dict, form: dict, fields: tuple[str, ...], exc: CrmsError, **ctx
+    request: Request, template: str, record: dict, form: dict, fields: tuple[str, ...], **ctx
 ) -> HTMLResponse:
     """An edit form again (409) when its record changed after the officer opened it. A field the officer
     left as it was now shows the record's value (saving again must not undo another officer's change); a
@@ -1054,7 +1054,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
         def bad(exc: CrmsError) -> Response:
             if is_stale(exc):
-                return _reshow(request, lambda s, w: person_changed(request, s, w, person_id, form, exc))
+                return _reshow(request, lambda s, w: person_changed(request, s, w, person_id, form))
             return render(
                 request,
                 "person_form.html",
@@ -1067,14 +1067,14 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
 
     def person_changed(
-        request: Request, session: Session, who: Principal, person_id: int, form: dict, exc: Conflict
+        request: Request, session: Session, who: Principal, person_id: int, form: dict
     ) -> Response:
         from crms.records import services as svc
 
         record = svc.get_person(session, who, person_id)
         if record is None:
             return person_not_found(request, person_id)
-        return changed_form(request, "person_form.html", record, form, PERSON_FIELDS, exc, person=record)
+        return changed_form(request, "person_form.html", record, form, PERSON_FIELDS, person=record)
 
     def person_view(request: Request, session: Session, who: Principal, person_id: int, status=200, **ctx):
         from crms.biometrics import enrolment, thumbnails
@@ -1420,7 +1420,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
                 def again(s: Session, w: Principal) -> Response:
                     c = cases.get_case(s, w, case_id)
-                    return changed_form(request, "case_form.html", c, form, CASE_EDIT_FIELDS, exc, case=c)
+                    return changed_form(request, "case_form.html", c, form, CASE_EDIT_FIELDS, case=c)
 
                 return _reshow(request, again)
             errors = form_errors(exc)
