@@ -74,6 +74,11 @@ RULE_KINDS = frozenset(
         "address_on_person",
         "phone_on_person",
         "alias_on_person",
+        "columns_missing",
+        "columns_unknown",
+        "column_twice",
+        "gender_unknown",
+        "relation_unknown",
     }
 )
 

@@ -41,7 +41,7 @@ from crms.access import audit
 from crms.access.policy import Permission, authorize, unit_contains
 from crms.access.principal import Principal
 from crms.db import Base, sqlite_file
-from crms.errors import PermissionDenied, ValidationError
+from crms.errors import PermissionDenied, ValidationError, rule_error
 from crms.records import import_stage
 from crms.records.cnic import ascii_digits, format_cnic
 from crms.records.models import Address, IdentityDocument, Person, PersonAlias, PhoneNumber
@@ -255,20 +255,22 @@ def _check_columns(path: Path, columns: list[str], header: list[Any]) -> None:
         if not c:
             raise ImportFileError(f"{path.name}: column {i + 1} of the header has no name", field="file")
         if c in seen:
-            raise ImportFileError(f"{path.name}: column '{c}' appears twice in the header", field=c)
+            message = f"{path.name}: column '{c}' appears twice in the header"
+            raise rule_error(c, "column_twice", message, error=ImportFileError, column=c)
         seen[c] = i
     unknown = [c for c in columns if c not in ALL_COLUMNS and c not in IGNORED_COLUMNS]
     if unknown:
-        raise ImportFileError(
-            f"{path.name}: unknown column(s) {', '.join(unknown)}; "
-            f"the template has: {', '.join(ALL_COLUMNS)}",
-            field=unknown[0],
+        message = (
+            f"{path.name}: unknown column(s) {', '.join(unknown)}; the template has: {', '.join(ALL_COLUMNS)}"
+        )
+        raise rule_error(
+            unknown[0], "columns_unknown", message, error=ImportFileError, columns=", ".join(unknown)
         )
     missing = [c for c in REQUIRED_COLUMNS if c not in seen]
     if missing:
-        raise ImportFileError(
-            f"{path.name}: missing required column(s) {', '.join(missing)} (see docs/IMPORT.md)",
-            field=missing[0],
+        message = f"{path.name}: missing required column(s) {', '.join(missing)} (see docs/IMPORT.md)"
+        raise rule_error(
+            missing[0], "columns_missing", message, error=ImportFileError, columns=", ".join(missing)
         )
 
 
@@ -544,12 +546,14 @@ class _Validator:
         gender = g["gender"].upper() or "X"
         gender = {"MALE": "M", "FEMALE": "F"}.get(gender, gender)
         if gender not in ("M", "F", "X"):
-            err("gender", f"'{g['gender']}' is not a gender (use M, F or X)")
+            message = f"'{g['gender']}' is not a gender (use M, F or X)"
+            err("gender", message, {"type": "gender_unknown", "values": {"value": g["gender"]}})
         relation = g["relation"].casefold().replace(" ", "") or None
         if relation is not None:
             relation = {"so": "s/o", "do": "d/o", "wo": "w/o"}.get(relation.replace("/", ""), relation)
             if relation not in ("s/o", "d/o", "w/o"):
-                err("relation", f"'{g['relation']}' is not a relation (use s/o, d/o or w/o)")
+                message = f"'{g['relation']}' is not a relation (use s/o, d/o or w/o)"
+                err("relation", message, {"type": "relation_unknown", "values": {"value": g["relation"]}})
         elif g["father_name"] or g["father_name_urdu"]:
             relation = "d/o" if gender == "F" else "s/o"
         dob = birth_year = None

@@ -371,6 +371,11 @@ PLAIN_MESSAGES = {
     "address_on_person": N_("This person already has this address (%(entry)s); nothing was added"),
     "phone_on_person": N_("This person already has the phone number %(entry)s; nothing was added"),
     "alias_on_person": N_("This person already has the alias %(entry)s; nothing was added"),
+    "columns_missing": N_("The file lacks the required column(s) %(columns)s"),
+    "columns_unknown": N_("The file has column(s) that a register does not have: %(columns)s"),
+    "column_twice": N_("The column %(column)s appears twice in the header"),
+    "gender_unknown": N_("“%(value)s” is not a gender: use M, F or X"),
+    "relation_unknown": N_("“%(value)s” is not a relation: use s/o, d/o or w/o"),
 }
 
 # Values of a rule's message that are a form field's name: said as the field's label; values that are a

@@ -225,6 +225,7 @@ def test_an_import_reports_a_rows_problem_in_urdu_where_its_kind_is_known(app, d
     the report's JSON (the CLI's and the API's) names their kinds."""
     rows = HEADER + "54400-12345-67,Abdul Rauf,Gul Muhammad,,,M,,Quetta,Cantt,\n"
     rows += ",{},Gul,,,M,,Quetta,Cantt,\n".format("A" * 101)
+    rows += ",Karim,Gul,,,Q,,Quetta,Cantt,\n"  # a gender the register does not know
     with signed_in(app, db, "cro_operator") as (c, _):
         c.cookies.set("crms_lang", "ur")
         r = _import(c, rows)
@@ -232,6 +233,7 @@ def test_an_import_reports_a_rows_problem_in_urdu_where_its_kind_is_known(app, d
         table = html.unescape(r.text[r.text.index("<tbody>") : r.text.index("</tbody>")])
         assert "شناختی کارڈ نمبر 13 ہندسوں کا ہوتا ہے، 12 کا نہیں" in table
         assert "زیادہ سے زیادہ 100 حروف" in table and 'lang="en"' not in table
+        assert "“Q” جنس نہیں: M، F یا X لکھیں" in table
 
     from crms.records.importer import RowError
 
@@ -248,5 +250,7 @@ def test_a_register_without_its_columns_is_refused_saying_so_at_the_file(app, db
     with signed_in(app, db, "cro_operator") as (c, _):
         r = _import(c, "name,gender\nAbdul Rauf,M\n")
         assert r.status_code == 422, r.text[:300]
-        shown = _error(r.text, "file")
-        assert "missing required column(s) cnic, father_name" in shown
+        assert "The file lacks the required column(s) cnic, father_name, name_urdu" in _error(r.text, "file")
+        c.cookies.set("crms_lang", "ur")
+        shown = _error(_import(c, HEADER.strip() + ",colour\n" + "," * 10 + "\n").text, "file")
+        assert "فائل میں ایسے کالم ہیں جو رجسٹر میں نہیں ہوتے: colour" in shown and 'lang="en"' not in shown
