@@ -455,31 +455,25 @@ class Database:
     def upgrade(self, revision: str = "head") -> None:
         upgrade(self.url, revision)
 
-    def schema_revisions(self) -> tuple[str | None, str]:
-        """(the revision of the database's schema, None where it has none; the revision this code needs)."""
-        from alembic.migration import MigrationContext
-        from alembic.script import ScriptDirectory
-
-        head = ScriptDirectory.from_config(alembic_config(self.url)).get_current_head()
-        with self.engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision(), head
-
     def schema_problem(self) -> str | None:
         """Why this version of CRMS cannot use the database's schema (none yet, an older or a newer one), in
-        words that say what to do; None where the schema is the one it needs."""
+        words that say what to do; None where the schema is the one it needs (the migrations' head)."""
+        from alembic.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+        from alembic.util import CommandError
         from sqlalchemy.engine import make_url
 
-        current, head = self.schema_revisions()
+        script = ScriptDirectory.from_config(alembic_config(self.url))
+        head = script.get_current_head()
+        with self.engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
         if current == head:
             return None
         where = make_url(self.url).render_as_string(hide_password=True)
         if current is None:
             return f"the database {where} is not set up: run `crms db upgrade` first"
-        from alembic.script import ScriptDirectory
-        from alembic.util import CommandError
-
         try:
-            ScriptDirectory.from_config(alembic_config(self.url)).get_revision(current)
+            script.get_revision(current)
         except CommandError:
             return (
                 f"the database {where} has schema revision {current}, newer than this version of CRMS "
