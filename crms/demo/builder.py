@@ -441,9 +441,9 @@ def ensure_users(session: Session, report: DemoReport) -> None:
 
 # ------------------------------------------------------------------------------------------ images
 
-# Ridge growth iterations of demo masters: 10 instead of the generator's 14 saves about 30 % of the CPU per
+# Ridge growth iterations of demo masters: 12 instead of the generator's 14 saves about 15 % of the CPU per
 # finger and leaves the pattern nearly as complete (docs/SYNTHESIS.md); benchmarks keep the default.
-DEMO_GROWTH_ITERATIONS = 10
+DEMO_GROWTH_ITERATIONS = 12
 
 
 # Duplicate enrolments for the examiners' queue (crms.biometrics.dedup): demo person -> the person whose

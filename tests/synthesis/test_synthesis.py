@@ -104,7 +104,7 @@ def test_ridges_fill_the_finger_at_the_requested_period(masters):
     for cls, m in masters.items():
         inside = m.mask > 0.9
         assert (np.abs(m.ridges[inside]) > 0.5).mean() > 0.9, f"{cls}: ridge pattern did not fill the finger"
-        assert 7.5 <= m.period[inside].min() and m.period[inside].max() <= 11.0
+        assert 7.0 <= m.period[inside].min() and m.period[inside].max() <= 13.0
         # measure the ridge period across a block at the finger centre: count ridges along the normal
         cx, cy = int(m.shape.cx), int(m.shape.cy + 60)
         th = float(m.orientation[cy, cx])
@@ -118,7 +118,7 @@ def test_ridges_fill_the_finger_at_the_requested_period(masters):
 
 
 def test_fast_master_is_nearly_as_complete():
-    full, fast = generate_master(4, 1), generate_master(4, 1, iterations=10)
+    full, fast = generate_master(4, 1), generate_master(4, 1, iterations=12)
     inside = full.mask > 0.9
     assert (np.abs(fast.ridges[inside]) > 0.5).mean() > 0.88
     assert full.fp_class == fast.fp_class and not np.array_equal(full.ridges, fast.ridges)
@@ -277,3 +277,25 @@ def test_cli_rejects_bad_input(tmp_path):
     assert r.exit_code == 2 and "not a folder" in r.output
     r = runner.invoke(app, ["synth", "fingers", "--count", "0", "--impressions", "1", "--out", str(tmp_path)])
     assert r.exit_code == 2 and "--count" in r.output
+
+
+def _impostor_scores(seed: int, fp_class: str, fingers: int) -> np.ndarray:
+    from crms.fingerprint import matcher
+    from crms.fingerprint.extract import extract
+    from crms.fingerprint.images import FingerImage
+
+    prepared = []
+    for i in range(fingers):
+        pixels = render_impression(generate_master(seed, i, fp_class=fp_class, iterations=12), 0)
+        img = FingerImage(pixels, 500.0, "caller", (pixels.shape[1], pixels.shape[0]), "raw")
+        prepared.append(matcher.prepare(extract(img).template))
+    return np.concatenate([matcher.score_many(p, prepared[i + 1 :]) for i, p in enumerate(prepared[:-1])])
+
+
+def test_different_fingers_of_one_class_score_as_impostors():
+    # Every finger has its own ridge flow and period, not just its class's: the matcher, calibrated on
+    # real prints (a score of 20 for 1 % of impostors, 30 for 0.1 %), must see different fingers of one
+    # class as impostors, or a demo's duplicate check floods the examiners with false cases.
+    scores = _impostor_scores(seed=31, fp_class="right_loop", fingers=10)
+    assert np.median(scores) < 14, np.sort(scores)
+    assert (scores >= 30).mean() < 0.1, np.sort(scores)

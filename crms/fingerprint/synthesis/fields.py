@@ -19,6 +19,14 @@ CLASSES = ("arch", "tented_arch", "left_loop", "right_loop", "whorl")
 CLASS_FREQUENCIES = (0.037, 0.029, 0.338, 0.317, 0.279)
 
 CORRECTION_KNOTS = 8  # Vizcaya-Gerhardt: the correction g is piecewise linear on 8 sectors
+CORRECTION_SD = 0.3  # radians: how far each knot of g bends from the plain zero-pole flow
+# Individual bends of the ridge flow: smooth random fields (knots on a coarse and on a finer grid over the
+# image, standard deviation in radians) added to the model's orientation. Without them two fingers of the
+# same class have nearly the same flow, and the matcher scores them far above real impostors.
+BENDS = ((10, 0.2), (4, 0.3))
+# Ridge period of the whole finger: the map is scaled by a factor drawn per finger (people differ).
+PERIOD_SCALE = (0.88, 1.18)
+PERIOD_RANGE = (7.0, 13.0)  # pixels at 500 ppi
 
 
 @dataclass(frozen=True)
@@ -65,31 +73,31 @@ def shape_mask(shape: Shape, width: int, height: int) -> np.ndarray:
 
 def draw_singular_points(rng: np.random.Generator, fp_class: str, shape: Shape) -> SingularPoints:
     cx, cy = shape.cx, shape.cy
-    core_y = cy - rng.uniform(0.0, 45.0)
+    core_y = cy - rng.uniform(-20.0, 70.0)
     none = np.zeros((0, 2))
     if fp_class == "arch":
         return SingularPoints(none, none)
     if fp_class == "tented_arch":
-        x = cx + rng.uniform(-15.0, 15.0)
-        d = rng.uniform(35.0, 65.0)
-        return SingularPoints(np.array([[x, core_y]]), np.array([[x + rng.uniform(-6, 6), core_y + d]]))
+        x = cx + rng.uniform(-25.0, 25.0)
+        d = rng.uniform(30.0, 80.0)
+        return SingularPoints(np.array([[x, core_y]]), np.array([[x + rng.uniform(-10, 10), core_y + d]]))
     if fp_class in ("left_loop", "right_loop"):
         side = 1.0 if fp_class == "left_loop" else -1.0  # left loop: the delta lies to the viewer's right
-        core = np.array([[cx - side * rng.uniform(0.0, 25.0), core_y]])
-        dist = rng.uniform(85.0, 130.0)
-        ang = np.deg2rad(rng.uniform(45.0, 75.0))
+        core = np.array([[cx - side * rng.uniform(-10.0, 40.0), core_y]])
+        dist = rng.uniform(60.0, 170.0)
+        ang = np.deg2rad(rng.uniform(30.0, 80.0))
         delta = core + np.array([[side * dist * np.cos(ang), dist * np.sin(ang)]])
         return SingularPoints(core, delta)
     # whorl: two cores close together, a delta on each side below
-    sep = rng.uniform(12.0, 36.0)
+    sep = rng.uniform(10.0, 60.0)
     tilt = rng.uniform(-0.6, 0.6) + (np.pi / 2 if rng.random() < 0.5 else 0.0)
-    mid = np.array([cx + rng.uniform(-12, 12), core_y + 10.0])
+    mid = np.array([cx + rng.uniform(-25, 25), core_y + 10.0])
     off = 0.5 * sep * np.array([np.cos(tilt), np.sin(tilt)])
     cores = np.stack([mid - off, mid + off])
     deltas = []
     for side in (-1.0, 1.0):
-        dist = rng.uniform(95.0, 135.0)
-        ang = np.deg2rad(rng.uniform(45.0, 70.0))
+        dist = rng.uniform(80.0, 160.0)
+        ang = np.deg2rad(rng.uniform(35.0, 75.0))
         deltas.append(mid + np.array([side * dist * np.cos(ang), dist * np.sin(ang)]))
     return SingularPoints(cores, np.stack(deltas))
 
@@ -123,29 +131,45 @@ def orientation_field(
     else:
         theta = np.zeros_like(xx)
         for d in sp.deltas:
-            g = _correction(rng, 0.12)
+            g = _correction(rng, CORRECTION_SD)
             theta -= 0.5 * _apply_correction(np.arctan2(yy - d[1], xx - d[0]), g)
         for c in sp.cores:
-            g = _correction(rng, 0.12)
+            g = _correction(rng, CORRECTION_SD)
             theta += 0.5 * _apply_correction(np.arctan2(yy - c[1], xx - c[0]), g)
         theta += rng.normal(0.0, 0.04)
+    theta = theta.astype(np.float32) + individual_bends(rng, width, height)
     return np.mod(theta, np.pi).astype(np.float32)
+
+
+def smooth_field(rng: np.random.Generator, knots: int, width: int, height: int) -> np.ndarray:
+    """A smooth random field (float32, height x width): standard normal values at ``knots`` x ``knots``
+    points, interpolated bicubically."""
+    small = rng.normal(0.0, 1.0, (knots, knots)).astype(np.float32)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def individual_bends(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+    """What makes one finger's ridge flow its own beyond its class and singular points (radians).
+
+    Continuous and single-valued, so it moves no singular point's index and creates none."""
+    return sum((sd * smooth_field(rng, knots, width, height) for knots, sd in BENDS), np.float32(0.0))
 
 
 def period_field(
     rng: np.random.Generator, sp: SingularPoints, shape: Shape, width: int, height: int
 ) -> np.ndarray:
-    """Ridge period in pixels (float32), about 8-11 px at 500 ppi, varying smoothly.
+    """Ridge period in pixels (float32), about 7-13 px at 500 ppi, varying smoothly.
 
     Ridges are a little wider apart above the core and towards the tip than around and below the
-    singular points, as in real prints; a smooth random field adds individual variation.
+    singular points, as in real prints; a smooth random field adds local variation, and the whole map is
+    scaled by a factor of the finger (:data:`PERIOD_SCALE`).
     """
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     base = rng.uniform(8.0, 9.2)
     ref_y = float(sp.cores[:, 1].mean()) if len(sp.cores) else shape.cy - 20.0
     above = np.clip((ref_y - yy) / max(shape.top, 1.0), 0.0, 1.0)
     period = base + rng.uniform(0.3, 1.0) * above
-    small = rng.normal(0.0, 1.0, (6, 6)).astype(np.float32)
-    noise = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+    noise = smooth_field(rng, 6, width, height)
     period += 0.35 * noise
-    return np.clip(period, 8.0, 11.0).astype(np.float32)
+    period = np.clip(period, 8.0, 11.0) * rng.uniform(*PERIOD_SCALE)
+    return np.clip(period, *PERIOD_RANGE).astype(np.float32)
