@@ -27,6 +27,7 @@ BENDS = ((10, 0.2), (4, 0.3))
 # Ridge period of the whole finger: the map is scaled by a factor drawn per finger (people differ).
 PERIOD_SCALE = (0.88, 1.18)
 PERIOD_RANGE = (7.0, 13.0)  # pixels at 500 ppi
+PERIOD_NOISE = 0.35  # pixels: standard deviation of the period's smooth variation within a finger
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,6 @@ def period_field(
     above = np.clip((ref_y - yy) / max(shape.top, 1.0), 0.0, 1.0)
     period = base + rng.uniform(0.3, 1.0) * above
     noise = smooth_field(rng, 6, width, height)
-    period += 0.35 * noise
+    period += PERIOD_NOISE * noise
     period = np.clip(period, 8.0, 11.0) * rng.uniform(*PERIOD_SCALE)
     return np.clip(period, *PERIOD_RANGE).astype(np.float32)

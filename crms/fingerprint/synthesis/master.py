@@ -13,7 +13,7 @@ from crms.fingerprint.synthesis.ridges import grow_ridges
 MASTER_WIDTH = 352
 MASTER_HEIGHT = 448
 GROWTH_ITERATIONS = 14
-SEEDS_PER_KPIXEL = 0.6  # seeds per 1000 pixels of finger area; with the bends, sets how many minutiae arise
+SEEDS_PER_KPIXEL = 0.35  # seeds per 1000 pixels of finger area, spread over a grid (seed_points)
 SEED_RADIUS = 6
 
 
@@ -45,6 +45,21 @@ def master_rng(seed: int, finger_index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), int(finger_index), 0]))
 
 
+def seed_points(
+    rng: np.random.Generator, inside: np.ndarray, per_kpixel: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where ridge growth starts: one point in each cell of a grid over the finger (a cell holds 1000 /
+    ``per_kpixel`` pixels), anywhere in its cell, kept where ``inside``. Spread this way, few seeds still
+    leave no wide gap for the growth to fill, so fewer seeds give fewer minutiae without bare patches."""
+    h, w = inside.shape
+    step = float(np.sqrt(1000.0 / per_kpixel))
+    gy, gx = np.mgrid[0 : int(np.ceil(h / step)), 0 : int(np.ceil(w / step))].astype(np.float64)
+    ys = np.clip((gy.ravel() + rng.uniform(0.0, 1.0, gy.size)) * step, 0, h - 1).astype(int)
+    xs = np.clip((gx.ravel() + rng.uniform(0.0, 1.0, gx.size)) * step, 0, w - 1).astype(int)
+    keep = inside[ys, xs]
+    return ys[keep], xs[keep]
+
+
 def generate_master(
     seed: int, finger_index: int, fp_class: str | None = None, *, iterations: int = GROWTH_ITERATIONS
 ) -> Master:
@@ -74,18 +89,17 @@ def generate_master(
 
     # Grow a little beyond the finger outline so that impressions never see the growth border.
     region = cv2.dilate((mask > 0.02).astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
-    # Seeds: small patches of ridge at random places with random phases. Each grows outwards; where two
+    # Seeds: small patches of ridge with random phases, one in each cell of a grid. Each grows outwards; where two
     # patches meet out of phase, ridges end or fork. The seed density sets the number of minutiae.
     seeds = np.zeros((h, w), np.float32)
-    ys, xs = np.nonzero(mask > 0.3)
-    n_seeds = max(4, int(rng.poisson(SEEDS_PER_KPIXEL * len(ys) / 1000.0)))
-    pick = rng.choice(len(ys), size=n_seeds, replace=False)
+    ys, xs = seed_points(rng, mask > 0.3, SEEDS_PER_KPIXEL)
+    n_seeds = len(ys)
     phases = rng.uniform(0.0, 2.0 * np.pi, n_seeds)
     r = SEED_RADIUS
     py, px = np.mgrid[-r : r + 1, -r : r + 1].astype(np.float32)
     env = np.exp(-(px**2 + py**2) / (2.0 * (r / 2.0) ** 2))
     for k in range(n_seeds):
-        y, x = int(ys[pick[k]]), int(xs[pick[k]])
+        y, x = int(ys[k]), int(xs[k])
         if y < r or x < r or y + r >= h or x + r >= w:
             continue
         th = float(orientation[y, x])
