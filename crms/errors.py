@@ -79,12 +79,45 @@ RULE_KINDS = frozenset(
         "column_twice",
         "gender_unknown",
         "relation_unknown",
+        "date_unreadable",
+        "district_unknown",
+        "district_ambiguous",
+        "station_unknown",
+        "station_unknown_in",
+        "station_ambiguous",
+        "station_other_district",
+        "outside_jurisdiction",
+        "row_same_cnic",
+        "row_same_person",
+        "cnic_other_person",
+        "file_type",
+        "file_not_utf8",
+        "file_too_large",
+        "row_too_many_cells",
+        "csv_malformed",
+        "column_unnamed",
+        "sections_unreadable",
+        "sections_none",
+        "sections_no_statute",
+        "sections_unknown",
+        "case_status_not_allowed",
+        "case_status_final",
+        "status_not_allowed",
+        "status_final",
+        "status_case_state",
+        "status_accused_only",
+        "status_by_record",
     }
 )
 
 
 def rule_error(
-    field: str, kind: str, message: str, *, error: type[CrmsError] | None = None, **values: str | int
+    field: str,
+    kind: str,
+    message: str,
+    *,
+    error: type[CrmsError] | None = None,
+    **values: str | int | list[str],
 ) -> CrmsError:
     """The ``error`` (ValidationError unless said: a Conflict, say) of one ``field`` by a rule of ``kind``
     (one of RULE_KINDS), its values named, with ``message`` in English words as every adapter has always

@@ -206,9 +206,8 @@ def read_table(path: Path | str, data: bytes | None = None) -> Table:
     path = Path(path)
     suffix = path.suffix.casefold()
     if suffix not in (".csv", ".xlsx"):
-        raise ImportFileError(
-            f"{path.name}: unsupported file type '{path.suffix}' (use .csv or .xlsx)", field="file"
-        )
+        message = f"{path.name}: unsupported file type '{path.suffix}' (use .csv or .xlsx)"
+        raise rule_error("file", "file_type", message, error=ImportFileError, suffix=path.suffix)
     if data is None:
         try:
             data = path.read_bytes()
@@ -237,11 +236,9 @@ def read_table(path: Path | str, data: bytes | None = None) -> Table:
         if not any(cells):
             continue  # blank line
         if len(cells) > width and any(cells[width:]):
-            raise ImportFileError(
-                f"{path.name}: row {number} has {len(cells)} cells but the header has {width} columns",
-                field="file",
-                details=[{"row": number, "field": None, "message": "more cells than header columns"}],
-            )
+            message = f"{path.name}: row {number} has {len(cells)} cells but the header has {width} columns"
+            values = {"row": number, "cells": len(cells), "columns": width}
+            raise rule_error("file", "row_too_many_cells", message, error=ImportFileError, **values)
         cells += [""] * (width - len(cells))
         rows.append((number, dict(zip(columns, cells[:width], strict=True))))
     if not rows:
@@ -253,7 +250,8 @@ def _check_columns(path: Path, columns: list[str], header: list[Any]) -> None:
     seen: dict[str, int] = {}
     for i, c in enumerate(columns):
         if not c:
-            raise ImportFileError(f"{path.name}: column {i + 1} of the header has no name", field="file")
+            message = f"{path.name}: column {i + 1} of the header has no name"
+            raise rule_error("file", "column_unnamed", message, error=ImportFileError, column=i + 1)
         if c in seen:
             message = f"{path.name}: column '{c}' appears twice in the header"
             raise rule_error(c, "column_twice", message, error=ImportFileError, column=c)
@@ -286,12 +284,11 @@ def _csv_rows(path: Path, data: bytes) -> Iterator[tuple[int, list[str]]]:
         offset = exc.start
         line = data.count(b"\n", 0, offset) + 1
         bad = data[offset : offset + 1].hex()
-        raise ImportFileError(
+        message = (
             f"{path.name}: not UTF-8 text: byte 0x{bad} at byte offset {offset} (line {line}); "
-            "save the file as 'CSV UTF-8'",
-            field="file",
-            details=[{"row": line, "field": None, "message": f"invalid UTF-8 at byte offset {offset}"}],
-        ) from None
+            "save the file as 'CSV UTF-8'"
+        )
+        raise rule_error("file", "file_not_utf8", message, error=ImportFileError, line=line) from None
     if "\x00" in text:
         raise ImportFileError(f"{path.name}: contains NUL characters; not a text CSV file", field="file")
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
@@ -301,9 +298,9 @@ def _csv_rows(path: Path, data: bytes) -> Iterator[tuple[int, list[str]]]:
             number += 1
             yield number, values
     except csv.Error as exc:
-        raise ImportFileError(
-            f"{path.name}: malformed CSV near line {reader.line_num}: {exc}", field="file"
-        ) from None
+        message = f"{path.name}: malformed CSV near line {reader.line_num}: {exc}"
+        line = reader.line_num
+        raise rule_error("file", "csv_malformed", message, error=ImportFileError, line=line) from None
 
 
 def _xlsx_rows(path: Path, data: bytes) -> Iterator[tuple[int, list[Any]]]:
@@ -450,18 +447,18 @@ class _Validator:
         hit = self._places.get(key)
         if hit is not None:
             return hit
-        problems: list[tuple[str, str]] = []
+        problems: list[tuple[str, str, dict | None]] = []
         district = station = None
         if district_text:
             try:
                 district = self.index.district(district_text)
             except ValidationError as exc:
-                problems.append(("district", exc.message))
+                problems.append(("district", exc.message, _kind_of(exc)))
         if station_text:
             try:
                 station = self.index.police_station(station_text, district)
             except ValidationError as exc:
-                problems.append(("police_station", exc.message))
+                problems.append(("police_station", exc.message, _kind_of(exc)))
         if station is not None and district is None and not district_text:
             district = self.index.district(station.district_code)
         unit = self.principal.unit
@@ -470,10 +467,12 @@ class _Validator:
         elif district is not None:
             unit = unit_path(district)
         if (district or station) and not unit_contains(self.principal.unit, unit):
+            values = {"unit": unit, "yours": self.principal.unit}
             problems.append(
                 (
                     "police_station" if station is not None else "district",
                     f"{unit} is outside your jurisdiction ({self.principal.unit})",
+                    {"type": "outside_jurisdiction", "values": values},
                 )
             )
         hit = (district, station, unit, problems)
@@ -528,7 +527,8 @@ class _Validator:
         if max(map(len, raw.values()), default=0) > MAX_CELL:
             for column, cell in raw.items():
                 if len(cell) > MAX_CELL:
-                    err(column, f"text is too long ({len(cell)} characters; at most {MAX_CELL})")
+                    message = f"text is too long ({len(cell)} characters; at most {MAX_CELL})"
+                    err(column, message, {"type": "string_too_long", "limit": MAX_CELL})
             return None, errors, warnings
         g = _Cells(raw)
 
@@ -560,12 +560,13 @@ class _Validator:
         try:
             dob, birth_year = _parse_dob(g["date_of_birth"])
         except ValueError as exc:
-            err("date_of_birth", str(exc))
+            unread = {"type": "date_unreadable", "values": {"value": g["date_of_birth"]}}
+            err("date_of_birth", str(exc), unread)
 
         # --- district and police station (reference data)
         district, station, unit, problems = self.place(g["district"], g["police_station"])
-        for column, message in problems:
-            err(column, message)
+        for column, message, detail in problems:
+            err(column, message, detail)
 
         # --- everything else through the registration schema (limits, scripts, future dates)
         payload: dict[str, Any] = {
@@ -647,6 +648,15 @@ class _Validator:
         aliases = [(a.name, a.script.value) for a in data.aliases]
         prepared = Prepared(number, record, cnic, key, address, phones, aliases, raw)
         return prepared, errors, warnings
+
+
+def _twice(number: int, key: tuple, first: int) -> RowError:
+    """A row whose person (by CNIC, else by name, parentage, birth and district) an earlier row has."""
+    message = f"{_key_text(key)} is also in row {first}"
+    if key[0] == "cnic":
+        detail = {"type": "row_same_cnic", "values": {"cnic": format_cnic(key[1]), "row": first}}
+        return RowError(number, "cnic", message, detail)
+    return RowError(number, "name", message, {"type": "row_same_person", "values": {"row": first}})
 
 
 def _key_text(key: tuple) -> str:
@@ -832,8 +842,7 @@ def _validate(
         if item is not None:
             first = seen.get(item.key)
             if first is not None:
-                column = "cnic" if item.key[0] == "cnic" else "name"
-                errors.append(RowError(number, column, f"{_key_text(item.key)} is also in row {first}"))
+                errors.append(_twice(number, item.key, first))
                 item = None
             else:
                 seen[item.key] = number
@@ -861,14 +870,15 @@ def _sort_existing(
         elif hit[0] == "same":
             report.already_present += 1
         else:
-            rejected[item.row] = [
-                RowError(
-                    item.row,
-                    "cnic",
-                    f"{_key_text(item.key)} is already recorded for person {hit[1]} "
-                    f"({hit[2] or 'another name'}) with a different name or parentage",
-                )
-            ]
+            message = (
+                f"{_key_text(item.key)} is already recorded for person {hit[1]} "
+                f"({hit[2] or 'another name'}) with a different name or parentage"
+            )
+            detail = None
+            if item.key[0] == "cnic":
+                values = {"cnic": format_cnic(item.key[1]), "person": hit[1]}
+                detail = {"type": "cnic_other_person", "values": values}
+            rejected[item.row] = [RowError(item.row, "cnic", message, detail)]
     return fresh
 
 

@@ -376,12 +376,51 @@ PLAIN_MESSAGES = {
     "column_twice": N_("The column %(column)s appears twice in the header"),
     "gender_unknown": N_("“%(value)s” is not a gender: use M, F or X"),
     "relation_unknown": N_("“%(value)s” is not a relation: use s/o, d/o or w/o"),
+    "date_unreadable": N_("“%(value)s” is not a date: write YYYY-MM-DD, or YYYY when only the year is known"),
+    "district_unknown": N_("No district “%(value)s” is on record"),
+    "district_ambiguous": N_("Several districts are called “%(value)s” (%(codes)s): write the code"),
+    "station_unknown": N_("No police station “%(value)s” is on record"),
+    "station_unknown_in": N_("No police station “%(value)s” is on record in district %(district)s"),
+    "station_ambiguous": N_(
+        "Several police stations are called “%(value)s” (%(codes)s): write the district or the code"
+    ),
+    "station_other_district": N_("Police station %(station)s is in district %(district)s, not %(given)s"),
+    "outside_jurisdiction": N_("%(unit)s is outside your jurisdiction (%(yours)s)"),
+    "row_same_cnic": N_("CNIC %(cnic)s is also in row %(row)s"),
+    "row_same_person": N_("The same name, parentage, date of birth and district are also in row %(row)s"),
+    "cnic_other_person": N_(
+        "CNIC %(cnic)s is already recorded for person %(person)s with a different name or parentage"
+    ),
+    "file_type": N_("Only .csv and .xlsx files can be imported, not “%(suffix)s”"),
+    "file_not_utf8": N_("Line %(line)s is not UTF-8 text: save the file as “CSV UTF-8”"),
+    "file_too_large": N_("The file is larger than %(mb)s MB"),
+    "row_too_many_cells": N_("Row %(row)s has %(cells)s cells but the header has %(columns)s columns"),
+    "csv_malformed": N_("The CSV text is malformed near line %(line)s"),
+    "column_unnamed": N_("Column %(column)s of the header has no name"),
+    "sections_unreadable": N_("Cannot read “%(word)s” in the sections: write them as 302/34 PPC"),
+    "sections_none": N_("No section numbers in “%(text)s”: write them as 302/34 PPC"),
+    "sections_no_statute": N_("Which law are sections %(sections)s of? Write it after them, as 302 PPC"),
+    "sections_unknown": N_("No section %(sections)s is on record"),
+    "case_status_not_allowed": N_(
+        "A case that is “%(old)s” cannot become “%(new)s”; it can become: %(allowed)s"
+    ),
+    "case_status_final": N_("A case that is “%(old)s” is closed: its status does not change"),
+    "status_not_allowed": N_(
+        "A person who is “%(old)s” in a case cannot become “%(new)s”; possible now: %(allowed)s"
+    ),
+    "status_final": N_("A person who is “%(old)s” in a case keeps that status"),
+    "status_case_state": N_(
+        "A person cannot be “%(status)s” while the case is “%(case_status)s”; only when it is: %(when)s"
+    ),
+    "status_accused_only": N_("Only an accused can be “%(status)s”"),
+    "status_by_record": N_("“%(status)s” is set by its record: record the arrest or the conviction"),
 }
 
 # Values of a rule's message that are a form field's name: said as the field's label; values that are a
 # stored code (a status, a role): said by its term.
 LABEL_VALUES = frozenset({"other"})
-TERM_VALUES = frozenset({"status", "role"})
+TERM_VALUES = frozenset({"status", "role", "old", "new", "case_status", "allowed", "when"})
+LIST_SEPARATOR = N_(", ")  # between the items of a value that is a list (statuses a case can take)
 
 
 class PlainMessage(str):
@@ -392,7 +431,8 @@ class PlainMessage(str):
     values: dict
 
     def __new__(cls, msgid: str, **values: Any) -> PlainMessage:
-        self = super().__new__(cls, msgid % values if values else msgid)
+        plain = {k: ", ".join(map(str, v)) if isinstance(v, list) else v for k, v in values.items()}
+        self = super().__new__(cls, msgid % plain if values else msgid)
         self.msgid, self.values = msgid, values
         return self
 
@@ -400,9 +440,20 @@ class PlainMessage(str):
         text = gettext(self.msgid)
         if not self.values:
             return text
-        label = {k: gettext(FIELD_LABELS.get(v, v)) for k, v in self.values.items() if k in LABEL_VALUES}
-        label |= {k: gettext(TERMS[v]) for k, v in self.values.items() if k in TERM_VALUES and v in TERMS}
-        return text % (self.values | label)
+
+        def term(v: Any) -> str:
+            return gettext(TERMS[v]) if v in TERMS else str(v)
+
+        shown = {}
+        for k, v in self.values.items():
+            if k in LABEL_VALUES:
+                v = gettext(FIELD_LABELS.get(v, v))
+            elif k in TERM_VALUES:
+                v = gettext(LIST_SEPARATOR).join(map(term, v)) if isinstance(v, list) else term(v)
+            elif isinstance(v, list):
+                v = gettext(LIST_SEPARATOR).join(map(str, v))
+            shown[k] = v
+        return text % shown
 
 
 def plain_message(item: dict) -> PlainMessage | None:
@@ -1690,15 +1741,14 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             content = await upload.read(IMPORT_FILE_LIMIT + 1)
 
         def work(session: Session, who: Principal) -> Response:
-            from crms.errors import ValidationError
+            from crms.errors import ValidationError, rule_error
             from crms.records import importer
 
             if not content or not name:
                 raise ValidationError("choose a CSV or XLSX register file", field="file")
             if len(content) > IMPORT_FILE_LIMIT:
-                raise ValidationError(
-                    f"file larger than {IMPORT_FILE_LIMIT // (1024 * 1024)} MB", field="file"
-                )
+                mb = IMPORT_FILE_LIMIT // (1024 * 1024)
+                raise rule_error("file", "file_too_large", f"file larger than {mb} MB", mb=mb)
             dry = form.get("mode") != "import"
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / name

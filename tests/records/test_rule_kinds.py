@@ -254,3 +254,85 @@ def test_a_register_without_its_columns_is_refused_saying_so_at_the_file(app, db
         c.cookies.set("crms_lang", "ur")
         shown = _error(_import(c, HEADER.strip() + ",colour\n" + "," * 10 + "\n").text, "file")
         assert "فائل میں ایسے کالم ہیں جو رجسٹر میں نہیں ہوتے: colour" in shown and 'lang="en"' not in shown
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_a_status_a_case_cannot_take_is_said_in_urdu_with_the_statuses_it_can(app, db):
+    """Two officers on one case: the page offered a status the case has left behind meanwhile. The refusal
+    names the case's status, the one asked for and those it can take, each by its term in the page's
+    language; the API names them by their codes."""
+    with signed_in(app, db, "sho", unit="BA/QTA/QUETTA") as (c, api):
+        case_id = c.post("/api/v1/cases", json=case_data(fir_number="81"), headers=api).json()["id"]
+        c.cookies.set("crms_lang", "ur")
+        token = re.search(CSRF, c.get(f"/cases/{case_id}").text).group(1)
+        r = c.post(f"/cases/{case_id}/status", data={"csrf_token": token, "status": "convicted"})
+        assert r.status_code == 422, r.text[:300]
+        page = html.unescape(r.text)
+        assert "“درج” مقدمہ “سزا یافتہ” نہیں ہو سکتا؛ یہ ہو سکتا ہے: منسوخ، " in page, page[:3000]
+        assert "cannot change from" not in page
+        r = c.post(f"/api/v1/cases/{case_id}/status", json={"status": "convicted"}, headers=api)
+        assert r.status_code == 422, r.text
+        (item,) = r.json()["errors"]
+        assert item["type"] == "case_status_not_allowed" and item["values"]["new"] == "convicted"
+        assert "under_investigation" in item["values"]["allowed"]
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_sections_an_fir_form_cannot_read_are_said_in_urdu_at_the_sections(app, db):
+    with signed_in(app, db, "sho", unit="BA/QTA/QUETTA") as (c, api):
+        c.cookies.set("crms_lang", "ur")
+        token = re.search(CSRF, c.get("/cases/new").text).group(1)
+        for fir, sections, said in (
+            ("82", "302/34", "دفعات 302, 34 کس قانون کی ہیں؟ قانون ان کے بعد لکھیں، جیسے 302 PPC"),
+            ("83", "302 XYZ", "دفعات میں “XYZ” پڑھا نہیں جا سکا: انہیں 302/34 PPC کی طرح لکھیں"),
+            ("84", "302 PPC, 9999 PPC", "دفعہ PPC 9999 ریکارڈ میں نہیں"),
+        ):
+            form = {"csrf_token": token, **case_data(fir_number=fir, sections=sections)}
+            r = c.post("/cases/new", data=form)
+            assert r.status_code == 422, r.text[:300]
+            shown = _error(r.text, "sections")
+            assert said in shown and 'lang="en"' not in shown, shown
+        r = c.post(
+            "/api/v1/cases", json=case_data(fir_number="85", sections="302 PPC, 9999 PPC"), headers=api
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"] == [{"field": "sections", "type": "sections_unknown",
+                                       "values": {"sections": "PPC 9999"},
+                                       "message": "sections: unknown section PPC 9999 in '302 PPC, 9999 PPC'"}]  # fmt: skip
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_an_import_says_a_rows_date_place_and_repeated_cnic_in_urdu(app, db):
+    rows = HEADER + "54400-1234567-3,Abdul Rauf,Gul Muhammad,,,M,12/3/1980,Quetta,Cantt,\n"
+    rows += ",Karim,Gul,,,M,,Zhobistan,,\n"  # a district the reference data does not know
+    rows += ",Nasir,Gul,,,M,,Quetta,Nowhere,\n"  # nor a station of that name in Quetta
+    rows += "54400-7654321-3,Bashir,Gul,,,M,1980,Quetta,Cantt,\n"
+    rows += "54400-7654321-3,Bashir Ahmed,Gul,,,M,1980,Quetta,Cantt,\n"  # the same CNIC again
+    with signed_in(app, db, "cro_operator") as (c, _):
+        c.cookies.set("crms_lang", "ur")
+        r = _import(c, rows)
+        assert r.status_code == 200, r.text[r.text.index("<main") :][:1500]
+        table = html.unescape(r.text[r.text.index("<tbody>") : r.text.index("</tbody>")])
+        assert "“12/3/1980” تاریخ نہیں: YYYY-MM-DD لکھیں، یا صرف سال معلوم ہو تو YYYY" in table
+        assert "“Zhobistan” نام کا کوئی ضلع ریکارڈ میں نہیں" in table
+        assert "ضلع QUETTA میں “Nowhere” نام کا کوئی تھانہ ریکارڈ میں نہیں" in table
+        assert "شناختی کارڈ نمبر 54400-7654321-3 قطار 5 میں بھی ہے" in table
+        assert 'lang="en"' not in table
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_a_register_that_is_not_utf8_is_refused_in_urdu_naming_the_line(app, db):
+    with signed_in(app, db, "cro_operator") as (c, _):
+        c.cookies.set("crms_lang", "ur")
+        token = re.search(CSRF, c.get("/import").text).group(1)
+        content = (
+            HEADER + ",Abdul Rauf,Gul,,,M,,Quetta,Cantt,\n"
+        ).encode() + ",Kar\xefm,Gul,,,M,,,,\n".encode("latin-1")
+        files = {"file": ("register.csv", content, "text/csv")}
+        r = c.post("/import", data={"csrf_token": token, "mode": "dry"}, files=files)
+        assert r.status_code == 422, r.text[:300]
+        shown = _error(r.text, "file")
+        assert (
+            "سطر 3 UTF-8 متن نہیں: فائل کو “CSV UTF-8” کے طور پر محفوظ کریں" in shown
+            and 'lang="en"' not in shown
+        )

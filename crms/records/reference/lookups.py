@@ -13,7 +13,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crms.errors import ValidationError
+from crms.errors import ValidationError, rule_error
 from crms.records.reference.models import District, PoliceStation
 
 _PS_WORDS = re.compile(
@@ -83,8 +83,9 @@ class ReferenceIndex:
             return matches[0]
         if len(matches) > 1:
             codes = ", ".join(sorted(m.code for m in matches))
-            raise ValidationError(f"district '{text}' is ambiguous ({codes}); use the code", field="district")
-        raise ValidationError(f"unknown district '{text}'", field="district")
+            message = f"district '{text}' is ambiguous ({codes}); use the code"
+            raise rule_error("district", "district_ambiguous", message, value=text, codes=codes)
+        raise rule_error("district", "district_unknown", f"unknown district '{text}'", value=text)
 
     def police_station(
         self,
@@ -126,18 +127,20 @@ class ReferenceIndex:
                 if len(matches) > 1:
                     codes = ", ".join(sorted(m.code for m in matches))
                     hint = "give the district or the code" if d is None else "use the code"
-                    raise ValidationError(
-                        f"police station '{text}' is ambiguous ({codes}); {hint}", field="police_station"
-                    )
+                    message = f"police station '{text}' is ambiguous ({codes}); {hint}"
+                    raise rule_error("police_station", "station_ambiguous", message, value=text, codes=codes)
                 if not matches:
-                    where = f" in district {d.code}" if d is not None else ""
-                    raise ValidationError(f"unknown police station '{text}'{where}", field="police_station")
+                    if d is None:
+                        message = f"unknown police station '{text}'"
+                        raise rule_error("police_station", "station_unknown", message, value=text)
+                    message = f"unknown police station '{text}' in district {d.code}"
+                    values = {"value": text, "district": d.code}
+                    raise rule_error("police_station", "station_unknown_in", message, **values)
                 station = matches[0]
         if d is not None and station.district_code != d.code:
-            raise ValidationError(
-                f"police station {station.code} is in district {station.district_code}, not {d.code}",
-                field="police_station",
-            )
+            message = f"police station {station.code} is in district {station.district_code}, not {d.code}"
+            values = {"station": station.code, "district": station.district_code, "given": d.code}
+            raise rule_error("police_station", "station_other_district", message, **values)
         return station
 
 

@@ -19,7 +19,7 @@ from functools import lru_cache
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crms.errors import ValidationError
+from crms.errors import ValidationError, rule_error
 
 # Other names of the packaged statutes (a statute's code always works too). Spaces match any spacing or
 # hyphen; dots after letters are dropped before matching ("Cr.P.C." -> "CrPC", "ت۔پ" -> "تپ").
@@ -194,10 +194,8 @@ class OffenceParser:
             if m is None or m.end() == pos:
                 bad = re.match(r"\S+", norm[pos:])
                 word = bad.group(0) if bad else norm[pos]
-                raise ValidationError(
-                    f"sections: cannot read '{word}' in '{original.strip()}' (unknown statute or text)",
-                    field="sections",
-                )
+                message = f"sections: cannot read '{word}' in '{original.strip()}' (unknown statute or text)"
+                raise rule_error("sections", "sections_unreadable", message, word=word)
             pos = m.end()
             if m.group("ao"):
                 elements.append(["ao", {"num": m.group("ao_num"), "s1": m.group("ao_suf")}])
@@ -212,7 +210,8 @@ class OffenceParser:
                 if elements and elements[-1][0] == "run":
                     elements[-1][2] = True
         if not any(e[0] in ("run", "ao") for e in elements):
-            raise ValidationError(f"sections: no section numbers in '{original.strip()}'", field="sections")
+            message = f"sections: no section numbers in '{original.strip()}'"
+            raise rule_error("sections", "sections_none", message, text=original.strip())
         if "AO1965" not in self.sections and any(e[0] == "ao" for e in elements):
             raise ValidationError(
                 "sections: the Arms Ordinance 1965 is not in the statute table", field="sections"
@@ -241,10 +240,8 @@ class OffenceParser:
                     statute = before[-1] if before else (after[0] if after else None)
                 if statute is None:
                     nums = ", ".join(p["sec"].strip() for p in e[1])
-                    raise ValidationError(
-                        f"sections: no statute given for {nums} in '{original.strip()}' (e.g. '302 PPC')",
-                        field="sections",
-                    )
+                    message = f"sections: no statute given for {nums} in '{original.strip()}' (e.g. 302 PPC)"
+                    raise rule_error("sections", "sections_no_statute", message, sections=nums)
                 result.extend(self._section(statute, p) for p in e[1])
         seen: set[Offence] = set()
         unique = [o for o in result if not (o in seen or seen.add(o))]
@@ -252,14 +249,8 @@ class OffenceParser:
             unknown = [o for o in unique if o.section not in self.sections.get(o.statute, set())]
             if unknown:
                 names = ", ".join(f"{o.statute} {o.section}" for o in unknown)
-                raise ValidationError(
-                    f"sections: unknown section {names} in '{original.strip()}'",
-                    field="sections",
-                    details=[
-                        {"field": "sections", "message": f"unknown section {o.statute} {o.section}"}
-                        for o in unknown
-                    ],
-                )
+                message = f"sections: unknown section {names} in '{original.strip()}'"
+                raise rule_error("sections", "sections_unknown", message, sections=names)
         return unique
 
 

@@ -83,7 +83,7 @@ def _parse_sections(session: Session, text: str) -> list:
     except ValidationError as exc:
         raise ValidationError(exc.message, field="sections", details=exc.details) from None
     if not offences:
-        raise ValidationError(f"no offence sections found in {text!r}", field="sections")
+        raise rule_error("sections", "sections_none", f"no offence sections found in {text!r}", text=text)
     return offences
 
 
@@ -362,7 +362,7 @@ def change_case_status(
     data = coerce(CaseStatusIn, data)
     case = writable_case(session, principal, case_id, Permission.STATUS_WRITE)
     new = data.status.value
-    check_transition(CASE_TRANSITIONS, case.status, new, what="case status")
+    check_transition(CASE_TRANSITIONS, case.status, new, what="case status", kind="case_status")
     check_not_before_fir(data.effective_on, case, "effective_on")
     old = case.status
     case.status = new

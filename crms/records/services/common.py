@@ -194,14 +194,18 @@ def check_version(session: Session, row: Any, expected: int | None, what: str) -
     )
 
 
-def check_transition(transitions: dict[str, set[str]], old: str, new: str, *, what: str = "status") -> None:
-    """Refuse a status change that ``transitions`` does not allow from ``old`` (field ``status``)."""
-    allowed = transitions.get(old, set())
+def check_transition(
+    transitions: dict[str, set[str]], old: str, new: str, *, what: str = "status", kind: str = "status"
+) -> None:
+    """Refuse a status change that ``transitions`` does not allow from ``old`` (field ``status``); its kind
+    is ``{kind}_not_allowed``, or ``{kind}_final`` from a status that allows none."""
+    allowed = sorted(str(s) for s in transitions.get(old, set()))
     if new not in allowed:
-        raise ValidationError(
-            f"{what} cannot change from {old} to {new} (allowed: {', '.join(sorted(allowed)) or 'none'})",
-            field="status",
-        )
+        message = f"{what} cannot change from {old} to {new} (allowed: {', '.join(allowed) or 'none'})"
+        if not allowed:
+            raise rule_error("status", f"{kind}_final", message, old=str(old))
+        values = {"old": str(old), "new": str(new), "allowed": allowed}
+        raise rule_error("status", f"{kind}_not_allowed", message, **values)
 
 
 def check_not_before_fir(day: Any, case: Case, field: str) -> None:

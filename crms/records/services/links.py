@@ -103,10 +103,13 @@ def check_party_status_in_case(new: str, case_status: str) -> None:
     """Refuse a person-in-case status that the case's state does not allow (ValidationError on 'status')."""
     allowed = PARTY_CASE_STATES.get(new)
     if allowed is not None and case_status not in allowed:
-        raise ValidationError(
+        when = sorted(str(s) for s in allowed)
+        message = (
             f"status {new} is not possible while the case is {case_status} "
-            f"(possible when the case is {', '.join(sorted(str(s) for s in allowed))})",
-            field="status",
+            f"(possible when the case is {', '.join(when)})"
+        )
+        raise rule_error(
+            "status", "status_case_state", message, status=str(new), case_status=str(case_status), when=when
         )
 
 
@@ -170,12 +173,11 @@ def link_person(session: Session, principal: Principal, case_id: int, data: Link
         raise rule_error("person_id", "already_linked", message, error=Conflict, role=data.role.value)
     status = data.status.value
     if data.role != PartyRole.ACCUSED and status != PS.NAMED:
-        raise ValidationError(f"only an accused can have status {status}", field="status")
+        message = f"only an accused can have status {status}"
+        raise rule_error("status", "status_accused_only", message, status=status)
     if status in RECORDED_STATUSES:
-        raise ValidationError(
-            f"a link cannot start as {status}: link the person, then {RECORDED_STATUSES[status]}",
-            field="status",
-        )
+        message = f"a link cannot start as {status}: link the person, then {RECORDED_STATUSES[status]}"
+        raise rule_error("status", "status_by_record", message, status=status)
     check_party_status_in_case(status, case.status)
     check_not_before_fir(data.effective_on, case, "effective_on")
     link = CaseParty(
@@ -329,13 +331,13 @@ def _apply_party_status(
     """Move the link's status along PARTY_TRANSITIONS, checked against the case's state; ``recorded`` is
     True only when the caller is creating the arrest or conviction record the status implies."""
     if link.role != PartyRole.ACCUSED and new != PS.NAMED:
-        raise ValidationError(
-            f"only an accused can have status {new} (this link is {link.role})", field="status"
-        )
+        message = f"only an accused can have status {new} (this link is {link.role})"
+        raise rule_error("status", "status_accused_only", message, status=str(new))
     check_transition(PARTY_TRANSITIONS, link.status, new)
     check_party_status_in_case(new, link.case.status)
     if new in RECORDED_STATUSES and not recorded:
-        raise ValidationError(f"status {new} is set by its record: {RECORDED_STATUSES[new]}", field="status")
+        message = f"status {new} is set by its record: {RECORDED_STATUSES[new]}"
+        raise rule_error("status", "status_by_record", message, status=str(new))
     if not recorded:  # an arrest or a conviction checks its own day (an arrest may come before the FIR)
         check_not_before_fir(effective_on, link.case, "effective_on")
     check_in_order(link, effective_on, "arrested_on" if new == PS.ARRESTED else "effective_on")
