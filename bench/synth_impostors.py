@@ -1,0 +1,109 @@
+"""Why two synthetic fingers score as they do against each other: impostor scores of the generator as it
+is and with one of its individual variations taken out.
+
+N masters (seed 2026, growth iterations as the demo grows them), impressions 0 and 1 of each, templates by
+the project's extractor, scores by its matcher. Impostors: impression 0 of every pair of different
+masters, split into pairs of the same pattern class and of different classes; genuine: impression 0
+against 1. Variants (module settings of ``crms.fingerprint.synthesis``, set in each worker):
+
+  as is                  the generator's settings
+  no bends               fields.BENDS = ()              (no smooth random fields added to the flow)
+  no period scale        fields.PERIOD_SCALE = (1, 1)   (no ridge-breadth factor per finger)
+  neither                both of the above
+  weak corrections       fields.CORRECTION_SD = 0.12    (Vizcaya-Gerhardt knots bent less)
+
+  .venv/bin/python bench/synth_impostors.py [--masters 150] [--variants "as is,no bends"] [--processes 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import time
+
+import numpy as np
+
+VARIANTS: dict[str, dict[str, object]] = {
+    "as is": {},
+    "no bends": {"BENDS": ()},
+    "no period scale": {"PERIOD_SCALE": (1.0, 1.0)},
+    "neither": {"BENDS": (), "PERIOD_SCALE": (1.0, 1.0)},
+    "weak corrections": {"CORRECTION_SD": 0.12},
+}
+SEED = 2026
+
+
+def _templates(job: tuple[int, dict[str, object]]) -> tuple[str, list[bytes]]:
+    index, settings = job
+    from crms.demo.builder import DEMO_GROWTH_ITERATIONS
+    from crms.fingerprint.extract import extract
+    from crms.fingerprint.images import FingerImage
+    from crms.fingerprint.serialise import dumps
+    from crms.fingerprint.synthesis import fields, generate_master, render_impression
+
+    for name, value in settings.items():
+        setattr(fields, name, value)
+    master = generate_master(SEED, index, iterations=DEMO_GROWTH_ITERATIONS)
+    out = []
+    for k in (0, 1):
+        pixels = render_impression(master, k)
+        img = FingerImage(pixels, 500.0, "caller", (pixels.shape[1], pixels.shape[0]), "raw")
+        out.append(dumps(extract(img).template))
+    return master.fp_class, out
+
+
+def measure(masters: int, settings: dict[str, object], processes: int) -> dict[str, float]:
+    from crms.fingerprint import matcher
+    from crms.fingerprint.serialise import loads
+
+    with mp.get_context("spawn").Pool(processes) as pool:
+        made = pool.map(_templates, [(i, settings) for i in range(masters)])
+    classes = [c for c, _ in made]
+    first = [matcher.prepare(loads(t[0])) for _, t in made]
+    second = [matcher.prepare(loads(t[1])) for _, t in made]
+    genuine = np.array([matcher.score(a, b) for a, b in zip(first, second, strict=True)])
+    same, other = [], []
+    for i in range(masters - 1):
+        for j, s in enumerate(matcher.score_many(first[i], first[i + 1 :]), start=i + 1):
+            (same if classes[i] == classes[j] else other).append(float(s))
+    both = np.array(same + other)
+    return {
+        "minutiae": float(np.mean([loads(t[0]).count for _, t in made])),
+        "same_class_median": float(np.median(same)),
+        "other_class_median": float(np.median(other)),
+        "median": float(np.median(both)),
+        "at_20": float((both >= 20).mean()),
+        "at_30": float((both >= 30).mean()),
+        "genuine_p10": float(np.percentile(genuine, 10)),
+        "pairs": len(both),
+        "same_class_pairs": len(same),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--masters", type=int, default=150)
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--processes", type=int, default=2)
+    a = ap.parse_args()
+    names = [v.strip() for v in a.variants.split(",") if v.strip()]
+    unknown = [v for v in names if v not in VARIANTS]
+    if unknown:
+        raise SystemExit(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+    print("| variant | minutiae | impostor median (same class / other) | ≥ 20 | ≥ 30 | genuine p10 |")
+    print("|---|---|---|---|---|---|")
+    for name in names:
+        t0 = time.time()
+        r = measure(a.masters, VARIANTS[name], a.processes)
+        print(
+            f"| {name} | {r['minutiae']:.1f} | {r['median']:.1f} ({r['same_class_median']:.1f} / "
+            f"{r['other_class_median']:.1f}) | {100 * r['at_20']:.1f} % | {100 * r['at_30']:.2f} % | "
+            f"{r['genuine_p10']:.0f} |",
+            flush=True,
+        )
+        took = time.time() - t0
+        print(f"  ({r['pairs']} impostor pairs, {r['same_class_pairs']} of one class; {took:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
