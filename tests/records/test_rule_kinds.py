@@ -296,9 +296,9 @@ def test_sections_an_fir_form_cannot_read_are_said_in_urdu_at_the_sections(app, 
             "/api/v1/cases", json=case_data(fir_number="85", sections="302 PPC, 9999 PPC"), headers=api
         )
         assert r.status_code == 422, r.text
+        message = "sections: unknown section PPC 9999 in '302 PPC, 9999 PPC'"
         assert r.json()["errors"] == [{"field": "sections", "type": "sections_unknown",
-                                       "values": {"sections": "PPC 9999"},
-                                       "message": "sections: unknown section PPC 9999 in '302 PPC, 9999 PPC'"}]  # fmt: skip
+                                       "values": {"sections": "PPC 9999"}, "message": message}]  # fmt: skip
 
 
 @pytest.mark.parametrize("db", ["sqlite"], indirect=True)
@@ -336,3 +336,19 @@ def test_a_register_that_is_not_utf8_is_refused_in_urdu_naming_the_line(app, db)
             "سطر 3 UTF-8 متن نہیں: فائل کو “CSV UTF-8” کے طور پر محفوظ کریں" in shown
             and 'lang="en"' not in shown
         )
+
+
+def test_a_status_with_no_way_on_names_its_own_kind_and_lists_are_said_as_terms():
+    from crms.records.services.cases import CASE_TRANSITIONS
+    from crms.records.services.common import check_transition
+    from crms.web.app import plain_message
+
+    with pytest.raises(ValidationError) as err:
+        check_transition(CASE_TRANSITIONS, "compromised", "convicted", what="case status", kind="case_status")
+    assert _detail(err)["type"] == "case_status_final" and _detail(err)["values"] == {"old": "compromised"}
+    values = {"status": "convicted", "case_status": "registered", "when": ["convicted", "under_trial"]}
+    said = plain_message({"type": "status_case_state", "values": values})
+    assert said.said(lambda text: text) == (
+        "A person cannot be “convicted” while the case is “registered”; "
+        "only when it is: convicted, under trial"
+    )

@@ -89,8 +89,9 @@ def generate_master(
 
     # Grow a little beyond the finger outline so that impressions never see the growth border.
     region = cv2.dilate((mask > 0.02).astype(np.uint8), np.ones((15, 15), np.uint8)) > 0
-    # Seeds: small patches of ridge with random phases, one in each cell of a grid. Each grows outwards; where two
-    # patches meet out of phase, ridges end or fork. The seed density sets the number of minutiae.
+    # Seeds: small patches of ridge with random phases, one in each cell of a grid. Each grows outwards;
+    # where two patches meet out of phase, and where the flow bends or the period changes, ridges end or
+    # fork: the minutiae.
     seeds = np.zeros((h, w), np.float32)
     ys, xs = seed_points(rng, mask > 0.3, SEEDS_PER_KPIXEL)
     n_seeds = len(ys)

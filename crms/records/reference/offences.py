@@ -240,7 +240,8 @@ class OffenceParser:
                     statute = before[-1] if before else (after[0] if after else None)
                 if statute is None:
                     nums = ", ".join(p["sec"].strip() for p in e[1])
-                    message = f"sections: no statute given for {nums} in '{original.strip()}' (e.g. 302 PPC)"
+                    said = original.strip()
+                    message = f"sections: no statute given for {nums} in '{said}' (e.g. '302 PPC')"
                     raise rule_error("sections", "sections_no_statute", message, sections=nums)
                 result.extend(self._section(statute, p) for p in e[1])
         seen: set[Offence] = set()
