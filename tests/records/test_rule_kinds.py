@@ -1,7 +1,8 @@
 """The rules whose English message is built from values carry their kind and values (crms.errors.RULE_KINDS,
 or Pydantic's kinds with a limit): an API client reads ``type`` and ``values``, and the pages say them in
 the page's language - a CNIC of the wrong length, a phone that is no number, a reason too short, a username,
-phone, FIR or document already taken. A fingerprint file's trouble ("probe 1: not a supported image ...") is
+phone, FIR or document already taken, an import row's date or place, FIR sections it cannot read, a status a
+case or a person cannot take. A fingerprint file's trouble ("probe 1: not a supported image ...") is
 said in Urdu at its box too."""
 
 from __future__ import annotations
@@ -219,6 +220,15 @@ def _import(c, content: str):
     return c.post("/import", data={"csrf_token": token, "mode": "dry"}, files=files)
 
 
+def _urdu_report(app, db, rows: str) -> str:
+    """The table of a dry run's report on the Urdu import page, as text."""
+    with signed_in(app, db, "cro_operator") as (c, _):
+        c.cookies.set("crms_lang", "ur")
+        r = _import(c, rows)
+        assert r.status_code == 200, r.text[r.text.index("<main") :][:1500]
+        return html.unescape(r.text[r.text.index("<tbody>") : r.text.index("</tbody>")])
+
+
 @pytest.mark.parametrize("db", ["sqlite"], indirect=True)
 def test_an_import_reports_a_rows_problem_in_urdu_where_its_kind_is_known(app, db):
     """A register's row with a CNIC of 12 digits, one with an overlong name: the report says both in Urdu;
@@ -226,14 +236,10 @@ def test_an_import_reports_a_rows_problem_in_urdu_where_its_kind_is_known(app, d
     rows = HEADER + "54400-12345-67,Abdul Rauf,Gul Muhammad,,,M,,Quetta,Cantt,\n"
     rows += ",{},Gul,,,M,,Quetta,Cantt,\n".format("A" * 101)
     rows += ",Karim,Gul,,,Q,,Quetta,Cantt,\n"  # a gender the register does not know
-    with signed_in(app, db, "cro_operator") as (c, _):
-        c.cookies.set("crms_lang", "ur")
-        r = _import(c, rows)
-        assert r.status_code == 200, r.text[r.text.index("<main") :][:1500]
-        table = html.unescape(r.text[r.text.index("<tbody>") : r.text.index("</tbody>")])
-        assert "شناختی کارڈ نمبر 13 ہندسوں کا ہوتا ہے، 12 کا نہیں" in table
-        assert "زیادہ سے زیادہ 100 حروف" in table and 'lang="en"' not in table
-        assert "“Q” جنس نہیں: M، F یا X لکھیں" in table
+    table = _urdu_report(app, db, rows)
+    assert "شناختی کارڈ نمبر 13 ہندسوں کا ہوتا ہے، 12 کا نہیں" in table
+    assert "زیادہ سے زیادہ 100 حروف" in table and 'lang="en"' not in table
+    assert "“Q” جنس نہیں: M، F یا X لکھیں" in table
 
     from crms.records.importer import RowError
 
@@ -308,16 +314,12 @@ def test_an_import_says_a_rows_date_place_and_repeated_cnic_in_urdu(app, db):
     rows += ",Nasir,Gul,,,M,,Quetta,Nowhere,\n"  # nor a station of that name in Quetta
     rows += "54400-7654321-3,Bashir,Gul,,,M,1980,Quetta,Cantt,\n"
     rows += "54400-7654321-3,Bashir Ahmed,Gul,,,M,1980,Quetta,Cantt,\n"  # the same CNIC again
-    with signed_in(app, db, "cro_operator") as (c, _):
-        c.cookies.set("crms_lang", "ur")
-        r = _import(c, rows)
-        assert r.status_code == 200, r.text[r.text.index("<main") :][:1500]
-        table = html.unescape(r.text[r.text.index("<tbody>") : r.text.index("</tbody>")])
-        assert "“12/3/1980” تاریخ نہیں: YYYY-MM-DD لکھیں، یا صرف سال معلوم ہو تو YYYY" in table
-        assert "“Zhobistan” نام کا کوئی ضلع ریکارڈ میں نہیں" in table
-        assert "ضلع QUETTA میں “Nowhere” نام کا کوئی تھانہ ریکارڈ میں نہیں" in table
-        assert "شناختی کارڈ نمبر 54400-7654321-3 قطار 5 میں بھی ہے" in table
-        assert 'lang="en"' not in table
+    table = _urdu_report(app, db, rows)
+    assert "“12/3/1980” تاریخ نہیں: YYYY-MM-DD لکھیں، یا صرف سال معلوم ہو تو YYYY" in table
+    assert "“Zhobistan” نام کا کوئی ضلع ریکارڈ میں نہیں" in table
+    assert "ضلع QUETTA میں “Nowhere” نام کا کوئی تھانہ ریکارڈ میں نہیں" in table
+    assert "شناختی کارڈ نمبر 54400-7654321-3 قطار 5 میں بھی ہے" in table
+    assert 'lang="en"' not in table
 
 
 @pytest.mark.parametrize("db", ["sqlite"], indirect=True)
