@@ -107,6 +107,19 @@ RULE_KINDS = frozenset(
         "status_case_state",
         "status_accused_only",
         "status_by_record",
+        "arrest_accused_only",
+        "conviction_accused_only",
+        "photo_too_large",
+        "photo_too_many_pixels",
+        "photo_too_small",
+        "finger_printed",
+        "duplicate_decided",
+        "duplicate_unconfirmed",
+        "candidate_decided",
+        "candidate_undecided",
+        "decision_own",
+        "decision_same",
+        "search_confirmed",
     }
 )
 

@@ -31,7 +31,7 @@ from crms.access import audit
 from crms.access.policy import Permission, authorize, has_permission
 from crms.access.principal import Principal
 from crms.biometrics.models import DuplicateCase, DuplicateStatus, EnrolmentStatus, Fingerprint
-from crms.errors import Conflict, NotFound, ValidationError
+from crms.errors import Conflict, NotFound, ValidationError, rule_error
 from crms.timeutil import iso_or_none, utcnow
 
 DEDUP_FPIR = 0.01  # false-positive identification rate of the decision threshold
@@ -334,7 +334,8 @@ def decide(session: Session, principal: Principal, case_id: int, decision: str, 
         raise ValidationError("a reason is required", field="reason")
     c = _case(session, case_id)
     if c.status != DuplicateStatus.OPEN.value:
-        raise Conflict(f"duplicate case {case_id} is already {c.status}", field="case_id")
+        message = f"duplicate case {case_id} is already {c.status}"
+        raise rule_error("case_id", "duplicate_decided", message, error=Conflict, case=case_id, word=c.status)
     current = _current(session, (c.person_id, c.candidate_id))
     one = current[c.person_id] == current[c.candidate_id]
     if one and decision == "reject":
@@ -370,8 +371,9 @@ def merge_confirmed(session: Session, principal: Principal, case_id: int, reason
         raise ValidationError("a reason is required", field="reason")
     c = _case(session, case_id)
     if c.status != DuplicateStatus.CONFIRMED.value:
-        raise Conflict(
-            f"duplicate case {case_id} is {c.status}, not confirmed by an examiner", field="case_id"
+        message = f"duplicate case {case_id} is {c.status}, not confirmed by an examiner"
+        raise rule_error(
+            "case_id", "duplicate_unconfirmed", message, error=Conflict, case=case_id, word=c.status
         )
     _merge(session, principal, c, reason.strip()[:500])
     session.flush()

@@ -30,7 +30,7 @@ from crms.access.policy import Permission, authorize, has_permission
 from crms.access.principal import Principal
 from crms.biometrics.identification import ProbeInput, identify, probe_templates
 from crms.biometrics.models import EnrolmentStatus, Fingerprint
-from crms.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from crms.errors import Conflict, NotFound, PermissionDenied, ValidationError, rule_error
 
 DECISIONS = ("confirmed", "rejected", "inconclusive")
 SEARCH_ACTION = "biometric.identify_search"
@@ -180,28 +180,29 @@ def decide(
     decided = _decisions(session, search_id)  # each candidate's latest decision
     before = decided.pop(person_id, None) if revise else decided.get(person_id)
     if not revise and before is not None:
-        raise Conflict(f"candidate {person_id} of search {search_id} is already decided", field="person_id")
+        message = f"candidate {person_id} of search {search_id} is already decided"
+        raise rule_error("person_id", "candidate_decided", message, error=Conflict, person=person_id)
     if revise:
         if before is None:
-            raise Conflict(
-                f"candidate {person_id} of search {search_id} has no decision to revise", field="person_id"
-            )
+            message = f"candidate {person_id} of search {search_id} has no decision to revise"
+            raise rule_error("person_id", "candidate_undecided", message, error=Conflict, person=person_id)
         if before["user_id"] == principal.user_id:
-            raise Conflict(
-                f"the decision on candidate {person_id} is yours: a second examiner revises it",
-                field="person_id",
-            )
+            message = f"the decision on candidate {person_id} is yours: a second examiner revises it"
+            raise rule_error("person_id", "decision_own", message, error=Conflict, person=person_id)
         if before["decision"] == decision:
-            raise ValidationError(f"the decision is already {decision}", field="decision")
+            message = f"the decision is already {decision}"
+            raise rule_error("decision", "decision_same", message, word=decision)
     if decision == "confirmed":  # the prints are one person's: a search identifies at most one
         confirmed = [p for p, d in decided.items() if d["decision"] == "confirmed"]
         if confirmed:
             first = confirmed[0]
-            raise Conflict(
-                f"person {first} is already confirmed for search {search_id} (by {decided[first]['by']}): "
-                f"a search identifies at most one person, so person {person_id} cannot be confirmed too",
-                field="person_id",
+            by = decided[first]["by"]
+            message = (
+                f"person {first} is already confirmed for search {search_id} (by {by}): "
+                f"a search identifies at most one person, so person {person_id} cannot be confirmed too"
             )
+            values = {"person": person_id, "first": first, "by": by}
+            raise rule_error("person_id", "search_confirmed", message, error=Conflict, **values)
     entry = audit.record(
         session, principal, DECISION_ACTION, target_type="identification", target_id=search_id,
         reason=reason.strip()[:500],

@@ -19,7 +19,7 @@ from crms.access import audit
 from crms.access.policy import Permission
 from crms.access.principal import Principal
 from crms.biometrics.models import FINGER_POSITIONS, FingerMark, MissingReason
-from crms.errors import Conflict, ValidationError
+from crms.errors import Conflict, ValidationError, rule_error
 from crms.timeutil import iso_or_none, utcnow
 
 REASONS = tuple(r.value for r in MissingReason)
@@ -78,9 +78,8 @@ def record_missing_finger(
         raise ValidationError(f"note longer than {MAX_NOTE} characters", field="note")
     person = get_writable_person(session, principal, person_id, Permission.BIOMETRIC_ENROL)
     if active_print(session, person.id, position) is not None:
-        raise Conflict(
-            f"finger {position} has a captured print; it cannot also be marked missing", field="position"
-        )
+        message = f"finger {position} has a captured print; it cannot also be marked missing"
+        raise rule_error("position", "finger_printed", message, error=Conflict, position=position)
     current = active_mark(session, person.id, position)
     if current is not None and current.reason == reason and current.note == note:
         return current

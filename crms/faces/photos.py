@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from crms.access import audit
 from crms.access.policy import Permission, authorize
 from crms.access.principal import Principal
-from crms.errors import Conflict, NotFound, ValidationError
+from crms.errors import Conflict, NotFound, ValidationError, rule_error
 from crms.faces.models import PersonPhoto, PhotoKind
 from crms.timeutil import iso_or_none, utcnow
 
@@ -57,7 +57,8 @@ def check_photo(image: bytes) -> CheckedPhoto:
     if not data:
         raise ValidationError("choose a photo", field="image")
     if len(data) > MAX_BYTES:
-        raise ValidationError(f"photo larger than {MAX_BYTES // (1024 * 1024)} MB", field="image")
+        mb = MAX_BYTES // (1024 * 1024)
+        raise rule_error("image", "photo_too_large", f"photo larger than {mb} MB", mb=mb)
     try:
         with Image.open(io.BytesIO(data)) as img:
             fmt = img.format or ""
@@ -65,16 +66,17 @@ def check_photo(image: bytes) -> CheckedPhoto:
             if fmt not in FORMATS:
                 raise ValidationError("a photo must be a JPEG, PNG or WebP image", field="image")
             if width * height > MAX_PIXELS:
-                raise ValidationError(
-                    f"photo of {width} x {height} pixels is larger than {MAX_PIXELS:,} pixels", field="image"
-                )
+                message = f"photo of {width} x {height} pixels is larger than {MAX_PIXELS:,} pixels"
+                raise rule_error("image", "photo_too_many_pixels", message, limit=f"{MAX_PIXELS:,}")
             if min(width, height) < MIN_SIDE:
-                raise ValidationError(f"photo smaller than {MIN_SIDE} pixels on a side", field="image")
+                message = f"photo smaller than {MIN_SIDE} pixels on a side"
+                raise rule_error("image", "photo_too_small", message, side=MIN_SIDE)
             img.load()  # decode it all: a truncated or corrupt file is refused here
     except ValidationError:
         raise
     except Image.DecompressionBombError:  # (Pillow's own bound, met before ours for a huge header)
-        raise ValidationError(f"photo larger than {MAX_PIXELS:,} pixels", field="image") from None
+        message = f"photo larger than {MAX_PIXELS:,} pixels"
+        raise rule_error("image", "photo_too_many_pixels", message, limit=f"{MAX_PIXELS:,}") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise ValidationError("the file is not a readable image", field="image") from None
     return CheckedPhoto(data, hashlib.sha256(data).hexdigest(), FORMATS[fmt][0], width, height)

@@ -414,12 +414,29 @@ PLAIN_MESSAGES = {
     ),
     "status_accused_only": N_("Only an accused can be “%(status)s”"),
     "status_by_record": N_("“%(status)s” is set by its record: record the arrest or the conviction"),
+    "arrest_accused_only": N_("Only an accused can be arrested in a case; this person is its %(role)s"),
+    "conviction_accused_only": N_("Only an accused can be convicted; this person is the case's %(role)s"),
+    "photo_too_large": N_("The photo is larger than %(mb)s MB"),
+    "photo_too_many_pixels": N_("The photo has more than %(limit)s pixels"),
+    "photo_too_small": N_("The photo is smaller than %(side)s pixels on a side"),
+    "finger_printed": N_("Finger %(position)s has a captured print: it cannot also be marked missing"),
+    "duplicate_decided": N_("This case is already “%(word)s”"),
+    "duplicate_unconfirmed": N_("This case is “%(word)s”: only a case an examiner confirmed is merged"),
+    "candidate_decided": N_("Candidate %(person)s of this search is already decided"),
+    "candidate_undecided": N_("Candidate %(person)s of this search has no decision to revise"),
+    "decision_own": N_("The decision on candidate %(person)s is yours: a second examiner revises it"),
+    "decision_same": N_("The decision is already “%(word)s”"),
+    "search_confirmed": N_(
+        "Person %(first)s is already confirmed for this search (by %(by)s): a search identifies at most one "
+        "person, so person %(person)s cannot be confirmed too"
+    ),
 }
 
 # Values of a rule's message that are a form field's name: said as the field's label; values that are a
-# stored code (a status, a role): said by its term.
+# stored code (a status, a role): said by its term; values that are a word of the catalogue: translated.
 LABEL_VALUES = frozenset({"other"})
 TERM_VALUES = frozenset({"status", "role", "old", "new", "case_status", "allowed", "when"})
+WORD_VALUES = frozenset({"word"})  # a value that is itself a word of the catalogue ("confirmed", "open")
 LIST_SEPARATOR = N_(", ")  # between the items of a value that is a list (statuses a case can take)
 
 
@@ -448,6 +465,8 @@ class PlainMessage(str):
         for k, v in self.values.items():
             if k in LABEL_VALUES:
                 v = gettext(FIELD_LABELS.get(v, v))
+            elif k in WORD_VALUES:
+                v = gettext(str(v))
             elif k in TERM_VALUES:
                 v = gettext(LIST_SEPARATOR).join(map(term, v)) if isinstance(v, list) else term(v)
             elif isinstance(v, list):

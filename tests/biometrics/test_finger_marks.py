@@ -78,8 +78,9 @@ def test_mark_refused_for_bad_input_captured_finger_and_role(env):
             mark(db, op, pid, position, reason, note)
         assert err.value.field == field
     capture(db, store, op, pid, 1, finger(2, 1), ppi=500)
-    with pytest.raises(Conflict):
+    with pytest.raises(Conflict) as err:
         mark(db, op, pid, 1, "amputated")
+    assert [(d["type"], d["values"]) for d in err.value.details] == [("finger_printed", {"position": 1})]
     with pytest.raises(PermissionDenied):
         mark(db, make_principal(db, "investigating_officer"), pid, 2, "missing")
     with pytest.raises(PermissionDenied):  # another district

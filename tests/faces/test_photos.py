@@ -69,10 +69,15 @@ def test_upload_refuses_bad_images_and_writes_nothing(env):
     buf = io.BytesIO()
     Image.new("L", (8000, 5000)).save(buf, "PNG")  # 40 Mpx, a few kB compressed
     cases = [b"", b"not an image", image("GIF"), image(size=(30, 30)), image()[:200], buf.getvalue()]
+    kinds = []
     for data in cases:
         with pytest.raises(ValidationError) as err:
             upload(db, store, op, pid, "front", data)
         assert err.value.field == "image"
+        kinds.append([(d.get("type"), d.get("values")) for d in err.value.details])
+    # the sizes by their kind and limit, said by the pages in the officer's language
+    assert kinds[3] == [("photo_too_small", {"side": 64})]
+    assert kinds[5] == [("photo_too_many_pixels", {"limit": "30,000,000"})]
     with pytest.raises(ValidationError) as err:
         upload(db, store, op, pid, "profile", image())
     assert err.value.field == "kind"

@@ -268,6 +268,9 @@ def test_a_search_confirms_at_most_one_person(client, make_user, enrolled):
                                                  "reason": "also"})  # fmt: skip
     assert r.status_code == 409 and r.json()["field"] == "person_id", r.text
     assert f"person {pid} is already confirmed" in r.json()["detail"]
+    (item,) = r.json()["errors"]
+    assert item["type"] == "search_confirmed" and item["values"]["first"] == pid
+    assert item["values"]["person"] == others[0]
     r = client.post(url, headers=examiner, json={"person_id": others[0], "decision": "rejected",
                                                  "reason": "different pattern"})  # fmt: skip
     assert r.status_code == 201, r.text

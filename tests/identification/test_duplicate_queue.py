@@ -11,8 +11,10 @@
 
 from __future__ import annotations
 
+import html
 import io
 import json
+import re
 import uuid
 from contextlib import contextmanager
 
@@ -325,3 +327,28 @@ def test_a_case_page_says_where_a_merged_record_went(app, db, tmp_path):
         assert f'data-merged-into="{a}"' in page and f"merged into record {a}" in page
         c.cookies.set("crms_lang", "ur")
         assert f"ریکارڈ {a} میں ضم شدہ" in c.get("/duplicates").text
+
+
+def test_a_case_decided_meanwhile_is_said_in_urdu_by_its_status(app, db):
+    """Two examiners on one case: the second one's decision, sent from a page opened before the first
+    one's, is refused saying what the case now is, in the page's language; the API names the kind."""
+    a, b = _persons(db, 2)
+    case = _case(db, b, a)
+    with signed_in(app, db, "fingerprint_examiner") as (c, api, _uid):
+        c.cookies.set("crms_lang", "ur")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', c.get(f"/duplicates/{case}").text).group(1)
+        with db.transaction() as s:
+            dedup.decide(s, principal(db, "fingerprint_examiner"), case, "reject", "different persons")
+        form = {"csrf_token": token, "decision": "confirm", "reason": "the same man"}
+        r = c.post(f"/duplicates/{case}/decide", data=form)
+        assert r.status_code == 422, r.text[:300]
+        page = html.unescape(r.text)
+        assert "یہ کیس پہلے ہی “مسترد” ہے" in page and "is already rejected" not in page
+        r = c.post(f"/api/v1/duplicates/{case}/decision", headers=api,
+                   json={"decision": "confirm", "reason": "the same man"})  # fmt: skip
+        assert r.status_code == 409, r.text
+        assert r.json()["errors"][0]["type"] == "duplicate_decided"
+        assert r.json()["errors"][0]["values"] == {"case": case, "word": "rejected"}
+    with pytest.raises(Conflict) as exc, db.transaction() as s:
+        dedup.merge_confirmed(s, principal(db, "supervisor"), case, "as confirmed")
+    assert exc.value.details[0]["type"] == "duplicate_unconfirmed"

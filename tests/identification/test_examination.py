@@ -91,8 +91,12 @@ def test_search_side_by_side_and_decision(world):
     with db.transaction() as s:
         examination.decide(s, examiner, sid, a, "confirmed", "12 points in agreement")
     with db.transaction() as s:
-        with pytest.raises(Conflict):
+        with pytest.raises(Conflict) as exc:
             examination.decide(s, examiner, sid, a, "rejected", "second thoughts")
+        assert [(d["type"], d["values"]) for d in exc.value.details] == [("candidate_decided", {"person": a})]
+        with pytest.raises(Conflict) as exc:  # the page says it in the examiner's language
+            examination.decide(s, examiner, sid, a, "rejected", "second thoughts", revise=True)
+        assert [(d["type"], d["values"]) for d in exc.value.details] == [("decision_own", {"person": a})]
     with db.transaction() as s:
         got = examination.get_search(s, examiner, sid)
         assert got["candidates"][0]["decision"]["decision"] == "confirmed"

@@ -493,6 +493,8 @@ def test_checks_shared_by_case_and_party_changes_keep_their_wording(rdb, princip
     ]
     assert kinds[2:5] == [[("before_fir", {"registered": "2024-03-14"})]] * 3  # said by the pages in Urdu
     assert refusals[5] == ("link_id", "only an accused can be arrested in a case (this link is complainant)")
+    assert kinds[5:7] == [[("arrest_accused_only", {"role": "complainant"})],
+                          [("conviction_accused_only", {"role": "complainant"})]]  # fmt: skip
     assert refusals[6] == ("link_id", "only an accused can be convicted (this link is complainant)")
 
 

@@ -31,7 +31,9 @@ def _accused_link(session: Session, principal: Principal, link_id: int, done: st
     the principal's unit, and of an accused."""
     link = writable_link(session, principal, link_id, Permission.STATUS_WRITE)
     if link.role != PartyRole.ACCUSED:
-        raise ValidationError(f"only an accused can be {done} (this link is {link.role})", field="link_id")
+        message = f"only an accused can be {done} (this link is {link.role})"
+        kind = "arrest_accused_only" if done.startswith("arrested") else "conviction_accused_only"
+        raise rule_error("link_id", kind, message, role=str(link.role))
     return link
 
 
