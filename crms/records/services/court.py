@@ -26,13 +26,12 @@ from crms.records.services.links import _apply_party_status, check_party_status_
 PS = PartyStatus
 
 
-def _accused_link(session: Session, principal: Principal, link_id: int, done: str) -> CaseParty:
+def _accused_link(session: Session, principal: Principal, link_id: int, done: str, kind: str) -> CaseParty:
     """The link of the accused whose arrest or conviction is recorded (the role was checked first): within
-    the principal's unit, and of an accused."""
+    the principal's unit, and of an accused (else a refusal of ``kind``)."""
     link = writable_link(session, principal, link_id, Permission.STATUS_WRITE)
     if link.role != PartyRole.ACCUSED:
         message = f"only an accused can be {done} (this link is {link.role})"
-        kind = "arrest_accused_only" if done.startswith("arrested") else "conviction_accused_only"
         raise rule_error("link_id", kind, message, role=str(link.role))
     return link
 
@@ -60,7 +59,7 @@ def record_arrest(session: Session, principal: Principal, link_id: int, data: Ar
     in the case, and when dated before the current status took effect."""
     authorize(principal, Permission.STATUS_WRITE)  # the role first (403 before 404)
     data = coerce(ArrestIn, data)
-    link = _accused_link(session, principal, link_id, "arrested in a case")
+    link = _accused_link(session, principal, link_id, "arrested in a case", "arrest_accused_only")
     if data.arrested_on < link.case.registered_on and (
         link.case.occurred_on is None or data.arrested_on < link.case.occurred_on
     ):
@@ -98,7 +97,7 @@ def record_conviction(
     """Record a conviction of an accused; the status becomes 'convicted'."""
     authorize(principal, Permission.STATUS_WRITE)  # the role first (403 before 404)
     data = coerce(ConvictionIn, data)
-    link = _accused_link(session, principal, link_id, "convicted")
+    link = _accused_link(session, principal, link_id, "convicted", "conviction_accused_only")
     check_not_before_fir(data.convicted_on, link.case, "convicted_on")
     check_party_status_in_case(PS.CONVICTED.value, link.case.status)
     if link.status != PS.CONVICTED:
