@@ -5,7 +5,9 @@ templates with the project's extractor (cached, so a rerun only matches), report
 the EER / FMR100 / FMR1000 of the project's matcher under the FVC protocol (all pairs i<j) on the synthetic
 set beside FVC2002 DB4_B and FVC2004 DB4_B (made with SFinGe), extracted the same way, and how the impostor
 scores sit against the matcher's calibration (fitted on real prints: a score of 20 is promised to 1 % of
-impostors, 30 to 0.1 %): their median and the shares at 20 and 30 or more.
+impostors, 30 to 0.1 %): their median and the shares at 20 and 30 or more. And how each set's minutiae and
+ridges lie: set bits of a minutia's MCC cylinder (its neighbours within 70 px), minutiae per 10,000 px² of
+their convex hull, and the ridge period of the images (the project's estimator, first 100 images).
 
   .venv/bin/python bench/synth_quality.py [--work DATA_DIR/cache/synth_quality] [--fingers 100]
       [--impressions 8] [--difficulty D] [--no-reference]
@@ -58,6 +60,38 @@ def templates_for(name: str, images: Path, cache: Path, processes: int) -> tuple
                     flush=True,
                 )
     return [cache / (f.stem + ".tpl") for f in files], stats
+
+
+def layout(images: Path, tpl_paths: list[Path]) -> dict:
+    """Where a set's minutiae lie and how wide its ridges are (medians)."""
+    import cv2
+
+    from crms.fingerprint import matcher
+    from crms.fingerprint.serialise import loads
+
+    bits, density = [], []
+    for p in tpl_paths:
+        t = loads(p.read_bytes())
+        prepared = matcher.prepare(t)
+        bits += prepared.ones[prepared.valid].tolist()
+        if t.count >= 3:
+            area = cv2.contourArea(cv2.convexHull(t.minutiae[:, :2].astype(np.float32)))
+            density.append(t.count / max(area, 1.0) * 10_000)
+    return {
+        "cylinder_set_bits": float(np.median(bits)),
+        "minutiae_per_10k_px2": round(float(np.median(density)), 2),
+        "ridge_period_px": ridge_period(images),
+    }
+
+
+def ridge_period(images: Path) -> float:
+    """Median ridge period in pixels of a folder's first 100 images (the project's estimator)."""
+    import cv2
+
+    from crms.fingerprint.images import estimate_ridge_period
+
+    files = list_images(images)[:100]
+    return round(float(np.median([estimate_ridge_period(cv2.imread(str(f), 0)) for f in files])), 2)
 
 
 def evaluate(tpl_paths: list[Path]) -> dict:
@@ -123,8 +157,14 @@ def main() -> None:
             else None,
         }
         row["metrics"] = evaluate(tpls)
+        row["layout"] = layout(folder, tpls)
         report[name] = row
         print(name, json.dumps(row), flush=True)
+    if not a.no_reference:  # the ridge period of real prints, for comparison (FVC's DB1-DB3 B sets)
+        report["ridge period of real prints"] = real = {}
+        for folder in sorted(FVC.glob("fvc200[24]/DB[123]_B")):
+            real[f"{folder.parent.name} {folder.name}"] = ridge_period(folder)
+        print("ridge period of real prints", json.dumps(real), flush=True)
     (a.work / f"report_{tag}.json").write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
 
