@@ -120,6 +120,8 @@ RULE_KINDS = frozenset(
         "decision_own",
         "decision_same",
         "search_confirmed",
+        "image_blank",
+        "ppi_outside",
     }
 )
 

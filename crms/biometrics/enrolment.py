@@ -50,7 +50,7 @@ from crms.biometrics.models import (
     Fingerprint,
     FingerprintSource,
 )
-from crms.errors import Conflict, ValidationError
+from crms.errors import Conflict, ValidationError, rule_error
 from crms.fingerprint import engine_missing, extractor_version
 from crms.timeutil import iso_or_none, utcnow
 
@@ -143,7 +143,8 @@ def check_image(image: bytes, position: int, name: str | None = None) -> Checked
     pixels, file_dpi, fmt = decode_image(data, label)
     blank = no_fingerprint(pixels)
     if blank is not None:
-        raise ValidationError(f"{label}: {blank}; capture the finger again", field="image")
+        message = f"{label}: {blank}; capture the finger again"
+        raise rule_error("image", "image_blank", message, shade=int(pixels.mean()))
     return CheckedImage(
         data, hashlib.sha256(data).hexdigest(), fmt, int(pixels.shape[1]), int(pixels.shape[0]), file_dpi
     )
@@ -180,7 +181,8 @@ def capture(
     if used is None:
         raise ValidationError("the image does not record its resolution: give ppi", field="ppi")
     if not MIN_PPI <= used <= MAX_PPI:
-        raise ValidationError(f"resolution {used:g} ppi is outside {MIN_PPI}-{MAX_PPI}", field="ppi")
+        message = f"resolution {used:g} ppi is outside {MIN_PPI}-{MAX_PPI}"
+        raise rule_error("ppi", "ppi_outside", message, ppi=f"{used:g}", low=MIN_PPI, high=MAX_PPI)
     digest = checked.sha256
     current = active_print(session, person.id, position)
     waiting = waiting_print(session, person.id, position)

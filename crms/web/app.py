@@ -229,6 +229,7 @@ FINGERS = {
     9: N_("Left ring"),
     10: N_("Left little"),
 }
+FIELD_LABELS.update({f"finger_{p}": name for p, name in FINGERS.items()})  # the enrolment form's boxes
 
 
 # ------------------------------------------------------------------------------------------ rendering
@@ -293,7 +294,9 @@ def render(request: Request, template: str, status: int = 200, **ctx: Any) -> HT
         csrf=getattr(request.state, "csrf", ""),
         path=request.url.path,
         here=quote(str(request.url.path) + (("?" + request.url.query) if request.url.query else ""), safe=""),
-        field_label=lambda name: trans.gettext(FIELD_LABELS.get(_row_free(name), name or "")),
+        field_label=lambda name: trans.gettext(
+            FIELD_LABELS.get(name) or FIELD_LABELS.get(_row_free(name), name or "")
+        ),
         fingers=FINGERS,
         term=term,
         described=lambda field, value: description_word(field, value, lang),
@@ -426,6 +429,10 @@ PLAIN_MESSAGES = {
     "candidate_undecided": N_("Candidate %(person)s of this search has no decision to revise"),
     "decision_own": N_("The decision on candidate %(person)s is yours: a second examiner revises it"),
     "decision_same": N_("The decision is already “%(word)s”"),
+    "image_blank": N_(
+        "No fingerprint in the image: it is blank (one shade, %(shade)s of 255); capture the finger again"
+    ),
+    "ppi_outside": N_("A resolution of %(ppi)s ppi is outside %(low)s–%(high)s ppi"),
     "search_confirmed": N_(
         "Person %(first)s is already confirmed for this search (by %(by)s): a search identifies at most one "
         "person, so person %(person)s cannot be confirmed too"
@@ -473,6 +480,11 @@ class PlainMessage(str):
                 v = gettext(LIST_SEPARATOR).join(map(str, v))
             shown[k] = v
         return text % shown
+
+
+def at_field(exc: CrmsError, field: str) -> CrmsError:
+    """``exc`` said at another field of the form (a finger's box), its message and its kind kept."""
+    return type(exc)(exc.message, field=field, details=[{**d, "field": field} for d in exc.details])
 
 
 def plain_message(item: dict) -> PlainMessage | None:
@@ -1695,7 +1707,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
                 raise ValidationError("choose at least one fingerprint image", field="image")
             if failed:
                 first = min(failed)
-                raise ValidationError(failed[first].message, field=f"finger_{first}")
+                raise at_field(failed[first], f"finger_{first}")
             from crms.biometrics.marks import record_missing_finger
 
             store = biometric_store(request)
@@ -1704,13 +1716,13 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
                 try:
                     enrolment.capture(session, who, store, person_id, position, image)
                 except ValidationError as exc:
-                    raise ValidationError(exc.message, field=f"finger_{position}") from None
+                    raise at_field(exc, f"finger_{position}") from None
                 checked[position] = quality
             for position, (reason, note) in marked.items():
                 try:
                     record_missing_finger(session, who, person_id, position, reason, note)
                 except (ValidationError, Conflict) as exc:
-                    raise type(exc)(exc.message, field=f"finger_{position}") from None
+                    raise at_field(exc, f"finger_{position}") from None
             session.flush()
             return enrol_view(request, session, who, person_id, saved=sorted(checked), checked=checked,
                               marked=sorted(marked))  # fmt: skip

@@ -354,3 +354,38 @@ def test_a_status_with_no_way_on_names_its_own_kind_and_lists_are_said_as_terms(
         "A person cannot be “convicted” while the case is “registered”; "
         "only when it is: convicted, under trial"
     )
+
+
+def _png(pixels, dpi: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG", dpi=(dpi, dpi))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_a_blank_print_and_a_resolution_out_of_range_are_said_in_urdu_at_the_fingers_box(app, db):
+    """The enrolment page says a service's refusal of one finger at that finger's box, with its kind: in
+    Urdu on the Urdu page, not the service's English."""
+    import numpy as np
+
+    from crms.fingerprint.synthesis import generate_master, render_impression
+
+    print_ = render_impression(generate_master(seed=9, finger_index=0), 0)
+    with signed_in(app, db, "cro_operator") as (c, api):
+        pid = c.post("/api/v1/persons", json=person_data(), headers=api).json()["person"]["id"]
+        c.cookies.set("crms_lang", "ur")
+        for position, image, said in (
+            (1, _png(np.full((374, 388), 255, np.uint8), 500), "تصویر میں کوئی فنگر پرنٹ نہیں: یہ خالی ہے"),
+            (2, _png(print_, 100), "100 ppi کی ریزولوشن 250–1500 ppi سے باہر ہے"),
+            (2, _png(print_, 100), "درست کریں: دائیں شہادت کی انگلی —"),  # the box names its finger
+        ):
+            token = re.search(CSRF, c.get(f"/persons/{pid}/fingerprints").text).group(1)
+            files = {f"finger_{position}": ("scan.png", image, "image/png")}
+            r = c.post(f"/persons/{pid}/fingerprints", data={"csrf_token": token}, files=files)
+            assert r.status_code == 422, r.text[:300]
+            shown = _error(r.text, f"finger_{position}")
+            assert said in shown and 'lang="en"' not in shown, shown
