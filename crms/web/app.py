@@ -295,7 +295,7 @@ def render(request: Request, template: str, status: int = 200, **ctx: Any) -> HT
         path=request.url.path,
         here=quote(str(request.url.path) + (("?" + request.url.query) if request.url.query else ""), safe=""),
         field_label=lambda name: trans.gettext(
-            FIELD_LABELS.get(name) or FIELD_LABELS.get(_row_free(name), name or "")
+            FIELD_LABELS.get(_row_free(name)) or FIELD_LABELS.get(name or "", name or "")
         ),
         fingers=FINGERS,
         term=term,
