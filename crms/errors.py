@@ -122,6 +122,7 @@ RULE_KINDS = frozenset(
         "search_confirmed",
         "image_blank",
         "ppi_outside",
+        "position_twice",
     }
 )
 

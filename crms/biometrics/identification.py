@@ -44,7 +44,7 @@ from crms.access import audit
 from crms.access.policy import Permission, authorize
 from crms.access.principal import Principal
 from crms.biometrics.models import EnrolmentStatus, Fingerprint
-from crms.errors import CrmsError, ValidationError
+from crms.errors import CrmsError, ValidationError, rule_error
 
 log = logging.getLogger("crms.gallery")
 
@@ -495,11 +495,11 @@ def probe_templates(probes: list[ProbeInput]):
     for i, p in enumerate(probes):
         pos = check_position(p.position, p.name)
         if pos and pos in seen:  # one finger searched twice would count twice against the same print
-            raise ValidationError(
+            message = (
                 f"{p.name}: finger position {pos} is given twice ({seen[pos]} and {p.name}): "
-                "each finger can be searched once",
-                field="position",
+                "each finger can be searched once"
             )
+            raise rule_error("position", "position_twice", message, position=pos, first=seen[pos])
         seen[pos] = p.name
         head = bytes(p.data[:4])
         if head == MAGIC:

@@ -422,7 +422,7 @@ PLAIN_MESSAGES = {
     "photo_too_large": N_("The photo is larger than %(mb)s MB"),
     "photo_too_many_pixels": N_("The photo has more than %(limit)s pixels"),
     "photo_too_small": N_("The photo is smaller than %(side)s pixels on a side"),
-    "finger_printed": N_("Finger %(position)s has a captured print: it cannot also be marked missing"),
+    "finger_printed": N_("%(position)s has a captured print: it cannot also be marked missing"),
     "duplicate_decided": N_("This case is already “%(word)s”"),
     "duplicate_unconfirmed": N_("This case is “%(word)s”: only a case an examiner confirmed is merged"),
     "candidate_decided": N_("Candidate %(person)s of this search is already decided"),
@@ -433,6 +433,7 @@ PLAIN_MESSAGES = {
         "No fingerprint in the image: it is blank (one shade, %(shade)s of 255); capture the finger again"
     ),
     "ppi_outside": N_("A resolution of %(ppi)s ppi is outside %(low)s–%(high)s ppi"),
+    "position_twice": N_("%(position)s is chosen for another print too: each finger can be searched once"),
     "search_confirmed": N_(
         "Person %(first)s is already confirmed for this search (by %(by)s): a search identifies at most one "
         "person, so person %(person)s cannot be confirmed too"
@@ -443,6 +444,7 @@ PLAIN_MESSAGES = {
 # stored code (a status, a role): said by its term; values that are a word of the catalogue: translated.
 LABEL_VALUES = frozenset({"other"})
 TERM_VALUES = frozenset({"status", "role", "old", "new", "case_status", "allowed", "when"})
+FINGER_VALUES = frozenset({"position"})  # a finger position (1-10), said by the finger's name
 WORD_VALUES = frozenset({"word"})  # a value that is itself a word of the catalogue ("confirmed", "open")
 LIST_SEPARATOR = N_(", ")  # between the items of a value that is a list (statuses a case can take)
 
@@ -474,6 +476,8 @@ class PlainMessage(str):
                 v = gettext(FIELD_LABELS.get(v, v))
             elif k in WORD_VALUES:
                 v = gettext(str(v))
+            elif k in FINGER_VALUES and v in FINGERS:
+                v = gettext(FINGERS[v])
             elif k in TERM_VALUES:
                 v = gettext(LIST_SEPARATOR).join(map(term, v)) if isinstance(v, list) else term(v)
             elif isinstance(v, list):

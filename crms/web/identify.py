@@ -106,7 +106,8 @@ def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
                 errors = form_errors(exc)
             else:
                 name = f"probe_{m.group(1)}"  # the print's box: its image and its finger
-                errors = {name: exc.message, "_all": f"{name}: {exc.message}"}
+                said = form_errors(exc) if exc.details else {}  # a refusal with its kind: said in words
+                errors = {name: said.get(exc.field, exc.message), "_all": f"{name}: {exc.message}"}
             return _reshow(
                 request, lambda s, w: search_form(request, s, w, 422, errors=errors, values=values)
             )

@@ -48,3 +48,28 @@ def test_an_error_about_one_print_is_shown_once_in_its_box(app, db, slot, conten
         assert not any("probe_" in e or "minutiae:" in e for e in shown), shown
         if slot > 1:  # a print under "More fingers": that part of the form is open
             assert re.search(r"<details open>\s*<summary>More fingers", r.text)
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_one_finger_chosen_for_two_prints_is_said_in_urdu_by_the_fingers_name(app, db):
+    """Two boxes both marked right thumb: the second box says so in the page's language, naming the finger
+    (the API names the kind, the position and the first print)."""
+    from crms.fingerprint.synthesis import generate_master, png_bytes, render_impression
+
+    image = png_bytes(render_impression(generate_master(seed=4, finger_index=0), 0))
+    with signed_in(app, db, "fingerprint_examiner") as (c, api):
+        c.cookies.set("crms_lang", "ur")
+        token = re.search(CSRF, c.get("/identify").text).group(1)
+        form = {"csrf_token": token, "reason": "FIR 1/2026 check", "position_1": "1", "position_2": "1"}
+        files = {"probe_1": ("a.png", image, "image/png"), "probe_2": ("b.png", image, "image/png")}
+        r = c.post("/identify", data=form, files=files)
+        assert r.status_code == 422, r.text[:300]
+        box = re.search(r'<p class="error" id="e-probe_2" role="alert">(.*?)</p>', r.text, re.S)
+        assert box and "دایاں انگوٹھا کسی اور نشان کے لیے بھی چنی گئی ہے" in box.group(1), r.text[:3000]
+        assert 'lang="en"' not in box.group(1)
+        files = [("print", ("a.png", image, "image/png")), ("print", ("b.png", image, "image/png"))]
+        r = c.post("/api/v1/identify", headers=api, files=files,
+                   data={"position": ["1", "1"], "reason": "check"})  # fmt: skip
+        assert r.status_code == 422, r.text
+        (item,) = r.json()["errors"]
+        assert item["type"] == "position_twice" and item["values"] == {"position": 1, "first": "a.png"}
