@@ -480,8 +480,6 @@ class PlainMessage(str):
                 v = gettext(FINGERS[v])
             elif k in TERM_VALUES:
                 v = gettext(LIST_SEPARATOR).join(map(term, v)) if isinstance(v, list) else term(v)
-            elif isinstance(v, list):
-                v = gettext(LIST_SEPARATOR).join(map(str, v))
             shown[k] = v
         return text % shown
 

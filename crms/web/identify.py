@@ -25,7 +25,7 @@ from crms.access.principal import Principal
 from crms.api.deps import biometric_store, get_db
 from crms.api.params import IdPath
 from crms.errors import CrmsError, ValidationError
-from crms.web.app import FIELD_LABELS, N_, act, form_errors, read_form, render, see_other
+from crms.web.app import FIELD_LABELS, N_, act, form_errors, plain_message, read_form, render, see_other
 
 MAX_PROBES = 10
 # Decisions and case statuses as the pages show them (``_(code)`` in the templates).
@@ -106,8 +106,8 @@ def register(app: FastAPI) -> None:  # noqa: C901 - the pages of one workflow
                 errors = form_errors(exc)
             else:
                 name = f"probe_{m.group(1)}"  # the print's box: its image and its finger
-                said = form_errors(exc) if exc.details else {}  # a refusal with its kind: said in words
-                errors = {name: said.get(exc.field, exc.message), "_all": f"{name}: {exc.message}"}
+                said = plain_message(exc.details[0]) if exc.details else None  # by its kind, if it has one
+                errors = {name: said or exc.message, "_all": f"{name}: {exc.message}"}
             return _reshow(
                 request, lambda s, w: search_form(request, s, w, 422, errors=errors, values=values)
             )
