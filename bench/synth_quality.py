@@ -62,18 +62,13 @@ def templates_for(name: str, images: Path, cache: Path, processes: int) -> tuple
     return [cache / (f.stem + ".tpl") for f in files], stats
 
 
-def layout(images: Path, tpl_paths: list[Path]) -> dict:
+def layout(images: Path, templates: list, prepared: list) -> dict:
     """Where a set's minutiae lie and how wide its ridges are (medians)."""
     import cv2
 
-    from crms.fingerprint import matcher
-    from crms.fingerprint.serialise import loads
-
     bits, density = [], []
-    for p in tpl_paths:
-        t = loads(p.read_bytes())
-        prepared = matcher.prepare(t)
-        bits += prepared.ones[prepared.valid].tolist()
+    for t, p in zip(templates, prepared, strict=True):
+        bits += p.ones[p.valid].tolist()
         if t.count >= 3:
             area = cv2.contourArea(cv2.convexHull(t.minutiae[:, :2].astype(np.float32)))
             density.append(t.count / max(area, 1.0) * 10_000)
@@ -94,13 +89,11 @@ def ridge_period(images: Path) -> float:
     return round(float(np.median([estimate_ridge_period(cv2.imread(str(f), 0)) for f in files])), 2)
 
 
-def evaluate(tpl_paths: list[Path]) -> dict:
+def evaluate(tpl_paths: list[Path], prepared: list) -> dict:
     from crms.fingerprint import matcher
-    from crms.fingerprint.serialise import loads
 
     fingers = [ev.finger_of(p.name.replace(".tpl", ".png")) for p in tpl_paths]
     _, _, genuine = ev.fvc_pairs(fingers)
-    prepared = [matcher.prepare(loads(p.read_bytes())) for p in tpl_paths]
     scores = ev.score_all_pairs(prepared, matcher.score_many)
     m = ev.compute_metrics(scores[genuine], scores[~genuine])
     impostors = scores[~genuine]
@@ -117,6 +110,9 @@ def evaluate(tpl_paths: list[Path]) -> dict:
 
 
 def main() -> None:
+    from crms.fingerprint import matcher
+    from crms.fingerprint.serialise import loads
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=cache_dir("synth_quality"))
     ap.add_argument("--fingers", type=int, default=100)
@@ -156,8 +152,10 @@ def main() -> None:
             if minutiae.size
             else None,
         }
-        row["metrics"] = evaluate(tpls)
-        row["layout"] = layout(folder, tpls)
+        templates = [loads(p.read_bytes()) for p in tpls]  # read and prepared once for both
+        prepared = [matcher.prepare(t) for t in templates]
+        row["metrics"] = evaluate(tpls, prepared)
+        row["layout"] = layout(folder, templates, prepared)
         report[name] = row
         print(name, json.dumps(row), flush=True)
     if not a.no_reference:  # the ridge period of real prints, for comparison (FVC's DB1-DB3 B sets)
