@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from crms.errors import RULE_KINDS, CrmsError, validation_detail
+from crms.errors import RULE_KINDS, RULE_VALUES, CrmsError, validation_detail
 
 PROBLEM = "application/problem+json"
 
@@ -102,11 +102,11 @@ PROBLEM_SCHEMA = {
                     "values": {
                         "type": "object",
                         "description": "for a rule's own kind, the values its message names, by name: "
-                        "`what` and `other` (field names) for `after_other_date`, `char` for `name_symbol` "
-                        "and `cnic_characters`, `unit`, `parent` and `paths` for the unit kinds, `found` for "
-                        "the other CNIC kinds, the value already taken for `username_taken`, `phone_taken`, "
-                        "`fir_taken` (`fir`, `station`, `case`) and `document_taken`, the days (ISO) for "
-                        "`before_fir`, `status_out_of_order`, `already_arrested` and the station kinds",
+                        + "; ".join(
+                            f"`{kind}`: " + ", ".join(f"`{name}`" for name in names)
+                            for kind, names in sorted(RULE_VALUES.items())
+                            if names
+                        ),
                     },
                     "limit": {
                         "type": "number",

@@ -519,7 +519,9 @@ def probe_templates(probes: list[ProbeInput]):
         for (i, p, pos), r in zip(images, results, strict=True):
             if r.error:  # the engine's message names the image already
                 message = r.error if r.error.startswith(f"{p.name}: ") else f"{p.name}: {r.error}"
-                raise ValidationError(message, field=f"{p.name}.image")
+                field = f"{p.name}.image"
+                details = [{**d, "field": field, "message": message} for d in r.error_details or ()]
+                raise ValidationError(message, field=field, details=details)
             out[i] = ProbeFinger(loads(r.template), pos, p.name)
     return out
 
@@ -582,7 +584,7 @@ def identify(
     try:
         result = store.gallery.search(fingers, top=top + (1 if exclude_person else 0), fpir=fpir)
     except GalleryError as exc:
-        raise ValidationError(exc.message, field=exc.field) from None
+        raise ValidationError(exc.message, field=exc.field, details=exc.details) from None
     if exclude_person is not None:
         result.candidates = [c for c in result.candidates if c.person != exclude_person]
     out = candidates_dict(result, top)

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 from numba import njit, prange
 
-from crms.errors import ValidationError
+from crms.errors import ValidationError, rule_error
 from crms.fingerprint import _kernels as K
 from crms.fingerprint import matcher as M
 from crms.fingerprint import prefilter as P
@@ -705,8 +705,10 @@ def prepare_probes(probes: Sequence[ProbeFinger]) -> list[tuple]:
         pos = check_position(p.position, p.name)
         q = _template_minutiae(p.template)
         if q.shape[0] < MIN_MINUTIAE:
-            raise GalleryError(
-                f"{p.name}: {q.shape[0]} usable minutiae, at least {MIN_MINUTIAE} needed", field="minutiae"
+            message = f"{p.name}: {q.shape[0]} usable minutiae, at least {MIN_MINUTIAE} needed"
+            count = int(q.shape[0])
+            raise rule_error(
+                "minutiae", "minutiae_too_few", message, error=GalleryError, count=count, needed=MIN_MINUTIAE
             )
         out.append((p.name, pos, q))
     return out

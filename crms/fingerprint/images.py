@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crms.errors import ValidationError
+from crms.errors import ValidationError, rule_error
 
 TARGET_DPI = 500
 MAX_BYTES = 50 * 1024 * 1024  # an uncompressed 16-bit finger at the pixel limits fits
@@ -54,8 +54,22 @@ _MAGIC = [
 class ImageError(ValidationError):
     """An image that cannot be used: unreadable, hostile, too big, too small, or of unknown resolution."""
 
-    def __init__(self, message: str, *, field: str | None = "image"):
-        super().__init__(message, field=field)
+    def __init__(self, message: str, *, field: str | None = "image", details: list[dict] | None = None):
+        super().__init__(message, field=field, details=details)
+
+
+def image_error(kind: str, message: str, field: str = "image", **values) -> ImageError:
+    """ImageError of ``field`` by a rule of ``kind`` (crms.errors.RULE_KINDS), its values named."""
+    return rule_error(field, kind, message, error=ImageError, **values)  # type: ignore[return-value]
+
+
+def _too_many_bytes(name: str, size: int) -> ImageError:
+    message = f"{name}: {size} bytes is over the limit of {MAX_BYTES} bytes"
+    return image_error("image_too_many_bytes", message, size=size, limit=MAX_BYTES, mb=MAX_BYTES // 2**20)
+
+
+def _undecodable(message: str, fmt: str) -> ImageError:
+    return image_error("image_undecodable", message, format=fmt)
 
 
 @dataclass
@@ -106,7 +120,7 @@ def decode(data: bytes, name: str = "image", *, sandbox: bool = True) -> tuple[n
     if len(data) == 0:
         raise ImageError(f"{name}: the file is empty")
     if len(data) > MAX_BYTES:
-        raise ImageError(f"{name}: {len(data)} bytes is over the limit of {MAX_BYTES} bytes")
+        raise _too_many_bytes(name, len(data))
     fmt = sniff_format(data)
     if fmt is None:
         raise ImageError(
@@ -123,11 +137,11 @@ def decode(data: bytes, name: str = "image", *, sandbox: bool = True) -> tuple[n
     except sb.SandboxStopped:  # the service is being stopped: not the file's fault
         raise
     except sb.SandboxFailure as exc:
-        raise ImageError(f"{name}: the {fmt} decoder {exc.reason}; the file cannot be used") from None
+        raise _undecodable(f"{name}: the {fmt} decoder {exc.reason}; the file cannot be used", fmt) from None
     except ImageError:
         raise
     except ValidationError as exc:  # the worker's ImageError, as it crossed the process boundary
-        raise ImageError(exc.message, field=exc.field) from None
+        raise ImageError(exc.message, field=exc.field, details=exc.details) from None
 
 
 def _decode_here(
@@ -145,23 +159,27 @@ def _decode_here(
             im = Image.open(io.BytesIO(data))
             w, h = im.size
             if w <= 0 or h <= 0 or w * h > max_pixels or max(w, h) > max_side:
-                raise ImageError(
+                message = (
                     f"{name}: {w}x{h} pixels is over the limit for a finger ({max_side} pixels a side, "
                     f"{max_pixels} pixels in all: 3 x 2 inches at 1000 ppi)"
                 )
+                sizes = {"width": w, "height": h, "side": max_side, "pixels": max_pixels}
+                raise image_error("image_too_many_pixels", message, **sizes)
             if min(w, h) < MIN_SIDE:
-                raise ImageError(f"{name}: {w}x{h} pixels is too small (each side at least {MIN_SIDE})")
+                message = f"{name}: {w}x{h} pixels is too small (each side at least {MIN_SIDE})"
+                raise image_error("image_too_small", message, width=w, height=h, side=MIN_SIDE)
             im.load()
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(f"{name}: rejected as a decompression bomb ({exc})") from None
+        message = f"{name}: rejected as a decompression bomb ({exc})"
+        raise image_error("image_too_many_pixels", message, side=max_side, pixels=max_pixels) from None
     except UnidentifiedImageError:
-        raise ImageError(f"{name}: content looks like {fmt} but cannot be decoded") from None
+        raise _undecodable(f"{name}: content looks like {fmt} but cannot be decoded", fmt) from None
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, MemoryError) as exc:
-        raise ImageError(f"{name}: damaged or truncated {fmt} file ({exc})") from None
+        raise _undecodable(f"{name}: damaged or truncated {fmt} file ({exc})", fmt) from None
     except Exception as exc:  # noqa: BLE001 - a decoder bug on hostile input must not escape as a crash
-        raise ImageError(f"{name}: cannot decode {fmt} file ({type(exc).__name__}: {exc})") from None
+        raise _undecodable(f"{name}: cannot decode {fmt} file ({type(exc).__name__}: {exc})", fmt) from None
     dpi = _file_dpi(im)
     try:
         if im.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -179,7 +197,7 @@ def _decode_here(
                 im = Image.alpha_composite(bg, im.convert("RGBA"))
             arr = np.asarray(im.convert("L"), dtype=np.uint8)
     except Exception as exc:  # noqa: BLE001
-        raise ImageError(f"{name}: cannot convert {fmt} pixels to gray ({exc})") from None
+        raise _undecodable(f"{name}: cannot convert {fmt} pixels to gray ({exc})", fmt) from None
     return np.ascontiguousarray(arr), dpi, fmt
 
 
@@ -328,7 +346,8 @@ def parse_dpi(value: str | int | float | None) -> float | str | None:
         except ValueError:
             raise ImageError(f"dpi must be a number or 'auto', got {value!r}", field="dpi") from None
     if not math.isfinite(float(value)) or not (MIN_DPI <= float(value) <= MAX_DPI):
-        raise ImageError(f"dpi must be between {MIN_DPI} and {MAX_DPI}, got {value}", field="dpi")
+        message = f"dpi must be between {MIN_DPI} and {MAX_DPI}, got {value}"
+        raise image_error("ppi_outside", message, "dpi", ppi=f"{float(value):g}", low=MIN_DPI, high=MAX_DPI)
     return float(value)
 
 
@@ -357,7 +376,7 @@ def load_image(
         except OSError as exc:
             raise ImageError(f"{label}: cannot read ({exc.strerror or exc})") from None
         if size > MAX_BYTES:
-            raise ImageError(f"{label}: {size} bytes is over the limit of {MAX_BYTES} bytes")
+            raise _too_many_bytes(label, size)
         if not path.is_file():
             raise ImageError(f"{label}: not a regular file")
         data = path.read_bytes()
@@ -365,7 +384,9 @@ def load_image(
     used, how, reason, est = choose_dpi(pixels, file_dpi, parse_dpi(dpi))
     out = resample(pixels, used)
     if min(out.shape) < MIN_SIDE:
-        raise ImageError(f"{label}: only {out.shape[1]}x{out.shape[0]} pixels at 500 ppi: too small")
+        width, height = int(out.shape[1]), int(out.shape[0])
+        message = f"{label}: only {width}x{height} pixels at 500 ppi: too small"
+        raise image_error("image_too_small_at_ppi", message, width=width, height=height, ppi=f"{used:g}")
     return FingerImage(
         np.ascontiguousarray(out),
         round(used, 1),

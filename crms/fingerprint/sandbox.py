@@ -108,7 +108,7 @@ def _worker_main(conn: Connection, memory_bytes: int, preload: tuple[str, ...]) 
         try:
             reply: tuple = ("ok", fn(*args))
         except ValidationError as exc:
-            reply = ("invalid", exc.message, exc.field)
+            reply = ("invalid", exc.message, exc.field, exc.details)
         except MemoryError:
             reply = ("failed", f"needed more than {memory_bytes // 2**20} MB of memory")
         except BaseException as exc:  # noqa: BLE001 - reported to the caller, the worker carries on
@@ -229,7 +229,7 @@ class Sandbox:
         if kind == "ok":
             return reply[1]
         if kind == "invalid":
-            raise ValidationError(reply[1], field=reply[2])
+            raise ValidationError(reply[1], field=reply[2], details=reply[3])
         raise SandboxFailure(reply[1])
 
     def close(self) -> None:

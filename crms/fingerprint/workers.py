@@ -27,6 +27,7 @@ class ExtractResult:
     dpi_source: str
     error: str | None = None
     dpi_reason: str | None = None  # why that resolution (see crms.fingerprint.images.choose_dpi)
+    error_details: list[dict] | None = None  # the error's kind and values, where its rule has a kind
 
 
 def _init_worker(threads: int, config: str) -> None:
@@ -51,7 +52,9 @@ def extract_one(
         img = load_image(source if not isinstance(source, str) else Path(source), dpi, name=label)
         res = extract.extract(img, str(extract._state.get("config", extract.DEFAULT_CONFIG)))
     except CrmsError as exc:
-        return ExtractResult(label, None, 0.0, 0, 0, 0.0, "", error=exc.message)
+        return ExtractResult(
+            label, None, 0.0, 0, 0, 0.0, "", error=exc.message, error_details=exc.details or None
+        )
     return ExtractResult(
         label,
         dumps(res.template),

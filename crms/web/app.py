@@ -434,6 +434,36 @@ PLAIN_MESSAGES = {
     ),
     "ppi_outside": N_("A resolution of %(ppi)s ppi is outside %(low)s–%(high)s ppi"),
     "position_twice": N_("%(position)s is chosen for another print too: each finger can be searched once"),
+    "image_too_many_bytes": N_("The image file is larger than %(mb)s MB"),
+    "image_too_many_pixels": N_(
+        "The image is larger than a finger's can be (%(side)s pixels a side, %(pixels)s in all): "
+        "scan the finger alone"
+    ),
+    "image_too_small": N_(
+        "The image is only %(width)s×%(height)s pixels: each side must be at least %(side)s"
+    ),
+    "image_too_small_at_ppi": N_(
+        "At %(ppi)s ppi the image covers too little of a finger (%(width)s×%(height)s pixels at 500 ppi)"
+    ),
+    "image_undecodable": N_(
+        "The %(format)s file is damaged or cannot be read: scan or export the finger again"
+    ),
+    "document_number": N_("A %(document)s number is 3 to 40 letters or digits, not “%(found)s”"),
+    "document_twice": N_("%(document)s %(number)s is given twice"),
+    "reason_missing": N_("State why: a reason is required"),
+    "not_clearable": N_("Once recorded, this cannot be left empty"),
+    "person_merged": N_("Person %(person)s was merged into person %(into)s: use that record"),
+    "link_arrested": N_("An arrest is recorded for this person in FIR %(fir)s: the link stays on the record"),
+    "link_convicted": N_(
+        "A conviction is recorded for this person in FIR %(fir)s: the link stays on the record"
+    ),
+    "merge_same_case": N_(
+        "Both persons are linked to FIR %(fir)s as %(role)s: remove the link made in error before merging"
+    ),
+    "minutiae_too_few": N_(
+        "Only %(count)s usable minutiae were found, at least %(needed)s are needed: capture the finger "
+        "again, pressed flat and whole"
+    ),
     "search_confirmed": N_(
         "Person %(first)s is already confirmed for this search (by %(by)s): a search identifies at most one "
         "person, so person %(person)s cannot be confirmed too"
@@ -1367,7 +1397,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             return see_other(f"/persons/{survivor.id}")
 
         def bad(exc: CrmsError) -> Response:
-            return render(request, "merge.html", 422, values=form, errors=form_errors(exc))
+            return render(request, "merge.html", exc.status, values=form, errors=form_errors(exc))
 
         return await run_in_threadpool(act, request, work, form=form, on_error=bad)
 

@@ -282,3 +282,46 @@ def test_every_kind_of_rule_has_its_words_on_the_pages():
     from crms.web.app import PLAIN_MESSAGES
 
     assert RULE_KINDS <= PLAIN_MESSAGES.keys(), sorted(RULE_KINDS - PLAIN_MESSAGES.keys())
+
+
+def test_a_kinds_words_on_the_pages_name_only_the_values_it_declares():
+    from crms.errors import RULE_VALUES
+    from crms.web.app import PLAIN_MESSAGES
+
+    for kind, names in RULE_VALUES.items():
+        said = set(re.findall(r"%\((\w+)\)s", PLAIN_MESSAGES[kind]))
+        assert said <= set(names), (kind, sorted(said - set(names)))
+
+
+def test_every_rule_error_in_the_code_sends_only_the_values_its_kind_declares():
+    """What the API's problem schema says of ``values`` (from crms.errors.RULE_VALUES) is what the services
+    send: each call of ``rule_error`` (or ``image_error``) with a kind written out, and each detail written as
+    a dict of ``type`` and ``values``, names only its kind's declared values."""
+    import ast
+    from pathlib import Path
+
+    import crms
+    from crms.errors import RULE_VALUES
+
+    checked = 0
+    for path in Path(crms.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            kind, names = None, set()
+            if isinstance(node, ast.Call):
+                f = node.func
+                func = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+                at = {"rule_error": 1, "image_error": 0}.get(func)
+                if at is not None and len(node.args) > at and isinstance(node.args[at], ast.Constant):
+                    kind = node.args[at].value
+                    names = {k.arg for k in node.keywords if k.arg not in (None, "error")}
+            elif isinstance(node, ast.Dict):
+                items = {k.value: v for k, v in zip(node.keys, node.values, strict=True)
+                         if isinstance(k, ast.Constant)}  # fmt: skip
+                if isinstance(items.get("type"), ast.Constant) and isinstance(items.get("values"), ast.Dict):
+                    kind = items["type"].value
+                    names = {k.value for k in items["values"].keys if isinstance(k, ast.Constant)}
+            if kind is not None:
+                assert kind in RULE_VALUES, (path.name, node.lineno, kind)
+                assert names <= set(RULE_VALUES[kind]), (path.name, node.lineno, kind, names)
+                checked += 1
+    assert checked > 50  # the calls were found

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from crms.access.policy import Permission, authorize
 from crms.access.principal import Principal
-from crms.errors import Conflict, NotFound, ValidationError, rule_error
+from crms.errors import Conflict, NotFound, rule_error
 from crms.records.cnic import CNIC_LIKE, format_cnic
 from crms.timeutil import utcnow
 
@@ -57,7 +57,7 @@ def removal_reason(data, what: str) -> str:
 
     reason = coerce(EntryRemoval, data).reason
     if not reason:
-        raise ValidationError(f"state why {what} (a reason is required)", field="reason")
+        raise rule_error("reason", "reason_missing", f"state why {what} (a reason is required)")
     return reason
 
 
@@ -231,14 +231,17 @@ def get_person_row(session: Session, person_id: int, *, follow: bool = True) -> 
     return person, redirected_from
 
 
+def merged_person(message: str, person_id: int, into: int) -> Conflict:
+    """The refusal of a change to a person merged into another (``into``): that record is the one to use."""
+    return rule_error("person_id", "person_merged", message, error=Conflict, person=person_id, into=into)
+
+
 def get_writable_person(session: Session, principal: Principal, person_id: int, permission=None) -> Person:
     authorize(principal, permission or Permission.PERSON_WRITE)  # the role first (403 before 404)
     person, _ = get_person_row(session, person_id, follow=False)
     if person.merged_into_id is not None:
-        raise Conflict(
-            f"person {person_id} was merged into person {person.merged_into_id}; change that record",
-            field="person_id",
-        )
+        message = f"person {person_id} was merged into person {person.merged_into_id}; change that record"
+        raise merged_person(message, person_id, person.merged_into_id)
     authorize(principal, permission or Permission.PERSON_WRITE, unit=person.unit_path)
     return person
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crms.access.principal import Principal
-from crms.errors import Conflict, ValidationError, rule_error
+from crms.errors import Conflict, rule_error
 from crms.records.cnic import ascii_digits, format_cnic, parse_cnic
 from crms.records.models import (
     IdentityDocument,
@@ -33,9 +33,8 @@ def normalise_document(doc_type: str, number: str, *, field_name: str = "number"
         return cnic.digits, list(cnic.warnings)
     value = re.sub(r"[\s\-./]+", "", ascii_digits(number)).upper()
     if not _DOC_NUMBER.match(value):
-        raise ValidationError(
-            f"{doc_type} number must be 3-40 letters or digits (found {number!r})", field=field_name
-        )
+        message = f"{doc_type} number must be 3-40 letters or digits (found {number!r})"
+        raise rule_error(field_name, "document_number", message, document=doc_type, found=number)
     return value, []
 
 
@@ -73,7 +72,8 @@ def _add_documents(
         warnings += [f"{fname}: {x}" for x in w]
         key = (d.doc_type.value, number)
         if key in seen:
-            raise ValidationError(f"{d.doc_type.value} {d.number} is given twice", field=fname)
+            message = f"{d.doc_type.value} {d.number} is given twice"
+            raise rule_error(fname, "document_twice", message, document=d.doc_type.value, number=d.number)
         seen.add(key)
         _check_document_free(session, d.doc_type.value, number, fname, person.id)
         doc = IdentityDocument(

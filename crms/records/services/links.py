@@ -32,6 +32,7 @@ from crms.records.services.common import (
     check_not_before_fir,
     check_transition,
     check_version,
+    merged_person,
     record_entry_change,
     removal_reason,
     touch,
@@ -159,10 +160,8 @@ def link_person(session: Session, principal: Principal, case_id: int, data: Link
         if person is None:
             raise NotFound(f"person {data.person_id} not found", field="person_id")
     if person.merged_into_id is not None:
-        raise Conflict(
-            f"person {person.id} was merged into person {person.merged_into_id}; link that record",
-            field="person_id",
-        )
+        message = f"person {person.id} was merged into person {person.merged_into_id}; link that record"
+        raise merged_person(message, person.id, person.merged_into_id)
     dup = session.scalar(
         select(CaseParty.id).where(
             CaseParty.case_id == case.id, CaseParty.person_id == person.id, CaseParty.role == data.role.value
@@ -257,12 +256,14 @@ def remove_link(session: Session, principal: Principal, link_id: int, data: Entr
     link = writable_link(session, principal, link_id, Permission.CASE_WRITE)
     case = link.case
     if link.arrests or link.convictions:
-        recorded = "an arrest" if link.arrests else "a conviction"
-        raise Conflict(
+        arrested = bool(link.arrests)
+        recorded, kind = ("an arrest", "link_arrested") if arrested else ("a conviction", "link_convicted")
+        message = (
             f"{recorded} is recorded for person {link.person_id} in {case.fir_key}: the link is not removed "
-            "as made in error",
-            field="link_id",
+            "as made in error"
         )
+        values = {"person": link.person_id, "fir": f"{case.fir_number}/{case.year}"}
+        raise rule_error("link_id", kind, message, error=Conflict, station=case.police_station_code, **values)
     held = f"{case.fir_key} as {link.role}, status {link.status}, {len(link.status_history)} status change(s)"
     entry = {"fir_key": case.fir_key, "role": link.role, "status": link.status,
              "changes": len(link.status_history)}  # fmt: skip

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from crms.access import audit
 from crms.access.policy import Permission, authorize
 from crms.access.principal import Principal
-from crms.errors import Conflict, NotFound, ValidationError
+from crms.errors import Conflict, NotFound, ValidationError, rule_error
 from crms.records.models import (
     Person,
     PersonMerge,
@@ -71,18 +71,19 @@ def merge_persons(session: Session, principal: Principal, data: MergeIn | dict) 
     survivor = get_writable_person(session, principal, data.survivor_id, Permission.PERSON_MERGE)
     try:
         merged = get_writable_person(session, principal, data.merged_id, Permission.PERSON_MERGE)
-    except NotFound as exc:
-        raise NotFound(exc.message, field="merged_id") from None
-    except Conflict as exc:
-        raise Conflict(exc.message, field="merged_id") from None
+    except (NotFound, Conflict) as exc:  # said at the merged record's field, its kind kept
+        details = [{**d, "field": "merged_id"} for d in exc.details]
+        raise type(exc)(exc.message, field="merged_id", details=details) from None
     survivor_links = {(p.case_id, p.role) for p in survivor.parties}
     for p in merged.parties:
         if (p.case_id, p.role) in survivor_links:
-            raise Conflict(
+            message = (
                 f"both persons are linked to case {p.case_id} as {p.role}: remove the link made in error "
-                f"(link {p.id} or the other one) before merging",
-                field="merged_id",
+                f"(link {p.id} or the other one) before merging"
             )
+            fir = f"{p.case.fir_number}/{p.case.year}"
+            values = {"case": p.case_id, "fir": fir, "role": p.role, "link": p.id}
+            raise rule_error("merged_id", "merge_same_case", message, error=Conflict, **values)
     moved: dict = {}
     dropped: dict[str, list[str]] = {}
     with session.no_autoflush:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from crms.access import audit
 from crms.access.policy import Permission, authorize, unit_contains
 from crms.access.principal import Principal
-from crms.errors import ValidationError
+from crms.errors import ValidationError, rule_error
 from crms.records.cnic import format_cnic
 from crms.records.models import (
     Person,
@@ -166,7 +166,7 @@ def update_person(
     check_version(session, person, changes.pop("version", None), "person")
     for key in ("gender", "nationality", "birth_year_estimated"):
         if key in changes and changes[key] is None:
-            raise ValidationError(f"{key} cannot be cleared", field=key)
+            raise rule_error(key, "not_clearable", f"{key} cannot be cleared")
     if "date_of_birth" in changes and "birth_year" not in changes and changes["date_of_birth"] is None:
         changes["birth_year"] = person.birth_year
     if changes.get("date_of_birth") is not None and "birth_year" not in changes:

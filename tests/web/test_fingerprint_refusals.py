@@ -1,0 +1,119 @@
+"""A fingerprint file the engine cannot use is refused with the kind of its trouble and the values that say
+it (too small, too many pixels or bytes, damaged, too few minutiae to search): the API sends ``type`` and
+``values`` (through the decoder's sandbox and the extraction workers), and the enrolment and identification
+pages say it in the page's language at the print's box, not in the engine's English."""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from crms.fingerprint.images import MAX_BYTES, ImageError, decode
+from tests.records._support import person_data, signed_in
+
+CSRF = r'name="csrf_token" value="([^"]+)"'
+
+
+def _png(width: int, height: int, value: int = 255) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.full((height, width), value, np.uint8)).save(buf, "PNG", dpi=(500, 500))
+    return buf.getvalue()
+
+
+def _damaged() -> bytes:
+    """A PNG whose pixel data is cut off: the header reads, the pixels do not."""
+    rng = np.random.default_rng(3)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (300, 300), np.uint8)).save(buf, "PNG")
+    return buf.getvalue()[:2000]
+
+
+def _detail(exc: ImageError) -> tuple[str, dict]:
+    (detail,) = exc.details
+    return detail["type"], detail["values"]
+
+
+@pytest.mark.parametrize(
+    ("data", "kind", "values"),
+    [
+        (_png(20, 40), "image_too_small", {"width": 20, "height": 40, "side": 32}),
+        (_png(3001, 40), "image_too_many_pixels", {"width": 3001, "height": 40, "side": 3000}),
+        (_damaged(), "image_undecodable", {"format": "PNG"}),
+    ],
+)
+def test_a_file_the_decoder_refuses_names_its_kind_through_the_sandbox(data, kind, values):
+    with pytest.raises(ImageError) as err:
+        decode(data, "scan.png")  # in the decoder's worker process
+    assert err.value.field == "image" and err.value.message.startswith("scan.png: ")
+    found_kind, found = _detail(err.value)
+    assert found_kind == kind and values.items() <= found.items(), found
+
+
+def test_a_file_over_the_byte_limit_names_the_limit_in_mb():
+    with pytest.raises(ImageError) as err:
+        decode(b"\x89PNG\r\n\x1a\n" + bytes(MAX_BYTES), "scan.png")
+    values = {"size": MAX_BYTES + 8, "limit": MAX_BYTES, "mb": 50}
+    assert _detail(err.value) == ("image_too_many_bytes", values)
+
+
+def test_a_probe_with_too_few_minutiae_names_the_count_and_the_floor():
+    from crms.fingerprint import GalleryError, ProbeFinger, Template
+    from crms.fingerprint.gallery import MIN_MINUTIAE, prepare_probes
+
+    one = Template(300, 300, np.array([[50, 50, 0.5, 1, 60]], dtype=np.float32))
+    with pytest.raises(GalleryError) as err:
+        prepare_probes([ProbeFinger(one, 2, "probe 1")])
+    assert _detail(err.value) == ("minutiae_too_few", {"count": 1, "needed": MIN_MINUTIAE})
+
+
+def _box(page: str, field: str) -> str:
+    m = re.search(rf'<p class="error" id="e-{field}" role="alert">(.*?)</p>', page, re.S)
+    assert m, f"no error shown at {field}"
+    return html.unescape(m.group(1))
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_the_pages_say_a_files_trouble_in_urdu_at_the_prints_box(app, db):
+    with signed_in(app, db, "cro_operator") as (c, api):
+        pid = c.post("/api/v1/persons", json=person_data(), headers=api).json()["person"]["id"]
+        c.cookies.set("crms_lang", "ur")
+        for position, image, said in (
+            (3, _png(20, 40), "تصویر صرف 20×40 پکسل کی ہے: ہر رخ کم از کم 32 پکسل ہونا چاہیے"),
+            (4, _damaged(), "PNG فائل خراب ہے یا پڑھی نہیں جا سکتی"),
+        ):
+            token = re.search(CSRF, c.get(f"/persons/{pid}/fingerprints").text).group(1)
+            files = {f"finger_{position}": ("scan.png", image, "image/png")}
+            r = c.post(f"/persons/{pid}/fingerprints", data={"csrf_token": token}, files=files)
+            assert r.status_code == 422, r.text[:300]
+            shown = _box(r.text, f"finger_{position}")
+            assert said in shown and 'lang="en"' not in shown, shown
+
+        for slot, image, said in (
+            (1, _png(400, 400), "صرف 0 قابلِ استعمال منیوشیا ملے، کم از کم 3 درکار ہیں"),  # a blank capture
+            (2, _damaged(), "PNG فائل خراب ہے یا پڑھی نہیں جا سکتی"),
+        ):
+            token = re.search(CSRF, c.get("/identify").text).group(1)
+            form = {"csrf_token": token, "reason": "FIR 1/2026 check"}
+            r = c.post("/identify", data=form, files={f"probe_{slot}": ("capture.png", image, "image/png")})
+            assert r.status_code == 422, r.text[:300]
+            shown = _box(r.text, f"probe_{slot}")
+            assert said in shown and 'lang="en"' not in shown, shown
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_the_api_sends_a_probes_kind_and_values(app, db):
+    with signed_in(app, db, "fingerprint_examiner") as (c, api):
+        for image, kind, values in (
+            (_png(400, 400), "minutiae_too_few", {"count": 0, "needed": 3}),
+            (_png(20, 40), "image_too_small", {"width": 20, "height": 40, "side": 32}),
+        ):
+            files = [("print", ("a.png", image, "image/png"))]
+            r = c.post("/api/v1/identify", headers=api, files=files, data={"reason": "check"})
+            assert r.status_code == 422, r.text
+            (item,) = r.json()["errors"]
+            assert item["type"] == kind and item["values"] == values, item
