@@ -74,6 +74,9 @@ RULE_VALUES: dict[str, tuple[str, ...]] = {
     "alias_on_person": ("entry",),
     "cnic_not_on_record": ("cnic",),
     "person_merged": ("person", "into"),
+    "person_not_found": ("person",),
+    "case_not_found": ("case",),
+    "link_not_found": ("link",),
     "merge_same_case": ("case", "fir", "role", "link"),
     # days and police stations
     "before_fir": ("registered",),
@@ -138,6 +141,8 @@ RULE_VALUES: dict[str, tuple[str, ...]] = {
     "finger_printed": ("position",),
     "position_twice": ("position", "first"),
     "minutiae_too_few": ("count", "needed"),
+    "search_not_found": ("search",),
+    "duplicate_not_found": ("case",),
     "duplicate_decided": ("case", "word"),
     "duplicate_unconfirmed": ("case", "word"),
     "candidate_decided": ("person",),

@@ -264,7 +264,8 @@ def get_case(session: Session, principal: Principal, case_id: int) -> dict:
 def _case(session: Session, case_id: int) -> DuplicateCase:
     c = session.get(DuplicateCase, case_id)
     if c is None:
-        raise NotFound(f"no duplicate case {case_id}", field="case_id")
+        message = f"no duplicate case {case_id}"
+        raise rule_error("case_id", "duplicate_not_found", message, error=NotFound, case=case_id)
     return c
 
 

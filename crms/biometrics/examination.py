@@ -84,7 +84,8 @@ def search(
 def _entry(session: Session, principal: Principal, search_id: int) -> tuple[AuditEntry, dict]:
     e = session.get(AuditEntry, search_id)
     if e is None or e.action != SEARCH_ACTION:
-        raise NotFound(f"no identification search {search_id}", field="search_id")
+        message = f"no identification search {search_id}"
+        raise rule_error("search_id", "search_not_found", message, error=NotFound, search=search_id)
     if e.user_id != principal.user_id and not has_permission(principal, Permission.BIOMETRIC_CONFIRM):
         raise PermissionDenied("only the searcher or an examiner may see this search")
     return e, json.loads(e.query or "{}")

@@ -453,6 +453,11 @@ PLAIN_MESSAGES = {
     "reason_missing": N_("State why: a reason is required"),
     "not_clearable": N_("Once recorded, this cannot be left empty"),
     "person_merged": N_("Person %(person)s was merged into person %(into)s: use that record"),
+    "person_not_found": N_("No person %(person)s is on record"),
+    "case_not_found": N_("No case %(case)s is on record"),
+    "link_not_found": N_("No person-in-case link %(link)s is on record"),
+    "search_not_found": N_("No identification search %(search)s is on record"),
+    "duplicate_not_found": N_("No duplicate case %(case)s is on record"),
     "link_arrested": N_("An arrest is recorded for this person in FIR %(fir)s: the link stays on the record"),
     "link_convicted": N_(
         "A conviction is recorded for this person in FIR %(fir)s: the link stays on the record"
@@ -661,7 +666,9 @@ def too_many(request: Request, exc: RateLimited) -> HTMLResponse:
 def person_not_found(request: Request, person_id: int) -> HTMLResponse:
     """The page for a person id with no record. The service audited the miss and returned None: the page is
     answered, not raised, so that the entry commits."""
-    return message_page(request, 404, N_("Not found"), f"person {person_id} not found")
+    return message_page(
+        request, 404, N_("Not found"), PlainMessage(PLAIN_MESSAGES["person_not_found"], person=person_id)
+    )
 
 
 # ------------------------------------------------------------------------------------------ the request

@@ -133,3 +133,32 @@ def test_a_link_an_arrest_keeps_is_refused_in_urdu_from_a_case_page_opened_befor
         r = c.delete(f"/api/v1/links/{link}", params={"reason": "wrong man"}, headers=api)
         (item,) = r.json()["errors"]
         assert item["type"] == "link_arrested" and item["values"]["person"] == pid, item
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_a_record_that_is_not_there_is_said_in_urdu_and_named_by_kind_on_the_api(app, db):
+    with signed_in(app, db, "supervisor") as (c, api):
+        for path, kind, values in (
+            ("/api/v1/persons/987654", "person_not_found", {"person": 987654}),
+            ("/api/v1/cases/987654", "case_not_found", {"case": 987654}),
+            ("/api/v1/links/987654", "link_not_found", {"link": 987654}),
+        ):
+            r = c.get(path, headers=api)
+            assert r.status_code == 404, r.text
+            (item,) = r.json()["errors"]
+            assert item["type"] == kind and item["values"] == values, item
+        c.cookies.set("crms_lang", "ur")
+        for path, said in (
+            ("/persons/987654", "ریکارڈ میں کوئی فرد 987654 نہیں"),
+            ("/cases/987654", "ریکارڈ میں کوئی مقدمہ 987654 نہیں"),
+        ):
+            r = c.get(path)
+            assert r.status_code == 404 and said in r.text, r.text[:2000]
+    with signed_in(app, db, "fingerprint_examiner") as (c, _):
+        c.cookies.set("crms_lang", "ur")
+        for path, said in (
+            ("/identify/987654", "ریکارڈ میں فنگر پرنٹ کی کوئی تلاش 987654 نہیں"),
+            ("/duplicates/987654", "ریکارڈ میں ممکنہ دوہرے ریکارڈ کا کوئی کیس 987654 نہیں"),
+        ):
+            r = c.get(path)
+            assert r.status_code == 404 and said in r.text, r.text[:2000]

@@ -52,8 +52,9 @@ def plain_json(data: dict) -> JSONResponse:
 
 
 def _no_person(request: Request, person_id: int) -> JSONResponse:
-    detail = f"person {person_id} not found"
-    return problem(404, "Not found", detail, instance=request.url.path, field="person_id")
+    exc = svc.person_not_found(person_id)  # the miss is answered, not raised: its audit entry has committed
+    where = request.url.path
+    return problem(404, exc.title, exc.message, instance=where, field=exc.field, errors=exc.details)
 
 
 def _part(request: Request, session, principal, person_id: int, part: str):

@@ -34,7 +34,14 @@ if TYPE_CHECKING:
         list_cases,
         update_case,
     )
-    from crms.records.services.common import CNIC_LIKE, MAX_PAGE, get_person_row, get_writable_person, touch
+    from crms.records.services.common import (
+        CNIC_LIKE,
+        MAX_PAGE,
+        get_person_row,
+        get_writable_person,
+        person_not_found,
+        touch,
+    )
     from crms.records.services.contacts import (
         ENTRY_KINDS,
         add_address,
@@ -102,6 +109,7 @@ _SUBMODULES: dict[str, str] = {
     "MAX_PAGE": "common",
     "get_person_row": "common",
     "get_writable_person": "common",
+    "person_not_found": "common",
     "touch": "common",
     "add_address": "contacts",
     "add_alias": "contacts",
@@ -188,6 +196,7 @@ __all__ = [
     "get_person",
     "get_person_row",
     "get_writable_person",
+    "person_not_found",
     "history_summary",
     "likely_duplicates",
     "link_dict",

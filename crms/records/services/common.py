@@ -221,7 +221,7 @@ def get_person_row(session: Session, person_id: int, *, follow: bool = True) -> 
 
     person = session.get(Person, person_id)
     if person is None:
-        raise NotFound(f"person {person_id} not found", field="person_id")
+        raise person_not_found(person_id)
     redirected_from = None
     seen = set()
     while follow and person.merged_into_id is not None and person.id not in seen:
@@ -229,6 +229,12 @@ def get_person_row(session: Session, person_id: int, *, follow: bool = True) -> 
         redirected_from = redirected_from or person.id
         person = session.get(Person, person.merged_into_id)
     return person, redirected_from
+
+
+def person_not_found(person_id: int) -> NotFound:
+    """The answer for a person id that no record has."""
+    message = f"person {person_id} not found"
+    return rule_error("person_id", "person_not_found", message, error=NotFound, person=person_id)
 
 
 def merged_person(message: str, person_id: int, into: int) -> Conflict:
@@ -251,7 +257,9 @@ def _get_case(session: Session, case_id: int) -> Case:
 
     case = session.get(Case, case_id)
     if case is None:
-        raise NotFound(f"case {case_id} not found", field="case_id")
+        raise rule_error(
+            "case_id", "case_not_found", f"case {case_id} not found", error=NotFound, case=case_id
+        )
     return case
 
 
@@ -260,7 +268,8 @@ def _get_link(session: Session, link_id: int) -> CaseParty:
 
     link = session.get(CaseParty, link_id)
     if link is None:
-        raise NotFound(f"person-in-case link {link_id} not found", field="link_id")
+        message = f"person-in-case link {link_id} not found"
+        raise rule_error("link_id", "link_not_found", message, error=NotFound, link=link_id)
     return link
 
 

@@ -12,10 +12,10 @@ from crms.access import audit
 from crms.access.policy import Permission, authorize
 from crms.access.principal import Principal
 from crms.db import check_page
-from crms.errors import NotFound, ValidationError
+from crms.errors import ValidationError
 from crms.records import tables
 from crms.records.cnic import CNIC_LIKE, format_cnic
-from crms.records.services.common import MAX_PAGE
+from crms.records.services.common import MAX_PAGE, person_not_found
 from crms.records.services.guard import guard_reads
 from crms.timeutil import iso_or_none as _ts
 
@@ -345,7 +345,7 @@ def full_record(session: Session, person: Person | int) -> dict:
     pid = person if isinstance(person, int) else person.id
     row = session.connection().execute(_full_statements()["person"], {"pid": pid}).first()
     if row is None:
-        raise NotFound(f"person {pid} not found", field="person_id")
+        raise person_not_found(pid)
     return _full_record_of(session, row)
 
 
