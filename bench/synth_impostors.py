@@ -11,6 +11,9 @@ against 1. Variants (module settings of ``crms.fingerprint.synthesis``, set in e
   no period scale        fields.PERIOD_SCALE = (1, 1)   (no ridge-breadth factor per finger)
   neither                both of the above
   weak corrections       fields.CORRECTION_SD = 0.12    (Vizcaya-Gerhardt knots bent less)
+  coarse bends           fields.BENDS = ((4, 0.3),)     (the coarse bends only, not the finer ones)
+  coarse bends 0.45      fields.BENDS = ((4, 0.45),)
+  coarse bends at two scales  fields.BENDS = ((4, 0.3), (2, 0.3))
 
   .venv/bin/python bench/synth_impostors.py [--masters 150] [--variants "as is,no bends"] [--processes 2]
 """
@@ -29,6 +32,9 @@ VARIANTS: dict[str, dict[str, object]] = {
     "no period scale": {"PERIOD_SCALE": (1.0, 1.0)},
     "neither": {"BENDS": (), "PERIOD_SCALE": (1.0, 1.0)},
     "weak corrections": {"CORRECTION_SD": 0.12},
+    "coarse bends": {"BENDS": ((4, 0.3),)},
+    "coarse bends 0.45": {"BENDS": ((4, 0.45),)},
+    "coarse bends at two scales": {"BENDS": ((4, 0.3), (2, 0.3))},
 }
 SEED = 2026
 
@@ -53,6 +59,8 @@ def _templates(job: tuple[int, dict[str, object]]) -> tuple[str, list[bytes]]:
 
 
 def measure(masters: int, settings: dict[str, object], processes: int) -> dict[str, float]:
+    import cv2
+
     from crms.fingerprint import matcher
     from crms.fingerprint.serialise import loads
 
@@ -67,8 +75,14 @@ def measure(masters: int, settings: dict[str, object], processes: int) -> dict[s
         for j, s in enumerate(matcher.score_many(first[i], first[i + 1 :]), start=i + 1):
             (same if classes[i] == classes[j] else other).append(float(s))
     both = np.array(same + other)
+    density = []  # minutiae per 10,000 px² of their convex hull, as synth_quality.py reports it
+    for _, t in made:
+        m = loads(t[0]).minutiae[:, :2].astype(np.float32)
+        if len(m) >= 3:
+            density.append(len(m) / max(cv2.contourArea(cv2.convexHull(m)), 1.0) * 10_000)
     return {
         "minutiae": float(np.mean([loads(t[0]).count for _, t in made])),
+        "density": float(np.median(density)),
         "same_class_median": float(np.median(same)),
         "other_class_median": float(np.median(other)),
         "median": float(np.median(both)),
@@ -90,13 +104,17 @@ def main() -> None:
     unknown = [v for v in names if v not in VARIANTS]
     if unknown:
         raise SystemExit(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
-    print("| variant | minutiae | impostor median (same class / other) | ≥ 20 | ≥ 30 | genuine p10 |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| variant | minutiae | per 10k px² | impostor median (same class / other) | ≥ 20 | ≥ 30 "
+        "| genuine p10 |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for name in names:
         t0 = time.time()
         r = measure(a.masters, VARIANTS[name], a.processes)
         print(
-            f"| {name} | {r['minutiae']:.1f} | {r['median']:.1f} ({r['same_class_median']:.1f} / "
+            f"| {name} | {r['minutiae']:.1f} | {r['density']:.1f} | {r['median']:.1f} "
+            f"({r['same_class_median']:.1f} / "
             f"{r['other_class_median']:.1f}) | {100 * r['at_20']:.1f} % | {100 * r['at_30']:.2f} % | "
             f"{r['genuine_p10']:.0f} |",
             flush=True,
