@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
 from contextlib import contextmanager
@@ -96,3 +97,10 @@ def without_tokens(html: str) -> str:
     """The page without its CSRF tokens' values: random hex that may hold any run of digits, so a test
     that a secret (a PIN, a code) is not shown looks at the rest of the page."""
     return re.sub(r'(name="csrf_token" value=")[^"]*"', r'\1"', html)
+
+
+def error_at(page: str, field: str) -> str:
+    """The error a page shows at a form's ``field`` (its box), as its words."""
+    m = re.search(rf'<p class="error" id="e-{field}" role="alert">(.*?)</p>', page, re.S)
+    assert m, f"no error shown at {field}"
+    return html.unescape(m.group(1))

@@ -147,18 +147,16 @@ def test_a_record_that_is_not_there_is_said_in_urdu_and_named_by_kind_on_the_api
             assert r.status_code == 404, r.text
             (item,) = r.json()["errors"]
             assert item["type"] == kind and item["values"] == values, item
-        c.cookies.set("crms_lang", "ur")
-        for path, said in (
-            ("/persons/987654", "ریکارڈ میں کوئی فرد 987654 نہیں"),
-            ("/cases/987654", "ریکارڈ میں کوئی مقدمہ 987654 نہیں"),
-        ):
-            r = c.get(path)
-            assert r.status_code == 404 and said in r.text, r.text[:2000]
+        person, case = "ریکارڈ میں کوئی فرد 987654 نہیں", "ریکارڈ میں کوئی مقدمہ 987654 نہیں"
+        _pages_say(c, ("/persons/987654", person), ("/cases/987654", case))
     with signed_in(app, db, "fingerprint_examiner") as (c, _):
-        c.cookies.set("crms_lang", "ur")
-        for path, said in (
-            ("/identify/987654", "ریکارڈ میں فنگر پرنٹ کی کوئی تلاش 987654 نہیں"),
-            ("/duplicates/987654", "ریکارڈ میں ممکنہ دوہرے ریکارڈ کا کوئی کیس 987654 نہیں"),
-        ):
-            r = c.get(path)
-            assert r.status_code == 404 and said in r.text, r.text[:2000]
+        search, duplicate = "فنگر پرنٹ کی کوئی تلاش 987654 نہیں", "ممکنہ دوہرے ریکارڈ کا کوئی کیس 987654 نہیں"
+        _pages_say(c, ("/identify/987654", search), ("/duplicates/987654", duplicate))
+
+
+def _pages_say(c, *pages: tuple[str, str]) -> None:
+    """Each page (path, words) is not found and says so in Urdu."""
+    c.cookies.set("crms_lang", "ur")
+    for path, said in pages:
+        r = c.get(path)
+        assert r.status_code == 404 and said in r.text, r.text[:2000]

@@ -19,7 +19,7 @@ from crms.records.cnic import parse_cnic
 from crms.records.importer import REQUIRED_COLUMNS
 from crms.records.phones import parse_phone
 
-from ._support import case_data, person_data, signed_in
+from ._support import case_data, error_at, person_data, signed_in
 
 CSRF = r'name="csrf_token" value="([^"]+)"'
 
@@ -99,12 +99,6 @@ def test_the_api_says_which_username_and_phone_are_taken(client, make_user):
     assert item["message"] == "phone +923007654321 is registered to another user"
 
 
-def _error(page: str, field: str) -> str:
-    m = re.search(rf'<p class="error" id="e-{field}" role="alert">(.*?)</p>', page, re.S)
-    assert m, f"no error shown at {field}"
-    return html.unescape(m.group(1))
-
-
 @pytest.mark.parametrize("db", ["sqlite"], indirect=True)
 def test_the_pages_say_a_wrong_cnic_and_a_taken_fir_in_urdu(app, db):
     with signed_in(app, db, "cro_operator") as (c, _):
@@ -113,10 +107,10 @@ def test_the_pages_say_a_wrong_cnic_and_a_taken_fir_in_urdu(app, db):
         form = {"csrf_token": token, "given_name_en": "Abdul Rauf", "gender": "M", "cnic": "54400-12345-67"}
         r = c.post("/persons/new", data=form)
         assert r.status_code == 422, r.text[:300]
-        shown = _error(r.text, "cnic")
+        shown = error_at(r.text, "cnic")
         assert "شناختی کارڈ نمبر 13 ہندسوں کا ہوتا ہے، 12 کا نہیں" in shown and 'lang="en"' not in shown
         c.cookies.set("crms_lang", "en")
-        assert "A CNIC has 13 digits, not 12" in _error(c.post("/persons/new", data=form).text, "cnic")
+        assert "A CNIC has 13 digits, not 12" in error_at(c.post("/persons/new", data=form).text, "cnic")
     with signed_in(app, db, "sho", unit="BA/QTA/QUETTA") as (c, _):
         c.cookies.set("crms_lang", "ur")
         token = re.search(CSRF, c.get("/cases/new").text).group(1)
@@ -124,7 +118,7 @@ def test_the_pages_say_a_wrong_cnic_and_a_taken_fir_in_urdu(app, db):
         assert c.post("/cases/new", data=form).status_code == 303
         r = c.post("/cases/new", data=form)  # the form again, the FIR number marked
         assert r.status_code == 422, r.text[:300]
-        shown = _error(r.text, "fir_number")
+        shown = error_at(r.text, "fir_number")
         assert "کی ایف آئی آر 78/2024 پہلے سے درج ہے (مقدمہ" in shown and 'lang="en"' not in shown
 
 
@@ -136,7 +130,7 @@ def test_a_print_file_that_is_no_image_is_said_in_urdu_at_its_box(app, db):
         files = {"probe_1": ("thumb.png", b"hello, not an image", "image/png")}
         r = c.post("/identify", data={"csrf_token": token, "reason": "FIR 12/2026 PS Saddar"}, files=files)
         assert r.status_code == 422, r.text[:300]
-        shown = _error(r.text, "probe_1")
+        shown = error_at(r.text, "probe_1")
         assert "معاون تصویر نہیں" in shown and "not a supported" not in shown and 'lang="en"' not in shown
 
 
@@ -207,7 +201,7 @@ def test_a_link_made_twice_is_said_in_urdu_with_the_role_by_its_term(app, db):
             f"/cases/{case_id}/link", data={"csrf_token": token, "person_id": str(pid), "role": "accused"}
         )
         assert r.status_code == 409, r.text[:300]
-        shown = _error(r.text, "person_id")
+        shown = error_at(r.text, "person_id")
         assert "یہ فرد اس مقدمے سے پہلے ہی بطور ملزم منسلک ہے" in shown and 'lang="en"' not in shown
 
 
@@ -256,9 +250,10 @@ def test_a_register_without_its_columns_is_refused_saying_so_at_the_file(app, db
     with signed_in(app, db, "cro_operator") as (c, _):
         r = _import(c, "name,gender\nAbdul Rauf,M\n")
         assert r.status_code == 422, r.text[:300]
-        assert "The file lacks the required column(s) cnic, father_name, name_urdu" in _error(r.text, "file")
+        lacks = "The file lacks the required column(s) cnic, father_name, name_urdu"
+        assert lacks in error_at(r.text, "file")
         c.cookies.set("crms_lang", "ur")
-        shown = _error(_import(c, HEADER.strip() + ",colour\n" + "," * 10 + "\n").text, "file")
+        shown = error_at(_import(c, HEADER.strip() + ",colour\n" + "," * 10 + "\n").text, "file")
         assert "فائل میں ایسے کالم ہیں جو رجسٹر میں نہیں ہوتے: colour" in shown and 'lang="en"' not in shown
 
 
@@ -296,7 +291,7 @@ def test_sections_an_fir_form_cannot_read_are_said_in_urdu_at_the_sections(app, 
             form = {"csrf_token": token, **case_data(fir_number=fir, sections=sections)}
             r = c.post("/cases/new", data=form)
             assert r.status_code == 422, r.text[:300]
-            shown = _error(r.text, "sections")
+            shown = error_at(r.text, "sections")
             assert said in shown and 'lang="en"' not in shown, shown
         r = c.post(
             "/api/v1/cases", json=case_data(fir_number="85", sections="302 PPC, 9999 PPC"), headers=api
@@ -333,7 +328,7 @@ def test_a_register_that_is_not_utf8_is_refused_in_urdu_naming_the_line(app, db)
         files = {"file": ("register.csv", content, "text/csv")}
         r = c.post("/import", data={"csrf_token": token, "mode": "dry"}, files=files)
         assert r.status_code == 422, r.text[:300]
-        shown = _error(r.text, "file")
+        shown = error_at(r.text, "file")
         assert (
             "سطر 3 UTF-8 متن نہیں: فائل کو “CSV UTF-8” کے طور پر محفوظ کریں" in shown
             and 'lang="en"' not in shown
@@ -387,5 +382,5 @@ def test_a_blank_print_and_a_resolution_out_of_range_are_said_in_urdu_at_the_fin
             files = {f"finger_{position}": ("scan.png", image, "image/png")}
             r = c.post(f"/persons/{pid}/fingerprints", data={"csrf_token": token}, files=files)
             assert r.status_code == 422, r.text[:300]
-            shown = _error(r.text, f"finger_{position}")
+            shown = error_at(r.text, f"finger_{position}")
             assert said in shown and 'lang="en"' not in shown, shown

@@ -5,7 +5,6 @@ pages say it in the page's language at the print's box, not in the engine's Engl
 
 from __future__ import annotations
 
-import html
 import io
 import re
 
@@ -14,7 +13,7 @@ import pytest
 from PIL import Image
 
 from crms.fingerprint.images import MAX_BYTES, ImageError, decode
-from tests.records._support import person_data, signed_in
+from tests.records._support import error_at, person_data, signed_in
 
 CSRF = r'name="csrf_token" value="([^"]+)"'
 
@@ -71,14 +70,8 @@ def test_a_probe_with_too_few_minutiae_names_the_count_and_the_floor():
     assert _detail(err.value) == ("minutiae_too_few", {"count": 1, "needed": MIN_MINUTIAE})
 
 
-def _box(page: str, field: str) -> str:
-    m = re.search(rf'<p class="error" id="e-{field}" role="alert">(.*?)</p>', page, re.S)
-    assert m, f"no error shown at {field}"
-    return html.unescape(m.group(1))
-
-
 @pytest.mark.parametrize("db", ["sqlite"], indirect=True)
-def test_the_pages_say_a_files_trouble_in_urdu_at_the_prints_box(app, db):
+def test_the_pages_say_a_files_trouble_in_urdu_at_the_printserror_at(app, db):
     with signed_in(app, db, "cro_operator") as (c, api):
         pid = c.post("/api/v1/persons", json=person_data(), headers=api).json()["person"]["id"]
         c.cookies.set("crms_lang", "ur")
@@ -90,7 +83,7 @@ def test_the_pages_say_a_files_trouble_in_urdu_at_the_prints_box(app, db):
             files = {f"finger_{position}": ("scan.png", image, "image/png")}
             r = c.post(f"/persons/{pid}/fingerprints", data={"csrf_token": token}, files=files)
             assert r.status_code == 422, r.text[:300]
-            shown = _box(r.text, f"finger_{position}")
+            shown = error_at(r.text, f"finger_{position}")
             assert said in shown and 'lang="en"' not in shown, shown
 
         for slot, image, said in (
@@ -101,7 +94,7 @@ def test_the_pages_say_a_files_trouble_in_urdu_at_the_prints_box(app, db):
             form = {"csrf_token": token, "reason": "FIR 1/2026 check"}
             r = c.post("/identify", data=form, files={f"probe_{slot}": ("capture.png", image, "image/png")})
             assert r.status_code == 422, r.text[:300]
-            shown = _box(r.text, f"probe_{slot}")
+            shown = error_at(r.text, f"probe_{slot}")
             assert said in shown and 'lang="en"' not in shown, shown
 
 
