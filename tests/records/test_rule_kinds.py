@@ -364,12 +364,14 @@ def _png(pixels, dpi: int) -> bytes:
 @pytest.mark.parametrize("db", ["sqlite"], indirect=True)
 def test_a_blank_print_and_a_resolution_out_of_range_are_said_in_urdu_at_the_fingers_box(app, db):
     """The enrolment page says a service's refusal of one finger at that finger's box, with its kind: in
-    Urdu on the Urdu page, not the service's English."""
+    Urdu on the Urdu page, not the service's English (a blank print, a resolution out of range, a file too
+    small or damaged)."""
     import numpy as np
 
     from crms.fingerprint.synthesis import generate_master, render_impression
 
     print_ = render_impression(generate_master(seed=9, finger_index=0), 0)
+    noise = np.random.default_rng(3).integers(0, 255, (300, 300), np.uint8)
     with signed_in(app, db, "cro_operator") as (c, api):
         pid = c.post("/api/v1/persons", json=person_data(), headers=api).json()["person"]["id"]
         c.cookies.set("crms_lang", "ur")
@@ -377,6 +379,8 @@ def test_a_blank_print_and_a_resolution_out_of_range_are_said_in_urdu_at_the_fin
             (1, _png(np.full((374, 388), 255, np.uint8), 500), "تصویر میں کوئی فنگر پرنٹ نہیں: یہ خالی ہے"),
             (2, _png(print_, 100), "100 ppi کی ریزولوشن 250–1500 ppi سے باہر ہے"),
             (2, _png(print_, 100), "درست کریں: دائیں شہادت کی انگلی —"),  # the box names its finger
+            (3, _png(np.full((40, 20), 255, np.uint8), 500), "تصویر صرف 20×40 پکسل کی ہے"),
+            (4, _png(noise, 500)[:2000], "PNG فائل خراب ہے یا پڑھی نہیں جا سکتی"),  # cut off in its pixels
         ):
             token = re.search(CSRF, c.get(f"/persons/{pid}/fingerprints").text).group(1)
             files = {f"finger_{position}": ("scan.png", image, "image/png")}

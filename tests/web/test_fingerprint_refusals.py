@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from crms.fingerprint.images import MAX_BYTES, ImageError, decode
-from tests.records._support import error_at, person_data, signed_in
+from tests.records._support import error_at, signed_in
 
 CSRF = r'name="csrf_token" value="([^"]+)"'
 
@@ -71,21 +71,10 @@ def test_a_probe_with_too_few_minutiae_names_the_count_and_the_floor():
 
 
 @pytest.mark.parametrize("db", ["sqlite"], indirect=True)
-def test_the_pages_say_a_files_trouble_in_urdu_at_the_printserror_at(app, db):
-    with signed_in(app, db, "cro_operator") as (c, api):
-        pid = c.post("/api/v1/persons", json=person_data(), headers=api).json()["person"]["id"]
+def test_the_identification_page_says_a_prints_trouble_in_urdu_at_its_box(app, db):
+    """(The enrolment page's: tests/records/test_rule_kinds.py.)"""
+    with signed_in(app, db, "fingerprint_examiner") as (c, _):
         c.cookies.set("crms_lang", "ur")
-        for position, image, said in (
-            (3, _png(20, 40), "تصویر صرف 20×40 پکسل کی ہے: ہر رخ کم از کم 32 پکسل ہونا چاہیے"),
-            (4, _damaged(), "PNG فائل خراب ہے یا پڑھی نہیں جا سکتی"),
-        ):
-            token = re.search(CSRF, c.get(f"/persons/{pid}/fingerprints").text).group(1)
-            files = {f"finger_{position}": ("scan.png", image, "image/png")}
-            r = c.post(f"/persons/{pid}/fingerprints", data={"csrf_token": token}, files=files)
-            assert r.status_code == 422, r.text[:300]
-            shown = error_at(r.text, f"finger_{position}")
-            assert said in shown and 'lang="en"' not in shown, shown
-
         for slot, image, said in (
             (1, _png(400, 400), "صرف 0 قابلِ استعمال منیوشیا ملے، کم از کم 3 درکار ہیں"),  # a blank capture
             (2, _damaged(), "PNG فائل خراب ہے یا پڑھی نہیں جا سکتی"),
