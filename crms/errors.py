@@ -140,6 +140,8 @@ RULE_VALUES: dict[str, tuple[str, ...]] = {
     "ppi_outside": ("ppi", "low", "high"),
     "finger_printed": ("position",),
     "position_twice": ("position", "first"),
+    "positions_count": ("positions", "prints"),
+    "probes_count": ("count", "most"),
     "minutiae_too_few": ("count", "needed"),
     "search_not_found": ("search",),
     "duplicate_not_found": ("case",),

@@ -476,9 +476,8 @@ def positions_for(prints: int, positions: list) -> list:
     if not positions:
         return [0] * prints
     if len(positions) != prints:
-        raise ValidationError(
-            f"{len(positions)} positions for {prints} prints (give one per print)", field="position"
-        )
+        message = f"{len(positions)} positions for {prints} prints (give one per print)"
+        raise rule_error("position", "positions_count", message, positions=len(positions), prints=prints)
     return list(positions)
 
 
@@ -488,7 +487,8 @@ def probe_templates(probes: list[ProbeInput]):
     from crms.fingerprint import TEMPLATE_MAGIC as MAGIC
 
     if not 1 <= len(probes) <= 10:
-        raise ValidationError(f"send 1 to 10 probe fingers, got {len(probes)}", field="probes")
+        message = f"send 1 to 10 probe fingers, got {len(probes)}"
+        raise rule_error("probes", "probes_count", message, count=len(probes), most=10)
     out: list = [None] * len(probes)
     images = []
     seen: dict[int, str] = {}

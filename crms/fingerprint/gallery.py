@@ -699,7 +699,8 @@ def _top_by(scores: np.ndarray, keys: np.ndarray, n: int) -> np.ndarray:
 def prepare_probes(probes: Sequence[ProbeFinger]) -> list[tuple]:
     """Checked, quantised probe fingers (name, position, minutiae), as every shard receives them."""
     if not 1 <= len(probes) <= 10:
-        raise GalleryError(f"a search takes 1 to 10 probe fingers, got {len(probes)}", field="probes")
+        message = f"a search takes 1 to 10 probe fingers, got {len(probes)}"
+        raise rule_error("probes", "probes_count", message, error=GalleryError, count=len(probes), most=10)
     out = []
     for p in probes:
         pos = check_position(p.position, p.name)

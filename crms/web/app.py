@@ -434,6 +434,8 @@ PLAIN_MESSAGES = {
     ),
     "ppi_outside": N_("A resolution of %(ppi)s ppi is outside %(low)s–%(high)s ppi"),
     "position_twice": N_("%(position)s is chosen for another print too: each finger can be searched once"),
+    "positions_count": N_("%(positions)s finger positions for %(prints)s prints: give one for each print"),
+    "probes_count": N_("A search takes 1 to %(most)s fingers, not %(count)s"),
     "image_too_many_bytes": N_("The image file is larger than %(mb)s MB"),
     "image_too_many_pixels": N_(
         "The image is larger than a finger's can be (%(side)s pixels a side, %(pixels)s in all): "

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from crms.errors import ValidationError
 from crms.fingerprint.images import MAX_BYTES, ImageError, decode
 from tests.records._support import error_at, signed_in
 
@@ -99,3 +100,18 @@ def test_the_api_sends_a_probes_kind_and_values(app, db):
             assert r.status_code == 422, r.text
             (item,) = r.json()["errors"]
             assert item["type"] == kind and item["values"] == values, item
+        files = [("print", (f"p{i}.png", _png(400, 400), "image/png")) for i in range(2)]
+        r = c.post("/api/v1/identify", headers=api, files=files, data={"reason": "check", "position": ["1"]})
+        assert r.status_code == 422, r.text
+        (item,) = r.json()["errors"]
+        assert item["type"] == "positions_count" and item["values"] == {"positions": 1, "prints": 2}, item
+
+
+def test_more_than_ten_probes_are_refused_naming_the_count():
+    """(The API's multipart parser refuses an eleventh file before the service: the CLI reaches this.)"""
+    from crms.biometrics.identification import ProbeInput, probe_templates
+
+    with pytest.raises(ValidationError) as err:
+        probe_templates([ProbeInput(f"probe {i}", b"", 0) for i in range(11)])
+    (detail,) = err.value.details
+    assert detail["type"] == "probes_count" and detail["values"] == {"count": 11, "most": 10}
