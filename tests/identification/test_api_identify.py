@@ -211,6 +211,10 @@ def test_identify_checks_each_ppi_with_the_engines_range(client, make_user):
             "/api/v1/identify", headers=headers, files=parts([t], [1]), data={"reason": "check", "ppi": bad}
         )
         assert r.status_code == 422 and r.json()["field"] == "ppi" and "f1.tpl" in r.json()["detail"], bad
+        if bad == str(MAX_DPI + 1):  # out of range: its kind and values kept
+            (item,) = r.json()["errors"]
+            assert item["type"] == "ppi_outside" and item["field"] == "ppi", item
+            assert item["values"] == {"ppi": bad, "low": MIN_DPI, "high": MAX_DPI}, item
 
 
 @pytest.mark.parametrize(

@@ -45,7 +45,9 @@ def _ppi(value: str | None, name: str):
         return fp.parse_dpi(value)
     except fp.ImageError as exc:
         message = exc.message if len(exc.message) <= 120 else exc.message[:120] + "..."
-        raise ValidationError(f"{name}: ppi {shown!r}: {message}", field="ppi") from None
+        message = f"{name}: ppi {shown!r}: {message}"
+        details = [{**d, "field": "ppi", "message": message} for d in exc.details]  # its kind kept
+        raise ValidationError(message, field="ppi", details=details) from None
 
 
 # The multipart form as the OpenAPI document declares it (the route reads the form itself, to bound it).

@@ -257,9 +257,8 @@ def _get_case(session: Session, case_id: int) -> Case:
 
     case = session.get(Case, case_id)
     if case is None:
-        raise rule_error(
-            "case_id", "case_not_found", f"case {case_id} not found", error=NotFound, case=case_id
-        )
+        message = f"case {case_id} not found"
+        raise rule_error("case_id", "case_not_found", message, error=NotFound, case=case_id)
     return case
 
 

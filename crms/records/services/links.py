@@ -262,8 +262,9 @@ def remove_link(session: Session, principal: Principal, link_id: int, data: Entr
             f"{recorded} is recorded for person {link.person_id} in {case.fir_key}: the link is not removed "
             "as made in error"
         )
-        values = {"person": link.person_id, "fir": f"{case.fir_number}/{case.year}"}
-        raise rule_error("link_id", kind, message, error=Conflict, station=case.police_station_code, **values)
+        fir = f"{case.fir_number}/{case.year}"
+        values = {"person": link.person_id, "fir": fir, "station": case.police_station_code}
+        raise rule_error("link_id", kind, message, error=Conflict, **values)
     held = f"{case.fir_key} as {link.role}, status {link.status}, {len(link.status_history)} status change(s)"
     entry = {"fir_key": case.fir_key, "role": link.role, "status": link.status,
              "changes": len(link.status_history)}  # fmt: skip
