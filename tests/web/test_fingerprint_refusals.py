@@ -1,5 +1,6 @@
 """A fingerprint file the engine cannot use is refused with the kind of its trouble and the values that say
-it (too small, too many pixels or bytes, damaged, too few minutiae to search): the API sends ``type`` and
+it (too small, too many pixels or bytes, damaged, too few minutiae to search; more than ten prints, or finger
+positions short of them): the API sends ``type`` and
 ``values`` (through the decoder's sandbox and the extraction workers), and the enrolment and identification
 pages say it in the page's language at the print's box, not in the engine's English."""
 
