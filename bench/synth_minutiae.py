@@ -15,6 +15,7 @@ period; FVC's real DB1-DB3 B sets: 56-74, `synth_quality.py`). Variants (module 
   gain 2 after 12 / 20  grow_ridges(gain=2) after 12 or 20 iterations (4 as is)
   gain 8                grow_ridges(gain=8)
   the master itself     the master's clean ridge map instead of an impression (no skin, sensor or noise)
+  the master after 30 / 50 iterations   the same, grown longer
 
   .venv/bin/python bench/synth_minutiae.py [--masters 20] [--variants "as is,no bends"] [--processes 2]
 """
@@ -37,6 +38,8 @@ VARIANTS: dict[str, dict[str, object]] = {
     "gain 2 after 20": {"gain": 2.0, "iterations": 20},
     "gain 8": {"gain": 8.0},
     "the master itself": {"clean": True},
+    "the master after 30 iterations": {"clean": True, "iterations": 30},
+    "the master after 50 iterations": {"clean": True, "iterations": 50},
 }
 SEED = 2026
 
