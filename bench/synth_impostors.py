@@ -20,11 +20,11 @@ against 1. Variants (module settings of ``crms.fingerprint.synthesis``, set in e
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing as mp
 import time
 
 import numpy as np
+from _synth import hull_density, variant_args  # bench/ is on sys.path when run as a script
 
 VARIANTS: dict[str, dict[str, object]] = {
     "as is": {},
@@ -59,8 +59,6 @@ def _templates(job: tuple[int, dict[str, object]]) -> tuple[str, list[bytes]]:
 
 
 def measure(masters: int, settings: dict[str, object], processes: int) -> dict[str, float]:
-    import cv2
-
     from crms.fingerprint import matcher
     from crms.fingerprint.serialise import loads
 
@@ -75,11 +73,7 @@ def measure(masters: int, settings: dict[str, object], processes: int) -> dict[s
         for j, s in enumerate(matcher.score_many(first[i], first[i + 1 :]), start=i + 1):
             (same if classes[i] == classes[j] else other).append(float(s))
     both = np.array(same + other)
-    density = []  # minutiae per 10,000 px² of their convex hull, as synth_quality.py reports it
-    for _, t in made:
-        m = loads(t[0]).minutiae[:, :2].astype(np.float32)
-        if len(m) >= 3:
-            density.append(len(m) / max(cv2.contourArea(cv2.convexHull(m)), 1.0) * 10_000)
+    density = [d for _, t in made if (d := hull_density(loads(t[0]).minutiae[:, :2])) is not None]
     return {
         "minutiae": float(np.mean([loads(t[0]).count for _, t in made])),
         "density": float(np.median(density)),
@@ -95,15 +89,7 @@ def measure(masters: int, settings: dict[str, object], processes: int) -> dict[s
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--masters", type=int, default=150)
-    ap.add_argument("--variants", default=",".join(VARIANTS))
-    ap.add_argument("--processes", type=int, default=2)
-    a = ap.parse_args()
-    names = [v.strip() for v in a.variants.split(",") if v.strip()]
-    unknown = [v for v in names if v not in VARIANTS]
-    if unknown:
-        raise SystemExit(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+    a, names = variant_args(__doc__, VARIANTS, masters=150)
     print(
         "| variant | minutiae | per 10k px² | impostor median (same class / other) | ≥ 20 | ≥ 30 "
         "| genuine p10 |"

@@ -22,10 +22,10 @@ period; FVC's real DB1-DB3 B sets: 56-74, `synth_quality.py`). Variants (module 
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing as mp
 
 import numpy as np
+from _synth import hull_density, variant_args  # bench/ is on sys.path when run as a script
 
 VARIANTS: dict[str, dict[str, object]] = {
     "as is": {},
@@ -48,8 +48,6 @@ def _layout(job: tuple[int, dict[str, object]]) -> tuple[int, float, float]:
     """(minutiae, per 10,000 px² of hull, ridge period) of impression 0 of master ``index``."""
     import functools
 
-    import cv2
-
     from crms.demo.builder import DEMO_GROWTH_ITERATIONS
     from crms.fingerprint.extract import extract
     from crms.fingerprint.images import FingerImage, estimate_ridge_period
@@ -71,21 +69,12 @@ def _layout(job: tuple[int, dict[str, object]]) -> tuple[int, float, float]:
     else:
         pixels = render_impression(finger, 0)
     img = FingerImage(pixels, 500.0, "caller", (pixels.shape[1], pixels.shape[0]), "raw")
-    xy = extract(img).template.minutiae[:, :2].astype(np.float32)
-    area = cv2.contourArea(cv2.convexHull(xy)) if len(xy) >= 3 else 0.0
-    return len(xy), len(xy) / max(area, 1.0) * 10_000, float(estimate_ridge_period(pixels))
+    xy = extract(img).template.minutiae[:, :2]
+    return len(xy), hull_density(xy) or 0.0, float(estimate_ridge_period(pixels))
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--masters", type=int, default=20)
-    ap.add_argument("--variants", default=",".join(VARIANTS))
-    ap.add_argument("--processes", type=int, default=2)
-    a = ap.parse_args()
-    names = [v.strip() for v in a.variants.split(",") if v.strip()]
-    unknown = [v for v in names if v not in VARIANTS]
-    if unknown:
-        raise SystemExit(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
+    a, names = variant_args(__doc__, VARIANTS, masters=20)
     print("| variant | minutiae | per 10,000 px² of hull | ridge period, px | per 10,000 px of ridge |")
     print("|---|---:|---:|---:|---:|")
     for name in names:

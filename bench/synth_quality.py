@@ -28,6 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from _cache import cache_dir  # noqa: E402  (bench/ is on sys.path when run as a script)
+from _synth import hull_density  # noqa: E402
 
 from crms.fingerprint import evaluation as ev  # noqa: E402
 from crms.fingerprint.images import list_images  # noqa: E402
@@ -70,14 +71,11 @@ def template_cache(work: Path, folder: Path) -> Path:
 
 def layout(images: Path, templates: list, prepared: list) -> dict:
     """Where a set's minutiae lie and how wide its ridges are (medians)."""
-    import cv2
-
     bits, density = [], []
     for t, p in zip(templates, prepared, strict=True):
         bits += p.ones[p.valid].tolist()
-        if t.count >= 3:
-            area = cv2.contourArea(cv2.convexHull(t.minutiae[:, :2].astype(np.float32)))
-            density.append(t.count / max(area, 1.0) * 10_000)
+        if (d := hull_density(t.minutiae[:, :2])) is not None:
+            density.append(d)
     period = ridge_period(images)
     return {
         "cylinder_set_bits": float(np.median(bits)),
