@@ -16,6 +16,8 @@ period; FVC's real DB1-DB3 B sets: 56-74, `synth_quality.py`). Variants (module 
   gain 8                grow_ridges(gain=8)
   the master itself     the master's clean ridge map instead of an impression (no skin, sensor or noise)
   the master after 30 / 50 iterations   the same, grown longer
+  arches only, tented arches only, whorls only   every master of that pattern class (no singular point;
+                        a core above a delta; two cores with a delta on each side)
 
   .venv/bin/python bench/synth_minutiae.py [--masters 20] [--variants "as is,no bends"] [--processes 2]
 """
@@ -40,6 +42,9 @@ VARIANTS: dict[str, dict[str, object]] = {
     "the master itself": {"clean": True},
     "the master after 30 iterations": {"clean": True, "iterations": 30},
     "the master after 50 iterations": {"clean": True, "iterations": 50},
+    "arches only": {"fp_class": "arch"},
+    "tented arches only": {"fp_class": "tented_arch"},
+    "whorls only": {"fp_class": "whorl"},
 }
 SEED = 2026
 
@@ -60,9 +65,10 @@ def _layout(job: tuple[int, dict[str, object]]) -> tuple[int, float, float]:
     if "gain" in settings:
         master.grow_ridges = functools.partial(grow_ridges, gain=float(settings.pop("gain")))
     clean = bool(settings.pop("clean", False))
+    fp_class = settings.pop("fp_class", None)
     for name, value in settings.items():
         setattr(master if hasattr(master, name) else fields, name, value)
-    finger = master.generate_master(SEED, index, iterations=iterations)
+    finger = master.generate_master(SEED, index, fp_class, iterations=iterations)
     if clean:  # ridges dark on white, the finger's outline cut at half its mask
         pixels = ((1.0 - np.clip(finger.ridges, -1.0, 1.0)) * 127.5).astype(np.uint8)
         pixels[finger.mask < 0.5] = 255
