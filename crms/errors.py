@@ -17,6 +17,13 @@ class CrmsError(Exception):
         self.field = field
         self.details = details or []
 
+    def at(self, field: str, message: str | None = None) -> CrmsError:
+        """This error said at another ``field`` (a form's box, the part of a request at fault), its kind and
+        values kept; ``message``: other words for it (its details' too)."""
+        words = {} if message is None else {"message": message}
+        details = [{**d, "field": field, **words} for d in self.details]
+        return type(self)(self.message if message is None else message, field=field, details=details)
+
 
 # The limits Pydantic's errors carry in their context (``string_too_long``: ``max_length``), one per kind.
 LIMIT_KEYS = ("max_length", "min_length", "le", "ge", "lt", "gt")

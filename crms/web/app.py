@@ -521,11 +521,6 @@ class PlainMessage(str):
         return text % shown
 
 
-def at_field(exc: CrmsError, field: str) -> CrmsError:
-    """``exc`` said at another field of the form (a finger's box), its message and its kind kept."""
-    return type(exc)(exc.message, field=field, details=[{**d, "field": field} for d in exc.details])
-
-
 def plain_message(item: dict) -> PlainMessage | None:
     """A detail (field, message, type, limit) in plain words where its kind is a common one, else None."""
     msgid, limit = PLAIN_MESSAGES.get(item.get("type") or ""), item.get("limit")
@@ -1748,7 +1743,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
                 raise ValidationError("choose at least one fingerprint image", field="image")
             if failed:
                 first = min(failed)
-                raise at_field(failed[first], f"finger_{first}")
+                raise failed[first].at(f"finger_{first}")
             from crms.biometrics.marks import record_missing_finger
 
             store = biometric_store(request)
@@ -1757,13 +1752,13 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
                 try:
                     enrolment.capture(session, who, store, person_id, position, image)
                 except ValidationError as exc:
-                    raise at_field(exc, f"finger_{position}") from None
+                    raise exc.at(f"finger_{position}") from None
                 checked[position] = quality
             for position, (reason, note) in marked.items():
                 try:
                     record_missing_finger(session, who, person_id, position, reason, note)
                 except (ValidationError, Conflict) as exc:
-                    raise at_field(exc, f"finger_{position}") from None
+                    raise exc.at(f"finger_{position}") from None
             session.flush()
             return enrol_view(request, session, who, person_id, saved=sorted(checked), checked=checked,
                               marked=sorted(marked))  # fmt: skip

@@ -45,9 +45,7 @@ def _ppi(value: str | None, name: str):
         return fp.parse_dpi(value)
     except fp.ImageError as exc:
         message = exc.message if len(exc.message) <= 120 else exc.message[:120] + "..."
-        message = f"{name}: ppi {shown!r}: {message}"
-        details = [{**d, "field": "ppi", "message": message} for d in exc.details]  # its kind kept
-        raise ValidationError(message, field="ppi", details=details) from None
+        raise exc.at("ppi", f"{name}: ppi {shown!r}: {message}") from None  # its kind kept
 
 
 # The multipart form as the OpenAPI document declares it (the route reads the form itself, to bound it).

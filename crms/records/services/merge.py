@@ -72,8 +72,7 @@ def merge_persons(session: Session, principal: Principal, data: MergeIn | dict) 
     try:
         merged = get_writable_person(session, principal, data.merged_id, Permission.PERSON_MERGE)
     except (NotFound, Conflict) as exc:  # said at the merged record's field, its kind kept
-        details = [{**d, "field": "merged_id"} for d in exc.details]
-        raise type(exc)(exc.message, field="merged_id", details=details) from None
+        raise exc.at("merged_id") from None
     survivor_links = {(p.case_id, p.role) for p in survivor.parties}
     for p in merged.parties:
         if (p.case_id, p.role) in survivor_links:
