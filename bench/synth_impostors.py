@@ -14,6 +14,8 @@ against 1. Variants (module settings of ``crms.fingerprint.synthesis``, set in e
   coarse bends           fields.BENDS = ((4, 0.3),)     (the coarse bends only, not the finer ones)
   coarse bends 0.45      fields.BENDS = ((4, 0.45),)
   coarse bends at two scales  fields.BENDS = ((4, 0.3), (2, 0.3))
+  pairs removed within 8 / 16 periods   the master's minutiae of opposite winding up to 8 or 16 ridge
+                         periods apart removed in pairs, nearest first (bench/_phase_defects.py)
 
   .venv/bin/python bench/synth_impostors.py [--masters 150] [--variants "as is,no bends"] [--processes 2]
 """
@@ -35,6 +37,8 @@ VARIANTS: dict[str, dict[str, object]] = {
     "coarse bends": {"BENDS": ((4, 0.3),)},
     "coarse bends 0.45": {"BENDS": ((4, 0.45),)},
     "coarse bends at two scales": {"BENDS": ((4, 0.3), (2, 0.3))},
+    "pairs removed within 8 periods": {"annihilate": 8.0},
+    "pairs removed within 16 periods": {"annihilate": 16.0},
 }
 SEED = 2026
 
@@ -47,9 +51,15 @@ def _templates(job: tuple[int, dict[str, object]]) -> tuple[str, list[bytes]]:
     from crms.fingerprint.serialise import dumps
     from crms.fingerprint.synthesis import fields, generate_master, render_impression
 
+    settings = dict(settings)
+    annihilate = settings.pop("annihilate", None)
     for name, value in settings.items():
         setattr(fields, name, value)
     master = generate_master(SEED, index, iterations=DEMO_GROWTH_ITERATIONS)
+    if annihilate is not None:
+        from _phase_defects import annihilated_master
+
+        master = annihilated_master(master, float(annihilate))
     out = []
     for k in (0, 1):
         pixels = render_impression(master, k)

@@ -18,6 +18,8 @@ period; FVC's real DB1-DB3 B sets: 56-74, `synth_quality.py`). Variants (module 
   the master after 30 / 50 iterations   the same, grown longer
   arches only, tented arches only, whorls only   every master of that pattern class (no singular point;
                         a core above a delta; two cores with a delta on each side)
+  pairs removed within 8 / 16 periods   the master's minutiae of opposite winding up to 8 or 16 ridge
+                        periods apart removed in pairs, nearest first (bench/_phase_defects.py)
 
   .venv/bin/python bench/synth_minutiae.py [--masters 20] [--variants "as is,no bends"] [--processes 2]
 """
@@ -45,6 +47,8 @@ VARIANTS: dict[str, dict[str, object]] = {
     "arches only": {"fp_class": "arch"},
     "tented arches only": {"fp_class": "tented_arch"},
     "whorls only": {"fp_class": "whorl"},
+    "pairs removed within 8 periods": {"annihilate": 8.0},
+    "pairs removed within 16 periods": {"annihilate": 16.0},
 }
 SEED = 2026
 
@@ -66,9 +70,14 @@ def _layout(job: tuple[int, dict[str, object]]) -> tuple[int, float, float]:
         master.grow_ridges = functools.partial(grow_ridges, gain=float(settings.pop("gain")))
     clean = bool(settings.pop("clean", False))
     fp_class = settings.pop("fp_class", None)
+    annihilate = settings.pop("annihilate", None)
     for name, value in settings.items():
         setattr(master if hasattr(master, name) else fields, name, value)
     finger = master.generate_master(SEED, index, fp_class, iterations=iterations)
+    if annihilate is not None:
+        from _phase_defects import annihilated_master
+
+        finger = annihilated_master(finger, float(annihilate))
     if clean:  # ridges dark on white, the finger's outline cut at half its mask
         pixels = ((1.0 - np.clip(finger.ridges, -1.0, 1.0)) * 127.5).astype(np.uint8)
         pixels[finger.mask < 0.5] = 255
