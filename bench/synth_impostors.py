@@ -16,6 +16,8 @@ against 1. Variants (module settings of ``crms.fingerprint.synthesis``, set in e
   coarse bends at two scales  fields.BENDS = ((4, 0.3), (2, 0.3))
   pairs removed within 8 / 16 periods   the master's minutiae of opposite winding up to 8 or 16 ridge
                          periods apart removed in pairs, nearest first (bench/_phase_defects.py)
+  difficulty 0.2 / 0.4   impressions drawn more worn, pressed and noisy (render_impression's difficulty;
+                         the demo draws its prints at 0.4)
 
   .venv/bin/python bench/synth_impostors.py [--masters 150] [--variants "as is,no bends"] [--processes 2]
 """
@@ -39,6 +41,8 @@ VARIANTS: dict[str, dict[str, object]] = {
     "coarse bends at two scales": {"BENDS": ((4, 0.3), (2, 0.3))},
     "pairs removed within 8 periods": {"annihilate": 8.0},
     "pairs removed within 16 periods": {"annihilate": 16.0},
+    "difficulty 0.2": {"difficulty": 0.2},
+    "difficulty 0.4": {"difficulty": 0.4},
 }
 SEED = 2026
 
@@ -53,6 +57,7 @@ def _templates(job: tuple[int, dict[str, object]]) -> tuple[str, list[bytes]]:
 
     settings = dict(settings)
     annihilate = settings.pop("annihilate", None)
+    difficulty = settings.pop("difficulty", 0.0)
     for name, value in settings.items():
         setattr(fields, name, value)
     master = generate_master(SEED, index, iterations=DEMO_GROWTH_ITERATIONS)
@@ -62,7 +67,7 @@ def _templates(job: tuple[int, dict[str, object]]) -> tuple[str, list[bytes]]:
         master = annihilated_master(master, float(annihilate))
     out = []
     for k in (0, 1):
-        pixels = render_impression(master, k)
+        pixels = render_impression(master, k, difficulty=difficulty)
         img = FingerImage(pixels, 500.0, "caller", (pixels.shape[1], pixels.shape[0]), "raw")
         out.append(dumps(extract(img).template))
     return master.fp_class, out
