@@ -8,13 +8,13 @@ identity document is already recorded is skipped (with their cases), a user that
 is not changed or shown again), stored images are reused.
 
 Fingerprints: ten synthetic fingers per person (crms.fingerprint.synthesis, one plain impression each at
-500 ppi), captured through the enrolment service (crms.biometrics.enrolment): images encrypted in the
-biometric store, one ``fingerprints`` row per finger, then their templates. The work goes person by person
-(the next person's images are drawn while this person's templates are extracted), so the first persons are
-fully enrolled within a minute and the rest follow at about ten seconds each. That is minutes of CPU per
-hundred persons, so it is a stage of its own (``stage="fingerprints"``) that scripts/run-demo.sh runs in
-the background while the server is already up; it stops cleanly when asked (``stop()``) and resumes where
-it stopped.
+500 ppi, as worn and noisy as ``DEMO_DIFFICULTY`` says), captured through the enrolment service
+(crms.biometrics.enrolment): images encrypted in the biometric store, one ``fingerprints`` row per finger,
+then their templates. The work goes person by person (the next person's images are drawn while this
+person's templates are extracted), so the first persons are fully enrolled within a minute and the rest
+follow at about ten seconds each. That is minutes of CPU per hundred persons, so it is a stage of its own
+(``stage="fingerprints"``) that scripts/run-demo.sh runs in the background while the server is already up;
+it stops cleanly when asked (``stop()``) and resumes where it stopped.
 Mugshots are ``person_photos`` rows (front view) added through crms.faces.photos, images encrypted.
 """
 
@@ -444,6 +444,11 @@ def ensure_users(session: Session, report: DemoReport) -> None:
 # Ridge growth iterations of demo masters: 12 instead of the generator's 14 saves about 15 % of the CPU per
 # finger and leaves the pattern nearly as complete (docs/SYNTHESIS.md); benchmarks keep the default.
 DEMO_GROWTH_ITERATIONS = 12
+# How worn, pressed and noisy the demo's prints are (render_impression's difficulty, 0-1): at 0.4 the
+# synthetic set's quality and error rates come nearest to FVC's SFinGe sets, a little easier; pristine
+# prints (0) make two different fingers score higher than the matcher's calibration expects, and the
+# duplicate queue fills with false cases (docs/SYNTHESIS.md).
+DEMO_DIFFICULTY = 0.4
 
 
 # Duplicate enrolments for the examiners' queue (crms.biometrics.dedup): demo person -> the person whose
@@ -459,7 +464,7 @@ def finger_png(seed: int, index: int, position: int, impression: int = 0) -> byt
     master = generate_master(
         seed=seed * 1_000_000 + index, finger_index=position - 1, iterations=DEMO_GROWTH_ITERATIONS
     )
-    return png_bytes(render_impression(master, impression))
+    return png_bytes(render_impression(master, impression, difficulty=DEMO_DIFFICULTY))
 
 
 def _finger_job(args: tuple[int, int, int]) -> tuple[int, int, bytes]:
