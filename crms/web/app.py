@@ -49,16 +49,13 @@ from crms.errors import (
 from crms.faces.photos import MAX_BYTES as PHOTO_MAX_BYTES
 from crms.records.cnic import ascii_digits, is_cnic_like
 from crms.records.labels import description_choices, description_word
-from crms.web.i18n import RTL, Formatter, choose, translations
+from crms.web.audit_actions import ACTIONS as AUDIT_ACTIONS
+from crms.web.i18n import N_, RTL, Formatter, choose, translations
 
 _log = logging.getLogger("crms.web")
 STATIC = Path(__file__).parent / "static"
 LANG_COOKIE = "crms_lang"
 _env = Environment(loader=PackageLoader("crms.web", "templates"), autoescape=select_autoescape(["html"]))
-
-
-def N_(text: str) -> str:  # marks a string for the catalogue; translated where it is shown
-    return text
 
 
 # The field names the services report (ValidationError.field), as the forms label them.
@@ -1892,6 +1889,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
                 values=values,
                 errors=errors,
                 outcomes=audit.OUTCOMES,
+                actions=AUDIT_ACTIONS,
             )
 
         return act(request, work)

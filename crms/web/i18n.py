@@ -25,6 +25,10 @@ BABEL_LOCALES = {"en": "en_PK", "ur": "ur_PK"}
 RTL = frozenset({"ur"})
 
 
+def N_(text: str) -> str:  # marks a string for the catalogue; translated where it is shown
+    return text
+
+
 @cache
 def translations(lang: str) -> gettext.NullTranslations:
     if lang == "en":

@@ -1,0 +1,78 @@
+"""The audit page says each action in the page's language beside its code: every action the code writes
+has its words (read from the source, so a new action without them fails here), and the page shows them."""
+
+from __future__ import annotations
+
+import ast
+import re
+import typing
+from pathlib import Path
+
+from crms.access import audit
+from crms.access.users import create_user, principal_for
+from crms.records.schemas import FlagConfirmIn, FlagIn
+from crms.records.services.contacts import ENTRY_KINDS
+from crms.web.audit_actions import ACTIONS
+from crms.web.i18n import translations
+from tests.records._support import signed_in
+
+CRMS = Path(__file__).resolve().parents[2] / "crms"
+AREAS = r"(access|alert|audit|auth|biometric|case|person|photo|records|reference|search|user)"
+ACTION = re.compile(AREAS + r"\.[a-z_.]*[a-z]")
+# The actions whose names are built from a value, and every name each one builds.
+BUILT = {
+    "f'person.{kind}.add'": [f"person.{k}.add" for k in (*ENTRY_KINDS, "description")],
+    "f'person.{kind}.remove'": [f"person.{k}.remove" for k in ENTRY_KINDS],
+    "f'person.flag.{data.action}'": [
+        f"person.flag.{a}"
+        for schema in (FlagIn, FlagConfirmIn)
+        for a in typing.get_args(schema.model_fields["action"].annotation)
+    ],
+    "f'biometric.duplicate_{decision}'": ["biometric.duplicate_confirm", "biometric.duplicate_reject"],
+}
+
+
+def _written() -> tuple[set[str], set[str]]:
+    """Action names written as they are in the code, and the f-strings that build others."""
+    names, built = set(), set()
+    for path in CRMS.rglob("*.py"):
+        if path.name == "audit_actions.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                if ACTION.fullmatch(node.value) and not node.value.endswith(".html"):
+                    names.add(node.value)
+            elif isinstance(node, ast.JoinedStr) and node.values:
+                head = node.values[0]
+                if isinstance(head, ast.Constant) and re.fullmatch(AREAS + r"\.[a-z_.]*", str(head.value)):
+                    built.add(ast.unparse(node))
+    return names, built
+
+
+def test_every_action_the_code_writes_has_its_words_and_no_words_are_left_over():
+    names, built = _written()
+    assert built == set(BUILT), "an action name built from a value: list every name it builds in BUILT"
+    assert {"auth.login", "person.read", "search.cnic", "biometric.identify_decision"} <= names
+    every = names | {n for group in BUILT.values() for n in group}
+    assert sorted(every - set(ACTIONS)) == []
+    assert sorted(set(ACTIONS) - every) == []
+
+
+def test_the_words_are_in_the_urdu_catalogue():
+    ur = translations("ur")
+    assert [words for words in ACTIONS.values() if ur.gettext(words) == words] == []
+
+
+def test_the_page_says_each_action_in_its_language_beside_the_code(app, db):
+    with db.transaction() as s:
+        clerk = principal_for(create_user(s, "clerk_words", "cro_operator"), channel="web")
+        audit.record(s, clerk, "person.phone.remove", target_type="person", target_id=5)
+        audit.record(s, clerk, "some.future_action", target_type="person", target_id=6)
+    with signed_in(app, db, "auditor") as (c, _):
+        page = c.get("/audit", params={"username": "clerk_words"}).text
+        assert 'Phone removed<br><small dir="ltr">person.phone.remove</small>' in page
+        assert '<td><small dir="ltr">some.future_action</small></td>' in page  # no words: the code alone
+        c.cookies.set("crms_lang", "ur")
+        page = c.get("/audit", params={"username": "clerk_words"}).text
+        ur = translations("ur").gettext("Phone removed")
+        assert ur != "Phone removed" and f'{ur}<br><small dir="ltr">person.phone.remove</small>' in page
