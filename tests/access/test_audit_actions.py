@@ -63,7 +63,7 @@ def test_the_words_are_in_the_urdu_catalogue():
     assert [words for words in ACTIONS.values() if ur.gettext(words) == words] == []
 
 
-def test_the_page_says_each_action_in_its_language_beside_the_code(app, db):
+def test_the_page_says_each_action_in_its_language_beside_the_code_and_offers_them_to_the_filter(app, db):
     with db.transaction() as s:
         clerk = principal_for(create_user(s, "clerk_words", "cro_operator"), channel="web")
         audit.record(s, clerk, "person.phone.remove", target_type="person", target_id=5)
@@ -76,3 +76,6 @@ def test_the_page_says_each_action_in_its_language_beside_the_code(app, db):
         page = c.get("/audit", params={"username": "clerk_words"}).text
         ur = translations("ur").gettext("Phone removed")
         assert ur != "Phone removed" and f'{ur}<br><small dir="ltr">person.phone.remove</small>' in page
+        # the action filter offers every action by its words (the field takes a code or its first part)
+        assert 'list="audit-actions"' in page and page.count('<option value="person.') >= 20
+        assert f'<option value="person.phone.remove">{ur}</option>' in page
