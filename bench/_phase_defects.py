@@ -17,21 +17,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from crms.fingerprint.synthesis.ridges import _bilinear  # the growth's own sampling
+
 TAPS = 7  # half-length of the complex Gabor across the ridges (pixels)
-
-
-@numba.njit  # no cache: tests load bench modules under names numba cannot find again
-def _bilinear(img, x, y):
-    h, w = img.shape
-    if x < 0.0 or y < 0.0 or x > w - 1.001 or y > h - 1.001:
-        return 0.0
-    x0 = int(x)
-    y0 = int(y)
-    fx = x - x0
-    fy = y - y0
-    a = img[y0, x0] * (1.0 - fx) + img[y0, x0 + 1] * fx
-    b = img[y0 + 1, x0] * (1.0 - fx) + img[y0 + 1, x0 + 1] * fx
-    return a * (1.0 - fy) + b * fy
 
 
 @numba.njit  # no cache: tests load bench modules under names numba cannot find again
