@@ -8,6 +8,15 @@ import pytest
 from crms.demo.builder import DEMO_DUPLICATE_OF, _finger_job, finger_png
 
 
+def _needs_the_engine() -> None:
+    try:
+        from crms.fingerprint import extract
+
+        extract._pyfing()
+    except ImportError as exc:
+        pytest.skip(f"the 'fingerprint' extra is not installed: {exc}")
+
+
 def test_duplicate_demo_persons_carry_a_second_impression_of_another_persons_fingers():
     dup, src = next(iter(DEMO_DUPLICATE_OF.items()))
     _, _, png = _finger_job((1, dup, 2))
@@ -16,12 +25,7 @@ def test_duplicate_demo_persons_carry_a_second_impression_of_another_persons_fin
 
 
 def test_the_two_impressions_match_above_a_dedup_threshold():
-    try:
-        from crms.fingerprint import extract
-
-        extract._pyfing()
-    except ImportError as exc:
-        pytest.skip(f"the 'fingerprint' extra is not installed: {exc}")
+    _needs_the_engine()
     from crms.fingerprint import matcher
     from crms.fingerprint.gallery import threshold_for_fpir
     from crms.fingerprint.serialise import loads
@@ -39,12 +43,7 @@ def test_the_two_impressions_match_above_a_dedup_threshold():
 def test_demo_prints_are_worn_like_live_scans_not_pristine():
     # Pristine synthetic prints make different fingers score above the calibration and fill the duplicate
     # queue with false cases; the demo's are drawn worn and noisy (DEMO_DIFFICULTY) and read as such.
-    try:
-        from crms.fingerprint import extract
-
-        extract._pyfing()
-    except ImportError as exc:
-        pytest.skip(f"the 'fingerprint' extra is not installed: {exc}")
+    _needs_the_engine()
     from crms.demo.builder import DEMO_GROWTH_ITERATIONS
     from crms.fingerprint import generate_master, png_bytes, render_impression
     from crms.fingerprint.workers import extract_one
