@@ -50,6 +50,7 @@ from crms.faces.photos import MAX_BYTES as PHOTO_MAX_BYTES
 from crms.records.cnic import ascii_digits, is_cnic_like
 from crms.records.labels import description_choices, description_word
 from crms.web.audit_actions import ACTIONS as AUDIT_ACTIONS
+from crms.web.audit_actions import RECORD_TYPES as AUDIT_RECORD_TYPES
 from crms.web.i18n import N_, RTL, Formatter, choose, translations
 
 _log = logging.getLogger("crms.web")
@@ -1890,6 +1891,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
                 errors=errors,
                 outcomes=audit.OUTCOMES,
                 actions=AUDIT_ACTIONS,
+                record_types=AUDIT_RECORD_TYPES,
             )
 
         return act(request, work)

@@ -1,6 +1,6 @@
-"""What the audit page calls each audited action, in the page's language, beside its code (which the
-auditors' filters take and the trail stores). A test reads the areas' source for every action they write
-and checks that each has its words here."""
+"""What the audit page calls each audited action and each kind of record an entry is about, in the page's
+language, beside the codes (which the auditors' filters take and the trail stores). A test reads the areas'
+source for every action and record type they write and checks that each has its words here."""
 
 from __future__ import annotations
 
@@ -95,4 +95,20 @@ ACTIONS = {
     "user.reset": N_("Account reset"),
     "user.role": N_("Role changed"),
     "user.sms_reset": N_("SMS sign-in reset"),
+}
+
+# The kinds of record an entry is about (its target type; reference data: the kind edited).
+RECORD_TYPES = {
+    "person": N_("Person"),
+    "case": N_("Case"),
+    "user": N_("User"),
+    "fingerprint": N_("Fingerprint"),
+    "identification": N_("Fingerprint search"),
+    "api_token": N_("API token"),
+    "file": N_("File"),
+    "division": N_("Division"),
+    "district": N_("District"),
+    "police_station": N_("Police station"),
+    "statute": N_("Statute"),
+    "section": N_("Section"),
 }
