@@ -313,10 +313,11 @@ def identifications_of(
     Audited as ``biometric.identifications`` of the person, unless the caller's own read of the record is
     (``audited=False``: the person page)."""
     from crms.records.models import Person
+    from crms.records.services import person_not_found
 
     authorize(principal, Permission.SEARCH_BIOMETRIC)
     if session.get(Person, person_id) is None:
-        raise NotFound(f"person {person_id} not found", field="person_id")
+        raise person_not_found(person_id)
     latest: dict[int, dict] = {}
     for d in decisions_for_person(session, principal, person_id):
         latest[d["search_id"]] = d

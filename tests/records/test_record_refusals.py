@@ -160,3 +160,22 @@ def _pages_say(c, *pages: tuple[str, str]) -> None:
     for path, said in pages:
         r = c.get(path)
         assert r.status_code == 404 and said in r.text, r.text[:2000]
+
+
+def test_a_person_not_on_record_is_named_by_kind_when_linked_or_looked_up_for_identifications(rdb, principal):
+    from crms.biometrics.examination import identifications_of
+    from crms.errors import NotFound
+    from crms.records import services_cases as cases
+
+    op, examiner = principal(), principal("fingerprint_examiner")
+    with rdb.transaction() as session:
+        case_id = cases.add_case(session, op, case_data()).id
+    for call in (
+        lambda s: cases.link_person(s, op, case_id, {"person_id": 987654, "role": "accused"}),
+        lambda s: identifications_of(s, examiner, 987654),
+    ):
+        with pytest.raises(NotFound) as err, rdb.transaction() as session:
+            call(session)
+        assert err.value.field == "person_id" and err.value.message == "person 987654 not found"
+        kinds = [(d["type"], d["values"]) for d in err.value.details]
+        assert kinds == [("person_not_found", {"person": 987654})]

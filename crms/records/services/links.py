@@ -33,6 +33,7 @@ from crms.records.services.common import (
     check_transition,
     check_version,
     merged_person,
+    person_not_found,
     record_entry_change,
     removal_reason,
     touch,
@@ -158,7 +159,7 @@ def link_person(session: Session, principal: Principal, case_id: int, data: Link
     else:
         person = session.get(Person, data.person_id)
         if person is None:
-            raise NotFound(f"person {data.person_id} not found", field="person_id")
+            raise person_not_found(data.person_id)
     if person.merged_into_id is not None:
         message = f"person {person.id} was merged into person {person.merged_into_id}; link that record"
         raise merged_person(message, person.id, person.merged_into_id)
