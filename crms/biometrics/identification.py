@@ -519,9 +519,8 @@ def probe_templates(probes: list[ProbeInput]):
         for (i, p, pos), r in zip(images, results, strict=True):
             if r.error:  # the engine's message names the image already
                 message = r.error if r.error.startswith(f"{p.name}: ") else f"{p.name}: {r.error}"
-                field = f"{p.name}.image"
-                details = [{**d, "field": field, "message": message} for d in r.error_details or ()]
-                raise ValidationError(message, field=field, details=details)
+                refused = ValidationError(r.error, details=r.error_details)  # the worker's, its kind kept
+                raise refused.at(f"{p.name}.image", message)
             out[i] = ProbeFinger(loads(r.template), pos, p.name)
     return out
 
