@@ -215,6 +215,9 @@ TERMS = {
     "captured": N_("captured"),
     "marked": N_("cannot be printed"),
 }
+# The audit page's actions and kinds of record (crms/web/audit_actions.py), as its terms.
+TERMS |= {f"action_{code}": words for code, words in AUDIT_ACTIONS.items()}
+TERMS |= {f"record_{code}": words for code, words in AUDIT_RECORD_TYPES.items()}
 FINGERS = {
     1: N_("Right thumb"),
     2: N_("Right index"),
@@ -1890,8 +1893,8 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
                 values=values,
                 errors=errors,
                 outcomes=audit.OUTCOMES,
-                actions=AUDIT_ACTIONS,
-                record_types=AUDIT_RECORD_TYPES,
+                actions=sorted(AUDIT_ACTIONS),
+                record_types=list(AUDIT_RECORD_TYPES),
             )
 
         return act(request, work)
