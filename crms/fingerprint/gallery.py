@@ -114,25 +114,27 @@ class SearchResult:
         return [c for c in self.candidates if c.score >= self.threshold]
 
 
+def impostor_sum_tail(score: float, fingers: int = 1) -> float:
+    """Chance that the summed scores of ``fingers`` impostor comparisons reach ``score``, as the matcher's
+    calibration models them. Impostor scores are 10*log10(1/FMR), so their tail is exponential with rate
+    ln(10)/10; the sum of k independent ones has a Gamma(k) tail:
+    P(S >= s) = exp(-l s) * sum_{i<k} (l s)^i / i!."""
+    x = math.log(10) / 10 * max(0.0, score)
+    return math.exp(-x) * sum(x**i / math.factorial(i) for i in range(max(1, fingers)))
+
+
 def threshold_for_fpir(fpir: float, persons: int, fingers: int = 1) -> float:
     """Fused score above which a search of ``fingers`` probe fingers against ``persons`` persons has a
-    false-positive identification rate of ``fpir``. Impostor scores are 10*log10(1/FMR), so their tail is
-    exponential with rate ln(10)/10; the sum of k of them has a Gamma(k) tail:
-    P(S >= s) = exp(-l s) * sum_{i<k} (l s)^i / i!. Solved for persons * P(S >= s) = fpir by bisection."""
+    false-positive identification rate of ``fpir``: persons * impostor_sum_tail(s, fingers) = fpir, solved by
+    bisection."""
     if not 0 < fpir < 1:
         raise GalleryError("FPIR must be between 0 and 1", field="fpir")
-    lam = math.log(10) / 10
     k = max(1, fingers)
     n = max(1, persons)
-
-    def tail(s: float) -> float:
-        x = lam * s
-        return math.exp(-x) * sum(x**i / math.factorial(i) for i in range(k))
-
     lo, hi = 0.0, 1000.0
     for _ in range(100):
         mid = 0.5 * (lo + hi)
-        if n * tail(mid) > fpir:
+        if n * impostor_sum_tail(mid, k) > fpir:
             lo = mid
         else:
             hi = mid

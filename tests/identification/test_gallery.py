@@ -173,6 +173,19 @@ def test_threshold_for_fpir():
         G.threshold_for_fpir(0, 10)
 
 
+def test_impostor_sum_tail_is_the_calibrations_model():
+    """One impostor reaches s with chance 10^(-s/10) (the calibration's scale); a sum of k independent ones
+    has the Gamma tail: checked against sums of exponential draws."""
+    assert math.isclose(G.impostor_sum_tail(20, 1), 0.01, rel_tol=1e-9)
+    assert G.impostor_sum_tail(0, 10) == 1.0
+    rng = np.random.default_rng(0)
+    draws = rng.exponential(10 / math.log(10), size=(200_000, 10))
+    for k, s in ((2, 25), (10, 60), (10, 90)):
+        measured = float(np.mean(draws[:, :k].sum(axis=1) >= s))
+        assert math.isclose(G.impostor_sum_tail(s, k), measured, rel_tol=0.1), (k, s)
+    assert G.impostor_sum_tail(G.threshold_for_fpir(0.01, 500, 10), 10) * 500 <= 0.01
+
+
 def test_packed_cylinders_equal_the_matchers(masters):
     """The gallery builds stage 2's cylinders and hulls with the matcher's kernels: bit for bit what
     ``matcher.prepare`` gives for the same stored template."""
