@@ -47,6 +47,10 @@ SAME_FINGER = [
     ("41", "Left", "ring", "41", "Left", "little"),
     ("460", "Left", "index", "92", "Left", "index"),
 ]
+# found by bench/identify_fpir.py (scores 76-135, checked by eye): the 500 ppi captures of subject 590's left
+# hand and of 297's left little finger are the left fingers of 596 / 598 at about 170 ppi
+SAME_FINGER += [("590", "Left", f, s, "Left", f) for f in FINGERS for s in ("596", "598")]
+SAME_FINGER += [("297", "Left", "little", s, "Left", "little") for s in ("596", "598")]
 SAME_SUBJECTS = [(596, 598)]  # nearly all fingers match across the two subjects and across hands
 
 
