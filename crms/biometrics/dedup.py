@@ -60,10 +60,12 @@ def _prints_of(session: Session, person_id: int) -> list:
 
 @dataclass(frozen=True)
 class _Hits:
-    """What searching one person's prints found: the probes used, the threshold, the other persons."""
+    """What searching one person's prints found: the probes used, the threshold and its basis (the model's, or
+    raised to the gallery's measured impostors: ``decision_threshold``), the other persons."""
 
     probes: int
     threshold: float
+    basis: str
     others: list
 
 
@@ -71,7 +73,7 @@ def _search_person(session: Session, db, person_id: int) -> _Hits | None:
     """Search the person's enrolled prints against every other person (reads only: the gallery catches up
     from the database, then the search runs in memory)."""
     from crms.biometrics.identification import store_for
-    from crms.fingerprint import threshold_for_fpir
+    from crms.fingerprint import decision_threshold
 
     probes = _prints_of(session, person_id)[:10]
     if not probes:
@@ -84,7 +86,8 @@ def _search_person(session: Session, db, person_id: int) -> _Hits | None:
     result = g.search(probes, top=6, fpir=DEDUP_FPIR)
     others = [c for c in result.candidates if c.person != person_id]
     persons = max(1, result.gallery_persons - 1)
-    return _Hits(len(probes), threshold_for_fpir(DEDUP_FPIR, persons, len(probes)), others)
+    threshold, basis = decision_threshold(DEDUP_FPIR, persons, len(probes), g.impostors)
+    return _Hits(len(probes), threshold, basis, others)
 
 
 def _open_cases(session: Session, principal: Principal, person_id: int, hits: _Hits) -> list[DuplicateCase]:
@@ -93,7 +96,7 @@ def _open_cases(session: Session, principal: Principal, person_id: int, hits: _H
     threshold = hits.threshold
     audit.record(
         session, principal, "biometric.dedup_search", target_type="person", target_id=person_id,
-        query={"probes": hits.probes, "threshold": threshold,
+        query={"probes": hits.probes, "threshold": threshold, "threshold_basis": hits.basis,
                "candidates": [[c.person, c.score] for c in hits.others[:5]]},
     )  # fmt: skip
     opened = []

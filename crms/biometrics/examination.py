@@ -73,8 +73,8 @@ def search(
         SEARCH_ACTION,
         target_type="identification",
         reason=(reason or "").strip(),
-        query={"probes": kept, "threshold": out["threshold"], "fpir": out["fpir"],
-               "gallery": out["gallery"], "candidates": out["candidates"]},
+        query={"probes": kept, "threshold": out["threshold"], "threshold_basis": out["threshold_basis"],
+               "fpir": out["fpir"], "gallery": out["gallery"], "candidates": out["candidates"]},
     )  # fmt: skip
     out["search_id"] = entry.id
     out["probes"] = [{"name": k["name"], "position": k["position"]} for k in kept]
@@ -144,7 +144,8 @@ def get_search(
                 c["person"] = found.get(int(c["person_id"]))
     return {
         "search_id": e.id, "at": e.at, "by": e.username, "reason": e.reason, "threshold": q["threshold"],
-        "fpir": q.get("fpir"), "gallery": q.get("gallery"), "candidates": q["candidates"],
+        "threshold_basis": q.get("threshold_basis", "calibration"), "fpir": q.get("fpir"),
+        "gallery": q.get("gallery"), "candidates": q["candidates"],
         "probes": [{"name": p["name"], "position": p["position"]} for p in q["probes"]],
     }  # fmt: skip
 

@@ -56,6 +56,8 @@ SETTLED = timedelta(seconds=15)
 # busy 2-core machine) runs at load and then at most this often, not before every search.
 CENSUS_EVERY = timedelta(seconds=30)
 SNAPSHOT_EVERY = 1000  # changes applied since the last snapshot before the next one is written
+IMPOSTOR_PAIRS = 10_000  # pairs of different persons' fingers scored when the gallery measures its impostors
+REMEASURE_CHANGE = 0.25  # ... again once its number of fingers has changed by this share
 _SEAL_MAGIC = b"CRMSGAL1"
 _SEAL_CHUNK = 16 * 1024 * 1024
 _stores: dict[str, GalleryStore] = {}
@@ -158,6 +160,7 @@ class GalleryStore:
                 out = self._load(session)
             else:
                 out = self._catch_up(session)
+            self._measure_impostors()
             taken = None
             if self.snapshot is not None and (
                 out.get("rebuilt") or self.changes >= max(SNAPSHOT_EVERY, len(self.gallery) // 100)
@@ -166,6 +169,23 @@ class GalleryStore:
         if taken is not None:  # sealed and written outside the lock: searches go on meanwhile
             self._write(*taken)
         return out
+
+    def _measure_impostors(self) -> None:
+        """Measure the gallery's own impostor scores (``Gallery.impostor_scores``) when it has none yet, is a
+        new gallery, or has grown or shrunk by ``REMEASURE_CHANGE`` since; its searches' thresholds are then
+        the higher of the model's and the one its impostors call for (``crms.fingerprint.impostors``)."""
+        from crms.fingerprint import impostor_profile_of
+
+        g = self.gallery
+        n = len(g)
+        if g.impostors_at is not None and abs(n - g.impostors_at) <= REMEASURE_CHANGE * g.impostors_at:
+            return
+        g.impostors = impostor_profile_of(g.impostor_scores(IMPOSTOR_PAIRS))
+        g.impostors_at = n
+        if g.impostors is not None:
+            log.info(
+                "gallery: impostors measured, %d pairs, median %.1f", g.impostors.pairs, g.impostors.median
+            )
 
     # -------------------------------------------------------------------- first load
     def _load(self, session: Session) -> dict[str, int]:
@@ -231,6 +251,8 @@ class GalleryStore:
             watermark = datetime.fromisoformat(stamp["watermark"]) if stamp["watermark"] else None
             skipped = {int(k): (int(v[0]), int(v[1]), str(v[2])) for k, v in stamp["skipped"].items()}
             database = stamp["database"]
+            impostors = stamp.get("impostors")
+            measured = (int(impostors["at"]), [float(x) for x in impostors["scores"]]) if impostors else None
         except (ValueError, KeyError, TypeError, IndexError):
             return "damaged (stamp)"
         if database != self.database:
@@ -241,6 +263,10 @@ class GalleryStore:
         self.watermark = _aware(watermark)
         self.skipped = {k: v[2] for k, v in skipped.items()}
         self._skipped_at = {k: (v[0], v[1]) for k, v in skipped.items()}
+        if measured is not None:  # the impostors measured before: not measured again at every start
+            from crms.fingerprint import impostor_profile_of
+
+            g.impostors_at, g.impostors = measured[0], impostor_profile_of(measured[1])
         return "ok"
 
     def _take(self) -> tuple[int, bytes] | None:
@@ -252,6 +278,7 @@ class GalleryStore:
             "watermark": self.watermark.isoformat() if self.watermark else "",
             "census": list(self.gallery.checksum()),
             "skipped": {str(k): [*self._skipped_at.get(k, (0, 0)), v] for k, v in self.skipped.items()},
+            "impostors": _impostors_kept(self.gallery),
         })  # fmt: skip
         data = self.gallery.snapshot_bytes(stamp)
         self.changes = 0
@@ -394,6 +421,14 @@ class GalleryStore:
             self._apply(session.execute(q.order_by(Fingerprint.id)))
         self.changes += removed + len(stale)
         return removed + len(stale)
+
+
+def _impostors_kept(gallery) -> dict | None:
+    """The gallery's measured impostor scores as its snapshot's stamp keeps them (None: not measured)."""
+    if gallery.impostors_at is None:
+        return None
+    scores = [] if gallery.impostors is None else [round(float(x), 2) for x in gallery.impostors.scores]
+    return {"at": gallery.impostors_at, "scores": scores}
 
 
 def _remove_leftovers(path: Path) -> None:
@@ -543,6 +578,7 @@ def candidates_dict(result, top: int) -> dict:
     return {
         "gallery": {"fingers": result.gallery_fingers, "persons": result.gallery_persons},
         "threshold": result.threshold,
+        "threshold_basis": result.threshold_basis,  # "calibration", or "gallery": raised to its impostors
         "fpir": result.fpir,
         "penetration": round(result.penetration, 6),
         "candidates": [
@@ -597,6 +633,7 @@ def identify(
             "probes": [{"name": f.name, "position": f.position} for f in fingers],
             "top": top,
             "threshold": out["threshold"],
+            "threshold_basis": out["threshold_basis"],
             "candidates": [[c["person_id"], c["score"]] for c in out["candidates"]],
         },
     )

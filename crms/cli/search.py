@@ -114,9 +114,10 @@ def identify_cmd(
     if as_json:
         typer.echo(json.dumps(out))
         return
+    raised = ", raised to this gallery's impostors" if out["threshold_basis"] == "gallery" else ""
     typer.echo(
         f"# search {out['search_id']}: {out['gallery']['persons']} persons, threshold {out['threshold']}"
-        f" (FPIR {out['fpir']})",
+        f" (FPIR {out['fpir']}{raised})",
         err=True,
     )
     for c in out["candidates"]:

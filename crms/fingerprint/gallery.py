@@ -56,6 +56,8 @@ DEFAULT_PENETRATION = 0.0  # ... or this fraction of the searched fingers, which
 RERANK = 5  # the coarse scan keeps this many times the survivors (shared among the probe fingers)
 DEFAULT_FPIR = 0.01
 MIN_MINUTIAE = 3  # a probe finger with fewer cannot be searched
+IMPOSTOR_PROBES = 100  # fingers, and the pool they are compared with, when a gallery measures its impostors
+IMPOSTOR_POOL = 1000
 
 
 class GalleryError(ValidationError):
@@ -108,6 +110,8 @@ class SearchResult:
     penetration: float  # stage-2 comparisons / (probe fingers x fingers searched)
     stage1_cpu_s: float = 0.0  # CPU time of the process (all threads) in each stage
     stage2_cpu_s: float = 0.0
+    # "calibration": the model's threshold; "gallery": the higher one its measured impostors call for
+    threshold_basis: str = "calibration"
 
     @property
     def hits(self) -> list[Candidate]:
@@ -139,6 +143,18 @@ def threshold_for_fpir(fpir: float, persons: int, fingers: int = 1) -> float:
         else:
             hi = mid
     return round(hi, 2)
+
+
+def decision_threshold(fpir: float, persons: int, fingers: int, impostors=None) -> tuple[float, str]:
+    """The threshold of a search of ``fingers`` probe fingers among ``persons`` persons at ``fpir``, and its
+    basis: the model's (``threshold_for_fpir``, "calibration") or, where the gallery's measured impostors
+    (``impostors``, a :class:`crms.fingerprint.impostors.ImpostorProfile`) call for a higher one, that
+    ("gallery"). Never lower than the model's."""
+    model = threshold_for_fpir(fpir, persons, fingers)
+    if impostors is None:
+        return model, "calibration"
+    measured = impostors.measured_threshold(fpir, persons, fingers)
+    return (measured, "gallery") if measured > model else (model, "calibration")
 
 
 def _template_minutiae(t: Template) -> np.ndarray:
@@ -285,6 +301,8 @@ class Gallery:
         self.mused = 0  # minutia rows used
         self.dead = 0
         self.version = 0  # bumped by every change
+        self.impostors = None  # measured impostor profile (crms.fingerprint.impostors), set by its keeper
+        self.impostors_at: int | None = None  # its live fingers when they were measured
 
     # ------------------------------------------------------------------ size
     def __len__(self) -> int:
@@ -584,7 +602,40 @@ class Gallery:
         brute_force: bool = False,
     ) -> SearchResult:
         """Top ``top`` persons for 1-10 probe fingers (see the module docstring)."""
-        return run_search([self], probes, top, survivors, penetration, fpir, brute_force)
+        return run_search(
+            [self], probes, top, survivors, penetration, fpir, brute_force, impostors=self.impostors
+        )
+
+    def impostor_scores(self, pairs: int = 10_000, seed: int = 0) -> np.ndarray:
+        """Scores of up to ``pairs`` random pairs of live fingers of one position and two different persons,
+        compared as stage 2 compares them: this gallery's impostors, as measured by
+        :class:`crms.fingerprint.impostors.ImpostorProfile`. The pairs join up to ``IMPOSTOR_PROBES`` fingers
+        to a pool of up to ``IMPOSTOR_POOL`` (seeded: the same gallery, the same pairs)."""
+        rng = np.random.default_rng(seed)
+        with self._lock:
+            live = np.flatnonzero(self.alive[: self.rows])
+            if live.shape[0] < 2 or pairs < 1:
+                return np.zeros(0)
+            position, person = self.position, self.person
+            pool = np.sort(rng.choice(live, min(IMPOSTOR_POOL, live.shape[0]), replace=False))
+            probes = rng.choice(live, min(IMPOSTOR_PROBES, live.shape[0]), replace=False)
+            per = max(1, pairs // probes.shape[0])
+            chosen = []
+            for row in probes.tolist():
+                ok = pool[(position[pool] == position[row]) & (person[pool] != person[row])]
+                if ok.shape[0]:
+                    chosen.append((row, np.sort(rng.choice(ok, min(per, ok.shape[0]), replace=False))))
+            if not chosen:
+                return np.zeros(0)
+            packed = pack_minutiae([self._minutiae_of(i) for i in pool.tolist()])
+            out = [
+                score_packed(
+                    M.prepare(_to_template(self._minutiae_of(row))),
+                    _subset(packed, np.searchsorted(pool, rows)),
+                )
+                for row, rows in chosen
+            ]
+        return np.concatenate(out)
 
     # The two stages as steps that a coordinator runs over one gallery or over several shards (each person's
     # fingers in one shard); every choice is made over the union of the shards' answers with ties broken by
@@ -726,10 +777,12 @@ def run_search(
     fpir: float = DEFAULT_FPIR,
     brute_force: bool = False,
     call=None,
+    impostors=None,
 ) -> SearchResult:
     """The search over one or more shards (objects with ``stats``, ``stage1``, ``rerank``, ``stage2``;
     ``call(method, args)`` runs one method on every shard and returns their answers, by default in this
-    process)."""
+    process). ``impostors``: the gallery's measured impostor profile, which may raise the threshold
+    (:func:`decision_threshold`)."""
     if top < 1:
         raise GalleryError("top must be at least 1", field="top")
     prepared = prepare_probes(probes)
@@ -800,11 +853,13 @@ def run_search(
         ]
         cands.append(Candidate(pid, round(total, 2), fs))
     cands.sort(key=lambda c: (-c.score, c.person))
+    threshold, basis = decision_threshold(fpir, persons, len(prepared), impostors)
     return SearchResult(
         candidates=cands[:top],
         gallery_fingers=fingers,
         gallery_persons=persons,
-        threshold=threshold_for_fpir(fpir, persons, len(prepared)),
+        threshold=threshold,
+        threshold_basis=basis,
         fpir=fpir,
         stage1_compared=s1,
         stage2_compared=len(rows),

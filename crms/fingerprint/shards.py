@@ -101,6 +101,9 @@ class ShardServer:
     def stage2(self, probes, keys, persons):
         return self.g.stage2(probes, keys, persons)
 
+    def impostor_scores(self, pairs, seed):
+        return self.g.impostor_scores(pairs, seed)
+
 
 def _serve(conn) -> None:  # pragma: no cover - runs in the worker process
     server = ShardServer()
@@ -150,6 +153,8 @@ class ShardedGallery:
             raise G.GalleryError("at least one shard", field="shards")
         self.n = n
         self.backend = backend
+        self.impostors = None  # measured impostor profile (crms.fingerprint.impostors), set by its keeper
+        self.impostors_at: int | None = None  # its live fingers when they were measured
         if backend == "local":
             self._shards: list = [ShardServer() for _ in range(n)]
         elif backend == "process":
@@ -243,7 +248,13 @@ class ShardedGallery:
         return sum(self._call("nbytes", ())) / max(1, len(self))
 
     def search(self, probes: Sequence[G.ProbeFinger], **kw) -> G.SearchResult:
-        return G.run_search(self._shards, probes, call=self._call, **kw)
+        return G.run_search(self._shards, probes, call=self._call, impostors=self.impostors, **kw)
+
+    def impostor_scores(self, pairs: int = 10_000, seed: int = 0) -> np.ndarray:
+        """:meth:`Gallery.impostor_scores` of every shard, their share of the pairs each (a person's fingers
+        are all in one shard, so pairs within a shard are of two different persons as anywhere)."""
+        parts = self._call("impostor_scores", (max(1, pairs // self.n), seed))
+        return np.concatenate(parts) if parts else np.zeros(0)
 
     def snapshot_bytes(self, stamp: str = "") -> bytes:
         """Every shard's :meth:`Gallery.snapshot_bytes` in one ``.npz`` with the caller's ``stamp``; it loads

@@ -48,3 +48,13 @@ def test_the_estimate_keeps_the_promise_for_model_scores_and_not_for_higher_ones
     model = np.random.default_rng(1).exponential(10 / math.log(10), 200_000)
     assert 0.07 < fp.estimated_fpir(model, 599, 0.1) < 0.13
     assert fp.estimated_fpir(model + 2.0, 599, 0.1) > 0.5  # two points more a finger: twenty a person
+
+
+def test_the_gallerys_measured_impostors_raise_the_thresholds_counted(fp):
+    from crms.fingerprint.impostors import ImpostorProfile
+
+    scores, usable, allowed = _persons()
+    scores[0, 1] = 12.0  # a sum of 120: above the model's thresholds among 3 persons
+    high = ImpostorProfile(np.random.default_rng(0).exponential(10 / math.log(10), 5000) + 10)
+    assert fp.fpir_brute_force(scores, usable, allowed)["tenprint"]["0.01"]["hits"] == 1
+    assert fp.fpir_brute_force(scores, usable, allowed, high)["tenprint"]["0.01"]["hits"] == 0

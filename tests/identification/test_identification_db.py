@@ -217,6 +217,22 @@ def test_restart_and_snapshot_reach_the_database_state(world, tmp_path):
     assert search(db, op, [probe(fingers[pid][1], 2)])["candidates"][:3] == first["candidates"][:3]
 
 
+def test_the_measured_impostors_come_back_with_the_snapshot(world, tmp_path, monkeypatch):
+    """A restart from the snapshot takes the impostor scores measured before, not measuring them again."""
+    from crms.fingerprint import Gallery, impostors
+
+    db, _op, _fingers = world
+    monkeypatch.setattr(impostors, "MIN_PAIRS", 100)
+    snap = tmp_path / "gallery" / "snapshot"
+    st, out = _restart(db, snap)
+    assert out.get("rebuilt") == 1 and st.gallery.impostors.pairs == 300
+    kept = st.gallery.impostors.scores
+    monkeypatch.setattr(Gallery, "impostor_scores", lambda *a, **k: pytest.fail("measured again"))
+    st2, out = _restart(db, snap)
+    assert out.get("from_snapshot") == 1 and st2.gallery.impostors_at == 60
+    assert np.allclose(st2.gallery.impostors.scores, kept, atol=0.006)
+
+
 def _flip(b: bytes) -> bytes:
     i = len(b) // 2
     return b[:i] + bytes([b[i] ^ 1]) + b[i + 1 :]
@@ -499,6 +515,47 @@ def test_after_an_enrolment_run_the_new_persons_are_checked(world):
     with db.transaction() as s:
         rows = list(s.execute(select(DuplicateCase.person_id, DuplicateCase.candidate_id)))
     assert [tuple(r) for r in rows] == [(twin, a)]
+
+
+def test_the_gallery_measures_its_impostors_and_its_searches_take_the_higher_threshold(world, monkeypatch):
+    """The gallery measures its own impostors when it syncs, again only once it has changed by a quarter; a
+    search and the duplicate check then take the higher of the model's threshold and the measured one, and
+    say which (audited with the search)."""
+    import math
+
+    from crms.access.models import AuditEntry
+    from crms.fingerprint import decision_threshold, impostors
+
+    db, op, fingers = world
+    monkeypatch.setattr(impostors, "MIN_PAIRS", 100)  # six persons give 300 pairs of one position
+    store = identification.store_for(db)
+    with db.read_transaction() as s:
+        store.sync(s)
+    measured = store.gallery.impostors
+    assert measured is not None and measured.pairs == 6 * 10 * 5
+    with db.read_transaction() as s:
+        store.sync(s)
+    assert store.gallery.impostors is measured  # nothing changed: not measured again
+    high = impostors.ImpostorProfile(np.random.default_rng(0).exponential(10 / math.log(10), 300) + 5)
+    store.gallery.impostors = high
+    a = list(fingers)[0]
+    out = search(db, op, [probe(fingers[a][0], 1)])
+    assert (out["threshold"], out["threshold_basis"]) == decision_threshold(out["fpir"], 6, 1, high)
+    assert out["threshold_basis"] == "gallery" and out["candidates"][0]["person_id"] == a
+    with db.transaction() as s:
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "search.biometric")).all()[-1]
+        assert json.loads(entry.query)["threshold_basis"] == "gallery"
+    with db.read_transaction() as s:
+        hits = dedup._search_person(s, db, a)
+    assert (hits.threshold, hits.basis) == decision_threshold(dedup.DEDUP_FPIR, 5, 10, high)
+    rng = np.random.default_rng(13)
+    for _ in range(2):  # 20 fingers more: a third more, measured again
+        pid = person(db, op, "Later Man")
+        for f in range(10):
+            enrol(db, pid, f + 1, S.master(rng))
+    with db.read_transaction() as s:
+        store.sync(s)
+    assert store.gallery.impostors is not high and store.gallery.impostors.pairs == 8 * 10 * 7
 
 
 def test_the_dedup_search_after_a_run_holds_no_write_lock(world, monkeypatch):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyotp
@@ -24,6 +25,29 @@ def _png(tmp: Path, seed: int, impression: int) -> Path:
     path = tmp / f"print_{seed}_{impression}.png"
     path.write_bytes(png_bytes(render_impression(generate_master(seed=seed, finger_index=0), impression)))
     return path
+
+
+@contextmanager
+def _impostors_running_high(db):
+    """The server's gallery as if it had measured impostors five points above the calibration's."""
+    import math
+
+    import numpy as np
+
+    from crms.biometrics.identification import store_for
+    from crms.fingerprint.impostors import ImpostorProfile
+
+    store = store_for(db)
+    with db.read_transaction() as s:
+        store.sync(s)
+    g = store.gallery
+    kept = g.impostors, g.impostors_at
+    g.impostors = ImpostorProfile(np.random.default_rng(0).exponential(10 / math.log(10), 2000) + 5)
+    g.impostors_at = len(g)
+    try:
+        yield
+    finally:
+        g.impostors, g.impostors_at = kept
 
 
 def _setup(server, tmp: Path) -> dict:
@@ -109,11 +133,14 @@ def test_identify_compare_decide_and_duplicate_queue(browser, web_server, tmp_pa
     page.fill("#f-reason", "FIR 31/2026 PS Saddar arrest")
     page.set_input_files("#f-probe_1", str(_png(tmp_path, 701, 2)))
     page.select_option("#f-position_1", "1")
-    page.click("form[enctype] button[type=submit]")
-    page.wait_for_url(re.compile(r"/identify/\d+$"))
+    with _impostors_running_high(web_server.db):  # the gallery's measured impostors raise the threshold
+        page.click("form[enctype] button[type=submit]")
+        page.wait_for_url(re.compile(r"/identify/\d+$"))
     first = page.locator("#candidates tbody tr").first
     assert first.get_attribute("data-person") == str(w["a"]) and "Abdul Qadir" in first.inner_text()
     assert "عبدالقادر" in first.inner_text() and page.locator("#threshold").is_visible()
+    assert page.locator("#threshold").get_attribute("data-basis") == "gallery"
+    assert "own impostor scores run higher" in page.locator("#threshold").inner_text()
     _fits(page)
     _on_screen(page.locator("#candidates td"))  # on a phone each candidate is a card: its decision link too
     v.check("identify-candidates")
