@@ -12,7 +12,9 @@ for each FVC B set in TEMPLATES (bench/fp_cache_templates.py's folders), what a 
 if a CRO's impostors scored as that set's do (FVC has no persons: sums of ten of the set's impostor scores
 drawn independently, which the measured correlation between positions allows). Every subject is
 searched as deduplication searches a person: its enrolled fingers (positions known) against every other
-subject, the decision threshold ``threshold_for_fpir(fpir, persons - 1, fingers)``. Reports:
+subject, the decision threshold ``threshold_for_fpir(fpir, persons - 1, fingers)`` (the calibration's
+model) and, again, the threshold a gallery of these persons takes (``decision_threshold`` with the impostor
+profile the gallery measures of itself, as the gallery store does: ``Gallery.impostor_scores``). Reports:
 
 * the impostor score model: every pair of different subjects, every position, by brute force
   (``matcher.score_many``): the share of single comparisons and of ten-finger sums reaching a score, against
@@ -43,8 +45,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from identify_socofing import SAME_SUBJECTS, duplicates, parse  # noqa: E402
 
+from crms.biometrics.identification import IMPOSTOR_PAIRS  # noqa: E402
 from crms.fingerprint import gallery as G  # noqa: E402
 from crms.fingerprint import matcher as M  # noqa: E402
+from crms.fingerprint.impostors import profile_of as impostor_profile_of  # noqa: E402
 from crms.fingerprint.serialise import load_template  # noqa: E402
 
 FPIRS = (0.001, 0.01, 0.1)
@@ -191,14 +195,14 @@ def model_check(scores, usable, allowed) -> tuple[dict, np.ndarray]:
     }, flat
 
 
-def fpir_brute_force(scores, usable, allowed) -> dict:
+def fpir_brute_force(scores, usable, allowed, profile=None) -> dict:
     """Each subject searched with all its usable fingers (tenprint) and with each finger alone."""
     n = scores.shape[0]
     persons = n - 1
     out: dict = {}
 
     def thresholds(f: float, ks: np.ndarray) -> np.ndarray:
-        return np.array([G.threshold_for_fpir(f, persons, int(k)) for k in ks])
+        return np.array([G.decision_threshold(f, persons, int(k), profile)[0] for k in ks])
 
     ten_best, ten_k = [], []
     for i in range(n):
@@ -223,7 +227,7 @@ def fpir_brute_force(scores, usable, allowed) -> dict:
                 col[~allowed[i]] = -np.inf
                 one.append(np.nanmax(col))
     one = np.array(one)
-    t = {f: G.threshold_for_fpir(f, persons, 1) for f in FPIRS}
+    t = {f: G.decision_threshold(f, persons, 1, profile)[0] for f in FPIRS}
     out["one_finger"] = {
         "searches": len(one),
         **{str(f): {"threshold": t[f], **share(one >= t[f], f)} for f in FPIRS},
@@ -231,10 +235,15 @@ def fpir_brute_force(scores, usable, allowed) -> dict:
     return out
 
 
-def fpir_search(subjects, prints, allowed) -> dict:
-    """The production search (first stage on), tenprint, as deduplication runs it."""
+def gallery_of(prints) -> G.Gallery:
     g = G.Gallery(capacity=len(prints))
     g.insert_many((k, s, p, t) for k, ((s, p), t) in enumerate(sorted(prints.items())))
+    return g
+
+
+def fpir_search(g: G.Gallery, subjects, prints, allowed) -> dict:
+    """The production search (first stage on), tenprint, as deduplication runs it, at the gallery's own
+    threshold (its ``impostors`` profile, if any)."""
     idx = {s: i for i, s in enumerate(subjects)}
     hits = {f: 0 for f in FPIRS}
     searches, cpu = 0, 0.0
@@ -250,7 +259,7 @@ def fpir_search(subjects, prints, allowed) -> dict:
         best = others[0].score if others else -np.inf
         searches += 1
         for f in FPIRS:
-            hits[f] += best >= G.threshold_for_fpir(f, r.gallery_persons - 1, len(probes))
+            hits[f] += best >= G.decision_threshold(f, r.gallery_persons - 1, len(probes), g.impostors)[0]
     return {
         "searches": searches,
         "cpu_s_per_search": round(cpu / max(1, searches), 4),
@@ -300,10 +309,19 @@ def main() -> None:
     n = len(subjects) - 1
     out["model"]["tenprint_fpir_estimated"] = {str(f): estimated_fpir(single, n, f) for f in FPIRS}
     print("model", json.dumps(out["model"]), flush=True)
-    out["brute_force"] = fpir_brute_force(scores, usable, allowed)
-    print("brute_force", json.dumps(out["brute_force"]), flush=True)
-    out["search"] = fpir_search(subjects, prints, allowed)
-    print("search", json.dumps(out["search"]), flush=True)
+    g = gallery_of(prints)
+    for name, profile in (
+        ("model", None),
+        ("measured", impostor_profile_of(g.impostor_scores(IMPOSTOR_PAIRS))),
+    ):
+        if profile is not None:
+            out["profile"] = profile.summary()
+            print("profile", json.dumps(out["profile"]), flush=True)
+        out[f"brute_force_{name}"] = fpir_brute_force(scores, usable, allowed, profile)
+        print(f"brute_force_{name}", json.dumps(out[f"brute_force_{name}"]), flush=True)
+        g.impostors = profile
+        out[f"search_{name}"] = fpir_search(g, subjects, prints, allowed)
+        print(f"search_{name}", json.dumps(out[f"search_{name}"]), flush=True)
     if a.fvc:
         out["fvc"] = fvc_sets(a.fvc)
     out["wall_s"] = round(time.time() - t0, 1)
