@@ -45,9 +45,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from identify_socofing import SAME_SUBJECTS, duplicates, parse  # noqa: E402
 
-from crms.biometrics.identification import IMPOSTOR_PAIRS  # noqa: E402
 from crms.fingerprint import gallery as G  # noqa: E402
 from crms.fingerprint import matcher as M  # noqa: E402
+from crms.fingerprint.impostors import PAIRS  # noqa: E402
 from crms.fingerprint.impostors import profile_of as impostor_profile_of  # noqa: E402
 from crms.fingerprint.serialise import load_template  # noqa: E402
 
@@ -312,7 +312,7 @@ def main() -> None:
     g = gallery_of(prints)
     for name, profile in (
         ("model", None),
-        ("measured", impostor_profile_of(g.impostor_scores(IMPOSTOR_PAIRS))),
+        ("measured", impostor_profile_of(g.impostor_scores(PAIRS))),
     ):
         if profile is not None:
             out["profile"] = profile.summary()

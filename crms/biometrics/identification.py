@@ -56,8 +56,7 @@ SETTLED = timedelta(seconds=15)
 # busy 2-core machine) runs at load and then at most this often, not before every search.
 CENSUS_EVERY = timedelta(seconds=30)
 SNAPSHOT_EVERY = 1000  # changes applied since the last snapshot before the next one is written
-IMPOSTOR_PAIRS = 10_000  # pairs of different persons' fingers scored when the gallery measures its impostors
-REMEASURE_CHANGE = 0.25  # ... again once its number of fingers has changed by this share
+REMEASURE_CHANGE = 0.25  # the gallery measures its impostors again once its fingers change by this share
 _SEAL_MAGIC = b"CRMSGAL1"
 _SEAL_CHUNK = 16 * 1024 * 1024
 _stores: dict[str, GalleryStore] = {}
@@ -175,12 +174,13 @@ class GalleryStore:
         new gallery, or has grown or shrunk by ``REMEASURE_CHANGE`` since; its searches' thresholds are then
         the higher of the model's and the one its impostors call for (``crms.fingerprint.impostors``)."""
         from crms.fingerprint import impostor_profile_of
+        from crms.fingerprint.impostors import PAIRS
 
         g = self.gallery
         n = len(g)
         if g.impostors_at is not None and abs(n - g.impostors_at) <= REMEASURE_CHANGE * g.impostors_at:
             return
-        g.impostors = impostor_profile_of(g.impostor_scores(IMPOSTOR_PAIRS))
+        g.impostors = impostor_profile_of(g.impostor_scores(PAIRS))
         g.impostors_at = n
         if g.impostors is not None:
             log.info(

@@ -3,7 +3,8 @@
 Builds a gallery of N synthetic fingers (``synthetic_templates.bulk``: 10 positions per person, N/10
 persons), then times (wall clock, median of ``repeats``) one-finger searches with the position unknown
 (every finger searched) and ten-finger searches with positions known, and reports per stage the
-comparisons per second per core (comparisons / process CPU time of the stage, all threads).
+comparisons per second per core (comparisons / process CPU time of the stage, all threads), and what the
+gallery's store pays to measure its impostors (``Gallery.impostor_scores``, ``impostors.PAIRS`` pairs).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 
 from crms.fingerprint import gallery as G
 from crms.fingerprint import synthetic_templates as S
+from crms.fingerprint.impostors import PAIRS, profile_of
 
 
 def build(fingers: int, seed: int = 0) -> G.Gallery:
@@ -69,9 +71,15 @@ def run(fingers: int, repeats: int = 5, seed: int = 0, survivors: int = G.DEFAUL
             c1 + r.stage1_cpu_s,
             c2 + r.stage2_cpu_s,
         )
+    t, c = time.perf_counter(), time.process_time()  # what a gallery store pays to measure its impostors
+    measured = profile_of(g.impostor_scores(PAIRS))
+    impostors_s, impostors_cpu = time.perf_counter() - t, time.process_time() - c
     return {
         "fingers": fingers,
         "persons": persons,
+        "impostors_measured_s": round(impostors_s, 3),
+        "impostors_measured_cpu_s": round(impostors_cpu, 3),
+        "impostor_pairs": measured.pairs if measured is not None else 0,
         "search_1_finger_s": round(statistics.median(one), 4),
         "search_10_fingers_s": round(statistics.median(ten), 4),
         "search_1_finger_cpu_s": round(statistics.median(cpu1), 4),

@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+PAIRS = 10_000  # pairs of two persons' fingers of one position a gallery scores to measure its impostors
 MIN_PAIRS = 500  # fewer measured pairs (eleven persons of ten fingers give 550): the model's threshold alone
 TAIL_COUNT = 50  # measured impostors above the point where the calibration's slope takes over
 STEP = 0.1  # grid of the sum's distribution, in score points
