@@ -45,6 +45,7 @@ from crms.errors import ValidationError, rule_error
 from crms.fingerprint import _kernels as K
 from crms.fingerprint import matcher as M
 from crms.fingerprint import prefilter as P
+from crms.fingerprint.impostors import PAIRS as IMPOSTOR_PAIRS
 from crms.fingerprint.template import Template
 
 SNAPSHOT_VERSION = 1
@@ -606,7 +607,7 @@ class Gallery:
             [self], probes, top, survivors, penetration, fpir, brute_force, impostors=self.impostors
         )
 
-    def impostor_scores(self, pairs: int = 10_000, seed: int = 0) -> np.ndarray:
+    def impostor_scores(self, pairs: int = IMPOSTOR_PAIRS, seed: int = 0) -> np.ndarray:
         """Scores of up to ``pairs`` random pairs of live fingers of one position and two different persons,
         compared as stage 2 compares them: this gallery's impostors, as measured by
         :class:`crms.fingerprint.impostors.ImpostorProfile`. The pairs join up to ``IMPOSTOR_PROBES`` fingers

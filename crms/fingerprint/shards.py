@@ -250,7 +250,7 @@ class ShardedGallery:
     def search(self, probes: Sequence[G.ProbeFinger], **kw) -> G.SearchResult:
         return G.run_search(self._shards, probes, call=self._call, impostors=self.impostors, **kw)
 
-    def impostor_scores(self, pairs: int = 10_000, seed: int = 0) -> np.ndarray:
+    def impostor_scores(self, pairs: int = G.IMPOSTOR_PAIRS, seed: int = 0) -> np.ndarray:
         """:meth:`Gallery.impostor_scores` of every shard, their share of the pairs each (a person's fingers
         are all in one shard, so pairs within a shard are of two different persons as anywhere)."""
         parts = self._call("impostor_scores", (max(1, pairs // self.n), seed))
