@@ -24,7 +24,9 @@ Search (``search``): 1-10 probe fingers, each with a position or 0 (unknown).
    the top K persons come back with their per-finger scores.
 
 Scores are calibrated as 10*log10(1/FMR) per comparison (matcher), so a threshold for a wanted false-positive
-identification rate (FPIR) follows from the gallery's size (``threshold_for_fpir``).
+identification rate (FPIR) follows from the gallery's size (``threshold_for_fpir``); where the gallery's own
+measured impostors (``impostors``, see :mod:`crms.fingerprint.impostors`) run higher than that calibration,
+they raise it (``decision_threshold``).
 """
 
 from __future__ import annotations
