@@ -173,14 +173,13 @@ class GalleryStore:
         """Measure the gallery's own impostor scores (``Gallery.impostor_scores``) when it has none yet, is a
         new gallery, or has grown or shrunk by ``REMEASURE_CHANGE`` since; its searches' thresholds are then
         the higher of the model's and the one its impostors call for (``crms.fingerprint.impostors``)."""
-        from crms.fingerprint import impostor_profile_of
-        from crms.fingerprint.impostors import PAIRS
+        from crms.fingerprint import IMPOSTOR_PAIRS, impostor_profile_of
 
         g = self.gallery
         n = len(g)
         if g.impostors_at is not None and abs(n - g.impostors_at) <= REMEASURE_CHANGE * g.impostors_at:
             return
-        g.impostors = impostor_profile_of(g.impostor_scores(PAIRS))
+        g.impostors = impostor_profile_of(g.impostor_scores(IMPOSTOR_PAIRS))
         g.impostors_at = n
         if g.impostors is not None:
             log.info(

@@ -97,6 +97,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "decision_threshold": ("gallery", "decision_threshold"),
     "ImpostorProfile": ("impostors", "ImpostorProfile"),
     "impostor_profile_of": ("impostors", "profile_of"),
+    "IMPOSTOR_PAIRS": ("impostors", "PAIRS"),  # pairs a gallery scores to measure its impostors
     "write_atomically": ("gallery", "write_atomically"),
     "ShardedGallery": ("shards", "ShardedGallery"),
     "gallery_from_environment": ("shards", "from_environment"),
