@@ -159,7 +159,7 @@ class GalleryStore:
                 out = self._load(session)
             else:
                 out = self._catch_up(session)
-            self._measure_impostors()
+            self._measure_impostors(out["fingers"])
             taken = None
             if self.snapshot is not None and (
                 out.get("rebuilt") or self.changes >= max(SNAPSHOT_EVERY, len(self.gallery) // 100)
@@ -169,14 +169,14 @@ class GalleryStore:
             self._write(*taken)
         return out
 
-    def _measure_impostors(self) -> None:
+    def _measure_impostors(self, n: int) -> None:
         """Measure the gallery's own impostor scores (``Gallery.impostor_scores``) when it has none yet, is a
-        new gallery, or has grown or shrunk by ``REMEASURE_CHANGE`` since; its searches' thresholds are then
-        the higher of the model's and the one its impostors call for (``crms.fingerprint.impostors``)."""
+        new gallery, or has grown or shrunk by ``REMEASURE_CHANGE`` since (``n``: its fingers now, as the
+        catch-up counted them); its searches' thresholds are then the higher of the model's and the one its
+        impostors call for (``crms.fingerprint.impostors``)."""
         from crms.fingerprint import IMPOSTOR_PAIRS, impostor_profile_of
 
         g = self.gallery
-        n = len(g)
         if g.impostors_at is not None and abs(n - g.impostors_at) <= REMEASURE_CHANGE * g.impostors_at:
             return
         g.impostors = impostor_profile_of(g.impostor_scores(IMPOSTOR_PAIRS))
