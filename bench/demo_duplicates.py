@@ -43,10 +43,8 @@ def main() -> None:
     set_up_new_database(settings)
     db = open_database(settings)
     builder.build_demo(db, settings, people=a.people, jobs=a.jobs, mugshots=False)
-    plans = builder._plans(db, 1, a.people)
+    planted = set(builder.planted_duplicates(db, people=a.people))
     with db.transaction() as s:
-        ids = {p.index: builder._person_id(s, p) for p in plans}
-        planted = {(ids[d], ids[o]) for d, o in builder.DEMO_DUPLICATE_OF.items() if d < a.people}
         rows = s.scalars(select(DuplicateCase))
         cases = [(c.person_id, c.candidate_id, c.score, c.threshold) for c in rows]
         prints = [(f.minutiae, f.quality) for f in s.scalars(select(Fingerprint)) if f.minutiae is not None]

@@ -599,6 +599,20 @@ def _person_id(session: Session, plan: PersonPlan) -> int | None:
     )
 
 
+def planted_duplicates(db, *, people: int, seed: int = 1) -> list[tuple[int, int]]:
+    """The planted duplicate enrolments among the first ``people`` demo persons of ``seed`` that are recorded:
+    (the duplicate's person id, the id of the person whose fingers it has), by ``DEMO_DUPLICATE_OF``."""
+    plans = {plan.index: plan for plan in _plans(db, seed, people)}
+    pairs = []
+    with db.transaction() as s:
+        for dup, src in sorted(DEMO_DUPLICATE_OF.items()):
+            if dup in plans and src in plans:
+                ids = _person_id(s, plans[dup]), _person_id(s, plans[src])
+                if None not in ids:
+                    pairs.append(ids)
+    return pairs
+
+
 def build_demo(
     db,
     settings,

@@ -462,3 +462,20 @@ def test_server_and_fingerprint_job_stop_when_all_get_sigterm_at_once(demo_env, 
     assert re.search(rf"demo fingerprints: stopped at \d+ of {people} persons", out), log[-3000:]
     assert job.returncode == 0, log[-3000:]
     assert "Traceback" not in log, log[-3000:]
+
+
+def test_planted_duplicates_names_the_recorded_persons_of_each_planted_pair(demo_env):
+    from crms.demo.builder import DEMO_DUPLICATE_OF, planted_duplicates
+    from crms.records.models import Person
+
+    db, settings = demo_env
+    dup, src = min(DEMO_DUPLICATE_OF.items())
+    build_demo(db, settings, people=dup, seed=4, fingerprints=False, mugshots=False)
+    assert planted_duplicates(db, people=dup + 1, seed=4) == []  # the duplicate is not recorded yet
+    build_demo(db, settings, people=dup + 1, seed=4, fingerprints=False, mugshots=False)
+    pairs = planted_duplicates(db, people=dup + 1, seed=4)
+    assert len(pairs) == 1 and pairs[0][0] != pairs[0][1]
+    with db.transaction() as s:
+        order = list(s.scalars(select(Person.id).order_by(Person.id)))  # written in plan order
+    assert pairs == [(order[dup], order[src])]
+    assert planted_duplicates(db, people=dup, seed=4) == []  # people below the duplicate: none planted
