@@ -40,8 +40,6 @@ class ImpostorProfile:
         self.scores = s  # sorted, for keeping with the gallery's snapshot
         self.pairs = int(s.size)
         self.median = float(np.median(s))
-        self.share_10 = float(np.mean(s >= 10))
-        self.share_20 = float(np.mean(s >= 20))
         grid = np.arange(0.0, TOP + STEP, STEP)
         survival = 1.0 - np.searchsorted(s, grid, side="left") / s.size  # P(score >= grid point)
         hand = s[-TAIL_COUNT]
@@ -74,14 +72,6 @@ class ImpostorProfile:
         surv = self._sum_survival(fingers)
         ok = np.flatnonzero(max(1, persons) * surv <= fpir)
         return round(float(ok[0]) * STEP, 2) if ok.size else round(surv.size * STEP, 2)
-
-    def summary(self) -> dict:
-        return {
-            "pairs": self.pairs,
-            "median": round(self.median, 2),
-            "share_at_or_above_10": round(self.share_10, 4),
-            "share_at_or_above_20": round(self.share_20, 4),
-        }
 
 
 def profile_of(scores) -> ImpostorProfile | None:
