@@ -58,3 +58,31 @@ def test_the_gallerys_measured_impostors_raise_the_thresholds_counted(fp):
     high = ImpostorProfile(np.random.default_rng(0).exponential(10 / math.log(10), 5000) + 10)
     assert fp.fpir_brute_force(scores, usable, allowed)["tenprint"]["0.01"]["hits"] == 1
     assert fp.fpir_brute_force(scores, usable, allowed, high)["tenprint"]["0.01"]["hits"] == 0
+
+
+def test_the_whole_report_runs_with_a_measured_profile(fp, tmp_path, monkeypatch):
+    """main() end to end on a cache of twelve persons' ten fingers (enough pairs for the gallery to measure
+    its impostors, so the measured profile is reported and searched with)."""
+    import json
+    import sys
+
+    from crms.fingerprint import impostors
+    from crms.fingerprint import synthetic_templates as S
+    from crms.fingerprint.serialise import save_template
+
+    cache = tmp_path / "synthetic-demo"
+    cache.mkdir()
+    rng = np.random.default_rng(8)
+    for i in range(12):
+        for p in range(1, 11):
+            save_template(S.master(rng), cache / f"{i}_{p}.tpl")
+    report = tmp_path / "report.json"
+    argv = [str(tmp_path), "--synthetic", "12", "--processes", "1", "--json-out", str(report)]
+    monkeypatch.setattr(sys, "argv", ["identify_fpir.py", *argv])
+    fp.main()
+    out = json.loads(report.read_text())
+    profile = out["profile"]
+    assert impostors.MIN_PAIRS <= profile["pairs"] <= impostors.PAIRS
+    assert 0 <= profile["share_at_or_above_20"] <= profile["share_at_or_above_10"] <= 1
+    assert out["subjects"] == 12 and out["search_measured"]["searches"] == 12
+    assert set(out["brute_force_measured"]) == {"tenprint", "one_finger"}
