@@ -44,6 +44,13 @@ class Visit:
         self.page.goto(path)
         return self.page
 
+    def submit(self, selector: str) -> None:
+        """Click the button that sends a form and wait until the answer's page has loaded: a click returns
+        once the navigation commits, before the new page is parsed, and a check that does not wait
+        (``is_visible``, ``count``) would read a page that is not there yet."""
+        self.page.click(selector)
+        self.page.wait_for_load_state()
+
     def check(self, name: str) -> None:
         """axe-core on the page as it is now (no serious/critical violation) and a screenshot."""
         from axe_playwright_python.sync_playwright import Axe
@@ -68,8 +75,7 @@ class Visit:
         page.fill("#f-password", password)
         if totp:
             page.fill("#f-totp", totp)
-        page.click("form[action='/login'] button[type=submit]")
-        page.wait_for_load_state()
+        self.submit("form[action='/login'] button[type=submit]")
         assert page.locator(".error").count() == 0, page.locator(".error").all_inner_texts()
         assert page.locator("form[action='/logout']").count() == 1, (page.url, page.content()[:3000])
 
@@ -122,7 +128,7 @@ def test_sign_in_with_totp_and_user_administration(browser, web_server, lang, si
     v.check("login")
     page.fill("#f-username", admin)
     page.fill("#f-password", PASSWORD)
-    page.click("form[action='/login'] button[type=submit]")
+    v.submit("form[action='/login'] button[type=submit]")
     assert page.locator("#e-totp").is_visible()
     assert _t(lang, "One-time code", "یک وقتی کوڈ") in page.locator("#e-totp").inner_text()
     v.check("login-error")
@@ -137,7 +143,7 @@ def test_sign_in_with_totp_and_user_administration(browser, web_server, lang, si
     assert _t(lang, "Role", "کردار") in page.locator("#e-role").inner_text()
     page.fill("#f-username", "bad name!")
     page.select_option("#f-role", "cro_operator")
-    page.click("form[action='/users'] button[type=submit]")
+    v.submit("form[action='/users'] button[type=submit]")
     assert page.locator("#e-username").is_visible()
     assert _t(lang, "Username", "صارف نام") in page.locator("#e-username").inner_text()
     page.fill("#f-username", f"typo_{lang}_{size}")
@@ -164,7 +170,7 @@ def test_sign_in_with_totp_and_user_administration(browser, web_server, lang, si
     page.select_option("#f-role", "sms_officer")
     page.fill("#f-phone", f"+92300777{COMBOS.index((lang, size)):04d}")
     page.fill("#f-pin", "7391")
-    page.click("form[action='/users'] button[type=submit]")
+    v.submit("form[action='/users'] button[type=submit]")
     assert page.locator("#enrolment-code").count() == 0 and "7391" not in without_tokens(page.content())
     page.locator(f"a[href$='/sms']:has(span:text-is('{sms}'))").click()
     page.wait_for_url("**/sms")
@@ -181,7 +187,7 @@ def test_sign_in_with_totp_and_user_administration(browser, web_server, lang, si
     page.fill("#f-enrolment_code", code)
     page.fill("#f-new_password", "an unusual phrase for " + name)
     page.fill("#f-new_password_again", "an unusual phrase for " + name)
-    page.click("main form button[type=submit]")
+    v.submit("main form button[type=submit]")
     assert page.locator("p.error").first.is_visible()
     assert page.locator("#totp-qr").count() == 0
     v.close()
@@ -220,7 +226,7 @@ def test_activation_with_totp_qr_approval_and_sign_in(browser, web_server, lang,
     page.fill("#f-enrolment_code", code)
     page.fill("#f-new_password", new_password)
     page.fill("#f-new_password_again", new_password)
-    page.click("main form button[type=submit]")
+    v.submit("main form button[type=submit]")
     assert page.locator("#totp-qr").is_visible()
     secret = page.locator("#totp-secret").inner_text().strip()
     v.check("activate-qr")
@@ -229,7 +235,7 @@ def test_activation_with_totp_qr_approval_and_sign_in(browser, web_server, lang,
     page.fill("#f-username", name)
     page.fill("#f-password", new_password)
     page.fill("#f-totp", pyotp.TOTP(secret).now())
-    page.click("form[action='/login'] button[type=submit]")
+    v.submit("form[action='/login'] button[type=submit]")
     assert page.locator(".error").first.is_visible()
     admin = "admin" if (lang, size) == ("en", "phone") else "admin_ur_desktop"
     admin_id, admin_secret = web_server.users[admin]
@@ -322,8 +328,7 @@ def test_person_case_lookup_tenprint_print(browser, web_server, lang, size, tmp_
     page.fill("#f-family_name_ur", "خان")
     page.fill("#f-date_of_birth", "1990-05-17")
     page.fill("#f-cnic", cnic)
-    page.click("main form button[type=submit]")
-    page.wait_for_load_state()
+    v.submit("main form button[type=submit]")
     assert page.locator(".error").count() == 0, page.locator(".error").all_inner_texts()
     page.wait_for_url(re.compile(r"/persons/\d+$"))
     person_id = int(page.url.rstrip("/").rsplit("/", 1)[1])
@@ -419,7 +424,7 @@ def test_person_case_lookup_tenprint_print(browser, web_server, lang, size, tmp_
     page.fill("#f-district", "Quetta")
     page.fill("#f-fir_number", str(100 + n))
     page.fill("#f-registered_on", "2025-03-01")
-    page.click("main form button[type=submit]")
+    v.submit("main form button[type=submit]")
     assert page.locator("#e-sections").is_visible()
     assert _t(lang, "Sections", "دفعات") in page.locator("#e-sections").inner_text()
     assert _count(web_server, Case) == cases
@@ -447,7 +452,7 @@ def test_person_case_lookup_tenprint_print(browser, web_server, lang, size, tmp_
     assert other.locator("#case-status").get_attribute("data-status") == "under_investigation"
     other.close()
     page.select_option("#f-status", "under_investigation")
-    page.click("form[action$='/status'] button[type=submit]")
+    v.submit("form[action$='/status'] button[type=submit]")
     assert page.locator("#e-status").is_visible()
     assert page.locator("#case-status").get_attribute("data-status") == "under_investigation"
     # a person's status change dated before the FIR: refused in that person's form, the entries kept
@@ -502,14 +507,13 @@ def test_person_case_lookup_tenprint_print(browser, web_server, lang, size, tmp_
 
     # --- tenprint enrolment with real image files (synthetic prints)
     page = v.goto(f"/persons/{person_id}/fingerprints")
-    page.click("main form button[type=submit]")  # nothing chosen
+    v.submit("main form button[type=submit]")  # nothing chosen
     assert page.locator("#e-image").is_visible()
     files = _tenprint(tmp_path, seed=n)
     _smudge(files[9])  # the left little finger smudged: the page asks for it again
     for i, path in enumerate(files, start=1):
         page.set_input_files(f"#f-finger_{i}", str(path))
-    page.click("main form button[type=submit]")
-    page.wait_for_load_state()
+    v.submit("main form button[type=submit]")
     assert page.locator(".error").count() == 0, page.locator(".error").all_inner_texts()
     assert page.locator(".qc[data-ok=yes]").count() == 9
     poor = page.locator(".qc[data-ok=no]")
@@ -559,7 +563,7 @@ def test_person_case_lookup_tenprint_print(browser, web_server, lang, size, tmp_
     persons = _count(web_server, Person)
     page = v.goto("/import")
     page.set_input_files("#f-file", str(sheet))
-    page.click("main form button[type=submit]")
+    v.submit("main form button[type=submit]")
     assert page.locator("tr.bad").count() >= 1
     assert _count(web_server, Person) == persons
     v.check("import")
@@ -573,11 +577,11 @@ def test_audit_viewer_and_refusals(browser, web_server, lang, size):
     v.sign_in("auditor")
     page = v.goto("/audit")
     assert page.locator("tbody tr").count() > 0
-    page.click("form[action='/audit'] button >> nth=0")
+    v.submit("form[action='/audit'] button >> nth=0")
     assert page.locator("p.ok[role=status]").is_visible()
     v.check("audit")
     page.fill("#f-username", "auditor")
-    page.click("form[role=search] button")
+    v.submit("form[role=search] button")
     assert page.locator("tbody tr").count() > 0
     assert set(page.locator("tbody tr td:nth-child(3)").all_inner_texts()) == {"auditor"}
 
@@ -739,8 +743,7 @@ def test_language_setting_missing_fingers_and_photos(browser, web_server, lang, 
     page.select_option("#f-state_3", "amputated")
     page.fill("#f-note_3", "lost in 2019")
     page.select_option("#f-state_10", "bandaged")
-    page.click("main form button[type=submit]")
-    page.wait_for_load_state()
+    v.submit("main form button[type=submit]")
     assert page.locator(".error").count() == 0, page.locator(".error").all_inner_texts()
     assert page.locator(".finger [data-reason=amputated]").inner_text() == _t(lang, "amputated", "کٹی ہوئی")
     assert page.locator(".finger [data-status=marked]").count() == 2
@@ -755,7 +758,7 @@ def test_language_setting_missing_fingers_and_photos(browser, web_server, lang, 
     bad.write_text("not a photo")
     page.locator("details#photo summary").click()
     page.set_input_files("#f-photo", str(bad))
-    page.click("form[action$='/photos'] button[type=submit]")
+    v.submit("form[action$='/photos'] button[type=submit]")
     assert page.locator("#e-photo").is_visible()
     assert _t(lang, "Photo", "تصویر") in page.locator("#e-photo").inner_text()
     assert _count(web_server, PersonPhoto) == photos
@@ -764,8 +767,7 @@ def test_language_setting_missing_fingers_and_photos(browser, web_server, lang, 
     assert page.locator("#f-photo").is_visible()  # the form comes back open, next to its error
     page.select_option("#f-photo_kind", "front")
     page.set_input_files("#f-photo", str(photo))
-    page.click("form[action$='/photos'] button[type=submit]")
-    page.wait_for_load_state()
+    v.submit("form[action$='/photos'] button[type=submit]")
     assert page.locator(".error").count() == 0, page.locator(".error").all_inner_texts()
     page.wait_for_function("() => document.querySelector('#photos img').naturalWidth === 240")
     assert _t(lang, "front view", "سامنے کا رخ") in page.locator("#photos figcaption").inner_text()

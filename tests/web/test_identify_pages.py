@@ -126,7 +126,7 @@ def test_identify_compare_decide_and_duplicate_queue(browser, web_server, tmp_pa
     v.check("identify")
     # no reason: refused naming the field, nothing searched
     page.set_input_files("#f-probe_1", str(_png(tmp_path, 701, 2)))
-    page.click("form[enctype] button[type=submit]")
+    v.submit("form[enctype] button[type=submit]")
     assert page.locator("#e-reason").is_visible()
     with web_server.db.transaction() as s:
         assert s.scalar(select(AuditEntry.id).where(AuditEntry.action == "biometric.identify_search")) is None
@@ -157,7 +157,7 @@ def test_identify_compare_decide_and_duplicate_queue(browser, web_server, tmp_pa
     _fits(page)
     v.check("identify-candidate")
     page.fill("#f-reason", "12 minutiae in agreement")
-    page.click("form.card button[type=submit]")  # no decision chosen: refused, nothing recorded
+    v.submit("form.card button[type=submit]")  # no decision chosen: refused, nothing recorded
     assert page.locator("#e-decision").is_visible() and "Decision" in page.locator("#e-decision").inner_text()
     page.check("input[name=decision][value=confirmed]")
     page.fill("#f-reason", "12 minutiae in agreement")
