@@ -22,6 +22,7 @@ import asyncio
 import logging
 import mmap
 import os
+import select
 import socket
 import tempfile
 import time
@@ -154,6 +155,8 @@ class BalancedServer(Server):
 
     def _crms_watch(self, sock: BalancedSocket) -> None:
         if sock.fileno() >= 0 and not self.should_exit:
+            if not select.select([sock], [], [], 0)[0]:  # another worker took the connection let wait
+                self.crms_deferred_since = None  # the next one is let wait for the whole hand-off time again
             asyncio.get_running_loop().add_reader(sock.fileno(), self._crms_accept, sock)
 
     async def _crms_serve(self, conn: socket.socket) -> None:

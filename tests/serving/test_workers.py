@@ -40,6 +40,49 @@ def test_counts_ignore_empty_slots_and_are_shared_through_the_file():
     assert not Path(counts.path).exists()
 
 
+def test_a_deferral_ends_when_another_worker_took_the_connection():
+    """A busier worker lets a waiting connection be for at most the hand-off time; once another worker has
+    taken it, that wait is over: the next time this worker is busier it lets the next connection wait again
+    for the whole hand-off time, rather than counting from the first wait and taking it at once."""
+    import asyncio
+
+    import uvicorn
+
+    from crms.api import workers
+
+    async def run() -> None:
+        counts = Counts.create(2)
+        sock = workers.listening_socket("127.0.0.1", 0)
+        sock.balance(counts, 0)
+        sock.listen(8)
+        sock.setblocking(False)
+        server = workers.BalancedServer(uvicorn.Config(app=None))
+        server.crms_pending, server.crms_deferred_since, server.crms_defer = 1, None, 1.0
+        counts.values[1] = 0  # the other worker holds none, this one one
+        clients, taken = [], []
+        try:
+            clients.append(socket.create_connection(sock.getsockname()))
+            await asyncio.sleep(0.05)  # the connection waits on the listening socket
+            server._crms_accept(sock)
+            assert server.crms_pending == 1 and server.crms_deferred_since is not None  # let it wait
+            taken.append(sock.accept()[0])  # the other worker takes it
+            counts.values[1] = 1
+            await asyncio.sleep(2.1)  # this worker looked again (nothing waiting); twice the hand-off time
+            server.crms_pending = 2  # busier again: the next connection is let wait, not taken at once
+            clients.append(socket.create_connection(sock.getsockname()))
+            await asyncio.sleep(0.05)
+            taken.append(sock.accept()[0])  # still waiting for the other worker (BlockingIOError if taken)
+            assert server.crms_pending == 2
+        finally:
+            asyncio.get_running_loop().remove_reader(sock.fileno())
+            for s in clients + taken:
+                s.close()
+            sock.close()
+            counts.close(remove=True)
+
+    asyncio.run(run())
+
+
 def _children(pid: int) -> list[int]:
     out = []
     for entry in os.listdir("/proc"):
