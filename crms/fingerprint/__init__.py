@@ -36,6 +36,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "IMAGE_SUFFIXES": ("images", "IMAGE_SUFFIXES"),
     "load_image": ("images", "load_image"),
     "decode_image": ("images", "decode"),
+    "resample": ("images", "resample"),
     "DecoderStopped": (
         "sandbox",
         "SandboxStopped",
@@ -50,6 +51,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "DEFAULT_ENROL_THRESHOLD": ("quality", "DEFAULT_ENROL_THRESHOLD"),
     "assess_quality": ("quality", "assess"),  # the web's quality check at capture time
     "check_enrolment": ("quality", "check_enrolment"),
+    "enrolment_problems": ("quality", "enrolment_problems"),
     # templates and their formats
     "Template": ("template", "Template"),
     "TemplateError": ("serialise", "TemplateError"),

@@ -17,6 +17,7 @@ DEFAULT_QUALITY = QualityParams()
 BLOCK = DEFAULT_QUALITY.block  # pixels at 500 ppi
 FULL_AREA_MM2 = DEFAULT_QUALITY.full_area_mm2  # a plain impression of this area or more is "complete"
 DEFAULT_ENROL_THRESHOLD = 20
+MIN_CLARITY = 0.45  # below this mean local quality the ridges are called unclear
 
 
 @dataclass
@@ -86,15 +87,37 @@ def assess(
     return QualityResult(score=max(0, min(100, score)), local=local, area_mm2=area, clarity=clarity)
 
 
-def check_enrolment(q: QualityResult, threshold: int = DEFAULT_ENROL_THRESHOLD) -> tuple[bool, str]:
-    """Whether a print may be enrolled; when not, the reason in words."""
+def enrolment_problems(q: QualityResult, threshold: int = DEFAULT_ENROL_THRESHOLD) -> list[dict]:
+    """Why a print may not be enrolled, as data a page can put in the officer's language: an empty list
+    when ``q.score`` meets ``threshold``, else one or more of ``{"code": "small_area", "area_mm2",
+    "want_mm2"}``, ``{"code": "unclear_ridges", "clarity", "want"}`` and, when neither applies,
+    ``{"code": "low_quality"}``."""
     if q.score >= threshold:
-        return True, f"quality {q.score} meets the enrolment threshold {threshold}"
-    reasons = []
+        return []
+    problems: list[dict] = []
     if q.area_mm2 < FULL_AREA_MM2 * 0.5:
-        reasons.append(f"small fingerprint area ({q.area_mm2:.0f} mm², want {FULL_AREA_MM2:.0f})")
-    if q.clarity < 0.45:
-        reasons.append(f"unclear ridges (clarity {q.clarity:.2f}, want 0.45 or more)")
-    if not reasons:
-        reasons.append("overall quality too low")
-    return False, f"quality {q.score} is below the enrolment threshold {threshold}: " + "; ".join(reasons)
+        problems.append(
+            {"code": "small_area", "area_mm2": round(q.area_mm2), "want_mm2": round(FULL_AREA_MM2)}
+        )
+    if q.clarity < MIN_CLARITY:
+        problems.append({"code": "unclear_ridges", "clarity": round(q.clarity, 2), "want": MIN_CLARITY})
+    return problems or [{"code": "low_quality"}]
+
+
+def problem_text(problem: dict) -> str:
+    """One of :func:`enrolment_problems` in English words."""
+    code = problem["code"]
+    if code == "small_area":
+        return f"small fingerprint area ({problem['area_mm2']:.0f} mm², want {problem['want_mm2']:.0f})"
+    if code == "unclear_ridges":
+        return f"unclear ridges (clarity {problem['clarity']:.2f}, want {problem['want']:.2f} or more)"
+    return "overall quality too low"
+
+
+def check_enrolment(q: QualityResult, threshold: int = DEFAULT_ENROL_THRESHOLD) -> tuple[bool, str]:
+    """Whether a print may be enrolled; when not, the reason in words (:func:`enrolment_problems`)."""
+    problems = enrolment_problems(q, threshold)
+    if not problems:
+        return True, f"quality {q.score} meets the enrolment threshold {threshold}"
+    reasons = "; ".join(problem_text(p) for p in problems)
+    return False, f"quality {q.score} is below the enrolment threshold {threshold}: {reasons}"

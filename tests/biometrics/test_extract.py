@@ -88,6 +88,28 @@ def test_enrolment_threshold_gives_reasons():
     assert not quality.check_enrolment(q, threshold=1)[0]
 
 
+def test_enrolment_problems_are_data_that_the_reason_words_are_made_of():
+    clean = synthetic_print(300, 360, seed=2)
+    partial = np.full_like(clean, 255)
+    partial[150:214, 110:174] = clean[150:214, 110:174]
+    assert quality.enrolment_problems(quality.assess(clean), threshold=30) == []
+    q = quality.assess(partial)
+    problems = quality.enrolment_problems(q, threshold=30)
+    small = problems[0]
+    assert small["code"] == "small_area" and small["area_mm2"] == round(q.area_mm2) < small["want_mm2"] / 2
+    assert [quality.problem_text(p) for p in problems] == quality.check_enrolment(q, 30)[1].split(": ", 1)[
+        1
+    ].split("; ")
+    blank = quality.assess(np.full_like(clean, 200))
+    assert [p["code"] for p in quality.enrolment_problems(blank, threshold=1)] == [
+        "small_area",
+        "unclear_ridges",
+    ]
+    assert quality.enrolment_problems(q, threshold=q.score) == []  # the threshold itself is met
+    low = quality.QualityResult(score=5, local=q.local, area_mm2=200.0, clarity=0.6)
+    assert quality.enrolment_problems(low, threshold=6) == [{"code": "low_quality"}]
+
+
 def test_trace_sink_receives_every_named_step_and_changes_nothing(ex):
     """A trace sink gets the input and then each step's intermediates with its parameters, in pipeline
     order; the template is bit-identical to the one extracted without a trace."""
