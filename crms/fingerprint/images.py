@@ -240,15 +240,38 @@ def resample(pixels: np.ndarray, dpi: float, target: int = TARGET_DPI) -> np.nda
 MIN_FINGER_MM = 10.0
 
 
+def _central_patch(pixels: np.ndarray) -> np.ndarray:
+    """The square at the print's centre that the resolution is measured on: 90 % of the smaller side, at
+    most 256 pixels."""
+    h, w = pixels.shape
+    side = max(16, min(int(min(h, w) * 0.9), 256))
+    y0, x0 = (h - side) // 2, (w - side) // 2
+    return pixels[y0 : y0 + side, x0 : x0 + side]
+
+
+# Below this clarity (crms.fingerprint.quality: ridge-flow coherence times contrast, 0-1) of the central
+# square there are no ridges to measure, and the spectrum's peak is noise: a print smudged or washed out.
+# The lowest of the FVC, SOCOFing and NIST prints is 0.08; a print blurred (σ 4 px) to a tenth of its
+# contrast gives 0.004-0.010 (bench/fp_resolution.py).
+MIN_ESTIMATE_CLARITY = 0.03
+
+
+def ridge_clarity(pixels: np.ndarray) -> float:
+    """Clarity of the ridges in the central square the estimate reads (mean local quality over its
+    foreground; 0 without one)."""
+    from crms.fingerprint.quality import local_quality
+
+    local = local_quality(_central_patch(pixels))
+    foreground = local > 0
+    return float(local[foreground].mean()) if foreground.any() else 0.0
+
+
 def estimate_ridge_period(pixels: np.ndarray, max_period: float = 25.0) -> float:
     """Dominant ridge period in pixels, from the radial peak of the power spectrum of the central part
     (Hann window; radial mean times r^2 to undo the 1/f^2 fall-off; peak refined by a parabola).
     Only periods from 2.2 to ``max_period`` pixels are considered."""
-    h, w = pixels.shape
-    side = int(min(h, w) * 0.9)
-    side = max(16, min(side, 256))
-    y0, x0 = (h - side) // 2, (w - side) // 2
-    patch = pixels[y0 : y0 + side, x0 : x0 + side].astype(np.float64)
+    patch = _central_patch(pixels).astype(np.float64)
+    side = patch.shape[0]
     patch = patch - patch.mean()
     win = np.outer(np.hanning(side), np.hanning(side))
     spec = np.abs(np.fft.fftshift(np.fft.fft2(patch * win))) ** 2
@@ -278,9 +301,12 @@ def estimate_ridge_period(pixels: np.ndarray, max_period: float = 25.0) -> float
 TYPICAL_PERIOD_500 = 8.5
 
 
-def estimate_dpi(pixels: np.ndarray) -> float:
+def estimate_dpi(pixels: np.ndarray, *, min_clarity: float = MIN_ESTIMATE_CLARITY) -> float:
     """Estimate the resolution from the ridge frequency, assuming a typical adult ridge period and a
-    finger at least ``MIN_FINGER_MM`` wide across the image's smaller side."""
+    finger at least ``MIN_FINGER_MM`` wide across the image's smaller side. ImageError where the ridges are
+    too unclear to measure (:func:`ridge_clarity` below ``min_clarity``)."""
+    if min_clarity > 0 and ridge_clarity(pixels) < min_clarity:
+        raise ImageError("cannot estimate the resolution: no ridge pattern found", field="dpi")
     h, w = pixels.shape
     dpi_cap = min(h, w) * 25.4 / MIN_FINGER_MM
     period = estimate_ridge_period(pixels, max_period=min(25.0, TYPICAL_PERIOD_500 * dpi_cap / TARGET_DPI))
@@ -305,7 +331,8 @@ def choose_dpi(
     - otherwise the file's tag (source "file") when it is plausible: present, not a screen default
       (72/96/120), within 100-2000 ppi, and within a factor ``TAG_TOLERANCE`` of the estimate;
     - a missing or implausible tag: the estimate (source "estimated");
-    - no ridge pattern to estimate from: the tag if any, else 500 (source "default").
+    - no ridge pattern to estimate from (none, or too unclear to measure: a smudged print): the tag if
+      any, else 500 (source "default").
     """
     if requested is not None and requested != "auto":
         return float(requested), "caller", "given by the caller", None

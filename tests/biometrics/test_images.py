@@ -113,6 +113,32 @@ def test_no_tag_and_no_ridges_is_the_default():
     assert (img.dpi, img.dpi_source) == (500, "default")
 
 
+def _washed_out(pixels: np.ndarray) -> np.ndarray:
+    """A smudge: blurred (σ 4 px) and cut to a tenth of its contrast on a light ground."""
+    import cv2
+
+    return (200 + cv2.GaussianBlur(pixels, (0, 0), 4) // 10).astype(np.uint8)
+
+
+def test_a_smudged_print_keeps_its_tag_and_an_untagged_one_the_default():
+    """The ridges of a smudge are too unclear to measure (its spectrum's peak is noise): its tag is not
+    overruled by a false estimate, and without a tag it is read at 500 ppi, not at a figure the noise gave."""
+    from crms.fingerprint.images import MIN_ESTIMATE_CLARITY, ridge_clarity
+    from crms.fingerprint.synthesis import generate_master, render_impression
+
+    clean = render_impression(generate_master(seed=3, finger_index=2), 0)  # 500 ppi, with skin and noise
+    smudge = _washed_out(clean)
+    assert ridge_clarity(smudge) < MIN_ESTIMATE_CLARITY < ridge_clarity(clean)
+    with pytest.raises(ImageError, match="no ridge pattern"):
+        estimate_dpi(smudge)
+    tagged = load_image(encode(smudge, "PNG", dpi=500))
+    assert (tagged.dpi, tagged.dpi_source, tagged.dpi_estimate) == (500, "file", None)
+    assert tagged.dpi_reason == "the file's tag (500 ppi); no ridge pattern to check it"
+    assert load_image(encode(smudge, "PNG")).dpi_source == "default"
+    faint = (200 + clean // 10).astype(np.uint8)  # faint but sharp: its ridges still measured
+    assert abs(estimate_dpi(faint) - estimate_dpi(clean)) < 1
+
+
 def test_small_image_is_not_sent_to_a_high_resolution():
     """96 x 103 pixels cannot hold a finger at more than 96 * 25.4 / MIN_FINGER_MM ppi."""
     from crms.fingerprint.images import MIN_FINGER_MM
