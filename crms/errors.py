@@ -145,6 +145,8 @@ RULE_VALUES: dict[str, tuple[str, ...]] = {
     "image_undecodable": ("format",),
     "image_blank": ("shade",),
     "ppi_outside": ("ppi", "low", "high"),
+    "ppi_estimated_outside": ("ppi", "low", "high"),
+    "ppi_not_number": ("value",),
     "finger_printed": ("position",),
     "position_twice": ("position", "first"),
     "positions_count": ("positions", "prints"),

@@ -1,18 +1,63 @@
-"""The quality of a print at capture time, so the officer can take a poor finger again at once (the
-template itself is extracted later, in the background). Uses the engine's quality score and enrolment
-check (crms.fingerprint.quality); nothing is stored."""
+"""A print at capture time: its resolution and quality, so the officer can take a poor finger again at once
+(the template itself is extracted later, in the background). Uses the engine's quality score and
+enrolment check (crms.fingerprint.quality) on the decoded image; nothing is stored."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from crms import fingerprint as fp
+from crms.errors import rule_error
+
+if TYPE_CHECKING:
+    from crms.biometrics.enrolment import CaptureResolution, CheckedImage
 
 
-def capture_quality(image: bytes, *, ppi: float | None = None) -> dict:
-    """``{"score": 0-100, "ok": bool, "reason": str, "threshold": int}`` for one fingerprint image."""
-    finger = fp.load_image(image, dpi=ppi)  # normalised to 500 ppi
-    q = fp.assess_quality(finger.pixels)
-    ok, reason = fp.check_enrolment(q)
-    return {"score": q.score, "ok": ok, "reason": reason, "threshold": fp.DEFAULT_ENROL_THRESHOLD}
+def capture_quality(checked: CheckedImage, resolution: CaptureResolution) -> dict:
+    """``{"score": 0-100, "ok", "reason": words, "problems": [{"code", ...}], "threshold", "ppi",
+    "ppi_source", "ppi_reason"}`` of a checked image read at ``resolution``. ``problems`` are
+    :func:`crms.fingerprint.enrolment_problems` (empty when ``ok``), for a page to say in its language."""
+    q = fp.assess_quality(fp.resample(checked.pixels, resolution.ppi))  # the score's scale is 500 ppi
+    problems = fp.enrolment_problems(q)
+    _ok, reason = fp.check_enrolment(q)
+    return {
+        "score": q.score,
+        "ok": not problems,
+        "reason": reason,
+        "problems": problems,
+        "threshold": fp.DEFAULT_ENROL_THRESHOLD,
+        "ppi": resolution.ppi,
+        "ppi_source": resolution.source,
+        "ppi_reason": resolution.reason,
+    }
+
+
+def check_capture(
+    image: bytes, position: int, *, name: str | None = None, ppi: int | None = None
+) -> tuple[CheckedImage, dict]:
+    """Everything about a capture that needs no database, before its transaction: the image decoded in the
+    sandbox and refused if blank (:func:`crms.biometrics.enrolment.check_image`), its resolution chosen and
+    refused outside the gallery's range (:func:`~crms.biometrics.enrolment.capture_resolution`), and its
+    :func:`capture_quality`. Pass the same ``ppi`` to :func:`~crms.biometrics.enrolment.capture`."""
+    from crms.biometrics.enrolment import capture_resolution, check_image
+
+    checked = check_image(image, position, name)
+    return checked, capture_quality(checked, capture_resolution(checked, ppi))
+
+
+def given_ppi(text: str | None) -> int | None:
+    """A form's optional scanner resolution: None when empty, else a whole number of ppi within the
+    gallery's range (:func:`crms.biometrics.enrolment.refuse_ppi_outside`)."""
+    from crms.biometrics.enrolment import refuse_ppi_outside
+
+    text = (text or "").strip()
+    if not text:
+        return None
+    if not text.isdecimal() or len(text) > 5:  # any script's digits (Urdu ۵۰۰ too)
+        message = f"ppi must be a whole number of pixels per inch, not {text[:20]!r}"
+        raise rule_error("ppi", "ppi_not_number", message, value=text[:20])
+    refuse_ppi_outside(int(text))
+    return int(text)
 
 
 def no_fingerprint(pixels) -> str | None:

@@ -37,6 +37,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -53,6 +54,9 @@ from crms.biometrics.models import (
 from crms.errors import Conflict, ValidationError, rule_error
 from crms.fingerprint import engine_missing, extractor_version
 from crms.timeutil import iso_or_none, utcnow
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MIN_PPI, MAX_PPI = 250, 1500
 _NEW_REFS_KEY = "crms_new_biometric_refs"
@@ -129,6 +133,17 @@ class CheckedImage:
     width: int
     height: int
     file_ppi: float | None
+    pixels: np.ndarray = field(repr=False, compare=False)  # decoded, 8-bit gray, at the file's resolution
+
+
+@dataclass(frozen=True)
+class CaptureResolution:
+    """The resolution a captured print is stored and extracted at, where it came from (``caller``, ``file``,
+    ``estimated`` or ``default``: as :func:`crms.fingerprint.choose_dpi` says) and why, in words."""
+
+    ppi: int
+    source: str
+    reason: str
 
 
 def check_image(image: bytes, position: int, name: str | None = None) -> CheckedImage:
@@ -145,9 +160,37 @@ def check_image(image: bytes, position: int, name: str | None = None) -> Checked
     if blank is not None:
         message = f"{label}: {blank}; capture the finger again"
         raise rule_error("image", "image_blank", message, shade=int(pixels.mean()))
-    return CheckedImage(
-        data, hashlib.sha256(data).hexdigest(), fmt, int(pixels.shape[1]), int(pixels.shape[0]), file_dpi
-    )
+    digest = hashlib.sha256(data).hexdigest()
+    return CheckedImage(data, digest, fmt, int(pixels.shape[1]), int(pixels.shape[0]), file_dpi, pixels)
+
+
+def refuse_ppi_outside(ppi: float) -> None:
+    """An officer's resolution for a gallery print must be within ``MIN_PPI``-``MAX_PPI``."""
+    if not MIN_PPI <= ppi <= MAX_PPI:
+        message = f"resolution {ppi:g} ppi is outside {MIN_PPI}-{MAX_PPI}"
+        raise rule_error("ppi", "ppi_outside", message, ppi=f"{ppi:g}", low=MIN_PPI, high=MAX_PPI)
+
+
+def capture_resolution(checked: CheckedImage, ppi: float | None = None) -> CaptureResolution:
+    """The resolution to store ``checked`` at, by the engine's rule, the one a search's probe is read by
+    (:func:`crms.fingerprint.choose_dpi`): the officer's ``ppi`` when given; else the file's tag when it is
+    plausible (present, not a screen default, consistent with the ridge spacing); else the estimate from
+    the ridge period; no tag and no ridge pattern, 500. A gallery print outside ``MIN_PPI``-``MAX_PPI`` is
+    refused, the message saying where the value came from."""
+    from crms.fingerprint import choose_dpi
+
+    if ppi is not None:
+        refuse_ppi_outside(ppi)
+    used, source, reason, _estimate = choose_dpi(checked.pixels, checked.file_ppi, ppi)
+    if not MIN_PPI <= used <= MAX_PPI:
+        message = (
+            f"{reason}: about {used:.0f} ppi, outside {MIN_PPI}-{MAX_PPI}; scan the finger at 500 ppi, "
+            "or give the scanner's resolution (ppi)"
+        )
+        raise rule_error(
+            "ppi", "ppi_estimated_outside", message, ppi=f"{used:.0f}", low=MIN_PPI, high=MAX_PPI
+        )
+    return CaptureResolution(int(round(used)), source, reason)
 
 
 def capture(
@@ -164,9 +207,10 @@ def capture(
 ) -> Fingerprint:
     """Store ``image`` as finger ``position`` (1-10, ANSI/NIST) of the person, pending its template.
 
-    ``ppi``: the scanner's resolution; by default the one recorded in the file. Returns the active row
-    (the existing one, unchanged, when the same image was captured before). ``image``: a
-    :class:`CheckedImage` (checked before the transaction), or bytes to check here.
+    ``ppi``: the scanner's resolution; by default the file's tag where plausible, else an estimate
+    (:func:`capture_resolution`). Returns the active row (the existing one, unchanged, when the same image
+    was captured before). ``image``: a :class:`CheckedImage` (checked before the transaction), or bytes to
+    check here.
     """
     from crms.records.services import get_writable_person
 
@@ -177,12 +221,7 @@ def capture(
         raise ValidationError(f"unknown source {source!r}", field="source")
     person = get_writable_person(session, principal, person_id, Permission.BIOMETRIC_ENROL)
     checked = image if isinstance(image, CheckedImage) else check_image(image, position)
-    used = ppi if ppi is not None else checked.file_ppi
-    if used is None:
-        raise ValidationError("the image does not record its resolution: give ppi", field="ppi")
-    if not MIN_PPI <= used <= MAX_PPI:
-        message = f"resolution {used:g} ppi is outside {MIN_PPI}-{MAX_PPI}"
-        raise rule_error("ppi", "ppi_outside", message, ppi=f"{used:g}", low=MIN_PPI, high=MAX_PPI)
+    resolution = capture_resolution(checked, ppi)
     digest = checked.sha256
     current = active_print(session, person.id, position)
     waiting = waiting_print(session, person.id, position)
@@ -211,7 +250,9 @@ def capture(
         source=source,
         image_ref=ref,
         image_format=checked.format.lower()[:8],
-        image_ppi=int(round(used)),
+        image_ppi=resolution.ppi,
+        image_ppi_source=resolution.source,
+        image_ppi_reason=resolution.reason[:200],
         image_height=checked.height,
         image_width=checked.width,
         image_sha256=digest,
@@ -235,7 +276,8 @@ def capture(
         "biometric.capture",
         target_type="person",
         target_id=person.id,
-        query={"fingerprint_id": row.id, "position": position, "source": source,
+        query={"fingerprint_id": row.id, "position": position, "source": source, "ppi": resolution.ppi,
+               "ppi_source": resolution.source,
                "replaced": None if current is None or keep else current.id,
                "replaces_when_enrolled": current.id if keep else None, "superseded": superseded,
                "cleared_mark": cleared},
@@ -300,8 +342,9 @@ def fingerprint_dict(row: Fingerprint) -> dict:
         "minutiae": row.minutiae,
         "extractor": row.extractor,
         "error": row.error,
-        "image": {"format": row.image_format, "ppi": row.image_ppi, "width": row.image_width,
-                  "height": row.image_height, "sha256": row.image_sha256},
+        "image": {"format": row.image_format, "ppi": row.image_ppi, "ppi_source": row.image_ppi_source,
+                  "ppi_reason": row.image_ppi_reason, "width": row.image_width, "height": row.image_height,
+                  "sha256": row.image_sha256},
         "captured_at": iso_or_none(row.captured_at),
         "captured_by": row.captured_by,
         "enrolled_at": iso_or_none(row.enrolled_at),

@@ -94,6 +94,11 @@ class Fingerprint(Tracked, Base):
     image_ref: Mapped[str] = mapped_column(String(64))
     image_format: Mapped[str] = mapped_column(String(8))  # png, wsq, jp2, tiff, bmp, jpeg
     image_ppi: Mapped[int] = mapped_column(SmallInteger)
+    # Where image_ppi came from (caller, file, estimated, default: as
+    # crms.biometrics.enrolment.capture_resolution chose) and why, in words; NULL for prints captured before
+    # these were kept (the caller's or the file's).
+    image_ppi_source: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    image_ppi_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
     image_width: Mapped[int] = mapped_column(SmallInteger)
     image_height: Mapped[int] = mapped_column(SmallInteger)
     image_sha256: Mapped[str] = mapped_column(String(64))

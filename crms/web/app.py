@@ -98,6 +98,7 @@ FIELD_LABELS = {
     "dropped_aliases": N_("Aliases already on the record (not moved)"),
     "dropped_addresses": N_("Addresses already on the record (not moved)"),
     "image": N_("Fingerprint image"),
+    "ppi": N_("Scanner resolution (ppi)"),
     "probe": N_("Finger image"),  # one of the identification form's prints (probe_N)
     "file": N_("Register file"),
     "unit": N_("Unit"),
@@ -214,6 +215,11 @@ TERMS = {
     "not_captured": N_("not captured"),
     "captured": N_("captured"),
     "marked": N_("cannot be printed"),
+    # where a print's resolution came from (crms.biometrics.enrolment.capture_resolution)
+    "ppi_caller": N_("as given"),
+    "ppi_file": N_("recorded in the file"),
+    "ppi_estimated": N_("estimated from the ridge spacing"),
+    "ppi_default": N_("assumed: the file gives none and no ridges could be measured"),
 }
 # The audit page's actions and kinds of record (crms/web/audit_actions.py), as its terms.
 TERMS |= {f"action_{code}": words for code, words in AUDIT_ACTIONS.items()}
@@ -434,6 +440,11 @@ PLAIN_MESSAGES = {
         "No fingerprint in the image: it is blank (one shade, %(shade)s of 255); capture the finger again"
     ),
     "ppi_outside": N_("A resolution of %(ppi)s ppi is outside %(low)s–%(high)s ppi"),
+    "ppi_not_number": N_("The resolution is a whole number of ppi, such as 500, not “%(value)s”"),
+    "ppi_estimated_outside": N_(
+        "The file gives no usable resolution and its ridge spacing says about %(ppi)s ppi, outside "
+        "%(low)s–%(high)s: scan the finger at 500 ppi, or give the scanner's resolution"
+    ),
     "position_twice": N_("%(position)s is chosen for another print too: each finger can be searched once"),
     "positions_count": N_("%(positions)s finger positions for %(prints)s prints: give one for each print"),
     "probes_count": N_("A search takes 1 to %(most)s fingers, not %(count)s"),
@@ -1677,6 +1688,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
         ctx.setdefault("saved", [])
         ctx.setdefault("checked", {})
         ctx.setdefault("marked", [])
+        ctx.setdefault("ppi", "")
         return render(
             request,
             "enrol.html",
@@ -1718,26 +1730,35 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
                 images[position] = content
 
         def decode_all() -> tuple[dict, dict]:
-            """Each image decoded (in the decoder sandbox) before the transaction opens: no database lock is
-            held while a decoder works. Errors are kept for the form, by finger."""
-            from crms.biometrics import enrolment
-            from crms.biometrics.capture_check import capture_quality
+            """Each image decoded (in the decoder sandbox), its resolution chosen and its quality measured
+            before the transaction opens: no database lock is held while a decoder works. Errors are kept
+            for the form, by finger."""
+            from crms.biometrics.capture_check import check_capture
             from crms.errors import ValidationError
 
             ready, failed = {}, {}
             for position, content in images.items():
                 try:
-                    ready[position] = (enrolment.check_image(content, position), capture_quality(content))
+                    ready[position] = check_capture(content, position, ppi=ppi)
                 except ValidationError as exc:
                     failed[position] = exc
             return ready, failed
 
-        ready, failed = await run_in_threadpool(decode_all) if images else ({}, {})
+        from crms.biometrics.capture_check import given_ppi
+        from crms.errors import ValidationError
+
+        ppi_text = str(data.get("ppi") or "").strip()[:20]
+        try:
+            ppi, ppi_error = given_ppi(ppi_text), None
+        except ValidationError as exc:
+            ppi, ppi_error = None, exc
+        ready, failed = await run_in_threadpool(decode_all) if images and not ppi_error else ({}, {})
 
         def work(session: Session, who: Principal) -> Response:
             from crms.biometrics import enrolment
-            from crms.errors import ValidationError
 
+            if ppi_error is not None:
+                raise ppi_error
             if too_big:
                 raise ValidationError("image too large", field=f"finger_{too_big[0]}")
             if not images and not marked:
@@ -1751,7 +1772,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
             checked = {}
             for position, (image, quality) in ready.items():
                 try:
-                    enrolment.capture(session, who, store, person_id, position, image)
+                    enrolment.capture(session, who, store, person_id, position, image, ppi=ppi)
                 except ValidationError as exc:
                     raise exc.at(f"finger_{position}") from None
                 checked[position] = quality
@@ -1762,11 +1783,12 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
                     raise exc.at(f"finger_{position}") from None
             session.flush()
             return enrol_view(request, session, who, person_id, saved=sorted(checked), checked=checked,
-                              marked=sorted(marked))  # fmt: skip
+                              marked=sorted(marked), ppi=ppi_text)  # fmt: skip
 
         def bad(exc: CrmsError) -> Response:
             return _reshow(
-                request, lambda s, w: enrol_view(request, s, w, person_id, 422, errors=form_errors(exc))
+                request,
+                lambda s, w: enrol_view(request, s, w, person_id, 422, errors=form_errors(exc), ppi=ppi_text),
             )
 
         response = await run_in_threadpool(act, request, work, form=form, on_error=bad)

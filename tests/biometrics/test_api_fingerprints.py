@@ -40,6 +40,9 @@ def test_capture_then_list_by_finger(client, make_user, db):
         True,
     )
     assert body["image"]["format"] == "png" and body["image"]["ppi"] == 500
+    assert (body["image"]["ppi_source"], body["capture_quality"]["ppi_source"]) == ("file", "file")
+    quality = body["capture_quality"]
+    assert quality["ok"] and quality["problems"] == [] and quality["score"] >= quality["threshold"], quality
     assert "template" not in body and "image_ref" not in body  # never the image or template themselves
     r = client.post(f"/api/v1/persons/{pid}/fingerprints/2", content=finger(2, 2), headers=op)  # recapture
     assert r.status_code == 201
@@ -192,6 +195,43 @@ def test_capture_ppi_outside_the_engines_range_is_refused(client, make_user):
     for bad in (MIN_DPI - 1, MAX_DPI + 1):
         r = client.post(f"/api/v1/persons/{pid}/fingerprints/1?ppi={bad}", content=finger(1), headers=op)
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "ppi", r.text
+
+
+def test_capture_answers_the_prints_quality_and_resolution_at_once(client, make_user):
+    """A washed-out print is stored (pending) but the answer says at once that it falls short and why, as
+    data; a file without a resolution is read at the estimate, and the answer says so; a print whose
+    ridges say about 170 ppi is refused, naming the figure, unless the caller gives the resolution."""
+    import io
+
+    from PIL import Image, ImageFilter
+
+    _, op = make_user("cro_operator")
+    pid = person(client, op, "54400-6666666-3")
+    faint = Image.open(io.BytesIO(finger(4, 5))).filter(ImageFilter.GaussianBlur(4))
+    buf = io.BytesIO()
+    Image.eval(faint, lambda v: 200 + v // 10).save(buf, format="PNG", dpi=(500, 500))
+    r = client.post(f"/api/v1/persons/{pid}/fingerprints/5", content=buf.getvalue(), headers=op)
+    assert r.status_code == 201, r.text
+    quality = r.json()["capture_quality"]
+    assert not quality["ok"] and quality["score"] < quality["threshold"], quality
+    assert "unclear_ridges" in [p["code"] for p in quality["problems"]], quality
+    assert quality["reason"].startswith(f"quality {quality['score']} is below the enrolment threshold")
+    untagged = io.BytesIO()
+    Image.open(io.BytesIO(finger(5, 6))).save(untagged, format="PNG")
+    r = client.post(f"/api/v1/persons/{pid}/fingerprints/6", content=untagged.getvalue(), headers=op)
+    assert r.status_code == 201, r.text
+    image, quality = r.json()["image"], r.json()["capture_quality"]
+    assert image["ppi_source"] == quality["ppi_source"] == "estimated" and 400 <= image["ppi"] <= 620
+    assert image["ppi_reason"] == quality["ppi_reason"] and "estimated" in image["ppi_reason"]
+    small = io.BytesIO()
+    im = Image.open(io.BytesIO(finger(6, 7)))
+    im.resize((im.width // 3, im.height // 3), Image.Resampling.LANCZOS).save(small, format="PNG")
+    r = client.post(f"/api/v1/persons/{pid}/fingerprints/7", content=small.getvalue(), headers=op)
+    assert r.status_code == 422, r.text
+    error = r.json()["errors"][0]
+    assert (error["field"], error["type"]) == ("ppi", "ppi_estimated_outside"), error
+    r = client.post(f"/api/v1/persons/{pid}/fingerprints/7?ppi=500", content=small.getvalue(), headers=op)
+    assert r.status_code == 201 and r.json()["image"]["ppi_source"] == "caller", r.text
 
 
 def test_a_blank_image_is_refused_with_a_422_naming_the_image(client, make_user):

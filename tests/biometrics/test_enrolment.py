@@ -4,6 +4,7 @@ rollback of the stored file, and the resumable template extraction of pending pr
 
 from __future__ import annotations
 
+import json
 import uuid
 from functools import lru_cache
 
@@ -13,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from crms.access.audit import bind_data_dir
 from crms.access.crypto import EncryptedStore
+from crms.access.models import AuditEntry
 from crms.biometrics import enrolment
 from crms.biometrics.models import Fingerprint
 from crms.errors import Conflict, PermissionDenied, ValidationError
@@ -150,11 +152,21 @@ def test_capture_needs_the_enrol_permission_within_the_unit(env, role, unit, all
     assert not any(p.is_file() for p in store.root.rglob("*")) if store.root.exists() else True
 
 
-def test_capture_validates_position_image_and_resolution(env):
+def _png(image: bytes, *, scale: float = 1.0, dpi: int | None = None) -> bytes:
+    """``image`` as a PNG, scaled by ``scale``, with a resolution tag of ``dpi`` (none when None)."""
     import io
 
     from PIL import Image
 
+    im = Image.open(io.BytesIO(image))
+    if scale != 1.0:
+        im = im.resize((round(im.width * scale), round(im.height * scale)), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", **({"dpi": (dpi, dpi)} if dpi else {}))
+    return buf.getvalue()
+
+
+def test_capture_validates_position_image_and_resolution(env):
     db, store = env
     pid = make_person(db)
     op = make_principal(db)
@@ -162,13 +174,58 @@ def test_capture_validates_position_image_and_resolution(env):
         capture(db, store, op, pid, 0, finger(0))
     with pytest.raises(ValidationError, match="not a supported image"):
         capture(db, store, op, pid, 1, b"hello, not a fingerprint")
-    buf = io.BytesIO()
-    Image.open(io.BytesIO(finger(0))).save(buf, format="PNG")  # a print with no resolution recorded
-    with pytest.raises(ValidationError, match="ppi"):
-        capture(db, store, op, pid, 1, buf.getvalue())
-    with pytest.raises(ValidationError, match="outside"):
-        capture(db, store, op, pid, 1, buf.getvalue(), ppi=100)
-    assert capture(db, store, op, pid, 1, buf.getvalue(), ppi=500).image_ppi == 500
+    with pytest.raises(ValidationError, match="outside") as refused:
+        capture(db, store, op, pid, 1, _png(finger(0)), ppi=100)
+    assert refused.value.details[0]["type"] == "ppi_outside"
+    row = capture(db, store, op, pid, 1, _png(finger(0)), ppi=500)
+    assert (row.image_ppi, row.image_ppi_source, row.image_ppi_reason) == (
+        500,
+        "caller",
+        "given by the caller",
+    )
+
+
+def test_capture_takes_the_files_resolution_where_plausible_and_estimates_it_otherwise(env):
+    """The gallery follows the rule a search's probe is read by (crms.fingerprint.choose_dpi): a plausible
+    tag is kept; a missing tag, a screen default (72) or a tag the ridges contradict gives the estimate."""
+    db, store = env
+    pid = make_person(db)
+    op = make_principal(db)
+    tagged = capture(db, store, op, pid, 1, _png(finger(0), dpi=500))
+    assert (tagged.image_ppi, tagged.image_ppi_source) == (500, "file")
+    assert "consistent with the ridges" in tagged.image_ppi_reason
+    untagged = capture(db, store, op, pid, 2, _png(finger(1, 2)))
+    screen = capture(db, store, op, pid, 3, _png(finger(2, 3), dpi=72))
+    for row in (untagged, screen):
+        assert row.image_ppi_source == "estimated" and 400 <= row.image_ppi <= 620, row.image_ppi
+    for row in (untagged, screen):  # a screen default is no resolution at all
+        assert row.image_ppi_reason == "no usable resolution in the file: estimated from the ridge period"
+    shown = enrolment.fingerprint_dict(screen)["image"]
+    assert (shown["ppi"], shown["ppi_source"]) == (screen.image_ppi, "estimated")
+    assert shown["ppi_reason"] == screen.image_ppi_reason
+    # A print at about 170 ppi, tagged 500 (SOCOFing's kind of file) or not tagged: the ridges say about 170,
+    # below what a gallery print may be; refused, naming where the figure came from, and nothing is stored.
+    small = finger(3, 4)
+    for image, said in (
+        (_png(small, scale=0.34, dpi=500), "implausible"),
+        (_png(small, scale=0.34), "no usable"),
+    ):
+        with pytest.raises(ValidationError) as refused:
+            capture(db, store, op, pid, 4, image)
+        detail = refused.value.details[0]
+        assert detail["type"] == "ppi_estimated_outside" and detail["field"] == "ppi", detail
+        assert said in detail["message"] and 120 <= int(detail["values"]["ppi"]) < enrolment.MIN_PPI, detail
+    with db.transaction() as s:
+        assert s.scalar(select(func.count()).select_from(Fingerprint).where(Fingerprint.position == 4)) == 0
+    assert capture(db, store, op, pid, 4, _png(small, scale=0.34), ppi=500).image_ppi_source == "caller"
+    with db.transaction() as s:
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "biometric.capture")).all()
+    queries = [json.loads(e.query) for e in entry]
+    assert [(q["ppi"], q["ppi_source"]) for q in queries][:3] == [
+        (500, "file"),
+        (untagged.image_ppi, "estimated"),
+        (screen.image_ppi, "estimated"),
+    ]
 
 
 def test_a_rolled_back_capture_leaves_no_file(env):

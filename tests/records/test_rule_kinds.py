@@ -364,27 +364,42 @@ def _png(pixels, dpi: int) -> bytes:
 @pytest.mark.parametrize("db", ["sqlite"], indirect=True)
 def test_a_blank_print_and_a_resolution_out_of_range_are_said_in_urdu_at_the_fingers_box(app, db):
     """The enrolment page says a service's refusal of one finger at that finger's box, with its kind: in
-    Urdu on the Urdu page, not the service's English (a blank print, a resolution out of range, a file too
-    small or damaged)."""
+    Urdu on the Urdu page, not the service's English (a blank print, a print whose ridges say a resolution
+    below the gallery's, a file too small or damaged); a resolution the officer typed is refused at its
+    own box."""
+    import cv2
     import numpy as np
 
     from crms.fingerprint.synthesis import generate_master, render_impression
 
     print_ = render_impression(generate_master(seed=9, finger_index=0), 0)
+    shrunk = cv2.resize(print_, None, fx=0.34, fy=0.34, interpolation=cv2.INTER_AREA)  # about 170 ppi
     noise = np.random.default_rng(3).integers(0, 255, (300, 300), np.uint8)
     with signed_in(app, db, "cro_operator") as (c, api):
         pid = c.post("/api/v1/persons", json=person_data(), headers=api).json()["person"]["id"]
         c.cookies.set("crms_lang", "ur")
-        for position, image, said in (
-            (1, _png(np.full((374, 388), 255, np.uint8), 500), "تصویر میں کوئی فنگر پرنٹ نہیں: یہ خالی ہے"),
-            (2, _png(print_, 100), "100 ppi کی ریزولوشن 250–1500 ppi سے باہر ہے"),
-            (2, _png(print_, 100), "درست کریں: دائیں شہادت کی انگلی —"),  # the box names its finger
-            (3, _png(np.full((40, 20), 255, np.uint8), 500), "تصویر صرف 20×40 پکسل کی ہے"),
-            (4, _png(noise, 500)[:2000], "PNG فائل خراب ہے یا پڑھی نہیں جا سکتی"),  # cut off in its pixels
-        ):
+        for position, image, ppi, field, said in (
+            (1, _png(np.full((374, 388), 255, np.uint8), 500), "", "finger_1",
+             "تصویر میں کوئی فنگر پرنٹ نہیں: یہ خالی ہے"),
+            (2, _png(shrunk, 500), "", "finger_2", "لکیروں کا فاصلہ تقریباً"),  # tagged 500, ridges say 170
+            (2, _png(shrunk, 500), "", "finger_2", "درست کریں: دائیں شہادت کی انگلی —"),  # the box names it
+            (2, _png(print_, 500), "100", "ppi", "100 ppi کی ریزولوشن 250–1500 ppi سے باہر ہے"),
+            (2, _png(print_, 500), "۵۰۰x", "ppi", "ریزولوشن ppi کا پورا عدد ہوتی ہے"),
+            (3, _png(np.full((40, 20), 255, np.uint8), 500), "", "finger_3", "تصویر صرف 20×40 پکسل کی ہے"),
+            (4, _png(noise, 500)[:2000], "", "finger_4", "PNG فائل خراب ہے یا پڑھی نہیں جا سکتی"),  # cut off
+        ):  # fmt: skip
             token = re.search(CSRF, c.get(f"/persons/{pid}/fingerprints").text).group(1)
             files = {f"finger_{position}": ("scan.png", image, "image/png")}
-            r = c.post(f"/persons/{pid}/fingerprints", data={"csrf_token": token}, files=files)
+            r = c.post(f"/persons/{pid}/fingerprints", data={"csrf_token": token, "ppi": ppi}, files=files)
             assert r.status_code == 422, r.text[:300]
-            shown = error_at(r.text, f"finger_{position}")
+            shown = error_at(r.text, field)
             assert said in shown and 'lang="en"' not in shown, shown
+        # the officer's resolution, in Urdu digits, is taken and kept: the page says it was given
+        token = re.search(CSRF, c.get(f"/persons/{pid}/fingerprints").text).group(1)
+        files = {"finger_2": ("scan.png", _png(shrunk, 500), "image/png")}
+        r = c.post(f"/persons/{pid}/fingerprints", data={"csrf_token": token, "ppi": "۱۷۰"}, files=files)
+        assert r.status_code == 422 and "170 ppi" in error_at(r.text, "ppi"), r.text[:300]  # below 250
+        files = {"finger_2": ("scan.png", _png(print_, 72), "image/png")}
+        r = c.post(f"/persons/{pid}/fingerprints", data={"csrf_token": token, "ppi": "۵۰۰"}, files=files)
+        assert r.status_code == 200, r.text[:300]
+        assert 'data-ppi-source="caller"' in r.text and "جیسی بتائی گئی" in r.text

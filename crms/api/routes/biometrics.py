@@ -4,7 +4,9 @@ the capture of one print (the image as the raw request body, or as the file fiel
 crms.biometrics.enrolment. The image is decoded (in the decoder sandbox) before the transaction opens, so no
 database lock waits on a decoder. Templates are extracted in the background (the enrol worker that
 ``crms serve`` starts, woken by each capture; or ``crms fp enrol-pending``), so a captured print answers
-``status: pending``."""
+``status: pending``, with ``capture_quality`` (the print's quality at capture, why it falls short of the
+enrolment threshold as ``problems``, and the resolution it was read at and why) so that a poor finger can
+be taken again at once."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from crms.api.deps import biometric_store, in_transaction
 from crms.api.params import IdPath
 from crms.api.serving import MULTIPART_OVERHEAD, body_limit, upload_body
 from crms.biometrics import enrolment
+from crms.biometrics.capture_check import check_capture
 from crms.fingerprint import MAX_DPI, MIN_DPI
 from crms.fingerprint import MAX_IMAGE_BYTES as MAX_BYTES
 
@@ -83,15 +86,23 @@ async def capture_fingerprint(
     person_id: IdPath,
     position: Position,
     ppi: Annotated[
-        int | None, Query(ge=MIN_DPI, le=MAX_DPI, description="scanner resolution if the file lacks it")
+        int | None,
+        Query(
+            ge=MIN_DPI,
+            le=MAX_DPI,
+            description="the scanner's resolution, used instead of the file's; by default the file's "
+            "tag where plausible, else estimated from the ridge spacing (the answer's image.ppi_source "
+            "says which)",
+        ),
     ] = None,
     source: Annotated[str, Query(max_length=16)] = "livescan",
 ):
     # Authenticated and allowed before up to MAX_BYTES of upload are read (capture checks again).
     await in_transaction(request, lambda session, who: authorize(who, Permission.BIOMETRIC_ENROL))
     image, filename = await upload_body(request, MAX_BYTES, what="fingerprint image")
-    # Decoded before the transaction opens: no database lock is held while a decoder works.
-    checked = await run_in_threadpool(enrolment.check_image, image, position, filename)
+    # Decoded, its resolution chosen and its quality measured before the transaction opens: no database
+    # lock is held while a decoder works.
+    checked, quality = await run_in_threadpool(lambda: check_capture(image, position, name=filename, ppi=ppi))
     store = biometric_store(request)
     row = await in_transaction(
         request,
@@ -99,6 +110,7 @@ async def capture_fingerprint(
             enrolment.capture(session, who, store, person_id, position, checked, ppi=ppi, source=source)
         ),
     )
+    row["capture_quality"] = quality
     if row["status"] == "pending":  # the server's enrol worker (crms serve) extracts its template
         from crms.biometrics.worker import wake
 
