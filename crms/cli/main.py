@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "crms.cli.demo",  # demo
     "crms.cli.search",  # fp search|identify|duplicates|duplicate, bench identify
     "crms.cli.fingerprint_marks",  # fp mark-missing
+    "crms.cli.prints",  # fp capture|prints
 ]
 
 
