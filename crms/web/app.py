@@ -10,6 +10,8 @@ How to add a page: docs/WEB.md.
 from __future__ import annotations
 
 import base64
+import functools
+import hashlib
 import logging
 import re
 import tempfile
@@ -280,6 +282,32 @@ def _secure_headers(resp: Response) -> Response:
     resp.headers["Referrer-Policy"] = "no-referrer"
     resp.headers["X-Content-Type-Options"] = "nosniff"
     return resp
+
+
+# What the service worker keeps for offline use (static/sw.js SHELL) and what the offline page is made of.
+SHELL_FILES = ("app.css", "app.js", "icon.svg", "manifest.webmanifest")
+SHELL_TEMPLATES = ("offline.html", "base.html")
+
+
+@functools.cache
+def shell_version() -> str:
+    """A digest of the app shell's files: the service worker's cache is named by it and the pages ask for
+    ``/static/…?v=`` it, so that a new release's stylesheet and script reach phones that installed the app
+    (the worker answers the shell from its cache; a changed sw.js makes the browser install the new one)."""
+    digest = hashlib.sha256()
+    templates = Path(__file__).parent / "templates"
+    for path in [STATIC / n for n in SHELL_FILES] + [templates / n for n in SHELL_TEMPLATES]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def service_worker_source() -> str:
+    """static/sw.js with its cache named by :func:`shell_version`."""
+    source = (STATIC / "sw.js").read_text(encoding="utf-8")
+    named = source.replace('const CACHE = "crms-shell";', f'const CACHE = "crms-{shell_version()}";')
+    if named == source:
+        raise RuntimeError('static/sw.js no longer declares const CACHE = "crms-shell"')
+    return named
 
 
 def render(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
@@ -558,6 +586,7 @@ def unprefixed(name: str, message: str) -> str:
 
 
 _env.globals["unprefixed"] = unprefixed
+_env.globals["static_version"] = shell_version
 _env.globals["plain_message"] = plain_message
 
 
@@ -921,7 +950,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
     @app.get("/sw.js", include_in_schema=False)
     def service_worker():
-        resp = FileResponse(STATIC / "sw.js", media_type="text/javascript")
+        resp = Response(service_worker_source(), media_type="text/javascript")
         resp.headers["Cache-Control"] = "no-cache"
         return resp
 

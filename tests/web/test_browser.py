@@ -634,9 +634,16 @@ def test_pwa_offline_page_and_light_lookup(browser, web_server):
     page.evaluate("async () => { await navigator.serviceWorker.ready; }")
     page.reload()
     page.wait_for_function("navigator.serviceWorker.controller !== null")
+    v.context.new_cdp_session(page).send("Network.clearBrowserCache")  # only the worker's cache is left
     v.context.set_offline(True)
     page.goto("/lookup?cnic=1")
     assert page.locator("h1").inner_text() == "No connection"
+    # the stylesheet, asked for as /static/app.css?v=<digest>, came from the worker's cache
+    loaded = (
+        "(s) => { try { return s.href.includes('app.css?v=') && s.cssRules.length > 0 } "
+        "catch { return false } }"
+    )
+    assert page.evaluate(f"[...document.styleSheets].some({loaded})")
     v.check("offline")
     v.context.set_offline(False)
     v.close()
