@@ -175,6 +175,22 @@ def client(app):
 
 
 @pytest.fixture
+def cli_env(db, tmp_path, monkeypatch):
+    """The CLI pointed at ``db`` (and a data dir under tmp_path) with no credentials of the environment:
+    ``cli_env(token, *args)`` runs ``crms ARGS`` as the holder of that API token (typer's CliRunner)."""
+    from typer.testing import CliRunner
+
+    from crms.cli.main import app as cli_app
+
+    monkeypatch.setenv("CRMS_DATABASE_URL", db.url)
+    monkeypatch.setenv("CRMS_DATA_DIR", str(tmp_path / "data"))
+    for var in ("CRMS_USER", "CRMS_PASSWORD", "CRMS_TOTP", "CRMS_TOKEN", "CRMS_REASON"):
+        monkeypatch.delenv(var, raising=False)
+    runner = CliRunner()
+    return lambda token, *args: runner.invoke(cli_app, list(args), env={"CRMS_TOKEN": token})
+
+
+@pytest.fixture
 def make_user(db):
     """make_user(role, unit='BA', username=None) -> (User, auth headers with a fresh API token)."""
     from crms.access.tokens import issue_token

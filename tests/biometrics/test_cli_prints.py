@@ -9,31 +9,20 @@ import json
 
 import pytest
 from sqlalchemy import func, select
-from typer.testing import CliRunner
 
-from crms.cli.main import app as cli_app
 from tests.biometrics.test_enrolment import finger, make_person
 
 
 @pytest.fixture
-def cli(db, tmp_path, monkeypatch):
+def cli(db, cli_env):
+    """cli(*args, as_user="operator"|"auditor"): crms ARGS as a CRO operator or an auditor of BA."""
     from crms.access.tokens import issue_token
     from crms.access.users import create_user
 
-    monkeypatch.setenv("CRMS_DATABASE_URL", db.url)
-    monkeypatch.setenv("CRMS_DATA_DIR", str(tmp_path / "data"))
-    for var in ("CRMS_USER", "CRMS_PASSWORD", "CRMS_TOTP", "CRMS_TOKEN", "CRMS_REASON"):
-        monkeypatch.delenv(var, raising=False)
     with db.transaction() as s:
         operator = issue_token(s, create_user(s, "op_prints", "cro_operator", unit="BA"))
         auditor = issue_token(s, create_user(s, "aud_prints", "auditor", unit="BA"))
-    runner = CliRunner()
-
-    def run(*args: str, as_user: str = "operator"):
-        token = operator if as_user == "operator" else auditor
-        return runner.invoke(cli_app, list(args), env={"CRMS_TOKEN": token})
-
-    return run
+    return lambda *args, as_user="operator": cli_env(operator if as_user == "operator" else auditor, *args)
 
 
 def _files(tmp_path):
