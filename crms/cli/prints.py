@@ -77,6 +77,7 @@ def capture_cmd(
 ) -> None:
     """Capture the prints of one or more fingers of a person (one transaction; templates extracted later)."""
     from crms.access.crypto import EncryptedStore
+    from crms.access.policy import Permission, authorize
     from crms.biometrics import enrolment
     from crms.biometrics.capture_check import check_capture
     from crms.biometrics.worker import wake
@@ -85,6 +86,8 @@ def capture_cmd(
     from crms.errors import ValidationError, rule_error
 
     settings = get_settings()
+    with cli_action(f"crms fp capture {person_id}") as (_session, principal):  # allowed before any decoding
+        authorize(principal, Permission.BIOMETRIC_ENROL)
     with cli_errors():
         pairs = [_pair(p) for p in prints]
         seen: dict[int, Path] = {}

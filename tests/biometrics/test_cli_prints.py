@@ -93,7 +93,9 @@ def test_one_refused_file_stores_none_of_them(cli, db, tmp_path):
     r = cli("fp", "capture", str(pid), f"4={small}")
     assert r.exit_code == 2 and "ppi" in r.output and "give the scanner's resolution" in r.output, r.output
     assert cli("fp", "capture", "999999", f"1={clean}").exit_code == 1
-    assert cli("fp", "capture", str(pid), f"1={clean}", as_user="auditor").exit_code == 3
+    for files in ([f"1={clean}"], [f"1={junk}"]):  # refused before any file is read
+        r = cli("fp", "capture", str(pid), *files, as_user="auditor")
+        assert r.exit_code == 3 and "junk" not in r.output, r.output
     assert _count_prints(db) == before
 
 
