@@ -183,9 +183,11 @@ def capture_resolution(checked: CheckedImage, ppi: float | None = None) -> Captu
         refuse_ppi_outside(ppi)
     used, source, reason, _estimate = choose_dpi(checked.pixels, checked.file_ppi, ppi)
     if not MIN_PPI <= used <= MAX_PPI:
+        figure = f"{used:.0f} ppi"
+        said = reason if figure in reason else f"{reason}: {figure}"  # the figure once
         message = (
-            f"{reason}: about {used:.0f} ppi, outside {MIN_PPI}-{MAX_PPI}; scan the finger at 500 ppi, "
-            "or give the scanner's resolution (ppi)"
+            f"{said}, outside {MIN_PPI}-{MAX_PPI}; scan the finger at 500 ppi, or give the scanner's "
+            "resolution (ppi)"
         )
         raise rule_error(
             "ppi", "ppi_estimated_outside", message, ppi=f"{used:.0f}", low=MIN_PPI, high=MAX_PPI

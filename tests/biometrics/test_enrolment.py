@@ -215,6 +215,7 @@ def test_capture_takes_the_files_resolution_where_plausible_and_estimates_it_oth
         detail = refused.value.details[0]
         assert detail["type"] == "ppi_estimated_outside" and detail["field"] == "ppi", detail
         assert said in detail["message"] and 120 <= int(detail["values"]["ppi"]) < enrolment.MIN_PPI, detail
+        assert detail["message"].count(f"{detail['values']['ppi']} ppi") == 1, detail  # the figure said once
     with db.transaction() as s:
         assert s.scalar(select(func.count()).select_from(Fingerprint).where(Fingerprint.position == 4)) == 0
     assert capture(db, store, op, pid, 4, _png(small, scale=0.34), ppi=500).image_ppi_source == "caller"
