@@ -134,6 +134,9 @@ class CheckedImage:
     height: int
     file_ppi: float | None
     pixels: np.ndarray = field(repr=False, compare=False)  # decoded, 8-bit gray, at the file's resolution
+    # capture_resolution's answers by the officer's ppi, so that the one chosen before the transaction (for
+    # the quality shown) is not estimated again inside it
+    resolutions: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,9 @@ def capture_resolution(checked: CheckedImage, ppi: float | None = None) -> Captu
     refused, the message saying where the value came from."""
     from crms.fingerprint import choose_dpi
 
+    known = checked.resolutions.get(ppi)
+    if known is not None:
+        return known
     if ppi is not None:
         refuse_ppi_outside(ppi)
     used, source, reason, _estimate = choose_dpi(checked.pixels, checked.file_ppi, ppi)
@@ -192,7 +198,8 @@ def capture_resolution(checked: CheckedImage, ppi: float | None = None) -> Captu
         raise rule_error(
             "ppi", "ppi_estimated_outside", message, ppi=f"{used:.0f}", low=MIN_PPI, high=MAX_PPI
         )
-    return CaptureResolution(int(round(used)), source, reason)
+    chosen = checked.resolutions[ppi] = CaptureResolution(int(round(used)), source, reason)
+    return chosen
 
 
 def capture(

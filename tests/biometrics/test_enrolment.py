@@ -229,6 +229,24 @@ def test_capture_takes_the_files_resolution_where_plausible_and_estimates_it_oth
     ]
 
 
+def test_the_resolution_chosen_before_the_transaction_is_not_estimated_again_inside_it(env, monkeypatch):
+    """check_capture chooses the resolution (an estimate: milliseconds) before the transaction opens; the
+    capture inside it takes that answer for the same ppi instead of holding the write lock for another."""
+    import crms.fingerprint as fp
+    from crms.biometrics.capture_check import check_capture
+
+    db, store = env
+    pid, op = make_person(db), make_principal(db)
+    real, calls = fp.choose_dpi, []
+    monkeypatch.setattr(fp, "choose_dpi", lambda *a: calls.append(a[2]) or real(*a))
+    checked, quality = check_capture(_png(finger(4, 5)), 5)
+    row = capture(db, store, op, pid, 5, checked)
+    assert calls == [None] and row.image_ppi_source == quality["ppi_source"] == "estimated"
+    assert row.image_ppi == quality["ppi"]
+    capture(db, store, op, pid, 6, checked, ppi=500)  # another ppi is another answer
+    assert calls == [None, 500]
+
+
 def test_a_rolled_back_capture_leaves_no_file(env):
     db, store = env
     pid = make_person(db)
