@@ -117,7 +117,8 @@ def capture_cmd(
             out.append(
                 {**enrolment.fingerprint_dict(row), "file": str(seen[position]), "capture_quality": quality}
             )
-    if any(p["status"] == "pending" for p in out):
+    pending = any(p["status"] == "pending" for p in out)
+    if pending:
         wake(settings.data_dir)  # the server's enrol worker, where one runs
     if as_json:
         typer.echo(json.dumps({"person_id": person_id, "captured": out}, ensure_ascii=False))
@@ -128,7 +129,7 @@ def capture_cmd(
             f"finger {p['position']} ({p['finger']}): print {p['id']} {p['status']} · {_quality_words(q)} · "
             f"{_resolution_words(p['image'])}"
         )
-    if any(p["status"] == "pending" for p in out):
+    if pending:
         typer.echo(
             "templates: extracted by the server's enrol worker, or run crms fp enrol-pending", err=True
         )
