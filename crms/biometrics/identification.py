@@ -5,11 +5,13 @@ derived from the active, enrolled rows of ``fingerprints`` and kept current *inc
 search (and after enrolment) :meth:`GalleryStore.sync` reads only the rows changed since it last looked
 (``updated_at``, indexed; every change of a print - enrolment, recapture, retirement, merge - sets it) and
 applies them: inserted, replaced, or removed; rows read again within the margin are not applied again, and
-once the watermark is ``SETTLED`` only rows changed after it are read. At load, and then every
-``CENSUS_EVERY``, it checks the gallery against the table: the count and the sums of ids, person ids and
-positions of the live rows (one aggregate query) against the same sums over the gallery. A difference (a row
-deleted outright, a change committed with an ``updated_at`` older than the watermark) is repaired row by row:
-the live rows' (id, person, position) are read and every row that differs is read again.
+once the watermark is ``SETTLED`` only rows changed after it are read. It reads in a transaction begun once
+it holds its lock (on SQLite a connection of its own: :func:`store_for`), so it never applies a state of the
+table older than one it has applied. At load, and then every ``CENSUS_EVERY``, it checks the gallery against
+the table: the count and the sums of ids, person ids and positions of the live rows (one aggregate query)
+against the same sums over the gallery. A difference (a row deleted outright, a change committed with an
+``updated_at`` older than the watermark) is repaired row by row: the live rows' (id, person, position) are
+read and every row that differs is read again.
 
 The snapshot (``<data dir>/gallery/snapshot``, :func:`bind_snapshot`; :class:`crms.config.Settings`) is a
 cache that saves the first load's parsing: the gallery's arrays sealed with the data key (AES-256-GCM, in
@@ -33,6 +35,8 @@ import logging
 import secrets
 import struct
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -123,7 +127,13 @@ def _unseal(blob: bytes, key: bytes) -> bytes | None:
 class GalleryStore:
     """The gallery of one database, kept in step with its ``fingerprints`` table."""
 
-    def __init__(self, snapshot: Path | None = None, key: bytes | None = None, database: str = "") -> None:
+    def __init__(
+        self,
+        snapshot: Path | None = None,
+        key: bytes | None = None,
+        database: str = "",
+        reader: Callable[[], AbstractContextManager[Session]] | None = None,
+    ) -> None:
         from crms.fingerprint import gallery_from_environment
 
         if snapshot is not None and key is None:
@@ -143,6 +153,7 @@ class GalleryStore:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()  # one snapshot written at a time, the newest taken last
         self._taken = self._written = 0
+        self._reader = reader  # a read transaction of the store's own (SQLite: :func:`store_for`), or None
 
     @staticmethod
     def _live(query):
@@ -153,12 +164,14 @@ class GalleryStore:
         )
 
     def sync(self, session: Session) -> dict[str, int]:
-        """Catch up with the table; returns what changed."""
+        """Catch up with the table; returns what changed. It reads through ``session`` or, where the store has
+        a reader of its own, through a read transaction begun once the store's lock is held: a SQLite
+        transaction reads the snapshot of its first read, and when two searches run at once the one whose
+        transaction began first may take the lock second; a catch-up and census from that older snapshot
+        would take the gallery back (a retired print searched again, a new one dropped)."""
         with self._lock:
-            if not self.loaded:
-                out = self._load(session)
-            else:
-                out = self._catch_up(session)
+            with self._reading(session) as s:
+                out = self._catch_up(s) if self.loaded else self._load(s)
             self._measure_impostors(out["fingers"])
             taken = None
             if self.snapshot is not None and (
@@ -168,6 +181,9 @@ class GalleryStore:
         if taken is not None:  # sealed and written outside the lock: searches go on meanwhile
             self._write(*taken)
         return out
+
+    def _reading(self, session: Session) -> AbstractContextManager[Session]:
+        return nullcontext(session) if self._reader is None else self._reader()
 
     def _measure_impostors(self, n: int) -> None:
         """Measure the gallery's own impostor scores (``Gallery.impostor_scores``) when it has none yet, is a
@@ -474,8 +490,22 @@ def store_for(db) -> GalleryStore:
         if st is None:
             path, data_key = _snapshots.get(key, (None, None))
             digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-            st = _stores[key] = GalleryStore(path, data_key, digest)
+            st = _stores[key] = GalleryStore(path, data_key, digest, reader=_own_reader(db))
         return st
+
+
+def _own_reader(db) -> Callable[[], AbstractContextManager[Session]] | None:
+    """How the gallery of ``db`` reads the table (:meth:`GalleryStore.sync`). SQLite: a read transaction on a
+    connection opened for each sync (none kept, none taken from the pool the requests share). PostgreSQL:
+    None, the caller's session, whose statements (READ COMMITTED) each see every commit before them; and an
+    in-memory SQLite database, which another connection would not see."""
+    from sqlalchemy.pool import NullPool
+
+    from crms.db import Database, sqlite_file
+
+    if not db.is_sqlite or sqlite_file(db.url) is None:
+        return None
+    return Database(db.url, poolclass=NullPool).read_transaction
 
 
 def forget_stores() -> None:

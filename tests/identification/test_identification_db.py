@@ -405,6 +405,38 @@ def test_a_sync_in_step_reads_and_applies_nothing_again(world):
         assert st.sync(s)["inserted"] == 1
 
 
+def test_a_sync_from_a_transaction_older_than_the_gallery_does_not_take_it_back(world, monkeypatch):
+    """Two searches at once: the first one's transaction read the table before a recapture was committed,
+    the second one's after, and the second one took the gallery's lock first. The first one's sync must not
+    bring the retired print back nor drop the new one (a SQLite transaction keeps the snapshot of its first
+    read)."""
+    from datetime import timedelta
+
+    from sqlalchemy import func
+
+    monkeypatch.setattr(identification, "CENSUS_EVERY", timedelta(0))  # the census runs at every sync
+    db, op, fingers = world
+    a = list(fingers)[0]
+    store = identification.store_for(db)
+    with db.read_transaction() as s:
+        store.sync(s)
+    with db.read_transaction() as early:
+        assert early.scalar(select(func.count()).select_from(Fingerprint)) == 60  # its snapshot begins
+        with db.transaction() as s:  # a's finger 3 recaptured: the old print retired, the new one enrolled
+            old = s.scalars(
+                select(Fingerprint).where(
+                    Fingerprint.person_id == a, Fingerprint.position == 3, Fingerprint.active.is_(True)
+                )
+            ).one()
+            old.active, old.retired_at, old.updated_at = False, utcnow(), utcnow()
+        new = enrol(db, a, 3, S.master(np.random.default_rng(123)))
+        with db.read_transaction() as late:
+            store.sync(late)
+        store.sync(early)
+    assert new in store.gallery.census()[0] and old.id not in store.gallery.census()[0]
+    assert _census(store) == _fresh(db)
+
+
 def test_a_template_of_an_older_version_is_left_out_and_reported(world):
     db, op, fingers = world
     pid = list(fingers)[1]
