@@ -429,8 +429,11 @@ class GalleryStore:
         for k in gone:
             self.skipped.pop(k, None)
             self._skipped_at.pop(k, None)
+            self._recent.pop(k, None)
         removed = sum(self.gallery.delete(k) for k in gone)
         stale = sorted(k for k, v in live.items() if mine.get(k) != v)
+        for k in stale:  # applied again even where the margin's record says this version was applied
+            self._recent.pop(k, None)
         for i in range(0, len(stale), 500):
             q = select(*self._COLUMNS).where(Fingerprint.id.in_(stale[i : i + 500]))
             self._apply(session.execute(q.order_by(Fingerprint.id)))
