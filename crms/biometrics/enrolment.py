@@ -407,11 +407,14 @@ def fingerprints_of(
         r.position: fingerprint_dict(r)
         for r in session.scalars(select(Fingerprint).where(Fingerprint.person_id == target, *_waiting()))
     }
+    failed_since = _failed_since(session, target, {r.position: r.id for r in active})
     fingers = [
         {"position": pos, "finger": name, "print": by_position.get(pos), "mark": marked.get(pos),
          "state": "captured" if pos in by_position else "marked" if pos in marked else "not_captured",
          # a recapture waiting for its template; it replaces ``print`` once enrolled
-         "recapture": waiting.get(pos)}
+         "recapture": waiting.get(pos),
+         # a capture after ``print`` that failed enrolment (``print`` stays in use): why, to capture again
+         "recapture_failed": failed_since.get(pos)}
         for pos, name in FINGER_POSITIONS.items()
     ]  # fmt: skip
     return {
@@ -426,6 +429,29 @@ def fingerprints_of(
         "fingers": fingers,
         "marks": [mark_dict(m) for m in marks],
     }
+
+
+def _failed_since(session: Session, person_id: int, active: dict[int, int]) -> dict[int, dict]:
+    """By finger: the newest print captured after the active one (``active``: position -> its id) that failed
+    enrolment and was set aside, the active print staying in use (a recapture that failed, or the merged
+    record's failed print of that finger)."""
+    out: dict[int, dict] = {}
+    if not active:
+        return out
+    rows = session.scalars(
+        select(Fingerprint)
+        .where(
+            Fingerprint.person_id == person_id,
+            Fingerprint.active.is_(False),
+            Fingerprint.status == EnrolmentStatus.FAILED.value,
+            Fingerprint.position.in_(active),
+        )
+        .order_by(Fingerprint.id)
+    )
+    for r in rows:
+        if r.id > active[r.position]:
+            out[r.position] = fingerprint_dict(r)
+    return out
 
 
 # ------------------------------------------------------------------------------------------ status

@@ -10,7 +10,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from tests.biometrics.test_enrolment import finger, make_person
+from tests.biometrics.test_enrolment import failed_recapture, finger, make_person
 
 
 @pytest.fixture
@@ -124,3 +124,16 @@ def test_prints_lists_the_fingers_and_audits_the_read(cli, db, tmp_path):
     with db.transaction() as s:
         reads = s.scalars(select(AuditEntry).where(AuditEntry.action == "biometric.read")).all()
     assert [e.reason for e in reads] == ["record check", None]
+
+
+def test_prints_says_a_later_capture_failed_and_why(cli, db, tmp_path):
+    pid = make_person(db)
+    clean, _, _ = _files(tmp_path)
+    assert cli("fp", "capture", str(pid), f"1={clean}").exit_code == 0
+    bad = failed_recapture(db, pid, 1, "only 3 usable minutiae found, at least 12 needed")
+    r = cli("fp", "prints", str(pid))
+    line = r.stdout.splitlines()[1]
+    assert line.startswith(" 1 right_thumb: print ") and "pending" in line, r.output
+    assert f"a later capture (print {bad}) could not be enrolled, capture it again — only 3 usable" in line
+    listed = json.loads(cli("fp", "prints", str(pid), "--json").stdout)
+    assert listed["fingers"][0]["recapture_failed"]["id"] == bad

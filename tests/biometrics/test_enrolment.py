@@ -72,6 +72,25 @@ def capture(db, store, who, pid, position, image, **kw) -> Fingerprint:
         return enrolment.capture(s, who, store, pid, position, image, **kw)
 
 
+def failed_recapture(db, pid: int, position: int, error: str) -> int:
+    """A capture of an enrolled (or pending) finger that failed enrolment and was set aside, as the enrolment
+    run leaves one (tests of what the adapters show, without running the extractor); its id."""
+    from crms.timeutil import utcnow
+
+    now = utcnow()
+    with db.transaction() as s:
+        current = enrolment.active_print(s, pid, position)
+        row = Fingerprint(
+            person_id=pid, position=position, source="livescan", image_ref=current.image_ref,
+            image_format="png", image_ppi=500, image_width=300, image_height=400, image_sha256="1" * 64,
+            status="failed", error=error, active=False, captured_at=now, created_at=now, updated_at=now,
+            retired_at=now,
+        )  # fmt: skip
+        s.add(row)
+        s.flush()
+        return row.id
+
+
 def actions(db) -> list[str]:
     from crms.access.models import AuditEntry
 
@@ -400,7 +419,14 @@ def test_a_recapture_keeps_the_enrolled_print_active_until_the_new_one_enrols(en
         assert enrolment.active_print(s, pid, 1).id == new.id  # the good print stays
         failed = s.get(Fingerprint, bad)
         assert failed.status == "failed" and not failed.active and failed.retired_at is not None
-        assert enrolment.fingerprints_of(s, op, pid)["fingers"][0]["recapture"] is None
+        finger_1 = enrolment.fingerprints_of(s, op, pid)["fingers"][0]
+    assert finger_1["recapture"] is None and finger_1["print"]["id"] == new.id
+    # the officer is told: a later capture of the finger failed, and why
+    assert finger_1["recapture_failed"]["id"] == bad and "minutiae" in finger_1["recapture_failed"]["error"]
+    capture(db, store, op, pid, 1, finger(3))
+    assert enrolment.enrol_pending(db, store, principal=op, jobs=1).enrolled == 1
+    with db.transaction() as s:  # captured again and enrolled: nothing failed after the print in use
+        assert enrolment.fingerprints_of(s, op, pid, history=True)["fingers"][0]["recapture_failed"] is None
 
 
 def test_a_pending_print_recaptured_before_it_enrols_is_superseded(env):

@@ -1,0 +1,34 @@
+"""The enrolment page tells the officer, at the finger's box, that a later capture of a finger could not be
+enrolled (the print in use stays) and why, in the page's language; the API's list of the fingers says it."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.biometrics.test_enrolment import failed_recapture, finger
+from tests.records._support import person_data, signed_in
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_a_later_capture_that_failed_is_said_at_the_fingers_box(app, db):
+    with signed_in(app, db, "cro_operator") as (c, api):
+        pid = c.post("/api/v1/persons", json=person_data(), headers=api).json()["person"]["id"]
+        for position in (1, 2):
+            r = c.post(f"/api/v1/persons/{pid}/fingerprints/{position}", content=finger(position, position),
+                       headers=api)  # fmt: skip
+            assert r.status_code == 201, r.text
+        page = c.get(f"/persons/{pid}/fingerprints").text
+        assert 'data-status="recapture_failed"' not in page
+        failed_recapture(db, pid, 2, "only 3 usable minutiae found, at least 12 needed")
+        page = c.get(f"/persons/{pid}/fingerprints").text
+        assert page.count('data-status="recapture_failed"') == 1
+        box = page[page.index('for="f-finger_2"') : page.index('for="f-finger_3"')]
+        assert "A later capture of this finger" in box and "could not be enrolled" in box
+        assert "only 3 usable minutiae found" in box
+        listed = c.get(f"/api/v1/persons/{pid}/fingerprints?reason=check", headers=api).json()  # the API too
+        assert [f["recapture_failed"] is not None for f in listed["fingers"][:3]] == [False, True, False]
+        c.cookies.set("crms_lang", "ur")
+        page = c.get(f"/persons/{pid}/fingerprints").text
+        box = page[page.index('for="f-finger_2"') : page.index('for="f-finger_3"')]
+        assert 'data-status="recapture_failed"' in box and "A later capture" not in box
+        assert "دوبارہ" in box
