@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import resource
 import time
@@ -351,6 +352,8 @@ def fingerprint_dict(row: Fingerprint) -> dict:
         "minutiae": row.minutiae,
         "extractor": row.extractor,
         "error": row.error,
+        # the error's kind and values (crms.errors' rule kinds), for saying it in the reader's language
+        "error_kind": _kind_from_text(row.error_kind),
         "image": {"format": row.image_format, "ppi": row.image_ppi, "ppi_source": row.image_ppi_source,
                   "ppi_reason": row.image_ppi_reason, "width": row.image_width, "height": row.image_height,
                   "sha256": row.image_sha256},
@@ -359,6 +362,14 @@ def fingerprint_dict(row: Fingerprint) -> dict:
         "enrolled_at": iso_or_none(row.enrolled_at),
         "retired_at": iso_or_none(row.retired_at),
     }  # fmt: skip
+
+
+def _kind_from_text(text: str | None) -> dict | None:
+    try:
+        kind = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return kind if isinstance(kind, dict) and isinstance(kind.get("type"), str) else None
 
 
 def may_list_prints(principal: Principal) -> bool:
@@ -562,16 +573,18 @@ def _store_result(
             return
         now = utcnow()
         row.updated_at, row.updated_by = now, principal.user_id
-        error = result.error
+        error, kind = result.error, _kind_of(result.error_details)
         if not error and result.minutiae < MIN_MINUTIAE:
             row.quality, row.minutiae = int(result.quality), int(result.minutiae)
             error = (
                 f"only {result.minutiae} usable minutiae found, at least {MIN_MINUTIAE} needed to search "
                 "this print: capture the finger again"
             )
+            kind = {"type": "minutiae_too_few", "values": {"count": result.minutiae, "needed": MIN_MINUTIAE}}
         if error:
             row.status = EnrolmentStatus.FAILED.value
             row.error = error[:300]
+            row.error_kind = _kind_text(kind)
             report.failed += 1
             query = {"fingerprint_id": fid, "error": row.error}
             if not row.active:  # a failed recapture: the enrolled print it was to replace stays
@@ -596,7 +609,7 @@ def _store_result(
             row.minutiae = int(result.minutiae)
             row.extractor = version
             row.enrolled_at = now
-            row.error = None
+            row.error = row.error_kind = None
             report.enrolled += 1
             action = "biometric.enrol"
             query = {"fingerprint_id": fid, "position": row.position, "minutiae": row.minutiae,
@@ -604,6 +617,22 @@ def _store_result(
             if replaced is not None:
                 query["replaced"] = replaced
         audit.record(s, principal, action, target_type="person", target_id=row.person_id, query=query)
+
+
+def _kind_of(details: list[dict] | None) -> dict | None:
+    """The kind of an extraction's error and the values it names (its first detail that has a kind)."""
+    for d in details or ():
+        if d.get("type"):
+            return {"type": str(d["type"]), "values": dict(d.get("values") or {})}
+    return None
+
+
+def _kind_text(kind: dict | None) -> str | None:
+    """``Fingerprint.error_kind``: the kind as JSON, or None where there is none or it does not fit."""
+    if kind is None:
+        return None
+    text = json.dumps(kind, ensure_ascii=False, separators=(",", ":"), default=str)
+    return text if len(text) <= 300 else None
 
 
 def _cpu_now() -> float:
@@ -618,7 +647,7 @@ def retry_failed(db, principal: Principal) -> int:
         n = s.execute(
             update(Fingerprint)
             .where(Fingerprint.status == EnrolmentStatus.FAILED.value, Fingerprint.active.is_(True))
-            .values(status=EnrolmentStatus.PENDING.value, error=None, updated_at=utcnow(),
+            .values(status=EnrolmentStatus.PENDING.value, error=None, error_kind=None, updated_at=utcnow(),
                     updated_by=principal.user_id)
         ).rowcount  # fmt: skip
         if n:

@@ -110,6 +110,9 @@ class Fingerprint(Tracked, Base):
     extractor: Mapped[str | None] = mapped_column(String(40), nullable=True)
     enrolled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # The failure's kind and the values it names, as JSON ({"type": ..., "values": {...}}: crms.errors'
+    # rule kinds), for saying ``error`` in the reader's language; NULL where it has none or failed before.
+    error_kind: Mapped[str | None] = mapped_column(String(300), nullable=True)
     # Capture: when and by whom (NULL for system jobs such as the demo loader).
     captured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     captured_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)

@@ -72,7 +72,7 @@ def capture(db, store, who, pid, position, image, **kw) -> Fingerprint:
         return enrolment.capture(s, who, store, pid, position, image, **kw)
 
 
-def failed_recapture(db, pid: int, position: int, error: str) -> int:
+def failed_recapture(db, pid: int, position: int, error: str, kind: dict | None = None) -> int:
     """A capture of an enrolled (or pending) finger that failed enrolment and was set aside, as the enrolment
     run leaves one (tests of what the adapters show, without running the extractor); its id."""
     from crms.timeutil import utcnow
@@ -83,8 +83,8 @@ def failed_recapture(db, pid: int, position: int, error: str) -> int:
         row = Fingerprint(
             person_id=pid, position=position, source="livescan", image_ref=current.image_ref,
             image_format="png", image_ppi=500, image_width=300, image_height=400, image_sha256="1" * 64,
-            status="failed", error=error, active=False, captured_at=now, created_at=now, updated_at=now,
-            retired_at=now,
+            status="failed", error=error, error_kind=json.dumps(kind) if kind else None, active=False,
+            captured_at=now, created_at=now, updated_at=now, retired_at=now,
         )  # fmt: skip
         s.add(row)
         s.flush()
@@ -332,6 +332,15 @@ def test_enrol_pending_marks_unreadable_prints_failed_and_can_retry(env):
     assert enrolment.retry_failed(db, op) == 1
     with db.transaction() as s:
         assert s.scalar(select(Fingerprint.status)) == "pending"
+        s.get(Fingerprint, row.id).image_ref = store.put(kind, finger(0)[:3000])  # a PNG cut off
+    enrolment.enrol_pending(db, store, principal=op, jobs=1)
+    with db.transaction() as s:
+        failed = s.get(Fingerprint, row.id)
+        said = enrolment.fingerprint_dict(failed)["error_kind"]
+        assert said == {"type": "image_undecodable", "values": {"format": "PNG"}}
+    assert enrolment.retry_failed(db, op) == 1
+    with db.transaction() as s:
+        assert s.get(Fingerprint, row.id).error_kind is None
 
 
 def blank_png(mode: str = "L", colour=255, size=(388, 374)) -> bytes:
@@ -381,6 +390,10 @@ def test_a_print_with_too_few_minutiae_fails_enrolment(env):
         assert failed.status == "failed" and failed.template is None and failed.active
         assert failed.minutiae == 0 and "minutiae" in failed.error and "capture" in failed.error
         listed = enrolment.fingerprints_of(s, op, pid)
+    from crms.fingerprint import MIN_MINUTIAE
+
+    kind = listed["fingerprints"][0]["error_kind"]  # for saying it in the reader's language
+    assert kind == {"type": "minutiae_too_few", "values": {"count": 0, "needed": MIN_MINUTIAE}}
     assert listed["failed"] == 1 and listed["enrolled"] == 0
     assert actions(db)[-2:] == ["biometric.enrol_failed", "biometric.read"]
 

@@ -19,16 +19,17 @@ def test_a_later_capture_that_failed_is_said_at_the_fingers_box(app, db):
             assert r.status_code == 201, r.text
         page = c.get(f"/persons/{pid}/fingerprints").text
         assert 'data-status="recapture_failed"' not in page
-        failed_recapture(db, pid, 2, "only 3 usable minutiae found, at least 12 needed")
+        failed_recapture(db, pid, 2, "only 3 usable minutiae found, at least 12 needed",
+                         kind={"type": "minutiae_too_few", "values": {"count": 3, "needed": 12}})  # fmt: skip
         page = c.get(f"/persons/{pid}/fingerprints").text
         assert page.count('data-status="recapture_failed"') == 1
         box = page[page.index('for="f-finger_2"') : page.index('for="f-finger_3"')]
         assert "A later capture of this finger" in box and "could not be enrolled" in box
-        assert "only 3 usable minutiae found" in box
+        assert "Only 3 usable minutiae were found, at least 12 are needed" in box
         listed = c.get(f"/api/v1/persons/{pid}/fingerprints?reason=check", headers=api).json()  # the API too
         assert [f["recapture_failed"] is not None for f in listed["fingers"][:3]] == [False, True, False]
         c.cookies.set("crms_lang", "ur")
         page = c.get(f"/persons/{pid}/fingerprints").text
         box = page[page.index('for="f-finger_2"') : page.index('for="f-finger_3"')]
         assert 'data-status="recapture_failed"' in box and "A later capture" not in box
-        assert "دوبارہ" in box
+        assert "دوبارہ" in box and "minutiae" not in box and 'lang="en"' not in box  # the reason in Urdu too
