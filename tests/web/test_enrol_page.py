@@ -1,5 +1,6 @@
 """The enrolment page tells the officer, at the finger's box, that a later capture of a finger could not be
-enrolled (the print in use stays) and why, in the page's language; the API's list of the fingers says it."""
+enrolled (the print in use stays) and why, in the page's language; the person's record marks the finger and
+the API's list of the fingers says it."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ def test_a_later_capture_that_failed_is_said_at_the_fingers_box(app, db):
         box = page[page.index('for="f-finger_2"') : page.index('for="f-finger_3"')]
         assert "A later capture of this finger" in box and "could not be enrolled" in box
         assert "Only 3 usable minutiae were found, at least 12 are needed" in box
+        record = c.get(f"/persons/{pid}").text  # the person's record marks that finger too
+        assert record.count('data-status="recapture_failed"') == 1
         listed = c.get(f"/api/v1/persons/{pid}/fingerprints?reason=check", headers=api).json()  # the API too
         assert [f["recapture_failed"] is not None for f in listed["fingers"][:3]] == [False, True, False]
         c.cookies.set("crms_lang", "ur")
