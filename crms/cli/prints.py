@@ -168,8 +168,8 @@ def prints_cmd(
             if finger["recapture"] is not None:
                 line += f"; a recapture (print {finger['recapture']['id']}) waits for its template"
             if (failed := finger["recapture_failed"]) is not None:
-                line += f"; a later capture (print {failed['id']}) could not be enrolled, capture it again"
-                line += f" — {failed['error']}" if failed["error"] else ""
+                line += f"; a later capture (print {failed['id']}) could not be enrolled — "
+                line += failed["error"] or "capture the finger again"
         elif mark is not None:
             line += f"cannot be printed: {mark['reason']}" + (
                 f" — {mark['note']}" if mark.get("note") else ""

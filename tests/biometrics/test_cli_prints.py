@@ -134,6 +134,7 @@ def test_prints_says_a_later_capture_failed_and_why(cli, db, tmp_path):
     r = cli("fp", "prints", str(pid))
     line = r.stdout.splitlines()[1]
     assert line.startswith(" 1 right_thumb: print ") and "pending" in line, r.output
-    assert f"a later capture (print {bad}) could not be enrolled, capture it again — only 3 usable" in line
+    said = f"; a later capture (print {bad}) could not be enrolled — only 3 usable minutiae found"
+    assert line.endswith(said + ", at least 12 needed"), line
     listed = json.loads(cli("fp", "prints", str(pid), "--json").stdout)
     assert listed["fingers"][0]["recapture_failed"]["id"] == bad
