@@ -6,12 +6,13 @@ search (and after enrolment) :meth:`GalleryStore.sync` reads only the rows chang
 (``updated_at``, indexed; every change of a print - enrolment, recapture, retirement, merge - sets it) and
 applies them: inserted, replaced, or removed; rows read again within the margin are not applied again, and
 once the watermark is ``SETTLED`` only rows changed after it are read. It reads in a transaction begun once
-it holds its lock (on SQLite a connection of its own: :func:`store_for`), so it never applies a state of the
-table older than one it has applied. At load, and then every ``CENSUS_EVERY``, it checks the gallery against
-the table: the count and the sums of ids, person ids and positions of the live rows (one aggregate query)
-against the same sums over the gallery. A difference (a row deleted outright, a change committed with an
-``updated_at`` older than the watermark) is repaired row by row: the live rows' (id, person, position) are
-read and every row that differs is read again.
+it holds its lock (on SQLite, and on PostgreSQL not at READ COMMITTED, a connection of its own:
+:func:`_own_reader`), so it never applies a state of the table older than one it has applied. At load, and
+then every ``CENSUS_EVERY``, it checks the gallery against the table: the count and the sums of ids, person
+ids and positions of the live rows (one aggregate query) against the same sums over the gallery. A
+difference (a row deleted outright, a change committed with an ``updated_at`` older than the watermark) is
+repaired row by row: the live rows' (id, person, position) are read and every row that differs is read
+again.
 
 The snapshot (``<data dir>/gallery/snapshot``, :func:`bind_snapshot`; :class:`crms.config.Settings`) is a
 cache that saves the first load's parsing: the gallery's arrays sealed with the data key (AES-256-GCM, in
@@ -153,7 +154,7 @@ class GalleryStore:
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()  # one snapshot written at a time, the newest taken last
         self._taken = self._written = 0
-        self._reader = reader  # a read transaction of the store's own (SQLite: :func:`store_for`), or None
+        self._reader = reader  # a read transaction of the store's own (:func:`_own_reader`), or None
 
     @staticmethod
     def _live(query):
@@ -498,16 +499,23 @@ def store_for(db) -> GalleryStore:
 
 
 def _own_reader(db) -> Callable[[], AbstractContextManager[Session]] | None:
-    """How the gallery of ``db`` reads the table (:meth:`GalleryStore.sync`). SQLite: a read transaction on a
-    connection opened for each sync (none kept, none taken from the pool the requests share). PostgreSQL:
-    None, the caller's session, whose statements (READ COMMITTED) each see every commit before them; and an
-    in-memory SQLite database, which another connection would not see."""
+    """How the gallery of ``db`` reads the table (:meth:`GalleryStore.sync`): where a transaction keeps the
+    snapshot of its first read (SQLite; PostgreSQL whose default isolation is REPEATABLE READ or
+    SERIALIZABLE), a read transaction on a connection opened for each sync (none kept, none taken from the
+    pool the requests share). None, the caller's session, on PostgreSQL at READ COMMITTED (each statement
+    sees every commit before it) and for an in-memory SQLite database (which another connection would not
+    see)."""
     from sqlalchemy.pool import NullPool
 
     from crms.db import Database, sqlite_file
 
-    if not db.is_sqlite or sqlite_file(db.url) is None:
-        return None
+    if db.is_sqlite:
+        if sqlite_file(db.url) is None:
+            return None
+    else:
+        with db.engine.connect() as conn:
+            if conn.get_isolation_level() in ("READ COMMITTED", "READ UNCOMMITTED"):
+                return None
     return Database(db.url, poolclass=NullPool).read_transaction
 
 

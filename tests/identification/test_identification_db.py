@@ -405,17 +405,28 @@ def test_a_sync_in_step_reads_and_applies_nothing_again(world):
         assert st.sync(s)["inserted"] == 1
 
 
-def test_a_sync_from_a_transaction_older_than_the_gallery_does_not_take_it_back(world, monkeypatch):
+@pytest.mark.parametrize("isolation", ["as installed", "repeatable read"])
+def test_a_sync_from_an_older_transaction_does_not_take_the_gallery_back(world, isolation, monkeypatch):
     """Two searches at once: the first one's transaction read the table before a recapture was committed,
     the second one's after, and the second one took the gallery's lock first. The first one's sync must not
     bring the retired print back nor drop the new one (a SQLite transaction keeps the snapshot of its first
-    read)."""
+    read; so does a PostgreSQL one where the server's default isolation is REPEATABLE READ)."""
     from datetime import timedelta
 
     from sqlalchemy import func
 
     monkeypatch.setattr(identification, "CENSUS_EVERY", timedelta(0))  # the census runs at every sync
     db, op, fingers = world
+    if isolation == "repeatable read":
+        if db.is_sqlite:
+            pytest.skip("a PostgreSQL server's default isolation")
+        with db.engine.connect() as conn:
+            conn.exec_driver_sql(
+                f'ALTER DATABASE "{db.engine.url.database}" SET default_transaction_isolation = '
+                "'repeatable read'"
+            )
+            conn.commit()
+        db.engine.dispose()  # the connections opened from now on take the new default
     a = list(fingers)[0]
     store = identification.store_for(db)
     with db.read_transaction() as s:
