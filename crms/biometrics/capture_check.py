@@ -19,11 +19,10 @@ def capture_quality(checked: CheckedImage, resolution: CaptureResolution) -> dic
     :func:`crms.fingerprint.enrolment_problems` (empty when ``ok``), for a page to say in its language."""
     q = fp.assess_quality(fp.resample(checked.pixels, resolution.ppi))  # the score's scale is 500 ppi
     problems = fp.enrolment_problems(q)
-    _ok, reason = fp.check_enrolment(q)
     return {
         "score": q.score,
         "ok": not problems,
-        "reason": reason,
+        "reason": fp.enrolment_reason(q, problems),
         "problems": problems,
         "threshold": fp.DEFAULT_ENROL_THRESHOLD,
         "ppi": resolution.ppi,

@@ -52,6 +52,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "assess_quality": ("quality", "assess"),  # the web's quality check at capture time
     "check_enrolment": ("quality", "check_enrolment"),
     "enrolment_problems": ("quality", "enrolment_problems"),
+    "enrolment_reason": ("quality", "enrolment_reason"),
     # templates and their formats
     "Template": ("template", "Template"),
     "TemplateError": ("serialise", "TemplateError"),

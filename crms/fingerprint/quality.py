@@ -114,10 +114,15 @@ def problem_text(problem: dict) -> str:
     return "overall quality too low"
 
 
+def enrolment_reason(q: QualityResult, problems: list[dict], threshold: int = DEFAULT_ENROL_THRESHOLD) -> str:
+    """In words, the verdict of ``problems`` (:func:`enrolment_problems` of ``q`` at ``threshold``)."""
+    if not problems:
+        return f"quality {q.score} meets the enrolment threshold {threshold}"
+    reasons = "; ".join(problem_text(p) for p in problems)
+    return f"quality {q.score} is below the enrolment threshold {threshold}: {reasons}"
+
+
 def check_enrolment(q: QualityResult, threshold: int = DEFAULT_ENROL_THRESHOLD) -> tuple[bool, str]:
     """Whether a print may be enrolled; when not, the reason in words (:func:`enrolment_problems`)."""
     problems = enrolment_problems(q, threshold)
-    if not problems:
-        return True, f"quality {q.score} meets the enrolment threshold {threshold}"
-    reasons = "; ".join(problem_text(p) for p in problems)
-    return False, f"quality {q.score} is below the enrolment threshold {threshold}: {reasons}"
+    return not problems, enrolment_reason(q, problems, threshold)
