@@ -144,6 +144,8 @@ RULE_VALUES: dict[str, tuple[str, ...]] = {
     "image_too_small_at_ppi": ("width", "height", "ppi"),
     "image_undecodable": ("format",),
     "image_blank": ("shade",),
+    "stored_file_missing": (),
+    "stored_file_damaged": (),
     "ppi_outside": ("ppi", "low", "high"),
     "ppi_estimated_outside": ("ppi", "low", "high"),
     "ppi_not_number": ("value",),

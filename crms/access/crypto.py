@@ -19,7 +19,7 @@ import secrets
 from datetime import datetime
 from pathlib import Path
 
-from crms.errors import NotFound, ValidationError
+from crms.errors import NotFound, ValidationError, rule_error
 from crms.timeutil import utcnow
 
 MAGIC = b"CRMS1"
@@ -126,18 +126,18 @@ class EncryptedStore:
         try:
             blob = path.read_bytes()
         except FileNotFoundError:
-            raise NotFound(f"no stored file {ref}", field="ref") from None
+            raise rule_error("ref", "stored_file_missing", f"no stored file {ref}", error=NotFound) from None
         if not blob.startswith(MAGIC) or len(blob) < len(MAGIC) + 12 + 16:
-            raise ValidationError(f"stored file {ref} is not a CRMS encrypted object", field="ref")
+            message = f"stored file {ref} is not a CRMS encrypted object"
+            raise rule_error("ref", "stored_file_damaged", message)
         nonce = blob[len(MAGIC) : len(MAGIC) + 12]
         from cryptography.exceptions import InvalidTag
 
         try:
             return self._aead.decrypt(nonce, blob[len(MAGIC) + 12 :], ref.encode())
         except InvalidTag:
-            raise ValidationError(
-                f"stored file {ref} failed authentication (tampered or wrong key)", field="ref"
-            ) from None
+            message = f"stored file {ref} failed authentication (tampered or wrong key)"
+            raise rule_error("ref", "stored_file_damaged", message) from None
 
     def delete(self, ref: str) -> bool:
         path = self._path(ref)

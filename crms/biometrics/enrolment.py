@@ -828,7 +828,7 @@ def _submit_stored(submit, store, ref: str, ppi: int):
     try:
         data = store.get(ref)
     except CrmsError as exc:
-        failed = ExtractResult(ref, None, 0.0, 0, 0, 0.0, "", error=f"{ref}: {exc.message}")
+        failed = ExtractResult(ref, None, 0.0, 0, 0, 0.0, "", error=exc.message, error_details=exc.details)
         return lambda timeout=None: failed
     return submit(data, ppi, ref)
 

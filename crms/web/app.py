@@ -467,6 +467,13 @@ PLAIN_MESSAGES = {
     "image_blank": N_(
         "No fingerprint in the image: it is blank (one shade, %(shade)s of 255); capture the finger again"
     ),
+    "stored_file_missing": N_(
+        "The stored image is missing from the data folder: capture it again, and tell the administrator"
+    ),
+    "stored_file_damaged": N_(
+        "The stored image is damaged or was altered (it fails its check): capture it again, and tell the "
+        "administrator"
+    ),
     "ppi_outside": N_("A resolution of %(ppi)s ppi is outside %(low)s–%(high)s ppi"),
     "ppi_not_number": N_("The resolution is a whole number of ppi, such as 500, not “%(value)s”"),
     "ppi_estimated_outside": N_(

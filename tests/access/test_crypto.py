@@ -81,8 +81,11 @@ def test_unknown_kind_and_missing_ref(tmp_path):
     with pytest.raises(ValidationError) as err:
         store.put("../x", b"1")
     assert err.value.field == "kind"
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound) as missing:
         store.get("photo/0123456789abcdef0123456789abcdef")
+    # its kind, for the pages to say it in the officer's language; the ref stays in the English words only
+    assert missing.value.details == [{"field": "ref", "message": missing.value.message,
+                                      "type": "stored_file_missing", "values": {}}]  # fmt: skip
 
 
 def test_tampered_or_moved_file_fails_authentication(tmp_path):
@@ -92,15 +95,22 @@ def test_tampered_or_moved_file_fails_authentication(tmp_path):
     blob = bytearray(path.read_bytes())
     blob[-1] ^= 1
     path.write_bytes(bytes(blob))
-    with pytest.raises(ValidationError, match="failed authentication"):
+    with pytest.raises(ValidationError, match="failed authentication") as err:
         store.get(ref)
+    assert err.value.details[0]["type"] == "stored_file_damaged"
     # A valid file copied under another ref (swapping two people's prints) does not decrypt either.
     ref2 = store.put("fingerprint", b"other person")
     other = store._path(ref2)
     good = store.put("fingerprint", SECRET)
     other.write_bytes(store._path(good).read_bytes())
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as err:
         store.get(ref2)
+    assert err.value.details[0]["type"] == "stored_file_damaged"
+    # and a file that is no CRMS object at all (cut short, or another program's)
+    other.write_bytes(b"not ours")
+    with pytest.raises(ValidationError, match="not a CRMS encrypted object") as err:
+        store.get(ref2)
+    assert err.value.details[0]["type"] == "stored_file_damaged"
 
 
 def test_watermark(tmp_path):

@@ -471,7 +471,9 @@ def test_a_print_missing_from_the_store_fails_without_stopping_the_run(env):
     report = enrolment.enrol_pending(db, store, principal=make_principal(db), jobs=1)
     assert (report.failed, report.remaining) == (1, 0)
     with db.transaction() as s:
-        assert "no stored file" in s.get(Fingerprint, row.id).error
+        failed = s.get(Fingerprint, row.id)
+        assert failed.error == f"no stored file {row.image_ref}"  # said once, not after the ref again
+        assert json.loads(failed.error_kind) == {"type": "stored_file_missing", "values": {}}
     assert actions(db)[-1] == "biometric.enrol_failed"
 
 

@@ -36,3 +36,24 @@ def test_a_later_capture_that_failed_is_said_at_the_fingers_box(app, db):
         box = page[page.index('for="f-finger_2"') : page.index('for="f-finger_3"')]
         assert 'data-status="recapture_failed"' in box and "A later capture" not in box
         assert "دوبارہ" in box and "minutiae" not in box and 'lang="en"' not in box  # the reason in Urdu too
+
+
+@pytest.mark.parametrize("db", ["sqlite"], indirect=True)
+def test_a_capture_whose_stored_image_is_gone_is_said_without_the_stores_reference(app, db):
+    """A print whose image is missing from the encrypted store (or fails its check) fails enrolment with the
+    store's kind: the page says so in its language and never shows the internal file reference."""
+    with signed_in(app, db, "cro_operator") as (c, api):
+        pid = c.post("/api/v1/persons", json=person_data(), headers=api).json()["person"]["id"]
+        r = c.post(f"/api/v1/persons/{pid}/fingerprints/1", content=finger(1, 1), headers=api)
+        assert r.status_code == 201, r.text
+        ref = "fingerprint/" + "0" * 32  # the run's words (tests/biometrics/test_enrolment.py)
+        kind = {"type": "stored_file_missing", "values": {}}
+        failed_recapture(db, pid, 1, f"no stored file {ref}", kind=kind)
+        page = c.get(f"/persons/{pid}/fingerprints").text
+        box = page[page.index('for="f-finger_1"') : page.index('for="f-finger_2"')]
+        assert "The stored image is missing" in box and ref not in box
+        c.cookies.set("crms_lang", "ur")
+        page = c.get(f"/persons/{pid}/fingerprints").text
+        box = page[page.index('for="f-finger_1"') : page.index('for="f-finger_2"')]
+        assert 'data-status="recapture_failed"' in box and 'lang="en"' not in box
+        assert "The stored image" not in box and ref not in box
