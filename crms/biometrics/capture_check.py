@@ -4,6 +4,7 @@ enrolment check (crms.fingerprint.quality) on the decoded image; nothing is stor
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from crms import fingerprint as fp
@@ -42,6 +43,23 @@ def check_capture(
 
     checked = check_image(image, position, name)
     return checked, capture_quality(checked, capture_resolution(checked, ppi))
+
+
+def refuse_finger_twice(named: Iterable[tuple[int, str]], doing: str, *, field: str | None = None) -> None:
+    """One print of each finger in one request (``doing``: "captured", "searched"; a search would count a
+    finger twice against the same print): ``(position, name)`` pairs, unknown position 0 allowed any number of
+    times. Refused (kind ``position_twice``) at the second, its message headed by its name as the message of
+    any one print's trouble is, at ``field`` (default ``finger_<position>``)."""
+    first: dict[int, str] = {}
+    for position, name in named:
+        if position and position in first:
+            message = (
+                f"{name}: finger position {position} is given twice ({first[position]} and {name}): "
+                f"each finger is {doing} once"
+            )
+            at = field or f"finger_{position}"
+            raise rule_error(at, "position_twice", message, position=position, first=first[position])
+        first.setdefault(position, name)
 
 
 def given_ppi(text: str | None) -> int | None:

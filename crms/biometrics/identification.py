@@ -558,6 +558,7 @@ def positions_for(prints: int, positions: list) -> list:
 
 def probe_templates(probes: list[ProbeInput]):
     """Probe fingers for the gallery: templates parsed, images extracted (in parallel when several)."""
+    from crms.biometrics.capture_check import refuse_finger_twice
     from crms.fingerprint import ISO_MAGIC, ProbeFinger, TemplateError, check_position, iso_loads, loads
     from crms.fingerprint import TEMPLATE_MAGIC as MAGIC
 
@@ -566,16 +567,9 @@ def probe_templates(probes: list[ProbeInput]):
         raise rule_error("probes", "probes_count", message, count=len(probes), most=10)
     out: list = [None] * len(probes)
     images = []
-    seen: dict[int, str] = {}
-    for i, p in enumerate(probes):
-        pos = check_position(p.position, p.name)
-        if pos and pos in seen:  # one finger searched twice would count twice against the same print
-            message = (
-                f"{p.name}: finger position {pos} is given twice ({seen[pos]} and {p.name}): "
-                "each finger can be searched once"
-            )
-            raise rule_error("position", "position_twice", message, position=pos, first=seen[pos])
-        seen[pos] = p.name
+    positions = [check_position(p.position, p.name) for p in probes]
+    refuse_finger_twice(zip(positions, (p.name for p in probes), strict=True), "searched", field="position")
+    for i, (p, pos) in enumerate(zip(probes, positions, strict=True)):
         head = bytes(p.data[:4])
         if head == MAGIC:
             try:

@@ -79,24 +79,19 @@ def capture_cmd(
     from crms.access.crypto import EncryptedStore
     from crms.access.policy import Permission, authorize
     from crms.biometrics import enrolment
-    from crms.biometrics.capture_check import check_capture
+    from crms.biometrics.capture_check import check_capture, refuse_finger_twice
     from crms.biometrics.worker import wake
     from crms.cli.auth import cli_action, cli_errors
     from crms.config import get_settings
-    from crms.errors import ValidationError, rule_error
+    from crms.errors import ValidationError
 
     settings = get_settings()
     with cli_action(f"crms fp capture {person_id}") as (_session, principal):  # allowed before any decoding
         authorize(principal, Permission.BIOMETRIC_ENROL)
     with cli_errors():
         pairs = [_pair(p) for p in prints]
-        seen: dict[int, Path] = {}
-        for position, path in pairs:
-            if position in seen:
-                message = f"finger {position} is given twice ({seen[position]}, {path})"
-                raise rule_error(f"finger_{position}", "position_twice", message, position=position,
-                                 first=str(seen[position]))  # fmt: skip
-            seen[position] = path
+        refuse_finger_twice(((position, str(path)) for position, path in pairs), "captured")
+        files = dict(pairs)
         if ppi is not None:
             enrolment.refuse_ppi_outside(ppi)
         checked = {}
@@ -115,7 +110,7 @@ def capture_cmd(
             except ValidationError as exc:
                 raise exc.at(f"finger_{position}") from None
             out.append(
-                {**enrolment.fingerprint_dict(row), "file": str(seen[position]), "capture_quality": quality}
+                {**enrolment.fingerprint_dict(row), "file": str(files[position]), "capture_quality": quality}
             )
     pending = any(p["status"] == "pending" for p in out)
     if pending:

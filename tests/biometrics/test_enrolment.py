@@ -542,3 +542,21 @@ def test_merge_moves_fingerprints_and_retires_the_merged_duplicate_finger(env):
         record = s.scalars(select(PersonMerge).where(PersonMerge.merged_id == merged)).one()
         assert sorted(record.moved["fingerprints"]) == sorted([dup, old, new])
         assert record.moved["fingerprints_retired"] == [dup]
+
+
+def test_one_request_gives_each_finger_once():
+    """Capturing or searching one finger twice in one request is refused at the second, naming the first (a
+    search would count it twice against the same print); unknown positions (0) may repeat."""
+    from crms.biometrics.capture_check import refuse_finger_twice
+    from crms.errors import ValidationError
+
+    refuse_finger_twice([(1, "a.png"), (2, "b.png"), (0, "c.png"), (0, "d.png")], "searched")
+    with pytest.raises(ValidationError) as err:
+        refuse_finger_twice([(1, "a.png"), (2, "b.png"), (1, "c.png")], "captured")
+    said = "c.png: finger position 1 is given twice (a.png and c.png): each finger is captured once"
+    assert err.value.message == said
+    assert err.value.details == [{"field": "finger_1", "message": said, "type": "position_twice",
+                                  "values": {"position": 1, "first": "a.png"}}]  # fmt: skip
+    with pytest.raises(ValidationError) as err:
+        refuse_finger_twice([(3, "probe 1"), (3, "probe 2")], "searched", field="position")
+    assert err.value.field == "position" and "each finger is searched once" in err.value.message
