@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import json
 import logging
 import re
 import tempfile
@@ -52,6 +53,7 @@ from crms.faces.photos import MAX_BYTES as PHOTO_MAX_BYTES
 from crms.records.cnic import ascii_digits, is_cnic_like
 from crms.records.labels import description_choices, description_word
 from crms.web.audit_actions import ACTIONS as AUDIT_ACTIONS
+from crms.web.audit_actions import DETAILS as AUDIT_DETAILS
 from crms.web.audit_actions import RECORD_TYPES as AUDIT_RECORD_TYPES
 from crms.web.i18n import N_, RTL, Formatter, choose, translations
 
@@ -226,6 +228,7 @@ TERMS = {
 # The audit page's actions and kinds of record (crms/web/audit_actions.py), as its terms.
 TERMS |= {f"action_{code}": words for code, words in AUDIT_ACTIONS.items()}
 TERMS |= {f"record_{code}": words for code, words in AUDIT_RECORD_TYPES.items()}
+TERMS |= {f"detail_{code}": words for code, words in AUDIT_DETAILS.items()}
 FINGERS = {
     1: N_("Right thumb"),
     2: N_("Right index"),
@@ -592,6 +595,40 @@ def unprefixed(name: str, message: str) -> str:
     return text
 
 
+def audit_details(query: str | dict | None) -> list[tuple[str, Any]] | None:
+    """An audit entry's details (its query) as (key, value) pairs where they are a JSON object; None where the
+    entry keeps words or a path instead (shown as they are)."""
+    try:
+        data = json.loads(query) if isinstance(query, str) and query.startswith("{") else query
+    except ValueError:
+        return None
+    return [(str(k), v) for k, v in data.items()] if isinstance(data, dict) else None
+
+
+YES_NO = (N_("no"), N_("yes"))
+
+
+def audit_value(key: str, value: Any, gettext: Callable[[str], str]) -> str:
+    """A detail's value as the audit page says it: a finger position by the finger's name, true and false as
+    yes and no, a list of plain values as a list, anything else as compact JSON; at most 120 characters."""
+    plain = (str, int, float)
+    if key == "position" and type(value) is int and value in FINGERS:
+        text = gettext(FINGERS[value])
+    elif isinstance(value, bool):
+        text = gettext(YES_NO[value])
+    elif value is None:
+        text = "—"
+    elif isinstance(value, plain):
+        text = str(value)
+    elif isinstance(value, list) and all(isinstance(v, plain) and not isinstance(v, bool) for v in value):
+        text = gettext(LIST_SEPARATOR).join(map(str, value))
+    else:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return text if len(text) <= 120 else text[:119] + "…"
+
+
+_env.globals["audit_details"] = audit_details
+_env.globals["audit_value"] = audit_value
 _env.globals["unprefixed"] = unprefixed
 _env.globals["static_version"] = shell_version
 _env.globals["plain_message"] = plain_message
@@ -1953,6 +1990,7 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
                 outcomes=audit.OUTCOMES,
                 actions=sorted(AUDIT_ACTIONS),
                 record_types=list(AUDIT_RECORD_TYPES),
+                details=AUDIT_DETAILS,
             )
 
         return act(request, work)

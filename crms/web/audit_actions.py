@@ -1,6 +1,7 @@
-"""What the audit page calls each audited action and each kind of record an entry is about, in the page's
-language, beside the codes (which the auditors' filters take and the trail stores). A test reads the areas'
-source for every action and record type they write and checks that each has its words here."""
+"""What the audit page calls each audited action, each kind of record an entry is about and each of an
+entry's details, in the page's language, beside the codes (which the auditors' filters take and the trail
+stores). A test reads the areas' source for every action, record type and detail they write and checks that
+each has its words here."""
 
 from __future__ import annotations
 
@@ -111,4 +112,103 @@ RECORD_TYPES = {
     "police_station": N_("Police station"),
     "statute": N_("Statute"),
     "section": N_("Section"),
+}
+
+# The details an entry keeps (its query: what was asked for or done, as a JSON object), by their keys.
+DETAILS = {
+    # whom and what
+    "username": N_("Username"),
+    "user_id": N_("User"),
+    "role": N_("Role"),
+    "unit": N_("Unit"),
+    "approval": N_("Awaiting a second administrator"),
+    "demo": N_("Demo data"),
+    "language": N_("Language"),
+    "name": N_("Name"),
+    "scopes": N_("Scopes"),
+    "ttl_days": N_("Valid for (days)"),
+    "pin": N_("PIN set"),
+    "phone": N_("Phone"),
+    "cnic": N_("CNIC"),
+    "person": N_("Person"),
+    "persons": N_("Persons"),
+    "ids": N_("Records"),
+    "record": N_("Record"),
+    "fields": N_("Fields changed"),
+    "from": N_("From"),
+    "to": N_("To"),
+    "status": N_("Status"),
+    "kind": N_("Kind"),
+    "count": N_("Number"),
+    "history": N_("With history"),
+    "reason": N_("Reason"),
+    # cases, flags and places
+    "case": N_("Case"),
+    "case_id": N_("Case"),
+    "cases": N_("Cases"),
+    "link_id": N_("Person-in-case link"),
+    "description_id": N_("Description"),
+    "flag_id": N_("Flag"),
+    "flags": N_("Flags"),
+    "confirm_by": N_("To be confirmed by"),
+    "district": N_("District"),
+    "police_station": N_("Police station"),
+    "year": N_("Year"),
+    # lists and imports
+    "limit": N_("At most"),
+    "offset": N_("Starting after"),
+    "shown": N_("Shown"),
+    "file": N_("File"),
+    "rows": N_("Rows"),
+    "dry_run": N_("Checked only, nothing written"),
+    "skip_invalid": N_("Invalid rows skipped"),
+    # fingerprints and photos
+    "fingerprint": N_("Fingerprint"),
+    "fingerprint_id": N_("Fingerprint"),
+    "position": N_("Finger"),
+    "source": N_("Source"),
+    "ppi": N_("Resolution (ppi)"),
+    "ppi_source": N_("Resolution from"),
+    "minutiae": N_("Minutiae"),
+    "quality": N_("Quality"),
+    "extractor": N_("Extractor"),
+    "error": N_("Error"),
+    "kept": N_("Print kept in use"),
+    "replaced": N_("Print replaced"),
+    "replaces_when_enrolled": N_("Replaces, once enrolled"),
+    "superseded": N_("Superseded"),
+    "cleared_mark": N_("Missing-finger mark cleared"),
+    "mark_id": N_("Missing-finger mark"),
+    "photo_id": N_("Photo"),
+    "photos": N_("Photos"),
+    "bytes": N_("Size (bytes)"),
+    "width": N_("Width"),
+    "retired": N_("Retired"),
+    "current_again": N_("In use again"),
+    # searches and duplicates
+    "search": N_("Search"),
+    "probe": N_("Probe"),
+    "probes": N_("Probes"),
+    "top": N_("Candidates asked for"),
+    "threshold": N_("Threshold"),
+    "threshold_basis": N_("Threshold from"),
+    "fpir": N_("False positive identification rate"),
+    "gallery": N_("Gallery"),
+    "candidate": N_("Candidate"),
+    "candidates": N_("Candidates"),
+    "score": N_("Score"),
+    "survivor": N_("Record kept"),
+    "survivor_id": N_("Record kept"),
+    "merged": N_("Merged"),
+    "merged_id": N_("Record merged"),
+    # the trail itself and its alerts
+    "action": N_("Action"),
+    "target_type": N_("Record type"),
+    "target_id": N_("Record number"),
+    "outcome": N_("Outcome"),
+    "since": N_("From"),
+    "until": N_("To"),
+    "window_start": N_("Window from"),
+    "reads": N_("Reads"),
+    "normal": N_("Usual reads"),
 }

@@ -14,7 +14,7 @@ from crms.access.users import create_user, principal_for
 from crms.records.reference.service import KIND_MODELS
 from crms.records.schemas import FlagConfirmIn, FlagIn
 from crms.records.services.contacts import ENTRY_KINDS
-from crms.web.audit_actions import ACTIONS, RECORD_TYPES
+from crms.web.audit_actions import ACTIONS, DETAILS, RECORD_TYPES
 from crms.web.i18n import translations
 from tests.records._support import signed_in
 
@@ -79,9 +79,75 @@ def test_every_record_type_the_code_writes_has_its_words_and_no_words_are_left_o
     assert _record_types() == set(RECORD_TYPES)
 
 
+# The details whose dict is built from another: audit.query's filters.
+BUILT_DETAILS = {"username", "user_id", "target_type", "target_id", "action", "since", "until", "outcome"}
+
+
+def _details() -> set[str]:
+    """The keys of the details the code writes: a dict written out as ``query={...}``, or assigned to
+    ``query`` (and its items set) in a function that records ``query=query``."""
+
+    def keys(node: ast.Dict) -> set[str]:
+        return {k.value for k in node.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+
+    written = set()
+    for path in CRMS.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.keyword) and node.arg == "query" and isinstance(node.value, ast.Dict):
+                written |= keys(node.value)
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            inner = list(ast.walk(node))
+            records_query = (k.arg == "query" and getattr(k.value, "id", "") == "query" for k in inner
+                             if isinstance(k, ast.keyword))  # fmt: skip
+            if not any(records_query):
+                continue
+            for a in inner:
+                for target in a.targets if isinstance(a, ast.Assign) else ():
+                    if getattr(target, "id", "") == "query" and isinstance(a.value, ast.Dict):
+                        written |= keys(a.value)
+                    elif isinstance(target, ast.Subscript) and getattr(target.value, "id", "") == "query":
+                        written.add(target.slice.value)
+    return written
+
+
+def test_every_detail_the_code_writes_has_its_words_and_no_words_are_left_over():
+    written = _details()
+    assert {"fingerprint_id", "kept", "replaced", "probes", "reason", "ttl_days"} <= written
+    assert sorted(written - set(DETAILS)) == []
+    assert sorted(set(DETAILS) - written - BUILT_DETAILS) == []
+
+
+def test_the_page_says_an_entrys_details_by_their_words_in_its_language(app, db):
+    """The details of an entry (the JSON the trail keeps) are said as words and values: a finger by its
+    name, yes and no as words, a list as a list; a key without words as it is; a detail that is not an object
+    (a path) as it is."""
+    with db.transaction() as s:
+        clerk = principal_for(create_user(s, "clerk_details", "cro_operator"), channel="web")
+        query = {"fingerprint_id": 17, "position": 2, "history": True, "ids": [4, 5], "new_key": "x<y"}
+        audit.record(s, clerk, "biometric.enrol", target_type="person", target_id=5, query=query)
+        audit.record(s, clerk, "access.refused", outcome="refused", query="/persons/9")
+    with signed_in(app, db, "auditor") as (c, _):
+        page = c.get("/audit", params={"username": "clerk_details"}).text
+        assert "Fingerprint" in page and "Right index" in page and "fingerprint_id" in page
+        details = re.search(r'<span class="details">(.*?)</span></small>', page, re.S).group(1)
+        assert '<span title="fingerprint_id">Fingerprint</span>: <bdi>17</bdi>' in details
+        assert '<span title="position">Finger</span>: <bdi>Right index</bdi>' in details
+        assert "<bdi>yes</bdi>" in details and "<bdi>4, 5</bdi>" in details
+        assert '<span dir="ltr">new_key</span>: <bdi>x&lt;y</bdi>' in details  # no words: the key itself
+        assert '<span dir="ltr">/persons/9</span>' in page
+        c.cookies.set("crms_lang", "ur")
+        page = c.get("/audit", params={"username": "clerk_details"}).text
+        ur = translations("ur").gettext
+        details = re.search(r'<span class="details">(.*?)</span></small>', page, re.S).group(1)
+        assert f'<span title="position">{ur("Finger")}</span>: <bdi>{ur("Right index")}</bdi>' in details
+        assert f"<bdi>{ur('yes')}</bdi>" in details and ">Fingerprint<" not in details
+
+
 def test_the_words_are_in_the_urdu_catalogue():
     ur = translations("ur")
-    every = [*ACTIONS.values(), *RECORD_TYPES.values()]
+    every = [*ACTIONS.values(), *RECORD_TYPES.values(), *DETAILS.values()]
     assert [words for words in every if ur.gettext(words) == words] == []
 
 
