@@ -606,14 +606,20 @@ def audit_details(query: str | dict | None) -> list[tuple[str, Any]] | None:
 
 
 YES_NO = (N_("no"), N_("yes"))
+# Details whose value is a code the pages have words for (TERMS), and the prefix of its term.
+DETAIL_TERMS = {"role": "", "status": "", "from": "", "to": "", "ppi_source": "ppi_"}
 
 
 def audit_value(key: str, value: Any, gettext: Callable[[str], str]) -> str:
     """A detail's value as the audit page says it: a finger position by the finger's name, true and false as
-    yes and no, a list of plain values as a list, anything else as compact JSON; at most 120 characters."""
+    yes and no, a role, a status or a resolution's source by its words, a list of plain values as a list,
+    anything else as compact JSON; at most 120 characters."""
     plain = (str, int, float)
+    term = f"{DETAIL_TERMS[key]}{value}" if key in DETAIL_TERMS and isinstance(value, str) else None
     if key == "position" and type(value) is int and value in FINGERS:
         text = gettext(FINGERS[value])
+    elif term in TERMS:
+        text = gettext(TERMS[term])
     elif isinstance(value, bool):
         text = gettext(YES_NO[value])
     elif value is None:

@@ -125,7 +125,8 @@ def test_the_page_says_an_entrys_details_by_their_words_in_its_language(app, db)
     (a path) as it is."""
     with db.transaction() as s:
         clerk = principal_for(create_user(s, "clerk_details", "cro_operator"), channel="web")
-        query = {"fingerprint_id": 17, "position": 2, "history": True, "ids": [4, 5], "new_key": "x<y"}
+        query = {"fingerprint_id": 17, "position": 2, "history": True, "ids": [4, 5], "new_key": "x<y",
+                 "role": "cro_operator", "ppi_source": "estimated", "status": "no_such_status"}  # fmt: skip
         audit.record(s, clerk, "biometric.enrol", target_type="person", target_id=5, query=query)
         audit.record(s, clerk, "access.refused", outcome="refused", query="/persons/9")
     with signed_in(app, db, "auditor") as (c, _):
@@ -135,6 +136,9 @@ def test_the_page_says_an_entrys_details_by_their_words_in_its_language(app, db)
         assert '<span title="fingerprint_id">Fingerprint</span>: <bdi>17</bdi>' in details
         assert '<span title="position">Finger</span>: <bdi>Right index</bdi>' in details
         assert "<bdi>yes</bdi>" in details and "<bdi>4, 5</bdi>" in details
+        assert '<span title="role">Role</span>: <bdi>CRO operator</bdi>' in details  # a code by its words
+        assert "<bdi>estimated from the ridge spacing</bdi>" in details
+        assert "<bdi>no_such_status</bdi>" in details  # a code without words: as it is
         assert '<span dir="ltr">new_key</span>: <bdi>x&lt;y</bdi>' in details  # no words: the key itself
         assert '<span dir="ltr">/persons/9</span>' in page
         c.cookies.set("crms_lang", "ur")
