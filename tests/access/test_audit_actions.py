@@ -176,3 +176,23 @@ def test_the_page_says_each_action_in_its_language_beside_the_code_and_offers_th
         person, station = (translations("ur").gettext(w) for w in ("Person", "Police station"))
         assert f'<td>{person} <span dir="ltr">5</span></td>' in page
         assert f'<option value="police_station">{station}</option>' in page
+
+
+def test_a_refusals_words_are_said_in_the_pages_language_where_the_catalogue_has_them(app, db):
+    """An entry's detail is the service's English words (a refusal's message): in Urdu on the Urdu page where
+    they are a message the pages say in Urdu (a sign-in refused), in English marked as such where not."""
+    with db.transaction() as s:
+        clerk = principal_for(create_user(s, "clerk_refused", "cro_operator"), channel="web")
+        audit.record(s, clerk, "auth.login", outcome="refused", detail="invalid username or password")
+        audit.record(s, clerk, "person.list", detail="3 names shown")
+    with signed_in(app, db, "auditor") as (c, _):
+        c.cookies.set("crms_lang", "ur")
+        page = c.get("/audit", params={"username": "clerk_refused"}).text
+        said = translations("ur").gettext("invalid username or password")
+        assert said != "invalid username or password" and f"<span>{said}</span>" in page
+        assert "invalid username or password" not in page
+        assert '<span lang="en" dir="ltr">3 names shown</span>' in page
+        c.cookies.set("crms_lang", "en")
+        page = c.get("/audit", params={"username": "clerk_refused"}).text
+        assert "<span>invalid username or password</span>" in page
+        assert "<span>3 names shown</span>" in page  # an English page marks nothing as English
