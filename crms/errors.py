@@ -142,6 +142,8 @@ RULE_VALUES: dict[str, tuple[str, ...]] = {
     "image_too_many_pixels": ("width", "height", "side", "pixels"),
     "image_too_small": ("width", "height", "side"),
     "image_too_small_at_ppi": ("width", "height", "ppi"),
+    "image_empty": (),
+    "image_format_unknown": (),
     "image_undecodable": ("format",),
     "image_blank": ("shade",),
     "stored_file_missing": (),

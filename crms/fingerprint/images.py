@@ -118,14 +118,14 @@ def decode(data: bytes, name: str = "image", *, sandbox: bool = True) -> tuple[n
     The decoder runs in a limited worker process (``sandbox=False``: in this process, for bytes that are
     known to be safe). Everything that goes wrong is an :class:`ImageError` naming the file."""
     if len(data) == 0:
-        raise ImageError(f"{name}: the file is empty")
+        raise image_error("image_empty", f"{name}: the file is empty")
     if len(data) > MAX_BYTES:
         raise _too_many_bytes(name, len(data))
     fmt = sniff_format(data)
     if fmt is None:
-        raise ImageError(
-            f"{name}: not a supported image (PNG, JPEG, TIFF, BMP, WSQ, JPEG 2000): unrecognised content"
-        )
+        known = "PNG, JPEG, TIFF, BMP, WSQ, JPEG 2000"
+        message = f"{name}: not a supported image ({known}): unrecognised content"
+        raise image_error("image_format_unknown", message)
     if not sandbox:
         return _decode_here(data, name, fmt, MAX_PIXELS, MAX_SIDE)
     from crms.fingerprint import sandbox as sb

@@ -497,6 +497,11 @@ PLAIN_MESSAGES = {
     "image_too_small_at_ppi": N_(
         "At %(ppi)s ppi the image covers too little of a finger (%(width)s×%(height)s pixels at 500 ppi)"
     ),
+    "image_empty": N_("The file is empty: choose the image again"),
+    "image_format_unknown": N_(
+        "The file is not a supported image (PNG, JPEG, TIFF, BMP, WSQ, JPEG 2000): choose the scanner's or "
+        "the camera's image file"
+    ),
     "image_undecodable": N_(
         "The %(format)s file is damaged or cannot be read: scan or export the finger again"
     ),

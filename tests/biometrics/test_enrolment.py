@@ -329,6 +329,8 @@ def test_enrol_pending_marks_unreadable_prints_failed_and_can_retry(env):
         failed = s.get(Fingerprint, row.id)
         assert failed.status == "failed" and failed.template is None
         assert "not a supported image" in failed.error
+        said = enrolment.fingerprint_dict(failed)["error_kind"]
+        assert said == {"type": "image_format_unknown", "values": {}}
     assert enrolment.retry_failed(db, op) == 1
     with db.transaction() as s:
         assert s.scalar(select(Fingerprint.status)) == "pending"

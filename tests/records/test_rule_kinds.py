@@ -132,6 +132,14 @@ def test_a_print_file_that_is_no_image_is_said_in_urdu_at_its_box(app, db):
         assert r.status_code == 422, r.text[:300]
         shown = error_at(r.text, "probe_1")
         assert "معاون تصویر نہیں" in shown and "not a supported" not in shown and 'lang="en"' not in shown
+    # the API names their kinds (an empty file too: a form takes an empty upload for none chosen)
+    from crms.errors import ValidationError
+    from crms.fingerprint.images import decode
+
+    for data, kind in ((b"", "image_empty"), (b"hello, not an image", "image_format_unknown")):
+        with pytest.raises(ValidationError) as err:
+            decode(data, "thumb.png")
+        assert err.value.details[0]["type"] == kind and err.value.message.startswith("thumb.png: ")
 
 
 def test_a_case_at_a_station_not_open_that_day_names_the_station_and_the_days(rdb, principal):
