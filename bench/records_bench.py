@@ -459,13 +459,13 @@ def _postgres_pids() -> list[int]:
 
 def measure_http(db, data_dir: Path, n_persons: int, requests: int, seed: int, rate: str, port: int) -> dict:
     """Over real HTTP, as an officer's client sees it: ``crms serve`` (uvicorn, one process, its default
-    settings: access log on, to /dev/null here) in a separate process; a keep-alive ``httpx.Client`` in
+    settings: access log on, to /dev/null here) in a separate process; a keep-alive ``httpx2.Client`` in
     this one. Per request: wall p50/p95/p99 and this client's CPU; the server's CPU (and PostgreSQL's, all
     its processes) as a mean over each endpoint's run, from /proc."""
     import subprocess
     import sys
 
-    import httpx
+    import httpx2 as httpx
 
     tg = _targets(db, n_persons, requests, seed)
     env = dict(
