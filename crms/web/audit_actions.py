@@ -212,3 +212,17 @@ DETAILS = {
     "reads": N_("Reads"),
     "normal": N_("Usual reads"),
 }
+
+# The details an entry keeps as one word: the part of a record read on its own
+# (crms.records.services.reading.PERSON_PARTS), a lookup that found nothing. The page says them by the
+# catalogue, as any detail whose words it has.
+DETAIL_WORDS = (
+    N_("documents"),
+    N_("aliases"),
+    N_("addresses"),
+    N_("phones"),
+    N_("descriptions"),
+    N_("cases"),
+    N_("flags"),
+    N_("not found"),
+)

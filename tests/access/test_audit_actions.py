@@ -14,7 +14,7 @@ from crms.access.users import create_user, principal_for
 from crms.records.reference.service import KIND_MODELS
 from crms.records.schemas import FlagConfirmIn, FlagIn
 from crms.records.services.contacts import ENTRY_KINDS
-from crms.web.audit_actions import ACTIONS, DETAILS, RECORD_TYPES
+from crms.web.audit_actions import ACTIONS, DETAIL_WORDS, DETAILS, RECORD_TYPES
 from crms.web.i18n import translations
 from tests.records._support import signed_in
 
@@ -149,9 +149,24 @@ def test_the_page_says_an_entrys_details_by_their_words_in_its_language(app, db)
         assert f"<bdi>{ur('yes')}</bdi>" in details and ">Fingerprint<" not in details
 
 
+def test_every_word_an_entry_keeps_as_its_detail_has_its_words():
+    """A detail written as one word (``detail="flags"``), and each part of a record read on its own (its
+    detail), is one the page says in its language."""
+    from crms.records.services.reading import PERSON_PARTS
+
+    written = set()
+    for path in CRMS.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.keyword) and node.arg == "detail":
+                written.add(node.value.value if isinstance(node.value, ast.Constant) else None)
+    written = (written - {None}) | set(PERSON_PARTS)
+    assert {"not found", "flags", "phones"} <= written
+    assert sorted(written - set(DETAIL_WORDS)) == []
+
+
 def test_the_words_are_in_the_urdu_catalogue():
     ur = translations("ur")
-    every = [*ACTIONS.values(), *RECORD_TYPES.values(), *DETAILS.values()]
+    every = [*ACTIONS.values(), *RECORD_TYPES.values(), *DETAILS.values(), *DETAIL_WORDS]
     assert [words for words in every if ur.gettext(words) == words] == []
 
 
@@ -185,6 +200,7 @@ def test_a_refusals_words_are_said_in_the_pages_language_where_the_catalogue_has
         clerk = principal_for(create_user(s, "clerk_refused", "cro_operator"), channel="web")
         audit.record(s, clerk, "auth.login", outcome="refused", detail="invalid username or password")
         audit.record(s, clerk, "person.list", detail="3 names shown")
+        audit.record(s, clerk, "person.read", target_type="person", target_id=3, detail="phones")
     with signed_in(app, db, "auditor") as (c, _):
         c.cookies.set("crms_lang", "ur")
         page = c.get("/audit", params={"username": "clerk_refused"}).text
@@ -192,6 +208,7 @@ def test_a_refusals_words_are_said_in_the_pages_language_where_the_catalogue_has
         assert said != "invalid username or password" and f"<span>{said}</span>" in page
         assert "invalid username or password" not in page
         assert '<span lang="en" dir="ltr">3 names shown</span>' in page
+        assert f"<span>{translations('ur').gettext('phones')}</span>" in page  # a part of the record read
         c.cookies.set("crms_lang", "en")
         page = c.get("/audit", params={"username": "clerk_refused"}).text
         assert "<span>invalid username or password</span>" in page

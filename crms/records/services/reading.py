@@ -602,11 +602,14 @@ def names_shown(
     return names
 
 
+PERSON_PARTS = ("documents", "aliases", "addresses", "phones", "descriptions", "cases", "flags")
+
+
 def person_part(session: Session, principal: Principal, person_id: int, part: str) -> list[dict] | None:
     """One part of a person's record: 'documents', 'aliases', 'addresses', 'phones', 'descriptions',
     'cases' or 'flags' (audited as a read of the person), or None when no person has this id (audited)."""
     authorize(principal, Permission.PERSON_READ)
-    if part not in ("documents", "aliases", "addresses", "phones", "descriptions", "cases", "flags"):
+    if part not in PERSON_PARTS:
         raise ValidationError(f"unknown part '{part}'", field="part")
     from crms.records.models import Person
 
