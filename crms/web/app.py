@@ -53,6 +53,7 @@ from crms.faces.photos import MAX_BYTES as PHOTO_MAX_BYTES
 from crms.records.cnic import ascii_digits, is_cnic_like
 from crms.records.labels import description_choices, description_word
 from crms.web.audit_actions import ACTIONS as AUDIT_ACTIONS
+from crms.web.audit_actions import DETAIL_FORMS as AUDIT_DETAIL_FORMS
 from crms.web.audit_actions import DETAILS as AUDIT_DETAILS
 from crms.web.audit_actions import RECORD_TYPES as AUDIT_RECORD_TYPES
 from crms.web.i18n import N_, RTL, Formatter, choose, translations
@@ -638,7 +639,27 @@ def audit_value(key: str, value: Any, gettext: Callable[[str], str]) -> str:
     return text if len(text) <= 120 else text[:119] + "…"
 
 
+# Each form of a detail built from values (crms/web/audit_actions.DETAIL_FORMS) as a pattern naming them.
+_DETAIL_PATTERNS = [
+    (re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>.+?)", re.escape(form))), words)
+    for form, words in AUDIT_DETAIL_FORMS.items()
+]
+
+
+def audit_detail(detail: str, gettext: Callable[[str], str]) -> str | None:
+    """An audit entry's detail (English words) in the page's language: the catalogue's words for it, or for
+    its form with its values in place; None where the page has no words for it (shown as it is)."""
+    said = gettext(detail)
+    if said != detail:
+        return said
+    for pattern, words in _DETAIL_PATTERNS:
+        if m := pattern.fullmatch(detail):
+            return gettext(words) % m.groupdict()
+    return None
+
+
 _env.globals["audit_details"] = audit_details
+_env.globals["audit_detail"] = audit_detail
 _env.globals["audit_value"] = audit_value
 _env.globals["unprefixed"] = unprefixed
 _env.globals["static_version"] = shell_version

@@ -226,3 +226,23 @@ DETAIL_WORDS = (
     N_("flags"),
     N_("not found"),
 )
+
+# The details an entry keeps as words built from values, by their English form (each ``{name}`` a value), and
+# what the page says for them. A detail of another form (an entry removed: what it held, in the record's own
+# words) is shown as it is.
+DETAIL_FORMS = {
+    "{n} wanted": N_("%(n)s wanted"),
+    "{n} of {total}": N_("%(n)s of %(total)s"),
+    "{n} names shown": N_("%(n)s names shown"),
+    "party to {fir}": N_("party to %(fir)s"),
+    "rows {rows}, imported {imported}, already present {present}, rejected {rejected}": N_(
+        "rows %(rows)s, imported %(imported)s, already present %(present)s, rejected %(rejected)s"
+    ),
+    "{user} read {reads} records in {minutes} minutes (normal about {normal}; alert above {above})": N_(
+        "%(user)s read %(reads)s records in %(minutes)s minutes (normal about %(normal)s; alert above "
+        "%(above)s)"
+    ),
+    "{by} disabled the {role} account {user} ({unit})": N_(
+        "%(by)s disabled the %(role)s account %(user)s (%(unit)s)"
+    ),
+}

@@ -14,7 +14,7 @@ from crms.access.users import create_user, principal_for
 from crms.records.reference.service import KIND_MODELS
 from crms.records.schemas import FlagConfirmIn, FlagIn
 from crms.records.services.contacts import ENTRY_KINDS
-from crms.web.audit_actions import ACTIONS, DETAIL_WORDS, DETAILS, RECORD_TYPES
+from crms.web.audit_actions import ACTIONS, DETAIL_FORMS, DETAIL_WORDS, DETAILS, RECORD_TYPES
 from crms.web.i18n import translations
 from tests.records._support import signed_in
 
@@ -164,9 +164,33 @@ def test_every_word_an_entry_keeps_as_its_detail_has_its_words():
     assert sorted(written - set(DETAIL_WORDS)) == []
 
 
+# Details built from values that stay as they are: an entry removed, said by what it held (its own words).
+FREE_DETAILS = {"{} {}: {}", "link {}: person {} in {}"}
+
+
+def test_every_detail_built_from_values_has_its_form_or_is_the_records_own_words():
+    """Each detail the code builds from values (``detail=f"{n} names shown"``) has its form in DETAIL_FORMS,
+    each value a ``{name}``, so the page can say it in its language; no form is left over."""
+
+    def skeleton(node: ast.JoinedStr) -> str:
+        return "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
+
+    built = set()
+    for path in CRMS.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.keyword) and node.arg == "detail":
+                if isinstance(node.value, ast.JoinedStr):
+                    built.add(skeleton(node.value))
+    assert {"{} names shown", "{} of {}"} <= built
+    assert built - FREE_DETAILS == {re.sub(r"\{\w+\}", "{}", form) for form in DETAIL_FORMS}
+    for form, words in DETAIL_FORMS.items():  # the page's words name the same values
+        assert set(re.findall(r"\{(\w+)\}", form)) == set(re.findall(r"%\((\w+)\)s", words)), form
+
+
 def test_the_words_are_in_the_urdu_catalogue():
     ur = translations("ur")
     every = [*ACTIONS.values(), *RECORD_TYPES.values(), *DETAILS.values(), *DETAIL_WORDS]
+    every += DETAIL_FORMS.values()
     assert [words for words in every if ur.gettext(words) == words] == []
 
 
@@ -194,12 +218,14 @@ def test_the_page_says_each_action_in_its_language_beside_the_code_and_offers_th
 
 
 def test_a_refusals_words_are_said_in_the_pages_language_where_the_catalogue_has_them(app, db):
-    """An entry's detail is the service's English words (a refusal's message): in Urdu on the Urdu page where
-    they are a message the pages say in Urdu (a sign-in refused), in English marked as such where not."""
+    """An entry's detail is the service's English words (a refusal's message, a count): in Urdu on the Urdu
+    page where the pages have words for them or for their form (a sign-in refused, "3 names shown"), in
+    English marked as such where not."""
     with db.transaction() as s:
         clerk = principal_for(create_user(s, "clerk_refused", "cro_operator"), channel="web")
         audit.record(s, clerk, "auth.login", outcome="refused", detail="invalid username or password")
         audit.record(s, clerk, "person.list", detail="3 names shown")
+        audit.record(s, clerk, "person.phone.remove", detail="phone 4: +92 300 1234567")
         audit.record(s, clerk, "person.read", target_type="person", target_id=3, detail="phones")
     with signed_in(app, db, "auditor") as (c, _):
         c.cookies.set("crms_lang", "ur")
@@ -207,7 +233,9 @@ def test_a_refusals_words_are_said_in_the_pages_language_where_the_catalogue_has
         said = translations("ur").gettext("invalid username or password")
         assert said != "invalid username or password" and f"<span>{said}</span>" in page
         assert "invalid username or password" not in page
-        assert '<span lang="en" dir="ltr">3 names shown</span>' in page
+        shown = translations("ur").gettext("%(n)s names shown") % {"n": 3}
+        assert "names shown" not in shown and f"<span>{shown}</span>" in page  # a detail's form, its value in
+        assert '<span lang="en" dir="ltr">phone 4: +92 300 1234567</span>' in page  # no words: as it is
         assert f"<span>{translations('ur').gettext('phones')}</span>" in page  # a part of the record read
         c.cookies.set("crms_lang", "en")
         page = c.get("/audit", params={"username": "clerk_refused"}).text
