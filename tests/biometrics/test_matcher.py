@@ -57,7 +57,7 @@ def transformed(
     return Template(width=t.width + 200, height=t.height + 200, minutiae=m.astype(np.float32))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def rng():
     return np.random.default_rng(1234)
 
