@@ -234,6 +234,7 @@ DETAIL_FORMS = {
     "{n} wanted": N_("%(n)s wanted"),
     "{n} of {total}": N_("%(n)s of %(total)s"),
     "{n} names shown": N_("%(n)s names shown"),
+    "person {person} not found": N_("person %(person)s not found"),
     "party to {fir}": N_("party to %(fir)s"),
     "rows {rows}, imported {imported}, already present {present}, rejected {rejected}": N_(
         "rows %(rows)s, imported %(imported)s, already present %(present)s, rejected %(rejected)s"

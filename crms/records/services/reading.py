@@ -499,7 +499,9 @@ def _read_person(
     while True:
         row = conn.execute(statement, {"pid": target}).first()
         if row is None:
-            _audit_miss(session, principal, person_id, reason, f"person {target} not found", action)
+            _audit_miss(
+                session, principal, person_id, reason, detail=f"person {target} not found", action=action
+            )
             return None
         if row.merged_into_id is None or target in seen:
             break
@@ -614,7 +616,7 @@ def person_part(session: Session, principal: Principal, person_id: int, part: st
     from crms.records.models import Person
 
     if session.get(Person, person_id) is None:
-        _audit_miss(session, principal, person_id, None, part)
+        _audit_miss(session, principal, person_id, None, detail=part)
         return None
     guard_reads(session, principal)
     items = full_record(session, person_id)[part]
