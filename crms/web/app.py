@@ -54,6 +54,7 @@ from crms.records.cnic import ascii_digits, is_cnic_like
 from crms.records.labels import description_choices, description_word
 from crms.web.audit_actions import ACTIONS as AUDIT_ACTIONS
 from crms.web.audit_actions import DETAIL_FORMS as AUDIT_DETAIL_FORMS
+from crms.web.audit_actions import DETAIL_NUMBERS as AUDIT_DETAIL_NUMBERS
 from crms.web.audit_actions import DETAILS as AUDIT_DETAILS
 from crms.web.audit_actions import RECORD_TYPES as AUDIT_RECORD_TYPES
 from crms.web.i18n import N_, RTL, Formatter, choose, translations
@@ -639,11 +640,17 @@ def audit_value(key: str, value: Any, gettext: Callable[[str], str]) -> str:
     return text if len(text) <= 120 else text[:119] + "…"
 
 
-# Each form of a detail built from values (crms/web/audit_actions.DETAIL_FORMS) as a pattern naming them.
-_DETAIL_PATTERNS = [
-    (re.compile(re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>.+?)", re.escape(form))), words)
-    for form, words in AUDIT_DETAIL_FORMS.items()
-]
+def _detail_pattern(form: str) -> re.Pattern:
+    """A form of a detail built from values (crms/web/audit_actions.DETAIL_FORMS) as a pattern naming them:
+    a whole number where DETAIL_NUMBERS names the value, else any words."""
+
+    def value(m: re.Match) -> str:
+        return f"(?P<{m[1]}>{'[0-9]+' if m[1] in AUDIT_DETAIL_NUMBERS else '.+?'})"
+
+    return re.compile(re.sub(r"\\\{(\w+)\\\}", value, re.escape(form)))
+
+
+_DETAIL_PATTERNS = [(_detail_pattern(form), words) for form, words in AUDIT_DETAIL_FORMS.items()]
 
 
 def audit_detail(detail: str, gettext: Callable[[str], str]) -> str | None:

@@ -227,9 +227,12 @@ DETAIL_WORDS = (
     N_("not found"),
 )
 
-# The details an entry keeps as words built from values, by their English form (each ``{name}`` a value), and
-# what the page says for them. A detail of another form (an entry removed: what it held, in the record's own
-# words) is shown as it is.
+# The details an entry keeps as words built from values, by their English form (each ``{name}`` a value: a
+# whole number where DETAIL_NUMBERS names it), and what the page says for them. A detail of another form (an
+# entry removed: what it held, in the record's own words) is shown as it is.
+DETAIL_NUMBERS = frozenset(
+    {"n", "total", "person", "rows", "imported", "present", "rejected", "reads", "minutes", "normal", "above"}
+)
 DETAIL_FORMS = {
     "{n} wanted": N_("%(n)s wanted"),
     "{n} of {total}": N_("%(n)s of %(total)s"),

@@ -14,7 +14,7 @@ from crms.access.users import create_user, principal_for
 from crms.records.reference.service import KIND_MODELS
 from crms.records.schemas import FlagConfirmIn, FlagIn
 from crms.records.services.contacts import ENTRY_KINDS
-from crms.web.audit_actions import ACTIONS, DETAIL_FORMS, DETAIL_WORDS, DETAILS, RECORD_TYPES
+from crms.web.audit_actions import ACTIONS, DETAIL_FORMS, DETAIL_NUMBERS, DETAIL_WORDS, DETAILS, RECORD_TYPES
 from crms.web.i18n import translations
 from tests.records._support import signed_in
 
@@ -185,6 +185,7 @@ def test_every_detail_built_from_values_has_its_form_or_is_the_records_own_words
     assert built - FREE_DETAILS == {re.sub(r"\{\w+\}", "{}", form) for form in DETAIL_FORMS}
     for form, words in DETAIL_FORMS.items():  # the page's words name the same values
         assert set(re.findall(r"\{(\w+)\}", form)) == set(re.findall(r"%\((\w+)\)s", words)), form
+    assert DETAIL_NUMBERS <= {name for form in DETAIL_FORMS for name in re.findall(r"\{(\w+)\}", form)}
 
 
 def test_the_words_are_in_the_urdu_catalogue():
@@ -226,6 +227,9 @@ def test_a_refusals_words_are_said_in_the_pages_language_where_the_catalogue_has
         audit.record(s, clerk, "auth.login", outcome="refused", detail="invalid username or password")
         audit.record(s, clerk, "person.list", detail="3 names shown")
         audit.record(s, clerk, "person.phone.remove", detail="phone 4: +92 300 1234567")
+        audit.record(
+            s, clerk, "person.address.remove", detail="address 5: House 12 of 40"
+        )  # not "{n} of {total}"
         audit.record(s, clerk, "person.read", target_type="person", target_id=3, detail="phones")
     with signed_in(app, db, "auditor") as (c, _):
         c.cookies.set("crms_lang", "ur")
@@ -236,6 +240,7 @@ def test_a_refusals_words_are_said_in_the_pages_language_where_the_catalogue_has
         shown = translations("ur").gettext("%(n)s names shown") % {"n": 3}
         assert "names shown" not in shown and f"<span>{shown}</span>" in page  # a detail's form, its value in
         assert '<span lang="en" dir="ltr">phone 4: +92 300 1234567</span>' in page  # no words: as it is
+        assert '<span lang="en" dir="ltr">address 5: House 12 of 40</span>' in page
         assert f"<span>{translations('ur').gettext('phones')}</span>" in page  # a part of the record read
         c.cookies.set("crms_lang", "en")
         page = c.get("/audit", params={"username": "clerk_refused"}).text
