@@ -534,10 +534,15 @@ PLAIN_MESSAGES = {
     ),
 }
 
-# Values of a rule's message that are a form field's name: said as the field's label; values that are a
-# stored code (a status, a role): said by its term; values that are a word of the catalogue: translated.
+# Values (of a rule's message, of an audit entry's details: said_value) that are a form field's name: said as
+# the field's label; values that are a stored code (a status, a role): said by its term; values that are a
+# word of the catalogue: translated.
 LABEL_VALUES = frozenset({"other"})
-TERM_VALUES = frozenset({"status", "role", "old", "new", "case_status", "allowed", "when"})
+TERM_VALUES = frozenset(
+    {"status", "role", "old", "new", "case_status", "allowed", "when", "from", "to", "ppi_source"}
+)
+# A code whose term is named with a prefix (where a resolution came from: ppi_estimated).
+TERM_PREFIXES = {"ppi_source": "ppi_"}
 FINGER_VALUES = frozenset({"position"})  # a finger position (1-10), said by the finger's name
 WORD_VALUES = frozenset({"word"})  # a value that is itself a word of the catalogue ("confirmed", "open")
 LIST_SEPARATOR = N_(", ")  # between the items of a value that is a list (statuses a case can take)
@@ -560,22 +565,27 @@ class PlainMessage(str):
         text = gettext(self.msgid)
         if not self.values:
             return text
+        return text % {k: said_value(k, v, gettext) for k, v in self.values.items()}
 
-        def term(v: Any) -> str:
-            return gettext(TERMS[v]) if v in TERMS else str(v)
 
-        shown = {}
-        for k, v in self.values.items():
-            if k in LABEL_VALUES:
-                v = gettext(FIELD_LABELS.get(v, v))
-            elif k in WORD_VALUES:
-                v = gettext(str(v))
-            elif k in FINGER_VALUES and v in FINGERS:
-                v = gettext(FINGERS[v])
-            elif k in TERM_VALUES:
-                v = gettext(LIST_SEPARATOR).join(map(term, v)) if isinstance(v, list) else term(v)
-            shown[k] = v
-        return text % shown
+def said_value(key: str, value: Any, gettext: Callable[[str], str]) -> Any:
+    """A value named ``key`` (of a rule's message, of an audit entry's details) as the pages say it: a form
+    field's name by its label, a word of the catalogue translated, a finger position by the finger's name, a
+    stored code (or a list of them) by its term; any other as it is."""
+
+    def term(v: Any) -> str:
+        code = f"{TERM_PREFIXES.get(key, '')}{v}"
+        return gettext(TERMS[code]) if code in TERMS else str(v)
+
+    if key in LABEL_VALUES:
+        return gettext(FIELD_LABELS.get(value, value))
+    if key in WORD_VALUES:
+        return gettext(str(value))
+    if key in FINGER_VALUES and value in FINGERS:
+        return gettext(FINGERS[value])
+    if key in TERM_VALUES:
+        return gettext(LIST_SEPARATOR).join(map(term, value)) if isinstance(value, list) else term(value)
+    return value
 
 
 def plain_message(item: dict) -> PlainMessage | None:
@@ -613,8 +623,6 @@ def audit_details(query: str | dict | None) -> list[tuple[str, Any]] | None:
 
 
 YES_NO = (N_("no"), N_("yes"))
-# Details whose value is a code the pages have words for (TERMS), and the prefix of its term.
-DETAIL_TERMS = {"role": "", "status": "", "from": "", "to": "", "ppi_source": "ppi_"}
 
 
 def audit_value(key: str, value: Any, gettext: Callable[[str], str]) -> str:
@@ -622,11 +630,8 @@ def audit_value(key: str, value: Any, gettext: Callable[[str], str]) -> str:
     yes and no, a role, a status or a resolution's source by its words, a list of plain values as a list,
     anything else as compact JSON; at most 120 characters."""
     plain = (str, int, float)
-    term = f"{DETAIL_TERMS[key]}{value}" if key in DETAIL_TERMS and isinstance(value, str) else None
-    if key == "position" and type(value) is int and value in FINGERS:
-        text = gettext(FINGERS[value])
-    elif term in TERMS:
-        text = gettext(TERMS[term])
+    if key in FINGER_VALUES and type(value) is int or key in TERM_VALUES and isinstance(value, str):
+        text = str(said_value(key, value, gettext))
     elif isinstance(value, bool):
         text = gettext(YES_NO[value])
     elif value is None:
