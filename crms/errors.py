@@ -118,6 +118,8 @@ RULE_VALUES: dict[str, tuple[str, ...]] = {
     "gender_unknown": ("value",),
     "relation_unknown": ("value",),
     "date_unreadable": ("value",),
+    "date_no_such_day": ("value", "day", "month", "year"),
+    "date_short_year": ("value",),
     "district_unknown": ("value",),
     "district_ambiguous": ("value", "codes"),
     "station_unknown": ("value",),

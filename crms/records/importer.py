@@ -52,6 +52,7 @@ from crms.records.services.common import CNIC_LIKE
 from crms.records.services.documents import normalise_document
 from crms.records.services.names import name_sound, normalise_name
 from crms.records.services.persons import _SCALAR_FIELDS, _check_person_fields
+from crms.records.written_dates import UnreadDate, read_written_date
 from crms.timeutil import utcnow
 
 REQUIRED_COLUMNS = (
@@ -394,22 +395,6 @@ def _split(text: str) -> list[str]:
     return [p.strip() for p in text.split(LIST_SEPARATOR) if p.strip()]
 
 
-def _parse_dob(text: str) -> tuple[date | None, int | None]:
-    if not text:
-        return None, None
-    value = ascii_digits(text.strip())
-    if len(value) == 4 and value.isdigit():
-        return None, int(value)
-    if "T" in value and value.endswith("00:00:00"):
-        value = value.split("T", 1)[0]
-    try:
-        return date.fromisoformat(value), None
-    except ValueError:
-        raise ValueError(
-            f"'{text}' is not a date (use YYYY-MM-DD, or YYYY when only the year is known)"
-        ) from None
-
-
 class _Cells(dict):
     """The row's cells; a column absent from the file reads as ''."""
 
@@ -558,10 +543,11 @@ class _Validator:
             relation = "d/o" if gender == "F" else "s/o"
         dob = birth_year = None
         try:
-            dob, birth_year = _parse_dob(g["date_of_birth"])
-        except ValueError as exc:
-            unread = {"type": "date_unreadable", "values": {"value": g["date_of_birth"]}}
-            err("date_of_birth", str(exc), unread)
+            born = read_written_date(g["date_of_birth"])
+        except UnreadDate as exc:
+            err("date_of_birth", str(exc), {"type": exc.kind, "values": exc.values})
+        else:
+            birth_year, dob = (born, None) if isinstance(born, int) else (None, born)
 
         # --- district and police station (reference data)
         district, station, unit, problems = self.place(g["district"], g["police_station"])

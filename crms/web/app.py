@@ -419,7 +419,14 @@ PLAIN_MESSAGES = {
     "column_twice": N_("The column %(column)s appears twice in the header"),
     "gender_unknown": N_("“%(value)s” is not a gender: use M, F or X"),
     "relation_unknown": N_("“%(value)s” is not a relation: use s/o, d/o or w/o"),
-    "date_unreadable": N_("“%(value)s” is not a date: write YYYY-MM-DD, or YYYY when only the year is known"),
+    "date_unreadable": N_(
+        "“%(value)s” is not a date: write DD/MM/YYYY, the day first, or YYYY-MM-DD, or YYYY when only the"
+        " year is known"
+    ),
+    "date_no_such_day": N_(
+        "“%(value)s” is not a day of the calendar (read as day %(day)s, month %(month)s, year %(year)s)"
+    ),
+    "date_short_year": N_("“%(value)s”: write the year in four digits"),
     "district_unknown": N_("No district “%(value)s” is on record"),
     "district_ambiguous": N_("Several districts are called “%(value)s” (%(codes)s): write the code"),
     "station_unknown": N_("No police station “%(value)s” is on record"),

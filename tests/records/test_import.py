@@ -714,3 +714,28 @@ def test_kill_9_during_the_write_leaves_nothing(rdb, tmp_path):
     assert done.returncode == -signal.SIGKILL, done.stderr
     assert "killing" in done.stdout
     assert count(rdb, Person) == 0 and count(rdb, IdentityDocument) == 0 and count(rdb, Address) == 0
+
+
+def test_dates_as_registers_write_them_are_read_day_first(rdb, principal, tmp_path):
+    """A register typed in Pakistan writes a date day first (14/03/1985, 14.03.1985 as on the CNIC card,
+    Excel's 14-Mar-1985): the import reads each as that day. One written month first, one of two-digit year
+    and one the calendar lacks are refused by kind, naming the column; nothing is written."""
+    op = principal()
+    rows = people(4)
+    for r, written in zip(rows, ("14/03/1985", "14.03.1985", "14-Mar-1985", "1985-03-14"), strict=True):
+        r["date_of_birth"] = written
+    report = run(rdb, op, write_csv(tmp_path / "days.csv", rows))
+    assert report.ok and report.imported == 4, [e.message for e in report.errors]
+    with rdb.transaction() as s:
+        assert set(s.scalars(select(Person.date_of_birth))) == {date(1985, 3, 14)}
+
+    rows = people(3, start=10)
+    for r, written in zip(rows, ("03/14/1985", "14/03/85", "1990-02-30"), strict=True):
+        r["date_of_birth"] = written
+    report = run(rdb, op, write_csv(tmp_path / "bad-days.csv", rows))
+    assert not report.ok and count(rdb, Person) == 4
+    said = {e.row: e.as_dict() for e in report.errors}
+    assert {e.column for e in report.errors} == {"date_of_birth"}
+    assert [said[n]["type"] for n in (2, 3, 4)] == ["date_no_such_day", "date_short_year", "date_no_such_day"]
+    assert said[2]["values"] == {"value": "03/14/1985", "day": 3, "month": 14, "year": 1985}
+    assert "read as day 3, month 14, year 1985" in said[2]["message"]

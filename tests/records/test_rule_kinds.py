@@ -312,13 +312,17 @@ def test_sections_an_fir_form_cannot_read_are_said_in_urdu_at_the_sections(app, 
 
 @pytest.mark.parametrize("db", ["sqlite"], indirect=True)
 def test_an_import_says_a_rows_date_place_and_repeated_cnic_in_urdu(app, db):
-    rows = HEADER + "54400-1234567-3,Abdul Rauf,Gul Muhammad,,,M,12/3/1980,Quetta,Cantt,\n"
+    rows = HEADER + "54400-1234567-3,Abdul Rauf,Gul Muhammad,,,M,3/14/1980,Quetta,Cantt,\n"  # month first
     rows += ",Karim,Gul,,,M,,Zhobistan,,\n"  # a district the reference data does not know
     rows += ",Nasir,Gul,,,M,,Quetta,Nowhere,\n"  # nor a station of that name in Quetta
     rows += "54400-7654321-3,Bashir,Gul,,,M,1980,Quetta,Cantt,\n"
     rows += "54400-7654321-3,Bashir Ahmed,Gul,,,M,1980,Quetta,Cantt,\n"  # the same CNIC again
+    rows += ",Qadir,Gul,,,M,12/3/80,Quetta,Cantt,\n"  # a year of two digits
+    rows += ",Saleem,Gul,,,M,about 1980,Quetta,Cantt,\n"
     table = _urdu_report(app, db, rows)
-    assert "“12/3/1980” تاریخ نہیں: YYYY-MM-DD لکھیں، یا صرف سال معلوم ہو تو YYYY" in table
+    assert "“3/14/1980” کیلنڈر کا کوئی دن نہیں (یوں پڑھا گیا: دن 3، مہینہ 14، سال 1980)" in table
+    assert "“12/3/80”: سال چار ہندسوں میں لکھیں" in table
+    assert "“about 1980” تاریخ نہیں: DD/MM/YYYY لکھیں، دن پہلے، یا YYYY-MM-DD" in table
     assert "“Zhobistan” نام کا کوئی ضلع ریکارڈ میں نہیں" in table
     assert "ضلع QUETTA میں “Nowhere” نام کا کوئی تھانہ ریکارڈ میں نہیں" in table
     assert "شناختی کارڈ نمبر 54400-7654321-3 قطار 5 میں بھی ہے" in table
