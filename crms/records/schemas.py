@@ -34,6 +34,7 @@ from crms.records.models import (
     PartyStatus,
     Script,
 )
+from crms.records.written_dates import UnreadDate, read_written_date
 from crms.timeutil import today
 
 _LATIN_LETTER = re.compile(r"[A-Za-z]")
@@ -79,11 +80,27 @@ def _country(value: str) -> str:
 Country = Annotated[str, StringConstraints(max_length=10), AfterValidator(_country)]
 
 
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?")
+
+
 def _calendar_day(value: Any) -> Any:
-    """A date is written as a date (``YYYY-MM-DD``); Pydantic would read a number as seconds since 1970, so
-    that ``"observed_on": 0`` was stored as 1970-01-01."""
+    """A date is written as a date (``YYYY-MM-DD``) and nothing else: Pydantic would read a number, or a
+    number in a string, as seconds since 1970 (``"observed_on": 0`` was stored as 1970-01-01). A date written
+    as an officer writes it (``14/03/2024``) is refused too, the day it reads as (day first) shown
+    ``YYYY-MM-DD``, so that the caller, not the program, says which number is the day."""
     if isinstance(value, int | float):
         raise ValueError("a date is written YYYY-MM-DD, not as a number")
+    if isinstance(value, str) and not _ISO_DAY.fullmatch(value := value.strip()):
+        try:
+            day = read_written_date(value)
+        except UnreadDate:
+            day = None
+        if isinstance(day, date):
+            template = "a date is written YYYY-MM-DD: write {iso} for '{value}'"
+        else:
+            template = "a date is written YYYY-MM-DD, not '{value}'"
+        iso = day.isoformat() if isinstance(day, date) else ""
+        raise PydanticCustomError("date_parsing", template, {"value": value, "iso": iso})
     return value
 
 

@@ -3,6 +3,8 @@ merge (redirect, history), permissions and jurisdiction, audit, rollback."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from sqlalchemy import func, select
 
@@ -389,6 +391,34 @@ def test_a_date_given_as_a_number_is_refused_by_name(schema, field, base, number
         schemas.coerce(model, {**base, field: number})
     assert err.value.field == field
     assert getattr(schemas.coerce(model, {**base, field: "2020-02-29"}), field).isoformat() == "2020-02-29"
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        ("14/03/2024", "write 2024-03-14 for '14/03/2024'"),  # as an officer writes it, day first
+        ("14-Mar-2024", "write 2024-03-14 for '14-Mar-2024'"),
+        ("2024/03/14", "write 2024-03-14 for '2024/03/14'"),
+        ("1710374400", "not '1710374400'"),  # Pydantic read a number in a string as seconds: 2024-03-14
+        ("2024", "not '2024'"),
+        ("03/14/2024", "not '03/14/2024'"),  # no day: day 3 of month 14
+        ("yesterday", "not 'yesterday'"),
+    ],
+)
+def test_a_date_written_otherwise_is_refused_saying_how_to_write_it(written, said):
+    """A record's date (API, CLI) is YYYY-MM-DD and nothing else: which number is the day is never guessed.
+    A date typed as an officer writes it (14/03/2024) was refused with Pydantic's "invalid character in
+    year", and a number in a string was taken as seconds since 1970. Now the refusal names what was given and,
+    where it reads day first as a day, that day written YYYY-MM-DD; its kind is ``date_parsing``."""
+    from crms.records import schemas
+
+    with pytest.raises(ValidationError) as err:
+        schemas.coerce(schemas.DescriptionIn, {"observed_on": written})
+    assert err.value.field == "observed_on" and said in err.value.message, err.value.message
+    assert "a date is written YYYY-MM-DD" in err.value.message
+    assert err.value.details[0]["type"] == "date_parsing"
+    for kept in ("2024-03-14", " 2024-03-14 ", "2024-03-14T00:00:00", "2024-03-14T00:00:00Z"):
+        assert schemas.coerce(schemas.DescriptionIn, {"observed_on": kept}).observed_on == date(2024, 3, 14)
 
 
 @pytest.mark.parametrize(("given", "kept"), [("af", "AF"), (" pk ", "PK"), ("AFG", None), ("1A", None)])
