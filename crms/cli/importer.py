@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 import_app = typer.Typer(
-    help="Bulk import of digitised registers (template: docs/IMPORT.md).", no_args_is_help=True
+    help="Bulk import of digitised registers (the template: `crms import template`).", no_args_is_help=True
 )
 
 
@@ -81,3 +81,26 @@ def import_persons_cmd(
             out.print(f"rejected rows written to {report.reject_file}", highlight=False)
     if not report.ok:
         raise typer.Exit(2)
+
+
+@import_app.command("template")
+def template_cmd(
+    out: Path = typer.Option(None, "--out", help="Write it to this file (a new one) instead of printing it."),
+    examples: bool = typer.Option(False, "--examples", help="Add two filled-in rows (to see, or a dry run)."),
+) -> None:
+    """The register's template: a CSV (UTF-8, for Excel) of every column, in the importer's order."""
+    from crms.cli.fp_common import fail
+    from crms.records.importer import template_csv
+
+    text = template_csv(examples=examples)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        with open(out, "x", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+    except FileExistsError:
+        fail(f"{out} already exists: name a new file")
+    except OSError as exc:
+        fail(f"{out}: {exc.strerror}")
+    typer.echo(f"template written to {out}: fill in a row per person, then `crms import persons {out}`")

@@ -85,6 +85,48 @@ LIST_SEPARATOR = ";"  # several aliases / phones in one cell
 MAX_CELL = 5000  # longer cells are refused before any other check
 BATCH = 500  # rows per "already in the database?" query
 
+# Two filled-in rows, as the import page and ``crms import template --examples`` show them: one with a CNIC,
+# Urdu names, aliases and a phone, one with the birth year only. A test imports them as they are.
+TEMPLATE_EXAMPLES: tuple[dict[str, str], ...] = (
+    {
+        "cnic": "54400-1234567-1",
+        "name": "Abdul Ghani",
+        "father_name": "Muhammad Akbar",
+        "name_urdu": "عبدالغنی",
+        "father_name_urdu": "محمد اکبر",
+        "gender": "M",
+        "date_of_birth": "14/03/1985",
+        "district": "Quetta",
+        "police_station": "Cantt",
+        "caste": "Kakar",
+        "alias": "Ghani;Ghani Kakar",
+        "phone": "0300-1234567",
+    },
+    {
+        "name": "Gul Khan",
+        "father_name": "Sher Khan",
+        "name_urdu": "گل خان",
+        "father_name_urdu": "شیر خان",
+        "gender": "M",
+        "date_of_birth": "1979",
+        "district": "Pishin",
+        "caste": "Tareen",
+    },
+)
+
+
+def template_csv(*, examples: bool = False) -> str:
+    """The register's template: a CSV of every column, in order, with the byte-order mark that makes Excel
+    read it as UTF-8 (the Urdu columns); with ``examples`` the filled-in rows too. Without them by default,
+    so that no example person is imported by a register filled in below them."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(ALL_COLUMNS)
+    for row in TEMPLATE_EXAMPLES if examples else ():
+        writer.writerow([row.get(column, "") for column in ALL_COLUMNS])
+    return "\ufeff" + out.getvalue()
+
+
 # PersonCreate field (as Pydantic reports it) -> template column.
 _FIELD_TO_COLUMN = {
     "given_name_en": "name",

@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -50,6 +51,7 @@ from crms.errors import (
     ValidationError,
 )
 from crms.faces.photos import MAX_BYTES as PHOTO_MAX_BYTES
+from crms.records import importer
 from crms.records.cnic import ascii_digits, is_cnic_like
 from crms.records.labels import description_choices, description_word
 from crms.web.audit_actions import ACTIONS as AUDIT_ACTIONS
@@ -683,6 +685,17 @@ _env.globals["audit_value"] = audit_value
 _env.globals["unprefixed"] = unprefixed
 _env.globals["static_version"] = shell_version
 _env.globals["plain_message"] = plain_message
+_env.globals["register_template"] = SimpleNamespace(
+    required=importer.REQUIRED_COLUMNS,
+    optional=importer.OPTIONAL_COLUMNS,
+    examples=importer.TEMPLATE_EXAMPLES,
+    # the example table's columns: the required ones and those the examples fill in
+    shown=[
+        c
+        for c in importer.ALL_COLUMNS
+        if c in importer.REQUIRED_COLUMNS or any(c in r for r in importer.TEMPLATE_EXAMPLES)
+    ],
+)
 
 
 def form_errors(exc: CrmsError, rename: dict[str, str] | None = None) -> dict[str, str]:
@@ -1944,6 +1957,17 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
         return act(request, work)
 
+    @app.get("/import/template.csv", include_in_schema=False)
+    def import_template(request: Request):
+        def work(session: Session, who: Principal) -> Response:
+            from crms.access.policy import authorize
+
+            authorize(who, Permission.IMPORT)
+            attachment = {"Content-Disposition": 'attachment; filename="register-template.csv"'}
+            return Response(importer.template_csv(), media_type="text/csv; charset=utf-8", headers=attachment)
+
+        return act(request, work)
+
     @app.post("/import", include_in_schema=False)
     async def import_post(request: Request):
         data = await request.form()
@@ -1956,7 +1980,6 @@ def install(app: FastAPI) -> None:  # noqa: C901 - one place lists every page
 
         def work(session: Session, who: Principal) -> Response:
             from crms.errors import ValidationError, rule_error
-            from crms.records import importer
 
             if not content or not name:
                 raise ValidationError("choose a CSV or XLSX register file", field="file")

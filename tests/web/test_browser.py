@@ -570,6 +570,10 @@ def test_person_case_lookup_tenprint_print(browser, web_server, lang, size, tmp_
     assert page.locator("tr.bad").count() >= 1
     assert _count(web_server, Person) == persons
     v.check("import")
+    with page.expect_download() as got:  # the template the page's guide offers
+        page.locator("a[href='/import/template.csv']").click()
+    assert got.value.suggested_filename == "register-template.csv"
+    assert Path(got.value.path()).read_text(encoding="utf-8").startswith("\ufeffcnic,name,father_name,")
     v.sign_out()
     v.close()
 
