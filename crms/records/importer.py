@@ -47,7 +47,7 @@ from crms.records.cnic import ascii_digits, format_cnic
 from crms.records.models import Address, IdentityDocument, Person, PersonAlias, PhoneNumber
 from crms.records.phones import parse_phone
 from crms.records.reference import ReferenceIndex, unit_path
-from crms.records.schemas import PersonCreate, errors_of
+from crms.records.schemas import SCRIPT_MESSAGES, PersonCreate, errors_of
 from crms.records.services.common import CNIC_LIKE
 from crms.records.services.documents import normalise_document
 from crms.records.services.names import name_sound, normalise_name
@@ -627,6 +627,8 @@ class _Validator:
                 if top == "aliases":
                     idx = int(d["field"].split(".")[1]) if d["field"].count(".") >= 1 else 0
                     column = "alias" if idx < len(_split(g["alias"])) else "alias_urdu"
+                if d.get("type") in SCRIPT_MESSAGES:  # the other spelling's place: a column here
+                    d = _other_script_column(d)
                 err(column, d["message"], d if d.get("type") else None)
         phones: list[tuple[str, str]] = []
         for i, text in enumerate(_split(g["phone"])):
@@ -676,6 +678,19 @@ class _Validator:
         aliases = [(a.name, a.script.value) for a in data.aliases]
         prepared = Prepared(number, record, cnic, key, address, phones, aliases, raw)
         return prepared, errors, warnings
+
+
+def _other_script_column(detail: dict) -> dict:
+    """A name in the other script (an Urdu name in ``name``, an Urdu alias in ``alias``) names the column
+    its spelling goes in, not the API's field or an alias's script."""
+    kind, values = detail["type"], detail["values"]
+    if kind.startswith("alias_"):
+        other = "alias_urdu" if values["script"] == "urdu" else "alias"
+        kind = kind.replace("alias_", "name_", 1)
+    else:
+        other = _FIELD_TO_COLUMN.get(values["other"], values["other"])
+    message = SCRIPT_MESSAGES[kind].format(other=other)
+    return {**detail, "type": kind, "values": {"other": other}, "message": message}
 
 
 def _twice(number: int, key: tuple, first: int) -> RowError:

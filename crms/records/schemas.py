@@ -60,6 +60,28 @@ def _name_text(value: str) -> str:
     return value
 
 
+# A name in the other script (kind -> message): ``other`` is where its spelling in that script goes (the
+# API's field; the import's column); for an alias, ``script`` is the script to choose.
+SCRIPT_MESSAGES = {
+    "name_script_arabic": (
+        "an English-script name may not contain Arabic-script letters: write the Urdu spelling in {other}"
+    ),
+    "name_script_latin": (
+        "an Urdu-script name may not contain Latin letters: write the English spelling in {other}"
+    ),
+    # an alias: ``script`` is the script to choose
+    "alias_script_arabic": (
+        "a Latin-script alias may not contain Arabic-script letters; use script '{script}'"
+    ),
+    "alias_script_latin": "an Urdu-script alias may not contain Latin letters; use script '{script}'",
+}
+
+
+def script_error(kind: str, **values: str) -> PydanticCustomError:
+    """A name written in the other script (kinds of :data:`SCRIPT_MESSAGES`)."""
+    return PydanticCustomError(kind, SCRIPT_MESSAGES[kind], values)
+
+
 Name = Annotated[_text(100), AfterValidator(_name_text)]
 LongName = Annotated[_text(200), AfterValidator(_name_text)]
 Short = _text(50)
@@ -132,9 +154,9 @@ class AliasIn(Strict):
     def _script_matches(cls, v: str, info: ValidationInfo) -> str:
         script = info.data.get("script", Script.LATIN)
         if script == Script.URDU and _LATIN_LETTER.search(v):
-            raise ValueError("an Urdu-script alias may not contain Latin letters")
+            raise script_error("alias_script_latin", script=Script.LATIN.value)
         if script == Script.LATIN and _ARABIC_LETTER.search(v):
-            raise ValueError("a Latin-script alias may not contain Arabic-script letters; use script 'urdu'")
+            raise script_error("alias_script_arabic", script=Script.URDU.value)
         return v
 
 
@@ -203,16 +225,16 @@ class _PersonFields(Strict):
 
     @field_validator("given_name_en", "family_name_en", "parentage_name_en")
     @classmethod
-    def _latin(cls, v: str | None) -> str | None:
+    def _latin(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is not None and _ARABIC_LETTER.search(v):
-            raise ValueError("English-script name may not contain Arabic-script letters (use the _ur field)")
+            raise script_error("name_script_arabic", other=info.field_name.removesuffix("_en") + "_ur")
         return v
 
     @field_validator("given_name_ur", "family_name_ur", "parentage_name_ur")
     @classmethod
-    def _urdu(cls, v: str | None) -> str | None:
+    def _urdu(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is not None and _LATIN_LETTER.search(v):
-            raise ValueError("Urdu-script name may not contain Latin letters (use the _en field)")
+            raise script_error("name_script_latin", other=info.field_name.removesuffix("_ur") + "_en")
         return v
 
     @field_validator("date_of_birth")

@@ -386,6 +386,10 @@ PLAIN_MESSAGES = {
     "year_in_future": N_("This year is in the future"),
     # A rule's own kinds (crms.errors.RULE_KINDS), with the values the rule names.
     "name_symbol": N_("A name may not contain %(char)s (a symbol, emoji or control character)"),
+    "name_script_arabic": N_("Write this name in English letters: its Urdu spelling goes in “%(other)s”"),
+    "name_script_latin": N_("Write this name in Urdu letters: its English spelling goes in “%(other)s”"),
+    "alias_script_arabic": N_("This alias is in Urdu letters: choose “%(script)s”"),
+    "alias_script_latin": N_("This alias is in English letters: choose “%(script)s”"),
     "after_other_date": N_("This date is after “%(other)s”"),
     "unit_unknown": N_("No division, district or police station has the path %(unit)s"),
     "unit_unknown_near": N_("No unit has the path %(unit)s; did you mean %(paths)s?"),
@@ -548,7 +552,7 @@ PLAIN_MESSAGES = {
 # word of the catalogue: translated.
 LABEL_VALUES = frozenset({"other"})
 TERM_VALUES = frozenset(
-    {"status", "role", "old", "new", "case_status", "allowed", "when", "from", "to", "ppi_source"}
+    {"status", "role", "old", "new", "case_status", "allowed", "when", "from", "to", "ppi_source", "script"}
 )
 # A code whose term is named with a prefix (where a resolution came from: ppi_estimated).
 TERM_PREFIXES = {"ppi_source": "ppi_"}

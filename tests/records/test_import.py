@@ -739,3 +739,22 @@ def test_dates_as_registers_write_them_are_read_day_first(rdb, principal, tmp_pa
     assert [said[n]["type"] for n in (2, 3, 4)] == ["date_no_such_day", "date_short_year", "date_no_such_day"]
     assert said[2]["values"] == {"value": "03/14/1985", "day": 3, "month": 14, "year": 1985}
     assert "read as day 3, month 14, year 1985" in said[2]["message"]
+
+
+def test_a_name_in_the_other_script_names_the_column_it_goes_in(rdb, principal, tmp_path):
+    """A register with the Urdu name in the English column (or an Urdu alias in ``alias``): the refusal
+    names the column for it (name_urdu, alias_urdu), not the API's field or an alias's script."""
+    rows = people(2)
+    rows[0]["name"] = "عبدالغنی"
+    rows[1]["father_name_urdu"] = "Gul Khan"
+    rows[1]["alias"] = "Gul;گل"
+    report = run(rdb, principal(), write_csv(tmp_path / "scripts.csv", rows))
+    said = {(e.row, e.column): e.as_dict() for e in report.errors}
+    for where, kind, other in (
+        ((2, "name"), "name_script_arabic", "name_urdu"),
+        ((3, "father_name_urdu"), "name_script_latin", "father_name"),
+        ((3, "alias"), "name_script_arabic", "alias_urdu"),
+    ):
+        assert (said[where]["type"], said[where]["values"]) == (kind, {"other": other}), where
+        assert said[where]["message"].endswith(f" spelling in {other}"), said[where]["message"]
+    assert len(said) == 3

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from ._support import signed_in
+from ._support import error_at, signed_in
 
 CSRF = r'name="csrf_token" value="([^"]+)"'
 INPUTS = r'<input[^>]* name="(\w+)"[^>]* value="([^"]*)"'
@@ -69,3 +69,43 @@ def test_a_name_with_a_symbol_or_emoji_is_refused_and_urdu_joiners_are_kept(app,
             "/api/v1/persons", json={"given_name_ur": "نورِ\u200cالٰہی", "caste": "O'Brien-Khan"}, headers=api
         )
         assert r.status_code == 201 and r.json()["person"]["given_name_ur"] == "نورِ\u200cالٰہی", r.text
+
+
+def test_a_name_in_the_other_script_is_refused_naming_where_it_goes(app, db):
+    """An officer types the name in Urdu into the English box (or the other way round): the refusal was
+    English on the Urdu page too and named an API field ("use the _ur field"). Now it has a kind, names the
+    other spelling's field (its label on the pages), and the import names the column."""
+    with signed_in(app, db, "cro_operator") as (c, api):
+        r = c.post("/api/v1/persons", json={"given_name_en": "عبدالغنی"}, headers=api)
+        assert r.status_code == 422, r.text
+        (item,) = r.json()["errors"]
+        assert (item["field"], item["type"], item["values"]) == (
+            "given_name_en", "name_script_arabic", {"other": "given_name_ur"}
+        )  # fmt: skip
+        assert "write the Urdu spelling in given_name_ur" in item["message"]
+        r = c.post("/api/v1/persons", json={"given_name_ur": "Ali", "parentage_name_ur": "Gul"}, headers=api)
+        items = {i["field"]: i for i in r.json()["errors"]}
+        assert items["parentage_name_ur"]["type"] == "name_script_latin"
+        assert items["parentage_name_ur"]["values"] == {"other": "parentage_name_en"}
+
+        c.cookies.set("crms_lang", "ur")
+        token = re.search(CSRF, c.get("/persons/new").text).group(1)
+        r = c.post("/persons/new", data={"csrf_token": token, "given_name_en": "عبدالغنی", "gender": "M"})
+        assert r.status_code == 422, r.text[:300]
+        said = error_at(r.text, "given_name_en")
+        assert "یہ نام انگریزی حروف میں لکھیں: اس کا اردو املا “نام (اردو)” میں جاتا ہے" in said, said
+        shown = r.text[r.text.index('id="e-given_name_en"') :]
+        assert "given_name_ur" not in said and 'lang="en"' not in shown[: shown.index("</p>")]
+
+        # an alias typed in Urdu with the form's first script (English) chosen: choose Urdu, in Urdu
+        pid = c.post("/api/v1/persons", json={"given_name_en": "Abdul Ghani"}, headers=api).json()["person"][
+            "id"
+        ]
+        r = c.post(f"/api/v1/persons/{pid}/aliases", json={"name": "غنی"}, headers=api)
+        (item,) = r.json()["errors"]
+        assert (item["type"], item["values"]) == ("alias_script_arabic", {"script": "urdu"}), item
+        assert item["message"].endswith("use script 'urdu'")  # the API's words as they were
+        token = re.search(CSRF, c.get(f"/persons/{pid}").text).group(1)
+        r = c.post(f"/persons/{pid}/add/alias", data={"csrf_token": token, "script": "latin", "name": "غنی"})
+        assert r.status_code == 422, r.text[:300]
+        assert "یہ عرفی نام اردو حروف میں ہے: “اردو رسم الخط” چنیں" in error_at(r.text, "name")
