@@ -57,6 +57,8 @@ RULE_VALUES: dict[str, tuple[str, ...]] = {
     # a person's or a case's fields
     "date_in_future": ("what",),
     "year_in_future": ("what",),
+    "date_before_1900": ("what",),
+    "country_code": ("value",),
     "name_symbol": ("char",),
     "name_script_arabic": ("other",),
     "name_script_latin": ("other",),

@@ -95,7 +95,11 @@ def _country(value: str) -> str:
     before upper-casing them, and refused ``af`` with a regular expression for a message."""
     code = value.strip().upper()
     if not re.fullmatch(r"[A-Z]{2}", code):
-        raise ValueError(f"a two-letter country code such as PK or AF is expected, not {value!r}")
+        raise PydanticCustomError(
+            "country_code",
+            "a two-letter country code such as PK or AF is expected, not '{value}'",
+            {"value": value},
+        )
     return code
 
 
@@ -241,7 +245,7 @@ class _PersonFields(Strict):
     @classmethod
     def _dob(cls, v: date | None) -> date | None:
         if v is not None and v.year < 1900:
-            raise ValueError("date_of_birth before 1900")
+            raise PydanticCustomError("date_before_1900", "{what} before 1900", {"what": "date_of_birth"})
         return _not_future(v, "date_of_birth")
 
     @field_validator("birth_year")

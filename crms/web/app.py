@@ -385,6 +385,8 @@ PLAIN_MESSAGES = {
     "date_in_future": N_("This date is in the future"),
     "year_in_future": N_("This year is in the future"),
     # A rule's own kinds (crms.errors.RULE_KINDS), with the values the rule names.
+    "date_before_1900": N_("This date is before 1900"),
+    "country_code": N_("“%(value)s” is not a country code: write two letters, such as PK or AF"),
     "name_symbol": N_("A name may not contain %(char)s (a symbol, emoji or control character)"),
     "name_script_arabic": N_("Write this name in English letters: its Urdu spelling goes in “%(other)s”"),
     "name_script_latin": N_("Write this name in Urdu letters: its English spelling goes in “%(other)s”"),

@@ -109,3 +109,28 @@ def test_a_name_in_the_other_script_is_refused_naming_where_it_goes(app, db):
         r = c.post(f"/persons/{pid}/add/alias", data={"csrf_token": token, "script": "latin", "name": "غنی"})
         assert r.status_code == 422, r.text[:300]
         assert "یہ عرفی نام اردو حروف میں ہے: “اردو رسم الخط” چنیں" in error_at(r.text, "name")
+
+
+def test_a_country_code_and_a_birth_before_1900_are_refused_in_the_pages_language(app, db):
+    """Two refusals of the person form that had no kind, English on the Urdu page: a country written out
+    ("Pakistan") where the form wants its code, and a date of birth before 1900."""
+    with signed_in(app, db, "cro_operator") as (c, api):
+        r = c.post("/api/v1/persons", json={"given_name_en": "Gul", "nationality": "Pakistan"}, headers=api)
+        (item,) = r.json()["errors"]
+        assert (item["type"], item["values"]) == ("country_code", {"value": "Pakistan"}), item
+        assert item["message"] == "a two-letter country code such as PK or AF is expected, not 'Pakistan'"
+        r = c.post(
+            "/api/v1/persons", json={"given_name_en": "Gul", "date_of_birth": "1899-12-31"}, headers=api
+        )
+        (item,) = r.json()["errors"]
+        assert (item["type"], item["values"]) == ("date_before_1900", {"what": "date_of_birth"}), item
+        assert item["message"] == "date_of_birth before 1900"
+
+        c.cookies.set("crms_lang", "ur")
+        token = re.search(CSRF, c.get("/persons/new").text).group(1)
+        form = {"csrf_token": token, "given_name_en": "Gul", "gender": "M", "nationality": "Pakistan",
+                "date_of_birth": "1899-12-31"}  # fmt: skip
+        r = c.post("/persons/new", data=form)
+        assert r.status_code == 422, r.text[:300]
+        assert "“Pakistan” ملک کا کوڈ نہیں: دو حروف لکھیں، جیسے PK یا AF" in error_at(r.text, "nationality")
+        assert "یہ تاریخ 1900 سے پہلے کی ہے" in error_at(r.text, "date_of_birth")
