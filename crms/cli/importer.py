@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
 
 @import_app.command("persons")
 def import_persons_cmd(
-    file: Path = typer.Argument(..., help="A .csv (UTF-8) or .xlsx file in the template of docs/IMPORT.md."),
+    file: Path = typer.Argument(..., help="A .csv (UTF-8) or .xlsx register (see crms import template)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate everything, write nothing."),
     skip_invalid: bool = typer.Option(
         False, "--skip-invalid", help="Import the valid rows; write the rejected ones to the reject file."
