@@ -122,11 +122,10 @@ def _calendar_day(value: Any) -> Any:
         except UnreadDate:
             day = None
         if isinstance(day, date):
-            template = "a date is written YYYY-MM-DD: write {iso} for '{value}'"
-        else:
-            template = "a date is written YYYY-MM-DD, not '{value}'"
-        iso = day.isoformat() if isinstance(day, date) else ""
-        raise PydanticCustomError("date_parsing", template, {"value": value, "iso": iso})
+            said = "a date is written YYYY-MM-DD: write {iso} for '{value}'"
+            raise PydanticCustomError("date_parsing", said, {"value": value, "iso": day.isoformat()})
+        said = "a date is written YYYY-MM-DD, not '{value}'"
+        raise PydanticCustomError("date_parsing", said, {"value": value})
     return value
 
 
