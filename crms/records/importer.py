@@ -89,17 +89,17 @@ BATCH = 500  # rows per "already in the database?" query
 # Urdu names, aliases and a phone, one with the birth year only. A test imports them as they are.
 TEMPLATE_EXAMPLES: tuple[dict[str, str], ...] = (
     {
-        "cnic": "54400-1234567-1",
-        "name": "Abdul Ghani",
-        "father_name": "Muhammad Akbar",
-        "name_urdu": "عبدالغنی",
-        "father_name_urdu": "محمد اکبر",
+        "cnic": "54400-7654321-3",
+        "name": "Nasir Ahmed",
+        "father_name": "Ghulam Rasool",
+        "name_urdu": "ناصر احمد",
+        "father_name_urdu": "غلام رسول",
         "gender": "M",
         "date_of_birth": "14/03/1985",
         "district": "Quetta",
         "police_station": "Cantt",
-        "caste": "Kakar",
-        "alias": "Ghani;Ghani Kakar",
+        "caste": "Bangulzai",
+        "alias": "Nasiru;Nasir Bangulzai",
         "phone": "0300-1234567",
     },
     {
